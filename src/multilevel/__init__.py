@@ -1,0 +1,21 @@
+"""multilevel: multilevel (hierarchical, mixed-effects) regression in Python.
+
+Fit linear mixed models written in lme4's formula syntax by maximum likelihood
+or REML, with results that match lme4 and summaries that read like it.
+
+Examples
+--------
+>>> import multilevel as ml
+>>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+>>> round(float(fit.fixef["Days"]), 3)
+10.467
+"""
+
+from . import datasets
+from .formula import FormulaError
+from .lmm import lmer
+from .results import LmerResult
+
+__version__ = "0.1.0"
+
+__all__ = ["FormulaError", "LmerResult", "datasets", "lmer", "__version__"]

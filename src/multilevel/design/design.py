@@ -1,0 +1,234 @@
+"""The full design: response, fixed and random parts, weights, offset, rows kept."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+
+from ..formula import FormulaError, ParsedFormula, parse_formula
+from .data import as_dataframe, as_vector, check_columns, complete_rows, identifiers
+from .fixed import FixedDesign, build_fixed
+from .names import lme4_names
+from .random import RandomTerm, group_codes
+
+__all__ = ["Design", "build_design"]
+
+_NOT_COLUMNS = {"np", "numpy", "C", "I", "log", "exp", "sqrt", "center", "scale", "poly",
+                "bs", "cr", "cc", "te", "hashed", "lag", "contr", "Treatment", "Sum",
+                "Helmert", "Diff", "Poly", "levels", "reference", "T", "S"}
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything an estimation route needs, as numbers.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+    y : ndarray (n,)
+        Response (offset not subtracted).
+    fixed : FixedDesign
+    terms : tuple of RandomTerm
+        Ordered by decreasing number of levels (stable), as lme4 orders them.
+    weights : ndarray (n,) or None
+    offset : ndarray (n,) or None
+    rows : ndarray of int
+        Positions, in the caller's data, of the rows used.
+    n_dropped : int
+        Rows dropped for missing values.
+    response_name : str
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    fixed: FixedDesign
+    terms: tuple[RandomTerm, ...]
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    rows: np.ndarray
+    n_dropped: int
+    response_name: str
+    data_index: pd.Index
+
+    @property
+    def n(self) -> int:
+        """Number of observations used."""
+        return self.y.shape[0]
+
+    @property
+    def X(self) -> np.ndarray:
+        """Fixed-effects model matrix."""
+        return self.fixed.X
+
+    @property
+    def p(self) -> int:
+        """Number of fixed effects."""
+        return self.fixed.X.shape[1]
+
+    @property
+    def ntheta(self) -> int:
+        """Number of covariance parameters."""
+        return sum(t.ntheta for t in self.terms)
+
+
+def _formulaic(formula: str, data: pd.DataFrame, what: str):
+    try:
+        return model_matrix(formula, data, na_action="raise")
+    except FormulaError:
+        raise
+    except Exception as exc:  # formulaic raises many types; give one line
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot build the {what} from {formula!r}: {msg}") from None
+
+
+def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
+    """Data columns a formula uses, checking that every variable exists."""
+    needed: list[str] = []
+    pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars]
+    for piece in pieces:
+        try:
+            req = Formula(piece).required_variables
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormulaError(f"cannot read formula part {piece!r}: {msg}") from None
+        idents = identifiers(piece)
+        for name in sorted(req, key=lambda v: idents.index(v) if v in idents else len(idents)):
+            if name in _NOT_COLUMNS and name not in data.columns:
+                continue
+            check_columns([name], data, f"formula {parsed.text!r}")
+            needed.append(name)
+        needed.extend(i for i in idents if i in data.columns)
+    for bar in parsed.bars:
+        check_columns(bar.group, data, f"the grouping factor of formula {parsed.text!r}")
+        needed.extend(bar.group)
+    return list(dict.fromkeys(needed))
+
+
+def build_design(formula, data, weights=None, offset=None) -> Design:
+    """Parse a formula and materialise its design on ``data``.
+
+    Parameters
+    ----------
+    formula : str or ParsedFormula
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : DataFrame
+        pandas or polars data frame.
+    weights, offset : str or array-like, optional
+        Prior weights and an offset: a column name or one value per row.
+
+    Returns
+    -------
+    Design
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> d.n, d.p, [t.group for t in d.terms], d.terms[0].columns
+    (180, 2, ['Subject'], ('(Intercept)', 'Days'))
+    """
+    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
+    data = as_dataframe(data)
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    used = _used_columns(parsed, data)
+    w = as_vector(weights, data, "weights")
+    off = as_vector(offset, data, "offset")
+    mask = complete_rows(data, used, {"weights": w, "offset": off})
+    n_dropped = int((~mask).sum())
+    if not mask.any():
+        raise ValueError(
+            f"no complete rows: every row has a missing value in one of {', '.join(used)}"
+        )
+    rows = np.nonzero(mask)[0]
+    sub = data.iloc[rows] if n_dropped else data
+    if w is not None:
+        w = w[rows]
+        if np.any(w < 0):
+            raise ValueError("weights must be non-negative")
+        if not np.any(w > 0):
+            raise ValueError("all weights are zero")
+    if off is not None:
+        off = off[rows]
+
+    mm = _formulaic(parsed.fixed_formula, sub, "fixed-effects model matrix")
+    lhs = mm.lhs
+    if lhs.shape[1] != 1:
+        raise ValueError(
+            f"the response {parsed.response!r} must be one numeric column, but it expands to "
+            f"{lhs.shape[1]} columns (is it a factor?)"
+        )
+    if parsed.response in data.columns and not pd.api.types.is_numeric_dtype(data[parsed.response]):
+        raise ValueError(
+            f"the response {parsed.response!r} must be numeric, but it has dtype "
+            f"{data[parsed.response].dtype}; convert it, or use a GLMM for a categorical outcome"
+        )
+    y = np.asarray(lhs, dtype=float).ravel()
+    if np.ptp(y) == 0:
+        raise ValueError(
+            f"the response {parsed.response!r} is constant ({y[0]:g}): there is no variation to model"
+        )
+    rhs = mm.rhs
+    all_names = lme4_names(rhs.columns, parsed.fixed)
+    X, names, dropped = build_fixed(rhs, all_names)
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+            stacklevel=3,
+        )
+    fixed = FixedDesign(X=X, names=names, spec=rhs.model_spec, all_names=tuple(all_names), dropped=dropped)
+
+    n = len(y)
+    terms: list[RandomTerm] = []
+    counts: dict[str, int] = {}
+    for bar in parsed.bars:
+        zm = _formulaic(bar.expr, sub, f"random-effects matrix of ({bar.expr} | {bar.group_name})")
+        znames = lme4_names(zm.columns, bar.expr)
+        Z = np.asarray(zm, dtype=float)
+        if Z.shape[1] == 0:
+            raise ValueError(
+                f"random-effects term ({bar.expr} | {bar.group_name}) has no columns; "
+                f"write (1 | {bar.group_name}) for a random intercept"
+            )
+        codes, levels = group_codes(sub, bar.group)
+        nl = len(levels)
+        if nl < 2:
+            raise ValueError(
+                f"grouping factor {bar.group_name!r} has only {nl} level in the data used; "
+                "a random effect needs at least 2 groups (use it as a fixed effect, or drop the term)"
+            )
+        if nl >= n:
+            raise ValueError(
+                f"grouping factor {bar.group_name!r} has {nl} levels for {n} observations; "
+                "with one observation per group its variance cannot be told apart from the residual "
+                "variance (remove the term, or check the grouping column)"
+            )
+        pieces = [tuple(range(Z.shape[1]))] if bar.correlated else [(j,) for j in range(Z.shape[1])]
+        for idx in pieces:
+            c = counts.get(bar.group_name, 0)
+            counts[bar.group_name] = c + 1
+            label = bar.group_name if c == 0 else f"{bar.group_name}.{c}"
+            terms.append(RandomTerm(
+                group=bar.group_name,
+                label=label,
+                columns=tuple(znames[j] for j in idx),
+                Z=np.ascontiguousarray(Z[:, list(idx)]),
+                codes=codes,
+                levels=levels,
+                spec=zm.model_spec,
+                group_columns=bar.group,
+                column_index=None if bar.correlated else idx,
+            ))
+    # lme4 orders terms by decreasing number of levels, stably
+    order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
+    terms = [terms[i] for i in order]
+    return Design(
+        formula=parsed, y=y, fixed=fixed, terms=tuple(terms), weights=w, offset=off,
+        rows=rows, n_dropped=n_dropped, response_name=parsed.response,
+        data_index=data.index[rows],
+    )

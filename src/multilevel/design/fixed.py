@@ -1,0 +1,100 @@
+"""The fixed-effects model matrix X: materialisation, names and rank handling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+
+__all__ = ["FixedDesign", "independent_columns"]
+
+
+@dataclass(frozen=True)
+class FixedDesign:
+    """Fixed-effects design.
+
+    Attributes
+    ----------
+    X : ndarray (n, p)
+        Full-rank model matrix (aliased columns already dropped).
+    names : tuple of str
+        lme4-style column names of ``X``.
+    spec : object
+        formulaic ``ModelSpec`` that rebuilds ``X`` for new data.
+    all_names : tuple of str
+        Names before dropping aliased columns.
+    dropped : tuple of str
+        Names of the aliased columns that were dropped.
+    """
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    spec: object
+    all_names: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    @property
+    def keep(self) -> np.ndarray:
+        """Positions of the kept columns among ``all_names``."""
+        dropped = set(self.dropped)
+        return np.array([i for i, n in enumerate(self.all_names) if n not in dropped], dtype=int)
+
+
+def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Indices of a maximal set of linearly independent columns, earliest first.
+
+    Columns are examined in order and one that is (numerically) a linear
+    combination of the earlier kept ones is dropped, as R's ``qr()`` with
+    limited pivoting does for ``lm`` and ``lmer``.
+
+    Examples
+    --------
+    >>> X = np.array([[1., 1, 2], [1, 2, 3], [1, 3, 4], [1, 5, 6]])
+    >>> independent_columns(X).tolist()
+    [0, 1]
+    """
+    n, p = X.shape
+    if p == 0:
+        return np.arange(0)
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+    keep: list[int] = []
+    for _ in range(p):
+        cand = [j for j in range(p) if j not in keep and norms[j] > 0]
+        # QR of kept + remaining columns, no pivoting: R's diagonal tells how much of
+        # each column is new relative to the columns before it.
+        order = keep + cand
+        if not cand:
+            break
+        r = scipy.linalg.qr(X[:, order], mode="r", check_finite=False)[0]
+        d = np.abs(np.diag(r))[len(keep):]
+        ratios = d / norms[cand]
+        bad = np.nonzero(ratios < tol)[0]
+        if bad.size == 0:
+            keep.extend(cand)
+            break
+        keep.extend(cand[: bad[0]])
+        norms[cand[bad[0]]] = 0.0  # drop it and look again at the rest
+    return np.array(sorted(keep), dtype=int)
+
+
+def build_fixed(mm: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """Return (X, kept names, dropped names) for a materialised fixed model matrix."""
+    X = np.asarray(mm, dtype=float)
+    if X.shape[1] == 0:
+        return X, (), ()
+    # Cheap screen first: a well-conditioned X'X needs no QR.
+    xtx = X.T @ X
+    d = np.sqrt(np.diag(xtx))
+    if np.all(d > 0):
+        c = xtx / np.outer(d, d)
+        try:
+            ev = np.linalg.eigvalsh(c)
+            if ev[0] > 1e-8 * ev[-1]:
+                return X, tuple(names), ()
+        except np.linalg.LinAlgError:
+            pass
+    keep = independent_columns(X)
+    dropped = tuple(n for i, n in enumerate(names) if i not in set(keep.tolist()))
+    return np.ascontiguousarray(X[:, keep]), tuple(names[i] for i in keep), dropped

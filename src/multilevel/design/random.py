@@ -1,0 +1,139 @@
+"""Random-effects terms: a grouping factor, its per-level model matrix and theta layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RandomTerm", "group_codes", "theta_template"]
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(z_1 + ... + z_k | g)``.
+
+    Attributes
+    ----------
+    group : str
+        Grouping factor name as lme4 prints it (``"Subject"``, ``"cask:batch"``).
+    label : str
+        Name in variance tables; ``"Subject.1"`` for the second term on the same
+        factor, as lme4 labels the pieces of ``(1 + x || Subject)``.
+    columns : tuple of str
+        lme4-style names of the k per-level columns.
+    Z : ndarray (n, k)
+        Per-observation values of the k columns.
+    codes : ndarray (n,) of int
+        Level index of each observation, 0 .. nlevels - 1.
+    levels : pandas.Index
+        Level labels, in factor order.
+    spec : object
+        formulaic ``ModelSpec`` for the columns (used for prediction).
+    group_columns : tuple of str
+        Data columns whose interaction is the grouping factor.
+    column_index : tuple of int or None
+        For a term split from an uncorrelated bar, which columns of the bar's
+        model matrix it holds.
+    """
+
+    group: str
+    label: str
+    columns: tuple[str, ...]
+    Z: np.ndarray
+    codes: np.ndarray
+    levels: pd.Index
+    spec: object
+    group_columns: tuple[str, ...]
+    column_index: tuple[int, ...] | None = None
+
+    @property
+    def k(self) -> int:
+        """Number of random effects per level."""
+        return self.Z.shape[1]
+
+    @property
+    def nlevels(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+    @property
+    def ntheta(self) -> int:
+        """Number of covariance parameters (lower triangle of a k x k factor)."""
+        return self.k * (self.k + 1) // 2
+
+    @property
+    def q(self) -> int:
+        """Number of random effects of the term (levels x k)."""
+        return self.nlevels * self.k
+
+    @property
+    def is_intercept_only(self) -> bool:
+        """True for ``(1 | g)`` with all-one column."""
+        return self.k == 1 and self.columns == ("(Intercept)",)
+
+
+def theta_template(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column positions of theta in a k x k lower-triangular factor, column-major,
+    and the lower bounds (0 on the diagonal, -inf elsewhere), as lme4 lays them out.
+
+    Examples
+    --------
+    >>> rows, cols, lower = theta_template(2)
+    >>> rows.tolist(), cols.tolist(), lower.tolist()
+    ([0, 1, 1], [0, 0, 1], [0.0, -inf, 0.0])
+    """
+    rows, cols = [], []
+    for j in range(k):
+        for i in range(j, k):
+            rows.append(i)
+            cols.append(j)
+    rows_a = np.array(rows, dtype=int)
+    cols_a = np.array(cols, dtype=int)
+    lower = np.where(rows_a == cols_a, 0.0, -np.inf)
+    return rows_a, cols_a, lower
+
+
+def _level_labels(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and levels of one column: categorical order if any, else sorted values."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat = s.cat.remove_unused_categories()
+        return cat.cat.codes.to_numpy().astype(np.intp), pd.Index(cat.cat.categories)
+    codes, uniques = pd.factorize(s, sort=True)
+    return codes.astype(np.intp), pd.Index(uniques)
+
+
+def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, pd.Index]:
+    """Level codes and labels of the interaction of ``columns``.
+
+    For one column the levels keep the categorical order (or sorted order).
+    For ``b:a`` the levels are the observed combinations labelled ``"b1:a1"``,
+    ordered by the first column's levels, then the next (as R's ``b:a``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"a": ["x", "x", "y"], "b": [1, 2, 1]})
+    >>> codes, levels = group_codes(df, ("b", "a"))
+    >>> codes.tolist(), list(levels)
+    ([0, 2, 1], ['1:x', '1:y', '2:x'])
+    """
+    if len(columns) == 1:
+        return _level_labels(data[columns[0]])
+    parts = [_level_labels(data[c]) for c in columns]
+    # combine codes with the first column varying slowest, as R's b:a factor does
+    combined = np.zeros(len(data), dtype=np.int64)
+    mult = 1
+    for codes, levels in reversed(parts):
+        combined += codes.astype(np.int64) * mult
+        mult *= len(levels)
+    uniq, codes = np.unique(combined, return_inverse=True)
+    labels = []
+    rem = uniq.copy()
+    idx: list[np.ndarray] = []
+    for _, levels in reversed(parts):
+        idx.insert(0, rem % len(levels))
+        rem = rem // len(levels)
+    for j in range(len(uniq)):
+        labels.append(":".join(str(parts[i][1][idx[i][j]]) for i in range(len(parts))))
+    return codes.astype(np.intp), pd.Index(labels)

@@ -1,0 +1,227 @@
+"""Parse lme4 model formulas into a fixed part and random-effects bars.
+
+formulaic reads ``|`` as a multipart separator, not as lme4's bar, so the bars
+are found here, at the character level, and each piece handed to formulaic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ParsedFormula", "RandomBar", "FormulaError", "parse_formula"]
+
+
+class FormulaError(ValueError):
+    """A model formula that cannot be read, with the position of the problem."""
+
+
+@dataclass(frozen=True)
+class RandomBar:
+    """One ``(expr | group)`` term after expansion of ``a/b``.
+
+    Attributes
+    ----------
+    expr : str
+        The per-level model formula, e.g. ``"1 + Days"`` (formulaic syntax).
+    group : tuple of str
+        Column names whose interaction forms the grouping factor; ``("a", "b")``
+        for ``a:b``.
+    correlated : bool
+        False for ``||`` bars, which are split into independent scalar terms.
+    """
+
+    expr: str
+    group: tuple[str, ...]
+    correlated: bool = True
+
+    @property
+    def group_name(self) -> str:
+        """The grouping factor's name as lme4 prints it (``"b:a"``)."""
+        return ":".join(self.group)
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula split into response, fixed-effects part and random bars."""
+
+    text: str
+    response: str
+    fixed: str
+    bars: tuple[RandomBar, ...]
+
+    @property
+    def fixed_formula(self) -> str:
+        """``response ~ fixed`` for formulaic."""
+        return f"{self.response} ~ {self.fixed}"
+
+
+def _error(text: str, pos: int, problem: str) -> FormulaError:
+    return FormulaError(
+        f"formula syntax error at character {pos + 1} of {text!r}: {problem}"
+    )
+
+
+def _match_parens(text: str, offset: int = 0) -> dict[int, int]:
+    """Map each '(' position to its ')' position, checking balance."""
+    stack: list[int] = []
+    pairs: dict[int, int] = {}
+    quote = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            stack.append(i)
+        elif ch == ")":
+            if not stack:
+                raise _error(text, i + offset, "unmatched ')'")
+            pairs[stack.pop()] = i
+    if stack:
+        raise _error(text, stack[-1] + offset, "unmatched '(' (missing ')')")
+    if quote:
+        raise _error(text, len(text) - 1 + offset, f"unterminated quote {quote}")
+    return pairs
+
+
+def _top_level_positions(text: str, char: str) -> list[int]:
+    depth = 0
+    out = []
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == char and depth == 0:
+            out.append(i)
+    return out
+
+
+_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
+
+
+def _parse_group(text: str, full: str, pos: int) -> list[tuple[str, ...]]:
+    """``a/b/c`` -> [(a,), (b, a), (c, b, a)] as lme4 expands nesting."""
+    text = text.strip()
+    if not text:
+        raise _error(full, pos, "a random-effects bar needs a grouping factor after '|'")
+    nested = [p.strip() for p in text.split("/")]
+    out: list[tuple[str, ...]] = []
+    prefix: tuple[str, ...] = ()
+    for part in nested:
+        cols = tuple(c.strip().strip("`") for c in part.split(":"))
+        for c in cols:
+            if not c or not _NAME.match(c) and not c.startswith("`"):
+                raise _error(
+                    full, pos, f"grouping factor {part!r} must be column names joined by ':' or '/'"
+                )
+        prefix = cols + prefix
+        out.append(prefix)
+    return out
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Split an lme4 formula into its response, fixed part and random terms.
+
+    Parameters
+    ----------
+    formula : str
+        A formula such as ``"y ~ 1 + x + (1 + x | g)"``. Bars may be ``|``
+        (correlated) or ``||`` (independent); the grouping factor may be
+        ``g``, ``a:b`` or ``a/b`` (nested: ``(1|a) + (1|b:a)``).
+
+    Returns
+    -------
+    ParsedFormula
+
+    Raises
+    ------
+    FormulaError
+        With the character position of the problem.
+
+    Examples
+    --------
+    >>> p = parse_formula("y ~ 1 + x + (1 + x | g) + (1 | a/b)")
+    >>> p.fixed
+    '1 + x'
+    >>> [(b.expr, b.group_name) for b in p.bars]
+    [('1 + x', 'g'), ('1', 'a'), ('1', 'b:a')]
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string such as 'y ~ x + (1 | g)', not {type(formula).__name__}")
+    text = formula
+    _match_parens(text)
+    tildes = _top_level_positions(text, "~")
+    if not tildes:
+        raise FormulaError(
+            f"formula {text!r} has no '~': write it as 'response ~ predictors', e.g. 'y ~ x + (1 | g)'"
+        )
+    if len(tildes) > 1:
+        raise _error(text, tildes[1], "more than one '~'")
+    response = text[: tildes[0]].strip()
+    if not response:
+        raise FormulaError(
+            f"formula {text!r} has no response before '~': write it as 'y ~ ...'"
+        )
+    rhs_start = tildes[0] + 1
+    rhs = text[rhs_start:]
+    if not rhs.strip():
+        raise _error(text, len(text) - 1, "nothing after '~'")
+    pairs = _match_parens(rhs, rhs_start)
+    bars: list[RandomBar] = []
+    spans: list[tuple[int, int]] = []
+    depth_zero_opens = []
+    depth = 0
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            if depth == 0:
+                depth_zero_opens.append(i)
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+    for start in depth_zero_opens:
+        end = pairs[start]
+        inner = rhs[start + 1 : end]
+        bar_pos = _top_level_positions(inner, "|")
+        if not bar_pos:
+            continue
+        prefix = rhs[:start].rstrip()
+        if prefix and prefix[-1] not in "+~" and prefix.strip():
+            raise _error(
+                text, rhs_start + start,
+                "a random-effects term '( ... | g)' must be added with '+'",
+            )
+        double = len(bar_pos) >= 2 and bar_pos[1] == bar_pos[0] + 1
+        if len(bar_pos) > (2 if double else 1):
+            raise _error(text, rhs_start + start + 1 + bar_pos[-1], "more than one bar in one term")
+        expr = inner[: bar_pos[0]].strip()
+        group_text = inner[bar_pos[0] + (2 if double else 1):]
+        if not expr:
+            raise _error(
+                text, rhs_start + start + 1,
+                "nothing before '|': write (1 | g) for a random intercept",
+            )
+        for g in _parse_group(group_text, text, rhs_start + start + 1 + bar_pos[0]):
+            bars.append(RandomBar(expr=expr, group=g, correlated=not double))
+        spans.append((start, end))
+    fixed = rhs
+    for start, end in reversed(spans):
+        # remove the term together with the '+' that joins it
+        left = fixed[:start].rstrip()
+        if left.endswith("+"):
+            left = left[:-1]
+        fixed = left + " " + fixed[end + 1 :]
+    fixed = re.sub(r"^\s*\+", "", fixed.strip()).strip()
+    fixed = re.sub(r"\s+", " ", fixed)
+    if not fixed or fixed in {"+"}:
+        fixed = "1"
+    if "|" in fixed:
+        pos = rhs_start + rhs.find("|")
+        raise _error(
+            text, pos,
+            "a bar '|' outside parentheses: random-effects terms are written '(x | g)'",
+        )
+    return ParsedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars))

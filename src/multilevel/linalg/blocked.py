@@ -1,0 +1,187 @@
+"""Blocked Cholesky factor of the penalised least-squares system.
+
+For relative covariance factor Lambda(theta) the factor L satisfies
+
+    L L' = [ Lambda'Z'Z Lambda + I   Lambda'Z'[X y] ]
+           [ [X y]'Z Lambda          [X y]'[X y]    ]
+
+computed in two blocks: the first random term's block-diagonal factor ``L00``
+(batched over levels), and a dense factor ``L11`` of the Schur complement of the
+rest (other random terms, X and y). The last diagonal element of ``L11`` is the
+square root of the penalised residual sum of squares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from .crossprod import CrossProducts
+
+__all__ = ["ThetaLayout", "BlockedFactor", "factorize", "NotPositiveDefinite"]
+
+
+class NotPositiveDefinite(ArithmeticError):
+    """The Schur complement lost positive definiteness (numerically)."""
+
+
+@dataclass(frozen=True)
+class ThetaLayout:
+    """Where each term's covariance parameters sit in theta.
+
+    Examples
+    --------
+    >>> lay = ThetaLayout.from_k((2, 1))
+    >>> lay.ntheta, lay.lower.tolist(), lay.start.tolist()
+    (4, [0.0, -inf, 0.0, 0.0], [1.0, 0.0, 1.0, 1.0])
+    >>> lay.factors(np.array([1., .5, 2., 3.]))[0]
+    array([[1. , 0. ],
+           [0.5, 2. ]])
+    """
+
+    k: tuple[int, ...]
+    offsets: tuple[int, ...]
+    rows: tuple[np.ndarray, ...]
+    cols: tuple[np.ndarray, ...]
+
+    @classmethod
+    def from_k(cls, ks) -> "ThetaLayout":
+        from ..design.random import theta_template
+
+        offsets, rows, cols = [0], [], []
+        for k in ks:
+            r, c, _ = theta_template(k)
+            rows.append(r)
+            cols.append(c)
+            offsets.append(offsets[-1] + len(r))
+        return cls(tuple(ks), tuple(offsets), tuple(rows), tuple(cols))
+
+    @property
+    def ntheta(self) -> int:
+        return self.offsets[-1]
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds: 0 for diagonal elements, -inf for off-diagonal ones."""
+        return np.concatenate([np.where(r == c, 0.0, -np.inf) for r, c in zip(self.rows, self.cols)])
+
+    @property
+    def diagonal(self) -> np.ndarray:
+        """Boolean mask of theta elements on a factor's diagonal."""
+        return np.concatenate([r == c for r, c in zip(self.rows, self.cols)])
+
+    @property
+    def start(self) -> np.ndarray:
+        """lme4's start: identity factors."""
+        return self.diagonal.astype(float)
+
+    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
+        """The lower-triangular k x k factor T_i of each term."""
+        out = []
+        for i, k in enumerate(self.k):
+            T = np.zeros((k, k))
+            T[self.rows[i], self.cols[i]] = theta[self.offsets[i]: self.offsets[i + 1]]
+            out.append(T)
+        return out
+
+
+@dataclass(frozen=True)
+class BlockedFactor:
+    """The blocked Cholesky factor at one theta.
+
+    Attributes
+    ----------
+    T : list of ndarray
+        Per-term relative covariance factors.
+    L00 : ndarray (n0, k0, k0)
+        Per-level Cholesky factors of the first term's block.
+    F0 : ndarray (n0, k0, k0)
+        ``T0 L00^{-T}`` per level: maps a row of ``A_{.0}`` to a row of ``L_{.0}``.
+    Wx : ndarray (p + 1, q0)
+        ``L_{x0}``: the [X y] rows of the factor in the first term's columns.
+    Wr : sparse (q_r, q0) or None
+        ``L_{r0}``: the other random terms' rows in the first term's columns.
+    L11 : ndarray
+        Dense lower Cholesky factor of the rest (other terms, X, y).
+    """
+
+    T: list
+    L00: np.ndarray
+    F0: np.ndarray
+    Wx: np.ndarray
+    Wr: sp.csr_matrix | None
+    L11: np.ndarray
+    q_rest: int
+    p: int
+
+    @property
+    def logdet_theta(self) -> float:
+        """log det(Lambda'Z'Z Lambda + I)."""
+        d0 = np.diagonal(self.L00, axis1=1, axis2=2)
+        return 2.0 * (np.sum(np.log(d0)) + np.sum(np.log(np.diag(self.L11)[: self.q_rest])))
+
+    @property
+    def logdet_x(self) -> float:
+        """log det of the fixed-effects Schur complement (REML term)."""
+        d = np.diag(self.L11)[self.q_rest: self.q_rest + self.p]
+        return 2.0 * float(np.sum(np.log(d)))
+
+    @property
+    def pwrss(self) -> float:
+        """Penalised weighted residual sum of squares."""
+        return float(self.L11[-1, -1] ** 2)
+
+
+def _rest_lambda_t(cp: CrossProducts, T: list) -> sp.csr_matrix:
+    """Sparse block-diagonal Lambda_rest' (kron(I, T_j') for each later term)."""
+    blocks = [sp.kron(sp.identity(nl, format="csr"), sp.csr_matrix(Tj.T), format="csr")
+              for Tj, nl in zip(T[1:], cp.nlevels[1:])]
+    return sp.block_diag(blocks, format="csr")
+
+
+def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> BlockedFactor:
+    """Blocked Cholesky factor at ``theta``.
+
+    Raises
+    ------
+    NotPositiveDefinite
+        When the dense Schur complement is not numerically positive definite.
+    """
+    T = layout.factors(np.asarray(theta, dtype=float))
+    T0 = T[0]
+    k0 = cp.k0
+    if k0 == 1:
+        t = T0[0, 0]
+        l00 = np.sqrt(t * t * cp.D0[:, 0, 0] + 1.0)
+        L00 = l00[:, None, None]
+        F0 = (t / l00)[:, None, None]
+        Wx = cp.Bx0[:, :, 0] * F0[:, 0, 0]
+    else:
+        M = np.einsum("ba,gbc,cd->gad", T0, cp.D0, T0)
+        M[:, np.arange(k0), np.arange(k0)] += 1.0
+        L00 = np.linalg.cholesky(M)
+        Linv = np.linalg.inv(L00)
+        F0 = np.einsum("ab,gcb->gac", T0, Linv)
+        Wx = np.einsum("cgb,gbd->cgd", cp.Bx0, F0).reshape(cp.Bx0.shape[0], -1)
+    S_xx = cp.Cxx - Wx @ Wx.T
+    if cp.Br0 is None:
+        S = S_xx
+        Wr = None
+    else:
+        lam_t = _rest_lambda_t(cp, T)
+        n0 = cp.n0
+        F0blk = sp.bsr_matrix((F0, np.arange(n0), np.arange(n0 + 1)), shape=(cp.q0, cp.q0))
+        Wr = (lam_t @ (cp.Br0 @ F0blk)).tocsr()
+        S_rr = lam_t @ (lam_t @ cp.Crr.T).T
+        S_rr = np.asarray(S_rr) - np.asarray((Wr @ Wr.T).todense())
+        S_rr[np.diag_indices_from(S_rr)] += 1.0
+        S_rx = np.asarray(lam_t @ cp.Crx) - np.asarray(Wr @ Wx.T)
+        S = np.block([[S_rr, S_rx], [S_rx.T, S_xx]])
+    try:
+        L11 = scipy.linalg.cholesky(S, lower=True, check_finite=False)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite(str(exc)) from None
+    return BlockedFactor(T=T, L00=L00, F0=F0, Wx=Wx, Wr=Wr, L11=L11, q_rest=cp.q_rest, p=cp.p)

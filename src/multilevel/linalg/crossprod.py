@@ -1,0 +1,138 @@
+"""Cross-products of the design, computed once per fit.
+
+The system matrix is laid out as ``[u0 | u_rest | X | y]`` where ``u0`` are the
+random effects of the first (largest) term. The first term's diagonal block is
+block diagonal and stored as ``(levels, k, k)``; the other random terms and the
+fixed effects form a dense "rest" block, coupled to the first term through a
+sparse block ``B_r0`` and a dense block ``B_x0``. No n x q matrix is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..design import Design, RandomTerm
+
+__all__ = ["CrossProducts", "cross_products", "term_matrix"]
+
+
+@dataclass(frozen=True)
+class CrossProducts:
+    """Weighted cross-products of Z, X and y that the objective needs.
+
+    Attributes
+    ----------
+    D0 : ndarray (n0, k0, k0)
+        Per-level ``Z0'Z0`` blocks of the first term.
+    Bx0 : ndarray (p + 1, n0, k0)
+        ``[X y]'Z0`` arranged by level.
+    Br0 : scipy.sparse.csr_matrix (q_r, q0) or None
+        ``Z_rest'Z0`` for the other random terms.
+    Crr : ndarray (q_r, q_r)
+        ``Z_rest'Z_rest``.
+    Crx : ndarray (q_r, p + 1)
+        ``Z_rest'[X y]``.
+    Cxx : ndarray (p + 1, p + 1)
+        ``[X y]'[X y]``.
+    n, p : int
+    log_weights : float
+        Sum of the log prior weights (zero without weights).
+    rest_k, rest_n : tuple of int
+        k and number of levels of the terms after the first.
+    """
+
+    D0: np.ndarray
+    Bx0: np.ndarray
+    Br0: sp.csr_matrix | None
+    Crr: np.ndarray
+    Crx: np.ndarray
+    Cxx: np.ndarray
+    n: int
+    p: int
+    log_weights: float
+    k: tuple[int, ...]
+    nlevels: tuple[int, ...]
+
+    @property
+    def n0(self) -> int:
+        return self.D0.shape[0]
+
+    @property
+    def k0(self) -> int:
+        return self.D0.shape[1]
+
+    @property
+    def q0(self) -> int:
+        return self.n0 * self.k0
+
+    @property
+    def q_rest(self) -> int:
+        return self.Crr.shape[0]
+
+
+def term_matrix(term: RandomTerm, Zw: np.ndarray | None = None) -> sp.csr_matrix:
+    """Sparse n x (levels * k) indicator-times-covariate matrix of one term."""
+    Z = term.Z if Zw is None else Zw
+    n, k = Z.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = (term.codes[:, None] * k + np.arange(k)[None, :]).ravel()
+    return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, term.nlevels * k))
+
+
+def _grouped_crossprod(codes: np.ndarray, nlev: int, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Per-level sums of outer products: out[g, a, b] = sum_{i in g} A[i, a] B[i, b]."""
+    na, nb = A.shape[1], B.shape[1]
+    out = np.empty((nlev, na, nb))
+    for a in range(na):
+        for b in range(nb):
+            out[:, a, b] = np.bincount(codes, weights=A[:, a] * B[:, b], minlength=nlev)
+    return out
+
+
+def cross_products(design: Design) -> CrossProducts:
+    """Compute the cross-products of a design (weights applied, offset subtracted).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> cp = cross_products(d)
+    >>> cp.D0.shape, cp.Bx0.shape, cp.q_rest
+    ((18, 2, 2), (3, 18, 2), 0)
+    """
+    y = design.y if design.offset is None else design.y - design.offset
+    Xy = np.column_stack([design.X, y])
+    terms = design.terms
+    if design.weights is not None:
+        sw = np.sqrt(design.weights)
+        Xy = Xy * sw[:, None]
+        Zs = [t.Z * sw[:, None] for t in terms]
+        pos = design.weights > 0
+        log_w = float(np.sum(np.log(design.weights[pos])))
+    else:
+        Zs = [t.Z for t in terms]
+        log_w = 0.0
+    t0 = terms[0]
+    D0 = _grouped_crossprod(t0.codes, t0.nlevels, Zs[0], Zs[0])
+    Bx0 = _grouped_crossprod(t0.codes, t0.nlevels, Xy, Zs[0]).transpose(1, 0, 2).copy()
+    if len(terms) > 1:
+        Zr = sp.hstack([term_matrix(t, Z) for t, Z in zip(terms[1:], Zs[1:])], format="csr")
+        Z0 = term_matrix(t0, Zs[0])
+        ZrT = Zr.T.tocsr()
+        Br0 = (ZrT @ Z0).tocsr()
+        Br0.sort_indices()
+        Crr = np.asarray((ZrT @ Zr).todense())
+        Crx = np.asarray(ZrT @ Xy)
+    else:
+        Br0 = None
+        Crr = np.zeros((0, 0))
+        Crx = np.zeros((0, Xy.shape[1]))
+    Cxx = Xy.T @ Xy
+    return CrossProducts(
+        D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Cxx, n=design.n, p=design.p,
+        log_weights=log_w, k=tuple(t.k for t in terms), nlevels=tuple(t.nlevels for t in terms),
+    )

@@ -1,0 +1,117 @@
+"""``lmer``: fit a linear mixed model by ML or REML."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..design import build_design
+from .convergence import check_convergence, singular_terms
+from .objective import LmmObjective, solve_effects
+from .optimize import minimize_theta
+
+__all__ = ["lmer", "fit_design"]
+
+
+def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
+               data_name: str | None = None):
+    """Fit a linear mixed model to a built :class:`~multilevel.design.Design`.
+
+    The stages are exposed so each can be called on its own: ``build_design``
+    (parse and materialise), ``LmmObjective`` (theta -> criterion),
+    ``minimize_theta`` (optimize) and this function (result).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> round(fit_design(d).objective, 3)
+    1743.628
+    """
+    from ..results import LmerResult
+
+    if not design.terms:
+        raise ValueError(
+            "the formula has no random-effects term such as (1 | group); "
+            "for a model without random effects use ordinary least squares"
+        )
+    obj = LmmObjective.from_design(design, reml=reml)
+    layout = obj.layout
+    lower = layout.lower
+    x0 = layout.start if start is None else np.asarray(start, dtype=float)
+    if x0.shape != lower.shape:
+        raise ValueError(f"start must have {lower.size} values (one per theta), not {x0.size}")
+    opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
+    theta = opt.xopt
+    # lme4 maps tiny diagonal values to the boundary
+    theta = np.where(layout.diagonal & (np.abs(theta) < 1e-10), 0.0, theta)
+    fac = obj.factor(theta)
+    beta, u0, u_rest = solve_effects(fac, obj.cp)
+    labels = [t.label for t in design.terms]
+    columns = [t.columns for t in design.terms]
+    sing = singular_terms(theta, layout, labels, columns)
+    messages = []
+    if not opt.converged:
+        messages.append(
+            f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; "
+            "estimates may not be at the optimum"
+        )
+    if sing:
+        messages.append(
+            "boundary (singular) fit: the variance of " + ", ".join(sing)
+            + " is estimated as zero, or a correlation as +-1; the random-effects structure "
+            "is too rich for these data (consider removing that random slope or correlation)"
+        )
+    messages.extend(check_convergence(obj, theta, lower, bool(sing)))
+    for m in messages:
+        warnings.warn(m, stacklevel=3)
+    return LmerResult._build(
+        design=design, objective=obj, factor=fac, theta=theta, beta=beta, u0=u0,
+        u_rest=u_rest, opt=opt, messages=tuple(messages), singular=bool(sing),
+        data_name=data_name,
+    )
+
+
+def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
+         optimizer: str = "bobyqa", start=None):
+    """Fit a linear mixed model, as ``lme4::lmer``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"y ~ 1 + x + z + x:z + (1 + x | g)"``; ``(x || g)``
+        for uncorrelated effects, ``(1 | a/b)`` for nested, several bars for
+        crossed factors.
+    data : DataFrame
+        pandas or polars. Rows with missing values in the variables used are
+        dropped (the count is kept in ``n_dropped`` and printed).
+    reml : bool, default True
+        REML (as lmer's default) or maximum likelihood (``reml=False``).
+    weights, offset : str or array-like, optional
+        Prior weights and an offset: a column name or one value per row.
+    optimizer : {"bobyqa", "cobyqa", "nelder-mead"}
+    start : array-like, optional
+        Start values of theta (default: identity relative covariance factors).
+
+    Returns
+    -------
+    LmerResult
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> gcse = ml.datasets.load("gcsemv")
+    >>> m3 = ml.lmer("course ~ 1 + female + (1 + female | school)", data=gcse, reml=False)
+    >>> round(m3.aic, 1)
+    13983.4
+    >>> m3.fixef.round(3).to_dict()
+    {'(Intercept)': 69.425, 'femaleF': 7.128}
+    """
+    design = build_design(formula, data, weights=weights, offset=offset)
+    name = None
+    attrs = getattr(data, "attrs", None)
+    if isinstance(attrs, dict):
+        name = attrs.get("name")
+    return fit_design(design, reml=reml, optimizer=optimizer, start=start, data_name=name)

@@ -1,0 +1,131 @@
+"""Bounded derivative-free minimisation of the profiled criterion over theta."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import nlopt
+import numpy as np
+
+__all__ = ["OptSummary", "minimize_theta"]
+
+_RESULT = {
+    nlopt.SUCCESS: "success",
+    nlopt.STOPVAL_REACHED: "stopval reached",
+    nlopt.FTOL_REACHED: "ftol reached",
+    nlopt.XTOL_REACHED: "xtol reached",
+    nlopt.MAXEVAL_REACHED: "maximum evaluations reached",
+    nlopt.MAXTIME_REACHED: "maximum time reached",
+}
+
+
+@dataclass(frozen=True)
+class OptSummary:
+    """What the optimizer was asked and what it returned.
+
+    Attributes
+    ----------
+    optimizer : str
+    x0, lower : ndarray
+        Start values and lower bounds of theta.
+    xopt : ndarray
+    fopt : float
+    feval : int
+        Number of objective evaluations.
+    result : str
+        The optimizer's stop reason.
+    xtol_abs, ftol_abs : float
+    seconds : float
+    """
+
+    optimizer: str
+    x0: np.ndarray
+    lower: np.ndarray
+    xopt: np.ndarray
+    fopt: float
+    feval: int
+    result: str
+    xtol_abs: float
+    ftol_abs: float
+    seconds: float
+
+    @property
+    def converged(self) -> bool:
+        """False when the optimizer stopped on its evaluation or time budget."""
+        return self.result not in ("maximum evaluations reached", "maximum time reached")
+
+
+def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 1e-8,
+                   ftol_abs: float = 1e-8, maxeval: int = 100_000) -> OptSummary:
+    """Minimise ``fun`` over theta within its lower bounds.
+
+    Parameters
+    ----------
+    fun : callable
+        ``theta -> float``; may return ``inf`` where undefined.
+    x0, lower : array-like
+    optimizer : {"bobyqa", "cobyqa", "nelder-mead"}
+        BOBYQA (NLopt, the default of lme4's ``lmer``), scipy's COBYQA, or
+        NLopt's bounded Nelder-Mead.
+
+    Examples
+    --------
+    >>> s = minimize_theta(lambda x: (x[0] - 2) ** 2 + 1, [1.0], [0.0])
+    >>> round(float(s.xopt[0]), 4), s.fopt
+    (2.0, 1.0)
+    """
+    x0 = np.asarray(x0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    n = x0.size
+    count = [0]
+    t0 = time.perf_counter()
+    if optimizer == "cobyqa":
+        from scipy.optimize import Bounds, minimize
+
+        def f(x):
+            count[0] += 1
+            return fun(x)
+
+        res = minimize(f, x0, method="COBYQA", bounds=Bounds(lower, np.full(n, np.inf)),
+                       options={"maxfev": maxeval, "f_target": -np.inf, "final_tr_radius": 1e-8})
+        return OptSummary("cobyqa", x0, lower, np.asarray(res.x), float(res.fun), count[0],
+                          "success" if res.success else str(res.message), xtol_abs, ftol_abs,
+                          time.perf_counter() - t0)
+    algos = {"bobyqa": nlopt.LN_BOBYQA, "nelder-mead": nlopt.LN_NELDERMEAD}
+    if optimizer not in algos:
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; choose 'bobyqa', 'cobyqa' or 'nelder-mead'"
+        )
+    # NLopt's BOBYQA needs at least two variables: pad a 1-d problem with a dummy
+    pad = optimizer == "bobyqa" and n == 1
+    dim = 2 if pad else n
+
+    def f(x, grad):
+        count[0] += 1
+        v = fun(x[:n])
+        return v if np.isfinite(v) else 1e300
+
+    opt = nlopt.opt(algos[optimizer], dim)
+    opt.set_min_objective(f)
+    lb = np.concatenate([lower, [-1.0]]) if pad else lower
+    ub = np.concatenate([np.full(n, np.inf), [1.0]]) if pad else np.full(n, np.inf)
+    opt.set_lower_bounds(lb)
+    opt.set_upper_bounds(ub)
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_maxeval(maxeval)
+    start = np.concatenate([x0, [0.0]]) if pad else x0.copy()
+    step = np.where(np.abs(start) > 0, 0.2 * np.abs(start), 0.2)
+    opt.set_initial_step(np.minimum(step, 0.5))
+    try:
+        xopt = opt.optimize(start)
+        code = opt.last_optimize_result()
+        result = _RESULT.get(code, f"nlopt code {code}")
+    except nlopt.RoundoffLimited:
+        xopt = start if count[0] == 0 else np.asarray(opt.last_optimum_x() if hasattr(opt, "last_optimum_x") else start)
+        result = "roundoff limited"
+    xopt = np.asarray(xopt)[:n]
+    fopt = float(fun(xopt))
+    return OptSummary(optimizer, x0, lower, xopt, fopt, count[0], result, xtol_abs, ftol_abs,
+                      time.perf_counter() - t0)

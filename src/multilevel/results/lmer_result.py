@@ -1,0 +1,405 @@
+"""``LmerResult``: the immutable result of a linear mixed model fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+
+__all__ = ["LmerResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class LmerResult:
+    """A fitted linear mixed model (ML or REML), with lme4's accessors.
+
+    Build it with :func:`multilevel.lmer`. Everything is computed from the
+    optimum; tables are pandas objects; ``print`` shows lme4's summary.
+
+    Attributes
+    ----------
+    formula : str
+    reml : bool
+    objective : float
+        REML criterion (REML fits) or ML deviance (ML fits) at the optimum.
+    theta : pandas.Series
+        Relative covariance parameters, named as lme4 names them.
+    sigma : float
+        Residual standard deviation.
+    fixef : pandas.Series
+        Fixed effects, ``(Intercept)`` first.
+    vcov : pandas.DataFrame
+        Covariance matrix of the fixed effects.
+    messages : tuple of str
+        Convergence and singular-fit messages (also issued as warnings).
+    singular : bool
+    n_dropped : int
+        Rows dropped for missing values.
+    """
+
+    formula: str
+    reml: bool
+    objective: float
+    theta: pd.Series
+    sigma: float
+    fixef: pd.Series
+    vcov: pd.DataFrame
+    messages: tuple[str, ...]
+    singular: bool
+    n_dropped: int
+    optinfo: object = field(repr=False)
+    design: object = field(repr=False)
+    data_name: str | None = field(default=None, repr=False)
+    _b: tuple = field(default=(), repr=False)
+    _factor: object = field(default=None, repr=False)
+    _cp: object = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def _build(cls, design, objective, factor, theta, beta, u0, u_rest, opt, messages,
+               singular, data_name=None) -> "LmerResult":
+        cp = objective.cp
+        n, p = cp.n, cp.p
+        reml = objective.reml
+        pwrss = factor.pwrss
+        sigma = float(np.sqrt(pwrss / (n - p if reml else n)))
+        names = list(design.fixed.names)
+        qr = factor.q_rest
+        Lxx = factor.L11[qr: qr + p, qr: qr + p]
+        if p:
+            Linv = scipy.linalg.solve_triangular(Lxx, np.eye(p), lower=True, check_finite=False)
+            V = sigma**2 * (Linv.T @ Linv)
+        else:
+            V = np.zeros((0, 0))
+        # b = Lambda u, per term (levels, k)
+        T = factor.T
+        us = [u0]
+        start = 0
+        for k, nl in zip(cp.k[1:], cp.nlevels[1:]):
+            us.append(u_rest[start: start + k * nl])
+            start += k * nl
+        b = tuple((u.reshape(-1, Ti.shape[0]) @ Ti.T) for u, Ti in zip(us, T))
+        tnames = []
+        for term, r_idx, c_idx in zip(design.terms, objective.layout.rows, objective.layout.cols):
+            for r, c in zip(r_idx, c_idx):
+                if r == c:
+                    tnames.append(f"{term.group}.{term.columns[r]}")
+                else:
+                    tnames.append(f"{term.group}.{term.columns[r]}.{term.columns[c]}")
+        from ..lmm.objective import criterion
+
+        # the criterion is recomputed at the final (boundary-snapped) theta
+        return cls(
+            formula=design.formula.text, reml=reml, objective=float(criterion(factor, cp, reml)),
+            theta=pd.Series(np.asarray(theta, dtype=float), index=tnames, name="theta"),
+            sigma=sigma, fixef=pd.Series(beta, index=names, name="Estimate"),
+            vcov=pd.DataFrame(V, index=names, columns=names),
+            messages=messages, singular=singular, n_dropped=design.n_dropped,
+            optinfo=opt, design=design, data_name=data_name, _b=b, _factor=factor, _cp=cp,
+        )
+
+    # ------------------------------------------------------------- basic facts
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.design.n
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor, in lme4's order."""
+        out: dict[str, int] = {}
+        for t in self.design.terms:
+            out.setdefault(t.group, t.nlevels)
+        return out
+
+    @property
+    def se(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="Std. Error")
+
+    @property
+    def df(self) -> int:
+        """Number of parameters: fixed effects, theta and sigma."""
+        return self.design.p + self.theta.size + 1
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (the REML log-likelihood for REML fits, as lme4)."""
+        return -0.5 * self.objective
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood."""
+        return self.objective
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion."""
+        return -2.0 * self.loglik + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion."""
+        return -2.0 * self.loglik + np.log(self.nobs) * self.df
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom as lme4 prints them (n minus parameters)."""
+        return self.nobs - self.df
+
+    # ---------------------------------------------------------- random effects
+    def _term_cov(self, i: int) -> np.ndarray:
+        T = self._factor.T[i]
+        return self.sigma**2 * (T @ T.T)
+
+    @cached_property
+    def varcorr_long(self) -> pd.DataFrame:
+        """Variance components in lme4's ``as.data.frame(VarCorr(fit))`` layout.
+
+        Columns ``grp, var1, var2, vcov, sdcor``: variances with their standard
+        deviations, then covariances with their correlations, then ``Residual``.
+        """
+        rows = []
+        for i, term in enumerate(self.design.terms):
+            S = self._term_cov(i)
+            sd = np.sqrt(np.diag(S))
+            for a, name in enumerate(term.columns):
+                rows.append((term.label, name, None, S[a, a], sd[a]))
+            for a in range(term.k):
+                for c in range(a + 1, term.k):
+                    denom = sd[a] * sd[c]
+                    rows.append((term.label, term.columns[a], term.columns[c], S[c, a],
+                                 S[c, a] / denom if denom > 0 else np.nan))
+        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as lme4 prints them.
+
+        Columns ``group, name, variance, std_dev, corr`` where ``corr`` holds the
+        correlations of the row's effect with the earlier effects of its term.
+        """
+        rows = []
+        for i, term in enumerate(self.design.terms):
+            S = self._term_cov(i)
+            sd = np.sqrt(np.diag(S))
+            for a, name in enumerate(term.columns):
+                corr = tuple(
+                    float(S[a, c] / (sd[a] * sd[c])) if sd[a] * sd[c] > 0 else float("nan")
+                    for c in range(a)
+                )
+                rows.append((term.label, name, S[a, a], sd[a], corr))
+        rows.append(("Residual", "", self.sigma**2, self.sigma, ()))
+        return pd.DataFrame(rows, columns=["group", "name", "variance", "std_dev", "corr"])
+
+    def _terms_by_group(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for i, t in enumerate(self.design.terms):
+            out.setdefault(t.group, []).append(i)
+        return out
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes (BLUPs) of the random effects, per grouping factor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m2 = ml.lmer("course ~ 1 + female + (1 | school)", ml.datasets.load("gcsemv"), reml=False)
+        >>> round(float(m2.ranef["school"].iloc[0, 0]), 2)
+        -10.17
+        """
+        out = {}
+        for g, idx in self._terms_by_group().items():
+            terms = [self.design.terms[i] for i in idx]
+            vals = np.hstack([self._b[i] for i in idx])
+            cols = [c for t in terms for c in t.columns]
+            out[g] = pd.DataFrame(vals, index=terms[0].levels.rename(g), columns=cols)
+        return out
+
+    @cached_property
+    def _condcov(self) -> list[np.ndarray]:
+        from ..lmm.objective import conditional_variances
+
+        blocks = conditional_variances(self._factor, self._cp)
+        return [self.sigma**2 * np.einsum("ab,gbc,dc->gad", T, V, T)
+                for T, V in zip(self._factor.T, blocks)]
+
+    @property
+    def ranef_cov(self) -> dict[str, np.ndarray]:
+        """Conditional covariance matrices of each term's random effects, per level:
+        arrays ``(levels, k, k)`` keyed by term label (lme4's ``postVar``)."""
+        return {t.label: c for t, c in zip(self.design.terms, self._condcov)}
+
+    @property
+    def ranef_var(self) -> dict[str, pd.DataFrame]:
+        """Conditional variances of the random effects, shaped like :attr:`ranef`."""
+        out = {}
+        for g, idx in self._terms_by_group().items():
+            terms = [self.design.terms[i] for i in idx]
+            vals = np.hstack([np.diagonal(self._condcov[i], axis1=1, axis2=2) for i in idx])
+            cols = [c for t in terms for c in t.columns]
+            out[g] = pd.DataFrame(vals, index=terms[0].levels.rename(g), columns=cols)
+        return out
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-group coefficients: fixed effects plus that group's random effects."""
+        out = {}
+        for g, re in self.ranef.items():
+            df = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(re), 1)), index=re.index,
+                              columns=self.fixef.index)
+            for c in re.columns:
+                if c in df.columns:
+                    df[c] = df[c] + re[c]
+                else:
+                    df[c] = re[c]
+            out[g] = df
+        return out
+
+    # ------------------------------------------------------- fitted/residuals
+    def _zb(self) -> np.ndarray:
+        zb = np.zeros(self.nobs)
+        for t, b in zip(self.design.terms, self._b):
+            zb += np.einsum("ij,ij->i", t.Z, b[t.codes])
+        return zb
+
+    @cached_property
+    def _marginal(self) -> np.ndarray:
+        eta = self.design.X @ self.fixef.to_numpy()
+        if self.design.offset is not None:
+            eta = eta + self.design.offset
+        return eta
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Conditional fitted values X beta + Z b (+ offset)."""
+        return pd.Series(self._marginal + self._zb(), index=self.design.data_index, name="fitted")
+
+    def residuals(self, type: str = "conditional") -> pd.Series:
+        """Residuals.
+
+        Parameters
+        ----------
+        type : {"conditional", "marginal", "scaled", "pearson"}
+            ``y - fitted``; ``y - X beta``; conditional divided by sigma (times
+            sqrt of the weight), as ``residuals(fit, scaled=TRUE)``; ``pearson``
+            is the same as ``scaled`` times sigma.
+        """
+        y = self.design.y
+        if type == "conditional":
+            r = y - self.fitted.to_numpy()
+        elif type == "marginal":
+            r = y - self._marginal
+        elif type in ("scaled", "pearson"):
+            r = y - self.fitted.to_numpy()
+            if self.design.weights is not None:
+                r = r * np.sqrt(self.design.weights)
+            if type == "scaled":
+                r = r / self.sigma
+        else:
+            raise ValueError(
+                f"unknown residual type {type!r}; use 'conditional', 'marginal', 'scaled' or 'pearson'"
+            )
+        return pd.Series(r, index=self.design.data_index, name=f"{type} residuals")
+
+    # ---------------------------------------------------------------- predict
+    def predict(self, newdata=None, random: bool = True, allow_new_levels: bool = True) -> pd.Series:
+        """Predictions for new (or the original) data.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Defaults to the fitted data (then equal to :attr:`fitted`).
+        random : bool, default True
+            Add the random effects of known groups (False: population level).
+        allow_new_levels : bool, default True
+            Levels not seen in the fit get random effects of zero; if False
+            they raise a ValueError.
+
+        Examples
+        --------
+        >>> import multilevel as ml, pandas as pd
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> new = pd.DataFrame({"Days": [0, 5], "Subject": ["308", "new"]})
+        >>> fit.predict(new).round(1).tolist()
+        [253.7, 303.7]
+        """
+        from ..predict import predict_lmm
+
+        return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels)
+
+    # -------------------------------------------------------------------- icc
+    def icc(self) -> pd.Series:
+        """Intraclass correlation per grouping factor, and in total.
+
+        For random-intercept models this is tau^2 / (sum of tau^2 + sigma^2);
+        with random slopes the variance of a term is its mean over the
+        observations of z' Sigma z (Johnson 2014), as ``performance::icc``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.lmer("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
+        >>> round(float(m.icc()["schoolid"]), 2)
+        0.18
+        """
+        comps: dict[str, float] = {}
+        for i, t in enumerate(self.design.terms):
+            S = self._term_cov(i)
+            v = float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z)))
+            comps[t.group] = comps.get(t.group, 0.0) + v
+        total = sum(comps.values()) + self.sigma**2
+        out = {g: v / total for g, v in comps.items()}
+        if len(out) > 1:
+            out["total"] = sum(comps.values()) / total
+        return pd.Series(out, name="icc")
+
+    # ----------------------------------------------------------------- output
+    def to_dict(self) -> dict:
+        """The estimates as plain Python types (JSON-ready)."""
+        vc = self.varcorr_long.astype(object).where(self.varcorr_long.notna(), None)
+        return {
+            "formula": self.formula,
+            "method": "REML" if self.reml else "ML",
+            "nobs": self.nobs,
+            "n_dropped": self.n_dropped,
+            "ngroups": self.ngroups,
+            "objective": self.objective,
+            "loglik": self.loglik,
+            "aic": self.aic,
+            "bic": self.bic,
+            "df": self.df,
+            "sigma": self.sigma,
+            "theta": {k: float(v) for k, v in self.theta.items()},
+            "fixef": {k: float(v) for k, v in self.fixef.items()},
+            "se": {k: float(v) for k, v in self.se.items()},
+            "vcov": self.vcov.to_numpy().tolist(),
+            "varcorr": vc.to_dict(orient="records"),
+            "singular": self.singular,
+            "messages": list(self.messages),
+            "optimizer": {"name": self.optinfo.optimizer, "feval": self.optinfo.feval,
+                          "result": self.optinfo.result},
+        }
+
+    def summary(self) -> str:
+        """lme4-style summary text."""
+        from .summary import lmer_summary
+
+        return lmer_summary(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"<LmerResult {'REML' if self.reml else 'ML'} {self.formula!r}: "
+                f"{self.nobs} obs, objective {self.objective:.4f}>")
+
+    def _repr_html_(self) -> str:
+        from .summary import lmer_html
+
+        return lmer_html(self)

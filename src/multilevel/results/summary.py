@@ -1,0 +1,211 @@
+"""Text and HTML summaries that read like lme4's ``summary(fit)``."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["format_column", "lmer_summary", "lmer_html"]
+
+
+def _fmt(v: float, dec: int) -> str:
+    if math.isfinite(v):
+        return f"{v:.{dec}f}"
+    return "NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf")
+
+
+def format_column(values, digits: int = 4) -> list[str]:
+    """Format numbers with a common number of decimals, as R's ``format(x, digits=)``.
+
+    Each value needs the fewest decimals that show it to ``digits``
+    significant digits (trailing zeros dropped); the column uses the largest.
+
+    Examples
+    --------
+    >>> format_column([102.93, 47.94, 169.79])
+    ['102.93', '47.94', '169.79']
+    >>> format_column([69.7297, 0.678])
+    ['69.730', '0.678']
+    >>> format_column([66.4001])
+    ['66.4']
+    """
+    vals = [float(v) for v in values]
+    dec = 0
+    for v in vals:
+        if not math.isfinite(v) or v == 0:
+            continue
+        d = min(15, max(0, digits - 1 - math.floor(math.log10(abs(v)))))
+        s = f"{abs(v):.{d}f}"
+        if "." in s:
+            frac = s.split(".")[1].rstrip("0")
+            d = len(frac)
+        dec = max(dec, d)
+    return [_fmt(v, dec) for v in vals]
+
+
+def coef_columns(est, se, digits: int = 4) -> tuple[list[str], list[str]]:
+    """Estimate and standard-error columns formatted together, as R's ``printCoefmat``."""
+    both = np.concatenate([np.asarray(est, float), np.asarray(se, float)])
+    acs = np.abs(both[np.isfinite(both) & (both != 0)])
+    digmin = 1 + (math.floor(math.log10(acs.min())) if acs.size else 0)
+    r = np.round(both, max(1, digits - digmin))
+    f = format_column(r, digits)
+    m = len(est)
+    return f[:m], f[m:]
+
+
+def stat_column(values, digits: int = 4) -> list[str]:
+    """Test-statistic column, as ``printCoefmat`` rounds and formats it."""
+    return format_column(np.round(np.asarray(values, float), max(1, min(5, digits - 1))), digits)
+
+
+def _aligned(strings: list[str]) -> list[str]:
+    """Right-justify to a common width (as R pads a formatted column)."""
+    w = max((len(s) for s in strings), default=0)
+    return [s.rjust(w) for s in strings]
+
+
+def _table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
+    widths = [max(len(h), *(len(r[j]) for r in rows)) if rows else len(h) for j, h in enumerate(header)]
+    lines = []
+    for r in [header] + rows:
+        cells = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align)]
+        lines.append(" ".join(cells).rstrip())
+    return lines
+
+
+def _abbrev(name: str, width: int = 6) -> str:
+    """Abbreviate a name as R's ``abbreviate`` does for the correlation header.
+
+    Lower-case vowels go first, then lower-case letters, from the right, never
+    the first character of a word.
+
+    Examples
+    --------
+    >>> _abbrev("(Intercept)"), _abbrev("mses:ses"), _abbrev("sector:ses")
+    ('(Intr)', 'mss:ss', 'sctr:s')
+    """
+    chars = list(name)
+    for pool in ("aeiou", "abcdefghijklmnopqrstuvwxyz"):
+        i = len(chars) - 1
+        while len(chars) > width and i > 0:
+            if chars[i] in pool and chars[i - 1].isalnum():
+                del chars[i]
+            i -= 1
+    return "".join(chars[:width])
+
+
+def _random_effects(fit) -> list[str]:
+    vc = fit.varcorr
+    var_s = _aligned(format_column(vc["variance"]))
+    sd_s = _aligned(format_column(vc["std_dev"]))
+    maxk = max((len(c) for c in vc["corr"]), default=0)
+    header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (maxk - 1) if maxk else [])
+    rows = []
+    prev = None
+    for i, r in vc.iterrows():
+        grp = r["group"] if r["group"] != prev else ""
+        prev = r["group"]
+        corr = [f"{c:.2f}" if math.isfinite(c) else "NaN" for c in r["corr"]]
+        corr += [""] * (maxk - len(corr))
+        rows.append([grp, r["name"], var_s[i], sd_s[i]] + corr)
+    align = ["l", "l", "l", "l"] + ["r"] * maxk
+    return [" " + line for line in _table(header, rows, align)]
+
+
+def _pformat(p: float) -> str:
+    if p < 2e-16:
+        return "< 2e-16"
+    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
+
+
+def lmer_summary(fit) -> str:
+    """lme4-style summary of an :class:`~multilevel.results.LmerResult`.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> print(lmer_summary(fit).splitlines()[0])
+    Linear mixed model fit by REML ['lmerMod']
+    """
+    method = "REML" if fit.reml else "maximum likelihood"
+    out = [f"Linear mixed model fit by {method} ['lmerMod']", f"Formula: {fit.formula}"]
+    if fit.data_name:
+        out.append(f"   Data: {fit.data_name}")
+    if fit.design.weights is not None:
+        out.append("Weights: (prior weights)")
+    if fit.design.offset is not None:
+        out.append(" Offset: (offset)")
+    out.append("")
+    if fit.reml:
+        out.append(f"REML criterion at convergence: {fit.objective:.1f}")
+    else:
+        vals = [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}", f"{fit.deviance:.1f}",
+                f"{fit.df_resid}"]
+        out.extend(" " + line for line in _table(
+            ["AIC", "BIC", "logLik", "deviance", "df.resid"], [vals], ["r"] * 5))
+    out.append("")
+    q = np.quantile(fit.residuals("scaled").to_numpy(), [0, 0.25, 0.5, 0.75, 1.0])
+    out.append("Scaled residuals: ")
+    out.extend(_table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)], ["r"] * 5))
+    out.append("")
+    out.append("Random effects:")
+    out.extend(_random_effects(fit))
+    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    out.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    if fit.n_dropped:
+        out.append(f"({fit.n_dropped} observation{'s' if fit.n_dropped > 1 else ''} "
+                   "deleted due to missingness)")
+    if fit.design.fixed.dropped:
+        out.append("fixed-effect model matrix is rank deficient so dropping "
+                   f"{len(fit.design.fixed.dropped)} column(s): {', '.join(fit.design.fixed.dropped)}")
+    out.append("")
+    if len(fit.fixef):
+        out.append("Fixed effects:")
+        est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
+        e_s, s_s = coef_columns(est, se)
+        cols = [e_s, s_s, stat_column(est / se)]
+        rows = [[name, cols[0][i], cols[1][i], cols[2][i]] for i, name in enumerate(fit.fixef.index)]
+        out.extend(_table(["", "Estimate", "Std. Error", "t value"], rows, ["l", "r", "r", "r"]))
+        if len(fit.fixef) > 1:
+            out.append("")
+            out.append("Correlation of Fixed Effects:")
+            V = fit.vcov.to_numpy()
+            d = np.sqrt(np.diag(V))
+            C = V / np.outer(d, d)
+            names = list(fit.fixef.index)
+            abbr = [_abbrev(n) for n in names]
+            rows = []
+            for i in range(1, len(names)):
+                rows.append([names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i))
+            out.extend(_table([""] + abbr[:-1], rows, ["l"] + ["r"] * (len(names) - 1)))
+    if fit.messages:
+        out.append("")
+        out.extend(fit.messages)
+    return "\n".join(out)
+
+
+def _html_table(df: pd.DataFrame, caption: str) -> str:
+    return (f"<p><b>{html.escape(caption)}</b></p>"
+            + df.to_html(float_format=lambda v: f"{v:.4g}", na_rep="", border=0))
+
+
+def lmer_html(fit) -> str:
+    """HTML summary for notebooks."""
+    method = "REML" if fit.reml else "maximum likelihood"
+    head = (f"<p><b>Linear mixed model fit by {method}</b><br>"
+            f"Formula: <code>{html.escape(fit.formula)}</code><br>"
+            f"Number of obs: {fit.nobs}; groups: "
+            + html.escape(", ".join(f"{g} {n}" for g, n in fit.ngroups.items())) + "</p>")
+    crit = pd.DataFrame({"AIC": [fit.aic], "BIC": [fit.bic], "logLik": [fit.loglik],
+                         ("REML crit." if fit.reml else "deviance"): [fit.objective]})
+    vc = fit.varcorr.copy()
+    vc["corr"] = vc["corr"].map(lambda c: " ".join(f"{v:.2f}" for v in c))
+    fe = pd.DataFrame({"Estimate": fit.fixef, "Std. Error": fit.se, "t value": fit.fixef / fit.se})
+    msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.messages)
+    return (head + _html_table(crit, "Criteria") + _html_table(vc, "Random effects")
+            + _html_table(fe, "Fixed effects") + msgs)
