@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
+from scipy.linalg.lapack import dpotrf
 import scipy.sparse as sp
 
 from .crossprod import CrossProducts
 
-__all__ = ["ThetaLayout", "BlockedFactor", "factorize", "NotPositiveDefinite"]
+__all__ = ["ThetaLayout", "BlockedFactor", "factorize", "rest_coupling", "NotPositiveDefinite"]
 
 
 class NotPositiveDefinite(ArithmeticError):
@@ -102,8 +102,6 @@ class BlockedFactor:
         ``T0 L00^{-T}`` per level: maps a row of ``A_{.0}`` to a row of ``L_{.0}``.
     Wx : ndarray (p + 1, q0)
         ``L_{x0}``: the [X y] rows of the factor in the first term's columns.
-    Wr : sparse (q_r, q0) or None
-        ``L_{r0}``: the other random terms' rows in the first term's columns.
     L11 : ndarray
         Dense lower Cholesky factor of the rest (other terms, X, y).
     """
@@ -112,7 +110,6 @@ class BlockedFactor:
     L00: np.ndarray
     F0: np.ndarray
     Wx: np.ndarray
-    Wr: sp.csr_matrix | None
     L11: np.ndarray
     q_rest: int
     p: int
@@ -142,6 +139,54 @@ def _rest_lambda_t(cp: CrossProducts, T: list) -> sp.csr_matrix:
     return sp.block_diag(blocks, format="csr")
 
 
+def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
+                S_xx: np.ndarray) -> np.ndarray:
+    """Lower triangle of the Schur complement of the first term's block.
+
+    With ``M_g = F0_g F0_g'`` and ``B = Z_rest'Z0``, the random part is
+    ``Lambda_r'(Crr - B M B')Lambda_r + I``; ``B M B'`` comes from the precomputed
+    pair structure in one sparse matrix-vector product.
+    """
+    qr, mx = cp.q_rest, Wx.shape[0]
+    M = np.einsum("gab,gcb->gac", F0, F0)
+    # coupling to [X y]: Crx - B M Bx0'
+    Y = np.einsum("gab,cgb->gac", M, cp.Bx0).reshape(cp.q0, mx)
+    Rx = cp.Crx - cp.Br0 @ Y
+    rest_k = cp.k[1:]
+    if len(rest_k) == 1 and rest_k[0] == 1:
+        # one scalar term: Crr is diagonal and Lambda_r = t I, so
+        # S_rr = t^2 (Crr - G) + I comes from one product with -t^2 M
+        t = T[1][0, 0]
+        S = (cp.pairs.P @ (-(t * t) * M.ravel())).reshape(qr + mx, qr + mx)
+        S[np.arange(qr), np.arange(qr)] += t * t * np.diagonal(cp.Crr) + 1.0
+        S[qr:, :qr] = t * Rx.T
+    else:
+        S = (cp.pairs.P @ M.ravel()).reshape(qr + mx, qr + mx)
+        R = cp.Crr - S[:qr, :qr]  # only the lower triangle is meaningful
+        if all(k == 1 for k in rest_k):
+            t = np.repeat([Tj[0, 0] for Tj in T[1:]], cp.nlevels[1:])
+            S[:qr, :qr] = R * np.outer(t, t)
+            S[qr:, :qr] = (Rx * t[:, None]).T
+        else:
+            R = np.tril(R) + np.tril(R, -1).T
+            lam_t = _rest_lambda_t(cp, T)
+            S[:qr, :qr] = np.asarray(lam_t @ (lam_t @ R).T)
+            S[qr:, :qr] = np.asarray(lam_t @ Rx).T
+        S[np.arange(qr), np.arange(qr)] += 1.0
+    S[qr:, qr:] = S_xx
+    return S
+
+
+def rest_coupling(cp: CrossProducts, fac: "BlockedFactor") -> sp.csr_matrix | None:
+    """``L_{r0} = Lambda_r' B_r0 blockdiag(F0)``: the other terms' rows of the factor
+    in the first term's columns (needed only at the optimum)."""
+    if cp.Br0 is None:
+        return None
+    n0 = cp.n0
+    F0blk = sp.bsr_matrix((fac.F0, np.arange(n0), np.arange(n0 + 1)), shape=(cp.q0, cp.q0))
+    return (_rest_lambda_t(cp, fac.T) @ (cp.Br0 @ F0blk)).tocsr()
+
+
 def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> BlockedFactor:
     """Blocked Cholesky factor at ``theta``.
 
@@ -169,19 +214,12 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Bloc
     S_xx = cp.Cxx - Wx @ Wx.T
     if cp.Br0 is None:
         S = S_xx
-        Wr = None
     else:
-        lam_t = _rest_lambda_t(cp, T)
-        n0 = cp.n0
-        F0blk = sp.bsr_matrix((F0, np.arange(n0), np.arange(n0 + 1)), shape=(cp.q0, cp.q0))
-        Wr = (lam_t @ (cp.Br0 @ F0blk)).tocsr()
-        S_rr = lam_t @ (lam_t @ cp.Crr.T).T
-        S_rr = np.asarray(S_rr) - np.asarray((Wr @ Wr.T).todense())
-        S_rr[np.diag_indices_from(S_rr)] += 1.0
-        S_rx = np.asarray(lam_t @ cp.Crx) - np.asarray(Wr @ Wx.T)
-        S = np.block([[S_rr, S_rx], [S_rx.T, S_xx]])
-    try:
-        L11 = scipy.linalg.cholesky(S, lower=True, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        raise NotPositiveDefinite(str(exc)) from None
-    return BlockedFactor(T=T, L00=L00, F0=F0, Wx=Wx, Wr=Wr, L11=L11, q_rest=cp.q_rest, p=cp.p)
+        S = _rest_schur(cp, T, F0, Wx, S_xx)
+    # S holds the lower triangle in C order, i.e. the upper triangle of the
+    # Fortran-ordered S.T: factorising that in place avoids a copy.
+    U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
+    L11 = U.T
+    if info != 0:
+        raise NotPositiveDefinite(f"leading minor {info} is not positive definite")
+    return BlockedFactor(T=T, L00=L00, F0=F0, Wx=Wx, L11=L11, q_rest=cp.q_rest, p=cp.p)

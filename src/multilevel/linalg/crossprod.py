@@ -16,7 +16,73 @@ import scipy.sparse as sp
 
 from ..design import Design, RandomTerm
 
-__all__ = ["CrossProducts", "cross_products", "term_matrix"]
+__all__ = ["CrossProducts", "PairProduct", "cross_products", "pair_product", "term_matrix"]
+
+
+@dataclass(frozen=True)
+class PairProduct:
+    """Fixed sparsity of ``G = B blockdiag(M_g) B'`` for a sparse ``B`` (q_r x n0 k0).
+
+    ``P @ vec(M)``, where ``vec(M)`` stacks the n0 blocks ``M_g`` (k0 x k0)
+    row-major, is a row-major ``stride x stride`` matrix whose leading
+    ``q_r x q_r`` lower triangle is that of ``G`` (zeros elsewhere). Forming
+    ``P`` once turns each evaluation's sparse product into one sparse
+    matrix-vector product that writes straight into the Schur complement's layout.
+    """
+
+    P: sp.csr_matrix
+    stride: int
+
+
+def pair_product(B: sp.csr_matrix, k0: int, stride: int | None = None) -> PairProduct:
+    """Precompute :class:`PairProduct` for ``B`` with block columns of width ``k0``.
+
+    Examples
+    --------
+    >>> B = sp.csr_matrix(np.array([[1., 2, 0], [0, 3, 4]]))
+    >>> pp = pair_product(B, 1, stride=3)
+    >>> (pp.P @ np.array([1., 10, 100])).reshape(3, 3)
+    array([[  41.,    0.,    0.],
+           [  60., 1690.,    0.],
+           [   0.,    0.,    0.]])
+    """
+    q, ncol = B.shape
+    stride = q if stride is None else stride
+    n0 = ncol // k0
+    coo = B.tocoo()
+    g = coo.col // k0
+    # one entry per (level, row of B) holding its k0-vector, sorted by level then row
+    key = g.astype(np.int64) * q + coo.row
+    ukey, inv = np.unique(key, return_inverse=True)
+    vec = np.zeros((ukey.size, k0))
+    np.add.at(vec, (inv, coo.col % k0), coo.data)
+    lev = ukey // q
+    row = ukey % q
+    # all pairs (a >= c) of entries within each level; rows ascend within a level,
+    # so row[a] >= row[c] and each pair lands in the lower triangle
+    starts = np.searchsorted(lev, np.arange(n0))
+    counts = np.diff(np.append(starts, ukey.size))
+    npairs = counts * (counts + 1) // 2
+    total = int(npairs.sum())
+    pair_level = np.repeat(np.arange(n0), npairs)
+    local = np.arange(total) - np.repeat(np.cumsum(npairs) - npairs, npairs)
+    a = ((np.sqrt(8.0 * local + 1.0) - 1.0) // 2).astype(np.int64)
+    a += (a + 1) * (a + 2) // 2 <= local  # guard against rounding
+    a -= a * (a + 1) // 2 > local
+    c = local - a * (a + 1) // 2
+    base = starts[pair_level]
+    ia, ic = base + a, base + c
+    flat = row[ia] * stride + row[ic]
+    kk = k0 * k0
+    if k0 == 1:
+        w, rows, cols = vec[ia, 0] * vec[ic, 0], flat, pair_level
+    else:
+        w = (vec[ia][:, :, None] * vec[ic][:, None, :]).reshape(-1)
+        rows = np.repeat(flat, kk)
+        cols = (pair_level[:, None] * kk + np.arange(kk)[None, :]).reshape(-1)
+    # duplicates (the same cell from several levels) are summed by the product
+    P = sp.csr_matrix((w, (rows, cols)), shape=(stride * stride, n0 * kk))
+    return PairProduct(P=P, stride=stride)
 
 
 @dataclass(frozen=True)
@@ -55,6 +121,7 @@ class CrossProducts:
     log_weights: float
     k: tuple[int, ...]
     nlevels: tuple[int, ...]
+    pairs: PairProduct | None = None
 
     @property
     def n0(self) -> int:
@@ -127,12 +194,15 @@ def cross_products(design: Design) -> CrossProducts:
         Br0.sort_indices()
         Crr = np.asarray((ZrT @ Zr).todense())
         Crx = np.asarray(ZrT @ Xy)
+        pairs = pair_product(Br0, t0.k, stride=Crr.shape[0] + Xy.shape[1])
     else:
         Br0 = None
+        pairs = None
         Crr = np.zeros((0, 0))
         Crx = np.zeros((0, Xy.shape[1]))
     Cxx = Xy.T @ Xy
     return CrossProducts(
         D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Cxx, n=design.n, p=design.p,
         log_weights=log_w, k=tuple(t.k for t in terms), nlevels=tuple(t.nlevels for t in terms),
+        pairs=pairs,
     )

@@ -25,10 +25,12 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
     return out
 
 
-def finite_gradient(fun, x: np.ndarray, lower: np.ndarray, h: float = 1e-4) -> np.ndarray:
+def finite_gradient(fun, x: np.ndarray, lower: np.ndarray, h: float = 1e-4,
+                    f0: float | None = None) -> np.ndarray:
     """Central (one-sided at a bound) finite-difference gradient."""
     g = np.empty_like(x)
-    f0 = fun(x)
+    if f0 is None:
+        f0 = fun(x)
     for i in range(x.size):
         e = np.zeros_like(x)
         e[i] = h
@@ -56,11 +58,12 @@ def finite_hessian(fun, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
     return H
 
 
-def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool) -> list[str]:
+def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
+                      fopt: float | None = None) -> list[str]:
     """lme4-style gradient check at the optimum; returns messages (empty when fine)."""
     if singular or theta.size == 0:
         return []
-    g = finite_gradient(fun, theta, lower)
+    g = finite_gradient(fun, theta, lower, f0=fopt)
     if not np.all(np.isfinite(g)) or np.max(np.abs(g)) < GRAD_TOL:
         return []
     H = finite_hessian(fun, theta)

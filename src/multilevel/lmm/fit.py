@@ -10,6 +10,7 @@ from ..design import build_design
 from .convergence import check_convergence, singular_terms
 from .objective import LmmObjective, solve_effects
 from .optimize import minimize_theta
+from .start import moment_start
 
 __all__ = ["lmer", "fit_design"]
 
@@ -40,7 +41,14 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     obj = LmmObjective.from_design(design, reml=reml)
     layout = obj.layout
     lower = layout.lower
-    x0 = layout.start if start is None else np.asarray(start, dtype=float)
+    if start is None or (isinstance(start, str) and start == "moments"):
+        x0 = moment_start(design, layout)
+    elif isinstance(start, str) and start == "identity":
+        x0 = layout.start
+    elif isinstance(start, str):
+        raise ValueError(f"unknown start {start!r}; use 'moments', 'identity' or an array of theta")
+    else:
+        x0 = np.asarray(start, dtype=float).ravel()
     if x0.shape != lower.shape:
         raise ValueError(f"start must have {lower.size} values (one per theta), not {x0.size}")
     opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
@@ -64,7 +72,8 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
             + " is estimated as zero, or a correlation as +-1; the random-effects structure "
             "is too rich for these data (consider removing that random slope or correlation)"
         )
-    messages.extend(check_convergence(obj, theta, lower, bool(sing)))
+    fopt = opt.fopt if np.array_equal(theta, opt.xopt) else None
+    messages.extend(check_convergence(obj, theta, lower, bool(sing), fopt))
     for m in messages:
         warnings.warn(m, stacklevel=3)
     return LmerResult._build(
@@ -92,8 +101,10 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     weights, offset : str or array-like, optional
         Prior weights and an offset: a column name or one value per row.
     optimizer : {"bobyqa", "cobyqa", "nelder-mead"}
-    start : array-like, optional
-        Start values of theta (default: identity relative covariance factors).
+    start : {"moments", "identity"} or array-like, optional
+        Start values of theta: ``"moments"`` (default) from per-group least
+        squares, which saves evaluations on large problems; ``"identity"`` as
+        lme4 starts; or explicit values.
 
     Returns
     -------

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.linalg
 
 from ..linalg import BlockedFactor, CrossProducts, NotPositiveDefinite, ThetaLayout, factorize
+from ..linalg.blocked import rest_coupling
 
 __all__ = ["LmmObjective", "criterion", "solve_effects", "conditional_variances"]
 
@@ -82,8 +83,9 @@ def solve_effects(fac: BlockedFactor, cp: CrossProducts) -> tuple[np.ndarray, np
     u_rest, beta = sol[:qr], sol[qr: qr + p]
     # first term: L00' u0 = c0 - L_{r0}' u_rest - L_{x0}' beta
     rhs = fac.Wx[-1] - fac.Wx[:-1].T @ beta
-    if fac.Wr is not None:
-        rhs = rhs - fac.Wr.T @ u_rest
+    Wr = rest_coupling(cp, fac)
+    if Wr is not None:
+        rhs = rhs - Wr.T @ u_rest
     n0, k0 = fac.L00.shape[0], fac.L00.shape[1]
     if k0 == 1:
         u0 = rhs / fac.L00[:, 0, 0]
@@ -102,13 +104,14 @@ def conditional_variances(fac: BlockedFactor, cp: CrossProducts) -> list[np.ndar
     Linv0 = np.linalg.inv(fac.L00)  # (n0, k0, k0)
     V0 = np.einsum("gba,gbc->gac", Linv0, Linv0)  # L00^{-T} L00^{-1}
     out = [V0]
-    if fac.Wr is None:
+    Wr = rest_coupling(cp, fac)
+    if Wr is None:
         return out
     qr = fac.q_rest
     Lrr = fac.L11[:qr, :qr]
     Lrr_inv = scipy.linalg.solve_triangular(Lrr, np.eye(qr), lower=True, check_finite=False)
     # V = Lrr^{-1} Wr L00^{-1}: dense (q_r, q0)
-    Linv0_blk = np.asarray(fac.Wr.todense()).reshape(qr, n0, k0)
+    Linv0_blk = np.asarray(Wr.todense()).reshape(qr, n0, k0)
     WL = np.einsum("rgb,gbc->rgc", Linv0_blk, Linv0).reshape(qr, n0 * k0)
     V = Lrr_inv @ WL
     Vb = V.reshape(qr, n0, k0)

@@ -107,7 +107,6 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
         return v if np.isfinite(v) else 1e300
 
     opt = nlopt.opt(algos[optimizer], dim)
-    opt.set_min_objective(f)
     lb = np.concatenate([lower, [-1.0]]) if pad else lower
     ub = np.concatenate([np.full(n, np.inf), [1.0]]) if pad else np.full(n, np.inf)
     opt.set_lower_bounds(lb)
@@ -118,14 +117,24 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     start = np.concatenate([x0, [0.0]]) if pad else x0.copy()
     step = np.where(np.abs(start) > 0, 0.2 * np.abs(start), 0.2)
     opt.set_initial_step(np.minimum(step, 0.5))
+    best = [np.inf, start.copy()]
+
+    def tracked(x, grad):
+        v = f(x, grad)
+        if v < best[0]:
+            best[0], best[1] = v, x.copy()
+        return v
+
+    opt.set_min_objective(tracked)
     try:
         xopt = opt.optimize(start)
+        fopt = float(opt.last_optimum_value())
         code = opt.last_optimize_result()
         result = _RESULT.get(code, f"nlopt code {code}")
     except nlopt.RoundoffLimited:
-        xopt = start if count[0] == 0 else np.asarray(opt.last_optimum_x() if hasattr(opt, "last_optimum_x") else start)
+        # the best point seen is still a valid (if less precise) optimum
+        xopt, fopt = best[1], float(best[0])
         result = "roundoff limited"
     xopt = np.asarray(xopt)[:n]
-    fopt = float(fun(xopt))
     return OptSummary(optimizer, x0, lower, xopt, fopt, count[0], result, xtol_abs, ftol_abs,
                       time.perf_counter() - t0)

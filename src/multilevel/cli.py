@@ -1,0 +1,280 @@
+"""The ``multilevel`` command: fit a model from the shell, list the bundled data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["main", "read_data"]
+
+_READERS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".feather": "feather",
+    ".arrow": "feather",
+}
+
+_QUIET = (DeprecationWarning, PendingDeprecationWarning)
+
+
+def read_data(source: str):
+    """Read a data file, or load a bundled data set by name.
+
+    Parameters
+    ----------
+    source : str
+        A path to a ``.csv`` (also ``.csv.gz``), ``.tsv``, ``.parquet`` or
+        ``.feather`` file; when no such file exists, the name of a bundled
+        data set (see ``multilevel datasets``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        With ``attrs["name"]`` set to ``source`` (printed as ``Data:``). A
+        CSV file with a JSON sidecar of the same name (as the bundled data
+        have) gets the factor levels, and their order, listed there.
+
+    Raises
+    ------
+    ValueError
+        Unknown format, missing optional reader, or neither a file nor a
+        bundled data set.
+
+    Examples
+    --------
+    >>> read_data("sleepstudy").shape
+    (180, 3)
+    """
+    import pandas as pd
+
+    from . import datasets
+
+    path = Path(source)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        kind = _READERS.get(suffix)
+        if kind is None:
+            raise ValueError(
+                f"cannot read {source!r}: unknown file type {suffix or '(none)'!r}; "
+                "use .csv, .tsv, .parquet or .feather"
+            )
+        try:
+            if kind == "csv":
+                df = pd.read_csv(path)
+            elif kind == "tsv":
+                df = pd.read_csv(path, sep="\t")
+            elif kind == "parquet":
+                df = pd.read_parquet(path)
+            else:
+                df = pd.read_feather(path)
+        except ImportError as exc:
+            raise ValueError(
+                f"reading {suffix} files needs pyarrow ({exc}); run: pip install pyarrow"
+            ) from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"cannot read {source!r}: {first}") from None
+        df = _apply_sidecar(df, path)
+    elif path.is_dir():
+        raise ValueError(f"{source!r} is a directory, not a data file")
+    elif source in datasets.names():
+        df = datasets.load(source)
+    else:
+        looks_like_path = path.suffix.lower() in _READERS or "/" in source or "\\" in source
+        what = f"no such file: {source!r}" if looks_like_path else \
+            f"{source!r} is neither a file nor a bundled data set"
+        raise ValueError(f"{what} (bundled data sets: {', '.join(datasets.names())})")
+    df.attrs["name"] = source
+    return df
+
+
+def _apply_sidecar(df, path: Path):
+    """Restore factor levels from a JSON sidecar (``name.json`` next to ``name.csv``).
+
+    The sidecar is the format of the bundled data: ``{"categories": {column:
+    [levels...]}, "ordered": [columns...]}``. Anything else is ignored.
+    """
+    import pandas as pd
+
+    stem = path.name[: -len(".csv.gz")] if path.name.lower().endswith(".csv.gz") else path.stem
+    side = path.with_name(stem + ".json")
+    if not side.is_file():
+        return df
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return df
+    cats = meta.get("categories") if isinstance(meta, dict) else None
+    if not isinstance(cats, dict):
+        return df
+    ordered = set(meta.get("ordered") or [])
+    for col, levels in cats.items():
+        if col not in df.columns or not isinstance(levels, list):
+            continue
+        levels = [str(v) for v in levels]
+        values = df[col].astype("string")
+        # numbers read as floats ("1.0") are matched to integer labels ("1")
+        if not values.dropna().isin(levels).all() and pd.api.types.is_float_dtype(df[col]):
+            values = df[col].astype("Int64").astype("string")
+        unknown = sorted(set(values.dropna()) - set(levels))
+        if unknown:
+            raise ValueError(
+                f"column {col!r} of {str(path)!r} has values not listed in {side.name}: "
+                f"{', '.join(unknown[:5])}"
+            )
+        df[col] = pd.Categorical(values, categories=levels, ordered=col in ordered)
+    return df
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fit(args) -> int:
+    from .lmm import lmer
+
+    data = read_data(args.data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = lmer(args.formula, data, reml=not args.ml, weights=args.weights,
+                   offset=args.offset, optimizer=args.optimizer)
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, _QUIET):
+            continue
+        msg = _one_line(w.message)
+        if msg not in seen:
+            seen.add(msg)
+            print(f"warning: {msg}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(fit.to_dict(), indent=2))
+    else:
+        print(fit)
+    return 0
+
+
+def _datasets(args) -> int:
+    from . import datasets
+
+    if args.name is None:
+        names = datasets.names()
+        width = max(len(n) for n in names)
+        for name in names:
+            print(f"{name.ljust(width)}  {datasets.describe(name).get('title', '')}")
+        return 0
+    meta = datasets.describe(args.name)
+    print(f"{args.name}: {meta.get('title', '')}")
+    print(f"rows: {meta.get('nrow', '?')}")
+    print(f"source: {meta.get('source', '')}")
+    if meta.get("description"):
+        print(f"\n{meta['description']}")
+    cols = meta.get("columns") or {}
+    if cols:
+        print("\ncolumns:")
+        width = max(len(c) for c in cols)
+        for col, note in cols.items():
+            print(f"  {col.ljust(width)}  {_one_line(note)}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="multilevel",
+        description="Fit linear mixed models written in lme4's formula syntax.",
+        epilog='example: multilevel fit "course ~ 1 + female + (1 + female | school)" '
+               "--data gcsemv --ml",
+    )
+    p.add_argument("--version", action="version", version=f"multilevel {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    f = sub.add_parser(
+        "fit", help="fit a linear mixed model and print its summary",
+        description="Fit a linear mixed model (REML unless --ml) and print an lme4-style "
+                    "summary, or the estimates as JSON.",
+    )
+    f.add_argument("formula", metavar="FORMULA",
+                   help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
+    f.add_argument("--data", required=True, metavar="PATH_OR_NAME",
+                   help="a .csv/.tsv/.parquet/.feather file, or a bundled data set name")
+    f.add_argument("--ml", action="store_true",
+                   help="maximum likelihood instead of REML")
+    f.add_argument("--json", action="store_true",
+                   help="print the estimates as JSON instead of the summary")
+    f.add_argument("--weights", metavar="COL", help="column of prior weights")
+    f.add_argument("--offset", metavar="COL", help="column holding an offset")
+    f.add_argument("--optimizer", default="bobyqa",
+                   choices=["bobyqa", "cobyqa", "nelder-mead"],
+                   help="optimizer for the covariance parameters (default: bobyqa)")
+    f.set_defaults(run=_fit)
+
+    d = sub.add_parser("datasets", help="list the bundled data sets (or describe one)")
+    d.add_argument("name", nargs="?", metavar="NAME", help="describe this data set")
+    d.set_defaults(run=_datasets)
+    return p
+
+
+def main(argv=None) -> int:
+    """Run the ``multilevel`` command line.
+
+    Commands::
+
+        multilevel fit FORMULA --data PATH_OR_NAME [--ml] [--json]
+                       [--weights COL] [--offset COL] [--optimizer NAME]
+        multilevel datasets [NAME]
+
+    ``fit`` prints the lme4-style summary (or, with ``--json``, the estimates
+    of :meth:`LmerResult.to_dict` as JSON) on standard output. Warnings such
+    as a singular fit go to standard error as ``warning: ...`` lines; errors
+    (a bad formula, an unknown column, a missing file) as one ``error: ...``
+    line, with exit status 2.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on an error.
+
+    Examples
+    --------
+    >>> status = main(["fit", "Reaction ~ Days + (Days | Subject)",
+    ...                "--data", "sleepstudy", "--json"])  # doctest: +ELLIPSIS
+    {
+      "formula": "Reaction ~ Days + (Days | Subject)",
+      "method": "REML",
+    ...
+    >>> status
+    0
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

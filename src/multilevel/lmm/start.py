@@ -1,0 +1,93 @@
+"""Start values of theta from a two-stage (per-group least squares) moment estimate.
+
+lme4 starts every fit at identity relative covariance factors. A start near the
+optimum saves many objective evaluations on large problems (about half of them
+on InstEval's crossed intercepts), so each scalar term is started at a
+method-of-moments estimate: the spread of per-group least-squares coefficients
+of the OLS residuals, less their average sampling variance, relative to the
+residual variance. Vector-valued terms keep lme4's identity start: measured on
+the reference models, moment starts there cost BOBYQA more evaluations, not fewer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..design import Design
+
+__all__ = ["moment_start"]
+
+_MIN, _MAX = 0.05, 10.0
+
+
+def _per_group(term, Zw: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group Z'Z blocks, Z'r vectors and observation counts."""
+    k, nl = term.k, term.nlevels
+    ZtZ = np.empty((nl, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(term.codes, Zw[:, a] * Zw[:, b], nl)
+    Ztr = np.stack([np.bincount(term.codes, Zw[:, a] * r, nl) for a in range(k)], axis=1)
+    counts = np.bincount(term.codes, minlength=nl)
+    return ZtZ, Ztr, counts
+
+
+def moment_start(design: Design, layout) -> np.ndarray:
+    """Theta start values from per-group least squares on OLS residuals.
+
+    Falls back to lme4's identity start for a term whose estimate is not usable.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import ThetaLayout
+    >>> d = build_design("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> th = moment_start(d, ThetaLayout.from_k([1]))
+    >>> bool(0.3 < th[0] < 0.7)   # the ML/REML optimum is 0.469
+    True
+    """
+    theta = layout.start.copy()
+    y = design.y if design.offset is None else design.y - design.offset
+    X = design.X
+    sw = None if design.weights is None else np.sqrt(design.weights)
+    if sw is not None:
+        y, X = y * sw, X * sw[:, None]
+    if X.shape[1]:
+        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        r = y - X @ beta
+    else:
+        r = y.copy()
+    n = y.size
+    s2 = float(r @ r) / max(n - X.shape[1], 1)
+    if not np.isfinite(s2) or s2 <= 0:
+        return theta
+    for i, term in enumerate(design.terms):
+        if term.k > 1:
+            continue
+        Zw = term.Z if sw is None else term.Z * sw[:, None]
+        ZtZ, Ztr, counts = _per_group(term, Zw, r)
+        k = term.k
+        try:
+            ok = (counts > k) & (np.linalg.cond(ZtZ) < 1e8)
+        except np.linalg.LinAlgError:
+            continue
+        if ok.sum() < max(3, k + 1):
+            continue
+        inv = np.linalg.inv(ZtZ[ok])
+        b = np.einsum("gab,gb->ga", inv, Ztr[ok])
+        S = np.cov(b, rowvar=False).reshape(k, k) - s2 * inv.mean(axis=0)
+        rel = S / s2
+        d = np.clip(np.diag(rel), _MIN**2, _MAX**2)
+        sd = np.sqrt(d)
+        corr = np.clip(rel / np.sqrt(np.outer(np.abs(np.diag(rel)) + 1e-300,
+                                              np.abs(np.diag(rel)) + 1e-300)), -0.9, 0.9)
+        np.fill_diagonal(corr, 1.0)
+        try:
+            T = np.linalg.cholesky(corr * np.outer(sd, sd))
+        except np.linalg.LinAlgError:
+            T = np.diag(sd)
+        seg = T[layout.rows[i], layout.cols[i]]
+        if np.all(np.isfinite(seg)):
+            theta[layout.offsets[i]: layout.offsets[i + 1]] = seg
+    return theta
