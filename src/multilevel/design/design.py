@@ -14,6 +14,7 @@ from .data import as_dataframe, as_vector, check_columns, complete_rows, identif
 from .fixed import FixedDesign, build_fixed
 from .names import lme4_names
 from .random import RandomTerm, group_codes
+from .simple import simple_spec
 
 __all__ = ["Design", "build_design"]
 
@@ -90,6 +91,16 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     needed: list[str] = []
     pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars]
     for piece in pieces:
+        rhs = piece.split("~", 1)[-1]
+        if simple_spec(rhs, data) is not None:
+            lhs = piece.split("~", 1)[0].strip() if "~" in piece else None
+            if lhs is not None and lhs not in data.columns and simple_spec(lhs, data) is None:
+                pass  # a transformed response: let formulaic read it below
+            else:
+                if lhs is not None:
+                    check_columns([lhs], data, f"formula {parsed.text!r} (the response)")
+                needed.extend(([lhs] if lhs else []) + [i for i in identifiers(rhs) if i in data.columns])
+                continue
         try:
             req = Formula(piece).required_variables
         except Exception as exc:
@@ -155,8 +166,15 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
     if off is not None:
         off = off[rows]
 
-    mm = _formulaic(parsed.fixed_formula, sub, "fixed-effects model matrix")
-    lhs = mm.lhs
+    fast = simple_spec(parsed.fixed, sub)
+    if fast is not None and parsed.response in sub.columns:
+        lhs = sub[[parsed.response]]
+        rhs = fast.get_model_matrix(sub)
+        rhs_spec = fast
+    else:
+        mm = _formulaic(parsed.fixed_formula, sub, "fixed-effects model matrix")
+        lhs, rhs = mm.lhs, mm.rhs
+        rhs_spec = rhs.model_spec
     if lhs.shape[1] != 1:
         raise ValueError(
             f"the response {parsed.response!r} must be one numeric column, but it expands to "
@@ -168,11 +186,12 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
             f"{data[parsed.response].dtype}; convert it, or use a GLMM for a categorical outcome"
         )
     y = np.asarray(lhs, dtype=float).ravel()
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"the response {parsed.response!r} has non-finite values after transformation")
     if np.ptp(y) == 0:
         raise ValueError(
             f"the response {parsed.response!r} is constant ({y[0]:g}): there is no variation to model"
         )
-    rhs = mm.rhs
     all_names = lme4_names(rhs.columns, parsed.fixed)
     X, names, dropped = build_fixed(rhs, all_names)
     if dropped:
@@ -181,13 +200,18 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
             f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
             stacklevel=3,
         )
-    fixed = FixedDesign(X=X, names=names, spec=rhs.model_spec, all_names=tuple(all_names), dropped=dropped)
+    fixed = FixedDesign(X=X, names=names, spec=rhs_spec, all_names=tuple(all_names), dropped=dropped)
 
     n = len(y)
     terms: list[RandomTerm] = []
     counts: dict[str, int] = {}
     for bar in parsed.bars:
-        zm = _formulaic(bar.expr, sub, f"random-effects matrix of ({bar.expr} | {bar.group_name})")
+        zfast = simple_spec(bar.expr, sub)
+        if zfast is not None:
+            zm, zspec = zfast.get_model_matrix(sub), zfast
+        else:
+            zm = _formulaic(bar.expr, sub, f"random-effects matrix of ({bar.expr} | {bar.group_name})")
+            zspec = zm.model_spec
         znames = lme4_names(zm.columns, bar.expr)
         Z = np.asarray(zm, dtype=float)
         if Z.shape[1] == 0:
@@ -220,7 +244,7 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
                 Z=np.ascontiguousarray(Z[:, list(idx)]),
                 codes=codes,
                 levels=levels,
-                spec=zm.model_spec,
+                spec=zspec,
                 group_columns=bar.group,
                 column_index=None if bar.correlated else idx,
             ))

@@ -205,12 +205,11 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Bloc
         F0 = (t / l00)[:, None, None]
         Wx = cp.Bx0[:, :, 0] * F0[:, 0, 0]
     else:
-        M = np.einsum("ba,gbc,cd->gad", T0, cp.D0, T0)
+        M = T0.T @ cp.D0 @ T0
         M[:, np.arange(k0), np.arange(k0)] += 1.0
         L00 = np.linalg.cholesky(M)
-        Linv = np.linalg.inv(L00)
-        F0 = np.einsum("ab,gcb->gac", T0, Linv)
-        Wx = np.einsum("cgb,gbd->cgd", cp.Bx0, F0).reshape(cp.Bx0.shape[0], -1)
+        F0 = T0 @ np.swapaxes(np.linalg.inv(L00), 1, 2)
+        Wx = np.matmul(cp.Bx0.transpose(1, 0, 2), F0).transpose(1, 0, 2).reshape(cp.Bx0.shape[0], -1)
     S_xx = cp.Cxx - Wx @ Wx.T
     if cp.Br0 is None:
         S = S_xx

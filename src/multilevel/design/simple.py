@@ -1,0 +1,108 @@
+"""A fast path for formula parts made only of numeric columns, ``1`` and ``0``.
+
+Most mixed-model formulas (``1 + Days``, ``1 + x | g``) need no factor coding
+or transforms; building their matrices directly skips formulaic's parser and
+materialiser, which dominate the cost of small fits. Anything else goes to
+formulaic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SimpleSpec", "simple_spec"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SimpleSpec:
+    """Model-matrix recipe: an optional intercept and numeric columns.
+
+    Examples
+    --------
+    >>> spec = SimpleSpec(intercept=True, columns=("x",))
+    >>> spec.get_model_matrix(pd.DataFrame({"x": [1.5, 2.0]})).to_numpy().tolist()
+    [[1.0, 1.5], [1.0, 2.0]]
+    """
+
+    intercept: bool
+    columns: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in formulaic's style (``Intercept`` first)."""
+        return (["Intercept"] if self.intercept else []) + list(self.columns)
+
+    def get_model_matrix(self, data: pd.DataFrame, na_action: str = "ignore") -> pd.DataFrame:
+        """The model matrix for ``data`` (missing columns raise a one-line error)."""
+        missing = [c for c in self.columns if c not in data.columns]
+        if missing:
+            raise ValueError(f"column {missing[0]!r} is missing from the data")
+        n = len(data)
+        cols = []
+        if self.intercept:
+            cols.append(np.ones(n))
+        cols.extend(data[c].to_numpy(dtype=float, na_value=np.nan) for c in self.columns)
+        arr = np.column_stack(cols) if cols else np.empty((n, 0))
+        return pd.DataFrame(arr, index=data.index, columns=self.names)
+
+
+def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
+    """A :class:`SimpleSpec` for ``rhs`` if it only sums numeric columns, 1 and 0.
+
+    Returns None when formulaic is needed (factors, transforms, interactions).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"x": [1.0, 2.0], "f": ["a", "b"]})
+    >>> simple_spec("1 + x", df)
+    SimpleSpec(intercept=True, columns=('x',))
+    >>> simple_spec("0 + x", df).intercept, simple_spec("x - 1", df).intercept
+    (False, False)
+    >>> simple_spec("x + f", df) is None
+    True
+    """
+    text = rhs.strip()
+    if not text or re.search(r"[^A-Za-z0-9_.+\- ]", text):
+        return None
+    tokens = re.findall(r"[+\-]|[^+\-\s]+", text)
+    intercept = True
+    columns: list[str] = []
+    sign = "+"
+    expect_term = True
+    for tok in tokens:
+        if tok in "+-":
+            if not expect_term and tok in "+-":
+                sign = tok
+                expect_term = True
+                continue
+            if tok == "-" and expect_term:
+                sign = "-" if sign == "+" else "+"
+                continue
+            return None
+        if not expect_term:
+            return None
+        expect_term = False
+        if tok in ("0", "1"):
+            if (tok == "1") == (sign == "+"):
+                intercept = True
+            else:
+                intercept = False
+        elif _NAME.match(tok) and tok in data.columns:
+            s = data[tok]
+            if sign == "-" or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) \
+                    or isinstance(s.dtype, pd.CategoricalDtype):
+                return None
+            if tok not in columns:
+                columns.append(tok)
+        else:
+            return None
+        sign = "+"
+    if expect_term:
+        return None
+    return SimpleSpec(intercept=intercept, columns=tuple(columns))
