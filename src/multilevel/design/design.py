@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -86,6 +87,28 @@ def _formulaic(formula: str, data: pd.DataFrame, what: str):
         raise ValueError(f"cannot build the {what} from {formula!r}: {msg}") from None
 
 
+_MARK = re.compile(r"\u29db(?:\x1b\[[0-9;]*m)?(.*?)(?:\x1b\[[0-9;]*m)?\u29da")
+
+
+def _syntax_error(text: str, piece: str, exc: Exception) -> FormulaError:
+    """One-line error for a formulaic parse failure, with the position in ``text``."""
+    full = str(exc).strip()
+    msg = full.splitlines()[0] if full else type(exc).__name__
+    m = _MARK.search(full)
+    if m:
+        token = m.group(1)
+        marked_line = full.splitlines()[-1]
+        local = marked_line.find("\u29db")
+        at_end = not marked_line[local:].replace(m.group(0), "").strip()
+        pos = (text.rfind(token) if at_end else text.find(token)) if token else -1
+        if pos < 0:
+            pos = local
+        return FormulaError(
+            f"formula syntax error at character {pos + 1} of {text!r}: {msg.rstrip('.')} near {token!r}"
+        )
+    return FormulaError(f"cannot read formula part {piece!r} of {text!r}: {msg}")
+
+
 def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     """Data columns a formula uses, checking that every variable exists."""
     needed: list[str] = []
@@ -104,8 +127,7 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
         try:
             req = Formula(piece).required_variables
         except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FormulaError(f"cannot read formula part {piece!r}: {msg}") from None
+            raise _syntax_error(parsed.text, piece, exc) from None
         idents = identifiers(piece)
         for name in sorted(req, key=lambda v: idents.index(v) if v in idents else len(idents)):
             if name in _NOT_COLUMNS and name not in data.columns:
