@@ -74,9 +74,9 @@ def read_data(source: str):
                 df = pd.read_parquet(path)
             else:
                 df = pd.read_feather(path)
-        except ImportError as exc:
+        except ImportError:
             raise ValueError(
-                f"reading {suffix} files needs pyarrow ({exc}); run: pip install pyarrow"
+                f"reading {suffix} files needs pyarrow; run: pip install pyarrow"
             ) from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

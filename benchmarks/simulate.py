@@ -1,0 +1,67 @@
+"""Simulated data for the large benchmark: many rows, many groups, a random slope.
+
+    y = 1 + 0.5 x1 - 0.3 x2 + 0.2 x3 + 0 x4 + 0.1 x5 + b0[g] + b1[g] x1 + e
+
+with (b0, b1) ~ N(0, [[1, 0.15], [0.15, 0.25]]) (standard deviations 1 and 0.5,
+correlation 0.3) and e ~ N(0, 1). Groups are drawn uniformly, so their sizes
+vary around n / groups. Every value is rounded to 6 decimals, so the data
+survive a round trip through CSV exactly (R reads the same numbers).
+
+Run as a script to write the CSV that ``lme4_time.R`` reads::
+
+    python benchmarks/simulate.py /tmp/sim.csv --rows 1000000 --groups 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+SEED = 20240601
+FORMULA = "y ~ x1 + x2 + x3 + x4 + x5 + (1 + x1 | g)"
+BETA = np.array([1.0, 0.5, -0.3, 0.2, 0.0, 0.1])
+RE_SD = np.array([1.0, 0.5])
+RE_CORR = 0.3
+SIGMA = 1.0
+
+
+def simulate(rows: int = 1_000_000, groups: int = 10_000, seed: int = SEED) -> pd.DataFrame:
+    """Data for ``y ~ x1 + x2 + x3 + x4 + x5 + (1 + x1 | g)``.
+
+    Examples
+    --------
+    >>> df = simulate(rows=1000, groups=20)
+    >>> df.shape, df["g"].nunique()
+    ((1000, 7), 20)
+    >>> bool((simulate(rows=1000, groups=20) == df).all().all())
+    True
+    """
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal((rows, 5)), 6)
+    g = rng.integers(0, groups, size=rows)
+    g[:groups] = np.arange(groups)  # every group appears at least once
+    cov = np.array([[RE_SD[0] ** 2, RE_CORR * RE_SD[0] * RE_SD[1]],
+                    [RE_CORR * RE_SD[0] * RE_SD[1], RE_SD[1] ** 2]])
+    b = rng.multivariate_normal(np.zeros(2), cov, size=groups)
+    y = BETA[0] + x @ BETA[1:] + b[g, 0] + b[g, 1] * x[:, 0] + SIGMA * rng.standard_normal(rows)
+    df = pd.DataFrame(x, columns=[f"x{i}" for i in range(1, 6)])
+    df.insert(0, "y", np.round(y, 6))
+    df["g"] = g + 1  # group ids 1..groups, as integers
+    return df
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("path", help="CSV file to write")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--groups", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=SEED)
+    args = p.parse_args(argv)
+    simulate(args.rows, args.groups, args.seed).to_csv(args.path, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

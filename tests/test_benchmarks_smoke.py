@@ -1,0 +1,121 @@
+"""Smoke tests of benchmarks/: the scripts run and the three packages agree.
+
+All are marked ``slow`` (excluded from the default run); run them with
+``python -m pytest -m slow tests/test_benchmarks_smoke.py``. They check that
+the benchmark scripts work and that the optima agree, never how long a fit
+takes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import multilevel as ml
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _module(name: str):
+    """Import benchmarks/NAME.py under a private module name (once)."""
+    key = f"multilevel_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[key] = mod  # dataclasses look their module up here
+        spec.loader.exec_module(mod)
+    return sys.modules[key]
+
+
+def _has_r() -> bool:
+    return _module("run").r_available()
+
+
+needs_r = pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not on PATH")
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH / "run.py"), "--quiet", *args],
+                          capture_output=True, text=True, check=False, timeout=600)
+
+
+def test_simulate_is_deterministic():
+    sim = _module("simulate")
+    a = sim.simulate(rows=5000, groups=50)
+    b = sim.simulate(rows=5000, groups=50)
+    assert a.equals(b)
+    assert a.shape == (5000, 7) and a["g"].nunique() == 50
+    fit = ml.lmer(sim.FORMULA, a, reml=False)
+    # the simulated fixed effects are recovered roughly
+    assert fit.fixef["x2"] == pytest.approx(-0.3, abs=0.1)
+
+
+def test_list_names_every_workload():
+    proc = run_script("--list")
+    assert proc.returncode == 0, proc.stderr
+    for key in ("sleepstudy", "gcsemv", "leebryk", "penicillin", "insteval", "sim1m"):
+        assert key in proc.stdout
+
+
+def test_small_workloads_table_and_json(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run_script("sleepstudy", "gcsemv", "penicillin", "--repeat", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "| workload | rows | multilevel s |" in text
+    assert text.count("\n| ") == 4  # header + three workloads
+    rows = {r["workload"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"sleepstudy", "gcsemv", "penicillin"}
+    assert rows["gcsemv"]["nobs"] == 1725
+    for r in rows.values():
+        assert r["multilevel"]["seconds"] > 0
+        assert r["multilevel"]["objective"] == pytest.approx(
+            ml.lmer(r["formula"], ml.datasets.load(r["workload"]), reml=r["reml"]).objective)
+    # statsmodels cannot fit crossed random effects: it is skipped, with a reason
+    assert rows["penicillin"]["statsmodels"]["seconds"] is None
+    assert "crossed" in rows["penicillin"]["statsmodels"]["note"]
+    pytest.importorskip("statsmodels")
+    for key in ("sleepstudy", "gcsemv"):
+        assert rows[key]["statsmodels"]["objective"] == pytest.approx(
+            rows[key]["multilevel"]["objective"], abs=0.01)
+    if _has_r():
+        for r in rows.values():
+            assert r["lme4"]["objective"] == pytest.approx(r["multilevel"]["objective"], abs=0.01)
+
+
+def test_small_simulation_with_memory_and_r(tmp_path):
+    out = tmp_path / "sim.json"
+    proc = run_script("sim1m", "--sim-rows", "20000", "--sim-groups", "200", "--repeat", "1",
+                      "--with-slow-r", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())
+    assert row["nobs"] == 20000
+    mem = row["memory"]
+    assert "error" not in mem, mem
+    assert mem["peak_traced_mib"] > 0 and mem["maxrss_mib"] >= mem["maxrss_before_fit_mib"]
+    assert "multilevel memory: peak traced allocations" in proc.stdout
+    if _has_r():
+        assert row["lme4"]["objective"] == pytest.approx(row["multilevel"]["objective"], abs=0.01)
+
+
+@needs_r
+def test_lme4_time_script_directly():
+    if not _has_r():
+        pytest.skip("R without lme4/jsonlite")
+    csv, side = _module("run").bundled_paths("sleepstudy")
+    formula = "Reaction ~ 1 + Days + (1 + Days | Subject)"
+    proc = subprocess.run(["Rscript", str(BENCH / "lme4_time.R"), str(csv), formula, "TRUE", "2",
+                           str(side)], capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(out["seconds"]) == 2 and out["nobs"] == 180
+    ours = ml.lmer(formula, ml.datasets.load("sleepstudy"))
+    assert out["objective"] == pytest.approx(ours.objective, abs=1e-4)
