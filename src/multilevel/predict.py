@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from .design.data import as_dataframe, check_columns
-from .design.random import group_codes
 
 __all__ = ["predict_lmm"]
 
 
+def _norm(value) -> str:
+    """A level's label with numbers written alike (1, 1.0 and "1" all read '1')."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "\x00missing"
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
 def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
-    """Position of each new row's group among the fitted levels (-1 if new)."""
+    """Position of each new row's group among the fitted levels (-1 if new).
+
+    Levels match by value, as R matches factor levels by label: an integer id 1
+    fitted from an int column matches 1.0 from a float column of new data.
+    """
+    cols = [newdata[c].astype(object).to_numpy() for c in term.group_columns]
+    keys = [":".join(_norm(v) for v in row) for row in zip(*cols)]
     if len(term.group_columns) == 1:
-        labels = newdata[term.group_columns[0]]
+        fitted = [_norm(v) for v in term.levels]
     else:
-        _, levels = group_codes(newdata, term.group_columns)
-        codes, _ = group_codes(newdata, term.group_columns)
-        labels = pd.Series(np.asarray(levels)[codes])
-    lab = pd.Index(term.levels.astype(str))
-    return lab.get_indexer(pd.Series(labels).astype(str).to_numpy())
+        fitted = [":".join(_norm(p) for p in str(lab).split(":")) for lab in term.levels]
+    return pd.Index(fitted).get_indexer(keys)
 
 
 def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool = True) -> pd.Series:
@@ -31,7 +46,20 @@ def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool =
     new = as_dataframe(newdata)
     design = fit.design
     try:
-        X = np.asarray(design.fixed.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            X = np.asarray(design.fixed.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+        for w in caught:
+            if "categories" in str(w.message) and "not seen" in str(w.message):
+                detail = str(w.message).split(":", 1)[1].split(".")[0].strip()
+                cols = [c for c in new.columns if any(str(v) in detail for v in new[c].astype(str).unique())]
+                where = f"column {cols[0]!r}" if cols else "a factor"
+                raise ValueError(
+                    f"newdata has a level of {where} not seen in the fit ({detail}); "
+                    "a fixed effect cannot be predicted for a new level"
+                )
+    except ValueError:
+        raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"cannot build the fixed-effects matrix for newdata: {msg}") from None

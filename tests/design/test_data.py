@@ -173,11 +173,6 @@ def test_column_name_with_a_space(sleepstudy):
     assert list(fit.fixef.index) == ["(Intercept)", "my days"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "R-style dotted predictor names are rejected: design._used_columns checks "
-    "formulaic's Formula.required_variables, which reports 'Days' for Days.x (and for "
-    "`Days.x`), so lmer raises \"unknown column 'Days'\" although formulaic's "
-    "model_matrix itself builds the column"))
 @pytest.mark.parametrize("term", ["Days.x", "`Days.x`"])
 def test_dotted_predictor_name(sleepstudy, term):
     d = sleepstudy.rename(columns={"Days": "Days.x"})

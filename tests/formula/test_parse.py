@@ -224,9 +224,6 @@ def test_dangling_plus_error_has_position(formula, sleepstudy):
     assert formula[error_position(info.value) - 1] == "+"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "backtick-quoted grouping factors are rejected: _parse_group strips the "
-    "backticks before testing the name against its pattern"))
 def test_backtick_quoted_group():
     p = parse_formula("y ~ x + (1 | `my group`)")
     assert p.bars[0].group == ("my group",)

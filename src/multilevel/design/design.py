@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,27 @@ def _syntax_error(text: str, piece: str, exc: Exception) -> FormulaError:
     return FormulaError(f"cannot read formula part {piece!r} of {text!r}: {msg}")
 
 
+def _check_finite(mm, what: str) -> None:
+    """One-line error for infinite or undefined values made by a transformation."""
+    arr = np.asarray(mm, dtype=float)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        col = str(mm.columns[int(np.nonzero(bad.any(axis=0))[0][0])])
+        raise ValueError(
+            f"the {what} column {col!r} has {int(bad.any(axis=1).sum())} infinite or undefined "
+            "value(s) (a transformation such as log(0)?); remove those rows or change the transformation"
+        )
+
+
+def _quote_dotted(text: str, data: pd.DataFrame) -> str:
+    """Backtick R-style dotted column names (``Days.x``) so formulaic reads them
+    as one variable, not as an attribute."""
+    dotted = sorted((c for c in data.columns if isinstance(c, str) and "." in c), key=len, reverse=True)
+    for name in dotted:
+        text = re.sub(r"(?<![`\w.])" + re.escape(name) + r"(?![\w.`])", f"`{name}`", text)
+    return text
+
+
 def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     """Data columns a formula uses, checking that every variable exists."""
     needed: list[str] = []
@@ -132,6 +153,13 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
         for name in sorted(req, key=lambda v: idents.index(v) if v in idents else len(idents)):
             if name in _NOT_COLUMNS and name not in data.columns:
                 continue
+            if name not in data.columns:
+                # formulaic reports `a.b` as the variable 'a': accept quoted dotted columns
+                dotted = [c for c in data.columns
+                          if isinstance(c, str) and c.startswith(name + ".") and f"`{c}`" in piece]
+                if dotted:
+                    needed.extend(dotted)
+                    continue
             check_columns([name], data, f"formula {parsed.text!r}")
             needed.append(name)
         needed.extend(i for i in idents if i in data.columns)
@@ -166,6 +194,12 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
     """
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
     data = as_dataframe(data)
+    if any(isinstance(c, str) and "." in c for c in data.columns):
+        parsed = replace(
+            parsed, fixed=_quote_dotted(parsed.fixed, data),
+            response=_quote_dotted(parsed.response, data),
+            bars=tuple(replace(b, expr=_quote_dotted(b.expr, data)) for b in parsed.bars),
+        )
     if len(data) == 0:
         raise ValueError("data has no rows")
     used = _used_columns(parsed, data)
@@ -214,6 +248,7 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
         raise ValueError(
             f"the response {parsed.response!r} is constant ({y[0]:g}): there is no variation to model"
         )
+    _check_finite(rhs, "fixed-effects")
     all_names = lme4_names(rhs.columns, parsed.fixed)
     X, names, dropped = build_fixed(rhs, all_names)
     if dropped:
@@ -234,6 +269,7 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
         else:
             zm = _formulaic(bar.expr, sub, f"random-effects matrix of ({bar.expr} | {bar.group_name})")
             zspec = zm.model_spec
+        _check_finite(zm, f"random-effects term ({bar.expr} | {bar.group_name})")
         znames = lme4_names(zm.columns, bar.expr)
         Z = np.asarray(zm, dtype=float)
         if Z.shape[1] == 0:

@@ -112,12 +112,13 @@ def _parse_group(text: str, full: str, pos: int) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     prefix: tuple[str, ...] = ()
     for part in nested:
-        cols = tuple(c.strip().strip("`") for c in part.split(":"))
-        for c in cols:
-            if not c or not _NAME.match(c) and not c.startswith("`"):
+        raw = [c.strip() for c in part.split(":")]
+        for c in raw:
+            if not c or not _NAME.match(c):
                 raise _error(
                     full, pos, f"grouping factor {part!r} must be column names joined by ':' or '/'"
                 )
+        cols = tuple(c.strip("`") for c in raw)
         prefix = cols + prefix
         out.append(prefix)
     return out

@@ -59,11 +59,14 @@ def finite_hessian(fun, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
 
 
 def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
-                      fopt: float | None = None) -> list[str]:
-    """lme4-style gradient check at the optimum; returns messages (empty when fine)."""
+                      fopt: float | None = None, grad: np.ndarray | None = None) -> list[str]:
+    """lme4-style gradient check at the optimum; returns messages (empty when fine).
+
+    ``grad`` is the finite-difference gradient at ``theta`` when already known.
+    """
     if singular or theta.size == 0:
         return []
-    g = finite_gradient(fun, theta, lower, f0=fopt)
+    g = finite_gradient(fun, theta, lower) if grad is None else grad
     if not np.all(np.isfinite(g)) or np.max(np.abs(g)) < GRAD_TOL:
         return []
     H = finite_hessian(fun, theta)

@@ -57,7 +57,7 @@ class OptSummary:
 
 
 def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 1e-8,
-                   ftol_abs: float = 1e-8, maxeval: int = 100_000) -> OptSummary:
+                   ftol_abs: float = 1e-10, maxeval: int = 100_000) -> OptSummary:
     """Minimise ``fun`` over theta within its lower bounds.
 
     Parameters
@@ -68,6 +68,12 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     optimizer : {"bobyqa", "cobyqa", "nelder-mead"}
         BOBYQA (NLopt, the default of lme4's ``lmer``), scipy's COBYQA, or
         NLopt's bounded Nelder-Mead.
+    xtol_abs, ftol_abs : float
+        Stop when the trust region (or step) is below ``xtol_abs`` or an
+        iteration improves the criterion by less than ``ftol_abs``. lme4 uses
+        1e-8 for both; the tighter ``ftol_abs`` costs about 10% more
+        evaluations and brings theta within about 1e-6 of the optimum on the
+        reference models (1e-8 leaves up to 4e-5).
 
     Examples
     --------
@@ -97,24 +103,19 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
         raise ValueError(
             f"unknown optimizer {optimizer!r}; choose 'bobyqa', 'cobyqa' or 'nelder-mead'"
         )
-    # NLopt's BOBYQA needs at least two variables: pad a 1-d problem with a dummy
-    pad = optimizer == "bobyqa" and n == 1
-    dim = 2 if pad else n
 
     def f(x, grad):
         count[0] += 1
-        v = fun(x[:n])
+        v = fun(x)
         return v if np.isfinite(v) else 1e300
 
-    opt = nlopt.opt(algos[optimizer], dim)
-    lb = np.concatenate([lower, [-1.0]]) if pad else lower
-    ub = np.concatenate([np.full(n, np.inf), [1.0]]) if pad else np.full(n, np.inf)
-    opt.set_lower_bounds(lb)
-    opt.set_upper_bounds(ub)
+    opt = nlopt.opt(algos[optimizer], n)
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(np.full(n, np.inf))
     opt.set_xtol_abs(xtol_abs)
     opt.set_ftol_abs(ftol_abs)
     opt.set_maxeval(maxeval)
-    start = np.concatenate([x0, [0.0]]) if pad else x0.copy()
+    start = x0.copy()
     step = np.where(np.abs(start) > 0, 0.2 * np.abs(start), 0.2)
     opt.set_initial_step(np.minimum(step, 0.5))
     best = [np.inf, start.copy()]
@@ -135,6 +136,6 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
         # the best point seen is still a valid (if less precise) optimum
         xopt, fopt = best[1], float(best[0])
         result = "roundoff limited"
-    xopt = np.asarray(xopt)[:n]
+    xopt = np.asarray(xopt)
     return OptSummary(optimizer, x0, lower, xopt, fopt, count[0], result, xtol_abs, ftol_abs,
                       time.perf_counter() - t0)

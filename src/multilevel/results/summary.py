@@ -18,10 +18,12 @@ def _fmt(v: float, dec: int) -> str:
 
 
 def format_column(values, digits: int = 4) -> list[str]:
-    """Format numbers with a common number of decimals, as R's ``format(x, digits=)``.
+    """Format numbers with a common layout, as R's ``format(x, digits=)``.
 
-    Each value needs the fewest decimals that show it to ``digits``
-    significant digits (trailing zeros dropped); the column uses the largest.
+    Each value needs the fewest significant digits (at most ``digits``) that
+    show it to ``digits`` significant digits; the column takes fixed notation
+    with the largest number of decimals so needed, or scientific notation when
+    that is narrower (R's rule with ``scipen = 0``).
 
     Examples
     --------
@@ -31,19 +33,31 @@ def format_column(values, digits: int = 4) -> list[str]:
     ['69.730', '0.678']
     >>> format_column([66.4001])
     ['66.4']
+    >>> format_column([2.002483e-11, 0.9988471])
+    ['2.002e-11', '9.988e-01']
     """
     vals = [float(v) for v in values]
-    dec = 0
-    for v in vals:
-        if not math.isfinite(v) or v == 0:
+    finite = [v for v in vals if math.isfinite(v)]
+    if not finite:
+        return [_fmt(v, 0) for v in vals]
+    sig, exps = [], []
+    for v in finite:
+        if v == 0:
+            sig.append(1)
+            exps.append(0)
             continue
-        d = min(15, max(0, digits - 1 - math.floor(math.log10(abs(v)))))
-        s = f"{abs(v):.{d}f}"
-        if "." in s:
-            frac = s.split(".")[1].rstrip("0")
-            d = len(frac)
-        dec = max(dec, d)
-    return [_fmt(v, dec) for v in vals]
+        mant, exp = f"{abs(v):.{digits - 1}e}".split("e")
+        sig.append(len(mant.replace(".", "").rstrip("0")) or 1)
+        exps.append(int(exp))
+    neg = int(any(v < 0 for v in finite))
+    rgt = max(0, max(s_ - 1 - e for s_, e in zip(sig, exps)))
+    left = max(max(1, e + 1) for e in exps)
+    width_fixed = neg + left + (rgt > 0) + rgt
+    msig = max(sig)
+    width_sci = neg + msig + (msig > 1) + (5 if max(abs(e) for e in exps) >= 100 else 4)
+    if width_fixed <= width_sci:
+        return [_fmt(v, min(rgt, 15)) for v in vals]
+    return [f"{v:.{msig - 1}e}" if math.isfinite(v) else _fmt(v, 0) for v in vals]
 
 
 def coef_columns(est, se, digits: int = 4) -> tuple[list[str], list[str]]:
