@@ -117,14 +117,14 @@ class BlockedFactor:
     @property
     def logdet_theta(self) -> float:
         """log det(Lambda'Z'Z Lambda + I)."""
-        d0 = np.diagonal(self.L00, axis1=1, axis2=2)
-        return 2.0 * (np.sum(np.log(d0)) + np.sum(np.log(np.diag(self.L11)[: self.q_rest])))
+        d0 = self.L00.diagonal(axis1=1, axis2=2)
+        return 2.0 * float(np.log(d0).sum() + np.log(self.L11.diagonal()[: self.q_rest]).sum())
 
     @property
     def logdet_x(self) -> float:
         """log det of the fixed-effects Schur complement (REML term)."""
-        d = np.diag(self.L11)[self.q_rest: self.q_rest + self.p]
-        return 2.0 * float(np.sum(np.log(d)))
+        d = self.L11.diagonal()[self.q_rest: self.q_rest + self.p]
+        return 2.0 * float(np.log(d).sum())
 
     @property
     def pwrss(self) -> float:
@@ -207,8 +207,26 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Bloc
     else:
         M = T0.T @ cp.D0 @ T0
         M[:, np.arange(k0), np.arange(k0)] += 1.0
-        L00 = np.linalg.cholesky(M)
-        F0 = T0 @ np.swapaxes(np.linalg.inv(L00), 1, 2)
+        if k0 == 2:
+            # closed form for the common intercept-and-slope term
+            a = np.sqrt(M[:, 0, 0])
+            b = M[:, 1, 0] / a
+            with np.errstate(invalid="ignore"):
+                c = np.sqrt(M[:, 1, 1] - b * b)
+            if not np.all(c > 0):
+                raise NotPositiveDefinite("a first-term block is not positive definite")
+            L00 = np.zeros_like(M)
+            L00[:, 0, 0], L00[:, 1, 0], L00[:, 1, 1] = a, b, c
+            # F0 = T0 L00^{-T}, with L00^{-T} = [[1/a, -b/(a c)], [0, 1/c]]
+            ia, ic, iac = 1.0 / a, 1.0 / c, -b / (a * c)
+            F0 = np.empty_like(M)
+            F0[:, 0, 0] = T0[0, 0] * ia
+            F0[:, 0, 1] = T0[0, 0] * iac
+            F0[:, 1, 0] = T0[1, 0] * ia
+            F0[:, 1, 1] = T0[1, 0] * iac + T0[1, 1] * ic
+        else:
+            L00 = np.linalg.cholesky(M)
+            F0 = T0 @ np.swapaxes(np.linalg.inv(L00), 1, 2)
         Wx = np.matmul(cp.Bx0.transpose(1, 0, 2), F0).transpose(1, 0, 2).reshape(cp.Bx0.shape[0], -1)
     S_xx = cp.Cxx - Wx @ Wx.T
     if cp.Br0 is None:
