@@ -39,7 +39,39 @@ def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
 
 
 def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool = True) -> pd.Series:
-    """Predictions of a fitted linear mixed model; see ``LmerResult.predict``."""
+    """Predictions of a fitted linear mixed model; see ``LmerResult.predict``.
+
+    Parameters
+    ----------
+    fit : LmerResult
+        The fitted model.
+    newdata : DataFrame, optional
+        pandas or polars data; defaults to the fitted data.
+    random : bool, default True
+        Add the random effects of known groups (False: population level).
+    allow_new_levels : bool, default True
+        Give unseen levels random effects of zero; if False they raise a ValueError.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``"predicted"``, with the index of ``newdata`` (or of the rows used
+        in the fit).
+
+    Examples
+    --------
+    >>> import multilevel as ml, pandas as pd
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> new = pd.DataFrame({"Days": [0, 5], "Subject": ["308", "new"]})
+    >>> predict_lmm(fit, new).round(1).tolist()
+    [253.7, 303.7]
+    >>> predict_lmm(fit, new, random=False).round(1).tolist()
+    [251.4, 303.7]
+    >>> predict_lmm(fit, new, allow_new_levels=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: newdata has 1 row(s) with levels of 'Subject' not in the fit; pass allow_new_levels=True ...
+    """
     if newdata is None:
         return fit.fitted.rename("predicted") if random else pd.Series(
             fit._marginal, index=fit.design.data_index, name="predicted")

@@ -15,7 +15,31 @@ _IDENT = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 
 
 def as_dataframe(data) -> pd.DataFrame:
-    """Return ``data`` as a pandas DataFrame (pandas, polars or a dict of columns)."""
+    """Return ``data`` as a pandas DataFrame (pandas, polars or a dict of columns).
+
+    Parameters
+    ----------
+    data : DataFrame or dict
+        A pandas DataFrame (returned as is), an object with ``to_pandas()``
+        (polars, pyarrow) or a dict of equal-length columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    TypeError
+        For any other type.
+
+    Examples
+    --------
+    >>> df = as_dataframe({"y": [1.0, 2.0], "g": ["a", "b"]})
+    >>> df.shape, list(df.columns)
+    ((2, 2), ['y', 'g'])
+    >>> as_dataframe(df) is df
+    True
+    """
     if isinstance(data, pd.DataFrame):
         return data
     if hasattr(data, "to_pandas"):  # polars, pyarrow tables
@@ -28,7 +52,24 @@ def as_dataframe(data) -> pd.DataFrame:
 
 
 def identifiers(text: str) -> list[str]:
-    """Identifiers in a formula fragment, in order of appearance."""
+    """Identifiers in a formula fragment, in order of appearance.
+
+    Parameters
+    ----------
+    text : str
+        Part of a formula; a name in backticks counts as one identifier,
+        returned without the backticks.
+
+    Returns
+    -------
+    list of str
+        Every name, function names such as ``log`` included.
+
+    Examples
+    --------
+    >>> identifiers("log(Days) + `my col` + x.1")
+    ['log', 'Days', 'my col', 'x.1']
+    """
     out = []
     for quoted, plain in _IDENT.findall(text):
         out.append(quoted or plain)
@@ -36,7 +77,32 @@ def identifiers(text: str) -> list[str]:
 
 
 def check_columns(names: Iterable[str], data: pd.DataFrame, where: str) -> None:
-    """Raise a one-line ValueError for the first name that is not a column."""
+    """Raise a one-line ValueError for the first name that is not a column.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Column names to look for.
+    data : pandas.DataFrame
+    where : str
+        Where the names come from, for the message (``"formula 'y ~ x'"``).
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown column, the closest existing one and the columns
+        of the data.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> df = ml.datasets.load("sleepstudy")
+    >>> check_columns(["Days", "Subject"], df, "formula")  # all present: no error
+    >>> check_columns(["Dayz"], df, "formula")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown column 'Dayz' in formula; did you mean 'Days'? (the data has columns: ...)
+    """
     cols = [str(c) for c in data.columns]
     for name in names:
         if name not in data.columns:
@@ -49,7 +115,31 @@ def check_columns(names: Iterable[str], data: pd.DataFrame, where: str) -> None:
 
 
 def as_vector(value, data: pd.DataFrame, what: str) -> np.ndarray | None:
-    """Weights or offset given as a column name or as an array of length nrow."""
+    """Weights or offset given as a column name or as an array of length nrow.
+
+    Parameters
+    ----------
+    value : str, array-like or None
+        A column of ``data`` or one value per row.
+    data : pandas.DataFrame
+    what : str
+        ``"weights"`` or ``"offset"``, for error messages.
+
+    Returns
+    -------
+    ndarray (n,) of float or None
+        None when ``value`` is None.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, 2.0, 3.0], "w": [1, 2, 2]})
+    >>> as_vector("w", df, "weights").tolist()
+    [1.0, 2.0, 2.0]
+    >>> as_vector([0, 0.5, 1], df, "offset").tolist()
+    [0.0, 0.5, 1.0]
+    >>> as_vector(None, df, "offset") is None
+    True
+    """
     if value is None:
         return None
     if isinstance(value, str):
@@ -68,6 +158,32 @@ def complete_rows(data: pd.DataFrame, columns: Iterable[str], extra: dict[str, n
 
     Infinite values are an error, not a missing value: they are usually a
     transformation gone wrong (``log(0)``), and silently dropping them hides it.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    columns : iterable of str
+        Columns of ``data`` the model uses.
+    extra : dict of str to ndarray or None
+        Further per-row arrays (weights, offset) by name; None entries are skipped.
+
+    Returns
+    -------
+    ndarray (n,) of bool
+        True for the rows to keep.
+
+    Raises
+    ------
+    ValueError
+        When a numeric column or an extra array has an infinite value.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1.0, np.nan, 3.0], "x": [1.0, 2.0, 3.0]})
+    >>> complete_rows(df, ["y", "x"], {"weights": None}).tolist()
+    [True, False, True]
+    >>> complete_rows(df, ["x"], {"weights": np.array([1.0, 1.0, np.nan])}).tolist()
+    [True, True, False]
     """
     mask = np.ones(len(data), dtype=bool)
     for col in columns:

@@ -43,6 +43,15 @@ class Design:
     n_dropped : int
         Rows dropped for missing values.
     response_name : str
+    data_index : pandas.Index
+        Index labels, in the caller's data, of the rows used.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> d.n, d.X.shape, d.p, d.ntheta
+    (180, (180, 2), 2, 3)
     """
 
     formula: ParsedFormula

@@ -27,6 +27,13 @@ class FixedDesign:
         Names before dropping aliased columns.
     dropped : tuple of str
         Names of the aliased columns that were dropped.
+
+    Examples
+    --------
+    >>> fd = FixedDesign(X=np.ones((3, 2)), names=("(Intercept)", "b"), spec=None,
+    ...                  all_names=("(Intercept)", "a", "b"), dropped=("a",))
+    >>> fd.keep.tolist()
+    [0, 2]
     """
 
     X: np.ndarray
@@ -37,7 +44,15 @@ class FixedDesign:
 
     @property
     def keep(self) -> np.ndarray:
-        """Positions of the kept columns among ``all_names``."""
+        """Positions of the kept columns among ``all_names``.
+
+        Examples
+        --------
+        >>> fd = FixedDesign(X=np.ones((3, 1)), names=("(Intercept)",), spec=None,
+        ...                  all_names=("(Intercept)", "x"), dropped=("x",))
+        >>> fd.keep.tolist()
+        [0]
+        """
         dropped = set(self.dropped)
         return np.array([i for i, n in enumerate(self.all_names) if n not in dropped], dtype=int)
 
@@ -80,7 +95,35 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 
 
 def build_fixed(mm: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
-    """Return (X, kept names, dropped names) for a materialised fixed model matrix."""
+    """Return (X, kept names, dropped names) for a materialised fixed model matrix.
+
+    Aliased columns (linear combinations of earlier ones) are dropped, as
+    lme4 drops them.
+
+    Parameters
+    ----------
+    mm : pandas.DataFrame
+        The fixed-effects model matrix, one column per coefficient.
+    names : list of str
+        lme4-style names of the columns of ``mm``.
+
+    Returns
+    -------
+    X : ndarray (n, p)
+        Full-rank model matrix.
+    kept : tuple of str
+        Names of the columns of ``X``.
+    dropped : tuple of str
+        Names of the dropped columns.
+
+    Examples
+    --------
+    >>> mm = pd.DataFrame({"Intercept": [1.0, 1, 1, 1], "a": [0.0, 1, 0, 1],
+    ...                    "b": [1.0, 0, 1, 0]})
+    >>> X, kept, dropped = build_fixed(mm, ["(Intercept)", "a", "b"])
+    >>> X.shape, kept, dropped
+    ((4, 2), ('(Intercept)', 'a'), ('b',))
+    """
     X = np.asarray(mm, dtype=float)
     if X.shape[1] == 0:
         return X, (), ()

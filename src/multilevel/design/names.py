@@ -58,7 +58,25 @@ def _split_interaction(name: str) -> list[str]:
 
 
 def lme4_names(names, formula_text: str) -> list[str]:
-    """Translate a list of formulaic names, ordering interactions as R does."""
+    """Translate a list of formulaic names, ordering interactions as R does.
+
+    Parameters
+    ----------
+    names : iterable
+        formulaic column names (``Intercept``, ``female[T.F]``, ``ses:mses``).
+    formula_text : str
+        The formula (or formula part) the columns come from; the order in
+        which its variables first appear orders the parts of interactions.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> lme4_names(["Intercept", "female[T.F]", "ses:mses"], "y ~ female + mses * ses")
+    ['(Intercept)', 'femaleF', 'mses:ses']
+    """
     order: dict[str, int] = {}
     for term in re.split(r"[+\-*~:/]", formula_text):
         t = term.strip()

@@ -36,6 +36,15 @@ class RandomTerm:
     column_index : tuple of int or None
         For a term split from an uncorrelated bar, which columns of the bar's
         model matrix it holds.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> t = d.terms[0]
+    >>> t.label, t.columns, t.k, t.nlevels, t.ntheta, t.q, t.is_intercept_only
+    ('Subject', ('(Intercept)', 'Days'), 2, 18, 3, 36, False)
     """
 
     group: str

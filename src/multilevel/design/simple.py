@@ -35,11 +35,45 @@ class SimpleSpec:
 
     @property
     def names(self) -> list[str]:
-        """Column names in formulaic's style (``Intercept`` first)."""
+        """Column names in formulaic's style (``Intercept`` first).
+
+        Examples
+        --------
+        >>> SimpleSpec(intercept=True, columns=("Days",)).names
+        ['Intercept', 'Days']
+        >>> SimpleSpec(intercept=False, columns=("x", "z")).names
+        ['x', 'z']
+        """
         return (["Intercept"] if self.intercept else []) + list(self.columns)
 
     def get_model_matrix(self, data: pd.DataFrame, na_action: str = "ignore") -> pd.DataFrame:
-        """The model matrix for ``data`` (missing columns raise a one-line error)."""
+        """The model matrix for ``data`` (missing columns raise a one-line error).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Must hold every column of the spec.
+        na_action : str, default "ignore"
+            Accepted for compatibility with formulaic's ``ModelSpec``; missing
+            values are always kept (as NaN).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :attr:`names`, with the index of ``data``.
+
+        Examples
+        --------
+        >>> spec = SimpleSpec(intercept=True, columns=("x",))
+        >>> spec.get_model_matrix(pd.DataFrame({"x": [1.5, np.nan]}))
+           Intercept    x
+        0        1.0  1.5
+        1        1.0  NaN
+        >>> spec.get_model_matrix(pd.DataFrame({"z": [1.0]}))
+        Traceback (most recent call last):
+        ...
+        ValueError: column 'x' is missing from the data
+        """
         missing = [c for c in self.columns if c not in data.columns]
         if missing:
             raise ValueError(f"column {missing[0]!r} is missing from the data")

@@ -13,7 +13,15 @@ __all__ = ["ParsedFormula", "RandomBar", "FormulaError", "parse_formula"]
 
 
 class FormulaError(ValueError):
-    """A model formula that cannot be read, with the position of the problem."""
+    """A model formula that cannot be read, with the position of the problem.
+
+    Examples
+    --------
+    >>> parse_formula("y ~ x + (1 | g")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    multilevel.formula.parse.FormulaError: formula syntax error at character 9 ...: unmatched '(' (missing ')')
+    """
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,11 @@ class RandomBar:
         for ``a:b``.
     correlated : bool
         False for ``||`` bars, which are split into independent scalar terms.
+
+    Examples
+    --------
+    >>> parse_formula("y ~ x + (1 + x || g)").bars
+    (RandomBar(expr='1 + x', group=('g',), correlated=False),)
     """
 
     expr: str
@@ -37,13 +50,39 @@ class RandomBar:
 
     @property
     def group_name(self) -> str:
-        """The grouping factor's name as lme4 prints it (``"b:a"``)."""
+        """The grouping factor's name as lme4 prints it (``"b:a"``).
+
+        Examples
+        --------
+        >>> RandomBar(expr="1", group=("b", "a")).group_name
+        'b:a'
+        >>> parse_formula("y ~ x + (1 | a/b)").bars[1].group_name
+        'b:a'
+        """
         return ":".join(self.group)
 
 
 @dataclass(frozen=True)
 class ParsedFormula:
-    """A formula split into response, fixed-effects part and random bars."""
+    """A formula split into response, fixed-effects part and random bars.
+
+    Attributes
+    ----------
+    text : str
+        The formula as given.
+    response : str
+        The left-hand side.
+    fixed : str
+        The fixed-effects part of the right-hand side (``"1"`` when empty).
+    bars : tuple of RandomBar
+        The random-effects terms, nested factors expanded.
+
+    Examples
+    --------
+    >>> p = parse_formula("Reaction ~ Days + (Days | Subject)")
+    >>> p.response, p.fixed, len(p.bars)
+    ('Reaction', 'Days', 1)
+    """
 
     text: str
     response: str
@@ -52,7 +91,15 @@ class ParsedFormula:
 
     @property
     def fixed_formula(self) -> str:
-        """``response ~ fixed`` for formulaic."""
+        """``response ~ fixed`` for formulaic.
+
+        Examples
+        --------
+        >>> parse_formula("y ~ 1 + x + (1 + x | g)").fixed_formula
+        'y ~ 1 + x'
+        >>> parse_formula("y ~ (1 | g)").fixed_formula
+        'y ~ 1'
+        """
         return f"{self.response} ~ {self.fixed}"
 
 

@@ -37,6 +37,8 @@ class ThetaLayout:
     >>> lay = ThetaLayout.from_k((2, 1))
     >>> lay.ntheta, lay.lower.tolist(), lay.start.tolist()
     (4, [0.0, -inf, 0.0, 0.0], [1.0, 0.0, 1.0, 1.0])
+    >>> lay.diagonal.tolist(), lay.offsets
+    ([True, False, True, True], (0, 3, 4))
     >>> lay.factors(np.array([1., .5, 2., 3.]))[0]
     array([[1. , 0. ],
            [0.5, 2. ]])
@@ -61,21 +63,46 @@ class ThetaLayout:
 
     @property
     def ntheta(self) -> int:
+        """Total number of covariance parameters.
+
+        Examples
+        --------
+        >>> ThetaLayout.from_k((2, 1)).ntheta
+        4
+        """
         return self.offsets[-1]
 
     @property
     def lower(self) -> np.ndarray:
-        """Lower bounds: 0 for diagonal elements, -inf for off-diagonal ones."""
+        """Lower bounds: 0 for diagonal elements, -inf for off-diagonal ones.
+
+        Examples
+        --------
+        >>> ThetaLayout.from_k((2,)).lower.tolist()
+        [0.0, -inf, 0.0]
+        """
         return np.concatenate([np.where(r == c, 0.0, -np.inf) for r, c in zip(self.rows, self.cols)])
 
     @property
     def diagonal(self) -> np.ndarray:
-        """Boolean mask of theta elements on a factor's diagonal."""
+        """Boolean mask of theta elements on a factor's diagonal.
+
+        Examples
+        --------
+        >>> ThetaLayout.from_k((2, 1)).diagonal.tolist()
+        [True, False, True, True]
+        """
         return np.concatenate([r == c for r, c in zip(self.rows, self.cols)])
 
     @property
     def start(self) -> np.ndarray:
-        """lme4's start: identity factors."""
+        """lme4's start: identity factors.
+
+        Examples
+        --------
+        >>> ThetaLayout.from_k((3,)).start.tolist()
+        [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+        """
         return self.diagonal.astype(float)
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -104,6 +131,23 @@ class BlockedFactor:
         ``L_{x0}``: the [X y] rows of the factor in the first term's columns.
     L11 : ndarray
         Dense lower Cholesky factor of the rest (other terms, X, y).
+    q_rest : int
+        Number of random effects of the terms after the first.
+    p : int
+        Number of fixed effects.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import cross_products
+    >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    >>> cp = cross_products(d)
+    >>> fac = factorize(cp, ThetaLayout.from_k(cp.k), np.array([1.5, 3.5]))
+    >>> fac.L00.shape, fac.L11.shape, fac.q_rest, fac.p
+    ((24, 1, 1), (8, 8), 6, 1)
+    >>> round(fac.logdet_theta, 3), round(fac.logdet_x, 3), round(fac.pwrss, 3)
+    (95.672, -0.762, 43.603)
     """
 
     T: list
@@ -179,7 +223,30 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
 
 def rest_coupling(cp: CrossProducts, fac: "BlockedFactor") -> sp.csr_matrix | None:
     """``L_{r0} = Lambda_r' B_r0 blockdiag(F0)``: the other terms' rows of the factor
-    in the first term's columns (needed only at the optimum)."""
+    in the first term's columns (needed only at the optimum).
+
+    Parameters
+    ----------
+    cp : CrossProducts
+    fac : BlockedFactor
+        The factor of ``cp`` at some theta.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix (q_rest, q0) or None
+        None for a model with a single random-effects term.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import cross_products
+    >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    >>> cp = cross_products(d)
+    >>> fac = factorize(cp, ThetaLayout.from_k(cp.k), np.array([1.5, 3.5]))
+    >>> rest_coupling(cp, fac).shape
+    (6, 24)
+    """
     if cp.Br0 is None:
         return None
     n0 = cp.n0
@@ -190,10 +257,36 @@ def rest_coupling(cp: CrossProducts, fac: "BlockedFactor") -> sp.csr_matrix | No
 def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> BlockedFactor:
     """Blocked Cholesky factor at ``theta``.
 
+    Parameters
+    ----------
+    cp : CrossProducts
+        Cross-products of the design.
+    layout : ThetaLayout
+        Where each term's parameters sit in ``theta``.
+    theta : array-like
+        Relative covariance parameters.
+
+    Returns
+    -------
+    BlockedFactor
+
     Raises
     ------
     NotPositiveDefinite
         When the dense Schur complement is not numerically positive definite.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import cross_products
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> cp = cross_products(d)
+    >>> fac = factorize(cp, ThetaLayout.from_k(cp.k), np.array([0.9667, 0.0152, 0.2309]))
+    >>> fac.L00.shape, fac.L11.shape
+    ((18, 2, 2), (3, 3))
+    >>> round(fac.pwrss / (cp.n - cp.p), 1)  # REML residual variance near the optimum
+    654.9
     """
     T = layout.factors(np.asarray(theta, dtype=float))
     T0 = T[0]

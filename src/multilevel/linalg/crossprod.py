@@ -28,6 +28,12 @@ class PairProduct:
     ``q_r x q_r`` lower triangle is that of ``G`` (zeros elsewhere). Forming
     ``P`` once turns each evaluation's sparse product into one sparse
     matrix-vector product that writes straight into the Schur complement's layout.
+
+    Examples
+    --------
+    >>> pp = pair_product(sp.csr_matrix(np.array([[1., 2, 0], [0, 3, 4]])), 1)
+    >>> pp.stride, pp.P.shape
+    (2, (4, 3))
     """
 
     P: sp.csr_matrix
@@ -106,8 +112,21 @@ class CrossProducts:
     n, p : int
     log_weights : float
         Sum of the log prior weights (zero without weights).
-    rest_k, rest_n : tuple of int
-        k and number of levels of the terms after the first.
+    k, nlevels : tuple of int
+        Number of columns and of levels of every random term, first term first.
+    pairs : PairProduct or None
+        Precomputed sparsity of ``B_r0 blockdiag(M_g) B_r0'`` (None with one term).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    >>> cp = cross_products(d)
+    >>> cp.n0, cp.k0, cp.q0, cp.q_rest, cp.n, cp.p
+    (24, 1, 24, 6, 144, 1)
+    >>> cp.Br0.shape, cp.Crr.shape, cp.Cxx.shape, cp.k, cp.nlevels
+    ((6, 24), (6, 6), (2, 2), (1, 1), (24, 6))
     """
 
     D0: np.ndarray
@@ -125,23 +144,50 @@ class CrossProducts:
 
     @property
     def n0(self) -> int:
+        """Number of levels of the first random term."""
         return self.D0.shape[0]
 
     @property
     def k0(self) -> int:
+        """Number of random effects per level of the first term."""
         return self.D0.shape[1]
 
     @property
     def q0(self) -> int:
+        """Number of random effects of the first term (``n0 * k0``)."""
         return self.n0 * self.k0
 
     @property
     def q_rest(self) -> int:
+        """Number of random effects of the other terms."""
         return self.Crr.shape[0]
 
 
 def term_matrix(term: RandomTerm, Zw: np.ndarray | None = None) -> sp.csr_matrix:
-    """Sparse n x (levels * k) indicator-times-covariate matrix of one term."""
+    """Sparse n x (levels * k) indicator-times-covariate matrix of one term.
+
+    Parameters
+    ----------
+    term : RandomTerm
+    Zw : ndarray (n, k), optional
+        Values to use instead of ``term.Z`` (e.g. weighted ones).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix (n, levels * k)
+        Row i holds row i of Z in the k columns of observation i's level.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> Z = term_matrix(d.terms[0])
+    >>> Z.shape, Z.nnz
+    ((180, 36), 360)
+    >>> Z[:3, :2].toarray().tolist()  # first subject: (Intercept), Days
+    [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]
+    """
     Z = term.Z if Zw is None else Zw
     n, k = Z.shape
     rows = np.repeat(np.arange(n), k)

@@ -15,6 +15,30 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
 
     A term is singular when a diagonal element of its relative covariance
     factor is (numerically) zero: a variance of zero, or a correlation of +-1.
+
+    Parameters
+    ----------
+    theta : ndarray
+        Covariance parameters at the optimum.
+    layout : ThetaLayout
+        Where each term's parameters sit in ``theta``.
+    labels : sequence of str
+        Term labels, as in variance tables.
+    columns : sequence of tuple of str
+        Each term's column names.
+
+    Returns
+    -------
+    list of str
+        ``"'column' in 'label'"`` for every zero diagonal element.
+
+    Examples
+    --------
+    >>> from multilevel.linalg import ThetaLayout
+    >>> lay = ThetaLayout.from_k((2, 1))
+    >>> singular_terms(np.array([1.0, 0.5, 0.0, 0.8]), lay, ["Subject", "plate"],
+    ...                [("(Intercept)", "Days"), ("(Intercept)",)])
+    ["'Days' in 'Subject'"]
     """
     out = []
     for i, (lab, cols) in enumerate(zip(labels, columns)):
@@ -27,7 +51,34 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
 
 def finite_gradient(fun, x: np.ndarray, lower: np.ndarray, h: float = 1e-4,
                     f0: float | None = None) -> np.ndarray:
-    """Central (one-sided at a bound) finite-difference gradient."""
+    """Central (one-sided at a bound) finite-difference gradient.
+
+    Parameters
+    ----------
+    fun : callable
+        ``x -> float``.
+    x : ndarray
+        Point at which to differentiate.
+    lower : ndarray
+        Lower bounds; where ``x - h`` would cross one, a forward difference is used.
+    h : float, default 1e-4
+        Step size.
+    f0 : float, optional
+        ``fun(x)`` when already known.
+
+    Returns
+    -------
+    ndarray
+        The gradient, shaped like ``x``.
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] - 2) ** 2 + 3 * (x[1] - 1) ** 2
+    >>> finite_gradient(f, np.array([1.0, 0.0]), np.array([0.0, -np.inf])).round(6).tolist()
+    [-2.0, -6.0]
+    >>> finite_gradient(f, np.array([1.0, 0.0]), np.array([0.0, 0.0])).round(6).tolist()  # at a bound
+    [-2.0, -5.9997]
+    """
     g = np.empty_like(x)
     if f0 is None:
         f0 = fun(x)
@@ -42,7 +93,27 @@ def finite_gradient(fun, x: np.ndarray, lower: np.ndarray, h: float = 1e-4,
 
 
 def finite_hessian(fun, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
-    """Central finite-difference Hessian."""
+    """Central finite-difference Hessian.
+
+    Parameters
+    ----------
+    fun : callable
+        ``x -> float``.
+    x : ndarray
+        Point at which to differentiate.
+    h : float, default 1e-4
+        Step size.
+
+    Returns
+    -------
+    ndarray (x.size, x.size)
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] - 2) ** 2 + 3 * (x[1] - 1) ** 2 + x[0] * x[1]
+    >>> finite_hessian(f, np.array([1.0, 0.0])).round(4).tolist()
+    [[2.0, 1.0], [1.0, 6.0]]
+    """
     n = x.size
     H = np.empty((n, n))
     f0 = fun(x)
@@ -63,6 +134,36 @@ def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
     """lme4-style gradient check at the optimum; returns messages (empty when fine).
 
     ``grad`` is the finite-difference gradient at ``theta`` when already known.
+
+    Parameters
+    ----------
+    fun : callable
+        The criterion, ``theta -> float``.
+    theta : ndarray
+        The optimum found.
+    lower : ndarray
+        Lower bounds of theta.
+    singular : bool
+        True for a singular fit, which is not checked (as lme4).
+    fopt : float, optional
+        Criterion at ``theta`` (unused; accepted for convenience).
+    grad : ndarray, optional
+        Gradient at ``theta`` when already known.
+
+    Returns
+    -------
+    list of str
+        Warning messages; empty when the gradient is small enough.
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] - 2) ** 2 + 3 * (x[1] - 1) ** 2
+    >>> lower = np.array([0.0, -np.inf])
+    >>> check_convergence(f, np.array([2.0, 1.0]), lower, singular=False)
+    []
+    >>> msgs = check_convergence(f, np.array([1.9, 1.0]), lower, singular=False)
+    >>> print(msgs[0])  # doctest: +ELLIPSIS
+    Model failed to converge: max|grad| = 0.2 (tol = 0.002, component 1); try rescaling ...
     """
     if singular or theta.size == 0:
         return []

@@ -16,7 +16,33 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 
 
 def criterion(fac: BlockedFactor, cp: CrossProducts, reml: bool) -> float:
-    """Profiled deviance (ML) or REML criterion from a factor, as lme4 defines them."""
+    """Profiled deviance (ML) or REML criterion from a factor, as lme4 defines them.
+
+    Parameters
+    ----------
+    fac : BlockedFactor
+        The factor at some theta.
+    cp : CrossProducts
+        The cross-products it was computed from.
+    reml : bool
+        True for the REML criterion, False for the ML deviance.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> f = LmmObjective.from_design(d)
+    >>> fac = f.factor(np.array([0.9667, 0.0152, 0.2309]))
+    >>> round(float(criterion(fac, f.cp, reml=True)), 2)
+    1743.63
+    >>> round(float(criterion(fac, f.cp, reml=False)), 2)  # ML deviance at the REML optimum
+    1751.99
+    """
     pwrss = fac.pwrss
     ld = fac.logdet_theta - cp.log_weights
     if reml:
@@ -45,13 +71,60 @@ class LmmObjective:
 
     @classmethod
     def from_design(cls, design, reml: bool = True) -> "LmmObjective":
+        """The objective of a :class:`~multilevel.design.Design`.
+
+        Parameters
+        ----------
+        design : Design
+        reml : bool, default True
+            REML criterion (True) or ML deviance (False).
+
+        Returns
+        -------
+        LmmObjective
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> f = LmmObjective.from_design(d, reml=False)
+        >>> f.layout.ntheta, f.cp.n, f.reml
+        (3, 180, False)
+        >>> round(f(np.array([0.9292, 0.0182, 0.2226])), 2)  # ML deviance at lme4's optimum
+        1751.94
+        """
         from ..linalg import cross_products
 
         cp = cross_products(design)
         return cls(cp=cp, layout=ThetaLayout.from_k(cp.k), reml=reml)
 
     def factor(self, theta) -> BlockedFactor:
-        """The blocked Cholesky factor at ``theta``."""
+        """The blocked Cholesky factor at ``theta``.
+
+        Parameters
+        ----------
+        theta : array-like
+            Covariance parameters.
+
+        Returns
+        -------
+        BlockedFactor
+
+        Raises
+        ------
+        NotPositiveDefinite
+            Where the system is not numerically positive definite.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fac = LmmObjective.from_design(d).factor(np.array([0.9667, 0.0152, 0.2309]))
+        >>> fac.L00.shape, round(fac.pwrss / (180 - 2), 1)
+        ((18, 2, 2), 654.9)
+        """
         return factorize(self.cp, self.layout, theta)
 
     def __call__(self, theta) -> float:
@@ -66,6 +139,13 @@ class LmmObjective:
 def solve_effects(fac: BlockedFactor, cp: CrossProducts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fixed effects and spherical random effects at the factor's theta.
 
+    Parameters
+    ----------
+    fac : BlockedFactor
+        The factor at some theta.
+    cp : CrossProducts
+        The cross-products it was computed from.
+
     Returns
     -------
     beta : ndarray (p,)
@@ -73,6 +153,16 @@ def solve_effects(fac: BlockedFactor, cp: CrossProducts) -> tuple[np.ndarray, np
         Spherical random effects of the first term.
     u_rest : ndarray (q_rest,)
         Spherical random effects of the other terms.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> f = LmmObjective.from_design(d)
+    >>> beta, u0, u_rest = solve_effects(f.factor(np.array([0.9667, 0.0152, 0.2309])), f.cp)
+    >>> beta.round(3).tolist(), u0.shape, u_rest.shape
+    ([251.405, 10.467], (36,), (0,))
     """
     qr, p = fac.q_rest, fac.p
     L11 = fac.L11
@@ -99,6 +189,28 @@ def conditional_variances(fac: BlockedFactor, cp: CrossProducts) -> list[np.ndar
 
     Returns a list of arrays ``(levels, k, k)`` of ``(L L')^{-1}`` diagonal blocks over
     the random-effects part; multiply by sigma^2 and T .. T' for the scale of b.
+
+    Parameters
+    ----------
+    fac : BlockedFactor
+        The factor at some theta.
+    cp : CrossProducts
+        The cross-products it was computed from.
+
+    Returns
+    -------
+    list of ndarray
+        One ``(levels, k, k)`` array per random term, in the design's order.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    >>> f = LmmObjective.from_design(d)
+    >>> V = conditional_variances(f.factor(np.array([1.5397, 3.5125])), f.cp)
+    >>> [v.shape for v in V]
+    [(24, 1, 1), (6, 1, 1)]
     """
     n0, k0 = fac.L00.shape[0], fac.L00.shape[1]
     Linv0 = np.linalg.inv(fac.L00)  # (n0, k0, k0)

@@ -37,6 +37,12 @@ class OptSummary:
         The optimizer's stop reason.
     xtol_abs, ftol_abs : float
     seconds : float
+
+    Examples
+    --------
+    >>> s = minimize_theta(lambda x: (x[0] - 2) ** 2 + 1, [1.0], [0.0])
+    >>> s.optimizer, s.x0.tolist(), s.lower.tolist(), round(float(s.xopt[0]), 4), s.converged
+    ('bobyqa', [1.0], [0.0], 2.0, True)
     """
 
     optimizer: str
@@ -52,7 +58,17 @@ class OptSummary:
 
     @property
     def converged(self) -> bool:
-        """False when the optimizer stopped on its evaluation or time budget."""
+        """False when the optimizer stopped on its evaluation or time budget.
+
+        Examples
+        --------
+        >>> f = lambda x: (x[0] - 2) ** 2
+        >>> minimize_theta(f, [1.0], [0.0]).converged
+        True
+        >>> s = minimize_theta(f, [1.0], [0.0], maxeval=3)
+        >>> s.result, s.converged
+        ('maximum evaluations reached', False)
+        """
         return self.result not in ("maximum evaluations reached", "maximum time reached")
 
 

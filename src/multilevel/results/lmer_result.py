@@ -38,6 +38,19 @@ class LmerResult:
     singular : bool
     n_dropped : int
         Rows dropped for missing values.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"), reml=False)
+    >>> fit.nobs, fit.ngroups, fit.df, fit.df_resid
+    (180, {'Subject': 18}, 6, 174)
+    >>> round(fit.sigma, 2), fit.fixef.round(3).tolist(), fit.se.round(3).tolist()
+    (25.59, [251.405, 10.467], [6.632, 1.502])
+    >>> round(fit.loglik, 2), round(fit.deviance, 2), round(fit.aic, 2), round(float(fit.bic), 2)
+    (-875.97, 1751.94, 1763.94, 1783.1)
+    >>> fit.fitted.head(3).round(2).tolist()
+    [254.22, 273.76, 293.31]
     """
 
     formula: str
@@ -161,6 +174,18 @@ class LmerResult:
 
         Columns ``grp, var1, var2, vcov, sdcor``: variances with their standard
         deviations, then covariances with their correlations, then ``Residual``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> vc = fit.varcorr_long
+        >>> vc["grp"].tolist()
+        ['Subject', 'Subject', 'Subject', 'Residual']
+        >>> vc["vcov"].round(2).tolist()
+        [612.09, 35.07, 9.6, 654.94]
+        >>> vc["sdcor"].round(3).tolist()
+        [24.74, 5.922, 0.066, 25.592]
         """
         rows = []
         for i, term in enumerate(self.design.terms):
@@ -182,6 +207,16 @@ class LmerResult:
 
         Columns ``group, name, variance, std_dev, corr`` where ``corr`` holds the
         correlations of the row's effect with the earlier effects of its term.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> vc = fit.varcorr
+        >>> vc[["group", "name"]].values.tolist()
+        [['Subject', '(Intercept)'], ['Subject', 'Days'], ['Residual', '']]
+        >>> vc["std_dev"].round(3).tolist(), round(vc["corr"][1][0], 2)
+        ([24.74, 5.922, 25.592], 0.07)
         """
         rows = []
         for i, term in enumerate(self.design.terms):
@@ -232,12 +267,34 @@ class LmerResult:
     @property
     def ranef_cov(self) -> dict[str, np.ndarray]:
         """Conditional covariance matrices of each term's random effects, per level:
-        arrays ``(levels, k, k)`` keyed by term label (lme4's ``postVar``)."""
+        arrays ``(levels, k, k)`` keyed by term label (lme4's ``postVar``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> S = fit.ranef_cov["Subject"]
+        >>> S.shape
+        (18, 2, 2)
+        >>> S[0].round(2).tolist()  # subject 308: (Intercept), Days
+        [[145.71, -21.44], [-21.44, 5.31]]
+        """
         return {t.label: c for t, c in zip(self.design.terms, self._condcov)}
 
     @property
     def ranef_var(self) -> dict[str, pd.DataFrame]:
-        """Conditional variances of the random effects, shaped like :attr:`ranef`."""
+        """Conditional variances of the random effects, shaped like :attr:`ranef`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> v = fit.ranef_var["Subject"]
+        >>> v.shape, list(v.columns)
+        ((18, 2), ['(Intercept)', 'Days'])
+        >>> v.loc["308"].round(2).tolist()
+        [145.71, 5.31]
+        """
         out = {}
         for g, idx in self._terms_by_group().items():
             terms = [self.design.terms[i] for i in idx]
@@ -248,7 +305,18 @@ class LmerResult:
 
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-group coefficients: fixed effects plus that group's random effects."""
+        """Per-group coefficients: fixed effects plus that group's random effects.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> cf = fit.coef["Subject"]
+        >>> cf.shape, cf.loc["308"].round(2).tolist()
+        ((18, 2), [253.66, 19.67])
+        >>> bool(np.allclose(cf - fit.fixef, fit.ranef["Subject"]))
+        True
+        """
         out = {}
         for g, re in self.ranef.items():
             df = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(re), 1)), index=re.index,
@@ -289,6 +357,22 @@ class LmerResult:
             ``y - fitted``; ``y - X beta``; conditional divided by sigma (times
             sqrt of the weight), as ``residuals(fit, scaled=TRUE)``; ``pearson``
             is the same as ``scaled`` times sigma.
+
+        Returns
+        -------
+        pandas.Series
+            One residual per observation used, indexed like the data.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.residuals().head(3).round(2).tolist()
+        [-4.1, -14.63, -42.2]
+        >>> fit.residuals("marginal").head(3).round(2).tolist()
+        [-1.85, -3.17, -21.54]
+        >>> round(float(fit.residuals("scaled").iloc[0] * fit.sigma), 2)
+        -4.1
         """
         y = self.design.y
         if type == "conditional":
@@ -361,7 +445,26 @@ class LmerResult:
 
     # ----------------------------------------------------------------- output
     def to_dict(self) -> dict:
-        """The estimates as plain Python types (JSON-ready)."""
+        """The estimates as plain Python types (JSON-ready).
+
+        Returns
+        -------
+        dict
+            Formula, method, counts, criteria, ``theta``, ``fixef``, ``se``,
+            ``vcov``, ``varcorr`` (as :attr:`varcorr_long` records), messages
+            and optimizer information.
+
+        Examples
+        --------
+        >>> import json
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> d = json.loads(json.dumps(fit.to_dict()))
+        >>> d["method"], d["nobs"], d["ngroups"], round(d["fixef"]["Days"], 3)
+        ('REML', 180, {'Subject': 18}, 10.467)
+        >>> d["varcorr"][-1]["grp"], round(d["varcorr"][-1]["sdcor"], 3)
+        ('Residual', 25.592)
+        """
         vc = self.varcorr_long.astype(object).where(self.varcorr_long.notna(), None)
         return {
             "formula": self.formula,
@@ -387,7 +490,26 @@ class LmerResult:
         }
 
     def summary(self) -> str:
-        """lme4-style summary text."""
+        """lme4-style summary text.
+
+        Returns
+        -------
+        str
+            What ``print(fit)`` shows.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> for line in fit.summary().splitlines()[10:16]:
+        ...     print(line)
+        Random effects:
+         Groups   Name        Variance Std.Dev. Corr
+         Subject  (Intercept) 612.09   24.740
+                  Days         35.07    5.922   0.07
+         Residual             654.94   25.592
+        Number of obs: 180, groups:  Subject, 18
+        """
         from .summary import lmer_summary
 
         return lmer_summary(self)

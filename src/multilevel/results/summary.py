@@ -61,7 +61,24 @@ def format_column(values, digits: int = 4) -> list[str]:
 
 
 def coef_columns(est, se, digits: int = 4) -> tuple[list[str], list[str]]:
-    """Estimate and standard-error columns formatted together, as R's ``printCoefmat``."""
+    """Estimate and standard-error columns formatted together, as R's ``printCoefmat``.
+
+    Parameters
+    ----------
+    est, se : array-like
+        Estimates and their standard errors.
+    digits : int, default 4
+        Significant digits, as R's ``digits``.
+
+    Returns
+    -------
+    est_strings, se_strings : list of str
+
+    Examples
+    --------
+    >>> coef_columns([251.405105, 10.467286], [6.824597, 1.545790])
+    (['251.405', '10.467'], ['6.825', '1.546'])
+    """
     both = np.concatenate([np.asarray(est, float), np.asarray(se, float)])
     acs = np.abs(both[np.isfinite(both) & (both != 0)])
     digmin = 1 + (math.floor(math.log10(acs.min())) if acs.size else 0)
@@ -72,7 +89,24 @@ def coef_columns(est, se, digits: int = 4) -> tuple[list[str], list[str]]:
 
 
 def stat_column(values, digits: int = 4) -> list[str]:
-    """Test-statistic column, as ``printCoefmat`` rounds and formats it."""
+    """Test-statistic column, as ``printCoefmat`` rounds and formats it.
+
+    Parameters
+    ----------
+    values : array-like
+        The statistics (e.g. t values).
+    digits : int, default 4
+        Significant digits, as R's ``digits``.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> stat_column([36.83781, 6.77148])
+    ['36.838', '6.771']
+    """
     return format_column(np.round(np.asarray(values, float), max(1, min(5, digits - 1))), digits)
 
 
@@ -209,7 +243,26 @@ def _html_table(df: pd.DataFrame, caption: str) -> str:
 
 
 def lmer_html(fit) -> str:
-    """HTML summary for notebooks."""
+    """HTML summary for notebooks.
+
+    Parameters
+    ----------
+    fit : LmerResult
+
+    Returns
+    -------
+    str
+        HTML with the criteria, random-effects and fixed-effects tables (what
+        Jupyter shows for a fit).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> page = lmer_html(fit)
+    >>> page.startswith("<p><b>Linear mixed model fit by REML</b>"), page.count("<table")
+    (True, 3)
+    """
     method = "REML" if fit.reml else "maximum likelihood"
     head = (f"<p><b>Linear mixed model fit by {method}</b><br>"
             f"Formula: <code>{html.escape(fit.formula)}</code><br>"
