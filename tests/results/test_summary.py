@@ -126,7 +126,7 @@ PRINT_OFF: dict[str, str] = {}
 def test_summary_prints_what_lme4_prints(model_id, fitted, request):
     if model_id in PRINT_OFF:
         request.applymarker(pytest.mark.xfail(reason=PRINT_OFF[model_id], strict=True))
-    assert_has_lines(str(fitted(model_id)), LME4_PRINTED[model_id])
+    assert_has_lines(fitted(model_id).summary(ddf=None), LME4_PRINTED[model_id])
 
 
 def test_gcsemv_m3_summary(fitted):
@@ -349,3 +349,17 @@ def test_format_column_switches_to_scientific_as_r(values, expected):
     from multilevel.results import format_column
 
     assert format_column(values) == expected
+
+
+def test_default_summary_reads_like_lmertest(fitted):
+    """The school-data notes print lmerTest's summary of m4: Satterthwaite df and p-values."""
+    text = str(fitted("leebryk_m4"))
+    assert text.splitlines()[0] == (
+        "Linear mixed model fit by REML. t-tests use Satterthwaite's method [lmerModLmerTest]")
+    assert_has_lines(text, [
+        "Estimate Std. Error df t value Pr(>|t|)",
+        "(Intercept) 12.1026 0.2028 166.5 59.678 < 2e-16 ***",
+        "mses 3.3225 0.3885 178.5 8.553 5.31e-15 ***",
+        "sector:ses -1.5793 0.2246 4346.7 -7.033 2.34e-12 ***",
+        "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
+    ])

@@ -45,6 +45,9 @@ class Design:
     response_name : str
     data_index : pandas.Index
         Index labels, in the caller's data, of the rows used.
+    data : DataFrame
+        The rows used (kept for refits and for contrasts that need the
+        original variables; a reference when no row was dropped).
 
     Examples
     --------
@@ -64,6 +67,7 @@ class Design:
     n_dropped: int
     response_name: str
     data_index: pd.Index
+    data: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:
@@ -321,5 +325,5 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
     return Design(
         formula=parsed, y=y, fixed=fixed, terms=tuple(terms), weights=w, offset=off,
         rows=rows, n_dropped=n_dropped, response_name=parsed.response,
-        data_index=data.index[rows],
+        data_index=data.index[rows], data=sub,
     )

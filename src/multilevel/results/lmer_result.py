@@ -443,6 +443,57 @@ class LmerResult:
             out["total"] = sum(comps.values()) / total
         return pd.Series(out, name="icc")
 
+    # -------------------------------------------------------------- inference
+    @cached_property
+    def _varpar_cov(self):
+        from ..inference import varpar_covariance
+
+        return varpar_covariance(self)
+
+    def coef_table(self, ddf: str | None = "satterthwaite") -> pd.DataFrame:
+        """Fixed effects with t tests: Satterthwaite df and p-values as lmerTest
+        (``ddf=None``: lme4's table without df).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+        >>> fit.coef_table().round(1)["df"].tolist()
+        [160.5, 151.0, 149.6]
+        """
+        from ..inference.fixed_tests import coef_table
+
+        return coef_table(self, ddf)
+
+    def contest(self, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFrame:
+        """Test contrasts ``L beta = 0`` (F test of all rows, or a t test per row).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+        >>> round(float(fit.contest([0, 1, -1])["F value"].iloc[0]), 2)   # mses = sector?
+        54.64
+        """
+        from ..inference.fixed_tests import contest
+
+        return contest(self, L, ddf=ddf, joint=joint)
+
+    def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Type III (default) or type I ANOVA table of the fixed-effects terms, as
+        lmerTest's ``anova(fit)``: Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+        >>> fit.anova()["DenDF"].round(1).tolist()
+        [151.0, 149.6]
+        """
+        from ..inference.fixed_tests import anova_table
+
+        return anova_table(self, type=type, ddf=ddf)
+
     # ----------------------------------------------------------------- output
     def to_dict(self) -> dict:
         """The estimates as plain Python types (JSON-ready).
@@ -489,8 +540,14 @@ class LmerResult:
                           "result": self.optinfo.result},
         }
 
-    def summary(self) -> str:
+    def summary(self, ddf: str | None = "satterthwaite") -> str:
         """lme4-style summary text.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", None}
+            Degrees of freedom of the t tests, shown with p-values as lmerTest
+            shows them; None prints lme4's own table (no df, no p-values).
 
         Returns
         -------
@@ -512,7 +569,7 @@ class LmerResult:
         """
         from .summary import lmer_summary
 
-        return lmer_summary(self)
+        return lmer_summary(self, ddf=ddf)
 
     def __str__(self) -> str:
         return self.summary()

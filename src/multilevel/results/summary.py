@@ -170,18 +170,59 @@ def _pformat(p: float) -> str:
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
-def lmer_summary(fit) -> str:
+def format_pvalues(p, digits: int = 3) -> list[str]:
+    """P-values as R's ``format.pval``: below machine epsilon as ``< 2e-16``,
+    those of 1e-3 and above in fixed notation, the rest together.
+
+    Examples
+    --------
+    >>> format_pvalues([1e-20, 0.000104, 0.0018288, 0.5])
+    ['< 2e-16', '0.000104', '0.00183', '0.50000']
+    """
+    p = np.asarray(p, dtype=float)
+    out = ["NA"] * p.size
+    eps = np.finfo(float).eps
+    tiny = p < eps
+    expo = np.floor(np.log10(np.where(p > 0, p, 1e-50)))
+    fixp = (expo >= -3) & ~tiny
+    rest = ~fixp & ~tiny & np.isfinite(p)
+    for mask in (fixp, rest):
+        idx = np.nonzero(mask)[0]
+        if idx.size:
+            for i, txt in zip(idx, format_column(p[idx], digits)):
+                out[i] = txt
+    for i in np.nonzero(tiny)[0]:
+        out[i] = "< 2e-16"
+    return out
+
+
+def _stars(p: float) -> str:
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
+
+
+def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     """lme4-style summary of an :class:`~multilevel.results.LmerResult`.
+
+    With ``ddf="satterthwaite"`` (default) the fixed-effects table has lmerTest's
+    df and Pr(>|t|) columns; with ``ddf=None`` it is lme4's own.
 
     Examples
     --------
     >>> import multilevel as ml
     >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
     >>> print(lmer_summary(fit).splitlines()[0])
+    Linear mixed model fit by REML. t-tests use Satterthwaite's method [lmerModLmerTest]
+    >>> print(lmer_summary(fit, ddf=None).splitlines()[0])
     Linear mixed model fit by REML ['lmerMod']
     """
     method = "REML" if fit.reml else "maximum likelihood"
-    out = [f"Linear mixed model fit by {method} ['lmerMod']", f"Formula: {fit.formula}"]
+    table = None
+    if ddf is not None and len(fit.fixef):
+        table = fit.coef_table(ddf)
+        out = [f"Linear mixed model fit by {method}. t-tests use Satterthwaite's method [lmerModLmerTest]"]
+    else:
+        out = [f"Linear mixed model fit by {method} ['lmerMod']"]
+    out.append(f"Formula: {fit.formula}")
     if fit.data_name:
         out.append(f"   Data: {fit.data_name}")
     if fit.design.weights is not None:
@@ -216,9 +257,19 @@ def lmer_summary(fit) -> str:
         out.append("Fixed effects:")
         est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
         e_s, s_s = coef_columns(est, se)
-        cols = [e_s, s_s, stat_column(est / se)]
-        rows = [[name, cols[0][i], cols[1][i], cols[2][i]] for i, name in enumerate(fit.fixef.index)]
-        out.extend(_table(["", "Estimate", "Std. Error", "t value"], rows, ["l", "r", "r", "r"]))
+        if table is None:
+            cols = [e_s, s_s, stat_column(est / se)]
+            header = ["", "Estimate", "Std. Error", "t value"]
+        else:
+            pv = table["Pr(>|t|)"].to_numpy()
+            cols = [e_s, s_s, format_column(table["df"]), stat_column(table["t value"]),
+                    format_pvalues(pv), [_stars(v) for v in pv]]
+            header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", ""]
+        rows = [[name] + [c[i] for c in cols] for i, name in enumerate(fit.fixef.index)]
+        out.extend(_table(header, rows, ["l"] + ["r"] * (len(header) - 2) + ["l"]))
+        if table is not None:
+            out.append("---")
+            out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
         if len(fit.fixef) > 1:
             out.append("")
             out.append("Correlation of Fixed Effects:")

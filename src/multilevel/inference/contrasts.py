@@ -1,0 +1,132 @@
+"""Contrast matrices for type I and type III F tests of each fixed-effects term.
+
+Type I contrasts come from the Doolittle (unit upper-triangular) factor of
+``X'X``: each term is tested after the terms before it. Type III contrasts are
+the estimable functions of lmerTest's ``get_contrasts_type3`` (SAS-style): the
+over-parameterised design with every factor level is mapped onto the model's
+coefficients, and each term's columns are made orthogonal to those of the
+higher-order terms that contain it, so the tests do not depend on the order of
+the terms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["fixed_terms", "type1_contrasts", "type3_contrasts"]
+
+
+def fixed_terms(design) -> list[tuple[str, tuple[str, ...], list[int]]]:
+    """Fixed-effects terms as ``(label, factors, column positions in X)``, without the intercept.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    >>> [(lab, cols) for lab, _, cols in fixed_terms(d)]
+    [('time', [1]), ('treatment', [2, 3]), ('time:treatment', [4, 5])]
+    """
+    spec = design.fixed.spec
+    keep = list(design.fixed.keep)
+    pos = {full: i for i, full in enumerate(keep)}
+    out = []
+    if hasattr(spec, "term_indices"):
+        from ..design.names import lme4_names
+
+        for term, idx in spec.term_indices.items():
+            factors = tuple(str(f) for f in term.factors)
+            if factors == ("1",) or not factors:
+                continue
+            cols = [pos[i] for i in idx if i in pos]
+            if not cols:
+                continue
+            label = lme4_names([str(term)], design.formula.fixed)[0]
+            out.append((label, factors, cols))
+    else:  # SimpleSpec: one column per term
+        for j, name in enumerate(design.fixed.names):
+            if name != "(Intercept)":
+                out.append((name, (name,), [j]))
+    return out
+
+
+def type1_contrasts(design) -> dict[str, np.ndarray]:
+    """Sequential (type I) contrasts of each term, from the Doolittle factor of X'X.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("math ~ mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> type1_contrasts(d)["sector"].round(3).tolist()
+    [[0.0, 0.0, 1.0]]
+    """
+    X = design.X
+    R = np.linalg.cholesky(X.T @ X).T  # upper: X'X = R'R
+    U = R / np.diag(R)[:, None]
+    return {label: U[cols] for label, _, cols in fixed_terms(design)}
+
+
+def _residualize(Y: np.ndarray, Xc: np.ndarray) -> np.ndarray:
+    coef, *_ = np.linalg.lstsq(Xc, Y, rcond=None)
+    return Y - Xc @ coef
+
+
+def type3_contrasts(design, data: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Type III contrasts of each term (lmerTest's, for treatment-coded factors).
+
+    Parameters
+    ----------
+    design : Design
+    data : DataFrame
+        The rows the model was fitted to (``design.data``).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    >>> type3_contrasts(d, d.data)["treatment"].shape
+    (2, 6)
+    """
+    terms = fixed_terms(design)
+    X = design.X
+    p = X.shape[1]
+    if not terms:
+        return {}
+    spec = design.fixed.spec
+    if not hasattr(spec, "term_indices"):  # numeric columns only: each term is its own column
+        return {label: np.eye(p)[cols] for label, _, cols in terms}
+    from ..design.names import lme4_names
+
+    full_spec = spec.update(ensure_full_rank=False)
+    rdX_df = full_spec.get_model_matrix(data, na_action="ignore")
+    rd_names = lme4_names(rdX_df.columns, design.formula.fixed)
+    rdX = np.asarray(rdX_df, dtype=float)
+    names = list(design.fixed.names)
+    missing = [n for n in names if n not in rd_names]
+    if missing:
+        raise ValueError(
+            f"type III contrasts need treatment-coded factors; coefficient {missing[0]!r} is "
+            "coded otherwise (use type=1, or the default coding)"
+        )
+    L = np.linalg.pinv(X) @ rdX  # (p, ncol rdX): each row of rdX's columns in X's coefficients
+    L = np.where(np.abs(L) < 1e-10, 0.0, L).T  # rows: rdX columns, cols: X columns
+    facsets = {label: set(f) for label, f, _ in terms}
+    colmap = {label: cols for label, _, cols in terms}
+    order = sorted(terms, key=lambda t: len(t[1]), reverse=True)
+    for label, factors, cols in order:
+        containing = [lab for lab, fs in facsets.items() if lab != label and facsets[label] < fs]
+        if not containing:
+            continue
+        ccols = [c for lab in containing for c in colmap[lab]]
+        L[:, cols] = _residualize(L[:, cols], L[:, ccols])
+        L[:, cols] = np.where(np.abs(L[:, cols]) < 1e-10, 0.0, L[:, cols])
+    rows = [rd_names.index(n) for n in names]
+    L = L[rows]
+    out = {}
+    for label, _, cols in terms:
+        Lt = L[:, cols].T
+        out[label] = Lt[np.abs(Lt).sum(axis=1) > 1e-8]
+    return out

@@ -1,0 +1,142 @@
+"""t tests, contrasts and ANOVA tables of fixed effects, as lmerTest reports them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from .contrasts import type1_contrasts, type3_contrasts
+from .satterthwaite import contest1d, contest_md
+
+__all__ = ["coef_table", "contest", "anova_table", "check_ddf"]
+
+_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
+
+
+def check_ddf(ddf: str | None) -> str | None:
+    """Normalise a ``ddf`` name; None means lme4's plain z-free t values."""
+    if ddf is None:
+        return None
+    key = str(ddf).lower().replace("_", "-")
+    if key in ("kr", "kenward-roger", "kenwardroger"):
+        key = "kenward-roger"
+    if key not in _DDF:
+        raise ValueError(f"unknown ddf {ddf!r}; use 'satterthwaite', 'kenward-roger' or None")
+    if key == "kenward-roger":
+        raise NotImplementedError(
+            "Kenward-Roger degrees of freedom are not available yet; use ddf='satterthwaite'"
+        )
+    return key
+
+
+def coef_table(fit, ddf: str | None = "satterthwaite") -> pd.DataFrame:
+    """Fixed-effects table: Estimate, Std. Error, (df,) t value, (Pr(>|t|)).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> coef_table(fit)["df"].round(1).tolist()
+    [160.5, 151.0, 149.6]
+    """
+    key = check_ddf(ddf)
+    est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
+    out = pd.DataFrame({"Estimate": est, "Std. Error": se}, index=fit.fixef.index)
+    if key is None:
+        out["t value"] = est / se
+        return out
+    vc = fit._varpar_cov
+    rows = [contest1d(vc, est, np.eye(len(est))[i]) for i in range(len(est))]
+    out["df"] = [r["df"] for r in rows]
+    out["t value"] = [r["t"] for r in rows]
+    out["Pr(>|t|)"] = [r["p"] for r in rows]
+    return out
+
+
+def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFrame:
+    """Test the contrasts ``L beta = 0``.
+
+    Parameters
+    ----------
+    fit : LmerResult
+    L : array-like (p,) or (m, p)
+        Contrast rows, one coefficient per fixed effect (in ``fit.fixef`` order).
+    ddf : {"satterthwaite"}
+    joint : bool, default True
+        One F test of all rows; False gives a t test of each row.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> contest(fit, [[0, 1, 0], [0, 0, 1]])[["NumDF"]].iloc[0].tolist()
+    [2.0]
+    >>> contest(fit, [0, 0, 1], joint=False)["df"].round(1).tolist()
+    [149.6]
+    """
+    check_ddf(ddf)
+    p = len(fit.fixef)
+    try:
+        Lm = np.atleast_2d(np.asarray(L, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError("L must be numbers: a vector or a matrix with one column per fixed effect") from None
+    if Lm.ndim != 2 or Lm.shape[1] != p:
+        raise ValueError(
+            f"L has {Lm.shape[-1]} columns but the model has {p} fixed effects "
+            f"({', '.join(fit.fixef.index)}); give one coefficient per fixed effect"
+        )
+    if not np.all(np.isfinite(Lm)):
+        raise ValueError("L has missing or infinite entries")
+    vc = fit._varpar_cov
+    beta = fit.fixef.to_numpy()
+    if joint:
+        r = contest_md(vc, beta, Lm)
+        return pd.DataFrame([{"Sum Sq": r["F"] * r["NumDF"] * fit.sigma**2,
+                              "Mean Sq": r["F"] * fit.sigma**2, "NumDF": float(r["NumDF"]),
+                              "DenDF": r["DenDF"], "F value": r["F"], "Pr(>F)": r["p"]}])
+    rows = [contest1d(vc, beta, row) for row in Lm]
+    return pd.DataFrame([{"Estimate": r["Estimate"], "Std. Error": r["SE"], "df": r["df"],
+                          "t value": r["t"], "Pr(>|t|)": r["p"]} for r in rows])
+
+
+def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """ANOVA table of the fixed-effects terms, as lmerTest's ``anova(fit)``.
+
+    Parameters
+    ----------
+    fit : LmerResult
+    type : {3, 1}
+        Type III (marginal, default) or type I (sequential) hypotheses.
+    ddf : {"satterthwaite"}
+
+    Returns
+    -------
+    DataFrame
+        Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F); one row per term.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> anova_table(fit)["F value"].round(3).tolist()
+    [209.522, 15.907]
+    """
+    check_ddf(ddf)
+    t = str(type).upper().replace("III", "3").replace("I", "1")
+    if t not in ("1", "3"):
+        raise ValueError(f"unknown ANOVA type {type!r}; use 3 (marginal) or 1 (sequential)")
+    Ls = type3_contrasts(fit.design, fit.design.data) if t == "3" else type1_contrasts(fit.design)
+    vc = fit._varpar_cov
+    beta = fit.fixef.to_numpy()
+    rows = {}
+    for term, L in Ls.items():
+        if L.shape[0] == 0:
+            continue
+        r = contest_md(vc, beta, L)
+        rows[term] = {"Sum Sq": r["F"] * r["NumDF"] * fit.sigma**2, "Mean Sq": r["F"] * fit.sigma**2,
+                      "NumDF": float(r["NumDF"]), "DenDF": r["DenDF"], "F value": r["F"],
+                      "Pr(>F)": r["p"]}
+    table = pd.DataFrame.from_dict(rows, orient="index",
+                                   columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"])
+    table.attrs["title"] = (f"Type {'III' if t == '3' else 'I'} Analysis of Variance Table "
+                            "with Satterthwaite's method")
+    return table

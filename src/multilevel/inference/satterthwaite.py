@@ -1,0 +1,156 @@
+"""Satterthwaite denominator degrees of freedom for t and F tests of fixed effects.
+
+Follows lmerTest (Kuznetsova, Brockhoff & Christensen 2017, JSS 82(13)): the
+asymptotic covariance of the variance parameters ``varpar = (theta, sigma)`` is
+twice the inverse of the Hessian of the deviance over ``varpar`` (restricted to
+its positive eigenvalues), and the gradient of ``L' vcov(beta) L`` over
+``varpar`` comes from the Jacobian of ``vcov(beta)``. Both derivatives are of
+cheap functions of the blocked factor, never of refits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .derivatives import hessian, jacobian
+from .varpar import varpar_deviance, varpar_hat, vcov_beta_at
+
+__all__ = ["VarparCovariance", "varpar_covariance", "contest1d", "contest_md", "fstat_ddf"]
+
+_EIG_TOL = 1e-8
+
+
+@dataclass(frozen=True)
+class VarparCovariance:
+    """Derivative information at the optimum of a fit.
+
+    Attributes
+    ----------
+    varpar : ndarray (m,)
+        theta followed by sigma.
+    hessian : ndarray (m, m)
+        Hessian of the (REML or ML) deviance over ``varpar``.
+    vcov_varpar : ndarray (m, m)
+        Asymptotic covariance of ``varpar``: 2 H^-1 over H's positive eigenvalues.
+    jacobian : ndarray (m, p, p)
+        Derivative of ``vcov(beta)`` with respect to each element of ``varpar``.
+    vcov_beta : ndarray (p, p)
+    messages : tuple of str
+        Notes on negative or zero Hessian eigenvalues, as lmerTest gives.
+    """
+
+    varpar: np.ndarray
+    hessian: np.ndarray
+    vcov_varpar: np.ndarray
+    jacobian: np.ndarray
+    vcov_beta: np.ndarray
+    messages: tuple[str, ...]
+
+
+def varpar_covariance(fit) -> VarparCovariance:
+    """Hessian, ``vcov(varpar)`` and the Jacobian of ``vcov(beta)`` for a fit.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> vc = varpar_covariance(fit)
+    >>> vc.vcov_varpar.shape, vc.jacobian.shape
+    ((4, 4), (4, 2, 2))
+    """
+    from ..linalg import ThetaLayout
+    from ..lmm import LmmObjective
+
+    obj = LmmObjective(cp=fit._cp, layout=ThetaLayout.from_k(fit._cp.k), reml=fit.reml)
+    vp = varpar_hat(fit)
+    H = hessian(lambda v: varpar_deviance(obj, v), vp)
+    J = jacobian(lambda v: vcov_beta_at(obj, v), vp)
+    w, V = np.linalg.eigh(H)
+    msgs = []
+    if np.any(w < -_EIG_TOL):
+        msgs.append(f"the Hessian of the deviance over (theta, sigma) has {int(np.sum(w < -_EIG_TOL))} "
+                    "negative eigenvalue(s): the fit may not be at an optimum")
+    if np.any(np.abs(w) <= _EIG_TOL):
+        msgs.append(f"the Hessian of the deviance over (theta, sigma) has {int(np.sum(np.abs(w) <= _EIG_TOL))} "
+                    "eigenvalue(s) near zero: some variance parameters are not identified")
+    pos = w > _EIG_TOL
+    vcov_vp = 2.0 * (V[:, pos] / w[pos]) @ V[:, pos].T
+    return VarparCovariance(varpar=vp, hessian=H, vcov_varpar=vcov_vp, jacobian=J,
+                            vcov_beta=fit.vcov.to_numpy(), messages=tuple(msgs))
+
+
+def _qform(x: np.ndarray, A: np.ndarray) -> float:
+    return float(x @ A @ x)
+
+
+def satterthwaite_df(vc: VarparCovariance, L: np.ndarray) -> float:
+    """Satterthwaite df of the contrast ``L' beta`` (one row)."""
+    var_con = _qform(L, vc.vcov_beta)
+    grad = np.array([_qform(L, Ji) for Ji in vc.jacobian])
+    denom = _qform(grad, vc.vcov_varpar)
+    return float(2.0 * var_con**2 / denom) if denom > 0 else float("inf")
+
+
+def contest1d(vc: VarparCovariance, beta: np.ndarray, L) -> dict:
+    """t test of one contrast ``L' beta = 0`` with Satterthwaite df.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> r = contest1d(varpar_covariance(fit), fit.fixef.to_numpy(), [0, 1, 0])
+    >>> round(r["df"], 1)
+    151.0
+    """
+    L = np.asarray(L, dtype=float).ravel()
+    est = float(L @ beta)
+    se = float(np.sqrt(_qform(L, vc.vcov_beta)))
+    df = satterthwaite_df(vc, L)
+    t = est / se
+    return {"Estimate": est, "SE": se, "df": df, "t": t, "p": float(2 * stats.t.sf(abs(t), df))}
+
+
+def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
+    """Denominator df of an F test from the df of its orthogonal 1-df pieces (lmerTest)."""
+    nu = np.asarray(nu, dtype=float)
+    if nu.size == 1:
+        return float(nu[0])
+    if np.all(np.abs(np.diff(nu)) < tol):
+        return float(nu.mean())
+    if np.any(nu <= 2):
+        return 2.0
+    E = float(np.sum(nu / (nu - 2)))
+    return 2 * E / (E - nu.size)
+
+
+def contest_md(vc: VarparCovariance, beta: np.ndarray, L) -> dict:
+    """F test of ``L beta = 0`` (several rows) with Satterthwaite denominator df.
+
+    The contrast is rotated to the eigenvectors of ``L vcov(beta) L'``; each
+    rotated row has a Satterthwaite df, combined as lmerTest's ``contestMD``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> r = contest_md(varpar_covariance(fit), fit.fixef.to_numpy(), [[0, 1, 0], [0, 0, 1]])
+    >>> r["NumDF"]
+    2
+    """
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    VL = L @ vc.vcov_beta @ L.T
+    d, P = np.linalg.eigh(VL)
+    order = np.argsort(d)[::-1]
+    d, P = d[order], P[:, order]
+    tol = max(np.finfo(float).eps ** 0.5 * d[0], 0.0)
+    q = int(np.sum(d > tol))
+    PtL = (P.T @ L)[:q]
+    t2 = (PtL @ beta) ** 2 / d[:q]
+    F = float(t2.sum() / q)
+    nu = np.array([2 * d[m] ** 2 / _qform(np.array([_qform(PtL[m], Ji) for Ji in vc.jacobian]),
+                                          vc.vcov_varpar) for m in range(q)])
+    ddf = fstat_ddf(nu)
+    return {"F": F, "NumDF": q, "DenDF": ddf, "p": float(stats.f.sf(F, q, ddf))}
