@@ -156,7 +156,11 @@ def _fit(args) -> int:
     if args.json:
         print(json.dumps(fit.to_dict(), indent=2))
     else:
-        print(fit)
+        print(fit.summary(ddf=None if args.ddf == "none" else args.ddf))
+        if getattr(args, "anova", False):
+            table = fit.anova()
+            print(f"\n{table.attrs.get('title', 'Analysis of Variance Table')}")
+            print(table.to_string(float_format=lambda v: f"{v:.6g}"))
     return 0
 
 
@@ -210,6 +214,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="maximum likelihood instead of REML")
     f.add_argument("--json", action="store_true",
                    help="print the estimates as JSON instead of the summary")
+    f.add_argument("--ddf", choices=["satterthwaite", "none"], default="satterthwaite",
+                   help="degrees of freedom of the t tests: Satterthwaite's, as lmerTest "
+                        "(default), or none for lme4's own table")
+    f.add_argument("--anova", action="store_true",
+                   help="also print the type III ANOVA table of the fixed effects")
     f.add_argument("--weights", metavar="COL", help="column of prior weights")
     f.add_argument("--offset", metavar="COL", help="column holding an offset")
     f.add_argument("--optimizer", default="bobyqa",

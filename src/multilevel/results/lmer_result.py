@@ -532,6 +532,7 @@ class LmerResult:
             "theta": {k: float(v) for k, v in self.theta.items()},
             "fixef": {k: float(v) for k, v in self.fixef.items()},
             "se": {k: float(v) for k, v in self.se.items()},
+            "t_tests": self._t_tests_dict(),
             "vcov": self.vcov.to_numpy().tolist(),
             "varcorr": vc.to_dict(orient="records"),
             "singular": self.singular,
@@ -539,6 +540,13 @@ class LmerResult:
             "optimizer": {"name": self.optinfo.optimizer, "feval": self.optinfo.feval,
                           "result": self.optinfo.result},
         }
+
+    def _t_tests_dict(self) -> dict:
+        if not len(self.fixef):
+            return {}
+        tab = self.coef_table("satterthwaite")
+        return {name: {"df": float(r["df"]), "t": float(r["t value"]), "p": float(r["Pr(>|t|)"])}
+                for name, r in tab.iterrows()}
 
     def summary(self, ddf: str | None = "satterthwaite") -> str:
         """lme4-style summary text.
