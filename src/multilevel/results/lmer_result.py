@@ -443,6 +443,24 @@ class LmerResult:
             out["total"] = sum(comps.values()) / total
         return pd.Series(out, name="icc")
 
+    def refit(self, reml: bool | None = None, start=None) -> "LmerResult":
+        """Fit the same model again, e.g. by ML (``reml=False``) for a
+        likelihood-ratio test of fixed effects; starts from this fit's theta.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> round(fit.refit(reml=False).objective, 2)
+        1751.94
+        """
+        from ..lmm.fit import fit_design
+
+        return fit_design(self.design, reml=self.reml if reml is None else reml,
+                          optimizer=self.optinfo.optimizer,
+                          start=self.theta.to_numpy() if start is None else start,
+                          data_name=self.data_name)
+
     # -------------------------------------------------------------- inference
     @cached_property
     def _varpar_cov(self):
