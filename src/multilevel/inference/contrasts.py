@@ -100,8 +100,10 @@ def type3_contrasts(design, data: pd.DataFrame) -> dict[str, np.ndarray]:
         return {label: np.eye(p)[cols] for label, _, cols in terms}
     from ..design.names import lme4_names
 
-    full_spec = spec.update(ensure_full_rank=False)
-    rdX_df = full_spec.get_model_matrix(data, na_action="ignore")
+    from formulaic import model_matrix
+
+    # a fresh materialisation: the fitted spec remembers its reduced-rank encoding
+    rdX_df = model_matrix(spec.formula, data, ensure_full_rank=False, na_action="ignore")
     rd_names = lme4_names(rdX_df.columns, design.formula.fixed)
     rdX = np.asarray(rdX_df, dtype=float)
     names = list(design.fixed.names)

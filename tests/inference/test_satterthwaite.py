@@ -1,0 +1,111 @@
+"""Satterthwaite t tests, contrasts and ANOVA tables against lmerTest's figures
+(tests/reference/lmertest.json, written by tests/reference/lmertest.R)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+
+REF = json.loads((Path(__file__).parents[1] / "reference" / "lmertest.json").read_text())
+MODELS = {m["id"]: m for m in REF["models"]}
+
+
+@lru_cache(maxsize=None)
+def fit_of(model_id: str):
+    m = MODELS[model_id]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ml.lmer(m["formula"], ml.datasets.load(m["dataset"]), reml=m["reml"])
+
+
+def lme4_stopped_short(model_id: str) -> bool:
+    """True where lme4's optimizer stopped measurably away from the optimum: its
+    theta differs from ours by more than 1e-5 and our criterion is lower. Then
+    its standard errors differ by a few 1e-5 and, with few df, p by up to 1e-3."""
+    m = MODELS[model_id]
+    fit = fit_of(model_id)
+    gap = np.max(np.abs(fit.theta.to_numpy() - np.array(list(m["theta"].values()))))
+    return gap > 1e-5 and fit.objective <= m["reml_criterion"]
+
+
+def close_p(ours: float, theirs: float, model_id: str) -> None:
+    """p-values within 1e-4 relative; below 1e-10 a tiny change of t moves p by
+    more than that (d log p / dt is about t), so there 1e-2 relative."""
+    rtol = 1e-4 if theirs > 1e-10 else 1e-2
+    if lme4_stopped_short(model_id):
+        rtol = max(rtol, 2e-3)
+    assert ours == pytest.approx(theirs, rel=rtol, abs=0)
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_coefficient_t_tests(model_id):
+    fit, ref = fit_of(model_id), MODELS[model_id]["coef_satterthwaite"]
+    table = fit.coef_table()
+    assert list(table.index) == list(ref)
+    for name, r in ref.items():
+        row = table.loc[name]
+        assert row["df"] == pytest.approx(r["df"], rel=1e-3)
+        assert row["t value"] == pytest.approx(r["t"], rel=1e-4)
+        close_p(row["Pr(>|t|)"], r["p"], model_id)
+
+
+@pytest.mark.parametrize("kind", ["anova3_satterthwaite", "anova1_satterthwaite"])
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_anova_tables(model_id, kind):
+    fit, ref = fit_of(model_id), MODELS[model_id][kind]
+    table = fit.anova(type=3 if kind.startswith("anova3") else 1)
+    assert list(table.index) == list(ref)
+    for term, r in ref.items():
+        row = table.loc[term]
+        assert row["NumDF"] == r["NumDF"]
+        assert row["DenDF"] == pytest.approx(r["DenDF"], rel=1e-3)
+        assert row["F value"] == pytest.approx(r["F"], rel=1e-4)
+        assert row["Sum Sq"] == pytest.approx(r["SumSq"], rel=1e-4)
+        close_p(row["Pr(>F)"], r["p"], model_id)
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_contrasts(model_id):
+    fit = fit_of(model_id)
+    for case in MODELS[model_id]["contest"].values():
+        assert case["columns"] == list(fit.fixef.index)
+        r = case["satterthwaite"]["joint"]
+        got = fit.contest(case["L"]).iloc[0]
+        assert got["NumDF"] == r["NumDF"]
+        assert got["DenDF"] == pytest.approx(r["DenDF"], rel=1e-3)
+        assert got["F value"] == pytest.approx(r["F"], rel=1e-4)
+        close_p(got["Pr(>F)"], r["p"], model_id)
+        if "t" in case["satterthwaite"]:
+            t = case["satterthwaite"]["t"]
+            one = fit.contest(case["L"], joint=False).iloc[0]
+            assert one["df"] == pytest.approx(t["df"], rel=1e-3)
+            assert one["t value"] == pytest.approx(t["t"], rel=1e-4)
+
+
+def test_seed_lee_bryk_numbers():
+    """The school-data notes print these lmerTest figures for m3."""
+    fit = fit_of("leebryk_m3")
+    assert fit.coef_table()["df"].round(1).tolist() == [160.5, 151.0, 149.6]
+    assert fit.anova()["F value"].round(3).tolist() == [209.522, 15.907]
+
+
+def test_contest_wrong_width():
+    fit = fit_of("leebryk_m3")
+    with pytest.raises(ValueError, match="3 fixed effects") as info:
+        fit.contest([1, 0])
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_ddf_and_type():
+    fit = fit_of("leebryk_m3")
+    with pytest.raises(ValueError, match="ddf"):
+        fit.coef_table(ddf="containment")
+    with pytest.raises(ValueError, match="ANOVA type"):
+        fit.anova(type=2)
