@@ -127,13 +127,15 @@ penicillin <- read_bundled("penicillin")
 
 ## Helpers -------------------------------------------------------------------
 
-# Evaluate expr, collecting warnings and messages; an error is caught and
-# returned as $error (with $value NULL).
+# Evaluate expr, collecting warnings, messages and text printed to stdout
+# (performance prints some notes with cat()); an error is caught and returned
+# as $error (with $value NULL).
 capture <- function(expr) {
   warns <- character(0)
   msgs <- character(0)
   err <- NULL
-  val <- tryCatch(
+  val <- NULL
+  printed <- utils::capture.output(val <- tryCatch(
     withCallingHandlers(expr,
       warning = function(w) {
         warns <<- c(warns, trimws(conditionMessage(w)))
@@ -146,9 +148,10 @@ capture <- function(expr) {
     error = function(e) {
       err <<- conditionMessage(e)
       NULL
-    })
-  list(value = val, warnings = unique(warns), messages = unique(msgs),
-       error = err)
+    }), type = "output")
+  printed <- trimws(printed[nzchar(trimws(printed))])
+  list(value = val, warnings = unique(warns),
+       messages = unique(c(msgs, printed)), error = err)
 }
 
 quiet <- function(expr) suppressMessages(suppressWarnings(expr))
@@ -338,8 +341,9 @@ describe_model <- function(s) {
                     unadjusted = unname(iv$ICC_unadjusted),
                     conditional = unname(iv$ICC_conditional))
   } else {
-    res$icc <- NULL
-    res$icc_value <- if (is.null(ic$value)) NULL else unname(unlist(ic$value))
+    # performance returns NA (with a warning) when it cannot compute the
+    # random-effect variances, e.g. for singular fits.
+    res["icc"] <- list(NULL)
   }
   res <- add_conditions(res, "icc", ic)
   rc <- capture(performance::r2_nakagawa(m))
@@ -350,7 +354,7 @@ describe_model <- function(s) {
   res <- add_conditions(res, "r2_nakagawa", rc)
 
   # 7. Timings (each computation above served as the untimed first call).
-  m_lme4 <- fit(s$formula, s$dataset, fun = quote(lme4::lmer))
+  m_lme4 <- quiet(fit(s$formula, s$dataset, fun = quote(lme4::lmer)))
   t_s <- time_it(function() summary(m))
   t_d <- time_it(function() as_lmerModLmerTest(m_lme4))
   t_k <- time_it(function() summary(m, ddf = "Kenward-Roger"))
@@ -386,9 +390,12 @@ lrt_json <- function(id, description, specs, refit) {
   # specs: list of list(name, formula, dataset, reml); the fits are bound to
   # the names so that anova() labels the rows with them.
   env <- new.env(parent = globalenv())
-  for (sp in specs)
-    assign(sp$name, fit(sp$formula, sp$dataset, sp$reml, quote(lme4::lmer)),
-           envir = env)
+  fit_msgs <- list()
+  for (sp in specs) {
+    fc <- capture(fit(sp$formula, sp$dataset, sp$reml, quote(lme4::lmer)))
+    assign(sp$name, fc$value, envir = env)
+    fit_msgs[[sp$name]] <- c(fc$warnings, fc$messages)
+  }
   cl <- as.call(c(list(quote(anova)), lapply(specs, function(sp) as.name(sp$name)),
                   list(refit = refit)))
   ac <- capture(eval(cl, env))
@@ -403,7 +410,7 @@ lrt_json <- function(id, description, specs, refit) {
     refitted_with_ml = refitted,
     models = lapply(specs, function(sp) list(
       name = sp$name, formula = sp$formula, dataset = sp$dataset,
-      reml = sp$reml)),
+      reml = sp$reml, fit_conditions = chr(fit_msgs[[sp$name]]))),
     row_order = chr(rownames(tab)),
     columns = chr(colnames(tab)),
     table = setNames(lapply(seq_len(nrow(tab)), function(i)
@@ -480,6 +487,7 @@ seed_check <- function(model, table, term, column, printed, tol) {
   computed <- switch(table,
     coef = model_results[[which(vapply(model_results, `[[`, "", "id") == model)]]$coef_satterthwaite[[term]][[column]],
     anova = model_results[[which(vapply(model_results, `[[`, "", "id") == model)]]$anova3_satterthwaite[[term]][[column]])
+  stopifnot(is.numeric(computed), length(computed) == 1L)
   list(model = model, table = table, term = term, column = column,
        printed = printed, computed = computed, tolerance = tol,
        match = abs(computed - printed) <= tol * (1 + 1e-9))
@@ -558,8 +566,8 @@ seed_comparison <- list(
 
 cat("== comparison with the printed Lee & Bryk output\n")
 for (x in seed_comparison)
-  cat(sprintf("   %-5s %-10s %-6s %-11s %-8s printed %-12s computed %-16.10g %s\n",
-              x$table, x$model, "", x$term, x$column, format(x$printed),
+  cat(sprintf("   %-5s %-10s %-11s %-8s printed %-12s computed %-16.10g %s\n",
+              x$table, x$model, x$term, x$column, format(x$printed),
               x$computed, if (x$match) "ok" else "MISMATCH"))
 
 

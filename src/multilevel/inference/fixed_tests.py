@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from .contrasts import type1_contrasts, type3_contrasts
+from .kenward_roger import kr_contest1d, kr_contest_md
 from .satterthwaite import contest1d, contest_md
 
 __all__ = ["coef_table", "contest", "anova_table", "check_ddf"]
@@ -21,15 +22,33 @@ def check_ddf(ddf: str | None) -> str | None:
         key = "kenward-roger"
     if key not in _DDF:
         raise ValueError(f"unknown ddf {ddf!r}; use 'satterthwaite', 'kenward-roger' or None")
-    if key == "kenward-roger":
-        raise NotImplementedError(
-            "Kenward-Roger degrees of freedom are not available yet; use ddf='satterthwaite'"
-        )
     return key
+
+
+def _test1d(fit, key: str, L) -> dict:
+    if key == "kenward-roger":
+        return kr_contest1d(fit._kenward_roger, fit.fixef.to_numpy(), L)
+    return contest1d(fit._varpar_cov, fit.fixef.to_numpy(), L)
+
+
+def _test_md(fit, key: str, L) -> dict:
+    """F test row as lmerTest reports it (KR: scaled F; Sum Sq from the unscaled F)."""
+    if key == "kenward-roger":
+        r = kr_contest_md(fit._kenward_roger, fit.fixef.to_numpy(), L)
+        F_ss = r["F_unscaled"]
+    else:
+        r = contest_md(fit._varpar_cov, fit.fixef.to_numpy(), L)
+        F_ss = r["F"]
+    s2 = fit.sigma**2
+    return {"Sum Sq": F_ss * r["NumDF"] * s2, "Mean Sq": F_ss * s2, "NumDF": float(r["NumDF"]),
+            "DenDF": r["DenDF"], "F value": r["F"], "Pr(>F)": r["p"]}
 
 
 def coef_table(fit, ddf: str | None = "satterthwaite") -> pd.DataFrame:
     """Fixed-effects table: Estimate, Std. Error, (df,) t value, (Pr(>|t|)).
+
+    With ``ddf="kenward-roger"`` the standard errors are the adjusted ones (as
+    lmerTest shows them).
 
     Examples
     --------
@@ -44,8 +63,8 @@ def coef_table(fit, ddf: str | None = "satterthwaite") -> pd.DataFrame:
     if key is None:
         out["t value"] = est / se
         return out
-    vc = fit._varpar_cov
-    rows = [contest1d(vc, est, np.eye(len(est))[i]) for i in range(len(est))]
+    rows = [_test1d(fit, key, np.eye(len(est))[i]) for i in range(len(est))]
+    out["Std. Error"] = [r["SE"] for r in rows]
     out["df"] = [r["df"] for r in rows]
     out["t value"] = [r["t"] for r in rows]
     out["Pr(>|t|)"] = [r["p"] for r in rows]
@@ -60,7 +79,7 @@ def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFr
     fit : LmerResult
     L : array-like (p,) or (m, p)
         Contrast rows, one coefficient per fixed effect (in ``fit.fixef`` order).
-    ddf : {"satterthwaite"}
+    ddf : {"satterthwaite", "kenward-roger"}
     joint : bool, default True
         One F test of all rows; False gives a t test of each row.
 
@@ -73,7 +92,7 @@ def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFr
     >>> contest(fit, [0, 0, 1], joint=False)["df"].round(1).tolist()
     [149.6]
     """
-    check_ddf(ddf)
+    key = check_ddf(ddf) or "satterthwaite"
     p = len(fit.fixef)
     try:
         Lm = np.atleast_2d(np.asarray(L, dtype=float))
@@ -86,14 +105,9 @@ def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFr
         )
     if not np.all(np.isfinite(Lm)):
         raise ValueError("L has missing or infinite entries")
-    vc = fit._varpar_cov
-    beta = fit.fixef.to_numpy()
     if joint:
-        r = contest_md(vc, beta, Lm)
-        return pd.DataFrame([{"Sum Sq": r["F"] * r["NumDF"] * fit.sigma**2,
-                              "Mean Sq": r["F"] * fit.sigma**2, "NumDF": float(r["NumDF"]),
-                              "DenDF": r["DenDF"], "F value": r["F"], "Pr(>F)": r["p"]}])
-    rows = [contest1d(vc, beta, row) for row in Lm]
+        return pd.DataFrame([_test_md(fit, key, Lm)])
+    rows = [_test1d(fit, key, row) for row in Lm]
     return pd.DataFrame([{"Estimate": r["Estimate"], "Std. Error": r["SE"], "df": r["df"],
                           "t value": r["t"], "Pr(>|t|)": r["p"]} for r in rows])
 
@@ -106,7 +120,7 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.Data
     fit : LmerResult
     type : {3, 1}
         Type III (marginal, default) or type I (sequential) hypotheses.
-    ddf : {"satterthwaite"}
+    ddf : {"satterthwaite", "kenward-roger"}
 
     Returns
     -------
@@ -120,23 +134,15 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.Data
     >>> anova_table(fit)["F value"].round(3).tolist()
     [209.522, 15.907]
     """
-    check_ddf(ddf)
+    key = check_ddf(ddf) or "satterthwaite"
     t = str(type).upper().replace("III", "3").replace("I", "1")
     if t not in ("1", "3"):
         raise ValueError(f"unknown ANOVA type {type!r}; use 3 (marginal) or 1 (sequential)")
     Ls = type3_contrasts(fit.design, fit.design.data) if t == "3" else type1_contrasts(fit.design)
-    vc = fit._varpar_cov
-    beta = fit.fixef.to_numpy()
-    rows = {}
-    for term, L in Ls.items():
-        if L.shape[0] == 0:
-            continue
-        r = contest_md(vc, beta, L)
-        rows[term] = {"Sum Sq": r["F"] * r["NumDF"] * fit.sigma**2, "Mean Sq": r["F"] * fit.sigma**2,
-                      "NumDF": float(r["NumDF"]), "DenDF": r["DenDF"], "F value": r["F"],
-                      "Pr(>F)": r["p"]}
+    rows = {term: _test_md(fit, key, L) for term, L in Ls.items() if L.shape[0]}
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"])
+    method = "Kenward-Roger's" if key == "kenward-roger" else "Satterthwaite's"
     table.attrs["title"] = (f"Type {'III' if t == '3' else 'I'} Analysis of Variance Table "
-                            "with Satterthwaite's method")
+                            f"with {method} method")
     return table

@@ -463,14 +463,21 @@ class LmerResult:
 
     # -------------------------------------------------------------- inference
     @cached_property
+    def _kenward_roger(self):
+        from ..inference.kenward_roger import kenward_roger
+
+        return kenward_roger(self)
+
+    @cached_property
     def _varpar_cov(self):
         from ..inference import varpar_covariance
 
         return varpar_covariance(self)
 
     def coef_table(self, ddf: str | None = "satterthwaite") -> pd.DataFrame:
-        """Fixed effects with t tests: Satterthwaite df and p-values as lmerTest
-        (``ddf=None``: lme4's table without df).
+        """Fixed effects with t tests: Satterthwaite (default) or Kenward-Roger
+        (``ddf="kenward-roger"``, adjusted standard errors) df and p-values as
+        lmerTest; ``ddf=None``: lme4's table without df.
 
         Examples
         --------

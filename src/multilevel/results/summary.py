@@ -219,7 +219,8 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     table = None
     if ddf is not None and len(fit.fixef):
         table = fit.coef_table(ddf)
-        out = [f"Linear mixed model fit by {method}. t-tests use Satterthwaite's method [lmerModLmerTest]"]
+        how = "Kenward-Roger's" if "kenward" in str(ddf).lower() or str(ddf).lower() == "kr" else "Satterthwaite's"
+        out = [f"Linear mixed model fit by {method}. t-tests use {how} method [lmerModLmerTest]"]
     else:
         out = [f"Linear mixed model fit by {method} ['lmerMod']"]
     out.append(f"Formula: {fit.formula}")
@@ -256,6 +257,8 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     if len(fit.fixef):
         out.append("Fixed effects:")
         est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
+        if table is not None:
+            se = table["Std. Error"].to_numpy()
         e_s, s_s = coef_columns(est, se)
         if table is None:
             cols = [e_s, s_s, stat_column(est / se)]

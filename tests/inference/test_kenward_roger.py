@@ -1,0 +1,60 @@
+"""Kenward-Roger adjusted covariance, t and F tests against pbkrtest via lmerTest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+
+from lmertest_reference import MODELS, close_p, fit_of
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_adjusted_covariance(model_id):
+    ref = np.asarray(MODELS[model_id]["kr_vcov_beta_adjusted"], dtype=float)
+    got = fit_of(model_id)._kenward_roger.phi_adj
+    scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
+    np.testing.assert_allclose(got / scale, ref / scale, atol=1e-4)
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_coefficient_t_tests(model_id):
+    fit, ref = fit_of(model_id), MODELS[model_id]["coef_kenward_roger"]
+    table = fit.coef_table(ddf="kenward-roger")
+    for name, r in ref.items():
+        row = table.loc[name]
+        assert row["Std. Error"] == pytest.approx(r["SE"], rel=1e-4)
+        assert row["df"] == pytest.approx(r["df"], rel=1e-3)
+        assert row["t value"] == pytest.approx(r["t"], rel=1e-4)
+        close_p(row["Pr(>|t|)"], r["p"], model_id)
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_anova_type3(model_id):
+    fit, ref = fit_of(model_id), MODELS[model_id]["anova3_kenward_roger"]
+    table = fit.anova(ddf="kenward-roger")
+    assert list(table.index) == list(ref)
+    for term, r in ref.items():
+        row = table.loc[term]
+        assert row["DenDF"] == pytest.approx(r["DenDF"], rel=1e-3)
+        assert row["F value"] == pytest.approx(r["F"], rel=1e-4)
+        assert row["Sum Sq"] == pytest.approx(r["SumSq"], rel=1e-4)
+        close_p(row["Pr(>F)"], r["p"], model_id)
+
+
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_contrasts(model_id):
+    fit = fit_of(model_id)
+    for case in MODELS[model_id]["contest"].values():
+        r = case["kenward_roger"]["joint"]
+        got = fit.contest(case["L"], ddf="kenward-roger").iloc[0]
+        assert got["DenDF"] == pytest.approx(r["DenDF"], rel=1e-3)
+        assert got["F value"] == pytest.approx(r["F"], rel=1e-4)
+
+
+def test_ml_fit_is_refused():
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"), reml=False)
+    with pytest.raises(ValueError, match="REML") as info:
+        fit.coef_table(ddf="kenward-roger")
+    assert "\n" not in str(info.value)
