@@ -1,8 +1,9 @@
 # Time lmerTest's Satterthwaite machinery on one model, for benchmarks/inference.py.
 # Usage: Rscript benchmarks/lmertest_time.R CSV JSON_SIDECAR FORMULA REML REPS
 # Prints one line of JSON: median seconds of (a) as_lmerModLmerTest(), the Hessian
-# and Jacobian lmerTest computes after fitting, plus summary() and anova(), and
-# (b) confint(method = "profile").
+# and Jacobian lmerTest computes after fitting, plus summary() and anova(),
+# (b) summary() and anova() with Kenward-Roger df (pbkrtest), and
+# (c) confint(method = "profile").
 suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1], stringsAsFactors = FALSE)
@@ -12,5 +13,8 @@ form <- as.formula(args[3]); reml <- as.logical(args[4]); reps <- as.integer(arg
 m <- lme4::lmer(form, data = d, REML = reml)
 med <- function(f) { f(); median(sapply(seq_len(reps), function(i) system.time(f())[["elapsed"]])) }
 sat <- med(function() { mt <- lmerTest:::as_lmerModLmerTest(m); summary(mt); anova(mt) })
+mt <- lmerTest:::as_lmerModLmerTest(m)
+kr <- if (reml) med(function() { summary(mt, ddf = "Kenward-Roger"); anova(mt, ddf = "Kenward-Roger") }) else NA
 prof <- med(function() suppressWarnings(confint(m, method = "profile", quiet = TRUE)))
-cat(toJSON(list(satterthwaite = sat, profile = prof), auto_unbox = TRUE, digits = NA), "\n")
+cat(toJSON(list(satterthwaite = sat, kenward_roger = kr, profile = prof), auto_unbox = TRUE,
+           digits = NA, na = "null"), "\n")
