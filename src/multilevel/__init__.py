@@ -13,9 +13,11 @@ Examples
 
 from . import datasets
 from .formula import FormulaError
+from .inference.lrt import ModelComparison, anova
 from .lmm import lmer
 from .results import LmerResult
 
 __version__ = "0.1.0"
 
-__all__ = ["FormulaError", "LmerResult", "datasets", "lmer", "__version__"]
+__all__ = ["FormulaError", "LmerResult", "ModelComparison", "anova", "datasets", "lmer",
+           "__version__"]

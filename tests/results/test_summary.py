@@ -286,17 +286,17 @@ def test_repr_html_has_tables(fitted):
 
 
 def test_icc_lee_bryk(fitted):
+    """The school-data notes: 8.614 / (8.614 + 39.148) = 0.18."""
     icc = fitted("leebryk_m2").icc()
-    assert icc["schoolid"] == pytest.approx(8.614 / (8.614 + 39.148), abs=1e-3)
+    assert icc["adjusted"] == pytest.approx(8.614 / (8.614 + 39.148), abs=1e-3)
 
 
-def test_icc_crossed_has_total(fitted):
+def test_variance_partition_crossed(fitted):
     fit = fitted("penicillin_crossed")
-    icc = fit.icc()
-    assert set(icc.index) == {"plate", "sample", "total"}
-    assert icc["total"] == pytest.approx(icc["plate"] + icc["sample"])
+    part = fit.variance_partition()
     vc = fit.varcorr_long.set_index("grp")["vcov"]
-    assert icc["plate"] == pytest.approx(vc["plate"] / vc.sum(), rel=1e-10)
+    assert part.loc["plate", "proportion"] == pytest.approx(vc["plate"] / vc.sum(), rel=1e-10)
+    assert part["proportion"].sum() == pytest.approx(1.0)
 
 
 def test_coef_adds_fixed_and_random_effects(fitted):

@@ -132,8 +132,10 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     opt.set_ftol_abs(ftol_abs)
     opt.set_maxeval(maxeval)
     start = x0.copy()
-    step = np.where(np.abs(start) > 0, 0.2 * np.abs(start), 0.2)
-    opt.set_initial_step(np.minimum(step, 0.5))
+    # a fifth of each start value (at most 0.5); a start at or near zero (lme4's
+    # zero off-diagonals, or a refit of a singular fit) gets 0.2 so that it moves
+    step = np.where(np.abs(start) < 0.01, 0.2, np.minimum(0.2 * np.abs(start), 0.5))
+    opt.set_initial_step(step)
     best = [np.inf, start.copy()]
 
     def tracked(x, grad):

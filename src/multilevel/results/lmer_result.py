@@ -417,31 +417,70 @@ class LmerResult:
 
         return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels)
 
-    # -------------------------------------------------------------------- icc
+    # --------------------------------------------------- variance decomposition
     def icc(self) -> pd.Series:
-        """Intraclass correlation per grouping factor, and in total.
+        """Intraclass correlation, adjusted and conditional, as ``performance::icc``.
 
-        For random-intercept models this is tau^2 / (sum of tau^2 + sigma^2);
-        with random slopes the variance of a term is its mean over the
-        observations of z' Sigma z (Johnson 2014), as ``performance::icc``.
+        ``adjusted`` is the random-effects share of the variance not explained
+        by the fixed effects; ``conditional`` also counts the fixed-effects
+        variance in the total. With random slopes a term's variance is its mean
+        over the observations (Johnson 2014). Singular fits give NaN, with a
+        warning, as performance does.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> m = ml.lmer("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
-        >>> round(float(m.icc()["schoolid"]), 2)
+        >>> round(float(m.icc()["adjusted"]), 2)
         0.18
         """
-        comps: dict[str, float] = {}
-        for i, t in enumerate(self.design.terms):
-            S = self._term_cov(i)
-            v = float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z)))
-            comps[t.group] = comps.get(t.group, 0.0) + v
-        total = sum(comps.values()) + self.sigma**2
-        out = {g: v / total for g, v in comps.items()}
-        if len(out) > 1:
-            out["total"] = sum(comps.values()) / total
-        return pd.Series(out, name="icc")
+        from ..inference.variance import icc
+
+        return icc(self)
+
+    def r2(self) -> pd.Series:
+        """Marginal and conditional R-squared of Nakagawa & Schielzeth (2013, 2017).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
+        >>> m.r2().round(3).to_dict()
+        {'conditional': 0.179, 'marginal': 0.13}
+        """
+        from ..inference.variance import r2_nakagawa
+
+        return r2_nakagawa(self)
+
+    def shrinkage(self, group: str | None = None) -> pd.DataFrame:
+        """Per-level group size n_j and shrinkage factor R_j = tau^2 / (tau^2 + sigma^2 / n_j)
+        of a random intercept, as in the GCSE notes.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.lmer("course ~ 1 + (1 | school)", ml.datasets.load("gcsemv"), reml=False)
+        >>> m.shrinkage().columns.tolist()
+        ['n_j', 'R_j']
+        """
+        from ..inference.variance import shrinkage
+
+        return shrinkage(self, group)
+
+    def variance_partition(self, fixed: bool = False) -> pd.DataFrame:
+        """Variance of each grouping factor and the residual, with proportions
+        (the between/within partition of the Lee & Bryk notes).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.lmer("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
+        >>> m.variance_partition()["proportion"].round(2).tolist()
+        [0.18, 0.82]
+        """
+        from ..inference.variance import variance_partition
+
+        return variance_partition(self, fixed=fixed)
 
     def refit(self, reml: bool | None = None, start=None) -> "LmerResult":
         """Fit the same model again, e.g. by ML (``reml=False``) for a

@@ -170,33 +170,43 @@ def _pformat(p: float) -> str:
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
-def format_pvalues(p, digits: int = 3) -> list[str]:
-    """P-values as R's ``format.pval``: below machine epsilon as ``< 2e-16``,
-    those of 1e-3 and above in fixed notation, the rest together.
+def format_pvalues(p, digits: int = 3, na: str = "NA") -> list[str]:
+    """P-values as R's ``format.pval(p, digits, eps = .Machine$double.eps)``.
+
+    Values below machine epsilon print as ``< 2e-16`` (with ``digits - 2``
+    significant digits, as R does), values of 1e-3 and above together in one
+    layout, the rest together in another.
 
     Examples
     --------
     >>> format_pvalues([1e-20, 0.000104, 0.0018288, 0.5])
     ['< 2e-16', '0.000104', '0.00183', '0.50000']
+    >>> format_pvalues([1e-20, float("nan")], digits=4, na="")
+    ['< 2.2e-16', '']
     """
     p = np.asarray(p, dtype=float)
-    out = ["NA"] * p.size
+    out = [na] * p.size
     eps = np.finfo(float).eps
-    tiny = p < eps
+    ok = np.isfinite(p)
+    tiny = ok & (p < eps)
     expo = np.floor(np.log10(np.where(p > 0, p, 1e-50)))
-    fixp = (expo >= -3) & ~tiny
-    rest = ~fixp & ~tiny & np.isfinite(p)
+    fixp = ok & ~tiny & ((expo >= -3) | (p == 0))
+    rest = ok & ~tiny & ~fixp
     for mask in (fixp, rest):
         idx = np.nonzero(mask)[0]
         if idx.size:
             for i, txt in zip(idx, format_column(p[idx], digits)):
                 out[i] = txt
+    eps_text = "< " + format_column([eps], max(1, digits - 2))[0]
     for i in np.nonzero(tiny)[0]:
-        out[i] = "< 2e-16"
+        out[i] = eps_text
     return out
 
 
-def _stars(p: float) -> str:
+def stars(p: float) -> str:
+    """Significance stars as R prints them (empty for NaN)."""
+    if not math.isfinite(p):
+        return ""
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
 
 
@@ -266,7 +276,7 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
         else:
             pv = table["Pr(>|t|)"].to_numpy()
             cols = [e_s, s_s, format_column(table["df"]), stat_column(table["t value"]),
-                    format_pvalues(pv), [_stars(v) for v in pv]]
+                    format_pvalues(pv), [stars(v) for v in pv]]
             header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", ""]
         rows = [[name] + [c[i] for c in cols] for i, name in enumerate(fit.fixef.index)]
         out.extend(_table(header, rows, ["l"] + ["r"] * (len(header) - 2) + ["l"]))

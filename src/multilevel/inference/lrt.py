@@ -1,0 +1,352 @@
+"""Likelihood-ratio comparison of fitted mixed models, as lme4's ``anova(m1, m2, ...)``."""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from ..results.summary import format_column, format_pvalues, stars
+
+__all__ = ["ModelComparison", "anova"]
+
+COLUMNS = ("npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)")
+MIX_COLUMN = "Pr(>Chisq) mix"
+REFIT_NOTE = "refitting model(s) with ML (instead of REML)"
+_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+
+
+@dataclass(frozen=True, eq=False)
+class ModelComparison:
+    """Result of :func:`anova`: a likelihood-ratio table of nested models.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model, sorted by number of parameters, indexed by model
+        name, with lme4's columns ``npar, AIC, BIC, logLik, deviance, Chisq,
+        Df, Pr(>Chisq)`` (NaN in the first row's test columns), plus
+        ``Pr(>Chisq) mix`` when the boundary correction was asked for.
+    notes : tuple of str
+        What was done or is worth knowing (refits by ML, reordering, tests
+        that are not meaningful).
+    formulas : tuple of str
+        The models' formulas, in the table's row order.
+    data_name : str or None
+        Name of the data the models were fitted to, when known.
+    fits : tuple
+        The fits that were compared (ML refits where REML fits were refitted),
+        in the table's row order.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> gcse = ml.datasets.load("gcsemv")
+    >>> m1 = ml.lmer("course ~ 1 + (1 | school)", gcse, reml=False)
+    >>> m2 = ml.lmer("course ~ 1 + female + (1 | school)", gcse, reml=False)
+    >>> cmp = anova(m1, m2)
+    >>> cmp.table.index.tolist(), cmp.notes
+    (['m1', 'm2'], ())
+    >>> print(cmp)
+    Data: gcsemv
+    Models:
+    m1: course ~ 1 + (1 | school)
+    m2: course ~ 1 + female + (1 | school)
+       npar   AIC   BIC  logLik deviance  Chisq Df Pr(>Chisq)
+    m1    3 14111 14128 -7052.7    14105
+    m2    4 14017 14039 -7004.7    14009 95.926  1  < 2.2e-16 ***
+    ---
+    Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+    """
+
+    table: pd.DataFrame
+    notes: tuple[str, ...] = ()
+    formulas: tuple[str, ...] = ()
+    data_name: str | None = None
+    fits: tuple = ()
+
+    def __str__(self) -> str:
+        out = []
+        if self.data_name:
+            out.append(f"Data: {self.data_name}")
+        out.append("Models:")
+        out.extend(f"{name}: {form}" for name, form in zip(self.table.index, self.formulas))
+        out.extend(_format_table(self.table))
+        if self.notes:
+            out.append("")
+            out.extend(self.notes)
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        head = []
+        if self.data_name:
+            head.append(f"Data: <code>{html.escape(self.data_name)}</code>")
+        head.extend(f"{html.escape(str(n))}: <code>{html.escape(f)}</code>"
+                    for n, f in zip(self.table.index, self.formulas))
+        page = ("<p><b>Likelihood-ratio tests</b><br>" + "<br>".join(head) + "</p>"
+                + self.table.to_html(float_format=lambda v: f"{v:.6g}", na_rep="", border=0))
+        if self.notes:
+            page += "<p>" + "<br>".join(html.escape(n) for n in self.notes) + "</p>"
+        return page
+
+
+# --------------------------------------------------------------------- checks
+def _check_fits(fits, names) -> list[str]:
+    from ..results import LmerResult
+
+    if len(fits) < 2:
+        raise ValueError(f"anova() needs at least 2 fitted models to compare, got {len(fits)}")
+    for i, f in enumerate(fits):
+        if not isinstance(f, LmerResult):
+            raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model (LmerResult)")
+    if names is None:
+        names = [f"m{i + 1}" for i in range(len(fits))]
+    else:
+        names = [str(n) for n in names]
+        if len(names) != len(fits):
+            raise ValueError(f"names has {len(names)} entries for {len(fits)} models")
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be distinct, got {names}")
+    nobs = [f.nobs for f in fits]
+    if len(set(nobs)) > 1:
+        raise ValueError(
+            f"models were not all fitted to the same number of observations ({', '.join(map(str, nobs))})"
+        )
+    y0, rows0 = fits[0].design.y, np.asarray(fits[0].design.rows)
+    for name, f in zip(names[1:], fits[1:]):
+        if not np.array_equal(np.asarray(f.design.rows), rows0):
+            raise ValueError(f"model {name} was fitted to other rows of the data than {names[0]}")
+        if not np.array_equal(f.design.y, y0):
+            raise ValueError(f"model {name} has a different response than {names[0]}")
+    return names
+
+
+def _same_fixed(fits) -> bool:
+    X0, n0 = fits[0].design.X, tuple(fits[0].design.fixed.names)
+    return all(tuple(f.design.fixed.names) == n0 and f.design.X.shape == X0.shape
+               and np.array_equal(f.design.X, X0) for f in fits[1:])
+
+
+def _refit_ml(fit):
+    """ML refit of a REML fit, started from its theta (as lme4's ``refitML``)."""
+    return fit.refit(reml=False)
+
+
+def _chi2_sf(x: float, df: float) -> float:
+    """P(chi-square(df) >= x), with chi-square(0) the point mass at 0."""
+    if not math.isfinite(x):
+        return math.nan
+    if df == 0:
+        return 1.0 if x <= 0 else 0.0
+    return float(scipy.stats.chi2.sf(x, df))
+
+
+# ---------------------------------------------------------------------- anova
+def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> ModelComparison:
+    """Likelihood-ratio tests of nested linear mixed models, as lme4's ``anova(m1, m2, ...)``.
+
+    The models are sorted by number of parameters ``npar`` (fixed effects,
+    theta and sigma) and each is tested against the one before it:
+    ``Chisq = 2 * max(0, logLik_i - logLik_{i-1})`` on ``Df = npar_i -
+    npar_{i-1}`` degrees of freedom.
+
+    REML criteria are comparable only between models with the same fixed
+    effects. If any fit is by REML and ``refit`` is True, the REML fits are
+    refitted by maximum likelihood (``fit.refit(reml=False)``) unless all fits
+    are REML fits with the same fixed effects (same fixed-effects columns), in
+    which case their REML criteria are compared as they are. (lme4 1.1-31
+    refits in that case too; ``refit=False`` there gives this table.)
+
+    Parameters
+    ----------
+    *fits : LmerResult
+        Two or more models fitted to the same observations of the same response.
+    refit : bool, default True
+        Refit REML fits by ML when the fixed effects differ (or when REML and
+        ML fits are mixed). With False the criteria are compared as they are
+        (a warning says when that is not meaningful).
+    boundary : bool, default False
+        Add a column ``Pr(>Chisq) mix``: for a test that adds variance
+        components (same fixed effects), the p-value from the 50:50 mixture of
+        chi-square(Df - 1) and chi-square(Df) (Self & Liang 1987; Stram & Lee
+        1994), the null distribution when the extra random effect's variance
+        sits on the boundary. It is exact for adding one random effect to a
+        term with Df - 1 others (a variance and its covariances), an
+        approximation otherwise. NaN for other tests.
+    names : sequence of str, optional
+        Model names, in the order the fits are given (default ``m1, m2, ...``).
+
+    Returns
+    -------
+    ModelComparison
+        ``.table`` (DataFrame), ``.notes`` (tuple of str); ``print`` shows the
+        table as lme4 does.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two fits, objects that are not fits, fits to different
+        observations or different responses, bad ``names``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> sleep = ml.datasets.load("sleepstudy")
+    >>> m_int = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    >>> m_slope = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> cmp = anova(m_slope, m_int, boundary=True, names=["slope", "int"])
+    >>> cmp.table[["npar", "Chisq", "Df"]].round(3)
+           npar   Chisq   Df
+    int       4     NaN  NaN
+    slope     6  42.837  2.0
+    >>> float(cmp.table["Pr(>Chisq) mix"].iloc[1]) < float(cmp.table["Pr(>Chisq)"].iloc[1])
+    True
+    >>> cmp.notes[0]
+    'models sorted by number of parameters: int, slope'
+    """
+    fits = list(fits)
+    names = _check_fits(fits, names)
+    notes: list[str] = []
+
+    reml = [bool(f.reml) for f in fits]
+    same_fixed = _same_fixed(fits)
+    if any(reml):
+        if refit and (not same_fixed or not all(reml)):
+            notes.append(REFIT_NOTE)
+            done: dict[int, object] = {}
+            new = []
+            for f in fits:
+                if f.reml:
+                    if id(f) not in done:
+                        done[id(f)] = _refit_ml(f)
+                    new.append(done[id(f)])
+                else:
+                    new.append(f)
+            fits = new
+        elif not all(reml):
+            msg = "some models fit with REML = TRUE, some not: their criteria are not comparable"
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            notes.append(msg)
+        elif not same_fixed:
+            msg = ("REML fits with different fixed effects compared without refitting: "
+                   "REML criteria of models with different fixed effects are not comparable")
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            notes.append(msg)
+        else:
+            notes.append("all models fit by REML with the same fixed effects: "
+                         "REML criteria compared as they are")
+
+    npar = np.array([f.df for f in fits], dtype=float)
+    order = np.argsort(npar, kind="stable")
+    if not np.array_equal(order, np.arange(len(fits))):
+        notes.insert(0, "models sorted by number of parameters: "
+                     + ", ".join(names[i] for i in order))
+    fits = [fits[i] for i in order]
+    names = [names[i] for i in order]
+    npar = npar[order]
+
+    llk = np.array([f.loglik for f in fits], dtype=float)
+    nobs = fits[0].nobs
+    dev = -2.0 * llk
+    aic = dev + 2.0 * npar
+    bic = dev + math.log(nobs) * npar
+    chisq = np.full(len(fits), np.nan)
+    dfs = np.full(len(fits), np.nan)
+    pval = np.full(len(fits), np.nan)
+    pmix = np.full(len(fits), np.nan)
+    mix_skipped = []
+    for i in range(1, len(fits)):
+        d = llk[i] - llk[i - 1]
+        chisq[i] = 2.0 * max(0.0, d)
+        dfs[i] = npar[i] - npar[i - 1]
+        if dfs[i] == 0:
+            same = fits[i].formula == fits[i - 1].formula
+            msg = (f"{names[i - 1]} and {names[i]} "
+                   + ("are the same model" if same else "have the same number of parameters")
+                   + ": no likelihood-ratio test (Df = 0)")
+            notes.append(msg)
+            if not same:
+                warnings.warn(msg, UserWarning, stacklevel=2)
+            continue
+        pval[i] = _chi2_sf(chisq[i], dfs[i])
+        if d < -1e-6 * max(1.0, abs(llk[i])):
+            notes.append(f"{names[i]} has a lower log-likelihood than {names[i - 1]} with more "
+                         "parameters: the models are not nested (or a fit did not converge); "
+                         "Chisq set to 0")
+        if boundary:
+            if _same_fixed([fits[i - 1], fits[i]]) and fits[i].theta.size > fits[i - 1].theta.size:
+                pmix[i] = 0.5 * _chi2_sf(chisq[i], dfs[i] - 1) + 0.5 * _chi2_sf(chisq[i], dfs[i])
+            else:
+                mix_skipped.append(f"{names[i - 1]} vs {names[i]}")
+    if mix_skipped:
+        notes.append("Pr(>Chisq) mix is given only for tests that add variance components "
+                     "with the same fixed effects; not for " + ", ".join(mix_skipped))
+
+    table = pd.DataFrame({"npar": npar.astype(int), "AIC": aic, "BIC": bic, "logLik": llk,
+                          "deviance": dev, "Chisq": chisq, "Df": dfs, "Pr(>Chisq)": pval},
+                         index=pd.Index(names))
+    if boundary:
+        table[MIX_COLUMN] = pmix
+    data_names = {f.data_name for f in fits if f.data_name}
+    data_name = fits[0].data_name if len(data_names) == 1 else None
+    return ModelComparison(table=table, notes=tuple(notes),
+                           formulas=tuple(f.formula for f in fits), data_name=data_name,
+                           fits=tuple(fits))
+
+
+# ------------------------------------------------------------------- printing
+def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+    fin = np.isfinite(x)
+    if not fin.any():
+        return x
+    mx = np.max(np.abs(x[fin]))
+    dec = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
+    return np.round(x, dec)
+
+
+def _format_col(x: np.ndarray, digits: int) -> list[str]:
+    out = [""] * len(x)
+    fin = np.isfinite(x)
+    if fin.any():
+        for i, s in zip(np.nonzero(fin)[0], format_column(x[fin], digits)):
+            out[i] = s
+    return out
+
+
+def _format_table(table: pd.DataFrame, digits: int = 5) -> list[str]:
+    """The table as R's ``print.anova`` shows it (5 significant digits)."""
+    p = table["Pr(>Chisq)"].to_numpy(dtype=float)
+    starred = bool(np.any(np.isfinite(p) & (p < 0.1)))
+    cols, header = [], [""]
+    for c in table.columns:
+        x = table[c].to_numpy(dtype=float)
+        if c.startswith("Pr("):
+            cols.append(format_pvalues(x, max(1, min(5, digits - 1)), na=""))
+        elif c == "Chisq":
+            cols.append(_format_col(np.round(x, max(1, min(5, digits - 1))), digits))
+        elif c == "Df":
+            cols.append(_format_col(x, digits))
+        else:
+            cols.append(_format_col(_zapsmall(x, digits), digits))
+        header.append(c)
+        if c == "Pr(>Chisq)" and starred:  # stars follow the chi-square p-value, as in lme4
+            cols.append([stars(v).ljust(3) for v in p])
+            header.append("")
+    names = [str(n) for n in table.index]
+    rows = [[n] + [c[i] for c in cols] for i, n in enumerate(names)]
+    widths = [max(len(r[j]) for r in [header] + rows) for j in range(len(header))]
+    lines = []
+    for r in [header] + rows:
+        cells = [r[0].ljust(widths[0])] + [s.rjust(w) for s, w in zip(r[1:], widths[1:])]
+        lines.append(" ".join(cells).rstrip())
+    if starred:
+        lines += ["---", _LEGEND]
+    return lines

@@ -1,0 +1,257 @@
+"""Variance decompositions of a fitted linear mixed model: ICC, Nakagawa's R2,
+shrinkage factors and the between/within variance partition."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["icc", "r2_nakagawa", "shrinkage", "variance_partition"]
+
+SINGULAR_TOLERANCE = 1e-5
+
+
+# ------------------------------------------------------------------ pieces
+def _term_variances(fit) -> list[float]:
+    """Variance of each random-effects term on the response scale: the mean
+    over the observations of ``z_i' Sigma z_i`` (Johnson 2014), which is the
+    term's variance for a random intercept."""
+    out = []
+    for i, t in enumerate(fit.design.terms):
+        S = fit._term_cov(i)
+        out.append(float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z))))
+    return out
+
+
+def _var_fixed(fit) -> float:
+    """Variance of the fixed part ``X beta`` (sample variance, divisor n - 1, as
+    ``insight::get_variance_fixed``; the offset is not included)."""
+    if fit.nobs < 2 or not len(fit.fixef):
+        return 0.0
+    eta = fit.design.X @ fit.fixef.to_numpy()
+    if np.all(eta == eta[0]):  # intercept only: exactly 0, not rounding noise
+        return 0.0
+    return float(np.var(eta, ddof=1))
+
+
+def _is_singular(fit, tolerance: float) -> bool:
+    """A diagonal element of a relative covariance factor (a theta with lower
+    bound 0) below ``tolerance`` in absolute value, as performance checks."""
+    if tolerance is None or tolerance <= 0:
+        return False
+    return any(np.any(np.abs(np.diag(T)) < tolerance) for T in fit._factor.T)
+
+
+def _singular_warning(what: str, tolerance: float) -> None:
+    warnings.warn(
+        f"cannot compute {what}: some variance components are (near) zero, a singular fit "
+        f"(a theta below tolerance={tolerance:g}); respecify the random effects, or pass "
+        "tolerance=0 to compute them anyway",
+        UserWarning, stacklevel=3,
+    )
+
+
+def _components(fit) -> tuple[float, float, float]:
+    return _var_fixed(fit), float(sum(_term_variances(fit))), float(fit.sigma**2)
+
+
+# --------------------------------------------------------------------- icc
+def icc(fit, tolerance: float = SINGULAR_TOLERANCE) -> pd.Series:
+    """Intraclass correlation coefficients, as ``performance::icc``.
+
+    With ``v_f`` the variance of the fixed part ``X beta``, ``v_r`` the
+    random-effects variance and ``sigma^2`` the residual variance (Nakagawa,
+    Johnson & Schielzeth 2017):
+
+    - ``adjusted = v_r / (v_r + sigma^2)``, the share of the variance left
+      after the fixed effects that is due to the grouping;
+    - ``conditional = v_r / (v_f + v_r + sigma^2)`` (performance's
+      ``ICC_conditional``, also called ``ICC_unadjusted``).
+
+    ``v_r`` sums over the random-effects terms the mean over observations of
+    ``z_i' Sigma z_i`` (Johnson 2014); for random intercepts that is the sum of
+    the intercept variances. ``v_f`` is the sample variance (divisor n - 1)
+    of ``X beta``. These equal performance's figures when every random
+    slope is also a fixed effect (performance takes ``z_i`` from the
+    fixed-effects model matrix and skips a second term on the same factor).
+
+    Parameters
+    ----------
+    fit : LmerResult
+    tolerance : float, default 1e-5
+        As performance: when a diagonal theta (a relative standard deviation)
+        is below this, the fit is treated as singular, a warning is issued
+        and both ICCs are NaN. Pass 0 to compute them anyway.
+
+    Returns
+    -------
+    pandas.Series
+        ``adjusted`` and ``conditional``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> icc(fit).round(4).to_dict()
+    {'adjusted': 0.1804, 'conditional': 0.1804}
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> icc(fit).round(4).to_dict()
+    {'adjusted': 0.7217, 'conditional': 0.5206}
+    """
+    if _is_singular(fit, tolerance):
+        _singular_warning("the ICC", tolerance)
+        return pd.Series({"adjusted": np.nan, "conditional": np.nan}, name="icc")
+    vf, vr, s2 = _components(fit)
+    return pd.Series({"adjusted": vr / (vr + s2), "conditional": vr / (vf + vr + s2)}, name="icc")
+
+
+def r2_nakagawa(fit, tolerance: float = SINGULAR_TOLERANCE) -> pd.Series:
+    """Nakagawa's marginal and conditional R2, as ``performance::r2_nakagawa``.
+
+    ``marginal = v_f / (v_f + v_r + sigma^2)`` (variance explained by the
+    fixed effects) and ``conditional = (v_f + v_r) / (v_f + v_r + sigma^2)``
+    (by fixed and random effects), with the components of :func:`icc`
+    (Nakagawa & Schielzeth 2013; Johnson 2014 for random slopes).
+
+    Parameters
+    ----------
+    fit : LmerResult
+    tolerance : float, default 1e-5
+        As performance: for a singular fit (a diagonal theta below this) a
+        warning is issued, ``conditional`` is NaN and ``marginal`` is
+        ``v_f / (v_f + sigma^2)``, leaving out the random effects. Pass 0 to
+        compute both with the random effects.
+
+    Returns
+    -------
+    pandas.Series
+        ``conditional`` and ``marginal``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> r2_nakagawa(fit).round(4).to_dict()
+    {'conditional': 0.7992, 'marginal': 0.2787}
+    """
+    vf, s2 = _var_fixed(fit), float(fit.sigma**2)
+    if _is_singular(fit, tolerance):
+        _singular_warning("the random-effects variance for R2", tolerance)
+        return pd.Series({"conditional": np.nan, "marginal": vf / (vf + s2)}, name="r2_nakagawa")
+    vr = float(sum(_term_variances(fit)))
+    total = vf + vr + s2
+    return pd.Series({"conditional": (vf + vr) / total, "marginal": vf / total}, name="r2_nakagawa")
+
+
+# --------------------------------------------------------------- shrinkage
+def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
+    """Shrinkage factors of the random intercepts of one grouping factor.
+
+    For group ``j`` with ``n_j`` observations, ``R_j = tau^2 / (tau^2 +
+    sigma^2 / n_j)``, with ``tau^2`` the factor's random-intercept variance.
+    In a model whose only random effect is that intercept, the empirical
+    Bayes prediction (:attr:`LmerResult.ranef`) is ``R_j`` times the group's
+    mean marginal residual ``y - X beta``: the per-group estimate shrunk
+    towards zero, the more so the fewer the observations. With prior weights
+    ``n_j`` is the group's sum of weights.
+
+    Parameters
+    ----------
+    fit : LmerResult
+    group : str, optional
+        Grouping factor; by default the first one with a random intercept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the factor's levels, columns ``n_j`` and ``R_j``.
+
+    Raises
+    ------
+    ValueError
+        Unknown factor, or one without a random intercept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("course ~ 1 + (1 | school)", ml.datasets.load("gcsemv"), reml=False)
+    >>> sh = shrinkage(fit)
+    >>> sh.index.name, list(sh.columns)
+    ('school', ['n_j', 'R_j'])
+    >>> sh.loc["22520"].round(3).tolist()
+    [59.0, 0.959]
+    >>> bool(np.allclose(fit.ranef["school"]["(Intercept)"],
+    ...                  sh["R_j"] * fit.residuals("marginal").groupby(fit.design.terms[0].codes).mean().to_numpy()))
+    True
+    """
+    terms = fit.design.terms
+    groups = list(dict.fromkeys(t.group for t in terms))
+    with_int = [i for i, t in enumerate(terms) if "(Intercept)" in t.columns]
+    if group is None:
+        if not with_int:
+            raise ValueError("the model has no random intercept, so no shrinkage factors")
+        idx = with_int[0]
+    else:
+        if group not in groups:
+            raise ValueError(f"unknown grouping factor {group!r}; the model has {groups}")
+        cand = [i for i in with_int if terms[i].group == group]
+        if not cand:
+            raise ValueError(f"grouping factor {group!r} has no random intercept")
+        idx = cand[0]
+    t = terms[idx]
+    a = t.columns.index("(Intercept)")
+    tau2 = float(fit._term_cov(idx)[a, a])
+    w = fit.design.weights
+    n_j = np.bincount(t.codes, weights=None if w is None else np.asarray(w, float),
+                      minlength=len(t.levels)).astype(float)
+    s2 = float(fit.sigma**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = np.where(n_j > 0, tau2 / (tau2 + s2 / n_j), 0.0)
+    if tau2 == 0:
+        R = np.zeros_like(n_j)
+    return pd.DataFrame({"n_j": n_j, "R_j": R}, index=t.levels.rename(t.group))
+
+
+# ------------------------------------------------------ variance partition
+def variance_partition(fit, fixed: bool = False) -> pd.DataFrame:
+    """Partition of the variance into between-group and within-group parts.
+
+    One row per grouping factor (the variance of its random effects: the
+    intercept variance, or with random slopes the mean over observations of
+    ``z_i' Sigma z_i``, summed over the factor's terms) and ``Residual``
+    (``sigma^2``), each with its proportion of the total. For a random
+    intercept model the factor's proportion is the ICC.
+
+    Parameters
+    ----------
+    fit : LmerResult
+    fixed : bool, default False
+        Add a first row ``Fixed``, the variance of ``X beta`` (as in
+        :func:`r2_nakagawa`), to the total.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``variance`` and ``proportion``; rows the grouping factors
+        and ``Residual`` (and ``Fixed``).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> variance_partition(fit).round(3)
+              variance  proportion
+    schoolid     8.614        0.18
+    Residual    39.148        0.82
+    """
+    comps: dict[str, float] = {}
+    if fixed:
+        comps["Fixed"] = _var_fixed(fit)
+    for t, v in zip(fit.design.terms, _term_variances(fit)):
+        comps[t.group] = comps.get(t.group, 0.0) + v
+    comps["Residual"] = float(fit.sigma**2)
+    var = pd.Series(comps, dtype=float)
+    return pd.DataFrame({"variance": var, "proportion": var / var.sum()})
