@@ -43,7 +43,9 @@
 #       parameters (lme4 gives NA).
 #   icc, r2_nakagawa
 #       performance::icc(m) and performance::r2_nakagawa(m), with the
-#       warnings and messages they emit.
+#       warnings and messages they emit ("icc" is null, and the conditional
+#       R2 null, where performance cannot compute the random-effect
+#       variances, as for the singular Lee & Bryk random-slope fits).
 #   varcorr
 #       as.data.frame(VarCorr(m)) rows, to check that the fit is the same.
 #   lmertest_varpar, lmertest_vcov_varpar, lmertest_jac_list
