@@ -13,11 +13,12 @@ Examples
 
 from . import datasets
 from .formula import FormulaError
+from .inference.bootstrap import BootstrapResult, bootstrap
 from .inference.lrt import ModelComparison, anova
 from .lmm import lmer
 from .results import LmerResult
 
 __version__ = "0.1.0"
 
-__all__ = ["FormulaError", "LmerResult", "ModelComparison", "anova", "datasets", "lmer",
-           "__version__"]
+__all__ = ["BootstrapResult", "FormulaError", "LmerResult", "ModelComparison", "anova",
+           "bootstrap", "datasets", "lmer", "__version__"]

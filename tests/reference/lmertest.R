@@ -34,8 +34,9 @@
 #       "t" = contest1D(m, L, ddf) {Estimate, SE, df, t, p}.
 #   confint_profile
 #       confint(m, method = "profile", oldNames = FALSE) as
-#       {parameter: [lower, upper]}.  For REML fits lme4 profiles the REML
-#       criterion ("profile_reml": true).  Warnings go to
+#       {parameter: [lower, upper]}.  lme4 profiles the ML deviance also for
+#       REML fits (devfun2 refits by ML first); "profile_reml" only records
+#       that the fit was REML.  Warnings go to
 #       "confint_profile_warnings"; an error (no intervals) to
 #       "confint_profile_error".
 #   confint_wald

@@ -417,6 +417,30 @@ class LmerResult:
 
         return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels)
 
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
+        """Confidence intervals for the standard deviations, correlations, sigma
+        and fixed effects, as lme4's ``confint(fit, method=...)``.
+
+        Parameters
+        ----------
+        method : {"profile", "wald", "boot"}
+            Profile likelihood (the ML deviance, as lme4 profiles), Wald
+            (fixed effects only), or a seeded parametric bootstrap (``nsim``,
+            ``seed``, ``n_jobs`` in ``kw``; failed refits are reported).
+        level : float
+        parm : list of names or positions, "theta_" or "beta_", optional
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.confint(parm="beta_").round(2).values.tolist()
+        [[237.68, 265.13], [7.36, 13.58]]
+        """
+        from ..inference.intervals import confint
+
+        return confint(self, method=method, level=level, parm=parm, **kw)
+
     # --------------------------------------------------- variance decomposition
     def icc(self) -> pd.Series:
         """Intraclass correlation, adjusted and conditional, as ``performance::icc``.
