@@ -5,7 +5,9 @@ after the fit, including the derivative step (Satterthwaite: Hessian of the
 deviance over (theta, sigma) and Jacobian of vcov(beta); Kenward-Roger: the
 adjusted covariance), against lmerTest's ``as_lmerModLmerTest`` (the same
 derivatives) plus ``summary`` and ``anova``, and their Kenward-Roger versions
-(pbkrtest). R is run through ``Rscript`` when lmerTest is available.
+(pbkrtest); and profile-likelihood intervals against lme4's
+``confint(method = "profile")``. R is run through ``Rscript`` when lmerTest is
+available.
 
 Usage: ``python benchmarks/inference.py [--repeat N]``
 """
@@ -33,7 +35,7 @@ MODELS = [
 ]
 
 
-def _ours(name: str, formula: str, reml: bool, repeat: int, ddf: str) -> float:
+def _ours(name: str, formula: str, reml: bool, repeat: int, what: str) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = ml.lmer(formula, ml.datasets.load(name), reml=reml)
@@ -41,8 +43,11 @@ def _ours(name: str, formula: str, reml: bool, repeat: int, ddf: str) -> float:
         for _ in range(repeat + 1):
             fresh = fit.refit(start=fit.theta.to_numpy())  # a result without cached derivatives
             t = time.perf_counter()
-            fresh.coef_table(ddf)
-            fresh.anova(ddf=ddf)
+            if what == "profile":
+                fresh.confint(method="profile")
+            else:
+                fresh.coef_table(what)
+                fresh.anova(ddf=what)
             times.append(time.perf_counter() - t)
     return statistics.median(times[1:])
 
@@ -63,11 +68,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    print("| model | df | multilevel s | lmerTest s | lmerTest / multilevel |")
+    print("| model | task | multilevel s | R s | R / multilevel |")
     print("|---|---|---|---|---|")
     for name, formula, reml in MODELS:
         r = _lmertest(name, formula, reml, args.repeat)
-        for ddf, key in (("satterthwaite", "satterthwaite"), ("kenward-roger", "kenward_roger")):
+        for ddf, key in (("satterthwaite", "satterthwaite"), ("kenward-roger", "kenward_roger"),
+                         ("profile", "profile")):
             ours = _ours(name, formula, reml, args.repeat, ddf)
             theirs = r[key] if r and r.get(key) is not None else float("nan")
             ratio = f"{theirs / ours:.0f}x" if r else "—"

@@ -48,6 +48,8 @@ def moment_start(design: Design, layout) -> np.ndarray:
     True
     """
     theta = layout.start.copy()
+    if all(t.k > 1 for t in design.terms):
+        return theta
     y = design.y if design.offset is None else design.y - design.offset
     X = design.X
     sw = None if design.weights is None else np.sqrt(design.weights)
