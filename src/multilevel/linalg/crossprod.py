@@ -81,7 +81,10 @@ def pair_product(B: sp.csr_matrix, k0: int, stride: int | None = None) -> PairPr
     flat = row[ia] * stride + row[ic]
     kk = k0 * k0
     if k0 == 1:
-        w, rows, cols = vec[ia, 0] * vec[ic, 0], flat, pair_level
+        # pairs come grouped by level, i.e. by column: build the CSC arrays directly
+        indptr = np.concatenate([[0], np.cumsum(npairs)])
+        P = sp.csc_matrix((vec[ia, 0] * vec[ic, 0], flat, indptr), shape=(stride * stride, n0))
+        return PairProduct(P=P, stride=stride)
     else:
         w = (vec[ia][:, :, None] * vec[ic][:, None, :]).reshape(-1)
         rows = np.repeat(flat, kk)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..design import build_design
-from .convergence import GRAD_TOL, SINGULAR_TOL, check_convergence, finite_gradient, singular_terms
+from .convergence import SINGULAR_TOL, check_convergence, finite_gradient, singular_terms
 from .objective import LmmObjective, solve_effects
 from .optimize import minimize_theta
 from .start import moment_start
@@ -16,17 +16,14 @@ from .start import moment_start
 __all__ = ["lmer", "fit_design"]
 
 
-def _gradient(obj, opt, lower, layout) -> np.ndarray | None:
-    """Finite-difference gradient at the optimizer's stop; None on the boundary,
-    where the gradient need not vanish."""
+def _check(obj, opt, lower, layout) -> list[str]:
+    """Convergence messages at the optimizer's stop (none on the boundary, where
+    the gradient need not vanish, as lme4 skips singular fits)."""
     x = opt.xopt
     if x.size == 0 or np.any(layout.diagonal & (x < SINGULAR_TOL)):
-        return None
-    return finite_gradient(obj, x, lower, f0=opt.fopt)
-
-
-def _gradient_ok(g: np.ndarray | None) -> bool:
-    return g is None or bool(np.all(np.isfinite(g)) and np.max(np.abs(g)) < GRAD_TOL)
+        return []
+    g, curv = finite_gradient(obj, x, lower, f0=opt.fopt, curvature=True)
+    return check_convergence(obj, x, lower, False, grad=g, curvature=curv)
 
 
 def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
@@ -56,7 +53,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     layout = obj.layout
     lower = layout.lower
     if start is None or (isinstance(start, str) and start == "moments"):
-        x0 = moment_start(design, layout)
+        x0 = moment_start(design, layout, obj.cp)
     elif isinstance(start, str) and start == "identity":
         x0 = layout.start
     elif isinstance(start, str):
@@ -66,15 +63,15 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     if x0.shape != lower.shape:
         raise ValueError(f"start must have {lower.size} values (one per theta), not {x0.size}")
     opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
-    grad = _gradient(obj, opt, lower, layout)
-    if not _gradient_ok(grad):
+    conv = _check(obj, opt, lower, layout)
+    if conv:
         # a trust-region method can stop on a small improvement far from the
         # optimum: restart once from where it stopped, with a fresh region
         again = minimize_theta(obj, opt.xopt, lower, optimizer=optimizer)
         if again.fopt <= opt.fopt:
             opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
                           seconds=opt.seconds + again.seconds)
-            grad = _gradient(obj, opt, lower, layout)
+            conv = _check(obj, opt, lower, layout)
     theta = opt.xopt
     # lme4 maps tiny diagonal values to the boundary
     theta = np.where(layout.diagonal & (np.abs(theta) < 1e-10), 0.0, theta)
@@ -95,9 +92,9 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
             + " is estimated as zero, or a correlation as +-1; the random-effects structure "
             "is too rich for these data (consider removing that random slope or correlation)"
         )
-    if not np.array_equal(theta, opt.xopt):
-        grad = None  # snapped to the boundary: check afresh
-    messages.extend(check_convergence(obj, theta, lower, bool(sing), opt.fopt, grad))
+    if not sing:
+        messages.extend(conv if np.array_equal(theta, opt.xopt)
+                        else check_convergence(obj, theta, lower, False))
     for m in messages:
         warnings.warn(m, stacklevel=3)
     return LmerResult._build(

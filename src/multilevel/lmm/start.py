@@ -32,10 +32,11 @@ def _per_group(term, Zw: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ZtZ, Ztr, counts
 
 
-def moment_start(design: Design, layout) -> np.ndarray:
+def moment_start(design: Design, layout, cp=None) -> np.ndarray:
     """Theta start values from per-group least squares on OLS residuals.
 
     Falls back to lme4's identity start for a term whose estimate is not usable.
+    ``cp``, the design's cross-products, saves the least-squares pass.
 
     Examples
     --------
@@ -56,7 +57,11 @@ def moment_start(design: Design, layout) -> np.ndarray:
     if sw is not None:
         y, X = y * sw, X * sw[:, None]
     if X.shape[1]:
-        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        if cp is not None:  # the normal equations are already formed
+            p = X.shape[1]
+            beta = np.linalg.solve(cp.Cxx[:p, :p], cp.Cxx[:p, p])
+        else:
+            beta, *_ = np.linalg.lstsq(X, y, rcond=None)
         r = y - X @ beta
     else:
         r = y.copy()
