@@ -157,12 +157,17 @@ class BlockedFactor:
     L11: np.ndarray
     q_rest: int
     p: int
+    logdet0: float | None = None
 
     @property
     def logdet_theta(self) -> float:
         """log det(Lambda'Z'Z Lambda + I)."""
-        d0 = self.L00.diagonal(axis1=1, axis2=2)
-        return 2.0 * float(np.log(d0).sum() + np.log(self.L11.diagonal()[: self.q_rest]).sum())
+        ld0 = self.logdet0
+        if ld0 is None:
+            ld0 = 2.0 * float(np.log(self.L00.diagonal(axis1=1, axis2=2)).sum())
+        if self.q_rest == 0:
+            return ld0
+        return ld0 + 2.0 * float(np.log(self.L11.diagonal()[: self.q_rest]).sum())
 
     @property
     def logdet_x(self) -> float:
@@ -295,30 +300,37 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Bloc
         t = T0[0, 0]
         l00 = np.sqrt(t * t * cp.D0[:, 0, 0] + 1.0)
         L00 = l00[:, None, None]
+        logdet0 = 2.0 * float(np.log(l00).sum())
         F0 = (t / l00)[:, None, None]
         Wx = cp.Bx0[:, :, 0] * F0[:, 0, 0]
     else:
-        M = T0.T @ cp.D0 @ T0
-        M[:, np.arange(k0), np.arange(k0)] += 1.0
         if k0 == 2:
-            # closed form for the common intercept-and-slope term
-            a = np.sqrt(M[:, 0, 0])
-            b = M[:, 1, 0] / a
-            with np.errstate(invalid="ignore"):
-                c = np.sqrt(M[:, 1, 1] - b * b)
-            if not np.all(c > 0):
+            # closed form for the common intercept-and-slope term: M = T0'D0 T0 + I
+            t00, t10, t11 = T0[0, 0], T0[1, 0], T0[1, 1]
+            D = cp.D0
+            m00 = t00 * t00 * D[:, 0, 0] + 2 * t00 * t10 * D[:, 1, 0] + t10 * t10 * D[:, 1, 1] + 1.0
+            m10 = t11 * (t00 * D[:, 1, 0] + t10 * D[:, 1, 1])
+            a = np.sqrt(m00)
+            b = m10 / a
+            d = t11 * t11 * D[:, 1, 1] + 1.0 - b * b
+            if not d.min() > 0:
                 raise NotPositiveDefinite("a first-term block is not positive definite")
-            L00 = np.zeros_like(M)
+            c = np.sqrt(d)
+            L00 = np.zeros((a.size, 2, 2))
             L00[:, 0, 0], L00[:, 1, 0], L00[:, 1, 1] = a, b, c
+            logdet0 = 2.0 * float(np.log(a * c).sum())
             # F0 = T0 L00^{-T}, with L00^{-T} = [[1/a, -b/(a c)], [0, 1/c]]
             ia, ic, iac = 1.0 / a, 1.0 / c, -b / (a * c)
-            F0 = np.empty_like(M)
-            F0[:, 0, 0] = T0[0, 0] * ia
-            F0[:, 0, 1] = T0[0, 0] * iac
-            F0[:, 1, 0] = T0[1, 0] * ia
-            F0[:, 1, 1] = T0[1, 0] * iac + T0[1, 1] * ic
+            F0 = np.empty_like(L00)
+            F0[:, 0, 0] = t00 * ia
+            F0[:, 0, 1] = t00 * iac
+            F0[:, 1, 0] = t10 * ia
+            F0[:, 1, 1] = t10 * iac + t11 * ic
         else:
+            M = T0.T @ cp.D0 @ T0
+            M[:, np.arange(k0), np.arange(k0)] += 1.0
             L00 = np.linalg.cholesky(M)
+            logdet0 = 2.0 * float(np.log(L00.diagonal(axis1=1, axis2=2)).sum())
             F0 = T0 @ np.swapaxes(np.linalg.inv(L00), 1, 2)
         Wx = np.matmul(cp.Bx0.transpose(1, 0, 2), F0).transpose(1, 0, 2).reshape(cp.Bx0.shape[0], -1)
     S_xx = cp.Cxx - Wx @ Wx.T
@@ -332,4 +344,5 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Bloc
     L11 = U.T
     if info != 0:
         raise NotPositiveDefinite(f"leading minor {info} is not positive definite")
-    return BlockedFactor(T=T, L00=L00, F0=F0, Wx=Wx, L11=L11, q_rest=cp.q_rest, p=cp.p)
+    return BlockedFactor(T=T, L00=L00, F0=F0, Wx=Wx, L11=L11, q_rest=cp.q_rest, p=cp.p,
+                         logdet0=logdet0)
