@@ -122,12 +122,11 @@ def _syntax_error(text: str, piece: str, exc: Exception) -> FormulaError:
     return FormulaError(f"cannot read formula part {piece!r} of {text!r}: {msg}")
 
 
-def _check_finite(mm, what: str) -> None:
+def _check_finite(arr: np.ndarray, columns, what: str) -> None:
     """One-line error for infinite or undefined values made by a transformation."""
-    arr = np.asarray(mm, dtype=float)
     bad = ~np.isfinite(arr)
     if bad.any():
-        col = str(mm.columns[int(np.nonzero(bad.any(axis=0))[0][0])])
+        col = str(list(columns)[int(np.nonzero(bad.any(axis=0))[0][0])])
         raise ValueError(
             f"the {what} column {col!r} has {int(bad.any(axis=1).sum())} infinite or undefined "
             "value(s) (a transformation such as log(0)?); remove those rows or change the transformation"
@@ -237,13 +236,12 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
 
     fast = simple_spec(parsed.fixed, sub)
     if fast is not None and parsed.response in sub.columns:
-        lhs = sub[[parsed.response]]
-        rhs = fast.get_model_matrix(sub)
-        rhs_spec = fast
+        lhs = sub[parsed.response].to_numpy()[:, None]
+        X_all, x_columns, rhs_spec = fast.matrix(sub), fast.names, fast
     else:
         mm = _formulaic(parsed.fixed_formula, sub, "fixed-effects model matrix")
-        lhs, rhs = mm.lhs, mm.rhs
-        rhs_spec = rhs.model_spec
+        lhs = mm.lhs
+        X_all, x_columns, rhs_spec = np.asarray(mm.rhs, dtype=float), list(mm.rhs.columns), mm.rhs.model_spec
     if lhs.shape[1] != 1:
         raise ValueError(
             f"the response {parsed.response!r} must be one numeric column, but it expands to "
@@ -261,9 +259,9 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
         raise ValueError(
             f"the response {parsed.response!r} is constant ({y[0]:g}): there is no variation to model"
         )
-    _check_finite(rhs, "fixed-effects")
-    all_names = lme4_names(rhs.columns, parsed.fixed)
-    X, names, dropped = build_fixed(rhs, all_names)
+    _check_finite(X_all, x_columns, "fixed-effects")
+    all_names = lme4_names(x_columns, parsed.fixed)
+    X, names, dropped = build_fixed(X_all, all_names)
     if dropped:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
@@ -278,13 +276,12 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
     for bar in parsed.bars:
         zfast = simple_spec(bar.expr, sub)
         if zfast is not None:
-            zm, zspec = zfast.get_model_matrix(sub), zfast
+            Z, z_columns, zspec = zfast.matrix(sub), zfast.names, zfast
         else:
             zm = _formulaic(bar.expr, sub, f"random-effects matrix of ({bar.expr} | {bar.group_name})")
-            zspec = zm.model_spec
-        _check_finite(zm, f"random-effects term ({bar.expr} | {bar.group_name})")
-        znames = lme4_names(zm.columns, bar.expr)
-        Z = np.asarray(zm, dtype=float)
+            Z, z_columns, zspec = np.asarray(zm, dtype=float), list(zm.columns), zm.model_spec
+        _check_finite(Z, z_columns, f"random-effects term ({bar.expr} | {bar.group_name})")
+        znames = lme4_names(z_columns, bar.expr)
         if Z.shape[1] == 0:
             raise ValueError(
                 f"random-effects term ({bar.expr} | {bar.group_name}) has no columns; "

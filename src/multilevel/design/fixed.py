@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import scipy.linalg
 
 __all__ = ["FixedDesign", "independent_columns"]
@@ -94,7 +93,7 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     return np.array(sorted(keep), dtype=int)
 
 
-def build_fixed(mm: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+def build_fixed(mm, names: list[str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
     """Return (X, kept names, dropped names) for a materialised fixed model matrix.
 
     Aliased columns (linear combinations of earlier ones) are dropped, as
@@ -102,7 +101,7 @@ def build_fixed(mm: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, tuple[s
 
     Parameters
     ----------
-    mm : pandas.DataFrame
+    mm : array-like (n, p)
         The fixed-effects model matrix, one column per coefficient.
     names : list of str
         lme4-style names of the columns of ``mm``.
@@ -118,8 +117,7 @@ def build_fixed(mm: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, tuple[s
 
     Examples
     --------
-    >>> mm = pd.DataFrame({"Intercept": [1.0, 1, 1, 1], "a": [0.0, 1, 0, 1],
-    ...                    "b": [1.0, 0, 1, 0]})
+    >>> mm = np.array([[1.0, 0, 1], [1, 1, 0], [1, 0, 1], [1, 1, 0]])
     >>> X, kept, dropped = build_fixed(mm, ["(Intercept)", "a", "b"])
     >>> X.shape, kept, dropped
     ((4, 2), ('(Intercept)', 'a'), ('b',))

@@ -46,6 +46,28 @@ class SimpleSpec:
         """
         return (["Intercept"] if self.intercept else []) + list(self.columns)
 
+    def matrix(self, data: pd.DataFrame) -> np.ndarray:
+        """The model matrix as a float array (n, len(names)).
+
+        Examples
+        --------
+        >>> SimpleSpec(intercept=False, columns=("x",)).matrix(pd.DataFrame({"x": [2, 3]})).tolist()
+        [[2.0], [3.0]]
+        """
+        missing = [c for c in self.columns if c not in data.columns]
+        if missing:
+            raise ValueError(f"column {missing[0]!r} is missing from the data")
+        n = len(data)
+        out = np.empty((n, len(self.columns) + self.intercept))
+        j = 0
+        if self.intercept:
+            out[:, 0] = 1.0
+            j = 1
+        for c in self.columns:
+            out[:, j] = data[c].to_numpy(dtype=float, na_value=np.nan)
+            j += 1
+        return out
+
     def get_model_matrix(self, data: pd.DataFrame, na_action: str = "ignore") -> pd.DataFrame:
         """The model matrix for ``data`` (missing columns raise a one-line error).
 
@@ -74,16 +96,7 @@ class SimpleSpec:
         ...
         ValueError: column 'x' is missing from the data
         """
-        missing = [c for c in self.columns if c not in data.columns]
-        if missing:
-            raise ValueError(f"column {missing[0]!r} is missing from the data")
-        n = len(data)
-        cols = []
-        if self.intercept:
-            cols.append(np.ones(n))
-        cols.extend(data[c].to_numpy(dtype=float, na_value=np.nan) for c in self.columns)
-        arr = np.column_stack(cols) if cols else np.empty((n, 0))
-        return pd.DataFrame(arr, index=data.index, columns=self.names)
+        return pd.DataFrame(self.matrix(data), index=data.index, columns=self.names)
 
 
 def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
