@@ -14,7 +14,8 @@ import multilevel.lmm.fit as lmm_fit
 from multilevel.inference.bootstrap import (BootstrapResult, _norm_inter, bootstrap,
                                             confint_parameters, simulate_response)
 from multilevel.inference.intervals import confint
-from multilevel.inference.profile import parameter_names, profile_confint
+from multilevel.inference.parameters import parameter_names
+from multilevel.inference.profile import profile_confint
 
 
 @pytest.fixture(scope="module")

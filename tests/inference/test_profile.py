@@ -15,7 +15,8 @@ from lmertest_reference import MODELS, fit_of
 import multilevel as ml
 from multilevel.inference import profile as prof_mod
 from multilevel.inference.intervals import confint
-from multilevel.inference.profile import parameter_names, profile_confint, wald_confint
+from multilevel.inference.parameters import parameter_names, wald_confint
+from multilevel.inference.profile import profile_confint
 
 Z975 = 1.959963984540054
 

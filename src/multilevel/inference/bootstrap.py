@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .profile import parameter_names, percent_labels
+from .parameters import parameter_names, percent_labels
 
 __all__ = ["BootstrapResult", "bootstrap", "confint_parameters", "simulate_response"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .bootstrap import bootstrap
-from .profile import profile_confint, wald_confint
+from .parameters import wald_confint
+from .profile import profile_confint
 
 __all__ = ["confint"]
 
@@ -77,7 +78,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, **kw) 
     res = bootstrap(fit, **kw)
     out = res.confint(level=level, method=boot_type)
     if parm is not None:
-        from .profile import _select
+        from .parameters import _select
 
         names = list(out.index)
         nvar = len(names) - len(fit.fixef) if kw.get("fun") is None else len(names)

@@ -1,0 +1,150 @@
+"""lme4's names for the parameters of ``confint`` and Wald intervals.
+
+The standard deviations, correlations and residual sigma of a fit, and its
+fixed effects, named as lme4's ``confint(fit, oldNames = FALSE)`` names them
+("sd_(Intercept)|Subject", "cor_Days.(Intercept)|Subject", "sigma", "Days").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..linalg import ThetaLayout
+
+__all__ = ["parameter_names", "percent_labels", "wald_confint"]
+
+
+def parameter_names(fit) -> list[str]:
+    """lme4's names of a fit's parameters on the confint scale (``oldNames = FALSE``).
+
+    Per random-effects term, in theta's order, ``sd_<column>|<group>`` for the
+    standard deviations and ``cor_<column>.<column>|<group>`` for the
+    correlations; then ``sigma`` and the fixed effects.
+
+    Parameters
+    ----------
+    fit : LmerResult
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> parameter_names(fit)  # doctest: +NORMALIZE_WHITESPACE
+    ['sd_(Intercept)|Subject', 'cor_Days.(Intercept)|Subject', 'sd_Days|Subject', 'sigma',
+     '(Intercept)', 'Days']
+    """
+    return _variance_names(fit.design) + list(fit.fixef.index)
+
+
+def _variance_names(design) -> list[str]:
+    layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
+    out = []
+    for term, rows, cols in zip(design.terms, layout.rows, layout.cols):
+        for r, c in zip(rows, cols):
+            if r == c:
+                out.append(f"sd_{term.columns[r]}|{term.group}")
+            else:
+                out.append(f"cor_{term.columns[r]}.{term.columns[c]}|{term.group}")
+    out.append("sigma")
+    return out
+
+
+def percent_labels(level: float) -> list[str]:
+    """Column labels of a two-sided interval, as R's ``format.perc`` (``"2.5 %"``).
+
+    Parameters
+    ----------
+    level : float
+        Confidence level in (0, 1).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> percent_labels(0.95), percent_labels(0.9)
+    (['2.5 %', '97.5 %'], ['5 %', '95 %'])
+    """
+    _check_level(level)
+    a = (1.0 - level) / 2.0
+    return [f"{100 * p:.3g} %" for p in (a, 1.0 - a)]
+
+
+def _check_level(level: float) -> None:
+    if not (isinstance(level, (int, float)) and 0.0 < float(level) < 1.0):
+        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+
+
+def _select(names: list[str], parm, nvar: int) -> list[str]:
+    """The parameter names chosen by ``parm`` (names, positions, "theta_" or "beta_")."""
+    if parm is None:
+        return list(names)
+    if isinstance(parm, str):
+        if parm == "theta_":
+            return names[:nvar]
+        if parm == "beta_":
+            return names[nvar:]
+        parm = [parm]
+    out = []
+    for p in parm:
+        if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+            if not 0 <= int(p) < len(names):
+                raise ValueError(f"parameter position {p} is out of range 0..{len(names) - 1}")
+            out.append(names[int(p)])
+        elif p in names:
+            out.append(p)
+        else:
+            raise ValueError(f"unknown parameter {p!r}; choose from {', '.join(names)}")
+    return list(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------------- Wald
+def wald_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
+    """Wald intervals, as ``confint(fit, method = "Wald")``: fixed effects +- z * SE.
+
+    The variance parameters get NaN (lme4 gives NA): a symmetric interval on
+    the standard-deviation scale is not a good approximation.
+
+    Parameters
+    ----------
+    fit : LmerResult
+    level : float, default 0.95
+    parm : str, int or list, optional
+        Parameters to return (names, positions, ``"theta_"`` or ``"beta_"``);
+        all by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index lme4's parameter names, columns ``"2.5 %"`` and ``"97.5 %"`` (for
+        ``level = 0.95``).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> wald_confint(fit).round(3)
+                                    2.5 %   97.5 %
+    sd_(Intercept)|Subject            NaN      NaN
+    cor_Days.(Intercept)|Subject      NaN      NaN
+    sd_Days|Subject                   NaN      NaN
+    sigma                             NaN      NaN
+    (Intercept)                   238.029  264.781
+    Days                            7.438   13.497
+    """
+    cols = percent_labels(level)
+    z = float(stats.norm.ppf((1.0 + level) / 2.0))
+    vnames = _variance_names(fit.design)
+    est = fit.fixef.to_numpy()
+    se = np.sqrt(np.diag(fit.vcov.to_numpy()))
+    vals = np.vstack([np.full((len(vnames), 2), np.nan),
+                      np.column_stack([est - z * se, est + z * se])])
+    out = pd.DataFrame(vals, index=vnames + list(fit.fixef.index), columns=cols)
+    return out.loc[_select(list(out.index), parm, len(vnames))]
