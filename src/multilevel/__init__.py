@@ -13,6 +13,7 @@ Examples
 
 from . import datasets
 from .formula import FormulaError
+from .glmm.fit import glmer
 from .inference.bootstrap import BootstrapResult, bootstrap
 from .inference.lrt import ModelComparison, anova
 from .lmm import lmer
@@ -21,4 +22,4 @@ from .results import LmerResult
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "FormulaError", "LmerResult", "ModelComparison", "anova",
-           "bootstrap", "datasets", "lmer", "__version__"]
+           "bootstrap", "datasets", "glmer", "lmer", "__version__"]

@@ -11,7 +11,8 @@ import pytest
 
 import multilevel as ml
 
-NAMES = ["anorexia", "gcsemv", "hsb82", "insteval", "leebryk", "pastes", "penicillin", "sleepstudy"]
+NAMES = ["anorexia", "cbpp", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "pastes",
+         "penicillin", "rasch5", "sleepstudy", "verbagg"]
 
 
 def sidecar(name: str) -> dict:

@@ -301,6 +301,64 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     return "\n".join(out)
 
 
+def glmer_summary(fit) -> str:
+    """glmer-style summary of a :class:`~multilevel.results.glmer_result.GlmerResult`.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...              ml.datasets.load("cbpp"))
+    >>> print(glmer_summary(m).splitlines()[1])
+     Family: binomial  ( logit )
+    """
+    how = ("Laplace Approximation" if fit.nagq == 1
+           else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {fit.nagq}")
+    out = [f"Generalized linear mixed model fit by maximum likelihood ({how}) ['glmerMod']",
+           f" Family: {fit.family.name}  ( {fit.family.link.name} )", f"Formula: {fit.formula}"]
+    if fit.data_name:
+        out.append(f"   Data: {fit.data_name}")
+    out.append("")
+    vals = [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}", f"{fit.deviance:.1f}",
+            f"{fit.nobs - fit.df}"]
+    out.extend(" " + line for line in _table(["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                                             [vals], ["r"] * 5))
+    out.append("")
+    q = np.quantile(fit.residuals("pearson").to_numpy(), [0, 0.25, 0.5, 0.75, 1.0])
+    out.append("Scaled residuals: ")
+    out.extend(_table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)], ["r"] * 5))
+    out.append("")
+    out.append("Random effects:")
+    out.extend(_random_effects(fit))
+    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    out.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    out.append("")
+    tab = fit.coef_table()
+    e_s, s_s = coef_columns(tab["Estimate"], tab["Std. Error"])
+    pv = tab["Pr(>|z|)"].to_numpy()
+    cols = [e_s, s_s, stat_column(tab["z value"]), format_pvalues(pv), [stars(v) for v in pv]]
+    header = ["", "Estimate", "Std. Error", "z value", "Pr(>|z|)", ""]
+    rows = [[name] + [c[i] for c in cols] for i, name in enumerate(tab.index)]
+    out.append("Fixed effects:")
+    out.extend(_table(header, rows, ["l"] + ["r"] * 4 + ["l"]))
+    out.append("---")
+    out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    if len(tab) > 1:
+        out.append("")
+        out.append("Correlation of Fixed Effects:")
+        V = fit.vcov.to_numpy()
+        d = np.sqrt(np.diag(V))
+        C = V / np.outer(d, d)
+        names = list(tab.index)
+        rows = [[names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
+                for i in range(1, len(names))]
+        out.extend(_table([""] + [_abbrev(n) for n in names[:-1]], rows, ["l"] + ["r"] * (len(names) - 1)))
+    if fit.messages:
+        out.append("")
+        out.extend(fit.messages)
+    return "\n".join(out)
+
+
 def _html_table(df: pd.DataFrame, caption: str) -> str:
     return (f"<p><b>{html.escape(caption)}</b></p>"
             + df.to_html(float_format=lambda v: f"{v:.4g}", na_rep="", border=0))
