@@ -142,10 +142,7 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
         z = eta - off + (y - mu) / d
         if fixed_beta:
             z = z - xb
-        cp = _cp_of(sub, z, w)
-        fac = factorize(cp, layout, theta)
-        b_new, u0, ur = solve_effects(fac, cp)
-        u_new = np.concatenate([u0, ur])
+        b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta)
         if not fixed_beta:
             b = b_new
         eta_new = off + (xb if fixed_beta else X @ b) + random_part(design.terms, T, u_new)
@@ -168,8 +165,7 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     w = prior_weights * d * d / fam.variance(mu)
     z = eta - off + (y - mu) / d - (xb if fixed_beta else 0.0)
     try:
-        fac = factorize(_cp_of(sub, z, w), layout, theta)
-        logdet = fac.logdet_theta
+        logdet = _solve(sub, z, w, layout, theta, fixed_beta)[2]
     except NotPositiveDefinite:
         logdet = np.inf
     devres = float(np.sum(fam.deviance_residuals(y, mu, prior_weights)))
@@ -179,3 +175,26 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
 
 def _cp_of(sub, z, w):
     return cross_products(replace(sub, y=z, weights=w))
+
+
+def _solve(sub, z, w, layout, theta, fixed_beta: bool):
+    """One weighted PLS solve: (beta, u, log det(Lambda'Z'WZ Lambda + I)).
+
+    With beta held fixed and a single scalar random-effects term (a random
+    intercept: Rasch models, most binomial and Poisson GLMMs) the system is
+    diagonal and solved per level in closed form, without forming the
+    cross-products: u_g = t s_g / (t^2 d_g + 1).
+    """
+    terms = sub.terms
+    if fixed_beta and len(terms) == 1 and terms[0].k == 1:
+        t = float(theta[0])
+        term = terms[0]
+        zc = term.Z[:, 0]
+        d = np.bincount(term.codes, weights=w * zc * zc, minlength=term.nlevels)
+        sg = np.bincount(term.codes, weights=w * zc * z, minlength=term.nlevels)
+        denom = t * t * d + 1.0
+        return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
+    cp = _cp_of(sub, z, w)
+    fac = factorize(cp, layout, theta)
+    b, u0, ur = solve_effects(fac, cp)
+    return b, np.concatenate([u0, ur]), fac.logdet_theta
