@@ -25,6 +25,13 @@
 #                    squared deviance residuals at the conditional modes
 #                    (the "conditional" deviance), NOT -2 * logLik;
 #   deviance_ml    - -2 * logLik(m), the "deviance" column of summary(m);
+#   loglik_saturated - log-likelihood of the saturated model (mu = y), with
+#                    the prior weights (binomial trials);
+#   loglik_absolute - the log-likelihood on the absolute scale: logLik(m)
+#                    for nAGQ <= 1, logLik(m) + loglik_saturated for
+#                    nAGQ > 1 (lme4 computes the adaptive Gauss-Hermite
+#                    log-likelihood from the deviance residuals, i.e.
+#                    relative to the saturated model; lme4 issue #161);
 #   aictab         - summary(m)$AICtab (AIC, BIC, logLik, deviance, df.resid);
 #   theta (named as in getME(m, "theta")), fixef, se, vcov (rows), varcorr
 #   rows (as.data.frame(VarCorr(m))), ranef with conditional variances
@@ -184,6 +191,21 @@ fit_once <- function(cl, data) {
 # Matrix as a list of rows (jsonlite writes matrices row by row).
 rows <- function(x) unname(as.matrix(x))
 
+# Log-likelihood of the saturated model (mu = y) with the prior weights.
+loglik_saturated <- function(m) {
+  y <- m@resp$y
+  w <- m@resp$weights
+  fam <- family(m)$family
+  if (fam == "binomial") {
+    sum(dbinom(round(w * y), round(w), y, log = TRUE))
+  } else if (fam == "poisson") {
+    stopifnot(all(w == 1))
+    sum(dpois(y, y, log = TRUE))
+  } else {
+    NA_real_
+  }
+}
+
 # Conditional modes and conditional variances for every grouping factor
 # (only the first `head` levels of each when head is not NULL).
 ranef_json <- function(m, head = NULL) {
@@ -246,6 +268,9 @@ describe_fit <- function(s, m, conditions, seconds, seconds_each) {
     bic = BIC(m),
     deviance = deviance(m),
     deviance_ml = -2 * as.numeric(ll),
+    loglik_saturated = loglik_saturated(m),
+    loglik_absolute = as.numeric(ll) +
+      if (m@devcomp$dims[["nAGQ"]] > 1L) loglik_saturated(m) else 0,
     aictab = as.list(aictab),
     df_resid = df.residual(m),
     theta = as.list(getME(m, "theta")),
@@ -328,6 +353,26 @@ stopifnot(near(by_id$cbpp_prop$fixef, unlist(by_id$cbpp_cbind$fixef), 1e-5),
 # VerbAgg, main-effects model (Laplace): logLik -4075.7, AIC 8167.4.
 stopifnot(near(by_id$verbagg_laplace$loglik, -4075.7, 0.05),
           near(by_id$verbagg_laplace$aic, 8167.4, 0.05))
+# cbpp, nAGQ = 25: lme4 ?glmer prints logLik -50.0 (relative scale); the
+# absolute value agrees with direct numerical integration of the marginal
+# likelihood at the AGQ estimates, and is close to the Laplace value.
+local({
+  m <- fits$cbpp_agq25
+  d <- datasets$cbpp
+  eta0 <- drop(getME(m, "X") %*% fixef(m))
+  sd_herd <- getME(m, "theta")[[1]]
+  ll <- 0
+  for (h in levels(d$herd)) {
+    i <- d$herd == h
+    f <- function(z) vapply(z, function(zz) exp(sum(dbinom(
+      d$incidence[i], d$size[i], plogis(eta0[i] + sd_herd * zz), log = TRUE))),
+      numeric(1)) * dnorm(z)
+    ll <- ll + log(integrate(f, -Inf, Inf, rel.tol = 1e-12)$value)
+  }
+  stopifnot(near(by_id$cbpp_agq25$loglik, -50.005, 1e-3),
+            near(by_id$cbpp_agq25$loglik_absolute, ll, 1e-6),
+            near(by_id$cbpp_agq25$loglik_absolute, by_id$cbpp_cbind$loglik, 0.1))
+})
 # The offset in the formula and as offset= give the same fit.
 stopifnot(near(by_id$cbpp_pois_offset$fixef,
                unlist(by_id$cbpp_pois_offset_arg$fixef), 1e-8),
@@ -343,6 +388,7 @@ out <- list(
   platform = R.version$platform,
   notes = I(c(
     "deviance is deviance(m), the conditional deviance (sum of squared deviance residuals); deviance_ml is -2 * logLik(m), the 'deviance' printed by summary(m).",
+    "For nAGQ > 1 lme4's logLik (loglik, aic, bic, deviance_ml, aictab) is relative to the saturated model and not comparable with the Laplace value; loglik_absolute = loglik + loglik_saturated is (lme4 issue #161). For Bernoulli responses (verbagg, rasch5) loglik_saturated is 0.",
     "For nAGQ = 0 fits logLik is the Laplace approximation evaluated at the nAGQ = 0 estimates; for nAGQ > 1 it is the adaptive Gauss-Hermite approximation.",
     "weights and offset are R expressions evaluated in the data and passed as glmer's weights= and offset= arguments; offset_in_formula is an offset(...) term inside the formula.",
     "An offset works both inside the formula (cbpp_pois_offset) and as the offset= argument (cbpp_pois_offset_arg); both give the same fit.",

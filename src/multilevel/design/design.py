@@ -181,7 +181,7 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def build_design(formula, data, weights=None, offset=None) -> Design:
+def build_design(formula, data, weights=None, offset=None, observation_level: bool = False) -> Design:
     """Parse a formula and materialise its design on ``data``.
 
     Parameters
@@ -192,6 +192,10 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
         pandas or polars data frame.
     weights, offset : str or array-like, optional
         Prior weights and an offset: a column name or one value per row.
+    observation_level : bool, default False
+        Allow a grouping factor with one level per observation (an
+        observation-level random effect, meaningful in a GLMM; in a linear
+        model it cannot be told apart from the residual).
 
     Returns
     -------
@@ -294,7 +298,7 @@ def build_design(formula, data, weights=None, offset=None) -> Design:
                 f"grouping factor {bar.group_name!r} has only {nl} level in the data used; "
                 "a random effect needs at least 2 groups (use it as a fixed effect, or drop the term)"
             )
-        if nl >= n:
+        if nl >= n and not observation_level:
             raise ValueError(
                 f"grouping factor {bar.group_name!r} has {nl} levels for {n} observations; "
                 "with one observation per group its variance cannot be told apart from the residual "

@@ -115,7 +115,7 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
     frame, text, weights = _response(parsed, frame, weights, fam)
-    design = build_design(text, frame, weights=weights, offset=offset)
+    design = build_design(text, frame, weights=weights, offset=offset, observation_level=True)
     prior = np.ones(design.n) if design.weights is None else design.weights
     fam.check_response(design.y, None if design.weights is None else prior, parsed.response)
     # the design's weights are prior weights of the family, not of a working LMM
