@@ -112,10 +112,10 @@ local({
 
 spec <- function(id, dataset, formula, family = "binomial", link = "logit",
                  nAGQ = 1L, weights = NULL, offset = NULL,
-                 offset_in_formula = NULL) {
+                 offset_in_formula = NULL, note = NULL) {
   list(id = id, dataset = dataset, formula = formula, family = family,
        link = link, nAGQ = as.integer(nAGQ), weights = weights,
-       offset = offset, offset_in_formula = offset_in_formula)
+       offset = offset, offset_in_formula = offset_in_formula, note = note)
 }
 
 verbagg_f <- "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)"
@@ -140,7 +140,14 @@ models <- list(
   # counts with a log(size) offset, given in the formula and as offset=.
   spec("grouseticks_pois", "grouseticks",
        "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
-       family = "poisson", link = "log"),
+       family = "poisson", link = "log",
+       note = paste(
+         "lme4's optimum for this model is not bit-reproducible between R",
+         "processes (Nelder-Mead took between 865 and 1003 evaluations in",
+         "repeated fresh processes): logLik agrees to about 1e-9, theta, fixef",
+         "and se to about 2e-5 (absolute), conditional modes and variances",
+         "to about 2e-5, deviance(m) only to about 1e-3. Compare with",
+         "tolerances of that size.")),
   spec("cbpp_pois_offset", "cbpp",
        "incidence ~ period + offset(log(size)) + (1 | herd)",
        family = "poisson", link = "log", offset_in_formula = "log(size)"),
@@ -149,10 +156,18 @@ models <- list(
 
   # Random slope (correlated with the intercept) for items.
   spec("verbagg_slope", "verbagg",
-       "r2 ~ Anger + Gender + btype + situ + (1 + Anger | item) + (1 | id)"),
+       "r2 ~ Anger + Gender + btype + situ + (1 + Anger | item) + (1 | id)",
+       note = paste(
+         "Singular fit: the item intercept-slope correlation is estimated",
+         "at -1 (the last theta element is 0).")),
 
   # Simulated Rasch data, 100,000 responses of 20,000 persons.
-  spec("rasch_laplace", "rasch5", rasch_f),
+  spec("rasch_laplace", "rasch5", rasch_f,
+       note = paste(
+         "With only 5 binary items per person the Laplace approximation",
+         "is visibly biased: person sd about 1.480 against 1.506 with",
+         "nAGQ = 15 (generating value 1.5), item difficulties differ from",
+         "the nAGQ = 15 fit by up to 0.04; compare rasch_agq.")),
   spec("rasch_agq", "rasch5", rasch_f, nAGQ = 15L)
 )
 
@@ -260,6 +275,7 @@ describe_fit <- function(s, m, conditions, seconds, seconds_each) {
     weights = s$weights,
     offset = s$offset,
     offset_in_formula = s$offset_in_formula,
+    note = s$note,
     nobs = nobs(m),
     ngroups = as.list(ngrps(m)),
     loglik = as.numeric(ll),
