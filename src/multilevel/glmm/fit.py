@@ -160,7 +160,7 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        H = hessian(dev_all, x, h=np.maximum(1e-3 * np.abs(x), 1e-4))
+        H = hessian(dev_all, x, h=np.maximum(1e-3 * np.abs(x), 1e-4), levels=1)
     try:
         V = 2.0 * np.linalg.inv(H)[nt:, nt:]
     except np.linalg.LinAlgError:

@@ -23,7 +23,10 @@ _LEVELS = 2
 
 
 def _richardson(values: list) -> object:
-    """Combine estimates at steps h and h/2 of an O(h^2) central formula."""
+    """Combine estimates at steps h and h/2 of an O(h^2) central formula
+    (a single estimate is returned as it is)."""
+    if len(values) == 1:
+        return values[0]
     d0, d1 = values
     return (4 * d1 - d0) / 3
 
@@ -50,8 +53,10 @@ def jacobian(f, x, h=None) -> np.ndarray:
     return np.array(out)
 
 
-def hessian(f, x, h=None) -> np.ndarray:
+def hessian(f, x, h=None, levels: int = _LEVELS) -> np.ndarray:
     """Hessian of a scalar ``f`` at ``x``.
+
+    ``levels=1`` skips the Richardson step (half the evaluations, O(h^2) error).
 
     Examples
     --------
@@ -65,14 +70,14 @@ def hessian(f, x, h=None) -> np.ndarray:
     f0 = f(x)
     H = np.empty((n, n))
     # f(x +- h_i e_i) at each level, shared by the diagonal and off-diagonal formulas
-    plus = [[f(x + _unit(n, i, h[i] / 2**k)) for i in range(n)] for k in range(_LEVELS)]
-    minus = [[f(x - _unit(n, i, h[i] / 2**k)) for i in range(n)] for k in range(_LEVELS)]
+    plus = [[f(x + _unit(n, i, h[i] / 2**k)) for i in range(n)] for k in range(levels)]
+    minus = [[f(x - _unit(n, i, h[i] / 2**k)) for i in range(n)] for k in range(levels)]
     for i in range(n):
         H[i, i] = _richardson([(plus[k][i] - 2 * f0 + minus[k][i]) / (h[i] / 2**k) ** 2
-                               for k in range(_LEVELS)])
+                               for k in range(levels)])
         for j in range(i):
             ests = []
-            for k in range(_LEVELS):
+            for k in range(levels):
                 hi, hj = h[i] / 2**k, h[j] / 2**k
                 step = _unit(n, i, hi) + _unit(n, j, hj)
                 num = (f(x + step) - plus[k][i] - plus[k][j] + 2 * f0
