@@ -194,7 +194,8 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
 
     With ``M_g = F0_g F0_g'`` and ``B = Z_rest'Z0``, the random part is
     ``Lambda_r'(Crr - B M B')Lambda_r + I``; ``B M B'`` comes from the precomputed
-    pair structure in one sparse matrix-vector product.
+    pair structure in one sparse matrix-vector product, or densely when the
+    other terms have few random effects.
     """
     qr, mx = cp.q_rest, Wx.shape[0]
     M = np.einsum("gab,gcb->gac", F0, F0)
@@ -202,7 +203,8 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
     Y = np.einsum("gab,cgb->gac", M, cp.Bx0).reshape(cp.q0, mx)
     Rx = cp.Crx - cp.Br0 @ Y
     rest_k = cp.k[1:]
-    if len(rest_k) == 1 and rest_k[0] == 1:
+    scalar = len(rest_k) == 1 and rest_k[0] == 1
+    if cp.pairs is not None and scalar:
         # one scalar term: Crr is diagonal and Lambda_r = t I, so
         # S_rr = t^2 (Crr - G) + I comes from one product with -t^2 M
         t = T[1][0, 0]
@@ -210,7 +212,12 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
         S[np.arange(qr), np.arange(qr)] += t * t * np.diagonal(cp.Crr) + 1.0
         S[qr:, :qr] = t * Rx.T
     else:
-        S = (cp.pairs.P @ M.ravel()).reshape(qr + mx, qr + mx)
+        if cp.pairs is not None:
+            S = (cp.pairs.P @ M.ravel()).reshape(qr + mx, qr + mx)
+        else:  # few other random effects: B M B' densely
+            S = np.zeros((qr + mx, qr + mx))
+            Bd = cp.Br0.toarray().reshape(qr, cp.n0, cp.k0)
+            S[:qr, :qr] = np.einsum("rga,gab,sgb->rs", Bd, M, Bd)
         R = cp.Crr - S[:qr, :qr]  # only the lower triangle is meaningful
         if all(k == 1 for k in rest_k):
             t = np.repeat([Tj[0, 0] for Tj in T[1:]], cp.nlevels[1:])

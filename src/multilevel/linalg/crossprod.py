@@ -18,6 +18,9 @@ from ..design import Design, RandomTerm
 
 __all__ = ["CrossProducts", "PairProduct", "cross_products", "pair_product", "term_matrix"]
 
+#: up to this many random effects in the other terms, B M B' is formed densely
+DENSE_REST = 200
+
 
 @dataclass(frozen=True)
 class PairProduct:
@@ -243,7 +246,10 @@ def cross_products(design: Design) -> CrossProducts:
         Br0.sort_indices()
         Crr = np.asarray((ZrT @ Zr).todense())
         Crx = np.asarray(ZrT @ Xy)
-        pairs = pair_product(Br0, t0.k, stride=Crr.shape[0] + Xy.shape[1])
+        # the pair structure pays for itself when the other terms have many random
+        # effects (InstEval: 1,128); for a few dozen a dense product is cheaper
+        pairs = pair_product(Br0, t0.k, stride=Crr.shape[0] + Xy.shape[1]) \
+            if Crr.shape[0] > DENSE_REST else None
     else:
         Br0 = None
         pairs = None
