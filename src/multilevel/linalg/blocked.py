@@ -216,8 +216,12 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
             S = (cp.pairs.P @ M.ravel()).reshape(qr + mx, qr + mx)
         else:  # few other random effects: B M B' densely
             S = np.zeros((qr + mx, qr + mx))
-            Bd = cp.Br0.toarray().reshape(qr, cp.n0, cp.k0)
-            S[:qr, :qr] = np.einsum("rga,gab,sgb->rs", Bd, M, Bd)
+            Bd = cp.Br0_dense
+            if cp.k0 == 1:
+                S[:qr, :qr] = (Bd * M[:, 0, 0]) @ Bd.T
+            else:
+                BM = np.einsum("rga,gab->rgb", Bd.reshape(qr, cp.n0, cp.k0), M).reshape(qr, -1)
+                S[:qr, :qr] = BM @ Bd.T
         R = cp.Crr - S[:qr, :qr]  # only the lower triangle is meaningful
         if all(k == 1 for k in rest_k):
             t = np.repeat([Tj[0, 0] for Tj in T[1:]], cp.nlevels[1:])

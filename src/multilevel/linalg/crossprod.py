@@ -147,6 +147,7 @@ class CrossProducts:
     k: tuple[int, ...]
     nlevels: tuple[int, ...]
     pairs: PairProduct | None = None
+    Br0_dense: np.ndarray | None = None
 
     @property
     def n0(self) -> int:
@@ -250,14 +251,16 @@ def cross_products(design: Design) -> CrossProducts:
         # effects (InstEval: 1,128); for a few dozen a dense product is cheaper
         pairs = pair_product(Br0, t0.k, stride=Crr.shape[0] + Xy.shape[1]) \
             if Crr.shape[0] > DENSE_REST else None
+        Br0_dense = Br0.toarray() if pairs is None else None
     else:
         Br0 = None
         pairs = None
+        Br0_dense = None
         Crr = np.zeros((0, 0))
         Crx = np.zeros((0, Xy.shape[1]))
     Cxx = Xy.T @ Xy
     return CrossProducts(
         D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Cxx, n=design.n, p=design.p,
         log_weights=log_w, k=tuple(t.k for t in terms), nlevels=tuple(t.nlevels for t in terms),
-        pairs=pairs,
+        pairs=pairs, Br0_dense=Br0_dense,
     )
