@@ -85,6 +85,14 @@ class Design:
         return self.fixed.X.shape[1]
 
     @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor, in term order."""
+        out: dict[str, int] = {}
+        for t in self.terms:
+            out.setdefault(t.group, t.nlevels)
+        return out
+
+    @property
     def ntheta(self) -> int:
         """Number of covariance parameters."""
         return sum(t.ntheta for t in self.terms)

@@ -105,6 +105,24 @@ class ThetaLayout:
         """
         return self.diagonal.astype(float)
 
+    def names(self, terms) -> list[str]:
+        """lme4's names of theta: ``g.(Intercept)`` on a diagonal, ``g.Days.(Intercept)`` below it.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> ThetaLayout.from_k([2]).names(d.terms)
+        ['Subject.(Intercept)', 'Subject.Days.(Intercept)', 'Subject.Days']
+        """
+        out = []
+        for term, r_idx, c_idx in zip(terms, self.rows, self.cols):
+            for r, c in zip(r_idx, c_idx):
+                out.append(f"{term.group}.{term.columns[r]}" if r == c
+                           else f"{term.group}.{term.columns[r]}.{term.columns[c]}")
+        return out
+
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular k x k factor T_i of each term."""
         out = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["singular_terms", "check_convergence", "finite_gradient"]
+__all__ = ["singular_terms", "singular_message", "check_convergence", "finite_gradient"]
 
 SINGULAR_TOL = 1e-4
 GRAD_TOL = 2e-3
@@ -47,6 +47,19 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
         for j in np.nonzero(diag < SINGULAR_TOL)[0]:
             out.append(f"{cols[j]!r} in {lab!r}")
     return out
+
+
+def singular_message(singular: list[str]) -> str:
+    """The boundary (singular) fit message for the terms :func:`singular_terms` found.
+
+    Examples
+    --------
+    >>> singular_message(["'ses' in 'schoolid'"])[:60]
+    "boundary (singular) fit: the variance of 'ses' in 'schoolid'"
+    """
+    return ("boundary (singular) fit: the variance of " + ", ".join(singular)
+            + " is estimated as zero, or a correlation as +-1; the random-effects structure "
+            "is too rich for these data (consider removing that random slope or correlation)")
 
 
 def finite_gradient(fun, x: np.ndarray, lower: np.ndarray, h: float = 1e-4,

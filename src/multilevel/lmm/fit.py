@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..design import build_design
-from .convergence import SINGULAR_TOL, check_convergence, finite_gradient, singular_terms
+from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, singular_message,
+                          singular_terms)
 from .objective import LmmObjective, solve_effects
 from .optimize import minimize_theta
 from .start import moment_start
@@ -99,11 +100,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
             "estimates may not be at the optimum"
         )
     if sing:
-        messages.append(
-            "boundary (singular) fit: the variance of " + ", ".join(sing)
-            + " is estimated as zero, or a correlation as +-1; the random-effects structure "
-            "is too rich for these data (consider removing that random slope or correlation)"
-        )
+        messages.append(singular_message(sing))
     if not sing:
         messages.extend(conv if np.array_equal(theta, opt.xopt)
                         else check_convergence(obj, theta, lower, False))

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from ..glmm.pirls import random_part
+from ..lmm.convergence import singular_message, singular_terms
 
 __all__ = ["GlmerResult"]
 
@@ -65,18 +66,13 @@ class GlmerResult:
         layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
         T = tuple(layout.factors(theta))
         names = list(design.fixed.names)
-        tnames = []
-        for term, r_idx, c_idx in zip(design.terms, layout.rows, layout.cols):
-            for r, c in zip(r_idx, c_idx):
-                tnames.append(f"{term.group}.{term.columns[r]}" if r == c
-                              else f"{term.group}.{term.columns[r]}.{term.columns[c]}")
+        tnames = layout.names(design.terms)
         ll = family.loglik(design.y, pirls.mu, prior_weights) - 0.5 * (float(pirls.u @ pirls.u) + pirls.logdet)
         messages = []
-        sing = [f"{t.columns[j]!r} in {t.label!r}" for t, Tt in zip(design.terms, T)
-                for j in range(t.k) if Tt[j, j] < 1e-4]
+        sing = singular_terms(np.asarray(theta, dtype=float), layout, [t.label for t in design.terms],
+                              [t.columns for t in design.terms])
         if sing:
-            messages.append("boundary (singular) fit: the variance of " + ", ".join(sing)
-                            + " is estimated as zero, or a correlation as +-1; simplify the random effects")
+            messages.append(singular_message(sing))
         if not opt.converged:
             messages.append(f"optimizer stopped early ({opt.result}); estimates may not be at the optimum")
         return cls(formula=formula, family=family, nagq=nagq,
@@ -95,10 +91,7 @@ class GlmerResult:
     @property
     def ngroups(self) -> dict[str, int]:
         """Levels of each grouping factor."""
-        out: dict[str, int] = {}
-        for t in self.design.terms:
-            out.setdefault(t.group, t.nlevels)
-        return out
+        return self.design.ngroups
 
     @property
     def df(self) -> int:

@@ -95,13 +95,7 @@ class LmerResult:
             us.append(u_rest[start: start + k * nl])
             start += k * nl
         b = tuple((u.reshape(-1, Ti.shape[0]) @ Ti.T) for u, Ti in zip(us, T))
-        tnames = []
-        for term, r_idx, c_idx in zip(design.terms, objective.layout.rows, objective.layout.cols):
-            for r, c in zip(r_idx, c_idx):
-                if r == c:
-                    tnames.append(f"{term.group}.{term.columns[r]}")
-                else:
-                    tnames.append(f"{term.group}.{term.columns[r]}.{term.columns[c]}")
+        tnames = objective.layout.names(design.terms)
         from ..lmm.objective import criterion
 
         # the criterion is recomputed at the final (boundary-snapped) theta
@@ -123,10 +117,7 @@ class LmerResult:
     @property
     def ngroups(self) -> dict[str, int]:
         """Number of levels of each grouping factor, in lme4's order."""
-        out: dict[str, int] = {}
-        for t in self.design.terms:
-            out.setdefault(t.group, t.nlevels)
-        return out
+        return self.design.ngroups
 
     @property
     def se(self) -> pd.Series:
