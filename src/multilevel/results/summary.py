@@ -210,6 +210,37 @@ def stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
 
 
+def _criteria_lines(fit, df_resid: int) -> list[str]:
+    vals = [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}", f"{fit.deviance:.1f}", f"{df_resid}"]
+    return [" " + line for line in _table(["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                                          [vals], ["r"] * 5)]
+
+
+def _residual_lines(resid) -> list[str]:
+    q = np.quantile(np.asarray(resid, dtype=float), [0, 0.25, 0.5, 0.75, 1.0])
+    return ["Scaled residuals: "] + _table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)],
+                                           ["r"] * 5)
+
+
+def _groups_line(fit) -> str:
+    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    return f"Number of obs: {fit.nobs}, groups:  {groups}"
+
+
+def _correlation_lines(vcov: pd.DataFrame) -> list[str]:
+    """lme4's "Correlation of Fixed Effects" block (empty for one coefficient)."""
+    names = list(vcov.index)
+    if len(names) < 2:
+        return []
+    V = vcov.to_numpy()
+    d = np.sqrt(np.diag(V))
+    C = V / np.outer(d, d)
+    rows = [[names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
+            for i in range(1, len(names))]
+    return ["", "Correlation of Fixed Effects:"] + _table(
+        [""] + [_abbrev(n) for n in names[:-1]], rows, ["l"] + ["r"] * (len(names) - 1))
+
+
 def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     """lme4-style summary of an :class:`~multilevel.results.LmerResult`.
 
@@ -244,19 +275,13 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     if fit.reml:
         out.append(f"REML criterion at convergence: {fit.objective:.1f}")
     else:
-        vals = [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}", f"{fit.deviance:.1f}",
-                f"{fit.df_resid}"]
-        out.extend(" " + line for line in _table(
-            ["AIC", "BIC", "logLik", "deviance", "df.resid"], [vals], ["r"] * 5))
+        out.extend(_criteria_lines(fit, fit.df_resid))
     out.append("")
-    q = np.quantile(fit.residuals("scaled").to_numpy(), [0, 0.25, 0.5, 0.75, 1.0])
-    out.append("Scaled residuals: ")
-    out.extend(_table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)], ["r"] * 5))
+    out.extend(_residual_lines(fit.residuals("scaled")))
     out.append("")
     out.append("Random effects:")
     out.extend(_random_effects(fit))
-    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
-    out.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    out.append(_groups_line(fit))
     if fit.n_dropped:
         out.append(f"({fit.n_dropped} observation{'s' if fit.n_dropped > 1 else ''} "
                    "deleted due to missingness)")
@@ -283,18 +308,7 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
         if table is not None:
             out.append("---")
             out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-        if len(fit.fixef) > 1:
-            out.append("")
-            out.append("Correlation of Fixed Effects:")
-            V = fit.vcov.to_numpy()
-            d = np.sqrt(np.diag(V))
-            C = V / np.outer(d, d)
-            names = list(fit.fixef.index)
-            abbr = [_abbrev(n) for n in names]
-            rows = []
-            for i in range(1, len(names)):
-                rows.append([names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i))
-            out.extend(_table([""] + abbr[:-1], rows, ["l"] + ["r"] * (len(names) - 1)))
+        out.extend(_correlation_lines(fit.vcov))
     if fit.messages:
         out.append("")
         out.extend(fit.messages)
@@ -319,19 +333,13 @@ def glmer_summary(fit) -> str:
     if fit.data_name:
         out.append(f"   Data: {fit.data_name}")
     out.append("")
-    vals = [f"{fit.aic:.1f}", f"{fit.bic:.1f}", f"{fit.loglik:.1f}", f"{fit.deviance:.1f}",
-            f"{fit.nobs - fit.df}"]
-    out.extend(" " + line for line in _table(["AIC", "BIC", "logLik", "deviance", "df.resid"],
-                                             [vals], ["r"] * 5))
+    out.extend(_criteria_lines(fit, fit.nobs - fit.df))
     out.append("")
-    q = np.quantile(fit.residuals("pearson").to_numpy(), [0, 0.25, 0.5, 0.75, 1.0])
-    out.append("Scaled residuals: ")
-    out.extend(_table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)], ["r"] * 5))
+    out.extend(_residual_lines(fit.residuals("pearson")))
     out.append("")
     out.append("Random effects:")
     out.extend(_random_effects(fit))
-    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
-    out.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    out.append(_groups_line(fit))
     out.append("")
     tab = fit.coef_table()
     e_s, s_s = coef_columns(tab["Estimate"], tab["Std. Error"])
@@ -343,16 +351,7 @@ def glmer_summary(fit) -> str:
     out.extend(_table(header, rows, ["l"] + ["r"] * 4 + ["l"]))
     out.append("---")
     out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
-    if len(tab) > 1:
-        out.append("")
-        out.append("Correlation of Fixed Effects:")
-        V = fit.vcov.to_numpy()
-        d = np.sqrt(np.diag(V))
-        C = V / np.outer(d, d)
-        names = list(tab.index)
-        rows = [[names[i]] + [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
-                for i in range(1, len(names))]
-        out.extend(_table([""] + [_abbrev(n) for n in names[:-1]], rows, ["l"] + ["r"] * (len(names) - 1)))
+    out.extend(_correlation_lines(fit.vcov))
     if fit.messages:
         out.append("")
         out.extend(fit.messages)
