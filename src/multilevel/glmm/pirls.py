@@ -173,10 +173,6 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
                        logdet=float(logdet), iterations=it)
 
 
-def _cp_of(sub, z, w):
-    return cross_products(replace(sub, y=z, weights=w))
-
-
 def _solve(sub, z, w, layout, theta, fixed_beta: bool):
     """One weighted PLS solve: (beta, u, log det(Lambda'Z'WZ Lambda + I)).
 
@@ -194,7 +190,7 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool):
         sg = np.bincount(term.codes, weights=w * zc * z, minlength=term.nlevels)
         denom = t * t * d + 1.0
         return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
-    cp = _cp_of(sub, z, w)
+    cp = cross_products(replace(sub, y=z, weights=w))
     fac = factorize(cp, layout, theta)
     b, u0, ur = solve_effects(fac, cp)
     return b, np.concatenate([u0, ur]), fac.logdet_theta

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..glmm.pirls import random_part
 from ..lmm.convergence import singular_message, singular_terms
 
 __all__ = ["GlmerResult"]
@@ -172,9 +171,6 @@ class GlmerResult:
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef.index)
 
-    def _linear_predictor(self) -> np.ndarray:
-        return self._pirls.eta
-
     def summary(self) -> str:
         """glmer-style summary text."""
         from .summary import glmer_summary
@@ -187,6 +183,3 @@ class GlmerResult:
     def __repr__(self) -> str:
         return (f"<GlmerResult {self.family.name}({self.family.link.name}) {self.formula!r}: "
                 f"{self.nobs} obs, logLik {self.loglik:.4f}>")
-
-    def _random_part(self) -> np.ndarray:
-        return random_part(self.design.terms, self._T, self._pirls.u)
