@@ -103,7 +103,7 @@ def check_columns(names: Iterable[str], data: pd.DataFrame, where: str) -> None:
     ...
     ValueError: unknown column 'Dayz' in formula; did you mean 'Days'? (the data has columns: ...)
     """
-    cols = [str(c) for c in data.columns]
+    cols = [str(c) for c in data.columns if not str(c).startswith("__")]  # not internal columns
     for name in names:
         if name not in data.columns:
             close = difflib.get_close_matches(name, cols, n=1)

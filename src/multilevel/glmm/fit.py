@@ -36,7 +36,9 @@ def _split_cbind(inner: str) -> tuple[str, str]:
 
 
 def _response(parsed, data, weights, fam):
-    """(data with a numeric response column, formula text, prior weights or None).
+    """(data with a numeric response column, parsed formula, prior weights or None).
+
+    A rewritten response keeps the formula's text, so errors quote what the user wrote.
 
     A factor response of a binomial model is coded as R codes it: the first
     level is failure (0), every other level success (1).
@@ -53,8 +55,8 @@ def _response(parsed, data, weights, fam):
                 first = sorted(s.dropna().unique())[0]
             y = np.where(s.isna(), np.nan, (s != first).astype(float))
             data = data.assign(__response__=y)
-            return data, "__response__ ~ " + parsed.text.split("~", 1)[1], weights
-        return data, parsed.text, weights
+            return data, replace(parsed, response="__response__"), weights
+        return data, parsed, weights
     succ, fail = _split_cbind(m.group(1))
     try:
         s = np.asarray(data.eval(succ), dtype=float)
@@ -67,8 +69,7 @@ def _response(parsed, data, weights, fam):
         raise ValueError("with cbind(successes, failures) the trials are the weights; do not pass weights=")
     n = s + f
     data = data.assign(__response__=np.where(n > 0, s / np.where(n > 0, n, 1.0), 0.0), __trials__=n)
-    text = "__response__ ~ " + parsed.text.split("~", 1)[1]
-    return data, text, "__trials__"
+    return data, replace(parsed, response="__response__"), "__trials__"
 
 
 def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weights=None,
@@ -114,8 +115,8 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         raise ValueError(f"nagq must be 0 or a positive integer, not {nagq}")
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
-    frame, text, weights = _response(parsed, frame, weights, fam)
-    design = build_design(text, frame, weights=weights, offset=offset, observation_level=True)
+    frame, parsed_y, weights = _response(parsed, frame, weights, fam)
+    design = build_design(parsed_y, frame, weights=weights, offset=offset, observation_level=True)
     prior = np.ones(design.n) if design.weights is None else design.weights
     fam.check_response(design.y, None if design.weights is None else prior, parsed.response)
     # the design's weights are prior weights of the family, not of a working LMM
