@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures render off-screen in tests
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -1,0 +1,1 @@
+"""Full Bayesian multilevel models: priors, a JAX log density, NUTS and the collapsed sampler."""
