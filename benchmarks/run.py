@@ -343,18 +343,22 @@ def notes(rows: list[dict]) -> list[str]:
     return out
 
 
-def environment(repeat: int, use_r: bool = True) -> list[str]:
+def environment(repeat: int, use_r: bool = True, legend: str | None = None,
+                with_statsmodels: bool = True) -> list[str]:
+    """Header lines: the machine, the software versions and ``legend`` (how to read the table;
+    by default this script's)."""
     import multilevel as ml
     import numpy as np
 
     parts = [f"multilevel {ml.__version__}", f"Python {platform.python_version()}",
              f"numpy {np.__version__}"]
-    try:
-        import statsmodels
+    if with_statsmodels:
+        try:
+            import statsmodels
 
-        parts.append(f"statsmodels {statsmodels.__version__}")
-    except ImportError:
-        pass
+            parts.append(f"statsmodels {statsmodels.__version__}")
+        except ImportError:
+            pass
     if use_r and r_available():
         proc = subprocess.run(["Rscript", "-e", "cat(R.version$major, R.version$minor, "
                                "as.character(packageVersion('lme4')))"],
@@ -362,14 +366,17 @@ def environment(repeat: int, use_r: bool = True) -> list[str]:
         if proc.returncode == 0 and proc.stdout.split():
             v = proc.stdout.split()
             parts.append(f"R {v[0]}.{v[1]}, lme4 {v[2]}")
+    if legend is None:
+        legend = (
+            f"Seconds: median of {repeat} timed fits after one untimed warm-up (fewer for the "
+            "slowest workloads, see the notes); ratios are alternative / multilevel; "
+            "Δ objective is the alternative's -2 log-likelihood (REML criterion or deviance) minus "
+            f"multilevel's; optima agree when every |Δ| <= {AGREE_TOL}.")
     return [
         f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs "
         f"({platform.processor() or 'unknown processor'})",
         "Software: " + ", ".join(parts),
-        f"Seconds: median of {repeat} timed fits after one untimed warm-up (fewer for the "
-        "slowest workloads, see the notes); ratios are alternative / multilevel; "
-        "Δ objective is the alternative's -2 log-likelihood (REML criterion or deviance) minus "
-        f"multilevel's; optima agree when every |Δ| <= {AGREE_TOL}.",
+        legend,
     ]
 
 

@@ -119,3 +119,62 @@ def test_lme4_time_script_directly():
     assert len(out["seconds"]) == 2 and out["nobs"] == 180
     ours = ml.lmer(formula, ml.datasets.load("sleepstudy"))
     assert out["objective"] == pytest.approx(ours.objective, abs=1e-4)
+
+
+def run_glmm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH / "glmm.py"), "--quiet", *args],
+                          capture_output=True, text=True, check=False, timeout=600)
+
+
+def test_glmm_list_names_every_workload():
+    proc = run_glmm("--list")
+    assert proc.returncode == 0, proc.stderr
+    for key in ("verbagg", "verbagg_nagq0", "cbpp", "cbpp_agq25", "grouseticks",
+                "verbagg_slope", "rasch", "rasch_agq15"):
+        assert key in proc.stdout
+
+
+def test_glmm_cbpp_without_r(tmp_path):
+    out = tmp_path / "glmm.json"
+    proc = run_glmm("cbpp", "cbpp_agq25", "--repeat", "1", "--no-r", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("Command: python ") and "glmm.py --quiet cbpp cbpp_agq25 --repeat 1" in text
+    assert "| workload | rows | multilevel s | glmer s |" in text
+    assert text.count("\n| ") == 3  # header + two workloads
+    doc = json.loads(out.read_text())
+    assert doc["command"].endswith("--no-r --json " + str(out))
+    rows = {r["workload"]: r for r in doc["results"]}
+    assert set(rows) == {"cbpp", "cbpp_agq25"}
+    data = ml.datasets.load("cbpp")
+    for r in rows.values():
+        assert r["nobs"] == 56
+        ml_row = r["multilevel"]
+        assert ml_row["seconds"] > 0 and len(ml_row["runs"]) == 1 and ml_row["feval"] > 0
+        fit = ml.glmer(r["formula"], data, family=r["family"], link=r["link"], nagq=r["nagq"])
+        assert ml_row["loglik"] == pytest.approx(fit.loglik)
+        assert r["glmer"]["seconds"] is None and "--no-r" in r["glmer"]["note"]
+        assert r["delta_loglik"] is None
+    # the absolute-scale log-likelihoods: nAGQ = 25 close to the Laplace value
+    assert rows["cbpp_agq25"]["multilevel"]["loglik"] == pytest.approx(
+        rows["cbpp"]["multilevel"]["loglik"], abs=0.1)
+
+
+@needs_r
+def test_glmer_time_script_directly():
+    if not _has_r():
+        pytest.skip("R without lme4/jsonlite")
+    csv, side = _module("run").bundled_paths("cbpp")
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    proc = subprocess.run(["Rscript", str(BENCH / "glmer_time.R"), str(csv), formula, "binomial",
+                           "logit", "25", "2", str(side)], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(out["seconds"]) == 2 and out["nobs"] == 56 and out["nagq"] == 25
+    assert out["feval"] > 0
+    # lme4's nAGQ > 1 logLik is relative to the saturated model; the absolute one is ours
+    assert out["loglik_absolute"] == pytest.approx(out["loglik"] + out["loglik_saturated"])
+    ours = ml.glmer(formula, ml.datasets.load("cbpp"), nagq=25)
+    assert ours.loglik > out["loglik_absolute"] - 1e-4
+    assert ours.loglik == pytest.approx(out["loglik_absolute"], abs=1e-3)

@@ -11,7 +11,7 @@ Examples
 10.467
 """
 
-from . import datasets, plots
+from . import datasets, irt, plots
 from .formula import FormulaError
 from .glmm.fit import glmer
 from .inference.bootstrap import BootstrapResult, bootstrap
@@ -22,4 +22,4 @@ from .results import LmerResult
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "FormulaError", "LmerResult", "ModelComparison", "anova",
-           "bootstrap", "datasets", "glmer", "plots", "lmer", "__version__"]
+           "bootstrap", "datasets", "glmer", "irt", "plots", "lmer", "__version__"]

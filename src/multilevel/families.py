@@ -52,6 +52,8 @@ class Link:
 
 
 def _clip01(mu: np.ndarray) -> np.ndarray:
+    if isinstance(mu, np.ndarray) and mu.ndim:  # a fresh array: clip in place
+        return np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
     return np.clip(mu, _EPS, 1.0 - _EPS)
 
 
@@ -142,6 +144,56 @@ class Family:
         if self.name == "poisson":
             return 2.0 * wt * (special.xlogy(y, y / mu) - (y - mu))
         return wt * (y - mu) ** 2
+
+    def deviance_function(self, y: np.ndarray, wt: np.ndarray) -> Callable[[np.ndarray], float]:
+        """``mu -> sum of deviance residuals`` for fixed ``y`` and weights, with the parts
+        that depend only on ``y`` computed once (PIRLS evaluates it every iteration).
+
+        Examples
+        --------
+        >>> fam = family("binomial")
+        >>> y, mu, wt = np.array([1.0, 0.0, 0.25]), np.array([0.7, 0.2, 0.5]), np.array([1.0, 1.0, 4.0])
+        >>> dev = fam.deviance_function(y, wt)
+        >>> bool(np.isclose(dev(mu), fam.deviance_residuals(y, mu, wt).sum()))
+        True
+        """
+        y = np.asarray(y, dtype=float)
+        wt = np.asarray(wt, dtype=float)
+        if self.name == "binomial":
+            const = 2.0 * float(np.sum(wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))))
+            if np.all((y == 0) | (y == 1)):
+                one = y == 1
+                return lambda mu: const - 2.0 * float(wt @ np.log(np.where(one, mu, 1.0 - mu)))
+            a, b = wt * y, wt * (1.0 - y)
+            return lambda mu: const - 2.0 * float(a @ np.log(mu) + b @ np.log1p(-mu))
+        if self.name == "poisson":
+            const = 2.0 * float(np.sum(wt * (special.xlogy(y, y) - y)))
+            a = wt * y
+            return lambda mu: const - 2.0 * float(a @ np.log(mu)) + 2.0 * float(wt @ mu)
+        return lambda mu: float(wt @ (y - mu) ** 2)
+
+    def working_weights(self, eta: np.ndarray, mu: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mu, dmu/deta, (dmu/deta)^2 / V(mu))`` at ``eta``: what each IRLS step needs.
+
+        Canonical links (logit, Poisson log) take the shortcut ``d^2 / V = d``;
+        pass ``mu`` when it is already known.
+
+        Examples
+        --------
+        >>> mu, d, w = family("poisson").working_weights(np.array([0.0, 1.0]))
+        >>> np.allclose(w, d) and np.allclose(mu, np.exp([0.0, 1.0]))
+        True
+        """
+        if mu is None:
+            mu = self.link.inverse(eta)
+        if self.name == "binomial" and self.link.name == "logit":
+            d = np.maximum(mu * (1.0 - mu), _EPS)
+            return mu, d, d
+        if self.name == "poisson" and self.link.name == "log":
+            return mu, mu, mu
+        d = self.link.mu_eta(eta)
+        return mu, d, d * d / self.variance(mu)
 
     def loglik(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> float:
         """Log-likelihood of the conditional distribution (binomial: ``wt`` trials).

@@ -1,4 +1,10 @@
-"""Prediction for new data: rebuild X and Z with the fitted specs, look up levels."""
+"""Prediction for new data: rebuild X and Z with the fitted specs, look up levels.
+
+One machinery serves both routes: :func:`linear_predictor` gives X beta + Z b
+(+ offset) for any fit that carries a design, fixed effects and per-term random
+effects ``_b``; :func:`predict_lmm` and :func:`predict_glmm` are thin wrappers
+(the GLMM one adds the offset of new data and the response scale).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .design.data import as_dataframe, check_columns
+from .design.data import as_dataframe, as_vector, check_columns
 
-__all__ = ["predict_lmm"]
+__all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
 
 def _norm(value) -> str:
@@ -36,6 +42,102 @@ def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
     else:
         fitted = [":".join(_norm(p) for p in str(lab).split(":")) for lab in term.levels]
     return pd.Index(fitted).get_indexer(keys)
+
+
+def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
+    """The fixed-effects model matrix of ``new``, encoded as in the fit."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            X = np.asarray(design.fixed.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+        for w in caught:
+            if "categories" in str(w.message) and "not seen" in str(w.message):
+                detail = str(w.message).split(":", 1)[1].split(".")[0].strip()
+                cols = [c for c in new.columns if any(str(v) in detail for v in new[c].astype(str).unique())]
+                where = f"column {cols[0]!r}" if cols else "a factor"
+                raise ValueError(
+                    f"newdata has a level of {where} not seen in the fit ({detail}); "
+                    "a fixed effect cannot be predicted for a new level"
+                )
+    except ValueError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot build the fixed-effects matrix for newdata: {msg}") from None
+    return X[:, design.fixed.keep]
+
+
+def _random_part(design, b_terms, new: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
+    """Z b for the rows of ``new``; unseen levels contribute 0 (or raise)."""
+    zb = np.zeros(len(new))
+    for term, b in zip(design.terms, b_terms):
+        check_columns(term.group_columns, new, "newdata (grouping factor)")
+        Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+        Z = Zall if term.column_index is None else Zall[:, list(term.column_index)]
+        pos = _level_positions(term, new)
+        unknown = pos < 0
+        if unknown.any() and not allow_new_levels:
+            raise ValueError(
+                f"newdata has {int(unknown.sum())} row(s) with levels of {term.group!r} not in "
+                "the fit; pass allow_new_levels=True to predict them at the population level"
+            )
+        bb = np.where(unknown[:, None], 0.0, b[np.where(unknown, 0, pos)])
+        zb = zb + np.einsum("ij,ij->i", Z, bb)
+    return zb
+
+
+def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: bool = True,
+                     offset=None) -> pd.Series:
+    """X beta (+ Z b) (+ offset) of a fitted mixed model, for new or the fitted data.
+
+    Parameters
+    ----------
+    fit : LmerResult or GlmerResult
+        Anything with ``design``, ``fixef`` and per-term random effects ``_b``
+        (arrays ``(levels, k)`` in the design's term order).
+    newdata : DataFrame, optional
+        pandas or polars data; defaults to the fitted data (whose offset, if
+        any, is then included).
+    random : bool, default True
+        Add the random effects of known groups (False: population level).
+    allow_new_levels : bool, default True
+        Give unseen levels random effects of zero; if False they raise a ValueError.
+    offset : str or array-like, optional
+        Offset of ``newdata`` (a column name or one value per row); ignored
+        without ``newdata``.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``"predicted"``, with the index of ``newdata`` (or of the rows
+        used in the fit).
+
+    Examples
+    --------
+    >>> import multilevel as ml, pandas as pd
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> new = pd.DataFrame({"Days": [0, 5], "Subject": ["308", "new"]})
+    >>> linear_predictor(fit, new).round(1).tolist()
+    [253.7, 303.7]
+    >>> linear_predictor(fit, new, offset=[1.0, 1.0]).round(1).tolist()
+    [254.7, 304.7]
+    """
+    design = fit.design
+    if newdata is None:
+        eta = design.X @ fit.fixef.to_numpy()
+        if design.offset is not None:
+            eta = eta + design.offset
+        if random:
+            for t, b in zip(design.terms, fit._b):
+                eta = eta + np.einsum("ij,ij->i", t.Z, b[t.codes])
+        return pd.Series(eta, index=design.data_index, name="predicted")
+    new = as_dataframe(newdata)
+    eta = _fixed_matrix(design, new) @ fit.fixef.to_numpy()
+    if offset is not None:
+        eta = eta + as_vector(offset, new, "offset")
+    if random:
+        eta = eta + _random_part(design, fit._b, new, allow_new_levels)
+    return pd.Series(eta, index=new.index, name="predicted")
 
 
 def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool = True) -> pd.Series:
@@ -72,43 +174,54 @@ def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool =
     ...
     ValueError: newdata has 1 row(s) with levels of 'Subject' not in the fit; pass allow_new_levels=True ...
     """
-    if newdata is None:
-        return fit.fitted.rename("predicted") if random else pd.Series(
-            fit._marginal, index=fit.design.data_index, name="predicted")
-    new = as_dataframe(newdata)
-    design = fit.design
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            X = np.asarray(design.fixed.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
-        for w in caught:
-            if "categories" in str(w.message) and "not seen" in str(w.message):
-                detail = str(w.message).split(":", 1)[1].split(".")[0].strip()
-                cols = [c for c in new.columns if any(str(v) in detail for v in new[c].astype(str).unique())]
-                where = f"column {cols[0]!r}" if cols else "a factor"
-                raise ValueError(
-                    f"newdata has a level of {where} not seen in the fit ({detail}); "
-                    "a fixed effect cannot be predicted for a new level"
-                )
-    except ValueError:
-        raise
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"cannot build the fixed-effects matrix for newdata: {msg}") from None
-    X = X[:, design.fixed.keep]
-    eta = X @ fit.fixef.to_numpy()
-    if random:
-        for term, b in zip(design.terms, fit._b):
-            check_columns(term.group_columns, new, "newdata (grouping factor)")
-            Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
-            Z = Zall if term.column_index is None else Zall[:, list(term.column_index)]
-            pos = _level_positions(term, new)
-            unknown = pos < 0
-            if unknown.any() and not allow_new_levels:
-                raise ValueError(
-                    f"newdata has {int(unknown.sum())} row(s) with levels of {term.group!r} not in "
-                    "the fit; pass allow_new_levels=True to predict them at the population level"
-                )
-            bb = np.where(unknown[:, None], 0.0, b[np.where(unknown, 0, pos)])
-            eta = eta + np.einsum("ij,ij->i", Z, bb)
-    return pd.Series(eta, index=new.index, name="predicted")
+    return linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels)
+
+
+def predict_glmm(fit, newdata=None, type: str = "link", random: bool = True,
+                 allow_new_levels: bool = True, offset=None) -> pd.Series:
+    """Predictions of a fitted GLMM; see ``GlmerResult.predict``.
+
+    Parameters
+    ----------
+    fit : GlmerResult
+    newdata : DataFrame, optional
+        Defaults to the fitted data.
+    type : {"link", "response"}
+        The linear predictor (default, as lme4) or the mean (inverse link).
+    random : bool, default True
+        Add the random effects of known groups (False: population level).
+    allow_new_levels : bool, default True
+        Levels not in the fit get random effects of zero (lme4's
+        ``allow.new.levels = TRUE``); if False they raise a ValueError.
+    offset : str or array-like, optional
+        Offset for ``newdata``. When the model has an offset given as a
+        column name, that column of ``newdata`` is used by default, as lme4
+        evaluates the offset in ``newdata``.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``"predicted"``.
+
+    Examples
+    --------
+    >>> import multilevel as ml, numpy as np, pandas as pd
+    >>> cbpp = ml.datasets.load("cbpp").assign(logsize=lambda d: np.log(d["size"]))
+    >>> m = ml.glmer("incidence ~ period + (1 | herd)", cbpp, family="poisson", offset="logsize")
+    >>> new = pd.DataFrame({"period": ["1", "2"], "herd": ["1", "new"], "logsize": np.log([10, 10])})
+    >>> predict_glmm(m, new, type="response").round(3).tolist()
+    [3.003, 0.827]
+    """
+    if type not in ("link", "response"):
+        raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
+    if newdata is not None and offset is None and fit.design.offset is not None:
+        offset = getattr(fit, "offset_name", None)
+        if offset is None:
+            raise ValueError(
+                "the model has an offset given as values, not as a column name; "
+                "pass offset= (a column of newdata or one value per row) to predict newdata"
+            )
+    eta = linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels, offset=offset)
+    if type == "response":
+        return pd.Series(fit.family.link.inverse(eta.to_numpy()), index=eta.index, name="predicted")
+    return eta

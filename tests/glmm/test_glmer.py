@@ -82,8 +82,8 @@ def test_cbind_negative_failures(cbpp):
 def test_unknown_family_and_quadrature(cbpp):
     with pytest.raises(ValueError, match="unknown family"):
         ml.glmer(CBPP, cbpp, family="negbin")
-    with pytest.raises(NotImplementedError, match="nagq=1"):
-        ml.glmer(CBPP, cbpp, nagq=5)
+    with pytest.raises(ValueError, match="nagq must be an integer from 0 to 25"):
+        ml.glmer(CBPP, cbpp, nagq=26)
 
 
 @pytest.mark.slow

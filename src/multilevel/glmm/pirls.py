@@ -16,7 +16,7 @@ import numpy as np
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
 from ..lmm.objective import solve_effects
 
-__all__ = ["PirlsResult", "pirls", "random_part"]
+__all__ = ["PirlsPlan", "PirlsResult", "pirls", "pirls_plan", "random_part"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class PirlsResult:
     logdet : float
         log det(Lambda'Z'WZ Lambda + I) at the final working weights.
     iterations : int
+    converged : bool
+        False when ``maxit`` iterations did not settle the penalised deviance.
     """
 
     beta: np.ndarray
@@ -43,6 +45,7 @@ class PirlsResult:
     devres: float
     logdet: float
     iterations: int
+    converged: bool = True
 
     @property
     def laplace(self) -> float:
@@ -71,9 +74,56 @@ def random_part(terms, T, u: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
+@dataclass(frozen=True)
+class PirlsPlan:
+    """What every PIRLS call of one fit shares, computed once.
+
+    Attributes
+    ----------
+    scalar : ScalarTerms or None
+        The count-based solver when every term is scalar (glmm/scalar.py).
+    deviance : callable
+        ``mu -> sum of deviance residuals`` for this response.
+    offset : ndarray (n,)
+    free, fixed : Design
+        The design without its offset, with and without the fixed effects
+        (for the joint and the beta-held-fixed solves).
+    """
+
+    scalar: object
+    deviance: object
+    offset: np.ndarray
+    free: object
+    fixed: object
+
+
+def pirls_plan(design, fam, prior_weights: np.ndarray) -> PirlsPlan:
+    """Build the :class:`PirlsPlan` of a GLMM design.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.families import family
+    >>> cb = ml.datasets.load("sleepstudy").assign(y=lambda d: (d.Reaction > 300).astype(float))
+    >>> plan = pirls_plan(build_design("y ~ Days + (1 | Subject)", cb), family("binomial"), np.ones(180))
+    >>> plan.scalar.q0
+    18
+    """
+    from .scalar import scalar_terms
+
+    n = design.n
+    off = np.zeros(n) if design.offset is None else np.asarray(design.offset, dtype=float)
+    free = replace(design, offset=None)
+    fixed = replace(design, fixed=replace(design.fixed, X=np.empty((n, 0)), names=()), offset=None)
+    return PirlsPlan(scalar=scalar_terms(design), deviance=fam.deviance_function(design.y, prior_weights),
+                     offset=off, free=free, fixed=fixed)
+
+
 def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np.ndarray,
           beta: np.ndarray | None = None, u_start: np.ndarray | None = None,
-          eta_start: np.ndarray | None = None, tol: float = 1e-10, maxit: int = 50) -> PirlsResult:
+          eta_start: np.ndarray | None = None, tol: float = 1e-10, maxit: int = 50,
+          plan: PirlsPlan | None = None) -> PirlsResult:
     """Conditional modes of u (and beta when ``beta`` is None) at ``theta``.
 
     Parameters
@@ -90,6 +140,8 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
         with u (the nAGQ = 0 stage).
     u_start, eta_start : ndarray, optional
         Warm starts.
+    plan : PirlsPlan, optional
+        From :func:`pirls_plan` (built once per fit; built here when absent).
 
     Returns
     -------
@@ -107,22 +159,21 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     >>> r.iterations < 20, round(r.laplace, 2) > 0
     (True, True)
     """
+    if plan is None:
+        plan = pirls_plan(design, fam, prior_weights)
     y = design.y
-    n = y.size
-    off = np.zeros(n) if design.offset is None else design.offset
+    off = plan.offset
     X = design.X
     T = layout.factors(theta)
     link = fam.link
     fixed_beta = beta is not None
-    if fixed_beta:
-        xb = X @ beta
-        sub = replace(design, fixed=replace(design.fixed, X=np.empty((n, 0)), names=()), offset=None)
-    else:
-        sub = replace(design, offset=None)
+    sub = plan.fixed if fixed_beta else plan.free
+    xb = X @ beta if fixed_beta else 0.0
     if eta_start is not None:
         eta = eta_start
     elif u_start is not None and fixed_beta:
-        eta = off + xb + random_part(design.terms, T, u_start)
+        zu = random_part(design.terms, T, u_start) if plan.scalar is None else plan.scalar.random_part(theta, u_start)
+        eta = off + xb + zu
     else:  # R's mustart
         if fam.name == "binomial":
             mu0 = (prior_weights * y + 0.5) / (prior_weights + 1.0)
@@ -133,48 +184,53 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
         eta = link.fun(mu0)
     u = np.zeros(sum(t.q for t in design.terms)) if u_start is None else u_start
     b = np.zeros(X.shape[1]) if not fixed_beta else beta
-    pdev_old = np.inf
+    mu, d, wu = fam.working_weights(eta)
+    # from a warm start the first step is also checked against where it started
+    pdev_old = plan.deviance(mu) + float(u @ u) if u_start is not None else np.inf
+    if not np.isfinite(pdev_old):
+        pdev_old = np.inf
     it = 0
+    converged = False
     for it in range(1, maxit + 1):
-        mu = link.inverse(eta)
-        d = link.mu_eta(eta)
-        w = prior_weights * d * d / fam.variance(mu)
-        z = eta - off + (y - mu) / d
-        if fixed_beta:
-            z = z - xb
-        b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta)
+        w = prior_weights * wu
+        z = eta - off - xb + (y - mu) / d
+        b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar)
         if not fixed_beta:
             b = b_new
-        eta_new = off + (xb if fixed_beta else X @ b) + random_part(design.terms, T, u_new)
+        zu = random_part(design.terms, T, u_new) if plan.scalar is None else plan.scalar.random_part(theta, u_new)
+        eta_new = off + (xb if fixed_beta else X @ b) + zu
         mu_new = link.inverse(eta_new)
-        pdev = float(np.sum(fam.deviance_residuals(y, mu_new, prior_weights)) + u_new @ u_new)
+        pdev = plan.deviance(mu_new) + float(u_new @ u_new)
         # step halving when the penalised deviance goes up
         halvings = 0
         while pdev > pdev_old + 1e-10 * abs(pdev_old) and halvings < 10:
             u_new = 0.5 * (u_new + u)
             eta_new = 0.5 * (eta_new + eta)
             mu_new = link.inverse(eta_new)
-            pdev = float(np.sum(fam.deviance_residuals(y, mu_new, prior_weights)) + u_new @ u_new)
+            pdev = plan.deviance(mu_new) + float(u_new @ u_new)
             halvings += 1
         u, eta = u_new, eta_new
+        mu, d, wu = fam.working_weights(eta, mu_new)
         if abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
+            converged = True
             break
         pdev_old = pdev
-    mu = link.inverse(eta)
-    d = link.mu_eta(eta)
-    w = prior_weights * d * d / fam.variance(mu)
-    z = eta - off + (y - mu) / d - (xb if fixed_beta else 0.0)
+    w = prior_weights * wu
+    z = eta - off - xb + (y - mu) / d
     try:
-        logdet = _solve(sub, z, w, layout, theta, fixed_beta)[2]
+        logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True)[2]
     except NotPositiveDefinite:
         logdet = np.inf
-    devres = float(np.sum(fam.deviance_residuals(y, mu, prior_weights)))
+    devres = plan.deviance(mu)
     return PirlsResult(beta=np.asarray(b, dtype=float), u=u, eta=eta, mu=mu, devres=devres,
-                       logdet=float(logdet), iterations=it)
+                       logdet=float(logdet), iterations=it, converged=converged)
 
 
-def _solve(sub, z, w, layout, theta, fixed_beta: bool):
+def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: bool = False):
     """One weighted PLS solve: (beta, u, log det(Lambda'Z'WZ Lambda + I)).
+
+    With ``plan`` (all terms scalar) the system is formed by weighted counts
+    and solved through its small Schur complements (glmm/scalar.py).
 
     With beta held fixed and a single scalar random-effects term (a random
     intercept: Rasch models, most binomial and Poisson GLMMs) the system is
@@ -190,6 +246,8 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool):
         sg = np.bincount(term.codes, weights=w * zc * z, minlength=term.nlevels)
         denom = t * t * d + 1.0
         return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
+    if plan is not None:
+        return plan.solve(theta, z, w, not fixed_beta, logdet_only=logdet_only)
     cp = cross_products(replace(sub, y=z, weights=w))
     fac = factorize(cp, layout, theta)
     b, u0, ur = solve_effects(fac, cp)

@@ -150,7 +150,8 @@ def finite_hessian(fun, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
 
 def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
                       fopt: float | None = None, grad: np.ndarray | None = None,
-                      curvature: np.ndarray | None = None) -> list[str]:
+                      curvature: np.ndarray | None = None,
+                      hessian: np.ndarray | None = None) -> list[str]:
     """lme4-style gradient check at the optimum; returns messages (empty when fine).
 
     As lme4's ``checkConv``, the test is on the smaller of the raw gradient and
@@ -176,6 +177,9 @@ def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
         Gradient at ``theta`` when already known.
     curvature : ndarray, optional
         Diagonal second derivatives at ``theta`` when already known.
+    hessian : ndarray, optional
+        The Hessian at ``theta`` when already known (``fun`` is then not called
+        when ``grad`` is given too).
 
     Returns
     -------
@@ -203,7 +207,7 @@ def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
     if curvature is not None and np.all(curvature > 0):
         if np.max(np.minimum(np.abs(g) / np.sqrt(curvature), np.abs(g))) < GRAD_TOL / 10:
             return []
-    H = finite_hessian(fun, theta)
+    H = finite_hessian(fun, theta) if hessian is None else np.asarray(hessian, dtype=float)
     msgs = []
     try:
         R = np.linalg.cholesky(H).T  # upper, H = R'R, as R's chol()

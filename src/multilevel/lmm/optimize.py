@@ -73,7 +73,7 @@ class OptSummary:
 
 
 def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 1e-8,
-                   ftol_abs: float = 1e-10, maxeval: int = 100_000) -> OptSummary:
+                   ftol_abs: float = 1e-10, maxeval: int = 100_000, initial_step=None) -> OptSummary:
     """Minimise ``fun`` over theta within its lower bounds.
 
     Parameters
@@ -90,6 +90,9 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
         1e-8 for both; the tighter ``ftol_abs`` costs about 10% more
         evaluations and brings theta within about 1e-6 of the optimum on the
         reference models (1e-8 leaves up to 4e-5).
+    initial_step : array-like, optional
+        BOBYQA/Nelder-Mead's first step per coordinate; by default a fifth of
+        each start value (at most 0.5), or 0.2 for a start near zero.
 
     Examples
     --------
@@ -135,6 +138,8 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     # a fifth of each start value (at most 0.5); a start at or near zero (lme4's
     # zero off-diagonals, or a refit of a singular fit) gets 0.2 so that it moves
     step = np.where(np.abs(start) < 0.01, 0.2, np.minimum(0.2 * np.abs(start), 0.5))
+    if initial_step is not None:
+        step = np.asarray(initial_step, dtype=float)
     opt.set_initial_step(step)
     best = [np.inf, start.copy()]
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 import importlib
 
 # public name -> submodule that defines it
-_WHERE: dict[str, str] = {}
+_WHERE: dict[str, str] = {
+    "caterpillar": "ranef",
+    "density": "mcmc",
+    "item_curves": "irt",
+    "trace": "mcmc",
+}
 
 __all__ = sorted(_WHERE)
 

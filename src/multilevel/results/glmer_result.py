@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -12,6 +13,37 @@ from scipy import stats
 from ..lmm.convergence import singular_message, singular_terms
 
 __all__ = ["GlmerResult"]
+
+
+def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check=None) -> list[str]:
+    """Separation, overdispersion and gradient checks (glmm/diagnostics.py) at the optimum.
+
+    ``check`` holds what the gradient check needs from the fit: the criterion
+    (``deviance``), the optimum ``x``, its ``lower`` bounds and, when the fit
+    has them, the ``grad`` and ``hessian`` there.
+    """
+    from ..glmm import diagnostics as dx
+
+    out = []
+    theta = np.asarray(theta, dtype=float)
+    beta = np.asarray(beta, dtype=float)
+    dv = np.diag(np.asarray(vcov, dtype=float))
+    se = np.sqrt(np.where(dv >= 0, dv, np.nan))
+    out.extend(dx.separation(design.X, list(design.fixed.names), design.y, prior, pirls.mu, beta, se,
+                             family.name))
+    bernoulli = family.name == "binomial" and np.all(prior <= 1)
+    if not bernoulli:
+        r = (design.y - pirls.mu) * np.sqrt(prior / family.variance(pirls.mu))
+        msg = dx.overdispersion_message(dx.overdispersion(r, design.n - len(beta) - theta.size),
+                                        family.name)
+        if msg:
+            out.append(msg)
+    if check is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.extend(dx.convergence(check["deviance"], check["x"], check["lower"], singular,
+                                      grad=check.get("grad"), hessian=check.get("hessian")))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,10 +60,18 @@ class GlmerResult:
     theta : pandas.Series
     fixef : pandas.Series
     vcov : pandas.DataFrame
-        From the Hessian of the Laplace deviance over (theta, beta), as glmer's
-        default ``use.hessian = TRUE``.
+        From the Hessian of the Laplace (for ``nagq > 1`` the quadrature) deviance
+        over (theta, beta), as glmer's default ``use.hessian = TRUE``.
     loglik : float
-        Laplace approximation to the log-likelihood.
+        Laplace approximation to the log-likelihood, or for ``nagq > 1`` the
+        adaptive Gauss-Hermite one (absolute, comparable with the Laplace value).
+    messages : tuple of str
+        Singular-fit, separation, overdispersion and convergence messages, in
+        words that say what to do (also issued as warnings when the fit is
+        built, and printed at the end of the summary).
+    offset_name : str or None
+        The data column the offset was taken from (read from new data by
+        :meth:`predict`), when it was given by name.
 
     Examples
     --------
@@ -56,17 +96,20 @@ class GlmerResult:
     _pirls: object = field(default=None, repr=False)
     _prior: np.ndarray = field(default=None, repr=False)
     _T: tuple = field(default=(), repr=False)
+    offset_name: str | None = field(default=None, repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
-               formula, data_name=None) -> "GlmerResult":
+               formula, data_name=None, loglik=None, offset_name=None, check=None) -> "GlmerResult":
         from ..linalg import ThetaLayout
 
         layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
         T = tuple(layout.factors(theta))
         names = list(design.fixed.names)
         tnames = layout.names(design.terms)
-        ll = family.loglik(design.y, pirls.mu, prior_weights) - 0.5 * (float(pirls.u @ pirls.u) + pirls.logdet)
+        # loglik: given by the fit for adaptive Gauss-Hermite quadrature (nagq > 1), else Laplace
+        ll = loglik if loglik is not None else \
+            family.loglik(design.y, pirls.mu, prior_weights) - 0.5 * (float(pirls.u @ pirls.u) + pirls.logdet)
         messages = []
         sing = singular_terms(np.asarray(theta, dtype=float), layout, [t.label for t in design.terms],
                               [t.columns for t in design.terms])
@@ -74,12 +117,16 @@ class GlmerResult:
             messages.append(singular_message(sing))
         if not opt.converged:
             messages.append(f"optimizer stopped early ({opt.result}); estimates may not be at the optimum")
+        messages.extend(_fit_checks(design, family, theta, beta, vcov, pirls, prior_weights, bool(sing),
+                                    check))
+        for m in messages:
+            warnings.warn(m, stacklevel=3)
         return cls(formula=formula, family=family, nagq=nagq,
                    theta=pd.Series(theta, index=tnames, name="theta"),
                    fixef=pd.Series(beta, index=names, name="Estimate"),
                    vcov=pd.DataFrame(vcov, index=names, columns=names), loglik=float(ll),
                    messages=tuple(messages), design=design, optinfo=opt, data_name=data_name,
-                   _pirls=pirls, _prior=prior_weights, _T=T)
+                   _pirls=pirls, _prior=prior_weights, _T=T, offset_name=offset_name)
 
     # ------------------------------------------------------------- criteria
     @property
@@ -132,16 +179,184 @@ class GlmerResult:
         return pd.DataFrame(rows, columns=["group", "name", "variance", "std_dev", "corr"])
 
     @cached_property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects, per grouping factor."""
-        out: dict[str, list] = {}
+    def _b(self) -> tuple:
+        """Random effects b = Lambda u per term, arrays ``(levels, k)``."""
+        out = []
         start = 0
         for t, Tt in zip(self.design.terms, self._T):
-            b = self._pirls.u[start: start + t.q].reshape(t.nlevels, t.k) @ Tt.T
+            out.append(self._pirls.u[start: start + t.q].reshape(t.nlevels, t.k) @ Tt.T)
             start += t.q
-            out.setdefault(t.group, []).append(pd.DataFrame(b, index=t.levels.rename(t.group),
-                                                            columns=list(t.columns)))
-        return {g: pd.concat(parts, axis=1) for g, parts in out.items()}
+        return tuple(out)
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects, per grouping factor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> m.ranef["herd"].head(2).round(3).values.ravel().tolist()
+        [0.59, -0.299]
+        """
+        from .effects import group_frames
+
+        return group_frames(self.design.terms, self._b)
+
+    @cached_property
+    def _condcov(self) -> list[np.ndarray]:
+        from ..glmm.condvar import glmm_conditional_covariances
+
+        return glmm_conditional_covariances(self.design, self.family, self.theta.to_numpy(),
+                                            self._pirls.eta, self._prior)
+
+    @property
+    def ranef_cov(self) -> dict[str, np.ndarray]:
+        """Conditional covariance matrices of each term's random effects, per level:
+        arrays ``(levels, k, k)`` keyed by term label (lme4's ``postVar`` of
+        ``ranef(m, condVar = TRUE)``).
+
+        For a GLMM they come from ``(Lambda' Z' W Z Lambda + I)^-1`` at the
+        converged PIRLS weights W, scaled by Lambda on both sides (binomial and
+        Poisson responses have no residual variance to multiply by).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> S = m.ranef_cov["herd"]
+        >>> S.shape, round(float(S[0, 0, 0]), 4)   # lme4: 0.1213
+        ((15, 1, 1), 0.1213)
+        """
+        return {t.label: c for t, c in zip(self.design.terms, self._condcov)}
+
+    @property
+    def ranef_var(self) -> dict[str, pd.DataFrame]:
+        """Conditional variances of the random effects, shaped like :attr:`ranef`.
+
+        Their square roots are the conditional standard deviations drawn as
+        intervals by :func:`multilevel.plots.caterpillar`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> m.ranef_var["herd"].head(3).round(4).values.ravel().tolist()
+        [0.1213, 0.1336, 0.0884]
+        """
+        from .effects import group_frames
+
+        return group_frames(self.design.terms, [np.diagonal(c, axis1=1, axis2=2) for c in self._condcov])
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-group coefficients: fixed effects plus that group's random effects
+        (lme4's ``coef``), on the link scale.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> cf = m.coef["herd"]
+        >>> cf.shape, cf.iloc[0].round(3).tolist()
+        ((15, 4), [-0.809, -0.992, -1.129, -1.58])
+        """
+        from .effects import group_coefficients
+
+        return group_coefficients(self.fixef, self.ranef)
+
+    @cached_property
+    def varcorr_long(self) -> pd.DataFrame:
+        """Variance components in lme4's ``as.data.frame(VarCorr(fit))`` layout
+        (columns ``grp, var1, var2, vcov, sdcor``; no residual row).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> m.varcorr_long[["grp", "var1"]].values.tolist(), round(float(m.varcorr_long["sdcor"][0]), 3)
+        ([['herd', '(Intercept)']], 0.642)
+        """
+        from .effects import varcorr_long
+
+        return varcorr_long(self.design.terms, [Tt @ Tt.T for Tt in self._T])
+
+    # ------------------------------------------------------------- predict
+    def predict(self, newdata=None, type: str = "link", random: bool = True,
+                allow_new_levels: bool = True, offset=None) -> pd.Series:
+        """Predictions for new (or the original) data, as lme4's ``predict``.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Defaults to the fitted data.
+        type : {"link", "response"}
+            The linear predictor (default, as lme4) or the mean: a probability
+            for binomial models, an expected count for Poisson ones.
+        random : bool, default True
+            Add the random effects of known groups (False: population level,
+            lme4's ``re.form = NA``).
+        allow_new_levels : bool, default True
+            Levels not seen in the fit get random effects of zero (lme4's
+            ``allow.new.levels = TRUE``); if False they raise a ValueError.
+        offset : str or array-like, optional
+            Offset of ``newdata``. An offset given to :func:`multilevel.glmer`
+            as a column name is taken from that column of ``newdata``.
+
+        Returns
+        -------
+        pandas.Series
+            Named ``"predicted"``, indexed like ``newdata``.
+
+        Examples
+        --------
+        >>> import multilevel as ml, pandas as pd
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> new = pd.DataFrame({"period": ["1", "4"], "herd": ["1", "new herd"]})
+        >>> m.predict(new).round(3).tolist()
+        [-0.809, -2.979]
+        >>> m.predict(new, type="response").round(3).tolist()
+        [0.308, 0.048]
+        """
+        from ..predict import predict_glmm
+
+        return predict_glmm(self, newdata, type=type, random=random, allow_new_levels=allow_new_levels,
+                            offset=offset)
+
+    # --------------------------------------------------------- diagnostics
+    def check_overdispersion(self) -> pd.Series:
+        """Pearson chi-square test of overdispersion, as ``performance::check_overdispersion``.
+
+        Defined for Poisson and for binomial responses with more than one
+        trial; a Bernoulli (0/1) response raises a ValueError.
+
+        Returns
+        -------
+        pandas.Series
+            ``chisq`` (sum of squared Pearson residuals), ``ratio`` (chisq /
+            residual df), ``df`` and ``p``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> m.check_overdispersion().round(3).to_dict()
+        {'chisq': 63.078, 'ratio': 1.237, 'df': 51.0, 'p': 0.119}
+        """
+        from ..glmm.diagnostics import overdispersion
+
+        if self.family.name == "binomial" and np.all(self._prior <= 1):
+            raise ValueError("an overdispersion check needs counts or binomial trials > 1; "
+                             "a 0/1 (Bernoulli) response cannot be overdispersed")
+        stat = overdispersion(self.residuals("pearson").to_numpy(), self.nobs - self.df)
+        return pd.Series(stat, name="overdispersion", dtype=float)
 
     # ----------------------------------------------------- fitted/residuals
     @property
@@ -170,6 +385,73 @@ class GlmerResult:
         z = est / se
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef.index)
+
+    @property
+    def singular(self) -> bool:
+        """True when a variance is estimated as zero or a correlation as +-1."""
+        return any(m.startswith("boundary (singular) fit") for m in self.messages)
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped for missing values."""
+        return self.design.n_dropped
+
+    def to_dict(self) -> dict:
+        """The estimates as plain Python types (JSON-ready), as ``LmerResult.to_dict``.
+
+        Returns
+        -------
+        dict
+            Formula, family, link, method, counts, criteria, ``theta``,
+            ``fixef``, ``se``, ``z_tests``, ``vcov``, ``varcorr`` (as
+            :attr:`varcorr_long` records), messages and optimizer information.
+
+        Examples
+        --------
+        >>> import json
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> d = json.loads(json.dumps(m.to_dict()))
+        >>> d["family"], d["link"], d["method"], d["nobs"], round(d["fixef"]["period2"], 3)
+        ('binomial', 'logit', 'Laplace', 56, -0.992)
+        >>> d["varcorr"][0]["grp"], round(d["varcorr"][0]["sdcor"], 3)
+        ('herd', 0.642)
+        """
+        vc = self.varcorr_long.astype(object).where(self.varcorr_long.notna(), None)
+        tab = self.coef_table()
+        method = "Laplace" if self.nagq == 1 else "nAGQ=0" if self.nagq == 0 else f"AGQ (nAGQ={self.nagq})"
+        return {
+            "formula": self.formula,
+            "family": self.family.name,
+            "link": self.family.link.name,
+            "method": method,
+            "nagq": self.nagq,
+            "nobs": self.nobs,
+            "n_dropped": self.n_dropped,
+            "ngroups": self.ngroups,
+            "loglik": float(self.loglik),
+            "deviance": float(self.deviance),
+            "aic": float(self.aic),
+            "bic": float(self.bic),
+            "df": self.df,
+            "df_resid": self.nobs - self.df,
+            "theta": {k: float(v) for k, v in self.theta.items()},
+            "fixef": {k: float(v) for k, v in self.fixef.items()},
+            "se": {k: float(v) for k, v in self.se.items()},
+            "z_tests": {k: {"z": float(r["z value"]), "p": float(r["Pr(>|z|)"])} for k, r in tab.iterrows()},
+            "vcov": self.vcov.to_numpy().tolist(),
+            "varcorr": vc.to_dict(orient="records"),
+            "singular": self.singular,
+            "messages": list(self.messages),
+            "optimizer": {"name": self.optinfo.optimizer, "feval": self.optinfo.feval,
+                          "result": self.optinfo.result},
+        }
+
+    def _repr_html_(self) -> str:
+        from .summary import glmer_html
+
+        return glmer_html(self)
 
     def summary(self) -> str:
         """glmer-style summary text."""

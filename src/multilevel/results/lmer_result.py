@@ -178,19 +178,10 @@ class LmerResult:
         >>> vc["sdcor"].round(3).tolist()
         [24.74, 5.922, 0.066, 25.592]
         """
-        rows = []
-        for i, term in enumerate(self.design.terms):
-            S = self._term_cov(i)
-            sd = np.sqrt(np.diag(S))
-            for a, name in enumerate(term.columns):
-                rows.append((term.label, name, None, S[a, a], sd[a]))
-            for a in range(term.k):
-                for c in range(a + 1, term.k):
-                    denom = sd[a] * sd[c]
-                    rows.append((term.label, term.columns[a], term.columns[c], S[c, a],
-                                 S[c, a] / denom if denom > 0 else np.nan))
-        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        from .effects import varcorr_long
+
+        return varcorr_long(self.design.terms, [self._term_cov(i) for i in range(len(self.design.terms))],
+                            residual_sd=self.sigma)
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -222,12 +213,6 @@ class LmerResult:
         rows.append(("Residual", "", self.sigma**2, self.sigma, ()))
         return pd.DataFrame(rows, columns=["group", "name", "variance", "std_dev", "corr"])
 
-    def _terms_by_group(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for i, t in enumerate(self.design.terms):
-            out.setdefault(t.group, []).append(i)
-        return out
-
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Conditional modes (BLUPs) of the random effects, per grouping factor.
@@ -239,13 +224,9 @@ class LmerResult:
         >>> round(float(m2.ranef["school"].iloc[0, 0]), 2)
         -10.17
         """
-        out = {}
-        for g, idx in self._terms_by_group().items():
-            terms = [self.design.terms[i] for i in idx]
-            vals = np.hstack([self._b[i] for i in idx])
-            cols = [c for t in terms for c in t.columns]
-            out[g] = pd.DataFrame(vals, index=terms[0].levels.rename(g), columns=cols)
-        return out
+        from .effects import group_frames
+
+        return group_frames(self.design.terms, self._b)
 
     @cached_property
     def _condcov(self) -> list[np.ndarray]:
@@ -286,13 +267,9 @@ class LmerResult:
         >>> v.loc["308"].round(2).tolist()
         [145.71, 5.31]
         """
-        out = {}
-        for g, idx in self._terms_by_group().items():
-            terms = [self.design.terms[i] for i in idx]
-            vals = np.hstack([np.diagonal(self._condcov[i], axis1=1, axis2=2) for i in idx])
-            cols = [c for t in terms for c in t.columns]
-            out[g] = pd.DataFrame(vals, index=terms[0].levels.rename(g), columns=cols)
-        return out
+        from .effects import group_frames
+
+        return group_frames(self.design.terms, [np.diagonal(c, axis1=1, axis2=2) for c in self._condcov])
 
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
@@ -308,17 +285,9 @@ class LmerResult:
         >>> bool(np.allclose(cf - fit.fixef, fit.ranef["Subject"]))
         True
         """
-        out = {}
-        for g, re in self.ranef.items():
-            df = pd.DataFrame(np.tile(self.fixef.to_numpy(), (len(re), 1)), index=re.index,
-                              columns=self.fixef.index)
-            for c in re.columns:
-                if c in df.columns:
-                    df[c] = df[c] + re[c]
-                else:
-                    df[c] = re[c]
-            out[g] = df
-        return out
+        from .effects import group_coefficients
+
+        return group_coefficients(self.fixef, self.ranef)
 
     # ------------------------------------------------------- fitted/residuals
     def _zb(self) -> np.ndarray:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_column", "lmer_summary", "lmer_html"]
+__all__ = ["format_column", "lmer_summary", "lmer_html", "glmer_html"]
 
 
 def _fmt(v: float, dec: int) -> str:
@@ -397,3 +397,41 @@ def lmer_html(fit) -> str:
     msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.messages)
     return (head + _html_table(crit, "Criteria") + _html_table(vc, "Random effects")
             + _html_table(fe, "Fixed effects") + msgs)
+
+
+def glmer_html(fit) -> str:
+    """HTML summary of a GLMM for notebooks.
+
+    Parameters
+    ----------
+    fit : GlmerResult
+
+    Returns
+    -------
+    str
+        HTML with the criteria, random-effects and fixed-effects (z tests)
+        tables and the fit's messages.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...              ml.datasets.load("cbpp"))
+    >>> page = glmer_html(m)
+    >>> page.startswith("<p><b>Generalized linear mixed model"), page.count("<table")
+    (True, 3)
+    """
+    how = ("Laplace approximation" if fit.nagq == 1 else "nAGQ = 0" if fit.nagq == 0
+           else f"adaptive Gauss-Hermite quadrature, nAGQ = {fit.nagq}")
+    head = (f"<p><b>Generalized linear mixed model fit by maximum likelihood ({html.escape(how)})</b><br>"
+            f"Family: {html.escape(fit.family.name)} ({html.escape(fit.family.link.name)})<br>"
+            f"Formula: <code>{html.escape(fit.formula)}</code><br>"
+            f"Number of obs: {fit.nobs}; groups: "
+            + html.escape(", ".join(f"{g} {n}" for g, n in fit.ngroups.items())) + "</p>")
+    crit = pd.DataFrame({"AIC": [fit.aic], "BIC": [fit.bic], "logLik": [fit.loglik],
+                         "deviance": [fit.deviance], "df.resid": [fit.nobs - fit.df]})
+    vc = fit.varcorr.copy()
+    vc["corr"] = vc["corr"].map(lambda c: " ".join(f"{v:.2f}" for v in c))
+    msgs = "".join(f"<p><i>{html.escape(m)}</i></p>" for m in fit.messages)
+    return (head + _html_table(crit, "Criteria") + _html_table(vc, "Random effects")
+            + _html_table(fit.coef_table(), "Fixed effects") + msgs)

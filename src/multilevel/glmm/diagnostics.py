@@ -1,0 +1,275 @@
+"""Checks of a fitted GLMM, reported in words users can act on.
+
+Pure functions over arrays, called when the result is built:
+
+- :func:`separation`: complete or quasi-complete separation of a binomial
+  (or all-zero cells of a Poisson) response by the fixed effects, found by the
+  linear program of Konis (2007) that R's ``detectseparation`` package solves,
+  plus glm's "fitted probabilities numerically 0 or 1" symptom;
+- :func:`overdispersion`: the Pearson chi-square / residual df ratio and its
+  chi-square p-value, as ``performance::check_overdispersion``;
+- :func:`convergence`: lme4's gradient check at the optimum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, stats
+
+from ..lmm.convergence import check_convergence
+
+__all__ = ["separation", "separated_coefficients", "overdispersion", "overdispersion_message",
+           "convergence"]
+
+_FITTED_EPS = 10 * np.finfo(float).eps  # glm.fit's threshold for "numerically 0 or 1"
+_LP_MAX_CELLS = 5_000_000  # distinct rows x columns above which the linear program is skipped
+_LP_ALWAYS_CELLS = 25_000  # below this (about 0.05 s) it always runs; above, only on a symptom
+_EXTREME = 1e-6  # fitted probabilities (or Poisson means) this close to 0 or 1 are a symptom
+_OVERDISPERSION_P = 0.05
+
+
+def separated_coefficients(X: np.ndarray, y: np.ndarray, weights: np.ndarray,
+                           family: str = "binomial", max_cells: int = _LP_MAX_CELLS) -> np.ndarray:
+    """Directions in which the fixed effects can grow without bound.
+
+    Solves Konis's linear program: find ``d`` with ``x_i'd >= 0`` where every
+    trial succeeded, ``x_i'd <= 0`` where every trial failed (for Poisson:
+    where the count is 0), ``x_i'd = 0`` elsewhere, maximising the total
+    ``sum s_i x_i'd`` over ``-1 <= d_j <= 1``. A positive optimum means
+    (quasi-)complete separation: moving the coefficients along ``d`` never
+    lowers the likelihood, so the coefficients with ``d_j != 0`` have
+    infinite maximum-likelihood estimates.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Fixed-effects model matrix.
+    y : ndarray (n,)
+        Response: proportions (binomial) or counts (Poisson).
+    weights : ndarray (n,)
+        Prior weights (binomial trials); rows with weight 0 are ignored.
+    family : {"binomial", "poisson"}
+    max_cells : int
+        Skip the linear program (return an empty array) when the distinct
+        rows of ``X`` times its columns exceed this.
+
+    Returns
+    -------
+    ndarray (p,)
+        The direction ``d`` (signs tell which way each estimate runs off);
+        all zero without separation. Empty when the problem is too large to
+        check.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1]])
+    >>> separated_coefficients(X, np.array([0, 1, 0, 1, 1, 1.0]), np.ones(6)).tolist()
+    [0.0, 1.0]
+    >>> separated_coefficients(X, np.array([0, 1, 0, 1, 0, 1.0]), np.ones(6)).tolist()
+    [0.0, 0.0]
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    keep = np.asarray(weights, dtype=float) > 0
+    if p == 0 or not keep.any():
+        return np.zeros(p)
+    X, y = X[keep], np.asarray(y, dtype=float)[keep]
+    scale = np.abs(X).max(axis=0)
+    scale[scale == 0] = 1.0
+    Xs = X / scale
+    if family == "binomial":
+        sign = np.where(y >= 1, 1, np.where(y <= 0, -1, 0))
+    else:  # poisson: only zero counts can push the mean to 0
+        sign = np.where(y <= 0, -1, 0)
+    # one row per distinct x with the outcomes seen there: all +, all -, or mixed (0)
+    rows, inv = np.unique(Xs, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    m = rows.shape[0]
+    if m * p > max_cells:
+        return np.zeros(0)
+    lo = np.full(m, 1)
+    hi = np.full(m, -1)
+    np.minimum.at(lo, inv, sign)
+    np.maximum.at(hi, inv, sign)
+    s = np.where(lo == hi, lo, 0)
+    count = np.bincount(inv, minlength=m)
+    if not np.any(s != 0):
+        return np.zeros(p)
+    c = -(count * s) @ rows  # linprog minimises
+    ineq = s != 0
+    A_ub = -(s[ineq, None] * rows[ineq])  # s x'd >= 0
+    eq = s == 0
+    res = optimize.linprog(c, A_ub=A_ub if ineq.any() else None, b_ub=np.zeros(ineq.sum()) if ineq.any() else None,
+                           A_eq=rows[eq] if eq.any() else None, b_eq=np.zeros(eq.sum()) if eq.any() else None,
+                           bounds=[(-1.0, 1.0)] * p, method="highs")
+    if res.status != 0 or -res.fun <= 1e-7:
+        return np.zeros(p)
+    d = np.where(np.abs(res.x) > 1e-7, res.x, 0.0)
+    return d / np.abs(d).max()
+
+
+def separation(X: np.ndarray, names, y: np.ndarray, weights: np.ndarray, mu: np.ndarray,
+               fixef: np.ndarray, se: np.ndarray, family: str = "binomial") -> list[str]:
+    """Messages about (quasi-)complete separation; empty when there is none.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Fixed-effects model matrix.
+    names : sequence of str
+        Its column names.
+    y : ndarray (n,)
+        Response (binomial proportions or Poisson counts).
+    weights : ndarray (n,)
+        Prior weights (binomial trials).
+    mu : ndarray (n,)
+        Fitted means at the conditional modes.
+    fixef, se : ndarray (p,)
+        Estimates and standard errors, quoted in the message.
+    family : {"binomial", "poisson"}
+
+    Returns
+    -------
+    list of str
+
+    Notes
+    -----
+    The linear program (:func:`separated_coefficients`) always runs on small
+    problems (distinct rows times columns up to 25,000, a few hundredths of a
+    second); on larger ones only when a symptom shows: fitted probabilities
+    (Poisson: means) within 1e-6 of 0 or 1, or a standard error that is not
+    finite, since separated coefficients drive the fitted values of the
+    separated rows to the boundary.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1]])
+    >>> y = np.array([0, 1, 0, 1, 1, 1.0])
+    >>> msg = separation(X, ["(Intercept)", "gB"], y, np.ones(6), np.full(6, 0.5),
+    ...                  np.array([-0.7, 25.0]), np.array([1.2, 4e4]))
+    >>> print(msg[0][:95])
+    complete or quasi-complete separation: the fixed effects predict some responses exactly, so the
+    """
+    pos = np.asarray(weights) > 0
+    mu = np.asarray(mu, dtype=float)
+    if family == "binomial":
+        symptom = np.any(pos & ((mu < _EXTREME) | (mu > 1 - _EXTREME)))
+    else:
+        symptom = np.any(pos & (mu < _EXTREME))
+    symptom = symptom or not np.all(np.isfinite(se))
+    d = separated_coefficients(X, y, weights, family,
+                               max_cells=_LP_MAX_CELLS if symptom else _LP_ALWAYS_CELLS)
+    out = []
+    if d.size and np.any(d != 0):
+        idx = np.nonzero(d)[0]
+        which = ", ".join(f"{names[j]!r} ({fixef[j]:.3g}, SE {se[j]:.3g}, towards "
+                          f"{'+' if d[j] > 0 else '-'}Inf)" for j in idx)
+        what = ("every trial succeeded or every trial failed" if family == "binomial"
+                else "every count is 0")
+        out.append(
+            "complete or quasi-complete separation: the fixed effects predict some responses exactly, "
+            f"so the estimates of {which} are not finite (where {what}, the likelihood keeps "
+            "increasing as they grow) and their standard errors and tests mean nothing; remove or "
+            "merge the levels concerned, or shrink the fixed effects with a prior (a Bayesian fit, "
+            "or a bias-reduced fit as R's brglm2)"
+        )
+    elif family == "binomial":
+        extreme = pos & ((mu <= _FITTED_EPS) | (mu >= 1 - _FITTED_EPS))
+        if extreme.any():
+            out.append(
+                f"fitted probabilities numerically 0 or 1 occurred ({int(extreme.sum())} observations): "
+                "a predictor separates the outcomes almost perfectly or takes extreme values; check "
+                "the large estimates, and rescale or drop the predictor concerned"
+            )
+    return out
+
+
+def overdispersion(pearson_residuals: np.ndarray, df_resid: int) -> dict:
+    """Pearson chi-square test of overdispersion, as ``performance::check_overdispersion``.
+
+    Parameters
+    ----------
+    pearson_residuals : ndarray (n,)
+        Conditional Pearson residuals of the fit.
+    df_resid : int
+        Observations minus parameters (fixed effects and theta).
+
+    Returns
+    -------
+    dict
+        ``chisq`` (sum of squared residuals), ``ratio`` (chisq / df), ``df``
+        and ``p`` (upper-tail chi-square probability).
+
+    Examples
+    --------
+    >>> out = overdispersion(np.array([2.0, -2.0, 1.5, -1.5, 2.0]), 3)
+    >>> round(out["ratio"], 3), round(out["p"], 4)
+    (5.5, 0.0009)
+    """
+    r = np.asarray(pearson_residuals, dtype=float)
+    chisq = float(np.sum(r * r))
+    df = int(df_resid)
+    ratio = chisq / df if df > 0 else float("nan")
+    p = float(stats.chi2.sf(chisq, df)) if df > 0 else float("nan")
+    return {"chisq": chisq, "ratio": ratio, "df": df, "p": p}
+
+
+def overdispersion_message(stat: dict, family: str = "poisson") -> str | None:
+    """The overdispersion message for :func:`overdispersion`'s result, or None when
+    the test does not reject (p >= 0.05).
+
+    Examples
+    --------
+    >>> print(overdispersion_message({"chisq": 148.4, "ratio": 2.91, "df": 51, "p": 1e-11})[:79])
+    overdispersion: Pearson chi-square / residual df = 2.91 (chi-square 148.4 on 51
+    >>> overdispersion_message({"chisq": 50.0, "ratio": 0.98, "df": 51, "p": 0.5}) is None
+    True
+    """
+    if not np.isfinite(stat["p"]) or stat["p"] >= _OVERDISPERSION_P:
+        return None
+    p = stat["p"]
+    ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    alt = "a negative binomial model" if family == "poisson" else "a beta-binomial model"
+    return (f"overdispersion: Pearson chi-square / residual df = {stat['ratio']:.3g} (chi-square "
+            f"{stat['chisq']:.1f} on {stat['df']} df, {ptxt}); the {family} variance is too small for "
+            "these data, so standard errors are too small and p-values too optimistic; add an "
+            "observation-level random effect (a column with one level per row, e.g. obs, and the "
+            f"term + (1 | obs)) or use {alt}")
+
+
+def convergence(deviance, x: np.ndarray, lower: np.ndarray, singular: bool,
+                grad: np.ndarray | None = None, hessian: np.ndarray | None = None) -> list[str]:
+    """lme4's gradient check of the deviance at the optimum (none for singular fits).
+
+    Parameters
+    ----------
+    deviance : callable
+        ``x -> float``: the criterion the optimizer minimised, over theta (and
+        the fixed effects for Laplace and quadrature fits).
+    x : ndarray
+        The optimum reported.
+    lower : ndarray
+        Lower bounds of ``x``.
+    singular : bool
+        True for a boundary fit, where the gradient need not vanish.
+    grad, hessian : ndarray, optional
+        The gradient and Hessian at ``x`` when the fit already has them
+        (``deviance`` is then not called).
+
+    Returns
+    -------
+    list of str
+        Empty when the scaled gradient is below lme4's tolerance (0.002).
+
+    Examples
+    --------
+    >>> f = lambda v: (v[0] - 1) ** 2 + 10 * (v[1] + 2) ** 2
+    >>> convergence(f, np.array([1.0, -2.0]), np.array([0.0, -np.inf]), False)
+    []
+    >>> print(convergence(f, np.array([1.0, -1.9]), np.array([0.0, -np.inf]), False)[0][:40])
+    Model failed to converge: max|grad| = 2 
+    """
+    if singular:
+        return []
+    return check_convergence(deviance, np.asarray(x, dtype=float), np.asarray(lower, dtype=float), False,
+                             grad=grad, hessian=hessian)

@@ -1,0 +1,188 @@
+"""Item response theory reading of a Rasch-type GLMM.
+
+A multilevel logistic regression with one fixed effect per item and a random
+intercept per person,
+
+    logit Pr(y_ij = 1) = gamma_i + U_j,    U_j ~ N(0, tau^2),
+
+is the Rasch model: setting the person's ability theta_j = U_j and the item's
+difficulty b_i = -gamma_i gives Pr(y_ij = 1) = 1 / (1 + exp(-(theta_j - b_i))).
+With the probit link it is the normal-ogive one-parameter model. Fit it with
+``ml.glmer("y ~ 0 + item + (1 | person)", data)``; this module reads the
+fit as item difficulties, person abilities and item characteristic curves.
+
+Examples
+--------
+>>> import multilevel as ml
+>>> d = ml.datasets.load("rasch5")
+>>> fit = ml.glmer("y ~ 0 + item + (1 | person)", d[d["person"] <= 200])
+>>> ml.irt.rasch(fit).items["difficulty"].round(2).tolist()
+[-1.83, -2.58, 1.29, -2.64, -1.54]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RaschParameters", "rasch", "item_curves"]
+
+_LINKS = ("logit", "probit")
+
+
+@dataclass(frozen=True)
+class RaschParameters:
+    """Item and person parameters of a Rasch-type fit.
+
+    Attributes
+    ----------
+    items : pandas.DataFrame
+        One row per item (indexed by the item labels): ``difficulty``
+        (b = -gamma), ``se`` (its standard error, that of gamma) and
+        ``p_correct`` (the observed proportion of 1s).
+    persons : pandas.DataFrame
+        One row per person: ``ability`` (the conditional mode of the person
+        effect) and ``sd`` (its conditional standard deviation, lme4's
+        ``condVar``).
+    ability_sd : float
+        The estimated standard deviation tau of abilities in the population.
+    link : str
+        ``"logit"`` (Rasch) or ``"probit"`` (normal ogive).
+    item_column, person_column : str
+        The data's columns that name items and persons.
+    """
+
+    items: pd.DataFrame
+    persons: pd.DataFrame
+    ability_sd: float
+    link: str
+    item_column: str
+    person_column: str
+
+
+def _shape(fit) -> tuple[str, str, list[str]]:
+    """(item column, person column, item labels) of a ``y ~ 0 + item + (1 | person)`` fit,
+    or a one-line ValueError saying which formula is needed."""
+    need = ("needs a binomial fit of the form y ~ 0 + item + (1 | person) (logit or probit link): "
+            "one fixed effect per item, no intercept, one random intercept per person")
+    formula = getattr(fit, "formula", None)
+    family = getattr(fit, "family", None)
+    design = getattr(fit, "design", None)
+    if family is None or design is None or getattr(family, "name", None) != "binomial":
+        raise ValueError(f"the IRT reading {need}; got {type(fit).__name__} {formula!r}")
+    if family.link.name not in _LINKS:
+        raise ValueError(f"the IRT reading {need}; got the {family.link.name} link")
+    terms = design.terms
+    if len(terms) != 1 or terms[0].columns != ("(Intercept)",) or len(terms[0].group_columns) != 1:
+        raise ValueError(f"the IRT reading {need}; got {formula!r}")
+    fixed = re.sub(r"\s+", "", design.formula.fixed)
+    m = re.fullmatch(r"(?:0\+|-1\+)(.+)|(.+?)(?:\+0|-1)", fixed)
+    item = (m.group(1) or m.group(2)) if m else None
+    if item is not None:
+        item = item.strip("`")
+    data = design.data
+    if item is None or data is None or item not in data.columns or "(Intercept)" in design.fixed.names:
+        raise ValueError(f"the IRT reading {need}; got {formula!r}")
+    names = list(design.fixed.names)
+    if pd.api.types.is_numeric_dtype(data[item]) or not all(n.startswith(item) for n in names) \
+            or design.fixed.dropped:
+        raise ValueError(f"the IRT reading {need}; {item!r} must be a categorical column of items, got {formula!r}")
+    return item, terms[0].group_columns[0], [n[len(item):] for n in names]
+
+
+def rasch(fit) -> RaschParameters:
+    """Item difficulties and person abilities of a ``y ~ 0 + item + (1 | person)`` fit.
+
+    Parameters
+    ----------
+    fit : GlmerResult
+        A binomial fit (logit: Rasch; probit: normal ogive) with one fixed
+        effect per item, no intercept, and a random intercept per person.
+
+    Returns
+    -------
+    RaschParameters
+        ``items`` (difficulty b = -gamma, se, p_correct), ``persons``
+        (ability, sd) and ``ability_sd`` (tau).
+
+    Raises
+    ------
+    ValueError
+        For a fit of another shape, saying which formula is needed.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> d = ml.datasets.load("rasch5")
+    >>> fit = ml.glmer("y ~ 0 + item + (1 | person)", d[d["person"] <= 200])
+    >>> r = ml.irt.rasch(fit)
+    >>> r.items.index.tolist(), r.items.columns.tolist()
+    (['a', 'b', 'c', 'd', 'e'], ['difficulty', 'se', 'p_correct'])
+    >>> r.items["difficulty"].round(2).tolist(), r.items["se"].round(2).tolist()
+    ([-1.83, -2.58, 1.29, -2.64, -1.54], [0.23, 0.28, 0.21, 0.29, 0.22])
+    >>> r.persons.head(3).round(2).values.tolist()   # ability, sd of persons 1-3
+    [[-0.57, 0.84], [0.19, 0.89], [0.19, 0.89]]
+    >>> round(r.ability_sd, 2)
+    1.17
+    >>> ml.irt.rasch(ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                       ml.datasets.load("cbpp")))   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the IRT reading needs a binomial fit of the form y ~ 0 + item + (1 | person) ...
+    """
+    item, person, labels = _shape(fit)
+    design = fit.design
+    y = design.y
+    w = np.asarray(fit._prior, dtype=float)
+    X = design.X
+    succ = (X * (w * y)[:, None]).sum(axis=0)
+    trials = (X * w[:, None]).sum(axis=0)
+    idx = pd.Index(labels, name=item)
+    items = pd.DataFrame({"difficulty": -fit.fixef.to_numpy(), "se": fit.se.to_numpy(),
+                          "p_correct": succ / np.where(trials > 0, trials, np.nan)}, index=idx)
+    group = design.terms[0].group
+    persons = pd.DataFrame({"ability": fit.ranef[group].iloc[:, 0].to_numpy(),
+                            "sd": np.sqrt(fit.ranef_var[group].iloc[:, 0].to_numpy())},
+                           index=fit.ranef[group].index.rename(person))
+    return RaschParameters(items=items, persons=persons, ability_sd=float(fit.varcorr["std_dev"].iloc[0]),
+                           link=fit.family.link.name, item_column=item, person_column=person)
+
+
+def item_curves(fit, theta_grid=None) -> pd.DataFrame:
+    """Item characteristic curves P(y = 1 | ability) = inverse-link(ability - b).
+
+    Parameters
+    ----------
+    fit : GlmerResult
+        A ``y ~ 0 + item + (1 | person)`` fit (see :func:`rasch`).
+    theta_grid : array-like, optional
+        Abilities at which to evaluate the curves; by default 161 points over
+        +-max(4, 3 tau).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``ability``, one column of probabilities per item.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> d = ml.datasets.load("rasch5")
+    >>> fit = ml.glmer("y ~ 0 + item + (1 | person)", d[d["person"] <= 200])
+    >>> curves = ml.irt.item_curves(fit, theta_grid=[-2.0, 0.0, 2.0])
+    >>> curves.columns.tolist(), curves.index.tolist()
+    (['a', 'b', 'c', 'd', 'e'], [-2.0, 0.0, 2.0])
+    >>> curves["c"].round(3).tolist()   # the hardest item
+    [0.036, 0.216, 0.671]
+    """
+    r = rasch(fit)
+    if theta_grid is None:
+        half = max(4.0, 3.0 * r.ability_sd)
+        theta_grid = np.linspace(-half, half, 161)
+    grid = np.asarray(theta_grid, dtype=float).ravel()
+    b = r.items["difficulty"].to_numpy()
+    P = fit.family.link.inverse(grid[:, None] - b[None, :])
+    return pd.DataFrame(P, index=pd.Index(grid, name="ability"), columns=r.items.index.rename(None))

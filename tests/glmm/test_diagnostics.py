@@ -1,0 +1,209 @@
+"""GLMM diagnostics (glmm/diagnostics.py): separation, overdispersion and
+convergence, each on a small data set that triggers it and one that does not;
+the overdispersion statistic against performance::check_overdispersion 0.10.2
+(tests/reference/lme4_glmm_extras.json)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from multilevel.glmm import diagnostics as dx
+
+EXTRAS = json.loads((Path(__file__).parents[1] / "reference" / "lme4_glmm_extras.json").read_text())
+OVERDISPERSION = {c["id"]: c for c in EXTRAS["overdispersion"]}
+
+
+def _fit(formula, data, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = ml.glmer(formula, data, **kw)
+    return fit, [str(w.message) for w in caught]
+
+
+def _groups(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 20, n)
+    return rng, g, rng.normal(0, 0.7, 20)[g]
+
+
+# ------------------------------------------------------------------ separation
+@pytest.fixture(scope="module")
+def separated():
+    rng, g, u = _groups()
+    x = rng.choice(["a", "b", "c"], g.size)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(-0.3 + u + np.where(x == "b", 0.8, 0)))))
+    y[x == "c"] = 0  # level c: every response 0
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+
+
+def test_quasi_complete_separation_by_a_factor_level(separated):
+    fit, warned = _fit("y ~ x + (1 | g)", separated)
+    msgs = [m for m in fit.messages if "separation" in m]
+    assert len(msgs) == 1 and msgs[0] in warned and msgs[0] in str(fit)
+    assert "'xc'" in msgs[0] and "towards -Inf" in msgs[0] and "'xb'" not in msgs[0]
+    assert "remove or merge" in msgs[0]
+
+
+def test_complete_separation_by_a_continuous_predictor():
+    rng, g, _ = _groups(seed=2)
+    x = rng.normal(size=g.size)
+    d = pd.DataFrame({"y": (x > 0.2).astype(int), "x": x, "g": g.astype(str)})
+    fit, _ = _fit("y ~ x + (1 | g)", d)
+    msg = next(m for m in fit.messages if "separation" in m)
+    assert "'x'" in msg and "towards +Inf" in msg
+
+
+def test_no_separation_in_ordinary_data(separated):
+    rng, g, u = _groups(seed=3)
+    x = rng.choice(["a", "b", "c"], g.size)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(u + np.where(x == "b", 0.8, 0)))))
+    fit, warned = _fit("y ~ x + (1 | g)", pd.DataFrame({"y": y, "x": x, "g": g.astype(str)}))
+    assert fit.messages == () and warned == []
+    cbpp, _ = _fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+    assert cbpp.messages == ()
+
+
+def test_separated_coefficients_linear_program():
+    X = np.column_stack([np.ones(8), [0, 0, 0, 0, 1, 1, 1, 1], [0, 1, 0, 1, 0, 1, 0, 1]])
+    # proportions strictly inside (0, 1) never separate; trials of weight 0 are ignored
+    y = np.array([0.2, 0.5, 0.3, 0.1, 1.0, 1.0, 1.0, 1.0])
+    d = dx.separated_coefficients(X, y, np.full(8, 5.0))
+    assert d[1] > 0 and d[0] == 0 and d[2] == 0
+    y2 = y.copy()
+    y2[4] = 0.5
+    assert not np.any(dx.separated_coefficients(X, y2, np.full(8, 5.0)))
+    w = np.full(8, 5.0)
+    w[[5, 6, 7]] = 0.0  # only row 4 (y = 1) left in the x1 = 1 cell: still separated
+    assert dx.separated_coefficients(X, y, w)[1] > 0
+    # Poisson: a cell of zero counts has a coefficient at -Inf
+    counts = np.array([3, 1, 2, 4, 0, 0, 0, 0.0])
+    assert dx.separated_coefficients(X, counts, np.ones(8), "poisson")[1] < 0
+    assert not np.any(dx.separated_coefficients(X, counts + 1, np.ones(8), "poisson"))
+
+
+def test_large_problems_run_the_linear_program_only_on_a_symptom(monkeypatch):
+    rng = np.random.default_rng(6)
+    n = 20_000
+    X = np.column_stack([np.ones(n), rng.normal(size=n), (np.arange(n) < 50).astype(float)])
+    y = rng.binomial(1, 0.5, n).astype(float)
+    y[:50] = 0.0  # the third column's cell is all 0: separated
+    mu = np.full(n, 0.5)
+    calls = []
+    real = dx.optimize.linprog
+    monkeypatch.setattr(dx.optimize, "linprog", lambda *a, **k: calls.append(1) or real(*a, **k))
+    names, beta, se = ["(Intercept)", "x", "z"], np.zeros(3), np.ones(3)
+    assert dx.separation(X, names, y, np.ones(n), mu, beta, se) == [] and calls == []
+    mu[:50] = 1e-9  # the fitted values of the separated rows at the boundary
+    msgs = dx.separation(X, names, y, np.ones(n), mu, beta, se)
+    assert len(calls) == 1 and "'z'" in msgs[0] and "towards -Inf" in msgs[0]
+
+
+def test_fitted_probabilities_numerically_0_or_1_message():
+    X = np.ones((4, 1))
+    msgs = dx.separation(X, ["(Intercept)"], np.array([0, 1, 0, 1.0]), np.ones(4),
+                         np.array([1e-17, 0.5, 0.5, 0.5]), np.zeros(1), np.ones(1))
+    assert len(msgs) == 1 and msgs[0].startswith("fitted probabilities numerically 0 or 1 occurred (1 ")
+
+
+# -------------------------------------------------------------- overdispersion
+@pytest.mark.parametrize("case_id", ["grouseticks_location", "cbpp_poisson_offset", "cbpp_binomial"])
+def test_overdispersion_matches_performance(case_id):
+    ref = OVERDISPERSION[case_id]
+    data = ml.datasets.load(ref["dataset"])
+    offset = None
+    if ref["offset"]:
+        data = data.assign(logsize=np.log(data["size"]))
+        offset = "logsize"
+    fit, _ = _fit(ref["formula"], data, family=ref["family"], link=ref["link"], offset=offset)
+    od = fit.check_overdispersion()
+    assert od["df"] == ref["df"]
+    np.testing.assert_allclose([od["chisq"], od["ratio"]], [ref["chisq"], ref["ratio"]], rtol=1e-3)
+    assert od["p"] == pytest.approx(ref["p"], rel=0.02, abs=1e-12)
+    flagged = any(m.startswith("overdispersion:") for m in fit.messages)
+    assert flagged == (ref["p"] < 0.05)
+
+
+def test_overdispersed_counts_are_reported_with_what_to_do():
+    rng, g, u = _groups(seed=4)
+    mu = np.exp(1.0 + u) * rng.gamma(1.0, 1.0, g.size)  # gamma-Poisson mixture
+    d = pd.DataFrame({"y": rng.poisson(mu), "g": g.astype(str), "obs": np.arange(g.size).astype(str)})
+    fit, warned = _fit("y ~ 1 + (1 | g)", d, family="poisson")
+    msg = next(m for m in fit.messages if m.startswith("overdispersion:"))
+    assert msg in warned and "(1 | obs)" in msg and "negative binomial" in msg
+    assert fit.check_overdispersion()["ratio"] > 2
+    # the observation-level random effect absorbs it
+    olre, _ = _fit("y ~ 1 + (1 | g) + (1 | obs)", d, family="poisson")
+    assert not any(m.startswith("overdispersion:") for m in olre.messages)
+
+
+def test_poisson_counts_are_not_flagged():
+    rng, g, u = _groups(seed=5)
+    d = pd.DataFrame({"y": rng.poisson(np.exp(1.0 + u)), "g": g.astype(str)})
+    fit, warned = _fit("y ~ 1 + (1 | g)", d, family="poisson")
+    assert fit.messages == () and warned == []
+    assert fit.check_overdispersion()["p"] > 0.05
+
+
+def test_overdispersion_check_refuses_bernoulli_responses(separated):
+    fit, _ = _fit("y ~ 1 + (1 | g)", separated)
+    with pytest.raises(ValueError, match="Bernoulli"):
+        fit.check_overdispersion()
+
+
+def test_overdispersion_statistic():
+    out = dx.overdispersion(np.array([1.0, -1.0, 2.0, 0.0]), 2)
+    assert out == {"chisq": 6.0, "ratio": 3.0, "df": 2, "p": pytest.approx(np.exp(-3.0))}
+    assert dx.overdispersion_message({"chisq": 6.0, "ratio": 3.0, "df": 2, "p": 0.0498}, "poisson") \
+        .startswith("overdispersion: Pearson chi-square / residual df = 3 (chi-square 6.0 on 2 df, p = 0.050)")
+
+
+# ------------------------------------------------------------------ convergence
+def test_convergence_gradient_check():
+    f = lambda v: (v[0] - 1.0) ** 2 + 50 * (v[1] - 2.0) ** 2  # noqa: E731
+    lower = np.array([0.0, -np.inf])
+    assert dx.convergence(f, np.array([1.0, 2.0]), lower, singular=False) == []
+    msgs = dx.convergence(f, np.array([1.0, 2.05]), lower, singular=False)
+    assert len(msgs) == 1 and msgs[0].startswith("Model failed to converge: max|grad| = 5")
+    assert dx.convergence(f, np.array([1.0, 2.05]), lower, singular=True) == []
+
+
+@pytest.mark.parametrize("kw", [{"nagq": 0}, {"nagq": 1}, {"nagq": 25}, {"link": "probit"},
+                                {"link": "cloglog"}])
+def test_converged_fits_are_not_flagged(kw):
+    fit, warned = _fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+                       **kw)
+    assert fit.messages == () and warned == []
+
+
+def test_result_built_away_from_the_optimum_reports_non_convergence():
+    from multilevel.glmm.pirls import pirls
+    from multilevel.linalg import ThetaLayout
+    from multilevel.results.glmer_result import GlmerResult
+
+    fit, _ = _fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+    assert fit.messages == ()
+    beta = fit.fixef.to_numpy() + np.array([0.0, 0.2, 0.0, 0.0])
+    theta = fit.theta.to_numpy()
+    res = pirls(fit.design, fit.family, theta, ThetaLayout.from_k([1]), fit._prior, beta=beta,
+                u_start=fit._pirls.u)
+    layout = ThetaLayout.from_k([1])
+
+    def deviance(v):  # the Laplace criterion over (theta, beta), as the fit minimised it
+        return pirls(fit.design, fit.family, v[:1], layout, fit._prior, beta=v[1:], u_start=res.u).laplace
+
+    check = {"deviance": deviance, "x": np.concatenate([theta, beta]),
+             "lower": np.array([0.0] + [-np.inf] * beta.size)}
+    with pytest.warns(UserWarning, match="Model failed to converge"):
+        bad = GlmerResult._build(design=fit.design, family=fit.family, theta=theta, beta=beta,
+                                 vcov=fit.vcov.to_numpy(), pirls=res, prior_weights=fit._prior, nagq=1,
+                                 opt=replace(fit.optinfo), response="incidence", formula=fit.formula,
+                                 check=check)
+    assert any("failed to converge" in m for m in bad.messages)
