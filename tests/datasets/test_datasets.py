@@ -99,7 +99,8 @@ def test_known_facts():
     assert set(lb["sector"].unique()) == {0, 1}
     an = ml.datasets.load("anorexia")
     assert len(an) == 144 and an["girl"].nunique() == 72
-    assert (an.groupby("girl")["time"].apply(sorted).map(tuple) == (0, 1)).all()
+    # time is coded 1 = before, 2 = after, as in the notes whose models the data reproduce
+    assert (an.groupby("girl")["time"].apply(sorted).map(tuple) == (1, 2)).all()
     pe = ml.datasets.load("penicillin")
     assert pd.crosstab(pe["plate"], pe["sample"]).eq(1).all().all()   # fully crossed
     pa = ml.datasets.load("pastes")

@@ -184,14 +184,18 @@ write_dataset(
 
 ## 4. anorexia ------------------------------------------------------------
 # Long form: one row per girl and time point, ordered by girl then time.
+# time is coded 1 = before (Prewt), 2 = after (Postwt), as in the Bayesian
+# multilevel notes: with this coding lmer and JAGS reproduce the notes' printed
+# estimates of every anorexia model, including model 5 with uncorrelated
+# random intercept and time slope, which is not invariant to shifting time.
 # rx follows MASS's level order (1 = CBT, 2 = Cont, 3 = FT); rx1 and rx3 are
-# the dummies of the Bayesian multilevel notes (Rx1 = cognitive behavioural,
-# Rx3 = family treatment, control is the reference).
+# the dummies of the notes (Rx1 = cognitive behavioural, Rx3 = family
+# treatment, control is the reference).
 ano_w <- MASS::anorexia
 n_girl <- nrow(ano_w)
 anorexia <- data.frame(
   girl = rep(seq_len(n_girl), each = 2),
-  time = rep(c(0L, 1L), times = n_girl),
+  time = rep(c(1L, 2L), times = n_girl),
   weight = as.vector(rbind(ano_w$Prewt, ano_w$Postwt)),
   treatment = rep(ano_w$Treat, each = 2)
 )
@@ -214,12 +218,14 @@ write_dataset(
     "(Cont, 26) and family treatment (FT, 17). MASS::anorexia has one row per",
     "girl (Prewt, Postwt); here it is in long form with one row per girl and",
     "time point (144 rows, ordered by girl then time), girl numbered 1..72",
-    "in MASS's row order. Weights are in lbs. rx, rx1 and rx3 are the numeric",
+    "in MASS's row order. time is coded 1 = before, 2 = after treatment, as",
+    "in the Bayesian multilevel notes whose anorexia models these data",
+    "reproduce. Weights are in lbs. rx, rx1 and rx3 are the numeric",
     "treatment codes and dummies used in the multilevel examples (control is",
     "the reference group)."),
   columns = c(
     girl = "Patient number, 1..72 (row of MASS::anorexia)",
-    time = "Time point: 0 = before treatment (Prewt), 1 = after (Postwt)",
+    time = "Time point: 1 = before treatment (Prewt), 2 = after (Postwt)",
     weight = "Weight in lbs",
     treatment = "Treatment (factor, levels CBT, Cont, FT as in MASS)",
     rx = "Treatment code: 1 = CBT (cognitive behavioural), 2 = Cont (control), 3 = FT (family)",

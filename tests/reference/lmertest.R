@@ -7,6 +7,16 @@
 #
 #     Rscript tests/reference/lmertest.R
 #
+# or, to recompute only some entries and keep the rest of the JSON file byte
+# for byte,
+#
+#     Rscript tests/reference/lmertest.R anorexia_treat ...
+#
+# with ids of "models" or "lrt" entries (below).  The named entries are
+# replaced in place (tests/reference/merge_json.R); "bootstrap_reference" and
+# "seed_comparison" are recomputed only by a full run.  This stops if a
+# package version recorded in the file differs from the installed one.
+#
 # The data are read back from the bundled CSV files in
 # src/multilevel/datasets/data/ with the factor levels restored from the JSON
 # sidecars (same code as tests/reference/lme4_lmm.R).  Results are written to
@@ -88,6 +98,11 @@ suppressPackageStartupMessages({
 data_dir <- file.path("src", "multilevel", "datasets", "data")
 ref_dir <- file.path("tests", "reference")
 out_file <- file.path(ref_dir, "lmertest.json")
+json_args <- list(auto_unbox = TRUE, digits = NA, null = "null", na = "null",
+                  pretty = TRUE)
+
+# Entry ids given on the command line: recompute only these (see above).
+wanted <- commandArgs(trailingOnly = TRUE)
 
 n_rep <- 5L       # timing repetitions
 slow_s <- 5       # a single repetition when the first one takes longer
@@ -378,6 +393,15 @@ describe_model <- function(s) {
   list(json = res, model = m)
 }
 
+model_ids <- vapply(models, `[[`, "", "id")
+lrt_ids <- c("leebryk_m2_m3_m4", "sleepstudy_int_vs_corr", "gcsemv_m1_m2_m3")
+stopifnot(!anyDuplicated(c(model_ids, lrt_ids)))
+if (length(wanted)) {
+  unknown <- setdiff(wanted, c(model_ids, lrt_ids))
+  if (length(unknown)) stop("unknown entry ids: ", paste(unknown, collapse = ", "))
+  models <- models[model_ids %in% wanted]
+}
+
 model_results <- list()
 fits <- list()
 for (s in models) {
@@ -390,6 +414,8 @@ for (s in models) {
 ## Likelihood-ratio tests with lme4's anova() -------------------------------
 
 lrt_json <- function(id, description, specs, refit) {
+  stopifnot(id %in% lrt_ids)
+  if (length(wanted) && !(id %in% wanted)) return(NULL)
   # specs: list of list(name, formula, dataset, reml); the fits are bound to
   # the names so that anova() labels the rows with them.
   env <- new.env(parent = globalenv())
@@ -455,6 +481,36 @@ lrt <- list(
                      formula = "course ~ 1 + female + (1 + female | school)")),
            refit = TRUE)
 )
+lrt <- Filter(Negate(is.null), lrt)
+stopifnot(length(wanted) > 0L || identical(vapply(lrt, `[[`, "", "id"), lrt_ids))
+
+
+## Partial run: replace the recomputed entries and stop ----------------------
+
+ver <- function(p) as.character(packageVersion(p))
+header <- list(
+  r_version = paste(R.version$major, R.version$minor, sep = "."),
+  r_version_string = R.version.string,
+  lme4_version = ver("lme4"),
+  lmertest_version = ver("lmerTest"),
+  pbkrtest_version = ver("pbkrtest"),
+  performance_version = ver("performance"),
+  insight_version = ver("insight"),
+  matrix_version = ver("Matrix"),
+  numderiv_version = ver("numDeriv"),
+  platform = R.version$platform,
+  blas = sessionInfo()$BLAS
+)
+if (length(wanted)) {
+  source(file.path(ref_dir, "merge_json.R"))
+  check_json_header(out_file, header)
+  if (length(model_results))
+    merge_json_entries(out_file, "models", model_results, json_args)
+  if (length(lrt))
+    merge_json_entries(out_file, "lrt", lrt, json_args)
+  cat("Replaced", length(model_results) + length(lrt), "entries in", out_file, "\n")
+  quit(save = "no")
+}
 
 
 ## Parametric bootstrap (orientation only) -----------------------------------
@@ -576,26 +632,13 @@ for (x in seed_comparison)
 
 ## Output --------------------------------------------------------------------
 
-ver <- function(p) as.character(packageVersion(p))
-out <- list(
-  r_version = paste(R.version$major, R.version$minor, sep = "."),
-  r_version_string = R.version.string,
-  lme4_version = ver("lme4"),
-  lmertest_version = ver("lmerTest"),
-  pbkrtest_version = ver("pbkrtest"),
-  performance_version = ver("performance"),
-  insight_version = ver("insight"),
-  matrix_version = ver("Matrix"),
-  numderiv_version = ver("numDeriv"),
-  platform = R.version$platform,
-  blas = sessionInfo()$BLAS,
+out <- c(header, list(
   timing = list(repetitions = n_rep, single_repetition_above_seconds = slow_s,
                 statistic = "median elapsed seconds"),
   models = model_results,
   lrt = lrt,
   bootstrap_reference = bootstrap_reference,
   seed_comparison = seed_comparison
-)
-write_json(out, out_file, auto_unbox = TRUE, digits = NA, null = "null",
-           na = "null", pretty = TRUE)
+))
+do.call(write_json, c(list(out, out_file), json_args))
 cat("Wrote", out_file, "\n")
