@@ -11,7 +11,7 @@ Examples
 10.467
 """
 
-from . import datasets, irt, plots
+from . import bayes, datasets, irt, plots
 from .formula import FormulaError
 from .glmm.fit import glmer
 from .inference.bootstrap import BootstrapResult, bootstrap
@@ -21,5 +21,15 @@ from .results import LmerResult
 
 __version__ = "0.1.0"
 
-__all__ = ["BootstrapResult", "FormulaError", "LmerResult", "ModelComparison", "anova",
-           "bootstrap", "datasets", "glmer", "irt", "plots", "lmer", "__version__"]
+__all__ = ["BootstrapResult", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
+           "bootstrap", "datasets", "glmer", "irt", "plots", "lmer", "priors", "__version__"]
+
+
+def __getattr__(name: str):
+    # ``ml.priors`` is imported on first use (``ml.bayes`` is the callable package
+    # ``multilevel.bayes``, which imports JAX only when a model is fitted)
+    if name == "priors":
+        from .bayes import priors
+
+        return priors
+    raise AttributeError(f"module 'multilevel' has no attribute {name!r}")

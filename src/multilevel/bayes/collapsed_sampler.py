@@ -1,0 +1,133 @@
+"""``sampler="collapsed"``: NUTS on the variance parameters, effects drawn exactly.
+
+For a gaussian model with normal priors on the fixed effects, the fixed and
+random effects can be integrated out (:mod:`multilevel.bayes.collapsed`). NUTS
+then samples only the variance parameters, with the same priors and transforms
+as the full model (:func:`~multilevel.bayes.varpar.sample_varpar`), under the
+log density ``log prior(varpar) + log p(y | varpar)``; afterwards one exact draw
+of ``(beta, b)`` from their conditional normal is made per posterior draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model import BayesModel
+from .sampling import RunResult, SamplerConfig, run_nuts
+from .varpar import sample_varpar, varpar_sites
+
+__all__ = ["sample_collapsed", "fixed_normal_prior"]
+
+#: posterior draws per batch when drawing the effects
+_BATCH = 256
+
+
+def fixed_normal_prior(model: BayesModel) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (p,) and covariance (p, p) of the fixed effects' normal prior on the scale of X.
+
+    With centring, the priors are independent normals on the centred
+    coefficients ``beta_c = A beta`` (``A`` adds ``x_means . beta`` to the
+    intercept), so on the raw scale the prior is ``N(A^-1 m, A^-1 D A^-T)``.
+
+    Raises
+    ------
+    ValueError
+        When a fixed effect has a prior other than an untruncated normal.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.bayes.fit import prepare
+    >>> m = prepare("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> m0, S0 = fixed_normal_prior(m)
+    >>> m0.round(1).tolist(), S0.shape
+    ([298.5, 0.0], (2, 2))
+    """
+    names = model.design.fixed.names
+    by = {s.name: s for s in model.slots}
+    from .priors import coef_name
+
+    mu, sd = [], []
+    for nm in names:
+        slot = by[f"b_{coef_name(nm)}"]
+        pr = slot.prior
+        if pr.dist != "normal" or pr.lower is not None:
+            raise ValueError(
+                f"sampler='collapsed' needs normal priors on the fixed effects, but {slot.name} has "
+                f"{pr}; use a normal prior or sampler='nuts'"
+            )
+        mu.append(pr.params[0])
+        sd.append(pr.params[1])
+    mu, var = np.array(mu), np.array(sd) ** 2
+    p = len(names)
+    Ainv = np.eye(p)
+    if model.centered:
+        Ainv[model.intercept, :] -= model.x_means
+        Ainv[model.intercept, model.intercept] = 1.0
+    return Ainv @ mu, Ainv @ np.diag(var) @ Ainv.T
+
+
+def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
+    """Sample a gaussian model with the effects integrated out, then draw the effects.
+
+    Returns
+    -------
+    run : RunResult
+    beta : ndarray (chains, draws, p)
+    bs : list of ndarray (chains, draws, levels, k) float32, or None
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.bayes.fit import prepare
+    >>> m = prepare("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> cfg = SamplerConfig(chains=1, draws=50, warmup=50, chain_method="vectorized", target_accept=0.8,
+    ...                     max_tree_depth=5, progress=False)
+    >>> run, beta, bs = sample_collapsed(m, cfg, seed=1)
+    >>> beta.shape, bs[0].shape, bool(abs(beta[..., 1].mean() - 10.5) < 1.5)
+    ((1, 50, 2), (1, 50, 18, 1), True)
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+
+    from .collapsed import make_collapsed
+    from .fit import initial_inverse_mass, varpar_draws
+
+    if model.struct.family != "gaussian":
+        raise ValueError(f"sampler='collapsed' is for the gaussian family, not {model.struct.family!r}; "
+                         "use sampler='nuts'")
+    if not model.design.terms:
+        raise ValueError("sampler='collapsed' needs at least one random-effects term; use sampler='nuts'")
+    m0, S0 = fixed_normal_prior(model)
+    cg = make_collapsed(model.design, m0, S0)
+    vs = model.struct.varpar
+    _, pv = model.jax_inputs()
+
+    def collapsed_model(pv_var):
+        vp = sample_varpar(vs, pv_var)
+        numpyro.factor("_marginal", cg.marginal_loglik(vp.sds, vp.corr_chols, vp.sigma))
+
+    run = run_nuts(collapsed_model, (pv["varpar"],), varpar_sites(vs, model.pv["varpar"]), cfg, seed,
+                   scale=model.y_scale, inverse_mass=initial_inverse_mass(model))
+    C, D = cfg.chains, cfg.draws
+    sds, chols = varpar_draws(model, run.samples, C, D)
+    sigma = np.asarray(run.samples["sigma"]).reshape(C * D)
+    flat_sd = [x.reshape(C * D, -1) for x in sds]
+    flat_L = [None if k == 1 else c.reshape(C * D, k, k) for c, k in zip(chols, vs.term_k)]
+    keys = jax.random.split(jax.random.PRNGKey(seed + 1), C * D)
+    draw = jax.jit(jax.vmap(cg.sample_effects, in_axes=(0, 0, 0, 0)))
+    betas, bparts = [], [[] for _ in vs.term_k]
+    for a in range(0, C * D, _BATCH):
+        sl = slice(a, a + _BATCH)
+        beta, b = draw(keys[sl], tuple(jnp.asarray(x[sl]) for x in flat_sd),
+                       tuple(None if L is None else jnp.asarray(L[sl]) for L in flat_L), jnp.asarray(sigma[sl]))
+        betas.append(np.asarray(beta))
+        if cfg.keep_ranef:
+            for t, bt in enumerate(b):
+                bparts[t].append(np.asarray(bt, dtype=np.float32))
+    beta = np.concatenate(betas).reshape(C, D, -1)
+    bs = None
+    if cfg.keep_ranef:
+        bs = [np.concatenate(parts).reshape((C, D) + parts[0].shape[1:]) for parts in bparts]
+    return RunResult(samples=run.samples, stats=run.stats, seconds=run.seconds), beta, bs

@@ -1,0 +1,334 @@
+"""``ml.bayes``: Bayesian multilevel models sampled with NumPyro's NUTS."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ..design import build_design
+from ..design.data import as_dataframe
+from ..formula import parse_formula
+from .model import FAMILY_LINKS, BayesModel
+from .sampling import SamplerConfig, run_nuts
+
+__all__ = ["bayes"]
+
+_CHAIN_METHODS = ("vectorized", "parallel", "sequential")
+
+
+def _family(family, link):
+    from ..families import Family
+
+    name = family.name if isinstance(family, Family) else str(family).lower()
+    if isinstance(family, Family) and link is None:
+        link = family.link.name
+    if name == "student_t":
+        name = "student"
+    if name not in FAMILY_LINKS:
+        raise ValueError(f"unknown family {family!r} for ml.bayes; choose one of: {', '.join(FAMILY_LINKS)}")
+    allowed = FAMILY_LINKS[name]
+    chosen = allowed[0] if link is None else str(link).lower()
+    if chosen not in allowed:
+        raise ValueError(f"link {link!r} is not available for the {name} family in ml.bayes; "
+                         f"choose one of: {', '.join(allowed)}")
+    return name, chosen
+
+
+def _int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
+    return int(value)
+
+
+def _enable_x64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def prepare(formula, data, family="gaussian", link=None, priors=None, weights=None, offset=None,
+            center: bool = True) -> BayesModel:
+    """Parse, build the design, check the response and resolve the priors of a Bayesian model.
+
+    Parameters are those of :func:`bayes`.
+
+    Returns
+    -------
+    BayesModel
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> m = prepare("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> m.sd_names, m.cor_names
+    (('sd_Subject__Intercept', 'sd_Subject__Days'), ('cor_Subject',))
+    """
+    from ..families import family as make_family
+    from ..glmm.fit import _response
+
+    fam, lnk = _family(family, link)
+    parsed = parse_formula(formula)
+    frame = as_dataframe(data)
+    check = make_family("gaussian") if fam in ("gaussian", "student") else make_family(fam, lnk)
+    frame, parsed_y, weights = _response(parsed, frame, weights, check)
+    design = build_design(parsed_y, frame, weights=weights, offset=offset,
+                          observation_level=fam not in ("gaussian", "student"))
+    if fam in ("binomial", "poisson"):
+        check.check_response(design.y, design.weights, parsed.response)
+    return BayesModel.build(design, fam, lnk, priors=priors, center=center)
+
+
+def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int = 4, draws: int = 1000,
+          warmup: int = 1000, seed=None, progress: bool = True, sampler: str = "nuts", weights=None,
+          offset=None, target_accept: float = 0.8, max_tree_depth: int = 10,
+          chain_method: str = "vectorized", center: bool = True, keep_ranef: bool = True):
+    """Fit a Bayesian multilevel model written in lme4's formula syntax.
+
+    The model is the one :func:`multilevel.lmer` / :func:`multilevel.glmer`
+    fit, with priors on every parameter, sampled by NumPyro's No-U-Turn
+    sampler: random effects are non-centred (``z ~ N(0, 1)`` scaled by each
+    term's covariance factor), a correlated term's covariance is
+    ``diag(sd) R diag(sd)`` with an LKJ prior on ``R``, and the whole log
+    density is one vectorised JAX function compiled on the first call.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"course ~ 1 + female + (1 + female | school)"``:
+        correlated ``(x | g)``, uncorrelated ``(x || g)``, crossed and nested
+        (``(1 | a/b)``) terms. For binomial models the response may be 0/1, a
+        factor (first level = failure), a proportion with ``weights`` =
+        trials, or ``cbind(successes, failures)``.
+    data : DataFrame
+        pandas or polars; rows with missing values in used columns are dropped.
+    family : {"gaussian", "student", "binomial", "poisson"}
+        ``student`` is a Student-t likelihood with degrees of freedom ``nu``.
+    link : str, optional
+        binomial: ``logit`` (default), ``probit``, ``cloglog``; poisson: ``log``;
+        gaussian, student: ``identity``.
+    priors : dict, optional
+        Priors by brms-style class: ``"b"``, ``"b_<coef>"``, ``"Intercept"``,
+        ``"sd"``, ``"sd_<group>"``, ``"sd_<group>__<coef>"``, ``"cor"``,
+        ``"cor_<group>"``, ``"sigma"``, ``"nu"``; values made with
+        :mod:`multilevel.priors` (``ml.priors.normal(0, 10)``, ...). Anything
+        not given gets the default:
+
+        - gaussian and student, with ``sy = sd(y)`` and ``my = mean(y)`` (offset
+          subtracted), ``sx`` the SD of each predictor column:
+          ``Intercept ~ normal(my, 2.5 sy)``, ``b ~ normal(0, 2.5 sy / sx)``,
+          ``sd ~ half_student_t(3, 2.5 sy)``, ``sigma ~ exponential(1 / sy)``,
+          ``nu ~ gamma(2, 0.1)``;
+        - binomial and poisson: ``Intercept ~ normal(0, 2.5)``,
+          ``b ~ normal(0, 2.5 / sx)``, ``sd ~ half_student_t(3, 2.5)``; for the
+          probit link these scales are multiplied by dnorm(0)/dlogis(0) = 1.596;
+        - ``cor ~ lkj(1)``.
+
+        These follow rstanarm's autoscaled defaults for the coefficients and
+        sigma, and brms's for the SDs (whose scale brms sets to
+        ``max(2.5, mad(y))``; here ``2.5 sy``). ``post.prior_summary()`` lists
+        every prior used, with the autoscaled numbers.
+    chains, draws, warmup : int
+        Number of chains, and of draws kept and warmup iterations per chain.
+    seed : int, optional
+        Makes the run reproducible (same seed, data and settings give the same
+        draws on the same machine); drawn at random and recorded in
+        ``post.seed`` when not given.
+    progress : bool, default True
+        Show NumPyro's progress bar.
+    sampler : {"nuts", "collapsed"}
+        ``"nuts"`` samples all parameters. ``"collapsed"`` (gaussian family,
+        normal priors on the fixed effects) samples only the variance
+        parameters with NUTS, with the fixed and random effects integrated out
+        exactly, then draws the effects exactly from their conditional normal.
+    weights : str or array-like, optional
+        gaussian and student: precision weights (residual SD ``sigma / sqrt(w)``,
+        as ``lmer``); binomial: number of trials for a proportion response;
+        poisson: prior weights multiplying each log-likelihood term.
+    offset : str or array-like, optional
+        Added to the linear predictor (e.g. ``np.log(exposure)`` for poisson).
+    target_accept : float, default 0.8
+        NUTS's target acceptance probability; raise it (0.95, 0.99) when
+        there are divergent transitions.
+    max_tree_depth : int, default 10
+    chain_method : {"vectorized", "parallel", "sequential"}
+        How chains run: ``"vectorized"`` (one device, all chains at once; the
+        default), ``"parallel"`` (one chain per device, e.g. several GPUs) or
+        ``"sequential"``.
+    center : bool, default True
+        Centre the predictors internally, as brms and rstanarm do: the
+        ``"Intercept"`` prior is then on the intercept at the predictors'
+        means, and the reported ``b_Intercept`` draws are of the raw intercept
+        (at predictors = 0). With ``center=False`` the ``"Intercept"`` prior is
+        on the raw intercept, as in JAGS code such as ``g0 ~ dnorm(0, prec)``.
+    keep_ranef : bool, default True
+        Keep the draws of every random effect (float32, chains x draws x
+        levels x k per term). False saves memory for very many levels;
+        ``ranef()``, ``posterior_predictive()`` and the log-likelihood in
+        ``to_arviz()`` then need them and are unavailable.
+
+    Returns
+    -------
+    Posterior
+
+    Notes
+    -----
+    JAX runs in 64-bit mode for this route (``ml.bayes`` switches
+    ``jax_enable_x64`` on). The same code runs on a GPU with the CUDA build
+    of jaxlib.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+    ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+    >>> post.draws["b_Days"].shape
+    (2, 200)
+    >>> bool(9 < post.draws["b_Days"].mean() < 12)
+    True
+    """
+    from .posterior import Posterior
+
+    chains = _int("chains", chains, 1)
+    draws = _int("draws", draws, 1)
+    warmup = _int("warmup", warmup, 0)
+    max_tree_depth = _int("max_tree_depth", max_tree_depth, 1)
+    if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
+        raise ValueError(f"target_accept must be a number between 0 and 1, not {target_accept!r}")
+    if chain_method not in _CHAIN_METHODS:
+        raise ValueError(f"chain_method must be one of {', '.join(_CHAIN_METHODS)}, not {chain_method!r}")
+    if sampler not in ("nuts", "collapsed"):
+        raise ValueError(f"sampler must be 'nuts' or 'collapsed', not {sampler!r}")
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+    seed = int(seed)
+    t0 = time.perf_counter()
+    model = prepare(formula, data, family, link, priors, weights, offset, center)
+    _enable_x64()
+    cfg = SamplerConfig(chains=chains, draws=draws, warmup=warmup, chain_method=chain_method,
+                        target_accept=float(target_accept), max_tree_depth=max_tree_depth,
+                        progress=bool(progress), keep_ranef=bool(keep_ranef))
+    if sampler == "collapsed":
+        from .collapsed_sampler import sample_collapsed
+
+        run, beta, bs = sample_collapsed(model, cfg, seed)
+    else:
+        run, beta, bs = _sample_nuts(model, cfg, seed)
+    attrs = getattr(data, "attrs", None)
+    data_name = attrs.get("name") if isinstance(attrs, dict) else None
+    post = Posterior._build(model, run, beta, bs, cfg, seed=seed, sampler=sampler, data_name=data_name,
+                            seconds=time.perf_counter() - t0,
+                            offset_spec=offset if isinstance(offset, str) else None)
+    for msg in post.messages:
+        warnings.warn(msg, post._warning_class(), stacklevel=3)  # the caller of ml.bayes(...)
+    return post
+
+
+def _sample_nuts(model: BayesModel, cfg: SamplerConfig, seed: int):
+    """Run NUTS on the full model; return the run, raw-scale fixed effects and random effects.
+
+    Returns
+    -------
+    run : RunResult
+    beta : ndarray (chains, draws, p)
+        Fixed effects on the scale of the design's X (raw intercept).
+    bs : list of ndarray (chains, draws, levels, k) float32, or None
+        Random effects per term (None without ``keep_ranef``).
+    """
+    data, pv = model.jax_inputs()
+    run = run_nuts(model.model_fn(), (data, pv), model.sites(), cfg, seed, scale=model.y_scale,
+                   cache_key=model.struct,
+                   inverse_mass=initial_inverse_mass(model))
+    s = run.samples
+    st = model.struct
+    C, D = cfg.chains, cfg.draws
+    beta_c = np.zeros((C, D, st.p))
+    for g, (_, pos) in enumerate(st.fixed_groups):
+        beta_c[..., list(pos)] = s[f"_b{g}"]
+    beta = beta_c.copy()
+    if model.centered:
+        beta[..., model.intercept] -= beta_c @ model.x_means
+    sds, chols = varpar_draws(model, s, C, D)
+    bs = None
+    if cfg.keep_ranef:
+        bs = []
+        for t, (k, _, _) in enumerate(st.terms):
+            F = (sds[t][..., :, None] * chols[t]).astype(np.float32)  # (C, D, k, k)
+            bs.append(np.einsum("cdjk,cdlk->cdjl", s[f"_z{t}"], F, optimize=True).astype(np.float32))
+            del s[f"_z{t}"]
+    return run, beta, bs
+
+
+def varpar_draws(model: BayesModel, s: dict, C: int, D: int):
+    """Per term, SD draws (C, D, k) and correlation Cholesky draws (C, D, k, k) from the sites.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> m = prepare("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> sds, chols = varpar_draws(m, {"_sd0": np.full((2, 5, 1), 30.0)}, 2, 5)
+    >>> sds[0].shape, chols[0].shape
+    ((2, 5, 1), (2, 5, 1, 1))
+    """
+    vs = model.struct.varpar
+    sd_all = np.zeros((C, D, vs.nsd))
+    for g, (_, pos) in enumerate(vs.sd_groups):
+        sd_all[..., list(pos)] = s[f"_sd{g}"]
+    off = vs.sd_offsets
+    sds, chols = [], []
+    for t, k in enumerate(vs.term_k):
+        sds.append(sd_all[..., off[t]:off[t + 1]])
+        chols.append(np.asarray(s[f"_L{t}"]) if k > 1 else np.ones((C, D, 1, 1)))
+    return sds, chols
+
+
+def initial_inverse_mass(model: BayesModel) -> dict:
+    """Rough posterior variances of the unconstrained parameters, to start mass-matrix adaptation.
+
+    Without them the first warmup window works with the identity, and
+    parameters whose posterior scales differ a hundredfold (an intercept in
+    the data's units next to a log standard deviation) make NUTS build its
+    longest trajectories until the first adaptation window ends. The guesses
+    are large-sample standard errors: ``s / (sd(x_j) sqrt(n))`` for a slope,
+    ``s / sqrt(levels)`` for the intercept, ``1 / sqrt(2 levels)`` for a log
+    SD and ``1 / sqrt(2 n)`` for log sigma, with ``s = sd(y)`` (gaussian),
+    2 (logit), or ``1 / sqrt(mean y)`` (poisson).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> m = prepare("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> {k: v.round(3).tolist() for k, v in initial_inverse_mass(m).items()}
+    {'_b0': [176.274, 2.137], '_sd0': [0.028], 'sigma': 0.003}
+    """
+    st = model.struct
+    X = model.data["X"]
+    n = X.shape[0]
+    y = model.data["y"]
+    if st.family in ("gaussian", "student"):
+        s = model.y_scale
+    elif st.family == "binomial":
+        s = 1.25 if st.link == "probit" else 2.0
+    else:
+        s = 1.0 / np.sqrt(max(float(np.mean(y)), 0.1))
+    levels = [nl for (k, nl, _), term in zip(st.terms, model.design.terms) if "(Intercept)" in term.columns]
+    n_int = min(levels) if levels else n
+    var = np.empty(st.p)
+    for j in range(st.p):
+        if j == model.intercept:
+            var[j] = s ** 2 / n_int
+        else:
+            sx = float(np.std(X[:, j]))
+            var[j] = s ** 2 / ((sx if sx > 0 else 1.0) ** 2 * n)
+    out = {}
+    for g, (_, pos) in enumerate(st.fixed_groups):
+        out[f"_b{g}"] = var[list(pos)]
+    sd_var = np.concatenate([np.full(k, 1.0 / (2.0 * nl)) for (k, nl, _) in st.terms] or [np.zeros(0)])
+    for g, (_, pos) in enumerate(st.varpar.sd_groups):
+        out[f"_sd{g}"] = sd_var[list(pos)]
+    if st.varpar.sigma_kind is not None:
+        out["sigma"] = np.array(1.0 / (2.0 * n))
+    return out

@@ -1,0 +1,501 @@
+"""The Bayesian multilevel model as one vectorised JAX log density.
+
+The model is built from the same :class:`~multilevel.design.Design` as the
+likelihood routes: the fixed-effects matrix ``X`` (non-intercept columns
+centred when the intercept's prior is on the centred scale), and per random
+term its per-observation columns ``Z`` (n, k), level codes and number of
+levels. Random effects are non-centred: ``z[t] ~ N(0, 1)`` of shape
+(levels, k) and ``b[t] = z[t] (diag(sd_t) L_t)'``, with ``L_t`` the Cholesky
+factor of the term's correlation matrix. The linear predictor is
+
+    eta = offset + X beta + sum_t rowsum(Z_t * b_t[codes_t])
+
+with no loop over groups. Per observation, the log-likelihood is
+
+- gaussian: ``log N(y | eta, sigma / sqrt(w))`` (``w`` precision weights, as lmer);
+- student: ``log t_nu(y | eta, sigma / sqrt(w))``;
+- binomial: ``log Binomial(k | m, p)`` with ``m`` trials (weights), ``k = m y``
+  successes and ``p = g^-1(eta)`` (logit, probit or cloglog);
+- poisson: ``w log Poisson(y | exp(eta))`` (``w`` prior weights, as glmer).
+
+Examples
+--------
+>>> import multilevel as ml
+>>> from multilevel.design import build_design
+>>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+>>> m = BayesModel.build(d, "gaussian", "identity")
+>>> m.struct.p, m.struct.terms, m.centered
+(2, ((1, 18, True),), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from . import priors as _priors
+from .varpar import VarParStructure, group_priors, sample_varpar, sample_vector, varpar_sites, vector_sites
+
+__all__ = ["ModelStructure", "BayesModel", "FAMILY_LINKS"]
+
+#: families of the Bayesian route and their links (first = default)
+FAMILY_LINKS = {
+    "gaussian": ("identity",),
+    "student": ("identity",),
+    "binomial": ("logit", "probit", "cloglog"),
+    "poisson": ("log",),
+}
+
+
+@dataclass(frozen=True)
+class ModelStructure:
+    """Everything static about a model (hashable: the key of the compile cache).
+
+    Attributes
+    ----------
+    family, link : str
+    p : int
+        Number of fixed effects.
+    terms : tuple of (k, nlevels, ones)
+        Per random term: columns, levels, and whether its only column is all ones.
+    fixed_groups : tuple
+        Fixed-effect priors grouped by kind (see :func:`group_priors`).
+    varpar : VarParStructure
+    has_offset, has_weights : bool
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> s = BayesModel.build(d, "gaussian", "identity").struct
+    >>> s.family, s.terms, s.varpar.term_k, hash(s) == hash(BayesModel.build(d, "gaussian", "identity").struct)
+    ('gaussian', ((2, 18, False),), (2,), True)
+    """
+
+    family: str
+    link: str
+    p: int
+    terms: tuple
+    fixed_groups: tuple
+    varpar: VarParStructure
+    has_offset: bool
+    has_weights: bool
+
+
+def _param_names(design, centered_names=None):
+    """brms-style names of the SDs and correlations, and per term its name group.
+
+    A term's parameters are named after its grouping factor (``sd_school__Intercept``);
+    when two terms of one factor share a coefficient name the later term uses its
+    label (``school.1``) instead.
+    """
+    from .priors import coef_name
+
+    seen: dict[str, set] = {}
+    gnames = []
+    for t in design.terms:
+        coefs = [coef_name(c) for c in t.columns]
+        used = seen.setdefault(t.group, set())
+        g = t.group if not used.intersection(coefs) else t.label
+        if g != t.group:
+            seen.setdefault(g, set()).update(coefs)
+        else:
+            used.update(coefs)
+        gnames.append(g)
+    sd_params, cor_params = [], []
+    for t, g in zip(design.terms, gnames):
+        for c in t.columns:
+            sd_params.append((f"sd_{g}__{coef_name(c)}", g, coef_name(c)))
+        if t.k > 1:
+            cor_params.append((f"cor_{g}", g))
+    return gnames, sd_params, cor_params
+
+
+@dataclass(frozen=True)
+class BayesModel:
+    """A model ready to sample: static structure, data arrays and prior values.
+
+    Build it with :meth:`BayesModel.build`.
+
+    Attributes
+    ----------
+    struct : ModelStructure
+    data : dict of ndarray
+        ``X`` (centred when ``centered``), ``y``, ``w``, ``offset``, ``k`` and
+        ``const`` (binomial successes and the log-likelihood constants), and per
+        term ``Z{t}`` and ``codes{t}``.
+    pv : dict
+        Prior values: ``"b"`` (list per group), ``"varpar"`` (``sd``, ``lkj``,
+        ``sigma``, ``nu``).
+    slots : tuple of PriorSlot
+        Every parameter with its prior (for ``prior_summary``).
+    design : Design
+    x_means : ndarray (p,)
+        Column means subtracted from X (zeros where not centred).
+    intercept : int or None
+        Position of the intercept among the fixed effects.
+    centered : bool
+        True when the non-intercept columns of X are centred (the intercept's
+        prior is then on the intercept at the predictors' means).
+    group_names : tuple of str
+        Per term, the grouping name used in parameter names.
+    sd_names, cor_names : tuple of str
+        brms-style names of the SDs and of the correlation matrices.
+    y_scale : float
+        sd(y) for gaussian and student models, else 1 (sets initial values).
+    """
+
+    struct: ModelStructure
+    data: dict
+    pv: dict
+    slots: tuple
+    design: object
+    x_means: np.ndarray
+    intercept: int | None
+    centered: bool
+    group_names: tuple
+    sd_names: tuple
+    cor_names: tuple
+    y_scale: float = 1.0
+
+    @classmethod
+    def build(cls, design, family: str, link: str, priors: dict | None = None, center: bool = True,
+              trials: np.ndarray | None = None) -> "BayesModel":
+        """Arrays and priors of a model from its design.
+
+        Parameters
+        ----------
+        design : Design
+        family : {"gaussian", "student", "binomial", "poisson"}
+        link : str
+        priors : dict, optional
+            The ``priors=`` argument of ``ml.bayes``.
+        center : bool, default True
+            Centre the non-intercept columns of X (the ``Intercept`` prior is then
+            on the intercept at the predictors' means; draws are reported for the
+            raw intercept).
+        trials : ndarray, optional
+            Binomial trials (default: the design's weights, or 1).
+
+        Returns
+        -------
+        BayesModel
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> m = BayesModel.build(d, "gaussian", "identity", center=False)
+        >>> m.centered, m.x_means.tolist(), sorted(m.data)
+        (False, [0.0, 0.0], ['X', 'Z0', 'codes0', 'y'])
+        """
+        X = np.asarray(design.X, dtype=float)
+        n, p = X.shape
+        names = design.fixed.names
+        intercept = names.index("(Intercept)") if "(Intercept)" in names else None
+        if intercept is not None and not np.allclose(X[:, intercept], 1.0):
+            intercept = None
+        x_means = np.zeros(p)
+        if center and intercept is not None:
+            x_means = X.mean(axis=0)
+            x_means[intercept] = 0.0
+        Xc = X - x_means
+        y = np.asarray(design.y, dtype=float)
+        off = None if design.offset is None else np.asarray(design.offset, dtype=float)
+        defaults = _priors.default_priors(family, link, y, X, names, intercept,
+                                          off if family in ("gaussian", "student") else None)
+        gnames, sd_params, cor_params = _param_names(design)
+        slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params)
+        by = {s.name: s for s in slots}
+        fixed_pr = [by[f"b_{_priors.coef_name(nm)}"].prior for nm in names]
+        fixed_groups, fixed_vals = group_priors(fixed_pr)
+        sd_pr = [by[nm].prior for nm, _, _ in sd_params]
+        sd_groups, sd_vals = group_priors(sd_pr) if sd_pr else ((), [])
+        lkj = []
+        for t, g in zip(design.terms, gnames):
+            lkj.append(np.array(by[f"cor_{g}"].prior.params[0] if t.k > 1 else 1.0))
+        sigma_kind = by["sigma"].prior.kind if "sigma" in by else None
+        nu_kind = by["nu"].prior.kind if "nu" in by else None
+        vs = VarParStructure(term_k=tuple(t.k for t in design.terms), sd_groups=sd_groups,
+                             sigma_kind=sigma_kind, nu_kind=nu_kind)
+        pv_var = {"sd": sd_vals, "lkj": lkj}
+        if sigma_kind is not None:
+            pv_var["sigma"] = np.array(by["sigma"].prior.values, dtype=float)
+        if nu_kind is not None:
+            pv_var["nu"] = np.array(by["nu"].prior.values, dtype=float)
+        data = {"X": Xc, "y": y}
+        w = design.weights if trials is None else trials
+        has_w = w is not None
+        if has_w:
+            data["w"] = np.asarray(w, dtype=float)
+        if off is not None:
+            data["offset"] = off
+        if family == "binomial":
+            m = data["w"] if has_w else np.ones(n)
+            k = np.round(m * y)
+            data["k"] = k
+            data["const"] = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
+        elif family == "poisson":
+            data["const"] = -special.gammaln(y + 1)
+        terms = []
+        for t, term in enumerate(design.terms):
+            Z = np.asarray(term.Z, dtype=float)
+            ones = bool(term.k == 1 and np.all(Z == 1.0))
+            data[f"Z{t}"] = Z
+            data[f"codes{t}"] = np.asarray(term.codes, dtype=np.int32)
+            terms.append((term.k, term.nlevels, ones))
+        struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
+                                fixed_groups=fixed_groups, varpar=vs, has_offset=off is not None,
+                                has_weights=has_w)
+        yy = y if off is None or family not in ("gaussian", "student") else y - off
+        scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
+        obj = cls(struct=struct, data=data, pv={"b": fixed_vals, "varpar": pv_var}, slots=tuple(slots),
+                  design=design, x_means=x_means, intercept=intercept,
+                  centered=bool(center and intercept is not None), group_names=tuple(gnames),
+                  sd_names=tuple(nm for nm, _, _ in sd_params), cor_names=tuple(nm for nm, _ in cor_params),
+                  y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0)
+        return obj
+
+    # ------------------------------------------------------------------ JAX pieces
+    def model_fn(self):
+        """The NumPyro model ``model(data, pv)`` (one per structure, so compiled code is reused).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> BayesModel.build(d, "gaussian", "identity").model_fn() is make_model(
+        ...     BayesModel.build(d, "gaussian", "identity").struct)
+        True
+        """
+        return make_model(self.struct)
+
+    def sites(self) -> dict:
+        """``{site: distribution}`` of the model's latent sites (for transforms and starting values).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> sorted(BayesModel.build(d, "gaussian", "identity").sites())
+        ['_L0', '_b0', '_sd0', '_z0', 'sigma']
+        """
+        import numpyro.distributions as dist
+
+        st = self.struct
+        out = vector_sites("_b", st.fixed_groups, self.pv["b"]) if st.p else {}
+        out.update(varpar_sites(st.varpar, self.pv["varpar"]))
+        for t, (k, nl, _) in enumerate(st.terms):
+            out[f"_z{t}"] = dist.Normal(0.0, 1.0).expand((nl, k)).to_event(2)
+        return out
+
+    def jax_inputs(self):
+        """``(data, pv)`` as JAX arrays (64-bit floats when JAX's x64 mode is on).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> data, pv = BayesModel.build(d, "gaussian", "identity").jax_inputs()
+        >>> data["X"].shape, str(data["codes0"].dtype)
+        ((180, 2), 'int32')
+        """
+        import jax
+        import jax.numpy as jnp
+
+        def conv(x):
+            x = np.asarray(x)
+            return jnp.asarray(x, dtype=jnp.int32) if x.dtype.kind in "iu" else jnp.asarray(x)
+
+        return jax.tree_util.tree_map(conv, self.data), jax.tree_util.tree_map(conv, self.pv)
+
+    def log_joint(self, params: dict) -> float:
+        """The log joint density (log prior + log-likelihood) at constrained values.
+
+        Parameters
+        ----------
+        params : dict
+            ``"b"`` (p,) fixed effects on the model's (centred) scale; ``"sd"``
+            (all SDs, term by term); ``"L{t}"`` correlation Cholesky factors of
+            correlated terms; ``"z{t}"`` (levels, k) standardised random effects;
+            ``"sigma"``, ``"nu"`` as the family needs.
+
+        Returns
+        -------
+        float
+            No Jacobian of any transform: the density of the parameters as given.
+
+        Examples
+        --------
+        >>> import multilevel as ml, numpy as np
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> m = BayesModel.build(d, "gaussian", "identity")
+        >>> v = m.log_joint({"b": np.array([298.5, 10.0]), "sd": np.array([30.0]),
+        ...                  "z0": np.zeros((18, 1)), "sigma": 30.0})
+        >>> bool(np.isfinite(v))
+        True
+        """
+        import jax
+        from numpyro.infer.util import log_density
+
+        jax.config.update("jax_enable_x64", True)  # as ml.bayes samples
+        data, pv = self.jax_inputs()
+        return float(log_density(self.model_fn(), (data, pv), {}, self.sites_from(params))[0])
+
+    def sites_from(self, params: dict) -> dict:
+        """Map named parameter values to the model's internal sample sites."""
+        import jax.numpy as jnp
+
+        st = self.struct
+        out = {}
+        b = jnp.asarray(params["b"])
+        for g, (_, pos) in enumerate(st.fixed_groups):
+            out[f"_b{g}"] = b[np.asarray(pos)]
+        if st.varpar.nsd:
+            sd = jnp.asarray(params["sd"])
+            for g, (_, pos) in enumerate(st.varpar.sd_groups):
+                out[f"_sd{g}"] = sd[np.asarray(pos)]
+        for t, (k, _, _) in enumerate(st.terms):
+            out[f"_z{t}"] = jnp.asarray(params[f"z{t}"])
+            if k > 1:
+                out[f"_L{t}"] = jnp.asarray(params[f"L{t}"])
+        for nm in ("sigma", "nu"):
+            if nm in params and params[nm] is not None:
+                out[nm] = jnp.asarray(params[nm])
+        return out
+
+
+def linear_predictor(struct: ModelStructure, data: dict, beta, bs):
+    """``eta`` (n,) from fixed effects ``beta`` (p,) and random effects ``bs[t]`` (levels, k).
+
+    ``beta`` is on the scale of ``data["X"]`` (centred when the model is).
+
+    Examples
+    --------
+    >>> import multilevel as ml, jax.numpy as jnp
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> m = BayesModel.build(d, "gaussian", "identity", center=False)
+    >>> data, _ = m.jax_inputs()
+    >>> eta = linear_predictor(m.struct, data, jnp.array([250.0, 10.0]), [jnp.ones((18, 1))])
+    >>> [float(v) for v in eta[:2]]
+    [251.0, 261.0]
+    """
+    import jax.numpy as jnp
+
+    eta = data["X"] @ beta if struct.p else jnp.zeros(data["y"].shape[0])
+    if struct.has_offset:
+        eta = eta + data["offset"]
+    for t, (k, _, ones) in enumerate(struct.terms):
+        rows = bs[t][data[f"codes{t}"]]
+        eta = eta + (rows[:, 0] if ones else jnp.sum(data[f"Z{t}"] * rows, axis=1))
+    return eta
+
+
+def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=None):
+    """Log-likelihood of each observation (n,) given the linear predictor.
+
+    ``eta`` may carry leading draw dimensions (``(m, n)``, with ``sigma`` and
+    ``nu`` of shape ``(m, 1)``).
+
+    Examples
+    --------
+    >>> import multilevel as ml, jax.numpy as jnp
+    >>> from scipy import stats
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> m = BayesModel.build(d, "gaussian", "identity")
+    >>> data, _ = m.jax_inputs()
+    >>> ll = pointwise_loglik(m.struct, data, jnp.full(180, 300.0), sigma=50.0)
+    >>> bool(np.allclose(ll, stats.norm.logpdf(d.y, 300.0, 50.0)))
+    True
+    """
+    import jax.numpy as jnp
+    import jax.nn
+    import jax.scipy.special as jsp
+
+    y = data["y"]
+    fam, link = struct.family, struct.link
+    if fam in ("gaussian", "student"):
+        if struct.has_weights:
+            w = data["w"]
+            pos = w > 0
+            scale = sigma / jnp.sqrt(jnp.where(pos, w, 1.0))
+        else:
+            scale = sigma
+        r = (y - eta) / scale
+        if fam == "gaussian":
+            ll = -0.5 * r * r - jnp.log(scale) - 0.5 * np.log(2 * np.pi)
+        else:
+            ll = (jsp.gammaln(0.5 * (nu + 1)) - jsp.gammaln(0.5 * nu) - 0.5 * jnp.log(nu * np.pi)
+                  - jnp.log(scale) - 0.5 * (nu + 1) * jnp.log1p(r * r / nu))
+        return jnp.where(pos, ll, 0.0) if struct.has_weights else ll
+    if fam == "binomial":
+        k = data["k"]
+        m = data["w"] if struct.has_weights else jnp.ones_like(y)
+        if link == "logit":
+            lp, lq = jax.nn.log_sigmoid(eta), jax.nn.log_sigmoid(-eta)
+        elif link == "probit":
+            lp, lq = jsp.log_ndtr(eta), jsp.log_ndtr(-eta)
+        else:  # cloglog: p = 1 - exp(-exp(eta))
+            mu = jnp.exp(eta)
+            lp, lq = jnp.log(-jnp.expm1(-mu)), -mu
+        # 0 * log(0) terms are 0 (k = 0 or k = m)
+        return (jnp.where(k > 0, k * lp, 0.0) + jnp.where(m - k > 0, (m - k) * lq, 0.0)
+                + data["const"])
+    # poisson, log link
+    ll = y * eta - jnp.exp(eta) + data["const"]
+    return data["w"] * ll if struct.has_weights else ll
+
+
+_MODELS: dict = {}
+
+
+def make_model(struct: ModelStructure):
+    """The NumPyro model of a structure (memoised so compiled samplers can be reused).
+
+    Sites: ``_b{g}`` fixed effects by prior kind, the variance parameters of
+    :func:`~multilevel.bayes.varpar.sample_varpar`, ``_z{t}`` standardised
+    random effects, and the factor ``_loglik``.
+
+    Examples
+    --------
+    >>> import multilevel as ml, numpyro
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> m = BayesModel.build(d, "gaussian", "identity")
+    >>> tr = numpyro.handlers.trace(numpyro.handlers.seed(make_model(m.struct), 0)).get_trace(
+    ...     *m.jax_inputs())
+    >>> [k for k, v in tr.items() if v["type"] == "sample"]
+    ['_sd0', 'sigma', '_b0', '_z0', '_loglik']
+    """
+    if struct in _MODELS:
+        return _MODELS[struct]
+
+    def model(data, pv):
+        import numpyro
+        import numpyro.distributions as dist
+
+        vp = sample_varpar(struct.varpar, pv["varpar"])
+        beta = sample_vector("_b", struct.fixed_groups, pv["b"], struct.p) if struct.p else None
+        bs = []
+        for t, (k, nl, _) in enumerate(struct.terms):
+            z = numpyro.sample(f"_z{t}", dist.Normal(0.0, 1.0).expand((nl, k)).to_event(2))
+            bs.append(z @ vp.factor(t).T)
+        import jax.numpy as jnp
+
+        eta = linear_predictor(struct, data, beta if beta is not None else jnp.zeros(0), bs)
+        numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, data, eta, vp.sigma, vp.nu)))
+
+    if len(_MODELS) > 32:
+        _MODELS.clear()
+    _MODELS[struct] = model
+    return model

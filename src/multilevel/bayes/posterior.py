@@ -1,0 +1,662 @@
+"""``Posterior``: the immutable result of ``ml.bayes``."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from .checks import SamplerWarning, sampler_messages
+from .priors import coef_name
+
+__all__ = ["Posterior", "Draws"]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.flags.writeable:
+        a = a.copy() if not a.flags.owndata else a
+        a.flags.writeable = False
+    return a
+
+
+class Draws(Mapping):
+    """Read-only mapping ``name -> draws (chains, draws)``, also callable: ``draws("sigma")``.
+
+    Calling it also gives the random effects of a grouping factor, ``draws("r_school")``
+    (chains, draws, levels, k).
+
+    Examples
+    --------
+    >>> d = Draws({"sigma": np.ones((2, 3))})
+    >>> d["sigma"].shape, d("sigma").shape, list(d)
+    ((2, 3), (2, 3), ['sigma'])
+    """
+
+    def __init__(self, arrays: dict, ranef: Mapping | None = None):
+        self._d = {k: _readonly(v) for k, v in arrays.items()}
+        self._r = ranef or {}
+
+    def __getitem__(self, name):
+        try:
+            return self._d[name]
+        except KeyError:
+            raise KeyError(f"no parameter {name!r}; parameters: {', '.join(self._d)}") from None
+
+    def __call__(self, name: str) -> np.ndarray:
+        if name.startswith("r_") and name[2:] in self._r:
+            return self._r[name[2:]]
+        if name not in self._d:
+            extra = [f"r_{g}" for g in self._r]
+            raise KeyError(f"no parameter {name!r}; parameters: {', '.join(list(self._d) + extra)}")
+        return self._d[name]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        return f"Draws({', '.join(self._d)})"
+
+
+def _quantile_names(prob: float) -> tuple[str, str]:
+    lo, hi = 100 * (1 - prob) / 2, 100 * (1 + prob) / 2
+    return f"Q{lo:g}", f"Q{hi:g}"
+
+
+def _check_prob(prob) -> float:
+    if not isinstance(prob, (int, float)) or not 0 < prob < 1:
+        raise ValueError(f"prob must be a number between 0 and 1, not {prob!r}")
+    return float(prob)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Posterior:
+    """Draws from the posterior of a Bayesian multilevel model (``ml.bayes``).
+
+    Attributes
+    ----------
+    draws : Draws
+        ``name -> ndarray (chains, draws)`` for every scalar parameter, named as
+        brms names them: ``b_Intercept``, ``b_femaleF``,
+        ``sd_school__Intercept``, ``cor_school__Intercept__femaleF``,
+        ``sigma``, ``nu``, and any derived quantity. ``draws("r_school")``
+        gives the random effects.
+    ranef_draws : mapping or None
+        Grouping factor -> random effects (chains, draws, levels, k), float32;
+        None when fitted with ``keep_ranef=False``.
+    stats : mapping
+        Sampler statistics (chains, draws): ``diverging``, ``tree_depth``,
+        ``n_steps``, ``energy``, ``acceptance_rate``, ``step_size``, ``lp``.
+    model : BayesModel
+        Design, data arrays and priors.
+    chains, ndraws, warmup : int
+    seed : int
+    sampler : str
+    target_accept : float
+    max_tree_depth : int
+    seconds : float
+        Wall time of the sampling, compilation included.
+    messages : tuple of str
+        Problems found in the draws (also issued as warnings after sampling).
+    data_name : str or None
+    offset_spec : str or None
+        The offset's column name, read again from new data.
+    derived : tuple of str
+        Names of quantities added with :meth:`derive`.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+    ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+    >>> post.chains, post.ndraws, post.names
+    (2, 200, ['b_Intercept', 'b_Days', 'sd_Subject__Intercept', 'sigma'])
+    """
+
+    draws: Draws
+    ranef_draws: Mapping | None
+    stats: Mapping
+    model: object
+    chains: int
+    ndraws: int
+    warmup: int
+    seed: int
+    sampler: str
+    target_accept: float
+    max_tree_depth: int
+    seconds: float
+    messages: tuple
+    data_name: str | None = None
+    offset_spec: str | None = None
+    derived: tuple = ()
+    _ranef_meta: Mapping | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def _build(cls, model, run, beta, bs, cfg, seed, sampler, data_name=None, seconds=None,
+               offset_spec=None) -> "Posterior":
+        d = model.design
+        out: dict[str, np.ndarray] = {}
+        for j, nm in enumerate(d.fixed.names):
+            out[f"b_{coef_name(nm)}"] = beta[..., j]
+        s = run.samples
+        from .fit import varpar_draws
+
+        sds, chols = varpar_draws(model, s, cfg.chains, cfg.draws)
+        k_names = iter(model.sd_names)
+        for t, term in enumerate(d.terms):
+            for j in range(term.k):
+                out[next(k_names)] = sds[t][..., j]
+        for t, term in enumerate(d.terms):
+            if term.k > 1:
+                L = chols[t]
+                R = np.einsum("cdik,cdjk->cdij", L, L)
+                g = model.group_names[t]
+                cn = [coef_name(c) for c in term.columns]
+                for i in range(1, term.k):
+                    for j in range(i):
+                        out[f"cor_{g}__{cn[j]}__{cn[i]}"] = R[..., i, j]
+        for nm in ("sigma", "nu"):
+            if nm in s:
+                out[nm] = np.asarray(s[nm], dtype=float)
+        ranef, meta = None, {}
+        groups: dict[str, list[int]] = {}
+        for t, g in enumerate(model.group_names):
+            groups.setdefault(g, []).append(t)
+        for g, ts in groups.items():
+            coefs = tuple(coef_name(c) for t in ts for c in d.terms[t].columns)
+            meta[g] = {"terms": tuple(ts), "coefs": coefs, "levels": d.terms[ts[0]].levels,
+                       "group": d.terms[ts[0]].group}
+        if bs is not None:
+            ranef = {g: _readonly(np.concatenate([bs[t] for t in m["terms"]], axis=-1)) if len(m["terms"]) > 1
+                     else _readonly(bs[m["terms"][0]]) for g, m in meta.items()}
+        stats = {k: _readonly(v) for k, v in run.stats.items()}
+        msgs = sampler_messages(out, stats, cfg.max_tree_depth, ranef=ranef, target_accept=cfg.target_accept)
+        return cls(draws=Draws(out, MappingProxyType(ranef or {})),
+                   ranef_draws=None if ranef is None else MappingProxyType(ranef),
+                   stats=MappingProxyType(stats), model=model, chains=cfg.chains, ndraws=cfg.draws,
+                   warmup=cfg.warmup, seed=seed, sampler=sampler, target_accept=cfg.target_accept,
+                   max_tree_depth=cfg.max_tree_depth,
+                   seconds=float(run.seconds if seconds is None else seconds),
+                   messages=tuple(msgs), data_name=data_name, offset_spec=offset_spec,
+                   _ranef_meta=MappingProxyType(meta))
+
+    @staticmethod
+    def _warning_class():
+        return SamplerWarning
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def family(self) -> str:
+        """Response family (``"gaussian"``, ``"student"``, ``"binomial"``, ``"poisson"``)."""
+        return self.model.struct.family
+
+    @property
+    def link(self) -> str:
+        """Link function."""
+        return self.model.struct.link
+
+    @property
+    def formula(self) -> str:
+        """The model formula as given."""
+        return self.model.design.formula.text
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return self.model.design.n
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor."""
+        return self.model.design.ngroups
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the scalar parameters (and derived quantities)."""
+        return list(self.draws)
+
+    def _flat(self, name: str) -> np.ndarray:
+        return self.draws[name].reshape(-1)
+
+    def _beta_flat(self) -> np.ndarray:
+        names = [f"b_{coef_name(n)}" for n in self.model.design.fixed.names]
+        if not names:
+            return np.zeros((self.chains * self.ndraws, 0))
+        return np.stack([self._flat(n) for n in names], axis=-1)
+
+    def _term_ranef_flat(self, t: int) -> np.ndarray:
+        g = self.model.group_names[t]
+        arr = self.ranef_draws[g]
+        meta = self._ranef_meta[g]
+        start = sum(self.model.design.terms[u].k for u in meta["terms"][:meta["terms"].index(t)])
+        k = self.model.design.terms[t].k
+        return arr[..., start:start + k].reshape((-1,) + arr.shape[2:3] + (k,))
+
+    def _term_factor(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """SD draws (C, D, k) and correlation Cholesky draws (C, D, k, k) of term ``t``."""
+        term = self.model.design.terms[t]
+        off = self.model.struct.varpar.sd_offsets
+        sd = np.stack([self.draws[n] for n in self.model.sd_names[off[t]:off[t + 1]]], axis=-1)
+        k = term.k
+        R = np.broadcast_to(np.eye(k), sd.shape[:2] + (k, k)).copy()
+        if k > 1:
+            g = self.model.group_names[t]
+            cn = [coef_name(c) for c in term.columns]
+            for i in range(1, k):
+                for j in range(i):
+                    R[..., i, j] = R[..., j, i] = self.draws[f"cor_{g}__{cn[j]}__{cn[i]}"]
+            R = R + 1e-12 * np.eye(k)
+        return sd, np.linalg.cholesky(R)
+
+    # ------------------------------------------------------------------ accessors
+    def draws_df(self, ranef: bool = False) -> pd.DataFrame:
+        """All draws as a DataFrame: ``chain`` and ``draw`` (1-based), then one column per parameter.
+
+        Parameters
+        ----------
+        ranef : bool, default False
+            Add the random effects as columns ``r_<group>[<level>,<coef>]``, as brms names them.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> df = post.draws_df()
+        >>> df.shape, list(df.columns[:4])
+        ((400, 6), ['chain', 'draw', 'b_Intercept', 'b_Days'])
+        """
+        C, D = self.chains, self.ndraws
+        cols = {"chain": np.repeat(np.arange(1, C + 1), D), "draw": np.tile(np.arange(1, D + 1), C)}
+        for n, v in self.draws.items():
+            cols[n] = v.reshape(-1)
+        if ranef:
+            self._need_ranef()
+            for g, arr in self.ranef_draws.items():
+                meta = self._ranef_meta[g]
+                flat = arr.reshape(C * D, arr.shape[2], arr.shape[3])
+                for li, lev in enumerate(meta["levels"]):
+                    for ci, c in enumerate(meta["coefs"]):
+                        cols[f"r_{g}[{lev},{c}]"] = flat[:, li, ci]
+        return pd.DataFrame(cols)
+
+    def _need_ranef(self) -> None:
+        if self.ranef_draws is None:
+            raise ValueError("the random effects' draws were not kept (keep_ranef=False); refit with "
+                             "keep_ranef=True")
+
+    def _interval(self, x: np.ndarray, prob: float) -> np.ndarray:
+        from .diagnostics import eti_interval
+
+        return np.asarray(eti_interval(x, prob))
+
+    def fixef(self, prob: float = 0.95) -> pd.DataFrame:
+        """Posterior summaries of the fixed effects, as brms's ``fixef``.
+
+        Parameters
+        ----------
+        prob : float, default 0.95
+            Probability of the equal-tailed interval.
+
+        Returns
+        -------
+        DataFrame
+            Index: coefficient names (``Intercept`` for lme4's ``(Intercept)``);
+            columns ``Estimate`` (posterior mean), ``Est.Error`` (posterior SD),
+            and the interval's quantiles, e.g. ``Q2.5`` and ``Q97.5``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> fe = post.fixef()
+        >>> list(fe.index), list(fe.columns)
+        (['Intercept', 'Days'], ['Estimate', 'Est.Error', 'Q2.5', 'Q97.5'])
+        """
+        prob = _check_prob(prob)
+        names = [coef_name(n) for n in self.model.design.fixed.names]
+        x = np.stack([self.draws[f"b_{n}"] for n in names], axis=-1) if names else np.zeros((1, 1, 0))
+        iv = self._interval(x, prob).reshape(len(names), 2)
+        lo, hi = _quantile_names(prob)
+        return pd.DataFrame({"Estimate": x.mean(axis=(0, 1)), "Est.Error": x.std(axis=(0, 1), ddof=1),
+                             lo: iv[:, 0], hi: iv[:, 1]}, index=pd.Index(names))
+
+    def ranef(self, prob: float = 0.95) -> dict[str, pd.DataFrame]:
+        """Posterior summaries of every random effect, per grouping factor.
+
+        Returns
+        -------
+        dict of DataFrame
+            Grouping factor -> DataFrame indexed by level, with columns
+            ``(coef, statistic)``: ``Estimate``, ``Est.Error`` and the interval's
+            quantiles.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> r = post.ranef()["Subject"]
+        >>> r.shape, r.columns[0]
+        ((18, 4), ('Intercept', 'Estimate'))
+        """
+        prob = _check_prob(prob)
+        self._need_ranef()
+        lo, hi = _quantile_names(prob)
+        out = {}
+        for g, arr in self.ranef_draws.items():
+            meta = self._ranef_meta[g]
+            J = arr.shape[2]
+            mean, sd, iv = np.empty(arr.shape[2:]), np.empty(arr.shape[2:]), np.empty(arr.shape[2:] + (2,))
+            step = max(1, 2_000_000 // max(1, arr.shape[0] * arr.shape[1] * arr.shape[3]))
+            for a0 in range(0, J, step):  # blocks of levels: float64 copies stay small
+                a = np.asarray(arr[:, :, a0:a0 + step], dtype=float)
+                mean[a0:a0 + step] = a.mean(axis=(0, 1))
+                sd[a0:a0 + step] = a.std(axis=(0, 1), ddof=1)
+                iv[a0:a0 + step] = self._interval(a, prob)  # (levels, k, 2)
+            frames = {}
+            for ci, c in enumerate(meta["coefs"]):
+                frames[c] = pd.DataFrame({"Estimate": mean[:, ci], "Est.Error": sd[:, ci],
+                                          lo: iv[:, ci, 0], hi: iv[:, ci, 1]})
+            df = pd.concat(frames, axis=1)
+            df.index = pd.Index(meta["levels"], name=meta["group"])
+            out[g] = df
+        return out
+
+    def icc(self) -> dict[str, np.ndarray]:
+        """Draws of the intraclass correlation of each grouping factor (random-intercept models).
+
+        ``sd_g^2 / (sum_h sd_h^2 + s^2)`` with ``s = sigma`` (gaussian, student),
+        ``pi / sqrt(3)`` (binomial logit, the latent-scale residual) or 1 (probit).
+
+        Returns
+        -------
+        dict
+            ``"icc_<group>"`` -> ndarray (chains, draws).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> icc = post.icc()
+        >>> list(icc), icc["icc_Subject"].shape
+        (['icc_Subject'], (2, 200))
+        """
+        d = self.model.design
+        if not d.terms:
+            raise ValueError("the model has no random effects, so no intraclass correlation")
+        if not all(t.is_intercept_only for t in d.terms):
+            raise ValueError("the ICC is defined here for random-intercept models only; this model has "
+                             "random slopes (compare the variance components with post.summary())")
+        if self.family in ("gaussian", "student"):
+            resid = self.draws["sigma"] ** 2
+        elif self.family == "binomial" and self.link in ("logit", "probit"):
+            resid = np.pi ** 2 / 3 if self.link == "logit" else 1.0
+        else:
+            raise ValueError(f"no residual variance on the latent scale for the {self.family} family "
+                             f"with the {self.link} link, so no ICC")
+        var = {self.model.group_names[t]: self.draws[self.model.sd_names[t]] ** 2 for t in range(len(d.terms))}
+        total = sum(var.values()) + resid
+        return {f"icc_{g}": v / total for g, v in var.items()}
+
+    def derive(self, name: str, fn) -> "Posterior":
+        """A new Posterior with a derived quantity added to the draws.
+
+        Parameters
+        ----------
+        name : str
+            Name of the new quantity (must not exist yet).
+        fn : callable
+            ``fn(draws) -> array``: given the draws mapping, returns one value per
+            draw (an array broadcastable to (chains, draws)), e.g. the precision
+            ``lambda d: 1 / d["sd_girl__Intercept"] ** 2``.
+
+        Returns
+        -------
+        Posterior
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> p2 = post.derive("ptau", lambda d: 1 / d["sd_Subject__Intercept"] ** 2)
+        >>> p2.draws["ptau"].shape, "ptau" in post.draws
+        ((2, 200), False)
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError("name must be a non-empty string")
+        if name in self.draws:
+            raise ValueError(f"{name!r} is already a parameter; choose another name")
+        try:
+            val = np.asarray(fn(self.draws), dtype=float)
+            val = np.broadcast_to(val, (self.chains, self.ndraws)).copy()
+        except ValueError as exc:
+            raise ValueError(f"derive({name!r}): fn must return one value per draw, shape "
+                             f"({self.chains}, {self.ndraws}): {exc}") from None
+        new = dict(self.draws.items())
+        new[name] = val
+        return replace(self, draws=Draws(new, self.ranef_draws), derived=self.derived + (name,))
+
+    # ------------------------------------------------------------------ prediction
+    def posterior_predictive(self, newdata=None, ndraws: int | None = None, seed=None, trials=None,
+                             offset=None) -> np.ndarray:
+        """Draws of replicated (or new) responses from the posterior predictive distribution.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Rows to predict (default: the fitted rows). Levels not seen in the
+            fit get random effects drawn from N(0, Sigma) of each draw.
+        ndraws : int, optional
+            Number of posterior draws to use (a random subset; default all).
+        seed : int, optional
+        trials : str or array-like, optional
+            Binomial trials of ``newdata`` (default 1); responses are proportions.
+        offset : str or array-like, optional
+            Offset of ``newdata`` (read from its column when the model's offset
+            was given as a column name).
+
+        Returns
+        -------
+        ndarray (ndraws, n)
+            On the scale of the modelled response: values (gaussian, student),
+            proportions of successes (binomial), counts (poisson).
+
+        Examples
+        --------
+        >>> import multilevel as ml, pandas as pd
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> post.posterior_predictive(ndraws=50, seed=0).shape
+        (50, 180)
+        >>> new = pd.DataFrame({"Days": [0, 9], "Subject": ["308", "new"]})
+        >>> post.posterior_predictive(new, seed=0).shape
+        (400, 2)
+        """
+        from .predictive import _predictive
+
+        return _predictive(self, newdata, ndraws=ndraws, seed=seed, trials=trials, offset=offset)
+
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood of the fitted data, (chains, draws, n).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> post.log_likelihood().shape
+        (2, 200, 180)
+        """
+        from .predictive import _loglik_draws
+
+        if self.model.design.terms:
+            self._need_ranef()
+        return _loglik_draws(self)
+
+    def to_arviz(self, log_likelihood: bool = True, ranef: bool = True):
+        """ArviZ ``InferenceData``: posterior, sample_stats, observed_data and log_likelihood.
+
+        Parameters
+        ----------
+        log_likelihood : bool, default True
+            Add the pointwise log-likelihood (for ``az.loo`` and ``az.waic``);
+            needs the random effects' draws.
+        ranef : bool, default True
+            Add the random effects as ``r_<group>`` with dims ``(<group>, <group>_coef)``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> idata = post.to_arviz()
+        >>> sorted(idata.groups())
+        ['log_likelihood', 'observed_data', 'posterior', 'sample_stats']
+        """
+        import arviz as az
+
+        posterior = {n: np.asarray(v) for n, v in self.draws.items()}
+        coords: dict = {"obs": np.arange(self.nobs)}
+        dims: dict = {"y": ["obs"]}
+        if ranef and self.ranef_draws is not None:
+            for g, arr in self.ranef_draws.items():
+                meta = self._ranef_meta[g]
+                posterior[f"r_{g}"] = np.asarray(arr)
+                coords[g] = [str(v) for v in meta["levels"]]
+                coords[f"{g}_coef"] = list(meta["coefs"])
+                dims[f"r_{g}"] = [g, f"{g}_coef"]
+        kw = {}
+        if log_likelihood:
+            if self.model.design.terms and self.ranef_draws is None:
+                warnings.warn("no log_likelihood group: the random effects' draws were not kept "
+                              "(keep_ranef=False)", stacklevel=2)
+            else:
+                kw["log_likelihood"] = {"y": self.log_likelihood()}
+        stats = {k: np.asarray(v) for k, v in self.stats.items()}
+        return az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"y": self.model.design.y},
+                            coords=coords, dims=dims, attrs={"inference_library": "numpyro",
+                                                             "formula": self.formula}, **kw)
+
+    # ------------------------------------------------------------------ tables and text
+    def prior_summary(self) -> pd.DataFrame:
+        """Every prior used, with the autoscaled numbers, as brms's ``prior_summary``.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``prior``, ``class``, ``coef``, ``group``, ``source``
+            (``"default"`` or the ``priors=`` key that set it).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.bayes.fit import prepare
+        >>> ps = prepare("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> print(Posterior.prior_table(ps)[["prior", "source"]].to_string())
+                                                  prior   source
+        b_Intercept                normal(298.5, 140.8)  default
+        b_Days                         normal(0, 48.89)  default
+        sd_Subject__Intercept  half_student_t(3, 140.8)  default
+        sigma                      exponential(0.01775)  default
+        """
+        return self.prior_table(self.model)
+
+    @staticmethod
+    def prior_table(model) -> pd.DataFrame:
+        """The prior summary of a prepared model (see :meth:`prior_summary`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.bayes.fit import prepare
+        >>> m = prepare("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> Posterior.prior_table(m).loc["sigma", "class"]
+        'sigma'
+        """
+        rows = [{"prior": str(s.prior), "class": s.cls, "coef": s.coef, "group": s.group, "source": s.source}
+                for s in model.slots]
+        return pd.DataFrame(rows, index=pd.Index([s.name for s in model.slots]))
+
+    def table(self, prob: float = 0.95, interval: str | None = None, style: str = "brms") -> pd.DataFrame:
+        """Summary table of every scalar parameter (and derived quantity) as a DataFrame.
+
+        Parameters
+        ----------
+        prob : float, default 0.95
+        interval : {"eti", "hpd"}, optional
+            Equal-tailed (brms's default) or highest posterior density
+            (runjags's); defaults to ``"eti"`` for brms style and ``"hpd"`` for jags.
+        style : {"brms", "jags"}
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> list(post.table().index)
+        ['b_Intercept', 'b_Days', 'sd_Subject__Intercept', 'sigma']
+        """
+        from .tables import summary_table
+
+        prob = _check_prob(prob)
+        if style not in ("brms", "jags"):
+            raise ValueError(f"style must be 'brms' or 'jags', not {style!r}")
+        interval = interval or ("eti" if style == "brms" else "hpd")
+        if interval not in ("eti", "hpd"):
+            raise ValueError(f"interval must be 'eti' or 'hpd', not {interval!r}")
+        return summary_table(dict(self.draws.items()), prob=prob, interval=interval, style=style)
+
+    def summary(self, prob: float = 0.95, interval: str | None = None, style: str = "brms") -> str:
+        """Summary text: brms's ``summary`` (default) or runjags's table (``style="jags"``).
+
+        Parameters
+        ----------
+        prob : float, default 0.95
+            Probability of the intervals.
+        interval : {"eti", "hpd"}, optional
+            Defaults to ``"eti"`` for brms style and ``"hpd"`` for jags style.
+        style : {"brms", "jags"}
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> print(post.summary().splitlines()[0])
+         Family: gaussian
+        >>> "Lower95" in post.summary(style="jags")
+        True
+        """
+        from .text import _brms_text, _jags_text
+
+        table = self.table(prob=prob, interval=interval, style=style)
+        if style == "jags":
+            return _jags_text(self, table)
+        return _brms_text(self, table, prob)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"<Posterior {self.family} {self.formula!r}: {self.chains} chains x {self.ndraws} draws, "
+                f"{self.nobs} obs>")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"

@@ -1,0 +1,199 @@
+"""Linear predictor, pointwise log-likelihood and posterior predictive draws of a Posterior.
+
+Everything here works draw by draw in batches on the stored draws: the
+fixed effects on the scale of the design's X and the random effects per
+term (float32), so no model has to be re-run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__: list[str] = []  # used through Posterior's methods
+
+#: draws per batch when forming (draws x observations) arrays
+_BATCH = 250
+
+
+def _fitted_inputs(post):
+    """``(X, [(Z, levels)], offset)`` of the data the model was fitted to."""
+    d = post.model.design
+    terms = [(np.asarray(t.Z, dtype=float), np.asarray(t.codes)) for t in d.terms]
+    off = None if d.offset is None else np.asarray(d.offset, dtype=float)
+    return np.asarray(d.X, dtype=float), terms, off
+
+
+def _newdata_inputs(post, newdata, offset=None):
+    """``(X, [(Z, levels or -1)], offset)`` for new rows, built with the fitted encodings.
+
+    The offset is read from ``newdata`` when the model's offset was a column
+    name; otherwise ``offset=`` gives it (default 0).
+    """
+    from ..design.data import as_dataframe, as_vector, check_columns
+    from ..predict import _fixed_matrix, _level_positions
+
+    new = as_dataframe(newdata)
+    d = post.model.design
+    X = _fixed_matrix(d, new)
+    terms = []
+    for t in d.terms:
+        check_columns(t.group_columns, new, "newdata (grouping factor)")
+        Zall = np.asarray(t.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+        Z = Zall if t.column_index is None else Zall[:, list(t.column_index)]
+        pos = _level_positions(t, new)
+        unknown = pos < 0
+        if unknown.any():
+            # number the distinct unseen levels -1, -2, ...: rows of one new group share its effect
+            keys = new.loc[unknown, list(t.group_columns)].astype(str).agg(":".join, axis=1)
+            codes, _ = pd.factorize(keys)
+            pos = pos.copy()
+            pos[unknown] = -(codes + 1)
+        terms.append((Z, pos))
+    if offset is None and isinstance(post.offset_spec, str):
+        offset = post.offset_spec
+    off = None if offset is None else np.asarray(as_vector(offset, new, "offset"), dtype=float)
+    if d.offset is not None and off is None:
+        raise ValueError("the model has an offset: give offset= for newdata "
+                         "(a column name or one value per row)")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"newdata has {int(bad.sum())} row(s) with missing predictor values")
+    return X, terms, off, new.index
+
+
+def _new_level_effects(post, t: int, idx: np.ndarray, nnew: int, rng) -> np.ndarray:
+    """Random effects of ``nnew`` unseen levels of term ``t``, drawn from each draw's N(0, Sigma_t)."""
+    sd, L = post._term_factor(t)
+    sd = sd.reshape(-1, sd.shape[-1])[idx]
+    L = L.reshape(-1, *L.shape[-2:])[idx]
+    z = rng.standard_normal((len(idx), nnew, sd.shape[-1]))
+    return np.einsum("mjk,mlk->mjl", z, sd[:, :, None] * L)
+
+
+def _eta_draws(post, idx: np.ndarray, X, terms, offset, rng=None, new_levels: str = "sample"):
+    """Linear predictor for the flat draw indices ``idx``: an array (len(idx), n).
+
+    Rows of an unseen level get random effects drawn from N(0, Sigma) per draw
+    (``new_levels="sample"``) or zero (``"zero"``).
+    """
+    beta = post._beta_flat()[idx]
+    eta = beta @ X.T
+    if offset is not None:
+        eta = eta + offset
+    if not terms:
+        return eta
+    if post.ranef_draws is None:
+        raise ValueError("the random effects' draws were not kept (keep_ranef=False); refit with "
+                         "keep_ranef=True to predict with them")
+    for t, (Z, pos) in enumerate(terms):
+        b = post._term_ranef_flat(t)  # (C*D, J, k)
+        unknown = pos < 0
+        safe = np.where(unknown, 0, pos)
+        bb = np.asarray(b[idx][:, safe, :], dtype=float)  # (m, n, k)
+        if unknown.any():
+            if new_levels == "sample":
+                inv = -pos[unknown] - 1
+                rng = rng if rng is not None else np.random.default_rng()
+                newb = _new_level_effects(post, t, idx, int(inv.max()) + 1, rng)
+                bb[:, unknown, :] = newb[:, inv, :]
+            else:
+                bb[:, unknown, :] = 0.0
+        eta = eta + np.einsum("mnk,nk->mn", bb, Z)
+    return eta
+
+
+def _loglik_draws(post) -> np.ndarray:
+    """Pointwise log-likelihood of the fitted data, (chains, draws, n)."""
+    import jax.numpy as jnp
+
+    from .model import pointwise_loglik
+
+    X, terms, off = _fitted_inputs(post)
+    data, _ = post.model.jax_inputs()
+    st = post.model.struct
+    C, D = post.chains, post.ndraws
+    out = np.empty((C * D, X.shape[0]))
+    sig = post.draws["sigma"].reshape(-1) if "sigma" in post.draws else None
+    nu = post.draws["nu"].reshape(-1) if "nu" in post.draws else None
+    for a in range(0, C * D, _BATCH):
+        idx = np.arange(a, min(a + _BATCH, C * D))
+        eta = _eta_draws(post, idx, X, terms, off)
+        ll = pointwise_loglik(st, data, jnp.asarray(eta),
+                              None if sig is None else jnp.asarray(sig[idx, None]),
+                              None if nu is None else jnp.asarray(nu[idx, None]))
+        out[idx] = np.asarray(ll)
+    return out.reshape(C, D, -1)
+
+
+def _inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
+    from scipy import special
+
+    if link == "logit":
+        return special.expit(eta)
+    if link == "probit":
+        return special.ndtr(eta)
+    if link == "cloglog":
+        return -np.expm1(-np.exp(eta))
+    if link == "log":
+        return np.exp(eta)
+    return eta
+
+
+def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None) -> np.ndarray:
+    """Draws of the response given the linear predictor (one per row of ``eta``).
+
+    gaussian and student: ``eta + sigma / sqrt(w) * noise``; binomial: the
+    proportion of successes in ``trials``; poisson: counts.
+    """
+    st = post.model.struct
+    if st.family in ("gaussian", "student"):
+        sig = post.draws["sigma"].reshape(-1)[idx][:, None]
+        if weights is not None:
+            w = np.asarray(weights, dtype=float)
+            sig = sig / np.sqrt(np.where(w > 0, w, np.inf))
+        if st.family == "gaussian":
+            noise = rng.standard_normal(eta.shape)
+        else:
+            nu = post.draws["nu"].reshape(-1)[idx][:, None]
+            noise = rng.standard_t(np.broadcast_to(nu, eta.shape))
+        return eta + sig * noise
+    mu = _inverse_link(st.link, eta)
+    if st.family == "binomial":
+        m = np.ones(eta.shape[1]) if trials is None else np.asarray(trials, dtype=float)
+        mi = np.round(m).astype(np.int64)
+        k = rng.binomial(np.broadcast_to(mi, eta.shape), np.clip(mu, 0.0, 1.0))
+        return np.where(mi > 0, k / np.where(mi > 0, mi, 1), 0.0)
+    return rng.poisson(mu).astype(float)
+
+
+def _predictive(post, newdata=None, ndraws=None, seed=None, trials=None, offset=None) -> np.ndarray:
+    """See :meth:`~multilevel.bayes.posterior.Posterior.posterior_predictive`."""
+    rng = np.random.default_rng(seed)
+    total = post.chains * post.ndraws
+    if ndraws is None:
+        idx = np.arange(total)
+    else:
+        if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or not 1 <= ndraws <= total:
+            raise ValueError(f"ndraws must be an integer from 1 to {total}, not {ndraws!r}")
+        idx = np.sort(rng.choice(total, size=int(ndraws), replace=False))
+    d = post.model.design
+    if newdata is None:
+        if trials is not None or offset is not None:
+            raise ValueError("trials= and offset= are for newdata; the fitted data's are the model's own")
+        X, terms, off = _fitted_inputs(post)
+        w = d.weights
+        tr = d.weights if post.model.struct.family == "binomial" else None
+    else:
+        from ..design.data import as_dataframe, as_vector
+
+        X, terms, off, _ = _newdata_inputs(post, newdata, offset)
+        w = None
+        tr = None if trials is None else as_vector(trials, as_dataframe(newdata), "trials")
+    out = np.empty((len(idx), X.shape[0]))
+    for a in range(0, len(idx), _BATCH):
+        sl = idx[a:a + _BATCH]
+        eta = _eta_draws(post, sl, X, terms, off, rng=rng)
+        gauss = post.model.struct.family in ("gaussian", "student")
+        out[a:a + len(sl)] = _simulate(post, eta, rng, trials=tr, weights=w if gauss else None, idx=sl)
+    return out

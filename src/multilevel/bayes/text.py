@@ -1,0 +1,94 @@
+"""Summary text of a Posterior, laid out as brms's ``summary`` or runjags's ``print``."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+
+from .priors import coef_name
+from .tables import BRMS_FOOTER, format_brms, format_jags
+
+__all__: list[str] = []  # used through Posterior.summary
+
+_LINKS = {
+    "gaussian": "mu = identity; sigma = identity",
+    "student": "mu = identity; sigma = identity; nu = identity",
+}
+
+
+def _messages(post) -> list[str]:
+    out = []
+    for m in post.messages:
+        out.extend(textwrap.wrap(f"Warning: {m}", width=80, subsequent_indent="  "))
+    return out
+
+
+def _rows(table: pd.DataFrame, names: list[str], labels: list[str]) -> pd.DataFrame:
+    df = table.loc[names].copy()
+    df.index = labels
+    return df
+
+
+def _brms_text(post, table: pd.DataFrame, prob: float) -> str:
+    """brms-style summary of ``post`` from its summary ``table`` (brms columns)."""
+    m = post.model
+    d = m.design
+    links = _LINKS.get(post.family, f"mu = {post.link}")
+    data = post.data_name or "data"
+    header = [
+        f" Family: {post.family}",
+        f"  Links: {links}",
+        f"Formula: {post.formula}",
+        f"   Data: {data} (Number of observations: {post.nobs})",
+        f"  Draws: {post.chains} chains, each with iter = {post.warmup + post.ndraws}; "
+        f"warmup = {post.warmup}; thin = 1;",
+        f"         total post-warmup draws = {post.chains * post.ndraws}",
+    ]
+    sections: list = []
+    if d.terms:
+        sections.append(("Multilevel Hyperparameters:", None))
+        for g, meta in post._ranef_meta.items():
+            names, labels = [], []
+            for t in meta["terms"]:
+                term = d.terms[t]
+                for c in term.columns:
+                    names.append(f"sd_{g}__{coef_name(c)}")
+                    labels.append(f"sd({coef_name(c)})")
+            for t in meta["terms"]:
+                term = d.terms[t]
+                cn = [coef_name(c) for c in term.columns]
+                for i in range(1, term.k):
+                    for j in range(i):
+                        names.append(f"cor_{g}__{cn[j]}__{cn[i]}")
+                        labels.append(f"cor({cn[j]},{cn[i]})")
+            sections.append((f"~{g} (Number of levels: {len(meta['levels'])})", _rows(table, names, labels)))
+    fixed = [f"b_{coef_name(n)}" for n in d.fixed.names]
+    if fixed:
+        sections.append(("Regression Coefficients:", _rows(table, fixed, [n[2:] for n in fixed])))
+    further = [n for n in ("sigma", "nu") if n in post.draws]
+    if further:
+        sections.append(("Further Distributional Parameters:", _rows(table, further, further)))
+    if post.derived:
+        sections.append(("Derived Quantities:", _rows(table, list(post.derived), list(post.derived))))
+    if post.sampler == "nuts":
+        footer = ["Draws were sampled using NUTS (NumPyro). For each parameter, Bulk_ESS",
+                  *BRMS_FOOTER[1:]]
+    else:
+        footer = ["Draws were sampled using NUTS (NumPyro) on the variance parameters, with the fixed",
+                  "and random effects drawn exactly given them (collapsed sampler). For each",
+                  "parameter, Bulk_ESS and Tail_ESS are effective sample size measures, and Rhat",
+                  "is the potential scale reduction factor on split chains (at convergence, Rhat = 1)."]
+    footer += _messages(post)
+    return format_brms(header, sections, footer)
+
+
+def _jags_text(post, table: pd.DataFrame) -> str:
+    """runjags-style summary of ``post`` from its summary ``table`` (jags columns)."""
+    head = (f"Model summary statistics from {post.chains * post.ndraws} samples "
+            f"(chains = {post.chains}; warmup = {post.warmup}):")
+    lines = [head, format_jags(table), "", f"Total time taken: {post.seconds:.1f} seconds"]
+    msgs = _messages(post)
+    if msgs:
+        lines += [""] + msgs
+    return "\n".join(lines)

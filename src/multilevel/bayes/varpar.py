@@ -1,0 +1,288 @@
+"""The variance parameters and their priors: the piece every sampler shares.
+
+Both the full NUTS model (fixed and random effects sampled) and the collapsed
+Gaussian model (effects integrated out) sample the same variance parameters
+with the same priors and transforms:
+
+- one standard deviation per column of each random-effects term,
+- one correlation-matrix Cholesky factor per correlated term (LKJ prior),
+- ``sigma`` (gaussian, student) and ``nu`` (student).
+
+:func:`sample_varpar` draws them as NumPyro sample sites inside a model and
+returns a :class:`VarPar` holding ``sds`` and ``corr_chols`` per term in the
+order of ``design.terms`` (as :mod:`multilevel.bayes.collapsed` takes them).
+
+Examples
+--------
+>>> import numpyro
+>>> from multilevel.bayes import priors
+>>> vs = VarParStructure(term_k=(2,), sd_groups=(((priors.half_normal(1).kind), (0, 1)),),
+...                      sigma_kind=priors.exponential(1).kind, nu_kind=None)
+>>> pv = {"sd": [np.array([[1.0], [2.0]])], "lkj": [np.array(1.0)], "sigma": np.array([1.0])}
+>>> with numpyro.handlers.seed(rng_seed=0):
+...     vp = sample_varpar(vs, pv)
+>>> vp.sds[0].shape, vp.corr_chols[0].shape, vp.factor(0).shape
+((2,), (2, 2), (2, 2))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["VarParStructure", "VarPar", "prior_dist", "sample_vector", "sample_varpar", "group_priors",
+           "vector_sites", "varpar_sites"]
+
+
+def prior_dist(kind: tuple, P):
+    """A NumPyro distribution of prior ``kind`` with parameters ``P`` (..., nvalues).
+
+    ``P[..., j]`` is the j-th of :attr:`Prior.values` (parameters, then the
+    truncation point); the leading dimensions become the batch shape.
+
+    Examples
+    --------
+    >>> from multilevel.bayes import priors
+    >>> d = prior_dist(priors.normal(0, 2).kind, np.array([[0.0, 2.0], [1.0, 3.0]]))
+    >>> d.batch_shape
+    (2,)
+    """
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+    from numpyro.distributions.transforms import PowerTransform
+
+    name, truncated, on = kind
+    P = jnp.asarray(P)
+    c = [P[..., j] for j in range(P.shape[-1])]
+    if name == "normal":
+        d = dist.Normal(c[0], c[1])
+    elif name == "student_t":
+        if truncated:  # lower == mu == 0 (checked when the prior is made): a half Student-t
+            return dist.FoldedDistribution(dist.StudentT(c[0], jnp.zeros_like(c[2]), c[2]))
+        d = dist.StudentT(c[0], c[1], c[2])
+    elif name == "cauchy":
+        d = dist.Cauchy(c[0], c[1])
+    elif name == "half_normal":
+        return dist.HalfNormal(c[0])
+    elif name == "half_cauchy":
+        return dist.HalfCauchy(c[0])
+    elif name == "half_student_t":
+        # |t| rather than a truncated t: sampling it (for initial values) needs no inverse CDF
+        return dist.FoldedDistribution(dist.StudentT(c[0], jnp.zeros_like(c[1]), c[1]))
+    elif name == "exponential":
+        return dist.Exponential(c[0])
+    elif name == "uniform":
+        return dist.Uniform(c[0], c[1])
+    elif name == "gamma":
+        g = dist.Gamma(c[0], c[1])
+        # on the precision 1/x^2 of x: x = p^(-1/2); the transform adds the Jacobian
+        return dist.TransformedDistribution(g, PowerTransform(-0.5)) if on == "precision" else g
+    else:
+        raise ValueError(f"no distribution for prior kind {kind!r}")
+    if truncated:
+        return dist.TruncatedDistribution(d, low=c[-1])
+    return d
+
+
+def group_priors(prior_list) -> tuple[tuple, list[np.ndarray]]:
+    """Group priors of one kind so each group is drawn as one vector site.
+
+    Returns
+    -------
+    groups : tuple of (kind, positions)
+    values : list of ndarray (len(positions), nvalues)
+
+    Examples
+    --------
+    >>> from multilevel.bayes import priors
+    >>> g, v = group_priors([priors.normal(0, 1), priors.cauchy(0, 2), priors.normal(1, 3)])
+    >>> [pos for _, pos in g], v[0].tolist()
+    ([(0, 2), (1,)], [[0.0, 1.0], [1.0, 3.0]])
+    """
+    order: dict = {}
+    for i, p in enumerate(prior_list):
+        order.setdefault(p.kind, []).append(i)
+    groups = tuple((kind, tuple(pos)) for kind, pos in order.items())
+    values = [np.array([prior_list[i].values for i in pos], dtype=float) for _, pos in groups]
+    return groups, values
+
+
+def sample_vector(site: str, groups: tuple, values, size: int):
+    """Sample a vector of ``size`` parameters, one NumPyro site per prior kind.
+
+    Sites are named ``f"{site}{g}"`` for group ``g``.
+
+    Examples
+    --------
+    >>> import numpyro
+    >>> from multilevel.bayes import priors
+    >>> g, v = group_priors([priors.normal(0, 1), priors.cauchy(0, 2), priors.normal(5, 0.1)])
+    >>> with numpyro.handlers.seed(rng_seed=0):
+    ...     b = sample_vector("_b", g, v, 3)
+    >>> b.shape, bool(abs(b[2] - 5) < 1)
+    ((3,), True)
+    """
+    import jax.numpy as jnp
+    import numpyro
+
+    if len(groups) == 1 and groups[0][1] == tuple(range(size)):
+        return numpyro.sample(f"{site}0", prior_dist(groups[0][0], values[0]).to_event(1))
+    out = jnp.zeros(size)
+    for g, (kind, pos) in enumerate(groups):
+        v = numpyro.sample(f"{site}{g}", prior_dist(kind, values[g]).to_event(1))
+        out = out.at[np.asarray(pos)].set(v)
+    return out
+
+
+def vector_sites(site: str, groups: tuple, values) -> dict:
+    """The distributions of the sites :func:`sample_vector` makes (``{name: distribution}``).
+
+    Examples
+    --------
+    >>> from multilevel.bayes import priors
+    >>> g, v = group_priors([priors.normal(0, 1), priors.cauchy(0, 2)])
+    >>> sorted(vector_sites("_b", g, v))
+    ['_b0', '_b1']
+    """
+    return {f"{site}{g}": prior_dist(kind, values[g]).to_event(1) for g, (kind, _) in enumerate(groups)}
+
+
+@dataclass(frozen=True)
+class VarParStructure:
+    """What is static about the variance parameters (hashable; the numbers are in ``pv``).
+
+    Attributes
+    ----------
+    term_k : tuple of int
+        Columns per random-effects term, in ``design.terms`` order.
+    sd_groups : tuple of (kind, positions)
+        The flat vector of all SDs (term by term, column by column) grouped by
+        prior kind.
+    sigma_kind, nu_kind : tuple or None
+        Prior kinds of sigma and nu (None when the family has none).
+
+    Examples
+    --------
+    >>> vs = VarParStructure(term_k=(2, 1), sd_groups=(), sigma_kind=None, nu_kind=None)
+    >>> vs.nsd, vs.sd_offsets
+    (3, (0, 2, 3))
+    """
+
+    term_k: tuple[int, ...]
+    sd_groups: tuple
+    sigma_kind: tuple | None
+    nu_kind: tuple | None
+
+    @property
+    def nsd(self) -> int:
+        """Number of standard deviations."""
+        return sum(self.term_k)
+
+    @property
+    def sd_offsets(self) -> tuple[int, ...]:
+        """Start of each term's SDs in the flat vector (and the total at the end)."""
+        out = [0]
+        for k in self.term_k:
+            out.append(out[-1] + k)
+        return tuple(out)
+
+
+class VarPar(NamedTuple):
+    """One value of the variance parameters.
+
+    Attributes
+    ----------
+    sds : tuple of array (k_t,)
+        Standard deviations of each term's random effects.
+    corr_chols : tuple of array (k_t, k_t) or None
+        Lower Cholesky factors of the terms' correlation matrices (None for k_t = 1).
+    sigma, nu : scalar or None
+    """
+
+    sds: tuple
+    corr_chols: tuple
+    sigma: object
+    nu: object
+
+    def factor(self, t: int):
+        """``diag(sd_t) L_t``: the Cholesky factor of term t's covariance matrix.
+
+        Examples
+        --------
+        >>> vp = VarPar((np.array([2.0, 3.0]),), (np.array([[1.0, 0.0], [0.6, 0.8]]),), None, None)
+        >>> np.asarray(vp.factor(0)).round(6).tolist()
+        [[2.0, 0.0], [1.8, 2.4]]
+        """
+        import jax.numpy as jnp
+
+        sd = self.sds[t]
+        L = self.corr_chols[t]
+        return jnp.diag(sd) if L is None else sd[:, None] * L
+
+
+def sample_varpar(vs: VarParStructure, pv: dict) -> VarPar:
+    """Draw the variance parameters as NumPyro sample sites (call inside a model).
+
+    Sites: ``_sd{g}`` (SDs, one per prior kind), ``_L{t}`` (LKJ Cholesky factor
+    of correlated term t), ``sigma`` and ``nu``.
+
+    Parameters
+    ----------
+    vs : VarParStructure
+    pv : dict
+        ``"sd"``: list of prior-value arrays per SD group; ``"lkj"``: LKJ eta per
+        term (used for terms with k > 1); ``"sigma"``, ``"nu"``: prior values.
+
+    Returns
+    -------
+    VarPar
+
+    Examples
+    --------
+    See the module's example.
+    """
+    import numpyro
+    import numpyro.distributions as dist
+
+    sd_all = sample_vector("_sd", vs.sd_groups, pv["sd"], vs.nsd) if vs.nsd else None
+    off = vs.sd_offsets
+    sds, chols = [], []
+    for t, k in enumerate(vs.term_k):
+        sds.append(sd_all[off[t]:off[t + 1]])
+        if k > 1:
+            chols.append(numpyro.sample(f"_L{t}", dist.LKJCholesky(k, concentration=pv["lkj"][t])))
+        else:
+            chols.append(None)
+    sigma = nu = None
+    if vs.sigma_kind is not None:
+        sigma = numpyro.sample("sigma", prior_dist(vs.sigma_kind, pv["sigma"]))
+    if vs.nu_kind is not None:
+        nu = numpyro.sample("nu", prior_dist(vs.nu_kind, pv["nu"]))
+    return VarPar(tuple(sds), tuple(chols), sigma, nu)
+
+
+def varpar_sites(vs: VarParStructure, pv: dict) -> dict:
+    """``{site: distribution}`` of the sites :func:`sample_varpar` makes, with the values ``pv``.
+
+    Examples
+    --------
+    >>> from multilevel.bayes import priors
+    >>> vs = VarParStructure(term_k=(2,), sd_groups=(((priors.half_normal(1).kind), (0, 1)),),
+    ...                      sigma_kind=priors.exponential(1).kind, nu_kind=None)
+    >>> pv = {"sd": [np.array([[1.0], [2.0]])], "lkj": [np.array(1.0)], "sigma": np.array([1.0])}
+    >>> sorted(varpar_sites(vs, pv))
+    ['_L0', '_sd0', 'sigma']
+    """
+    import numpyro.distributions as dist
+
+    out = vector_sites("_sd", vs.sd_groups, pv["sd"]) if vs.nsd else {}
+    for t, k in enumerate(vs.term_k):
+        if k > 1:
+            out[f"_L{t}"] = dist.LKJCholesky(k, concentration=pv["lkj"][t])
+    if vs.sigma_kind is not None:
+        out["sigma"] = prior_dist(vs.sigma_kind, pv["sigma"])
+    if vs.nu_kind is not None:
+        out["nu"] = prior_dist(vs.nu_kind, pv["nu"])
+    return out

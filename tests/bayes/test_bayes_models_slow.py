@@ -1,0 +1,119 @@
+"""Longer runs (marked slow): posteriors of the source documents' models against lme4 and each other."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+from multilevel.bayes.checks import SamplerWarning
+
+pytestmark = pytest.mark.slow
+
+
+def _fit(*args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        return ml.bayes(*args, progress=False, **kw)
+
+
+def test_gcsemv_m3_near_lme4(gcsemv):
+    f = "course ~ 1 + female + (1 + female | school)"
+    post = _fit(f, gcsemv, chains=4, draws=1000, warmup=1000, seed=1)
+    fit = ml.lmer(f, gcsemv, reml=False)
+    d = post.draws
+    vc = fit.varcorr
+    checks = {"b_Intercept": fit.fixef["(Intercept)"], "b_femaleF": fit.fixef["femaleF"], "sigma": fit.sigma,
+              "sd_school__Intercept": vc["std_dev"].iloc[0], "sd_school__femaleF": vc["std_dev"].iloc[1],
+              "cor_school__Intercept__femaleF": vc["corr"].iloc[1][0]}
+    for name, est in checks.items():
+        assert abs(d[name].mean() - est) < 3 * d[name].std(), name
+    assert not post.stats["diverging"].any()
+    assert "~school (Number of levels: 73)" in str(post)
+
+
+def test_collapsed_and_full_nuts_agree(sleepstudy):
+    f = "Reaction ~ Days + (Days | Subject)"
+    full = _fit(f, sleepstudy, chains=4, draws=1000, warmup=1000, seed=2)
+    coll = _fit(f, sleepstudy, chains=4, draws=1000, warmup=1000, seed=3, sampler="collapsed")
+    for name in full.draws:
+        a, b = full.draws[name], coll.draws[name]
+        assert abs(a.mean() - b.mean()) < 0.2 * a.std(), name
+        assert abs(a.std() / b.std() - 1) < 0.2, name
+    ra, rb = full.ranef()["Subject"], coll.ranef()["Subject"]
+    np.testing.assert_allclose(ra[("Days", "Estimate")], rb[("Days", "Estimate")], atol=0.6)
+
+
+def test_glmms_near_glmer():
+    cbpp = ml.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    post = _fit(f, cbpp, family="binomial", chains=4, draws=1000, warmup=1000, seed=4)
+    fe = ml.glmer(f, cbpp).fixef
+    for j, name in enumerate(["b_Intercept", "b_period2", "b_period3", "b_period4"]):
+        d = post.draws[name]
+        assert abs(d.mean() - fe.iloc[j]) < 3 * d.std(), name
+    gt = ml.datasets.load("grouseticks")
+    f = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
+    post = _fit(f, gt, family="poisson", chains=2, draws=500, warmup=500, seed=5)
+    fe = ml.glmer(f, gt, family="poisson").fixef
+    for j, name in enumerate(["b_Intercept", "b_YEAR96", "b_YEAR97", "b_cHEIGHT"]):
+        d = post.draws[name]
+        assert abs(d.mean() - fe.iloc[j]) < 3 * d.std(), name
+
+
+def test_chain_methods_and_progress(sleepstudy):
+    f = "Reaction ~ Days + (1 | Subject)"
+    seq = _fit(f, sleepstudy, chains=2, draws=100, warmup=100, seed=6, chain_method="sequential")
+    assert seq.draws["b_Days"].shape == (2, 100)
+    with pytest.warns(UserWarning, match="running them vectorized instead"):
+        par = _fit(f, sleepstudy, chains=3, draws=100, warmup=100, seed=6, chain_method="parallel")
+    assert par.draws["b_Days"].shape == (3, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        one = ml.bayes(f, sleepstudy, chains=1, draws=100, warmup=100, seed=6, progress=True)
+    assert one.draws["sigma"].shape == (1, 100)
+
+
+JAGS = json.loads((Path(__file__).resolve().parents[1] / "reference" / "bayes_jags.json").read_text())
+
+
+def _jags_case(name):
+    """Data, priors and ml.bayes arguments of a reference model of tests/reference/bayes_jags.json."""
+    P = ml.priors
+    if name == "anorexia_m5":
+        data = ml.datasets.load("anorexia")
+        prec = 1 / (100 * data.weight.std() ** 2)
+        priors = {"Intercept": P.normal(0, precision=prec), "b": P.normal(0, precision=prec),
+                  "sd_girl__Intercept": P.gamma(0.001, 0.001, on="precision"),
+                  "sd_girl__time": P.uniform(0.0001, 200), "sigma": P.uniform(0.0001, 2000)}
+        return data, dict(priors=priors, sampler="collapsed")
+    if name == "gcsemv_m3":
+        data = ml.datasets.load("gcsemv")
+        priors = {"Intercept": P.normal(0, 100), "b": P.normal(0, 100), "sd": P.uniform(0.0001, 200),
+                  "cor": P.lkj(1), "sigma": P.uniform(0.0001, 200)}  # lkj(1) is rho ~ dunif(-1, 1) for 2 x 2
+        return data, dict(priors=priors)
+    data = ml.datasets.load("rasch5")
+    data = data[data.person <= 1000]
+    return data, dict(family="binomial", priors={"b": P.normal(0, 10), "sd": P.uniform(0, 10)})
+
+
+@pytest.mark.parametrize("name", ["anorexia_m5", "gcsemv_m3", "rasch5_1000"])
+def test_posteriors_match_jags_reference(name):
+    """Posterior means and SDs agree with long JAGS runs under the same priors (center=False:
+    the intercept's prior is on the raw intercept, as in the JAGS code)."""
+    ref = JAGS["models"][name]
+    data, kw = _jags_case(name)
+    post = _fit(ref["formula"], data, center=False, chains=4, draws=1000, warmup=1000, seed=8, **kw)
+    if name == "anorexia_m5":
+        post = post.derive("prec_girl__Intercept", lambda d: 1 / d["sd_girl__Intercept"] ** 2)
+    for par, r in ref["parameters"].items():
+        d = post.draws[par]
+        if par.startswith("prec_"):  # heavy-tailed: compare medians
+            assert abs(np.median(d) / r["q50"] - 1) < 0.25, par
+            continue
+        assert abs(d.mean() - r["mean"]) < 0.12 * r["sd"], par
+        assert abs(d.std() / r["sd"] - 1) < 0.12, par
