@@ -178,3 +178,43 @@ def test_glmer_time_script_directly():
     ours = ml.glmer(formula, ml.datasets.load("cbpp"), nagq=25)
     assert ours.loglik > out["loglik_absolute"] - 1e-4
     assert ours.loglik == pytest.approx(out["loglik_absolute"], abs=1e-3)
+
+
+def run_bayes(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH / "bayes.py"), "--quiet", *args],
+                          capture_output=True, text=True, check=False, timeout=900)
+
+
+def test_bayes_list_names_every_workload():
+    proc = run_bayes("--list")
+    assert proc.returncode == 0, proc.stderr
+    for key in ("gcsemv", "anorexia", "rasch"):
+        assert key in proc.stdout
+
+
+def test_bayes_gcsemv_tiny_run(tmp_path):
+    pytest.importorskip("numpyro")
+    out = tmp_path / "bayes.json"
+    proc = run_bayes("gcsemv", "--chains", "2", "--draws", "30", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("Command: python ") and "bayes.py --quiet gcsemv --chains 2 --draws 30" in text
+    assert "| workload | sampler | seconds first call | seconds second call |" in text
+    assert text.count("\n| ") == 3  # header + NUTS + collapsed
+    assert "rstanarm" in text and "Load average" in text
+    doc = json.loads(out.read_text())
+    assert doc["references"]["anorexia"]["min_ess_per_s"] == pytest.approx(64.6, abs=0.1)
+    rows = {r["sampler"]: r for r in doc["results"]}
+    assert set(rows) == {"nuts", "collapsed"}
+    for r in rows.values():
+        assert "error" not in r, r
+        assert r["workload"] == "gcsemv" and r["nobs"] == 1725
+        assert (r["chains"], r["draws"], r["warmup"]) == (2, 30, 30)
+        first, second = r["calls"]
+        assert first["seconds"] > 0 and second["seconds"] > 0
+        assert first["min_bulk_ess"] > 0 and first["min_tail_ess"] > 0 and first["max_rhat"] > 0.9
+        # monitored: fixed effects, SDs, the correlation and sigma; not the random effects
+        assert set(first["bulk_ess"]) == {"b_Intercept", "b_femaleF", "sd_school__Intercept",
+                                          "sd_school__femaleF", "cor_school__Intercept__femaleF",
+                                          "sigma"}
+        assert first["min_ess_per_s"] == pytest.approx(first["min_bulk_ess"] / first["seconds"])

@@ -73,6 +73,12 @@ CASES = {
     # first term scalar, second correlated
     "weighted2": ("y ~ x + z + (1 | g1) + (1 + x | g2)", SIM, "w", "off",
                   ((np.array([1.3]), np.array([1.6, 0.4])), (_ONE, _L2), 1.1)),
+    # two terms of one factor (joined in the block-diagonal part)
+    "uncorrelated": ("Reaction ~ Days + (1 + Days || Subject)", ml.datasets.load("sleepstudy"), None,
+                     None, ((np.array([25.0]), np.array([5.9])), (_ONE, _ONE), 25.6)),
+    # two terms of the first factor, then a term of another
+    "weighted3": ("y ~ x + z + (1 + x || g1) + (1 | g2)", SIM, "w", "off",
+                  ((np.array([1.4]), np.array([0.6]), np.array([1.8])), (_ONE, _ONE, _ONE), 0.9)),
 }
 
 

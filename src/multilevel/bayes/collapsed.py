@@ -19,7 +19,9 @@ package's design notes) in the spherical form ``b_t[g] = T_t u_t[g]`` with
 
 The first (largest) random term's block of ``A`` is block diagonal: it is
 factorised as a batch of ``k x k`` Cholesky factors, and the other random terms
-together with the fixed effects form a dense Schur complement. Cross-products
+together with the fixed effects form a dense Schur complement. Terms of the
+first term's grouping factor (``(1 + x || g)`` is ``(1 | g) + (0 + x | g)``)
+join its blocks, ``k`` then counting their columns together. Cross-products
 are computed once, in NumPy; an evaluation costs ``O(levels k^3 + levels k m^2
 + m^3)`` with ``m`` the number of other random effects plus fixed effects, and
 never touches the n rows.
@@ -103,8 +105,10 @@ class _Products:
     p: int
     k: tuple               # per term
     nlevels: tuple         # per term
+    head: tuple            # the terms in the block-diagonal part: the first and those of its factor
+    rest: tuple            # the other terms (the dense part), in order
     beta0: np.ndarray      # (p,) weighted least-squares shift
-    D0: np.ndarray         # (n0, k0, k0)   Z0'WZ0 by level
+    D0: np.ndarray         # (n0, k0, k0)   Z0'WZ0 by level (Z0: the head terms' columns)
     B0x: np.ndarray        # (n0, k0, p)    Z0'WX by level
     b0y: np.ndarray        # (n0, k0)       Z0'Wy~ by level
     Br0: np.ndarray        # (n0, k0, q_r)  Z0'WZ_r by level
@@ -171,18 +175,28 @@ def _by_level(codes: np.ndarray, nlev: int, A: np.ndarray, B: np.ndarray) -> np.
     return out
 
 
+def _same_factor(a, b) -> bool:
+    """Whether two random terms group the observations by the same levels."""
+    return a.nlevels == b.nlevels and np.array_equal(a.codes, b.codes)
+
+
 def _products(design, m0, S0, max_dense: int) -> _Products:
     from ..linalg import term_matrix
 
     terms = design.terms
     if not terms:
         raise ValueError("the collapsed sampler needs at least one random-effects term")
-    t0, rest = terms[0], terms[1:]
+    # terms of the first term's grouping factor (``(1 + x || g)`` is ``(1 | g) + (0 + x | g)``)
+    # join it in the block-diagonal part: one k0 x k0 block per level, k0 their columns together
+    head = (0,) + tuple(i for i in range(1, len(terms)) if _same_factor(terms[i], terms[0]))
+    rest_idx = tuple(i for i in range(len(terms)) if i not in head)
+    t0, rest = terms[0], [terms[i] for i in rest_idx]
     q_r = sum(t.q for t in rest)
-    if q_r > max_dense or t0.q * q_r > max_dense ** 2:
+    q_0 = sum(terms[i].q for i in head)
+    if q_r > max_dense or q_0 * q_r > max_dense ** 2:
         raise ValueError(
             f"the random-effects terms after the first ({', '.join(t.label for t in rest)}) have "
-            f"{q_r} random effects coupled to {t0.q} of the first term; the collapsed sampler "
+            f"{q_r} random effects coupled to {q_0} of the first term; the collapsed sampler "
             f"factorises them densely and supports at most {max_dense} (and {max_dense ** 2} "
             "coupling entries); use sampler=\"nuts\" for this model"
         )
@@ -200,23 +214,25 @@ def _products(design, m0, S0, max_dense: int) -> _Products:
     Xw = X * sw[:, None]
     beta0 = np.linalg.lstsq(Xw, y * sw, rcond=None)[0] if p else np.zeros(0)
     yw = (y - X @ beta0) * sw
-    Zw0 = t0.Z * sw[:, None]
+    Zw0 = np.hstack([terms[i].Z for i in head]) * sw[:, None]
+    k0 = Zw0.shape[1]
     D0 = _by_level(t0.codes, t0.nlevels, Zw0, Zw0)
     B0x = _by_level(t0.codes, t0.nlevels, Zw0, Xw)
     b0y = _by_level(t0.codes, t0.nlevels, Zw0, yw[:, None])[:, :, 0]
     if rest:
         Zr = sp.hstack([term_matrix(t, t.Z * sw[:, None]) for t in rest], format="csr")
         ZrT = Zr.T.tocsr()
-        Br0 = (ZrT @ term_matrix(t0, Zw0)).toarray().reshape(q_r, t0.nlevels, t0.k).transpose(1, 2, 0)
+        Br0 = (ZrT @ term_matrix(t0, Zw0)).toarray().reshape(q_r, t0.nlevels, k0).transpose(1, 2, 0)
         Crr = (ZrT @ Zr).toarray()
         Crx = np.asarray(ZrT @ Xw).reshape(q_r, p)
         cry = np.asarray(ZrT @ yw).ravel()
     else:
-        Br0 = np.zeros((t0.nlevels, t0.k, 0))
+        Br0 = np.zeros((t0.nlevels, k0, 0))
         Crr, Crx, cry = np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
     dm = m0 - beta0
     return _Products(
         n=n, log_w=log_w, p=p, k=tuple(t.k for t in terms), nlevels=tuple(t.nlevels for t in terms),
+        head=head, rest=rest_idx,
         beta0=beta0, D0=D0, B0x=B0x, b0y=b0y, Br0=np.ascontiguousarray(Br0), Crr=Crr, Crx=Crx,
         cry=cry, Cxx=Xw.T @ Xw, cxy=Xw.T @ yw, syy=float(yw @ yw), Q0=Q0, Q0m=Q0 @ dm,
         mQm=float(dm @ Q0 @ dm), prior_const=prior_const,
@@ -307,10 +323,19 @@ def _tmats(struct, dtype, sds, corr_chols, sigma):
     return tuple(Ts)
 
 
+def _head_factor(struct, Ts):
+    """The block of the head terms' relative factors (one term: its own factor)."""
+    head = struct[2]
+    if len(head) == 1:
+        return Ts[head[0]]
+    return jsl.block_diag(*[Ts[i] for i in head])
+
+
 def _lam_rows(struct, Ts, M):
-    """``Lambda_r' M`` for the terms after the first, M (q_r, ...)."""
+    """``Lambda_r' M`` for the terms of the dense part, M (q_r, ...)."""
     out, start = [], 0
-    for T, k, nl in zip(Ts[1:], struct[0][1:], struct[1][1:]):
+    ks, nls, _, rest = struct
+    for T, k, nl in ((Ts[i], ks[i], nls[i]) for i in rest):
         seg = M[start: start + nl * k].reshape((nl, k) + M.shape[1:])
         out.append(jnp.einsum("ba,gb...->ga...", T, seg).reshape((nl * k,) + M.shape[1:]))
         start += nl * k
@@ -321,7 +346,7 @@ def _factor(struct, a, sds, corr_chols, sigma) -> _Factor:
     dtype = a["D0"].dtype
     sigma = jnp.asarray(sigma, dtype=dtype)
     Ts = _tmats(struct, dtype, sds, corr_chols, sigma)
-    T0 = Ts[0]
+    T0 = _head_factor(struct, Ts)
     A00 = jnp.einsum("ba,gbc,cd->gad", T0, a["D0"], T0) + jnp.eye(T0.shape[0], dtype=dtype)
     L0 = _chol_blocks(A00)
     s2 = sigma * sigma
@@ -368,10 +393,17 @@ def _effects(struct, a, F: _Factor, z0, zr):
     """Back-substitution ``L' gamma = z``, then ``b = Lambda u`` and ``beta = beta0 + .``."""
     gr = jsl.solve_triangular(F.Lr, zr, lower=True, trans="T") if zr.shape[0] else zr
     g0 = _bsolve_blocks(F.L0, z0 - jnp.einsum("gam,m->ga", F.V, gr))
-    b = [jnp.einsum("ab,gb->ga", F.Ts[0], g0)]
+    ks, nls, head, rest = struct
+    b = [None] * len(ks)
+    b0 = jnp.einsum("ab,gb->ga", _head_factor(struct, F.Ts), g0)
+    col = 0
+    for i in head:
+        b[i] = b0[:, col: col + ks[i]]
+        col += ks[i]
     start = 0
-    for T, k, nl in zip(F.Ts[1:], struct[0][1:], struct[1][1:]):
-        b.append(jnp.einsum("ab,gb->ga", T, gr[start: start + nl * k].reshape(nl, k)))
+    for i in rest:
+        k, nl = ks[i], nls[i]
+        b[i] = jnp.einsum("ab,gb->ga", F.Ts[i], gr[start: start + nl * k].reshape(nl, k))
         start += nl * k
     return a["beta0"] + gr[start:], tuple(b)
 
@@ -393,9 +425,51 @@ def _sample(struct, a, key, sds, corr_chols, sigma):
     return _effects(struct, a, F, F.z0 + sigma * e0, F.zr + sigma * er)
 
 
+@partial(jax.jit, static_argnums=0)
+def _sample_batch(struct, a, keys, sds, corr_chols, sigma):
+    """:func:`_sample` over a batch of keys and variance-parameter draws (leading axis).
+
+    A module-level compiled function: designs of the same shapes share its
+    compilation, so refitting a model does not compile it again.
+    """
+    def one(key, sd, L, s):
+        return _sample(struct, a, key, sd, L, s)
+
+    return jax.vmap(one)(keys, sds, corr_chols, sigma)
+
+
 def _build(design, m0, S0, dtype, max_dense):
     P = _products(design, m0, S0, max_dense)
-    return (P.k, P.nlevels), _arrays(P, dtype)
+    return (P.k, P.nlevels, P.head, P.rest), _arrays(P, dtype)
+
+
+def collapsed_parts(design, m0, S0, dtype=None, max_dense: int = MAX_DENSE) -> tuple[tuple, dict]:
+    """The static structure and the cross-products (JAX arrays) of a Gaussian model.
+
+    The pieces the functions of :func:`make_collapsed` are made of, for callers
+    that pass the cross-products as traced arguments (so compiled code can be
+    reused by another design of the same shapes): ``_loglik(struct, arrays,
+    sds, corr_chols, sigma)`` and ``_sample_batch(struct, arrays, keys, sds,
+    corr_chols, sigma)``.
+
+    Returns
+    -------
+    struct : tuple
+        ``(k per term, levels per term, terms of the block-diagonal part, terms of the
+        dense part)``, hashable (a static argument).
+    arrays : dict of jax arrays
+        The cross-products.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    >>> struct, arrays = collapsed_parts(d, m0=0.0, S0=np.inf)
+    >>> struct, arrays["D0"].shape
+    (((1,), (18,), (0,), ()), (18, 1, 1))
+    """
+    return _build(design, m0, S0, dtype, max_dense)
 
 
 # ---------------------------------------------------------------- public factories

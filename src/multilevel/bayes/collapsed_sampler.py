@@ -13,13 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from .model import BayesModel
-from .sampling import RunResult, SamplerConfig, run_nuts
+from .sampling import RunResult, SamplerConfig, blas_threads, run_nuts
 from .varpar import sample_varpar, varpar_sites
 
 __all__ = ["sample_collapsed", "fixed_normal_prior"]
 
 #: posterior draws per batch when drawing the effects
 _BATCH = 256
+#: largest dense block (random effects outside the first term plus fixed effects) factorised
+#: with OpenBLAS on one thread; larger blocks keep its threads
+_SINGLE_THREAD_DENSE = 512
 
 
 def fixed_normal_prior(model: BayesModel) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +70,29 @@ def fixed_normal_prior(model: BayesModel) -> tuple[np.ndarray, np.ndarray]:
     return Ainv @ mu, Ainv @ np.diag(var) @ Ainv.T
 
 
+_MODELS: dict = {}
+
+
+def _collapsed_model(cstruct: tuple, vs):
+    """The NumPyro model ``model(pv_var, arrays)`` of a collapsed structure (memoised, so the
+    compiled sampler kept under the structure is reused)."""
+    key = (cstruct, vs)
+    if key in _MODELS:
+        return _MODELS[key]
+    import numpyro
+
+    from .collapsed import _loglik
+
+    def collapsed_model(pv_var, arrays):
+        vp = sample_varpar(vs, pv_var)
+        numpyro.factor("_marginal", _loglik(cstruct, arrays, vp.sds, vp.corr_chols, vp.sigma))
+
+    if len(_MODELS) > 32:
+        _MODELS.clear()
+    _MODELS[key] = collapsed_model
+    return collapsed_model
+
+
 def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
     """Sample a gaussian model with the effects integrated out, then draw the effects.
 
@@ -87,12 +113,7 @@ def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
     >>> beta.shape, bs[0].shape, bool(abs(beta[..., 1].mean() - 10.5) < 1.5)
     ((1, 50, 2), (1, 50, 18, 1), True)
     """
-    import jax
-    import jax.numpy as jnp
-    import numpyro
-
-    from .collapsed import make_collapsed
-    from .fit import initial_inverse_mass, varpar_draws
+    from .collapsed import collapsed_parts
 
     if model.struct.family != "gaussian":
         raise ValueError(f"sampler='collapsed' is for the gaussian family, not {model.struct.family!r}; "
@@ -100,32 +121,50 @@ def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
     if not model.design.terms:
         raise ValueError("sampler='collapsed' needs at least one random-effects term; use sampler='nuts'")
     m0, S0 = fixed_normal_prior(model)
-    cg = make_collapsed(model.design, m0, S0)
+    cstruct, arrays = collapsed_parts(model.design, m0, S0)
     vs = model.struct.varpar
     _, pv = model.jax_inputs()
+    dense = arrays["Crr"].shape[0] + arrays["Cxx"].shape[0]
+    with blas_threads(1 if dense <= _SINGLE_THREAD_DENSE else None):
+        return _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv)
 
-    def collapsed_model(pv_var):
-        vp = sample_varpar(vs, pv_var)
-        numpyro.factor("_marginal", cg.marginal_loglik(vp.sds, vp.corr_chols, vp.sigma))
 
-    run = run_nuts(collapsed_model, (pv["varpar"],), varpar_sites(vs, model.pv["varpar"]), cfg, seed,
-                   scale=model.y_scale, inverse_mass=initial_inverse_mass(model))
+def _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv):
+    import jax
+    import jax.numpy as jnp
+
+    from .collapsed import _sample_batch
+    from .fit import initial_inverse_mass, varpar_draws
+
+    # the cross-products are traced arguments, so the compiled sampler is kept (under the
+    # structure) and reused by the next fit of a model of the same structure
+    run = run_nuts(_collapsed_model(cstruct, vs), (pv["varpar"], arrays),
+                   varpar_sites(vs, model.pv["varpar"]), cfg, seed, scale=model.y_scale,
+                   cache_key=("collapsed", cstruct, vs), inverse_mass=initial_inverse_mass(model))
     C, D = cfg.chains, cfg.draws
     sds, chols = varpar_draws(model, run.samples, C, D)
     sigma = np.asarray(run.samples["sigma"]).reshape(C * D)
     flat_sd = [x.reshape(C * D, -1) for x in sds]
     flat_L = [None if k == 1 else c.reshape(C * D, k, k) for c, k in zip(chols, vs.term_k)]
-    keys = jax.random.split(jax.random.PRNGKey(seed + 1), C * D)
-    draw = jax.jit(jax.vmap(cg.sample_effects, in_axes=(0, 0, 0, 0)))
+    keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed + 1), C * D))
+    batch = min(_BATCH, C * D)
+
+    def chunk(x, a):  # rows a .. a + batch - 1, the last chunk padded by repeating its last row
+        part = x[a:a + batch]
+        if part.shape[0] < batch:
+            part = np.concatenate([part, np.repeat(part[-1:], batch - part.shape[0], axis=0)])
+        return jnp.asarray(part)
+
     betas, bparts = [], [[] for _ in vs.term_k]
-    for a in range(0, C * D, _BATCH):
-        sl = slice(a, a + _BATCH)
-        beta, b = draw(keys[sl], tuple(jnp.asarray(x[sl]) for x in flat_sd),
-                       tuple(None if L is None else jnp.asarray(L[sl]) for L in flat_L), jnp.asarray(sigma[sl]))
-        betas.append(np.asarray(beta))
+    for a in range(0, C * D, batch):
+        m = min(batch, C * D - a)  # one compilation: every chunk has the same shape
+        beta, b = _sample_batch(cstruct, arrays, chunk(keys, a), tuple(chunk(x, a) for x in flat_sd),
+                                tuple(None if L is None else chunk(L, a) for L in flat_L),
+                                chunk(sigma, a))
+        betas.append(np.asarray(beta)[:m])
         if cfg.keep_ranef:
             for t, bt in enumerate(b):
-                bparts[t].append(np.asarray(bt, dtype=np.float32))
+                bparts[t].append(np.asarray(bt, dtype=np.float32)[:m])
     beta = np.concatenate(betas).reshape(C, D, -1)
     bs = None
     if cfg.keep_ranef:

@@ -11,7 +11,7 @@ from ..design import build_design
 from ..design.data import as_dataframe
 from ..formula import parse_formula
 from .model import FAMILY_LINKS, BayesModel
-from .sampling import SamplerConfig, run_nuts
+from .sampling import SamplerConfig, blas_threads, run_nuts
 
 __all__ = ["bayes"]
 
@@ -239,9 +239,10 @@ def _sample_nuts(model: BayesModel, cfg: SamplerConfig, seed: int):
         Random effects per term (None without ``keep_ranef``).
     """
     data, pv = model.jax_inputs()
-    run = run_nuts(model.model_fn(), (data, pv), model.sites(), cfg, seed, scale=model.y_scale,
-                   cache_key=model.struct,
-                   inverse_mass=initial_inverse_mass(model))
+    with blas_threads(1):  # the only matrices factorised are the k x k correlation factors
+        run = run_nuts(model.model_fn(), (data, pv), model.sites(), cfg, seed, scale=model.y_scale,
+                       cache_key=model.struct,
+                       inverse_mass=initial_inverse_mass(model))
     s = run.samples
     st = model.struct
     C, D = cfg.chains, cfg.draws
