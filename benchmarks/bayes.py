@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bayes.py gcsemv --sampler collapsed
     python benchmarks/bayes.py gcsemv --chains 2 --draws 50   # a smoke test
     python benchmarks/bayes.py --json /tmp/bayes_bench.json
+    python benchmarks/bayes.py gcsemv --with-rstanarm   # also time rstanarm (about 5 minutes)
     python benchmarks/bayes.py --list
 
 For each workload and sampler the script starts a fresh Python process (so
@@ -32,7 +33,11 @@ The references:
 
 * gcsemv: rstanarm 2.21 (``stan_lmer``, 4 chains x 2,000 iterations) took
   308 s for a minimum ESS per second of 3.3 (the figure of the issue that set
-  the targets; it is not re-run here);
+  the targets); with ``--with-rstanarm``, when ``Rscript`` with rstanarm is on
+  the PATH, ``benchmarks/rstanarm_time.R`` times one ``stan_lmer`` call on the
+  same data, chains and draws (default priors, chains one after another) and
+  measures the same figures with ``rstan::monitor``; that run is then the
+  reference;
 * anorexia: Model 5 of the JAGS notes run as the notes run it
   (``tests/reference/bayes_jags.json``, entry ``benchmark``, timed on this
   machine by ``tests/reference/bayes_jags.R``); its minimum is coda's
@@ -53,6 +58,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -64,7 +70,7 @@ ROOT = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from run import environment, fmt_seconds  # noqa: E402  (benchmarks/run.py)
+from run import bundled_paths, environment, fmt_seconds  # noqa: E402  (benchmarks/run.py)
 
 JAGS_JSON = ROOT / "tests" / "reference" / "bayes_jags.json"
 
@@ -113,6 +119,39 @@ WORKLOADS = {
 #: the issue's rstanarm figure for gcsemv (not re-run here)
 RSTANARM_GCSEMV = {"seconds": 308.0, "min_ess_per_s": 3.3, "version": "2.21",
                    "settings": "4 chains x 2,000 iterations (1,000 warmup)"}
+
+
+_RSTANARM_OK: bool | None = None
+
+
+def rstanarm_available() -> bool:
+    """Rscript on the PATH with rstanarm, rstan and jsonlite installed (checked once)."""
+    global _RSTANARM_OK
+    if _RSTANARM_OK is None:
+        exe = shutil.which("Rscript")
+        probe = ("quit(status = as.integer(!all(sapply(c('rstanarm', 'rstan', 'jsonlite'), "
+                 "requireNamespace, quietly = TRUE))))")
+        try:
+            _RSTANARM_OK = exe is not None and subprocess.run(
+                [exe, "-e", probe], capture_output=True, timeout=300).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _RSTANARM_OK = False
+    return _RSTANARM_OK
+
+
+def time_rstanarm(chains: int, draws: int, warmup: int, seed: int) -> dict:
+    """One ``stan_lmer`` call on gcsemv, by benchmarks/rstanarm_time.R."""
+    if not rstanarm_available():
+        return {"error": "Rscript with rstanarm, rstan and jsonlite not found"}
+    w = WORKLOADS["gcsemv"]
+    csv, sidecar = bundled_paths(w.dataset)
+    cmd = ["Rscript", str(HERE / "rstanarm_time.R"), str(csv), str(sidecar), w.formula, "school",
+           str(chains), str(warmup), str(draws), str(seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": f"rstanarm failed: {last}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def jags_reference() -> dict:
@@ -270,8 +309,12 @@ def _fmt_num(x: float | None, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
-def reference(key: str, jags: dict) -> tuple[str, float | None]:
+def reference(key: str, jags: dict, rstanarm: dict | None = None) -> tuple[str, float | None]:
     """The reference cell and the min-ESS/s it holds (None: no reference run)."""
+    if key == "gcsemv" and rstanarm and not rstanarm.get("error"):
+        return (f"rstanarm {rstanarm['rstanarm_version']} measured here: "
+                f"{rstanarm['min_ess_per_s']:.2g} min-ESS/s ({rstanarm['seconds']:.0f} s)",
+                rstanarm["min_ess_per_s"])
     if key == "gcsemv":
         r = RSTANARM_GCSEMV
         return (f"rstanarm {r['version']}: {r['min_ess_per_s']:g} min-ESS/s "
@@ -282,13 +325,20 @@ def reference(key: str, jags: dict) -> tuple[str, float | None]:
     return "target: R-hat < 1.01 in < 120 s", None
 
 
-def table(rows: list[dict], jags: dict) -> str:
+def table(rows: list[dict], jags: dict, rstanarm: dict | None = None) -> str:
     head = ["workload", "sampler", "seconds first call", "seconds second call", "min bulk ESS",
             "min tail ESS", "max R-hat", "divergences", "min ESS/s", "reference", "ratio"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    if rstanarm and not rstanarm.get("error"):
+        r = rstanarm
+        cells = [WORKLOADS["gcsemv"].label, f"rstanarm {r['rstanarm_version']} stan_lmer",
+                 fmt_seconds(r["seconds"]), "—", _fmt_num(r["min_bulk_ess"]),
+                 _fmt_num(r["min_tail_ess"]), f"{r['max_rhat']:.3f}", str(r["divergences"]),
+                 _fmt_num(r["min_ess_per_s"], 1), "—", "—"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     for r in rows:
         w = WORKLOADS[r["workload"]]
-        ref, ref_rate = reference(w.key, jags)
+        ref, ref_rate = reference(w.key, jags, rstanarm)
         if r.get("error") or not r["calls"]:
             cells = [w.label, r["sampler"], "failed"] + ["—"] * 6 + [ref, "—"]
         else:
@@ -317,8 +367,20 @@ def _target(key: str, c: dict, jags: dict) -> str:
     return "met" if ok else "missed"
 
 
-def notes(rows: list[dict], jags: dict) -> list[str]:
+def notes(rows: list[dict], jags: dict, rstanarm: dict | None = None) -> list[str]:
     out = []
+    if rstanarm:
+        if rstanarm.get("error"):
+            out.append(f"- gcsemv, rstanarm: not run ({rstanarm['error']})")
+        else:
+            r = rstanarm
+            out.append(
+                f"- gcsemv, rstanarm {r['rstanarm_version']} (rstan {r['rstan_version']}, "
+                f"R {r['r_version']}): stan_lmer with its default priors, {r['chains']} chains x "
+                f"{r['iter']:,} iterations ({r['warmup']:,} warmup) one after another, "
+                f"{r['cpu_seconds']:.0f} s CPU; lowest bulk ESS {r['min_bulk_ess_parameter']}; "
+                f"load average {r['loadavg_before'][0]:.2f} before, {r['loadavg_after'][0]:.2f} "
+                "after")
     for r in rows:
         key, smp = r["workload"], r["sampler"]
         if r.get("error"):
@@ -358,9 +420,11 @@ def notes(rows: list[dict], jags: dict) -> list[str]:
             parts.append(f"load average {c1['loadavg_before'][0]:.2f} before, "
                          f"{c1['loadavg_after'][0]:.2f} after the first call")
         out.append(f"- {key}, {smp}: " + "; ".join(parts))
-    out.append(f"- gcsemv reference: rstanarm {RSTANARM_GCSEMV['version']}, "
-               f"{RSTANARM_GCSEMV['settings']}, {RSTANARM_GCSEMV['seconds']:.0f} s, min ESS/s "
-               f"{RSTANARM_GCSEMV['min_ess_per_s']:g}: the issue's figure, not re-run by this script.")
+    if not rstanarm or rstanarm.get("error"):
+        out.append(f"- gcsemv reference: rstanarm {RSTANARM_GCSEMV['version']}, "
+                   f"{RSTANARM_GCSEMV['settings']}, {RSTANARM_GCSEMV['seconds']:.0f} s, min ESS/s "
+                   f"{RSTANARM_GCSEMV['min_ess_per_s']:g}: the issue's figure (run it here with "
+                   "--with-rstanarm).")
     out.append(f"- anorexia reference: JAGS {jags['version']} in {JAGS_JSON.relative_to(ROOT)} "
                f"(benchmark anorexia_m5_notes_run: {jags['draws_total']:,} draws, "
                f"{jags['seconds']:.1f} s wall, min coda ESS {jags['min_ess']:,.0f} "
@@ -421,6 +485,9 @@ def main(argv=None) -> int:
                    help="time only the first call of each workload")
     p.add_argument("--second-call-all", action="store_true",
                    help="also time a second call where it is off by default (rasch)")
+    p.add_argument("--with-rstanarm", action="store_true",
+                   help="also time rstanarm's stan_lmer on gcsemv (needs Rscript with rstanarm; "
+                        "about 5 minutes for 4 chains x 2,000 iterations)")
     p.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -474,6 +541,14 @@ def main(argv=None) -> int:
             progress(f"{key}, {sampler}: done in {time.perf_counter() - t0:.0f} s"
                      + (f" (failed: {r['error']})" if r.get("error") else ""))
             rows.append(r)
+    rstanarm = None
+    if args.with_rstanarm and "gcsemv" in keys:
+        w = WORKLOADS["gcsemv"]
+        chains, draws = args.chains or w.chains, args.draws or w.draws
+        warmup = args.warmup if args.warmup is not None else (
+            args.draws if args.draws is not None else w.warmup)
+        progress(f"gcsemv, rstanarm: {chains} chains x {draws} draws after {warmup} warmup")
+        rstanarm = time_rstanarm(chains, draws, warmup, args.seed)
     load_end = _loadavg()
 
     command = command_line(argv)
@@ -483,15 +558,16 @@ def main(argv=None) -> int:
     print(f"Command: {command}")
     print("\n".join(env))
     print()
-    print(table(rows, jags))
+    print(table(rows, jags, rstanarm))
     print()
     print("Notes:")
-    print("\n".join(notes(rows, jags)))
+    print("\n".join(notes(rows, jags, rstanarm)))
     if args.json:
         doc = {"command": command, "environment": env, "loadavg_start": load_start,
                "loadavg_end": load_end, "platform": platform.platform(),
                "references": {"gcsemv": RSTANARM_GCSEMV,
                               "anorexia": {k: v for k, v in jags.items() if k != "priors"}},
+               "rstanarm": rstanarm,
                "results": rows}
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     return 0 if all(not r.get("error") for r in rows) else 1

@@ -69,9 +69,8 @@ def test_chain_methods_and_progress(sleepstudy):
     f = "Reaction ~ Days + (1 | Subject)"
     seq = _fit(f, sleepstudy, chains=2, draws=100, warmup=100, seed=6, chain_method="sequential")
     assert seq.draws["b_Days"].shape == (2, 100)
-    with pytest.warns(UserWarning, match="running them vectorized instead"):
-        par = _fit(f, sleepstudy, chains=3, draws=100, warmup=100, seed=6, chain_method="parallel")
-    assert par.draws["b_Days"].shape == (3, 100)
+    vec = _fit(f, sleepstudy, chains=3, draws=100, warmup=100, seed=6, chain_method="vectorized")
+    assert vec.draws["b_Days"].shape == (3, 100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplerWarning)
         one = ml.bayes(f, sleepstudy, chains=1, draws=100, warmup=100, seed=6, progress=True)

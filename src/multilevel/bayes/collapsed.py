@@ -66,6 +66,8 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 
 #: most random effects outside the first term that are factorised densely
 MAX_DENSE = 3000
+#: largest dense block factorised by unrolled arithmetic rather than LAPACK
+_UNROLL = 8
 
 
 class CollapsedGaussian(NamedTuple):
@@ -289,6 +291,39 @@ def _bsolve_blocks(L, b):
     return jnp.stack(x, 1)
 
 
+
+#: largest broadcast product that :func:`_esum` forms instead of calling ``jnp.einsum``
+_ESUM_MAX = 200_000
+
+
+def _esum(spec: str, x, y):
+    """``jnp.einsum(spec, x, y)`` for two operands, as a broadcast product and a sum.
+
+    The contractions of the collapsed density are tiny (2 x 2 blocks, a few
+    fixed effects): as matrix products each is a separate kernel that XLA
+    cannot fuse, and a gradient evaluation becomes a long chain of small
+    kernel calls. As elementwise products and reductions they fuse with their
+    neighbours, forward and backward. Falls back to ``jnp.einsum`` when the
+    broadcast product would exceed ``_ESUM_MAX`` elements.
+    """
+    ins, out = spec.split("->")
+    a, b = ins.split(",")
+    letters = "".join(dict.fromkeys(a + b))
+    sizes = {c: n for c, n in zip(a, x.shape)} | {c: n for c, n in zip(b, y.shape)}
+    if int(np.prod([sizes[c] for c in letters])) > _ESUM_MAX or "." in spec:
+        return jnp.einsum(spec, x, y)
+
+    def spread(op, sub):
+        op = jnp.transpose(op, [sub.index(c) for c in letters if c in sub])
+        return op.reshape([sizes[c] if c in sub else 1 for c in letters])
+
+    prod = spread(x, a) * spread(y, b)
+    summed = tuple(i for i, c in enumerate(letters) if c not in out)
+    res = jnp.sum(prod, axis=summed) if summed else prod
+    kept = [c for c in letters if c in out]
+    return jnp.transpose(res, [kept.index(c) for c in out])
+
+
 # ---------------------------------------------------------------- the blocked factor
 class _Factor(NamedTuple):
     Ts: tuple      # relative factors T_t = diag(sd_t) L_t / sigma
@@ -347,16 +382,16 @@ def _factor(struct, a, sds, corr_chols, sigma) -> _Factor:
     sigma = jnp.asarray(sigma, dtype=dtype)
     Ts = _tmats(struct, dtype, sds, corr_chols, sigma)
     T0 = _head_factor(struct, Ts)
-    A00 = jnp.einsum("ba,gbc,cd->gad", T0, a["D0"], T0) + jnp.eye(T0.shape[0], dtype=dtype)
+    A00 = _esum("gac,cd->gad", _esum("ba,gbc->gac", T0, a["D0"]), T0) + jnp.eye(T0.shape[0], dtype=dtype)
     L0 = _chol_blocks(A00)
     s2 = sigma * sigma
     Axx = a["Cxx"] + s2 * a["Q0"]
     cx = a["cxy"] + s2 * a["Q0m"]
-    R0x = jnp.einsum("ba,gbp->gap", T0, a["B0x"])
-    c0 = jnp.einsum("ba,gb->ga", T0, a["b0y"])
+    R0x = _esum("ba,gbp->gap", T0, a["B0x"])
+    c0 = _esum("ba,gb->ga", T0, a["b0y"])
     q_r = a["Crr"].shape[0]
     if q_r:
-        Brt = jnp.einsum("ba,gbr->rga", T0, a["Br0"])                 # (q_r, n0, k0)
+        Brt = _esum("ba,gbr->rga", T0, a["Br0"])                 # (q_r, n0, k0)
         R0 = jnp.concatenate([jnp.transpose(_lam_rows(struct, Ts, Brt), (1, 2, 0)), R0x], axis=-1)
         CL = _lam_rows(struct, Ts, a["Crr"])
         Arr = _lam_rows(struct, Ts, CL.T) + jnp.eye(q_r, dtype=dtype)
@@ -367,9 +402,12 @@ def _factor(struct, a, sds, corr_chols, sigma) -> _Factor:
         R0, A_rest, c_rest = R0x, Axx, cx
     V = _fsolve_blocks(L0, R0)
     z0 = _fsolve_blocks(L0, c0)
-    S = A_rest - jnp.einsum("gam,gan->mn", V, V)
-    c = c_rest - jnp.einsum("gam,ga->m", V, z0)
-    if S.shape[0]:
+    S = A_rest - _esum("gam,gan->mn", V, V)
+    c = c_rest - _esum("gam,ga->m", V, z0)
+    if 0 < S.shape[0] <= _UNROLL:
+        Lr = _chol_blocks(S[None])[0]
+        zr = _fsolve_blocks(Lr[None], c[None])[0]
+    elif S.shape[0]:
         Lr = jnp.linalg.cholesky(S)
         zr = jsl.solve_triangular(Lr, c, lower=True)
     else:
@@ -391,11 +429,14 @@ def _loglik(struct, a, sds, corr_chols, sigma):
 
 def _effects(struct, a, F: _Factor, z0, zr):
     """Back-substitution ``L' gamma = z``, then ``b = Lambda u`` and ``beta = beta0 + .``."""
-    gr = jsl.solve_triangular(F.Lr, zr, lower=True, trans="T") if zr.shape[0] else zr
-    g0 = _bsolve_blocks(F.L0, z0 - jnp.einsum("gam,m->ga", F.V, gr))
+    if 0 < zr.shape[0] <= _UNROLL:
+        gr = _bsolve_blocks(F.Lr[None], zr[None])[0]
+    else:
+        gr = jsl.solve_triangular(F.Lr, zr, lower=True, trans="T") if zr.shape[0] else zr
+    g0 = _bsolve_blocks(F.L0, z0 - _esum("gam,m->ga", F.V, gr))
     ks, nls, head, rest = struct
     b = [None] * len(ks)
-    b0 = jnp.einsum("ab,gb->ga", _head_factor(struct, F.Ts), g0)
+    b0 = _esum("ab,gb->ga", _head_factor(struct, F.Ts), g0)
     col = 0
     for i in head:
         b[i] = b0[:, col: col + ks[i]]
@@ -403,7 +444,7 @@ def _effects(struct, a, F: _Factor, z0, zr):
     start = 0
     for i in rest:
         k, nl = ks[i], nls[i]
-        b[i] = jnp.einsum("ab,gb->ga", F.Ts[i], gr[start: start + nl * k].reshape(nl, k))
+        b[i] = _esum("ab,gb->ga", F.Ts[i], gr[start: start + nl * k].reshape(nl, k))
         start += nl * k
     return a["beta0"] + gr[start:], tuple(b)
 

@@ -135,25 +135,39 @@ def _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv):
 
     from .collapsed import _sample_batch
     from .fit import initial_inverse_mass, varpar_draws
+    from .sampling import _raw_keys
+
+    C, D = cfg.chains, cfg.draws
+    batch = min(_BATCH, C * D)
+    dtype = arrays["D0"].dtype
+
+    def shaped(*shape, dt=dtype):
+        return jax.ShapeDtypeStruct((batch,) + shape, dt)
+
+    def compile_effects():  # while the sampler compiles
+        key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+        _sample_batch.lower(cstruct, arrays, shaped(*key.shape, dt=key.dtype),
+                            tuple(shaped(k) for k in vs.term_k),
+                            tuple(None if k == 1 else shaped(k, k) for k in vs.term_k),
+                            shaped()).compile()
 
     # the cross-products are traced arguments, so the compiled sampler is kept (under the
     # structure) and reused by the next fit of a model of the same structure
     run = run_nuts(_collapsed_model(cstruct, vs), (pv["varpar"], arrays),
                    varpar_sites(vs, model.pv["varpar"]), cfg, seed, scale=model.y_scale,
-                   cache_key=("collapsed", cstruct, vs), inverse_mass=initial_inverse_mass(model))
-    C, D = cfg.chains, cfg.draws
+                   cache_key=("collapsed", cstruct, vs), inverse_mass=initial_inverse_mass(model),
+                   background=compile_effects)
     sds, chols = varpar_draws(model, run.samples, C, D)
     sigma = np.asarray(run.samples["sigma"]).reshape(C * D)
     flat_sd = [x.reshape(C * D, -1) for x in sds]
     flat_L = [None if k == 1 else c.reshape(C * D, k, k) for c, k in zip(chols, vs.term_k)]
-    keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed + 1), C * D))
-    batch = min(_BATCH, C * D)
+    keys = _raw_keys(seed + 1, C * D)
 
     def chunk(x, a):  # rows a .. a + batch - 1, the last chunk padded by repeating its last row
-        part = x[a:a + batch]
+        part = np.asarray(x[a:a + batch], dtype=keys.dtype if x is keys else dtype)
         if part.shape[0] < batch:
             part = np.concatenate([part, np.repeat(part[-1:], batch - part.shape[0], axis=0)])
-        return jnp.asarray(part)
+        return jax.device_put(part)
 
     betas, bparts = [], [[] for _ in vs.term_k]
     for a in range(0, C * D, batch):

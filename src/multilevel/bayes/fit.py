@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -13,9 +15,9 @@ from ..formula import parse_formula
 from .model import FAMILY_LINKS, BayesModel
 from .sampling import SamplerConfig, blas_threads, run_nuts
 
-__all__ = ["bayes"]
+__all__ = ["bayes", "compilation_cache"]
 
-_CHAIN_METHODS = ("vectorized", "parallel", "sequential")
+_CHAIN_METHODS = ("auto", "vectorized", "parallel", "sequential")
 
 
 def _family(family, link):
@@ -46,6 +48,52 @@ def _enable_x64() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    compilation_cache()
+
+
+def compilation_cache() -> str | None:
+    """Keep JAX's compiled samplers on disk, so a new process reuses them.
+
+    Compiling a model's sampler takes seconds, several times the sampling of
+    a small model; JAX's persistent compilation cache stores the compiled code
+    keyed by the model's shapes (never its data), and a later process that
+    fits a model of the same shapes loads it instead. ``ml.bayes`` switches the
+    cache on in ``$MULTILEVEL_JAX_CACHE``, or else
+    ``$XDG_CACHE_HOME/multilevel/jax`` (``~/.cache/multilevel/jax``), unless
+    JAX's cache is already configured (``jax_compilation_cache_dir`` set by
+    the user is left as it is) or ``MULTILEVEL_JAX_CACHE`` is ``0`` or ``off``.
+    JAX's own size limits and eviction apply; deleting the folder is safe.
+
+    Returns
+    -------
+    str or None
+        The cache folder in use, None when there is none.
+
+    Examples
+    --------
+    >>> path = compilation_cache()
+    >>> path is None or isinstance(path, str)
+    True
+    """
+    import jax
+
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    env = os.environ.get("MULTILEVEL_JAX_CACHE", "")
+    if env.strip().lower() in ("0", "off", "false", "no"):
+        return None
+    path = Path(env) if env.strip() else (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "multilevel" / "jax")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    # every compilation of a fit is cached, the small ones too (each costs ~15 ms to redo)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return str(path)
 
 
 def prepare(formula, data, family="gaussian", link=None, priors=None, weights=None, offset=None,
@@ -83,7 +131,7 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
 def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int = 4, draws: int = 1000,
           warmup: int = 1000, seed=None, progress: bool = True, sampler: str = "nuts", weights=None,
           offset=None, target_accept: float = 0.8, max_tree_depth: int = 10,
-          chain_method: str = "vectorized", center: bool = True, keep_ranef: bool = True):
+          chain_method: str = "auto", center: bool = True, keep_ranef: bool = True):
     """Fit a Bayesian multilevel model written in lme4's formula syntax.
 
     The model is the one :func:`multilevel.lmer` / :func:`multilevel.glmer`
@@ -152,10 +200,13 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         NUTS's target acceptance probability; raise it (0.95, 0.99) when
         there are divergent transitions.
     max_tree_depth : int, default 10
-    chain_method : {"vectorized", "parallel", "sequential"}
-        How chains run: ``"vectorized"`` (one device, all chains at once; the
-        default), ``"parallel"`` (one chain per device, e.g. several GPUs) or
-        ``"sequential"``.
+    chain_method : {"auto", "vectorized", "parallel", "sequential"}
+        How chains run. ``"auto"`` (the default): on a CPU with several cores,
+        in parallel threads, each chain its own compiled loop; on a GPU,
+        vectorised. ``"vectorized"``: all chains at once on one device (each
+        iteration waits for the chain with the longest trajectory);
+        ``"parallel"``: one chain per device (several GPUs), or in threads
+        when the only device is a CPU; ``"sequential"``: one after another.
     center : bool, default True
         Centre the predictors internally, as brms and rstanarm do: the
         ``"Intercept"`` prior is then on the intercept at the predictors'

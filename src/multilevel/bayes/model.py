@@ -308,11 +308,14 @@ class BayesModel:
         ((180, 2), 'int32')
         """
         import jax
-        import jax.numpy as jnp
 
-        def conv(x):
+        def conv(x):  # device_put of a NumPy array of the final dtype: nothing to compile
             x = np.asarray(x)
-            return jnp.asarray(x, dtype=jnp.int32) if x.dtype.kind in "iu" else jnp.asarray(x)
+            if x.dtype.kind in "iu":
+                x = x.astype(np.int32)
+            elif x.dtype.kind == "f" and not jax.config.read("jax_enable_x64"):
+                x = x.astype(np.float32)
+            return jax.device_put(x)
 
         return jax.tree_util.tree_map(conv, self.data), jax.tree_util.tree_map(conv, self.pv)
 

@@ -22,13 +22,14 @@ import sys
 import time
 import warnings
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SamplerConfig", "RunResult", "run_nuts", "site_transforms", "blas_threads"]
+__all__ = ["SamplerConfig", "RunResult", "run_nuts", "site_transforms", "blas_threads", "cpu_cores"]
 
 #: compiled drivers kept for reuse, keyed by model structure and settings
 _RUNNERS: "OrderedDict[tuple, _Runner]" = OrderedDict()
@@ -66,6 +67,7 @@ class SamplerConfig:
     max_tree_depth: int
     progress: bool
     keep_ranef: bool = True
+    dense_mass: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,24 +122,23 @@ def _base(fn):
 
 def _center_value(name: str, fn, scale: float):
     """A constrained starting point for a site, before jitter (None: unconstrained zero)."""
-    import jax.numpy as jnp
     from numpyro.distributions import constraints
 
     supp = fn.support
     base = getattr(supp, "base_constraint", supp)
-    shape = fn.shape()
+    shape = tuple(fn.shape())
     if name.startswith("_z") or base is constraints.corr_cholesky:
         return None  # z = 0; the identity correlation matrix
     if base is constraints.real:
         loc = getattr(_base(fn), "loc", None)
-        return jnp.broadcast_to(jnp.zeros(()) if loc is None else loc, shape)
+        return np.broadcast_to(np.zeros(()) if loc is None else np.asarray(loc, dtype=float), shape)
     # positive or interval support: the data's scale, kept inside the support
-    lo = jnp.broadcast_to(jnp.asarray(getattr(base, "lower_bound", 0.0), dtype=float), shape)
-    hi = jnp.broadcast_to(jnp.asarray(getattr(base, "upper_bound", jnp.inf), dtype=float), shape)
-    target = jnp.full(shape, 10.0 if name == "nu" else scale)
-    finite = jnp.isfinite(hi)
-    width = jnp.where(finite, hi - lo, 1.0)
-    return jnp.clip(target, lo + 0.01 * width, jnp.where(finite, hi - 0.01 * width, jnp.inf))
+    lo = np.broadcast_to(np.asarray(getattr(base, "lower_bound", 0.0), dtype=float), shape)
+    hi = np.broadcast_to(np.asarray(getattr(base, "upper_bound", np.inf), dtype=float), shape)
+    target = np.full(shape, 10.0 if name == "nu" else scale)
+    finite = np.isfinite(hi)
+    width = np.where(finite, hi - lo, 1.0)
+    return np.clip(target, lo + 0.01 * width, np.where(finite, hi - 0.01 * width, np.inf))
 
 
 def init_params(transforms: dict, chains: int, seed: int, scale: float, radius: float = 1.0) -> dict:
@@ -159,7 +160,7 @@ def init_params(transforms: dict, chains: int, seed: int, scale: float, radius: 
     for name, (t, ushape, fn) in transforms.items():
         jitter = rng.uniform(-radius, radius, size=(chains,) + ushape)
         center = _center_value(name, fn, scale)
-        u0 = np.zeros(ushape) if center is None else np.asarray(t.inv(center))
+        u0 = np.zeros(ushape) if center is None else np.asarray(_transform()(t.inv, center))
         if name.startswith("_b"):
             spread = np.asarray(getattr(_base(fn), "scale", 1.0), dtype=float)
             jitter = jitter * 0.1 * np.broadcast_to(spread, ushape)
@@ -194,7 +195,8 @@ class _Runner:
 
         def init_one(key, u0, imm, args):
             return init_kernel(u0, cfg.warmup, inverse_mass_matrix=imm, target_accept_prob=cfg.target_accept,
-                               max_tree_depth=cfg.max_tree_depth, model_args=args, rng_key=key)
+                               max_tree_depth=cfg.max_tree_depth, dense_mass=cfg.dense_mass,
+                               model_args=args, rng_key=key)
 
         W = cfg.warmup
 
@@ -213,7 +215,7 @@ class _Runner:
 
         self.method = cfg.chain_method
         self.record = lambda state: _collect(state, keep)
-        if self.method == "sequential":
+        if self.method in ("sequential", "threads"):
             self.init = jax.jit(init_one)
             self.step = jax.jit(step_one, donate_argnums=(1,))
         elif self.method == "parallel":
@@ -230,7 +232,7 @@ def _runner(model, cfg: SamplerConfig, key) -> _Runner:
     if key is None:
         return _Runner(model, cfg)
     full = (key, cfg.chains, cfg.warmup, cfg.chain_method, cfg.target_accept, cfg.max_tree_depth,
-            cfg.keep_ranef)
+            cfg.keep_ranef, cfg.dense_mass)
     if full in _RUNNERS:
         _RUNNERS.move_to_end(full)
         return _RUNNERS[full]
@@ -316,22 +318,40 @@ def blas_threads(n: int | None = 1):
         setter(before)
 
 
-_CONSTRAIN: list = []
+_JITTED: dict = {}
 
 
-def _constrain():
+def _transform():
     """``f(transform, x) = transform(x)``, compiled once per kind of transform and shape.
 
     NumPyro's transforms are pytrees (their parameters, e.g. a uniform prior's
     bounds, are leaves), so the compiled function is shared by every fit whose
     sites have transforms of the same kinds; applied eagerly instead, each of
-    a transform's operations would compile on its own in a new process.
+    a transform's operations would compile on its own in a new process. Pass
+    ``t`` to constrain and ``t.inv`` to unconstrain.
     """
-    if not _CONSTRAIN:
+    if "transform" not in _JITTED:
         import jax
 
-        _CONSTRAIN.append(jax.jit(lambda t, x: t(x)))
-    return _CONSTRAIN[0]
+        _JITTED["transform"] = jax.jit(lambda t, x: t(x))
+    return _JITTED["transform"]
+
+
+_constrain = _transform
+
+
+def _raw_keys(seed: int, n: int) -> np.ndarray:
+    """``n`` PRNG keys of JAX's default implementation from ``seed``, made in NumPy.
+
+    Random key data is a valid key for JAX's counter-based generators; made
+    here it costs no compilation (``jax.random.split`` compiles two functions
+    in each new process).
+    """
+    import jax
+
+    proto = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+    rng = np.random.default_rng([seed, 0x5EED])
+    return rng.integers(0, 2 ** 32, size=(n,) + tuple(proto.shape), dtype=np.uint64).astype(proto.dtype)
 
 
 def _chunks(total: int, progress: bool) -> list[int]:
@@ -343,13 +363,40 @@ def _chunks(total: int, progress: bool) -> list[int]:
     return [min(size, total - a) for a in range(0, total, size)]
 
 
+def cpu_cores() -> int:
+    """Cores this process may run on.
+
+    Examples
+    --------
+    >>> cpu_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _layout(chains: int, method: str) -> tuple[str, int]:
-    """The chain layout actually used: parallel needs chains divisible over the devices."""
+    """The chain layout actually used and its width (devices or threads).
+
+    ``"auto"`` runs the chains in threads on a CPU with several cores (each
+    chain its own compiled loop, so no chain waits for another's longer
+    trajectories, and the cores work at once) and vectorised on an
+    accelerator. ``"parallel"`` spreads the chains over several devices, or
+    over threads when the only device is a CPU.
+    """
     import jax
 
+    if method == "auto":
+        if jax.default_backend() == "cpu" and chains > 1 and cpu_cores() > 1:
+            return "threads", min(chains, cpu_cores())
+        return "vectorized", 1
     if method != "parallel":
         return method, 1
     ndev = jax.local_device_count()
+    if ndev == 1 and jax.default_backend() == "cpu":
+        return "threads", max(1, min(chains, cpu_cores()))
     if ndev < 2 or chains % ndev:
         warnings.warn(f"chain_method='parallel' needs the chains ({chains}) to divide evenly over "
                       f"several devices ({ndev} found); running them vectorized instead", stacklevel=4)
@@ -358,7 +405,7 @@ def _layout(chains: int, method: str) -> tuple[str, int]:
 
 
 def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, scale: float = 1.0,
-             cache_key=None, inverse_mass: dict | None = None) -> RunResult:
+             cache_key=None, inverse_mass: dict | None = None, background=None) -> RunResult:
     """Sample ``model(*args)`` with NUTS and return constrained draws and sampler statistics.
 
     Parameters
@@ -380,6 +427,9 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     inverse_mass : dict, optional
         Initial diagonal of the inverse mass matrix per site (unconstrained
         variances); the rest start at 1. Adaptation replaces it during warmup.
+    background : callable, optional
+        Run (without arguments) while the sampler compiles, in another
+        thread: e.g. compiling the function applied to the draws afterwards.
 
     Returns
     -------
@@ -399,46 +449,70 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     """
     import jax
     import jax.numpy as jnp
-    from jax.flatten_util import ravel_pytree
 
     t0 = time.perf_counter()
     transforms = site_transforms(sites)
     method, ndev = _layout(cfg.chains, cfg.chain_method)
     cfg_used = cfg if method == cfg.chain_method else SamplerConfig(**{**cfg.__dict__, "chain_method": method})
     runner = _runner(model, cfg_used, cache_key)
+    one_chain = method in ("sequential", "threads")
     C = cfg.chains
     u0 = init_params(transforms, C, seed, scale)
     imm_tree = {nm: np.broadcast_to(np.asarray((inverse_mass or {}).get(nm, 1.0), dtype=float), shp).copy()
                 for nm, (_, shp, _) in transforms.items()}
-    imm = ravel_pytree(imm_tree)[0]
-    keys = jax.random.split(jax.random.PRNGKey(seed), C)
-    u0 = {k: jnp.asarray(v) for k, v in u0.items()}
+    imm = np.concatenate([np.ravel(v) for v in jax.tree_util.tree_leaves(imm_tree)])
+    if cfg.dense_mass:
+        imm = np.diag(imm)
+    keys = _raw_keys(seed, C)
 
     def shard(x):  # (C, ...) -> (devices, C / devices, ...)
         return x.reshape((ndev, C // ndev) + x.shape[1:])
 
-    if method == "sequential":
-        states = [runner.init(keys[c], {k: v[c] for k, v in u0.items()}, imm, args) for c in range(C)]
+    # the arguments of the compiled initialisation, per call (NumPy arrays: nothing to compile)
+    if one_chain:
+        init_args = [(keys[c], {k: v[c] for k, v in u0.items()}, imm, args) for c in range(C)]
     elif method == "parallel":
-        state = runner.init(shard(keys), jax.tree_util.tree_map(shard, u0), imm, args)
+        init_args = [(shard(keys), {k: shard(v) for k, v in u0.items()}, imm, args)]
     else:
-        state = runner.init(keys, u0, imm, args)
+        init_args = [(keys, u0, imm, args)]
+    init_args = jax.device_put(init_args)
+    lead = () if one_chain else (ndev, C // ndev) if method == "parallel" else (C,)
 
-    # buffers for the draws, (chains, draws, ...), filled in place by the sampling chunks
-    lead = {"sequential": 0, "parallel": 2}.get(method, 1)  # the chain dimensions of the state
-    one = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[lead:], x.dtype),
-                                 states[0] if method == "sequential" else state)
+    def alloc(lead_shape):  # buffers for the draws, (chains, draws, ...), filled in place
+        return jax.device_put(jax.tree_util.tree_map(
+            lambda x: np.zeros(lead_shape + (cfg.draws,) + x.shape, x.dtype), proto))
+
+    # compile the initialisation and the sampling loop at once (and ``background``, e.g. the
+    # collapsed sampler's effect draws): XLA compiles each on one core
+    state_shape = jax.eval_shape(runner.init, *init_args[0])
+    one = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[len(lead):], x.dtype), state_shape)
     proto = jax.eval_shape(runner.record, one)
-
-    def alloc(lead):
-        return jax.tree_util.tree_map(lambda s: jnp.zeros(lead + (cfg.draws,) + s.shape, s.dtype), proto)
+    buf_shape = jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(lead + (cfg.draws,) + x.shape, x.dtype), proto)
+    jobs = []
+    if method != "parallel":  # jax.pmap compiles on its first call
+        jobs += [lambda: runner.init.lower(*init_args[0]).compile(),
+                 lambda: runner.step.lower(state_shape, buf_shape, 0, 0, args).compile()]
+    if background is not None:
+        jobs.append(background)
+    if len(jobs) > 1 and cpu_cores() > 1:
+        with ThreadPoolExecutor(max_workers=min(len(jobs), cpu_cores())) as pool:
+            for f in [pool.submit(j) for j in jobs]:
+                f.result()
+    else:
+        for j in jobs:
+            j()
+    if one_chain:
+        states = [runner.init(*a) for a in init_args]
+    else:
+        state = runner.init(*init_args[0])
 
     total = cfg.warmup + cfg.draws
     bar = None
     if cfg.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total * (C if method == "sequential" else 1), desc="warmup", leave=True)
+        bar = tqdm(total=total * (C if one_chain else 1), desc="warmup", leave=True)
 
     def advance(state, b, label=""):
         start = 0
@@ -454,6 +528,13 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     try:
         if method == "sequential":
             outs = [jax.device_get(advance(states[c], alloc(()), f"chain {c + 1}/{C} ")) for c in range(C)]
+            draws = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs)
+        elif method == "threads":
+            bufs = [alloc(()) for _ in range(C)]
+            with ThreadPoolExecutor(max_workers=ndev) as pool:
+                futures = [pool.submit(lambda c: jax.device_get(advance(states[c], bufs[c])), c)
+                           for c in range(C)]
+                outs = [f.result() for f in futures]
             draws = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs)
         else:
             draws = jax.device_get(advance(state, alloc((ndev, C // ndev) if method == "parallel" else (C,))))
