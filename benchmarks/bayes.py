@@ -7,12 +7,16 @@ Usage::
     python benchmarks/bayes.py gcsemv --sampler collapsed
     python benchmarks/bayes.py gcsemv --chains 2 --draws 50   # a smoke test
     python benchmarks/bayes.py --json /tmp/bayes_bench.json
+    python benchmarks/bayes.py gcsemv anorexia --warm-cache   # compiled code loaded from disk
     python benchmarks/bayes.py gcsemv --with-rstanarm   # also time rstanarm (about 5 minutes)
     python benchmarks/bayes.py --list
 
-For each workload and sampler the script starts a fresh Python process (so
-every first call pays its own compilation, whatever ran before, and memory is
-returned between workloads), imports JAX and NumPyro there (timed apart, see
+For each workload and sampler the script starts a fresh Python process with
+an empty JAX compilation cache of its own (so every first call pays its own
+compilation, whatever ran before, and memory is returned between workloads);
+with ``--warm-cache`` an untimed process of the same settings fills that cache
+first, so the timed first call loads the compiled code from disk, as a user's
+second session would. The process imports JAX and NumPyro (timed apart, see
 the notes), then makes two complete ``ml.bayes(...)`` calls on the same model
 and data with different seeds:
 
@@ -61,6 +65,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,14 +293,20 @@ def _child(key: str, sampler: str, chains: int, draws: int, warmup: int, seed: i
 
 
 def run_one(key: str, sampler: str, chains: int, draws: int, warmup: int, seed: int,
-            second: bool) -> dict:
-    """One workload and sampler in a fresh Python process."""
+            second: bool, cache_dir: str | None = None) -> dict:
+    """One workload and sampler in a fresh Python process.
+
+    ``cache_dir`` is the process's JAX compilation cache (``MULTILEVEL_JAX_CACHE``);
+    None switches the cache off.
+    """
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", key, sampler,
            "--chains", str(chains), "--draws", str(draws), "--warmup", str(warmup),
            "--seed", str(seed)]
     if not second:
         cmd.append("--no-second-call")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, MULTILEVEL_JAX_CACHE=cache_dir or "0")
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
         return {"workload": key, "sampler": sampler, "error": last, "calls": []}
@@ -434,14 +445,17 @@ def notes(rows: list[dict], jags: dict, rstanarm: dict | None = None) -> list[st
     return out
 
 
-def legend(rows: list[dict]) -> str:
+def legend(rows: list[dict], warm: bool = False) -> str:
     settings = sorted({(r.get("chains"), r.get("draws"), r.get("warmup")) for r in rows
                        if not r.get("error")})
     runs = ", ".join(f"{c} chains x {d:,} draws after {w:,} warmup" for c, d, w in settings)
-    return (f"Each row: a fresh process, two complete ml.bayes calls ({runs}; second call with "
-            "the next seed, reusing the compiled sampler); ESS, R-hat and divergences of the first "
-            "call, over the fixed effects, random-effect SDs and correlations and sigma; "
-            "min ESS/s = min bulk ESS / seconds of the whole first call (compilation included); "
+    cache = ("JAX's compilation cache on disk filled by an earlier, untimed process with the same "
+             "settings, so the first call loads the compiled sampler instead of compiling it"
+             if warm else "an empty JAX compilation cache, so the first call compiles everything")
+    return (f"Each row: a fresh process with {cache}; two complete ml.bayes calls ({runs}; second "
+            "call with the next seed, reusing the compiled sampler in memory); ESS, R-hat and "
+            "divergences of the first call, over the fixed effects, random-effect SDs and "
+            "correlations and sigma; min ESS/s = min bulk ESS / seconds of the whole first call; "
             "ratio = min ESS/s / the reference's.")
 
 
@@ -488,6 +502,9 @@ def main(argv=None) -> int:
     p.add_argument("--with-rstanarm", action="store_true",
                    help="also time rstanarm's stan_lmer on gcsemv (needs Rscript with rstanarm; "
                         "about 5 minutes for 4 chains x 2,000 iterations)")
+    p.add_argument("--warm-cache", action="store_true",
+                   help="fill a JAX compilation cache with an untimed process of the same settings "
+                        "first (default: each timed process starts with an empty cache)")
     p.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -536,8 +553,16 @@ def main(argv=None) -> int:
             progress(f"{key}, {sampler}: {chains} chains x {draws} draws after {warmup} warmup "
                      f"({'two calls' if second else 'one call'}; load average "
                      f"{' '.join(map(str, _loadavg() or []))})")
-            t0 = time.perf_counter()
-            r = run_one(key, sampler, chains, draws, warmup, args.seed, second)
+            cache_dir = tempfile.mkdtemp(prefix="multilevel-jax-cache-")
+            try:
+                if args.warm_cache:
+                    progress(f"{key}, {sampler}: filling the compilation cache (untimed)")
+                    run_one(key, sampler, chains, draws, warmup, args.seed, False, cache_dir)
+                t0 = time.perf_counter()
+                r = run_one(key, sampler, chains, draws, warmup, args.seed, second, cache_dir)
+            finally:
+                shutil.rmtree(cache_dir, ignore_errors=True)
+            r["compilation_cache"] = "warm" if args.warm_cache else "cold"
             progress(f"{key}, {sampler}: done in {time.perf_counter() - t0:.0f} s"
                      + (f" (failed: {r['error']})" if r.get("error") else ""))
             rows.append(r)
@@ -552,7 +577,7 @@ def main(argv=None) -> int:
     load_end = _loadavg()
 
     command = command_line(argv)
-    env = environment(1, use_r=False, legend=legend(rows), with_statsmodels=False)
+    env = environment(1, use_r=False, legend=legend(rows, args.warm_cache), with_statsmodels=False)
     env.insert(2, bayes_versions())
     env.append(f"Load average (1, 5, 15 min) at the start: {load_start}; at the end: {load_end}")
     print(f"Command: {command}")

@@ -445,8 +445,9 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
         k = data["k"]
         m = data["w"] if struct.has_weights else jnp.ones_like(y)
         if link == "logit":
-            lp, lq = jax.nn.log_sigmoid(eta), jax.nn.log_sigmoid(-eta)
-        elif link == "probit":
+            # k log p + (m - k) log(1 - p) = k eta - m log(1 + e^eta), no 0 log 0 to guard
+            return k * eta - m * _softplus()(eta) + data["const"]
+        if link == "probit":
             lp, lq = jsp.log_ndtr(eta), jsp.log_ndtr(-eta)
         else:  # cloglog: p = 1 - exp(-exp(eta))
             mu = jnp.exp(eta)
@@ -457,6 +458,39 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
     # poisson, log link
     ll = y * eta - jnp.exp(eta) + data["const"]
     return data["w"] * ll if struct.has_weights else ll
+
+
+_SOFTPLUS: list = []
+
+
+def _softplus():
+    """``log(1 + e^x)`` computed stably, with derivative ``sigmoid(x)``.
+
+    ``jax.nn.softplus`` (``logaddexp(x, 0)``, which guards infinities and
+    NaNs) costs about five times as much on a CPU; in a logistic model with
+    100,000 rows it was most of the gradient's time.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> [round(float(v), 6) for v in _softplus()(jnp.array([-800.0, 0.0, 3.0, 800.0]))]
+    [0.0, 0.693147, 3.048587, 800.0]
+    """
+    if not _SOFTPLUS:
+        import jax
+        import jax.numpy as jnp
+
+        @jax.custom_jvp
+        def softplus(x):
+            return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+        @softplus.defjvp
+        def _jvp(primals, tangents):
+            (x,), (dx,) = primals, tangents
+            return softplus(x), dx * jax.nn.sigmoid(x)
+
+        _SOFTPLUS.append(softplus)
+    return _SOFTPLUS[0]
 
 
 _MODELS: dict = {}
