@@ -407,8 +407,8 @@ def notes(rows: list[dict], jags: dict, rstanarm: dict | None = None) -> list[st
                 f"second call {c2['seconds']:.2f} s, min bulk ESS {c2['min_bulk_ess']:,.0f}, "
                 f"min ESS/s {c2['min_ess_per_s']:,.1f}, max R-hat {c2['max_rhat']:.3f}, "
                 f"{c2['divergences']} divergences; first minus second call "
-                f"{c1['seconds'] - c2['seconds']:.1f} s (mostly compilation; the Posterior "
-                "does not record compile time apart)")
+                f"{c1['seconds'] - c2['seconds']:.1f} s (mostly compiling, or with --warm-cache "
+                "loading the compiled code; the Posterior does not record it apart)")
         parts.append(
             f"lowest bulk ESS {c1['min_bulk_ess_parameter']}, highest R-hat "
             f"{c1['max_rhat_parameter']}; {c1['mean_leapfrog_steps']:.1f} leapfrog steps per "

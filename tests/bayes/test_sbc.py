@@ -34,14 +34,13 @@ pytestmark = pytest.mark.slow
 
 P = ml.priors
 
-#: replications per model. A NUTS refit reuses the compiled sampler (0.5 to 1.3 s a replication on
-#: 2 shared cores); sampler="collapsed" compiled anew for every data set when these were set (8 to 12 s
-#: a replication), so it gets fewer. The three together took about 23 minutes on 2 shared cores.
+#: replications per model. A refit reuses the compiled sampler (0.5 to 1.3 s a replication on
+#: 2 shared cores, sampler="collapsed" included).
 N_REP_GAUSSIAN_NUTS = 400
-N_REP_GAUSSIAN_COLLAPSED = 60
+N_REP_GAUSSIAN_COLLAPSED = 1000
 N_REP_LOGISTIC_NUTS = 300
-#: chi-square bins per model (20, 6 and 15 expected ranks per bin)
-BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 10, "logistic_nuts": 20}
+#: chi-square bins per model (20, 50 and 15 expected ranks per bin)
+BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 20, "logistic_nuts": 20}
 #: posterior draws each rank is taken among
 L = 99
 #: draws and warmup per fit (one chain); fits whose ESS < L are refitted with up to 4x the draws

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -514,13 +515,18 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
 
         bar = tqdm(total=total * (C if one_chain else 1), desc="warmup", leave=True)
 
-    def advance(state, b, label=""):
+    stop = threading.Event()  # set when the caller is interrupted: threads end after their chunk
+
+    def advance(state, b, label="", chunked=cfg.progress):
         start = 0
-        for n in _chunks(total, cfg.progress):
+        for n in _chunks(total, chunked):
+            if stop.is_set():
+                raise KeyboardInterrupt
             state, b = runner.step(state, b, start, n, args)
             start += n
-            if bar is not None:
+            if bar is not None or chunked:
                 jax.block_until_ready(state)
+            if bar is not None:
                 bar.update(n)
                 bar.set_description(label + ("warmup" if start < cfg.warmup else "sample"))
         return b
@@ -531,10 +537,17 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
             draws = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs)
         elif method == "threads":
             bufs = [alloc(()) for _ in range(C)]
-            with ThreadPoolExecutor(max_workers=ndev) as pool:
-                futures = [pool.submit(lambda c: jax.device_get(advance(states[c], bufs[c])), c)
+            pool = ThreadPoolExecutor(max_workers=ndev)
+            try:
+                # in chunks, so that an interrupted call returns after the current chunk
+                futures = [pool.submit(lambda c: jax.device_get(advance(states[c], bufs[c], chunked=True)), c)
                            for c in range(C)]
                 outs = [f.result() for f in futures]
+            except BaseException:
+                stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
             draws = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs)
         else:
             draws = jax.device_get(advance(state, alloc((ndev, C // ndev) if method == "parallel" else (C,))))
