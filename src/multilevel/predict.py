@@ -140,7 +140,25 @@ def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: b
     return pd.Series(eta, index=new.index, name="predicted")
 
 
-def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool = True) -> pd.Series:
+def _newdata_offset(fit, newdata, offset):
+    """The offset for ``newdata``: the one given, or the model's offset column; None without one.
+
+    A model fitted with an offset given as values cannot know the offset of new
+    rows: a ValueError asks for it.
+    """
+    if newdata is None or offset is not None or fit.design.offset is None:
+        return offset
+    name = getattr(fit, "offset_name", None)
+    if name is None:
+        raise ValueError(
+            "the model has an offset given as values, not as a column name; "
+            "pass offset= (a column of newdata or one value per row) to predict newdata"
+        )
+    return name
+
+
+def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool = True,
+                offset=None) -> pd.Series:
     """Predictions of a fitted linear mixed model; see ``LmerResult.predict``.
 
     Parameters
@@ -153,6 +171,10 @@ def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool =
         Add the random effects of known groups (False: population level).
     allow_new_levels : bool, default True
         Give unseen levels random effects of zero; if False they raise a ValueError.
+
+    offset : str or array-like, optional
+        Offset of ``newdata``; by default the model's offset column, when it
+        was given to ``lmer`` as a column name.
 
     Returns
     -------
@@ -174,7 +196,8 @@ def predict_lmm(fit, newdata=None, random: bool = True, allow_new_levels: bool =
     ...
     ValueError: newdata has 1 row(s) with levels of 'Subject' not in the fit; pass allow_new_levels=True ...
     """
-    return linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels)
+    return linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels,
+                            offset=_newdata_offset(fit, newdata, offset))
 
 
 def predict_glmm(fit, newdata=None, type: str = "link", random: bool = True,
@@ -214,14 +237,8 @@ def predict_glmm(fit, newdata=None, type: str = "link", random: bool = True,
     """
     if type not in ("link", "response"):
         raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
-    if newdata is not None and offset is None and fit.design.offset is not None:
-        offset = getattr(fit, "offset_name", None)
-        if offset is None:
-            raise ValueError(
-                "the model has an offset given as values, not as a column name; "
-                "pass offset= (a column of newdata or one value per row) to predict newdata"
-            )
-    eta = linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels, offset=offset)
+    eta = linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels,
+                           offset=_newdata_offset(fit, newdata, offset))
     if type == "response":
         return pd.Series(fit.family.link.inverse(eta.to_numpy()), index=eta.index, name="predicted")
     return eta

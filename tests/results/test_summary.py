@@ -261,6 +261,23 @@ def test_predict_stateful_transforms(sleepstudy):
                                    fit.fitted.iloc[[5, 17, 33]], rtol=1e-10)
 
 
+def test_predict_new_data_with_the_model_offset(sleepstudy):
+    """An offset column given to lmer is taken from new data, as glmer does (and lme4 for
+    an offset in the formula); one given as values must be passed to predict."""
+    d = sleepstudy.assign(base=np.linspace(-5.0, 5.0, len(sleepstudy)))
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", d, offset="base")
+    rows = d.iloc[[3, 40, 101]]
+    np.testing.assert_allclose(fit.predict(rows), fit.fitted.iloc[[3, 40, 101]], rtol=1e-10)
+    shifted = rows.assign(base=rows["base"] + 2.0)
+    np.testing.assert_allclose(fit.predict(shifted) - fit.predict(rows), 2.0, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(rows, offset=[0.0, 0.0, 0.0]),
+                               fit.predict(rows) - rows["base"].to_numpy(), rtol=1e-12)
+    by_value = ml.lmer("Reaction ~ Days + (Days | Subject)", d, offset=d["base"].to_numpy())
+    with pytest.raises(ValueError, match="pass offset="):
+        by_value.predict(rows)
+    np.testing.assert_allclose(by_value.predict(rows, offset="base"), fit.predict(rows), rtol=1e-8)
+
+
 # --------------------------------------------------------- other outputs
 
 

@@ -155,4 +155,7 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     attrs = getattr(data, "attrs", None)
     if isinstance(attrs, dict):
         name = attrs.get("name")
-    return fit_design(design, reml=reml, optimizer=optimizer, start=start, data_name=name)
+    fit = fit_design(design, reml=reml, optimizer=optimizer, start=start, data_name=name)
+    if isinstance(offset, str):  # new data for predict() carry it in this column
+        fit = replace(fit, offset_name=offset)
+    return fit

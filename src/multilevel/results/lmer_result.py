@@ -69,6 +69,7 @@ class LmerResult:
     _b: tuple = field(default=(), repr=False)
     _factor: object = field(default=None, repr=False)
     _cp: object = field(default=None, repr=False)
+    offset_name: str | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -352,7 +353,8 @@ class LmerResult:
         return pd.Series(r, index=self.design.data_index, name=f"{type} residuals")
 
     # ---------------------------------------------------------------- predict
-    def predict(self, newdata=None, random: bool = True, allow_new_levels: bool = True) -> pd.Series:
+    def predict(self, newdata=None, random: bool = True, allow_new_levels: bool = True,
+                offset=None) -> pd.Series:
         """Predictions for new (or the original) data.
 
         Parameters
@@ -364,6 +366,10 @@ class LmerResult:
         allow_new_levels : bool, default True
             Levels not seen in the fit get random effects of zero; if False
             they raise a ValueError.
+        offset : str or array-like, optional
+            Offset of ``newdata``. An offset given to :func:`multilevel.lmer`
+            as a column name is taken from that column of ``newdata``; one
+            given as values must be given here for new data.
 
         Examples
         --------
@@ -375,7 +381,8 @@ class LmerResult:
         """
         from ..predict import predict_lmm
 
-        return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels)
+        return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels,
+                           offset=offset)
 
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals for the standard deviations, correlations, sigma
