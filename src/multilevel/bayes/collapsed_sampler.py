@@ -4,22 +4,27 @@ For a gaussian model with normal priors on the fixed effects, the fixed and
 random effects can be integrated out (:mod:`multilevel.bayes.collapsed`). NUTS
 then samples only the variance parameters, with the same priors and transforms
 as the full model (:func:`~multilevel.bayes.varpar.sample_varpar`), under the
-log density ``log prior(varpar) + log p(y | varpar)``; afterwards one exact draw
-of ``(beta, b)`` from their conditional normal is made per posterior draw.
+log density ``log prior(varpar) + log p(y | varpar)``, with a dense mass matrix
+(up to 40 parameters; they are few and often correlated); afterwards one exact
+draw of ``(beta, b)`` from their conditional normal is made per posterior draw.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .model import BayesModel
-from .sampling import RunResult, SamplerConfig, blas_threads, run_nuts
+from .sampling import RunResult, SamplerConfig, blas_threads, run_nuts, site_transforms
 from .varpar import sample_varpar, varpar_sites
 
 __all__ = ["sample_collapsed", "fixed_normal_prior"]
 
 #: posterior draws per batch when drawing the effects
 _BATCH = 256
+#: most unconstrained variance parameters for which NUTS adapts a dense mass matrix
+_DENSE_MASS_MAX = 40
 #: largest dense block (random effects outside the first term plus fixed effects) factorised
 #: with OpenBLAS on one thread; larger blocks keep its threads
 _SINGLE_THREAD_DENSE = 512
@@ -137,6 +142,11 @@ def _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv):
     from .fit import initial_inverse_mass, varpar_draws
     from .sampling import _raw_keys
 
+    sites = varpar_sites(vs, model.pv["varpar"])
+    # few variance parameters, often correlated (an SD with its correlations, sigma with the
+    # SDs): a dense mass matrix, adapted as Stan's dense_e, costs nothing at this size
+    dim = sum(int(np.prod(shape)) for _, shape, _ in site_transforms(sites).values())
+    cfg = dataclasses.replace(cfg, dense_mass=dim <= _DENSE_MASS_MAX)
     C, D = cfg.chains, cfg.draws
     batch = min(_BATCH, C * D)
     dtype = arrays["D0"].dtype
@@ -153,8 +163,8 @@ def _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv):
 
     # the cross-products are traced arguments, so the compiled sampler is kept (under the
     # structure) and reused by the next fit of a model of the same structure
-    run = run_nuts(_collapsed_model(cstruct, vs), (pv["varpar"], arrays),
-                   varpar_sites(vs, model.pv["varpar"]), cfg, seed, scale=model.y_scale,
+    run = run_nuts(_collapsed_model(cstruct, vs), (pv["varpar"], arrays), sites, cfg, seed,
+                   scale=model.y_scale,
                    cache_key=("collapsed", cstruct, vs), inverse_mass=initial_inverse_mass(model),
                    background=compile_effects)
     sds, chols = varpar_draws(model, run.samples, C, D)

@@ -52,6 +52,8 @@ class SamplerConfig:
     progress : bool
     keep_ranef : bool
         Collect the standardised random effects (``_z`` sites).
+    dense_mass : bool
+        Adapt a dense mass matrix (Stan's ``dense_e``) instead of a diagonal one.
 
     Examples
     --------
