@@ -306,11 +306,13 @@ def _esum(spec: str, x, y):
     neighbours, forward and backward. Falls back to ``jnp.einsum`` when the
     broadcast product would exceed ``_ESUM_MAX`` elements.
     """
+    if "." in spec:
+        return jnp.einsum(spec, x, y)
     ins, out = spec.split("->")
     a, b = ins.split(",")
     letters = "".join(dict.fromkeys(a + b))
     sizes = {c: n for c, n in zip(a, x.shape)} | {c: n for c, n in zip(b, y.shape)}
-    if int(np.prod([sizes[c] for c in letters])) > _ESUM_MAX or "." in spec:
+    if int(np.prod([sizes[c] for c in letters])) > _ESUM_MAX:
         return jnp.einsum(spec, x, y)
 
     def spread(op, sub):

@@ -234,7 +234,9 @@ class _Runner:
 def _runner(model, cfg: SamplerConfig, key) -> _Runner:
     if key is None:
         return _Runner(model, cfg)
-    full = (key, cfg.chains, cfg.warmup, cfg.chain_method, cfg.target_accept, cfg.max_tree_depth,
+    # chains in threads and one after another run the same one-chain functions
+    layout = "one-chain" if cfg.chain_method in ("sequential", "threads") else cfg.chain_method
+    full = (key, cfg.chains, cfg.warmup, layout, cfg.target_accept, cfg.max_tree_depth,
             cfg.keep_ranef, cfg.dense_mass)
     if full in _RUNNERS:
         _RUNNERS.move_to_end(full)
@@ -338,9 +340,6 @@ def _transform():
 
         _JITTED["transform"] = jax.jit(lambda t, x: t(x))
     return _JITTED["transform"]
-
-
-_constrain = _transform
 
 
 def _raw_keys(seed: int, n: int) -> np.ndarray:
@@ -563,7 +562,7 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
         if name.startswith("_z"):
             samples[name] = np.asarray(value, dtype=np.float32)
         else:
-            samples[name] = np.asarray(_constrain()(transforms[name][0], jnp.asarray(value)))
+            samples[name] = np.asarray(_transform()(transforms[name][0], jnp.asarray(value)))
     n_steps = np.asarray(draws["num_steps"]).astype(np.int64)
     stats = {
         "diverging": np.asarray(draws["diverging"], dtype=bool),
