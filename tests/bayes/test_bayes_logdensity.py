@@ -186,3 +186,61 @@ def test_pointwise_loglik_matches_scipy(sim):
     Xc = model.data["X"]
     eta_np = Xc @ np.asarray(beta) + np.asarray(b[0])[pd.factorize(sim.g, sort=True)[0], 0]
     np.testing.assert_allclose(ll, stats.binom.logpmf(sim.s, sim.s + sim.f, special.expit(eta_np)), rtol=1e-10)
+
+
+def _potential(model, struct, u):
+    import jax.numpy as jnp
+    from numpyro.infer.util import potential_energy
+
+    from multilevel.bayes.model import make_model
+
+    return float(potential_energy(make_model(struct), model.jax_inputs(), {},
+                                  {k: jnp.asarray(v) for k, v in u.items()}))
+
+
+@pytest.mark.parametrize("case", ["rasch", "weighted_offset_poisson", "gaussian_weights"])
+def test_grid_layout_equals_rows(case):
+    """A complete groups x positions design is summed as a grid: the same density as row by row."""
+    import dataclasses
+
+    import multilevel as ml
+    from multilevel.bayes.sampling import init_params, site_transforms
+
+    rng = np.random.default_rng(5)
+    if case == "rasch":
+        data = ml.datasets.load("rasch5")
+        data = data[data.person.astype(int) <= 400].sample(frac=1.0, random_state=1)  # rows shuffled
+        model = prepare("y ~ 0 + item + (1 | person)", data, family="binomial")
+    else:
+        G, m = 300, 4
+        d = pd.DataFrame({"g": np.repeat(np.arange(G), m).astype(str), "t": np.tile(np.arange(m), G),
+                          "z": np.repeat(rng.normal(size=G), m)})
+        d["w"] = rng.uniform(0.5, 2.0, len(d))
+        d["off"] = rng.normal(0, 0.3, len(d))
+        if case == "weighted_offset_poisson":
+            d["y"] = rng.poisson(np.exp(0.5 + 0.2 * d.t))
+            model = prepare("y ~ C(t) + z + (1 | g)", d, family="poisson", weights="w", offset="off")
+        else:
+            d["y"] = 1 + d.t + d.z + rng.normal(size=len(d))
+            model = prepare("y ~ C(t) + z + (1 | g)", d, weights="w")
+    if case == "rasch":
+        assert model.struct.grid
+    else:  # z varies between groups: not one X row per position, so no grid
+        assert not model.struct.grid
+        model = prepare("y ~ C(t) + (1 | g)", d.drop(columns="z"), family=model.struct.family,
+                        weights="w", offset="off" if case == "weighted_offset_poisson" else None)
+        assert model.struct.grid
+    rows = dataclasses.replace(model.struct, grid=False)
+    tr = site_transforms(model.sites())
+    for seed in range(3):
+        u = {k: v[0] for k, v in init_params(tr, 1, seed, 1.0, radius=1.5).items()}
+        u = {k: (v + rng.normal(0, 0.5, np.shape(v)) if k.startswith("_z") else v) for k, v in u.items()}
+        assert _potential(model, model.struct, u) == pytest.approx(_potential(model, rows, u), rel=1e-12)
+
+
+def test_no_grid_for_unbalanced_groups():
+    import multilevel as ml
+
+    data = ml.datasets.load("rasch5")
+    data = data[data.person.astype(int) <= 400].iloc[1:]  # one person with four answers
+    assert not prepare("y ~ 0 + item + (1 | person)", data, family="binomial").struct.grid

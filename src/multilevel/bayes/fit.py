@@ -18,8 +18,6 @@ from .sampling import SamplerConfig, blas_threads, run_nuts
 __all__ = ["bayes", "compilation_cache"]
 
 _CHAIN_METHODS = ("auto", "vectorized", "parallel", "sequential")
-#: largest size of the compilation cache ml.bayes sets up
-_CACHE_MAX_BYTES = 1 << 30
 
 
 def _family(family, link):
@@ -64,9 +62,10 @@ def compilation_cache() -> str | None:
     ``$XDG_CACHE_HOME/multilevel/jax`` (``~/.cache/multilevel/jax``), unless
     JAX's cache is already configured (``jax_compilation_cache_dir`` set by
     the user is left as it is) or ``MULTILEVEL_JAX_CACHE`` is ``0`` or ``off``.
-    The cache is kept under 1 GiB when the ``filelock`` package is installed
-    (it is in the ``bayes`` extra; least recently used entries go first; a
-    model's compiled sampler takes 1-3 MB); deleting the folder is safe.
+    A model's compiled sampler takes 1-3 MB there; JAX does not evict entries
+    (its size limit needs the ``filelock`` package and a folder written with
+    it from the start), so deleting the folder now and then is the way to
+    reclaim the space, and is safe.
 
     Returns
     -------
@@ -97,13 +96,6 @@ def compilation_cache() -> str | None:
     # every compilation of a fit is cached, the small ones too (each costs ~15 ms to redo)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    # least recently used entries go beyond 1 GiB (JAX's default: no limit); JAX needs filelock
-    # for that, and without it a size limit would switch the cache off
-    import importlib.util
-
-    if (importlib.util.find_spec("filelock") is not None
-            and getattr(jax.config, "jax_compilation_cache_max_size", None) == -1):
-        jax.config.update("jax_compilation_cache_max_size", _CACHE_MAX_BYTES)
     return str(path)
 
 

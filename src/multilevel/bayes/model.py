@@ -83,6 +83,35 @@ class ModelStructure:
     varpar: VarParStructure
     has_offset: bool
     has_weights: bool
+    grid: bool = False
+
+
+#: fewest rows for which a complete grid of groups x positions is laid out as one
+_GRID_MIN_N = 1000
+
+
+def _grid_order(X: np.ndarray, codes: np.ndarray, nlevels: int) -> np.ndarray | None:
+    """Row order making the data a complete ``levels x m`` grid with one X row per position.
+
+    Returns the permutation ``perm`` (rows of level 0 first, within a level in
+    the order of their X rows) when every level has the same number ``m`` of
+    rows and position ``j`` of every level has the same X row (a person x item
+    response matrix with no missing answers, a balanced design with the
+    occasions as columns), else None. Then ``X[perm]`` is ``X0`` repeated and
+    the linear predictor of a random-intercept model is ``(X0 beta)[None, :] +
+    b[:, None]``: no gather, no scatter, no n x p product.
+    """
+    n = X.shape[0]
+    if n < _GRID_MIN_N or n % nlevels:
+        return None
+    m = n // nlevels
+    if m < 2 or np.any(np.bincount(codes, minlength=nlevels) != m):
+        return None
+    perm = np.lexsort(tuple(X.T[::-1]) + (codes,))
+    Xg = X[perm].reshape(nlevels, m, X.shape[1])
+    if not np.array_equal(Xg, np.broadcast_to(Xg[:1], Xg.shape)):
+        return None
+    return perm
 
 
 def _param_names(design, centered_names=None):
@@ -248,9 +277,18 @@ class BayesModel:
             data[f"Z{t}"] = Z
             data[f"codes{t}"] = np.asarray(term.codes, dtype=np.int32)
             terms.append((term.k, term.nlevels, ones))
+        perm = None
+        if len(terms) == 1 and terms[0][2] and p:  # one random intercept: try the grid layout
+            perm = _grid_order(Xc, data["codes0"], terms[0][1])
+        if perm is not None:
+            G = terms[0][1]
+            data["grid_X0"] = Xc[perm[: n // G]]
+            for key in ("y", "k", "const", "w", "offset"):
+                if key in data:
+                    data[f"grid_{key}"] = np.asarray(data[key])[perm].reshape(G, n // G)
         struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
                                 fixed_groups=fixed_groups, varpar=vs, has_offset=off is not None,
-                                has_weights=has_w)
+                                has_weights=has_w, grid=perm is not None)
         yy = y if off is None or family not in ("gaussian", "student") else y - off
         scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
         obj = cls(struct=struct, data=data, pv={"b": fixed_vals, "varpar": pv_var}, slots=tuple(slots),
@@ -529,6 +567,13 @@ def make_model(struct: ModelStructure):
             bs.append(z @ vp.factor(t).T)
         import jax.numpy as jnp
 
+        if struct.grid:  # a complete levels x m grid (see _grid_order): the same sum, no gathers
+            grid = {k[5:]: v for k, v in data.items() if k.startswith("grid_")}
+            eta = (grid["X0"] @ beta)[None, :] + bs[0]
+            if struct.has_offset:
+                eta = eta + grid["offset"]
+            numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, grid, eta, vp.sigma, vp.nu)))
+            return
         eta = linear_predictor(struct, data, beta if beta is not None else jnp.zeros(0), bs)
         numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, data, eta, vp.sigma, vp.nu)))
 
