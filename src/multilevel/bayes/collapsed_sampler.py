@@ -136,7 +136,6 @@ def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
 
 def _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv):
     import jax
-    import jax.numpy as jnp
 
     from .collapsed import _sample_batch
     from .fit import initial_inverse_mass, varpar_draws

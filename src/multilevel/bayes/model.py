@@ -460,7 +460,6 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
     True
     """
     import jax.numpy as jnp
-    import jax.nn
     import jax.scipy.special as jsp
 
     y = data["y"]
