@@ -37,6 +37,8 @@ _RUNNERS: "OrderedDict[tuple, _Runner]" = OrderedDict()
 _RUNNERS_SIZE = 8
 #: number of progress-bar updates per run
 _CHUNKS = 20
+#: chain layouts that run the compiled one-chain functions (one after another or in threads)
+_ONE_CHAIN = ("sequential", "threads")
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class _Runner:
 
         self.method = cfg.chain_method
         self.record = lambda state: _collect(state, keep)
-        if self.method in ("sequential", "threads"):
+        if self.method in _ONE_CHAIN:
             self.init = jax.jit(init_one)
             self.step = jax.jit(step_one, donate_argnums=(1,))
         elif self.method == "parallel":
@@ -234,8 +236,7 @@ class _Runner:
 def _runner(model, cfg: SamplerConfig, key) -> _Runner:
     if key is None:
         return _Runner(model, cfg)
-    # chains in threads and one after another run the same one-chain functions
-    layout = "one-chain" if cfg.chain_method in ("sequential", "threads") else cfg.chain_method
+    layout = "one-chain" if cfg.chain_method in _ONE_CHAIN else cfg.chain_method
     full = (key, cfg.chains, cfg.warmup, layout, cfg.target_accept, cfg.max_tree_depth,
             cfg.keep_ranef, cfg.dense_mass)
     if full in _RUNNERS:
@@ -323,7 +324,7 @@ def blas_threads(n: int | None = 1):
         setter(before)
 
 
-_JITTED: dict = {}
+_TRANSFORM: list = []
 
 
 def _transform():
@@ -335,11 +336,11 @@ def _transform():
     a transform's operations would compile on its own in a new process. Pass
     ``t`` to constrain and ``t.inv`` to unconstrain.
     """
-    if "transform" not in _JITTED:
+    if not _TRANSFORM:
         import jax
 
-        _JITTED["transform"] = jax.jit(lambda t, x: t(x))
-    return _JITTED["transform"]
+        _TRANSFORM.append(jax.jit(lambda t, x: t(x)))
+    return _TRANSFORM[0]
 
 
 def _raw_keys(seed: int, n: int) -> np.ndarray:
@@ -457,7 +458,7 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     method, ndev = _layout(cfg.chains, cfg.chain_method)
     cfg_used = cfg if method == cfg.chain_method else SamplerConfig(**{**cfg.__dict__, "chain_method": method})
     runner = _runner(model, cfg_used, cache_key)
-    one_chain = method in ("sequential", "threads")
+    one_chain = method in _ONE_CHAIN
     C = cfg.chains
     u0 = init_params(transforms, C, seed, scale)
     imm_tree = {nm: np.broadcast_to(np.asarray((inverse_mass or {}).get(nm, 1.0), dtype=float), shp).copy()
@@ -484,8 +485,9 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
         return jax.device_put(jax.tree_util.tree_map(
             lambda x: np.zeros(lead_shape + (cfg.draws,) + x.shape, x.dtype), proto))
 
-    # compile the initialisation and the sampling loop at once (and ``background``, e.g. the
-    # collapsed sampler's effect draws): XLA compiles each on one core
+    # compile the initialisation and the sampling loop (and ``background``, e.g. the collapsed
+    # sampler's effect draws) at the same time: a little faster than one after another, as
+    # each compilation has parts that use one core; on a refit they are found compiled
     state_shape = jax.eval_shape(runner.init, *init_args[0])
     one = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[len(lead):], x.dtype), state_shape)
     proto = jax.eval_shape(runner.record, one)
