@@ -1,4 +1,4 @@
-"""``ml.bayes``: Bayesian multilevel models sampled with NumPyro's NUTS."""
+"""``ml.bayes``: Bayesian multilevel models sampled by NUTS."""
 
 from __future__ import annotations
 
@@ -138,8 +138,8 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
     """Fit a Bayesian multilevel model written in lme4's formula syntax.
 
     The model is the one :func:`multilevel.lmer` / :func:`multilevel.glmer`
-    fit, with priors on every parameter, sampled by NumPyro's No-U-Turn
-    sampler: random effects are non-centred (``z ~ N(0, 1)`` scaled by each
+    fit, with priors on every parameter, sampled by the No-U-Turn
+    sampler (:mod:`multilevel.bayes.nuts`): random effects are non-centred (``z ~ N(0, 1)`` scaled by each
     term's covariance factor), a correlated term's covariance is
     ``diag(sd) R diag(sd)`` with an LKJ prior on ``R``, and the whole log
     density is one vectorised JAX function compiled on the first call.
@@ -187,7 +187,7 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         draws on the same machine); drawn at random and recorded in
         ``post.seed`` when not given.
     progress : bool, default True
-        Show NumPyro's progress bar.
+        Show a progress bar (tqdm) of warmup and sampling.
     sampler : {"nuts", "collapsed"}
         ``"nuts"`` samples all parameters. ``"collapsed"`` (gaussian family,
         normal priors on the fixed effects) samples only the variance

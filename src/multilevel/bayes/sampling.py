@@ -1,14 +1,14 @@
-"""Running NumPyro's NUTS kernel: starting values, compiled drivers cached per model shape.
+"""Running NUTS on a NumPyro model: starting values, compiled drivers cached per model shape.
 
-The kernel is NumPyro's (``numpyro.infer.hmc.hmc(algo="NUTS")``: iterative NUTS
-with windowed step-size and diagonal mass-matrix adaptation, as Stan's). The
-driver around it is ours, so that the compiled functions can be kept: model
-arguments (data and prior values) are traced arguments, and the initialise,
-warmup and sampling functions are compiled once per model structure and
-settings, then reused by later fits of the same shape (another seed, other
-data of the same size). Chains run vectorised (``jax.vmap``), on several
-devices (``jax.pmap``) or one after another; the loop runs in chunks so a
-progress bar can follow it.
+The model, its distributions and its constraining transforms are NumPyro's;
+the kernel is :mod:`multilevel.bayes.nuts` (multinomial NUTS with Stan's
+windowed step-size and mass-matrix adaptation) working on one flat vector of
+the unconstrained parameters (:class:`FlatLayout`). Initialisation, warmup and
+sampling are one compiled loop, compiled once per model structure and settings
+(model arguments, data and prior values, are traced arguments) and reused by
+later fits of the same shape (another seed, other data of the same size).
+Chains run vectorised (``jax.vmap``), on several devices (``jax.pmap``) or one
+after another; the loop runs in chunks so a progress bar can follow it.
 
 Draws are collected unconstrained (the standardised random effects as
 float32) and mapped to their constrained values afterwards with the
@@ -173,76 +173,94 @@ def init_params(transforms: dict, chains: int, seed: int, scale: float, radius: 
     return out
 
 
-def _collect(state, keep_ranef: bool) -> dict:
-    import jax.numpy as jnp
+class FlatLayout:
+    """Where each site's unconstrained value lies in the flat vector the kernel samples.
 
-    z = {k: (v.astype(jnp.float32) if k.startswith("_z") else v) for k, v in state.z.items()
-         if keep_ranef or not k.startswith("_z")}
-    return {"z": z, "diverging": state.diverging, "num_steps": state.num_steps, "energy": state.energy,
-            "accept_prob": state.accept_prob, "step_size": state.adapt_state.step_size,
-            "potential_energy": state.potential_energy}
+    Sites other than the standardised random effects (``_z``) come first,
+    then the ``_z`` sites, each group in name order, so the draws can be kept
+    as two slices: the few parameters in float64 and the many random effects
+    in float32.
+
+    Examples
+    --------
+    >>> lay = FlatLayout({"sigma": (), "_z0": (3, 2), "b": (2,)})
+    >>> lay.names, lay.n_theta, lay.dim
+    (('b', 'sigma', '_z0'), 3, 9)
+    """
+
+    def __init__(self, shapes: dict):
+        names = sorted(n for n in shapes if not n.startswith("_z")) + sorted(n for n in shapes if n.startswith("_z"))
+        self.names = tuple(names)
+        self.shapes = {n: tuple(shapes[n]) for n in names}
+        self.sizes = {n: int(np.prod(self.shapes[n], dtype=int)) for n in names}
+        self.offsets, o = {}, 0
+        for n in names:
+            self.offsets[n] = o
+            o += self.sizes[n]
+        self.dim = o
+        self.n_theta = sum(self.sizes[n] for n in names if not n.startswith("_z"))
+
+    def key(self) -> tuple:
+        return tuple((n, self.shapes[n]) for n in self.names)
+
+    def unflatten(self, flat) -> dict:
+        """``{site: value}`` from a flat vector (JAX or NumPy; leading axes kept)."""
+        lead = flat.shape[:-1]
+        return {n: flat[..., self.offsets[n]:self.offsets[n] + self.sizes[n]].reshape(lead + self.shapes[n])
+                for n in self.names}
+
+    def flatten(self, values: dict, lead: tuple = ()) -> np.ndarray:
+        """A flat NumPy vector (or ``lead + (dim,)`` array) from ``{site: value}``."""
+        parts = [np.broadcast_to(np.asarray(values[n], dtype=float), lead + self.shapes[n]).reshape(lead + (-1,))
+                 for n in self.names]
+        return np.concatenate(parts, axis=-1) if parts else np.zeros(lead + (0,))
 
 
 class _Runner:
-    """Compiled initialise / warmup / sample functions of one model and settings."""
+    """The compiled sampling loop of one model and settings (the kernel in
+    :mod:`multilevel.bayes.nuts`, the potential energy from the NumPyro model)."""
 
-    def __init__(self, model, cfg: SamplerConfig):
+    def __init__(self, model, cfg: SamplerConfig, layout: FlatLayout):
         import jax
-        from jax import lax
-        from numpyro.infer.hmc import hmc
+        import jax.numpy as jnp
         from numpyro.infer.util import potential_energy
 
-        def pe_gen(*args):
-            return lambda u: potential_energy(model, args, {}, u)
+        from .nuts import NutsKernel
 
-        init_kernel, sample_kernel = hmc(potential_fn_gen=pe_gen, algo="NUTS")
-        keep = cfg.keep_ranef
+        T = layout.n_theta
+        keep = cfg.keep_ranef and layout.dim > T
 
-        def init_one(key, u0, imm, args):
-            return init_kernel(u0, cfg.warmup, inverse_mass_matrix=imm, target_accept_prob=cfg.target_accept,
-                               max_tree_depth=cfg.max_tree_depth, dense_mass=cfg.dense_mass,
-                               model_args=args, rng_key=key)
+        def potential(flat, args):
+            return potential_energy(model, args, {}, layout.unflatten(flat))
 
-        W = cfg.warmup
+        def record(z):
+            out = {"theta": z[:T]}
+            if keep:
+                out["ranef"] = z[T:].astype(jnp.float32)
+            return out
 
-        def step_one(state, bufs, start, n, args):
-            """Iterations ``start .. start + n - 1`` (warmup first); draws after warmup go to ``bufs``."""
-            def write(b, j, rec):
-                return jax.tree_util.tree_map(lambda B, v: B.at[j].set(v), b, rec)
-
-            def body(i, carry):
-                s, b = carry
-                s = sample_kernel(s, model_args=args)
-                b = lax.cond(i >= W, lambda bb: write(bb, i - W, _collect(s, keep)), lambda bb: bb, b)
-                return s, b
-
-            return lax.fori_loop(start, start + n, body, (state, bufs))
-
+        self.kernel = NutsKernel(jax.value_and_grad(potential), layout.dim, cfg.warmup, cfg.target_accept,
+                                 cfg.max_tree_depth, dense_mass=cfg.dense_mass, record=record)
         self.method = cfg.chain_method
-        self.record = lambda state: _collect(state, keep)
+        run = self.kernel.run
         if self.method in _ONE_CHAIN:
-            self.init = jax.jit(init_one)
-            self.step = jax.jit(step_one, donate_argnums=(1,))
+            self.step = jax.jit(run, donate_argnums=(0, 1))
         elif self.method == "parallel":
-            v_init = jax.vmap(init_one, in_axes=(0, 0, None, None))
-            v_step = jax.vmap(step_one, in_axes=(0, 0, None, None, None))
-            self.init = jax.pmap(v_init, in_axes=(0, 0, None, None))
-            self.step = jax.pmap(v_step, in_axes=(0, 0, None, None, None))
+            self.step = jax.pmap(jax.vmap(run, in_axes=(0, 0, None, None)), in_axes=(0, 0, None, None))
         else:
-            self.init = jax.jit(jax.vmap(init_one, in_axes=(0, 0, None, None)))
-            self.step = jax.jit(jax.vmap(step_one, in_axes=(0, 0, None, None, None)), donate_argnums=(1,))
+            self.step = jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)), donate_argnums=(0, 1))
 
 
-def _runner(model, cfg: SamplerConfig, key) -> _Runner:
+def _runner(model, cfg: SamplerConfig, key, layout: FlatLayout) -> _Runner:
     if key is None:
-        return _Runner(model, cfg)
-    layout = "one-chain" if cfg.chain_method in _ONE_CHAIN else cfg.chain_method
-    full = (key, cfg.chains, cfg.warmup, layout, cfg.target_accept, cfg.max_tree_depth,
+        return _Runner(model, cfg, layout)
+    chains = "one-chain" if cfg.chain_method in _ONE_CHAIN else cfg.chain_method
+    full = (key, layout.key(), cfg.chains, cfg.warmup, chains, cfg.target_accept, cfg.max_tree_depth,
             cfg.keep_ranef, cfg.dense_mass)
     if full in _RUNNERS:
         _RUNNERS.move_to_end(full)
         return _RUNNERS[full]
-    r = _Runner(model, cfg)
+    r = _Runner(model, cfg, layout)
     _RUNNERS[full] = r
     while len(_RUNNERS) > _RUNNERS_SIZE:
         _RUNNERS.popitem(last=False)
@@ -455,48 +473,33 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
 
     t0 = time.perf_counter()
     transforms = site_transforms(sites)
+    layout = FlatLayout({nm: shp for nm, (_, shp, _) in transforms.items()})
     method, ndev = _layout(cfg.chains, cfg.chain_method)
     cfg_used = cfg if method == cfg.chain_method else SamplerConfig(**{**cfg.__dict__, "chain_method": method})
-    runner = _runner(model, cfg_used, cache_key)
+    runner = _runner(model, cfg_used, cache_key, layout)
+    kernel = runner.kernel
     one_chain = method in _ONE_CHAIN
     C = cfg.chains
-    u0 = init_params(transforms, C, seed, scale)
-    imm_tree = {nm: np.broadcast_to(np.asarray((inverse_mass or {}).get(nm, 1.0), dtype=float), shp).copy()
-                for nm, (_, shp, _) in transforms.items()}
-    imm = np.concatenate([np.ravel(v) for v in jax.tree_util.tree_leaves(imm_tree)])
-    if cfg.dense_mass:
-        imm = np.diag(imm)
+    u0 = layout.flatten(init_params(transforms, C, seed, scale), lead=(C,))
+    imm = layout.flatten({nm: (inverse_mass or {}).get(nm, 1.0) for nm in layout.names})
     keys = _raw_keys(seed, C)
-
-    def shard(x):  # (C, ...) -> (devices, C / devices, ...)
-        return x.reshape((ndev, C // ndev) + x.shape[1:])
-
-    # the arguments of the compiled initialisation, per call (NumPy arrays: nothing to compile)
-    if one_chain:
-        init_args = [(keys[c], {k: v[c] for k, v in u0.items()}, imm, args) for c in range(C)]
-    elif method == "parallel":
-        init_args = [(shard(keys), {k: shard(v) for k, v in u0.items()}, imm, args)]
-    else:
-        init_args = [(keys, u0, imm, args)]
-    init_args = jax.device_put(init_args)
+    states = [kernel.init(u0[c], imm, keys[c]) for c in range(C)]
     lead = () if one_chain else (ndev, C // ndev) if method == "parallel" else (C,)
+    if not one_chain:  # one state with the chains stacked (and split over the devices)
+        stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *states)
+        states = jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), stacked)
 
-    def alloc(lead_shape):  # buffers for the draws, (chains, draws, ...), filled in place
-        return jax.device_put(jax.tree_util.tree_map(
-            lambda x: np.zeros(lead_shape + (cfg.draws,) + x.shape, x.dtype), proto))
+    def alloc():  # buffers for the draws, (..., draws, ...), filled in place
+        return jax.device_put(kernel.buffers(cfg.draws, lead))
 
-    # compile the initialisation and the sampling loop (and ``background``, e.g. the collapsed
-    # sampler's effect draws) at the same time: a little faster than one after another, as
-    # each compilation has parts that use one core; on a refit they are found compiled
-    state_shape = jax.eval_shape(runner.init, *init_args[0])
-    one = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[len(lead):], x.dtype), state_shape)
-    proto = jax.eval_shape(runner.record, one)
-    buf_shape = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(lead + (cfg.draws,) + x.shape, x.dtype), proto)
+    # compile the sampling loop (and ``background``, e.g. the collapsed sampler's effect
+    # draws) at the same time, on a multi-core CPU; on a refit they are found compiled
     jobs = []
     if method != "parallel":  # jax.pmap compiles on its first call
-        jobs += [lambda: runner.init.lower(*init_args[0]).compile(),
-                 lambda: runner.step.lower(state_shape, buf_shape, 0, 0, args).compile()]
+        proto = states[0] if one_chain else states
+        shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype),
+                                        (proto, kernel.buffers(cfg.draws, lead)))
+        jobs.append(lambda: runner.step.lower(*shapes, 0, args).compile())
     if background is not None:
         jobs.append(background)
     if len(jobs) > 1 and cpu_cores() > 1:
@@ -506,10 +509,6 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     else:
         for j in jobs:
             j()
-    if one_chain:
-        states = [runner.init(*a) for a in init_args]
-    else:
-        state = runner.init(*init_args[0])
 
     total = cfg.warmup + cfg.draws
     bar = None
@@ -521,25 +520,25 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     stop = threading.Event()  # set when the caller is interrupted: threads end after their chunk
 
     def advance(state, b, label="", chunked=cfg.progress):
-        start = 0
+        done = 0
         for n in _chunks(total, chunked):
             if stop.is_set():
                 raise KeyboardInterrupt
-            state, b = runner.step(state, b, start, n, args)
-            start += n
+            state, b = runner.step(state, b, done + n, args)
+            done += n
             if bar is not None or chunked:
                 jax.block_until_ready(state)
             if bar is not None:
                 bar.update(n)
-                bar.set_description(label + ("warmup" if start < cfg.warmup else "sample"))
+                bar.set_description(label + ("warmup" if done < cfg.warmup else "sample"))
         return b
 
     try:
         if method == "sequential":
-            outs = [jax.device_get(advance(states[c], alloc(()), f"chain {c + 1}/{C} ")) for c in range(C)]
+            outs = [jax.device_get(advance(states[c], alloc(), f"chain {c + 1}/{C} ")) for c in range(C)]
             draws = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs)
         elif method == "threads":
-            bufs = [alloc(()) for _ in range(C)]
+            bufs = [alloc() for _ in range(C)]
             pool = ThreadPoolExecutor(max_workers=ndev)
             try:
                 # in chunks, so that an interrupted call returns after the current chunk
@@ -553,23 +552,27 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
             pool.shutdown(wait=True)
             draws = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs)
         else:
-            draws = jax.device_get(advance(state, alloc((ndev, C // ndev) if method == "parallel" else (C,))))
+            draws = jax.device_get(advance(states, alloc()))
             if method == "parallel":
                 draws = jax.tree_util.tree_map(lambda x: x.reshape((C,) + x.shape[2:]), draws)
     finally:
         if bar is not None:
             bar.close()
     samples = {}
-    for name, value in draws["z"].items():
+    T = layout.n_theta
+    for name in layout.names:
+        o, n, shp = layout.offsets[name], layout.sizes[name], layout.shapes[name]
         if name.startswith("_z"):
-            samples[name] = np.asarray(value, dtype=np.float32)
+            if "ranef" in draws:
+                samples[name] = np.asarray(draws["ranef"][..., o - T:o - T + n], dtype=np.float32).reshape(
+                    (C, cfg.draws) + shp)
         else:
+            value = np.asarray(draws["theta"][..., o:o + n]).reshape((C, cfg.draws) + shp)
             samples[name] = np.asarray(_transform()(transforms[name][0], jnp.asarray(value)))
-    n_steps = np.asarray(draws["num_steps"]).astype(np.int64)
     stats = {
         "diverging": np.asarray(draws["diverging"], dtype=bool),
-        "n_steps": n_steps,
-        "tree_depth": np.ceil(np.log2(n_steps.astype(float) + 1.0)).astype(np.int64),
+        "n_steps": np.asarray(draws["num_steps"]).astype(np.int64),
+        "tree_depth": np.asarray(draws["tree_depth"]).astype(np.int64),
         "energy": np.asarray(draws["energy"], dtype=float),
         "acceptance_rate": np.asarray(draws["accept_prob"], dtype=float),
         "step_size": np.asarray(draws["step_size"], dtype=float),

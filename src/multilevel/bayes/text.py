@@ -72,10 +72,10 @@ def _brms_text(post, table: pd.DataFrame, prob: float) -> str:
     if post.derived:
         sections.append(("Derived Quantities:", _rows(table, list(post.derived), list(post.derived))))
     if post.sampler == "nuts":
-        footer = ["Draws were sampled using NUTS (NumPyro). For each parameter, Bulk_ESS",
+        footer = ["Draws were sampled using NUTS. For each parameter, Bulk_ESS",
                   *BRMS_FOOTER[1:]]
     else:
-        footer = ["Draws were sampled using NUTS (NumPyro) on the variance parameters, with the fixed",
+        footer = ["Draws were sampled using NUTS on the variance parameters, with the fixed",
                   "and random effects drawn exactly given them (collapsed sampler). For each",
                   "parameter, Bulk_ESS and Tail_ESS are effective sample size measures, and Rhat",
                   "is the potential scale reduction factor on split chains (at convergence, Rhat = 1)."]
