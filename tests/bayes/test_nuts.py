@@ -88,8 +88,9 @@ def test_moments_of_a_correlated_gaussian(dense):
     var = z.reshape(-1, d).var(axis=0)
     np.testing.assert_allclose(var, sd ** 2, rtol=0.15)
     assert not bufs["diverging"].any()
-    # the adaptation reaches the target acceptance statistic
-    assert abs(bufs["accept_prob"].mean() - 0.8) < 0.1
+    # the adaptation reaches about the target acceptance statistic (dual averaging's final
+    # step size, the average of the log step sizes, usually gives a little more)
+    assert 0.7 < bufs["accept_prob"].mean() < 0.95
     # the adapted inverse metric estimates the covariance (its diagonal, when diagonal)
     imm = np.asarray(st.inv_mass)
     got = np.diagonal(imm, axis1=1, axis2=2) if dense else imm
@@ -156,3 +157,19 @@ def test_agrees_with_numpyros_nuts_on_a_random_slope_model():
         se = np.hypot(a.std() / np.sqrt(ess_bulk(a)), r.std() / np.sqrt(ess_bulk(r)))
         assert abs(a.mean() - r.mean()) < 4 * se, name
         assert abs(a.std() / r.std() - 1) < 0.12, name
+
+
+def test_a_trajectory_of_about_one_period_turns():
+    # a well-conditioned 200-d Gaussian with the exact metric: every coordinate turns back
+    # after pi / 0.4 steps, so no trajectory needs more than 16 steps (depth 4, or 5 when the
+    # doubling overshoots); the plain summed-momenta criterion missed such U-turns and ran on
+    d = 200
+    sd = np.exp(np.random.default_rng(0).uniform(-1, 1, d))
+    kernel = NutsKernel(jax.value_and_grad(lambda z, s: 0.5 * jnp.sum((z / s) ** 2)), d, warmup=0,
+                        target_accept=0.8, max_tree_depth=10)
+    imm = jnp.asarray(sd ** 2)
+    traj = jax.jit(jax.vmap(lambda z, key: kernel._trajectory(z, *kernel.vg(z, sd), 0.4, 10, key, imm,
+                                                               1.0 / jnp.sqrt(imm), sd)))
+    z = np.random.default_rng(1).normal(size=(100, d)) * sd
+    t = traj(jnp.asarray(z), jax.random.split(jax.random.PRNGKey(0), 100))
+    assert np.asarray(t.turning).all() and np.asarray(t.depth).max() <= 5

@@ -53,6 +53,8 @@ import jax.scipy.linalg as jsl
 import numpy as np
 import scipy.sparse as sp
 
+from .xla import LazyJit
+
 __all__ = [
     "CollapsedGaussian",
     "from_theta",
@@ -468,17 +470,20 @@ def _sample(struct, a, key, sds, corr_chols, sigma):
     return _effects(struct, a, F, F.z0 + sigma * e0, F.zr + sigma * er)
 
 
-@partial(jax.jit, static_argnums=0)
-def _sample_batch(struct, a, keys, sds, corr_chols, sigma):
+def _sample_batch_fn(struct, a, keys, sds, corr_chols, sigma):
     """:func:`_sample` over a batch of keys and variance-parameter draws (leading axis).
 
-    A module-level compiled function: designs of the same shapes share its
-    compilation, so refitting a model does not compile it again.
+    Compiled at module level (:data:`_sample_batch`): designs of the same
+    shapes share its compilation, so refitting a model does not compile it again.
     """
     def one(key, sd, L, s):
         return _sample(struct, a, key, sd, L, s)
 
     return jax.vmap(one)(keys, sds, corr_chols, sigma)
+
+
+#: :func:`_sample_batch_fn` compiled, with the samplers' compiler options
+_sample_batch = LazyJit(_sample_batch_fn, static_argnums=0)
 
 
 def _build(design, m0, S0, dtype, max_dense):

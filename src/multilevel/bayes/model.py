@@ -505,7 +505,10 @@ def _softplus():
 
     ``jax.nn.softplus`` (``logaddexp(x, 0)``, which guards infinities and
     NaNs) costs about five times as much on a CPU; in a logistic model with
-    100,000 rows it was most of the gradient's time.
+    100,000 rows it was most of the gradient's time. The derivative is
+    ``(1 + tanh(x / 2)) / 2``: with the log density's value, that gradient
+    takes about half the time of one through ``jax.nn.sigmoid`` on a CPU
+    (its absolute error, about 1e-16, is all a gradient needs).
 
     Examples
     --------
@@ -524,7 +527,7 @@ def _softplus():
         @softplus.defjvp
         def _jvp(primals, tangents):
             (x,), (dx,) = primals, tangents
-            return softplus(x), dx * jax.nn.sigmoid(x)
+            return softplus(x), dx * (0.5 + 0.5 * jnp.tanh(0.5 * x))
 
         _SOFTPLUS.append(softplus)
     return _SOFTPLUS[0]
@@ -563,7 +566,8 @@ def make_model(struct: ModelStructure):
         bs = []
         for t, (k, nl, _) in enumerate(struct.terms):
             z = numpyro.sample(f"_z{t}", dist.Normal(0.0, 1.0).expand((nl, k)).to_event(2))
-            bs.append(z @ vp.factor(t).T)
+            # one column: a product, not an (n x 1) (1 x 1) matrix product (a call of its own on CPU)
+            bs.append(z * vp.sds[t] if k == 1 else z @ vp.factor(t).T)
         import jax.numpy as jnp
 
         if struct.grid:  # a complete levels x m grid (see _grid_order): the same sum, no gathers

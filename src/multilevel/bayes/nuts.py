@@ -3,8 +3,9 @@
 The sampler Stan uses (Hoffman & Gelman's no-U-turn sampler with
 multinomial sampling of the trajectory, Betancourt 2017): each iteration
 doubles a trajectory of leapfrog steps in a random direction until its ends
-make a U-turn (the generalised criterion on the summed momenta, checked on
-every sub-trajectory of the new half), the maximum depth is reached or the
+make a U-turn (the generalised criterion on the summed momenta, in
+Betancourt's form with half the end momenta taken off, checked on every
+sub-trajectory of the new half), the maximum depth is reached or the
 energy error exceeds 1000 (a divergence); the draw is taken from the
 trajectory by uniform progressive sampling within each new half and biased
 progressive sampling between halves. Warmup is Stan's: dual averaging of the
@@ -150,7 +151,7 @@ class NutsKernel:
     dense_mass : bool
         Adapt a dense mass matrix instead of a diagonal one.
     record : callable, optional
-        ``z -> dict of arrays`` stored per draw (default ``{"z": z}``).
+        ``(z, args) -> dict of arrays`` stored per draw (default ``{"z": z}``).
 
     Examples
     --------
@@ -168,7 +169,7 @@ class NutsKernel:
         self.target_accept = float(target_accept)
         self.max_tree_depth = int(max_tree_depth)
         self.dense = bool(dense_mass)
-        self.record = record or (lambda z: {"z": z})
+        self.record = record or (lambda z, args: {"z": z})
         self.collect, self.update = adaptation_windows(self.warmup)
 
     # -- the metric ---------------------------------------------------------------------------
@@ -176,7 +177,11 @@ class NutsKernel:
         return inv_mass @ r if self.dense else inv_mass * r
 
     def _kinetic(self, inv_mass, r):
-        return 0.5 * r @ self._velocity(inv_mass, r)
+        import jax.numpy as jnp
+
+        if self.dense:
+            return 0.5 * r @ self._velocity(inv_mass, r)
+        return 0.5 * jnp.sum(inv_mass * r * r)  # one fused pass (a dot is a call of its own on CPU)
 
     def _mom_factor(self, inv_mass):
         """``F`` with ``F @ normal`` (dense) or ``F * normal`` distributed as N(0, M)."""
@@ -216,16 +221,19 @@ class NutsKernel:
             da=np.array([np.log(10.0 * step_size), 0.0, 0.0, 0.0]),
             w_count=np.float64(0.0), w_mean=np.zeros(d), w_m2=np.zeros((d, d) if self.dense else d))
 
-    def buffers(self, draws: int, lead: tuple = ()) -> dict:
-        """Zero buffers ``(*lead, draws, ...)`` for the recorded values and statistics."""
+    def buffers(self, draws: int, lead: tuple = (), args=None) -> dict:
+        """Zero buffers ``(*lead, draws, ...)`` for the recorded values and statistics.
+
+        ``args`` (arrays or their shapes) are those ``record`` is called with.
+        """
         import jax
 
-        proto = jax.eval_shape(self._record, np.zeros(self.dim), *(np.float64(0.0),) * 4,
+        proto = jax.eval_shape(self._record, np.zeros(self.dim), args, *(np.float64(0.0),) * 4,
                                np.int32(0), np.int32(0), np.bool_(False))
         return {k: np.zeros(lead + (draws,) + v.shape, v.dtype) for k, v in proto.items()}
 
-    def _record(self, z, pe, energy, accept, step, n_steps, depth, diverging):
-        out = dict(self.record(z))
+    def _record(self, z, args, pe, energy, accept, step, n_steps, depth, diverging):
+        out = dict(self.record(z, args))
         out.update(potential_energy=pe, energy=energy, accept_prob=accept, step_size=step,
                    num_steps=n_steps, tree_depth=depth, diverging=diverging)
         return out
@@ -242,8 +250,18 @@ class NutsKernel:
         return _Edge(z, r, g, pe)
 
     def _turning(self, inv_mass, r_left, r_right, rho):
-        return ((self._velocity(inv_mass, r_left) @ rho <= 0)
-                | (self._velocity(inv_mass, r_right) @ rho <= 0))
+        # Betancourt (2017), A.4.2: the summed momenta less half of the two ends. With the
+        # plain sum (Stan's criterion without its extra checks across merged subtrees) a
+        # trajectory spanning about one period of a well-conditioned target is not seen to
+        # turn, and it runs on to the maximum depth.
+        import jax.numpy as jnp
+
+        rho = rho - 0.5 * (r_left + r_right)
+        if self.dense:
+            return ((self._velocity(inv_mass, r_left) @ rho <= 0)
+                    | (self._velocity(inv_mass, r_right) @ rho <= 0))
+        w = inv_mass * rho  # elementwise products and sums: one fused pass, no dot calls
+        return (jnp.sum(r_left * w) <= 0) | (jnp.sum(r_right * w) <= 0)
 
     def _subtree(self, edge: _Edge, depth, eps, H0, key, inv_mass, args):
         """``2**depth`` leapfrog steps from ``edge``; returns the half-trajectory's summary."""
@@ -253,7 +271,9 @@ class NutsKernel:
 
         D = self.max_tree_depth
         dtype = edge.z.dtype
-        ckpt = jnp.zeros((D, self.dim), dtype)
+        # checkpoints of the momenta and their running sums, written at even leaves; odd leaves
+        # write row D, never read, so the update reads nothing and is made in place
+        ckpt = jnp.zeros((D + 1, self.dim), dtype)
         size = jnp.left_shift(jnp.int32(1), depth)
 
         def ckpt_idxs(n):
@@ -284,8 +304,9 @@ class NutsKernel:
             r_sum = r_sum + e.r
             lo, hi = ckpt_idxs(n)
             even = jnp.bitwise_and(n, 1) == 0
-            rc = lax.dynamic_update_index_in_dim(rc, jnp.where(even, e.r, rc[hi]), hi, 0)
-            rsc = lax.dynamic_update_index_in_dim(rsc, jnp.where(even, r_sum, rsc[hi]), hi, 0)
+            at = jnp.where(even, hi, D)
+            rc = lax.dynamic_update_index_in_dim(rc, e.r, at, 0)
+            rsc = lax.dynamic_update_index_in_dim(rsc, r_sum, at, 0)
 
             def check(ic):
                 i, _ = ic
@@ -425,7 +446,7 @@ class NutsKernel:
             # the draw
             j = jnp.clip(i - W, 0, draws - 1)
             write = regular & ~warm
-            rec = self._record(z, pe, t.energy_prop, accept, st.step_size, t.n_steps, t.depth, t.diverging)
+            rec = self._record(z, args, pe, t.energy_prop, accept, st.step_size, t.n_steps, t.depth, t.diverging)
             b = jax.tree_util.tree_map(
                 lambda B, v: lax.dynamic_update_index_in_dim(B, jnp.where(write, v, B[j]), j, 0), b, rec)
             st = NutsState(z, pe, g, key, i + jnp.where(regular, 1, 0).astype(i.dtype), jnp.bool_(False),

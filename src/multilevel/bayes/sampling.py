@@ -218,7 +218,13 @@ class FlatLayout:
 
 class _Runner:
     """The compiled sampling loop of one model and settings (the kernel in
-    :mod:`multilevel.bayes.nuts`, the potential energy from the NumPyro model)."""
+    :mod:`multilevel.bayes.nuts`, the potential energy from the NumPyro model).
+
+    The loop's arguments are ``(model arguments, {site: transform})``: each draw
+    is recorded constrained (the transforms to the sites' supports, whose
+    parameters, e.g. a uniform prior's bounds, are traced), the standardised
+    random effects (``_z`` sites) as one float32 vector.
+    """
 
     def __init__(self, model, cfg: SamplerConfig, layout: FlatLayout):
         import jax
@@ -226,29 +232,37 @@ class _Runner:
         from numpyro.infer.util import potential_energy
 
         from .nuts import NutsKernel
+        from .xla import compiler_options
 
         T = layout.n_theta
         keep = cfg.keep_ranef and layout.dim > T
+        params = [n for n in layout.names if not n.startswith("_z")]
 
         def potential(flat, args):
-            return potential_energy(model, args, {}, layout.unflatten(flat))
+            return potential_energy(model, args[0], {}, layout.unflatten(flat))
 
-        def record(z):
-            out = {"theta": z[:T]}
+        def record(z, args):
+            transforms = args[1]
+            out = {}
+            for n in params:
+                o = layout.offsets[n]
+                out[n] = transforms[n](z[o:o + layout.sizes[n]].reshape(layout.shapes[n]))
             if keep:
-                out["ranef"] = z[T:].astype(jnp.float32)
+                out["_z"] = z[T:].astype(jnp.float32)
             return out
 
         self.kernel = NutsKernel(jax.value_and_grad(potential), layout.dim, cfg.warmup, cfg.target_accept,
                                  cfg.max_tree_depth, dense_mass=cfg.dense_mass, record=record)
         self.method = cfg.chain_method
         run = self.kernel.run
+        opts = compiler_options()
         if self.method in _ONE_CHAIN:
-            self.step = jax.jit(run, donate_argnums=(0, 1))
+            self.step = jax.jit(run, donate_argnums=(0, 1), compiler_options=opts)
         elif self.method == "parallel":
             self.step = jax.pmap(jax.vmap(run, in_axes=(0, 0, None, None)), in_axes=(0, 0, None, None))
         else:
-            self.step = jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)), donate_argnums=(0, 1))
+            self.step = jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)), donate_argnums=(0, 1),
+                                compiler_options=opts)
 
 
 def _runner(model, cfg: SamplerConfig, key, layout: FlatLayout) -> _Runner:
@@ -469,7 +483,6 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     ((1, 50), True)
     """
     import jax
-    import jax.numpy as jnp
 
     t0 = time.perf_counter()
     transforms = site_transforms(sites)
@@ -489,17 +502,22 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *states)
         states = jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), stacked)
 
+    # the model's arguments and the transforms to the constrained values of the draws
+    args = (args, {nm: transforms[nm][0] for nm in layout.names if not nm.startswith("_z")})
+
     def alloc():  # buffers for the draws, (..., draws, ...), filled in place
-        return jax.device_put(kernel.buffers(cfg.draws, lead))
+        return jax.device_put(kernel.buffers(cfg.draws, lead, args))
 
     # compile the sampling loop (and ``background``, e.g. the collapsed sampler's effect
-    # draws) at the same time, on a multi-core CPU; on a refit they are found compiled
+    # draws) at the same time, on a multi-core CPU; on a refit they are found compiled. The
+    # loop, the longer compilation, is traced here first: tracing holds Python's lock, so
+    # traced in two threads at once the two would both start compiling late
     jobs = []
     if method != "parallel":  # jax.pmap compiles on its first call
         proto = states[0] if one_chain else states
         shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype),
-                                        (proto, kernel.buffers(cfg.draws, lead)))
-        jobs.append(lambda: runner.step.lower(*shapes, 0, args).compile())
+                                        (proto, kernel.buffers(cfg.draws, lead, args)))
+        jobs.append(runner.step.lower(*shapes, 0, args).compile)
     if background is not None:
         jobs.append(background)
     if len(jobs) > 1 and cpu_cores() > 1:
@@ -562,13 +580,11 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     T = layout.n_theta
     for name in layout.names:
         o, n, shp = layout.offsets[name], layout.sizes[name], layout.shapes[name]
-        if name.startswith("_z"):
-            if "ranef" in draws:
-                samples[name] = np.asarray(draws["ranef"][..., o - T:o - T + n], dtype=np.float32).reshape(
-                    (C, cfg.draws) + shp)
-        else:
-            value = np.asarray(draws["theta"][..., o:o + n]).reshape((C, cfg.draws) + shp)
-            samples[name] = np.asarray(_transform()(transforms[name][0], jnp.asarray(value)))
+        if not name.startswith("_z"):
+            samples[name] = np.asarray(draws[name])
+        elif "_z" in draws:
+            samples[name] = np.asarray(draws["_z"][..., o - T:o - T + n], dtype=np.float32).reshape(
+                (C, cfg.draws) + shp)
     stats = {
         "diverging": np.asarray(draws["diverging"], dtype=bool),
         "n_steps": np.asarray(draws["num_steps"]).astype(np.int64),

@@ -49,18 +49,18 @@ def prior_dist(kind: tuple, P):
     >>> d.batch_shape
     (2,)
     """
-    import jax.numpy as jnp
     import numpyro.distributions as dist
     from numpyro.distributions.transforms import PowerTransform
 
     name, truncated, on = kind
-    P = jnp.asarray(P)
+    if not hasattr(P, "at"):  # NumPy values (eager sites): sliced without dispatching to JAX
+        P = np.asarray(P, dtype=float)
     c = [P[..., j] for j in range(P.shape[-1])]
     if name == "normal":
         d = dist.Normal(c[0], c[1])
     elif name == "student_t":
         if truncated:  # lower == mu == 0 (checked when the prior is made): a half Student-t
-            return dist.FoldedDistribution(dist.StudentT(c[0], jnp.zeros_like(c[2]), c[2]))
+            return dist.FoldedDistribution(dist.StudentT(c[0], 0.0 * c[2], c[2]))
         d = dist.StudentT(c[0], c[1], c[2])
     elif name == "cauchy":
         d = dist.Cauchy(c[0], c[1])
@@ -70,7 +70,7 @@ def prior_dist(kind: tuple, P):
         return dist.HalfCauchy(c[0])
     elif name == "half_student_t":
         # |t| rather than a truncated t: sampling it (for initial values) needs no inverse CDF
-        return dist.FoldedDistribution(dist.StudentT(c[0], jnp.zeros_like(c[1]), c[1]))
+        return dist.FoldedDistribution(dist.StudentT(c[0], 0.0 * c[1], c[1]))
     elif name == "exponential":
         return dist.Exponential(c[0])
     elif name == "uniform":
@@ -146,7 +146,10 @@ def vector_sites(site: str, groups: tuple, values) -> dict:
     >>> sorted(vector_sites("_b", g, v))
     ['_b0', '_b1']
     """
-    return {f"{site}{g}": prior_dist(kind, values[g]).to_event(1) for g, (kind, _) in enumerate(groups)}
+    from numpyro.distributions.distribution import validation_enabled
+
+    with validation_enabled(False):  # the prior values were checked when the priors were made
+        return {f"{site}{g}": prior_dist(kind, values[g]).to_event(1) for g, (kind, _) in enumerate(groups)}
 
 
 @dataclass(frozen=True)
@@ -276,13 +279,15 @@ def varpar_sites(vs: VarParStructure, pv: dict) -> dict:
     ['_L0', '_sd0', 'sigma']
     """
     import numpyro.distributions as dist
+    from numpyro.distributions.distribution import validation_enabled
 
     out = vector_sites("_sd", vs.sd_groups, pv["sd"]) if vs.nsd else {}
-    for t, k in enumerate(vs.term_k):
-        if k > 1:
-            out[f"_L{t}"] = dist.LKJCholesky(k, concentration=pv["lkj"][t])
-    if vs.sigma_kind is not None:
-        out["sigma"] = prior_dist(vs.sigma_kind, pv["sigma"])
-    if vs.nu_kind is not None:
-        out["nu"] = prior_dist(vs.nu_kind, pv["nu"])
+    with validation_enabled(False):  # the prior values were checked when the priors were made
+        for t, k in enumerate(vs.term_k):
+            if k > 1:
+                out[f"_L{t}"] = dist.LKJCholesky(k, concentration=pv["lkj"][t])
+        if vs.sigma_kind is not None:
+            out["sigma"] = prior_dist(vs.sigma_kind, pv["sigma"])
+        if vs.nu_kind is not None:
+            out["nu"] = prior_dist(vs.nu_kind, pv["nu"])
     return out
