@@ -547,7 +547,7 @@ class Posterior:
                 kw["log_likelihood"] = {"y": self.log_likelihood()}
         stats = {k: np.asarray(v) for k, v in self.stats.items()}
         return az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"y": self.model.design.y},
-                            coords=coords, dims=dims, attrs={"inference_library": "numpyro",
+                            coords=coords, dims=dims, attrs={"inference_library": "multilevel",
                                                              "formula": self.formula}, **kw)
 
     # ------------------------------------------------------------------ tables and text

@@ -10,9 +10,10 @@ later fits of the same shape (another seed, other data of the same size).
 Chains run vectorised (``jax.vmap``), on several devices (``jax.pmap``) or one
 after another; the loop runs in chunks so a progress bar can follow it.
 
-Draws are collected unconstrained (the standardised random effects as
-float32) and mapped to their constrained values afterwards with the
-transforms NumPyro itself uses, read from one trace of the model.
+Each draw is stored constrained, mapped inside the loop by the transforms
+NumPyro uses for the sites' supports (their parameters traced, so fits with
+other prior values share the compiled loop); the standardised random effects
+are stored as float32.
 """
 
 from __future__ import annotations
