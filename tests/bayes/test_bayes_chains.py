@@ -38,3 +38,32 @@ def test_threads_equal_sequential(sleepstudy, sampler):
         np.testing.assert_array_equal(seq.draws[name], par.draws[name])
     np.testing.assert_array_equal(seq.stats["n_steps"], par.stats["n_steps"])
     assert not np.array_equal(par.draws["sigma"][0], par.draws["sigma"][1])  # chains differ
+
+
+_TWO_DEVICES = """
+import os, sys, warnings
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+warnings.simplefilter("ignore")
+import numpy as np
+import multilevel as ml
+from multilevel.bayes.sampling import _layout
+assert _layout(4, "parallel") == ("parallel", 2), _layout(4, "parallel")
+post = ml.bayes("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"), chains=4,
+                draws=200, warmup=200, seed=3, progress=False, chain_method="parallel")
+d = post.draws["b_Days"]
+assert d.shape == (4, 200) and np.isfinite(d).all()
+assert not np.array_equal(d[0], d[2])  # the chains of the two devices differ
+assert abs(d.mean() - 10.47) < 1.0, d.mean()  # lme4: 10.467
+print("ok")
+"""
+
+
+def test_chains_split_over_two_devices():
+    # the layout a machine with several GPUs gets (jax.pmap over the devices, chains
+    # vectorised on each), on two CPU devices; the device count is fixed when JAX starts,
+    # so in a process of its own
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _TWO_DEVICES], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
