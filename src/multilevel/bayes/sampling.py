@@ -506,8 +506,10 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     # the model's arguments and the transforms to the constrained values of the draws
     args = (args, {nm: transforms[nm][0] for nm in layout.names if not nm.startswith("_z")})
 
-    def alloc():  # buffers for the draws, (..., draws, ...), filled in place
-        return jax.device_put(kernel.buffers(cfg.draws, lead, args))
+    empty = kernel.buffers(cfg.draws, lead, args)  # zero buffers for the draws, (..., draws, ...)
+
+    def alloc():  # a fresh set of them on the device, filled in place
+        return jax.device_put(jax.tree_util.tree_map(np.zeros_like, empty))
 
     # compile the sampling loop (and ``background``, e.g. the collapsed sampler's effect
     # draws) at the same time, on a multi-core CPU; on a refit they are found compiled. The
@@ -517,7 +519,7 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     if method != "parallel":  # jax.pmap compiles on its first call
         proto = states[0] if one_chain else states
         shapes = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype),
-                                        (proto, kernel.buffers(cfg.draws, lead, args)))
+                                        (proto, empty))
         jobs.append(runner.step.lower(*shapes, 0, args).compile)
     if background is not None:
         jobs.append(background)
@@ -580,12 +582,12 @@ def run_nuts(model, args: tuple, sites: dict, cfg: SamplerConfig, seed: int, sca
     samples = {}
     T = layout.n_theta
     for name in layout.names:
-        o, n, shp = layout.offsets[name], layout.sizes[name], layout.shapes[name]
         if not name.startswith("_z"):
             samples[name] = np.asarray(draws[name])
         elif "_z" in draws:
-            samples[name] = np.asarray(draws["_z"][..., o - T:o - T + n], dtype=np.float32).reshape(
-                (C, cfg.draws) + shp)
+            o = layout.offsets[name] - T
+            samples[name] = np.asarray(draws["_z"][..., o:o + layout.sizes[name]], dtype=np.float32).reshape(
+                (C, cfg.draws) + layout.shapes[name])
     stats = {
         "diverging": np.asarray(draws["diverging"], dtype=bool),
         "n_steps": np.asarray(draws["num_steps"]).astype(np.int64),
