@@ -44,7 +44,11 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
+from jax.scipy.linalg import solve_triangular
 
 __all__ = ["NutsKernel", "NutsState", "adaptation_windows"]
 
@@ -181,25 +185,18 @@ class NutsKernel:
         return inv_mass @ r if self.dense else inv_mass * r
 
     def _kinetic(self, inv_mass, r):
-        import jax.numpy as jnp
-
         if self.dense:
             return 0.5 * r @ self._velocity(inv_mass, r)
         return 0.5 * jnp.sum(inv_mass * r * r)  # one fused pass (a dot is a call of its own on CPU)
 
     def _mom_factor(self, inv_mass):
         """``F`` with ``F @ normal`` (dense) or ``F * normal`` distributed as N(0, M)."""
-        import jax.numpy as jnp
-        from jax.scipy.linalg import solve_triangular
-
         if not self.dense:
             return 1.0 / jnp.sqrt(inv_mass)
         L = jnp.linalg.cholesky(inv_mass)  # inv_mass = L L^T, so M = L^-T L^-1
         return solve_triangular(L.T, jnp.eye(self.dim, dtype=inv_mass.dtype), lower=False)
 
     def _momentum(self, key, factor, dtype):
-        import jax
-
         e = jax.random.normal(key, (self.dim,), dtype=dtype)
         return factor @ e if self.dense else factor * e
 
@@ -230,8 +227,6 @@ class NutsKernel:
 
         ``args`` (arrays or their shapes) are those ``record`` is called with.
         """
-        import jax
-
         proto = jax.eval_shape(self._record, np.zeros(self.dim), args, *(np.float64(0.0),) * 4,
                                np.int32(0), np.int32(0), np.bool_(False))
         return {k: np.zeros(lead + (draws,) + v.shape, v.dtype) for k, v in proto.items()}
@@ -244,8 +239,6 @@ class NutsKernel:
 
     # -- one trajectory ---------------------------------------------------------------------
     def _leapfrog(self, e: _Edge, eps, inv_mass, args) -> _Edge:
-        import jax.numpy as jnp
-
         r = e.r - 0.5 * eps * e.g
         z = e.z + eps * self._velocity(inv_mass, r)
         pe, g = self.vg(z, args)
@@ -258,7 +251,6 @@ class NutsKernel:
         # plain sum (Stan's criterion without its extra checks across merged subtrees) a
         # trajectory spanning about one period of a well-conditioned target is not seen to
         # turn, and it runs on to the maximum depth.
-        import jax.numpy as jnp
 
         rho = rho - 0.5 * (r_left + r_right)
         if self.dense:
@@ -269,10 +261,6 @@ class NutsKernel:
 
     def _subtree(self, edge: _Edge, depth, eps, H0, key, inv_mass, args):
         """``2**depth`` leapfrog steps from ``edge``; returns the half-trajectory's summary."""
-        import jax
-        import jax.numpy as jnp
-        from jax import lax
-
         D = self.max_tree_depth
         dtype = edge.z.dtype
         # checkpoints of the momenta and their running sums, written at even leaves; odd leaves
@@ -327,10 +315,6 @@ class NutsKernel:
         return lax.while_loop(cond, body, c0)
 
     def _trajectory(self, z, pe, g, eps, max_depth, key, inv_mass, factor, args) -> _Tree:
-        import jax
-        import jax.numpy as jnp
-        from jax import lax
-
         key, kr = jax.random.split(key)
         r = self._momentum(kr, factor, z.dtype)
         H0 = pe + self._kinetic(inv_mass, r)
@@ -368,10 +352,6 @@ class NutsKernel:
     # -- the chain ------------------------------------------------------------------------------
     def run(self, state: NutsState, bufs: dict, stop, args):
         """Iterate until ``state.iteration == stop``; draws after warmup go into ``bufs``."""
-        import jax
-        import jax.numpy as jnp
-        from jax import lax
-
         W = self.warmup
         collect = jnp.asarray(self.collect) if W else jnp.zeros(1, bool)
         update = jnp.asarray(self.update) if W else jnp.zeros(1, bool)
