@@ -56,41 +56,42 @@ class FixedDesign:
         return np.array([i for i, n in enumerate(self.all_names) if n not in dropped], dtype=int)
 
 
-def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def independent_columns(X: np.ndarray, tol: float = 1e-11) -> np.ndarray:
     """Indices of a maximal set of linearly independent columns, earliest first.
 
     Columns are examined in order and one that is (numerically) a linear
     combination of the earlier kept ones is dropped, as R's ``qr()`` with
-    limited pivoting does for ``lm`` and ``lmer``.
+    limited pivoting does for ``lm`` and ``lmer``. What is left of a column
+    after removing the kept ones is computed by Gram-Schmidt with
+    reorthogonalisation, which keeps every digit of a column such as
+    ``x + 1e9`` beside the intercept (R's relative tolerance of 1e-7 drops it);
+    a column is dependent when less than ``tol`` of its norm is left.
 
     Examples
     --------
     >>> X = np.array([[1., 1, 2], [1, 2, 3], [1, 3, 4], [1, 5, 6]])
     >>> independent_columns(X).tolist()
     [0, 1]
+    >>> independent_columns(np.column_stack([np.ones(4), np.arange(4) + 1e9])).tolist()
+    [0, 1]
     """
     n, p = X.shape
-    if p == 0:
-        return np.arange(0)
-    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+    Q = np.empty((n, p))
     keep: list[int] = []
-    for _ in range(p):
-        cand = [j for j in range(p) if j not in keep and norms[j] > 0]
-        # QR of kept + remaining columns, no pivoting: R's diagonal tells how much of
-        # each column is new relative to the columns before it.
-        order = keep + cand
-        if not cand:
-            break
-        r = scipy.linalg.qr(X[:, order], mode="r", check_finite=False)[0]
-        d = np.abs(np.diag(r))[len(keep):]
-        ratios = d / norms[cand]
-        bad = np.nonzero(ratios < tol)[0]
-        if bad.size == 0:
-            keep.extend(cand)
-            break
-        keep.extend(cand[: bad[0]])
-        norms[cand[bad[0]]] = 0.0  # drop it and look again at the rest
-    return np.array(sorted(keep), dtype=int)
+    for j in range(p):
+        v = np.array(X[:, j], dtype=float)
+        norm = float(np.sqrt(v @ v))
+        if not norm > 0:
+            continue
+        for _ in range(2):
+            if keep:
+                Qk = Q[:, :len(keep)]
+                v -= Qk @ (Qk.T @ v)
+        left = float(np.sqrt(v @ v))
+        if left > tol * norm:
+            Q[:, len(keep)] = v / left
+            keep.append(j)
+    return np.array(keep, dtype=int)
 
 
 def build_fixed(mm, names: list[str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:

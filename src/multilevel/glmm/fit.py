@@ -9,8 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..design import build_design
+from ..design import build_design, standardize
 from ..design.data import as_dataframe
+from ..design.design import quote_dotted
 from ..families import family as make_family
 from ..inference.derivatives import gradient_hessian
 from ..linalg import ThetaLayout
@@ -61,8 +62,9 @@ def _response(parsed, data, weights, fam):
         return data, parsed, weights
     succ, fail = _split_cbind(m.group(1))
     try:
-        s = np.asarray(data.eval(succ), dtype=float)
-        f = np.asarray(data.eval(fail), dtype=float)
+        # R-style dotted column names (final.snail.density) are one name, not attributes
+        s = np.asarray(data.eval(quote_dotted(succ, data)), dtype=float)
+        f = np.asarray(data.eval(quote_dotted(fail, data)), dtype=float)
     except Exception as exc:  # pandas raises several types for a bad expression
         raise ValueError(f"cannot evaluate cbind({succ}, {fail}) on the data: {exc}") from None
     if np.nanmin(f) < 0 or np.nanmin(s) < 0:
@@ -131,12 +133,28 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
     frame, parsed_y, weights = _response(parsed, frame, weights, fam)
+    if not parsed.bars:
+        raise ValueError(
+            "the formula has no random-effects term such as (1 | group); glmer fits mixed models: "
+            "for a generalized linear model without random effects use statsmodels' GLM"
+        )
     design = build_design(parsed_y, frame, weights=weights, offset=offset, observation_level=True)
     prior = np.ones(design.n) if design.weights is None else design.weights
     fam.check_response(design.y, None if design.weights is None else prior, parsed.response)
     # the design's weights are prior weights of the family, not of a working LMM
     design = replace(design, weights=None)
     check_agq(design.terms, nagq)
+    if fam.name == "binomial" and np.all(prior == 1):
+        for t in design.terms:
+            if t.nlevels == design.n:
+                warnings.warn(
+                    f"{t.group!r} has one level per observation: with 0/1 responses an observation-level "
+                    "random effect is not identified (its variance cannot be told apart from the "
+                    f"binomial variance); remove the term (1 | {t.group})", stacklevel=2)
+    # the fit runs on a standardised copy of the design (its columns orthogonal,
+    # of root mean square 1), so that it does not depend on the predictors' units
+    user_design = design
+    st, design = standardize(design, response=False)
     layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
     p = design.p
     plan = pirls_plan(design, fam, prior)
@@ -244,7 +262,10 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         check = {"deviance": dev0_at, "x": theta, "lower": layout.lower}
     else:
         check = {"deviance": dev_all, "x": x, "lower": lower_all, "grad": grad, "hessian": H}
-    return GlmerResult._build(design=design, family=fam, theta=theta, beta=beta, vcov=V,
+    opt = replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), st.beta_to_user(opt.x0[nt:])]),
+                  xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), st.beta_to_user(opt.xopt[nt:])])) \
+        if nagq else replace(opt, x0=st.theta_to_user(opt.x0), xopt=st.theta_to_user(opt.xopt))
+    return GlmerResult._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=parsed.response, formula=formula,

@@ -93,7 +93,7 @@ def kenward_roger(fit) -> KenwardRoger:
         )
     n = X.shape[0]
     offsets = np.concatenate([[0], np.cumsum([t.q for t in terms])])
-    Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(terms, fit._factor.T)],
+    Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(terms, fit._lambdas)],
                         format="csr")
     S = (Z.T @ Z).toarray()
     R = np.asarray(Z.T @ X)

@@ -57,6 +57,7 @@ import scipy.linalg
 from scipy import stats
 
 from ..linalg import NotPositiveDefinite, ThetaLayout
+from ..lmm.fit import snap_to_boundary
 from ..lmm.objective import LmmObjective
 from .parameters import _select, _variance_names, parameter_names, percent_labels
 
@@ -216,7 +217,7 @@ class _Profiler:
 
     def __post_init__(self):
         fit = self.fit
-        cp = fit._cp
+        cp = fit._user_objective.cp
         layout = ThetaLayout.from_k(cp.k)
         self.obj = LmmObjective(cp=cp, layout=layout, reml=False)
         self.cp = cp
@@ -277,6 +278,7 @@ class _Profiler:
             if not improved:
                 break
         best_x = np.where(layout.diagonal & (np.abs(best_x) < 1e-10), 0.0, best_x)
+        best_x = snap_to_boundary(obj, best_x, float(obj(best_x)), layout)
         return best_x, float(obj(best_x))
 
     # ------------------------------------------------------------ deviances

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 
 from .derivatives import hessian, jacobian
-from .varpar import varpar_deviance, varpar_hat, vcov_beta_at
+from .varpar import varpar_deviance, vcov_beta_at
 
 __all__ = ["VarparCovariance", "varpar_covariance", "contest1d", "contest_md", "fstat_ddf"]
 
@@ -30,13 +30,17 @@ class VarparCovariance:
     Attributes
     ----------
     varpar : ndarray (m,)
-        theta followed by sigma.
+        theta followed by sigma, of the fit's standardised design
+        (:mod:`multilevel.design.standardize`): derivatives over them do not
+        depend on the units of the data, and the degrees of freedom do not
+        depend on the parameterisation.
     hessian : ndarray (m, m)
         Hessian of the (REML or ML) deviance over ``varpar``.
     vcov_varpar : ndarray (m, m)
         Asymptotic covariance of ``varpar``: 2 H^-1 over H's positive eigenvalues.
     jacobian : ndarray (m, p, p)
-        Derivative of ``vcov(beta)`` with respect to each element of ``varpar``.
+        Derivative of ``vcov(beta)`` (on the user's scale) with respect to each
+        element of ``varpar``.
     vcov_beta : ndarray (p, p)
     messages : tuple of str
         Notes on negative or zero Hessian eigenvalues, as lmerTest gives.
@@ -65,9 +69,10 @@ def varpar_covariance(fit) -> VarparCovariance:
     from ..lmm import LmmObjective
 
     obj = LmmObjective(cp=fit._cp, layout=ThetaLayout.from_k(fit._cp.k), reml=fit.reml)
-    vp = varpar_hat(fit)
+    st = fit._std
+    vp = np.append(fit._theta_internal, fit.sigma / st.scale)
     H = hessian(lambda v: varpar_deviance(obj, v), vp)
-    J = jacobian(lambda v: vcov_beta_at(obj, v), vp)
+    J = st.vcov_to_user(jacobian(lambda v: vcov_beta_at(obj, v), vp))
     w, V = np.linalg.eigh(H)
     msgs = []
     if np.any(w < -_EIG_TOL):

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..design import build_design
+from ..design import build_design, standardize
+from ..arguments import as_bool
 from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, singular_message,
                           singular_terms)
 from .objective import LmmObjective, solve_effects
@@ -15,6 +16,83 @@ from .optimize import minimize_theta
 from .start import moment_start
 
 __all__ = ["lmer", "fit_design"]
+
+
+def check_start(start, lower) -> np.ndarray:
+    """Explicit start values of theta, checked: one finite number per theta, the
+    diagonal elements (lower bound 0) not negative.
+
+    Examples
+    --------
+    >>> check_start([1.0, 0.5, 2.0], np.array([0.0, -np.inf, 0.0])).tolist()
+    [1.0, 0.5, 2.0]
+    >>> check_start([-1.0, 0.0, 1.0], np.array([0.0, -np.inf, 0.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: start value 1 of theta is -1, below its lower bound 0 (a diagonal element of a relative covariance factor is a standard deviation ratio, >= 0)
+    """
+    try:
+        x0 = np.asarray(start, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"start must be 'moments', 'identity' or numbers (one per theta), not {start!r}") from None
+    if x0.shape != lower.shape:
+        raise ValueError(f"start must have {lower.size} values (one per theta), not {x0.size}")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError(f"start values must be finite numbers, not {x0.tolist()}")
+    below = np.nonzero(x0 < lower)[0]
+    if below.size:
+        i = int(below[0])
+        raise ValueError(
+            f"start value {i + 1} of theta is {x0[i]:g}, below its lower bound {lower[i]:g} (a diagonal "
+            "element of a relative covariance factor is a standard deviation ratio, >= 0)"
+        )
+    return x0
+
+
+def _term_text(term) -> str:
+    cols = " + ".join("1" if c == "(Intercept)" else c for c in term.columns)
+    if term.columns and term.columns[0] != "(Intercept)":
+        cols = "0 + " + cols
+    return f"({cols} | {term.group})"
+
+
+def identifiability(design) -> list[str]:
+    """Refuse a linear mixed model with at least as many random effects in one term
+    as observations (as lme4 does); say when the residual variance cannot be told
+    apart from the variances of a grouping factor's random effects.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> an = ml.datasets.load("anorexia")
+    >>> identifiability(build_design("weight ~ time + (1 + time || girl)", an))[0][:60]
+    "every level of 'girl' has at most 2 observations for its 2 r"
+    """
+    n = design.n
+    for t in design.terms:
+        if t.q >= n:
+            raise ValueError(
+                f"the random-effects term {_term_text(t)} has {t.q} random effects ({t.k} for each of "
+                f"{t.nlevels} levels of {t.group!r}) for {n} observations: its variances cannot be told "
+                "apart from the residual variance (lme4 refuses such a model too); use fewer random "
+                f"effects, e.g. (1 | {t.group}), or more data"
+            )
+    out = []
+    by_group: dict[str, list] = {}
+    for t in design.terms:
+        by_group.setdefault(t.group, []).append(t)
+    for group, terms in by_group.items():
+        K = sum(t.k for t in terms)
+        most = int(np.bincount(terms[0].codes).max())
+        if K > 1 and most <= K:
+            out.append(
+                f"every level of {group!r} has at most {most} observations for its {K} random effects: "
+                "the residual variance and the variances of these random effects cannot be told apart "
+                "(they are not identified), so their estimates are arbitrary; use fewer random effects "
+                f"per level, e.g. (1 | {group})"
+            )
+    return out
 
 
 def _check(obj, opt, lower, layout) -> list[str]:
@@ -27,7 +105,7 @@ def _check(obj, opt, lower, layout) -> list[str]:
     return check_convergence(obj, x, lower, False, grad=g, curvature=curv)
 
 
-def _snap_to_boundary(obj, theta: np.ndarray, fopt: float, layout) -> np.ndarray:
+def snap_to_boundary(obj, theta: np.ndarray, fopt: float, layout) -> np.ndarray:
     """Set diagonal elements below the singular tolerance to exactly zero when the
     criterion there is no worse (to 1e-10 relative): BOBYQA approaches a bound
     without always landing on it, and a variance of 7e-7 that should be 0 is
@@ -58,24 +136,28 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     """
     from ..results import LmerResult
 
+    reml = as_bool(reml, "reml")
     if not design.terms:
         raise ValueError(
             "the formula has no random-effects term such as (1 | group); "
             "for a model without random effects use ordinary least squares"
         )
-    obj = LmmObjective.from_design(design, reml=reml)
+    unidentified = identifiability(design)
+    # the optimisation runs on a standardised copy of the design, so that it
+    # does not depend on the units of the predictors or the response
+    st, inner = standardize(design)
+    obj = LmmObjective.from_design(inner, reml=reml)
     layout = obj.layout
     lower = layout.lower
     if start is None or (isinstance(start, str) and start == "moments"):
-        x0 = moment_start(design, layout, obj.cp)
+        x0 = moment_start(inner, layout, obj.cp)
     elif isinstance(start, str) and start == "identity":
         x0 = layout.start
     elif isinstance(start, str):
         raise ValueError(f"unknown start {start!r}; use 'moments', 'identity' or an array of theta")
     else:
-        x0 = np.asarray(start, dtype=float).ravel()
-    if x0.shape != lower.shape:
-        raise ValueError(f"start must have {lower.size} values (one per theta), not {x0.size}")
+        x0 = check_start(start, lower)
+        x0 = st.theta_to_internal(x0)
     opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
     conv = _check(obj, opt, lower, layout)
     if conv:
@@ -87,13 +169,13 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
                           seconds=opt.seconds + again.seconds)
             conv = _check(obj, opt, lower, layout)
     theta = opt.xopt
-    theta = _snap_to_boundary(obj, theta, opt.fopt, layout)
+    theta = snap_to_boundary(obj, theta, opt.fopt, layout)
     fac = obj.factor(theta)
     beta, u0, u_rest = solve_effects(fac, obj.cp)
     labels = [t.label for t in design.terms]
     columns = [t.columns for t in design.terms]
     sing = singular_terms(theta, layout, labels, columns)
-    messages = []
+    messages = list(unidentified)
     if not opt.converged:
         messages.append(
             f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; "
@@ -106,10 +188,12 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
                         else check_convergence(obj, theta, lower, False))
     for m in messages:
         warnings.warn(m, stacklevel=3)
+    # the optimizer's record on the user's scale
+    opt = replace(opt, x0=st.theta_to_user(opt.x0), xopt=st.theta_to_user(opt.xopt))
     return LmerResult._build(
         design=design, objective=obj, factor=fac, theta=theta, beta=beta, u0=u0,
         u_rest=u_rest, opt=opt, messages=tuple(messages), singular=bool(sing),
-        data_name=data_name,
+        data_name=data_name, standardization=st,
     )
 
 
@@ -150,6 +234,7 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     >>> m3.fixef.round(3).to_dict()
     {'(Intercept)': 69.425, 'femaleF': 7.128}
     """
+    reml = as_bool(reml, "reml")
     design = build_design(formula, data, weights=weights, offset=offset)
     name = None
     attrs = getattr(data, "attrs", None)

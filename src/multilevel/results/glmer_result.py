@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -100,18 +100,31 @@ class GlmerResult:
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
-               formula, data_name=None, loglik=None, offset_name=None, check=None) -> "GlmerResult":
+               formula, data_name=None, loglik=None, offset_name=None, check=None,
+               standardization=None) -> "GlmerResult":
+        """The result at the optimum. With ``standardization``, ``theta``,
+        ``beta``, ``vcov`` and the spherical effects of ``pirls`` are those of the
+        standardised design (:mod:`multilevel.design.standardize`), mapped here
+        to the user's scale; ``design`` is the user's."""
+        from ..design.standardize import identity_standardization
         from ..linalg import ThetaLayout
 
+        st = standardization if standardization is not None else identity_standardization(design)
         layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
-        T = tuple(layout.factors(theta))
+        theta_in = np.asarray(theta, dtype=float)
+        # b = (B Lambda) u: the user's factors applied to the internal modes
+        T = tuple(st.factors_to_user(layout.factors(theta_in)))
+        theta = st.theta_to_user(theta_in)
+        beta = st.beta_to_user(beta)
+        vcov = st.vcov_to_user(vcov)
+        pirls = replace(pirls, beta=beta)
         names = list(design.fixed.names)
         tnames = layout.names(design.terms)
         # loglik: given by the fit for adaptive Gauss-Hermite quadrature (nagq > 1), else Laplace
         ll = loglik if loglik is not None else \
             family.loglik(design.y, pirls.mu, prior_weights) - 0.5 * (float(pirls.u @ pirls.u) + pirls.logdet)
         messages = []
-        sing = singular_terms(np.asarray(theta, dtype=float), layout, [t.label for t in design.terms],
+        sing = singular_terms(theta_in, layout, [t.label for t in design.terms],
                               [t.columns for t in design.terms])
         if sing:
             messages.append(singular_message(sing))

@@ -70,44 +70,71 @@ class LmerResult:
     _factor: object = field(default=None, repr=False)
     _cp: object = field(default=None, repr=False)
     offset_name: str | None = field(default=None, repr=False)
+    _std: object = field(default=None, repr=False)
+    _theta_internal: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ build
     @classmethod
     def _build(cls, design, objective, factor, theta, beta, u0, u_rest, opt, messages,
-               singular, data_name=None) -> "LmerResult":
+               singular, data_name=None, standardization=None) -> "LmerResult":
+        """The result from the optimum of ``objective``.
+
+        ``objective`` may be the objective of a standardised copy of ``design``
+        (:mod:`multilevel.design.standardize`): ``theta``, ``beta``, the factor and
+        the spherical effects are then internal, and ``standardization`` maps them
+        to the user's scale.
+        """
+        from ..design.standardize import identity_standardization
+        from ..lmm.objective import criterion
+
+        st = standardization if standardization is not None else identity_standardization(design)
         cp = objective.cp
         n, p = cp.n, cp.p
         reml = objective.reml
         pwrss = factor.pwrss
-        sigma = float(np.sqrt(pwrss / (n - p if reml else n)))
+        sigma_int = float(np.sqrt(pwrss / (n - p if reml else n)))
         names = list(design.fixed.names)
         qr = factor.q_rest
         Lxx = factor.L11[qr: qr + p, qr: qr + p]
         if p:
             Linv = scipy.linalg.solve_triangular(Lxx, np.eye(p), lower=True, check_finite=False)
-            V = sigma**2 * (Linv.T @ Linv)
+            V = st.vcov_to_user(sigma_int**2 * (Linv.T @ Linv))
         else:
             V = np.zeros((0, 0))
-        # b = Lambda u, per term (levels, k)
-        T = factor.T
+        # b = s B Lambda u, per term (levels, k)
+        T = st.factors_to_user(factor.T)
         us = [u0]
         start = 0
         for k, nl in zip(cp.k[1:], cp.nlevels[1:]):
             us.append(u_rest[start: start + k * nl])
             start += k * nl
-        b = tuple((u.reshape(-1, Ti.shape[0]) @ Ti.T) for u, Ti in zip(us, T))
+        b = tuple(st.scale * (u.reshape(-1, Ti.shape[0]) @ Ti.T) for u, Ti in zip(us, T))
         tnames = objective.layout.names(design.terms)
-        from ..lmm.objective import criterion
-
         # the criterion is recomputed at the final (boundary-snapped) theta
+        crit = float(criterion(factor, cp, reml) + st.criterion_shift(n, p, reml))
         return cls(
-            formula=design.formula.text, reml=reml, objective=float(criterion(factor, cp, reml)),
-            theta=pd.Series(np.asarray(theta, dtype=float), index=tnames, name="theta"),
-            sigma=sigma, fixef=pd.Series(beta, index=names, name="Estimate"),
+            formula=design.formula.text, reml=reml, objective=crit,
+            theta=pd.Series(st.theta_to_user(theta), index=tnames, name="theta"),
+            sigma=st.scale * sigma_int, fixef=pd.Series(st.beta_to_user(beta), index=names, name="Estimate"),
             vcov=pd.DataFrame(V, index=names, columns=names),
             messages=messages, singular=singular, n_dropped=design.n_dropped,
             optinfo=opt, design=design, data_name=data_name, _b=b, _factor=factor, _cp=cp,
+            _std=st, _theta_internal=np.asarray(theta, dtype=float).copy(),
         )
+
+    @cached_property
+    def _lambdas(self) -> list[np.ndarray]:
+        """Each term's relative covariance factor on the user's scale (``L L'`` is
+        the term's covariance over sigma^2; not triangular in general)."""
+        return self._std.factors_to_user(self._factor.T)
+
+    @cached_property
+    def _user_objective(self):
+        """The criterion of the user's own design as a function of the user's theta
+        (for tools that work on lme4's parameters)."""
+        from ..lmm.objective import LmmObjective
+
+        return LmmObjective.from_design(self.design, reml=self.reml)
 
     # ------------------------------------------------------------- basic facts
     @property
@@ -157,7 +184,7 @@ class LmerResult:
 
     # ---------------------------------------------------------- random effects
     def _term_cov(self, i: int) -> np.ndarray:
-        T = self._factor.T[i]
+        T = self._lambdas[i]
         return self.sigma**2 * (T @ T.T)
 
     @cached_property
@@ -235,7 +262,7 @@ class LmerResult:
 
         blocks = conditional_variances(self._factor, self._cp)
         return [self.sigma**2 * np.einsum("ab,gbc,dc->gad", T, V, T)
-                for T, V in zip(self._factor.T, blocks)]
+                for T, V in zip(self._lambdas, blocks)]
 
     @property
     def ranef_cov(self) -> dict[str, np.ndarray]:
@@ -249,8 +276,8 @@ class LmerResult:
         >>> S = fit.ranef_cov["Subject"]
         >>> S.shape
         (18, 2, 2)
-        >>> S[0].round(2).tolist()  # subject 308: (Intercept), Days
-        [[145.71, -21.44], [-21.44, 5.31]]
+        >>> S[0].round(1).tolist()  # subject 308: (Intercept), Days
+        [[145.7, -21.4], [-21.4, 5.3]]
         """
         return {t.label: c for t, c in zip(self.design.terms, self._condcov)}
 

@@ -1,0 +1,296 @@
+"""An internal, well-conditioned parameterisation of a design, mapped back exactly.
+
+A fit must not depend on the units of its predictors: ``Days`` in days,
+seconds or ``Days + 1e9`` describe the same model. The optimizer's steps and
+tolerances, the singular-fit threshold and the finite-difference steps of
+inference are not unit-free, and cross-products of a column such as
+``Days + 1e9`` lose every digit of its variation. So each estimation route
+works on a standardised copy of the design:
+
+* the fixed-effects matrix ``X`` becomes ``X Tx`` with orthogonal columns of
+  root mean square 1 (Gram-Schmidt with reorthogonalisation, in column order,
+  so the intercept stays a column of ones and every later column is centred);
+* each correlated random-effects term's per-level matrix ``Z`` becomes ``Z B``
+  in the same way (an unstructured covariance absorbs any invertible ``B``); a
+  term with one column is only rescaled (its covariance is a single variance);
+* the response becomes ``(y - offset - X c) / s``: the residuals of its least
+  squares fit on ``X``, scaled to root mean square 1.
+
+Changing a predictor's units changes ``X`` and ``Z`` by upper-triangular
+matrices (a column rescaled, or shifted by the intercept before it), which
+Gram-Schmidt in column order undoes: the internal design, and so the whole
+optimisation, is the same for any units. Everything is reported back on the
+user's scale by the exact maps of this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+__all__ = ["Standardization", "identity_standardization", "orthogonal_basis", "standardize",
+           "triangular_factor"]
+
+# a column whose variation left after removing the earlier columns is below this
+# fraction of its root mean square is treated as dependent on them
+_DEPENDENT = 1e-10
+
+
+def orthogonal_basis(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Columns of ``M B`` orthogonal with root mean square 1, ``B`` upper triangular.
+
+    Classical Gram-Schmidt with one reorthogonalisation, in column order; a
+    column of ones stays a column of ones. Returns ``None`` when a column is
+    (numerically) a combination of the earlier ones.
+
+    Parameters
+    ----------
+    M : ndarray (n, k)
+
+    Returns
+    -------
+    (Q, B) or None
+        ``Q = M @ B`` (to rounding), ``Q'Q = n I``.
+
+    Examples
+    --------
+    >>> M = np.array([[1., 1e9], [1, 1e9 + 1], [1, 1e9 + 2]])
+    >>> Q, B = orthogonal_basis(M)
+    >>> Q.round(6).tolist()
+    [[1.0, -1.224745], [1.0, 0.0], [1.0, 1.224745]]
+    >>> B[0, 1].round(1), B[1, 1].round(6)       # - (1e9 + 1) / sd, 1 / sd
+    (np.float64(-1224744872.6), np.float64(1.224745))
+    """
+    M = np.asarray(M, dtype=float)
+    n, k = M.shape
+    Q = np.empty((n, k))
+    B = np.zeros((k, k))
+    for j in range(k):
+        v = M[:, j].copy()
+        rms0 = np.sqrt(v @ v / n)
+        if not rms0 > 0 or not np.isfinite(rms0):
+            return None
+        b = np.zeros(k)
+        b[j] = 1.0
+        for _ in range(2):
+            if j:
+                coef = Q[:, :j].T @ v / n
+                v -= Q[:, :j] @ coef
+                b[:j] -= B[:j, :j] @ coef
+        s = np.sqrt(v @ v / n)
+        if not s > _DEPENDENT * rms0:
+            return None
+        Q[:, j] = v / s
+        B[:, j] = b / s
+    return Q, B
+
+
+def triangular_factor(M: np.ndarray) -> np.ndarray:
+    """Lower-triangular ``L`` with a non-negative diagonal and ``L L' = M M'``.
+
+    Examples
+    --------
+    >>> M = np.array([[1., 2], [3, 4]])
+    >>> L = triangular_factor(M)
+    >>> bool(np.allclose(L @ L.T, M @ M.T)), bool(L[0, 1] == 0 and np.all(np.diag(L) >= 0))
+    (True, True)
+    """
+    k = M.shape[0]
+    if k == 1:
+        return np.abs(M)
+    # M' = Q R  =>  M M' = R' R, and R' is lower triangular
+    R = np.linalg.qr(M.T, mode="r")
+    L = R.T.copy()
+    signs = np.where(np.diag(L) < 0, -1.0, 1.0)
+    return L * signs[None, :]
+
+
+def _pack(L: np.ndarray) -> np.ndarray:
+    """lme4's column-major lower triangle of a factor."""
+    k = L.shape[0]
+    return np.concatenate([L[j:, j] for j in range(k)])
+
+
+def _unpack(theta: np.ndarray, k: int) -> np.ndarray:
+    L = np.zeros((k, k))
+    pos = 0
+    for j in range(k):
+        L[j:, j] = theta[pos: pos + k - j]
+        pos += k - j
+    return L
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Maps between a design's internal (standardised) parameters and the user's.
+
+    Attributes
+    ----------
+    Tx : ndarray (p, p)
+        ``X_internal = X @ Tx``.
+    shift : ndarray (p,)
+        Least-squares coefficients removed from the response.
+    scale : float
+        Root mean square of the response after the shift.
+    B : tuple of ndarray (k, k)
+        Per random term, ``Z_internal = Z @ B``.
+    response : bool
+        Whether the response is shifted and scaled (linear models); a GLMM's
+        response and offset are used as they are (``shift`` 0, ``scale`` 1).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> st, inner = standardize(d)
+    >>> inner.X.std(axis=0).round(6).tolist(), (inner.terms[0].Z.mean(axis=0).round(6) + 0.0).tolist()
+    ([0.0, 1.0], [1.0, 0.0])
+    >>> bool(np.allclose(st.beta_to_user([0.0, 0.0]), [251.405105, 10.467286]))  # least squares
+    True
+    """
+
+    Tx: np.ndarray
+    shift: np.ndarray
+    scale: float
+    B: tuple[np.ndarray, ...]
+    response: bool = True
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        return tuple(b.shape[0] for b in self.B)
+
+    # ------------------------------------------------------------------ theta
+    def factors_to_user(self, Ts) -> list[np.ndarray]:
+        """Relative covariance factors on the user's scale (``B T``, not triangular)."""
+        return [B @ T for B, T in zip(self.B, Ts)]
+
+    def theta_to_user(self, theta) -> np.ndarray:
+        """lme4's theta of the user's design from the internal theta."""
+        theta = np.asarray(theta, dtype=float)
+        out, pos = [], 0
+        for B in self.B:
+            k = B.shape[0]
+            m = k * (k + 1) // 2
+            out.append(_pack(triangular_factor(B @ _unpack(theta[pos: pos + m], k))))
+            pos += m
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def theta_to_internal(self, theta) -> np.ndarray:
+        """The internal theta of a user theta (the inverse of :meth:`theta_to_user`)."""
+        theta = np.asarray(theta, dtype=float)
+        out, pos = [], 0
+        for B in self.B:
+            k = B.shape[0]
+            m = k * (k + 1) // 2
+            T = _unpack(theta[pos: pos + m], k)
+            out.append(_pack(triangular_factor(np.linalg.solve(B, T))))
+            pos += m
+        return np.concatenate(out) if out else np.zeros(0)
+
+    # ------------------------------------------------------------- estimates
+    def beta_to_user(self, beta) -> np.ndarray:
+        """Fixed effects on the user's scale."""
+        return self.shift + self.scale * (self.Tx @ np.asarray(beta, dtype=float))
+
+    def vcov_to_user(self, V) -> np.ndarray:
+        """A covariance matrix of the internal fixed effects on the user's scale
+        (works on a stack ``(..., p, p)`` too)."""
+        return self.scale**2 * (self.Tx @ np.asarray(V) @ self.Tx.T)
+
+    def contrast_to_internal(self, L) -> np.ndarray:
+        """``L beta_user = L Tx beta_internal`` (up to the shift): the internal contrast."""
+        return np.asarray(L, dtype=float) @ self.Tx
+
+    def criterion_shift(self, n: int, p: int, reml: bool) -> float:
+        """User criterion minus internal criterion (a constant in theta)."""
+        if reml:
+            _, logdet = np.linalg.slogdet(self.Tx) if p else (1.0, 0.0)
+            return 2.0 * (n - p) * np.log(self.scale) - 2.0 * logdet
+        return 2.0 * n * np.log(self.scale)
+
+
+def standardize(design, response: bool = True):
+    """The standardised copy of a design and the map back (see the module's description).
+
+    A fixed-effects matrix or a term whose columns are not numerically
+    independent keeps its own columns (the identity map). The internal columns
+    are those Gram-Schmidt computed, not ``X @ Tx`` (whose products would
+    cancel the digits of a column such as ``x + 1e9``).
+
+    Parameters
+    ----------
+    design : Design
+    response : bool, default True
+        Shift and scale the response too (linear models); ``False`` leaves the
+        response and the offset as they are (GLMMs).
+
+    Returns
+    -------
+    (Standardization, Design)
+        The map, and the design with standardised ``X``, per-term ``Z`` and
+        (with ``response``) response, offset included in it.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> s = ml.datasets.load("sleepstudy").assign(Days=lambda d: d.Days * 86400.0 + 1e9)
+    >>> st, inner = standardize(build_design("Reaction ~ Days + (Days | Subject)", s))
+    >>> inner.terms[0].Z[:3].round(4).tolist()
+    [[1.0, -1.5667], [1.0, -1.2185], [1.0, -0.8704]]
+    """
+    X = design.X
+    n, p = X.shape
+    basis = orthogonal_basis(X) if p else None
+    Xi, Tx = basis if basis is not None else (X, np.eye(p))
+    y = design.y if design.offset is None else design.y - design.offset
+    if not response:
+        shift, scale, y_int = np.zeros(p), 1.0, design.y
+    else:
+        if p:
+            if design.weights is None:
+                c_int = np.linalg.lstsq(Xi, y, rcond=None)[0]
+            else:
+                sw = np.sqrt(design.weights)
+                c_int = np.linalg.lstsq(Xi * sw[:, None], y * sw, rcond=None)[0]
+            shift, r = Tx @ c_int, y - Xi @ c_int
+        else:
+            shift, r = np.zeros(0), y
+        scale = float(np.sqrt(r @ r / n))
+        if not (scale > 0 and np.isfinite(scale)):
+            scale = 1.0
+        y_int = r / scale
+    Bs, terms = [], []
+    for t in design.terms:
+        if t.k == 1:
+            rms = float(np.sqrt(t.Z[:, 0] @ t.Z[:, 0] / n))
+            ok = rms > 0 and np.isfinite(rms)
+            Zi, B = (t.Z / rms, np.array([[1.0 / rms]])) if ok else (t.Z, np.eye(1))
+        else:
+            basis = orthogonal_basis(t.Z)
+            Zi, B = basis if basis is not None else (t.Z, np.eye(t.k))
+        Bs.append(B)
+        terms.append(replace(t, Z=np.ascontiguousarray(Zi)))
+    st = Standardization(Tx=Tx, shift=shift, scale=scale, B=tuple(Bs), response=response)
+    inner = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Xi)), terms=tuple(terms))
+    if response:
+        inner = replace(inner, y=y_int, offset=None)
+    return st, inner
+
+
+def identity_standardization(design) -> Standardization:
+    """The map of a design that is used as it is.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> identity_standardization(d).theta_to_user([1.0, 0.5, 2.0]).tolist()
+    [1.0, 0.5, 2.0]
+    """
+    p = design.X.shape[1]
+    return Standardization(Tx=np.eye(p), shift=np.zeros(p), scale=1.0,
+                           B=tuple(np.eye(t.k) for t in design.terms))
