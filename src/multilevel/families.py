@@ -233,11 +233,20 @@ class Family:
                     f"{bad.min() if bad.min() < 0 else bad.max():g}); a binomial response is 0/1, a "
                     "proportion with weights = trials, or cbind(successes, failures)"
                 )
-            if weights is not None:
-                k = y * weights
-                if np.any(np.abs(k - np.round(k)) > 1e-7):
-                    warnings.warn(f"non-integer number of successes in {name!r} (response x weights)",
-                                  stacklevel=3)
+            k = y if weights is None else y * np.asarray(weights, dtype=float)
+            bad = np.abs(k - np.round(k)) > 1e-7
+            if np.any(bad):
+                example = float(y[bad][0])
+                if weights is None:
+                    # as glmer: a proportion without its number of trials is
+                    # fitted as if each were one trial, which is rarely meant
+                    warnings.warn(
+                        f"non-integer number of successes in {name!r} (e.g. {example:g}, with no weights): a "
+                        "proportion needs its number of trials as weights=, or write the response as "
+                        "cbind(successes, failures)", stacklevel=3)
+                else:
+                    warnings.warn(f"non-integer number of successes in {name!r} (response x weights, e.g. "
+                                  f"{example:g} x {float(np.asarray(weights)[bad][0]):g})", stacklevel=3)
         elif self.name == "poisson":
             if np.any(y < 0):
                 raise ValueError(
@@ -257,7 +266,7 @@ class Family:
 #: allowed links per family, the first being the default (as R's)
 FAMILIES: dict[str, tuple[str, ...]] = {
     "binomial": ("logit", "probit", "cloglog", "log"),
-    "poisson": ("log", "identity"),
+    "poisson": ("log",),
     "gaussian": ("identity", "log"),
 }
 

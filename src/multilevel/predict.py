@@ -13,7 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .arguments import as_bool
 from .design.data import as_dataframe, as_vector, check_columns
+from .design.design import formula_offset
 
 __all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
@@ -122,6 +124,8 @@ def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: b
     >>> linear_predictor(fit, new, offset=[1.0, 1.0]).round(1).tolist()
     [254.7, 304.7]
     """
+    random = as_bool(random, "random")
+    allow_new_levels = as_bool(allow_new_levels, "allow_new_levels")
     design = fit.design
     if newdata is None:
         eta = design.X @ fit.fixef.to_numpy()
@@ -135,6 +139,9 @@ def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: b
     eta = _fixed_matrix(design, new) @ fit.fixef.to_numpy()
     if offset is not None:
         eta = eta + as_vector(offset, new, "offset")
+    in_formula = formula_offset(design.formula, new)
+    if in_formula is not None:
+        eta = eta + in_formula
     if random:
         eta = eta + _random_part(design, fit._b, new, allow_new_levels)
     return pd.Series(eta, index=new.index, name="predicted")
@@ -146,7 +153,7 @@ def _newdata_offset(fit, newdata, offset):
     A model fitted with an offset given as values cannot know the offset of new
     rows: a ValueError asks for it.
     """
-    if newdata is None or offset is not None or fit.design.offset is None:
+    if newdata is None or offset is not None or not fit.design.offset_argument:
         return offset
     name = getattr(fit, "offset_name", None)
     if name is None:

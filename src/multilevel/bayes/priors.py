@@ -584,6 +584,11 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     ...
     ValueError: unknown prior key 'b_z'; valid keys for this model: b, b_x, Intercept, sigma
     """
+    if user is not None and not isinstance(user, dict):
+        raise TypeError(
+            f"priors must be a dict from parameter classes to priors, e.g. {{'b': ml.priors.normal(0, 5), "
+            f"'sd': ml.priors.half_normal(10)}}, not a {type(user).__name__}"
+        )
     user = dict(user or {})
     if "b_Intercept" in user and intercept is not None:
         if "Intercept" in user:

@@ -11,7 +11,7 @@ import pandas as pd
 
 __all__ = ["as_dataframe", "check_columns", "complete_rows", "as_vector"]
 
-_IDENT = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
+_IDENT = re.compile(r"`([^`]+)`|([^\W\d][\w.]*|\.[\w.]*)")
 
 
 def as_dataframe(data) -> pd.DataFrame:
@@ -41,14 +41,25 @@ def as_dataframe(data) -> pd.DataFrame:
     True
     """
     if isinstance(data, pd.DataFrame):
-        return data
-    if hasattr(data, "to_pandas"):  # polars, pyarrow tables
-        return data.to_pandas()
-    if isinstance(data, dict):
-        return pd.DataFrame(data)
-    raise TypeError(
-        f"data must be a pandas or polars DataFrame (or a dict of columns), not {type(data).__name__}"
-    )
+        frame = data
+    elif hasattr(data, "to_pandas"):  # polars, pyarrow tables
+        frame = data.to_pandas()
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as exc:
+            raise ValueError(f"data as a dict must hold columns of equal length ({exc})") from None
+    else:
+        raise TypeError(
+            f"data must be a pandas or polars DataFrame (or a dict of columns), not {type(data).__name__}"
+        )
+    dup = frame.columns[frame.columns.duplicated()]
+    if len(dup):
+        raise ValueError(
+            f"the data has more than one column named {', '.join(repr(c) for c in dict.fromkeys(dup))}; "
+            "rename or drop the copies (e.g. data.loc[:, ~data.columns.duplicated()])"
+        )
+    return frame
 
 
 def identifiers(text: str) -> list[str]:
@@ -139,13 +150,33 @@ def as_vector(value, data: pd.DataFrame, what: str) -> np.ndarray | None:
     [0.0, 0.5, 1.0]
     >>> as_vector(None, df, "offset") is None
     True
+    >>> as_vector(pd.Series([3.0, 1.0, 2.0], index=[2, 0, 1]), df, "weights").tolist()  # by label
+    [1.0, 2.0, 3.0]
     """
     if value is None:
         return None
     if isinstance(value, str):
         check_columns([value], data, f"{what}=")
         value = data[value]
-    arr = np.asarray(value, dtype=float).ravel()
+    elif isinstance(value, pd.Series) and not value.index.equals(data.index):
+        # a Series is matched to the rows by its labels, as pandas aligns, never by position
+        if value.index.has_duplicates or data.index.has_duplicates \
+                or len(value) != len(data) or not value.index.isin(data.index).all():
+            raise ValueError(
+                f"{what}= is a pandas Series whose index does not match the data's index; pass a "
+                "column name, an array in the data's row order, or a Series indexed like the data"
+            )
+        value = value.reindex(data.index)
+    if isinstance(value, pd.Series) and not (pd.api.types.is_numeric_dtype(value.dtype)
+                                             or pd.api.types.is_bool_dtype(value.dtype)):
+        raise TypeError(f"{what}= must be numeric, but it has dtype {value.dtype}; "
+                        f"pass numbers (one per row) or the name of a numeric column")
+    try:
+        arr = np.asarray(pd.Series(np.asarray(value).ravel()).astype(float) if isinstance(value, pd.Series)
+                         else value, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"{what}= must be numbers (one per row) or the name of a numeric column; "
+                        f"got {type(value).__name__} with values that are not numbers") from None
     if arr.shape[0] != len(data):
         raise ValueError(
             f"{what} has length {arr.shape[0]} but the data has {len(data)} rows; pass one value per row"
@@ -203,3 +234,4 @@ def complete_rows(data: pd.DataFrame, columns: Iterable[str], extra: dict[str, n
             raise ValueError(f"{name} has infinite values; every {name} must be finite")
         mask &= ~np.isnan(arr)
     return mask
+

@@ -17,7 +17,7 @@ from .names import lme4_names
 from .random import RandomTerm, group_codes
 from .simple import simple_spec
 
-__all__ = ["Design", "build_design"]
+__all__ = ["Design", "build_design", "formula_offset"]
 
 _NOT_COLUMNS = {"np", "numpy", "C", "I", "log", "exp", "sqrt", "center", "scale", "poly",
                 "bs", "cr", "cc", "te", "hashed", "lag", "contr", "Treatment", "Sum",
@@ -48,6 +48,10 @@ class Design:
     data : DataFrame
         The rows used (kept for refits and for contrasts that need the
         original variables; a reference when no row was dropped).
+    offset_argument : bool
+        Whether part of ``offset`` came from the ``offset=`` argument (the rest
+        from ``offset(...)`` terms of the formula, which predict evaluates on
+        new data by itself).
 
     Examples
     --------
@@ -68,6 +72,7 @@ class Design:
     response_name: str
     data_index: pd.Index
     data: pd.DataFrame | None = None
+    offset_argument: bool = False
 
     @property
     def n(self) -> int:
@@ -141,7 +146,7 @@ def _check_finite(arr: np.ndarray, columns, what: str) -> None:
         )
 
 
-def _quote_dotted(text: str, data: pd.DataFrame) -> str:
+def quote_dotted(text: str, data: pd.DataFrame) -> str:
     """Backtick R-style dotted column names (``Days.x``) so formulaic reads them
     as one variable, not as an attribute."""
     dotted = sorted((c for c in data.columns if isinstance(c, str) and "." in c), key=len, reverse=True)
@@ -153,7 +158,7 @@ def _quote_dotted(text: str, data: pd.DataFrame) -> str:
 def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     """Data columns a formula uses, checking that every variable exists."""
     needed: list[str] = []
-    pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars]
+    pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars] + [f"I({o})" for o in parsed.offsets]
     for piece in pieces:
         rhs = piece.split("~", 1)[-1]
         if simple_spec(rhs, data) is not None:
@@ -189,6 +194,61 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
+def _check_time_columns(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> None:
+    """One-line error for a date, time or duration column used as a number (they
+    are fine as grouping factors)."""
+    groups = {c for b in parsed.bars for c in b.group}
+    pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars] + list(parsed.offsets)
+    in_terms = set()
+    for piece in pieces:
+        in_terms.update(identifiers(piece))
+    for col in used:
+        if col in groups and col not in in_terms:
+            continue
+        dtype = data[col].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+            raise ValueError(
+                f"column {col!r} holds dates ({dtype}); a model needs numbers: convert it, e.g. to days "
+                f"since a start, (data[{col!r}] - data[{col!r}].min()).dt.days, or to a year, "
+                f"data[{col!r}].dt.year"
+            )
+        if pd.api.types.is_timedelta64_dtype(dtype):
+            raise ValueError(
+                f"column {col!r} holds durations ({dtype}); a model needs numbers: convert it, e.g. to "
+                f"days, data[{col!r}].dt.total_seconds() / 86400"
+            )
+
+
+def formula_offset(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray | None:
+    """The sum of a formula's ``offset(...)`` terms on ``data`` (NaN where a value is
+    missing), or None without such terms.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from multilevel.formula import parse_formula
+    >>> df = pd.DataFrame({"n": [1.0, 10.0], "x": [0.0, 1.0]})
+    >>> formula_offset(parse_formula("y ~ x + offset(log(n)) + (1 | g)"), df).round(4).tolist()
+    [0.0, 2.3026]
+    """
+    if not parsed.offsets:
+        return None
+    total = np.zeros(len(data))
+    for expr in parsed.offsets:
+        try:
+            mm = model_matrix(f"0 + I({expr})", data, na_action="ignore")
+            values = np.asarray(mm, dtype=float)
+        except Exception as exc:  # formulaic raises many types; give one line
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"cannot evaluate offset({expr}) on the data: {msg}; the offset must be "
+                             "a numeric expression of the data's columns") from None
+        if values.shape != (len(data), 1):
+            raise ValueError(f"offset({expr}) must give one number per row, not {values.shape[1]} columns "
+                             "(is it a factor?)")
+        total = total + values[:, 0]
+    return total
+
+
 def build_design(formula, data, weights=None, offset=None, observation_level: bool = False) -> Design:
     """Parse a formula and materialise its design on ``data``.
 
@@ -220,15 +280,21 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     data = as_dataframe(data)
     if any(isinstance(c, str) and "." in c for c in data.columns):
         parsed = replace(
-            parsed, fixed=_quote_dotted(parsed.fixed, data),
-            response=_quote_dotted(parsed.response, data),
-            bars=tuple(replace(b, expr=_quote_dotted(b.expr, data)) for b in parsed.bars),
+            parsed, fixed=quote_dotted(parsed.fixed, data),
+            response=quote_dotted(parsed.response, data),
+            bars=tuple(replace(b, expr=quote_dotted(b.expr, data)) for b in parsed.bars),
+            offsets=tuple(quote_dotted(o, data) for o in parsed.offsets),
         )
     if len(data) == 0:
         raise ValueError("data has no rows")
     used = _used_columns(parsed, data)
+    _check_time_columns(parsed, data, used)
     w = as_vector(weights, data, "weights")
     off = as_vector(offset, data, "offset")
+    in_formula = formula_offset(parsed, data)
+    offset_argument = off is not None
+    if in_formula is not None:
+        off = in_formula if off is None else off + in_formula
     mask = complete_rows(data, used, {"weights": w, "offset": off})
     n_dropped = int((~mask).sum())
     if not mask.any():
@@ -334,5 +400,5 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     return Design(
         formula=parsed, y=y, fixed=fixed, terms=tuple(terms), weights=w, offset=off,
         rows=rows, n_dropped=n_dropped, response_name=parsed.response,
-        data_index=data.index[rows], data=sub,
+        data_index=data.index[rows], data=sub, offset_argument=offset_argument,
     )

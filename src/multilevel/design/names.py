@@ -76,10 +76,13 @@ def lme4_names(names, formula_text: str) -> list[str]:
     --------
     >>> lme4_names(["Intercept", "female[T.F]", "ses:mses"], "y ~ female + mses * ses")
     ['(Intercept)', 'femaleF', 'mses:ses']
+    >>> lme4_names(["I(Days ** 2)"], "y ~ I(Days**2)")
+    ['I(Days^2)']
     """
     order: dict[str, int] = {}
     for term in re.split(r"[+\-*~:/]", formula_text):
         t = term.strip()
         if t and t not in order:
             order[t] = len(order)
-    return [lme4_name(str(n), order) for n in names]
+    # a power is written as R writes it: the formula's I(x^2) reaches formulaic as I(x**2)
+    return [re.sub(r"\s*\*\*\s*", "^", lme4_name(str(n), order)) for n in names]

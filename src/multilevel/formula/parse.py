@@ -7,7 +7,7 @@ are found here, at the character level, and each piece handed to formulaic.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["ParsedFormula", "RandomBar", "FormulaError", "parse_formula"]
 
@@ -76,6 +76,9 @@ class ParsedFormula:
         The fixed-effects part of the right-hand side (``"1"`` when empty).
     bars : tuple of RandomBar
         The random-effects terms, nested factors expanded.
+    offsets : tuple of str
+        Expressions of the ``offset(...)`` terms of the formula, added to the
+        linear predictor with coefficient 1 (also for new data in predict).
 
     Examples
     --------
@@ -88,6 +91,7 @@ class ParsedFormula:
     response: str
     fixed: str
     bars: tuple[RandomBar, ...]
+    offsets: tuple[str, ...] = ()
 
     @property
     def fixed_formula(self) -> str:
@@ -147,7 +151,117 @@ def _top_level_positions(text: str, char: str) -> list[int]:
     return out
 
 
-_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
+_IDENT_END = re.compile(r"[A-Za-z0-9_.`\u0080-\uffff]$")
+
+
+def _is_call(text: str, open_pos: int) -> bool:
+    """Whether the '(' at ``open_pos`` opens a function call (a name before it)."""
+    return bool(_IDENT_END.search(text[:open_pos].rstrip()))
+
+
+def _powers_in_calls(text: str) -> str:
+    """``^`` inside a function call is a power, as in R (``I(x^2)``, ``log(x^2)``);
+    outside calls it stays formula syntax (``(a + b)^2``).
+
+    Examples
+    --------
+    >>> _powers_in_calls("x + I(x^2) + (a + b)^2")
+    'x + I(x**2) + (a + b)^2'
+    """
+    out, stack, quote = [], [], None
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            stack.append(bool(stack and stack[-1]) or _is_call(text, i))
+        elif ch == ")":
+            if stack:
+                stack.pop()
+        elif ch == "^" and stack and stack[-1]:
+            out.append("**")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _top_level_groups(rhs: str, pairs: dict[int, int]) -> list[int]:
+    """Positions of the '(' that are not inside other parentheses."""
+    opens, depth = [], 0
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            if depth == 0:
+                opens.append(i)
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+    return opens
+
+
+def _term_start(rhs: str, pos: int) -> bool:
+    """Whether a term starting at ``pos`` begins the formula or follows '+'."""
+    before = rhs[:pos].rstrip()
+    return not before or before[-1] in "+~"
+
+
+def _normalise_bars(rhs: str, text: str, offset: int) -> str:
+    """Rewrite R spellings of random-effects terms into plain bars, keeping the
+    positions of everything else: ``zerocorr(x | g)`` (MixedModels.jl) becomes
+    ``(x || g)``, and parentheses around bar terms (``((1 | g) + (0 + x | g))``,
+    as lme4 prints a ``||`` model) are dropped."""
+    while True:
+        pairs = _match_parens(rhs, offset)
+        changed = False
+        for start in _top_level_groups(rhs, pairs):
+            end = pairs[start]
+            inner = rhs[start + 1: end]
+            name = re.search(r"([A-Za-z_.][A-Za-z0-9_.]*)\s*$", rhs[:start])
+            if name and name.group(1) == "zerocorr" and _term_start(rhs, name.start(1)):
+                bars = _top_level_positions(inner, "|")
+                if len(bars) != 1:
+                    raise _error(text, offset + start, "zerocorr() takes one random-effects term, "
+                                 "zerocorr(x | g)")
+                rhs = (rhs[: name.start(1)] + " " * len("zerocorr") + "(" + inner[: bars[0]] + "||"
+                       + inner[bars[0] + 1:] + rhs[end:])
+                changed = True
+                break
+            if _is_call(rhs, start) or "|" not in inner or _top_level_positions(inner, "|"):
+                continue
+            rhs = rhs[:start] + " " + inner + " " + rhs[end + 1:]
+            changed = True
+            break
+        if not changed:
+            return rhs
+
+
+def _split_offsets(fixed: str, text: str) -> tuple[str, tuple[str, ...]]:
+    """Remove the ``offset(...)`` terms of the fixed part; return it and their expressions."""
+    offsets = []
+    while True:
+        m = None
+        for cand in re.finditer(r"(?<![A-Za-z0-9_.])offset\s*\(", fixed):
+            depth = sum(1 if c == "(" else -1 if c == ")" else 0 for c in fixed[: cand.start()])
+            if depth == 0:
+                m = cand
+                break
+        if m is None:
+            return fixed, tuple(offsets)
+        open_pos = m.end() - 1
+        end = _match_parens(fixed)[open_pos]
+        expr = fixed[open_pos + 1: end].strip()
+        if not expr:
+            raise FormulaError(f"offset() in formula {text!r} needs an expression, e.g. offset(log(n))")
+        offsets.append(expr)
+        left = fixed[: m.start()].rstrip()
+        right = fixed[end + 1:].lstrip()
+        if left and not left.endswith("+"):
+            raise FormulaError(f"offset(...) in formula {text!r} must be added with '+'")
+        left, right = left.rstrip(" +"), right.lstrip(" +")
+        fixed = f"{left} + {right}" if left and right else (left or right)
+
+
+_NAME = re.compile(r"^[^\W\d][\w.]*$|^\.[\w.]*$|^`[^`]+`$")
 
 
 def _parse_group(text: str, full: str, pos: int) -> list[tuple[str, ...]]:
@@ -218,6 +332,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     rhs = text[rhs_start:]
     if not rhs.strip():
         raise _error(text, len(text) - 1, "nothing after '~'")
+    rhs = _normalise_bars(rhs, text, rhs_start)
     pairs = _match_parens(rhs, rhs_start)
     bars: list[RandomBar] = []
     spans: list[tuple[int, int]] = []
@@ -272,4 +387,12 @@ def parse_formula(formula: str) -> ParsedFormula:
             text, pos,
             "a bar '|' outside parentheses: random-effects terms are written '(x | g)'",
         )
-    return ParsedFormula(text=text, response=response, fixed=fixed, bars=tuple(bars))
+    fixed, offsets = _split_offsets(fixed, text)
+    if not fixed.strip() or fixed.strip() in {"+"}:
+        fixed = "1"
+    for expr in offsets:
+        if "|" in expr:
+            raise FormulaError(f"offset({expr}) in formula {text!r} cannot hold a random-effects bar")
+    bars = [replace(b, expr=_powers_in_calls(b.expr)) for b in bars]
+    return ParsedFormula(text=text, response=_powers_in_calls(response), fixed=_powers_in_calls(fixed),
+                         bars=tuple(bars), offsets=tuple(_powers_in_calls(o) for o in offsets))

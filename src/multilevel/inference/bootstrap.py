@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..arguments import as_int
 from .parameters import parameter_names, percent_labels
 
 __all__ = ["BootstrapResult", "bootstrap", "confint_parameters", "simulate_response"]
@@ -429,9 +430,7 @@ def bootstrap(fit, nsim: int = 1000, seed=None, fun=None,
     ['t1']
     """
     t_start = time.perf_counter()
-    nsim = int(nsim)
-    if nsim < 1:
-        raise ValueError(f"nsim must be a positive integer, not {nsim}")
+    nsim = as_int(nsim, "nsim", 1)
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     children = ss.spawn(nsim)
     fun = confint_parameters if fun is None else fun

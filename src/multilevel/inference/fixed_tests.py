@@ -98,13 +98,18 @@ def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFr
         Lm = np.atleast_2d(np.asarray(L, dtype=float))
     except (TypeError, ValueError):
         raise ValueError("L must be numbers: a vector or a matrix with one column per fixed effect") from None
-    if Lm.ndim != 2 or Lm.shape[1] != p:
+    if Lm.ndim != 2:
+        raise ValueError(f"L must be a vector or a matrix (one row per contrast), not an array of "
+                         f"{Lm.ndim} dimensions")
+    if Lm.shape[1] != p:
         raise ValueError(
             f"L has {Lm.shape[-1]} columns but the model has {p} fixed effects "
             f"({', '.join(fit.fixef.index)}); give one coefficient per fixed effect"
         )
     if not np.all(np.isfinite(Lm)):
         raise ValueError("L has missing or infinite entries")
+    if not np.any(Lm):
+        raise ValueError("L is all zeros: a contrast needs at least one nonzero coefficient")
     if joint:
         return pd.DataFrame([_test_md(fit, key, Lm)])
     rows = [_test1d(fit, key, row) for row in Lm]
