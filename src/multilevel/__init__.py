@@ -18,11 +18,12 @@ from .inference.bootstrap import BootstrapResult, bootstrap
 from .inference.lrt import ModelComparison, anova
 from .lmm import lmer
 from .results import LmerResult
+from .results.archive import load
 
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
-           "bootstrap", "datasets", "glmer", "irt", "plots", "lmer", "priors", "__version__"]
+           "bootstrap", "datasets", "glmer", "irt", "load", "plots", "lmer", "priors", "__version__"]
 
 
 def __getattr__(name: str):

@@ -50,6 +50,10 @@ class Link:
     def __repr__(self) -> str:
         return f"Link({self.name!r})"
 
+    def __reduce__(self):
+        # the functions are module constants or lambdas: pickle the link by its name
+        return (link, (self.name,))
+
 
 def _clip01(mu: np.ndarray) -> np.ndarray:
     if isinstance(mu, np.ndarray) and mu.ndim:  # a fresh array: clip in place

@@ -53,3 +53,20 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+
+
+def _present_as_function() -> None:
+    """``help(ml.bayes)`` and ``inspect.signature(ml.bayes)`` show the function's
+    arguments and docstring: ``__wrapped__`` leads inspect to it, and the
+    package's docstring is the function's (fit.py imports no JAX)."""
+    import inspect
+
+    from .fit import bayes as function
+
+    module = sys.modules[__name__]
+    module.__wrapped__ = function
+    module.__signature__ = inspect.signature(function)
+    module.__doc__ = f"bayes{module.__signature__}\n\n{inspect.getdoc(function)}"
+
+
+_present_as_function()

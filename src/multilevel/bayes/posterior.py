@@ -6,7 +6,6 @@ import html
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,46 @@ def _readonly(a: np.ndarray) -> np.ndarray:
         a = a.copy() if not a.flags.owndata else a
         a.flags.writeable = False
     return a
+
+
+def _ranef_meta(model) -> dict:
+    """Per grouping name: its terms, coefficient names, levels and factor."""
+    d = model.design
+    meta, groups = {}, {}
+    for t, g in enumerate(model.group_names):
+        groups.setdefault(g, []).append(t)
+    for g, ts in groups.items():
+        coefs = tuple(coef_name(c) for t in ts for c in d.terms[t].columns)
+        meta[g] = {"terms": tuple(ts), "coefs": coefs, "levels": d.terms[ts[0]].levels,
+                   "group": d.terms[ts[0]].group}
+    return meta
+
+
+class ReadOnlyDict(Mapping):
+    """A read-only view of a dict that, unlike ``types.MappingProxyType``, pickles.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> d = ReadOnlyDict({"a": 1})
+    >>> d["a"], dict(pickle.loads(pickle.dumps(d)))
+    (1, {'a': 1})
+    """
+
+    def __init__(self, data: dict):
+        self._data = dict(data)
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyDict({self._data!r})"
 
 
 class Draws(Mapping):
@@ -167,27 +206,111 @@ class Posterior:
         for nm in ("sigma", "nu"):
             if nm in s:
                 out[nm] = np.asarray(s[nm], dtype=float)
-        ranef, meta = None, {}
-        groups: dict[str, list[int]] = {}
-        for t, g in enumerate(model.group_names):
-            groups.setdefault(g, []).append(t)
-        for g, ts in groups.items():
-            coefs = tuple(coef_name(c) for t in ts for c in d.terms[t].columns)
-            meta[g] = {"terms": tuple(ts), "coefs": coefs, "levels": d.terms[ts[0]].levels,
-                       "group": d.terms[ts[0]].group}
+        ranef, meta = None, _ranef_meta(model)
         if bs is not None:
             ranef = {g: _readonly(np.concatenate([bs[t] for t in m["terms"]], axis=-1)) if len(m["terms"]) > 1
                      else _readonly(bs[m["terms"][0]]) for g, m in meta.items()}
         stats = {k: _readonly(v) for k, v in run.stats.items()}
         msgs = sampler_messages(out, stats, cfg.max_tree_depth, ranef=ranef, target_accept=cfg.target_accept)
-        return cls(draws=Draws(out, MappingProxyType(ranef or {})),
-                   ranef_draws=None if ranef is None else MappingProxyType(ranef),
-                   stats=MappingProxyType(stats), model=model, chains=cfg.chains, ndraws=cfg.draws,
+        return cls(draws=Draws(out, ReadOnlyDict(ranef or {})),
+                   ranef_draws=None if ranef is None else ReadOnlyDict(ranef),
+                   stats=ReadOnlyDict(stats), model=model, chains=cfg.chains, ndraws=cfg.draws,
                    warmup=cfg.warmup, seed=seed, sampler=sampler, target_accept=cfg.target_accept,
                    max_tree_depth=cfg.max_tree_depth,
                    seconds=float(run.seconds if seconds is None else seconds),
                    messages=tuple(msgs), data_name=data_name, offset_spec=offset_spec,
-                   _ranef_meta=MappingProxyType(meta))
+                   _ranef_meta=ReadOnlyDict(meta))
+
+    # ----------------------------------------------------------------- saving
+    def save(self, path):
+        """Write the posterior to ``path``, to be read back by :func:`multilevel.load`.
+
+        The archive (:mod:`multilevel.results.archive`) holds the call (formula,
+        family, link, every parameter's prior), the sampler's settings, the
+        rows of data used and the draws (``draws.npz``); loading rebuilds the
+        model without sampling again.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from ..results.archive import save
+
+        return save(self, path)
+
+    def _save(self, path):
+        import dataclasses
+        import io
+
+        from ..results.archive import FORMAT, FORMAT_VERSION, _csv, _package_version, model_frame, write_archive
+
+        model = self.model
+        d = model.design
+        frame, schema = model_frame(d, d.formula.text, self.offset_spec)
+        call = {"formula": d.formula.text, "family": model.struct.family, "link": model.struct.link,
+                "center": bool(model.centered),
+                "priors": {s.name: {k: (list(v) if isinstance(v, tuple) else v)
+                                    for k, v in dataclasses.asdict(s.prior).items()} for s in model.slots},
+                "prior_sources": {s.name: s.source for s in model.slots}}
+        if self.offset_spec:
+            call["offset"] = self.offset_spec
+        elif d.offset is not None and d.offset_argument:
+            frame["__offset__"] = d.offset
+            schema["__offset__"] = {"dtype": "float64"}
+            call["offset"] = "__offset__"
+        if d.weights is not None and "cbind(" not in d.formula.text:
+            frame["__weights__"] = d.weights
+            schema["__weights__"] = {"dtype": "float64"}
+            call["weights"] = "__weights__"
+        arrays = {f"draws/{k}": np.asarray(v) for k, v in self.draws.items()}
+        arrays.update({f"stats/{k}": np.asarray(v) for k, v in self.stats.items()})
+        if self.ranef_draws is not None:
+            arrays.update({f"ranef/{k}": np.asarray(v) for k, v in self.ranef_draws.items()})
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": _package_version(),
+                    "kind": "bayes", "call": call, "columns": schema, "data_name": self.data_name,
+                    "n_dropped": int(d.n_dropped),
+                    "sampler": {"chains": self.chains, "draws": self.ndraws, "warmup": self.warmup,
+                                "seed": int(self.seed), "sampler": self.sampler,
+                                "target_accept": float(self.target_accept),
+                                "max_tree_depth": int(self.max_tree_depth), "seconds": float(self.seconds)},
+                    "messages": list(self.messages), "derived": list(self.derived)}
+        write_archive(path, manifest, {"data.csv": _csv(frame), "draws.npz": buf.getvalue()})
+        return path
+
+    @classmethod
+    def _load(cls, manifest: dict, zf) -> "Posterior":
+        import io
+
+        from ..results.archive import _read_frame
+        from .fit import prepare
+        from .priors import Prior
+
+        call = manifest["call"]
+        data = _read_frame(zf.read("data.csv"), manifest["columns"])
+        priors = {name: Prior(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items()})
+                  for name, fields in call["priors"].items()}
+        model = prepare(call["formula"], data, call["family"], call["link"], priors, call.get("weights"),
+                        call.get("offset"), call["center"])
+        sources = call.get("prior_sources", {})
+        model = replace(model, design=replace(model.design, n_dropped=int(manifest.get("n_dropped", 0))),
+                        slots=tuple(replace(s, source=sources.get(s.name, s.source)) for s in model.slots))
+        with np.load(io.BytesIO(zf.read("draws.npz"))) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        part = lambda prefix: {k.split("/", 1)[1]: _readonly(v) for k, v in arrays.items()  # noqa: E731
+                               if k.startswith(prefix + "/")}
+        ranef = part("ranef") or None
+        cfg = manifest["sampler"]
+        offset = call.get("offset")
+        return cls(draws=Draws(part("draws"), ReadOnlyDict(ranef or {})),
+                   ranef_draws=None if ranef is None else ReadOnlyDict(ranef), stats=ReadOnlyDict(part("stats")),
+                   model=model, chains=cfg["chains"], ndraws=cfg["draws"], warmup=cfg["warmup"], seed=cfg["seed"],
+                   sampler=cfg["sampler"], target_accept=cfg["target_accept"],
+                   max_tree_depth=cfg["max_tree_depth"], seconds=cfg["seconds"],
+                   messages=tuple(manifest.get("messages", ())), data_name=manifest.get("data_name"),
+                   offset_spec=offset if offset and offset != "__offset__" else None,
+                   derived=tuple(manifest.get("derived", ())), _ranef_meta=ReadOnlyDict(_ranef_meta(model)))
 
     @staticmethod
     def _warning_class():

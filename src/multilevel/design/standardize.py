@@ -194,6 +194,11 @@ class Standardization:
         """Fixed effects on the user's scale."""
         return self.shift + self.scale * (self.Tx @ np.asarray(beta, dtype=float))
 
+    def beta_to_internal(self, beta) -> np.ndarray:
+        """The internal fixed effects of user ones (the inverse of :meth:`beta_to_user`)."""
+        return np.linalg.solve(self.Tx, (np.asarray(beta, dtype=float) - self.shift) / self.scale) \
+            if self.Tx.size else np.zeros(0)
+
     def vcov_to_user(self, V) -> np.ndarray:
         """A covariance matrix of the internal fixed effects on the user's scale
         (works on a stack ``(..., p, p)`` too)."""

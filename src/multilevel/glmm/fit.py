@@ -77,7 +77,7 @@ def _response(parsed, data, weights, fam):
 
 
 def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weights=None,
-          offset=None, optimizer: str = "bobyqa"):
+          offset=None, optimizer: str = "bobyqa", _restore=None):
     """Fit a generalized linear mixed model, as ``lme4::glmer``.
 
     Parameters
@@ -132,6 +132,7 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     nagq = int(nagq)
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
+    weights_name = weights if isinstance(weights, str) else None
     frame, parsed_y, weights = _response(parsed, frame, weights, fam)
     if not parsed.bars:
         raise ValueError(
@@ -179,7 +180,21 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
             warm["r"], warm["best"] = r, r.laplace
         return r.laplace
 
-    stage0 = minimize_theta(dev0, layout.start, layout.lower, optimizer=optimizer)
+    nt = layout.ntheta
+    if _restore is not None:
+        # a saved result (multilevel.results.archive): its optimum, not a new search
+        def inner(x):
+            x = np.asarray(x, dtype=float)
+            if x.size == nt:  # nagq = 0: theta only
+                return st.theta_to_internal(x)
+            return np.concatenate([st.theta_to_internal(x[:nt]), st.beta_to_internal(x[nt:])])
+
+        saved, internal = _restore
+        saved = replace(saved, x0=inner(saved.x0), xopt=np.asarray(internal, dtype=float)
+                        if internal is not None else inner(saved.xopt))
+        stage0 = replace(saved, xopt=saved.xopt[:nt], x0=saved.x0[:nt], lower=layout.lower)
+    else:
+        stage0 = minimize_theta(dev0, layout.start, layout.lower, optimizer=optimizer)
     r0 = pirls(design, fam, stage0.xopt, layout, prior, plan=plan)
     if nagq == 0:
         theta, beta, opt, res = stage0.xopt, r0.beta, stage0, r0
@@ -208,7 +223,8 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
 
         x0 = np.concatenate([stage0.xopt, r0.beta])
         lower = np.concatenate([layout.lower, np.full(p, -np.inf)])
-        opt = minimize_theta(dev1, x0, lower, optimizer=optimizer)
+        opt = minimize_theta(dev1, x0, lower, optimizer=optimizer) if _restore is None \
+            else replace(saved, lower=lower)
         theta, beta = opt.xopt[:nt], opt.xopt[nt:]
         res = pirls(design, fam, theta, layout, prior, beta=beta, u_start=last["u"], plan=plan)
     # covariance of beta: the beta block of 2 H^-1 over (theta, beta), as glmer's
@@ -232,7 +248,7 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         # BOBYQA can stop a little short of the optimum (a flat criterion, or
         # PIRLS noise with a non-canonical link): polish with Newton steps on
         # the derivatives just computed, kept only where they lower the criterion
-        for _ in range(2 if nagq >= 1 else 0):
+        for _ in range(2 if nagq >= 1 and _restore is None else 0):
             if np.max(np.abs(grad)) < GRAD_TOL or np.any(theta <= layout.lower + 1e-8):
                 break
             try:
@@ -270,4 +286,5 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=parsed.response, formula=formula,
                               offset_name=offset if isinstance(offset, str) else None,
+                              weights_name=weights_name,
                               data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import sys
 import time
 import uuid
@@ -197,8 +198,20 @@ def _single_thread_blas() -> None:
                 break
 
 
-def _fork_context():
-    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+def _process_context():
+    """How to start workers: ``"fork"`` on Linux (nothing to pickle); once JAX is
+    loaded (a Bayesian fit in this process) forking is unsafe, since JAX runs
+    threads (JAX warns of deadlocks), so a fork server where the main program is
+    interactive, and no workers at all (``"here"``) where it is a script, which
+    a fork server would run again in every worker. Elsewhere None: the
+    platform's default."""
+    methods = multiprocessing.get_all_start_methods()
+    if not sys.platform.startswith("linux"):
+        return None
+    if "jax" in sys.modules:
+        interactive = getattr(sys.modules.get("__main__"), "__file__", None) is None
+        return multiprocessing.get_context("forkserver") if interactive and "forkserver" in methods else "here"
+    if "fork" in methods:
         return multiprocessing.get_context("fork")
     return None
 
@@ -409,7 +422,10 @@ def bootstrap(fit, nsim: int = 1000, seed=None, fun=None,
         sigma and fixed effects, named as lme4 names them).
     n_jobs : int, default 2
         Processes to spread the simulations over (None or -1: all cores; 1:
-        this process only). Workers are forked where the platform allows.
+        this process only). Workers are forked where the platform allows;
+        once a Bayesian fit has loaded JAX, which cannot be forked safely, they
+        are started by a fork server in an interactive session (a notebook) and
+        the refits run in this process when the main program is a script.
 
     Returns
     -------
@@ -485,11 +501,13 @@ def _parallel(fit, fun, start, children, nsim: int, n_jobs: int) -> list:
     nchunks = min(nsim, 4 * n_jobs)
     bounds = np.linspace(0, nsim, nchunks + 1).round().astype(int)
     chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    ctx = _fork_context()
+    ctx = _process_context()
     key = uuid.uuid4().hex
     payload = (fit, fun, start, children)
     results: list = []
-    if ctx is not None:
+    if ctx == "here":
+        return [(i, *_one(fit, fun, start, children[i])) for i in range(nsim)]
+    if ctx is not None and ctx.get_start_method() == "fork":
         _JOBS[key] = payload
         try:
             with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx,
@@ -500,8 +518,13 @@ def _parallel(fit, fun, start, children, nsim: int, n_jobs: int) -> list:
         finally:
             _JOBS.pop(key, None)
         return results
-    # no fork: the fit and the statistic travel to the workers by pickling
-    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_thread_blas) as ex:
+    # no fork: the fit and the statistic travel to the workers by pickling; a
+    # statistic that cannot be pickled (a lambda) runs here, in this process
+    try:
+        pickle.dumps(payload)
+    except Exception:  # pickling raises many types (PicklingError, AttributeError, TypeError)
+        return [(i, *_one(fit, fun, start, children[i])) for i in range(nsim)]
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_single_thread_blas) as ex:
         futs = [ex.submit(_run_chunk, key, a, b, payload) for a, b in chunks]
         for f in futs:
             results.extend(f.result())

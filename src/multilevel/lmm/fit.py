@@ -119,7 +119,7 @@ def snap_to_boundary(obj, theta: np.ndarray, fopt: float, layout) -> np.ndarray:
 
 
 def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
-               data_name: str | None = None):
+               data_name: str | None = None, _restore=None):
     """Fit a linear mixed model to a built :class:`~multilevel.design.Design`.
 
     The stages are exposed so each can be called on its own: ``build_design``
@@ -158,9 +158,15 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     else:
         x0 = check_start(start, lower)
         x0 = st.theta_to_internal(x0)
-    opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
+    if _restore is not None:
+        # a saved result: its optimum, not a new search (multilevel.results.archive)
+        saved, internal = _restore
+        xopt = np.asarray(internal, dtype=float) if internal is not None else st.theta_to_internal(saved.xopt)
+        opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
+    else:
+        opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
     conv = _check(obj, opt, lower, layout)
-    if conv:
+    if conv and _restore is None:
         # a trust-region method can stop on a small improvement far from the
         # optimum: restart once from where it stopped, with a fresh region
         again = minimize_theta(obj, opt.xopt, lower, optimizer=optimizer)

@@ -97,11 +97,13 @@ class GlmerResult:
     _prior: np.ndarray = field(default=None, repr=False)
     _T: tuple = field(default=(), repr=False)
     offset_name: str | None = field(default=None, repr=False)
+    weights_name: str | None = field(default=None, repr=False)
+    _x_internal: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
                formula, data_name=None, loglik=None, offset_name=None, check=None,
-               standardization=None) -> "GlmerResult":
+               standardization=None, weights_name=None) -> "GlmerResult":
         """The result at the optimum. With ``standardization``, ``theta``,
         ``beta``, ``vcov`` and the spherical effects of ``pirls`` are those of the
         standardised design (:mod:`multilevel.design.standardize`), mapped here
@@ -139,7 +141,9 @@ class GlmerResult:
                    fixef=pd.Series(beta, index=names, name="Estimate"),
                    vcov=pd.DataFrame(vcov, index=names, columns=names), loglik=float(ll),
                    messages=tuple(messages), design=design, optinfo=opt, data_name=data_name,
-                   _pirls=pirls, _prior=prior_weights, _T=T, offset_name=offset_name)
+                   _pirls=pirls, _prior=prior_weights, _T=T, offset_name=offset_name,
+                   weights_name=weights_name,
+                   _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta)]) if nagq else theta_in)
 
     # ------------------------------------------------------------- criteria
     @property
@@ -408,6 +412,22 @@ class GlmerResult:
     def n_dropped(self) -> int:
         """Rows dropped for missing values."""
         return self.design.n_dropped
+
+    def save(self, path):
+        """Write this fit to ``path``, to be read back by :func:`multilevel.load`.
+
+        The file is a zip archive of a documented, versioned format
+        (:mod:`multilevel.results.archive`): the call, the optimizer's record,
+        the estimates and the rows of data used; loading rebuilds the fit at
+        the saved optimum.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from .archive import save
+
+        return save(self, path)
 
     def to_dict(self) -> dict:
         """The estimates as plain Python types (JSON-ready), as ``LmerResult.to_dict``.

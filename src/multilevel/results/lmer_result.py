@@ -577,6 +577,22 @@ class LmerResult:
         return anova_table(self, type=type, ddf=ddf)
 
     # ----------------------------------------------------------------- output
+    def save(self, path):
+        """Write this fit to ``path``, to be read back by :func:`multilevel.load`.
+
+        The file is a zip archive of a documented, versioned format
+        (:mod:`multilevel.results.archive`): the call, the optimizer's record,
+        the estimates and the rows of data used; loading rebuilds the fit at
+        the saved optimum.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from .archive import save
+
+        return save(self, path)
+
     def to_dict(self) -> dict:
         """The estimates as plain Python types (JSON-ready).
 
