@@ -152,6 +152,35 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
                     f"{t.group!r} has one level per observation: with 0/1 responses an observation-level "
                     "random effect is not identified (its variance cannot be told apart from the "
                     f"binomial variance); remove the term (1 | {t.group})", stacklevel=2)
+    return fit_glmm_design(design, fam, prior, nagq=nagq, optimizer=optimizer, formula=formula,
+                           response=parsed.response, offset_name=offset if isinstance(offset, str) else None,
+                           weights_name=weights_name,
+                           data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
+                           _restore=_restore)
+
+
+def fit_glmm_design(design, fam, prior, nagq: int = 1, optimizer: str = "bobyqa", formula: str | None = None,
+                    response: str | None = None, offset_name=None, weights_name=None, data_name=None,
+                    _restore=None):
+    """Fit a GLMM to a built design (the stage of :func:`glmer` after the design;
+    refits of a parametric bootstrap call it with a simulated response).
+
+    ``design`` carries no weights: ``prior`` holds the family's prior weights
+    (binomial trials).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from dataclasses import replace
+    >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+    >>> again = fit_glmm_design(m.design, m.family, m._prior, formula=m.formula)
+    >>> bool(abs(again.loglik - m.loglik) < 1e-8)
+    True
+    """
+    from ..results.glmer_result import GlmerResult
+
+    formula = design.formula.text if formula is None else formula
+    response = design.response_name if response is None else response
     # the fit runs on a standardised copy of the design (its columns orthogonal,
     # of root mean square 1), so that it does not depend on the predictors' units
     user_design = design
@@ -284,7 +313,5 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     return GlmerResult._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
-                              response=parsed.response, formula=formula,
-                              offset_name=offset if isinstance(offset, str) else None,
-                              weights_name=weights_name,
-                              data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None)
+                              response=response, formula=formula, offset_name=offset_name,
+                              weights_name=weights_name, data_name=data_name)

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from ..arguments import as_int
-from .parameters import parameter_names, percent_labels
+from .parameters import has_sigma, parameter_names, percent_labels
 
 __all__ = ["BootstrapResult", "bootstrap", "confint_parameters", "simulate_response"]
 
@@ -73,8 +73,9 @@ def confint_parameters(fit) -> pd.Series:
     [24.74, 0.066, 5.922, 25.592, 251.405, 10.467]
     """
     vals = []
+    glmm = not has_sigma(fit)
     for T in _factors(fit):
-        S = fit.sigma**2 * (T @ T.T)
+        S = T @ T.T if glmm else fit.sigma**2 * (T @ T.T)
         sd = np.sqrt(np.diag(S))
         k = T.shape[0]
         for c in range(k):
@@ -84,7 +85,8 @@ def confint_parameters(fit) -> pd.Series:
                 else:
                     den = sd[r] * sd[c]
                     vals.append(S[r, c] / den if den > 0 else np.nan)
-    vals.append(fit.sigma)
+    if not glmm:
+        vals.append(fit.sigma)
     vals.extend(fit.fixef.to_numpy())
     return pd.Series(np.asarray(vals, dtype=float), index=parameter_names(fit), name="estimate")
 
@@ -123,7 +125,8 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
     ((180,), True)
     """
     d = fit.design
-    sigma = fit.sigma
+    glmm = not has_sigma(fit)
+    sigma = 1.0 if glmm else fit.sigma
     y = d.X @ fit.fixef.to_numpy()
     if d.offset is not None:
         y = y + d.offset
@@ -131,6 +134,8 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
         u = rng.standard_normal((term.nlevels, term.k))
         b = sigma * (u @ T.T)
         y = y + np.einsum("ij,ij->i", term.Z, b[term.codes])
+    if glmm:
+        return _draw_glmm(fit, y, rng)
     e = rng.standard_normal(d.n) * sigma
     if d.weights is not None:
         with np.errstate(divide="ignore"):
@@ -139,17 +144,42 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
     return y + e
 
 
-def _one(fit, fun, start, child: np.random.SeedSequence):
-    """(values or None, failure message or None, singular) of one simulation."""
+def _draw_glmm(fit, eta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Responses of a GLMM at the linear predictor ``eta``: binomial proportions of
+    the prior weights' trials, or Poisson counts (as ``simulate`` of a glmer fit)."""
+    mu = fit.family.link.inverse(np.array(eta, dtype=float))
+    if fit.family.name == "binomial":
+        trials = np.asarray(fit._prior, dtype=float)
+        n = np.rint(trials).astype(np.int64)
+        return rng.binomial(np.maximum(n, 1), mu) / np.maximum(n, 1)
+    if fit.family.name == "poisson":
+        return rng.poisson(mu).astype(float)
+    raise ValueError(f"simulation of the {fit.family.name} family is not available")
+
+
+def _refit(fit, ystar: np.ndarray, start):
+    """The model refitted to a simulated response."""
+    from dataclasses import replace as dc_replace
+
+    design = dc_replace(fit.design, y=ystar)
+    if not has_sigma(fit):
+        from ..glmm.fit import fit_glmm_design
+
+        return fit_glmm_design(design, fit.family, fit._prior, nagq=fit.nagq, optimizer=fit.optinfo.optimizer,
+                               formula=fit.formula)
     from ..lmm.fit import fit_design
 
+    return fit_design(design, reml=fit.reml, optimizer=fit.optinfo.optimizer, start=start)
+
+
+def _one(fit, fun, start, child: np.random.SeedSequence):
+    """(values or None, failure message or None, singular) of one simulation."""
     rng = np.random.Generator(np.random.PCG64(child))
     try:
         ystar = simulate_response(fit, rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            refit = fit_design(replace(fit.design, y=ystar), reml=fit.reml,
-                               optimizer=fit.optinfo.optimizer, start=start)
+            refit = _refit(fit, ystar, start)
         bad = [m for m in refit.messages if m.startswith(_FAILURE_MARKERS)]
         if bad:
             return None, bad[0], False
@@ -476,7 +506,7 @@ def bootstrap(fit, nsim: int = 1000, seed=None, fun=None,
         singular += int(sing)
     draws = pd.DataFrame(vals, columns=names)
     return BootstrapResult(draws=draws, estimate=estimate, failures=failures, singular=singular,
-                           nsim=nsim, seed=ss.entropy, n_jobs=n_jobs, reml=bool(fit.reml),
+                           nsim=nsim, seed=ss.entropy, n_jobs=n_jobs, reml=bool(getattr(fit, "reml", False)),
                            seconds=time.perf_counter() - t_start)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .bootstrap import bootstrap
-from .parameters import wald_confint
+from .parameters import has_sigma, wald_confint
 from .profile import profile_confint
 
 __all__ = ["confint"]
@@ -19,7 +19,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, **kw) 
 
     Parameters
     ----------
-    fit : LmerResult
+    fit : LmerResult or GlmerResult
     method : {"profile", "wald", "boot"}
         ``"profile"`` (default, as lme4): profile-likelihood intervals
         (:func:`~multilevel.inference.profile.profile_confint`); ``"wald"``:
@@ -67,6 +67,10 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, **kw) 
     if m != "boot" and kw:
         raise TypeError(f"unexpected argument(s) for method {m!r}: {', '.join(kw)}")
     if m == "profile":
+        if not has_sigma(fit):
+            from .glmm_profile import glmm_profile_confint
+
+            return glmm_profile_confint(fit, level=level, parm=parm)
         return profile_confint(fit, level=level, parm=parm)
     if m == "wald":
         return wald_confint(fit, level=level, parm=parm)

@@ -101,12 +101,25 @@ class ModelComparison:
 # --------------------------------------------------------------------- checks
 def _check_fits(fits, names) -> list[str]:
     from ..results import LmerResult
+    from ..results.glmer_result import GlmerResult
 
     if len(fits) < 2:
         raise ValueError(f"anova() needs at least 2 fitted models to compare, got {len(fits)}")
     for i, f in enumerate(fits):
-        if not isinstance(f, LmerResult):
-            raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model (LmerResult)")
+        if not isinstance(f, (LmerResult, GlmerResult)):
+            raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model "
+                             "(LmerResult or GlmerResult)")
+    if len({type(f) for f in fits}) > 1:
+        raise ValueError("anova() compares linear mixed models with linear mixed models and GLMMs with "
+                         "GLMMs; refit them as one kind")
+    if isinstance(fits[0], GlmerResult):
+        fams = {(f.family.name, f.family.link.name) for f in fits}
+        if len(fams) > 1:
+            raise ValueError("the GLMMs have different families or links: their likelihoods are not comparable "
+                             f"({', '.join(f'{a}({b})' for a, b in sorted(fams))})")
+        if len({f.nagq > 1 for f in fits}) > 1:
+            raise ValueError("some GLMMs were fitted by adaptive quadrature (nagq > 1), some by the Laplace "
+                             "approximation: their log-likelihoods are not comparable; refit them alike")
     if names is None:
         names = [f"m{i + 1}" for i in range(len(fits))]
     else:
@@ -151,7 +164,10 @@ def _chi2_sf(x: float, df: float) -> float:
 
 # ---------------------------------------------------------------------- anova
 def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> ModelComparison:
-    """Likelihood-ratio tests of nested linear mixed models, as lme4's ``anova(m1, m2, ...)``.
+    """Likelihood-ratio tests of nested mixed models, as lme4's ``anova(m1, m2, ...)``.
+
+    Linear mixed models (``lmer``) or GLMMs (``glmer``, compared on their Laplace
+    or quadrature log-likelihoods, with the same family and link).
 
     The models are sorted by number of parameters ``npar`` (fixed effects,
     theta and sigma) and each is tested against the one before it:
@@ -167,7 +183,7 @@ def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> Mode
 
     Parameters
     ----------
-    *fits : LmerResult
+    *fits : LmerResult or GlmerResult
         Two or more models fitted to the same observations of the same response.
     refit : bool, default True
         Refit REML fits by ML when the fixed effects differ (or when REML and
@@ -216,7 +232,7 @@ def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> Mode
     names = _check_fits(fits, names)
     notes: list[str] = []
 
-    reml = [bool(f.reml) for f in fits]
+    reml = [bool(getattr(f, "reml", False)) for f in fits]
     same_fixed = _same_fixed(fits)
     if any(reml):
         if refit and (not same_fixed or not all(reml)):

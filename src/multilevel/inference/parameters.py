@@ -39,10 +39,16 @@ def parameter_names(fit) -> list[str]:
     ['sd_(Intercept)|Subject', 'cor_Days.(Intercept)|Subject', 'sd_Days|Subject', 'sigma',
      '(Intercept)', 'Days']
     """
-    return _variance_names(fit.design) + list(fit.fixef.index)
+    return _variance_names(fit.design, sigma=has_sigma(fit)) + list(fit.fixef.index)
 
 
-def _variance_names(design) -> list[str]:
+def has_sigma(fit) -> bool:
+    """Whether a fit has a residual standard deviation (a linear mixed model; the
+    binomial and Poisson GLMMs have none)."""
+    return getattr(fit, "family", None) is None
+
+
+def _variance_names(design, sigma: bool = True) -> list[str]:
     layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
     out = []
     for term, rows, cols in zip(design.terms, layout.rows, layout.cols):
@@ -51,7 +57,8 @@ def _variance_names(design) -> list[str]:
                 out.append(f"sd_{term.columns[r]}|{term.group}")
             else:
                 out.append(f"cor_{term.columns[r]}.{term.columns[c]}|{term.group}")
-    out.append("sigma")
+    if sigma:
+        out.append("sigma")
     return out
 
 
@@ -114,7 +121,7 @@ def wald_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
 
     Parameters
     ----------
-    fit : LmerResult
+    fit : LmerResult or GlmerResult
     level : float, default 0.95
     parm : str, int or list, optional
         Parameters to return (names, positions, ``"theta_"`` or ``"beta_"``);
@@ -141,7 +148,7 @@ def wald_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     """
     cols = percent_labels(level)
     z = float(stats.norm.ppf((1.0 + level) / 2.0))
-    vnames = _variance_names(fit.design)
+    vnames = _variance_names(fit.design, sigma=has_sigma(fit))
     est = fit.fixef.to_numpy()
     se = np.sqrt(np.diag(fit.vcov.to_numpy()))
     vals = np.vstack([np.full((len(vnames), 2), np.nan),

@@ -1,5 +1,13 @@
-"""Variance decompositions of a fitted linear mixed model: ICC, Nakagawa's R2,
-shrinkage factors and the between/within variance partition."""
+"""Variance decompositions of a fitted mixed model: ICC, Nakagawa's R2,
+shrinkage factors and the between/within variance partition.
+
+For a GLMM the residual variance is the distribution-specific variance on the
+latent (link) scale, as performance and insight take it (Nakagawa, Johnson &
+Schielzeth 2017): pi^2 / 3 for the logit link, 1 for probit, pi^2 / 6 for
+cloglog, and for a Poisson model with the log link the lognormal
+approximation ``log(1 + 1 / mu)``, with ``mu = exp(b0)`` from the intercept
+``b0`` of the null model (the same random effects, an intercept alone).
+"""
 
 from __future__ import annotations
 
@@ -36,12 +44,56 @@ def _var_fixed(fit) -> float:
     return float(np.var(eta, ddof=1))
 
 
+def _internal_factors(fit) -> list[np.ndarray]:
+    """The relative covariance factors of the fit's standardised design, which do
+    not depend on the units of the predictors."""
+    if hasattr(fit, "_factor"):
+        return list(fit._factor.T)
+    from ..linalg import ThetaLayout
+
+    layout = ThetaLayout.from_k(tuple(t.k for t in fit.design.terms))
+    return layout.factors(np.asarray(fit._x_internal, dtype=float)[:layout.ntheta])
+
+
 def _is_singular(fit, tolerance: float) -> bool:
     """A diagonal element of a relative covariance factor (a theta with lower
     bound 0) below ``tolerance`` in absolute value, as performance checks."""
     if tolerance is None or tolerance <= 0:
         return False
-    return any(np.any(np.abs(np.diag(T)) < tolerance) for T in fit._factor.T)
+    return any(np.any(np.abs(np.diag(T)) < tolerance) for T in _internal_factors(fit))
+
+
+_LATENT = {"logit": np.pi**2 / 3, "probit": 1.0, "cloglog": np.pi**2 / 6}
+
+
+def _null_intercept(fit) -> float:
+    """Intercept of the null model: the fit's random effects and an intercept alone."""
+    from ..formula import parse_formula
+    from ..glmm.fit import glmer
+
+    parsed = parse_formula(fit.formula)
+    bars = " + ".join(f"({b.expr} {'|' if b.correlated else '||'} {':'.join(b.group)})" for b in parsed.bars)
+    design = fit.design
+    weights = None if fit.weights_name is None and "cbind(" in fit.formula else fit._prior
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        null = glmer(f"{parsed.response} ~ 1 + {bars}", design.data, family=fit.family.name,
+                     link=fit.family.link.name, weights=None if "cbind(" in fit.formula else weights,
+                     offset=design.offset)
+    return float(null.fixef.iloc[0])
+
+
+def _residual_variance(fit) -> float:
+    """sigma^2 of a linear mixed model, the latent-scale distribution variance of a GLMM."""
+    family = getattr(fit, "family", None)
+    if family is None:
+        return float(fit.sigma**2)
+    link = family.link.name
+    if family.name == "binomial" and link in _LATENT:
+        return float(_LATENT[link])
+    if family.name == "poisson" and link == "log":
+        return float(np.log1p(np.exp(-_null_intercept(fit))))
+    raise ValueError(f"the ICC and R2 of a {family.name} model with the {link} link are not available")
 
 
 def _singular_warning(what: str, tolerance: float) -> None:
@@ -54,7 +106,7 @@ def _singular_warning(what: str, tolerance: float) -> None:
 
 
 def _components(fit) -> tuple[float, float, float]:
-    return _var_fixed(fit), float(sum(_term_variances(fit))), float(fit.sigma**2)
+    return _var_fixed(fit), float(sum(_term_variances(fit))), _residual_variance(fit)
 
 
 # --------------------------------------------------------------------- icc
@@ -79,7 +131,7 @@ def icc(fit, tolerance: float = SINGULAR_TOLERANCE) -> pd.Series:
 
     Parameters
     ----------
-    fit : LmerResult
+    fit : LmerResult or GlmerResult
     tolerance : float, default 1e-5
         As performance: when a diagonal theta (a relative standard deviation)
         is below this, the fit is treated as singular, a warning is issued
@@ -136,7 +188,7 @@ def r2_nakagawa(fit, tolerance: float = SINGULAR_TOLERANCE) -> pd.Series:
     >>> r2_nakagawa(fit).round(4).to_dict()
     {'conditional': 0.7992, 'marginal': 0.2787}
     """
-    vf, s2 = _var_fixed(fit), float(fit.sigma**2)
+    vf, s2 = _var_fixed(fit), _residual_variance(fit)
     if _is_singular(fit, tolerance):
         _singular_warning("the random-effects variance for R2", tolerance)
         return pd.Series({"conditional": np.nan, "marginal": vf / (vf + s2)}, name="r2_nakagawa")
@@ -252,6 +304,6 @@ def variance_partition(fit, fixed: bool = False) -> pd.DataFrame:
         comps["Fixed"] = _var_fixed(fit)
     for t, v in zip(fit.design.terms, _term_variances(fit)):
         comps[t.group] = comps.get(t.group, 0.0) + v
-    comps["Residual"] = float(fit.sigma**2)
+    comps["Residual"] = _residual_variance(fit)
     var = pd.Series(comps, dtype=float)
     return pd.DataFrame({"variance": var, "proportion": var / var.sum()})

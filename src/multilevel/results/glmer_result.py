@@ -413,6 +413,71 @@ class GlmerResult:
         """Rows dropped for missing values."""
         return self.design.n_dropped
 
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
+        """Confidence intervals of the random effects' standard deviations and the
+        fixed effects, as lme4's ``confint`` of a glmer fit.
+
+        Parameters
+        ----------
+        method : {"profile", "wald", "boot"}
+            Profile likelihood of the fit's deviance (Laplace or quadrature;
+            scalar random-effects terms), Wald (fixed effects only), or a seeded
+            parametric bootstrap (``nsim``, ``seed``, ``n_jobs`` in ``kw``).
+        level : float
+        parm : list of names or positions, "theta_" or "beta_", optional
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+        >>> m.confint(method="wald", parm="period2").round(3).values.tolist()
+        [[-1.593, -0.391]]
+        """
+        from ..inference.intervals import confint
+
+        return confint(self, method=method, level=level, parm=parm, **kw)
+
+    def _term_cov(self, i: int) -> np.ndarray:
+        """Covariance matrix of term ``i``'s random effects (on the link scale)."""
+        return self._T[i] @ self._T[i].T
+
+    def icc(self) -> pd.Series:
+        """Intraclass correlation coefficients on the latent scale, as ``performance::icc``
+        (see :func:`multilevel.inference.variance.icc`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+        >>> m.icc().round(3).to_dict()
+        {'adjusted': 0.111, 'conditional': 0.102}
+        """
+        from ..inference.variance import icc
+
+        return icc(self)
+
+    def r2(self) -> pd.Series:
+        """Nakagawa's marginal and conditional R2 on the latent scale, as
+        ``performance::r2_nakagawa``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+        >>> m.r2().round(3).to_dict()
+        {'conditional': 0.187, 'marginal': 0.085}
+        """
+        from ..inference.variance import r2_nakagawa
+
+        return r2_nakagawa(self)
+
+    def variance_partition(self, fixed: bool = False) -> pd.DataFrame:
+        """Between-group and (latent) within-group variances and their proportions
+        (:func:`multilevel.inference.variance.variance_partition`)."""
+        from ..inference.variance import variance_partition
+
+        return variance_partition(self, fixed=fixed)
+
     def save(self, path):
         """Write this fit to ``path``, to be read back by :func:`multilevel.load`.
 
