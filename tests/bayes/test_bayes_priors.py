@@ -146,7 +146,9 @@ def test_gaussian_defaults_autoscaled(sleepstudy):
     np.testing.assert_allclose(pr["b_Intercept"].params, (y.mean(), 2.5 * sy))
     np.testing.assert_allclose(pr["b_Days"].params, (0.0, 2.5 * sy / np.std(x, ddof=1)))
     assert pr["sd_Subject__Intercept"].dist == "half_student_t"
-    np.testing.assert_allclose(pr["sd_Subject__Days"].params, (3.0, 2.5 * sy))
+    np.testing.assert_allclose(pr["sd_Subject__Intercept"].params, (3.0, 2.5 * sy))
+    # an SD of slopes is in units of y per unit of Days, as b_Days
+    np.testing.assert_allclose(pr["sd_Subject__Days"].params, (3.0, 2.5 * sy / np.std(x, ddof=1)))
     assert str(pr["cor_Subject"]) == "lkj(1)"
     np.testing.assert_allclose(pr["sigma"].params, (1 / sy,))
     assert all(s.source == "default" for s in m.slots)
@@ -193,3 +195,14 @@ def test_uncorrelated_terms_share_group_name(sleepstudy):
     assert m.cor_names == ()
     with pytest.raises(ValueError, match="unknown prior key 'cor'"):
         prepare("Reaction ~ Days + (1 + Days || Subject)", sleepstudy, priors={"cor": P.lkj(2)})
+
+
+def test_default_priors_follow_the_units(sleepstudy):
+    """Days in seconds: every default prior of a Days parameter scales by 1/86400."""
+    a = {s.name: s.prior for s in prepare("Reaction ~ Days + (Days | Subject)", sleepstudy).slots}
+    b = {s.name: s.prior for s in prepare("Reaction ~ Days + (Days | Subject)",
+                                          sleepstudy.assign(Days=sleepstudy.Days * 86400.0)).slots}
+    for name in ("b_Days", "sd_Subject__Days"):
+        np.testing.assert_allclose(b[name].params[-1] * 86400.0, a[name].params[-1], rtol=1e-12)
+    for name in ("b_Intercept", "sd_Subject__Intercept", "sigma"):
+        np.testing.assert_allclose(b[name].params, a[name].params, rtol=1e-12)

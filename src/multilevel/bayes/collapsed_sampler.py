@@ -163,7 +163,7 @@ def _sample_collapsed(model, cfg, seed, cstruct, arrays, vs, pv):
     # the cross-products are traced arguments, so the compiled sampler is kept (under the
     # structure) and reused by the next fit of a model of the same structure
     run = run_nuts(_collapsed_model(cstruct, vs), (pv["varpar"], arrays), sites, cfg, seed,
-                   scale=model.y_scale,
+                   scale=model.start_scales(),
                    cache_key=("collapsed", cstruct, vs), inverse_mass=initial_inverse_mass(model),
                    background=compile_effects)
     sds, chols = varpar_draws(model, run.samples, C, D)

@@ -294,7 +294,7 @@ def _sample_nuts(model: BayesModel, cfg: SamplerConfig, seed: int):
     """
     data, pv = model.jax_inputs()
     with blas_threads(1):  # the only matrices factorised are the k x k correlation factors
-        run = run_nuts(model.model_fn(), (data, pv), model.sites(), cfg, seed, scale=model.y_scale,
+        run = run_nuts(model.model_fn(), (data, pv), model.sites(), cfg, seed, scale=model.start_scales(),
                        cache_key=model.struct,
                        inverse_mass=initial_inverse_mass(model))
     s = run.samples

@@ -190,6 +190,32 @@ class BayesModel:
     cor_names: tuple
     y_scale: float = 1.0
 
+    def start_scales(self) -> dict:
+        """Starting values of the positive parameters: ``""`` the data's scale (sigma),
+        and per SD site the data's scale over the SD of the effect's column, so
+        that a sampler starts in the same place in any units of the predictors.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.bayes.fit import prepare
+        >>> m = prepare("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> {k: np.round(v, 2).tolist() for k, v in m.start_scales().items()}
+        {'': 56.33, '_sd0': [56.33, 19.56]}
+        """
+        per = []
+        for term in self.design.terms:
+            for j in range(term.k):
+                z = term.Z[:, j]
+                s = float(np.std(z, ddof=1)) if z.size > 1 else 0.0
+                const = not (np.isfinite(s) and s > 1e-12 * float(np.max(np.abs(z))))
+                per.append(self.y_scale if const else self.y_scale / s)
+        per = np.asarray(per, dtype=float)
+        out = {"": self.y_scale}
+        for g, (_, pos) in enumerate(self.struct.varpar.sd_groups):
+            out[f"_sd{g}"] = per[list(pos)]
+        return out
+
     @classmethod
     def build(cls, design, family: str, link: str, priors: dict | None = None, center: bool = True,
               trials: np.ndarray | None = None) -> "BayesModel":
@@ -238,6 +264,7 @@ class BayesModel:
         defaults = _priors.default_priors(family, link, y, X, names, intercept,
                                           off if family in ("gaussian", "student") else None)
         gnames, sd_params, cor_params = _param_names(design)
+        defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params)
         slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params)
         by = {s.name: s for s in slots}
         fixed_pr = [by[f"b_{_priors.coef_name(nm)}"].prior for nm in names]

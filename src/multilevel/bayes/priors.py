@@ -484,9 +484,11 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
     standard deviation of predictor column j (sample SDs, as R's ``sd``):
 
     - gaussian, student: Intercept ~ normal(my, 2.5 sy); b_j ~ normal(0, 2.5 sy / sx_j);
-      sd ~ half_student_t(3, 2.5 sy); sigma ~ exponential(1 / sy); nu ~ gamma(2, 0.1).
+      sd ~ half_student_t(3, 2.5 sy / sz_j) with sz_j the standard deviation of the
+      effect's column (1 for an intercept; :func:`sd_defaults`); sigma ~
+      exponential(1 / sy); nu ~ gamma(2, 0.1).
     - binomial, poisson: Intercept ~ normal(0, 2.5); b_j ~ normal(0, 2.5 / sx_j);
-      sd ~ half_student_t(3, 2.5); with the probit link every one of these scales
+      sd ~ half_student_t(3, 2.5 / sz_j); with the probit link every one of these scales
       is multiplied by dnorm(0) / dlogis(0) = 1.596, as rstanarm does.
     - cor ~ lkj(1).
 
@@ -527,6 +529,36 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
         out["sigma"] = exponential(1.0 / sy)
     if family == "student":
         out["nu"] = gamma(2, 0.1)
+    return out
+
+
+def sd_defaults(base: Prior, terms, group_names, sd_params) -> dict:
+    """Default prior of each random-effect SD: ``base`` (half_student_t(3, s)) with
+    its scale divided by the sample SD of the effect's column, as the fixed
+    effects' defaults are, so that the prior says the same in any units of the
+    predictor; a constant column (an intercept) keeps ``base``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> sds = [("sd_Subject__Intercept", "Subject", "Intercept"), ("sd_Subject__Days", "Subject", "Days")]
+    >>> out = sd_defaults(half_student_t(3, 10.0), d.terms, ["Subject"], sds)
+    >>> out["sd_Subject__Intercept"], out["sd_Subject__Days"]
+    (half_student_t(3, 10), half_student_t(3, 3.472))
+    """
+    sx = {}
+    for term, g in zip(terms, group_names):
+        for j, c in enumerate(term.columns):
+            z = term.Z[:, j]
+            s = float(np.std(z, ddof=1)) if z.size > 1 else 0.0
+            # a constant column (an intercept) has no units to follow
+            sx[(g, coef_name(c))] = s if np.isfinite(s) and s > 1e-12 * float(np.max(np.abs(z))) else None
+    out = {}
+    for name, g, c in sd_params:
+        s = sx.get((g, c))
+        out[name] = base if s is None else half_student_t(base.params[0], base.params[1] / s)
     return out
 
 
@@ -631,7 +663,7 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
             p, src = pick([f"b_{n}", "b"], "b", defaults["b"][n])
             slots.append(PriorSlot(f"b_{n}", "b", n, "", p, src))
     for name, g, c in sd_params:
-        p, src = pick([name, f"sd_{g}", "sd"], "sd", defaults["sd"])
+        p, src = pick([name, f"sd_{g}", "sd"], "sd", defaults.get("sd_by_name", {}).get(name, defaults["sd"]))
         slots.append(PriorSlot(name, "sd", c, g, p, src))
     for name, g in cor_params:
         p, src = pick([name, "cor"], "cor", defaults["cor"])

@@ -141,7 +141,10 @@ def _center_value(name: str, fn, scale: float):
     # positive or interval support: the data's scale, kept inside the support
     lo = np.broadcast_to(np.asarray(getattr(base, "lower_bound", 0.0), dtype=float), shape)
     hi = np.broadcast_to(np.asarray(getattr(base, "upper_bound", np.inf), dtype=float), shape)
-    target = np.full(shape, 10.0 if name == "nu" else scale)
+    per_site = scale.get(name) if isinstance(scale, dict) else None
+    default = scale.get("", 1.0) if isinstance(scale, dict) else scale
+    target = np.broadcast_to(np.asarray(per_site, dtype=float), shape) if per_site is not None \
+        else np.full(shape, 10.0 if name == "nu" else default)
     finite = np.isfinite(hi)
     width = np.where(finite, hi - lo, 1.0)
     return np.clip(target, lo + 0.01 * width, np.where(finite, hi - 0.01 * width, np.inf))
@@ -153,6 +156,8 @@ def init_params(transforms: dict, chains: int, seed: int, scale: float, radius: 
     Random effects start near zero, correlations near the identity, fixed
     effects near their prior's location (jittered by a tenth of its scale), and
     standard deviations near the data's scale ``scale``, each chain a little apart.
+    ``scale`` may be a dict: per-site starting values of positive parameters
+    (e.g. each SD in the units of its effect), with ``""`` for the others.
 
     Examples
     --------
