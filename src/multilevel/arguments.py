@@ -6,7 +6,46 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_bool", "as_int"]
+__all__ = ["as_bool", "as_choice", "as_int", "short_repr"]
+
+
+def short_repr(value, width: int = 60) -> str:
+    """A one-line description of an argument's value for an error message.
+
+    Examples
+    --------
+    >>> short_repr("no"), short_repr(np.zeros((2, 2, 2)))
+    ("'no'", 'ndarray of shape (2, 2, 2)')
+    """
+    shape = getattr(value, "shape", None)
+    if shape is not None and not np.isscalar(value) and hasattr(value, "__len__"):
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    try:
+        text = " ".join(repr(value).split())
+    except Exception:  # a repr that fails is no reason to hide the real error
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def as_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of the strings ``choices``; else a TypeError (not a
+    string) or ValueError (another string) that names ``name`` and the choices.
+
+    Examples
+    --------
+    >>> as_choice("link", "type", ("link", "response"))
+    'link'
+    >>> as_choice(["link"], "type", ("link", "response"))
+    Traceback (most recent call last):
+    ...
+    TypeError: type must be one of 'link', 'response', not ['link']
+    """
+    options = ", ".join(repr(c) for c in choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {options}, not {short_repr(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {options}, not {short_repr(value)}")
+    return value
 
 
 def as_bool(value, name: str) -> bool:
@@ -25,7 +64,7 @@ def as_bool(value, name: str) -> bool:
     """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise TypeError(f"{name} must be True or False, not {value!r}")
+    raise TypeError(f"{name} must be True or False, not {short_repr(value)}")
 
 
 def as_int(value, name: str, minimum: int | None = None) -> int:
@@ -44,9 +83,10 @@ def as_int(value, name: str, minimum: int | None = None) -> int:
     ...
     ValueError: nsim must be at least 1, not 0
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not np.isfinite(value) or float(value) != int(value):
-        raise TypeError(f"{name} must be a whole number, not {value!r}")
+    integral = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not integral and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+                         or not np.isfinite(value) or float(value) != int(value)):
+        raise TypeError(f"{name} must be a whole number, not {short_repr(value)}")
     out = int(value)
     if minimum is not None and out < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {out}")

@@ -22,6 +22,8 @@ from typing import Callable
 import numpy as np
 from scipy import special, stats
 
+from .arguments import short_repr
+
 __all__ = ["Link", "Family", "family", "link", "FAMILIES", "LINKS"]
 
 _EPS = np.finfo(float).eps
@@ -101,7 +103,7 @@ def link(name: str) -> Link:
     try:
         return LINKS[name]
     except KeyError:
-        raise ValueError(f"unknown link {name!r}; choose one of: {', '.join(LINKS)}") from None
+        raise ValueError(f"unknown link {short_repr(name)}; choose one of: {', '.join(LINKS)}") from None
 
 
 @dataclass(frozen=True)
@@ -297,11 +299,11 @@ def family(name: str | Family, link_name: str | None = None) -> Family:
         return name if link_name is None else family(name.name, link_name)
     key = str(name).lower()
     if key not in FAMILIES:
-        raise ValueError(f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown family {short_repr(name)}; choose one of: {', '.join(FAMILIES)}")
     allowed = FAMILIES[key]
     chosen = allowed[0] if link_name is None else str(link_name).lower()
     if chosen not in allowed:
         raise ValueError(
-            f"link {link_name!r} is not available for the {key} family; choose one of: {', '.join(allowed)}"
+            f"link {short_repr(link_name)} is not available for the {key} family; choose one of: {', '.join(allowed)}"
         )
     return Family(key, link(chosen))

@@ -182,7 +182,16 @@ def item_curves(fit, theta_grid=None) -> pd.DataFrame:
     if theta_grid is None:
         half = max(4.0, 3.0 * r.ability_sd)
         theta_grid = np.linspace(-half, half, 161)
-    grid = np.asarray(theta_grid, dtype=float).ravel()
+    try:
+        grid = np.asarray(theta_grid, dtype=float)
+    except (TypeError, ValueError):
+        grid = None
+    if grid is None or isinstance(theta_grid, (bool, np.bool_)) or grid.ndim != 1 or grid.size == 0 \
+            or not np.all(np.isfinite(grid)) or isinstance(theta_grid, pd.DataFrame):
+        from .arguments import short_repr
+
+        raise ValueError(f"theta_grid must be a non-empty sequence of finite abilities, e.g. "
+                         f"np.linspace(-3, 3, 61), not {short_repr(theta_grid)}")
     b = r.items["difficulty"].to_numpy()
     P = fit.family.link.inverse(grid[:, None] - b[None, :])
     return pd.DataFrame(P, index=pd.Index(grid, name="ability"), columns=r.items.index.rename(None))

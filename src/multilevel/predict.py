@@ -13,9 +13,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .arguments import as_bool
+from .arguments import as_bool, short_repr
 from .design.data import as_dataframe, as_vector, check_columns
-from .design.design import formula_offset
+from .design.design import check_column_types, formula_offset
 
 __all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
@@ -48,24 +48,27 @@ def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
 
 def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
     """The fixed-effects model matrix of ``new``, encoded as in the fit."""
+    if design.data is not None:
+        check_column_types(design.formula, new, [c for c in new.columns if c in design.data.columns])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             X = np.asarray(design.fixed.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
-        for w in caught:
-            if "categories" in str(w.message) and "not seen" in str(w.message):
-                detail = str(w.message).split(":", 1)[1].split(".")[0].strip()
-                cols = [c for c in new.columns if any(str(v) in detail for v in new[c].astype(str).unique())]
-                where = f"column {cols[0]!r}" if cols else "a factor"
-                raise ValueError(
-                    f"newdata has a level of {where} not seen in the fit ({detail}); "
-                    "a fixed effect cannot be predicted for a new level"
-                )
-    except ValueError:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # formulaic and pandas raise many types; give one line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"cannot build the fixed-effects matrix for newdata: {msg}") from None
+    for w in caught:
+        if "categories" in str(w.message) and "not seen" in str(w.message):
+            detail = str(w.message).split(":", 1)[1].split(".")[0].strip()
+            fitted = design.data
+            cols = [c for c in new.columns if fitted is not None and c in fitted.columns
+                    and not pd.api.types.is_numeric_dtype(fitted[c])
+                    and set(new[c].dropna().astype(str)) - set(fitted[c].dropna().astype(str))]
+            where = f"column {cols[0]!r}" if cols else "a factor"
+            raise ValueError(
+                f"newdata has a level of {where} not seen in the fit ({detail}); "
+                "a fixed effect cannot be predicted for a new level"
+            )
     return X[:, design.fixed.keep]
 
 
@@ -126,6 +129,8 @@ def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: b
     """
     random = as_bool(random, "random")
     allow_new_levels = as_bool(allow_new_levels, "allow_new_levels")
+    if newdata is None and offset is not None:
+        raise ValueError("offset= is for newdata: the fitted data's predictions use the model's own offset")
     design = fit.design
     if newdata is None:
         eta = design.X @ fit.fixef.to_numpy()
@@ -242,8 +247,8 @@ def predict_glmm(fit, newdata=None, type: str = "link", random: bool = True,
     >>> predict_glmm(m, new, type="response").round(3).tolist()
     [3.003, 0.827]
     """
-    if type not in ("link", "response"):
-        raise ValueError(f"unknown prediction type {type!r}; use 'link' or 'response'")
+    if not isinstance(type, str) or type not in ("link", "response"):
+        raise ValueError(f"unknown prediction type {short_repr(type)}; use 'link' or 'response'")
     eta = linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels,
                            offset=_newdata_offset(fit, newdata, offset))
     if type == "response":

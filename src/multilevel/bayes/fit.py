@@ -14,6 +14,7 @@ from ..design.data import as_dataframe
 from ..formula import parse_formula
 from .model import FAMILY_LINKS, BayesModel
 from .sampling import SamplerConfig, blas_threads, run_nuts
+from ..arguments import as_bool, short_repr
 
 __all__ = ["bayes", "compilation_cache"]
 
@@ -29,18 +30,18 @@ def _family(family, link):
     if name == "student_t":
         name = "student"
     if name not in FAMILY_LINKS:
-        raise ValueError(f"unknown family {family!r} for ml.bayes; choose one of: {', '.join(FAMILY_LINKS)}")
+        raise ValueError(f"unknown family {short_repr(family)} for ml.bayes; choose one of: {', '.join(FAMILY_LINKS)}")
     allowed = FAMILY_LINKS[name]
     chosen = allowed[0] if link is None else str(link).lower()
     if chosen not in allowed:
-        raise ValueError(f"link {link!r} is not available for the {name} family in ml.bayes; "
+        raise ValueError(f"link {short_repr(link)} is not available for the {name} family in ml.bayes; "
                          f"choose one of: {', '.join(allowed)}")
     return name, chosen
 
 
 def _int(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
+        raise ValueError(f"{name} must be an integer >= {low}, not {short_repr(value)}")
     return int(value)
 
 
@@ -248,16 +249,19 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
     draws = _int("draws", draws, 1)
     warmup = _int("warmup", warmup, 0)
     max_tree_depth = _int("max_tree_depth", max_tree_depth, 1)
-    if not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
-        raise ValueError(f"target_accept must be a number between 0 and 1, not {target_accept!r}")
-    if chain_method not in _CHAIN_METHODS:
-        raise ValueError(f"chain_method must be one of {', '.join(_CHAIN_METHODS)}, not {chain_method!r}")
-    if sampler not in ("nuts", "collapsed"):
-        raise ValueError(f"sampler must be 'nuts' or 'collapsed', not {sampler!r}")
+    if isinstance(target_accept, bool) or not (isinstance(target_accept, (int, float)) and 0 < target_accept < 1):
+        raise ValueError(f"target_accept must be a number between 0 and 1, not {short_repr(target_accept)}")
+    if not isinstance(chain_method, str) or chain_method not in _CHAIN_METHODS:
+        raise ValueError(f"chain_method must be one of {', '.join(_CHAIN_METHODS)}, not {short_repr(chain_method)}")
+    if not isinstance(sampler, str) or sampler not in ("nuts", "collapsed"):
+        raise ValueError(f"sampler must be 'nuts' or 'collapsed', not {short_repr(sampler)}")
+    progress = as_bool(progress, "progress")
+    center = as_bool(center, "center")
+    keep_ranef = as_bool(keep_ranef, "keep_ranef")
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+        raise ValueError(f"seed must be a non-negative integer, not {short_repr(seed)}")
     seed = int(seed)
     t0 = time.perf_counter()
     model = prepare(formula, data, family, link, priors, weights, offset, center)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .checks import SamplerWarning, sampler_messages
 from .priors import coef_name
+from ..arguments import short_repr
 
 __all__ = ["Posterior", "Draws"]
 
@@ -112,7 +113,7 @@ def _quantile_names(prob: float) -> tuple[str, str]:
 
 def _check_prob(prob) -> float:
     if not isinstance(prob, (int, float)) or not 0 < prob < 1:
-        raise ValueError(f"prob must be a number between 0 and 1, not {prob!r}")
+        raise ValueError(f"prob must be a number between 0 and 1, not {short_repr(prob)}")
     return float(prob)
 
 
@@ -736,10 +737,10 @@ class Posterior:
 
         prob = _check_prob(prob)
         if style not in ("brms", "jags"):
-            raise ValueError(f"style must be 'brms' or 'jags', not {style!r}")
+            raise ValueError(f"style must be 'brms' or 'jags', not {short_repr(style)}")
         interval = interval or ("eti" if style == "brms" else "hpd")
         if interval not in ("eti", "hpd"):
-            raise ValueError(f"interval must be 'eti' or 'hpd', not {interval!r}")
+            raise ValueError(f"interval must be 'eti' or 'hpd', not {short_repr(interval)}")
         return summary_table(dict(self.draws.items()), prob=prob, interval=interval, style=style)
 
     def summary(self, prob: float = 0.95, interval: str | None = None, style: str = "brms") -> str:

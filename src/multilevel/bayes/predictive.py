@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..arguments import short_repr
+
 __all__: list[str] = []  # used through Posterior's methods
 
 #: draws per batch when forming (draws x observations) arrays
@@ -175,7 +177,7 @@ def _predictive(post, newdata=None, ndraws=None, seed=None, trials=None, offset=
         idx = np.arange(total)
     else:
         if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or not 1 <= ndraws <= total:
-            raise ValueError(f"ndraws must be an integer from 1 to {total}, not {ndraws!r}")
+            raise ValueError(f"ndraws must be an integer from 1 to {total}, not {short_repr(ndraws)}")
         idx = np.sort(rng.choice(total, size=int(ndraws), replace=False))
     d = post.model.design
     if newdata is None:

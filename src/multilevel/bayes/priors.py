@@ -194,6 +194,8 @@ def _make(dist, params, lower=None, on="value", precision=None) -> Prior:
 
 
 def _finite(name: str, what: str, x) -> float:
+    if isinstance(x, (bool, np.bool_)):
+        raise ValueError(f"{name}: {what} must be a number, not {x!r}")
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -204,6 +206,8 @@ def _finite(name: str, what: str, x) -> float:
 
 
 def _positive(name: str, what: str, x) -> float:
+    if isinstance(x, (bool, np.bool_)):
+        raise ValueError(f"{name}: {what} must be a positive number, not {x!r}")
     try:
         v = float(x)
     except (TypeError, ValueError):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import diagnostics as dg
+from ..arguments import short_repr
 
 __all__ = ["BRMS_FOOTER", "format_brms", "format_jags", "summary_table"]
 
@@ -125,11 +126,11 @@ def summary_table(draws: Mapping[str, np.ndarray], prob: float = 0.95,
     ['Lower95', 'Median', 'Upper95', 'Mean', 'SD', 'Mode']
     """
     if style not in _STYLES:
-        raise ValueError(f"style must be one of {_STYLES}, got {style!r}")
+        raise ValueError(f"style must be one of {_STYLES}, got {short_repr(style)}")
     if interval is None:
         interval = "eti" if style == "brms" else "hpd"
     if interval not in _INTERVALS:
-        raise ValueError(f"interval must be one of {_INTERVALS}, got {interval!r}")
+        raise ValueError(f"interval must be one of {_INTERVALS}, got {short_repr(interval)}")
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
     names, x = _expand(draws)

@@ -12,6 +12,8 @@ from importlib import resources
 
 import pandas as pd
 
+from ..arguments import short_repr
+
 __all__ = ["load", "names", "describe"]
 
 _DATA = "data"
@@ -36,7 +38,7 @@ def names() -> list[str]:
 def _meta(name: str) -> dict:
     path = _files().joinpath(f"{name}.json")
     if not path.is_file():
-        raise ValueError(f"no bundled data set {name!r}; choose one of: {', '.join(names())}")
+        raise ValueError(f"no bundled data set {short_repr(name)}; choose one of: {', '.join(names())}")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -84,6 +86,8 @@ def load(name: str) -> pd.DataFrame:
     >>> list(load("gcsemv")["female"].cat.categories)
     ['M', 'F']
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of a bundled data set (a string, see names()), not {short_repr(name)}")
     df = _load(name).copy()
     df.attrs["name"] = name
     return df

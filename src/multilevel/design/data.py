@@ -53,6 +53,9 @@ def as_dataframe(data) -> pd.DataFrame:
         raise TypeError(
             f"data must be a pandas or polars DataFrame (or a dict of columns), not {type(data).__name__}"
         )
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise ValueError("data has MultiIndex (several-level) column names; give one name per column, e.g. "
+                         "data.columns = ['_'.join(map(str, c)) for c in data.columns]")
     dup = frame.columns[frame.columns.duplicated()]
     if len(dup):
         raise ValueError(
@@ -171,6 +174,8 @@ def as_vector(value, data: pd.DataFrame, what: str) -> np.ndarray | None:
                                              or pd.api.types.is_bool_dtype(value.dtype)):
         raise TypeError(f"{what}= must be numeric, but it has dtype {value.dtype}; "
                         f"pass numbers (one per row) or the name of a numeric column")
+    if np.iscomplexobj(value):
+        raise TypeError(f"{what}= holds complex numbers; it must be real numbers (one per row)")
     try:
         arr = np.asarray(pd.Series(np.asarray(value).ravel()).astype(float) if isinstance(value, pd.Series)
                          else value, dtype=float).ravel()

@@ -194,9 +194,12 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def _check_time_columns(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> None:
-    """One-line error for a date, time or duration column used as a number (they
-    are fine as grouping factors)."""
+def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> None:
+    """One-line errors for columns a model cannot use as numbers: dates, times and
+    durations (fine as grouping factors), complex numbers."""
+    for col in used:
+        if col in data.columns and pd.api.types.is_complex_dtype(data[col].dtype):
+            raise ValueError(f"column {col!r} holds complex numbers; a model needs real numbers")
     groups = {c for b in parsed.bars for c in b.group}
     pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars] + list(parsed.offsets)
     in_terms = set()
@@ -217,6 +220,32 @@ def _check_time_columns(parsed: ParsedFormula, data: pd.DataFrame, used: list[st
                 f"column {col!r} holds durations ({dtype}); a model needs numbers: convert it, e.g. to "
                 f"days, data[{col!r}].dt.total_seconds() / 86400"
             )
+
+
+def _check_terms(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> None:
+    """One-line errors for terms that cannot be estimated: the response among the
+    predictors, complex numbers, a factor with one level in the rows used."""
+    response = parsed.response.strip("`")
+    in_fixed = identifiers(parsed.fixed)
+    in_bars = [i for b in parsed.bars for i in identifiers(b.expr)]
+    if response in data.columns and (response in in_fixed or response in in_bars):
+        raise ValueError(f"the response {response!r} is also a predictor in formula {parsed.text!r}; "
+                         "remove it from the right-hand side")
+    for col in dict.fromkeys(in_fixed):
+        if col not in data.columns or col in (response,):
+            continue
+        s = data[col]
+        categorical = isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype) \
+            or pd.api.types.is_string_dtype(s.dtype)
+        try:
+            levels = s.nunique(dropna=True) if categorical else 2
+        except TypeError:
+            raise ValueError(f"column {col!r} holds values that are neither numbers nor labels (e.g. "
+                             f"{type(s.dropna().iloc[0]).__name__}); convert it") from None
+        if levels < 2:
+            value = s.dropna().iloc[0] if s.notna().any() else None
+            raise ValueError(f"column {col!r} has one level ({value!r}) in the rows used: as a factor it has no "
+                             "contrast to estimate; remove it from the formula")
 
 
 def formula_offset(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray | None:
@@ -288,7 +317,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     if len(data) == 0:
         raise ValueError("data has no rows")
     used = _used_columns(parsed, data)
-    _check_time_columns(parsed, data, used)
+    check_column_types(parsed, data, used)
     w = as_vector(weights, data, "weights")
     off = as_vector(offset, data, "offset")
     in_formula = formula_offset(parsed, data)
@@ -312,6 +341,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     if off is not None:
         off = off[rows]
 
+    _check_terms(parsed, sub, used)
     fast = simple_spec(parsed.fixed, sub)
     if fast is not None and parsed.response in sub.columns:
         lhs = sub[parsed.response].to_numpy()[:, None]

@@ -109,7 +109,11 @@ def _level_labels(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if isinstance(s.dtype, pd.CategoricalDtype):
         cat = s.cat.remove_unused_categories()
         return cat.cat.codes.to_numpy().astype(np.intp), pd.Index(cat.cat.categories)
-    codes, uniques = pd.factorize(s, sort=True)
+    try:
+        codes, uniques = pd.factorize(s, sort=True)
+    except TypeError:
+        raise ValueError(f"grouping column {s.name!r} holds values that are not labels (e.g. "
+                         f"{type(s.dropna().iloc[0]).__name__}); use strings or numbers as group ids") from None
     return codes.astype(np.intp), pd.Index(uniques)
 
 

@@ -387,6 +387,13 @@ def parse_formula(formula: str) -> ParsedFormula:
             text, pos,
             "a bar '|' outside parentheses: random-effects terms are written '(x | g)'",
         )
+    seen = set()
+    for b in bars:
+        key = (re.sub(r"\s+", "", b.expr), b.group, b.correlated)
+        if key in seen:
+            raise FormulaError(f"formula {text!r} has the random-effects term ({b.expr} | {b.group_name}) twice; "
+                               "give each term once")
+        seen.add(key)
     fixed, offsets = _split_offsets(fixed, text)
     if not fixed.strip() or fixed.strip() in {"+"}:
         fixed = "1"

@@ -20,10 +20,22 @@ from ..lmm.optimize import minimize_theta
 from ..formula import parse_formula
 from .agq import MAX_NAGQ, agq_deviance, agq_loglik, check_agq
 from .pirls import pirls, pirls_plan, random_part
+from ..arguments import as_choice, short_repr
 
 __all__ = ["glmer"]
 
 _CBIND = re.compile(r"^\s*cbind\s*\((.*)\)\s*$")
+
+
+def _top_comma(text: str) -> bool:
+    """Whether ``text`` has a comma outside parentheses."""
+    depth = 0
+    for ch in text:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch == "," and depth == 0:
+            return True
+    return False
 
 
 def _split_cbind(inner: str) -> tuple[str, str]:
@@ -34,7 +46,11 @@ def _split_cbind(inner: str) -> tuple[str, str]:
         elif ch in ")]":
             depth -= 1
         elif ch == "," and depth == 0:
-            return inner[:i].strip(), inner[i + 1:].strip()
+            rest = inner[i + 1:]
+            if _top_comma(rest):
+                raise ValueError(f"cbind() in the response takes two arguments, successes and failures, not "
+                                 f"more: cbind({inner})")
+            return inner[:i].strip(), rest.strip()
     raise ValueError(f"cbind() in the response needs two arguments, successes and failures: cbind({inner})")
 
 
@@ -120,15 +136,14 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     >>> round(q.loglik, 3), round(float(q.theta.iloc[0]), 4)
     (-91.983, 0.6475)
     """
-    from ..results.glmer_result import GlmerResult
-
+    as_choice(optimizer, "optimizer", ("bobyqa", "cobyqa", "nelder-mead"))
     fam = make_family(family, link)
     if fam.name == "gaussian":
         raise ValueError("for a gaussian response with the identity link use ml.lmer")
     if isinstance(nagq, bool) or not isinstance(nagq, (int, float, np.integer, np.floating)) \
             or not float(nagq).is_integer() or not 0 <= nagq <= MAX_NAGQ:
         raise ValueError(f"nagq must be an integer from 0 to {MAX_NAGQ} (0: first stage only, 1: Laplace, "
-                         f"> 1: adaptive Gauss-Hermite quadrature), not {nagq!r}")
+                         f"> 1: adaptive Gauss-Hermite quadrature), not {short_repr(nagq)}")
     nagq = int(nagq)
     parsed = parse_formula(formula)
     frame = as_dataframe(data)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import as_int
+from ..arguments import as_int, short_repr
 from .parameters import has_sigma, parameter_names, percent_labels
 
 __all__ = ["BootstrapResult", "bootstrap", "confint_parameters", "simulate_response"]
@@ -159,9 +159,7 @@ def _draw_glmm(fit, eta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _refit(fit, ystar: np.ndarray, start):
     """The model refitted to a simulated response."""
-    from dataclasses import replace as dc_replace
-
-    design = dc_replace(fit.design, y=ystar)
+    design = replace(fit.design, y=ystar)
     if not has_sigma(fit):
         from ..glmm.fit import fit_glmm_design
 
@@ -338,7 +336,7 @@ class BootstrapResult:
         cols = percent_labels(level)
         methods = ("percentile", "basic", "normal")
         if method not in methods:
-            raise ValueError(f"unknown method {method!r}; use one of {', '.join(methods)}")
+            raise ValueError(f"unknown method {short_repr(method)}; use one of {', '.join(methods)}")
         a = (1.0 - level) / 2.0
         alpha = np.array([a, 1.0 - a])
         used = self.draws.drop(index=[i for i, _ in self.failures])
@@ -475,19 +473,31 @@ def bootstrap(fit, nsim: int = 1000, seed=None, fun=None,
     >>> list(days.draws.columns)
     ['t1']
     """
+    from ..results import LmerResult
+    from ..results.glmer_result import GlmerResult
+
     t_start = time.perf_counter()
+    if not isinstance(fit, (LmerResult, GlmerResult)):
+        raise TypeError(f"fit must be a fitted model (ml.lmer or ml.glmer), not {short_repr(fit)}")
     nsim = as_int(nsim, "nsim", 1)
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    ss = _seed_sequence(seed)
     children = ss.spawn(nsim)
+    if fun is not None and not callable(fun):
+        raise TypeError(f"fun must be a function of a fitted model, not {short_repr(fun)}")
     fun = confint_parameters if fun is None else fun
-    est_raw = fun(fit)
+    try:
+        est_raw = fun(fit)
+    except TypeError as exc:
+        if "positional argument" not in str(exc):
+            raise
+        raise TypeError(f"fun must take the fitted model as its one argument ({exc})") from None
     names = _stat_names(est_raw)
     estimate = pd.Series(_as_values(est_raw), index=names, name="original")
 
     start = fit.theta.to_numpy()
-    if n_jobs is None or n_jobs == -1:
+    if n_jobs is None or (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool) and n_jobs == -1):
         n_jobs = os.cpu_count() or 1
-    n_jobs = max(1, min(int(n_jobs), nsim))
+    n_jobs = max(1, min(as_int(n_jobs, "n_jobs", 1), nsim))
     if n_jobs == 1:
         results = _run_chunk("", 0, nsim, payload=(fit, fun, start, children))
     else:
@@ -510,11 +520,33 @@ def bootstrap(fit, nsim: int = 1000, seed=None, fun=None,
                            seconds=time.perf_counter() - t_start)
 
 
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    """numpy's SeedSequence of a ``seed``: None (fresh entropy), a non-negative integer,
+    a sequence of them, or a SeedSequence."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    ok = seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)
+    if not ok and isinstance(seed, (list, tuple)) and seed:
+        ok = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seed)
+    if not ok:
+        raise TypeError(f"seed must be None, a non-negative integer or a list of them, not {short_repr(seed)}")
+    return np.random.SeedSequence(seed)
+
+
 def _as_values(value) -> np.ndarray:
     """A statistic's values as a flat float array (a dict in its key order)."""
     if isinstance(value, dict):
         value = list(value.values())
-    return np.asarray(value, dtype=float).ravel()
+    if value is None:
+        raise ValueError("fun returned None; it must return numbers (a number, a sequence, a dict or a Series)")
+    try:
+        out = np.asarray(value, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"fun must return numbers (a number, a sequence, a dict or a Series), "
+                         f"not {short_repr(value)}") from None
+    if out.size == 0:
+        raise ValueError("fun returned no values; it must return at least one number")
+    return out
 
 
 def _stat_names(value) -> list[str]:
@@ -522,7 +554,7 @@ def _stat_names(value) -> list[str]:
         return [str(i) for i in value.index]
     if isinstance(value, dict):
         return [str(k) for k in value]
-    size = np.asarray(value, dtype=float).size
+    size = _as_values(value).size
     return [f"t{i + 1}" for i in range(size)]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from ..arguments import as_bool, short_repr
 from .contrasts import type1_contrasts, type3_contrasts
 from .kenward_roger import kr_contest1d, kr_contest_md
 from .satterthwaite import contest1d, contest_md
@@ -17,12 +19,23 @@ def check_ddf(ddf: str | None) -> str | None:
     """Normalise a ``ddf`` name; None means lme4's plain z-free t values."""
     if ddf is None:
         return None
-    key = str(ddf).lower().replace("_", "-")
+    if not isinstance(ddf, str):
+        raise TypeError(f"ddf must be 'satterthwaite', 'kenward-roger' or None, not {short_repr(ddf)}")
+    key = ddf.lower().replace("_", "-")
     if key in ("kr", "kenward-roger", "kenwardroger"):
         key = "kenward-roger"
     if key not in _DDF:
-        raise ValueError(f"unknown ddf {ddf!r}; use 'satterthwaite', 'kenward-roger' or None")
+        raise ValueError(f"unknown ddf {short_repr(ddf)}; use 'satterthwaite', 'kenward-roger' or None")
     return key
+
+
+def _tests_ddf(ddf) -> str:
+    """The ddf of an F or t test: 'satterthwaite' or 'kenward-roger' (None, lme4's
+    table without df, has no test to give)."""
+    if ddf is None:
+        raise ValueError("ddf must be 'satterthwaite' or 'kenward-roger' for a test; ddf=None (no df) is "
+                         "for coef_table()")
+    return check_ddf(ddf)
 
 
 def _test1d(fit, key: str, L) -> dict:
@@ -92,7 +105,8 @@ def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFr
     >>> contest(fit, [0, 0, 1], joint=False)["df"].round(1).tolist()
     [149.6]
     """
-    key = check_ddf(ddf) or "satterthwaite"
+    key = _tests_ddf(ddf)
+    joint = as_bool(joint, "joint")
     p = len(fit.fixef)
     try:
         Lm = np.atleast_2d(np.asarray(L, dtype=float))
@@ -139,10 +153,12 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.Data
     >>> anova_table(fit)["F value"].round(3).tolist()
     [209.522, 15.907]
     """
-    key = check_ddf(ddf) or "satterthwaite"
+    key = _tests_ddf(ddf)
+    if isinstance(type, bool) or not isinstance(type, (int, str, np.integer)):
+        raise TypeError(f"type must be 3 (marginal) or 1 (sequential), not {short_repr(type)}")
     t = str(type).upper().replace("III", "3").replace("I", "1")
     if t not in ("1", "3"):
-        raise ValueError(f"unknown ANOVA type {type!r}; use 3 (marginal) or 1 (sequential)")
+        raise ValueError(f"unknown ANOVA type {short_repr(type)}; use 3 (marginal) or 1 (sequential)")
     Ls = type3_contrasts(fit.design, fit.design.data) if t == "3" else type1_contrasts(fit.design)
     rows = {term: _test_md(fit, key, L) for term, L in Ls.items() if L.shape[0]}
     table = pd.DataFrame.from_dict(rows, orient="index",

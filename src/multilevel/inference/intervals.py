@@ -7,6 +7,7 @@ import pandas as pd
 from .bootstrap import bootstrap
 from .parameters import has_sigma, wald_confint
 from .profile import profile_confint
+from ..arguments import as_choice, short_repr
 
 __all__ = ["confint"]
 
@@ -63,7 +64,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, **kw) 
     """
     m = str(method).lower()
     if m not in _METHODS:
-        raise ValueError(f"unknown method {method!r}; use 'profile', 'wald' or 'boot'")
+        raise ValueError(f"unknown method {short_repr(method)}; use 'profile', 'wald' or 'boot'")
     if m != "boot" and kw:
         raise TypeError(f"unexpected argument(s) for method {m!r}: {', '.join(kw)}")
     if m == "profile":
@@ -74,7 +75,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, **kw) 
         return profile_confint(fit, level=level, parm=parm)
     if m == "wald":
         return wald_confint(fit, level=level, parm=parm)
-    boot_type = kw.pop("boot_type", "percentile")
+    boot_type = as_choice(kw.pop("boot_type", "percentile"), "boot_type", ("percentile", "basic", "normal"))
     unknown = [k for k in kw if k not in _BOOT_KW]
     if unknown:
         raise TypeError(f"unexpected argument(s) for method 'boot': {', '.join(unknown)}")

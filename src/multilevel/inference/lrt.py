@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.stats
 
 from ..results.summary import format_column, format_pvalues, stars
+from ..arguments import as_bool, short_repr
 
 __all__ = ["ModelComparison", "anova"]
 
@@ -123,6 +124,9 @@ def _check_fits(fits, names) -> list[str]:
     if names is None:
         names = [f"m{i + 1}" for i in range(len(fits))]
     else:
+        if isinstance(names, str) or not isinstance(names, (list, tuple, pd.Index, np.ndarray)) \
+                or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a list of strings, one per model, not {short_repr(names)}")
         names = [str(n) for n in names]
         if len(names) != len(fits):
             raise ValueError(f"names has {len(names)} entries for {len(fits)} models")
@@ -229,6 +233,8 @@ def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> Mode
     'models sorted by number of parameters: int, slope'
     """
     fits = list(fits)
+    refit = as_bool(refit, "refit")
+    boundary = as_bool(boundary, "boundary")
     names = _check_fits(fits, names)
     notes: list[str] = []
 

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from ..linalg import ThetaLayout
+from ..arguments import short_repr
 
 __all__ = ["parameter_names", "percent_labels", "wald_confint"]
 
@@ -86,7 +87,7 @@ def percent_labels(level: float) -> list[str]:
 
 def _check_level(level: float) -> None:
     if not (isinstance(level, (int, float)) and 0.0 < float(level) < 1.0):
-        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+        raise ValueError(f"level must be a number between 0 and 1, not {short_repr(level)}")
 
 
 def _select(names: list[str], parm, nvar: int) -> list[str]:
@@ -99,16 +100,24 @@ def _select(names: list[str], parm, nvar: int) -> list[str]:
         if parm == "beta_":
             return names[nvar:]
         parm = [parm]
+    elif isinstance(parm, (int, np.integer)) and not isinstance(parm, bool):
+        parm = [parm]
+    if not isinstance(parm, (list, tuple, pd.Index, np.ndarray)) or isinstance(parm, np.ndarray) and parm.ndim != 1:
+        raise TypeError(f"parm must be a name, a position, a list of them, 'theta_' or 'beta_', not {short_repr(parm)}")
+    if len(parm) == 0:
+        raise ValueError("parm is empty: name at least one parameter (or leave parm=None for all)")
     out = []
     for p in parm:
-        if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer, str)):
+            raise TypeError(f"parm entries must be names or positions, not {short_repr(p)}")
+        if isinstance(p, (int, np.integer)):
             if not 0 <= int(p) < len(names):
                 raise ValueError(f"parameter position {p} is out of range 0..{len(names) - 1}")
             out.append(names[int(p)])
         elif p in names:
             out.append(p)
         else:
-            raise ValueError(f"unknown parameter {p!r}; choose from {', '.join(names)}")
+            raise ValueError(f"unknown parameter {short_repr(p)}; choose from {', '.join(names)}")
     return list(dict.fromkeys(out))
 
 

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from ..arguments import as_bool, short_repr
 
 __all__ = ["icc", "r2_nakagawa", "shrinkage", "variance_partition"]
 
@@ -240,6 +241,8 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     True
     """
     terms = fit.design.terms
+    if group is not None and not isinstance(group, str):
+        raise TypeError(f"group must be the name of a grouping factor, not {short_repr(group)}")
     groups = list(dict.fromkeys(t.group for t in terms))
     with_int = [i for i, t in enumerate(terms) if "(Intercept)" in t.columns]
     if group is None:
@@ -299,6 +302,7 @@ def variance_partition(fit, fixed: bool = False) -> pd.DataFrame:
     schoolid     8.614        0.18
     Residual    39.148        0.82
     """
+    fixed = as_bool(fixed, "fixed")
     comps: dict[str, float] = {}
     if fixed:
         comps["Fixed"] = _var_fixed(fit)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..design import build_design, standardize
-from ..arguments import as_bool
+from ..arguments import as_bool, as_choice, short_repr
 from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, singular_message,
                           singular_terms)
 from .objective import LmmObjective, solve_effects
@@ -32,9 +32,12 @@ def check_start(start, lower) -> np.ndarray:
     ValueError: start value 1 of theta is -1, below its lower bound 0 (a diagonal element of a relative covariance factor is a standard deviation ratio, >= 0)
     """
     try:
-        x0 = np.asarray(start, dtype=float).ravel()
+        x0 = np.asarray(start, dtype=float)
     except (TypeError, ValueError):
-        raise TypeError(f"start must be 'moments', 'identity' or numbers (one per theta), not {start!r}") from None
+        raise TypeError(f"start must be 'moments', 'identity' or numbers (one per theta), not {short_repr(start)}") from None
+    if x0.ndim > 1:
+        raise ValueError(f"start must be a flat list of numbers (one per theta), not an array of shape {x0.shape}")
+    x0 = x0.ravel()
     if x0.shape != lower.shape:
         raise ValueError(f"start must have {lower.size} values (one per theta), not {x0.size}")
     if not np.all(np.isfinite(x0)):
@@ -154,7 +157,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     elif isinstance(start, str) and start == "identity":
         x0 = layout.start
     elif isinstance(start, str):
-        raise ValueError(f"unknown start {start!r}; use 'moments', 'identity' or an array of theta")
+        raise ValueError(f"unknown start {short_repr(start)}; use 'moments', 'identity' or an array of theta")
     else:
         x0 = check_start(start, lower)
         x0 = st.theta_to_internal(x0)
@@ -241,6 +244,7 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     {'(Intercept)': 69.425, 'femaleF': 7.128}
     """
     reml = as_bool(reml, "reml")
+    as_choice(optimizer, "optimizer", ("bobyqa", "cobyqa", "nelder-mead"))
     design = build_design(formula, data, weights=weights, offset=offset)
     name = None
     attrs = getattr(data, "attrs", None)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import nlopt
 import numpy as np
 
+from ..arguments import as_choice, short_repr
+
 __all__ = ["OptSummary", "minimize_theta"]
 
 _RESULT = {
@@ -100,6 +102,7 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     >>> round(float(s.xopt[0]), 4), s.fopt
     (2.0, 1.0)
     """
+    as_choice(optimizer, "optimizer", ("bobyqa", "cobyqa", "nelder-mead"))
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
     n = x0.size
@@ -120,7 +123,7 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     algos = {"bobyqa": nlopt.LN_BOBYQA, "nelder-mead": nlopt.LN_NELDERMEAD}
     if optimizer not in algos:
         raise ValueError(
-            f"unknown optimizer {optimizer!r}; choose 'bobyqa', 'cobyqa' or 'nelder-mead'"
+            f"unknown optimizer {short_repr(optimizer)}; choose 'bobyqa', 'cobyqa' or 'nelder-mead'"
         )
 
     def f(x, grad):

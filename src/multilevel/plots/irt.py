@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._mpl import pyplot
+from ._mpl import axes_list, pyplot
 
 __all__ = ["item_curves"]
 
@@ -44,6 +44,8 @@ def item_curves(fit, ax=None, theta_grid=None):
     P = curves(fit, theta_grid)
     if ax is None:
         _, ax = pyplot().subplots(figsize=(6.4, 4.4))
+    else:
+        ax = axes_list(ax, 1, "the item curves")[0]
     for label, b in r.items["difficulty"].items():
         ax.plot(P.index.to_numpy(), P[label].to_numpy(), label=f"{label} (b = {b:.2f})")
     ax.set_xlabel("ability")

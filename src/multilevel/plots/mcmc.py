@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._mpl import pyplot
+from ..arguments import as_bool, short_repr
+from ._mpl import axes_list, pyplot
 
 __all__ = ["density", "trace"]
 
@@ -37,7 +38,10 @@ def _panels(draws: Mapping) -> list[tuple[str, str, np.ndarray]]:
     """(panel label, parameter name, (chains, draws) array) for every scalar element."""
     out = []
     for name, value in draws.items():
-        a = np.asarray(value, dtype=float)
+        try:
+            a = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"draws of {short_repr(name)} must be numbers, shape (chains, draws, ...)") from None
         if a.ndim < 2:
             raise ValueError(f"draws of {name!r} must have shape (chains, draws, ...), "
                              f"got {a.shape}")
@@ -55,7 +59,14 @@ def _select(draws: Mapping, params) -> list[tuple[str, np.ndarray]]:
     panels = _panels(draws)
     if params is None:
         return [(label, a) for label, _, a in panels]
-    wanted = [params] if isinstance(params, str) else list(params)
+    if isinstance(params, str):
+        wanted = [params]
+    elif isinstance(params, (list, tuple)) and all(isinstance(p, str) for p in params):
+        wanted = list(params)
+    else:
+        raise TypeError(f"params must be a parameter name (or prefix) or a list of them, not {short_repr(params)}")
+    if not wanted or any(p == "" for p in wanted):
+        raise ValueError("params must name at least one parameter (or prefix); leave params=None for all")
     chosen: list[int] = []
     unknown = []
     for p in wanted:
@@ -76,9 +87,7 @@ def _select(draws: Mapping, params) -> list[tuple[str, np.ndarray]]:
 def _axes(n: int, ax, panel_size: tuple[float, float]):
     """A figure and ``n`` axes: new ones in a grid, or those given in ``ax``."""
     if ax is not None:
-        axes = list(np.ravel(np.asarray(ax, dtype=object)))
-        if len(axes) < n:
-            raise ValueError(f"{n} panels to draw but {len(axes)} axes given")
+        axes = axes_list(ax, n, f"{n} panels")
         return axes[0].figure, axes[:n]
     plt = pyplot()
     ncols = 1 if n <= 3 else (2 if n <= 8 else 3)
@@ -151,6 +160,8 @@ def _kde(x: np.ndarray, grid_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """
     x = x[np.isfinite(x)]
     n = x.size
+    if n == 0:
+        raise ValueError("the draws to plot have no finite values")
     sd = x.std(ddof=1) if n > 1 else 0.0
     iqr = np.subtract(*np.percentile(x, [75, 25])) if n > 1 else 0.0
     spread = min(sd, iqr / 1.34) if iqr > 0 else sd
@@ -216,6 +227,7 @@ def density(posterior_or_draws, params: str | Sequence[str] | None = None, ax=No
     1
     >>> pyplot().close("all")
     """
+    pooled = as_bool(pooled, "pooled")
     chosen = _select(_draws_of(posterior_or_draws), params)
     fig, axes = _axes(len(chosen), ax, (4.5, 2.8))
     for i, (a, (label, x)) in enumerate(zip(axes, chosen)):

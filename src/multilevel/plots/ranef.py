@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._mpl import pyplot
+from ._mpl import axes_list, pyplot
 
 __all__ = ["caterpillar"]
 
@@ -48,6 +48,14 @@ def caterpillar(fit, group: str | None = None, ax=None, level: float = 0.95):
     """
     from scipy import stats
 
+    from ..arguments import short_repr
+
+    if not hasattr(fit, "ranef_var"):
+        raise TypeError(f"fit must be an lmer or glmer fit, not {short_repr(fit)}")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number between 0 and 1, not {short_repr(level)}")
+    if group is not None and not isinstance(group, str):
+        raise TypeError(f"group must be the name of a grouping factor, not {short_repr(group)}")
     ranef = fit.ranef
     if group is None:
         group = next(iter(ranef))
@@ -62,9 +70,7 @@ def caterpillar(fit, group: str | None = None, ax=None, level: float = 0.95):
                                       figsize=(3.2 * ncol + 1.0, max(3.0, min(12.0, 0.18 * len(modes) + 1.2))))
         axes = list(axes[0])
     else:
-        axes = list(np.ravel(np.asarray(ax, dtype=object)))
-        if len(axes) < ncol:
-            raise ValueError(f"{group!r} has {ncol} random effects; pass {ncol} Axes")
+        axes = axes_list(ax, ncol, f"{ncol} random effects of {group!r}")
         fig = axes[0].figure
     order = np.argsort(modes.iloc[:, 0].to_numpy(), kind="stable")
     pos = np.arange(len(order))

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..arguments import short_repr
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "multilevel-result"
@@ -161,6 +163,23 @@ def _weights_offset(result, frame: pd.DataFrame, call: dict) -> None:
     call.pop("kind_weights", None)
 
 
+def _as_path(path, saving: bool) -> Path:
+    """``path`` as a Path, checked: a file name, not a folder; for saving, in a folder that exists."""
+    import os
+
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (a string or a pathlib.Path), not {short_repr(path)}")
+    if str(path) == "":
+        raise ValueError("path is empty: give a file name, e.g. 'fit.mlfit'")
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"path {str(out)!r} is a folder: give a file name, e.g. {str(out / 'fit.mlfit')!r}")
+    if saving and not out.parent.exists():
+        raise ValueError(f"path {str(out)!r} is in a folder that does not exist ({str(out.parent)!r}); "
+                         "create it first")
+    return out
+
+
 def save(result, path) -> Path:
     """Write a fitted model to ``path`` (a zip archive; see the module's description).
 
@@ -179,7 +198,7 @@ def save(result, path) -> Path:
     from .glmer_result import GlmerResult
     from .lmer_result import LmerResult
 
-    path = Path(path)
+    path = _as_path(path, saving=True)
     files: dict[str, bytes] = {}
     if isinstance(result, LmerResult):
         frame, schema = _frame(result)
@@ -238,9 +257,9 @@ def _json_default(value):
 # -------------------------------------------------------------------- load
 def read_archive(path) -> tuple[dict, zipfile.ZipFile]:
     """The manifest of a saved result (checked) and the open archive."""
-    path = Path(path)
+    path = _as_path(path, saving=False)
     if not path.exists():
-        raise ValueError(f"no saved result at {str(path)!r}")
+        raise ValueError(f"no saved result at path {str(path)!r}")
     try:
         zf = zipfile.ZipFile(path)
         manifest = json.loads(zf.read("manifest.json"))
@@ -251,9 +270,9 @@ def read_archive(path) -> tuple[dict, zipfile.ZipFile]:
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(
-            f"{str(path)!r} was saved in format version {version} by multilevel "
-            f"{manifest.get('package_version')}; this release reads versions up to {FORMAT_VERSION}: upgrade "
-            "multilevel to load it"
+            f"{str(path)!r} was saved in format version {short_repr(version)}"
+            + (f" by multilevel {manifest['package_version']}" if manifest.get("package_version") else "")
+            + f"; this release reads versions up to {FORMAT_VERSION}: upgrade multilevel to load it"
         )
     return manifest, zf
 

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from ..lmm.convergence import singular_message, singular_terms
+from ..arguments import as_choice, short_repr
 
 __all__ = ["GlmerResult"]
 
@@ -383,6 +384,7 @@ class GlmerResult:
 
     def residuals(self, type: str = "deviance") -> pd.Series:
         """Residuals: ``deviance`` (default, as glmer), ``pearson``, ``response`` or ``working``."""
+        as_choice(type, "type", ("deviance", "pearson", "response", "working"))
         y, mu, w = self.design.y, self._pirls.mu, self._prior
         if type == "deviance":
             r = np.sign(y - mu) * np.sqrt(np.maximum(self.family.deviance_residuals(y, mu, w), 0))
@@ -393,7 +395,7 @@ class GlmerResult:
         elif type == "working":
             r = (y - mu) / self.family.link.mu_eta(self._pirls.eta)
         else:
-            raise ValueError(f"unknown residual type {type!r}; use deviance, pearson, response or working")
+            raise ValueError(f"unknown residual type {short_repr(type)}; use deviance, pearson, response or working")
         return pd.Series(r, index=self.design.data_index, name=f"{type} residuals")
 
     def coef_table(self) -> pd.DataFrame:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
+from ..arguments import as_choice, short_repr
+
 __all__ = ["LmerResult"]
 
 
@@ -362,6 +364,7 @@ class LmerResult:
         >>> round(float(fit.residuals("scaled").iloc[0] * fit.sigma), 2)
         -4.1
         """
+        as_choice(type, "type", ("conditional", "marginal", "scaled", "pearson"))
         y = self.design.y
         if type == "conditional":
             r = y - self.fitted.to_numpy()
@@ -375,7 +378,7 @@ class LmerResult:
                 r = r / self.sigma
         else:
             raise ValueError(
-                f"unknown residual type {type!r}; use 'conditional', 'marginal', 'scaled' or 'pearson'"
+                f"unknown residual type {short_repr(type)}; use 'conditional', 'marginal', 'scaled' or 'pearson'"
             )
         return pd.Series(r, index=self.design.data_index, name=f"{type} residuals")
 
