@@ -121,16 +121,3 @@ def test_glmm_profile_does_not_depend_on_units():
     ref = REF["grouseticks"]["confint_profile"]
     np.testing.assert_allclose(ci.loc["cHEIGHT"] * 100.0, _ref_ci(ref)[-1], rtol=2e-4)
     np.testing.assert_allclose(ci.loc["sd_(Intercept)|BROOD"], _ref_ci(ref)[0], rtol=2e-4)
-
-
-def test_profile_refuses_correlated_terms():
-    rng = np.random.default_rng(1)
-    import pandas as pd
-
-    d = pd.DataFrame({"y": rng.integers(0, 2, 300).astype(float), "x": rng.normal(size=300),
-                      "g": np.repeat(np.arange(30), 10)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = ml.glmer("y ~ x + (1 + x | g)", d)
-    with pytest.raises(ValueError, match="method='boot'"):
-        fit.confint()

@@ -42,6 +42,21 @@ def base():
     return {reml: _fit(data, reml=reml)[0] for reml in (False, True)}
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=scales, c=shifts, reml=st.booleans())
+def test_scalar_terms_are_equivariant(sleepstudy, a, c, reml):
+    """Random intercepts only (scalar terms): the same under x -> a x + c."""
+    formula = "Reaction ~ Days + (1 | Subject)"
+    ref, _ = _fit(sleepstudy, formula, reml=reml)
+    fit, caught = _fit(sleepstudy.assign(Days=sleepstudy["Days"] * a + c * abs(a)), formula, reml=reml)
+    assert not caught, caught
+    shift = 2.0 * np.log(abs(a)) if reml else 0.0
+    assert fit.objective - shift == pytest.approx(ref.objective, rel=1e-8)
+    np.testing.assert_allclose(fit.fitted, ref.fitted, rtol=1e-7)
+    assert fit.theta.iloc[0] == pytest.approx(ref.theta.iloc[0], rel=1e-6)
+    assert fit.fixef.iloc[1] * a == pytest.approx(ref.fixef.iloc[1], rel=1e-6)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=scales, c=shifts, reml=st.booleans())
 def test_lmer_is_equivariant_to_units(sleepstudy, base, a, c, reml):

@@ -11,7 +11,9 @@ trajectory by uniform progressive sampling within each new half and biased
 progressive sampling between halves. Warmup is Stan's: dual averaging of the
 step size towards the target acceptance statistic, a mass matrix (diagonal
 or dense) estimated in doubling windows (75 / 25 doubling / 50 iterations,
-scaled down for short warmups) and regularised as Stan does, and Stan's
+scaled down for short warmups) and regularised as Stan does (towards each
+coordinate's initial scale rather than towards 1e-3, so that a coefficient in
+large units keeps a usable metric), and Stan's
 step-size search at the start. After each new mass matrix dual averaging
 restarts from the current step size, as NumPyro's warmup does; Stan searches
 again there, which on a posterior with a wall at small SDs (the anorexia
@@ -118,6 +120,7 @@ class NutsState(NamedTuple):
     w_count: object
     w_mean: object
     w_m2: object
+    reg: object  # the initial inverse mass (diagonal): the scale the adapted metric is regularised towards
 
 
 class _Edge(NamedTuple):
@@ -220,7 +223,8 @@ class NutsKernel:
             fresh=np.bool_(True), search=np.int32(2), probes=np.int32(0), step_size=np.float64(step_size),
             inv_mass=imm, mom_factor=factor,
             da=np.array([np.log(10.0 * step_size), 0.0, 0.0, 0.0]),
-            w_count=np.float64(0.0), w_mean=np.zeros(d), w_m2=np.zeros((d, d) if self.dense else d))
+            w_count=np.float64(0.0), w_mean=np.zeros(d), w_m2=np.zeros((d, d) if self.dense else d),
+            reg=diag)
 
     def buffers(self, draws: int, lead: tuple = (), args=None) -> dict:
         """Zero buffers ``(*lead, draws, ...)`` for the recorded values and statistics.
@@ -416,11 +420,13 @@ class NutsKernel:
             upd = adapt & update[iw]
             cov = m2 / jnp.maximum(cnt - 1.0, 1.0)
             shrink = cnt / (cnt + 5.0)
+            # Stan adds 1e-3 (5 / (n + 5)) to the variances; relative to the initial
+            # guess of each coordinate's scale here, so that a coefficient of a
+            # predictor in large units (posterior variance 1e-10) is not swamped
             if self.dense:
-                eye = jnp.eye(self.dim, dtype=z.dtype)
-                new_imm = shrink * cov + 1e-3 * (5.0 / (cnt + 5.0)) * eye
+                new_imm = shrink * cov + 1e-3 * (5.0 / (cnt + 5.0)) * jnp.diag(st.reg)
             else:
-                new_imm = shrink * cov + 1e-3 * (5.0 / (cnt + 5.0))
+                new_imm = shrink * cov + 1e-3 * (5.0 / (cnt + 5.0)) * st.reg
             inv_mass = jnp.where(upd, new_imm, st.inv_mass)
             factor = lax.cond(upd, self._mom_factor, lambda _: st.mom_factor, inv_mass)
             # dual averaging starts again from the current step size (see the module's notes)
@@ -437,7 +443,7 @@ class NutsKernel:
                 lambda B, v: lax.dynamic_update_index_in_dim(B, jnp.where(write, v, B[j]), j, 0), b, rec)
             st = NutsState(z, pe, g, key, i + jnp.where(regular, 1, 0).astype(i.dtype), jnp.bool_(False),
                            search.astype(st.search.dtype), probes.astype(st.probes.dtype), eps_new,
-                           inv_mass, factor, da_new, cnt, mean, m2)
+                           inv_mass, factor, da_new, cnt, mean, m2, st.reg)
             return st, b
 
         return lax.while_loop(lambda c: c[0].iteration < stop, body, (state, bufs))

@@ -11,9 +11,9 @@ limit 0, as lme4 gives it.
 
 The minimisations run on the fit's standardised design
 (:mod:`multilevel.design.standardize`), so the limits do not depend on the
-units of the predictors. Models whose random-effects terms are all scalar
-(``(1 | g)``, ``(x || g)``) are covered; correlated terms raise a ValueError
-that points to the bootstrap.
+units of the predictors. With a correlated term (``(1 + x | g)``) the
+profile runs over lme4's parameters (standard deviations, correlations,
+fixed effects), each evaluation mapped to the standardised design.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from scipy import optimize, stats
 
 from ..design import standardize
 from ..linalg import ThetaLayout
-from ..lmm.optimize import minimize_theta
 from .parameters import _select, parameter_names, percent_labels
+from .profile import _bobyqa
 
 __all__ = ["glmm_profile_confint"]
 
@@ -66,44 +66,43 @@ class _Deviance:
                                                                    self.prior, fit.nagq))
 
 
-def _profile_limits(dev: _Deviance, x_hat: np.ndarray, dev_min: float, which: int, direction_vec,
-                    value_of, at_value, lower_bound: float | None, z: float, step: float):
+def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value,
+                    box: tuple[np.ndarray, np.ndarray, np.ndarray], bounds: tuple[float | None, float | None],
+                    z: float, step: float):
     """Lower and upper limits of one parameter.
 
-    ``value_of(x)`` is the parameter at the full internal vector ``x``;
-    ``at_value(v, free)`` the full vector with the parameter at ``v`` and the
-    other coordinates ``free``; ``direction_vec`` is unused by scalar
-    parameters (kept for the fixed effects' constraint).
+    ``at_value(v, free)`` is the full internal vector with the parameter at ``v``
+    and the other parameters at ``free``; ``box`` holds the lower and upper
+    bounds and the initial steps of ``free``; ``bounds`` the parameter's own.
     """
-    est = value_of(x_hat)
-    free0 = direction_vec(x_hat)
-    lower_free = dev.lower_free
+    lower_free, upper_free, step_free = box
     state = {"free": free0.copy()}
+    xtol = 1e-7 * float(np.min(step_free)) if step_free.size else 1e-10
 
     def prof(v: float) -> float:
-        def f(free):
-            return dev(at_value(v, free))
-
-        res = minimize_theta(f, state["free"], lower_free, xtol_abs=1e-9, ftol_abs=1e-11)
-        state["free"] = res.xopt
-        return res.fopt
+        x, f, _, _ = _bobyqa(lambda free: dev(at_value(v, free)), state["free"], lower_free, upper_free,
+                             step_free, xtol=xtol, ftol=1e-11)
+        state["free"] = x
+        return f
 
     def zeta(v: float) -> float:
         rise = max(prof(v) - dev_min, 0.0)
         return math.copysign(math.sqrt(rise), v - est)
 
     limits = []
-    for sign in (-1.0, 1.0):
+    for sign, bound in ((-1.0, bounds[0]), (1.0, bounds[1])):
         state["free"] = free0.copy()
         h, prev, found = step, est, None
         for _ in range(40):
             v = est + sign * h
-            if lower_bound is not None and v <= lower_bound:
-                zb = zeta(lower_bound)
-                if sign * zb < z:  # the profile does not reach the quantile before the boundary
-                    found = lower_bound
+            if bound is not None and sign * (v - bound) >= 0:
+                if sign * (est - bound) >= 0:  # the estimate is on the boundary
+                    found = bound
+                elif sign * zeta(bound) < z:  # the profile does not reach the quantile before the boundary
+                    found = bound
                 else:
-                    found = optimize.brentq(lambda t: zeta(t) - sign * z, lower_bound, prev, xtol=1e-8)
+                    lo, hi = (bound, prev) if sign < 0 else (prev, bound)
+                    found = optimize.brentq(lambda t: zeta(t) - sign * z, lo, hi, xtol=1e-8)
                 break
             zv = zeta(v)
             if sign * zv >= z:
@@ -116,12 +115,11 @@ def _profile_limits(dev: _Deviance, x_hat: np.ndarray, dev_min: float, which: in
 
 
 def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
-    """Profile-likelihood intervals of a GLMM's standard deviations and fixed effects.
+    """Profile-likelihood intervals of a GLMM's standard deviations, correlations and fixed effects.
 
     Parameters
     ----------
     fit : GlmerResult
-        With scalar random-effects terms only.
     level : float, default 0.95
     parm : str, int or list, optional
         Parameters (names, positions, ``"theta_"`` or ``"beta_"``); all by default.
@@ -129,8 +127,8 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        lme4's parameter names (``sd_(Intercept)|herd``, the fixed effects) and
-        the two limits.
+        lme4's parameter names (``sd_(Intercept)|herd``, ``cor_x.(Intercept)|g``,
+        the fixed effects) and the two limits.
 
     Examples
     --------
@@ -144,11 +142,6 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     cols = percent_labels(level)
     nvar = len(fit.theta)
     chosen = _select(names, parm, nvar)
-    if any(t.k > 1 for t in fit.design.terms):
-        raise ValueError(
-            "profile intervals of a GLMM with correlated random effects are not available; use "
-            "confint(method='boot') (a parametric bootstrap) or method='Wald' for the fixed effects"
-        )
     if fit.nagq == 0:
         raise ValueError("profile intervals need the Laplace or quadrature fit (nagq >= 1), not nagq = 0")
     z = float(stats.norm.ppf((1.0 + level) / 2.0))
@@ -156,45 +149,93 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     st, nt = dev.st, dev.nt
     x_hat = np.asarray(fit._x_internal, dtype=float)
     p = x_hat.size - nt
+    se = fit.se.to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dev_min = dev(x_hat)
         out = {}
-        se = fit.se.to_numpy()
-        for name in chosen:
-            j = names.index(name)
-            if j < nvar:
-                # the standard deviation of scalar term j: |B| theta_j
-                scale = abs(float(st.B[j][0, 0]))
-                others = [i for i in range(x_hat.size) if i != j]
-                dev.lower_free = np.concatenate([dev.layout.lower, np.full(p, -np.inf)])[others]
-
-                def at_value(v, free, j=j, others=others, scale=scale):
-                    x = np.empty(x_hat.size)
-                    x[j] = v / scale
-                    x[others] = free
-                    return x
-
-                lim = _profile_limits(dev, x_hat, dev_min, j, lambda x, o=others: x[o],
-                                      lambda x, j=j, s=scale: x[j] * s, at_value, 0.0, z,
-                                      step=max(0.25 * x_hat[j] * scale, 0.05 * scale))
-            else:
-                # fixed effect k = j - nvar: beta_user_k = Tx[k] @ beta_int; hold it by
-                # moving along a, free in the null space of a
-                k = j - nvar
-                a = st.Tx[k]
-                Q, _ = np.linalg.qr(np.column_stack([a, np.eye(p)]))
-                N = Q[:, 1:p] if p > 1 else np.zeros((p, 0))
-                a_unit = a / (a @ a)
-                dev.lower_free = np.concatenate([dev.layout.lower, np.full(p - 1, -np.inf)])
-
-                def at_value(v, free, N=N, a_unit=a_unit):
-                    return np.concatenate([free[:nt], v * a_unit + N @ free[nt:]])
-
-                def free_of(x, N=N):
-                    return np.concatenate([x[:nt], N.T @ x[nt:]])
-
-                lim = _profile_limits(dev, x_hat, dev_min, j, free_of, lambda x, a=a: float(a @ x[nt:]),
-                                      at_value, None, z, step=float(se[k]))
-            out[name] = lim
+        if all(t.k == 1 for t in fit.design.terms):
+            for name in chosen:
+                out[name] = _scalar_limits(dev, st, x_hat, dev_min, names.index(name), nvar, nt, p, se, z)
+        else:
+            for name in chosen:
+                out[name] = _rel_limits(dev, fit, st, dev_min, names.index(name), nvar, nt, p, se, z)
     return pd.DataFrame(np.array([out[n] for n in chosen]), index=chosen, columns=cols)
+
+
+def _scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z):
+    """Limits of parameter ``j`` of a model with scalar terms only, in the internal
+    parameters: an SD is ``|B| theta_j``; a fixed effect ``Tx[k] @ beta`` is held by
+    moving along ``Tx[k]`` with the rest free in its null space."""
+    if j < nvar:
+        scale = abs(float(st.B[j][0, 0]))
+        others = [i for i in range(x_hat.size) if i != j]
+        lower = np.concatenate([dev.layout.lower, np.full(p, -np.inf)])[others]
+        step = np.where(np.isfinite(lower), np.maximum(0.2 * np.abs(x_hat[others]), 0.05),
+                        np.maximum(0.2 * np.abs(x_hat[others]), 0.1))
+
+        def at_value(v, free):
+            x = np.empty(x_hat.size)
+            x[j] = v / scale
+            x[others] = free
+            return x
+
+        return _profile_limits(dev, dev_min, x_hat[j] * scale, x_hat[others], at_value,
+                               (lower, np.full(lower.size, np.inf), step), (0.0, None), z,
+                               step=max(0.25 * x_hat[j] * scale, 0.05 * scale))
+    k = j - nvar
+    a = st.Tx[k]
+    Q, _ = np.linalg.qr(np.column_stack([a, np.eye(p)]))
+    N = Q[:, 1:p] if p > 1 else np.zeros((p, 0))
+    a_unit = a / (a @ a)
+    free0 = np.concatenate([x_hat[:nt], N.T @ x_hat[nt:]])
+    lower = np.concatenate([dev.layout.lower, np.full(p - 1, -np.inf)])
+    step = np.maximum(0.2 * np.abs(free0), 0.1)
+
+    def at_value(v, free):
+        return np.concatenate([free[:nt], v * a_unit + N @ free[nt:]])
+
+    return _profile_limits(dev, dev_min, float(a @ x_hat[nt:]), free0, at_value,
+                           (lower, np.full(lower.size, np.inf), step), (None, None), z, step=float(se[k]))
+
+
+def _rel_limits(dev, fit, st, dev_min, j, nvar, nt, p, se, z):
+    """Limits of parameter ``j`` of a model with a correlated term, over lme4's
+    parameters (standard deviations, correlations, fixed effects) on the user's
+    scale, each evaluation mapped to the internal ones."""
+    from .profile import _rel_from_theta, _terms, _theta_from_rel
+
+    terms = _terms(dev.layout)
+    rel_hat = _rel_from_theta(terms, fit.theta.to_numpy())
+    beta_hat = fit.fixef.to_numpy()
+    y_hat = np.concatenate([rel_hat, beta_hat])
+    diag = dev.layout.diagonal
+    lower_all = np.concatenate([np.where(diag, 0.0, -1.0), np.full(p, -np.inf)])
+    upper_all = np.concatenate([np.where(diag, np.inf, 1.0), np.full(p, np.inf)])
+    # an SD's step in the units of its effect: the row norm of the term's map B
+    unit = np.concatenate([np.linalg.norm(B, axis=1)[r] for B, t in zip(st.B, terms) for r in [t.rows]])
+    step_all = np.concatenate([np.where(diag, np.maximum(0.1 * rel_hat, 0.05 * unit), 0.1), se])
+
+    def to_x(y):
+        theta = _theta_from_rel(terms, y[:nvar])
+        if theta is None:
+            return None
+        return np.concatenate([st.theta_to_internal(theta), st.beta_to_internal(y[nvar:])])
+
+    def dev_y(y):
+        x = to_x(y)
+        return math.inf if x is None else dev(x)
+
+    others = [i for i in range(y_hat.size) if i != j]
+
+    def at_value(v, free):
+        y = np.empty(y_hat.size)
+        y[j] = v
+        y[others] = free
+        return y
+
+    box = (lower_all[others], upper_all[others], step_all[others])
+    bounds = (None if np.isinf(lower_all[j]) else float(lower_all[j]),
+              None if np.isinf(upper_all[j]) else float(upper_all[j]))
+    step = float(step_all[j]) if j >= nvar or diag[j] else 0.1
+    return _profile_limits(dev_y, dev_min, float(y_hat[j]), y_hat[others], at_value, box, bounds, z, step)

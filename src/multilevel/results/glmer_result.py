@@ -422,8 +422,8 @@ class GlmerResult:
         Parameters
         ----------
         method : {"profile", "wald", "boot"}
-            Profile likelihood of the fit's deviance (Laplace or quadrature;
-            scalar random-effects terms), Wald (fixed effects only), or a seeded
+            Profile likelihood of the fit's deviance (Laplace or quadrature),
+            Wald (fixed effects only), or a seeded
             parametric bootstrap (``nsim``, ``seed``, ``n_jobs`` in ``kw``).
         level : float
         parm : list of names or positions, "theta_" or "beta_", optional
