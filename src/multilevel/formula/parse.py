@@ -186,7 +186,7 @@ def _powers_in_calls(text: str) -> str:
     return "".join(out)
 
 
-def _top_level_groups(rhs: str, pairs: dict[int, int]) -> list[int]:
+def _top_level_groups(rhs: str) -> list[int]:
     """Positions of the '(' that are not inside other parentheses."""
     opens, depth = [], 0
     for i, ch in enumerate(rhs):
@@ -213,7 +213,7 @@ def _normalise_bars(rhs: str, text: str, offset: int) -> str:
     while True:
         pairs = _match_parens(rhs, offset)
         changed = False
-        for start in _top_level_groups(rhs, pairs):
+        for start in _top_level_groups(rhs):
             end = pairs[start]
             inner = rhs[start + 1: end]
             name = re.search(r"([A-Za-z_.][A-Za-z0-9_.]*)\s*$", rhs[:start])
@@ -336,16 +336,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     pairs = _match_parens(rhs, rhs_start)
     bars: list[RandomBar] = []
     spans: list[tuple[int, int]] = []
-    depth_zero_opens = []
-    depth = 0
-    for i, ch in enumerate(rhs):
-        if ch == "(":
-            if depth == 0:
-                depth_zero_opens.append(i)
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-    for start in depth_zero_opens:
+    for start in _top_level_groups(rhs):
         end = pairs[start]
         inner = rhs[start + 1 : end]
         bar_pos = _top_level_positions(inner, "|")

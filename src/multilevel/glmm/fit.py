@@ -18,6 +18,7 @@ from ..linalg import ThetaLayout
 from ..lmm.convergence import GRAD_TOL
 from ..lmm.optimize import minimize_theta
 from ..formula import parse_formula
+from ..formula.parse import _top_level_positions
 from .agq import MAX_NAGQ, agq_deviance, agq_loglik, check_agq
 from .pirls import pirls, pirls_plan, random_part
 from ..arguments import as_choice, short_repr
@@ -27,31 +28,14 @@ __all__ = ["glmer"]
 _CBIND = re.compile(r"^\s*cbind\s*\((.*)\)\s*$")
 
 
-def _top_comma(text: str) -> bool:
-    """Whether ``text`` has a comma outside parentheses."""
-    depth = 0
-    for ch in text:
-        depth += ch in "(["
-        depth -= ch in ")]"
-        if ch == "," and depth == 0:
-            return True
-    return False
-
-
 def _split_cbind(inner: str) -> tuple[str, str]:
-    depth = 0
-    for i, ch in enumerate(inner):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            rest = inner[i + 1:]
-            if _top_comma(rest):
-                raise ValueError(f"cbind() in the response takes two arguments, successes and failures, not "
-                                 f"more: cbind({inner})")
-            return inner[:i].strip(), rest.strip()
-    raise ValueError(f"cbind() in the response needs two arguments, successes and failures: cbind({inner})")
+    commas = _top_level_positions(inner, ",")
+    if not commas:
+        raise ValueError(f"cbind() in the response needs two arguments, successes and failures: cbind({inner})")
+    if len(commas) > 1:
+        raise ValueError(f"cbind() in the response takes two arguments, successes and failures, not more: "
+                         f"cbind({inner})")
+    return inner[:commas[0]].strip(), inner[commas[0] + 1:].strip()
 
 
 def _response(parsed, data, weights, fam):
