@@ -121,3 +121,46 @@ def test_glmm_profile_does_not_depend_on_units():
     ref = REF["grouseticks"]["confint_profile"]
     np.testing.assert_allclose(ci.loc["cHEIGHT"] * 100.0, _ref_ci(ref)[-1], rtol=2e-4)
     np.testing.assert_allclose(ci.loc["sd_(Intercept)|BROOD"], _ref_ci(ref)[0], rtol=2e-4)
+
+
+def test_profile_of_a_correlated_term_matches_lme4():
+    """grouseticks TICKS ~ cHEIGHT + (1 + cHEIGHT | YEAR) (tests/reference/lme4_glmm_profile_corr.*).
+
+    The standard deviations and fixed effects agree with lme4's limits. For the
+    correlation lme4 interpolates a spline through a few profile points, which
+    near +-1 is visibly off: our profile agrees with lme4's own profile points
+    (zeta at its parameter values), and our limits are where zeta = +-1.96.
+    """
+    from multilevel.inference.glmm_profile import _Deviance
+    from multilevel.inference.profile import _bobyqa, _rel_from_theta, _terms, _theta_from_rel
+
+    ref = json.loads((Path(__file__).parents[1] / "reference" / "lme4_glmm_profile_corr.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer("TICKS ~ cHEIGHT + (1 + cHEIGHT | YEAR)", ml.datasets.load("grouseticks"), family="poisson")
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    ci = fit.confint()
+    want = _ref_ci(ref["confint_profile"])
+    rows = [0, 2, 3, 4]
+    np.testing.assert_allclose(ci.to_numpy()[rows], want[rows], rtol=5e-4, atol=5e-5)
+    assert np.all(np.abs(ci.to_numpy()[1] - want[1]) < 0.03)
+    # our zeta at lme4's profile points of the correlation
+    dev = _Deviance(fit)
+    terms = _terms(dev.layout)
+    y_hat = np.concatenate([_rel_from_theta(terms, fit.theta.to_numpy()), fit.fixef.to_numpy()])
+    dmin = dev(np.asarray(fit._x_internal))
+
+    def profiled(v):
+        def f(free):
+            y = np.concatenate([[free[0], v], free[1:]])
+            return dev(np.concatenate([dev.st.theta_to_internal(_theta_from_rel(terms, y[:3])),
+                                       dev.st.beta_to_internal(y[3:])]))
+        _, fv, _, _ = _bobyqa(f, y_hat[[0, 2, 3, 4]], np.array([0.0, 0.0, -np.inf, -np.inf]), np.full(4, np.inf),
+                              np.array([0.1, 0.002, 0.2, 0.005]), 1e-10, 1e-12)
+        return np.sign(v - y_hat[1]) * np.sqrt(max(fv - dmin, 0.0))
+
+    table = ref["profile_table"][".sig02"]
+    for v, z in list(zip(table["par"], table["zeta"]))[1::3]:
+        assert profiled(v) == pytest.approx(z, abs=2e-3)
+    for limit, z in zip(ci.iloc[1], (-1.959964, 1.959964)):
+        assert profiled(limit) == pytest.approx(z, abs=2e-3)
