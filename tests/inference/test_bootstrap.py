@@ -170,3 +170,20 @@ def test_percentile_intervals_near_profile_intervals(sleep):
         assert np.abs(perc.loc[name] - prof.loc[name]).max() < tol * width, name
         lme4 = np.array(ref[name])
         assert np.abs(perc.loc[name].to_numpy() - lme4).max() < 0.15 * (lme4[1] - lme4[0]), name
+
+
+def test_no_forked_workers_once_jax_is_loaded(sleepstudy):
+    """After a Bayesian fit (JAX loaded, which runs threads), workers are never
+    forked: JAX warns that os.fork() is likely to deadlock."""
+    import jax  # noqa: F401  (loaded as a Bayesian fit loads it)
+
+    from multilevel.inference.bootstrap import _process_context
+
+    ctx = _process_context()
+    assert ctx == "here" or ctx.get_start_method() != "fork"
+    fit = lmm_fit.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        b = bootstrap(fit, nsim=6, seed=1, n_jobs=2)
+    assert b.n_failed == 0
+    assert not [w for w in caught if "fork" in str(w.message)]
