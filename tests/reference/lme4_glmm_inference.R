@@ -70,28 +70,12 @@ data_dir <- file.path("src", "multilevel", "datasets", "data")
 out_file <- file.path("tests", "reference", "lme4_glmm_inference.json")
 
 
-## Reading the bundled data (same as lme4_glmm.R) ----------------------------
+## Reading the bundled data ---------------------------------------------------
 
-read_bundled <- function(name) {
-  csv_path <- file.path(data_dir, paste0(name, ".csv"))
-  meta <- fromJSON(file.path(data_dir, paste0(name, ".json")),
-                   simplifyVector = TRUE)
-  fac_cols <- names(meta$categories)
-  col_classes <- setNames(rep("character", length(fac_cols)), fac_cols)
-  df <- read.csv(csv_path, colClasses = col_classes, na.strings = "",
-                 stringsAsFactors = FALSE, check.names = FALSE)
-  for (col in fac_cols) {
-    lev <- as.character(meta$categories[[col]])
-    stopifnot(all(df[[col]] %in% c(lev, NA)))
-    df[[col]] <- factor(df[[col]], levels = lev,
-                        ordered = col %in% meta$ordered)
-  }
-  stopifnot(nrow(df) == meta$nrow)
-  df
-}
+source(file.path("tests", "reference", "read_bundled.R"))  # read_bundled(name, data_dir)
 
-cbpp <- read_bundled("cbpp")
-grouseticks <- read_bundled("grouseticks")
+cbpp <- read_bundled("cbpp", data_dir)
+grouseticks <- read_bundled("grouseticks", data_dir)
 
 # The bundled data must be lme4's own (cHEIGHT is written at 15 digits).
 local({
