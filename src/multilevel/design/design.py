@@ -196,7 +196,18 @@ def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
 
 def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> None:
     """One-line errors for columns a model cannot use as numbers: dates, times and
-    durations (fine as grouping factors), complex numbers."""
+    durations (fine as grouping factors), complex numbers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from multilevel.formula import parse_formula
+    >>> df = pd.DataFrame({"y": [1.0, 2.0], "t": pd.to_datetime(["2020-01-01", "2020-02-01"])})
+    >>> check_column_types(parse_formula("y ~ t + (1 | g)"), df, ["y", "t"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: column 't' holds dates (datetime64[...]); a model needs numbers: convert it, e.g. to days ...
+    """
     for col in used:
         if col in data.columns and pd.api.types.is_complex_dtype(data[col].dtype):
             raise ValueError(f"column {col!r} holds complex numbers; a model needs real numbers")

@@ -45,7 +45,14 @@ def parameter_names(fit) -> list[str]:
 
 def has_sigma(fit) -> bool:
     """Whether a fit has a residual standard deviation (a linear mixed model; the
-    binomial and Poisson GLMMs have none)."""
+    binomial and Poisson GLMMs have none).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> has_sigma(ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy")))
+    True
+    """
     return getattr(fit, "family", None) is None
 
 

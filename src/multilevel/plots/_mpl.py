@@ -22,7 +22,19 @@ def pyplot():
 
 
 def axes_list(ax, n: int, what: str) -> list:
-    """The Axes given as ``ax`` (one or a sequence), checked: Axes objects, at least ``n``."""
+    """The Axes given as ``ax`` (one or a sequence), checked: Axes objects, at least ``n``.
+
+    Examples
+    --------
+    >>> fig, axes = pyplot().subplots(1, 2)
+    >>> len(axes_list(axes, 2, "2 panels"))
+    2
+    >>> axes_list("x", 1, "a panel")
+    Traceback (most recent call last):
+    ...
+    TypeError: ax must be a matplotlib Axes or a sequence of them, not 'x'
+    >>> pyplot().close("all")
+    """
     from ..arguments import short_repr
 
     axes = list(np.ravel(np.asarray(ax, dtype=object))) if not hasattr(ax, "plot") else [ax]
