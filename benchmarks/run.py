@@ -1,4 +1,4 @@
-"""Side-by-side timings of multilevel, statsmodels MixedLM and lme4 on the same models.
+"""Side-by-side timings of multilevel, mixedlm, statsmodels MixedLM and lme4 on the same models.
 
 Usage::
 
@@ -13,6 +13,9 @@ For each workload the script times, in one run:
   data frame in memory to the result (parsing, design, cross-products,
   optimisation, result object); median of ``--repeat`` calls after one untimed
   warm-up call;
+* mixedlm (PyPI, an lme4 port with a Rust backend; the ``bench`` extra), the
+  fastest Python peer: the whole ``mixedlm.lmer(formula, data, REML=...)``
+  call on the same formula and data frame, timed the same way;
 * statsmodels ``MixedLM`` (the optional ``bench`` extra), where it fits the
   same model (not for crossed random effects): ``mixedlm(...).fit(reml=...)``
   with its default optimizers, timed the same way;
@@ -171,6 +174,28 @@ def time_multilevel(w: Workload, data, repeat: int) -> Timing:
     return Timing(med, res.objective, note, secs)
 
 
+def time_mixedlm(w: Workload, data, repeat: int) -> Timing:
+    try:
+        import mixedlm
+    except ImportError:
+        return Timing(note="mixedlm not installed (pip install -e '.[bench]')")
+
+    def fit():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = mixedlm.lmer(w.formula, data, REML=w.reml)
+        return res, caught
+
+    med, secs, (res, caught) = _median_time(fit, repeat, warmup=True)
+    notes = [] if res.converged else ["did not converge"]
+    notes.extend(sorted({c.category.__name__ for c in caught
+                         if not issubclass(c.category, (DeprecationWarning, FutureWarning))}))
+    # the REML criterion of a REML fit, the ML deviance otherwise (as lme4's deviance());
+    # a method on some of mixedlm's results, a number on others
+    dev = res.deviance() if callable(res.deviance) else res.deviance
+    return Timing(med, float(dev), "; ".join(notes), secs)
+
+
 def time_statsmodels(w: Workload, data, repeat: int) -> Timing:
     if w.statsmodels is None:
         return Timing(note=w.why_no_statsmodels)
@@ -302,7 +327,7 @@ def fmt_delta(alt: Timing, base: Timing) -> str:
 
 def agree(row: dict) -> str:
     base = row["multilevel"]
-    deltas = [abs(row[k].objective - base.objective) for k in ("statsmodels", "lme4")
+    deltas = [abs(row[k].objective - base.objective) for k in ("mixedlm", "statsmodels", "lme4")
               if row[k].objective is not None and base.objective is not None]
     if not deltas:
         return "—"
@@ -310,15 +335,15 @@ def agree(row: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["workload", "rows", "multilevel s", "statsmodels s", "lme4 s",
-            "statsmodels / multilevel", "lme4 / multilevel",
-            "Δ objective statsmodels", "Δ objective lme4", "optima agree"]
+    head = ["workload", "rows", "multilevel s", "mixedlm s", "statsmodels s", "lme4 s",
+            "mixedlm / multilevel", "statsmodels / multilevel", "lme4 / multilevel",
+            "Δ objective mixedlm", "Δ objective statsmodels", "Δ objective lme4", "optima agree"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        m, s, l = r["multilevel"], r["statsmodels"], r["lme4"]
-        cells = [r["workload"].label, f"{r['nobs']:,}", fmt_seconds(m.seconds),
-                 fmt_seconds(s.seconds), fmt_seconds(l.seconds), fmt_ratio(s, m),
-                 fmt_ratio(l, m), fmt_delta(s, m), fmt_delta(l, m), agree(r)]
+        m, x, s, l = r["multilevel"], r["mixedlm"], r["statsmodels"], r["lme4"]
+        cells = [r["workload"].label, f"{r['nobs']:,}", fmt_seconds(m.seconds), fmt_seconds(x.seconds),
+                 fmt_seconds(s.seconds), fmt_seconds(l.seconds), fmt_ratio(x, m), fmt_ratio(s, m),
+                 fmt_ratio(l, m), fmt_delta(x, m), fmt_delta(s, m), fmt_delta(l, m), agree(r)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -326,7 +351,7 @@ def table(rows: list[dict]) -> str:
 def notes(rows: list[dict]) -> list[str]:
     out = []
     for r in rows:
-        for who in ("multilevel", "statsmodels", "lme4"):
+        for who in ("multilevel", "mixedlm", "statsmodels", "lme4"):
             if r[who].note:
                 out.append(f"- {r['workload'].key}, {who}: {r[who].note}")
         mem = r.get("memory")
@@ -353,12 +378,11 @@ def environment(repeat: int, use_r: bool = True, legend: str | None = None,
     parts = [f"multilevel {ml.__version__}", f"Python {platform.python_version()}",
              f"numpy {np.__version__}"]
     if with_statsmodels:
-        try:
-            import statsmodels
-
-            parts.append(f"statsmodels {statsmodels.__version__}")
-        except ImportError:
-            pass
+        for name in ("mixedlm", "statsmodels"):
+            try:
+                parts.append(f"{name} {__import__(name).__version__}")
+            except ImportError:
+                pass
     if use_r and r_available():
         proc = subprocess.run(["Rscript", "-e", "cat(R.version$major, R.version$minor, "
                                "as.character(packageVersion('lme4')))"],
@@ -382,7 +406,7 @@ def environment(repeat: int, use_r: bool = True, legend: str | None = None,
 
 # ---------------------------------------------------------------------- main
 def run(keys, repeat: int = 5, with_slow_r: bool = False, use_r: bool = True,
-        use_statsmodels: bool = True, memory: bool = False, rows: int = 1_000_000,
+        use_statsmodels: bool = True, use_mixedlm: bool = True, memory: bool = False, rows: int = 1_000_000,
         groups: int = 10_000, progress=None) -> list[dict]:
     """Run the workloads; return one dict per workload with the three timings."""
     out = []
@@ -397,6 +421,12 @@ def run(keys, repeat: int = 5, with_slow_r: bool = False, use_r: bool = True,
         m = time_multilevel(w, data, n_rep)
         if n_rep != repeat:
             m.note = "; ".join(filter(None, [m.note, f"{n_rep} timed fit(s)"]))
+        if use_mixedlm:
+            if progress:
+                progress(f"{key}: mixedlm")
+            x = time_mixedlm(w, data, n_rep)
+        else:
+            x = Timing(note="not run (--no-mixedlm)")
         if use_statsmodels:
             if progress and w.statsmodels is not None:
                 progress(f"{key}: statsmodels")
@@ -413,7 +443,7 @@ def run(keys, repeat: int = 5, with_slow_r: bool = False, use_r: bool = True,
                 lt.note = "; ".join(filter(None, [lt.note, f"{r_rep} timed fit(s){warm}"]))
         else:
             lt = Timing(note="not run (--no-r)")
-        row = {"workload": w, "nobs": _nobs(w, data), "multilevel": m, "statsmodels": s,
+        row = {"workload": w, "nobs": _nobs(w, data), "multilevel": m, "mixedlm": x, "statsmodels": s,
                "lme4": lt}
         if memory or w.memory:
             if progress:
@@ -435,7 +465,7 @@ def to_json(rows: list[dict]) -> list[dict]:
     for r in rows:
         d = {"workload": r["workload"].key, "label": r["workload"].label,
              "formula": r["workload"].formula, "reml": r["workload"].reml, "nobs": r["nobs"]}
-        for who in ("multilevel", "statsmodels", "lme4"):
+        for who in ("multilevel", "mixedlm", "statsmodels", "lme4"):
             t = r[who]
             d[who] = {"seconds": t.seconds, "objective": t.objective, "note": t.note,
                       "runs": t.runs}
@@ -447,7 +477,7 @@ def to_json(rows: list[dict]) -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        description="Time multilevel, statsmodels MixedLM and lme4 on the same models.")
+        description="Time multilevel, mixedlm, statsmodels MixedLM and lme4 on the same models.")
     p.add_argument("benchmarks", nargs="*", metavar="WORKLOAD",
                    help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
     p.add_argument("--repeat", type=int, default=5,
@@ -457,6 +487,7 @@ def main(argv=None) -> int:
                    help="also run lme4 on the 1M-row simulation (over a minute per fit)")
     p.add_argument("--no-r", action="store_true", help="do not run lme4")
     p.add_argument("--no-statsmodels", action="store_true", help="do not run statsmodels")
+    p.add_argument("--no-mixedlm", action="store_true", help="do not run mixedlm")
     p.add_argument("--memory", action="store_true",
                    help="measure the peak memory of every workload (always done for sim1m)")
     p.add_argument("--sim-rows", type=int, default=1_000_000, help=argparse.SUPPRESS)
@@ -485,7 +516,7 @@ def main(argv=None) -> int:
             print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
     rows = run(keys, repeat=args.repeat, with_slow_r=args.with_slow_r, use_r=not args.no_r,
-               use_statsmodels=not args.no_statsmodels, memory=args.memory,
+               use_statsmodels=not args.no_statsmodels, use_mixedlm=not args.no_mixedlm, memory=args.memory,
                rows=args.sim_rows, groups=args.sim_groups, progress=progress)
     if args.sim_rows != 1_000_000 or args.sim_groups != 10_000:
         for r in rows:
