@@ -208,18 +208,21 @@ def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str
     ...
     ValueError: column 't' holds dates (datetime64[...]); a model needs numbers: convert it, e.g. to days ...
     """
-    for col in used:
-        if col in data.columns and pd.api.types.is_complex_dtype(data[col].dtype):
+    # the frame's dtypes once: selecting each column would build a Series per column
+    dtypes = {c: dt for c, dt in zip(data.columns, data.dtypes) if c in set(used)}
+    if all(dt.kind in "fiub" for dt in dtypes.values()):
+        return  # plain numbers and booleans: nothing to check
+    for col, dtype in dtypes.items():
+        if pd.api.types.is_complex_dtype(dtype):
             raise ValueError(f"column {col!r} holds complex numbers; a model needs real numbers")
     groups = {c for b in parsed.bars for c in b.group}
     pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars] + list(parsed.offsets)
     in_terms = set()
     for piece in pieces:
         in_terms.update(identifiers(piece))
-    for col in used:
+    for col, dtype in dtypes.items():
         if col in groups and col not in in_terms:
             continue
-        dtype = data[col].dtype
         if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
             raise ValueError(
                 f"column {col!r} holds dates ({dtype}); a model needs numbers: convert it, e.g. to days "
