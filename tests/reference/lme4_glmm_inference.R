@@ -72,7 +72,7 @@ out_file <- file.path("tests", "reference", "lme4_glmm_inference.json")
 
 ## Reading the bundled data ---------------------------------------------------
 
-source(file.path("tests", "reference", "read_bundled.R"))  # read_bundled(name, data_dir)
+source(file.path("tests", "reference", "reference_helpers.R"))  # read_bundled, capture, ci_json
 
 cbpp <- read_bundled("cbpp", data_dir)
 grouseticks <- read_bundled("grouseticks", data_dir)
@@ -91,34 +91,7 @@ local({
 
 # Evaluate `expr`, collecting (and muffling) messages and warnings.  Errors
 # are caught and returned as text.
-capture <- function(expr) {
-  conditions <- character(0)
-  warnings <- character(0)
-  error <- NULL
-  value <- withCallingHandlers(
-    tryCatch(expr, error = function(e) {
-      error <<- trimws(conditionMessage(e))
-      NULL
-    }),
-    message = function(c) {
-      conditions <<- c(conditions, trimws(conditionMessage(c)))
-      invokeRestart("muffleMessage")
-    },
-    warning = function(c) {
-      txt <- trimws(conditionMessage(c))
-      conditions <<- c(conditions, txt)
-      warnings <<- c(warnings, txt)
-      invokeRestart("muffleWarning")
-    })
-  list(value = value, conditions = unique(conditions),
-       warnings = unique(warnings), error = error)
-}
 
-ci_json <- function(ci) {
-  ci <- as.matrix(ci)
-  list(rownames = I(rownames(ci)), colnames = I(colnames(ci)),
-       lower = unname(ci[, 1]), upper = unname(ci[, 2]))
-}
 
 num_or_null <- function(x) if (is.null(x)) NULL else unname(as.numeric(x))
 

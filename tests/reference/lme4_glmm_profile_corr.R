@@ -84,7 +84,7 @@ out_file <- file.path("tests", "reference", "lme4_glmm_profile_corr.json")
 
 ## Reading the bundled data ---------------------------------------------------
 
-source(file.path("tests", "reference", "read_bundled.R"))  # read_bundled(name, data_dir)
+source(file.path("tests", "reference", "reference_helpers.R"))  # read_bundled, capture, ci_json
 
 grouseticks <- read_bundled("grouseticks", data_dir)
 
@@ -105,34 +105,7 @@ stopifnot(all(n_distinct_within > 1))
 
 # Evaluate `expr`, collecting (and muffling) messages and warnings.  Errors
 # are caught and returned as text.
-capture <- function(expr) {
-  conditions <- character(0)
-  warnings <- character(0)
-  error <- NULL
-  value <- withCallingHandlers(
-    tryCatch(expr, error = function(e) {
-      error <<- trimws(conditionMessage(e))
-      NULL
-    }),
-    message = function(c) {
-      conditions <<- c(conditions, trimws(conditionMessage(c)))
-      invokeRestart("muffleMessage")
-    },
-    warning = function(c) {
-      txt <- trimws(conditionMessage(c))
-      conditions <<- c(conditions, txt)
-      warnings <<- c(warnings, txt)
-      invokeRestart("muffleWarning")
-    })
-  list(value = value, conditions = unique(conditions),
-       warnings = unique(warnings), error = error)
-}
 
-ci_json <- function(ci) {
-  ci <- as.matrix(ci)
-  list(rownames = I(rownames(ci)), colnames = I(colnames(ci)),
-       lower = unname(ci[, 1]), upper = unname(ci[, 2]))
-}
 
 elapsed <- function(expr) {
   t0 <- proc.time()[["elapsed"]]
