@@ -78,6 +78,23 @@ class RandomTerm:
         return self.nlevels * self.k
 
     @property
+    def text(self) -> str:
+        """The term as a formula writes it, e.g. ``(1 + Days | Subject)``, ``(0 + x | g)``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days || Subject)", ml.datasets.load("sleepstudy"))
+        >>> [t.text for t in d.terms]
+        ['(1 | Subject)', '(0 + Days | Subject)']
+        """
+        cols = ["1" if c == "(Intercept)" else c for c in self.columns]
+        if "1" not in cols:
+            cols = ["0"] + cols
+        return f"({' + '.join(cols)} | {self.group})"
+
+    @property
     def is_intercept_only(self) -> bool:
         """True for ``(1 | g)`` with all-one column."""
         return self.k == 1 and self.columns == ("(Intercept)",)

@@ -69,13 +69,6 @@ def gh_rule(nagq: int) -> tuple[np.ndarray, np.ndarray]:
     return _rule(int(nagq))
 
 
-def _term_text(term) -> str:
-    cols = ["1" if c == "(Intercept)" else c for c in term.columns]
-    if "1" not in cols:
-        cols = ["0"] + cols
-    return f"({' + '.join(cols)} | {term.group})"
-
-
 def check_agq(terms, nagq: int) -> None:
     """Raise a one-line ValueError unless ``nagq`` quadrature can be used with ``terms``.
 
@@ -98,12 +91,12 @@ def check_agq(terms, nagq: int) -> None:
     if len(terms) != 1:
         raise ValueError(
             "nagq > 1 needs a single scalar random-effects term such as (1 | g); this model has "
-            f"{len(terms)} terms: {', '.join(_term_text(t) for t in terms)}; use nagq=1 (Laplace)"
+            f"{len(terms)} terms: {', '.join(t.text for t in terms)}; use nagq=1 (Laplace)"
         )
     if terms[0].k != 1:
         raise ValueError(
             "nagq > 1 needs a single scalar random-effects term such as (1 | g); this model's term "
-            f"{_term_text(terms[0])} has {terms[0].k} random effects per level; use nagq=1 (Laplace)"
+            f"{terms[0].text} has {terms[0].k} random effects per level; use nagq=1 (Laplace)"
         )
 
 

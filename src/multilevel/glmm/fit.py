@@ -227,7 +227,6 @@ def fit_glmm_design(design, fam, prior, nagq: int = 1, optimizer: str = "bobyqa"
     if nagq == 0:
         theta, beta, opt, res = stage0.xopt, r0.beta, stage0, r0
     else:
-        nt = layout.ntheta
         last = {"u": r0.u, "best": np.inf}
         # Fisher scoring with a non-canonical link (probit, cloglog) converges
         # linearly: a tighter stop keeps PIRLS noise out of the criterion that
@@ -259,7 +258,6 @@ def fit_glmm_design(design, fam, prior, nagq: int = 1, optimizer: str = "bobyqa"
     # default use.hessian = TRUE (for nAGQ = 0 at the first-stage estimates).
     # PIRLS is solved tightly here: with a non-canonical link its default
     # tolerance leaves noise in the deviance that differences would amplify.
-    nt = layout.ntheta
     x = np.concatenate([theta, beta])
     tight = {"tol": 1e-14, "maxit": 200, "plan": plan}
 

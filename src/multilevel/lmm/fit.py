@@ -52,13 +52,6 @@ def check_start(start, lower) -> np.ndarray:
     return x0
 
 
-def _term_text(term) -> str:
-    cols = " + ".join("1" if c == "(Intercept)" else c for c in term.columns)
-    if term.columns and term.columns[0] != "(Intercept)":
-        cols = "0 + " + cols
-    return f"({cols} | {term.group})"
-
-
 def identifiability(design) -> list[str]:
     """Refuse a linear mixed model with at least as many random effects in one term
     as observations (as lme4 does); say when the residual variance cannot be told
@@ -76,7 +69,7 @@ def identifiability(design) -> list[str]:
     for t in design.terms:
         if t.q >= n:
             raise ValueError(
-                f"the random-effects term {_term_text(t)} has {t.q} random effects ({t.k} for each of "
+                f"the random-effects term {t.text} has {t.q} random effects ({t.k} for each of "
                 f"{t.nlevels} levels of {t.group!r}) for {n} observations: its variances cannot be told "
                 "apart from the residual variance (lme4 refuses such a model too); use fewer random "
                 f"effects, e.g. (1 | {t.group}), or more data"
