@@ -203,14 +203,8 @@ class BayesModel:
         >>> {k: np.round(v, 2).tolist() for k, v in m.start_scales().items()}
         {'': 56.33, '_sd0': [56.33, 19.56]}
         """
-        per = []
-        for term in self.design.terms:
-            for j in range(term.k):
-                z = term.Z[:, j]
-                s = float(np.std(z, ddof=1)) if z.size > 1 else 0.0
-                const = not (np.isfinite(s) and s > 1e-12 * float(np.max(np.abs(z))))
-                per.append(self.y_scale if const else self.y_scale / s)
-        per = np.asarray(per, dtype=float)
+        per = np.asarray([self.y_scale if s is None else self.y_scale / s
+                          for term in self.design.terms for s in _priors.column_sds(term)], dtype=float)
         out = {"": self.y_scale}
         for g, (_, pos) in enumerate(self.struct.varpar.sd_groups):
             out[f"_sd{g}"] = per[list(pos)]

@@ -552,17 +552,32 @@ def sd_defaults(base: Prior, terms, group_names, sd_params) -> dict:
     >>> out["sd_Subject__Intercept"], out["sd_Subject__Days"]
     (half_student_t(3, 10), half_student_t(3, 3.472))
     """
-    sx = {}
-    for term, g in zip(terms, group_names):
-        for j, c in enumerate(term.columns):
-            z = term.Z[:, j]
-            s = float(np.std(z, ddof=1)) if z.size > 1 else 0.0
-            # a constant column (an intercept) has no units to follow
-            sx[(g, coef_name(c))] = s if np.isfinite(s) and s > 1e-12 * float(np.max(np.abs(z))) else None
+    sx = {(g, coef_name(c)): s for term, g in zip(terms, group_names)
+          for c, s in zip(term.columns, column_sds(term))}
     out = {}
     for name, g, c in sd_params:
         s = sx.get((g, c))
         out[name] = base if s is None else half_student_t(base.params[0], base.params[1] / s)
+    return out
+
+
+def column_sds(term) -> list[float | None]:
+    """Sample SD of each column of a random-effects term, None for a constant column
+    (an intercept has no units to follow).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> [None if s is None else round(s, 4) for s in column_sds(d.terms[0])]
+    [None, 2.8803]
+    """
+    out = []
+    for j in range(term.k):
+        z = term.Z[:, j]
+        s = float(np.std(z, ddof=1)) if z.size > 1 else 0.0
+        out.append(s if np.isfinite(s) and s > 1e-12 * float(np.max(np.abs(z))) else None)
     return out
 
 
