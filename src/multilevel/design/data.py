@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_dataframe", "check_columns", "complete_rows", "as_vector"]
+__all__ = ["as_dataframe", "check_columns", "complete_rows", "as_vector", "column_array", "column_floats"]
 
 _IDENT = re.compile(r"`([^`]+)`|([^\W\d][\w.]*|\.[\w.]*)")
 
@@ -56,13 +56,59 @@ def as_dataframe(data) -> pd.DataFrame:
     if isinstance(frame.columns, pd.MultiIndex):
         raise ValueError("data has MultiIndex (several-level) column names; give one name per column, e.g. "
                          "data.columns = ['_'.join(map(str, c)) for c in data.columns]")
-    dup = frame.columns[frame.columns.duplicated()]
+    dup = () if frame.columns.is_unique else frame.columns[frame.columns.duplicated()]
     if len(dup):
         raise ValueError(
             f"the data has more than one column named {', '.join(repr(c) for c in dict.fromkeys(dup))}; "
             "rename or drop the copies (e.g. data.loc[:, ~data.columns.duplicated()])"
         )
     return frame
+
+
+def column_array(data: pd.DataFrame, name) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """The values of one column (a numpy array or a pandas extension array such as
+    a Categorical), without building a Series: ``data[name]`` costs some 25 us a
+    call, which small fits pay a dozen times.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        With unique column names (as :func:`as_dataframe` ensures).
+    name : str
+        A column of ``data``.
+
+    Returns
+    -------
+    ndarray or ExtensionArray
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"x": [1.0, 2.0], "g": pd.Categorical(["a", "b"])})
+    >>> column_array(df, "x").tolist(), column_array(df, "g").codes.tolist()
+    ([1.0, 2.0], [0, 1])
+    """
+    getter = getattr(data, "_get_column_array", None)
+    if getter is not None:
+        try:
+            return getter(data.columns.get_loc(name))
+        except (TypeError, KeyError, IndexError, AttributeError):
+            pass
+    return data[name].array
+
+
+def column_floats(data: pd.DataFrame, name) -> np.ndarray:
+    """One column as floats, missing values as NaN.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"n": [1, 2], "m": pd.array([1, None], dtype="Int64")})
+    >>> column_floats(df, "n").tolist(), column_floats(df, "m").tolist()
+    ([1.0, 2.0], [1.0, nan])
+    """
+    values = column_array(data, name)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+        return values.astype(float, copy=False)
+    return data[name].to_numpy(dtype=float, na_value=np.nan)
 
 
 def identifiers(text: str) -> list[str]:
@@ -223,6 +269,23 @@ def complete_rows(data: pd.DataFrame, columns: Iterable[str], extra: dict[str, n
     """
     mask = np.ones(len(data), dtype=bool)
     for col in columns:
+        values = column_array(data, col)
+        dtype = values.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+            continue  # plain integers and booleans: never missing, never infinite
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            vals = values
+            finite = np.isfinite(vals)
+            if not finite.all():
+                bad = np.isinf(vals)
+                if bad.any():
+                    raise ValueError(f"column {col!r} has {int(bad.sum())} infinite value(s); remove those "
+                                     "rows or recode them")
+                mask &= finite
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):
+            mask &= values.codes >= 0
+            continue
         s = data[col]
         mask &= ~s.isna().to_numpy()
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):

@@ -11,7 +11,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 
 from ..formula import FormulaError, ParsedFormula, parse_formula
-from .data import as_dataframe, as_vector, check_columns, complete_rows, identifiers
+from .data import as_dataframe, as_vector, check_columns, column_array, complete_rows, identifiers
 from .fixed import FixedDesign, build_fixed
 from .names import lme4_names
 from .random import RandomTerm, group_codes
@@ -210,8 +210,8 @@ def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str
     """
     # the frame's dtypes once: selecting each column would build a Series per column
     dtypes = {c: dt for c, dt in zip(data.columns, data.dtypes) if c in set(used)}
-    if all(dt.kind in "fiub" for dt in dtypes.values()):
-        return  # plain numbers and booleans: nothing to check
+    if not any(dt.kind in "cmM" or isinstance(dt, pd.PeriodDtype) for dt in dtypes.values()):
+        return  # no complex numbers, dates or durations: nothing to check
     for col, dtype in dtypes.items():
         if pd.api.types.is_complex_dtype(dtype):
             raise ValueError(f"column {col!r} holds complex numbers; a model needs real numbers")
@@ -248,6 +248,9 @@ def _check_terms(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> 
     for col in dict.fromkeys(in_fixed):
         if col not in data.columns or col in (response,):
             continue
+        dtype = column_array(data, col).dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+            continue  # a number: no levels to count
         s = data[col]
         categorical = isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(s.dtype) \
             or pd.api.types.is_string_dtype(s.dtype)
@@ -358,7 +361,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     _check_terms(parsed, sub, used)
     fast = simple_spec(parsed.fixed, sub)
     if fast is not None and parsed.response in sub.columns:
-        lhs = sub[parsed.response].to_numpy()[:, None]
+        lhs = np.asarray(column_array(sub, parsed.response))[:, None]
         X_all, x_columns, rhs_spec = fast.matrix(sub), fast.names, fast
     else:
         mm = _formulaic(parsed.fixed_formula, sub, "fixed-effects model matrix")
@@ -369,10 +372,11 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
             f"the response {parsed.response!r} must be one numeric column, but it expands to "
             f"{lhs.shape[1]} columns (is it a factor?)"
         )
-    if parsed.response in data.columns and not pd.api.types.is_numeric_dtype(data[parsed.response]):
+    if parsed.response in data.columns and \
+            not pd.api.types.is_numeric_dtype(response_dtype := column_array(data, parsed.response).dtype):
         raise ValueError(
             f"the response {parsed.response!r} must be numeric, but it has dtype "
-            f"{data[parsed.response].dtype}; convert it, or use a GLMM for a categorical outcome"
+            f"{response_dtype}; convert it, or use a GLMM for a categorical outcome"
         )
     y = np.asarray(lhs, dtype=float).ravel()
     if not np.all(np.isfinite(y)):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .data import column_array
+
 __all__ = ["RandomTerm", "group_codes", "theta_template"]
 
 
@@ -121,11 +123,19 @@ def theta_template(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows_a, cols_a, lower
 
 
-def _level_labels(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def _level_labels(data: pd.DataFrame, column) -> tuple[np.ndarray, pd.Index]:
     """Codes and levels of one column: categorical order if any, else sorted values."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cat = s.cat.remove_unused_categories()
-        return cat.cat.codes.to_numpy().astype(np.intp), pd.Index(cat.cat.categories)
+    values = column_array(data, column)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.codes.astype(np.intp)
+        categories = values.dtype.categories
+        seen = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+        if seen.all():
+            return codes, pd.Index(categories)
+        # drop unused categories, keeping the order of the others
+        new = np.cumsum(seen) - 1
+        return np.where(codes >= 0, new[codes], -1).astype(np.intp), pd.Index(categories[seen])
+    s = data[column]
     try:
         codes, uniques = pd.factorize(s, sort=True)
     except TypeError:
@@ -149,8 +159,8 @@ def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarra
     ([0, 2, 1], ['1:x', '1:y', '2:x'])
     """
     if len(columns) == 1:
-        return _level_labels(data[columns[0]])
-    parts = [_level_labels(data[c]) for c in columns]
+        return _level_labels(data, columns[0])
+    parts = [_level_labels(data, c) for c in columns]
     # combine codes with the first column varying slowest, as R's b:a factor does
     combined = np.zeros(len(data), dtype=np.int64)
     mult = 1

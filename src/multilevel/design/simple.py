@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .data import column_array, column_floats
+
 __all__ = ["SimpleSpec", "simple_spec"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -64,7 +66,7 @@ class SimpleSpec:
             out[:, 0] = 1.0
             j = 1
         for c in self.columns:
-            out[:, j] = data[c].to_numpy(dtype=float, na_value=np.nan)
+            out[:, j] = column_floats(data, c)
             j += 1
         return out
 
@@ -141,9 +143,9 @@ def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
             else:
                 intercept = False
         elif _NAME.match(tok) and tok in data.columns:
-            s = data[tok]
-            if sign == "-" or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) \
-                    or isinstance(s.dtype, pd.CategoricalDtype):
+            dtype = column_array(data, tok).dtype
+            if sign == "-" or not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) \
+                    or isinstance(dtype, pd.CategoricalDtype):
                 return None
             if tok not in columns:
                 columns.append(tok)

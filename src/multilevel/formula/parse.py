@@ -6,6 +6,8 @@ are found here, at the character level, and each piece handed to formulaic.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass, replace
 
@@ -314,7 +316,13 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string such as 'y ~ x + (1 | g)', not {type(formula).__name__}")
-    text = formula
+    return _parse(formula)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(text: str) -> ParsedFormula:
+    """:func:`parse_formula` of a string, remembered: a bootstrap, a profile or a
+    simulation refits one formula thousands of times, and the result is immutable."""
     _match_parens(text)
     tildes = _top_level_positions(text, "~")
     if not tildes:

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.linalg
 
 from ..linalg import BlockedFactor, CrossProducts, NotPositiveDefinite, ThetaLayout, factorize
+from ..linalg import one_term
 from ..linalg.blocked import rest_coupling
 
 __all__ = ["LmmObjective", "criterion", "solve_effects", "conditional_variances"]
@@ -134,7 +135,24 @@ class LmmObjective:
             return self._best["factor"]
         return factorize(self.cp, self.layout, theta)
 
+    def __post_init__(self):
+        cp = self.cp
+        if cp.Br0 is None and one_term.available():
+            # one random-effects term: the compiled kernel evaluates the criterion
+            # without forming the factor (the fit factorises once, at the optimum)
+            args = (self.layout.rows[0].astype(np.int64), self.layout.cols[0].astype(np.int64),
+                    np.ascontiguousarray(cp.D0), np.ascontiguousarray(cp.Bx0),
+                    np.ascontiguousarray(cp.Cxx), int(cp.n), int(cp.p), float(cp.log_weights),
+                    bool(self.reml))
+            self._best["kernel"] = args
+
     def __call__(self, theta) -> float:
+        args = self._best.get("kernel")
+        if args is not None:
+            x = theta if type(theta) is np.ndarray and theta.dtype == np.float64 \
+                else np.asarray(theta, dtype=float)
+            val = one_term._kernel()(np.ascontiguousarray(x), *args)
+            return float(val) if val < np.inf else float("inf")
         try:
             fac = factorize(self.cp, self.layout, theta)
         except NotPositiveDefinite:

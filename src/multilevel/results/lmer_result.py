@@ -114,11 +114,12 @@ class LmerResult:
         tnames = objective.layout.names(design.terms)
         # the criterion is recomputed at the final (boundary-snapped) theta
         crit = float(criterion(factor, cp, reml) + st.criterion_shift(n, p, reml))
+        index = pd.Index(names)  # one Index for the three (building one from strings is slow)
         return cls(
             formula=design.formula.text, reml=reml, objective=crit,
             theta=pd.Series(st.theta_to_user(theta), index=tnames, name="theta"),
-            sigma=st.scale * sigma_int, fixef=pd.Series(st.beta_to_user(beta), index=names, name="Estimate"),
-            vcov=pd.DataFrame(V, index=names, columns=names),
+            sigma=st.scale * sigma_int, fixef=pd.Series(st.beta_to_user(beta), index=index, name="Estimate"),
+            vcov=pd.DataFrame(V, index=index, columns=index),
             messages=messages, singular=singular, n_dropped=design.n_dropped,
             optinfo=opt, design=design, data_name=data_name, _b=b, _factor=factor, _cp=cp,
             _std=st, _theta_internal=np.asarray(theta, dtype=float).copy(),

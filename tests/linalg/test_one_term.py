@@ -1,0 +1,79 @@
+"""The compiled one-term criterion against the general numpy factorisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import multilevel as ml
+from multilevel.design import build_design
+from multilevel.linalg import ThetaLayout, cross_products, factorize
+from multilevel.linalg.blocked import NotPositiveDefinite
+from multilevel.linalg.one_term import available, one_term_criterion
+from multilevel.lmm.objective import LmmObjective, criterion
+
+pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed")
+
+
+def _simulated(k: int, p: int, weighted: bool, seed: int):
+    rng = np.random.default_rng(seed)
+    n, g = 240, 20
+    df = pd.DataFrame({"g": rng.integers(0, g, n).astype(str)})
+    for j in range(max(k, p)):
+        df[f"x{j}"] = rng.normal(size=n) * (j + 1)
+    df["y"] = rng.normal(size=n) + df["x0"] * 0.5 + rng.normal(size=g)[df["g"].astype(int)]
+    fixed = " + ".join(["1"] + [f"x{j}" for j in range(p - 1)])
+    rand = " + ".join(["1"] + [f"x{j}" for j in range(k - 1)])
+    weights = rng.uniform(0.5, 2.0, n) if weighted else None
+    return build_design(f"y ~ {fixed} + ({rand} | g)", df, weights=weights)
+
+
+def _numpy_value(cp, layout, theta, reml):
+    try:
+        return float(criterion(factorize(cp, layout, theta), cp, reml))
+    except NotPositiveDefinite:
+        return np.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 4), p=st.integers(1, 4), weighted=st.booleans(), reml=st.booleans(),
+       seed=st.integers(0, 10_000), scale=st.floats(0.01, 10.0))
+def test_kernel_matches_numpy_factorisation(k, p, weighted, reml, seed, scale):
+    design = _simulated(k, p, weighted, seed)
+    cp = cross_products(design)
+    layout = ThetaLayout.from_k(cp.k)
+    rng = np.random.default_rng(seed + 1)
+    theta = rng.normal(size=layout.ntheta) * scale
+    theta[layout.diagonal] = np.abs(theta[layout.diagonal])
+    ours = one_term_criterion(theta, layout.rows[0], layout.cols[0], cp.D0, cp.Bx0, cp.Cxx,
+                              cp.n, cp.p, cp.log_weights, reml)
+    ref = _numpy_value(cp, layout, theta, reml)
+    np.testing.assert_allclose(ours, ref, rtol=1e-11)
+
+
+def test_boundary_and_zero_theta():
+    cp = cross_products(build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy")))
+    layout = ThetaLayout.from_k(cp.k)
+    for theta in ([0.0, 0.0, 0.0], [1.0, 0.3, 0.0], [0.0, 0.5, 0.2]):
+        theta = np.array(theta)
+        ours = one_term_criterion(theta, layout.rows[0], layout.cols[0], cp.D0, cp.Bx0, cp.Cxx,
+                                  cp.n, cp.p, 0.0, True)
+        np.testing.assert_allclose(ours, _numpy_value(cp, layout, theta, True), rtol=1e-11)
+
+
+def test_not_finite_theta_is_inf_not_an_error():
+    cp = cross_products(build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy")))
+    layout = ThetaLayout.from_k(cp.k)
+    for bad in ([np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0]):
+        v = one_term_criterion(np.array(bad), layout.rows[0], layout.cols[0], cp.D0, cp.Bx0, cp.Cxx,
+                               cp.n, cp.p, 0.0, False)
+        assert v == np.inf
+
+
+def test_objective_uses_the_kernel_for_one_term_only():
+    d1 = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    d2 = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    assert LmmObjective.from_design(d1)._best.get("kernel") is not None
+    assert LmmObjective.from_design(d2)._best.get("kernel") is None
