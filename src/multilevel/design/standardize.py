@@ -99,6 +99,13 @@ def triangular_factor(M: np.ndarray) -> np.ndarray:
     k = M.shape[0]
     if k == 1:
         return np.abs(M)
+    if k == 2 and np.hypot(M[0, 0], M[0, 1]) > 0:
+        # one Givens rotation of M' (numpy's QR costs 70 us a call on 2 x 2)
+        r00 = float(np.hypot(M[0, 0], M[0, 1]))
+        c, s = M[0, 0] / r00, M[0, 1] / r00
+        r01 = c * M[1, 0] + s * M[1, 1]
+        r11 = -s * M[1, 0] + c * M[1, 1]
+        return np.array([[r00, 0.0], [r01, abs(r11)]])
     # M' = Q R  =>  M M' = R' R, and R' is lower triangular
     R = np.linalg.qr(M.T, mode="r")
     L = R.T.copy()
@@ -216,7 +223,7 @@ class Standardization:
         return 2.0 * n * np.log(self.scale)
 
 
-def standardize(design, response: bool = True):
+def standardize(design, response: bool = True, like=None):
     """The standardised copy of a design and the map back (see the module's description).
 
     A fixed-effects matrix or a term whose columns are not numerically
@@ -230,6 +237,9 @@ def standardize(design, response: bool = True):
     response : bool, default True
         Shift and scale the response too (linear models); ``False`` leaves the
         response and the offset as they are (GLMMs).
+    like : (Standardization, Design), optional
+        The standardisation of a design with the same ``X`` and ``Z`` (another
+        response: a bootstrap or simulation refit), whose bases are reused.
 
     Returns
     -------
@@ -248,8 +258,11 @@ def standardize(design, response: bool = True):
     """
     X = design.X
     n, p = X.shape
-    basis = orthogonal_basis(X) if p else None
-    Xi, Tx = basis if basis is not None else (X, np.eye(p))
+    if like is not None:
+        Xi, Tx = like[1].X, like[0].Tx
+    else:
+        basis = orthogonal_basis(X) if p else None
+        Xi, Tx = basis if basis is not None else (X, np.eye(p))
     y = design.y if design.offset is None else design.y - design.offset
     if not response:
         shift, scale, y_int = np.zeros(p), 1.0, design.y
@@ -268,7 +281,11 @@ def standardize(design, response: bool = True):
             scale = 1.0
         y_int = r / scale
     Bs, terms = [], []
-    for t in design.terms:
+    for i, t in enumerate(design.terms):
+        if like is not None:
+            Bs.append(like[0].B[i])
+            terms.append(like[1].terms[i])
+            continue
         if t.k == 1:
             rms = float(np.sqrt(t.Z[:, 0] @ t.Z[:, 0] / n))
             ok = rms > 0 and np.isfinite(rms)

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from ..arguments import as_int, short_repr
+from ..results.labels import label_index
 from .parameters import has_sigma, parameter_names, percent_labels
 
 __all__ = ["BootstrapResult", "bootstrap", "confint_parameters", "simulate_response"]
@@ -88,7 +89,7 @@ def confint_parameters(fit) -> pd.Series:
     if not glmm:
         vals.append(fit.sigma)
     vals.extend(fit.fixef.to_numpy())
-    return pd.Series(np.asarray(vals, dtype=float), index=parameter_names(fit), name="estimate")
+    return pd.Series(np.asarray(vals, dtype=float), index=label_index(parameter_names(fit)), name="estimate")
 
 
 def _factors(fit) -> list[np.ndarray]:
@@ -167,7 +168,8 @@ def _refit(fit, ystar: np.ndarray, start):
                                formula=fit.formula)
     from ..lmm.fit import fit_design
 
-    return fit_design(design, reml=fit.reml, optimizer=fit.optinfo.optimizer, start=start)
+    return fit_design(design, reml=fit.reml, optimizer=fit.optinfo.optimizer, start=start,
+                      _like=fit._standardized)
 
 
 def _one(fit, fun, start, child: np.random.SeedSequence):

@@ -13,6 +13,7 @@ square root of the penalised residual sum of squares.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,15 +52,7 @@ class ThetaLayout:
 
     @classmethod
     def from_k(cls, ks) -> "ThetaLayout":
-        from ..design.random import theta_template
-
-        offsets, rows, cols = [0], [], []
-        for k in ks:
-            r, c, _ = theta_template(k)
-            rows.append(r)
-            cols.append(c)
-            offsets.append(offsets[-1] + len(r))
-        return cls(tuple(ks), tuple(offsets), tuple(rows), tuple(cols))
+        return _layout(cls, tuple(int(k) for k in ks))
 
     @property
     def ntheta(self) -> int:
@@ -131,6 +124,22 @@ class ThetaLayout:
             T[self.rows[i], self.cols[i]] = theta[self.offsets[i]: self.offsets[i + 1]]
             out.append(T)
         return out
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(cls, ks: tuple) -> ThetaLayout:
+    """One (read-only) layout per tuple of term sizes: refits build it many times."""
+    from ..design.random import theta_template
+
+    offsets, rows, cols = [0], [], []
+    for k in ks:
+        r, c, _ = theta_template(k)
+        r.setflags(write=False)
+        c.setflags(write=False)
+        rows.append(r)
+        cols.append(c)
+        offsets.append(offsets[-1] + len(r))
+    return cls(ks, tuple(offsets), tuple(rows), tuple(cols))
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ def snap_to_boundary(obj, theta: np.ndarray, fopt: float, layout) -> np.ndarray:
 
 
 def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
-               data_name: str | None = None, _restore=None):
+               data_name: str | None = None, _restore=None, _like=None):
     """Fit a linear mixed model to a built :class:`~multilevel.design.Design`.
 
     The stages are exposed so each can be called on its own: ``build_design``
@@ -141,7 +141,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     unidentified = identifiability(design)
     # the optimisation runs on a standardised copy of the design, so that it
     # does not depend on the units of the predictors or the response
-    st, inner = standardize(design)
+    st, inner = standardize(design, like=_like)
     obj = LmmObjective.from_design(inner, reml=reml)
     layout = obj.layout
     lower = layout.lower

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.linalg
 
 from ..arguments import as_choice, short_repr
+from .labels import label_index
 
 __all__ = ["LmerResult"]
 
@@ -114,10 +115,10 @@ class LmerResult:
         tnames = objective.layout.names(design.terms)
         # the criterion is recomputed at the final (boundary-snapped) theta
         crit = float(criterion(factor, cp, reml) + st.criterion_shift(n, p, reml))
-        index = pd.Index(names)  # one Index for the three (building one from strings is slow)
+        index = label_index(names)
         return cls(
             formula=design.formula.text, reml=reml, objective=crit,
-            theta=pd.Series(st.theta_to_user(theta), index=tnames, name="theta"),
+            theta=pd.Series(st.theta_to_user(theta), index=label_index(tnames), name="theta"),
             sigma=st.scale * sigma_int, fixef=pd.Series(st.beta_to_user(beta), index=index, name="Estimate"),
             vcov=pd.DataFrame(V, index=index, columns=index),
             messages=messages, singular=singular, n_dropped=design.n_dropped,
@@ -130,6 +131,14 @@ class LmerResult:
         """Each term's relative covariance factor on the user's scale (``L L'`` is
         the term's covariance over sigma^2; not triangular in general)."""
         return self._std.factors_to_user(self._factor.T)
+
+    @cached_property
+    def _standardized(self):
+        """(Standardization, standardised Design) of this fit's design, as the fit
+        computed them: a refit to another response (a bootstrap) reuses its bases."""
+        from ..design.standardize import standardize
+
+        return standardize(self.design)
 
     @cached_property
     def _user_objective(self):
