@@ -1,4 +1,4 @@
-"""Side-by-side timings of multilevel's ``glmer`` and lme4's ``glmer`` on the same GLMMs.
+"""Side-by-side timings of multilevel's ``glmer``, mixedlm's and lme4's ``glmer`` on the same GLMMs.
 
 Usage::
 
@@ -14,6 +14,12 @@ For each workload the script times, in one run:
   from the data frame in memory to the result; median of ``--repeat`` calls
   after one untimed warm-up call (for the slowest workloads fewer calls, and
   for verbagg_slope a single call after a small cbpp fit as the warm-up);
+* mixedlm (PyPI, an lme4 port with a Rust backend; the ``bench`` extra), the
+  fastest Python peer: the whole ``mixedlm.glmer(formula, data, family,
+  nAGQ=...)`` call, timed as multilevel's. mixedlm's formulas have no
+  ``cbind()``: a binomial response with trials is given to it as the
+  proportion (a column added to the data) with the trials as weights, the
+  same likelihood. Only the canonical links are run;
 * lme4, when ``Rscript`` with lme4 is on the PATH: ``benchmarks/glmer_time.R``
   reads the bundled CSV (factor levels restored from its JSON sidecar) and
   times complete ``glmer()`` calls inside R with glmer's default control, so
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -155,6 +162,43 @@ def time_glmer(w: GlmmWorkload, repeat: int, with_slow_r: bool) -> GlmmTiming:
                       optimizer=out.get("optimizer"))
 
 
+_CBIND = re.compile(r"^\s*cbind\(\s*(\w+)\s*,\s*(\w+)\s*-\s*\1\s*\)\s*~(.*)$")
+
+
+def time_mixedlm(w: GlmmWorkload, data, repeat: int) -> GlmmTiming:
+    try:
+        import mixedlm
+        from mixedlm import families
+    except ImportError:
+        return GlmmTiming(note="mixedlm not installed (pip install -e '.[bench]')")
+    canonical = {("binomial", "logit"): families.Binomial, ("poisson", "log"): families.Poisson}
+    if (w.family, w.link) not in canonical:
+        return GlmmTiming(note=f"not run ({w.family} with the {w.link} link)")
+    formula, weights, frame = w.formula, None, data
+    m = _CBIND.match(w.formula)
+    if m:  # cbind(k, n - k) ~ rhs: the proportion k / n with weights n
+        k, n, rhs = m.groups()
+        frame = data.assign(_prop=data[k] / data[n])
+        formula, weights = f"_prop ~{rhs}", frame[n].to_numpy(dtype=float)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mixedlm.glmer(formula, frame, family=canonical[(w.family, w.link)](), nAGQ=w.nagq,
+                                 weights=weights)
+
+    try:
+        med, secs, res = _median_time(fit, repeat, warmup=w.warmup)
+    except Exception as exc:  # report a peer's failure in the table, do not stop the run
+        return GlmmTiming(note=f"mixedlm failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}")
+    ll = res.logLik()
+    note = "" if res.converged else "did not converge"
+    if m:
+        note = "; ".join(filter(None, [note, "proportion with weights for cbind()"]))
+    return GlmmTiming(med, float(getattr(ll, "value", ll)), note, secs,
+                      feval=getattr(res, "n_iter", None), optimizer=getattr(res, "optimizer", None))
+
+
 # -------------------------------------------------------------------- output
 def optimum(m: GlmmTiming, g: GlmmTiming) -> str:
     if m.objective is None or g.objective is None:
@@ -172,16 +216,17 @@ def _count(t: GlmmTiming) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["workload", "rows", "multilevel s", "glmer s", "glmer / multilevel",
-            "logLik multilevel", "Δ logLik", "optimum", "evaluations multilevel",
-            "evaluations glmer"]
+    head = ["workload", "rows", "multilevel s", "mixedlm s", "glmer s", "mixedlm / multilevel",
+            "glmer / multilevel", "logLik multilevel", "Δ logLik mixedlm", "Δ logLik glmer",
+            "optimum (glmer)", "evaluations multilevel", "evaluations mixedlm", "evaluations glmer"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m, g = r["multilevel"], r["glmer"]
-        cells = [r["workload"].label, f"{r['nobs']:,}", fmt_seconds(m.seconds),
-                 fmt_seconds(g.seconds), fmt_ratio(g, m),
+        x = r.get("mixedlm") or GlmmTiming(note="not run")
+        cells = [r["workload"].label, f"{r['nobs']:,}", fmt_seconds(m.seconds), fmt_seconds(x.seconds),
+                 fmt_seconds(g.seconds), fmt_ratio(x, m), fmt_ratio(g, m),
                  "—" if m.objective is None else f"{m.objective:.4f}",
-                 fmt_delta(m, g), optimum(m, g), _count(m), _count(g)]
+                 fmt_delta(m, x), fmt_delta(m, g), optimum(m, g), _count(m), _count(x), _count(g)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -189,8 +234,8 @@ def table(rows: list[dict]) -> str:
 def notes(rows: list[dict]) -> list[str]:
     out = []
     for r in rows:
-        for who in ("multilevel", "glmer"):
-            if r[who].note:
+        for who in ("multilevel", "mixedlm", "glmer"):
+            if who in r and r[who].note:
                 out.append(f"- {r['workload'].key}, {who}: {r[who].note}")
     return out
 
@@ -218,7 +263,7 @@ def command_line(argv) -> str:
 
 # ---------------------------------------------------------------------- main
 def run(keys, repeat: int = 5, with_slow_r: bool = False, use_r: bool = True,
-        progress=None) -> list[dict]:
+        progress=None, use_mixedlm: bool = True) -> list[dict]:
     """Run the workloads; return one dict per workload with both timings."""
     import multilevel as ml
 
@@ -243,7 +288,13 @@ def run(keys, repeat: int = 5, with_slow_r: bool = False, use_r: bool = True,
                 g.note = "; ".join(filter(None, [g.note, f"{r_rep} timed fit(s){warm}"]))
         else:
             g = GlmmTiming(note="not run (--no-r)")
-        out.append({"workload": w, "nobs": int(len(data)), "multilevel": m, "glmer": g})
+        if use_mixedlm:
+            if progress:
+                progress(f"{key}: mixedlm ({n_rep} timed fit(s))")
+            x = time_mixedlm(w, data, n_rep)
+        else:
+            x = GlmmTiming(note="not run (--no-mixedlm)")
+        out.append({"workload": w, "nobs": int(len(data)), "multilevel": m, "mixedlm": x, "glmer": g})
         del data
     return out
 
@@ -254,12 +305,14 @@ def to_json(rows: list[dict]) -> list[dict]:
         w = r["workload"]
         d = {"workload": w.key, "label": w.label, "formula": w.formula, "dataset": w.dataset,
              "family": w.family, "link": w.link, "nagq": w.nagq, "nobs": r["nobs"]}
-        for who in ("multilevel", "glmer"):
-            t = r[who]
+        for who in ("multilevel", "mixedlm", "glmer"):
+            t = r.get(who) or GlmmTiming()
             d[who] = {"seconds": t.seconds, "loglik": t.objective, "feval": t.feval,
                       "optimizer": t.optimizer, "note": t.note, "runs": t.runs}
         m, g = r["multilevel"].objective, r["glmer"].objective
         d["delta_loglik"] = None if m is None or g is None else m - g
+        x = (r.get("mixedlm") or GlmmTiming()).objective
+        d["delta_loglik_mixedlm"] = None if m is None or x is None else m - x
         out.append(d)
     return out
 
@@ -267,7 +320,7 @@ def to_json(rows: list[dict]) -> list[dict]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
-        description="Time multilevel's glmer and lme4's glmer on the same models.")
+        description="Time multilevel's glmer, mixedlm's and lme4's glmer on the same models.")
     p.add_argument("benchmarks", nargs="*", metavar="WORKLOAD",
                    help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
     p.add_argument("--repeat", type=int, default=5,
@@ -279,6 +332,7 @@ def main(argv=None) -> int:
                                                          if w.slow_r)
                         + " (14-120 s a fit)")
     p.add_argument("--no-r", action="store_true", help="do not run glmer")
+    p.add_argument("--no-mixedlm", action="store_true", help="do not run mixedlm")
     p.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -302,10 +356,10 @@ def main(argv=None) -> int:
             print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
     rows = run(keys, repeat=args.repeat, with_slow_r=args.with_slow_r, use_r=not args.no_r,
-               progress=progress)
+               progress=progress, use_mixedlm=not args.no_mixedlm)
     command = command_line(argv)
     env = environment(args.repeat, use_r=not args.no_r, legend=legend(args.repeat),
-                      with_statsmodels=False)
+                      peers=("mixedlm",))
     print(f"Command: {command}")
     print("\n".join(env))
     print()

@@ -369,7 +369,7 @@ def notes(rows: list[dict]) -> list[str]:
 
 
 def environment(repeat: int, use_r: bool = True, legend: str | None = None,
-                with_statsmodels: bool = True) -> list[str]:
+                with_statsmodels: bool = True, peers: tuple = ("mixedlm", "statsmodels")) -> list[str]:
     """Header lines: the machine, the software versions and ``legend`` (how to read the table;
     by default this script's)."""
     import multilevel as ml
@@ -378,7 +378,7 @@ def environment(repeat: int, use_r: bool = True, legend: str | None = None,
     parts = [f"multilevel {ml.__version__}", f"Python {platform.python_version()}",
              f"numpy {np.__version__}"]
     if with_statsmodels:
-        for name in ("mixedlm", "statsmodels"):
+        for name in peers:
             try:
                 parts.append(f"{name} {__import__(name).__version__}")
             except ImportError:

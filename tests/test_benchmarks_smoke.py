@@ -144,7 +144,7 @@ def test_glmm_cbpp_without_r(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert text.startswith("Command: python ") and "glmm.py --quiet cbpp cbpp_agq25 --repeat 1" in text
-    assert "| workload | rows | multilevel s | glmer s |" in text
+    assert "| workload | rows | multilevel s | mixedlm s | glmer s |" in text
     assert text.count("\n| ") == 3  # header + two workloads
     doc = json.loads(out.read_text())
     assert doc["command"].endswith("--no-r --json " + str(out))
@@ -159,6 +159,8 @@ def test_glmm_cbpp_without_r(tmp_path):
         assert ml_row["loglik"] == pytest.approx(fit.loglik)
         assert r["glmer"]["seconds"] is None and "--no-r" in r["glmer"]["note"]
         assert r["delta_loglik"] is None
+        if r["mixedlm"]["seconds"] is not None:  # the bench extra: the same likelihood, cbind as weights
+            assert abs(r["delta_loglik_mixedlm"]) < 1e-2, r["mixedlm"]
     # the absolute-scale log-likelihoods: nAGQ = 25 close to the Laplace value
     assert rows["cbpp_agq25"]["multilevel"]["loglik"] == pytest.approx(
         rows["cbpp"]["multilevel"]["loglik"], abs=0.1)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import replace
 
 import numpy as np
 
 from ..design import build_design, standardize
+from ..linalg.threads import SMALL_BLOCK, ThreadChoice, blas_threads
 from ..arguments import as_bool, as_choice, short_repr
 from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, singular_message,
                           singular_terms)
@@ -154,25 +156,31 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     else:
         x0 = check_start(start, lower)
         x0 = st.theta_to_internal(x0)
-    if _restore is not None:
-        # a saved result: its optimum, not a new search (multilevel.results.archive)
-        saved, internal = _restore
-        xopt = np.asarray(internal, dtype=float) if internal is not None else st.theta_to_internal(saved.xopt)
-        opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
+    # BLAS threads: one for a small dense block; timed against the default for a large one
+    if obj.cp.q_rest + obj.cp.p + 1 <= SMALL_BLOCK:
+        scope, fun = blas_threads(1), obj
     else:
-        opt = minimize_theta(obj, x0, lower, optimizer=optimizer)
-    conv = _check(obj, opt, lower, layout)
-    if conv and _restore is None:
-        # a trust-region method can stop on a small improvement far from the
-        # optimum: restart once from where it stopped, with a fresh region
-        again = minimize_theta(obj, opt.xopt, lower, optimizer=optimizer)
-        if again.fopt <= opt.fopt:
-            opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
-                          seconds=opt.seconds + again.seconds)
-            conv = _check(obj, opt, lower, layout)
-    theta = opt.xopt
-    theta = snap_to_boundary(obj, theta, opt.fopt, layout)
-    fac = obj.factor(theta)
+        scope, fun = contextlib.nullcontext(), ThreadChoice(obj)
+    with scope:
+        if _restore is not None:
+            # a saved result: its optimum, not a new search (multilevel.results.archive)
+            saved, internal = _restore
+            xopt = np.asarray(internal, dtype=float) if internal is not None else st.theta_to_internal(saved.xopt)
+            opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
+        else:
+            opt = minimize_theta(fun, x0, lower, optimizer=optimizer)
+        conv = _check(fun, opt, lower, layout)
+        if conv and _restore is None:
+            # a trust-region method can stop on a small improvement far from the
+            # optimum: restart once from where it stopped, with a fresh region
+            again = minimize_theta(fun, opt.xopt, lower, optimizer=optimizer)
+            if again.fopt <= opt.fopt:
+                opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
+                              seconds=opt.seconds + again.seconds)
+                conv = _check(fun, opt, lower, layout)
+        theta = opt.xopt
+        theta = snap_to_boundary(fun, theta, opt.fopt, layout)
+        fac = obj.factor(theta)
     beta, u0, u_rest = solve_effects(fac, obj.cp)
     labels = [t.label for t in design.terms]
     columns = [t.columns for t in design.terms]
@@ -187,7 +195,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
         messages.append(singular_message(sing))
     if not sing:
         messages.extend(conv if np.array_equal(theta, opt.xopt)
-                        else check_convergence(obj, theta, lower, False))
+                        else check_convergence(fun, theta, lower, False))
     for m in messages:
         warnings.warn(m, stacklevel=3)
     # the optimizer's record on the user's scale

@@ -1,0 +1,50 @@
+"""BLAS thread scoping of the fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from multilevel.linalg import threads
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def _blas_threads_now() -> list[int]:
+    return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_blas_threads_limits_inside_and_restores_after():
+    np.linalg.cholesky(np.eye(3))  # make sure numpy's BLAS is loaded
+    before = _blas_threads_now()
+    with threads.blas_threads(1):
+        assert all(n == 1 for n in _blas_threads_now())
+    assert _blas_threads_now() == before
+    with threads.blas_threads(None):
+        assert _blas_threads_now() == before
+
+
+def test_thread_choice_returns_the_function_values_and_decides(monkeypatch):
+    monkeypatch.setattr(threads, "idle_cores", lambda: 8.0)
+    calls = []
+    ch = threads.ThreadChoice(lambda x: calls.append(x) or x * 2.0, trials=2)
+    out = [ch(float(i)) for i in range(10)]
+    assert out == [2.0 * i for i in range(10)] and calls == [float(i) for i in range(10)]
+    assert ch.threads in (1, None)
+    assert len(ch.times[1]) == 2 and len(ch.times[None]) == 2
+
+
+def test_thread_choice_prefers_one_thread_unless_clearly_faster(monkeypatch):
+    monkeypatch.setattr(threads, "idle_cores", lambda: 8.0)
+    ch = threads.ThreadChoice(lambda x: x, trials=1, margin=1.25)
+    ch.times = {None: [0.9, 1.2], 1: [1.0, 1.1]}  # threads 10% faster: not enough
+    assert ch.decide() == 1
+    ch.times = {None: [0.5, 0.7], 1: [1.0, 0.9]}
+    assert ch.decide() is None
+
+
+def test_no_trials_without_an_idle_core(monkeypatch):
+    monkeypatch.setattr(threads, "idle_cores", lambda: 0.3)
+    ch = threads.ThreadChoice(lambda x: x)
+    assert ch.threads == 1
+    assert ch(3.0) == 3.0 and ch.times == {None: [], 1: []}
