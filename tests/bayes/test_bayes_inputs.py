@@ -38,7 +38,7 @@ def _one_line(exc_info):
     (dict(target_accept=1.0), "target_accept must be a number between 0 and 1"),
     (dict(max_tree_depth=0), "max_tree_depth must be an integer >= 1"),
     (dict(chain_method="pmap"), "chain_method must be one of auto, vectorized, parallel, sequential"),
-    (dict(sampler="gibbs"), "sampler must be 'nuts' or 'collapsed'"),
+    (dict(sampler="gibbs"), "sampler must be 'auto', 'collapsed' or 'nuts'"),
     (dict(seed=-4), "seed must be a non-negative integer"),
     (dict(priors={"b_z": ml.priors.normal(0, 1)}), "unknown prior key 'b_z'"),
 ])

@@ -68,6 +68,12 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 
 #: most random effects outside the first term that are factorised densely
 MAX_DENSE = 3000
+
+
+class CollapsedNotApplicable(ValueError):
+    """The model is outside what the collapsed sampler handles (not gaussian, a
+    fixed effect without a normal prior, no random effects, too large a dense
+    part); ``sampler="auto"`` then runs NUTS and says why."""
 #: largest dense block factorised by unrolled arithmetic rather than LAPACK
 _UNROLL = 8
 
@@ -189,7 +195,7 @@ def _products(design, m0, S0, max_dense: int) -> _Products:
 
     terms = design.terms
     if not terms:
-        raise ValueError("the collapsed sampler needs at least one random-effects term")
+        raise CollapsedNotApplicable("the collapsed sampler needs at least one random-effects term")
     # terms of the first term's grouping factor (``(1 + x || g)`` is ``(1 | g) + (0 + x | g)``)
     # join it in the block-diagonal part: one k0 x k0 block per level, k0 their columns together
     head = (0,) + tuple(i for i in range(1, len(terms)) if _same_factor(terms[i], terms[0]))
@@ -198,7 +204,7 @@ def _products(design, m0, S0, max_dense: int) -> _Products:
     q_r = sum(t.q for t in rest)
     q_0 = sum(terms[i].q for i in head)
     if q_r > max_dense or q_0 * q_r > max_dense ** 2:
-        raise ValueError(
+        raise CollapsedNotApplicable(
             f"the random-effects terms after the first ({', '.join(t.label for t in rest)}) have "
             f"{q_r} random effects coupled to {q_0} of the first term; the collapsed sampler "
             f"factorises them densely and supports at most {max_dense} (and {max_dense ** 2} "

@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 
+from .collapsed import CollapsedNotApplicable
 from .model import BayesModel
 from .sampling import RunResult, SamplerConfig, blas_threads, run_nuts, site_transforms
 from .varpar import sample_varpar, varpar_sites
@@ -60,7 +61,7 @@ def fixed_normal_prior(model: BayesModel) -> tuple[np.ndarray, np.ndarray]:
         slot = by[f"b_{coef_name(nm)}"]
         pr = slot.prior
         if pr.dist != "normal" or pr.lower is not None:
-            raise ValueError(
+            raise CollapsedNotApplicable(
                 f"sampler='collapsed' needs normal priors on the fixed effects, but {slot.name} has "
                 f"{pr}; use a normal prior or sampler='nuts'"
             )
@@ -121,10 +122,11 @@ def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
     from .collapsed import collapsed_parts
 
     if model.struct.family != "gaussian":
-        raise ValueError(f"sampler='collapsed' is for the gaussian family, not {model.struct.family!r}; "
-                         "use sampler='nuts'")
+        raise CollapsedNotApplicable(f"sampler='collapsed' is for the gaussian family, not "
+                                     f"{model.struct.family!r}; use sampler='nuts'")
     if not model.design.terms:
-        raise ValueError("sampler='collapsed' needs at least one random-effects term; use sampler='nuts'")
+        raise CollapsedNotApplicable("sampler='collapsed' needs at least one random-effects term; "
+                                     "use sampler='nuts'")
     m0, S0 = fixed_normal_prior(model)
     cstruct, arrays = collapsed_parts(model.design, m0, S0)
     vs = model.struct.varpar

@@ -140,6 +140,7 @@ class Posterior:
     chains, ndraws, warmup : int
     seed : int
     sampler : str
+        ``"nuts"`` or ``"collapsed"``: the sampler that ran.
     target_accept : float
     max_tree_depth : int
     seconds : float
@@ -151,6 +152,9 @@ class Posterior:
         The offset's column name, read again from new data.
     derived : tuple of str
         Names of quantities added with :meth:`derive`.
+    sampler_note : str or None
+        Why NUTS ran where ``sampler="auto"`` would have run the collapsed
+        sampler (None otherwise).
 
     Examples
     --------
@@ -178,11 +182,12 @@ class Posterior:
     offset_spec: str | None = None
     derived: tuple = ()
     _ranef_meta: Mapping | None = None
+    sampler_note: str | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
     def _build(cls, model, run, beta, bs, cfg, seed, sampler, data_name=None, seconds=None,
-               offset_spec=None) -> "Posterior":
+               offset_spec=None, sampler_note=None) -> "Posterior":
         d = model.design
         out: dict[str, np.ndarray] = {}
         for j, nm in enumerate(d.fixed.names):
@@ -220,7 +225,7 @@ class Posterior:
                    max_tree_depth=cfg.max_tree_depth,
                    seconds=float(run.seconds if seconds is None else seconds),
                    messages=tuple(msgs), data_name=data_name, offset_spec=offset_spec,
-                   _ranef_meta=ReadOnlyDict(meta))
+                   _ranef_meta=ReadOnlyDict(meta), sampler_note=sampler_note)
 
     # ----------------------------------------------------------------- saving
     def save(self, path):
@@ -274,6 +279,7 @@ class Posterior:
                     "n_dropped": int(d.n_dropped),
                     "sampler": {"chains": self.chains, "draws": self.ndraws, "warmup": self.warmup,
                                 "seed": int(self.seed), "sampler": self.sampler,
+                                "sampler_note": self.sampler_note,
                                 "target_accept": float(self.target_accept),
                                 "max_tree_depth": int(self.max_tree_depth), "seconds": float(self.seconds)},
                     "messages": list(self.messages), "derived": list(self.derived)}
@@ -311,7 +317,8 @@ class Posterior:
                    max_tree_depth=cfg["max_tree_depth"], seconds=cfg["seconds"],
                    messages=tuple(manifest.get("messages", ())), data_name=manifest.get("data_name"),
                    offset_spec=offset if offset and offset != "__offset__" else None,
-                   derived=tuple(manifest.get("derived", ())), _ranef_meta=ReadOnlyDict(_ranef_meta(model)))
+                   derived=tuple(manifest.get("derived", ())), _ranef_meta=ReadOnlyDict(_ranef_meta(model)),
+                   sampler_note=cfg.get("sampler_note"))
 
     @staticmethod
     def _warning_class():

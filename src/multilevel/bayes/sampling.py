@@ -19,17 +19,16 @@ are stored as float32.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import warnings
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from ..linalg.threads import blas_threads  # noqa: F401  (re-exported: the samplers scope their BLAS with it)
 
 __all__ = ["SamplerConfig", "RunResult", "run_nuts", "site_transforms", "blas_threads", "cpu_cores"]
 
@@ -285,81 +284,6 @@ def _runner(model, cfg: SamplerConfig, key, layout: FlatLayout) -> _Runner:
     while len(_RUNNERS) > _RUNNERS_SIZE:
         _RUNNERS.popitem(last=False)
     return r
-
-
-def _scipy_openblas():
-    """``(set_num_threads, get_num_threads)`` of the OpenBLAS that SciPy loaded, or None.
-
-    JAX's CPU linear algebra (Cholesky, triangular solves and their
-    derivatives) calls the LAPACK SciPy ships, which in SciPy's wheels is a
-    bundled OpenBLAS with prefixed symbols. Only a library already loaded is
-    used (nothing is loaded here).
-    """
-    import ctypes
-
-    try:
-        import scipy
-    except ImportError:
-        return None
-    base = Path(scipy.__file__).resolve().parent
-    candidates = [*base.parent.glob("scipy.libs/*openblas*"), *base.glob(".dylibs/*openblas*")]
-    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(str(path), mode=mode)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            setter = getattr(lib, f"{prefix}_set_num_threads", None)
-            getter = getattr(lib, f"{prefix}_get_num_threads", None)
-            if setter is not None and getter is not None:
-                setter.argtypes, setter.restype = [ctypes.c_int], None
-                getter.argtypes, getter.restype = [], ctypes.c_int
-                return setter, getter
-    return None
-
-
-_OPENBLAS: list = []  # [(setter, getter) or None], looked up once
-
-
-@contextmanager
-def blas_threads(n: int | None = 1):
-    """Run the block with SciPy's OpenBLAS (the LAPACK JAX calls on CPU) on ``n`` threads.
-
-    ``n=None`` leaves the thread count as it is.
-
-    The matrices of a log density are small (a correlation factor, the collapsed
-    sampler's dense block), and OpenBLAS's threads cost far more than they save
-    on them: each call wakes and waits for its threads, and on a machine whose
-    cores are busy the derivative of a 76 x 76 Cholesky factor then takes
-    about 10 ms instead of 0.15 ms on one thread. The previous thread count is
-    restored afterwards. Does nothing where SciPy's OpenBLAS is not found (other
-    platforms, other BLAS) or on Windows.
-
-    Examples
-    --------
-    >>> with blas_threads(1):
-    ...     pass
-    """
-    if n is None:
-        yield
-        return
-    if not _OPENBLAS:
-        _OPENBLAS.append(None if sys.platform == "win32" else _scipy_openblas())
-    funcs = _OPENBLAS[0]
-    if funcs is None:
-        yield
-        return
-    setter, getter = funcs
-    before = getter()
-    if before == n:
-        yield
-        return
-    setter(n)
-    try:
-        yield
-    finally:
-        setter(before)
 
 
 _TRANSFORM: list = []

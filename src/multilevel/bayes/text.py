@@ -74,6 +74,8 @@ def _brms_text(post, table: pd.DataFrame, prob: float) -> str:
     if post.sampler == "nuts":
         footer = ["Draws were sampled using NUTS. For each parameter, Bulk_ESS",
                   *BRMS_FOOTER[1:]]
+        if getattr(post, "sampler_note", None):
+            footer.append(f"NUTS ran because {post.sampler_note}.")
     else:
         footer = ["Draws were sampled using NUTS on the variance parameters, with the fixed",
                   "and random effects drawn exactly given them (collapsed sampler). For each",

@@ -199,33 +199,12 @@ def _run_chunk(key: str, lo: int, hi: int, payload=None):
 
 
 def _single_thread_blas() -> None:
-    """Limit the BLAS of this (worker) process to one thread.
+    """Limit the BLAS of this (worker) process to one thread: the refits use
+    small matrices, and with one BLAS thread pool per worker the workers would
+    otherwise compete for the same cores."""
+    from threadpoolctl import threadpool_limits
 
-    The refits use small matrices; with one BLAS thread pool per worker the
-    workers would otherwise compete for the same cores. Works on the OpenBLAS
-    builds that numpy and scipy ship (found among the loaded libraries); does
-    nothing where none is found.
-    """
-    import ctypes
-
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as fh:
-            paths = {line.split()[-1] for line in fh
-                     if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return
-    names = ("openblas_set_num_threads", "openblas_set_num_threads64_",
-             "scipy_openblas_set_num_threads", "scipy_openblas_set_num_threads64_")
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in names:
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn(1)
-                break
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _process_context():
