@@ -106,6 +106,10 @@ WORKLOADS = {
             "r2 ~ Anger + Gender + btype + situ + (1 + Anger | item) + (1 | id)", "verbagg",
             max_repeat=1, warmup=False, r_repeat=1, slow_r=True,
         ),
+        GlmmWorkload(
+            "hsb82_slope", "hsb82 I(mAch > 12) (1 + ses | school), Laplace",
+            "I(mAch > 12) ~ ses + sector + (1 + ses | school)", "hsb82",
+        ),
         GlmmWorkload("rasch", "Rasch 5 items, 100,000 rows, (1 | person), Laplace", RASCH,
                      "rasch5", max_repeat=3, r_repeat=1, r_warmup=False, slow_r=True),
         GlmmWorkload("rasch_agq15", "Rasch 5 items, 100,000 rows, (1 | person), nAGQ = 15",

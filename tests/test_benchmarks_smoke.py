@@ -134,7 +134,7 @@ def test_glmm_list_names_every_workload():
     proc = run_glmm("--list")
     assert proc.returncode == 0, proc.stderr
     for key in ("verbagg", "verbagg_nagq0", "cbpp", "cbpp_agq25", "grouseticks",
-                "verbagg_slope", "rasch", "rasch_agq15"):
+                "verbagg_slope", "hsb82_slope", "rasch", "rasch_agq15"):
         assert key in proc.stdout
 
 

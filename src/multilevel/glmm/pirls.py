@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
+from ..linalg.crossprod import weighted_products
 from ..lmm.objective import solve_effects
 
 __all__ = ["PirlsPlan", "PirlsResult", "pirls", "pirls_plan", "random_part"]
@@ -88,6 +89,10 @@ class PirlsPlan:
     free, fixed : Design
         The design without its offset, with and without the fixed effects
         (for the joint and the beta-held-fixed solves).
+    products : tuple
+        :class:`~multilevel.linalg.crossprod.WeightedProducts` of ``free`` and
+        ``fixed`` (count-based cross-products when the terms after the first
+        have few random effects), or None each.
     """
 
     scalar: object
@@ -95,6 +100,7 @@ class PirlsPlan:
     offset: np.ndarray
     free: object
     fixed: object
+    products: tuple = (None, None)
 
 
 def pirls_plan(design, fam, prior_weights: np.ndarray) -> PirlsPlan:
@@ -116,8 +122,10 @@ def pirls_plan(design, fam, prior_weights: np.ndarray) -> PirlsPlan:
     off = np.zeros(n) if design.offset is None else np.asarray(design.offset, dtype=float)
     free = replace(design, offset=None)
     fixed = replace(design, fixed=replace(design.fixed, X=np.empty((n, 0)), names=()), offset=None)
-    return PirlsPlan(scalar=scalar_terms(design), deviance=fam.deviance_function(design.y, prior_weights),
-                     offset=off, free=free, fixed=fixed)
+    scalar = scalar_terms(design)
+    products = (None, None) if scalar is not None else (weighted_products(free), weighted_products(fixed))
+    return PirlsPlan(scalar=scalar, deviance=fam.deviance_function(design.y, prior_weights),
+                     offset=off, free=free, fixed=fixed, products=products)
 
 
 def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np.ndarray,
@@ -194,7 +202,8 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     for it in range(1, maxit + 1):
         w = prior_weights * wu
         z = eta - off - xb + (y - mu) / d
-        b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar)
+        b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
+                                 products=plan.products[fixed_beta])
         if not fixed_beta:
             b = b_new
         zu = random_part(design.terms, T, u_new) if plan.scalar is None else plan.scalar.random_part(theta, u_new)
@@ -218,7 +227,8 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     w = prior_weights * wu
     z = eta - off - xb + (y - mu) / d
     try:
-        logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True)[2]
+        logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True,
+                        products=plan.products[fixed_beta])[2]
     except NotPositiveDefinite:
         logdet = np.inf
     devres = plan.deviance(mu)
@@ -226,7 +236,8 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
                        logdet=float(logdet), iterations=it, converged=converged)
 
 
-def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: bool = False):
+def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: bool = False,
+           products=None):
     """One weighted PLS solve: (beta, u, log det(Lambda'Z'WZ Lambda + I)).
 
     With ``plan`` (all terms scalar) the system is formed by weighted counts
@@ -248,7 +259,7 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
         return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
     if plan is not None:
         return plan.solve(theta, z, w, not fixed_beta, logdet_only=logdet_only)
-    cp = cross_products(replace(sub, y=z, weights=w))
+    cp = products(z, w) if products is not None else cross_products(replace(sub, y=z, weights=w))
     fac = factorize(cp, layout, theta)
     b, u0, ur = solve_effects(fac, cp)
     return b, np.concatenate([u0, ur]), fac.logdet_theta

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf
 import scipy.sparse as sp
 
-from .crossprod import CrossProducts
+from .crossprod import DENSE_REST, CrossProducts
 
 __all__ = ["ThetaLayout", "BlockedFactor", "factorize", "rest_coupling", "NotPositiveDefinite"]
 
@@ -208,8 +208,19 @@ class BlockedFactor:
         return float(self.L11[-1, -1] ** 2)
 
 
-def _rest_lambda_t(cp: CrossProducts, T: list) -> sp.csr_matrix:
-    """Sparse block-diagonal Lambda_rest' (kron(I, T_j') for each later term)."""
+def _rest_lambda_t(cp: CrossProducts, T: list):
+    """Block-diagonal Lambda_rest' (kron(I, T_j') for each later term): dense when
+    the other terms have few random effects (a sparse kron costs a millisecond of
+    scipy's overhead per call, and PIRLS calls it thousands of times), sparse else."""
+    if cp.q_rest <= DENSE_REST:
+        out = np.zeros((cp.q_rest, cp.q_rest))
+        start = 0
+        for Tj, nl in zip(T[1:], cp.nlevels[1:]):
+            k = Tj.shape[0]
+            idx = start + np.arange(nl * k).reshape(nl, k)
+            out[idx[:, :, None], idx[:, None, :]] = Tj.T[None, :, :]
+            start += nl * k
+        return out
     blocks = [sp.kron(sp.identity(nl, format="csr"), sp.csr_matrix(Tj.T), format="csr")
               for Tj, nl in zip(T[1:], cp.nlevels[1:])]
     return sp.block_diag(blocks, format="csr")
@@ -276,8 +287,10 @@ def rest_coupling(cp: CrossProducts, fac: "BlockedFactor") -> sp.csr_matrix | No
 
     Returns
     -------
-    scipy.sparse.csr_matrix (q_rest, q0) or None
-        None for a model with a single random-effects term.
+    ndarray or scipy.sparse.csr_matrix (q_rest, q0), or None
+        Dense where the other terms have few random effects (at most
+        ``DENSE_REST``), sparse else; None for a model with a single
+        random-effects term.
 
     Examples
     --------
@@ -293,6 +306,9 @@ def rest_coupling(cp: CrossProducts, fac: "BlockedFactor") -> sp.csr_matrix | No
     if cp.Br0 is None:
         return None
     n0 = cp.n0
+    if cp.Br0_dense is not None:  # few other random effects: dense products
+        BF = np.einsum("rga,gab->rgb", cp.Br0_dense.reshape(cp.q_rest, n0, cp.k0), fac.F0)
+        return _rest_lambda_t(cp, fac.T) @ BF.reshape(cp.q_rest, cp.q0)
     F0blk = sp.bsr_matrix((fac.F0, np.arange(n0), np.arange(n0 + 1)), shape=(cp.q0, cp.q0))
     return (_rest_lambda_t(cp, fac.T) @ (cp.Br0 @ F0blk)).tocsr()
 

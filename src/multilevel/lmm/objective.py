@@ -252,7 +252,7 @@ def conditional_variances(fac: BlockedFactor, cp: CrossProducts) -> list[np.ndar
     Lrr = fac.L11[:qr, :qr]
     Lrr_inv = scipy.linalg.solve_triangular(Lrr, np.eye(qr), lower=True, check_finite=False)
     # V = Lrr^{-1} Wr L00^{-1}: dense (q_r, q0)
-    Linv0_blk = np.asarray(Wr.todense()).reshape(qr, n0, k0)
+    Linv0_blk = (Wr.toarray() if hasattr(Wr, "toarray") else np.asarray(Wr)).reshape(qr, n0, k0)
     WL = np.einsum("rgb,gbc->rgc", Linv0_blk, Linv0).reshape(qr, n0 * k0)
     V = Lrr_inv @ WL
     Vb = V.reshape(qr, n0, k0)
