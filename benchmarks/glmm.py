@@ -166,6 +166,7 @@ def time_glmer(w: GlmmWorkload, repeat: int, with_slow_r: bool) -> GlmmTiming:
                       optimizer=out.get("optimizer"))
 
 
+_I_RESPONSE = re.compile(r"^\s*I\((.*)\)\s*~(.*)$")
 _CBIND = re.compile(r"^\s*cbind\(\s*(\w+)\s*,\s*(\w+)\s*-\s*\1\s*\)\s*~(.*)$")
 
 
@@ -178,12 +179,18 @@ def time_mixedlm(w: GlmmWorkload, data, repeat: int) -> GlmmTiming:
     canonical = {("binomial", "logit"): families.Binomial, ("poisson", "log"): families.Poisson}
     if (w.family, w.link) not in canonical:
         return GlmmTiming(note=f"not run ({w.family} with the {w.link} link)")
-    formula, weights, frame = w.formula, None, data
+    formula, weights, frame, note = w.formula, None, data, ""
     m = _CBIND.match(w.formula)
     if m:  # cbind(k, n - k) ~ rhs: the proportion k / n with weights n
         k, n, rhs = m.groups()
         frame = data.assign(_prop=data[k] / data[n])
         formula, weights = f"_prop ~{rhs}", frame[n].to_numpy(dtype=float)
+        note = "proportion with weights for cbind()"
+    i = _I_RESPONSE.match(w.formula)
+    if i:  # I(expression) ~ rhs: the expression's values as a column
+        expr, rhs = i.groups()
+        frame = data.assign(_response=data.eval(expr).astype(float))
+        formula, note = f"_response ~{rhs}", f"response I({expr}) computed as a column"
 
     def fit():
         with warnings.catch_warnings():
@@ -196,9 +203,7 @@ def time_mixedlm(w: GlmmWorkload, data, repeat: int) -> GlmmTiming:
     except Exception as exc:  # report a peer's failure in the table, do not stop the run
         return GlmmTiming(note=f"mixedlm failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}")
     ll = res.logLik()
-    note = "" if res.converged else "did not converge"
-    if m:
-        note = "; ".join(filter(None, [note, "proportion with weights for cbind()"]))
+    note = "; ".join(filter(None, ["" if res.converged else "did not converge", note]))
     return GlmmTiming(med, float(getattr(ll, "value", ll)), note, secs,
                       feval=getattr(res, "n_iter", None), optimizer=getattr(res, "optimizer", None))
 

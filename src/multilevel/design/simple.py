@@ -1,9 +1,13 @@
-"""A fast path for formula parts made only of numeric columns, ``1`` and ``0``.
+"""A fast path for formula parts made only of columns, ``1`` and ``0``.
 
-Most mixed-model formulas (``1 + Days``, ``1 + x | g``) need no factor coding
-or transforms; building their matrices directly skips formulaic's parser and
-materialiser, which dominate the cost of small fits. Anything else goes to
-formulaic.
+Most mixed-model formulas (``1 + Days``, ``1 + female``, ``1 + x | g``) need no
+transforms or interactions; building their matrices directly skips formulaic's
+parser and materialiser, which dominate the cost of small fits. Numeric
+columns enter as they are; a factor (a pandas Categorical, or a column of
+strings) in a part with an intercept is coded as formulaic codes it:
+treatment contrasts against the first level (a Categorical's first category,
+used or not; the smallest string), one column ``x[T.level]`` per other
+level. Anything else goes to formulaic.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ class SimpleSpec:
 
     intercept: bool
     columns: tuple[str, ...]
+    #: per column, None (numeric) or the factor's levels, the reference first
+    levels: tuple = ()
+
+    def _levels(self, j: int):
+        return self.levels[j] if self.levels else None
 
     @property
     def names(self) -> list[str]:
@@ -45,8 +54,31 @@ class SimpleSpec:
         ['Intercept', 'Days']
         >>> SimpleSpec(intercept=False, columns=("x", "z")).names
         ['x', 'z']
+        >>> SimpleSpec(intercept=True, columns=("g",), levels=(("a", "b", "c"),)).names
+        ['Intercept', 'g[T.b]', 'g[T.c]']
         """
-        return (["Intercept"] if self.intercept else []) + list(self.columns)
+        out = ["Intercept"] if self.intercept else []
+        for j, c in enumerate(self.columns):
+            lev = self._levels(j)
+            out.extend([c] if lev is None else [f"{c}[T.{v}]" for v in lev[1:]])
+        return out
+
+    def term_indices_simple(self) -> list[tuple[str, list[int]]]:
+        """Each term (a column name) and its positions among :attr:`names`,
+        the intercept left out.
+
+        Examples
+        --------
+        >>> SimpleSpec(intercept=True, columns=("x", "g"), levels=(None, ("a", "b", "c"))).term_indices_simple()
+        [('x', [1]), ('g', [2, 3])]
+        """
+        out, j = [], int(self.intercept)
+        for i, c in enumerate(self.columns):
+            lev = self._levels(i)
+            width = 1 if lev is None else len(lev) - 1
+            out.append((c, list(range(j, j + width))))
+            j += width
+        return out
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """The model matrix as a float array (n, len(names)).
@@ -60,14 +92,22 @@ class SimpleSpec:
         if missing:
             raise ValueError(f"column {missing[0]!r} is missing from the data")
         n = len(data)
-        out = np.empty((n, len(self.columns) + self.intercept))
+        out = np.empty((n, len(self.names)))
         j = 0
         if self.intercept:
             out[:, 0] = 1.0
             j = 1
-        for c in self.columns:
-            out[:, j] = column_floats(data, c)
-            j += 1
+        for i, c in enumerate(self.columns):
+            lev = self._levels(i)
+            if lev is None:
+                out[:, j] = column_floats(data, c)
+                j += 1
+                continue
+            codes = _factor_codes(data, c, lev)
+            for level in range(1, len(lev)):
+                out[:, j] = codes == level
+                j += 1
+            out[codes < 0, j - len(lev) + 1: j] = np.nan  # missing values stay missing
         return out
 
     def get_model_matrix(self, data: pd.DataFrame, na_action: str = "ignore") -> pd.DataFrame:
@@ -101,20 +141,60 @@ class SimpleSpec:
         return pd.DataFrame(self.matrix(data), index=data.index, columns=self.names)
 
 
-def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
-    """A :class:`SimpleSpec` for ``rhs`` if it only sums numeric columns, 1 and 0.
+def _factor_codes(data: pd.DataFrame, column, levels: tuple) -> np.ndarray:
+    """Codes of a factor column against ``levels`` (-1 where missing); a value
+    that is not among them is an error, as for formulaic's encoding."""
+    values = column_array(data, column)
+    if isinstance(values.dtype, pd.CategoricalDtype) and tuple(values.dtype.categories) == levels:
+        return np.asarray(values.codes)
+    cat = pd.Categorical(np.asarray(values, dtype=object), categories=list(levels))
+    codes = np.asarray(cat.codes)
+    unseen = (codes < 0) & ~pd.isna(np.asarray(values, dtype=object))
+    if unseen.any():
+        new = sorted({str(v) for v in np.asarray(values, dtype=object)[unseen]})
+        raise ValueError(f"column {column!r} has levels not seen in the fit: {', '.join(new[:5])}; "
+                         "a fixed effect cannot be predicted for a new level")
+    return codes
 
-    Returns None when formulaic is needed (factors, transforms, interactions).
+
+def _factor_levels(data: pd.DataFrame, column) -> tuple | None:
+    """The levels formulaic would code a factor column with, or None where the
+    column is not a factor of string labels."""
+    values = column_array(data, column)
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        if not (pd.api.types.is_string_dtype(cats.dtype) or pd.api.types.is_object_dtype(cats.dtype)):
+            return None
+        labels = tuple(cats)
+    elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        present = pd.unique(np.asarray(values, dtype=object))
+        present = [v for v in present if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA)]
+        labels = tuple(sorted(present)) if present else ()
+    else:
+        return None
+    if not labels or not all(isinstance(v, str) for v in labels):
+        return None
+    return labels
+
+
+def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
+    """A :class:`SimpleSpec` for ``rhs`` if it only sums columns, 1 and 0.
+
+    Returns None when formulaic is needed (transforms, interactions, a factor
+    without an intercept, boolean columns, factors of other labels than strings).
 
     Examples
     --------
     >>> df = pd.DataFrame({"x": [1.0, 2.0], "f": ["a", "b"]})
     >>> simple_spec("1 + x", df)
-    SimpleSpec(intercept=True, columns=('x',))
+    SimpleSpec(intercept=True, columns=('x',), levels=())
     >>> simple_spec("0 + x", df).intercept, simple_spec("x - 1", df).intercept
     (False, False)
-    >>> simple_spec("x + f", df) is None
-    True
+    >>> simple_spec("x + f", df).names
+    ['Intercept', 'x', 'f[T.b]']
+    >>> simple_spec("0 + f", df) is None, simple_spec("x:f", df) is None
+    (True, True)
     """
     text = rhs.strip()
     if not text or re.search(r"[^A-Za-z0-9_.+\- ]", text):
@@ -122,6 +202,7 @@ def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
     tokens = re.findall(r"[+\-]|[^+\-\s]+", text)
     intercept = True
     columns: list[str] = []
+    levels: list = []
     sign = "+"
     expect_term = True
     for tok in tokens:
@@ -143,15 +224,27 @@ def simple_spec(rhs: str, data: pd.DataFrame) -> SimpleSpec | None:
             else:
                 intercept = False
         elif _NAME.match(tok) and tok in data.columns:
-            dtype = column_array(data, tok).dtype
-            if sign == "-" or not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) \
-                    or isinstance(dtype, pd.CategoricalDtype):
+            if sign == "-":
                 return None
+            dtype = column_array(data, tok).dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                return None
+            if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
+                lev = _factor_levels(data, tok)
+                if lev is None:
+                    return None
+            else:
+                lev = None
             if tok not in columns:
                 columns.append(tok)
+                levels.append(lev)
         else:
             return None
         sign = "+"
     if expect_term:
         return None
+    if any(lev is not None for lev in levels):
+        if not intercept:
+            return None  # without an intercept formulaic codes the first factor in full
+        return SimpleSpec(intercept=intercept, columns=tuple(columns), levels=tuple(levels))
     return SimpleSpec(intercept=intercept, columns=tuple(columns))

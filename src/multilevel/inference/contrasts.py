@@ -44,10 +44,11 @@ def fixed_terms(design) -> list[tuple[str, tuple[str, ...], list[int]]]:
                 continue
             label = lme4_names([str(term)], design.formula.fixed)[0]
             out.append((label, factors, cols))
-    else:  # SimpleSpec: one column per term
-        for j, name in enumerate(design.fixed.names):
-            if name != "(Intercept)":
-                out.append((name, (name,), [j]))
+    else:  # SimpleSpec: main effects only, a numeric column or a factor's dummies per term
+        for label, idx in spec.term_indices_simple():
+            cols = [pos[i] for i in idx if i in pos]
+            if cols:
+                out.append((label, (label,), cols))
     return out
 
 

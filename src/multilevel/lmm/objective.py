@@ -149,10 +149,9 @@ class LmmObjective:
     def __call__(self, theta) -> float:
         args = self._best.get("kernel")
         if args is not None:
-            x = theta if type(theta) is np.ndarray and theta.dtype == np.float64 \
-                else np.asarray(theta, dtype=float)
-            val = one_term._kernel()(np.ascontiguousarray(x), *args)
-            return float(val) if val < np.inf else float("inf")
+            if type(theta) is not np.ndarray or theta.dtype != np.float64 or not theta.flags.c_contiguous:
+                theta = np.ascontiguousarray(theta, dtype=float)
+            return one_term._kernel()(theta, *args)
         try:
             fac = factorize(self.cp, self.layout, theta)
         except NotPositiveDefinite:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -126,11 +127,6 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
             f"unknown optimizer {short_repr(optimizer)}; choose 'bobyqa', 'cobyqa' or 'nelder-mead'"
         )
 
-    def f(x, grad):
-        count[0] += 1
-        v = fun(x)
-        return v if np.isfinite(v) else 1e300
-
     opt = nlopt.opt(algos[optimizer], n)
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(np.full(n, np.inf))
@@ -145,9 +141,14 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
         step = np.asarray(initial_step, dtype=float)
     opt.set_initial_step(step)
     best = [np.inf, start.copy()]
+    isfinite = math.isfinite
 
     def tracked(x, grad):
-        v = f(x, grad)
+        # one Python frame per evaluation: small fits make some 50 of them
+        count[0] += 1
+        v = float(fun(x))
+        if not isfinite(v):
+            return 1e300
         if v < best[0]:
             best[0], best[1] = v, x.copy()
         return v
