@@ -1,4 +1,5 @@
-"""The profiled criterion of a model with one random-effects term, compiled.
+"""The profiled criterion of a model with one random-effects term, compiled
+(and of models whose further terms have few random effects).
 
 With a single term the blocked factor needs no dense Schur complement of other
 random effects: per level ``g`` it is the k x k Cholesky factor of
@@ -9,6 +10,11 @@ operations per evaluation) was nearly all of an evaluation's cost; numba
 compiles the loop over levels into one call of about a microsecond. The
 general path, :func:`multilevel.linalg.factorize`, computes the same numbers
 and remains the reference the tests compare this kernel with.
+
+With further terms whose random effects are few (at most ``DENSE_REST``, held
+densely: crossed plates and samples, items beside persons) a second kernel
+forms the dense Schur complement of those terms and the fixed effects in the
+same loop over the first term's levels, and factorises it in place.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import math
 
 import numpy as np
 
-__all__ = ["one_term_criterion", "available"]
+__all__ = ["one_term_criterion", "blocked_arguments", "available"]
 
 _LOG2PI = math.log(2.0 * math.pi)
 
@@ -127,14 +133,208 @@ def _criterion(theta, rows, cols, D0, Bx0, Cxx, n, p, log_weights, reml):  # pra
     return ld + n * (1.0 + _LOG2PI + math.log(pwrss / n))
 
 
-_compiled = None
+def _blocked_criterion(theta, rows, cols, toff, rest_k, rest_nl, rest_toff, D0, Bx0, Br0, Crr, Crx, Cxx,
+                       n, p, log_weights, reml):  # pragma: no cover - compiled
+    """The same criterion with further terms whose random effects (few) are held
+    densely: ``Br0`` is ``Z_rest'Z0`` as a dense (q_rest, q0) array."""
+    k0 = D0.shape[1]
+    n0 = D0.shape[0]
+    m = Cxx.shape[0]
+    qr = Crr.shape[0]
+    T0 = np.zeros((k0, k0))
+    for i in range(toff[1] - toff[0]):
+        T0[rows[toff[0] + i], cols[toff[0] + i]] = theta[toff[0] + i]
+    # Lambda_rest' (block diagonal: T_j' per level of each further term)
+    Lt = np.zeros((qr, qr))
+    start = 0
+    for j in range(rest_k.shape[0]):
+        k = rest_k[j]
+        Tj = np.zeros((k, k))
+        for i in range(toff[j + 2] - toff[j + 1]):
+            Tj[rows[toff[j + 1] + i], cols[toff[j + 1] + i]] = theta[rest_toff[j] + i]
+        for lev in range(rest_nl[j]):
+            base = start + lev * k
+            for a in range(k):
+                for b in range(k):
+                    Lt[base + a, base + b] = Tj[b, a]
+        start += rest_nl[j] * k
+    S = np.zeros((qr + m, qr + m))
+    R = Crr.copy()
+    Rx = Crx.copy()
+    Sxx = Cxx.copy()
+    M = np.empty((k0, k0))
+    L = np.empty((k0, k0))
+    F = np.empty((k0, k0))
+    G = np.empty((k0, k0))
+    W = np.empty((m, k0))
+    BG = np.empty((qr, k0))
+    logdet0 = 0.0
+    for g in range(n0):
+        for a in range(k0):
+            for b in range(a + 1):
+                s = 0.0
+                for c in range(k0):
+                    for e in range(k0):
+                        s += T0[c, a] * D0[g, c, e] * T0[e, b]
+                M[a, b] = s
+            M[a, a] += 1.0
+        for a in range(k0):
+            for b in range(a + 1):
+                s = M[a, b]
+                for c in range(b):
+                    s -= L[a, c] * L[b, c]
+                if a == b:
+                    if not s > 0.0:
+                        return math.inf
+                    L[a, a] = math.sqrt(s)
+                else:
+                    L[a, b] = s / L[b, b]
+            for b in range(a + 1, k0):
+                L[a, b] = 0.0
+            logdet0 += 2.0 * math.log(L[a, a])
+        for i in range(k0):
+            for a in range(k0):
+                s = T0[i, a]
+                for c in range(a):
+                    s -= L[a, c] * F[i, c]
+                F[i, a] = s / L[a, a]
+        # G = F F' (the level's M of the rest's Schur complement)
+        for a in range(k0):
+            for b in range(k0):
+                s = 0.0
+                for c in range(k0):
+                    s += F[a, c] * F[b, c]
+                G[a, b] = s
+        for r in range(m):
+            for a in range(k0):
+                s = 0.0
+                for c in range(k0):
+                    s += Bx0[r, g, c] * F[c, a]
+                W[r, a] = s
+        for r in range(m):
+            for c in range(r + 1):
+                s = 0.0
+                for a in range(k0):
+                    s += W[r, a] * W[c, a]
+                Sxx[r, c] -= s
+        # BG = B_g G, with B_g the level's k0 columns of Br0
+        any_nz = False
+        for r in range(qr):
+            for a in range(k0):
+                s = 0.0
+                for c in range(k0):
+                    s += Br0[r, g * k0 + c] * G[c, a]
+                BG[r, a] = s
+                if s != 0.0:
+                    any_nz = True
+        if not any_nz:
+            continue
+        for r in range(qr):
+            for c in range(r + 1):
+                s = 0.0
+                for a in range(k0):
+                    s += BG[r, a] * Br0[c, g * k0 + a]
+                R[r, c] -= s
+            for x in range(m):
+                s = 0.0
+                for a in range(k0):
+                    s += BG[r, a] * Bx0[x, g, a]
+                Rx[r, x] -= s
+    for r in range(qr):  # symmetrise the lower triangle of R
+        for c in range(r):
+            R[c, r] = R[r, c]
+    # S_rr = Lt R Lt' + I; S_xr = (Lt Rx)'; S_xx
+    for r in range(qr):
+        for c in range(r + 1):
+            s = 0.0
+            for a in range(qr):
+                if Lt[r, a] == 0.0:
+                    continue
+                for b in range(qr):
+                    s += Lt[r, a] * R[a, b] * Lt[c, b]
+            S[r, c] = s
+        S[r, r] += 1.0
+        for x in range(m):
+            s = 0.0
+            for a in range(qr):
+                s += Lt[r, a] * Rx[a, x]
+            S[qr + x, r] = s
+    for r in range(m):
+        for c in range(r + 1):
+            S[qr + r, qr + c] = Sxx[r, c]
+    N = qr + m
+    logdet_r = 0.0
+    logdet_x = 0.0
+    for a in range(N):
+        for b in range(a + 1):
+            s = S[a, b]
+            for c in range(b):
+                s -= S[a, c] * S[b, c]
+            if a == b:
+                if not s > 0.0:
+                    return math.inf
+                S[a, a] = math.sqrt(s)
+            else:
+                S[a, b] = s / S[b, b]
+        if a < qr:
+            logdet_r += 2.0 * math.log(S[a, a])
+        elif a < qr + p:
+            logdet_x += 2.0 * math.log(S[a, a])
+    pwrss = S[N - 1, N - 1] ** 2
+    if not pwrss > 0.0:
+        return math.inf
+    ld = logdet0 + logdet_r - log_weights
+    if reml:
+        nmp = n - p
+        return ld + logdet_x + nmp * (1.0 + _LOG2PI + math.log(pwrss / nmp))
+    return ld + n * (1.0 + _LOG2PI + math.log(pwrss / n))
+
+
+_compiled: dict = {}
 
 
 def _kernel():
-    global _compiled
-    if _compiled is None:
-        _compiled = numba.njit(cache=True, nogil=True)(_criterion)
-    return _compiled
+    if "one" not in _compiled:
+        _compiled["one"] = numba.njit(cache=True, nogil=True)(_criterion)
+    return _compiled["one"]
+
+
+def _blocked_kernel():
+    if "blocked" not in _compiled:
+        _compiled["blocked"] = numba.njit(cache=True, nogil=True)(_blocked_criterion)
+    return _compiled["blocked"]
+
+
+def blocked_arguments(cp, layout, reml: bool) -> tuple | None:
+    """The fixed arguments (after theta) of the compiled criterion of ``cp``, or
+    None where neither kernel applies (the other terms' random effects are not
+    held densely).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import ThetaLayout, cross_products
+    >>> cp = cross_products(build_design("diameter ~ 1 + (1 | plate) + (1 | sample)",
+    ...                                  ml.datasets.load("penicillin")))
+    >>> args = blocked_arguments(cp, ThetaLayout.from_k(cp.k), True)
+    >>> round(_blocked_kernel()(np.array([1.5, 3.5]), *args), 3)
+    330.884
+    """
+    if cp.Br0 is None:
+        return None
+    if cp.Br0_dense is None:
+        return None
+    i64 = np.int64
+    rows = np.concatenate(layout.rows).astype(i64)
+    cols = np.concatenate(layout.cols).astype(i64)
+    toff = np.asarray(layout.offsets, dtype=i64)
+    rest_k = np.asarray(cp.k[1:], dtype=i64)
+    rest_nl = np.asarray(cp.nlevels[1:], dtype=i64)
+    rest_toff = toff[1:-1].copy()
+    f = np.ascontiguousarray
+    return (rows, cols, toff, rest_k, rest_nl, rest_toff, f(cp.D0), f(cp.Bx0), f(cp.Br0_dense),
+            f(cp.Crr), f(cp.Crx), f(cp.Cxx), int(cp.n), int(cp.p), float(cp.log_weights), bool(reml))
 
 
 def one_term_criterion(theta: np.ndarray, rows: np.ndarray, cols: np.ndarray, D0: np.ndarray,

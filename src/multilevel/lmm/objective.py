@@ -137,21 +137,30 @@ class LmmObjective:
 
     def __post_init__(self):
         cp = self.cp
-        if cp.Br0 is None and one_term.available():
-            # one random-effects term: the compiled kernel evaluates the criterion
-            # without forming the factor (the fit factorises once, at the optimum)
-            args = (self.layout.rows[0].astype(np.int64), self.layout.cols[0].astype(np.int64),
-                    np.ascontiguousarray(cp.D0), np.ascontiguousarray(cp.Bx0),
-                    np.ascontiguousarray(cp.Cxx), int(cp.n), int(cp.p), float(cp.log_weights),
-                    bool(self.reml))
+        if not one_term.available():
+            return
+        # a compiled kernel evaluates the criterion without forming the factor
+        # (the fit factorises once, at the optimum): one random-effects term, or
+        # further terms with few random effects
+        if cp.Br0 is None:
+            self._best["kernel"] = (self.layout.rows[0].astype(np.int64), self.layout.cols[0].astype(np.int64),
+                                    np.ascontiguousarray(cp.D0), np.ascontiguousarray(cp.Bx0),
+                                    np.ascontiguousarray(cp.Cxx), int(cp.n), int(cp.p),
+                                    float(cp.log_weights), bool(self.reml))
+            self._best["kernel_kind"] = "one"
+            return
+        args = one_term.blocked_arguments(cp, self.layout, self.reml)
+        if args is not None:
             self._best["kernel"] = args
+            self._best["kernel_kind"] = "blocked"
 
     def __call__(self, theta) -> float:
         args = self._best.get("kernel")
         if args is not None:
             if type(theta) is not np.ndarray or theta.dtype != np.float64 or not theta.flags.c_contiguous:
                 theta = np.ascontiguousarray(theta, dtype=float)
-            return one_term._kernel()(theta, *args)
+            kernel = one_term._kernel() if self._best["kernel_kind"] == "one" else one_term._blocked_kernel()
+            return kernel(theta, *args)
         try:
             fac = factorize(self.cp, self.layout, theta)
         except NotPositiveDefinite:
