@@ -158,7 +158,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
         x0 = st.theta_to_internal(x0)
     # BLAS threads: one for a small dense block; timed against the default for a large one
     if obj.cp.q_rest + obj.cp.p + 1 <= SMALL_BLOCK:
-        scope, fun = blas_threads(1), obj
+        scope, fun = blas_threads(1), obj.evaluator()
     else:
         scope, fun = contextlib.nullcontext(), ThreadChoice(obj)
     with scope:
