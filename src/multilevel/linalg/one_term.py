@@ -44,93 +44,113 @@ def available() -> bool:
     return numba is not None
 
 
+def _cholesky(A):  # pragma: no cover - compiled
+    """Lower Cholesky factor of the lower triangle of A, in place; False where A
+    is not numerically positive definite."""
+    N = A.shape[0]
+    for a in range(N):
+        for b in range(a + 1):
+            s = A[a, b]
+            for c in range(b):
+                s -= A[a, c] * A[b, c]
+            if a == b:
+                if not s > 0.0:
+                    return False
+                A[a, a] = math.sqrt(s)
+            else:
+                A[a, b] = s / A[b, b]
+    return True
+
+
+def _level_factor(T, D0, g, M, L, F):  # pragma: no cover - compiled
+    """Level g of the first term: the Cholesky factor L of ``M = T'D_g T + I``
+    and ``F = T L^{-T}``, in place; returns ``log det M`` (>= 0), or -1 where
+    M is not numerically positive definite."""
+    k = T.shape[0]
+    for a in range(k):
+        for b in range(a + 1):
+            s = 0.0
+            for c in range(a, k):  # T is lower triangular: T[c, a] = 0 for c < a
+                for e in range(b, k):
+                    s += T[c, a] * D0[g, c, e] * T[e, b]
+            M[a, b] = s
+        M[a, a] += 1.0
+    for a in range(k):
+        for b in range(k):
+            L[a, b] = M[a, b] if b <= a else 0.0
+    if not _cholesky(L):
+        return -1.0
+    logdet = 0.0
+    for a in range(k):
+        logdet += 2.0 * math.log(L[a, a])
+    for i in range(k):  # each row f of F solves L f' = T[i, :]'
+        for a in range(k):
+            s = T[i, a]
+            for c in range(a):
+                s -= L[a, c] * F[i, c]
+            F[i, a] = s / L[a, a]
+    return logdet
+
+
+def _downdate(S, Bx0, g, F, W):  # pragma: no cover - compiled
+    """``S -= W W'`` (lower triangle) with ``W = [X y]'Z_g F`` (into W)."""
+    m, k = W.shape
+    for r in range(m):
+        for a in range(k):
+            s = 0.0
+            for c in range(k):
+                s += Bx0[r, g, c] * F[c, a]
+            W[r, a] = s
+    for r in range(m):
+        for c in range(r + 1):
+            s = 0.0
+            for a in range(k):
+                s += W[r, a] * W[c, a]
+            S[r, c] -= s
+
+
+def _finish(S, q, p, logdet, n, log_weights, reml):  # pragma: no cover - compiled
+    """Cholesky factor of the lower triangle of S in place, then the criterion:
+    the first q diagonal elements belong to further random effects, the next p
+    to the fixed effects, the last one is the root of the PWRSS."""
+    N = S.shape[0]
+    if not _cholesky(S):
+        return math.inf
+    logdet_x = 0.0
+    for a in range(q + p):
+        if a < q:
+            logdet += 2.0 * math.log(S[a, a])
+        else:
+            logdet_x += 2.0 * math.log(S[a, a])
+    pwrss = S[N - 1, N - 1] ** 2
+    if not pwrss > 0.0:
+        return math.inf
+    ld = logdet - log_weights
+    if reml:
+        nmp = n - p
+        return ld + logdet_x + nmp * (1.0 + _LOG2PI + math.log(pwrss / nmp))
+    return ld + n * (1.0 + _LOG2PI + math.log(pwrss / n))
+
+
 def _criterion(theta, rows, cols, D0, Bx0, Cxx, n, p, log_weights, reml):  # pragma: no cover
     k = D0.shape[1]
-    n0 = D0.shape[0]
     m = Cxx.shape[0]
     T = np.zeros((k, k))
     for i in range(rows.shape[0]):
         T[rows[i], cols[i]] = theta[i]
     S = Cxx.copy()
     M = np.empty((k, k))
-    TD = np.empty((k, k))
     L = np.empty((k, k))
     F = np.empty((k, k))
     W = np.empty((m, k))
     logdet0 = 0.0
-    for g in range(n0):
-        # M = T' D_g T + I
-        for a in range(k):
-            for b in range(k):
-                s = 0.0
-                for c in range(a, k):  # T is lower triangular: T[c, a] = 0 for c < a
-                    s += T[c, a] * D0[g, c, b]
-                TD[a, b] = s
-        for a in range(k):
-            for b in range(a + 1):
-                s = 0.0
-                for c in range(b, k):
-                    s += TD[a, c] * T[c, b]
-                M[a, b] = s
-            M[a, a] += 1.0
-        # Cholesky M = L L'
-        for a in range(k):
-            for b in range(a + 1):
-                s = M[a, b]
-                for c in range(b):
-                    s -= L[a, c] * L[b, c]
-                if a == b:
-                    if not s > 0.0:
-                        return math.inf
-                    L[a, a] = math.sqrt(s)
-                else:
-                    L[a, b] = s / L[b, b]
-            for b in range(a + 1, k):
-                L[a, b] = 0.0
-            logdet0 += 2.0 * math.log(L[a, a])
-        # F = T L^{-T}: each row f of F solves L f' = T[i, :]'
-        for i in range(k):
-            for a in range(k):
-                s = T[i, a]
-                for c in range(a):
-                    s -= L[a, c] * F[i, c]
-                F[i, a] = s / L[a, a]
-        # W = [X y]'Z_g F, then S -= W W' (lower triangle)
-        for r in range(m):
-            for a in range(k):
-                s = 0.0
-                for c in range(k):
-                    s += Bx0[r, g, c] * F[c, a]
-                W[r, a] = s
-        for r in range(m):
-            for c in range(r + 1):
-                s = 0.0
-                for a in range(k):
-                    s += W[r, a] * W[c, a]
-                S[r, c] -= s
-    # Cholesky of the (p + 1) x (p + 1) Schur complement, in place (lower)
-    logdet_x = 0.0
-    for a in range(m):
-        for b in range(a + 1):
-            s = S[a, b]
-            for c in range(b):
-                s -= S[a, c] * S[b, c]
-            if a == b:
-                if not s > 0.0:
-                    return math.inf
-                S[a, a] = math.sqrt(s)
-            else:
-                S[a, b] = s / S[b, b]
-        if a < p:
-            logdet_x += 2.0 * math.log(S[a, a])
-    pwrss = S[m - 1, m - 1] ** 2
-    if not pwrss > 0.0:
-        return math.inf
-    ld = logdet0 - log_weights
-    if reml:
-        nmp = n - p
-        return ld + logdet_x + nmp * (1.0 + _LOG2PI + math.log(pwrss / nmp))
-    return ld + n * (1.0 + _LOG2PI + math.log(pwrss / n))
+    for g in range(D0.shape[0]):
+        ld = _level_factor(T, D0, g, M, L, F)
+        if ld < 0.0:
+            return math.inf
+        logdet0 += ld
+        _downdate(S, Bx0, g, F, W)
+    return _finish(S, 0, p, logdet0, n, log_weights, reml)
 
 
 def _blocked_criterion(theta, rows, cols, toff, rest_k, rest_nl, rest_toff, D0, Bx0, Br0, Crr, Crx, Cxx,
@@ -170,54 +190,18 @@ def _blocked_criterion(theta, rows, cols, toff, rest_k, rest_nl, rest_toff, D0, 
     BG = np.empty((qr, k0))
     logdet0 = 0.0
     for g in range(n0):
-        for a in range(k0):
-            for b in range(a + 1):
-                s = 0.0
-                for c in range(k0):
-                    for e in range(k0):
-                        s += T0[c, a] * D0[g, c, e] * T0[e, b]
-                M[a, b] = s
-            M[a, a] += 1.0
-        for a in range(k0):
-            for b in range(a + 1):
-                s = M[a, b]
-                for c in range(b):
-                    s -= L[a, c] * L[b, c]
-                if a == b:
-                    if not s > 0.0:
-                        return math.inf
-                    L[a, a] = math.sqrt(s)
-                else:
-                    L[a, b] = s / L[b, b]
-            for b in range(a + 1, k0):
-                L[a, b] = 0.0
-            logdet0 += 2.0 * math.log(L[a, a])
-        for i in range(k0):
-            for a in range(k0):
-                s = T0[i, a]
-                for c in range(a):
-                    s -= L[a, c] * F[i, c]
-                F[i, a] = s / L[a, a]
-        # G = F F' (the level's M of the rest's Schur complement)
+        ld = _level_factor(T0, D0, g, M, L, F)
+        if ld < 0.0:
+            return math.inf
+        logdet0 += ld
+        _downdate(Sxx, Bx0, g, F, W)
+        # G = F F' (the level's M of the rest's Schur complement); BG = B_g G
         for a in range(k0):
             for b in range(k0):
                 s = 0.0
                 for c in range(k0):
                     s += F[a, c] * F[b, c]
                 G[a, b] = s
-        for r in range(m):
-            for a in range(k0):
-                s = 0.0
-                for c in range(k0):
-                    s += Bx0[r, g, c] * F[c, a]
-                W[r, a] = s
-        for r in range(m):
-            for c in range(r + 1):
-                s = 0.0
-                for a in range(k0):
-                    s += W[r, a] * W[c, a]
-                Sxx[r, c] -= s
-        # BG = B_g G, with B_g the level's k0 columns of Br0
         any_nz = False
         for r in range(qr):
             for a in range(k0):
@@ -262,32 +246,14 @@ def _blocked_criterion(theta, rows, cols, toff, rest_k, rest_nl, rest_toff, D0, 
     for r in range(m):
         for c in range(r + 1):
             S[qr + r, qr + c] = Sxx[r, c]
-    N = qr + m
-    logdet_r = 0.0
-    logdet_x = 0.0
-    for a in range(N):
-        for b in range(a + 1):
-            s = S[a, b]
-            for c in range(b):
-                s -= S[a, c] * S[b, c]
-            if a == b:
-                if not s > 0.0:
-                    return math.inf
-                S[a, a] = math.sqrt(s)
-            else:
-                S[a, b] = s / S[b, b]
-        if a < qr:
-            logdet_r += 2.0 * math.log(S[a, a])
-        elif a < qr + p:
-            logdet_x += 2.0 * math.log(S[a, a])
-    pwrss = S[N - 1, N - 1] ** 2
-    if not pwrss > 0.0:
-        return math.inf
-    ld = logdet0 + logdet_r - log_weights
-    if reml:
-        nmp = n - p
-        return ld + logdet_x + nmp * (1.0 + _LOG2PI + math.log(pwrss / nmp))
-    return ld + n * (1.0 + _LOG2PI + math.log(pwrss / n))
+    return _finish(S, qr, p, logdet0, n, log_weights, reml)
+
+
+if numba is not None:  # the helpers the kernels call, compiled with them
+    _cholesky = numba.njit(cache=True, nogil=True)(_cholesky)
+    _level_factor = numba.njit(cache=True, nogil=True)(_level_factor)
+    _downdate = numba.njit(cache=True, nogil=True)(_downdate)
+    _finish = numba.njit(cache=True, nogil=True)(_finish)
 
 
 _compiled: dict = {}

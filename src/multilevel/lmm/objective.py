@@ -181,12 +181,8 @@ class LmmObjective:
         return evaluate
 
     def __call__(self, theta) -> float:
-        args = self._best.get("kernel")
-        if args is not None:
-            if type(theta) is not np.ndarray or theta.dtype != np.float64 or not theta.flags.c_contiguous:
-                theta = np.ascontiguousarray(theta, dtype=float)
-            kernel = one_term._kernel() if self._best["kernel_kind"] == "one" else one_term._blocked_kernel()
-            return kernel(theta, *args)
+        if self._best.get("kernel") is not None:
+            return self.evaluator()(theta)
         try:
             fac = factorize(self.cp, self.layout, theta)
         except NotPositiveDefinite:
