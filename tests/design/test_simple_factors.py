@@ -79,3 +79,18 @@ def test_string_extension_column_is_a_factor():
     df["t"] = pd.array(rng.choice(["p", "q"], 200), dtype="string")
     d = build_design("y ~ 1 + t + (1 | g)", df)
     assert list(d.fixed.names) == ["(Intercept)", "tq"]
+
+
+def test_the_response_is_not_a_view_of_the_callers_column():
+    s = ml.datasets.load("sleepstudy")
+    d = build_design("Reaction ~ Days + (1 | Subject)", s)
+    s.loc[0, "Reaction"] = 1e6
+    assert d.y[0] != 1e6
+
+
+def test_result_tables_do_not_share_their_index_objects():
+    s = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", s)
+    b = ml.lmer("Reaction ~ Days + (1 | Subject)", s)
+    a.fixef.index.name = "term"
+    assert b.fixef.index.name is None and a.vcov.columns.name is None

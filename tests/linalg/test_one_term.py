@@ -120,3 +120,21 @@ def test_objective_picks_the_blocked_kernel_for_a_small_rest_only():
     assert LmmObjective.from_design(pen)._best.get("kernel_kind") == "blocked"
     ie = build_design("y ~ 1 + (1 | s) + (1 | d)", ml.datasets.load("insteval"))
     assert LmmObjective.from_design(ie)._best.get("kernel") is None
+
+
+def test_replace_gives_an_independent_objective():
+    from dataclasses import replace
+
+    d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    f = LmmObjective.from_design(d, reml=True)
+    theta = np.array([0.9667, 0.0152, 0.2309])
+    before = f(theta)
+    g = replace(f, reml=False)
+    assert f(theta) == before and g(theta) != before and f._best is not g._best
+
+
+def test_wrong_length_theta_is_an_error_not_a_number():
+    d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    f = LmmObjective.from_design(d)
+    with pytest.raises(ValueError, match="theta must hold 2 numbers"):
+        f(np.array([1.5]))

@@ -48,3 +48,15 @@ def test_no_trials_without_an_idle_core(monkeypatch):
     ch = threads.ThreadChoice(lambda x: x)
     assert ch.threads == 1
     assert ch(3.0) == 3.0 and ch.times == {None: [], 1: []}
+
+
+def test_overlapping_scopes_restore_the_pool_once_all_close():
+    np.linalg.cholesky(np.eye(3))
+    before = _blas_threads_now()
+    a, b = threads.blas_threads(1), threads.blas_threads(1)
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # closed out of order, as two threads' fits may
+    assert all(n == 1 for n in _blas_threads_now())
+    b.__exit__(None, None, None)
+    assert _blas_threads_now() == before

@@ -378,7 +378,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
             f"the response {parsed.response!r} must be numeric, but it has dtype "
             f"{response_dtype}; convert it, or use a GLMM for a categorical outcome"
         )
-    y = np.asarray(lhs, dtype=float).ravel()
+    y = np.array(lhs, dtype=float).ravel()  # a copy: never a view of the caller's column
     if not np.all(np.isfinite(y)):
         raise ValueError(f"the response {parsed.response!r} has non-finite values after transformation")
     if np.ptp(y) == 0:

@@ -153,7 +153,7 @@ def _factor_codes(data: pd.DataFrame, column, levels: tuple) -> np.ndarray:
     if unseen.any():
         new = sorted({str(v) for v in np.asarray(values, dtype=object)[unseen]})
         raise ValueError(f"column {column!r} has levels not seen in the fit: {', '.join(new[:5])}; "
-                         "a fixed effect cannot be predicted for a new level")
+                         "a factor's effect cannot be predicted for a new level")
     return codes
 
 

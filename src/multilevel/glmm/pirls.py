@@ -123,7 +123,9 @@ def pirls_plan(design, fam, prior_weights: np.ndarray) -> PirlsPlan:
     free = replace(design, offset=None)
     fixed = replace(design, fixed=replace(design.fixed, X=np.empty((n, 0)), names=()), offset=None)
     scalar = scalar_terms(design)
-    products = (None, None) if scalar is not None else (weighted_products(free), weighted_products(fixed))
+    wp = None if scalar is not None else weighted_products(free)
+    # the indices depend on the random-effects terms only: the beta-held-fixed design shares them
+    products = (None, None) if wp is None else (wp, replace(wp, design=fixed))
     return PirlsPlan(scalar=scalar, deviance=fam.deviance_function(design.y, prior_weights),
                      offset=off, free=free, fixed=fixed, products=products)
 

@@ -20,6 +20,7 @@ same loop over the first term's levels, and factorises it in place.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -249,25 +250,46 @@ def _blocked_criterion(theta, rows, cols, toff, rest_k, rest_nl, rest_toff, D0, 
     return _finish(S, qr, p, logdet0, n, log_weights, reml)
 
 
-if numba is not None:  # the helpers the kernels call, compiled with them
-    _cholesky = numba.njit(cache=True, nogil=True)(_cholesky)
-    _level_factor = numba.njit(cache=True, nogil=True)(_level_factor)
-    _downdate = numba.njit(cache=True, nogil=True)(_downdate)
-    _finish = numba.njit(cache=True, nogil=True)(_finish)
 
 
 _compiled: dict = {}
+_LOCK = threading.Lock()
+
+
+def _jit(func):
+    """numba's compiled ``func``, cached on disk where numba finds a writable
+    place for it (a read-only install without a writable home has none: then
+    compiled in memory only)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(cache=False, nogil=True)(func)
+
+
+def _compile_all() -> None:
+    """Compile the helpers, then the kernels that call them (a kernel looks its
+    helpers up as globals when it is compiled)."""
+    global _cholesky, _level_factor, _downdate, _finish
+    with _LOCK:
+        if _compiled:
+            return
+        _cholesky = _jit(_cholesky)
+        _level_factor = _jit(_level_factor)
+        _downdate = _jit(_downdate)
+        _finish = _jit(_finish)
+        kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion)}
+        _compiled.update(kernels)
 
 
 def _kernel():
-    if "one" not in _compiled:
-        _compiled["one"] = numba.njit(cache=True, nogil=True)(_criterion)
+    if not _compiled:
+        _compile_all()
     return _compiled["one"]
 
 
 def _blocked_kernel():
-    if "blocked" not in _compiled:
-        _compiled["blocked"] = numba.njit(cache=True, nogil=True)(_blocked_criterion)
+    if not _compiled:
+        _compile_all()
     return _compiled["blocked"]
 
 

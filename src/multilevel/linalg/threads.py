@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 
 __all__ = ["blas_threads", "ThreadChoice", "SMALL_BLOCK"]
@@ -39,6 +40,30 @@ def _get_controller():
     return _controller
 
 
+_SCOPE_LOCK = threading.Lock()
+_scopes = {"depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """BLAS on one thread while any such scope is open, in any thread: the
+    limit is process-wide, so only the outermost scope sets it and only the
+    last one to close restores it (overlapping scopes in two threads would
+    otherwise restore each other's limit and leave one thread behind)."""
+    with _SCOPE_LOCK:
+        if _scopes["depth"] == 0:
+            _scopes["limiter"] = _get_controller().limit(limits=1, user_api="blas")
+        _scopes["depth"] += 1
+    try:
+        yield
+    finally:
+        with _SCOPE_LOCK:
+            _scopes["depth"] -= 1
+            if _scopes["depth"] == 0:
+                _scopes["limiter"].restore_original_limits()
+                _scopes["limiter"] = None
+
+
 def blas_threads(n: int | None):
     """A context in which the BLAS libraries use at most ``n`` threads (None: as
     they are).
@@ -53,6 +78,8 @@ def blas_threads(n: int | None):
     ctl = _get_controller()
     if n is None or not ctl:
         return contextlib.nullcontext()
+    if int(n) == 1:
+        return _one_thread()
     return ctl.limit(limits=int(n), user_api="blas")
 
 

@@ -71,7 +71,7 @@ class LmmObjective:
     reml: bool
     # the factor of the lowest criterion evaluated so far, so that the fit need
     # not factorise again at the optimum (an evaluation costs 20 ms on InstEval)
-    _best: dict = field(default_factory=dict, repr=False, compare=False)
+    _best: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_design(cls, design, reml: bool = True) -> "LmmObjective":
@@ -182,6 +182,9 @@ class LmmObjective:
 
     def __call__(self, theta) -> float:
         if self._best.get("kernel") is not None:
+            theta = np.ascontiguousarray(theta, dtype=float)
+            if theta.shape != (self.layout.ntheta,):  # the compiled kernel does not check bounds
+                raise ValueError(f"theta must hold {self.layout.ntheta} numbers, not shape {theta.shape}")
             return self.evaluator()(theta)
         try:
             fac = factorize(self.cp, self.layout, theta)

@@ -19,12 +19,14 @@ def label_index(names) -> pd.Index:
 
     Building an Index of strings costs some 100 us (pandas converts them to its
     string type each time); a bootstrap or a simulation builds the same few
-    labels for every refit. Index objects are immutable, so sharing one is safe.
+    labels for every refit. Each call returns its own shallow copy (sharing the
+    values, not the object), so naming one table's index leaves the others be.
 
     Examples
     --------
     >>> a = label_index(["(Intercept)", "Days"])
-    >>> list(a), a is label_index(("(Intercept)", "Days"))
-    (['(Intercept)', 'Days'], True)
+    >>> b = label_index(("(Intercept)", "Days"))
+    >>> list(a), a is b, a.equals(b)
+    (['(Intercept)', 'Days'], False, True)
     """
-    return _label_index(tuple(names))
+    return _label_index(tuple(names)).copy()

@@ -115,12 +115,12 @@ class LmerResult:
         tnames = objective.layout.names(design.terms)
         # the criterion is recomputed at the final (boundary-snapped) theta
         crit = float(criterion(factor, cp, reml) + st.criterion_shift(n, p, reml))
-        index = label_index(names)
         return cls(
             formula=design.formula.text, reml=reml, objective=crit,
             theta=pd.Series(st.theta_to_user(theta), index=label_index(tnames), name="theta"),
-            sigma=st.scale * sigma_int, fixef=pd.Series(st.beta_to_user(beta), index=index, name="Estimate"),
-            vcov=pd.DataFrame(V, index=index, columns=index),
+            sigma=st.scale * sigma_int,
+            fixef=pd.Series(st.beta_to_user(beta), index=label_index(names), name="Estimate"),
+            vcov=pd.DataFrame(V, index=label_index(names), columns=label_index(names)),
             messages=messages, singular=singular, n_dropped=design.n_dropped,
             optinfo=opt, design=design, data_name=data_name, _b=b, _factor=factor, _cp=cp,
             _std=st, _theta_internal=np.asarray(theta, dtype=float).copy(),
