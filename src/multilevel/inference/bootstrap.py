@@ -73,6 +73,12 @@ def confint_parameters(fit) -> pd.Series:
     >>> confint_parameters(fit).round(3).tolist()
     [24.74, 0.066, 5.922, 25.592, 251.405, 10.467]
     """
+    return pd.Series(_parameter_values(fit), index=label_index(parameter_names(fit)), name="estimate")
+
+
+def _parameter_values(fit) -> np.ndarray:
+    """The values of :func:`confint_parameters` (what the bootstrap's refits
+    compute, without naming them: the names are the original fit's)."""
     vals = []
     glmm = not has_sigma(fit)
     for T in _factors(fit):
@@ -89,7 +95,7 @@ def confint_parameters(fit) -> pd.Series:
     if not glmm:
         vals.append(fit.sigma)
     vals.extend(fit.fixef.to_numpy())
-    return pd.Series(np.asarray(vals, dtype=float), index=label_index(parameter_names(fit)), name="estimate")
+    return np.asarray(vals, dtype=float)
 
 
 def _factors(fit) -> list[np.ndarray]:
@@ -183,7 +189,8 @@ def _one(fit, fun, start, child: np.random.SeedSequence):
         bad = [m for m in refit.messages if m.startswith(_FAILURE_MARKERS)]
         if bad:
             return None, bad[0], False
-        return _as_values(fun(refit)), None, bool(refit.singular)
+        values = _parameter_values(refit) if fun is confint_parameters else _as_values(fun(refit))
+        return values, None, bool(refit.singular)
     except Exception as exc:  # a failed refit is reported, never dropped silently
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return None, f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__, False
