@@ -36,7 +36,7 @@ def test_products_match_the_sparse_construction(verbagg, formula):
         w = rng.uniform(0.0, 2.0, d.n)
         w[rng.integers(0, d.n, 20)] = 0.0  # zero weights count as nothing
         z = rng.normal(size=d.n) * 3.0
-        ours, ref = wp(z, w), cross_products(replace(d, y=z, weights=w))
+        ours, ref = wp(z, w), cross_products(replace(d, y=z, weights=w), counts=False)
         for name in ("D0", "Bx0", "Crr", "Crx", "Cxx"):
             a, b = getattr(ours, name), getattr(ref, name)
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max(), err_msg=name)
@@ -63,8 +63,17 @@ def test_dense_lambda_equals_the_sparse_kron(verbagg):
     import scipy.sparse as sp
 
     d = build_design(FORMULAS[0], verbagg)
-    cp = cross_products(d)
+    cp = cross_products(d, counts=False)
     T = ThetaLayout.from_k(cp.k).factors(np.array([0.7, 1.3, -0.4, 0.9]))
     dense = _rest_lambda_t(cp, T)
     blocks = [sp.kron(sp.identity(nl), sp.csr_matrix(Tj.T)) for Tj, nl in zip(T[1:], cp.nlevels[1:])]
     np.testing.assert_array_equal(dense, sp.block_diag(blocks).toarray())
+
+
+def test_cross_products_count_where_they_can(verbagg):
+    d = build_design(FORMULAS[0], verbagg)
+    counted, sparse = cross_products(d), cross_products(d, counts=False)
+    assert counted.Br0_dense is not None and isinstance(counted.Br0, np.ndarray)
+    for name in ("D0", "Bx0", "Crr", "Crx", "Cxx"):
+        np.testing.assert_allclose(getattr(counted, name), getattr(sparse, name), rtol=1e-12,
+                                   atol=1e-12 * np.abs(getattr(sparse, name)).max())

@@ -21,6 +21,9 @@ __all__ = ["CrossProducts", "PairProduct", "WeightedProducts", "cross_products",
 
 #: up to this many random effects in the other terms, B M B' is formed densely
 DENSE_REST = 200
+#: cross_products counts its products over precomputed indices up to this many
+#: index entries (observations x products per observation); the sparse path beyond
+_COUNT_ENTRIES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -213,8 +216,13 @@ def _grouped_crossprod(codes: np.ndarray, nlev: int, A: np.ndarray, B: np.ndarra
     return out
 
 
-def cross_products(design: Design) -> CrossProducts:
+def cross_products(design: Design, counts: bool = True) -> CrossProducts:
     """Compute the cross-products of a design (weights applied, offset subtracted).
+
+    With several random-effects terms whose later terms have few random
+    effects, the products are counted over precomputed indices
+    (:class:`WeightedProducts`); ``counts=False`` builds them from sparse term
+    matrices instead (the tests' reference for the counts).
 
     Examples
     --------
@@ -226,8 +234,15 @@ def cross_products(design: Design) -> CrossProducts:
     ((18, 2, 2), (3, 18, 2), 0)
     """
     y = design.y if design.offset is None else design.y - design.offset
-    Xy = np.column_stack([design.X, y])
     terms = design.terms
+    if counts and len(terms) > 1:
+        # few further random effects: the count-based products skip scipy's
+        # sparse construction (a millisecond of overhead on a small design)
+        wp = weighted_products(design, max_entries=_COUNT_ENTRIES)
+        if wp is not None:
+            w = design.weights if design.weights is not None else np.ones(design.n)
+            return wp(y, w)
+    Xy = np.column_stack([design.X, y])
     if design.weights is not None:
         sw = np.sqrt(design.weights)
         Xy = Xy * sw[:, None]
@@ -287,7 +302,7 @@ class WeightedProducts:
     >>> wp = weighted_products(d)
     >>> w = np.linspace(0.5, 2.0, d.n)
     >>> from dataclasses import replace
-    >>> ref = cross_products(replace(d, weights=w))
+    >>> ref = cross_products(replace(d, weights=w), counts=False)
     >>> cp = wp(d.y, w)
     >>> bool(np.allclose(cp.Crr, ref.Crr) and np.allclose(cp.Br0_dense, ref.Br0_dense))
     True
@@ -327,10 +342,10 @@ class WeightedProducts:
         )
 
 
-def weighted_products(design: Design) -> WeightedProducts | None:
+def weighted_products(design: Design, max_entries: int | None = None) -> WeightedProducts | None:
     """A :class:`WeightedProducts` of ``design``, or None where it does not apply
     (one random-effects term, or more than ``DENSE_REST`` random effects after
-    the first term).
+    the first term, or more than ``max_entries`` index entries).
 
     Examples
     --------
@@ -348,6 +363,9 @@ def weighted_products(design: Design) -> WeightedProducts | None:
     if q_rest > DENSE_REST:
         return None
     t0 = terms[0]
+    m_rest = sum(t.k for t in rest)
+    if max_entries is not None and design.n * m_rest * (t0.k + m_rest) > max_entries:
+        return None
     # each observation's column in the rest block and its value, per rest column
     idx, val, start = [], [], 0
     for t in rest:
