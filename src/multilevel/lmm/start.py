@@ -75,6 +75,17 @@ def moment_start(design: Design, layout, cp=None) -> np.ndarray:
         Zw = term.Z if sw is None else term.Z * sw[:, None]
         ZtZ, Ztr, counts = _per_group(term, Zw, r)
         k = term.k
+        if k == 1:  # scalar: the same estimate without the batched matrix routines
+            d0, t0 = ZtZ[:, 0, 0], Ztr[:, 0]
+            ok = (counts > 1) & (d0 > 0)
+            if ok.sum() < 3:
+                continue
+            b = t0[ok] / d0[ok]
+            rel = (float(np.var(b, ddof=1)) - s2 * float(np.mean(1.0 / d0[ok]))) / s2
+            sd = float(np.sqrt(np.clip(rel, _MIN**2, _MAX**2)))
+            if np.isfinite(sd):
+                theta[layout.offsets[i]] = sd
+            continue
         try:
             ok = (counts > k) & (np.linalg.cond(ZtZ) < 1e8)
         except np.linalg.LinAlgError:
