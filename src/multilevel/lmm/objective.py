@@ -8,7 +8,7 @@ import numpy as np
 import scipy.linalg
 
 from ..linalg import BlockedFactor, CrossProducts, NotPositiveDefinite, ThetaLayout, factorize
-from ..linalg import one_term
+from ..linalg import kernels
 from ..linalg.blocked import rest_coupling
 
 __all__ = ["LmmObjective", "criterion", "solve_effects", "conditional_variances"]
@@ -137,7 +137,7 @@ class LmmObjective:
 
     def __post_init__(self):
         cp = self.cp
-        if not one_term.available():
+        if not kernels.available():
             return
         # a compiled kernel evaluates the criterion without forming the factor
         # (the fit factorises once, at the optimum): one random-effects term, or
@@ -149,7 +149,7 @@ class LmmObjective:
                                     float(cp.log_weights), bool(self.reml))
             self._best["kernel_kind"] = "one"
             return
-        args = one_term.blocked_arguments(cp, self.layout, self.reml)
+        args = kernels.blocked_arguments(cp, self.layout, self.reml)
         if args is not None:
             self._best["kernel"] = args
             self._best["kernel_kind"] = "blocked"
@@ -171,7 +171,7 @@ class LmmObjective:
         args = self._best.get("kernel")
         if args is None:
             return self
-        kernel = one_term._kernel() if self._best["kernel_kind"] == "one" else one_term._blocked_kernel()
+        kernel = kernels._kernel() if self._best["kernel_kind"] == "one" else kernels._blocked_kernel()
 
         def evaluate(theta):
             if type(theta) is not np.ndarray or theta.dtype != np.float64 or not theta.flags.c_contiguous:

@@ -11,7 +11,7 @@ import multilevel as ml
 from multilevel.design import build_design
 from multilevel.linalg import ThetaLayout, cross_products, factorize
 from multilevel.linalg.blocked import NotPositiveDefinite
-from multilevel.linalg.one_term import available, one_term_criterion
+from multilevel.linalg.kernels import available, one_term_criterion
 from multilevel.lmm.objective import LmmObjective, criterion
 
 pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed")
@@ -97,7 +97,7 @@ def blocked_designs():
 def test_blocked_kernel_matches_numpy_factorisation(blocked_designs, which, reml, seed, scale, weighted):
     from dataclasses import replace
 
-    from multilevel.linalg.one_term import _blocked_kernel, blocked_arguments
+    from multilevel.linalg.kernels import _blocked_kernel, blocked_arguments
 
     design = blocked_designs[which]
     rng = np.random.default_rng(seed)

@@ -1,5 +1,5 @@
-"""The profiled criterion of a model with one random-effects term, compiled
-(and of models whose further terms have few random effects).
+"""Compiled kernels of the profiled criterion: models with one random-effects
+term, and models whose further terms have few random effects.
 
 With a single term the blocked factor needs no dense Schur complement of other
 random effects: per level ``g`` it is the k x k Cholesky factor of
