@@ -15,7 +15,7 @@ from ..design.data import as_dataframe
 from ..design.design import quote_dotted
 from ..linalg.threads import SMALL_BLOCK, blas_threads
 from ..families import family as make_family
-from ..inference.derivatives import gradient_hessian
+from ..inference.derivatives import central_gradient, gradient_hessian
 from ..linalg import ThetaLayout
 from ..lmm.convergence import GRAD_TOL
 from ..lmm.optimize import minimize_theta
@@ -307,8 +307,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             h = np.maximum(1e-3 * np.abs(x), 1e-4)
             # the gradient alone first (2n evaluations, not 1 + n(n + 1)): where
             # the step converged, the Hessian of one small Newton step ago stands
-            grad = np.array([(dev_all(x + e) - dev_all(x - e)) / (2.0 * e[i])
-                             for i, e in enumerate(np.diag(h))])
+            grad = central_gradient(dev_all, x, h)
             if np.max(np.abs(grad)) < GRAD_TOL:
                 break
             grad, H = gradient_hessian(dev_all, x, h=h)

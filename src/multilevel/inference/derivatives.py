@@ -104,9 +104,8 @@ def gradient_hessian(f, x, h) -> tuple[np.ndarray, np.ndarray]:
     n = x.size
     h = np.broadcast_to(np.asarray(h, dtype=float), x.shape)
     f0 = f(x)
-    plus = [f(x + _unit(n, i, h[i])) for i in range(n)]
-    minus = [f(x - _unit(n, i, h[i])) for i in range(n)]
-    g = np.array([(plus[i] - minus[i]) / (2 * h[i]) for i in range(n)])
+    plus, minus = _steps(f, x, h)
+    g = (plus - minus) / (2 * h)
     H = np.empty((n, n))
     for i in range(n):
         H[i, i] = (plus[i] - 2 * f0 + minus[i]) / h[i] ** 2
@@ -115,6 +114,29 @@ def gradient_hessian(f, x, h) -> tuple[np.ndarray, np.ndarray]:
             num = f(x + step) - plus[i] - plus[j] + 2 * f0 - minus[i] - minus[j] + f(x - step)
             H[i, j] = H[j, i] = num / (2 * h[i] * h[j])
     return g, H
+
+
+def central_gradient(f, x, h) -> np.ndarray:
+    """Central-difference gradient of a scalar ``f`` at ``x`` (``2n`` evaluations,
+    the gradient of :func:`gradient_hessian` without its Hessian).
+
+    Examples
+    --------
+    >>> central_gradient(lambda v: v[0] ** 2 * v[1] + np.exp(v[1]), np.array([1.0, 0.0]), 1e-4).round(6).tolist()
+    [0.0, 2.0]
+    """
+    x = np.asarray(x, dtype=float)
+    h = np.broadcast_to(np.asarray(h, dtype=float), x.shape)
+    plus, minus = _steps(f, x, h)
+    return (plus - minus) / (2 * h)
+
+
+def _steps(f, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``f(x + h_i e_i)`` and ``f(x - h_i e_i)`` for every coordinate i."""
+    n = x.size
+    plus = np.array([f(x + _unit(n, i, h[i])) for i in range(n)], dtype=float)
+    minus = np.array([f(x - _unit(n, i, h[i])) for i in range(n)], dtype=float)
+    return plus, minus
 
 
 def _unit(n: int, i: int, value: float) -> np.ndarray:

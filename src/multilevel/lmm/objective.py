@@ -154,6 +154,10 @@ class LmmObjective:
             self._best["kernel"] = args
             self._best["kernel_kind"] = "blocked"
 
+    def _compiled(self):
+        """The compiled kernel that ``_best["kernel"]`` holds the arguments of."""
+        return kernels._kernel() if self._best["kernel_kind"] == "one" else kernels._blocked_kernel()
+
     def evaluator(self):
         """The fastest callable ``theta -> criterion`` for an optimizer's loop: the
         compiled kernel bound to its arguments where one applies (nlopt passes
@@ -171,7 +175,7 @@ class LmmObjective:
         args = self._best.get("kernel")
         if args is None:
             return self
-        kernel = kernels._kernel() if self._best["kernel_kind"] == "one" else kernels._blocked_kernel()
+        kernel = self._compiled()
 
         def evaluate(theta):
             if type(theta) is not np.ndarray or theta.dtype != np.float64 or not theta.flags.c_contiguous:
@@ -185,7 +189,7 @@ class LmmObjective:
             theta = np.ascontiguousarray(theta, dtype=float)
             if theta.shape != (self.layout.ntheta,):  # the compiled kernel does not check bounds
                 raise ValueError(f"theta must hold {self.layout.ntheta} numbers, not shape {theta.shape}")
-            return self.evaluator()(theta)
+            return self._compiled()(theta, *self._best["kernel"])
         try:
             fac = factorize(self.cp, self.layout, theta)
         except NotPositiveDefinite:
