@@ -221,9 +221,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="also print the type III ANOVA table of the fixed effects")
     f.add_argument("--weights", metavar="COL", help="column of prior weights")
     f.add_argument("--offset", metavar="COL", help="column holding an offset")
-    f.add_argument("--optimizer", default="bobyqa",
-                   choices=["bobyqa", "cobyqa", "nelder-mead"],
-                   help="optimizer for the covariance parameters (default: bobyqa)")
+    f.add_argument("--optimizer", default="auto",
+                   choices=["auto", "bobyqa", "cobyqa", "nelder-mead"],
+                   help="optimizer for the covariance parameters (default: auto, BFGS with the exact "
+                        "gradient for one random-effects term, BOBYQA otherwise)")
     f.set_defaults(run=_fit)
 
     d = sub.add_parser("datasets", help="list the bundled data sets (or describe one)")

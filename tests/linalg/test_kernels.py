@@ -11,7 +11,7 @@ import multilevel as ml
 from multilevel.design import build_design
 from multilevel.linalg import ThetaLayout, cross_products, factorize
 from multilevel.linalg.blocked import NotPositiveDefinite
-from multilevel.linalg.kernels import available, one_term_criterion
+from multilevel.linalg.kernels import _gradient_kernel, available, one_term_criterion
 from multilevel.lmm.objective import LmmObjective, criterion
 
 pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed")
@@ -138,3 +138,41 @@ def test_wrong_length_theta_is_an_error_not_a_number():
     f = LmmObjective.from_design(d)
     with pytest.raises(ValueError, match="theta must hold 2 numbers"):
         f(np.array([1.5]))
+
+
+def _five_point_gradient(fun, theta, h=1e-4):
+    """The gradient by the five-point central difference (error of order h^4)."""
+    g = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = h
+        g[i] = (-fun(theta + 2 * e) + 8 * fun(theta + e) - 8 * fun(theta - e) + fun(theta - 2 * e)) / (12 * h)
+    return g
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(1, 4), p=st.integers(1, 4), weighted=st.booleans(), reml=st.booleans(),
+       seed=st.integers(0, 10_000), scale=st.floats(0.05, 5.0))
+def test_gradient_matches_differences_of_the_numpy_criterion(k, p, weighted, reml, seed, scale):
+    """The compiled exact gradient against finite differences of the general
+    (numpy) factorisation's criterion, an independent code path."""
+    design = _simulated(k, p, weighted, seed)
+    obj = LmmObjective.from_design(design, reml=reml)
+    fg, args = _gradient_kernel(), obj.gradient_arguments()
+    rng = np.random.default_rng(seed + 2)
+    theta = rng.normal(size=obj.layout.ntheta) * scale
+    theta[obj.layout.diagonal] = np.abs(theta[obj.layout.diagonal]) + 0.05
+    grad = np.empty_like(theta)
+    value = fg(theta, grad, *args)
+    assert value == pytest.approx(_numpy_value(obj.cp, obj.layout, theta, reml), rel=1e-11)
+    ref = _five_point_gradient(lambda t: _numpy_value(obj.cp, obj.layout, t, reml), theta)
+    np.testing.assert_allclose(grad, ref, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(ref).max()))
+
+
+def test_gradient_kernel_is_for_one_term_models_only():
+    pen = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    assert LmmObjective.from_design(pen).gradient_arguments() is None
+    sleep = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    fg, args = _gradient_kernel(), LmmObjective.from_design(sleep).gradient_arguments()
+    grad = np.empty(3)
+    assert fg(np.array([np.nan, 0.0, 1.0]), grad, *args) == np.inf

@@ -250,6 +250,160 @@ def _blocked_criterion(theta, rows, cols, toff, rest_k, rest_nl, rest_toff, D0, 
     return _finish(S, qr, p, logdet0, n, log_weights, reml)
 
 
+def _criterion_gradient(theta, grad, rows, cols, D0, Bx0, Cxx, n, p, log_weights,
+                        reml):  # pragma: no cover - compiled
+    """The one-term criterion and, into ``grad``, its exact gradient in theta.
+
+    With ``M_g = T'D_g T + I = L_g L_g'``, ``A_g = M_g^{-1} T'`` and ``E_j`` the
+    derivative of ``T`` in theta_j (a one at ``(r_j, c_j)``):
+
+    - ``d log|M| = sum_g 2 (A_g D_g)[c_j, r_j]``;
+    - ``d pwrss = -2 sum_g v_g[r_j] u_g[c_j]`` (the penalised least-squares
+      solution is a minimum, so only T moves), with ``u_g = A_g Z_g'(y - X beta)``
+      the spherical random effects and ``v_g = Z_g'(y - X beta - Z_g T u_g)``;
+    - REML's ``d log|R_X'R_X| = -sum_g 2 (A_g G_g (I - T A_g D_g))[c_j, r_j]``
+      with ``G_g = X'Z_g`` of ``S_xx^{-1}``: ``Z_g'X S_xx^{-1} X'Z_g``.
+
+    Every term is a per-level k x k product, so the gradient costs about one
+    more evaluation.
+    """
+    k = D0.shape[1]
+    m = Cxx.shape[0]
+    n0 = D0.shape[0]
+    nt = theta.shape[0]
+    T = np.zeros((k, k))
+    for i in range(nt):
+        T[rows[i], cols[i]] = theta[i]
+    S = Cxx.copy()
+    M = np.empty((k, k))
+    L = np.empty((k, k))
+    F = np.empty((k, k))
+    W = np.empty((m, k))
+    Ls = np.empty((n0, k, k))  # each level's factor, kept for the gradient
+    Fs = np.empty((n0, k, k))
+    logdet0 = 0.0
+    for g in range(n0):
+        ld = _level_factor(T, D0, g, M, L, F)
+        if ld < 0.0:
+            return math.inf
+        logdet0 += ld
+        Ls[g] = L
+        Fs[g] = F
+        _downdate(S, Bx0, g, F, W)
+    f = _finish(S, 0, p, logdet0, n, log_weights, reml)
+    if not math.isfinite(f):
+        return f
+    pwrss = S[m - 1, m - 1] ** 2
+    dof = n - p if reml else n
+    # beta solves Rxx' beta = r_y (the y row of S's lower factor)
+    beta = np.empty(p)
+    for a in range(p - 1, -1, -1):
+        s = S[m - 1, a]
+        for c in range(a + 1, p):
+            s -= S[c, a] * beta[c]
+        beta[a] = s / S[a, a]
+    # Sxx^{-1} = Rxx^{-T} Rxx^{-1} (REML only)
+    Sinv = np.zeros((p, p))
+    if reml:
+        Ri = np.zeros((p, p))  # Rxx^{-1}, lower
+        for a in range(p):
+            Ri[a, a] = 1.0 / S[a, a]
+            for b in range(a):
+                s = 0.0
+                for c in range(b, a):
+                    s -= S[a, c] * Ri[c, b]
+                Ri[a, b] = s / S[a, a]
+        for a in range(p):
+            for b in range(p):
+                s = 0.0
+                for c in range(max(a, b), p):
+                    s += Ri[c, a] * Ri[c, b]
+                Sinv[a, b] = s
+    for i in range(nt):
+        grad[i] = 0.0
+    A = np.empty((k, k))  # M_g^{-1} T' = L_g^{-T} F_g'
+    AD = np.empty((k, k))
+    cg = np.empty(k)
+    u = np.empty(k)
+    v = np.empty(k)
+    Tu = np.empty(k)
+    SQ = np.empty((p, k))
+    G = np.empty((k, k))
+    AG = np.empty((k, k))
+    P = np.empty((k, k))
+    dpw = np.zeros(nt)
+    for g in range(n0):
+        L = Ls[g]
+        F = Fs[g]
+        for j in range(k):  # column j of A solves L' a = F[j, :]'
+            for a in range(k - 1, -1, -1):
+                s = F[j, a]
+                for c in range(a + 1, k):
+                    s -= L[c, a] * A[c, j]
+                A[a, j] = s / L[a, a]
+        for a in range(k):
+            for b in range(k):
+                s = 0.0
+                for c in range(k):
+                    s += A[a, c] * D0[g, c, b]
+                AD[a, b] = s
+        for i in range(nt):  # log|M|
+            grad[i] += 2.0 * AD[cols[i], rows[i]]
+        # c_g = Z_g'(y - X beta), u = A c_g, v = c_g - D_g T u
+        for a in range(k):
+            s = Bx0[m - 1, g, a]
+            for j in range(p):
+                s -= beta[j] * Bx0[j, g, a]
+            cg[a] = s
+        for a in range(k):
+            s = 0.0
+            for c in range(k):
+                s += A[a, c] * cg[c]
+            u[a] = s
+        for a in range(k):
+            s = 0.0
+            for c in range(k):
+                s += T[a, c] * u[c]
+            Tu[a] = s
+        for a in range(k):
+            s = cg[a]
+            for c in range(k):
+                s -= D0[g, a, c] * Tu[c]
+            v[a] = s
+        for i in range(nt):  # pwrss
+            dpw[i] -= 2.0 * v[rows[i]] * u[cols[i]]
+        if not reml:
+            continue
+        # REML's log|R_X'R_X|: G = Q' S_xx^{-1} Q with Q = X'Z_g, P = I - T A D
+        for x in range(p):
+            for b in range(k):
+                s = 0.0
+                for y in range(p):
+                    s += Sinv[x, y] * Bx0[y, g, b]
+                SQ[x, b] = s
+        for a in range(k):
+            for b in range(k):
+                s = 0.0
+                for x in range(p):
+                    s += Bx0[x, g, a] * SQ[x, b]
+                G[a, b] = s
+        for a in range(k):
+            for b in range(k):
+                s = 0.0
+                t = 0.0
+                for c in range(k):
+                    s += A[a, c] * G[c, b]
+                    t += T[a, c] * AD[c, b]
+                AG[a, b] = s
+                P[a, b] = (1.0 if a == b else 0.0) - t
+        for i in range(nt):
+            s = 0.0
+            for c in range(k):
+                s += AG[cols[i], c] * P[c, rows[i]]
+            grad[i] -= 2.0 * s
+    for i in range(nt):
+        grad[i] += dof * dpw[i] / pwrss
+    return f
 
 
 _compiled: dict = {}
@@ -269,15 +423,19 @@ def _jit(func):
 def _compile_all() -> None:
     """Compile the helpers, then the kernels that call them (a kernel looks its
     helpers up as globals when it is compiled)."""
-    global _cholesky, _level_factor, _downdate, _finish
     with _LOCK:
-        if _compiled:
-            return
+        _compile_all_unlocked()
+
+
+def _compile_all_unlocked() -> None:
+    global _cholesky, _level_factor, _downdate, _finish
+    if not _compiled:
         _cholesky = _jit(_cholesky)
         _level_factor = _jit(_level_factor)
         _downdate = _jit(_downdate)
         _finish = _jit(_finish)
-        kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion)}
+        kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
+                   "one_gradient": _jit(_criterion_gradient)}
         _compiled.update(kernels)
 
 
@@ -291,6 +449,18 @@ def _blocked_kernel():
     if not _compiled:
         _compile_all()
     return _compiled["blocked"]
+
+
+def _gradient_kernel():
+    if not _compiled:
+        _compile_all()
+    return _compiled["one_gradient"]
+
+
+def _gradient_kernel_unlocked():
+    """The gradient kernel, for a caller that holds ``_LOCK``."""
+    _compile_all_unlocked()
+    return _compiled["one_gradient"]
 
 
 def blocked_arguments(cp, layout, reml: bool) -> tuple | None:

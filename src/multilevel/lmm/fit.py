@@ -15,6 +15,7 @@ from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, sing
                           singular_terms)
 from .objective import LmmObjective, solve_effects
 from .optimize import minimize_theta
+from .quasi_newton import CONVERGED, minimize_with_gradient
 from .start import moment_start
 
 __all__ = ["lmer", "fit_design"]
@@ -93,14 +94,36 @@ def identifiability(design) -> list[str]:
     return out
 
 
-def _check(obj, opt, lower, layout) -> list[str]:
+def _check(obj, opt, lower, layout, grad=None) -> list[str]:
     """Convergence messages at the optimizer's stop (none on the boundary, where
-    the gradient need not vanish, as lme4 skips singular fits)."""
+    the gradient need not vanish, as lme4 skips singular fits); ``grad``, the
+    exact gradient where the optimizer had it, saves the finite differences."""
     x = opt.xopt
     if x.size == 0 or np.any(layout.diagonal & (x < SINGULAR_TOL)):
         return []
+    if grad is not None:
+        return check_convergence(obj, x, lower, False, grad=grad)
     g, curv = finite_gradient(obj, x, lower, f0=opt.fopt, curvature=True)
     return check_convergence(obj, x, lower, False, grad=g, curvature=curv)
+
+
+def _optimize(obj, fun, x0, lower, optimizer: str):
+    """The optimum of the criterion from ``x0``: by BFGS with the compiled exact
+    gradient where ``optimizer`` is "auto", the model has one random-effects term
+    and the optimum is inside the bounds; by the derivative-free ``optimizer``
+    (BOBYQA for "auto") otherwise, from the same start. Returns the summary and
+    the exact gradient at the optimum (None where not known)."""
+    if optimizer == "auto":
+        args = obj.gradient_arguments()
+        if args is not None:
+            opt, grad, status = minimize_with_gradient(args, x0, lower)
+            if status == CONVERGED:
+                return opt, grad
+            optimizer = "bobyqa"  # a variance heading for zero: BOBYQA handles the bound
+            again = minimize_theta(fun, x0, lower, optimizer=optimizer)
+            return replace(again, feval=again.feval + opt.feval, seconds=again.seconds + opt.seconds), None
+        optimizer = "bobyqa"
+    return minimize_theta(fun, x0, lower, optimizer=optimizer), None
 
 
 def snap_to_boundary(obj, theta: np.ndarray, fopt: float, layout) -> np.ndarray:
@@ -116,7 +139,7 @@ def snap_to_boundary(obj, theta: np.ndarray, fopt: float, layout) -> np.ndarray:
     return snapped if f - fopt <= 1e-10 * max(1.0, abs(fopt)) else theta
 
 
-def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
+def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
                data_name: str | None = None, _restore=None, _like=None):
     """Fit a linear mixed model to a built :class:`~multilevel.design.Design`.
 
@@ -156,8 +179,12 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
     else:
         x0 = check_start(start, lower)
         x0 = st.theta_to_internal(x0)
+    if optimizer == "quasi-newton":  # a refit of a fit that the compiled BFGS found
+        optimizer = "auto"
     # BLAS threads: one for a small dense block; timed against the default for a large one
-    if obj.cp.q_rest + obj.cp.p + 1 <= SMALL_BLOCK:
+    if obj._best.get("kernel") is not None:  # compiled: no BLAS in the loop
+        scope, fun = contextlib.nullcontext(), obj.evaluator()
+    elif obj.cp.q_rest + obj.cp.p + 1 <= SMALL_BLOCK:
         scope, fun = blas_threads(1), obj.evaluator()
     else:
         scope, fun = contextlib.nullcontext(), ThreadChoice(obj)
@@ -167,13 +194,15 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
             saved, internal = _restore
             xopt = np.asarray(internal, dtype=float) if internal is not None else st.theta_to_internal(saved.xopt)
             opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
+            grad = None
         else:
-            opt = minimize_theta(fun, x0, lower, optimizer=optimizer)
-        conv = _check(fun, opt, lower, layout)
+            opt, grad = _optimize(obj, fun, x0, lower, optimizer)
+        conv = _check(fun, opt, lower, layout, grad)
         if conv and _restore is None:
             # a trust-region method can stop on a small improvement far from the
             # optimum: restart once from where it stopped, with a fresh region
-            again = minimize_theta(fun, opt.xopt, lower, optimizer=optimizer)
+            method = "bobyqa" if opt.optimizer == "quasi-newton" else opt.optimizer
+            again = minimize_theta(fun, opt.xopt, lower, optimizer=method)
             if again.fopt <= opt.fopt:
                 opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
                               seconds=opt.seconds + again.seconds)
@@ -208,7 +237,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "bobyqa", start=None,
 
 
 def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
-         optimizer: str = "bobyqa", start=None):
+         optimizer: str = "auto", start=None):
     """Fit a linear mixed model, as ``lme4::lmer``.
 
     Parameters
@@ -224,7 +253,15 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         REML (as lmer's default) or maximum likelihood (``reml=False``).
     weights, offset : str or array-like, optional
         Prior weights and an offset: a column name or one value per row.
-    optimizer : {"bobyqa", "cobyqa", "nelder-mead"}
+    optimizer : {"auto", "bobyqa", "cobyqa", "nelder-mead"}
+        How theta is optimised. ``"auto"`` (default): a model with one
+        random-effects term is optimised by BFGS with the criterion's exact
+        gradient, compiled (``fit.optinfo.optimizer`` is then
+        ``"quasi-newton"``), unless its optimum lies on the boundary (a
+        variance estimated as zero), where BOBYQA takes over from the same
+        start; other models by BOBYQA (NLopt, lme4's default for ``lmer``).
+        Or one of the derivative-free methods by name: BOBYQA, scipy's COBYQA,
+        NLopt's bounded Nelder-Mead.
     start : {"moments", "identity"} or array-like, optional
         Start values of theta: ``"moments"`` (default) from per-group least
         squares, which saves evaluations on large problems; ``"identity"`` as
@@ -245,7 +282,7 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     {'(Intercept)': 69.425, 'femaleF': 7.128}
     """
     reml = as_bool(reml, "reml")
-    as_choice(optimizer, "optimizer", ("bobyqa", "cobyqa", "nelder-mead"))
+    as_choice(optimizer, "optimizer", ("auto", "bobyqa", "cobyqa", "nelder-mead"))
     design = build_design(formula, data, weights=weights, offset=offset)
     name = None
     attrs = getattr(data, "attrs", None)

@@ -158,6 +158,26 @@ class LmmObjective:
         """The compiled kernel that ``_best["kernel"]`` holds the arguments of."""
         return kernels._kernel() if self._best["kernel_kind"] == "one" else kernels._blocked_kernel()
 
+    def gradient_arguments(self):
+        """The fixed arguments of the compiled criterion-and-gradient kernel,
+        ``fg(theta, grad, *args) -> float``
+        (:func:`multilevel.linalg.kernels._gradient_kernel`); None where the
+        model has more than one random-effects term (or numba is missing).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> args = LmmObjective.from_design(d).gradient_arguments()
+        >>> fg, grad = kernels._gradient_kernel(), np.empty(3)
+        >>> round(fg(np.array([0.9667, 0.0152, 0.2309]), grad, *args), 2), bool(np.abs(grad).max() < 0.05)
+        (1743.63, True)
+        """
+        if self._best.get("kernel_kind") != "one":
+            return None
+        return self._best["kernel"]
+
     def evaluator(self):
         """The fastest callable ``theta -> criterion`` for an optimizer's loop: the
         compiled kernel bound to its arguments where one applies (nlopt passes
