@@ -163,9 +163,9 @@ def check_columns(names: Iterable[str], data: pd.DataFrame, where: str) -> None:
     ...
     ValueError: unknown column 'Dayz' in formula; did you mean 'Days'? (the data has columns: ...)
     """
-    cols = [str(c) for c in data.columns if not str(c).startswith("__")]  # not internal columns
     for name in names:
         if name not in data.columns:
+            cols = [str(c) for c in data.columns if not str(c).startswith("__")]  # not internal columns
             close = difflib.get_close_matches(name, cols, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             shown = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")

@@ -155,13 +155,16 @@ def quote_dotted(text: str, data: pd.DataFrame) -> str:
     return text
 
 
-def _used_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
-    """Data columns a formula uses, checking that every variable exists."""
+def _used_columns(parsed: ParsedFormula, data: pd.DataFrame, specs: dict | None = None) -> list[str]:
+    """Data columns a formula uses, checking that every variable exists; the
+    simple specs found on the way are kept in ``specs`` (by right-hand side)."""
     needed: list[str] = []
+    specs = {} if specs is None else specs
     pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars] + [f"I({o})" for o in parsed.offsets]
     for piece in pieces:
         rhs = piece.split("~", 1)[-1]
-        if simple_spec(rhs, data) is not None:
+        spec = specs[rhs.strip()] = simple_spec(rhs, data)
+        if spec is not None:
             lhs = piece.split("~", 1)[0].strip() if "~" in piece else None
             if lhs is not None and lhs not in data.columns and simple_spec(lhs, data) is None:
                 pass  # a transformed response: let formulaic read it below
@@ -208,8 +211,9 @@ def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str
     ...
     ValueError: column 't' holds dates (datetime64[...]); a model needs numbers: convert it, e.g. to days ...
     """
-    # the frame's dtypes once: selecting each column would build a Series per column
-    dtypes = {c: dt for c, dt in zip(data.columns, data.dtypes) if c in set(used)}
+    # each used column's dtype from its array (a Series per column, or the frame's
+    # dtypes, costs tens of microseconds)
+    dtypes = {c: column_array(data, c).dtype for c in used}
     if not any(dt.kind in "cmM" or isinstance(dt, pd.PeriodDtype) for dt in dtypes.values()):
         return  # no complex numbers, dates or durations: nothing to check
     for col, dtype in dtypes.items():
@@ -324,7 +328,8 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     """
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
     data = as_dataframe(data)
-    if any(isinstance(c, str) and "." in c for c in data.columns):
+    # a formula without a dot names no dotted column (and scanning the columns costs)
+    if "." in parsed.text and any(isinstance(c, str) and "." in c for c in data.columns):
         parsed = replace(
             parsed, fixed=quote_dotted(parsed.fixed, data),
             response=quote_dotted(parsed.response, data),
@@ -333,7 +338,8 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         )
     if len(data) == 0:
         raise ValueError("data has no rows")
-    used = _used_columns(parsed, data)
+    specs: dict = {}
+    used = _used_columns(parsed, data, specs)
     check_column_types(parsed, data, used)
     w = as_vector(weights, data, "weights")
     off = as_vector(offset, data, "offset")
@@ -359,7 +365,13 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         off = off[rows]
 
     _check_terms(parsed, sub, used)
-    fast = simple_spec(parsed.fixed, sub)
+    def simple(rhs: str):
+        # the spec found on all the rows holds where no row was dropped (a factor's
+        # levels come from the rows used)
+        key = rhs.strip()
+        return specs[key] if sub is data and key in specs else simple_spec(rhs, sub)
+
+    fast = simple(parsed.fixed)
     if fast is not None and parsed.response in sub.columns:
         lhs = np.asarray(column_array(sub, parsed.response))[:, None]
         X_all, x_columns, rhs_spec = fast.matrix(sub), fast.names, fast
@@ -400,7 +412,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     terms: list[RandomTerm] = []
     counts: dict[str, int] = {}
     for bar in parsed.bars:
-        zfast = simple_spec(bar.expr, sub)
+        zfast = simple(bar.expr)
         if zfast is not None:
             Z, z_columns, zspec = zfast.matrix(sub), zfast.names, zfast
         else:

@@ -258,11 +258,13 @@ def standardize(design, response: bool = True, like=None):
     """
     X = design.X
     n, p = X.shape
+    orthogonal = False  # whether Xi'Xi = n I is known
     if like is not None:
         Xi, Tx = like[1].X, like[0].Tx
     else:
         basis = orthogonal_basis(X) if p else None
-        Xi, Tx = basis if basis is not None else (X, np.eye(p))
+        orthogonal = basis is not None
+        Xi, Tx = basis if orthogonal else (X, np.eye(p))
     y = design.y if design.offset is None else design.y - design.offset
     if not response:
         shift, scale, y_int = np.zeros(p), 1.0, design.y
@@ -290,6 +292,8 @@ def standardize(design, response: bool = True, like=None):
             rms = float(np.sqrt(t.Z[:, 0] @ t.Z[:, 0] / n))
             ok = rms > 0 and np.isfinite(rms)
             Zi, B = (t.Z / rms, np.array([[1.0 / rms]])) if ok else (t.Z, np.eye(1))
+        elif orthogonal and t.Z.shape == X.shape and np.array_equal(t.Z, X):
+            Zi, B = Xi, Tx  # the same columns as the fixed effects (x + (x | g)): the same basis
         else:
             basis = orthogonal_basis(t.Z)
             Zi, B = basis if basis is not None else (t.Z, np.eye(t.k))
