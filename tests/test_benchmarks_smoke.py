@@ -206,12 +206,12 @@ def test_bayes_gcsemv_tiny_run(tmp_path):
     text = proc.stdout
     assert text.startswith("Command: python ") and "bayes.py --quiet gcsemv --chains 2 --draws 30" in text
     assert "| workload | sampler | seconds first call | seconds second call |" in text
-    assert text.count("\n| ") == 3  # header + NUTS + collapsed
+    assert text.count("\n| ") == 4  # header + the default (auto) + NUTS + collapsed
     assert "rstanarm" in text and "Load average" in text
     doc = json.loads(out.read_text())
     assert doc["references"]["anorexia"]["min_ess_per_s"] == pytest.approx(64.6, abs=0.1)
     rows = {r["sampler"]: r for r in doc["results"]}
-    assert set(rows) == {"nuts", "collapsed"}
+    assert set(rows) == {"auto", "nuts", "collapsed"}
     for r in rows.values():
         assert "error" not in r, r
         assert r["workload"] == "gcsemv" and r["nobs"] == 1725
