@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import multilevel as ml
 from multilevel.glmm import diagnostics as dx
@@ -207,3 +208,15 @@ def test_result_built_away_from_the_optimum_reports_non_convergence():
                                  opt=replace(fit.optinfo), response="incidence", formula=fit.formula,
                                  check=check)
     assert any("failed to converge" in m for m in bad.messages)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 80), st.integers(1, 5), st.sampled_from([1.0, 0.5, 1e-3, -7.25]), st.integers(0, 10_000))
+def test_distinct_rows_as_numpy_unique(n, p, scale, seed):
+    from multilevel.glmm.diagnostics import _distinct_rows
+
+    A = np.random.default_rng(seed).integers(-2, 3, size=(n, p)).astype(float) * scale
+    rows, inv = np.unique(A, axis=0, return_inverse=True)
+    ours, ours_inv = _distinct_rows(A)
+    np.testing.assert_array_equal(ours, rows)
+    np.testing.assert_array_equal(ours_inv, inv.ravel())

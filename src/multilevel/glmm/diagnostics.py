@@ -28,6 +28,27 @@ _EXTREME = 1e-6  # fitted probabilities (or Poisson means) this close to 0 or 1 
 _OVERDISPERSION_P = 0.05
 
 
+def _distinct_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(A, axis=0, return_inverse=True)``, by sorting each row's bytes
+    as one key (a tenth of the time on VerbAgg's 7,584 rows), then putting the
+    distinct rows in the same (lexicographic) order.
+
+    Examples
+    --------
+    >>> rows, inv = _distinct_rows(np.array([[1.0, 0.0], [0.0, -0.0], [1.0, 0.0]]))
+    >>> rows.tolist(), inv.tolist()
+    ([[0.0, 0.0], [1.0, 0.0]], [1, 0, 1])
+    """
+    A = np.ascontiguousarray(A + 0.0)  # -0.0 and 0.0 are the same value, not the same bytes
+    keys = A.view(np.dtype((np.void, A.dtype.itemsize * A.shape[1]))).ravel()
+    _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    rows = A[first]
+    order = np.lexsort(rows.T[::-1])  # by the first column, then the second, ...
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rows[order], rank[inv.ravel()]
+
+
 def separated_coefficients(X: np.ndarray, y: np.ndarray, weights: np.ndarray,
                            family: str = "binomial", max_cells: int = _LP_MAX_CELLS) -> np.ndarray:
     """Directions in which the fixed effects can grow without bound.
@@ -82,8 +103,7 @@ def separated_coefficients(X: np.ndarray, y: np.ndarray, weights: np.ndarray,
     else:  # poisson: only zero counts can push the mean to 0
         sign = np.where(y <= 0, -1, 0)
     # one row per distinct x with the outcomes seen there: all +, all -, or mixed (0)
-    rows, inv = np.unique(Xs, axis=0, return_inverse=True)
-    inv = inv.ravel()
+    rows, inv = _distinct_rows(Xs)
     m = rows.shape[0]
     if m * p > max_cells:
         return np.zeros(0)

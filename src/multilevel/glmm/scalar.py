@@ -112,8 +112,9 @@ class ScalarTerms:
 
     @cached_property
     def _kernel_arguments(self) -> tuple | None:
-        """The compiled solve's fixed arguments after ``(theta, z, w)``, or None
-        where the other terms have too many random effects for it."""
+        """The compiled solve's codes and whether the coupling is dense (every
+        pair of levels occurs), or None where the other terms have too many
+        random effects for it."""
         if not kernels.available() or self.q_rest > COMPILED_REST:
             return None
         n = self.z0.size
@@ -125,9 +126,9 @@ class ScalarTerms:
         rest_term = np.repeat(np.arange(R), self.qr).astype(np.int64)
         row_start = np.searchsorted(self.e_row, np.arange(self.q0 + 1)).astype(np.int64)
         dense = R == 1 and self.e_row.size == self.q0 * self.q_rest
-        return (np.ascontiguousarray(self.z0), self.c0.astype(np.int64), int(self.q0), ZR, CR, ENT,
-                rest_term, self.e_row.astype(np.int64), self.e_col.astype(np.int64), row_start,
-                self.X, bool(dense))
+        codes = (np.ascontiguousarray(self.z0), self.c0.astype(np.int64), int(self.q0), ZR, CR, ENT,
+                 rest_term, self.e_row.astype(np.int64), self.e_col.astype(np.int64), row_start)
+        return codes, bool(dense)
 
     def solve(self, theta: np.ndarray, z: np.ndarray, w: np.ndarray, with_beta: bool,
               logdet_only: bool = False):
@@ -162,7 +163,8 @@ class ScalarTerms:
                     Sxx, rx = Xw.T @ self.X, Xw.T @ z
             else:
                 Sxx, rx = np.zeros((0, 0)), np.zeros(0)
-            logdet = _compiled_solve()(theta, z, w, *args[:10], args[10], p, args[11], bool(logdet_only),
+            codes, dense = args
+            logdet = _compiled_solve()(theta, z, w, *codes, self.X, p, dense, bool(logdet_only),
                                        Sxx, rx, u, beta)
             if logdet == -1.0:
                 raise NotPositiveDefinite("PIRLS weights are not finite")
