@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import types
 import warnings
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 import multilevel as ml
 from multilevel.linalg.kernels import available
-from multilevel.lmm import quasi_newton
+from multilevel.linalg import kernels
 from multilevel.lmm.quasi_newton import AT_BOUND, CONVERGED
 
 pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed")
@@ -92,8 +93,8 @@ def _quadratic(x, g, centre, scale):
 
 def _bfgs_on(fg):
     """The same compiled BFGS code with ``fg`` in place of the criterion kernel."""
-    return numba.njit(types.FunctionType(quasi_newton._bfgs.__code__,
-                                         {**vars(quasi_newton), "_fg": numba.njit(fg)}))
+    code = kernels._bfgs_one_term.__code__
+    return numba.njit(types.FunctionType(code, {**vars(kernels), "_criterion_gradient": numba.njit(fg)}))
 
 
 def test_bfgs_reaches_an_interior_minimum_and_stops_at_a_bound():
@@ -111,3 +112,29 @@ def test_bfgs_reaches_an_interior_minimum_and_stops_at_a_bound():
     x, f, grad, nfev, status = bfgs(x0, lower, args, 200, 1e-12)
     assert status == AT_BOUND
     assert np.all(x >= lower)
+
+
+def test_a_start_on_the_boundary_is_not_taken_for_the_optimum():
+    """The criterion's derivative in a diagonal element at zero vanishes by
+    symmetry (it depends on T T'): a start there goes to BOBYQA, which leaves it."""
+    d = ml.datasets.load("sleepstudy")
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", d, start=[0.0])
+    assert fit.objective == pytest.approx(1786.465, abs=1e-3) and not fit.singular
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", d, start=[0.9667, 0.0152, 0.0])
+    assert fit.objective == pytest.approx(1743.628, abs=1e-3) and not fit.singular
+
+
+def test_fallback_keeps_going_from_a_much_better_quasi_newton_point():
+    """Where BOBYQA from the start stops at a local optimum that BFGS (heading for
+    the bound) got far below, the fit goes on from BFGS's point. The data (37
+    rows, found by a random search) make BOBYQA alone stop at 384.60 and
+    Nelder-Mead reach 242.50."""
+    df = pd.read_csv(Path(__file__).with_name("local_optimum.csv"), dtype={"g": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = ml.lmer("y ~ x1 + x2 + (x1 | g)", df, weights="w")
+        nm = ml.lmer("y ~ x1 + x2 + (x1 | g)", df, weights="w", optimizer="nelder-mead")
+        bob = ml.lmer("y ~ x1 + x2 + (x1 | g)", df, weights="w", optimizer="bobyqa")
+    assert bob.objective == pytest.approx(384.6039, abs=1e-3)
+    assert auto.objective == pytest.approx(nm.objective, abs=1e-6)
+    assert auto.objective == pytest.approx(242.4988, abs=1e-3)

@@ -318,7 +318,12 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     if nagq >= 1:
         # the modes at the optimum from R's mustart, tightly: a function of
         # (theta, beta) alone, so that a saved fit restores to the last digit
-        res = pirls(design, fam, theta, layout, prior, beta=beta, **tight)
+        try:
+            again = pirls(design, fam, theta, layout, prior, beta=beta, **tight)
+        except (ArithmeticError, np.linalg.LinAlgError):
+            again = None
+        if again is not None and again.converged:
+            res = again
     try:
         V = 2.0 * np.linalg.inv(H)[nt:, nt:]
     except np.linalg.LinAlgError:

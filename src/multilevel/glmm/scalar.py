@@ -20,7 +20,6 @@ entry pairs when it is sparse (nested or observation-level terms).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,12 +30,13 @@ from ..linalg import NotPositiveDefinite, kernels
 
 __all__ = ["ScalarTerms", "scalar_terms"]
 
-_cholesky = kernels._cholesky  # the compiled helpers replace these when the kernel compiles
-
 #: the other terms' random effects are held dense up to this many
 MAX_REST = 2000
 #: and the coupling block q0 x q_rest up to this many entries
 MAX_COUPLING = 4_000_000
+#: the other terms' random effects solved by the compiled kernel up to this many
+#: (its Cholesky factor is a plain loop; LAPACK's is faster beyond)
+COMPILED_REST = 100
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class ScalarTerms:
             else:
                 Sxx, rx = np.zeros((0, 0)), np.zeros(0)
             codes, dense = args
-            logdet = _compiled_solve()(theta, z, w, *codes, self.X, p, dense, bool(logdet_only),
+            logdet = kernels._scalar_solve_kernel()(theta, z, w, *codes, self.X, p, dense, bool(logdet_only),
                                        Sxx, rx, u, beta)
             if logdet == -1.0:
                 raise NotPositiveDefinite("PIRLS weights are not finite")
@@ -286,202 +286,6 @@ class ScalarTerms:
         if p:
             u0 -= (Cx @ beta) * inv0
         return beta, np.concatenate([u0, ur]), logdet
-
-
-
-#: the other terms' random effects solved by the compiled kernel up to this many
-#: (its Cholesky factor is a plain loop; LAPACK's is faster beyond)
-COMPILED_REST = 100
-
-
-def _solve_kernel(theta, z, w, z0, c0, q0, ZR, CR, ENT, rest_term, e_row, e_col, row_start, X,
-                  p, dense, logdet_only, Sxx, rx, u, beta):  # pragma: no cover - compiled
-    """The whole weighted PLS solve in one compiled pass (see :meth:`ScalarTerms.solve`):
-    accumulate the weighted counts over the observations, scale by Lambda,
-    eliminate the first term's diagonal block, factorise the small Schur
-    complements. ``Sxx`` and ``rx`` hold ``X'WX`` and ``X'Wz`` (from BLAS; their
-    lower triangle is overwritten). Writes ``u`` (and ``beta`` when ``p``); returns the log
-    determinant (>= 0), or -1 where the weights are not finite and -2 where a
-    block is not positive definite."""
-    n = z.shape[0]
-    R = ZR.shape[0]
-    qrt = rest_term.shape[0]
-    nnz = e_row.shape[0]
-    l0 = theta[0]
-    d0 = np.zeros(q0)
-    s0 = np.zeros(q0)
-    v = np.zeros(nnz)
-    Srr = np.zeros((qrt, qrt))
-    rr = np.zeros(qrt)
-    Cx = np.zeros((q0, p))
-    Srx = np.zeros((qrt, p))
-    for i in range(n):
-        wi = w[i]
-        zi = z[i]
-        g = c0[i]
-        wa = wi * z0[i]
-        d0[g] += wa * z0[i]
-        s0[g] += wa * zi
-        for t in range(R):
-            j = CR[t, i]
-            wzt = wi * ZR[t, i]
-            v[ENT[t, i]] += wa * ZR[t, i]
-            Srr[j, j] += wzt * ZR[t, i]
-            rr[j] += wzt * zi
-            for s in range(t + 1, R):
-                Srr[CR[s, i], j] += wzt * ZR[s, i]  # lower triangle: later terms' rows
-        for a in range(p):
-            wxa = wi * X[i, a]
-            Cx[g, a] += wa * X[i, a]
-            for t in range(R):
-                Srx[CR[t, i], a] += wxa * ZR[t, i]
-    # scale by Lambda and eliminate the first term's (diagonal) block
-    lr = np.empty(qrt)
-    for j in range(qrt):
-        lr[j] = theta[1 + rest_term[j]]
-    inv0 = np.empty(q0)
-    b0 = np.empty(q0)
-    logdet = 0.0
-    for g in range(q0):
-        A0 = l0 * l0 * d0[g] + 1.0
-        inv0[g] = 1.0 / A0
-        b0[g] = l0 * s0[g]
-        logdet += math.log(A0)
-    if not math.isfinite(logdet):
-        return -1.0
-    vi = np.empty(nnz)
-    for e in range(nnz):
-        v[e] *= l0 * lr[e_col[e]]
-        vi[e] = v[e] * inv0[e_row[e]]
-    for a in range(qrt):
-        for b in range(a + 1):
-            Srr[a, b] *= lr[a] * lr[b]
-        Srr[a, a] += 1.0
-        rr[a] *= lr[a]
-    if dense:  # every pair of levels occurs: the coupling is a full q0 x qrt block
-        Cs = np.empty((q0, qrt))
-        for g in range(q0):
-            sq = math.sqrt(inv0[g])
-            for j in range(qrt):
-                Cs[g, j] = v[g * qrt + j] * sq
-        CtC = np.dot(Cs.T, Cs)
-        for a in range(qrt):
-            for b in range(a + 1):
-                Srr[a, b] -= CtC[a, b]
-    else:
-        for g in range(q0):
-            for ea in range(row_start[g], row_start[g + 1]):
-                ca = e_col[ea]
-                for eb in range(row_start[g], ea + 1):
-                    cb = e_col[eb]
-                    if ca >= cb:
-                        Srr[ca, cb] -= vi[ea] * v[eb]
-                    else:
-                        Srr[cb, ca] -= vi[ea] * v[eb]
-    for e in range(nnz):
-        rr[e_col[e]] -= vi[e] * b0[e_row[e]]
-    if qrt:
-        if not _cholesky(Srr):
-            return -2.0
-        for a in range(qrt):
-            logdet += 2.0 * math.log(Srr[a, a])
-    if logdet_only:
-        return logdet
-    # rr <- Lr^{-1} rr
-    _forward(Srr, rr)
-    if p:
-        for a in range(p):
-            for g in range(q0):
-                Cx[g, a] *= l0
-            for j in range(qrt):
-                Srx[j, a] *= lr[j]
-        for a in range(p):
-            for b in range(a + 1):
-                acc = 0.0
-                for g in range(q0):
-                    acc += Cx[g, a] * Cx[g, b] * inv0[g]
-                Sxx[a, b] -= acc
-            acc = 0.0
-            for g in range(q0):
-                acc += Cx[g, a] * inv0[g] * b0[g]
-            rx[a] -= acc
-        for e in range(nnz):
-            for a in range(p):
-                Srx[e_col[e], a] -= vi[e] * Cx[e_row[e], a]
-        # H = Lr^{-1} Srx; Sxx -= H'H; rx -= H' (Lr^{-1} rr)
-        for a in range(p):
-            col = Srx[:, a].copy()
-            _forward(Srr, col)
-            Srx[:, a] = col
-        for a in range(p):
-            for b in range(a + 1):
-                acc = 0.0
-                for j in range(qrt):
-                    acc += Srx[j, a] * Srx[j, b]
-                Sxx[a, b] -= acc
-            acc = 0.0
-            for j in range(qrt):
-                acc += Srx[j, a] * rr[j]
-            rx[a] -= acc
-        if not _cholesky(Sxx):
-            return -2.0
-        _forward(Sxx, rx)
-        _backward(Sxx, rx)
-        for a in range(p):
-            beta[a] = rx[a]
-        for j in range(qrt):  # Lr^{-1}(rr - Srx beta) with Srx already Lr^{-1} Srx
-            acc = 0.0
-            for a in range(p):
-                acc += Srx[j, a] * beta[a]
-            rr[j] -= acc
-    _backward(Srr, rr)  # ur
-    for g in range(q0):
-        acc = b0[g]
-        for a in range(p):
-            acc -= Cx[g, a] * beta[a]
-        u[g] = acc
-    for e in range(nnz):
-        u[e_row[e]] -= v[e] * rr[e_col[e]]
-    for g in range(q0):
-        u[g] *= inv0[g]
-    for j in range(qrt):
-        u[q0 + j] = rr[j]
-    return logdet
-
-
-def _forward(L, b):  # pragma: no cover - compiled
-    """b <- L^{-1} b for the lower triangle of L."""
-    for a in range(b.shape[0]):
-        s = b[a]
-        for c in range(a):
-            s -= L[a, c] * b[c]
-        b[a] = s / L[a, a]
-
-
-def _backward(L, b):  # pragma: no cover - compiled
-    """b <- L'^{-1} b for the lower triangle of L."""
-    for a in range(b.shape[0] - 1, -1, -1):
-        s = b[a]
-        for c in range(a + 1, b.shape[0]):
-            s -= L[c, a] * b[c]
-        b[a] = s / L[a, a]
-
-
-_compiled: dict = {}
-
-
-def _compiled_solve():
-    """The compiled solve (and its helpers, looked up as globals when it compiles)."""
-    global _forward, _backward, _cholesky
-    if not _compiled:
-        with kernels._LOCK:
-            if not _compiled:
-                kernels._compile_all_unlocked()
-                _cholesky = kernels._cholesky
-                _forward = kernels._jit(_forward)
-                _backward = kernels._jit(_backward)
-                _compiled["solve"] = kernels._jit(_solve_kernel)
-    return _compiled["solve"]
 
 
 def _chol(A: np.ndarray) -> np.ndarray:

@@ -1,5 +1,10 @@
 """Compiled kernels of the profiled criterion: models with one random-effects
-term, and models whose further terms have few random effects.
+term, and models whose further terms have few random effects; the exact
+gradient of the first with the BFGS loop that uses it; glmer's weighted PLS
+solve for all-scalar-term designs.
+
+They live in one file because numba's disk cache notices a change only in the
+file that defines a function, not in the kernels it calls from another file.
 
 With a single term the blocked factor needs no dense Schur complement of other
 random effects: per level ``g`` it is the k x k Cholesky factor of
@@ -406,6 +411,286 @@ def _criterion_gradient(theta, grad, rows, cols, D0, Bx0, Cxx, n, p, log_weights
     return f
 
 
+def _bfgs_one_term(x0, lower, args, maxit, gtol):  # pragma: no cover - compiled
+    """BFGS with an Armijo backtracking line search that keeps every iterate
+    inside the bounds. ``__criterion_gradient(x, g, *args)`` returns the criterion and writes its
+    gradient into ``g``. Returns ``(x, f, g, evaluations, status)``."""
+    n = x0.size
+    x = x0.copy()
+    g = np.empty(n)
+    f = _criterion_gradient(x, g, *args)
+    nfev = 1
+    if not math.isfinite(f):
+        return x, f, g, nfev, 2
+    H = np.eye(n)  # inverse Hessian approximation
+    first = True
+    stall = 0
+    d = np.empty(n)
+    xt = np.empty(n)
+    gt = np.empty(n)
+    s = np.empty(n)
+    y = np.empty(n)
+    Hy = np.empty(n)
+    for _ in range(maxit):
+        gmax = 0.0
+        for i in range(n):
+            gmax = max(gmax, abs(g[i]))
+        scale = max(1.0, abs(f))
+        if gmax <= gtol * scale:
+            return x, f, g, nfev, 0
+        slope = 0.0
+        for i in range(n):
+            acc = 0.0
+            for j in range(n):
+                acc -= H[i, j] * g[j]
+            d[i] = acc
+            slope += g[i] * acc
+        if not slope < 0.0:  # not a descent direction: restart along the gradient
+            H[:, :] = 0.0
+            slope = 0.0
+            for i in range(n):
+                H[i, i] = 1.0
+                d[i] = -g[i]
+                slope -= g[i] * g[i]
+        if first:  # a first step of at most 0.5 in any theta (of order one)
+            dn = 0.0
+            for i in range(n):
+                dn = max(dn, abs(d[i]))
+            if dn > 0.5:
+                for i in range(n):
+                    d[i] *= 0.5 / dn
+                slope *= 0.5 / dn
+        amax = 1.0  # nine tenths of the way to the nearest bound at most
+        for i in range(n):
+            if d[i] < 0.0 and math.isfinite(lower[i]):
+                room = x[i] - lower[i]
+                if room <= 1e-8:
+                    return x, f, g, nfev, 1
+                amax = min(amax, 0.9 * room / -d[i])
+        alpha = amax
+        ok = False
+        ft = f
+        for _ls in range(40):
+            for i in range(n):
+                xt[i] = x[i] + alpha * d[i]
+            ft = _criterion_gradient(xt, gt, *args)
+            nfev += 1
+            if math.isfinite(ft) and ft <= f + 1e-4 * alpha * slope:
+                ok = True
+                break
+            alpha *= 0.5
+        if not ok:  # no decrease left: at the optimum to rounding, or lost
+            return x, f, g, nfev, 0 if gmax <= 1e3 * gtol * scale else 2
+        sy = 0.0
+        yy = 0.0
+        for i in range(n):
+            s[i] = xt[i] - x[i]
+            y[i] = gt[i] - g[i]
+            sy += s[i] * y[i]
+            yy += y[i] * y[i]
+        if sy > 0.0:  # curvature condition: update the inverse Hessian
+            if first:
+                H[:, :] = 0.0
+                for i in range(n):
+                    H[i, i] = sy / yy
+                first = False
+            yHy = 0.0
+            for i in range(n):
+                acc = 0.0
+                for j in range(n):
+                    acc += H[i, j] * y[j]
+                Hy[i] = acc
+                yHy += y[i] * acc
+            rho = 1.0 / sy
+            for i in range(n):
+                for j in range(n):
+                    H[i, j] += rho * ((1.0 + rho * yHy) * s[i] * s[j] - Hy[i] * s[j] - s[i] * Hy[j])
+        stall = stall + 1 if f - ft <= 1e-14 * scale else 0
+        x[:] = xt
+        g[:] = gt
+        f = ft
+        if stall >= 3:  # no progress left at this precision
+            return x, f, g, nfev, 0 if gmax <= 1e3 * gtol * scale else 2
+        if alpha == amax and amax < 1.0:
+            for i in range(n):  # pressed against a bound: a variance heading for zero
+                if math.isfinite(lower[i]) and x[i] - lower[i] < 1e-6:
+                    return x, f, g, nfev, 1
+    return x, f, g, nfev, 2
+
+
+def _scalar_pls_solve(theta, z, w, z0, c0, q0, ZR, CR, ENT, rest_term, e_row, e_col, row_start, X,
+                  p, dense, logdet_only, Sxx, rx, u, beta):  # pragma: no cover - compiled
+    """The whole weighted PLS solve in one compiled pass (see :meth:`multilevel.glmm.scalar.ScalarTerms.solve`):
+    accumulate the weighted counts over the observations, scale by Lambda,
+    eliminate the first term's diagonal block, factorise the small Schur
+    complements. ``Sxx`` and ``rx`` hold ``X'WX`` and ``X'Wz`` (from BLAS; their
+    lower triangle is overwritten). Writes ``u`` (and ``beta`` when ``p``); returns the log
+    determinant (>= 0), or -1 where the weights are not finite and -2 where a
+    block is not positive definite."""
+    n = z.shape[0]
+    R = ZR.shape[0]
+    qrt = rest_term.shape[0]
+    nnz = e_row.shape[0]
+    l0 = theta[0]
+    d0 = np.zeros(q0)
+    s0 = np.zeros(q0)
+    v = np.zeros(nnz)
+    Srr = np.zeros((qrt, qrt))
+    rr = np.zeros(qrt)
+    Cx = np.zeros((q0, p))
+    Srx = np.zeros((qrt, p))
+    for i in range(n):
+        wi = w[i]
+        zi = z[i]
+        g = c0[i]
+        wa = wi * z0[i]
+        d0[g] += wa * z0[i]
+        s0[g] += wa * zi
+        for t in range(R):
+            j = CR[t, i]
+            wzt = wi * ZR[t, i]
+            v[ENT[t, i]] += wa * ZR[t, i]
+            Srr[j, j] += wzt * ZR[t, i]
+            rr[j] += wzt * zi
+            for s in range(t + 1, R):
+                Srr[CR[s, i], j] += wzt * ZR[s, i]  # lower triangle: later terms' rows
+        for a in range(p):
+            wxa = wi * X[i, a]
+            Cx[g, a] += wa * X[i, a]
+            for t in range(R):
+                Srx[CR[t, i], a] += wxa * ZR[t, i]
+    # scale by Lambda and eliminate the first term's (diagonal) block
+    lr = np.empty(qrt)
+    for j in range(qrt):
+        lr[j] = theta[1 + rest_term[j]]
+    inv0 = np.empty(q0)
+    b0 = np.empty(q0)
+    logdet = 0.0
+    for g in range(q0):
+        A0 = l0 * l0 * d0[g] + 1.0
+        inv0[g] = 1.0 / A0
+        b0[g] = l0 * s0[g]
+        logdet += math.log(A0)
+    if not math.isfinite(logdet):
+        return -1.0
+    vi = np.empty(nnz)
+    for e in range(nnz):
+        v[e] *= l0 * lr[e_col[e]]
+        vi[e] = v[e] * inv0[e_row[e]]
+    for a in range(qrt):
+        for b in range(a + 1):
+            Srr[a, b] *= lr[a] * lr[b]
+        Srr[a, a] += 1.0
+        rr[a] *= lr[a]
+    if dense:  # every pair of levels occurs: the coupling is a full q0 x qrt block
+        Cs = np.empty((q0, qrt))
+        for g in range(q0):
+            sq = math.sqrt(inv0[g])
+            for j in range(qrt):
+                Cs[g, j] = v[g * qrt + j] * sq
+        CtC = np.dot(Cs.T, Cs)
+        for a in range(qrt):
+            for b in range(a + 1):
+                Srr[a, b] -= CtC[a, b]
+    else:
+        for g in range(q0):
+            for ea in range(row_start[g], row_start[g + 1]):
+                ca = e_col[ea]
+                for eb in range(row_start[g], ea + 1):
+                    cb = e_col[eb]
+                    if ca >= cb:
+                        Srr[ca, cb] -= vi[ea] * v[eb]
+                    else:
+                        Srr[cb, ca] -= vi[ea] * v[eb]
+    for e in range(nnz):
+        rr[e_col[e]] -= vi[e] * b0[e_row[e]]
+    if qrt:
+        if not _cholesky(Srr):
+            return -2.0
+        for a in range(qrt):
+            logdet += 2.0 * math.log(Srr[a, a])
+    if logdet_only:
+        return logdet
+    # rr <- Lr^{-1} rr
+    _forward(Srr, rr)
+    if p:
+        for a in range(p):
+            for g in range(q0):
+                Cx[g, a] *= l0
+            for j in range(qrt):
+                Srx[j, a] *= lr[j]
+        for a in range(p):
+            for b in range(a + 1):
+                acc = 0.0
+                for g in range(q0):
+                    acc += Cx[g, a] * Cx[g, b] * inv0[g]
+                Sxx[a, b] -= acc
+            acc = 0.0
+            for g in range(q0):
+                acc += Cx[g, a] * inv0[g] * b0[g]
+            rx[a] -= acc
+        for e in range(nnz):
+            for a in range(p):
+                Srx[e_col[e], a] -= vi[e] * Cx[e_row[e], a]
+        # H = Lr^{-1} Srx; Sxx -= H'H; rx -= H' (Lr^{-1} rr)
+        for a in range(p):
+            col = Srx[:, a].copy()
+            _forward(Srr, col)
+            Srx[:, a] = col
+        for a in range(p):
+            for b in range(a + 1):
+                acc = 0.0
+                for j in range(qrt):
+                    acc += Srx[j, a] * Srx[j, b]
+                Sxx[a, b] -= acc
+            acc = 0.0
+            for j in range(qrt):
+                acc += Srx[j, a] * rr[j]
+            rx[a] -= acc
+        if not _cholesky(Sxx):
+            return -2.0
+        _forward(Sxx, rx)
+        _backward(Sxx, rx)
+        for a in range(p):
+            beta[a] = rx[a]
+        for j in range(qrt):  # Lr^{-1}(rr - Srx beta) with Srx already Lr^{-1} Srx
+            acc = 0.0
+            for a in range(p):
+                acc += Srx[j, a] * beta[a]
+            rr[j] -= acc
+    _backward(Srr, rr)  # ur
+    for g in range(q0):
+        acc = b0[g]
+        for a in range(p):
+            acc -= Cx[g, a] * beta[a]
+        u[g] = acc
+    for e in range(nnz):
+        u[e_row[e]] -= v[e] * rr[e_col[e]]
+    for g in range(q0):
+        u[g] *= inv0[g]
+    for j in range(qrt):
+        u[q0 + j] = rr[j]
+    return logdet
+
+
+def _forward(L, b):  # pragma: no cover - compiled
+    """b <- L^{-1} b for the lower triangle of L."""
+    for a in range(b.shape[0]):
+        s = b[a]
+        for c in range(a):
+            s -= L[a, c] * b[c]
+        b[a] = s / L[a, a]
+
+
+def _backward(L, b):  # pragma: no cover - compiled
+    """b <- L'^{-1} b for the lower triangle of L."""
+    for a in range(b.shape[0] - 1, -1, -1):
+        s = b[a]
+        for c in range(a + 1, b.shape[0]):
+            s -= L[c, a] * b[c]
+        b[a] = s / L[a, a]
+
+
 _compiled: dict = {}
 _LOCK = threading.Lock()
 
@@ -428,14 +713,18 @@ def _compile_all() -> None:
 
 
 def _compile_all_unlocked() -> None:
-    global _cholesky, _level_factor, _downdate, _finish
+    global _cholesky, _level_factor, _downdate, _finish, _forward, _backward, _criterion_gradient
     if not _compiled:
         _cholesky = _jit(_cholesky)
         _level_factor = _jit(_level_factor)
         _downdate = _jit(_downdate)
         _finish = _jit(_finish)
+        _forward = _jit(_forward)
+        _backward = _jit(_backward)
+        _criterion_gradient = _jit(_criterion_gradient)
         kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
-                   "one_gradient": _jit(_criterion_gradient)}
+                   "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
+                   "scalar_solve": _jit(_scalar_pls_solve)}
         _compiled.update(kernels)
 
 
@@ -457,10 +746,16 @@ def _gradient_kernel():
     return _compiled["one_gradient"]
 
 
-def _gradient_kernel_unlocked():
-    """The gradient kernel, for a caller that holds ``_LOCK``."""
-    _compile_all_unlocked()
-    return _compiled["one_gradient"]
+def _bfgs_kernel():
+    if not _compiled:
+        _compile_all()
+    return _compiled["bfgs"]
+
+
+def _scalar_solve_kernel():
+    if not _compiled:
+        _compile_all()
+    return _compiled["scalar_solve"]
 
 
 def blocked_arguments(cp, layout, reml: bool) -> tuple | None:

@@ -107,20 +107,33 @@ def _check(obj, opt, lower, layout, grad=None) -> list[str]:
     return check_convergence(obj, x, lower, False, grad=g, curvature=curv)
 
 
-def _optimize(obj, fun, x0, lower, optimizer: str):
+def _optimize(obj, fun, x0, lower, layout, optimizer: str):
     """The optimum of the criterion from ``x0``: by BFGS with the compiled exact
     gradient where ``optimizer`` is "auto", the model has one random-effects term
     and the optimum is inside the bounds; by the derivative-free ``optimizer``
     (BOBYQA for "auto") otherwise, from the same start. Returns the summary and
-    the exact gradient at the optimum (None where not known)."""
+    the exact gradient at the optimum (None where not known).
+
+    On the boundary the gradient misleads: the criterion depends on each term's
+    factor only through ``T T'``, so its derivative in a diagonal element that
+    is zero vanishes by symmetry and BFGS would stay there. A start with such an
+    element (a refit of a singular fit) goes to BOBYQA directly, and so does an
+    optimum that BFGS finds next to the boundary."""
     if optimizer == "auto":
         args = obj.gradient_arguments()
-        if args is not None:
+        near_bound = layout.diagonal & (x0 - lower < SINGULAR_TOL)
+        if args is not None and not near_bound.any():
             opt, grad, status = minimize_with_gradient(args, x0, lower)
-            if status == CONVERGED:
+            if status == CONVERGED and not np.any(layout.diagonal & (opt.xopt - lower < SINGULAR_TOL)):
                 return opt, grad
-            optimizer = "bobyqa"  # a variance heading for zero: BOBYQA handles the bound
-            again = minimize_theta(fun, x0, lower, optimizer=optimizer)
+            # a variance heading for zero: BOBYQA handles the bound, from the same start
+            again = minimize_theta(fun, x0, lower, optimizer="bobyqa")
+            if np.isfinite(opt.fopt) and opt.fopt < again.fopt - 1e-6 * max(1.0, abs(again.fopt)):
+                # BFGS got well below where BOBYQA stopped (a local optimum): go on from its point
+                better = minimize_theta(fun, opt.xopt, lower, optimizer="bobyqa")
+                if better.fopt < again.fopt:
+                    again = replace(better, x0=again.x0, feval=better.feval + again.feval,
+                                    seconds=better.seconds + again.seconds)
             return replace(again, feval=again.feval + opt.feval, seconds=again.seconds + opt.seconds), None
         optimizer = "bobyqa"
     return minimize_theta(fun, x0, lower, optimizer=optimizer), None
@@ -196,7 +209,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
             opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
             grad = None
         else:
-            opt, grad = _optimize(obj, fun, x0, lower, optimizer)
+            opt, grad = _optimize(obj, fun, x0, lower, layout, optimizer)
         conv = _check(fun, opt, lower, layout, grad)
         if conv and _restore is None:
             # a trust-region method can stop on a small improvement far from the
