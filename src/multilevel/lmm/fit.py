@@ -271,8 +271,9 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         random-effects term is optimised by BFGS with the criterion's exact
         gradient, compiled (``fit.optinfo.optimizer`` is then
         ``"quasi-newton"``), unless its optimum lies on the boundary (a
-        variance estimated as zero), where BOBYQA takes over from the same
-        start; other models by BOBYQA (NLopt, lme4's default for ``lmer``).
+        variance estimated as zero) or the start does, where BOBYQA takes over
+        from the same start; other models by BOBYQA (NLopt, lme4's default for
+        ``lmer``).
         Or one of the derivative-free methods by name: BOBYQA, scipy's COBYQA,
         NLopt's bounded Nelder-Mead.
     start : {"moments", "identity"} or array-like, optional
