@@ -216,3 +216,14 @@ def test_refits_of_a_singular_fit_also_start_from_the_moments():
             assert refit.objective <= min(from_parent.objective, fresh.objective) + 1e-9
             stuck += from_parent.objective > fresh.objective + 1e-6
     assert stuck >= 1  # the data do show the problem
+
+
+def test_ml_refit_of_a_singular_fit_is_no_worse_than_a_fresh_ml_fit():
+    df = pd.read_csv(Path(__file__).with_name("singular_slope.csv"), dtype={"g": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.lmer("y ~ x1 + (x1 | g)", df)
+        refit = fit.refit(reml=False)
+        fresh = ml.lmer("y ~ x1 + (x1 | g)", df, reml=False)
+    assert fit.singular
+    assert refit.objective <= fresh.objective + 1e-9

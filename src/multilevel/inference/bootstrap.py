@@ -172,20 +172,10 @@ def _refit(fit, ystar: np.ndarray, start):
 
         return fit_glmm_design(design, fit.family, fit._prior, nagq=fit.nagq, optimizer=fit.optinfo.optimizer,
                                formula=fit.formula)
-    from ..lmm.fit import fit_design
+    from ..lmm.fit import fit_from
 
-    refit = fit_design(design, reml=fit.reml, optimizer=fit.optinfo.optimizer, start=start,
-                       _like=fit._standardized)
-    if fit.singular and start is not None:
-        # the parent's theta has a variance of zero: BOBYQA from there can stop at
-        # a local optimum above the refit's (11 of 40 refits of a random-slope
-        # model did), so the refit also starts from the moment estimates, as a
-        # fresh fit does (BFGS where it applies), and keeps the lower of the two
-        method = "auto" if fit.optinfo.optimizer in ("bobyqa", "quasi-newton") else fit.optinfo.optimizer
-        fresh = fit_design(design, reml=fit.reml, optimizer=method, start=None, _like=fit._standardized)
-        if fresh.objective < refit.objective:
-            refit = fresh
-    return refit
+    return fit_from(design, fit.reml, fit.optinfo.optimizer, start, singular=fit.singular,
+                    _like=fit._standardized)
 
 
 def _one(fit, fun, start, child: np.random.SeedSequence):

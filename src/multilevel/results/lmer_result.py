@@ -524,12 +524,14 @@ class LmerResult:
         >>> round(fit.refit(reml=False).objective, 2)
         1751.94
         """
-        from ..lmm.fit import fit_design
+        from ..lmm.fit import fit_design, fit_from
 
-        return fit_design(self.design, reml=self.reml if reml is None else reml,
-                          optimizer=self.optinfo.optimizer,
-                          start=self.theta.to_numpy() if start is None else start,
-                          data_name=self.data_name)
+        reml = self.reml if reml is None else reml
+        if start is not None:  # the caller's start, as given
+            return fit_design(self.design, reml=reml, optimizer=self.optinfo.optimizer, start=start,
+                              data_name=self.data_name)
+        return fit_from(self.design, reml, self.optinfo.optimizer, self.theta.to_numpy(),
+                        singular=self.singular, data_name=self.data_name)
 
     # -------------------------------------------------------------- inference
     @cached_property
