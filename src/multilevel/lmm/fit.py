@@ -265,12 +265,17 @@ def fit_from(design, reml: bool, optimizer: str, start, singular: bool, data_nam
     >>> round(fit_from(d, False, "auto", [0.93, 0.02, 0.22], singular=False).objective, 2)
     1751.94
     """
-    refit = fit_design(design, reml=reml, optimizer=optimizer, start=start, data_name=data_name, _like=_like)
-    if singular and start is not None:
-        method = "auto" if optimizer in ("bobyqa", "quasi-newton") else optimizer
+    if not singular or start is None:
+        return fit_design(design, reml=reml, optimizer=optimizer, start=start, data_name=data_name, _like=_like)
+    method = "auto" if optimizer in ("bobyqa", "quasi-newton") else optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the kept fit's messages are issued below, once
+        refit = fit_design(design, reml=reml, optimizer=optimizer, start=start, data_name=data_name, _like=_like)
         fresh = fit_design(design, reml=reml, optimizer=method, start=None, data_name=data_name, _like=_like)
-        if fresh.objective < refit.objective:
-            refit = fresh
+    if fresh.objective < refit.objective:
+        refit = fresh
+    for m in refit.messages:
+        warnings.warn(m, stacklevel=2)
     return refit
 
 
