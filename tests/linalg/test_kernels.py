@@ -11,7 +11,7 @@ import multilevel as ml
 from multilevel.design import build_design
 from multilevel.linalg import ThetaLayout, cross_products, factorize
 from multilevel.linalg.blocked import NotPositiveDefinite
-from multilevel.linalg.kernels import _gradient_kernel, available, one_term_criterion
+from multilevel.linalg.kernels import available, compiled, one_term_criterion
 from multilevel.lmm.objective import LmmObjective, criterion
 
 pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed")
@@ -97,7 +97,7 @@ def blocked_designs():
 def test_blocked_kernel_matches_numpy_factorisation(blocked_designs, which, reml, seed, scale, weighted):
     from dataclasses import replace
 
-    from multilevel.linalg.kernels import _blocked_kernel, blocked_arguments
+    from multilevel.linalg.kernels import blocked_arguments
 
     design = blocked_designs[which]
     rng = np.random.default_rng(seed)
@@ -109,7 +109,7 @@ def test_blocked_kernel_matches_numpy_factorisation(blocked_designs, which, reml
     assert args is not None
     theta = rng.normal(size=layout.ntheta) * scale
     theta[layout.diagonal] = np.abs(theta[layout.diagonal])
-    ours = _blocked_kernel()(theta, *args)
+    ours = compiled("blocked")(theta, *args)
     # summation orders differ: agreement to 1e-8 of the criterion (about 1e-10 typically; the
     # fits are compared with lme4 to 1e-6)
     np.testing.assert_allclose(ours, _numpy_value(cp, layout, theta, reml), rtol=1e-8)
@@ -158,7 +158,7 @@ def test_gradient_matches_differences_of_the_numpy_criterion(k, p, weighted, rem
     (numpy) factorisation's criterion, an independent code path."""
     design = _simulated(k, p, weighted, seed)
     obj = LmmObjective.from_design(design, reml=reml)
-    fg, args = _gradient_kernel(), obj.gradient_arguments()
+    fg, args = compiled("one_gradient"), obj.gradient_arguments()
     rng = np.random.default_rng(seed + 2)
     theta = rng.normal(size=obj.layout.ntheta) * scale
     theta[obj.layout.diagonal] = np.abs(theta[obj.layout.diagonal]) + 0.05
@@ -173,6 +173,6 @@ def test_gradient_kernel_is_for_one_term_models_only():
     pen = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
     assert LmmObjective.from_design(pen).gradient_arguments() is None
     sleep = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-    fg, args = _gradient_kernel(), LmmObjective.from_design(sleep).gradient_arguments()
+    fg, args = compiled("one_gradient"), LmmObjective.from_design(sleep).gradient_arguments()
     grad = np.empty(3)
     assert fg(np.array([np.nan, 0.0, 1.0]), grad, *args) == np.inf

@@ -164,7 +164,7 @@ class ScalarTerms:
             else:
                 Sxx, rx = np.zeros((0, 0)), np.zeros(0)
             codes, dense = args
-            logdet = kernels._scalar_solve_kernel()(theta, z, w, *codes, self.X, p, dense, bool(logdet_only),
+            logdet = kernels.compiled("scalar_solve")(theta, z, w, *codes, self.X, p, dense, bool(logdet_only),
                                        Sxx, rx, u, beta)
             if logdet == -1.0:
                 raise NotPositiveDefinite("PIRLS weights are not finite")

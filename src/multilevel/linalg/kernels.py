@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["one_term_criterion", "blocked_arguments", "available"]
+__all__ = ["one_term_criterion", "blocked_arguments", "available", "compiled"]
 
 _LOG2PI = math.log(2.0 * math.pi)
 
@@ -301,29 +301,18 @@ def _criterion_gradient(theta, grad, rows, cols, D0, Bx0, Cxx, n, p, log_weights
     pwrss = S[m - 1, m - 1] ** 2
     dof = n - p if reml else n
     # beta solves Rxx' beta = r_y (the y row of S's lower factor)
-    beta = np.empty(p)
-    for a in range(p - 1, -1, -1):
-        s = S[m - 1, a]
-        for c in range(a + 1, p):
-            s -= S[c, a] * beta[c]
-        beta[a] = s / S[a, a]
-    # Sxx^{-1} = Rxx^{-T} Rxx^{-1} (REML only)
-    Sinv = np.zeros((p, p))
+    Rxx = S[:p, :p]
+    beta = S[m - 1, :p].copy()
+    _backward(Rxx, beta)
+    Sinv = np.zeros((p, p))  # Sxx^{-1} = Rxx^{-T} Rxx^{-1} (REML only), column by column
     if reml:
-        Ri = np.zeros((p, p))  # Rxx^{-1}, lower
+        col = np.empty(p)
         for a in range(p):
-            Ri[a, a] = 1.0 / S[a, a]
-            for b in range(a):
-                s = 0.0
-                for c in range(b, a):
-                    s -= S[a, c] * Ri[c, b]
-                Ri[a, b] = s / S[a, a]
-        for a in range(p):
-            for b in range(p):
-                s = 0.0
-                for c in range(max(a, b), p):
-                    s += Ri[c, a] * Ri[c, b]
-                Sinv[a, b] = s
+            col[:] = 0.0
+            col[a] = 1.0
+            _forward(Rxx, col)
+            _backward(Rxx, col)
+            Sinv[:, a] = col
     for i in range(nt):
         grad[i] = 0.0
     A = np.empty((k, k))  # M_g^{-1} T' = L_g^{-T} F_g'
@@ -728,34 +717,19 @@ def _compile_all_unlocked() -> None:
         _compiled.update(kernels)
 
 
-def _kernel():
+def compiled(name: str):
+    """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
+    and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
+    ``"scalar_solve"``.
+
+    Examples
+    --------
+    >>> compiled("one") is compiled("one")
+    True
+    """
     if not _compiled:
         _compile_all()
-    return _compiled["one"]
-
-
-def _blocked_kernel():
-    if not _compiled:
-        _compile_all()
-    return _compiled["blocked"]
-
-
-def _gradient_kernel():
-    if not _compiled:
-        _compile_all()
-    return _compiled["one_gradient"]
-
-
-def _bfgs_kernel():
-    if not _compiled:
-        _compile_all()
-    return _compiled["bfgs"]
-
-
-def _scalar_solve_kernel():
-    if not _compiled:
-        _compile_all()
-    return _compiled["scalar_solve"]
+    return _compiled[name]
 
 
 def blocked_arguments(cp, layout, reml: bool) -> tuple | None:
@@ -771,7 +745,7 @@ def blocked_arguments(cp, layout, reml: bool) -> tuple | None:
     >>> cp = cross_products(build_design("diameter ~ 1 + (1 | plate) + (1 | sample)",
     ...                                  ml.datasets.load("penicillin")))
     >>> args = blocked_arguments(cp, ThetaLayout.from_k(cp.k), True)
-    >>> round(_blocked_kernel()(np.array([1.5, 3.5]), *args), 3)
+    >>> round(compiled("blocked")(np.array([1.5, 3.5]), *args), 3)
     330.884
     """
     if cp.Br0 is None:
@@ -833,7 +807,7 @@ def one_term_criterion(theta: np.ndarray, rows: np.ndarray, cols: np.ndarray, D0
     ...                          cp.n, cp.p, 0.0, True), 2)
     1743.63
     """
-    return float(_kernel()(np.ascontiguousarray(theta, dtype=float), np.asarray(rows, dtype=np.int64),
+    return float(compiled("one")(np.ascontiguousarray(theta, dtype=float), np.asarray(rows, dtype=np.int64),
                            np.asarray(cols, dtype=np.int64), np.ascontiguousarray(D0, dtype=float),
                            np.ascontiguousarray(Bx0, dtype=float), np.ascontiguousarray(Cxx, dtype=float),
                            int(n), int(p), float(log_weights), bool(reml)))

@@ -156,12 +156,12 @@ class LmmObjective:
 
     def _compiled(self):
         """The compiled kernel that ``_best["kernel"]`` holds the arguments of."""
-        return kernels._kernel() if self._best["kernel_kind"] == "one" else kernels._blocked_kernel()
+        return kernels.compiled(self._best["kernel_kind"])
 
     def gradient_arguments(self):
         """The fixed arguments of the compiled criterion-and-gradient kernel,
         ``fg(theta, grad, *args) -> float``
-        (:func:`multilevel.linalg.kernels._gradient_kernel`); None where the
+        (``multilevel.linalg.kernels.compiled("one_gradient")``); None where the
         model has more than one random-effects term (or numba is missing).
 
         Examples
@@ -170,7 +170,7 @@ class LmmObjective:
         >>> from multilevel.design import build_design
         >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
         >>> args = LmmObjective.from_design(d).gradient_arguments()
-        >>> fg, grad = kernels._gradient_kernel(), np.empty(3)
+        >>> fg, grad = kernels.compiled("one_gradient"), np.empty(3)
         >>> round(fg(np.array([0.9667, 0.0152, 0.2309]), grad, *args), 2), bool(np.abs(grad).max() < 0.05)
         (1743.63, True)
         """

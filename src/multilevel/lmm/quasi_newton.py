@@ -69,7 +69,7 @@ def minimize_with_gradient(args: tuple, x0, lower) -> tuple[OptSummary, np.ndarr
     x0 = np.ascontiguousarray(x0, dtype=float)
     lower = np.ascontiguousarray(lower, dtype=float)
     t0 = time.perf_counter()
-    x, f, g, nfev, status = kernels._bfgs_kernel()(x0, lower, args, _MAXIT, GTOL)
+    x, f, g, nfev, status = kernels.compiled("bfgs")(x0, lower, args, _MAXIT, GTOL)
     result = {CONVERGED: "gradient below tolerance", AT_BOUND: "reached a bound",
               FAILED: "no descent"}[int(status)]
     summary = OptSummary("quasi-newton", x0, lower, np.asarray(x), float(f), int(nfev), result,
