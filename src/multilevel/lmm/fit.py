@@ -168,8 +168,6 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
     >>> round(fit_design(d).objective, 3)
     1743.628
     """
-    from ..results import LmerResult
-
     reml = as_bool(reml, "reml")
     if not design.terms:
         raise ValueError(
@@ -194,35 +192,45 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
         x0 = st.theta_to_internal(x0)
     if optimizer == "quasi-newton":  # a refit of a fit that the compiled BFGS found
         optimizer = "auto"
-    # BLAS threads: one for a small dense block; timed against the default for a large one
-    if obj._best.get("kernel") is not None:  # compiled: no BLAS in the loop
-        scope, fun = contextlib.nullcontext(), obj.evaluator()
-    elif obj.cp.q_rest + obj.cp.p + 1 <= SMALL_BLOCK:
+    # BLAS threads: one for a small dense block (or the compiled kernel), for the rest of the
+    # fit too (OpenBLAS's triangular solves wake their threads even for a 2 x 2 matrix, which
+    # next to a busy process made small fits 2-3x slower); timed against the default for a
+    # large block
+    if obj._best.get("kernel") is not None or obj.cp.q_rest + obj.cp.p + 1 <= SMALL_BLOCK:
         scope, fun = blas_threads(1), obj.evaluator()
     else:
         scope, fun = contextlib.nullcontext(), ThreadChoice(obj)
     with scope:
-        if _restore is not None:
-            # a saved result: its optimum, not a new search (multilevel.results.archive)
-            saved, internal = _restore
-            xopt = np.asarray(internal, dtype=float) if internal is not None else st.theta_to_internal(saved.xopt)
-            opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
-            grad = None
-        else:
-            opt, grad = _optimize(obj, fun, x0, lower, layout, optimizer)
-        conv = _check(fun, opt, lower, layout, grad)
-        if conv and _restore is None:
-            # a trust-region method can stop on a small improvement far from the
-            # optimum: restart once from where it stopped, with a fresh region
-            method = "bobyqa" if opt.optimizer == "quasi-newton" else opt.optimizer
-            again = minimize_theta(fun, opt.xopt, lower, optimizer=method)
-            if again.fopt <= opt.fopt:
-                opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
-                              seconds=opt.seconds + again.seconds)
-                conv = _check(fun, opt, lower, layout)
-        theta = opt.xopt
-        theta = snap_to_boundary(fun, theta, opt.fopt, layout)
-        fac = obj.factor(theta)
+        return _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentified,
+                              data_name, _restore)
+
+
+def _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentified, data_name,
+                   _restore):
+    """The optimisation and the result of :func:`fit_design`."""
+    from ..results import LmerResult
+
+    if _restore is not None:
+        # a saved result: its optimum, not a new search (multilevel.results.archive)
+        saved, internal = _restore
+        xopt = np.asarray(internal, dtype=float) if internal is not None else st.theta_to_internal(saved.xopt)
+        opt = replace(saved, x0=st.theta_to_internal(saved.x0), xopt=xopt, lower=lower)
+        grad = None
+    else:
+        opt, grad = _optimize(obj, fun, x0, lower, layout, optimizer)
+    conv = _check(fun, opt, lower, layout, grad)
+    if conv and _restore is None:
+        # a trust-region method can stop on a small improvement far from the
+        # optimum: restart once from where it stopped, with a fresh region
+        method = "bobyqa" if opt.optimizer == "quasi-newton" else opt.optimizer
+        again = minimize_theta(fun, opt.xopt, lower, optimizer=method)
+        if again.fopt <= opt.fopt:
+            opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
+                          seconds=opt.seconds + again.seconds)
+            conv = _check(fun, opt, lower, layout)
+    theta = opt.xopt
+    theta = snap_to_boundary(fun, theta, opt.fopt, layout)
+    fac = obj.factor(theta)
     beta, u0, u_rest = solve_effects(fac, obj.cp)
     labels = [t.label for t in design.terms]
     columns = [t.columns for t in design.terms]
@@ -239,7 +247,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
         messages.extend(conv if np.array_equal(theta, opt.xopt)
                         else check_convergence(fun, theta, lower, False))
     for m in messages:
-        warnings.warn(m, stacklevel=3)
+        warnings.warn(m, stacklevel=4)  # the caller of lmer (lmer -> fit_design -> here)
     # the optimizer's record on the user's scale
     opt = replace(opt, x0=st.theta_to_user(opt.x0), xopt=st.theta_to_user(opt.xopt))
     return LmerResult._build(
