@@ -137,12 +137,94 @@ def test_a_singular_fixed_effects_block_gives_nan_as_the_jax_expression():
     assert np.isnan(v) and np.isnan(ds2) and np.all(np.isnan(dT))
 
 
-def test_switched_off_by_the_environment(monkeypatch):
+def test_zero_or_infinite_residual_variance_gives_nan():
+    """sigma^2 underflowing to 0 (or overflowing) must not give a finite density (a NUTS
+    trajectory there would be favoured by it)."""
+    import multilevel as ml
+
+    d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    _, a = collapsed_parts(d, 0.0, 1e4)
+    A = {k: np.asarray(v) for k, v in a.items()}
+    scal = np.array([A["n"], A["log_w"], A["syy"], A["mQm"], A["prior_const"]], dtype=float)
+    for s2 in (0.0, np.inf, np.nan):
+        dT = np.zeros((1, 1))
+        v, ds2 = ck.value_and_grad(np.array([[1e3]]), s2, A["D0"], A["B0x"], A["b0y"], A["Cxx"],
+                                   A["cxy"], A["Q0"], A["Q0m"], scal, dT)
+        assert np.isnan(v) and np.isnan(ds2) and np.isnan(dT).all()
+
+
+def test_outside_64_bit_mode_it_refuses_clearly():
+    import multilevel as ml
+
+    d = build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    struct, a = collapsed_parts(d, 0.0, 1e4)
+    with jax.enable_x64(False):
+        with pytest.raises(TypeError, match="64-bit mode"):
+            ck.loglik_one_factor(struct, a, (np.array([30.0]),), (None,), 25.0)
+
+
+def test_the_metadata_query_without_an_api_table_reports_the_header_version():
+    """Some XLA releases ask for the handler's metadata at registration with a call frame that
+    carries no API table: the answer must come from the handler itself."""
+    import ctypes
+
+    class ApiVersion(ctypes.Structure):
+        _fields_ = [("struct_size", ctypes.c_size_t), ("ext", ctypes.c_void_p),
+                    ("major", ctypes.c_int), ("minor", ctypes.c_int)]
+
+    class Metadata(ctypes.Structure):
+        _fields_ = [("struct_size", ctypes.c_size_t), ("api_version", ApiVersion),
+                    ("traits", ctypes.c_uint32), ("state_type_id", ctypes.c_int64)]
+
+    class ExtensionBase(ctypes.Structure):
+        _fields_ = [("struct_size", ctypes.c_size_t), ("type", ctypes.c_int),
+                    ("next", ctypes.c_void_p)]
+
+    class MetadataExtension(ctypes.Structure):
+        _fields_ = [("base", ExtensionBase), ("metadata", ctypes.POINTER(Metadata))]
+
+    class Frame(ctypes.Structure):  # the head of XLA_FFI_CallFrame, the rest zeroed
+        _fields_ = [("struct_size", ctypes.c_size_t), ("ext", ctypes.c_void_p),
+                    ("api", ctypes.c_void_p), ("ctx", ctypes.c_void_p), ("stage", ctypes.c_int),
+                    ("rest", ctypes.c_byte * 128)]
+
+    assert Metadata.traits.offset == 32 and Frame.stage.offset == 32
+    assert ck.available()
+    major, minor = ck._header_version()
+    handler = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(ck._STATE["handler"].address)
+    try:
+        for version in ((major, minor), (0, 99)):  # the version set now, not at compile time
+            ck._VERSION[:] = version
+            md = Metadata(36, ApiVersion(0, None, -1, -1), 7)
+            ext = MetadataExtension(ExtensionBase(32, 1, None), ctypes.pointer(md))
+            frame = Frame(168, ctypes.addressof(ext), None, None, 3)
+            assert handler(ctypes.addressof(frame)) is None  # NULL: success
+            assert (md.api_version.struct_size, md.api_version.major, md.api_version.minor,
+                    md.traits) == (24, *version, 0)
+    finally:
+        ck._VERSION[:] = (major, minor)
+
+
+@pytest.mark.parametrize("value, on", [("1", False), ("yes", False), ("0", True), ("", True)])
+def test_switched_off_by_the_environment(monkeypatch, value, on):
     monkeypatch.setitem(ck._STATE, "registered", None)
-    monkeypatch.setenv("MULTILEVEL_NO_FFI", "1")
-    assert ck.available() is False
+    monkeypatch.setenv("MULTILEVEL_NO_FFI", value)
+    assert ck.available() is on
     monkeypatch.delenv("MULTILEVEL_NO_FFI")
     monkeypatch.setitem(ck._STATE, "registered", None)
+    assert ck.available() is True
+
+
+def test_a_failure_while_registering_means_not_available(monkeypatch):
+    monkeypatch.setitem(ck._STATE, "registered", None)
+    monkeypatch.delitem(ck._STATE, "handler", raising=False)  # as in a new process
+
+    def broken(*args):
+        raise AttributeError("module 'jax' has no attribute 'ffi'")
+
+    monkeypatch.setattr(ck, "_header_version", broken)
+    assert ck.available() is False
+    monkeypatch.undo()
     assert ck.available() is True
 
 

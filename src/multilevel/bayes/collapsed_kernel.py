@@ -39,6 +39,8 @@ import os
 import re
 import threading
 
+import llvmlite.binding as llvm_binding
+import llvmlite.ir as llvm_ir
 import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.core.extending import intrinsic
@@ -55,7 +57,7 @@ _LOG2PI = math.log(2.0 * math.pi)
 _FAST = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _chol_inplace(A, m):
     """Lower Cholesky factor of ``A[:m, :m]`` in place; False when not positive definite."""
     for j in range(m):
@@ -76,7 +78,7 @@ def _chol_inplace(A, m):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _chol_solve_inplace(L, B, m, ncol):
     """``B[:m, :ncol] <- (L L')^-1 B`` for lower ``L``."""
     for c in range(ncol):
@@ -92,7 +94,7 @@ def _chol_solve_inplace(L, B, m, ncol):
             B[i, c] = s / L[i, i]
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _solve_levels(L, X, k):
     """``X[:, c, g] <- A_g^-1 X[:, c, g]`` for every column c and level g (``A_g = L_g L_g'``,
     ``L`` of shape (k, k, levels), levels last so each step is one vector operation)."""
@@ -112,7 +114,7 @@ def _solve_levels(L, X, k):
                 X[i, c, g] /= L[i, i, g]
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT):
     """The collapsed log-likelihood at ``(T, s2)``; writes its gradient in T into ``dT``.
 
@@ -124,6 +126,9 @@ def value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT):
     n0, k = D0.shape[0], D0.shape[1]
     p = Cxx.shape[0]
     n, log_w, syy, mQm, prior_const = scal[0], scal[1], scal[2], scal[3], scal[4]
+    if not (s2 > 0.0 and s2 < np.inf):
+        dT[:, :] = np.nan
+        return np.nan, np.nan
     # the cross-products, levels last
     D = np.empty((k, k, n0))
     B = np.empty((k, p, n0))
@@ -303,17 +308,17 @@ def _address(typingctx, pointer):
     return types.int64(types.voidptr), codegen
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _i64(address):
     return carray(_pointer(address), (1,), dtype=np.int64)[0]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _i32(address):
     return carray(_pointer(address), (1,), dtype=np.int32)[0]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _buffer(frame, which, i):
     """Data address and dims of argument (``which`` 0) or result (1) ``i``.
 
@@ -326,7 +331,7 @@ def _buffer(frame, which, i):
     return _i64(buf + 24), _i64(buf + 40)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _array(data, dims, rank):
     if rank == 0:
         return carray(_pointer(data), (1,), dtype=np.float64)
@@ -337,44 +342,63 @@ def _array(data, dims, rank):
     return carray(_pointer(data), (size,), dtype=np.float64)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _arg(frame, i, rank):
     data, dims = _buffer(frame, 0, i)
     return _array(data, dims, rank)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _dim(frame, i, axis):
     _, dims = _buffer(frame, 0, i)
     return _i64(dims + 8 * axis)
 
 
-@cfunc(types.voidptr(types.voidptr), nopython=True, cache=True)
-def _handler(frame_ptr):
-    """``XLA_FFI_Handler``: the metadata query, then the call itself.
+@njit(cache=True, error_model="numpy")
+def _all_f64(frame, which, count):
+    """Whether the first ``count`` arguments (``which`` 0) or results (1) are float64 buffers
+    (``XLA_FFI_Buffer.dtype`` at +16; ``XLA_FFI_DataType_F64`` is 12)."""
+    table = _i64(frame + (72 if which == 0 else 112))
+    for i in range(count):
+        if _i32(_i64(table + 8 * i) + 16) != 12:
+            return False
+    return True
 
-    Arguments: T (k, k), s2 (), D0 (n0, k, k), B0x (n0, k, p), b0y (n0, k),
-    Cxx (p, p), cxy (p,), Q0 (p, p), Q0m (p,), scal (5,); results: value (),
-    dT (k, k), ds2 ().
-    """
-    frame = _address(frame_ptr)
+
+@njit(cache=True, error_model="numpy")
+def _metadata(frame, major, minor):
+    """Answer XLA's metadata query (``XLA_FFI_Metadata_Extension``): the API version the
+    handler was built for, no traits."""
     ext = _i64(frame + 8)
-    if ext != 0 and _i32(ext + 8) == 1:  # XLA_FFI_Extension_Metadata
-        meta = _i64(ext + 24)
-        m64 = carray(_pointer(meta + 8), (2,), dtype=np.int64)
-        m64[0] = 24                      # XLA_FFI_Api_Version: struct_size
-        m64[1] = 0                       # extension_start
-        # the runtime's own version (XLA_FFI_Api at frame + 16: its XLA_FFI_Api_Version at
-        # +16, major and minor at +32 and +36): the fields read here exist in every minor version
-        api = _i64(frame + 16)
-        m32 = carray(_pointer(meta + 24), (3,), dtype=np.int32)
-        m32[0] = _i32(api + 32)
-        m32[1] = _i32(api + 36)
-        m32[2] = 0                       # traits
-        return _pointer(0)
-    if _i32(frame + 32) != 3:            # only the execute stage does work
-        return _pointer(0)
+    meta = _i64(ext + 24)
+    m64 = carray(_pointer(meta + 8), (2,), dtype=np.int64)
+    m64[0] = 24                      # XLA_FFI_Api_Version: struct_size
+    m64[1] = 0                       # extension_start
+    m32 = carray(_pointer(meta + 24), (3,), dtype=np.int32)
+    m32[0] = major
+    m32[1] = minor
+    m32[2] = 0                       # traits
+
+
+@njit(cache=True, error_model="numpy")
+def _execute(frame):
+    """The call: arguments T (k, k), s2 (), D0 (n0, k, k), B0x (n0, k, p), b0y (n0, k),
+    Cxx (p, p), cxy (p,), Q0 (p, p), Q0m (p,), scal (5,); results value (), dT (k, k), ds2 ().
+    The results start as NaN, so a failure inside leaves NaN, never stale memory."""
+    if not _all_f64(frame, 1, 3):
+        return
     n0, k, p = _dim(frame, 3, 0), _dim(frame, 3, 1), _dim(frame, 3, 2)
+    d0, _ = _buffer(frame, 1, 0)
+    d1, _ = _buffer(frame, 1, 1)
+    d2, _ = _buffer(frame, 1, 2)
+    value = carray(_pointer(d0), (1,), dtype=np.float64)
+    dT = carray(_pointer(d1), (k * k,), dtype=np.float64).reshape((k, k))
+    ds2 = carray(_pointer(d2), (1,), dtype=np.float64)
+    value[0] = np.nan
+    ds2[0] = np.nan
+    dT[:, :] = np.nan
+    if not _all_f64(frame, 0, 10):
+        return
     T = _arg(frame, 0, 2).reshape((k, k))
     s2 = _arg(frame, 1, 0)[0]
     D0 = _arg(frame, 2, 3).reshape((n0, k, k))
@@ -385,14 +409,51 @@ def _handler(frame_ptr):
     Q0 = _arg(frame, 7, 2).reshape((p, p))
     Q0m = _arg(frame, 8, 1)
     scal = _arg(frame, 9, 1)
-    d0, _ = _buffer(frame, 1, 0)
-    d1, _ = _buffer(frame, 1, 1)
-    d2, _ = _buffer(frame, 1, 2)
-    dT = carray(_pointer(d1), (k * k,), dtype=np.float64).reshape((k, k))
-    v, ds2 = value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT)
-    carray(_pointer(d0), (1,), dtype=np.float64)[0] = v
-    carray(_pointer(d2), (1,), dtype=np.float64)[0] = ds2
+    v, g = value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT)
+    value[0] = v
+    ds2[0] = g
+
+
+#: the XLA FFI API version the handler reports, set from JAX's header when it is registered;
+#: compiled code finds it through the symbol below, so the disk-cached handler reads the
+#: version of the JAX installed now, not the one it was compiled with
+_VERSION = np.zeros(2, dtype=np.int32)
+_VERSION_SYMBOL = "multilevel_collapsed_kernel_ffi_version"
+llvm_binding.add_symbol(_VERSION_SYMBOL, _VERSION.ctypes.data)
+
+
+@intrinsic
+def _version_address(typingctx):
+    """The address of :data:`_VERSION`, as an external symbol resolved when the code is loaded."""
+    def codegen(context, builder, signature, args):
+        module = builder.module
+        try:
+            gv = module.get_global(_VERSION_SYMBOL)
+        except KeyError:
+            gv = llvm_ir.GlobalVariable(module, llvm_ir.ArrayType(llvm_ir.IntType(32), 2),
+                                        name=_VERSION_SYMBOL)
+            gv.linkage = "external"
+        return builder.ptrtoint(gv, llvm_ir.IntType(64))
+    return types.int64(), codegen
+
+
+def _handler(frame_ptr):
+    """``XLA_FFI_Handler``: the metadata query (XLA asks which API version the handler was
+    built for; the call frame may carry no API table then), or the call itself."""
+    frame = _address(frame_ptr)
+    ext = _i64(frame + 8)
+    if ext != 0 and _i32(ext + 8) == 1:  # XLA_FFI_Extension_Metadata
+        version = carray(_pointer(_version_address()), (2,), dtype=np.int32)
+        _metadata(frame, version[0], version[1])
+    elif _i32(frame + 32) == 3:          # XLA_FFI_ExecutionStage_EXECUTE
+        _execute(frame)
     return _pointer(0)
+
+
+def _make_handler():
+    """:func:`_handler` compiled as a C function (cached on disk; made on first use, so that
+    importing this module compiles nothing)."""
+    return cfunc(types.voidptr(types.voidptr), nopython=True, cache=True)(_handler)
 
 
 # ---------------------------------------------------------------- registration and the JAX function
@@ -404,11 +465,8 @@ def _header_version():
     """(major, minor) of the XLA FFI C API in the header JAX ships, or None."""
     import jax
 
-    try:
-        with open(os.path.join(jax.ffi.include_dir(), "xla", "ffi", "api", "c_api.h")) as fh:
-            text = fh.read()
-    except OSError:
-        return None
+    with open(os.path.join(jax.ffi.include_dir(), "xla", "ffi", "api", "c_api.h")) as fh:
+        text = fh.read()
     major = re.search(r"#define XLA_FFI_API_MAJOR (\d+)", text)
     minor = re.search(r"#define XLA_FFI_API_MINOR (\d+)", text)
     if not (major and minor):
@@ -416,12 +474,19 @@ def _header_version():
     return int(major.group(1)), int(minor.group(1))
 
 
+def _switched_off() -> bool:
+    value = os.environ.get("MULTILEVEL_NO_FFI", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
 def available() -> bool:
     """Whether the compiled density can run inside JAX here (registering it on first use).
 
-    True on a CPU backend whose FFI header has API major version 0 (the call
-    frame layout read by the handler) and when the environment variable
-    ``MULTILEVEL_NO_FFI`` is unset.
+    True on a CPU backend whose JAX ships the XLA FFI header with API major
+    version 0 (the call frame layout the handler reads), unless the
+    environment variable ``MULTILEVEL_NO_FFI`` is set to a true value (``1``)
+    when the process first asks. Anything that goes wrong while registering
+    makes it false, and the sampler keeps the JAX expression.
 
     Examples
     --------
@@ -430,22 +495,27 @@ def available() -> bool:
     """
     with _LOCK:
         if _STATE["registered"] is None:
-            _STATE["registered"] = _register()
+            try:
+                _STATE["registered"] = _register()
+            except Exception:  # noqa: BLE001 - an older JAX (no jax.ffi), a failed compilation
+                _STATE["registered"] = False
         return _STATE["registered"]
 
 
 def _register() -> bool:
     import jax
 
-    if os.environ.get("MULTILEVEL_NO_FFI") or jax.default_backend() != "cpu":
+    if _switched_off() or jax.default_backend() != "cpu":
         return False
+    if "handler" in _STATE:  # registered earlier in this process (XLA keeps one per name)
+        return True
     version = _header_version()
     if version is None or version[0] != 0:
         return False
-    try:
-        jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(_handler.address), platform="cpu")
-    except Exception:  # an XLA that refuses the handler: keep the JAX expression
-        return False
+    _VERSION[:] = version
+    handler = _make_handler()
+    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(handler.address), platform="cpu")
+    _STATE["handler"] = handler  # keep the compiled function alive with its pointer
     return True
 
 
@@ -453,13 +523,18 @@ def _call(T, s2, arrays):
     import jax
     import jax.numpy as jnp
 
-    scal = jnp.stack([arrays["n"], arrays["log_w"], arrays["syy"], arrays["mQm"],
-                      arrays["prior_const"]]).astype(jnp.float64)
     f64 = jnp.float64
+    if not jax.config.read("jax_enable_x64") or any(
+            jnp.result_type(x) != f64 for x in (T, s2, *arrays.values())):
+        raise TypeError("the compiled collapsed density computes in float64: build the "
+                        "cross-products and call it with JAX's 64-bit mode on "
+                        "(jax.enable_x64(True))")
+    scal = jnp.stack([arrays["n"], arrays["log_w"], arrays["syy"], arrays["mQm"],
+                      arrays["prior_const"]])
     out = (jax.ShapeDtypeStruct((), f64), jax.ShapeDtypeStruct(T.shape, f64),
            jax.ShapeDtypeStruct((), f64))
     return jax.ffi.ffi_call(TARGET, out, vmap_method="sequential")(
-        T.astype(f64), jnp.asarray(s2, f64), arrays["D0"], arrays["B0x"], arrays["b0y"],
+        T, s2, arrays["D0"], arrays["B0x"], arrays["b0y"],
         arrays["Cxx"], arrays["cxy"], arrays["Q0"], arrays["Q0m"], scal)
 
 
@@ -490,8 +565,17 @@ def loglik_one_factor(struct, arrays, sds, corr_chols, sigma):
 
     Same arguments and value as :func:`multilevel.bayes.collapsed._loglik` for
     a structure without a dense part (every term grouped by the first term's
-    factor), float64 cross-products, and :func:`available` true; its gradient
-    in ``sds``, ``corr_chols`` and ``sigma`` is exact (reverse mode only).
+    factor), float64 cross-products and JAX's 64-bit mode on. Its gradient in
+    ``sds``, ``corr_chols`` and ``sigma`` is exact, by reverse mode only
+    (``jax.grad``, ``jax.vjp``); the cross-products are constants (their
+    cotangents are zero).
+
+    Raises
+    ------
+    RuntimeError
+        Where :func:`available` is false (use ``_loglik`` there).
+    TypeError
+        Outside JAX's 64-bit mode, or for cross-products that are not float64.
 
     Examples
     --------
@@ -511,8 +595,12 @@ def loglik_one_factor(struct, arrays, sds, corr_chols, sigma):
 
     from .collapsed import _head_factor, _tmats
 
+    if not available():
+        raise RuntimeError("the compiled collapsed density is not available here (not a CPU, "
+                           "MULTILEVEL_NO_FFI set, or an XLA it cannot be registered with)")
     if "f" not in _DENSITY:
         _DENSITY["f"] = _make_density()
-    sigma = jnp.asarray(sigma, dtype=jnp.float64)
-    Ts = _tmats(struct, jnp.float64, sds, corr_chols, sigma)
+    dtype = arrays["D0"].dtype
+    sigma = jnp.asarray(sigma, dtype=dtype)
+    Ts = _tmats(struct, dtype, sds, corr_chols, sigma)
     return _DENSITY["f"](_head_factor(struct, Ts), sigma * sigma, arrays)
