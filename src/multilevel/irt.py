@@ -63,18 +63,27 @@ class RaschParameters:
     person_column: str
 
 
+def _is_posterior(fit) -> bool:
+    return hasattr(fit, "ranef_draws") and hasattr(fit, "model")
+
+
 def _shape(fit) -> tuple[str, str, list[str]]:
     """(item column, person column, item labels) of a ``y ~ 0 + item + (1 | person)`` fit,
     or a one-line ValueError saying which formula is needed."""
     need = ("needs a binomial fit of the form y ~ 0 + item + (1 | person) (logit or probit link): "
             "one fixed effect per item, no intercept, one random intercept per person")
     formula = getattr(fit, "formula", None)
-    family = getattr(fit, "family", None)
-    design = getattr(fit, "design", None)
-    if family is None or design is None or getattr(family, "name", None) != "binomial":
+    if _is_posterior(fit):
+        design, family_name, link_name = fit.model.design, fit.family, fit.link
+    else:
+        family = getattr(fit, "family", None)
+        design = getattr(fit, "design", None)
+        family_name = getattr(family, "name", None)
+        link_name = getattr(getattr(family, "link", None), "name", None)
+    if design is None or family_name != "binomial":
         raise ValueError(f"the IRT reading {need}; got {type(fit).__name__} {formula!r}")
-    if family.link.name not in _LINKS:
-        raise ValueError(f"the IRT reading {need}; got the {family.link.name} link")
+    if link_name not in _LINKS:
+        raise ValueError(f"the IRT reading {need}; got the {link_name} link")
     terms = design.terms
     if len(terms) != 1 or terms[0].columns != ("(Intercept)",) or len(terms[0].group_columns) != 1:
         raise ValueError(f"the IRT reading {need}; got {formula!r}")
@@ -98,15 +107,17 @@ def rasch(fit) -> RaschParameters:
 
     Parameters
     ----------
-    fit : GlmerResult
+    fit : GlmerResult or Posterior
         A binomial fit (logit: Rasch; probit: normal ogive) with one fixed
-        effect per item, no intercept, and a random intercept per person.
+        effect per item, no intercept, and a random intercept per person; or
+        the same model fitted by ``ml.bayes`` (with ``keep_ranef=True``).
 
     Returns
     -------
     RaschParameters
         ``items`` (difficulty b = -gamma, se, p_correct), ``persons``
-        (ability, sd) and ``ability_sd`` (tau).
+        (ability, sd) and ``ability_sd`` (tau). For a Posterior these are
+        posterior means, with posterior SDs in ``se`` and ``sd``.
 
     Raises
     ------
@@ -134,21 +145,40 @@ def rasch(fit) -> RaschParameters:
     ValueError: the IRT reading needs a binomial fit of the form y ~ 0 + item + (1 | person) ...
     """
     item, person, labels = _shape(fit)
-    design = fit.design
+    posterior = _is_posterior(fit)
+    design = fit.model.design if posterior else fit.design
     y = design.y
-    w = np.asarray(fit._prior, dtype=float)
+    if posterior:
+        w = np.asarray(fit.model.data.get("w", np.ones(design.n)), dtype=float)
+    else:
+        w = np.asarray(fit._prior, dtype=float)
     X = design.X
     succ = (X * (w * y)[:, None]).sum(axis=0)
     trials = (X * w[:, None]).sum(axis=0)
     idx = pd.Index(labels, name=item)
-    items = pd.DataFrame({"difficulty": -fit.fixef.to_numpy(), "se": fit.se.to_numpy(),
+    if posterior:
+        gamma = fit._beta_flat()
+        est, se = gamma.mean(axis=0), gamma.std(axis=0, ddof=1)
+        group = fit.model.group_names[0]
+        r = fit.ranef()[group]
+        coef = r.columns.get_level_values(0)[0]
+        ability, sd = r[(coef, "Estimate")].to_numpy(), r[(coef, "Est.Error")].to_numpy()
+        index = r.index.rename(person)
+        tau = float(np.mean(fit.draws[fit.model.sd_names[0]]))
+        link_name = fit.link
+    else:
+        est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
+        group = design.terms[0].group
+        ability = fit.ranef[group].iloc[:, 0].to_numpy()
+        sd = np.sqrt(fit.ranef_var[group].iloc[:, 0].to_numpy())
+        index = fit.ranef[group].index.rename(person)
+        tau = float(fit.varcorr["std_dev"].iloc[0])
+        link_name = fit.family.link.name
+    items = pd.DataFrame({"difficulty": -est, "se": se,
                           "p_correct": succ / np.where(trials > 0, trials, np.nan)}, index=idx)
-    group = design.terms[0].group
-    persons = pd.DataFrame({"ability": fit.ranef[group].iloc[:, 0].to_numpy(),
-                            "sd": np.sqrt(fit.ranef_var[group].iloc[:, 0].to_numpy())},
-                           index=fit.ranef[group].index.rename(person))
-    return RaschParameters(items=items, persons=persons, ability_sd=float(fit.varcorr["std_dev"].iloc[0]),
-                           link=fit.family.link.name, item_column=item, person_column=person)
+    persons = pd.DataFrame({"ability": ability, "sd": sd}, index=index)
+    return RaschParameters(items=items, persons=persons, ability_sd=tau, link=link_name,
+                           item_column=item, person_column=person)
 
 
 def item_curves(fit, theta_grid=None) -> pd.DataFrame:
@@ -156,8 +186,9 @@ def item_curves(fit, theta_grid=None) -> pd.DataFrame:
 
     Parameters
     ----------
-    fit : GlmerResult
-        A ``y ~ 0 + item + (1 | person)`` fit (see :func:`rasch`).
+    fit : GlmerResult or Posterior
+        A ``y ~ 0 + item + (1 | person)`` fit (see :func:`rasch`); for a
+        Posterior, the curves at the posterior mean difficulties.
     theta_grid : array-like, optional
         Abilities at which to evaluate the curves; by default 161 points over
         +-max(4, 3 tau).
@@ -192,6 +223,8 @@ def item_curves(fit, theta_grid=None) -> pd.DataFrame:
 
         raise ValueError(f"theta_grid must be a non-empty sequence of finite abilities, e.g. "
                          f"np.linspace(-3, 3, 61), not {short_repr(theta_grid)}")
+    from .families import link
+
     b = r.items["difficulty"].to_numpy()
-    P = fit.family.link.inverse(grid[:, None] - b[None, :])
+    P = link(r.link).inverse(grid[:, None] - b[None, :])
     return pd.DataFrame(P, index=pd.Index(grid, name="ability"), columns=r.items.index.rename(None))

@@ -125,3 +125,16 @@ def test_levels_agree_with_the_lme4_reference(reference_models):
                 assert list(col.cat.categories) == expected, (spec["id"], group)
             else:
                 assert [str(v) for v in np.sort(col.unique())] == expected, (spec["id"], group)
+
+
+def test_the_readme_table_lists_every_bundled_data_set_with_its_rows():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    rows = {}
+    for line in readme.read_text().splitlines():
+        if line.startswith("| `") and line.count("|") == 5:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[1].replace(",", "").isdigit():
+                rows[cells[0].strip("`")] = int(cells[1].replace(",", ""))
+    assert rows == {name: len(ml.datasets.load(name)) for name in ml.datasets.names()}

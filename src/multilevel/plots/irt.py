@@ -17,8 +17,10 @@ def item_curves(fit, ax=None, theta_grid=None):
 
     Parameters
     ----------
-    fit : GlmerResult
-        A binomial ``y ~ 0 + item + (1 | person)`` fit (logit or probit).
+    fit : GlmerResult or Posterior
+        A binomial ``y ~ 0 + item + (1 | person)`` fit (logit or probit), by
+        ``ml.glmer`` or ``ml.bayes`` (then the curves at the posterior mean
+        difficulties).
     ax : matplotlib Axes, optional
         Where to draw; a new figure by default.
     theta_grid : array-like, optional
