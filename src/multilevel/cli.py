@@ -158,9 +158,8 @@ def _fit(args) -> int:
     else:
         print(fit.summary(ddf=None if args.ddf == "none" else args.ddf))
         if getattr(args, "anova", False):
-            table = fit.anova()
-            print(f"\n{table.attrs.get('title', 'Analysis of Variance Table')}")
-            print(table.to_string(float_format=lambda v: f"{v:.6g}"))
+            print()
+            print(fit.anova())
     return 0
 
 

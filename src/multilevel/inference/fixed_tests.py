@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import as_bool, short_repr
+from ..results.rtable import AnovaTable, CoefTable
 from .contrasts import type1_contrasts, type3_contrasts
 from .kenward_roger import kr_contest1d, kr_contest_md
 from .satterthwaite import contest1d, contest_md
@@ -57,8 +58,11 @@ def _test_md(fit, key: str, L) -> dict:
             "DenDF": r["DenDF"], "F value": r["F"], "Pr(>F)": r["p"]}
 
 
-def coef_table(fit, ddf: str | None = "satterthwaite") -> pd.DataFrame:
+def coef_table(fit, ddf: str | None = "satterthwaite") -> CoefTable:
     """Fixed-effects table: Estimate, Std. Error, (df,) t value, (Pr(>|t|)).
+
+    A DataFrame (:class:`~multilevel.results.rtable.CoefTable`) that prints as
+    the coefficient block of lmerTest's summary, with significance stars.
 
     With ``ddf="kenward-roger"`` the standard errors are the adjusted ones (as
     lmerTest shows them).
@@ -72,16 +76,12 @@ def coef_table(fit, ddf: str | None = "satterthwaite") -> pd.DataFrame:
     """
     key = check_ddf(ddf)
     est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
-    out = pd.DataFrame({"Estimate": est, "Std. Error": se}, index=fit.fixef.index)
     if key is None:
-        out["t value"] = est / se
-        return out
+        return CoefTable({"Estimate": est, "Std. Error": se, "t value": est / se}, index=fit.fixef.index)
     rows = [_test1d(fit, key, np.eye(len(est))[i]) for i in range(len(est))]
-    out["Std. Error"] = [r["SE"] for r in rows]
-    out["df"] = [r["df"] for r in rows]
-    out["t value"] = [r["t"] for r in rows]
-    out["Pr(>|t|)"] = [r["p"] for r in rows]
-    return out
+    return CoefTable({"Estimate": est, "Std. Error": [r["SE"] for r in rows],
+                      "df": [r["df"] for r in rows], "t value": [r["t"] for r in rows],
+                      "Pr(>|t|)": [r["p"] for r in rows]}, index=fit.fixef.index)
 
 
 def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFrame:
@@ -131,7 +131,7 @@ def contest(fit, L, ddf: str = "satterthwaite", joint: bool = True) -> pd.DataFr
                           "t value": r["t"], "Pr(>|t|)": r["p"]} for r in rows])
 
 
-def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> AnovaTable:
     """ANOVA table of the fixed-effects terms, as lmerTest's ``anova(fit)``.
 
     Parameters
@@ -143,8 +143,9 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.Data
 
     Returns
     -------
-    DataFrame
-        Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F); one row per term.
+    AnovaTable
+        A DataFrame with Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F), one
+        row per term, that prints as lmerTest's table (title and stars).
 
     Examples
     --------
@@ -164,6 +165,7 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> pd.Data
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"])
     method = "Kenward-Roger's" if key == "kenward-roger" else "Satterthwaite's"
+    table = AnovaTable(table)
     table.attrs["title"] = (f"Type {'III' if t == '3' else 'I'} Analysis of Variance Table "
                             f"with {method} method")
     return table

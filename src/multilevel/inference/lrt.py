@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ..results.summary import format_column, format_pvalues, stars
+from ..results.summary import SIGNIF_LEGEND, anova_lines
 from ..arguments import as_bool, short_repr
 
 __all__ = ["ModelComparison", "anova"]
@@ -19,7 +19,7 @@ __all__ = ["ModelComparison", "anova"]
 COLUMNS = ("npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)")
 MIX_COLUMN = "Pr(>Chisq) mix"
 REFIT_NOTE = "refitting model(s) with ML (instead of REML)"
-_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+_LEGEND = SIGNIF_LEGEND
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +77,7 @@ class ModelComparison:
             out.append(f"Data: {self.data_name}")
         out.append("Models:")
         out.extend(f"{name}: {form}" for name, form in zip(self.table.index, self.formulas))
-        out.extend(_format_table(self.table))
+        out.extend(anova_lines(self.table))
         if self.notes:
             out.append("")
             out.extend(self.notes)
@@ -325,50 +325,3 @@ def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> Mode
 
 
 # ------------------------------------------------------------------- printing
-def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
-    fin = np.isfinite(x)
-    if not fin.any():
-        return x
-    mx = np.max(np.abs(x[fin]))
-    dec = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
-    return np.round(x, dec)
-
-
-def _format_col(x: np.ndarray, digits: int) -> list[str]:
-    out = [""] * len(x)
-    fin = np.isfinite(x)
-    if fin.any():
-        for i, s in zip(np.nonzero(fin)[0], format_column(x[fin], digits)):
-            out[i] = s
-    return out
-
-
-def _format_table(table: pd.DataFrame, digits: int = 5) -> list[str]:
-    """The table as R's ``print.anova`` shows it (5 significant digits)."""
-    p = table["Pr(>Chisq)"].to_numpy(dtype=float)
-    starred = bool(np.any(np.isfinite(p) & (p < 0.1)))
-    cols, header = [], [""]
-    for c in table.columns:
-        x = table[c].to_numpy(dtype=float)
-        if c.startswith("Pr("):
-            cols.append(format_pvalues(x, max(1, min(5, digits - 1)), na=""))
-        elif c == "Chisq":
-            cols.append(_format_col(np.round(x, max(1, min(5, digits - 1))), digits))
-        elif c == "Df":
-            cols.append(_format_col(x, digits))
-        else:
-            cols.append(_format_col(_zapsmall(x, digits), digits))
-        header.append(c)
-        if c == "Pr(>Chisq)" and starred:  # stars follow the chi-square p-value, as in lme4
-            cols.append([stars(v).ljust(3) for v in p])
-            header.append("")
-    names = [str(n) for n in table.index]
-    rows = [[n] + [c[i] for c in cols] for i, n in enumerate(names)]
-    widths = [max(len(r[j]) for r in [header] + rows) for j in range(len(header))]
-    lines = []
-    for r in [header] + rows:
-        cells = [r[0].ljust(widths[0])] + [s.rjust(w) for s, w in zip(r[1:], widths[1:])]
-        lines.append(" ".join(cells).rstrip())
-    if starred:
-        lines += ["---", _LEGEND]
-    return lines

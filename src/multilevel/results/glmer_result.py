@@ -399,11 +399,25 @@ class GlmerResult:
         return pd.Series(r, index=self.design.data_index, name=f"{type} residuals")
 
     def coef_table(self) -> pd.DataFrame:
-        """Estimate, Std. Error, z value, Pr(>|z|) (Wald z tests, as glmer)."""
+        """Estimate, Std. Error, z value, Pr(>|z|) (Wald z tests, as glmer).
+
+        A DataFrame (:class:`~multilevel.results.rtable.CoefTable`) that prints
+        as the coefficient block of glmer's summary, with significance stars.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> print(m.coef_table().to_text().splitlines()[0])
+                    Estimate Std. Error z value Pr(>|z|)
+        """
+        from .rtable import CoefTable
+
         est, se = self.fixef.to_numpy(), self.se.to_numpy()
         z = est / se
-        return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z,
-                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef.index)
+        return CoefTable({"Estimate": est, "Std. Error": se, "z value": z,
+                          "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef.index)
 
     @property
     def singular(self) -> bool:

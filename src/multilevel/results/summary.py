@@ -11,6 +11,10 @@ import pandas as pd
 __all__ = ["format_column", "lmer_summary", "lmer_html", "glmer_html"]
 
 
+#: R's legend of the significance stars
+SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+
+
 def _fmt(v: float, dec: int) -> str:
     if math.isfinite(v):
         return f"{v:.{dec}f}"
@@ -203,6 +207,115 @@ def format_pvalues(p, digits: int = 3, na: str = "NA") -> list[str]:
     return out
 
 
+def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+    fin = np.isfinite(x)
+    if not fin.any():
+        return x
+    mx = np.max(np.abs(x[fin]))
+    dec = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
+    return np.round(x, dec)
+
+
+def _format_col(x: np.ndarray, digits: int) -> list[str]:
+    out = [""] * len(x)
+    fin = np.isfinite(x)
+    if fin.any():
+        for i, s in zip(np.nonzero(fin)[0], format_column(x[fin], digits)):
+            out[i] = s
+    return out
+
+
+def anova_lines(table, digits: int = 5) -> list[str]:
+    """An ANOVA-like table as R's ``print.anova`` shows it (5 significant digits).
+
+    Test statistics (``Chisq``, ``F value``) are rounded to ``digits - 1``
+    decimals, p-values (columns ``Pr(...)``) formatted as ``format.pval``,
+    ``Df`` columns shown as they are and the others to ``digits`` significant
+    digits; stars follow the first p-value column (``Pr(>Chisq)`` when there
+    is one), with R's legend below when any p-value is under 0.1.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"NumDF": [1.0], "DenDF": [151.04], "F value": [209.52211],
+    ...                   "Pr(>F)": [1e-20]}, index=["mses"])
+    >>> print("\\n".join(anova_lines(t)))
+         NumDF  DenDF F value    Pr(>F)
+    mses     1 151.04  209.52 < 2.2e-16 ***
+    ---
+    Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+    """
+    pcols = [c for c in table.columns if str(c).startswith("Pr(")]
+    star_col = "Pr(>Chisq)" if "Pr(>Chisq)" in pcols else (pcols[0] if pcols else None)
+    p = table[star_col].to_numpy(dtype=float) if star_col is not None else np.array([])
+    starred = bool(np.any(np.isfinite(p) & (p < 0.1)))
+    cols, header = [], [""]
+    for c in table.columns:
+        x = table[c].to_numpy(dtype=float)
+        if c.startswith("Pr("):
+            cols.append(format_pvalues(x, max(1, min(5, digits - 1)), na=""))
+        elif c in ("Chisq", "F value"):
+            cols.append(_format_col(np.round(x, max(1, min(5, digits - 1))), digits))
+        elif c == "Df":
+            cols.append(_format_col(x, digits))
+        else:
+            cols.append(_format_col(_zapsmall(x, digits), digits))
+        header.append(c)
+        if c == star_col and starred:  # stars follow the chi-square p-value, as in lme4
+            cols.append([stars(v).ljust(3) for v in p])
+            header.append("")
+    names = [str(n) for n in table.index]
+    rows = [[n] + [c[i] for c in cols] for i, n in enumerate(names)]
+    widths = [max(len(r[j]) for r in [header] + rows) for j in range(len(header))]
+    lines = []
+    for r in [header] + rows:
+        cells = [r[0].ljust(widths[0])] + [s.rjust(w) for s, w in zip(r[1:], widths[1:])]
+        lines.append(" ".join(cells).rstrip())
+    if starred:
+        lines += ["---", SIGNIF_LEGEND]
+    return lines
+
+
+def coef_lines(tab) -> list[str]:
+    """A coefficient table as R's ``printCoefmat`` shows it, with significance stars.
+
+    ``tab`` has ``Estimate`` and ``Std. Error``, optionally ``df``, a ``t value``
+    or ``z value`` column and optionally its p-value column (``Pr(...)``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"Estimate": [12.1, 2.19], "Std. Error": [0.2, 0.12], "df": [160.5, 151.0],
+    ...                   "t value": [60.5, 18.25], "Pr(>|t|)": [1e-90, 2e-40]}, index=["(Intercept)", "mses"])
+    >>> print("\\n".join(coef_lines(t)))
+                Estimate Std. Error    df t value Pr(>|t|)
+    (Intercept)    12.10       0.20 160.5   60.50  < 2e-16 ***
+    mses            2.19       0.12 151.0   18.25  < 2e-16 ***
+    ---
+    Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+    """
+    e_s, s_s = coef_columns(tab["Estimate"], tab["Std. Error"])
+    cols, header = [e_s, s_s], ["", "Estimate", "Std. Error"]
+    if "df" in tab.columns:
+        cols.append(format_column(tab["df"]))
+        header.append("df")
+    stat = next((c for c in ("t value", "z value") if c in tab.columns), None)
+    if stat is not None:
+        cols.append(stat_column(tab[stat]))
+        header.append(stat)
+    pcol = next((c for c in tab.columns if str(c).startswith("Pr(")), None)
+    if pcol is not None:
+        pv = tab[pcol].to_numpy(dtype=float)
+        cols += [format_pvalues(pv), [stars(v) for v in pv]]
+        header += [pcol, ""]
+    rows = [[str(name)] + [c[i] for c in cols] for i, name in enumerate(tab.index)]
+    align = ["l"] + ["r"] * (len(header) - 1 - (pcol is not None)) + (["l"] if pcol is not None else [])
+    lines = _table(header, rows, align)
+    if pcol is not None:
+        lines += ["---", SIGNIF_LEGEND]
+    return lines
+
+
 def stars(p: float) -> str:
     """Significance stars as R prints them (empty for NaN)."""
     if not math.isfinite(p):
@@ -291,23 +404,11 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     out.append("")
     if len(fit.fixef):
         out.append("Fixed effects:")
-        est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
-        if table is not None:
-            se = table["Std. Error"].to_numpy()
-        e_s, s_s = coef_columns(est, se)
         if table is None:
-            cols = [e_s, s_s, stat_column(est / se)]
-            header = ["", "Estimate", "Std. Error", "t value"]
-        else:
-            pv = table["Pr(>|t|)"].to_numpy()
-            cols = [e_s, s_s, format_column(table["df"]), stat_column(table["t value"]),
-                    format_pvalues(pv), [stars(v) for v in pv]]
-            header = ["", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", ""]
-        rows = [[name] + [c[i] for c in cols] for i, name in enumerate(fit.fixef.index)]
-        out.extend(_table(header, rows, ["l"] + ["r"] * (len(header) - 2) + ["l"]))
-        if table is not None:
-            out.append("---")
-            out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+            est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
+            table = pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": est / se},
+                                 index=fit.fixef.index)
+        out.extend(coef_lines(table))
         out.extend(_correlation_lines(fit.vcov))
     if fit.messages:
         out.append("")
@@ -341,16 +442,8 @@ def glmer_summary(fit) -> str:
     out.extend(_random_effects(fit))
     out.append(_groups_line(fit))
     out.append("")
-    tab = fit.coef_table()
-    e_s, s_s = coef_columns(tab["Estimate"], tab["Std. Error"])
-    pv = tab["Pr(>|z|)"].to_numpy()
-    cols = [e_s, s_s, stat_column(tab["z value"]), format_pvalues(pv), [stars(v) for v in pv]]
-    header = ["", "Estimate", "Std. Error", "z value", "Pr(>|z|)", ""]
-    rows = [[name] + [c[i] for c in cols] for i, name in enumerate(tab.index)]
     out.append("Fixed effects:")
-    out.extend(_table(header, rows, ["l"] + ["r"] * 4 + ["l"]))
-    out.append("---")
-    out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    out.extend(coef_lines(fit.coef_table()))
     out.extend(_correlation_lines(fit.vcov))
     if fit.messages:
         out.append("")
