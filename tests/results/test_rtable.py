@@ -15,12 +15,6 @@ from multilevel.results.rtable import AnovaTable, CoefTable
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "reference" / "anova_print.json").read_text())
 CASES = {c["name"]: c for c in REFERENCE["cases"]}
-#: the coefficient block of our summaries still differs from R's printCoefmat here: the df
-#: column (R formats it with the estimates, to their decimals) and format.pval's layout of
-#: p-values that are all below 2.2e-16 or span fixed and exponent notation
-KNOWN_DIFFERENT = {"coef_leebryk", "coef_gcsemv_kr", "coef_cbpp_glmer"}
-
-
 def _table(case):
     values = np.array(case["values"], dtype=float).reshape(len(case["rownames"]), -1)
     df = pd.DataFrame(values, index=case["rownames"], columns=case["colnames"])
@@ -31,20 +25,11 @@ def _table(case):
     return CoefTable(df)
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n not in KNOWN_DIFFERENT])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_prints_as_r(name):
     case = CASES[name]
     ours = [line.rstrip() for line in str(_table(case)).splitlines()]
     # R pads the stars column and writes the legend's quotes as the locale's
-    ref = [line.rstrip().replace("\u2018", "'").replace("\u2019", "'") for line in case["lines"]]
-    assert ours == ref
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_DIFFERENT))
-@pytest.mark.xfail(strict=True, reason="df decimals and format.pval layout differ from printCoefmat")
-def test_coefficient_layouts_not_yet_as_r(name):
-    case = CASES[name]
-    ours = [line.rstrip() for line in str(_table(case)).splitlines()]
     ref = [line.rstrip().replace("\u2018", "'").replace("\u2019", "'") for line in case["lines"]]
     assert ours == ref
 

@@ -375,8 +375,10 @@ def test_default_summary_reads_like_lmertest(fitted):
         "Linear mixed model fit by REML. t-tests use Satterthwaite's method [lmerModLmerTest]")
     assert_has_lines(text, [
         "Estimate Std. Error df t value Pr(>|t|)",
-        "(Intercept) 12.1026 0.2028 166.5 59.678 < 2e-16 ***",
-        "mses 3.3225 0.3885 178.5 8.553 5.31e-15 ***",
-        "sector:ses -1.5793 0.2246 4346.7 -7.033 2.34e-12 ***",
+        # the df formatted with the estimates, as printCoefmat does (the notes' lmerTest
+        # printed "166.0000", its df rounded; today's prints every digit)
+        "(Intercept) 12.1026 0.2028 166.4699 59.678 < 2e-16 ***",
+        "mses 3.3225 0.3885 178.4918 8.553 5.31e-15 ***",
+        "sector:ses -1.5793 0.2246 4346.7272 -7.033 2.34e-12 ***",
         "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
     ])

@@ -82,10 +82,10 @@ class CoefTable(_RTable):
     >>> import multilevel as ml
     >>> fit = ml.lmer("math ~ 1 + mses + sector + (1 | schoolid)", ml.datasets.load("leebryk"))
     >>> print(fit.coef_table())
-                Estimate Std. Error    df t value Pr(>|t|)
-    (Intercept)  12.0994     0.1986 160.5  60.919  < 2e-16 ***
-    mses          5.3336     0.3685 151.0  14.475  < 2e-16 ***
-    sector        1.2196     0.3058 149.6   3.988 0.000104 ***
+                Estimate Std. Error       df t value Pr(>|t|)
+    (Intercept)  12.0994     0.1986 160.5492  60.919  < 2e-16 ***
+    mses          5.3336     0.3685 151.0049  14.475  < 2e-16 ***
+    sector        1.2196     0.3058 149.5960   3.988 0.000104 ***
     ---
     Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
     >>> fit.coef_table()["df"].round(1).tolist()

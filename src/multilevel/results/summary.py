@@ -80,16 +80,35 @@ def coef_columns(est, se, digits: int = 4) -> tuple[list[str], list[str]]:
 
     Examples
     --------
-    >>> coef_columns([251.405105, 10.467286], [6.824597, 1.545790])
-    (['251.405', '10.467'], ['6.825', '1.546'])
+    >>> coef_columns([251.405105, 10.467286], [6.824597, 1.545790])   # one width, as R's matrix
+    (['251.405', ' 10.467'], ['  6.825', '  1.546'])
     """
-    both = np.concatenate([np.asarray(est, float), np.asarray(se, float)])
+    e, s = coef_block([est, se], digits)
+    return e, s
+
+
+def coef_block(columns, digits: int = 4) -> list[list[str]]:
+    """Columns formatted together as ``printCoefmat`` formats its coefficient columns
+    (``cs.ind``: the estimates, their standard errors and, in lmerTest's tables, the df):
+    rounded to the decimals the smallest nonzero value needs, then one layout for all.
+
+    Examples
+    --------
+    >>> coef_block([[12.0994, 5.3336], [0.19862, 0.36847], [160.5492, 151.0049]])
+    [[' 12.0994', '  5.3336'], ['  0.1986', '  0.3685'], ['160.5492', '151.0049']]
+    """
+    cols = [np.asarray(c, float) for c in columns]
+    both = np.concatenate(cols)
     acs = np.abs(both[np.isfinite(both) & (both != 0)])
     digmin = 1 + (math.floor(math.log10(acs.min())) if acs.size else 0)
-    r = np.round(both, max(1, digits - digmin))
-    f = format_column(r, digits)
-    m = len(est)
-    return f[:m], f[m:]
+    f = format_column(np.round(both, max(1, digits - digmin)), digits)
+    width = max((len(s) for s in f), default=0)  # R formats the block as one matrix: one width
+    f = [s.rjust(width) for s in f]
+    out, start = [], 0
+    for c in cols:
+        out.append(f[start:start + len(c)])
+        start += len(c)
+    return out
 
 
 def stat_column(values, digits: int = 4) -> list[str]:
@@ -175,35 +194,47 @@ def _pformat(p: float) -> str:
 
 
 def format_pvalues(p, digits: int = 3, na: str = "NA") -> list[str]:
-    """P-values as R's ``format.pval(p, digits, eps = .Machine$double.eps)``.
+    """P-values as R's ``format.pval(p, digits, eps = .Machine$double.eps)`` (R 4.2).
 
-    Values below machine epsilon print as ``< 2e-16`` (with ``digits - 2``
-    significant digits, as R does), values of 1e-3 and above together in one
-    layout, the rest together in another.
+    Values of 1e-4 and above (1e-3 and above when ``digits`` is 1) share one
+    layout, smaller ones another; values below machine epsilon print as
+    ``<2e-16`` or ``< 2e-16`` (R's rule for the digits and the space, which
+    depend on the widths of the others).
 
     Examples
     --------
     >>> format_pvalues([1e-20, 0.000104, 0.0018288, 0.5])
-    ['< 2e-16', '0.000104', '0.00183', '0.50000']
+    ['< 2e-16', '0.000104', '0.001829', '0.500000']
+    >>> format_pvalues([1e-20, 1e-30]), format_pvalues([1e-20, 0.5])
+    (['<2e-16', '<2e-16'], ['<2e-16', '0.5'])
     >>> format_pvalues([1e-20, float("nan")], digits=4, na="")
     ['< 2.2e-16', '']
     """
     p = np.asarray(p, dtype=float)
     out = [na] * p.size
     eps = np.finfo(float).eps
-    ok = np.isfinite(p)
+    ok = ~np.isnan(p)
     tiny = ok & (p < eps)
+    rest = ok & ~tiny
     expo = np.floor(np.log10(np.where(p > 0, p, 1e-50)))
-    fixp = ok & ~tiny & ((expo >= -3) | (p == 0))
-    rest = ok & ~tiny & ~fixp
-    for mask in (fixp, rest):
+    fixp = rest & ((expo >= -3) | ((expo == -4) & (digits > 1)))
+    for mask in (fixp, rest & ~fixp):
         idx = np.nonzero(mask)[0]
         if idx.size:
             for i, txt in zip(idx, format_column(p[idx], digits)):
                 out[i] = txt
-    eps_text = "< " + format_column([eps], max(1, digits - 2))[0]
-    for i in np.nonzero(tiny)[0]:
-        out[i] = eps_text
+    if tiny.any():
+        d = max(1, digits - 2)
+        if rest.any():
+            nc = max(len(out[i]) for i in np.nonzero(rest)[0])
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if (d == 1 and nc <= 6) else " "
+        else:
+            sep = "" if d == 1 else " "
+        eps_text = "<" + sep + format_column([eps], d)[0]
+        for i in np.nonzero(tiny)[0]:
+            out[i] = eps_text
     return out
 
 
@@ -288,17 +319,15 @@ def coef_lines(tab) -> list[str]:
     >>> t = pd.DataFrame({"Estimate": [12.1, 2.19], "Std. Error": [0.2, 0.12], "df": [160.5, 151.0],
     ...                   "t value": [60.5, 18.25], "Pr(>|t|)": [1e-90, 2e-40]}, index=["(Intercept)", "mses"])
     >>> print("\\n".join(coef_lines(t)))
-                Estimate Std. Error    df t value Pr(>|t|)
-    (Intercept)    12.10       0.20 160.5   60.50  < 2e-16 ***
-    mses            2.19       0.12 151.0   18.25  < 2e-16 ***
+                Estimate Std. Error     df t value Pr(>|t|)
+    (Intercept)    12.10       0.20 160.50   60.50   <2e-16 ***
+    mses            2.19       0.12 151.00   18.25   <2e-16 ***
     ---
     Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
     """
-    e_s, s_s = coef_columns(tab["Estimate"], tab["Std. Error"])
-    cols, header = [e_s, s_s], ["", "Estimate", "Std. Error"]
-    if "df" in tab.columns:
-        cols.append(format_column(tab["df"]))
-        header.append("df")
+    # as lmerTest's printCoefmat call: the df column is formatted with the coefficients
+    block = ["Estimate", "Std. Error"] + (["df"] if "df" in tab.columns else [])
+    cols, header = coef_block([tab[c] for c in block]), [""] + block
     stat = next((c for c in ("t value", "z value") if c in tab.columns), None)
     if stat is not None:
         cols.append(stat_column(tab[stat]))
