@@ -115,6 +115,21 @@ def _solve_levels(L, X, k):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _times(A, M):
+    """``A_g M`` for every level g: ``A`` (r, c, levels), ``M`` (c, d) -> (r, d, levels)."""
+    r, c, n0 = A.shape
+    d = M.shape[1]
+    out = np.zeros((r, d, n0))
+    for i in range(r):
+        for m in range(c):
+            for j in range(d):
+                t = M[m, j]
+                for g in range(n0):
+                    out[i, j, g] += A[i, m, g] * t
+    return out
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT):
     """The collapsed log-likelihood at ``(T, s2)``; writes its gradient in T into ``dT``.
 
@@ -141,13 +156,7 @@ def value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT):
                 B[i, c, g] = B0x[g, i, c]
             b[i, g] = b0y[g, i]
     # DT = D_g T, A_g = T'DT + I and its factor L_g
-    DT = np.zeros((k, k, n0))
-    for i in range(k):
-        for j in range(k):
-            for m in range(k):
-                t = T[m, j]
-                for g in range(n0):
-                    DT[i, j, g] += D[i, m, g] * t
+    DT = _times(D, T)
     L = np.zeros((k, k, n0))
     for i in range(k):
         for j in range(i + 1):
@@ -268,13 +277,7 @@ def value_and_grad(T, s2, D0, B0x, b0y, Cxx, cxy, Q0, Q0m, scal, dT):
                     E[i, c, g] += DT[i, m, g] * P[m, c, g]
             for g in range(n0):
                 e[i, g] += DT[i, m, g] * u[m, g]
-    F = np.zeros((k, p, n0))
-    for i in range(k):
-        for m in range(p):
-            for c in range(p):
-                w = W[m, c]
-                for g in range(n0):
-                    F[i, c, g] += E[i, m, g] * w
+    F = _times(E, W)
     inv_s2 = 1.0 / s2
     for i in range(k):
         for j in range(k):
