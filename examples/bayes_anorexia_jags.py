@@ -11,7 +11,8 @@ The priors are the notes': ``g ~ dnorm(0, 1/(100 sdY^2))`` on every coefficient
 (on the raw intercept: ``center=False``), ``tau ~ dunif(0.0001, 200)`` on a
 standard deviation, ``ptau0 ~ dgamma(0.001, 0.001)`` on a precision,
 ``sigma ~ dunif(0.0001, 2000)``. Each model is printed with runjags's columns
-(``summary(style="jags")``), with the notes' derived quantities, and Model 5's
+(``summary(style="jags")``) under the notes' names (``g0``, ``tau1``, ...), with the
+notes' derived quantities, and Model 5's
 trace and density plots are written as PNG files, as ``plot(model5.runjags)``.
 
 Run from the repository root::
@@ -43,6 +44,10 @@ def notes_priors(data, slope: bool = False) -> dict:
     return pri
 
 
+#: the notes' names of the parameters, for the printed tables
+NOTES_NAMES = {"b_Intercept": "g0", "b_time": "g1", "b_rx1": "g2", "b_rx3": "g3",
+               "sd_girl__Intercept": "tau0", "sd_girl__time": "tau1"}
+
 MODELS = {
     "Model 1": ("weight ~ 1 + time + (1 | girl)", False),
     "Model 2": ("weight ~ 1 + time + rx1 + rx3 + (1 | girl)", False),
@@ -64,7 +69,10 @@ def main(draws: int = 1000, out: str | None = None, seed: int = 1) -> dict:
         else:
             post = post.derive("ptau", lambda d: 1 / d["sd_girl__Intercept"] ** 2)
         print(f"== {name}: {formula}")
-        print(post.summary(style="jags"))
+        names = {k: v for k, v in NOTES_NAMES.items() if k in post.draws}
+        if not slope:
+            names["sd_girl__Intercept"] = "tau"
+        print(post.summary(style="jags", names=names))
         print()
         posts[name] = post
     if out:

@@ -35,6 +35,8 @@ def test_anorexia_jags_models(capsys, tmp_path):
     posts = mod.main(draws=500, out=str(tmp_path))
     out = capsys.readouterr().out
     assert "MC%ofSD" in out and "psrf" in out
+    table_rows = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert {"g0", "g1", "g2", "g3", "tau", "tau0", "tau1", "ptau0"} <= set(table_rows)
     m5 = posts["Model 5"].draws
     # the notes' Model 5: g0 77.7, g1 2.8, g2 2.3, g3 4.2, sigma 5.2, tau1 2.5
     for name, value in [("b_Intercept", 77.7), ("b_time", 2.8), ("b_rx1", 2.3), ("b_rx3", 4.2),

@@ -212,3 +212,46 @@ def test_format_jags_of_a_summary_table_wraps_like_r(draws):
     assert lines[1].split() == JAGS_COLUMNS[: len(lines[1].split())]
     assert format_jags(tab, width=1000).split("\n")[1].split() == JAGS_COLUMNS
     assert [line.split()[0] for line in lines[2: 2 + len(draws)]] == list(draws)
+
+
+@pytest.fixture(scope="module")
+def small_posterior():
+    import warnings
+
+    import multilevel as ml
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+                        chains=2, draws=120, warmup=150, seed=4, progress=False)
+
+
+def test_thin_ac_lag_and_names_of_the_jags_table(small_posterior):
+    from multilevel.bayes.tables import summary_table
+
+    post = small_posterior
+    t = post.table(style="jags", thin=3, ac_lag=4, names={"b_Intercept": "g0", "sigma": "s"})
+    assert list(t.index) == ["g0", "b_Days", "sd_Subject__Intercept", "s"]
+    assert "AC.4" in t.columns and "AC.10" not in t.columns
+    thinned = {k: np.asarray(v)[:, ::3] for k, v in post.draws.items()}
+    ref = summary_table(thinned, style="jags", ac_lag=4)
+    np.testing.assert_allclose(t.to_numpy(dtype=float), ref.to_numpy(dtype=float), equal_nan=True)
+    text = post.summary(style="jags", thin=3, names={"b_Intercept": "g0"})
+    assert "from 80 samples (chains = 2; warmup = 150; thin = 3)" in text.splitlines()[0]
+    assert any(line.startswith("g0 ") for line in text.splitlines())
+    assert list(post.table(names={"b_Days": "slope"}).index)[1] == "slope"  # brms style too
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    ({"thin": 0}, ValueError, "thin must be from 1 to 119"),
+    ({"thin": 1.5}, TypeError, "thin must be a whole number"),
+    ({"ac_lag": 120, "style": "jags"}, ValueError, "ac_lag must be from 1 to 119"),
+    ({"ac_lag": 5}, ValueError, "style='jags'"),
+    ({"names": {"b_nope": "x"}}, ValueError, "no parameter 'b_nope'; the parameters are b_Intercept"),
+    ({"names": {"b_Days": "sigma"}}, ValueError, "'sigma' would name two parameters"),
+    ({"names": {"b_Days": ""}}, ValueError, "non-empty strings"),
+    ({"names": ["g0"]}, TypeError, "names must be a mapping"),
+])
+def test_bad_table_options_say_what_is_wrong(small_posterior, kw, err, match):
+    with pytest.raises(err, match=match):
+        small_posterior.table(**kw)

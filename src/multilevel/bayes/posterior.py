@@ -111,6 +111,15 @@ def _quantile_names(prob: float) -> tuple[str, str]:
     return f"Q{lo:g}", f"Q{hi:g}"
 
 
+def _positive_int(value, name: str, most: int, why: str) -> int:
+    """A whole number from 1 to ``most``, or a one-line error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number, not {short_repr(value)}")
+    if not 1 <= int(value) <= max(1, most):
+        raise ValueError(f"{name} must be from 1 to {max(1, most)} ({why}), not {int(value)}")
+    return int(value)
+
+
 def _check_prob(prob) -> float:
     if not isinstance(prob, (int, float)) or not 0 < prob < 1:
         raise ValueError(f"prob must be a number between 0 and 1, not {short_repr(prob)}")
@@ -721,7 +730,8 @@ class Posterior:
                 for s in model.slots]
         return pd.DataFrame(rows, index=pd.Index([s.name for s in model.slots]))
 
-    def table(self, prob: float = 0.95, interval: str | None = None, style: str = "brms") -> pd.DataFrame:
+    def table(self, prob: float = 0.95, interval: str | None = None, style: str = "brms",
+              thin: int = 1, ac_lag: int = 10, names=None) -> pd.DataFrame:
         """Summary table of every scalar parameter (and derived quantity) as a DataFrame.
 
         Parameters
@@ -731,6 +741,14 @@ class Posterior:
             Equal-tailed (brms's default) or highest posterior density
             (runjags's); defaults to ``"eti"`` for brms style and ``"hpd"`` for jags.
         style : {"brms", "jags"}
+        thin : int, default 1
+            Summarise every ``thin``-th draw of each chain (runjags's and
+            JAGS's ``thin``).
+        ac_lag : int, default 10
+            The lag of the jags style's autocorrelation column (``AC.<lag>``).
+        names : mapping, optional
+            New names for parameters, e.g. ``{"b_Intercept": "g0",
+            "sd_girl__time": "tau1"}`` for the names a JAGS model gives them.
 
         Examples
         --------
@@ -739,6 +757,9 @@ class Posterior:
         ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
         >>> list(post.table().index)
         ['b_Intercept', 'b_Days', 'sd_Subject__Intercept', 'sigma']
+        >>> t = post.table(style="jags", thin=2, ac_lag=5, names={"b_Intercept": "g0", "b_Days": "g1"})
+        >>> list(t.index)[:2], t.columns[-2]
+        (['g0', 'g1'], 'AC.5')
         """
         from .tables import summary_table
 
@@ -748,9 +769,41 @@ class Posterior:
         interval = interval or ("eti" if style == "brms" else "hpd")
         if interval not in ("eti", "hpd"):
             raise ValueError(f"interval must be 'eti' or 'hpd', not {short_repr(interval)}")
-        return summary_table(dict(self.draws.items()), prob=prob, interval=interval, style=style)
+        thin = _positive_int(thin, "thin", self.ndraws - 1,
+                             f"below the {self.ndraws} draws per chain")
+        kept = -(-self.ndraws // thin)
+        ac_lag = _positive_int(ac_lag, "ac_lag", kept - 1,
+                               f"below the {kept} draws per chain kept")
+        if style == "brms" and ac_lag != 10:
+            raise ValueError("ac_lag sets the autocorrelation column of style='jags'; the brms "
+                             "style has none")
+        rename = self._renaming(names)
+        draws = {rename.get(k, k): np.asarray(v)[:, ::thin] for k, v in self.draws.items()}
+        return summary_table(draws, prob=prob, interval=interval, style=style, ac_lag=ac_lag)
 
-    def summary(self, prob: float = 0.95, interval: str | None = None, style: str = "brms") -> str:
+    def _renaming(self, names) -> dict:
+        """``names`` checked: known parameters to new, distinct, non-empty names."""
+        if names is None:
+            return {}
+        if not isinstance(names, Mapping):
+            raise TypeError(f"names must be a mapping from parameter names to new names, e.g. "
+                            f"{{'b_Intercept': 'g0'}}, not {short_repr(names)}")
+        unknown = [k for k in names if k not in self.draws]
+        if unknown:
+            raise ValueError(f"names: no parameter {short_repr(unknown[0])}; the parameters are "
+                             f"{', '.join(self.draws)}")
+        bad = [v for v in names.values() if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ValueError(f"names: new names must be non-empty strings, not {short_repr(bad[0])}")
+        final = [names.get(k, k) for k in self.draws]
+        clash = sorted({n for n in final if final.count(n) > 1})
+        if clash:
+            raise ValueError(f"names: {short_repr(clash[0])} would name two parameters; give each "
+                             "its own name")
+        return dict(names)
+
+    def summary(self, prob: float = 0.95, interval: str | None = None, style: str = "brms",
+                thin: int = 1, ac_lag: int = 10, names=None) -> str:
         """Summary text: brms's ``summary`` (default) or runjags's table (``style="jags"``).
 
         Parameters
@@ -760,6 +813,9 @@ class Posterior:
         interval : {"eti", "hpd"}, optional
             Defaults to ``"eti"`` for brms style and ``"hpd"`` for jags style.
         style : {"brms", "jags"}
+        thin, ac_lag, names
+            As for :meth:`table`: every ``thin``-th draw, the lag of the
+            ``AC.<lag>`` column (jags style), new parameter names.
 
         Returns
         -------
@@ -774,12 +830,15 @@ class Posterior:
          Family: gaussian
         >>> "Lower95" in post.summary(style="jags")
         True
+        >>> print(post.summary(style="jags", thin=2, names={"b_Intercept": "g0"}).splitlines()[0])
+        Model summary statistics from 200 samples (chains = 2; warmup = 200; thin = 2):
         """
         from .text import _brms_text, _jags_text
 
-        table = self.table(prob=prob, interval=interval, style=style)
+        table = self.table(prob=prob, interval=interval, style=style, thin=thin, ac_lag=ac_lag,
+                           names=names)
         if style == "jags":
-            return _jags_text(self, table)
+            return _jags_text(self, table, thin=int(thin))
         return _brms_text(self, table, prob)
 
     def __str__(self) -> str:

@@ -85,10 +85,12 @@ def _brms_text(post, table: pd.DataFrame, prob: float) -> str:
     return format_brms(header, sections, footer)
 
 
-def _jags_text(post, table: pd.DataFrame) -> str:
+def _jags_text(post, table: pd.DataFrame, thin: int = 1) -> str:
     """runjags-style summary of ``post`` from its summary ``table`` (jags columns)."""
-    head = (f"Model summary statistics from {post.chains * post.ndraws} samples "
-            f"(chains = {post.chains}; warmup = {post.warmup}):")
+    kept = post.chains * -(-post.ndraws // thin)
+    head = (f"Model summary statistics from {kept} samples "
+            f"(chains = {post.chains}; warmup = {post.warmup}"
+            + (f"; thin = {thin}" if thin > 1 else "") + "):")
     lines = [head, format_jags(table), "", f"Total time taken: {post.seconds:.1f} seconds"]
     msgs = _messages(post)
     if msgs:
