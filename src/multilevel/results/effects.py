@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["group_frames", "group_coefficients", "varcorr_long"]
+__all__ = ["group_frames", "group_coefficients", "level1_coefficients", "varcorr_long"]
 
 
 def group_frames(terms, arrays) -> dict[str, pd.DataFrame]:
@@ -58,6 +58,117 @@ def group_coefficients(fixef: pd.Series, ranef: dict[str, pd.DataFrame]) -> dict
             else:
                 df[c] = re[c]
         out[g] = df
+    return out
+
+
+def _per_group_constant(r: np.ndarray, codes: np.ndarray, nlev: int) -> np.ndarray | None:
+    """The value of ``r`` in each group when it is constant within every group (NaN for a
+    group without rows), else None."""
+    lo = np.full(nlev, np.inf)
+    hi = np.full(nlev, -np.inf)
+    np.minimum.at(lo, codes, r)
+    np.maximum.at(hi, codes, r)
+    seen = np.isfinite(lo)
+    scale = np.maximum(1.0, np.maximum(np.abs(lo[seen]), np.abs(hi[seen])))
+    if np.any(hi[seen] - lo[seen] > 1e-9 * scale):
+        return None
+    return np.where(seen, lo, np.nan)
+
+
+def _as_multiple(x: np.ndarray, base: np.ndarray, codes: np.ndarray, nlev: int) -> np.ndarray | None:
+    """``w`` (one value per group) with ``x = w[group] * base`` on every row, or None."""
+    on = base != 0
+    if np.any(np.abs(x[~on]) > 1e-12 * max(1.0, float(np.max(np.abs(x))))):
+        return None
+    if not on.any():
+        return None
+    w = _per_group_constant(x[on] / base[on], codes[on], nlev)
+    if w is None:
+        return None
+    return np.where(np.isnan(w), 0.0, w)
+
+
+def level1_coefficients(fit, group: str | None = None) -> pd.DataFrame:
+    """Each group's coefficients of the level-1 predictors, group-level predictors folded in.
+
+    In a two-level model written as one formula, a predictor that is constant
+    within groups (a level-2 predictor: a school's mean SES, its sector) shifts
+    a group's intercept, and its interaction with a level-1 predictor shifts
+    that group's slope. For ``math ~ 1 + mses + sector + ses + ses:mses +
+    ses:sector + (1 + ses | school)`` the school coefficients are
+
+        beta_0j = g00 + g01 mses_j + g02 sector_j + u_0j,
+        beta_1j = g10 + g11 mses_j + g12 sector_j + u_1j,
+
+    the level-2 equations of the multilevel model. Each fixed-effect column is
+    assigned to the level-1 column it multiplies (a random effect's column
+    first, in order, then the remaining fixed columns): column ``x`` belongs to
+    column ``v`` when ``x = w_j v`` on every row with ``w_j`` constant within
+    each group. Where the model has no group-level predictors this is lme4's
+    ``coef(fit)``.
+
+    Parameters
+    ----------
+    fit : LmerResult or GlmerResult
+    group : str, optional
+        The grouping factor; by default the first (most levels).
+
+    Returns
+    -------
+    DataFrame
+        One row per level of ``group``, one column per level-1 predictor
+        (``(Intercept)``, then the slopes), on the linear-predictor scale;
+        ``attrs["folded"]`` maps each column to the fixed effects folded into it.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> lee = ml.datasets.load("leebryk")
+    >>> m4 = ml.lmer("math ~ 1 + mses + sector + ses + ses:mses + ses:sector + (1 + ses | schoolid)", lee)
+    >>> b = m4.group_coefficients()
+    >>> list(b.columns), b.attrs["folded"]["ses"]
+    (['(Intercept)', 'ses'], ['ses', 'mses:ses', 'sector:ses'])
+    >>> first = lee[lee["schoolid"] == b.index[0]].iloc[0]
+    >>> g, u = m4.fixef, m4.ranef["schoolid"].iloc[0]
+    >>> by_hand = g["ses"] + g["mses:ses"] * first["mses"] + g["sector:ses"] * first["sector"] + u["ses"]
+    >>> bool(abs(b["ses"].iloc[0] - by_hand) < 1e-10)
+    True
+    """
+    from ..arguments import short_repr
+
+    design = fit.design
+    groups = list(dict.fromkeys(t.group for t in design.terms))
+    if group is None:
+        group = groups[0]
+    if group not in groups:
+        raise ValueError(f"no grouping factor {short_repr(group)}; the fit has {', '.join(map(repr, groups))}")
+    terms = [t for t in design.terms if t.group == group]
+    codes, nlev = terms[0].codes, terms[0].nlevels
+    ranef = fit.ranef[group]
+    bases: list[tuple[str, np.ndarray]] = [(c, t.Z[:, j]) for t in terms for j, c in enumerate(t.columns)]
+    random_names = {name for name, _ in bases}
+    X, names = design.X, list(fit.fixef.index)
+    beta = fit.fixef.to_numpy()
+    values: dict[str, np.ndarray] = {}
+    folded: dict[str, list[str]] = {}
+    for k, name in enumerate(names):
+        for base_name, base in bases:
+            w = _as_multiple(X[:, k], base, codes, nlev)
+            if w is not None:
+                break
+        else:  # a level-1 predictor without a random effect: its own column
+            base_name, w = name, np.ones(nlev)
+            bases.append((name, X[:, k]))
+        values[base_name] = values.get(base_name, np.zeros(nlev)) + beta[k] * w
+        folded.setdefault(base_name, []).append(name)
+    order = [name for name, _ in bases if name in values or name in random_names]
+    out = pd.DataFrame(index=ranef.index)
+    for name in order:
+        col = values.get(name, np.zeros(nlev))
+        if name in random_names:
+            col = col + ranef[name].to_numpy()
+        out[name] = col
+    out.attrs["folded"] = {name: folded.get(name, []) for name in order}
     return out
 
 

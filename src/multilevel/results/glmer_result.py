@@ -398,6 +398,25 @@ class GlmerResult:
             raise ValueError(f"unknown residual type {short_repr(type)}; use deviance, pearson, response or working")
         return pd.Series(r, index=self.design.data_index, name=f"{type} residuals")
 
+    def group_coefficients(self, group: str | None = None) -> pd.DataFrame:
+        """Each group's intercept and slopes with the group-level predictors folded in
+        on the link scale (the level-2 equations: ``beta_0j = g00 + g01 z_j + u_0j``, ...).
+
+        See :func:`multilevel.results.effects.level1_coefficients`; ``coef``
+        gives lme4's per-group coefficients without the folding.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              ml.datasets.load("cbpp"))
+        >>> list(m.group_coefficients().columns)   # period varies within herds: its own columns
+        ['(Intercept)', 'period2', 'period3', 'period4']
+        """
+        from .effects import level1_coefficients
+
+        return level1_coefficients(self, group)
+
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, z value, Pr(>|z|) (Wald z tests, as glmer).
 

@@ -329,6 +329,25 @@ class LmerResult:
 
         return group_coefficients(self.fixef, self.ranef)
 
+    def group_coefficients(self, group: str | None = None) -> pd.DataFrame:
+        """Each group's intercept and slopes with the group-level predictors folded in
+        (the level-2 equations: ``beta_0j = g00 + g01 z_j + u_0j``, ...).
+
+        See :func:`multilevel.results.effects.level1_coefficients`; ``coef``
+        gives lme4's per-group coefficients without the folding.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.lmer("math ~ 1 + mses + ses + ses:mses + (1 + ses | schoolid)",
+        ...             ml.datasets.load("leebryk"))
+        >>> list(m.group_coefficients().columns)
+        ['(Intercept)', 'ses']
+        """
+        from .effects import level1_coefficients
+
+        return level1_coefficients(self, group)
+
     # ------------------------------------------------------- fitted/residuals
     def _zb(self) -> np.ndarray:
         zb = np.zeros(self.nobs)
