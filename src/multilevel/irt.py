@@ -117,7 +117,8 @@ def rasch(fit) -> RaschParameters:
     RaschParameters
         ``items`` (difficulty b = -gamma, se, p_correct), ``persons``
         (ability, sd) and ``ability_sd`` (tau). For a Posterior these are
-        posterior means, with posterior SDs in ``se`` and ``sd``.
+        posterior means, with posterior SDs in ``se`` and ``sd`` (``persons``
+        is empty when the posterior was sampled with ``keep_ranef=False``).
 
     Raises
     ------
@@ -160,10 +161,14 @@ def rasch(fit) -> RaschParameters:
         gamma = fit._beta_flat()
         est, se = gamma.mean(axis=0), gamma.std(axis=0, ddof=1)
         group = fit.model.group_names[0]
-        r = fit.ranef()[group]
-        coef = r.columns.get_level_values(0)[0]
-        ability, sd = r[(coef, "Estimate")].to_numpy(), r[(coef, "Est.Error")].to_numpy()
-        index = r.index.rename(person)
+        if fit.ranef_draws is None:  # keep_ranef=False: the items and tau, no persons
+            ability, sd = np.empty(0), np.empty(0)
+            index = pd.Index([], name=person)
+        else:
+            r = fit.ranef()[group]
+            coef = r.columns.get_level_values(0)[0]
+            ability, sd = r[(coef, "Estimate")].to_numpy(), r[(coef, "Est.Error")].to_numpy()
+            index = r.index.rename(person)
         tau = float(np.mean(fit.draws[fit.model.sd_names[0]]))
         link_name = fit.link
     else:

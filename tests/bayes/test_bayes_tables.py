@@ -245,7 +245,7 @@ def test_thin_ac_lag_and_names_of_the_jags_table(small_posterior):
 @pytest.mark.parametrize("kw, err, match", [
     ({"thin": 0}, ValueError, "thin must be from 1 to 119"),
     ({"thin": 1.5}, TypeError, "thin must be a whole number"),
-    ({"ac_lag": 120, "style": "jags"}, ValueError, "ac_lag must be from 1 to 119"),
+    ({"ac_lag": 0, "style": "jags"}, ValueError, "ac_lag must be at least 1"),
     ({"ac_lag": 5}, ValueError, "style='jags'"),
     ({"names": {"b_nope": "x"}}, ValueError, "no parameter 'b_nope'; the parameters are b_Intercept"),
     ({"names": {"b_Days": "sigma"}}, ValueError, "'sigma' would name two parameters"),
@@ -255,3 +255,14 @@ def test_thin_ac_lag_and_names_of_the_jags_table(small_posterior):
 def test_bad_table_options_say_what_is_wrong(small_posterior, kw, err, match):
     with pytest.raises(err, match=match):
         small_posterior.table(**kw)
+
+
+def test_names_and_thin_in_the_brms_summary_and_small_posteriors(small_posterior):
+    text = small_posterior.summary(names={"b_Days": "slope", "sd_Subject__Intercept": "tau"}, thin=3)
+    lines = text.splitlines()
+    assert any(line.startswith("slope ") for line in lines) and any(line.startswith("tau ") for line in lines)
+    assert "thin = 3;" in text and "total post-warmup draws = 80" in text
+    # a lag beyond the draws kept is NaN, not an error (and brms style does not look at it)
+    t = small_posterior.table(style="jags", thin=100, ac_lag=10)
+    assert np.isnan(t["AC.10"]).all()
+    assert len(small_posterior.table(thin=100)) == 4

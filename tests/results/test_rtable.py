@@ -71,3 +71,47 @@ def test_glmer_coef_table_prints_z_tests_with_stars():
     text = str(m.coef_table())
     assert text.splitlines()[0].split() == ["Estimate", "Std.", "Error", "z", "value", "Pr(>|z|)"]
     assert "***" in text and text in m.summary()
+
+
+FUZZ_CASES = json.loads((Path(__file__).resolve().parents[1] / "reference" / "print_fuzz_cases.json").read_text())["cases"]
+FUZZ_R = json.loads((Path(__file__).resolve().parents[1] / "reference" / "print_fuzz.json").read_text())
+
+
+def _num(s):
+    return float("nan") if s in ("NA", "NaN") else float(s)
+
+
+def test_random_tables_and_p_values_print_as_r():
+    """350 seeded random p-value vectors, coefficient and ANOVA tables against R's
+    format.pval, printCoefmat (4 digits) and print.anova (tests/reference/print_fuzz.R)."""
+    from multilevel.results.summary import anova_lines, coef_lines, format_pvalues
+
+    bad = []
+    for case in FUZZ_CASES:
+        values = [_num(v) for v in case["values"]]
+        if case["kind"] == "pval":
+            ours, ref = format_pvalues(values, case["digits"]), FUZZ_R[case["name"]]
+        else:
+            df = pd.DataFrame(np.array(values).reshape(len(case["rownames"]), -1),
+                              index=case["rownames"], columns=case["colnames"])
+            ours = [line.rstrip() for line in (anova_lines(df) if case["kind"] == "anova" else coef_lines(df))]
+            ref = [line.rstrip().replace("\u2018", "'").replace("\u2019", "'") for line in FUZZ_R[case["name"]]]
+        if ours != ref:
+            bad.append(case["name"])
+    assert not bad, f"{len(bad)} cases print differently from R, e.g. {bad[:5]}"
+
+
+def test_stars_at_the_cut_points_and_a_table_without_small_p_values():
+    from multilevel.results.summary import coef_lines, stars
+
+    assert [stars(p) for p in (0.001, 0.01, 0.05, 0.1, 0.1001, float("nan"))] == ["***", "**", "*", ".", "", ""]
+    t = pd.DataFrame({"Estimate": [0.1], "Std. Error": [0.2], "z value": [0.5], "Pr(>|z|)": [0.617]},
+                     index=["(Intercept)"])
+    lines = coef_lines(t)
+    assert lines[-1].endswith("0.617") and not any("Signif" in line for line in lines)
+
+
+def test_a_table_edited_beyond_rs_layout_still_prints():
+    t = CoefTable({"Estimate": [1.0], "Std. Error": [0.5], "t value": [2.0]}, index=["a"])
+    t.rename(columns={"Estimate": "est"}, inplace=True)
+    assert "est" in repr(t)

@@ -111,11 +111,14 @@ def _quantile_names(prob: float) -> tuple[str, str]:
     return f"Q{lo:g}", f"Q{hi:g}"
 
 
-def _positive_int(value, name: str, most: int, why: str) -> int:
-    """A whole number from 1 to ``most``, or a one-line error naming ``name``."""
+def _positive_int(value, name: str, most: int | None, why: str) -> int:
+    """A whole number from 1 to ``most`` (None: no upper limit), or a one-line error."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be a whole number, not {short_repr(value)}")
-    if not 1 <= int(value) <= max(1, most):
+    if most is None:
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, not {int(value)}")
+    elif not 1 <= int(value) <= max(1, most):
         raise ValueError(f"{name} must be from 1 to {max(1, most)} ({why}), not {int(value)}")
     return int(value)
 
@@ -771,9 +774,8 @@ class Posterior:
             raise ValueError(f"interval must be 'eti' or 'hpd', not {short_repr(interval)}")
         thin = _positive_int(thin, "thin", self.ndraws - 1,
                              f"below the {self.ndraws} draws per chain")
-        kept = -(-self.ndraws // thin)
-        ac_lag = _positive_int(ac_lag, "ac_lag", kept - 1,
-                               f"below the {kept} draws per chain kept")
+        # a lag at or beyond the draws kept gives NaN in the AC column, as coda does
+        ac_lag = _positive_int(ac_lag, "ac_lag", None, "")
         if style == "brms" and ac_lag != 10:
             raise ValueError("ac_lag sets the autocorrelation column of style='jags'; the brms "
                              "style has none")
@@ -835,11 +837,14 @@ class Posterior:
         """
         from .text import _brms_text, _jags_text
 
-        table = self.table(prob=prob, interval=interval, style=style, thin=thin, ac_lag=ac_lag,
-                           names=names)
         if style == "jags":
+            table = self.table(prob=prob, interval=interval, style=style, thin=thin,
+                               ac_lag=ac_lag, names=names)
             return _jags_text(self, table, thin=int(thin))
-        return _brms_text(self, table, prob)
+        # the brms text finds its rows by the parameters' own names, then shows the new ones
+        rename = self._renaming(names)
+        table = self.table(prob=prob, interval=interval, style=style, thin=thin, ac_lag=ac_lag)
+        return _brms_text(self, table, prob, names=rename, thin=int(thin))
 
     def __str__(self) -> str:
         return self.summary()

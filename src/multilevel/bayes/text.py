@@ -24,14 +24,17 @@ def _messages(post) -> list[str]:
     return out
 
 
-def _rows(table: pd.DataFrame, names: list[str], labels: list[str]) -> pd.DataFrame:
-    df = table.loc[names].copy()
-    df.index = labels
-    return df
+def _brms_text(post, table: pd.DataFrame, prob: float, names: dict | None = None,
+               thin: int = 1) -> str:
+    """brms-style summary of ``post`` from its summary ``table`` (brms columns); ``names``
+    relabels parameters, ``thin`` is the thinning the table was computed with."""
+    relabel = dict(names or {})
 
+    def _rows(table, keys, labels):
+        df = table.loc[keys].copy()
+        df.index = [relabel.get(k, lab) for k, lab in zip(keys, labels)]
+        return df
 
-def _brms_text(post, table: pd.DataFrame, prob: float) -> str:
-    """brms-style summary of ``post`` from its summary ``table`` (brms columns)."""
     m = post.model
     d = m.design
     links = _LINKS.get(post.family, f"mu = {post.link}")
@@ -42,8 +45,8 @@ def _brms_text(post, table: pd.DataFrame, prob: float) -> str:
         f"Formula: {post.formula}",
         f"   Data: {data} (Number of observations: {post.nobs})",
         f"  Draws: {post.chains} chains, each with iter = {post.warmup + post.ndraws}; "
-        f"warmup = {post.warmup}; thin = 1;",
-        f"         total post-warmup draws = {post.chains * post.ndraws}",
+        f"warmup = {post.warmup}; thin = {thin};",
+        f"         total post-warmup draws = {post.chains * -(-post.ndraws // thin)}",
     ]
     sections: list = []
     if d.terms:

@@ -12,7 +12,9 @@ import importlib
 _WHERE: dict[str, str] = {
     "caterpillar": "ranef",
     "density": "mcmc",
+    "group_lines": "lines",
     "item_curves": "irt",
+    "pooling": "lines",
     "trace": "mcmc",
 }
 

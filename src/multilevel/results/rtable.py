@@ -31,10 +31,13 @@ class _RTable(pd.DataFrame):
         return "\n".join(self._lines())
 
     def __repr__(self) -> str:
-        return self.to_text()
+        try:
+            return self.to_text()
+        except Exception:  # noqa: BLE001 - edited in place beyond R's layout: pandas's text
+            return pd.DataFrame.__repr__(self)
 
     def __str__(self) -> str:
-        return self.to_text()
+        return self.__repr__()
 
     def _repr_html_(self) -> str:
         title = self.attrs.get("title")

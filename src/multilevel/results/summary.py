@@ -55,8 +55,8 @@ def format_column(values, digits: int = 4) -> list[str]:
         exps.append(int(exp))
     neg = int(any(v < 0 for v in finite))
     rgt = max(0, max(s_ - 1 - e for s_, e in zip(sig, exps)))
-    left = max(max(1, e + 1) for e in exps)
-    width_fixed = neg + left + (rgt > 0) + rgt
+    left = max((v < 0) + max(1, e + 1) for v, e in zip(finite, exps))  # R: each value's own sign
+    width_fixed = left + (rgt > 0) + rgt
     msig = max(sig)
     width_sci = neg + msig + (msig > 1) + (5 if max(abs(e) for e in exps) >= 100 else 4)
     if width_fixed <= width_sci:
@@ -239,11 +239,17 @@ def format_pvalues(p, digits: int = 3, na: str = "NA") -> list[str]:
 
 
 def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
-    fin = np.isfinite(x)
-    if not fin.any():
+    """R's ``zapsmall``: round to ``digits - log10(max |x|)`` decimals (to the nearest whole
+    number of decimals, as R's ``round`` takes it; none where the maximum is infinite)."""
+    known = ~np.isnan(x)
+    if not known.any():
         return x
-    mx = np.max(np.abs(x[fin]))
-    dec = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
+    mx = float(np.max(np.abs(x[known])))
+    if mx > 0:
+        d = max(0.0, digits - math.log10(mx))
+        dec = int(math.floor(d + 0.5)) if math.isfinite(d) else 0
+    else:
+        dec = digits
     return np.round(x, dec)
 
 
@@ -333,23 +339,30 @@ def coef_lines(tab) -> list[str]:
         cols.append(stat_column(tab[stat]))
         header.append(stat)
     pcol = next((c for c in tab.columns if str(c).startswith("Pr(")), None)
+    starred = False
     if pcol is not None:
         pv = tab[pcol].to_numpy(dtype=float)
-        cols += [format_pvalues(pv), [stars(v) for v in pv]]
-        header += [pcol, ""]
+        cols.append(format_pvalues(pv))
+        header.append(pcol)
+        # R shows the stars and their legend only when a p-value is below 0.1
+        starred = bool(np.any(np.isfinite(pv) & (pv < 0.1)))
+        if starred:
+            cols.append([stars(v) for v in pv])
+            header.append("")
     rows = [[str(name)] + [c[i] for c in cols] for i, name in enumerate(tab.index)]
-    align = ["l"] + ["r"] * (len(header) - 1 - (pcol is not None)) + (["l"] if pcol is not None else [])
+    align = ["l"] + ["r"] * (len(header) - 1 - starred) + (["l"] if starred else [])
     lines = _table(header, rows, align)
-    if pcol is not None:
+    if starred:
         lines += ["---", SIGNIF_LEGEND]
     return lines
 
 
 def stars(p: float) -> str:
-    """Significance stars as R prints them (empty for NaN)."""
+    """Significance stars as R's ``symnum`` gives them: each cut point belongs to the
+    interval below it (p = 0.05 is ``*``); empty for NaN."""
     if not math.isfinite(p):
         return ""
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
+    return "***" if p <= 0.001 else "**" if p <= 0.01 else "*" if p <= 0.05 else "." if p <= 0.1 else ""
 
 
 def _criteria_lines(fit, df_resid: int) -> list[str]:

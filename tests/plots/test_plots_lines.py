@@ -1,0 +1,71 @@
+"""Group lines over the data and the pooling figure: lines and their values (not pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+import multilevel as ml  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    return ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+
+
+def test_group_lines_are_each_groups_coefficients_over_its_range(sleep_fit):
+    fig = ml.plots.group_lines(sleep_fit, "Days")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 18 and len(ax.collections) == 1  # lines and the data
+    assert ax.get_xlabel() == "Days" and ax.get_ylabel() == "Reaction"
+    b = sleep_fit.group_coefficients()
+    x0, x1 = ax.lines[0].get_xdata()
+    np.testing.assert_allclose(ax.lines[0].get_ydata(),
+                               b["(Intercept)"].iloc[0] + b["Days"].iloc[0] * np.array([x0, x1]))
+
+
+def test_group_lines_with_group_level_predictors_folded_in():
+    lee = ml.datasets.load("leebryk")
+    m = ml.lmer("math ~ 1 + mses + ses + ses:mses + (1 + ses | schoolid)", lee)
+    fig = ml.plots.group_lines(m, "ses", points=False)
+    assert len(fig.axes[0].lines) == 160 and not fig.axes[0].collections
+
+
+def test_pooling_draws_complete_no_and_partial_pooling(sleep_fit):
+    d = ml.datasets.load("sleepstudy")
+    fig = ml.plots.pooling(sleep_fit, "Days", groups=["308", "309"])
+    assert [a.get_title() for a in fig.axes if a.get_visible()] == ["308", "309"]
+    ax = fig.axes[0]
+    complete, none, partial = ax.lines
+    x = complete.get_xdata()
+    np.testing.assert_allclose(complete.get_ydata(), np.polyval(np.polyfit(d.Days, d.Reaction, 1), x))
+    own = d[d.Subject == "308"]
+    np.testing.assert_allclose(none.get_ydata(), np.polyval(np.polyfit(own.Days, own.Reaction, 1), x))
+    b = sleep_fit.group_coefficients().loc["308"]
+    np.testing.assert_allclose(partial.get_ydata(), b["(Intercept)"] + b["Days"] * x)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["complete pooling", "no pooling",
+                                                                  "partial pooling"]
+    default = ml.plots.pooling(sleep_fit, "Days")
+    assert sum(a.get_visible() for a in default.axes) == 8
+
+
+def test_refusals(sleep_fit):
+    with pytest.raises(ValueError, match="'Subject' is not a level-1 predictor"):
+        ml.plots.group_lines(sleep_fit, "Subject")
+    with pytest.raises(ValueError, match="groups: no level '999'"):
+        ml.plots.pooling(sleep_fit, "Days", groups=["999"])
+    m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+    with pytest.raises(TypeError, match="linear \\(lmer\\) fit"):
+        ml.plots.pooling(m, "period2")
+    with pytest.raises(TypeError, match="lmer or glmer fit"):
+        ml.plots.group_lines("fit", "x")
