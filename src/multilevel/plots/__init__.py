@@ -15,6 +15,9 @@ _WHERE: dict[str, str] = {
     "group_lines": "lines",
     "item_curves": "irt",
     "pooling": "lines",
+    "qq": "checks",
+    "residuals": "checks",
+    "shrinkage": "checks",
     "trace": "mcmc",
 }
 
