@@ -162,3 +162,54 @@ def test_python_dash_m():
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def test_glmer_by_laplace_and_quadrature(capsys):
+    status, out, _ = run(capsys, "fit", CBPP, "--data", "cbpp", "--family", "binomial")
+    assert status == 0 and out.startswith("Generalized linear mixed model fit by maximum likelihood "
+                                          "(Laplace Approximation)")
+    ref = ml.glmer(CBPP, ml.datasets.load("cbpp"), nagq=5)
+    status, out, _ = run(capsys, "fit", CBPP, "--data", "cbpp", "--family", "binomial",
+                         "--method", "agq", "--nagq", "5", "--confint", "wald")
+    assert status == 0 and "nAGQ = 5" in out
+    assert f"{ref.loglik:.1f}" in out
+    assert "Confidence intervals (wald):" in out and "period4" in out.split("Confidence intervals")[1]
+
+
+def test_kenward_roger_anova_and_a_plot_file(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "cat.png"
+    status, out, _ = run(capsys, "fit", SLEEP, "--data", "sleepstudy", "--ddf", "kenward-roger",
+                         "--anova", "--plot", "caterpillar", "--out", str(target))
+    assert status == 0
+    assert "Type III Analysis of Variance Table with Kenward-Roger's method" in out
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bayes_from_the_command_line(capsys):
+    pytest.importorskip("jax")
+    status, out, _ = run(capsys, "fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy",
+                         "--method", "bayes", "--chains", "2", "--draws", "200", "--warmup", "200",
+                         "--seed", "3")
+    assert status == 0 and out.startswith(" Family: gaussian")
+    assert "Regression Coefficients:" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--method", "laplace"], "--method laplace is for GLMMs"),
+    (["--family", "binomial", "--method", "reml"], "--method reml is for gaussian models"),
+    (["--ml", "--method", "reml"], "--ml and --method reml disagree"),
+    (["--plot", "qq"], "--plot needs --out FILE"),
+    (["--method", "ml", "--ddf", "kenward-roger"], "--ddf kenward-roger needs a REML fit"),
+    (["--plot", "trace", "--out", "x.png"], "--plot trace draws MCMC draws"),
+])
+def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    data = "cbpp" if "binomial" in argv else "sleepstudy"
+    formula = CBPP if data == "cbpp" else SLEEP
+    status, out, err = run(capsys, "fit", formula, "--data", data, *argv)
+    assert status == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+    assert needle in err

@@ -137,14 +137,77 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _fit(args) -> int:
-    from .lmm import lmer
+_PLOTS = ("caterpillar", "qq", "residuals", "shrinkage", "trace", "density")
 
+
+def _method(args) -> str:
+    """The estimation method: --method, or --ml, or the family's default."""
+    method = args.method or ("ml" if args.ml else None)
+    gaussian = args.family == "gaussian"
+    if method is None:
+        return "reml" if gaussian else "laplace"
+    if args.ml and method != "ml":
+        raise ValueError(f"--ml and --method {method} disagree; give one of them")
+    if gaussian and method in ("laplace", "agq"):
+        raise ValueError(f"--method {method} is for GLMMs (--family binomial or poisson); "
+                         "a gaussian model uses reml, ml or bayes")
+    if not gaussian and method in ("reml", "ml"):
+        raise ValueError(f"--method {method} is for gaussian models; a {args.family} GLMM uses "
+                         "laplace, agq or bayes")
+    return method
+
+
+def _fit_model(args, data, method: str):
+    from . import bayes, glmer, lmer
+
+    if method in ("reml", "ml"):
+        return lmer(args.formula, data, reml=method == "reml", weights=args.weights,
+                    offset=args.offset, optimizer=args.optimizer)
+    if method in ("laplace", "agq"):
+        nagq = args.nagq if method == "agq" else 1
+        if method == "agq" and nagq < 2:
+            raise ValueError("--method agq needs --nagq of 2 or more (adaptive quadrature points)")
+        return glmer(args.formula, data, family=args.family, link=args.link, nagq=nagq,
+                     weights=args.weights, offset=args.offset)
+    return bayes(args.formula, data, family=args.family, link=args.link, chains=args.chains,
+                 draws=args.draws, warmup=args.warmup, seed=args.seed, weights=args.weights,
+                 offset=args.offset, progress=sys.stderr.isatty())
+
+
+def _plot(fit, kind: str, out: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import plots
+
+    is_posterior = hasattr(fit, "ranef_draws")
+    if kind in ("trace", "density") and not is_posterior:
+        raise ValueError(f"--plot {kind} draws MCMC draws: use it with --method bayes")
+    if kind in ("residuals", "shrinkage") and is_posterior:
+        raise ValueError(f"--plot {kind} takes a fit by reml, ml, laplace or agq, not bayes")
+    obj = getattr(plots, kind)(fit)
+    fig = obj.figure if hasattr(obj, "figure") and not hasattr(obj, "savefig") else obj
+    fig.savefig(out, dpi=100, bbox_inches="tight")
+
+
+def _fit(args) -> int:
+    method = _method(args)
+    if args.plot and not args.out:
+        raise ValueError("--plot needs --out FILE (e.g. --out caterpillar.png)")
+    if args.ddf == "kenward-roger" and method != "reml":
+        raise ValueError("--ddf kenward-roger needs a REML fit (the default for gaussian models)")
     data = read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = lmer(args.formula, data, reml=not args.ml, weights=args.weights,
-                   offset=args.offset, optimizer=args.optimizer)
+        fit = _fit_model(args, data, method)
+        extra = None
+        if args.confint:
+            if method == "bayes":
+                raise ValueError("--confint is for likelihood fits; a Bayesian fit prints its "
+                                 "credible intervals in the summary")
+            extra = fit.confint(method=args.confint)
+        if args.plot:
+            _plot(fit, args.plot, args.out)
     seen = set()
     for w in caught:
         if issubclass(w.category, _QUIET):
@@ -154,12 +217,26 @@ def _fit(args) -> int:
             seen.add(msg)
             print(f"warning: {msg}", file=sys.stderr)
     if args.json:
+        if method == "bayes":
+            raise ValueError("--json is for likelihood fits; use the Python API's draws_df() for "
+                             "a Bayesian fit")
         print(json.dumps(fit.to_dict(), indent=2))
-    else:
+        return 0
+    if method in ("reml", "ml"):
         print(fit.summary(ddf=None if args.ddf == "none" else args.ddf))
-        if getattr(args, "anova", False):
-            print()
-            print(fit.anova())
+    else:
+        print(fit.summary())
+    if getattr(args, "anova", False):
+        if method not in ("reml", "ml"):
+            raise ValueError("--anova gives lmerTest's F tests of a linear mixed model (reml or ml)")
+        print()
+        print(fit.anova(ddf="kenward-roger" if args.ddf == "kenward-roger" else "satterthwaite"))
+    if extra is not None:
+        print()
+        print(f"Confidence intervals ({args.confint}):")
+        print(extra.to_string())
+    if args.plot:
+        print(f"\n{args.plot} plot written to {args.out}")
     return 0
 
 
@@ -192,7 +269,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="multilevel",
-        description="Fit linear mixed models written in lme4's formula syntax.",
+        description="Fit multilevel models written in lme4's formula syntax: linear (REML, ML), "
+                    "generalized (Laplace, adaptive quadrature) and Bayesian.",
         epilog='example: multilevel fit "course ~ 1 + female + (1 + female | school)" '
                "--data gcsemv --ml",
     )
@@ -201,21 +279,41 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     f = sub.add_parser(
-        "fit", help="fit a linear mixed model and print its summary",
-        description="Fit a linear mixed model (REML unless --ml) and print an lme4-style "
+        "fit", help="fit a model and print its summary",
+        description="Fit a linear mixed model (REML unless --ml), a GLMM (--family) or a "
+                    "Bayesian model (--method bayes) and print an lme4-, glmer- or brms-style "
                     "summary, or the estimates as JSON.",
     )
     f.add_argument("formula", metavar="FORMULA",
                    help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
     f.add_argument("--data", required=True, metavar="PATH_OR_NAME",
                    help="a .csv/.tsv/.parquet/.feather file, or a bundled data set name")
+    f.add_argument("--family", default="gaussian", choices=["gaussian", "binomial", "poisson"],
+                   help="response family (default gaussian: a linear mixed model)")
+    f.add_argument("--link", default=None, help="link function (default: the family's canonical)")
+    f.add_argument("--method", choices=["reml", "ml", "laplace", "agq", "bayes"],
+                   help="estimation: reml (default for gaussian) or ml; laplace (default for "
+                        "binomial and poisson) or agq (--nagq points); bayes (NUTS, as brms)")
+    f.add_argument("--nagq", type=int, default=10,
+                   help="quadrature points for --method agq (default 10)")
+    f.add_argument("--chains", type=int, default=4, help="--method bayes: chains (default 4)")
+    f.add_argument("--draws", type=int, default=1000,
+                   help="--method bayes: draws per chain after warmup (default 1000)")
+    f.add_argument("--warmup", type=int, default=1000,
+                   help="--method bayes: warmup iterations per chain (default 1000)")
+    f.add_argument("--seed", type=int, default=1, help="--method bayes: random seed (default 1)")
     f.add_argument("--ml", action="store_true",
-                   help="maximum likelihood instead of REML")
+                   help="maximum likelihood instead of REML (as --method ml)")
+    f.add_argument("--confint", choices=["profile", "wald", "boot"],
+                   help="also print confidence intervals by this method")
+    f.add_argument("--plot", choices=list(_PLOTS),
+                   help="also write a figure (needs --out and matplotlib)")
+    f.add_argument("--out", metavar="FILE", help="where --plot writes its figure (.png, .svg, .pdf)")
     f.add_argument("--json", action="store_true",
                    help="print the estimates as JSON instead of the summary")
-    f.add_argument("--ddf", choices=["satterthwaite", "none"], default="satterthwaite",
+    f.add_argument("--ddf", choices=["satterthwaite", "kenward-roger", "none"], default="satterthwaite",
                    help="degrees of freedom of the t tests: Satterthwaite's, as lmerTest "
-                        "(default), or none for lme4's own table")
+                        "(default), Kenward-Roger's (REML), or none for lme4's own table")
     f.add_argument("--anova", action="store_true",
                    help="also print the type III ANOVA table of the fixed effects")
     f.add_argument("--weights", metavar="COL", help="column of prior weights")
@@ -237,7 +335,11 @@ def main(argv=None) -> int:
 
     Commands::
 
-        multilevel fit FORMULA --data PATH_OR_NAME [--ml] [--json]
+        multilevel fit FORMULA --data PATH_OR_NAME [--family F] [--link L]
+                       [--method reml|ml|laplace|agq|bayes] [--nagq N]
+                       [--chains N --draws N --warmup N --seed N] [--ml] [--json]
+                       [--ddf satterthwaite|kenward-roger|none] [--anova]
+                       [--confint profile|wald|boot] [--plot KIND --out FILE]
                        [--weights COL] [--offset COL] [--optimizer NAME]
         multilevel datasets [NAME]
 
