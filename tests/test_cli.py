@@ -204,7 +204,7 @@ def test_bayes_from_the_command_line(capsys):
     (["--ml", "--method", "reml"], "--ml and --method reml disagree"),
     (["--plot", "qq"], "--plot needs --out FILE"),
     (["--method", "ml", "--ddf", "kenward-roger"], "--ddf kenward-roger needs a REML fit"),
-    (["--plot", "trace", "--out", "x.png"], "--plot trace draws MCMC draws"),
+    (["--plot", "trace", "--out", "x.png"], "--plot trace needs a Bayesian fit"),
 ])
 def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)

@@ -137,7 +137,7 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-_PLOTS = ("caterpillar", "qq", "residuals", "shrinkage", "trace", "density")
+_PLOTS = ("caterpillar", "qq", "residuals", "shrinkage", "trace", "density", "ppc")
 
 
 def _method(args) -> str:
@@ -181,8 +181,8 @@ def _plot(fit, kind: str, out: str) -> None:
     from . import plots
 
     is_posterior = hasattr(fit, "ranef_draws")
-    if kind in ("trace", "density") and not is_posterior:
-        raise ValueError(f"--plot {kind} draws MCMC draws: use it with --method bayes")
+    if kind in ("trace", "density", "ppc") and not is_posterior:
+        raise ValueError(f"--plot {kind} needs a Bayesian fit: use it with --method bayes")
     if kind in ("residuals", "shrinkage") and is_posterior:
         raise ValueError(f"--plot {kind} takes a fit by reml, ml, laplace or agq, not bayes")
     obj = getattr(plots, kind)(fit)

@@ -91,3 +91,25 @@ def test_refusals(sleep_fit):
         ml.plots.residuals(sleep_fit, group="school")
     with pytest.raises(TypeError, match="lmer or glmer fit"):
         ml.plots.qq([1, 2])
+
+
+def test_posterior_predictive_check_overlays_replications_on_the_data():
+    from multilevel.plots.mcmc import _kde
+
+    d = ml.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = ml.bayes("Reaction ~ Days + (1 | Subject)", d, chains=2, draws=200, warmup=200,
+                        seed=2, progress=False)
+    fig = ml.plots.ppc(post, ndraws=15, seed=4)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 16 and ax.get_xlabel() == "Reaction"
+    gx, gy = _kde(d["Reaction"].to_numpy(dtype=float))
+    np.testing.assert_allclose(ax.lines[-1].get_ydata(), gy)
+    reps = post.posterior_predictive(ndraws=15, seed=4)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), _kde(reps[0])[1])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["y", "y_rep"]
+    with pytest.raises(TypeError, match="ppc takes a Posterior"):
+        ml.plots.ppc(ml.lmer("Reaction ~ Days + (1 | Subject)", d))
+    with pytest.raises(ValueError, match="ndraws must be a positive whole number"):
+        ml.plots.ppc(post, ndraws=0)

@@ -15,6 +15,7 @@ _WHERE: dict[str, str] = {
     "group_lines": "lines",
     "item_curves": "irt",
     "pooling": "lines",
+    "ppc": "checks",
     "qq": "checks",
     "residuals": "checks",
     "shrinkage": "checks",

@@ -1,4 +1,4 @@
-"""Model-check figures: normal QQ plots of the random effects, residuals, and shrinkage."""
+"""Model-check figures: QQ plots of the random effects, residuals, shrinkage, posterior predictive checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from ._mpl import pyplot
 
-__all__ = ["qq", "residuals", "shrinkage"]
+__all__ = ["ppc", "qq", "residuals", "shrinkage"]
 
 
 def _ppoints(n: int) -> np.ndarray:
@@ -206,4 +206,66 @@ def shrinkage(fit, group: str | None = None):
         a.set_title(name)
         a.set_xlabel("own least squares (no pooling)")
     axes[0][0].set_ylabel("mixed model (partial pooling)")
+    return fig
+
+
+def ppc(posterior, ndraws: int = 50, seed: int = 0, ax=None):
+    """Posterior predictive check: the data's density over those of replicated data sets.
+
+    As brms's ``pp_check(fit)`` (bayesplot's ``ppc_dens_overlay``): ``ndraws``
+    replicated responses from :meth:`Posterior.posterior_predictive`, each as
+    a thin kernel density, and the observed response as a thick one; for
+    counts and proportions (poisson, binomial) the densities are of the values
+    as numbers. Data unlike the replications point at a missing predictor, a
+    wrong family or a missing random effect.
+
+    Parameters
+    ----------
+    posterior : Posterior
+    ndraws : int, default 50
+        Replicated data sets to draw.
+    seed : int, default 0
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+    ...                 chains=2, draws=300, warmup=300, seed=2, progress=False)
+    >>> fig = ml.plots.ppc(post, ndraws=20)
+    >>> len(fig.axes[0].lines)    # 20 replications and the data
+    21
+    >>> import matplotlib.pyplot as plt; plt.close("all")
+    """
+    from ..arguments import short_repr
+    from ._mpl import axes_list
+    from .mcmc import _kde
+
+    if not (hasattr(posterior, "posterior_predictive") and hasattr(posterior, "ranef_draws")):
+        raise TypeError(f"ppc takes a Posterior (ml.bayes), not {short_repr(posterior)}")
+    if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or ndraws < 1:
+        raise ValueError(f"ndraws must be a positive whole number, not {short_repr(ndraws)}")
+    total = posterior.chains * posterior.ndraws
+    reps = posterior.posterior_predictive(ndraws=min(int(ndraws), total), seed=seed)
+    y = np.asarray(posterior.model.design.y, dtype=float)
+    if ax is None:
+        fig, ax = pyplot().subplots(figsize=(6.4, 4.2))
+    else:
+        ax = axes_list(ax, 1, "the check")[0]
+        fig = ax.figure
+    for r in reps:
+        gx, gy = _kde(np.asarray(r, dtype=float))
+        ax.plot(gx, gy, color="C0", alpha=0.25, lw=0.7)
+    from matplotlib.lines import Line2D
+
+    gx, gy = _kde(y)
+    data_line, = ax.plot(gx, gy, color="k", lw=2.0, label="y")
+    ax.legend(handles=[data_line, Line2D([], [], color="C0", alpha=0.6, label="y_rep")])
+    ax.set_xlabel(posterior.model.design.response_name)
+    ax.set_ylabel("density")
+    ax.set_title(f"posterior predictive check: {len(reps)} replications")
     return fig
