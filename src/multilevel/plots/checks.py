@@ -96,13 +96,10 @@ def residuals(fit, group: str | None = None):
 
     if not hasattr(fit, "ranef_var"):
         raise TypeError(f"fit must be an lmer or glmer fit, not {short_repr(fit)}")
+    from ..results.effects import group_terms
+
     r = fit.residuals() if isinstance(fit, LmerResult) else fit.residuals("pearson")
-    terms = fit.design.terms
-    groups = list(dict.fromkeys(t.group for t in terms))
-    group = groups[0] if group is None else group
-    if group not in groups:
-        raise ValueError(f"no grouping factor {group!r}; the fit has {', '.join(map(repr, groups))}")
-    term = terms[[t.group for t in terms].index(group)]
+    group, (term, *_) = group_terms(fit.design, group)
     fig, (a1, a2) = pyplot().subplots(1, 2, figsize=(10.0, 4.0),
                                       gridspec_kw={"width_ratios": [1.0, 1.4]})
     a1.scatter(fit.fitted.to_numpy(), r.to_numpy(), s=6, color="C0", alpha=0.6, linewidths=0)
@@ -169,12 +166,10 @@ def shrinkage(fit, group: str | None = None):
     if not isinstance(fit, LmerResult):
         raise TypeError(f"shrinkage compares least-squares fits: it takes a linear (lmer) fit, "
                         f"not {short_repr(fit)}")
+    from ..results.effects import group_terms
+
     d = fit.design
-    groups = list(dict.fromkeys(t.group for t in d.terms))
-    group = groups[0] if group is None else group
-    if group not in groups:
-        raise ValueError(f"no grouping factor {group!r}; the fit has {', '.join(map(repr, groups))}")
-    terms = [t for t in d.terms if t.group == group]
+    group, terms = group_terms(d, group)
     Z = np.hstack([t.Z for t in terms])
     cols = [c for t in terms for c in t.columns]
     codes, nlev = terms[0].codes, terms[0].nlevels

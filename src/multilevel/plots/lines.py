@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..results.effects import group_terms
 from ._mpl import axes_list, pyplot
 
 __all__ = ["group_lines", "pooling"]
@@ -67,7 +68,7 @@ def group_lines(fit, x: str, group: str | None = None, ax=None, points: bool = T
         ax = axes_list(ax, 1, "the lines")[0]
         fig = ax.figure
     xv = np.asarray(data[x], dtype=float)
-    codes = fit.design.terms[[t.group for t in fit.design.terms].index(group)].codes
+    codes = group_terms(fit.design, group)[1][0].codes
     if points:
         ax.scatter(xv, fit.design.y, s=6, color="0.6", alpha=0.5, linewidths=0)
     for j, (a, s) in enumerate(zip(b["(Intercept)"].to_numpy(), b[x].to_numpy())):
@@ -127,7 +128,7 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
     if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
         raise ValueError(f"ncols must be a positive whole number, not {short_repr(ncols)}")
     group = b.index.name
-    codes = fit.design.terms[[t.group for t in fit.design.terms].index(group)].codes
+    codes = group_terms(fit.design, group)[1][0].codes
     xv, y = np.asarray(data[x], dtype=float), np.asarray(fit.design.y, dtype=float)
     sizes = np.bincount(codes, minlength=len(b))
     if groups is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["group_frames", "group_coefficients", "level1_coefficients", "varcorr_long"]
+__all__ = ["group_frames", "group_coefficients", "group_terms", "level1_coefficients", "varcorr_long"]
 
 
 def group_frames(terms, arrays) -> dict[str, pd.DataFrame]:
@@ -88,6 +88,29 @@ def _as_multiple(x: np.ndarray, base: np.ndarray, codes: np.ndarray, nlev: int) 
     return np.where(np.isnan(w), 0.0, w)
 
 
+def group_terms(design, group: str | None = None) -> tuple[str, list]:
+    """``(group, its terms)``: the grouping factor named (by default the first) and the
+    design's random-effects terms grouped by it, or a one-line ValueError.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("Reaction ~ Days + (1 + Days || Subject)", ml.datasets.load("sleepstudy"))
+    >>> g, terms = group_terms(d)
+    >>> g, [t.columns for t in terms]
+    ('Subject', [('(Intercept)',), ('Days',)])
+    """
+    from ..arguments import short_repr
+
+    groups = list(dict.fromkeys(t.group for t in design.terms))
+    if group is None:
+        group = groups[0]
+    if group not in groups:
+        raise ValueError(f"no grouping factor {short_repr(group)}; the fit has {', '.join(map(repr, groups))}")
+    return group, [t for t in design.terms if t.group == group]
+
+
 def level1_coefficients(fit, group: str | None = None) -> pd.DataFrame:
     """Each group's coefficients of the level-1 predictors, group-level predictors folded in.
 
@@ -134,15 +157,8 @@ def level1_coefficients(fit, group: str | None = None) -> pd.DataFrame:
     >>> bool(abs(b["ses"].iloc[0] - by_hand) < 1e-10)
     True
     """
-    from ..arguments import short_repr
-
     design = fit.design
-    groups = list(dict.fromkeys(t.group for t in design.terms))
-    if group is None:
-        group = groups[0]
-    if group not in groups:
-        raise ValueError(f"no grouping factor {short_repr(group)}; the fit has {', '.join(map(repr, groups))}")
-    terms = [t for t in design.terms if t.group == group]
+    group, terms = group_terms(design, group)
     codes, nlev = terms[0].codes, terms[0].nlevels
     ranef = fit.ranef[group]
     bases: list[tuple[str, np.ndarray]] = [(c, t.Z[:, j]) for t in terms for j, c in enumerate(t.columns)]
