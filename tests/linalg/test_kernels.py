@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import multilevel as ml
 from multilevel.design import build_design
@@ -94,6 +94,7 @@ def blocked_designs():
 @settings(max_examples=60, deadline=None)
 @given(which=st.integers(0, len(BLOCKED) - 1), reml=st.booleans(), seed=st.integers(0, 10_000),
        scale=st.floats(0.0, 5.0), weighted=st.booleans())
+@example(which=2, reml=False, seed=6232, scale=2.3125, weighted=False)  # terms cancelling
 def test_blocked_kernel_matches_numpy_factorisation(blocked_designs, which, reml, seed, scale, weighted):
     from dataclasses import replace
 
@@ -110,9 +111,19 @@ def test_blocked_kernel_matches_numpy_factorisation(blocked_designs, which, reml
     theta = rng.normal(size=layout.ntheta) * scale
     theta[layout.diagonal] = np.abs(theta[layout.diagonal])
     ours = compiled("blocked")(theta, *args)
-    # summation orders differ: agreement to 1e-8 of the criterion (about 1e-10 typically; the
-    # fits are compared with lme4 to 1e-6)
-    np.testing.assert_allclose(ours, _numpy_value(cp, layout, theta, reml), rtol=1e-8)
+    ref = _numpy_value(cp, layout, theta, reml)
+    # summation orders differ: agreement to 1e-8 of the criterion's terms (about 1e-10
+    # typically; the fits are compared with lme4 to 1e-6). The criterion is a log-determinant
+    # plus n log(pwrss): where they nearly cancel (a response constant within groups and a
+    # large theta: +-2,200 summing to 5.45) the rounding of the terms is what is compared.
+    try:
+        scale = max(abs(ref), abs(factorize(cp, layout, theta).logdet_theta))
+    except NotPositiveDefinite:
+        scale = abs(ref)
+    if np.isfinite(ref):
+        assert abs(ours - ref) <= 1e-8 * scale, (ours, ref)
+    else:
+        assert ours == ref
 
 
 def test_objective_picks_the_blocked_kernel_for_a_small_rest_only():
