@@ -205,6 +205,11 @@ def test_bayes_from_the_command_line(capsys):
     (["--plot", "qq"], "--plot needs --out FILE"),
     (["--method", "ml", "--ddf", "kenward-roger"], "--ddf kenward-roger needs a REML fit"),
     (["--plot", "trace", "--out", "x.png"], "--plot trace needs a Bayesian fit"),
+    # refused before any fitting (a Bayesian fit would take seconds)
+    (["--method", "bayes", "--json"], "--json is for likelihood fits"),
+    (["--method", "bayes", "--confint", "wald"], "--confint is for likelihood fits"),
+    (["--method", "bayes", "--plot", "shrinkage", "--out", "x.png"], "--plot shrinkage takes a fit"),
+    (["--family", "binomial", "--anova"], "--anova gives lmerTest's F tests"),
 ])
 def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)

@@ -180,32 +180,40 @@ def _plot(fit, kind: str, out: str) -> None:
     matplotlib.use("Agg")
     from . import plots
 
-    is_posterior = hasattr(fit, "ranef_draws")
-    if kind in ("trace", "density", "ppc") and not is_posterior:
-        raise ValueError(f"--plot {kind} needs a Bayesian fit: use it with --method bayes")
-    if kind in ("residuals", "shrinkage") and is_posterior:
-        raise ValueError(f"--plot {kind} takes a fit by reml, ml, laplace or agq, not bayes")
     obj = getattr(plots, kind)(fit)
     fig = obj.figure if hasattr(obj, "figure") and not hasattr(obj, "savefig") else obj
     fig.savefig(out, dpi=100, bbox_inches="tight")
 
 
-def _fit(args) -> int:
-    method = _method(args)
+def _check_options(args, method: str) -> None:
+    """Refuse option combinations that cannot go together, before any data is read or fitted."""
+    bayes = method == "bayes"
     if args.plot and not args.out:
         raise ValueError("--plot needs --out FILE (e.g. --out caterpillar.png)")
+    if args.plot in ("trace", "density", "ppc") and not bayes:
+        raise ValueError(f"--plot {args.plot} needs a Bayesian fit: use it with --method bayes")
+    if args.plot in ("residuals", "shrinkage") and bayes:
+        raise ValueError(f"--plot {args.plot} takes a fit by reml, ml, laplace or agq, not bayes")
     if args.ddf == "kenward-roger" and method != "reml":
         raise ValueError("--ddf kenward-roger needs a REML fit (the default for gaussian models)")
+    if args.confint and bayes:
+        raise ValueError("--confint is for likelihood fits; a Bayesian fit prints its "
+                         "credible intervals in the summary")
+    if args.json and bayes:
+        raise ValueError("--json is for likelihood fits; use the Python API's draws_df() for "
+                         "a Bayesian fit")
+    if args.anova and method not in ("reml", "ml"):
+        raise ValueError("--anova gives lmerTest's F tests of a linear mixed model (reml or ml)")
+
+
+def _fit(args) -> int:
+    method = _method(args)
+    _check_options(args, method)
     data = read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = _fit_model(args, data, method)
-        extra = None
-        if args.confint:
-            if method == "bayes":
-                raise ValueError("--confint is for likelihood fits; a Bayesian fit prints its "
-                                 "credible intervals in the summary")
-            extra = fit.confint(method=args.confint)
+        extra = fit.confint(method=args.confint) if args.confint else None
         if args.plot:
             _plot(fit, args.plot, args.out)
     seen = set()
@@ -217,18 +225,13 @@ def _fit(args) -> int:
             seen.add(msg)
             print(f"warning: {msg}", file=sys.stderr)
     if args.json:
-        if method == "bayes":
-            raise ValueError("--json is for likelihood fits; use the Python API's draws_df() for "
-                             "a Bayesian fit")
         print(json.dumps(fit.to_dict(), indent=2))
         return 0
     if method in ("reml", "ml"):
         print(fit.summary(ddf=None if args.ddf == "none" else args.ddf))
     else:
         print(fit.summary())
-    if getattr(args, "anova", False):
-        if method not in ("reml", "ml"):
-            raise ValueError("--anova gives lmerTest's F tests of a linear mixed model (reml or ml)")
+    if args.anova:
         print()
         print(fit.anova(ddf="kenward-roger" if args.ddf == "kenward-roger" else "satterthwaite"))
     if extra is not None:
