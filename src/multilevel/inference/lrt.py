@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ..results.summary import SIGNIF_LEGEND, anova_lines
+from ..results.summary import anova_lines
 from ..arguments import as_bool, short_repr
 
 __all__ = ["ModelComparison", "anova"]
@@ -19,7 +19,6 @@ __all__ = ["ModelComparison", "anova"]
 COLUMNS = ("npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)")
 MIX_COLUMN = "Pr(>Chisq) mix"
 REFIT_NOTE = "refitting model(s) with ML (instead of REML)"
-_LEGEND = SIGNIF_LEGEND
 
 
 @dataclass(frozen=True, eq=False)

@@ -64,29 +64,6 @@ def format_column(values, digits: int = 4) -> list[str]:
     return [f"{v:.{msig - 1}e}" if math.isfinite(v) else _fmt(v, 0) for v in vals]
 
 
-def coef_columns(est, se, digits: int = 4) -> tuple[list[str], list[str]]:
-    """Estimate and standard-error columns formatted together, as R's ``printCoefmat``.
-
-    Parameters
-    ----------
-    est, se : array-like
-        Estimates and their standard errors.
-    digits : int, default 4
-        Significant digits, as R's ``digits``.
-
-    Returns
-    -------
-    est_strings, se_strings : list of str
-
-    Examples
-    --------
-    >>> coef_columns([251.405105, 10.467286], [6.824597, 1.545790])   # one width, as R's matrix
-    (['251.405', ' 10.467'], ['  6.825', '  1.546'])
-    """
-    e, s = coef_block([est, se], digits)
-    return e, s
-
-
 def coef_block(columns, digits: int = 4) -> list[list[str]]:
     """Columns formatted together as ``printCoefmat`` formats its coefficient columns
     (``cs.ind``: the estimates, their standard errors and, in lmerTest's tables, the df):
