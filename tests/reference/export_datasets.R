@@ -319,4 +319,31 @@ write_dataset(
     sample = "Penicillin sample (factor, levels A..F)"
   ))
 
+## 9. exam ----------------------------------------------------------------
+write_dataset(
+  mlmRev::Exam, "exam",
+  title = "Exam scores of 4059 students in 65 inner-London schools",
+  source = paste(
+    "R package mlmRev, dataset Exam (Goldstein, H. et al. (1993), 'A",
+    "multilevel analysis of school examination results', Oxford Review of",
+    "Education 19, 425-433)"),
+  description = paste(
+    "Normalised GCSE exam scores of 4,059 students aged 16 in 65 inner-London",
+    "schools, with the students' standardised London Reading Test score at",
+    "intake (age 11), their verbal reasoning band, sex, and the schools'",
+    "gender (mixed, boys, girls) and average intake score. The standard",
+    "example of estimated marginal means for a linear mixed model."),
+  columns = c(
+    school = "School ID (factor, 65 levels)",
+    normexam = "Normalised exam score at age 16",
+    schgend = "School gender (factor, levels mixed, boys, girls)",
+    schavg = "School average of the intake score",
+    vr = "Student's verbal reasoning band at intake (factor, levels bottom 25%, mid 50%, top 25%)",
+    intake = "Band of the student's intake score (factor, levels bottom 25%, mid 50%, top 25%)",
+    standLRT = "Standardised London Reading Test score at age 11",
+    sex = "Sex of the student (factor, levels F, M)",
+    type = "School type (factor, levels Mxd, Sngl)",
+    student = "Student ID within school (factor, 650 levels)"
+  ))
+
 cat("Wrote datasets to", out_dir, "\n")

@@ -1,0 +1,13 @@
+"""After the fit: estimated marginal means and contrasts (R's emmeans).
+
+:func:`emmeans` builds the reference grid of a fit (:mod:`.grid`), averages
+its predictions into marginal means and returns an :class:`EMMTable`, from
+which pairs and other contrasts (:mod:`.contrasts`) follow with emmeans'
+multiplicity adjustments (:mod:`.adjust`).
+"""
+
+from .emmeans import emmeans
+from .grid import ReferenceGrid, reference_grid
+from .table import EMMTable
+
+__all__ = ["EMMTable", "ReferenceGrid", "emmeans", "reference_grid"]

@@ -1,0 +1,207 @@
+"""Estimated marginal means: ``ml.emmeans(fit, "schgend")``, as R's emmeans computes them.
+
+A marginal mean is a weighted average of the reference grid's predictions
+over the variables not named (equal weights by default, as emmeans), with
+its standard error from the coefficients' covariance, Kenward-Roger (or
+Satterthwaite) degrees of freedom for lmer fits, asymptotic z for glmer
+fits, and the posterior draws of a Bayesian fit.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .estimates import estimates
+from .grid import ReferenceGrid, reference_grid
+from .state import Family, _check_level
+from .table import EMMTable
+
+__all__ = ["emmeans"]
+
+WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
+
+
+def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
+    if isinstance(specs, str) and "~" in specs:
+        rhs = specs.split("~", 1)[1]
+        if "|" in rhs:
+            rhs, extra = rhs.split("|", 1)
+            if by is not None:
+                raise ValueError("give the by-variables either after '|' in specs or as by=, not both")
+            by = [v.strip() for v in re.split(r"[+*]", extra) if v.strip()]
+        specs = [v.strip() for v in re.split(r"[+*]", rhs) if v.strip()]
+    if isinstance(specs, str):
+        specs = [specs]
+    if not isinstance(specs, (list, tuple)) or not specs or not all(isinstance(s, str) for s in specs):
+        raise TypeError("specs must name the variable(s) to give means for: a string, a list of "
+                        "strings, or a formula such as '~ sex | schgend'")
+    by = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    if not all(isinstance(b, str) for b in by):
+        raise TypeError("by must be a variable name or a list of them")
+    specs = [s for s in specs if s not in by]
+    if len(set(specs)) != len(specs) or len(set(by)) != len(by):
+        raise ValueError("a variable is named twice in specs / by")
+    return list(specs), by
+
+
+def _weights(rg: ReferenceGrid, facs: list[str], weights) -> tuple[np.ndarray, list[str]]:
+    """The (means x cells) averaging matrix and the variables averaged over."""
+    names = list(rg.variables)
+    dims = [len(rg.variables[v]) for v in names]
+    idx = np.arange(len(rg.frame)).reshape(dims[::-1]).transpose() if names else np.arange(1)
+    use = [names.index(f) for f in facs]
+    avg = [i for i, d in enumerate(dims) if d > 1 and i not in use]
+    counts = rg.counts.copy()
+    if np.all(counts == 0):
+        counts = counts + 1
+    # cells of each mean: axes ordered (use..., avg..., others of size 1)
+    order = use + avg + [i for i in range(len(dims)) if i not in use and i not in avg]
+    cells = np.transpose(idx, order) if names else idx
+    n_use = int(np.prod([dims[i] for i in use])) if use else 1
+    n_avg = int(np.prod([dims[i] for i in avg])) if avg else 1
+    # R's expand.grid order: the first variable fastest, so flatten in Fortran order
+    cells = cells.reshape([dims[i] for i in use] + [n_avg], order="F") if use else cells.reshape(1, n_avg)
+    cells = cells.reshape(n_use, n_avg, order="F")
+    W = np.zeros((n_use, len(rg.frame)))
+    if isinstance(weights, str):
+        w_name = weights.lower()
+        if w_name not in WEIGHTS:
+            raise ValueError(f"unknown weights={weights!r}; choose one of {', '.join(WEIGHTS)} "
+                             "or give one number per averaged cell")
+        c = counts[cells]  # (n_use, n_avg)
+        if w_name == "equal":
+            w = np.ones_like(c)
+        elif w_name == "proportional":
+            w = np.broadcast_to(c.sum(axis=0), c.shape)
+        elif w_name == "outer":
+            w = np.broadcast_to(_outer_weights(rg, avg, dims, counts), c.shape)
+        elif w_name == "cells":
+            w = c
+        else:
+            w = (c > 0).astype(float)
+    else:
+        vec = np.asarray(weights, dtype=float).ravel()
+        if vec.size != n_avg or not np.all(np.isfinite(vec)) or np.any(vec < 0):
+            raise ValueError(f"weights must be one of {', '.join(WEIGHTS)} or {n_avg} non-negative "
+                             "numbers, one per averaged cell")
+        w = np.broadcast_to(vec, (n_use, n_avg))
+    total = w.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(total > 0, w / total, np.nan)
+    for r in range(n_use):
+        W[r, cells[r]] = w[r]
+    return W, [names[i] for i in avg]
+
+
+def _outer_weights(rg, avg, dims, counts) -> np.ndarray:
+    names = list(rg.variables)
+    full = counts.reshape(dims[::-1]).transpose()
+    table = full.sum(axis=tuple(i for i in range(len(dims)) if i not in avg))
+    N = table.sum()
+    w = np.array(N)
+    for d in range(table.ndim):
+        margin = table.sum(axis=tuple(j for j in range(table.ndim) if j != d)) / N
+        w = np.multiply.outer(w, margin)
+    del names
+    # w's axes are in avg order, first varying fastest after the flatten below
+    return np.asarray(w).reshape(-1, order="F")
+
+
+def _labels(rg: ReferenceGrid, facs: list[str]) -> pd.DataFrame:
+    values = [rg.variables[f] for f in facs]
+    import itertools
+
+    rows = [tuple(reversed(c)) for c in itertools.product(*reversed(values))]
+    frame = pd.DataFrame(rows, columns=facs)
+    for f in facs:
+        if f in rg.factors:
+            frame[f] = pd.Categorical(frame[f], categories=list(rg.variables[f]))
+    return frame
+
+
+def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: str = "link",
+            df: str | None = None, level: float = 0.95) -> EMMTable:
+    """Estimated marginal means of a fitted model, as R's ``emmeans``.
+
+    Parameters
+    ----------
+    fit : LmerResult, GlmerResult or Posterior
+    specs : str, list of str, or formula string
+        The variable(s) to give means for (factors, or covariates given
+        several values in ``at``); ``"~ sex | schgend"`` names by-variables too.
+    by : str or list of str, optional
+        Variables whose levels split the table into groups (contrasts and
+        multiplicity adjustments act within each group).
+    at : dict, optional
+        Values of predictors: covariates are held at their mean unless given
+        here (several values make a covariate a dimension); a factor may be
+        restricted to some levels.
+    weights : {"equal", "proportional", "outer", "cells", "flat"} or array
+        How the predictions of the cells averaged over are weighted
+        (emmeans' options; an array gives one weight per averaged cell).
+    type : {"link", "response"}
+        For glmer fits and posteriors: means on the link scale, or
+        back-transformed to the response scale (standard errors by the delta
+        method, intervals back-transformed, tests on the link scale); see
+        also :meth:`EMMTable.regrid`.
+    df : {"kenward-roger", "satterthwaite", "asymptotic"}, optional
+        Degrees-of-freedom method for lmer fits (default Kenward-Roger, as
+        emmeans; R's emmeans switches to asymptotic above 3,000 rows unless
+        ``pbkrtest.limit`` is raised, this does not).
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    EMMTable
+        A DataFrame with emmeans' columns (the variables, ``emmean``, ``SE``,
+        ``df``, ``lower.CL``, ``upper.CL``; ``prob`` / ``rate`` /
+        ``response`` and ``asymp.LCL``, ``asymp.UCL`` on the response scale;
+        ``lower.HPD``, ``upper.HPD`` for posteriors), printing as emmeans
+        prints, with :meth:`~EMMTable.pairs`, :meth:`~EMMTable.contrast`,
+        :meth:`~EMMTable.confint`, :meth:`~EMMTable.test` and
+        :meth:`~EMMTable.regrid`.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("normexam ~ standLRT + sex + schgend + (1 | school)", ml.datasets.load("exam"))
+    >>> emm = ml.emmeans(fit, "schgend")
+    >>> emm["emmean"].round(3).tolist()
+    [-0.107, 0.09, 0.07]
+    >>> emm.pairs()["p.value"].round(3).tolist()
+    [0.216, 0.218, 0.989]
+    """
+    est = estimates(fit, df)
+    level = _check_level(level)
+    if type not in ("link", "response"):
+        raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+    specs, by = _parse_specs(specs, by)
+    rg = reference_grid(est.design, at)
+    facs = specs + by
+    unknown = [f for f in facs if f not in rg.variables]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a predictor of the fixed part; the reference grid "
+                         f"has {', '.join(rg.variables) or 'no variables'}")
+    W, averaged = _weights(rg, facs, weights)
+    good = np.all(np.isfinite(W), axis=1)
+    Wz = np.where(np.isfinite(W), W, 0.0)
+    L = Wz @ rg.linfct
+    Lfull = Wz @ rg.linfct_full
+    offset = Wz @ rg.offset if rg.offset is not None else np.zeros(len(W))
+    notes = []
+    if averaged:
+        notes.append(f"Results are averaged over the levels of: {', '.join(averaged)}")
+    if any(set(facs) < t for t in rg.terms):
+        notes.append("NOTE: Results may be misleading due to involvement in interactions")
+    scale = "link"
+    if type == "response" and est.link != "identity":
+        scale = "response"
+    fam = Family(est=est, L=L, offset=offset, Lfull=Lfull, null_basis=rg.null_basis,
+                 labels=_labels(rg, facs), by=tuple(by), kind="emmeans", scale=scale, adjust="none",
+                 notes=tuple(notes), level=level, missing=None if good.all() else ~good)
+    return EMMTable.from_family(fam)
+

@@ -1,0 +1,137 @@
+"""What marginal means need from a fit: coefficients, their uncertainty and the df of a contrast.
+
+One small object stands for an lmer fit (with Kenward-Roger, Satterthwaite or
+asymptotic degrees of freedom, as emmeans' ``lmer.df``), a glmer fit
+(asymptotic) and a Bayesian posterior (the draws of the coefficients), so the
+rest of :mod:`multilevel.marginal` never asks which it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Estimates", "estimates", "DF_METHODS"]
+
+DF_METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Coefficients of a fit with what inference on ``L beta`` needs.
+
+    Attributes
+    ----------
+    design : Design
+    beta : ndarray (p,)
+        Point estimates (for a posterior, the posterior means).
+    vcov : ndarray (p, p) or None
+        Their covariance (Kenward-Roger's adjusted one under that method);
+        None for a posterior.
+    draws : ndarray (m, p) or None
+        Posterior draws of the coefficients.
+    method : str
+        "kenward-roger", "satterthwaite", "asymptotic" or "bayes".
+    family, link : str
+    note : str or None
+        Why the df method differs from the one asked for.
+    """
+
+    design: object
+    beta: np.ndarray
+    vcov: np.ndarray | None
+    draws: np.ndarray | None
+    method: str
+    family: str
+    link: str
+    note: str | None = None
+    _df: Callable | None = field(default=None, repr=False)
+
+    def df(self, L: np.ndarray) -> np.ndarray:
+        """Degrees of freedom of each row of ``L`` (inf: asymptotic)."""
+        L = np.atleast_2d(L)
+        if self._df is None:
+            return np.full(L.shape[0], np.inf)
+        return np.array([self._df(row) if np.any(row != 0) else np.nan for row in L])
+
+
+def _kind(fit) -> str:
+    name = type(fit).__name__
+    if name in ("LmerResult", "GlmerResult", "Posterior"):
+        return name
+    raise TypeError(f"marginal means need a fit from ml.lmer, ml.glmer or ml.bayes, not {type(fit).__name__}")
+
+
+def check_df_method(df) -> str | None:
+    if df is None:
+        return None
+    if not isinstance(df, str) or df.lower().replace("_", "-") not in DF_METHODS:
+        raise ValueError(f"unknown df={df!r}; choose one of {', '.join(DF_METHODS)} (or None for "
+                         "Kenward-Roger where it applies)")
+    return df.lower().replace("_", "-")
+
+
+def estimates(fit, df: str | None = None) -> Estimates:
+    """The :class:`Estimates` of a fit.
+
+    Parameters
+    ----------
+    fit : LmerResult, GlmerResult or Posterior
+    df : {"kenward-roger", "satterthwaite", "asymptotic"}, optional
+        For lmer fits (default Kenward-Roger, as emmeans; an ML fit takes its
+        covariance and df from the REML fit of the same model, as pbkrtest
+        does). Models with more random effects than Kenward-Roger's dense
+        matrices allow fall back to Satterthwaite.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> est = estimates(fit)
+    >>> est.method, est.df([[0.0, 1.0]]).round(2).tolist()
+    ('kenward-roger', [17.0])
+    """
+    kind = _kind(fit)
+    df = check_df_method(df)
+    if kind == "Posterior":
+        if df is not None:
+            raise ValueError("df= applies to lmer fits; a posterior's intervals come from its draws")
+        draws = fit._beta_flat()
+        return Estimates(design=fit.model.design, beta=draws.mean(axis=0), vcov=None, draws=draws,
+                         method="bayes", family=fit.family, link=fit.link)
+    beta = fit.fixef.to_numpy()
+    vcov = fit.vcov.to_numpy()
+    if kind == "GlmerResult":
+        if df not in (None, "asymptotic"):
+            raise ValueError(f"df={df!r} applies to lmer fits; a glmer fit's tests are asymptotic (z)")
+        return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
+                         family=fit.family.name, link=fit.family.link.name)
+    method = df or "kenward-roger"
+    if method == "kenward-roger":
+        from ..inference.kenward_roger import MAX_Q, kr_ddf
+
+        q = sum(t.q for t in fit.design.terms)
+        if q > MAX_Q:
+            note = (f"Kenward-Roger needs dense {q} x {q} matrices (limit {MAX_Q}): "
+                    "Satterthwaite's df are used instead")
+            return replace(estimates(fit, "satterthwaite"), note=note)
+        else:
+            kr = (fit if fit.reml else fit.refit(reml=True))._kenward_roger
+            # an ML fit: the adjusted covariance of its REML fit, and df from that
+            # fit's derivatives around the ML fit's own covariance (pbkrtest's Lb_ddf
+            # as emmeans calls it)
+            kr_df = kr if fit.reml else replace(kr, phi=vcov)
+            return Estimates(design=fit.design, beta=beta, vcov=kr.phi_adj, draws=None,
+                             method=method, family="gaussian", link="identity",
+                             _df=lambda row: kr_ddf(kr_df, row[None, :])[0])
+    if method == "satterthwaite":
+        from ..inference.satterthwaite import satterthwaite_df
+
+        vc = fit._varpar_cov
+        return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method=method,
+                         family="gaussian", link="identity",
+                         _df=lambda row: satterthwaite_df(vc, row))
+    return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
+                     family="gaussian", link="identity")

@@ -1,0 +1,285 @@
+"""The reference grid of a fit: every combination of the factors' levels, covariates at their means.
+
+As emmeans' ``ref_grid``: each factor of the fixed-effects formula takes all
+its levels, each numeric predictor its mean over the rows used in the fit
+(or the values given in ``at=``); a row of the grid's model matrix, built with
+the fit's own encodings, is the linear function of the coefficients that
+predicts that cell. Cells whose prediction is not estimable (a combination
+absent from the data when a coefficient was aliased) are marked so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..arguments import short_repr
+
+__all__ = ["ReferenceGrid", "reference_grid"]
+
+#: relative size below which a grid row is taken to lie in the row space of X
+ESTIMABLE_TOL = 1e-8
+
+
+@dataclass(frozen=True)
+class ReferenceGrid:
+    """Cells of a fit's fixed-effects model and their linear functions.
+
+    Attributes
+    ----------
+    variables : dict
+        Name -> tuple of the values the grid takes, in the formula's order;
+        factors hold their levels, covariates their mean or ``at=`` values.
+    factors : tuple of str
+        The names in ``variables`` that are factors.
+    frame : DataFrame
+        One row per cell, the first variable varying fastest (R's ``expand.grid``).
+    linfct : ndarray (cells, p)
+        Each cell's linear function of the fit's (kept) coefficients.
+    linfct_full : ndarray (cells, p_all)
+        The same over every column of the fixed model matrix, aliased ones included.
+    null_basis : ndarray or None
+        Basis of the null space of the full fixed model matrix of the data
+        (None when no coefficient was aliased).
+    estimable : ndarray of bool (cells,)
+    counts : ndarray (cells,)
+        Observations of the fit in each cell's factor combination.
+    offset : ndarray (cells,) or None
+        The offset of each cell (formula offsets at the grid's values; the
+        mean of an ``offset=`` argument).
+    terms : tuple of frozenset
+        The variables of each fixed-effects term.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    >>> rg = reference_grid(fit.design)
+    >>> rg.variables
+    {'time': (0.5,), 'treatment': ('CBT', 'Cont', 'FT')}
+    >>> rg.linfct.shape
+    (3, 6)
+    """
+
+    variables: dict
+    factors: tuple[str, ...]
+    frame: pd.DataFrame
+    linfct: np.ndarray
+    linfct_full: np.ndarray
+    null_basis: np.ndarray | None
+    estimable: np.ndarray
+    counts: np.ndarray
+    offset: np.ndarray | None
+    terms: tuple
+
+
+def _formula_variables(design) -> tuple[list[str], dict[str, tuple | None]]:
+    """The data columns of the fixed part in formula order, and each factor's levels (None: numeric)."""
+    spec = design.fixed.spec
+    data = design.data
+    if hasattr(spec, "columns"):  # SimpleSpec
+        levels = {c: spec._levels(j) for j, c in enumerate(spec.columns)}
+        return list(spec.columns), levels
+    names = set(spec.variables_by_source.get("data", set()))
+    rhs = design.formula.fixed
+    order = sorted(names, key=lambda v: (_first_position(rhs, v), v))
+    state = getattr(spec, "encoder_state", {}) or {}
+    levels: dict[str, tuple | None] = {}
+    for v in order:
+        st = state.get(v)
+        kind = getattr(st[0], "value", None) if st else None
+        col = data[v] if data is not None and v in data.columns else None
+        if kind == "categorical":
+            levels[v] = tuple(st[1].get("categories", ()))
+        elif col is not None and (not pd.api.types.is_numeric_dtype(col)
+                                  or pd.api.types.is_bool_dtype(col)):
+            levels[v] = _column_levels(col)
+        elif _wrapped_as_factor(state, v) and col is not None:
+            levels[v] = tuple(sorted(pd.unique(col.dropna())))
+        else:
+            levels[v] = None
+    return order, levels
+
+
+def _first_position(text: str, name: str) -> int:
+    m = re.search(r"(?<![\w.])" + re.escape(name) + r"(?![\w.])", text)
+    return m.start() if m else len(text)
+
+
+def _wrapped_as_factor(state: dict, v: str) -> bool:
+    """Whether ``v`` enters only through a categorical encoding such as ``C(v)``."""
+    pat = re.compile(r"(?<![\w.])" + re.escape(v) + r"(?![\w.])")
+    return any(key != v and pat.search(str(key)) and getattr(st[0], "value", None) == "categorical"
+               for key, st in state.items())
+
+
+def _column_levels(col: pd.Series) -> tuple:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return tuple(col.cat.categories)
+    return tuple(sorted(pd.unique(col.dropna())))
+
+
+def _term_variables(design, names: list[str]) -> tuple:
+    """The variables of each fixed-effects term (the intercept left out)."""
+    spec = design.fixed.spec
+    terms = getattr(spec, "term_indices", None)
+    if terms is None:
+        return tuple(frozenset([c]) for c in names)
+    out = []
+    for term in terms:
+        text = " ".join(str(f) for f in term.factors)
+        inside = frozenset(v for v in names if _first_position(text, v) < len(text))
+        if inside:
+            out.append(inside)
+    return tuple(out)
+
+
+def _covariate_values(data: pd.DataFrame, name: str, at: dict) -> tuple:
+    if name in at:
+        vals = np.atleast_1d(np.asarray(at[name], dtype=float))
+        if vals.size == 0 or not np.all(np.isfinite(vals)):
+            raise ValueError(f"at={{{name!r}: ...}} must give finite numbers")
+        return tuple(float(v) for v in vals)
+    return (float(np.mean(np.asarray(data[name], dtype=float))),)
+
+
+def _factor_values(name: str, levels: tuple, at: dict) -> tuple:
+    if name not in at:
+        return levels
+    wanted = list(np.atleast_1d(np.asarray(at[name], dtype=object)))
+    text = {str(v): v for v in levels}
+    out = []
+    for w in wanted:
+        if w in levels:
+            out.append(w)
+        elif str(w) in text:
+            out.append(text[str(w)])
+        else:
+            raise ValueError(f"at={{{name!r}: ...}} gives {short_repr(w)}, which is not a level of "
+                             f"{name!r} ({', '.join(map(str, levels[:8]))})")
+    return tuple(dict.fromkeys(out))
+
+
+def _check_at(at, names: list[str]) -> dict:
+    if at is None:
+        return {}
+    if not isinstance(at, dict):
+        raise TypeError(f"at must be a dict of variable -> value(s), not {type(at).__name__}")
+    unknown = [k for k in at if k not in names]
+    if unknown:
+        raise ValueError(f"at= names {unknown[0]!r}, which is not a predictor of the fixed part "
+                         f"({', '.join(names) or 'none'})")
+    return at
+
+
+def _expand(variables: dict) -> pd.DataFrame:
+    names = list(variables)
+    combos = itertools.product(*[variables[n] for n in reversed(names)])
+    rows = [tuple(reversed(c)) for c in combos]
+    return pd.DataFrame(rows, columns=names) if names else pd.DataFrame(index=range(1))
+
+
+def _null_basis(Xfull: np.ndarray) -> np.ndarray | None:
+    """Basis of the null space of the full (rank-deficient) fixed model matrix, or None."""
+    _, s, vt = np.linalg.svd(Xfull, full_matrices=True)
+    tol = max(Xfull.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)
+    rank = int(np.sum(s > max(tol, 1e-7 * (s[0] if s.size else 0.0))))
+    if rank == Xfull.shape[1]:
+        return None
+    return vt[rank:].T
+
+
+def _offsets(design, frame: pd.DataFrame) -> np.ndarray | None:
+    if design.offset is None:
+        return None
+    from ..design.design import formula_offset
+
+    off = formula_offset(design.formula, frame)
+    total = np.zeros(len(frame)) if off is None else off
+    if design.offset_argument:
+        fitted = formula_offset(design.formula, design.data)
+        arg = design.offset - (0.0 if fitted is None else fitted)
+        total = total + float(np.mean(arg))
+    return total
+
+
+def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
+    """The reference grid of a fitted design (see the module's description).
+
+    Parameters
+    ----------
+    design : Design
+        A fit's design (``fit.design``), with the data it was fitted to.
+    at : dict, optional
+        Values for predictors: numbers for covariates (several values make
+        the covariate a dimension of the grid), a subset of levels for factors.
+
+    Returns
+    -------
+    ReferenceGrid
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    >>> reference_grid(fit.design, at={"time": [0, 1]}).frame.shape
+    (6, 2)
+    """
+    data = design.data
+    if data is None:
+        raise ValueError("this fit does not keep its data; a reference grid needs the rows it was fitted to")
+    names, levels = _formula_variables(design)
+    at = _check_at(at, names)
+    variables = {}
+    for v in names:
+        variables[v] = (_covariate_values(data, v, at) if levels[v] is None
+                        else _factor_values(v, levels[v], at))
+    factors = tuple(v for v in names if levels[v] is not None)
+    frame = _expand(variables)
+    for v in factors:
+        frame[v] = pd.Categorical(frame[v], categories=list(levels[v]))
+    spec = design.fixed.spec
+    offset_vars = _offset_variables(design)
+    build = frame.copy()
+    for v in offset_vars:
+        if v not in build.columns:
+            build[v] = float(np.mean(np.asarray(data[v], dtype=float)))
+    if spec is None or (not names and design.fixed.names == ("(Intercept)",)):
+        full = np.ones((len(frame), 1))
+    else:
+        full = np.asarray(spec.get_model_matrix(build, na_action="ignore"), dtype=float)
+    linfct = full[:, design.fixed.keep]
+    estimable = np.ones(len(frame), dtype=bool)
+    N = None
+    if design.fixed.dropped:
+        Xfull = np.asarray(spec.get_model_matrix(data, na_action="ignore"), dtype=float)
+        N = _null_basis(Xfull[np.all(np.isfinite(Xfull), axis=1)])
+        if N is not None:
+            size = np.maximum(np.linalg.norm(full, axis=1), 1.0)
+            estimable = np.linalg.norm(full @ N, axis=1) <= ESTIMABLE_TOL * size
+    counts = _cell_counts(data, frame, factors)
+    return ReferenceGrid(variables=variables, factors=factors, frame=frame, linfct=linfct,
+                         linfct_full=full, null_basis=N, estimable=estimable, counts=counts,
+                         offset=_offsets(design, build), terms=_term_variables(design, names))
+
+
+def _offset_variables(design) -> list[str]:
+    out = []
+    for expr in design.formula.offsets:
+        out.extend(c for c in design.data.columns if _first_position(expr, str(c)) < len(expr))
+    return out
+
+
+def _cell_counts(data: pd.DataFrame, frame: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
+    if not factors:
+        return np.full(len(frame), float(len(data)))
+    keys = [tuple(str(x) for x in row) for row in data[list(factors)].astype(object).to_numpy()]
+    tally: dict = {}
+    for k in keys:
+        tally[k] = tally.get(k, 0) + 1
+    cells = [tuple(str(x) for x in row) for row in frame[list(factors)].astype(object).to_numpy()]
+    return np.array([tally.get(c, 0) for c in cells], dtype=float)
