@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import multilevel as ml
 
@@ -13,7 +15,7 @@ from lmertest_reference import MODELS, close_p, fit_of
 @pytest.mark.parametrize("model_id", sorted(MODELS))
 def test_adjusted_covariance(model_id):
     ref = np.asarray(MODELS[model_id]["kr_vcov_beta_adjusted"], dtype=float)
-    got = fit_of(model_id)._kenward_roger.phi_adj
+    got = fit_of(model_id)._kenward_roger.phi_adj_user
     scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
     np.testing.assert_allclose(got / scale, ref / scale, atol=1e-4)
 
@@ -58,3 +60,19 @@ def test_ml_fit_is_refused():
     with pytest.raises(ValueError, match="REML") as info:
         fit.coef_table(ddf="kenward-roger")
     assert "\n" not in str(info.value)
+
+
+@settings(max_examples=6, deadline=None)
+@given(scale=st.sampled_from([1e-3, 0.25, 40.0]), shift=st.sampled_from([0.0, -30.0, 1e3]))
+def test_kenward_roger_does_not_depend_on_a_predictors_units(scale, shift):
+    # X'V^-1 X of standLRT / 1000 + 1000 beside the intercept is too ill-conditioned to
+    # invert in the user's units: a standard error of the other effects moved by 17%
+    formula = "normexam ~ standLRT + sex + schgend + (1 | school)"
+    d = ml.datasets.load("exam")
+    base = ml.lmer(formula, d).coef_table("kenward-roger")
+    other = ml.lmer(formula, d.assign(standLRT=d["standLRT"] * scale + shift)).coef_table("kenward-roger")
+    rest = ["sexM", "schgendboys", "schgendgirls"]
+    np.testing.assert_allclose(other.loc[rest].to_numpy(), base.loc[rest].to_numpy(), rtol=2e-5)
+    np.testing.assert_allclose(other.loc["standLRT", "Std. Error"] * scale,
+                               base.loc["standLRT", "Std. Error"], rtol=2e-5)
+    np.testing.assert_allclose(other.loc["standLRT", "df"], base.loc["standLRT", "df"], rtol=2e-5)

@@ -8,6 +8,12 @@ and the small-sample adjusted covariance is ``Phi_A = Phi + 2 Phi U Phi``.
 pbkrtest works with n x n matrices; here every quantity is written through
 ``V^-1 = I - Z B Z'`` (B = Lambda A^-1 Lambda') in the q x q space of the random
 effects, so the cost does not grow with the number of rows beyond one pass.
+
+Everything is computed for the fit's standardised fixed effects (``X Tx``,
+orthogonal columns: :mod:`multilevel.design.standardize`) and a contrast of
+the user's coefficients enters as ``L Tx``: ``X'V^-1 X`` of a predictor such as
+``x / 1000 + 1e3`` is too ill-conditioned to invert in the user's units, and
+the adjusted covariance and df would change with them.
 """
 
 from __future__ import annotations
@@ -28,24 +34,51 @@ MAX_Q = 6000
 
 @dataclass(frozen=True)
 class KenwardRoger:
-    """Kenward-Roger quantities of a REML fit.
+    """Kenward-Roger quantities of a REML fit, for its standardised fixed effects.
 
     Attributes
     ----------
     phi : ndarray (p, p)
-        Unadjusted covariance of the fixed effects.
+        Unadjusted covariance of the standardised fixed effects.
     phi_adj : ndarray (p, p)
-        Kenward-Roger adjusted covariance.
+        Their Kenward-Roger adjusted covariance.
     P : ndarray (m, p, p)
         Derivatives of ``Phi^-1`` with respect to the m covariance parameters.
     W : ndarray (m, m)
         Asymptotic covariance of the covariance parameters (2 x inverse information).
+    Tx : ndarray (p, p)
+        ``X_standardised = X Tx``: the user's coefficients are ``Tx`` times the
+        standardised ones (up to a shift), a contrast ``L`` of them is ``L Tx``.
     """
 
     phi: np.ndarray
     phi_adj: np.ndarray
     P: np.ndarray
     W: np.ndarray
+    Tx: np.ndarray
+
+    def internal(self, L) -> np.ndarray:
+        """A contrast of the user's coefficients as one of the standardised ones."""
+        return np.atleast_2d(np.asarray(L, dtype=float)) @ self.Tx
+
+    @property
+    def phi_user(self) -> np.ndarray:
+        """The unadjusted covariance of the user's fixed effects."""
+        return self.Tx @ self.phi @ self.Tx.T
+
+    @property
+    def phi_adj_user(self) -> np.ndarray:
+        """The adjusted covariance of the user's fixed effects."""
+        return self.Tx @ self.phi_adj @ self.Tx.T
+
+    def with_phi_user(self, V) -> "KenwardRoger":
+        """The same derivatives around another unadjusted covariance of the user's
+        fixed effects (emmeans' df of an ML fit: its own covariance, the REML fit's
+        derivatives)."""
+        from dataclasses import replace
+
+        inv = np.linalg.inv(self.Tx)
+        return replace(self, phi=inv @ np.asarray(V, dtype=float) @ inv.T)
 
 
 def _components(terms, offsets) -> list[sp.csr_matrix]:
@@ -74,15 +107,18 @@ def kenward_roger(fit) -> KenwardRoger:
     >>> import multilevel as ml
     >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
     >>> kr = kenward_roger(fit)
-    >>> bool(np.allclose(kr.phi_adj, fit.vcov.to_numpy()))   # balanced: no adjustment
+    >>> bool(np.allclose(kr.phi_adj_user, fit.vcov.to_numpy()))   # balanced: no adjustment
     True
     """
     if not fit.reml:
         raise ValueError("Kenward-Roger's method is only available for REML fits; refit with reml=True")
     design = fit.design
     terms = design.terms
+    Tx = fit._standardized[0].Tx
+    Tx = Tx if Tx.size else np.eye(design.X.shape[1])
     sw = None if design.weights is None else np.sqrt(design.weights)
-    X = design.X if sw is None else design.X * sw[:, None]
+    Xs = design.X @ Tx
+    X = Xs if sw is None else Xs * sw[:, None]
     Z = sp.hstack([term_matrix(t, t.Z if sw is None else t.Z * sw[:, None]) for t in terms],
                   format="csr")
     q = Z.shape[1]
@@ -150,7 +186,7 @@ def kenward_roger(fit) -> KenwardRoger:
             Qcd = Q[c, d] if c <= d else Q[d, c].T
             UU += W[c, d] * (Qcd - P[c] @ phi @ P[d])
     phi_adj = phi + 2 * phi @ UU @ phi
-    return KenwardRoger(phi=phi, phi_adj=phi_adj, P=P, W=W)
+    return KenwardRoger(phi=phi, phi_adj=phi_adj, P=P, W=W, Tx=Tx)
 
 
 def _a1_a2(kr: KenwardRoger, L: np.ndarray) -> tuple[float, float]:
@@ -169,8 +205,9 @@ def _a1_a2(kr: KenwardRoger, L: np.ndarray) -> tuple[float, float]:
 
 
 def kr_ddf(kr: KenwardRoger, L) -> tuple[float, float]:
-    """Kenward-Roger denominator df and F scaling for the hypothesis ``L beta = 0``."""
-    L = np.atleast_2d(np.asarray(L, dtype=float))
+    """Kenward-Roger denominator df and F scaling for the hypothesis ``L beta = 0``
+    (``L`` a contrast of the user's coefficients)."""
+    L = kr.internal(L)
     q = np.linalg.matrix_rank(L)
     A1, A2 = _a1_a2(kr, L)
     B = (A1 + 6 * A2) / (2 * q)
@@ -193,7 +230,8 @@ def kr_contest1d(kr: KenwardRoger, beta: np.ndarray, L) -> dict:
     """t test of one contrast with the adjusted standard error and KR df."""
     L = np.asarray(L, dtype=float).ravel()
     est = float(L @ beta)
-    se = float(np.sqrt(L @ kr.phi_adj @ L))
+    Li = kr.internal(L)[0]
+    se = float(np.sqrt(Li @ kr.phi_adj @ Li))
     df, _ = kr_ddf(kr, L[None, :])
     t = est / se
     return {"Estimate": est, "SE": se, "df": df, "t": t, "p": float(2 * stats.t.sf(abs(t), df))}
@@ -205,7 +243,8 @@ def kr_contest_md(kr: KenwardRoger, beta: np.ndarray, L) -> dict:
     q = int(np.linalg.matrix_rank(L))
     df2, scaling = kr_ddf(kr, L)
     Lb = L @ beta
-    wald = float(Lb @ np.linalg.solve(L @ kr.phi_adj @ L.T, Lb))
+    Li = kr.internal(L)
+    wald = float(Lb @ np.linalg.solve(Li @ kr.phi_adj @ Li.T, Lb))
     Fu = wald / q
     F = scaling * Fu
     return {"F": F, "F_unscaled": Fu, "NumDF": q, "DenDF": df2,
