@@ -11,7 +11,7 @@ import pytest
 
 import multilevel as ml
 
-NAMES = ["anorexia", "cbpp", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "pastes",
+NAMES = ["anorexia", "cbpp", "exam", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "pastes",
          "penicillin", "rasch5", "sleepstudy", "verbagg"]
 
 

@@ -124,13 +124,13 @@ add("int_pairs", "exam_int", 'pairs(emmeans(m, c("sex", "schgend")))',
 
 m <- models$anorexia
 add("anorexia_trt", "anorexia", 'emmeans(m, "treatment")', emmeans(m, "treatment"))
-add("anorexia_at", "anorexia", 'emmeans(m, "treatment", by = "time", at = list(time = c(0, 1)))',
-    emmeans(m, "treatment", by = "time", at = list(time = c(0, 1))))
+add("anorexia_at", "anorexia", 'emmeans(m, "treatment", by = "time", at = list(time = c(1, 2)))',
+    emmeans(m, "treatment", by = "time", at = list(time = c(1, 2))))
 add("anorexia_pairs_at", "anorexia",
-    'pairs(emmeans(m, "treatment", by = "time", at = list(time = c(0, 1))))',
-    pairs(emmeans(m, "treatment", by = "time", at = list(time = c(0, 1)))))
-add("anorexia_time_avg", "anorexia", 'emmeans(m, "treatment", at = list(time = c(0, 1)))',
-    emmeans(m, "treatment", at = list(time = c(0, 1))))
+    'pairs(emmeans(m, "treatment", by = "time", at = list(time = c(1, 2))))',
+    pairs(emmeans(m, "treatment", by = "time", at = list(time = c(1, 2)))))
+add("anorexia_time_avg", "anorexia", 'emmeans(m, "treatment", at = list(time = c(1, 2)))',
+    emmeans(m, "treatment", at = list(time = c(1, 2))))
 
 m <- models$sleep_ml
 add("sleep_ml_days", "sleep_ml", 'emmeans(m, "Days", at = list(Days = c(0, 4.5, 9)))',
@@ -159,8 +159,20 @@ add("ticks_trt_response", "ticks",
     'contrast(emmeans(m, "YEAR", type = "response"), "trt.vs.ctrl")',
     contrast(emmeans(m, "YEAR", type = "response"), "trt.vs.ctrl"))
 
+# R's ptukey / qtukey on a grid (emmeans' Tukey p values and intervals are made
+# of them) and p.adjust's methods on one vector of p values.
+grid <- expand.grid(q = c(0.3, 1, 2.5, 3.6, 5, 8), nmeans = c(2, 3, 3.7, 6, 10),
+                    df = c(2.5, 10, 64.6, 150, 900, 3000, 30000, Inf))
+tukey <- list(q = grid$q, nmeans = grid$nmeans, df = grid$df,
+              upper = ptukey(grid$q, grid$nmeans, grid$df, lower.tail = FALSE),
+              qtukey95 = mapply(function(n, d) qtukey(0.95, n, d), grid$nmeans, grid$df))
+p <- c(0.01, 0.04, 0.03, 0.2, 0.005, 0.5, 0.04, 0.9)
+padjust <- c(list(p = p), sapply(p.adjust.methods, function(m) p.adjust(p, m), simplify = FALSE))
+
 out <- list(
   cases = cases,
+  tukey = tukey,
+  p_adjust = padjust,
   formulas = lapply(models, function(m) paste(deparse(formula(m)), collapse = "")),
   coefficients = lapply(models, function(m) list(fixef = unname(fixef(m)),
                                                  vcov = unname(as.matrix(vcov(m))))),

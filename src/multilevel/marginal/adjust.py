@@ -19,13 +19,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
+from .tukey import ptukey, qtukey
+
 __all__ = ["METHODS", "adjust_p", "critical_value", "check_adjust"]
 
 _P_ADJUST = ("holm", "hochberg", "hommel", "bonferroni", "BH", "BY", "fdr", "none")
 METHODS = ("none", "tukey", "scheffe", "sidak", "bonferroni", "dunnettx", "mvt",
            "holm", "hochberg", "hommel", "BH", "BY", "fdr")
 #: quasi-Monte Carlo directions for the multivariate t (a power of two)
-_MVT_POINTS = 2 ** 14
+_MVT_POINTS = 2 ** 15
 
 
 def check_adjust(adjust) -> str:
@@ -108,13 +110,12 @@ def _f_ppf(q: float, d1: float, d2) -> np.ndarray:
 
 def _ptukey_sf(q, k: float, df) -> np.ndarray:
     q = np.atleast_1d(np.asarray(q, dtype=float))
-    df = np.broadcast_to(np.asarray(df, dtype=float), q.shape)
-    return np.array([stats.studentized_range.sf(a, k, d if d < 1e6 else np.inf) if np.isfinite(a)
-                     else np.nan for a, d in zip(q, df)])
+    return np.where(np.isfinite(q), ptukey(np.where(np.isfinite(q), q, 0.0), k, df, lower_tail=False),
+                    np.nan)
 
 
 def _qtukey(level: float, k: float, df: float) -> float:
-    return float(stats.studentized_range.ppf(level, k, df if df < 1e6 else np.inf))
+    return qtukey(level, k, df)
 
 
 def _pdunnx(x, k: int, df, twt=None) -> np.ndarray:
@@ -170,10 +171,10 @@ class _MaxAbsT:
         return float(np.mean(stats.f.cdf(x, self.r, self.df)))
 
     def quantile(self, level: float) -> float:
-        hi = 2.0
+        lo, hi = 0.0, 2.0
         while self.cdf(hi) < level:
-            hi *= 2
-        return float(optimize.brentq(lambda c: self.cdf(c) - level, 0.0, hi, xtol=1e-10))
+            lo, hi = hi, hi * 2
+        return float(optimize.brentq(lambda c: self.cdf(c) - level, lo, hi, xtol=1e-8))
 
 
 def _corr(V: np.ndarray) -> np.ndarray:
@@ -203,7 +204,7 @@ def adjust_p(t: np.ndarray, df: np.ndarray, method: str, means: int | None = Non
     Examples
     --------
     >>> adjust_p(np.array([2.0, 1.0]), np.array([np.inf, np.inf]), "bonferroni").round(4).tolist()
-    [0.091, 0.6171]
+    [0.091, 0.6346]
     """
     t = np.asarray(t, dtype=float)
     df = np.asarray(df, dtype=float)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .estimates import estimates
-from .grid import ReferenceGrid, reference_grid
+from .grid import ReferenceGrid, expand_grid, reference_grid
 from .state import Family, _check_level
 from .table import EMMTable
 
@@ -41,9 +41,9 @@ def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
     by = [] if by is None else ([by] if isinstance(by, str) else list(by))
     if not all(isinstance(b, str) for b in by):
         raise TypeError("by must be a variable name or a list of them")
-    specs = [s for s in specs if s not in by]
-    if len(set(specs)) != len(specs) or len(set(by)) != len(by):
-        raise ValueError("a variable is named twice in specs / by")
+    both = [s for s in specs if s in by]
+    if both or len(set(specs)) != len(specs) or len(set(by)) != len(by):
+        raise ValueError(f"{(both or specs)[0]!r} is named twice in specs / by: name each variable once")
     return list(specs), by
 
 
@@ -111,15 +111,7 @@ def _outer_weights(rg, avg, dims, counts) -> np.ndarray:
 
 
 def _labels(rg: ReferenceGrid, facs: list[str]) -> pd.DataFrame:
-    values = [rg.variables[f] for f in facs]
-    import itertools
-
-    rows = [tuple(reversed(c)) for c in itertools.product(*reversed(values))]
-    frame = pd.DataFrame(rows, columns=facs)
-    for f in facs:
-        if f in rg.factors:
-            frame[f] = pd.Categorical(frame[f], categories=list(rg.variables[f]))
-    return frame
+    return expand_grid({f: rg.variables[f] for f in facs}, rg.factors)
 
 
 def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: str = "link",
@@ -171,9 +163,9 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     >>> fit = ml.lmer("normexam ~ standLRT + sex + schgend + (1 | school)", ml.datasets.load("exam"))
     >>> emm = ml.emmeans(fit, "schgend")
     >>> emm["emmean"].round(3).tolist()
-    [-0.107, 0.09, 0.07]
+    [-0.084, 0.094, 0.075]
     >>> emm.pairs()["p.value"].round(3).tolist()
-    [0.216, 0.218, 0.989]
+    [0.268, 0.185, 0.988]
     """
     est = estimates(fit, df)
     level = _check_level(level)

@@ -122,8 +122,8 @@ def estimates(fit, df: str | None = None) -> Estimates:
             # an ML fit: the adjusted covariance of its REML fit, and df from that
             # fit's derivatives around the ML fit's own covariance (pbkrtest's Lb_ddf
             # as emmeans calls it)
-            kr_df = kr if fit.reml else replace(kr, phi=vcov)
-            return Estimates(design=fit.design, beta=beta, vcov=kr.phi_adj, draws=None,
+            kr_df = kr if fit.reml else kr.with_phi_user(vcov)
+            return Estimates(design=fit.design, beta=beta, vcov=kr.phi_adj_user, draws=None,
                              method=method, family="gaussian", link="identity",
                              _df=lambda row: kr_ddf(kr_df, row[None, :])[0])
     if method == "satterthwaite":

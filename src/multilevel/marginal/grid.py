@@ -10,7 +10,6 @@ absent from the data when a coefficient was aliased) are marked so.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 
@@ -60,7 +59,7 @@ class ReferenceGrid:
     >>> fit = ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
     >>> rg = reference_grid(fit.design)
     >>> rg.variables
-    {'time': (0.5,), 'treatment': ('CBT', 'Cont', 'FT')}
+    {'time': (1.5,), 'treatment': ('CBT', 'Cont', 'FT')}
     >>> rg.linfct.shape
     (3, 6)
     """
@@ -176,11 +175,28 @@ def _check_at(at, names: list[str]) -> dict:
     return at
 
 
-def _expand(variables: dict) -> pd.DataFrame:
+def expand_grid(variables: dict, factors) -> pd.DataFrame:
+    """Every combination of the variables' values, the first varying fastest (R's
+    ``expand.grid``); the factors as categoricals with their values as categories.
+
+    Examples
+    --------
+    >>> expand_grid({"a": ("x", "y"), "b": (1.0, 2.0)}, factors=("a",)).to_numpy().tolist()
+    [['x', 1.0], ['y', 1.0], ['x', 2.0], ['y', 2.0]]
+    """
     names = list(variables)
-    combos = itertools.product(*[variables[n] for n in reversed(names)])
-    rows = [tuple(reversed(c)) for c in combos]
-    return pd.DataFrame(rows, columns=names) if names else pd.DataFrame(index=range(1))
+    if not names:
+        return pd.DataFrame(index=range(1))
+    dims = [len(variables[n]) for n in names]
+    codes = np.indices(dims).reshape(len(dims), -1, order="F")
+    cols = {}
+    for n, c in zip(names, codes):
+        values = variables[n]
+        if n in factors:
+            cols[n] = pd.Categorical.from_codes(c, categories=pd.Index(list(values), dtype=object))
+        else:
+            cols[n] = np.asarray(values, dtype=float)[c]
+    return pd.DataFrame(cols)
 
 
 def _null_basis(Xfull: np.ndarray) -> np.ndarray | None:
@@ -205,6 +221,12 @@ def _offsets(design, frame: pd.DataFrame) -> np.ndarray | None:
         arg = design.offset - (0.0 if fitted is None else fitted)
         total = total + float(np.mean(arg))
     return total
+
+
+def _model_matrix(spec, frame: pd.DataFrame) -> np.ndarray:
+    if hasattr(spec, "columns"):  # SimpleSpec
+        return spec.matrix(frame)
+    return np.asarray(spec.get_model_matrix(frame, na_action="ignore", output="numpy"), dtype=float)
 
 
 def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
@@ -239,9 +261,7 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
         variables[v] = (_covariate_values(data, v, at) if levels[v] is None
                         else _factor_values(v, levels[v], at))
     factors = tuple(v for v in names if levels[v] is not None)
-    frame = _expand(variables)
-    for v in factors:
-        frame[v] = pd.Categorical(frame[v], categories=list(levels[v]))
+    frame = expand_grid(variables, factors)
     spec = design.fixed.spec
     offset_vars = _offset_variables(design)
     build = frame.copy()
@@ -251,12 +271,12 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
     if spec is None or (not names and design.fixed.names == ("(Intercept)",)):
         full = np.ones((len(frame), 1))
     else:
-        full = np.asarray(spec.get_model_matrix(build, na_action="ignore"), dtype=float)
+        full = _model_matrix(spec, build)
     linfct = full[:, design.fixed.keep]
     estimable = np.ones(len(frame), dtype=bool)
     N = None
     if design.fixed.dropped:
-        Xfull = np.asarray(spec.get_model_matrix(data, na_action="ignore"), dtype=float)
+        Xfull = _model_matrix(spec, data)
         N = _null_basis(Xfull[np.all(np.isfinite(Xfull), axis=1)])
         if N is not None:
             size = np.maximum(np.linalg.norm(full, axis=1), 1.0)
@@ -275,11 +295,27 @@ def _offset_variables(design) -> list[str]:
 
 
 def _cell_counts(data: pd.DataFrame, frame: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
+    """Rows of the data in each grid cell's combination of factor levels."""
     if not factors:
         return np.full(len(frame), float(len(data)))
-    keys = [tuple(str(x) for x in row) for row in data[list(factors)].astype(object).to_numpy()]
-    tally: dict = {}
-    for k in keys:
-        tally[k] = tally.get(k, 0) + 1
-    cells = [tuple(str(x) for x in row) for row in frame[list(factors)].astype(object).to_numpy()]
-    return np.array([tally.get(c, 0) for c in cells], dtype=float)
+    key_data = np.zeros(len(data), dtype=np.int64)
+    key_grid = np.zeros(len(frame), dtype=np.int64)
+    missing = np.zeros(len(data), dtype=bool)
+    for f in factors:
+        levels = list(frame[f].cat.categories)
+        codes = _codes(data[f], levels)
+        missing |= codes < 0
+        key_data = key_data * (len(levels) + 1) + codes
+        key_grid = key_grid * (len(levels) + 1) + np.asarray(frame[f].cat.codes, dtype=np.int64)
+    uniq, counts = np.unique(key_data[~missing], return_counts=True)
+    pos = np.searchsorted(uniq, key_grid)
+    pos = np.clip(pos, 0, max(len(uniq) - 1, 0))
+    found = (uniq.size > 0) & (uniq[pos] == key_grid) if uniq.size else np.zeros(len(frame), dtype=bool)
+    return np.where(found, counts[pos] if uniq.size else 0, 0).astype(float)
+
+
+def _codes(col: pd.Series, levels: list) -> np.ndarray:
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == levels:
+        return np.asarray(col.cat.codes, dtype=np.int64)
+    text = {str(v): i for i, v in enumerate(levels)}
+    return np.array([text.get(str(v), -1) for v in col.astype(object)], dtype=np.int64)

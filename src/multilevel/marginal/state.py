@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .adjust import adjust_p, check_adjust, ci_method, critical_value
 from .contrasts import contrast_family
@@ -124,7 +123,8 @@ class Family:
         """Row positions of each by-group, in order of first appearance."""
         if not self.by:
             return [np.arange(self.k)]
-        keys = self.labels[list(self.by)].astype(str).agg("\x00".join, axis=1).to_numpy()
+        cols = [self.labels[b].astype(object).to_numpy() for b in self.by]
+        keys = np.array(["\x00".join(map(str, row)) for row in zip(*cols)], dtype=object)
         _, first, codes = np.unique(keys, return_index=True, return_inverse=True)
         order = np.argsort(first)
         return [np.flatnonzero(codes == c) for c in order]
@@ -182,16 +182,18 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
     ci, test = _check_infer(infer)
     w, V, draws, df = fam.working()
     name = estimate_name(fam)
-    out = fam.labels.copy()
+    out = {c: fam.labels[c].to_numpy() if not isinstance(fam.labels[c].dtype, pd.CategoricalDtype)
+           else fam.labels[c].array for c in fam.labels.columns}
     notes: list[str] = list(fam.notes)
     if draws is not None:
-        shown = _display(fam, draws)
-        shown = np.where(np.isfinite(w)[None, :], shown, np.nan)
-        out[name] = np.nanmedian(shown, axis=0) if shown.size else np.nan
-        limits = np.array([_hpd(shown[:, j], level) for j in range(shown.shape[1])]).reshape(-1, 2)
-        out["lower.HPD"], out["upper.HPD"] = limits[:, 0], limits[:, 1]
+        # summaries on the working scale, then shown back-transformed (as emmeans)
+        draws = np.where(np.isfinite(w)[None, :], draws, np.nan)
+        out[name] = _display(fam, np.median(draws, axis=0)) if draws.size else np.nan
+        limits = np.array([_hpd(draws[:, j], level) for j in range(draws.shape[1])]).reshape(-1, 2)
+        a, b = _display(fam, limits[:, 0]), _display(fam, limits[:, 1])
+        out["lower.HPD"], out["upper.HPD"] = np.minimum(a, b), np.maximum(a, b)
         notes += ["Point estimate displayed: median", f"HPD interval probability: {_num(level)}"]
-        return out.reset_index(drop=True), notes
+        return pd.DataFrame(out), notes
     se = np.sqrt(np.clip(np.diag(V), 0, None))
     se = np.where(np.isfinite(w), se, np.nan)
     df = np.where(np.isfinite(w), df, np.nan)
@@ -243,7 +245,7 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
         notes.extend(_adjust_note(fam, adjust, groups, w, "P value adjustment", "tests"))
         if fam.scale in trans:
             notes.append(f"Tests are performed on the {trans[fam.scale]} scale")
-    return out.reset_index(drop=True), notes
+    return pd.DataFrame(out), notes
 
 
 def _derivative(fam: Family, w: np.ndarray) -> np.ndarray:
@@ -325,7 +327,7 @@ def level_labels(labels: pd.DataFrame, by: tuple) -> list[str]:
     cols = [c for c in labels.columns if c not in by]
     parts = []
     for c in cols:
-        vals = labels[c].astype(str).tolist()
+        vals = [str(v) for v in labels[c].tolist()]
         if c != "contrast" and all(_is_number(v) for v in vals):
             vals = [f"{c}{v}" for v in vals]
         parts.append(vals)

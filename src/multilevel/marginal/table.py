@@ -239,7 +239,7 @@ def _df_text(values) -> list[str]:
     return out
 
 
-_SE_SCALED = _ESTIMATE_COLUMNS + ("SE", "lower.CL", "upper.CL", "asymp.LCL", "asymp.UCL", "null")
+_SE_SCALED = _ESTIMATE_COLUMNS + ("SE", "lower.CL", "upper.CL", "asymp.LCL", "asymp.UCL")
 
 
 def _decimals(frame: pd.DataFrame) -> int | None:
