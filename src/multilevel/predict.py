@@ -72,10 +72,10 @@ def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
     return X[:, design.fixed.keep]
 
 
-def _random_part(design, b_terms, new: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
-    """Z b for the rows of ``new``; unseen levels contribute 0 (or raise)."""
-    zb = np.zeros(len(new))
-    for term, b in zip(design.terms, b_terms):
+def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per random term, the rows of its Z for ``new`` and each row's level (-1: not in the fit)."""
+    out = []
+    for term in design.terms:
         check_columns(term.group_columns, new, "newdata (grouping factor)")
         Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
         Z = Zall if term.column_index is None else Zall[:, list(term.column_index)]
@@ -86,6 +86,15 @@ def _random_part(design, b_terms, new: pd.DataFrame, allow_new_levels: bool) -> 
                 f"newdata has {int(unknown.sum())} row(s) with levels of {term.group!r} not in "
                 "the fit; pass allow_new_levels=True to predict them at the population level"
             )
+        out.append((Z, pos))
+    return out
+
+
+def _random_part(design, b_terms, new: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
+    """Z b for the rows of ``new``; unseen levels contribute 0 (or raise)."""
+    zb = np.zeros(len(new))
+    for (Z, pos), b in zip(_term_rows(design, new, allow_new_levels), b_terms):
+        unknown = pos < 0
         bb = np.where(unknown[:, None], 0.0, b[np.where(unknown, 0, pos)])
         zb = zb + np.einsum("ij,ij->i", Z, bb)
     return zb
@@ -254,3 +263,93 @@ def predict_glmm(fit, newdata=None, type: str = "link", random: bool = True,
     if type == "response":
         return pd.Series(fit.family.link.inverse(eta.to_numpy()), index=eta.index, name="predicted")
     return eta
+
+
+_INTERVALS = (None, "confidence", "prediction")
+
+
+def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
+                     allow_new_levels: bool = True, offset=None, interval: str | None = None,
+                     level: float = 0.95, conditional: bool = False) -> pd.DataFrame:
+    """Predictions with standard errors and intervals; see ``LmerResult.predict``.
+
+    The standard error is that of ``x'beta`` from the fixed effects'
+    covariance; with ``conditional=True`` (and ``random=True``) the
+    conditional variance of each row's random effects is added (the prior
+    covariance for a level not in the fit), their covariance with the fixed
+    effects left out, as merTools and lme4's users usually compute it.
+    Intervals are normal (``fit +- z se``); a prediction interval of an lmer
+    fit adds the residual variance. On the response scale of a glmer fit the
+    standard error is the delta method's and the limits are back-transformed.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``fit``, ``se_fit`` and, with ``interval``, ``lower`` and
+        ``upper``; indexed like ``newdata``.
+
+    Examples
+    --------
+    >>> import multilevel as ml, pandas as pd
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> new = pd.DataFrame({"Days": [0, 9], "Subject": ["308", "308"]})
+    >>> prediction_table(fit, new, random=False, interval="confidence").round(2).to_numpy().tolist()
+    [[251.41, 6.82, 238.03, 264.78], [345.61, 14.63, 316.94, 374.28]]
+    """
+    from scipy import stats
+
+    random = as_bool(random, "random")
+    conditional = as_bool(conditional, "conditional")
+    if interval not in _INTERVALS:
+        raise ValueError(f"interval must be None, 'confidence' or 'prediction', not {short_repr(interval)}")
+    try:
+        level = float(level)
+    except (TypeError, ValueError):
+        raise TypeError(f"level must be a number between 0 and 1, not {type(level).__name__}") from None
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), not {level}")
+    glmm = hasattr(fit, "family")
+    if interval == "prediction" and glmm:
+        raise ValueError("prediction intervals are for lmer fits; a glmer fit's new responses are "
+                         "discrete: use fit.simulate or interval='confidence'")
+    if type not in ("link", "response"):
+        raise ValueError(f"unknown prediction type {short_repr(type)}; use 'link' or 'response'")
+    if type == "response" and not glmm:
+        type = "link"
+    eta = linear_predictor(fit, newdata, random=random, allow_new_levels=allow_new_levels,
+                           offset=_newdata_offset(fit, newdata, offset))
+    design = fit.design
+    if newdata is None:
+        X = design.X
+        rows = [(t.Z, np.asarray(t.codes)) for t in design.terms]
+    else:
+        new = as_dataframe(newdata)
+        X = _fixed_matrix(design, new)
+        rows = _term_rows(design, new, allow_new_levels) if random and conditional else []
+    V = fit.vcov.to_numpy()
+    var = np.einsum("ij,jk,ik->i", X, V, X)
+    if random and conditional:
+        for (Z, pos), C, Sigma in zip(rows, fit._condcov, _prior_covariances(fit)):
+            known = pos >= 0
+            S = np.where(known[:, None, None], C[np.where(known, pos, 0)], Sigma[None, :, :])
+            var = var + np.einsum("ij,ijk,ik->i", Z, S, Z)
+    se = np.sqrt(np.clip(var, 0, None))
+    out = pd.DataFrame({"fit": eta.to_numpy(), "se_fit": se}, index=eta.index)
+    if interval is not None:
+        z = stats.norm.ppf(0.5 + level / 2)
+        half = z * (np.sqrt(se ** 2 + fit.sigma ** 2) if interval == "prediction" else se)
+        out["lower"], out["upper"] = out["fit"] - half, out["fit"] + half
+    if type == "response":
+        link = fit.family.link
+        e = out["fit"].to_numpy()
+        out["se_fit"] = out["se_fit"] * np.abs(link.mu_eta(e))
+        out["fit"] = link.inverse(e)
+        if interval is not None:
+            a, b = link.inverse(out["lower"].to_numpy()), link.inverse(out["upper"].to_numpy())
+            out["lower"], out["upper"] = np.minimum(a, b), np.maximum(a, b)
+    return out
+
+
+def _prior_covariances(fit) -> list[np.ndarray]:
+    """Each term's covariance of the random effects (for levels not in the fit)."""
+    return [fit._term_cov(i) for i in range(len(fit.design.terms))]

@@ -306,7 +306,8 @@ class GlmerResult:
 
     # ------------------------------------------------------------- predict
     def predict(self, newdata=None, type: str = "link", random: bool = True,
-                allow_new_levels: bool = True, offset=None) -> pd.Series:
+                allow_new_levels: bool = True, offset=None, se_fit: bool = False,
+                interval: str | None = None, level: float = 0.95, conditional: bool = False):
         """Predictions for new (or the original) data, as lme4's ``predict``.
 
         Parameters
@@ -325,11 +326,21 @@ class GlmerResult:
         offset : str or array-like, optional
             Offset of ``newdata``. An offset given to :func:`multilevel.glmer`
             as a column name is taken from that column of ``newdata``.
+        se_fit : bool, default False
+            Return a DataFrame with standard errors (``fit``, ``se_fit``), on
+            the response scale by the delta method.
+        interval : {None, "confidence"}
+            Add normal ``lower`` and ``upper`` limits (computed on the link
+            scale and back-transformed for ``type="response"``).
+        level : float, default 0.95
+        conditional : bool, default False
+            Include the conditional variance of the rows' random effects.
 
         Returns
         -------
         pandas.Series
-            Named ``"predicted"``, indexed like ``newdata``.
+            Named ``"predicted"``, indexed like ``newdata``; a DataFrame with
+            ``se_fit`` or ``interval``.
 
         Examples
         --------
@@ -341,8 +352,15 @@ class GlmerResult:
         [-0.809, -2.979]
         >>> m.predict(new, type="response").round(3).tolist()
         [0.308, 0.048]
+        >>> m.predict(new, type="response", random=False, interval="confidence")["upper"].round(3).tolist()
+        [0.28, 0.106]
         """
-        from ..predict import predict_glmm
+        from ..predict import prediction_table, predict_glmm
+
+        if se_fit or interval is not None:
+            return prediction_table(self, newdata, type=type, random=random,
+                                    allow_new_levels=allow_new_levels, offset=offset,
+                                    interval=interval, level=level, conditional=conditional)
 
         return predict_glmm(self, newdata, type=type, random=random, allow_new_levels=allow_new_levels,
                             offset=offset)

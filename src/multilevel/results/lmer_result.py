@@ -413,8 +413,9 @@ class LmerResult:
 
     # ---------------------------------------------------------------- predict
     def predict(self, newdata=None, random: bool = True, allow_new_levels: bool = True,
-                offset=None) -> pd.Series:
-        """Predictions for new (or the original) data.
+                offset=None, se_fit: bool = False, interval: str | None = None,
+                level: float = 0.95, conditional: bool = False):
+        """Predictions for new (or the original) data, with standard errors and intervals.
 
         Parameters
         ----------
@@ -429,6 +430,22 @@ class LmerResult:
             Offset of ``newdata``. An offset given to :func:`multilevel.lmer`
             as a column name is taken from that column of ``newdata``; one
             given as values must be given here for new data.
+        se_fit : bool, default False
+            Return a DataFrame with the standard error of each prediction
+            (``fit``, ``se_fit``): from the fixed effects' covariance, plus
+            the random effects' conditional variance with ``conditional=True``.
+        interval : {None, "confidence", "prediction"}
+            Add normal ``lower`` and ``upper`` limits; a prediction interval
+            adds the residual variance (a new observation).
+        level : float, default 0.95
+        conditional : bool, default False
+            Include the conditional variance of the rows' random effects (the
+            prior covariance for a group not in the fit) in ``se_fit``; their
+            covariance with the fixed effects is left out.
+
+        Returns
+        -------
+        pandas.Series, or a DataFrame with ``se_fit`` or ``interval``
 
         Examples
         --------
@@ -437,9 +454,15 @@ class LmerResult:
         >>> new = pd.DataFrame({"Days": [0, 5], "Subject": ["308", "new"]})
         >>> fit.predict(new).round(1).tolist()
         [253.7, 303.7]
+        >>> fit.predict(new, random=False, interval="confidence").round(1).to_numpy().tolist()
+        [[251.4, 6.8, 238.0, 264.8], [303.7, 9.6, 285.0, 322.5]]
         """
-        from ..predict import predict_lmm
+        from ..predict import prediction_table, predict_lmm
 
+        if se_fit or interval is not None:
+            return prediction_table(self, newdata, random=random, allow_new_levels=allow_new_levels,
+                                    offset=offset, interval=interval, level=level,
+                                    conditional=conditional)
         return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels,
                            offset=offset)
 

@@ -1,0 +1,73 @@
+"""Predictions with standard errors and intervals (``fit.predict(se_fit=..., interval=...)``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import multilevel as ml
+
+NEW = pd.DataFrame({"Days": [0, 9, 5], "Subject": ["308", "308", "new"]})
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+
+
+@pytest.fixture(scope="module")
+def cbpp():
+    return ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+                    family="binomial")
+
+
+def test_population_standard_errors_are_the_marginal_means(sleep):
+    table = sleep.predict(NEW, random=False, se_fit=True)
+    emm = ml.emmeans(sleep, "Days", at={"Days": [0, 9, 5]}, df="asymptotic")
+    np.testing.assert_allclose(table["fit"], emm["emmean"], rtol=1e-12)
+    np.testing.assert_allclose(table["se_fit"], emm["SE"], rtol=1e-12)
+    assert list(table.columns) == ["fit", "se_fit"]
+
+
+def test_conditional_standard_errors_add_the_random_effects_variance(sleep):
+    table = sleep.predict(NEW, se_fit=True, conditional=True)
+    X = np.column_stack([np.ones(3), NEW["Days"]])
+    fixed = np.einsum("ij,jk,ik->i", X, sleep.vcov.to_numpy(), X)
+    C = sleep.ranef_cov["Subject"][list(sleep.ranef["Subject"].index).index("308")]
+    prior = sleep.sigma ** 2 * (sleep._lambdas[0] @ sleep._lambdas[0].T)
+    extra = np.array([X[0] @ C @ X[0], X[1] @ C @ X[1], X[2] @ prior @ X[2]])
+    np.testing.assert_allclose(table["se_fit"] ** 2, fixed + extra, rtol=1e-10)
+    np.testing.assert_allclose(table["fit"], sleep.predict(NEW), rtol=1e-12)
+
+
+def test_intervals(sleep):
+    z = stats.norm.ppf(0.95)
+    conf = sleep.predict(NEW, interval="confidence", level=0.9)
+    np.testing.assert_allclose(conf["upper"] - conf["fit"], z * conf["se_fit"], rtol=1e-12)
+    pred = sleep.predict(NEW, interval="prediction", level=0.9)
+    np.testing.assert_allclose(pred["upper"] - pred["fit"], z * np.sqrt(pred["se_fit"] ** 2 + sleep.sigma ** 2),
+                               rtol=1e-12)
+
+
+def test_glmer_response_scale_is_back_transformed(cbpp):
+    new = pd.DataFrame({"period": ["1", "4"], "herd": ["1", "new"]})
+    link = cbpp.predict(new, interval="confidence")
+    resp = cbpp.predict(new, type="response", interval="confidence")
+    inv = cbpp.family.link.inverse
+    np.testing.assert_allclose(resp["fit"], inv(link["fit"].to_numpy()))
+    np.testing.assert_allclose(resp["lower"], inv(link["lower"].to_numpy()))
+    mu = resp["fit"].to_numpy()
+    np.testing.assert_allclose(resp["se_fit"], link["se_fit"] * mu * (1 - mu))
+    with pytest.raises(ValueError, match="prediction intervals are for lmer fits"):
+        cbpp.predict(new, interval="prediction")
+
+
+def test_bad_interval_arguments(sleep):
+    with pytest.raises(ValueError, match="interval must be None, 'confidence' or 'prediction'"):
+        sleep.predict(NEW, interval="credible")
+    with pytest.raises(ValueError, match="level must be between 0 and 1"):
+        sleep.predict(NEW, interval="confidence", level=1.5)
+    with pytest.raises(TypeError, match="conditional must be"):
+        sleep.predict(NEW, se_fit=True, conditional="yes")
