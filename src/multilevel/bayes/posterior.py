@@ -632,6 +632,71 @@ class Posterior:
 
         return _predictive(self, newdata, ndraws=ndraws, seed=seed, trials=trials, offset=offset)
 
+    def linpred(self, newdata=None, ndraws: int | None = None, seed=None, random: bool = True,
+                new_levels: str = "sample", offset=None) -> np.ndarray:
+        """Draws of the linear predictor (brms's ``posterior_linpred``).
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Rows to predict (default: the fitted rows).
+        ndraws : int, optional
+            Number of posterior draws to use (a random subset; default all).
+        seed : int, optional
+        random : bool, default True
+            Include the random effects (False: population level, brms's
+            ``re_formula = NA``).
+        new_levels : {"sample", "zero", "error"}
+            A level not in the fit gets random effects drawn from each draw's
+            N(0, Sigma) (brms's ``sample_new_levels = "gaussian"``), zero, or
+            an error.
+        offset : str or array-like, optional
+            Offset of ``newdata``.
+
+        Returns
+        -------
+        ndarray (ndraws, n)
+
+        Examples
+        --------
+        >>> import multilevel as ml, pandas as pd
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> new = pd.DataFrame({"Days": [0, 9], "Subject": ["308", "308"]})
+        >>> post.linpred(new, random=False).shape
+        (400, 2)
+        """
+        from .predictive import _linear_draws
+
+        return _linear_draws(self, newdata, ndraws=ndraws, seed=seed, offset=offset, random=random,
+                             new_levels=new_levels)
+
+    def epred(self, newdata=None, ndraws: int | None = None, seed=None, random: bool = True,
+              new_levels: str = "sample", offset=None) -> np.ndarray:
+        """Draws of the expected response, without residual noise (brms's ``posterior_epred``).
+
+        The inverse link of :meth:`linpred`: a mean (gaussian, student), a
+        probability (binomial: the expected proportion of successes), a rate
+        (poisson). Arguments as :meth:`linpred`.
+
+        Returns
+        -------
+        ndarray (ndraws, n)
+
+        Examples
+        --------
+        >>> import multilevel as ml, pandas as pd, numpy as np
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> new = pd.DataFrame({"Days": [0, 9], "Subject": ["308", "308"]})
+        >>> bool(np.allclose(post.epred(new), post.linpred(new)))   # identity link
+        True
+        """
+        from .predictive import _linear_draws
+
+        return _linear_draws(self, newdata, ndraws=ndraws, seed=seed, offset=offset, random=random,
+                             new_levels=new_levels, response=True)
+
     def log_likelihood(self) -> np.ndarray:
         """Pointwise log-likelihood of the fitted data, (chains, draws, n).
 

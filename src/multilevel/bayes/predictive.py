@@ -199,3 +199,44 @@ def _predictive(post, newdata=None, ndraws=None, seed=None, trials=None, offset=
         gauss = post.model.struct.family in ("gaussian", "student")
         out[a:a + len(sl)] = _simulate(post, eta, rng, trials=tr, weights=w if gauss else None, idx=sl)
     return out
+
+
+_NEW_LEVELS = ("sample", "zero", "error")
+
+
+def _linear_draws(post, newdata=None, ndraws=None, seed=None, offset=None, random: bool = True,
+                  new_levels: str = "sample", response: bool = False) -> np.ndarray:
+    """See :meth:`~multilevel.bayes.posterior.Posterior.linpred` and ``epred``."""
+    from ..arguments import as_bool
+
+    random = as_bool(random, "random")
+    if new_levels not in _NEW_LEVELS:
+        raise ValueError(f"new_levels must be one of {', '.join(map(repr, _NEW_LEVELS))}, "
+                         f"not {short_repr(new_levels)}")
+    rng = np.random.default_rng(seed)
+    total = post.chains * post.ndraws
+    if ndraws is None:
+        idx = np.arange(total)
+    else:
+        if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or not 1 <= ndraws <= total:
+            raise ValueError(f"ndraws must be an integer from 1 to {total}, not {short_repr(ndraws)}")
+        idx = np.sort(rng.choice(total, size=int(ndraws), replace=False))
+    if newdata is None:
+        if offset is not None:
+            raise ValueError("offset= is for newdata; the fitted data's is the model's own")
+        X, terms, off = _fitted_inputs(post)
+    else:
+        X, terms, off, _ = _newdata_inputs(post, newdata, offset)
+        if random and new_levels == "error":
+            for t, (_, pos) in zip(post.model.design.terms, terms):
+                if np.any(pos < 0):
+                    raise ValueError(f"newdata has {int(np.sum(pos < 0))} row(s) with levels of "
+                                     f"{t.group!r} not in the fit; pass new_levels='sample' or 'zero'")
+    if not random:
+        terms = []
+    out = np.empty((len(idx), X.shape[0]))
+    for a in range(0, len(idx), _BATCH):
+        sl = idx[a:a + _BATCH]
+        eta = _eta_draws(post, sl, X, terms, off, rng=rng, new_levels=new_levels)
+        out[a:a + len(sl)] = _inverse_link(post.model.struct.link, eta) if response else eta
+    return out
