@@ -19,9 +19,15 @@ with 90% credible intervals, as the notes print them. The fit uses brms's and
 rstanarm's default priors (``post.prior_summary()``) and the exact collapsed
 sampler (``sampler="nuts"`` gives the same posterior).
 
+The notes' figure of expected scores, for white and Black students against
+the class's proportion of Black students, with white teachers and with Black
+teachers (the other predictors at their means), is drawn from the posterior's
+expected values with 90% intervals (``ml.plots.effects``) and saved with
+``--out DIR``.
+
 Run from the repository root::
 
-    python examples/bayes_classroom_brms.py [--draws 1000]
+    python examples/bayes_classroom_brms.py [--draws 1000] [--out figures]
 """
 
 from __future__ import annotations
@@ -75,7 +81,20 @@ def simulate(classes: int = 120, per_class: int = 20, seed: int = 3) -> pd.DataF
                          "t_black": t_black[k], "prop_black": prop_black[k]})
 
 
-def main(draws: int = 1000, seed: int = 1):
+TEACHERS = {("t_black", 0.0): "White teachers", ("t_black", 1.0): "Black teachers",
+            ("black", 0.0): "white students", ("black", 1.0): "Black students",
+            "prop_black": "proportion of Black students in the class"}
+
+
+def teachers_figure(post):
+    """The notes' "White teachers / Black teachers" figure: expected scores with 90% intervals."""
+    fig = ml.plots.effects(post, "prop_black", by="black", panel="t_black", level=0.9, n=25,
+                           labels=TEACHERS)
+    fig.axes[0].set_ylabel("expected score")
+    return fig
+
+
+def main(draws: int = 1000, seed: int = 1, out: str | None = None):
     pd.set_option("display.width", 160)
     data = simulate()
     post = ml.bayes(FORMULA, data, sampler="collapsed", chains=4, draws=draws, warmup=draws,
@@ -88,10 +107,19 @@ def main(draws: int = 1000, seed: int = 1):
     print()
     print("The gammas as the notes print them (Mean, 90% credible interval), with the true values:")
     print(table.round(2).to_string())
+    fig = teachers_figure(post)
+    if out is not None:
+        from pathlib import Path
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(out) / "classroom_teachers.png", dpi=110)
+        print(f"\nwrote {Path(out) / 'classroom_teachers.png'}")
     return post
 
 
 if __name__ == "__main__":
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     a.add_argument("--draws", type=int, default=1000, help="draws (and warmup) per chain")
-    main(a.parse_args().draws)
+    a.add_argument("--out", default=None, help="folder to save the teachers figure in")
+    args = a.parse_args()
+    main(args.draws, out=args.out)

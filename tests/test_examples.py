@@ -17,13 +17,21 @@ def _load(name):
     return mod
 
 
-def test_classroom_recovers_the_notes_coefficients(capsys):
+def test_classroom_recovers_the_notes_coefficients(capsys, tmp_path):
     mod = _load("bayes_classroom_brms")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        post = mod.main(draws=300)
+        post = mod.main(draws=300, out=str(tmp_path))
     out = capsys.readouterr().out
     assert "l-90% CI" in out and "gamma32" in out
+    assert (tmp_path / "classroom_teachers.png").stat().st_size > 10_000
+    # the figure: two panels (white / Black teachers), a line and a 90% band per student group
+    fig = mod.teachers_figure(post)
+    assert [a.get_title() for a in fig.axes] == ["White teachers", "Black teachers"]
+    assert all(len(a.lines) == 2 and len(a.collections) == 2 for a in fig.axes)
+    # with a Black teacher the gap between Black and white students narrows (gamma31 > 0)
+    gap = [a.lines[0].get_ydata()[0] - a.lines[1].get_ydata()[0] for a in fig.axes]
+    assert gap[1] < gap[0]
     fe = post.fixef(prob=0.99)
     inside = [fe.loc[c].iloc[2] <= v <= fe.loc[c].iloc[3] for _, c, v in mod.GAMMA]
     assert sum(inside) >= len(inside) - 1  # the simulation's true values, 99% intervals

@@ -17,14 +17,14 @@ from .glmm.fit import glmer
 from .inference.bootstrap import BootstrapResult, bootstrap
 from .inference.lrt import ModelComparison, anova
 from .lmm import lmer
-from .marginal import EMMTable, emmeans
+from .marginal import EMMTable, effects, emmeans
 from .results import LmerResult
 from .results.archive import load
 
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "EMMTable", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
-           "bootstrap", "datasets", "emmeans", "glmer", "irt", "load", "plots", "lmer", "priors", "__version__"]
+           "bootstrap", "datasets", "effects", "emmeans", "glmer", "irt", "load", "plots", "lmer", "priors", "__version__"]
 
 
 def __getattr__(name: str):

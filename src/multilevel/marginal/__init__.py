@@ -6,8 +6,9 @@ which pairs and other contrasts (:mod:`.contrasts`) follow with emmeans'
 multiplicity adjustments (:mod:`.adjust`).
 """
 
+from .effects import effects
 from .emmeans import emmeans
 from .grid import ReferenceGrid, reference_grid
 from .table import EMMTable
 
-__all__ = ["EMMTable", "ReferenceGrid", "emmeans", "reference_grid"]
+__all__ = ["EMMTable", "ReferenceGrid", "effects", "emmeans", "reference_grid"]

@@ -80,7 +80,7 @@ def effects(fit, x: str, by=None, at: dict | None = None, n: int = 50, type: str
     >>> fit = ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
     >>> eff = ml.effects(fit, "time", by="treatment", n=2)
     >>> eff[["time", "treatment", "emmean"]].round(1).to_numpy().tolist()[:2]
-    [[1.0, 'CBT', 80.0], [2.0, 'CBT', 82.7]]
+    [[1.0, 'CBT', 82.7], [2.0, 'CBT', 85.7]]
     """
     if not isinstance(x, str):
         raise TypeError("x must name one predictor of the fixed part")

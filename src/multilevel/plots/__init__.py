@@ -12,6 +12,8 @@ import importlib
 _WHERE: dict[str, str] = {
     "caterpillar": "ranef",
     "density": "mcmc",
+    "effects": "marginal",
+    "emm": "marginal",
     "group_lines": "lines",
     "item_curves": "irt",
     "pooling": "lines",

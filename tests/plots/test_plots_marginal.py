@@ -1,0 +1,60 @@
+"""Effect plots and plots of marginal-means tables."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import multilevel as ml
+
+
+@pytest.fixture(scope="module")
+def anorexia():
+    return ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+
+
+def teardown_function():
+    plt.close("all")
+
+
+def test_effect_lines_follow_the_effect_table(anorexia):
+    fig = ml.plots.effects(anorexia, "time", by="treatment", n=10)
+    ax = fig.axes[0]
+    table = ml.effects(anorexia, "time", by="treatment", n=10)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "treatment = CBT", "treatment = Cont", "treatment = FT"]
+    cbt = table[table["treatment"] == "CBT"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), cbt["emmean"])
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), cbt["time"])
+    assert ax.get_xlabel() == "time" and ax.get_ylabel() == "emmean"
+    assert fig.get_size_inches()[0] > 4
+
+
+def test_factor_means_as_points_with_error_bars_in_panels():
+    fit = ml.lmer("normexam ~ standLRT + sex + schgend + (1 | school)", ml.datasets.load("exam"))
+    table = ml.emmeans(fit, "schgend", by="sex")
+    fig = ml.plots.emm(table, panel="sex", labels={("sex", "F"): "girls", ("sex", "M"): "boys"})
+    assert [a.get_title() for a in fig.axes] == ["girls", "boys"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["mixed", "boys", "girls"]
+
+
+def test_response_scale_of_a_glmer():
+    g = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+                 family="binomial")
+    fig = ml.plots.emm(ml.emmeans(g, "period", type="response"))
+    assert fig.axes[0].get_ylabel() == "prob"
+
+
+def test_bad_arguments(anorexia):
+    with pytest.raises(ValueError, match="'age' is not a predictor of the fixed part"):
+        ml.plots.effects(anorexia, "age")
+    with pytest.raises(ValueError, match="'sex' is not a variable of the table"):
+        ml.plots.emm(ml.emmeans(anorexia, "treatment"), by="sex")
+    with pytest.raises(TypeError, match="emm draws a table"):
+        ml.plots.emm([1, 2])
+    with pytest.raises(ValueError, match="n must be a whole number of grid points"):
+        ml.effects(anorexia, "time", n=1)
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="3 panels to draw but 1 axes given"):
+        ml.plots.effects(anorexia, "time", panel="treatment", ax=ax)
