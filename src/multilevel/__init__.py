@@ -16,6 +16,8 @@ from .formula import FormulaError
 from .glmm.fit import glmer
 from .inference.bootstrap import BootstrapResult, bootstrap
 from .inference.lrt import ModelComparison, anova
+from .inference.pbtest import pbtest
+from .inference.power import power
 from .lmm import lmer
 from .marginal import EMMTable, effects, emmeans
 from .results import LmerResult
@@ -24,7 +26,7 @@ from .results.archive import load
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "EMMTable", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
-           "bootstrap", "datasets", "effects", "emmeans", "glmer", "irt", "load", "plots", "lmer", "priors", "__version__"]
+           "bootstrap", "datasets", "effects", "emmeans", "glmer", "irt", "load", "pbtest", "plots", "power", "lmer", "priors", "__version__"]
 
 
 def __getattr__(name: str):

@@ -466,6 +466,23 @@ class LmerResult:
         return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels,
                            offset=offset)
 
+    def simulate(self, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) -> pd.DataFrame:
+        """Responses drawn from the fitted model, as lme4's ``simulate``: new random
+        effects (or the conditional modes with ``use_re=True``) and new noise.
+
+        See :func:`multilevel.inference.simulate.simulate`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.simulate(2, seed=1).shape
+        (180, 2)
+        """
+        from ..inference.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_re=use_re, newdata=newdata)
+
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals for the standard deviations, correlations, sigma
         and fixed effects, as lme4's ``confint(fit, method=...)``.
