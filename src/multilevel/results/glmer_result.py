@@ -483,6 +483,23 @@ class GlmerResult:
 
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re, newdata=newdata)
 
+    def influence(self, groups: str | None = None, obs: bool = False, n_jobs: int = 1):
+        """Refits without each group (or row): lme4's ``influence.merMod``, with its
+        ``dfbeta``, ``dfbetas`` and ``cooks_distance``.
+
+        See :func:`multilevel.inference.influence.influence`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.influence("Subject").dfbetas().shape
+        (18, 2)
+        """
+        from ..inference.influence import influence
+
+        return influence(self, groups=groups, obs=obs, n_jobs=n_jobs)
+
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals of the random effects' standard deviations and the
         fixed effects, as lme4's ``confint`` of a glmer fit.

@@ -483,6 +483,51 @@ class LmerResult:
 
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re, newdata=newdata)
 
+    def influence(self, groups: str | None = None, obs: bool = False, n_jobs: int = 1):
+        """Refits without each group (or row): lme4's ``influence.merMod``, with its
+        ``dfbeta``, ``dfbetas`` and ``cooks_distance``.
+
+        See :func:`multilevel.inference.influence.influence`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.influence("Subject").dfbetas().shape
+        (18, 2)
+        """
+        from ..inference.influence import influence
+
+        return influence(self, groups=groups, obs=obs, n_jobs=n_jobs)
+
+    def hatvalues(self) -> pd.Series:
+        """Diagonal of the hat matrix (lme4's ``hatvalues``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.hatvalues().shape
+        (180,)
+        """
+        from ..inference.influence import hatvalues
+
+        return hatvalues(self)
+
+    def cooks_distance(self) -> pd.Series:
+        """Cook's distance of each row from the hat values (lme4's ``cooks.distance``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> bool((fit.cooks_distance() >= 0).all())
+        True
+        """
+        from ..inference.influence import cooks_distance
+
+        return cooks_distance(self)
+
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals for the standard deviations, correlations, sigma
         and fixed effects, as lme4's ``confint(fit, method=...)``.

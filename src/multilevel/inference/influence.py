@@ -1,0 +1,322 @@
+"""Influence diagnostics: hat values, Cook's distance, leave-one-group-out refits (lme4's).
+
+:func:`hatvalues` is lme4's ``hatvalues.merMod``: the diagonal of the matrix
+taking the response to the fitted values of the penalised least-squares
+problem, ``CL'CL + CR'CR`` with ``CL = L^-1 Lambda' Z' W^1/2`` and
+``CR = RX^-T (X' W^1/2 - RZX' CL)``; :func:`cooks_distance` is lme4's
+``cooks.distance.merMod`` made of them.
+
+:func:`influence` is lme4's ``influence.merMod``: the model refitted without
+each group (or each row), started from the fit's parameters, with the
+fixed effects, variance components and covariance of each refit;
+:class:`Influence` gives lme4's ``dfbeta``, ``dfbetas`` and
+``cooks.distance`` of them. The refits work on the design's arrays with the
+deleted rows sliced out (no formula is parsed again) and run over processes
+on request.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+import scipy.sparse as sp
+
+from ..arguments import as_bool, short_repr
+
+__all__ = ["Influence", "influence", "hatvalues", "cooks_distance"]
+
+#: the dense q x q factor of hatvalues is refused above this many random effects
+MAX_Q = 6000
+
+
+def _check_lmer(fit, what: str):
+    from ..results import LmerResult
+
+    if not isinstance(fit, LmerResult):
+        raise TypeError(f"{what} are for linear mixed models (ml.lmer fits), not {short_repr(fit)}")
+
+
+def hatvalues(fit) -> pd.Series:
+    """Diagonal of the hat matrix of a linear mixed model (lme4's ``hatvalues``).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> h = hatvalues(fit)
+    >>> round(float(h.sum()), 3)   # the effective number of parameters
+    29.022
+    """
+    from ..linalg.crossprod import term_matrix
+
+    _check_lmer(fit, "hat values")
+    d = fit.design
+    q = sum(t.q for t in d.terms)
+    if q > MAX_Q:
+        raise ValueError(f"hat values need a dense {q} x {q} factor (limit {MAX_Q})")
+    sw = np.ones(d.n) if d.weights is None else np.sqrt(d.weights)
+    Z = sp.hstack([term_matrix(t) for t in d.terms], format="csr")
+    Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(d.terms, fit._lambdas)],
+                        format="csr")
+    ZL = (sp.diags(sw) @ Z @ Lam).tocsc()           # W^1/2 Z Lambda (n x q)
+    Xw = d.X * sw[:, None]
+    M = (ZL.T @ ZL).toarray() + np.eye(q)
+    Lc = np.linalg.cholesky(M)
+    RZX = scipy.linalg.solve_triangular(Lc, np.asarray(ZL.T @ Xw), lower=True)
+    RX = np.linalg.cholesky(Xw.T @ Xw - RZX.T @ RZX)  # lower: RX' of lme4
+    h = np.empty(d.n)
+    ZLr = ZL.tocsr()
+    step = max(1, 4_000_000 // max(q, 1))
+    for a in range(0, d.n, step):
+        b = min(d.n, a + step)
+        CL = scipy.linalg.solve_triangular(Lc, ZLr[a:b].toarray().T, lower=True)   # q x m
+        CR = scipy.linalg.solve_triangular(RX, Xw[a:b].T - RZX.T @ CL, lower=True)  # p x m
+        h[a:b] = np.sum(CL * CL, axis=0) + np.sum(CR * CR, axis=0)
+    return pd.Series(h, index=d.data_index, name="hat")
+
+
+def cooks_distance(fit) -> pd.Series:
+    """Cook's distance of each row from the hat values (lme4's ``cooks.distance.merMod``):
+    ``(r / (1 - h))^2 h / (sigma^2 p)`` with Pearson residuals ``r``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> int(cooks_distance(fit).idxmax())   # the largest: subject 332's day 9
+    59
+    """
+    h = hatvalues(fit).to_numpy()
+    p = np.linalg.matrix_rank(fit.design.X)
+    r = fit.residuals(type="pearson").to_numpy() if _has_pearson(fit) else fit.residuals().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (r / (1 - h)) ** 2 * h / (fit.sigma ** 2 * p)
+    out[np.isinf(out)] = np.nan
+    return pd.Series(out, index=fit.design.data_index, name="cooks")
+
+
+def _has_pearson(fit) -> bool:
+    try:
+        fit.residuals(type="pearson")
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+# ---------------------------------------------------------------- refits
+def _var_cov(fit) -> tuple[list[str], np.ndarray]:
+    """lme4's ``var.cov.comps``: sigma^2, then each term's covariance (lower triangle, by column)."""
+    d = fit.design
+    glmm = hasattr(fit, "family")
+    names, values = ([], []) if glmm else (["sigma^2"], [fit.sigma ** 2])
+    groups = [t.group for t in d.terms]
+    sep = len(d.terms) > 1
+    for i, t in enumerate(d.terms):
+        C = fit._term_cov(i)
+        prefix = f"{groups[i]}:" if sep else ""
+        for b in range(t.k):
+            for a in range(b, t.k):
+                ca, cb = t.columns[a], t.columns[b]
+                names.append(prefix + (f"v[{ca}]" if a == b else f"C[{ca},{cb}]"))
+                values.append(C[a, b])
+    return names, np.array(values)
+
+
+def _refit_without(fit, keep: np.ndarray):
+    """The fit refitted to the rows where ``keep`` (a mask over its rows), from its parameters."""
+    from ..design.subset import subset_design
+
+    sub = subset_design(fit.design, keep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if sub is None:  # a column lost its variation: build the design again from the formula
+            data = fit.design.data.iloc[np.flatnonzero(keep)]
+            if hasattr(fit, "family"):
+                from ..glmm.fit import glmer
+
+                return glmer(fit.formula, data, family=fit.family.name, link=fit.family.link.name,
+                             nagq=fit.nagq)
+            from ..lmm import lmer
+
+            return lmer(fit.formula, data, reml=fit.reml)
+        if hasattr(fit, "family"):
+            from ..glmm.fit import fit_glmm_design
+
+            return fit_glmm_design(sub, fit.family, np.asarray(fit._prior)[keep], nagq=fit.nagq,
+                                   optimizer=fit.optinfo.optimizer, formula=fit.formula)
+        from ..lmm.fit import fit_from
+
+        return fit_from(sub, fit.reml, fit.optinfo.optimizer, fit.theta.to_numpy(), singular=fit.singular)
+
+
+def _one(fit, keep):
+    refit = _refit_without(fit, keep)
+    fixef = refit.fixef.reindex(fit.fixef.index).to_numpy()
+    V = refit.vcov.reindex(index=fit.fixef.index, columns=fit.fixef.index).to_numpy()
+    _, vc = _var_cov(refit)
+    failed = any(m.startswith(("optimizer stopped early", "Model failed to converge"))
+                 for m in refit.messages)
+    return fixef, vc, V, not failed
+
+
+_JOBS: dict = {}
+
+
+def _chunk(lo: int, hi: int):
+    fit, masks = _JOBS["job"]
+    return [_one(fit, masks[i]) for i in range(lo, hi)]
+
+
+@dataclass(frozen=True)
+class Influence:
+    """Leave-one-out refits of a fit (see :func:`influence`), as lme4's ``influence.merMod``.
+
+    Attributes
+    ----------
+    units : pandas.Index
+        The deleted groups (or rows), in order of first appearance in the data.
+    by : str
+        What was deleted: a grouping column's name, or ``"row"``.
+    fixef : Series
+        The fit's fixed effects.
+    fixef_deleted : DataFrame
+        The refits' fixed effects, one row per unit.
+    var_cov, var_cov_deleted : Series, DataFrame
+        lme4's ``var.cov.comps``: sigma^2 (lmer), then each term's variances and
+        covariances (``v[...]``, ``C[...,...]``).
+    vcov : ndarray (p, p)
+    vcov_deleted : ndarray (units, p, p)
+    converged : Series of bool
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> inf = fit.influence("Subject")
+    >>> inf.cooks_distance().idxmax()
+    '309'
+    """
+
+    units: pd.Index
+    by: str
+    fixef: pd.Series
+    fixef_deleted: pd.DataFrame
+    var_cov: pd.Series
+    var_cov_deleted: pd.DataFrame
+    vcov: np.ndarray
+    vcov_deleted: np.ndarray
+    converged: pd.Series
+
+    def dfbeta(self, which: str = "fixed") -> pd.DataFrame:
+        """Refit minus fit: of the fixed effects (``"fixed"``) or variance components (``"var_cov"``)."""
+        if which == "fixed":
+            return self.fixef_deleted - self.fixef.to_numpy()
+        if which == "var_cov":
+            return self.var_cov_deleted - self.var_cov.to_numpy()
+        raise ValueError(f"which must be 'fixed' or 'var_cov', not {short_repr(which)}")
+
+    def dfbetas(self) -> pd.DataFrame:
+        """:meth:`dfbeta` scaled by the refits' standard errors (lme4's ``dfbetas``)."""
+        se = np.sqrt(np.diagonal(self.vcov_deleted, axis1=1, axis2=2))
+        return self.dfbeta() / se
+
+    def cooks_distance(self) -> pd.Series:
+        """lme4's Cook's distance of each unit: ``db' V^-1 db (n - p) / (n p)``, with ``db``
+        the change in the fixed effects, ``V`` the fit's covariance, ``n`` the units."""
+        db = self.dfbeta().to_numpy()
+        n, p = db.shape
+        Vinv = (n - p) / (n * p) * np.linalg.inv(self.vcov)
+        return pd.Series(np.einsum("ij,jk,ik->i", db, Vinv, db), index=self.units, name="cooks")
+
+    def __repr__(self) -> str:
+        return (f"<Influence of {len(self.units)} {self.by} deletions on "
+                f"{len(self.fixef)} fixed effects and {len(self.var_cov)} variance components>")
+
+
+def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1) -> Influence:
+    """Refit the model without each group (or row): lme4's ``influence.merMod``.
+
+    Parameters
+    ----------
+    fit : LmerResult or GlmerResult
+    groups : str, optional
+        A column of the data (usually a grouping factor): each of its values
+        is deleted in turn. Default: the first grouping factor.
+    obs : bool, default False
+        Delete each row in turn instead.
+    n_jobs : int, default 1
+        Processes for the refits (None or -1: all cores).
+
+    Returns
+    -------
+    Influence
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("course ~ 1 + female + (1 | school)", ml.datasets.load("gcsemv"))
+    >>> inf = influence(fit, "school")
+    >>> len(inf.units), list(inf.dfbetas().columns)
+    (73, ['(Intercept)', 'femaleF'])
+    """
+    from ..results import LmerResult
+    from ..results.glmer_result import GlmerResult
+
+    if not isinstance(fit, (LmerResult, GlmerResult)):
+        raise TypeError(f"influence needs a fit from ml.lmer or ml.glmer, not {short_repr(fit)}")
+    obs = as_bool(obs, "obs")
+    d = fit.design
+    if obs:
+        if groups is not None:
+            raise ValueError("give groups= or obs=True, not both")
+        units = pd.Index([str(i) for i in d.data_index])
+        masks = [np.arange(d.n) != i for i in range(d.n)]
+        by = "row"
+    else:
+        if groups is None:
+            groups = d.terms[0].group_columns[0] if d.terms else None
+        if not isinstance(groups, str) or d.data is None or groups not in d.data.columns:
+            cols = ", ".join(map(str, d.data.columns)) if d.data is not None else ""
+            raise ValueError(f"groups must name a column of the fit's data ({cols}), not {short_repr(groups)}")
+        values = d.data[groups].astype(object).to_numpy()
+        labels = pd.unique(pd.Series(values).astype(str))
+        text = pd.Series(values).astype(str).to_numpy()
+        units = pd.Index(labels)
+        masks = [text != u for u in labels]
+        by = groups
+    if len(masks) < 2:
+        raise ValueError("influence needs at least two units to delete")
+    if n_jobs is None or n_jobs == -1:
+        import os
+
+        n_jobs = os.cpu_count() or 1
+    n_jobs = max(1, min(int(n_jobs), len(masks)))
+    if n_jobs == 1:
+        results = [_one(fit, m) for m in masks]
+    else:
+        import multiprocessing
+
+        _JOBS["job"] = (fit, masks)
+        try:
+            ctx = multiprocessing.get_context("fork")
+            bounds = np.linspace(0, len(masks), 4 * n_jobs + 1).round().astype(int)
+            with ProcessPoolExecutor(n_jobs, mp_context=ctx) as ex:
+                futs = [ex.submit(_chunk, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+                results = [r for f in futs for r in f.result()]
+        finally:
+            _JOBS.pop("job", None)
+    names, vc0 = _var_cov(fit)
+    fx = np.array([r[0] for r in results])
+    vc = np.array([r[1] for r in results])
+    V = np.array([r[2] for r in results])
+    return Influence(units=units, by=by, fixef=fit.fixef.copy(),
+                     fixef_deleted=pd.DataFrame(fx, index=units, columns=fit.fixef.index),
+                     var_cov=pd.Series(vc0, index=names),
+                     var_cov_deleted=pd.DataFrame(vc, index=units, columns=names),
+                     vcov=fit.vcov.to_numpy(), vcov_deleted=V,
+                     converged=pd.Series([r[3] for r in results], index=units, name="converged"))

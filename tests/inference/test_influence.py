@@ -1,0 +1,113 @@
+"""Influence diagnostics against lme4 (tests/reference/influence.R)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from tests.conftest import TESTS
+
+REF = json.loads((TESTS / "reference" / "influence.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def gcse():
+    return ml.lmer("course ~ 1 + female + (1 | school)", ml.datasets.load("gcsemv"))
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+
+
+@pytest.mark.parametrize("name", ["gcsemv", "sleep"])
+def test_hat_values_and_cooks_distance(name, gcse, sleep):
+    fit = gcse if name == "gcsemv" else sleep
+    np.testing.assert_allclose(fit.hatvalues(), REF[name]["hat"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(fit.cooks_distance(), REF[name]["cooks"], rtol=1e-4, atol=1e-7)
+
+
+def _vc_scale(inf, ref) -> np.ndarray:
+    """Per deletion, the size of each component: a covariance's is sqrt(v_a v_b). The
+    sleepstudy covariance is weakly determined: lme4's refits and ours agree in the REML
+    criterion to 1e-8 and in the covariance to 1e-3 of that size."""
+    names = ref["vc_names"]
+    vc = np.asarray(ref["var_cov"])
+    scale = np.abs(vc).copy()
+    for j, n in enumerate(names):
+        if n.startswith("C[") or ":C[" in n:
+            prefix = n.split("C[")[0]
+            a, b = n.split("C[")[1].rstrip("]").split(",")
+            scale[:, j] = np.sqrt(vc[:, names.index(f"{prefix}v[{a}]")] * vc[:, names.index(f"{prefix}v[{b}]")])
+    return scale
+
+
+def _compare(inf, ref, vc_rtol=1e-5):
+    assert list(inf.units) == ref["units"]
+    assert list(inf.fixef_deleted.columns) == ref["fixef_names"]
+    assert list(inf.var_cov.index) == ref["vc_names"]
+    np.testing.assert_allclose(inf.fixef_deleted, ref["fixef"], rtol=1e-6, atol=1e-6)
+    assert np.all(np.abs(inf.var_cov_deleted.to_numpy() - ref["var_cov"]) <= vc_rtol * _vc_scale(inf, ref))
+    se = np.sqrt(np.diagonal(inf.vcov_deleted, axis1=1, axis2=2))
+    np.testing.assert_allclose(se, ref["se"], rtol=1e-4)
+    np.testing.assert_allclose(inf.cooks_distance(), ref["cooks"], rtol=1e-4, atol=1e-10)
+    np.testing.assert_allclose(inf.dfbetas(), ref["dfbetas"], rtol=1e-3, atol=1e-6)
+
+
+def test_leave_one_school_out(gcse):
+    _compare(gcse.influence("school"), REF["gcsemv"]["school"])
+
+
+def test_leave_one_subject_out(sleep):
+    _compare(sleep.influence("Subject", n_jobs=2), REF["sleep"]["Subject"], vc_rtol=1e-3)
+
+
+def test_leave_one_row_out(sleep):
+    # the refits' variance components agree to 3e-3 of their size (see _vc_scale)
+    inf = sleep.influence(obs=True)
+    ref = REF["sleep"]["rows"]
+    np.testing.assert_allclose(inf.fixef_deleted, ref["fixef"], rtol=1e-6, atol=2e-4)
+    assert np.all(np.abs(inf.var_cov_deleted.to_numpy() - ref["var_cov"]) <= 3e-3 * _vc_scale(inf, ref))
+    np.testing.assert_allclose(inf.cooks_distance(), ref["cooks"], rtol=2e-3, atol=1e-8)
+
+
+def test_refits_equal_fits_of_the_subset():
+    d = ml.datasets.load("cbpp")
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    fit = ml.glmer(formula, d, family="binomial")
+    inf = fit.influence("herd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = ml.glmer(formula, d[d["herd"] != "3"], family="binomial")
+    np.testing.assert_allclose(inf.fixef_deleted.loc["3"], alone.fixef, rtol=2e-4)
+    assert list(inf.var_cov.index) == ["v[(Intercept)]"]
+
+
+def test_a_level_only_one_group_has_is_rebuilt_and_reported_missing():
+    d = ml.datasets.load("sleepstudy").copy()
+    d["lab"] = np.where(d["Subject"] == "308", "z", np.where(d["Days"] % 2 == 0, "a", "b"))
+    fit = ml.lmer("Reaction ~ Days + lab + (1 | Subject)", d)
+    inf = fit.influence("Subject")
+    assert np.isnan(inf.fixef_deleted.loc["308", "labz"])
+    assert np.isfinite(inf.fixef_deleted.loc["309"]).all()
+
+
+def test_bad_input(sleep):
+    with pytest.raises(ValueError, match="groups must name a column of the fit's data"):
+        sleep.influence("school")
+    with pytest.raises(ValueError, match="give groups= or obs=True, not both"):
+        sleep.influence("Subject", obs=True)
+    with pytest.raises(ValueError, match="which must be 'fixed' or 'var_cov'"):
+        sleep.influence("Subject").dfbeta("random")
+    g = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+                 family="binomial")
+    from multilevel.inference.influence import hatvalues
+
+    with pytest.raises(TypeError, match="hat values are for linear mixed models"):
+        hatvalues(g)
+    assert isinstance(pd.Series([1]), pd.Series)
