@@ -528,6 +528,23 @@ class LmerResult:
 
         return cooks_distance(self)
 
+    def check(self, nsim: int = 250, seed=None, conditional: bool = False):
+        """Simulation-based residuals and their tests (R's DHARMa): uniformity,
+        dispersion, zero-inflation and outliers, with ``.plot()``.
+
+        See :func:`multilevel.inference.simulated_residuals.simulated_residuals`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> float(fit.check(nsim=50, seed=1).residuals.between(0, 1).mean())
+        1.0
+        """
+        from ..inference.simulated_residuals import simulated_residuals
+
+        return simulated_residuals(self, nsim=nsim, seed=seed, conditional=conditional)
+
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals for the standard deviations, correlations, sigma
         and fixed effects, as lme4's ``confint(fit, method=...)``.
