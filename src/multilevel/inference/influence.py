@@ -250,7 +250,9 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
     obs : bool, default False
         Delete each row in turn instead.
     n_jobs : int, default 1
-        Processes for the refits (None or -1: all cores).
+        Processes for the refits (None or -1: all cores); forked workers, so
+        the refits run in this process where forking is unsafe (after a
+        Bayesian fit has loaded JAX) or unavailable.
 
     Returns
     -------
@@ -296,16 +298,17 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
 
         n_jobs = os.cpu_count() or 1
     n_jobs = max(1, min(int(n_jobs), len(masks)))
-    if n_jobs == 1:
+    from .bootstrap import _process_context, _single_thread_blas
+
+    ctx = _process_context() if n_jobs > 1 else None
+    if ctx is None or ctx == "here" or ctx.get_start_method() != "fork":
+        # one process: asked for, or workers cannot be forked (JAX loaded, not Linux)
         results = [_one(fit, m) for m in masks]
     else:
-        import multiprocessing
-
         _JOBS["job"] = (fit, masks)
         try:
-            ctx = multiprocessing.get_context("fork")
             bounds = np.linspace(0, len(masks), 4 * n_jobs + 1).round().astype(int)
-            with ProcessPoolExecutor(n_jobs, mp_context=ctx) as ex:
+            with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_single_thread_blas) as ex:
                 futs = [ex.submit(_chunk, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
                 results = [r for f in futs for r in f.result()]
         finally:
