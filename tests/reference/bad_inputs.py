@@ -490,6 +490,39 @@ for code, words in [
 ]:
     add(code, *words)
 
+# ============================================================ after the fit
+for code, words in [
+    ("ml.emmeans(LF, 'day')", ("day", "predictor")),
+    ("ml.emmeans(LF, 'Days', weights='bogus')", ("weights",)),
+    ("ml.emmeans(LF, 'Days', at={'Days': 'x'})", ("at", "Days")),
+    ("ml.emmeans(LF, 'Days', df='exact')", ("df",)),
+    ("ml.emmeans(GF, 'period', df='kenward-roger')", ("df", "glmer")),
+    ("ml.emmeans(GF, 'period', type='prob')", ("type",)),
+    ("ml.emmeans(GF, 'period').pairs(adjust='tukee')", ("adjust",)),
+    ("ml.emmeans(GF, 'period').contrast('pairs')", ("contrast",)),
+    ("ml.emmeans(GF, 'period').contrast({'a': [1, -1]})", ("contrast", "coefficients")),
+    ("ml.emmeans(GF, 'period').contrast('trt.vs.ctrl', ref=9)", ("ref",)),
+    ("ml.emmeans(GF, 'period', level=95)", ("level",)),
+    ("ml.effects(LF, 'Days', n=1)", ("n",)),
+    ("LF.predict(S, interval='credible')", ("interval",)),
+    ("GF.predict(CB, interval='prediction')", ("prediction",)),
+    ("LF.simulate(0)", ("nsim",)), ("LF.simulate(2, use_re='yes')", ("use_re",)),
+    ("ml.power(LF, 'days', nsim=2)", ("test", "fixed effect")),
+    ("ml.power(LF, 'Days', nsim=2, n_groups=[0])", ("n_groups",)),
+    ("ml.power(LF, 'Days', nsim=2, group='herd')", ("group",)),
+    ("ml.power(LF, 'Days', nsim=2, alpha=2)", ("alpha",)),
+    ("ml.pbtest(LF, LF1, nsim=2)", ("smaller", "first")),
+    ("ml.pbtest(LF1, GF, nsim=2)", ("lmer", "glmer")),
+    ("LF.influence('herd')", ("groups", "column")),
+    ("LF.influence('Subject', obs=True)", ("groups", "obs")),
+    ("LF.check(nsim=1)", ("nsim",)),
+    ("ml.lm('Reaction ~ Days + (1 | Subject)', S)", ("random", "lmer")),
+    ("ml.glm('incidence ~ period', CB, family='gamma')", ("family", "gamma")),
+    ("ml.lmlist('Reaction ~ Days', S)", ("lmlist", "formula")),
+    ("ml.anova(ml.lm('Reaction ~ Days', S), GF)", ("linear", "GLMM")),
+]:
+    add(code, *words)
+
 # ============================================================ ml.bootstrap
 for code, words in [
     ("ml.bootstrap(LF1, nsim=0, seed=1, n_jobs=1)", ("nsim",)),

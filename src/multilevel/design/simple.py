@@ -168,7 +168,10 @@ def _factor_levels(data: pd.DataFrame, column) -> tuple | None:
             return None
         labels = tuple(cats)
     elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        present = pd.unique(np.asarray(values, dtype=object))
+        try:
+            present = pd.unique(np.asarray(values, dtype=object))
+        except TypeError:  # unhashable values (dicts, lists): the column checks name them
+            return None
         present = [v for v in present if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA)]
         labels = tuple(sorted(present)) if present else ()
     else:

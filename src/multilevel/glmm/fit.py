@@ -138,7 +138,7 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     if not parsed.bars:
         raise ValueError(
             "the formula has no random-effects term such as (1 | group); glmer fits mixed models: "
-            "for a generalized linear model without random effects use statsmodels' GLM"
+            "for a generalized linear model without random effects use ml.glm"
         )
     design = build_design(parsed_y, frame, weights=weights, offset=offset, observation_level=True)
     prior = np.ones(design.n) if design.weights is None else design.weights

@@ -66,6 +66,19 @@ class _Deviance:
                                                                    self.prior, fit.nagq))
 
 
+def _root(f, lo: float, hi: float, xtol: float) -> float:
+    """The crossing of ``f`` in [lo, hi], or NaN (with a warning) where the profile is not
+    monotone there: re-optimising the other parameters found a lower deviance than the
+    bracket's end had, a local optimum that singular fits often show."""
+    try:
+        return optimize.brentq(f, lo, hi, xtol=xtol)
+    except ValueError:  # no sign change between the bracket's ends as evaluated now
+        warnings.warn("a profile is not monotone where its limit lies (the profiled deviance has a local "
+                      "optimum there, common in singular fits): that limit is NaN; use method='wald' "
+                      "or method='boot'", UserWarning, stacklevel=4)
+        return math.nan
+
+
 def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value,
                     box: tuple[np.ndarray, np.ndarray, np.ndarray], bounds: tuple[float | None, float | None],
                     z: float, step: float):
@@ -102,12 +115,12 @@ def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value
                     found = bound
                 else:
                     lo, hi = (bound, prev) if sign < 0 else (prev, bound)
-                    found = optimize.brentq(lambda t: zeta(t) - sign * z, lo, hi, xtol=1e-8)
+                    found = _root(lambda t: zeta(t) - sign * z, lo, hi, 1e-8)
                 break
             zv = zeta(v)
             if sign * zv >= z:
                 lo, hi = (v, prev) if sign < 0 else (prev, v)
-                found = optimize.brentq(lambda t: zeta(t) - sign * z, lo, hi, xtol=1e-8 * max(1.0, abs(est)))
+                found = _root(lambda t: zeta(t) - sign * z, lo, hi, 1e-8 * max(1.0, abs(est)))
                 break
             prev, h = v, h * 2.0
         limits.append(np.nan if found is None else float(found))

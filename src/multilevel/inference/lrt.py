@@ -105,14 +105,20 @@ def _check_fits(fits, names) -> list[str]:
 
     if len(fits) < 2:
         raise ValueError(f"anova() needs at least 2 fitted models to compare, got {len(fits)}")
+    from ..regression import GlmResult, LmResult
+
+    kinds = {LmerResult: "linear", LmResult: "linear", GlmerResult: "glm", GlmResult: "glm"}
     for i, f in enumerate(fits):
-        if not isinstance(f, (LmerResult, GlmerResult)):
+        if type(f) not in kinds:
             raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model "
-                             "(LmerResult or GlmerResult)")
-    if len({type(f) for f in fits}) > 1:
-        raise ValueError("anova() compares linear mixed models with linear mixed models and GLMMs with "
-                         "GLMMs; refit them as one kind")
-    if isinstance(fits[0], GlmerResult):
+                             "(from ml.lmer, ml.glmer, ml.lm or ml.glm)")
+    if len({kinds[type(f)] for f in fits}) > 1:
+        raise ValueError("anova() compares linear models (lmer, lm) with linear models and GLMMs (glmer, "
+                         "glm) with GLMMs; refit them as one kind")
+    if all(isinstance(f, (LmResult, GlmResult)) for f in fits):
+        raise ValueError("anova() compares mixed models (with one model without random effects at most "
+                         "among them); compare regressions without random effects with an F test")
+    if kinds[type(fits[0])] == "glm":
         fams = {(f.family.name, f.family.link.name) for f in fits}
         if len(fams) > 1:
             raise ValueError("the GLMMs have different families or links: their likelihoods are not comparable "

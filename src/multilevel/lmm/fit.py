@@ -172,7 +172,7 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
     if not design.terms:
         raise ValueError(
             "the formula has no random-effects term such as (1 | group); "
-            "for a model without random effects use ordinary least squares"
+            "for a model without random effects use ml.lm"
         )
     unidentified = identifiability(design)
     # the optimisation runs on a standardised copy of the design, so that it

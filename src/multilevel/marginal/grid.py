@@ -139,7 +139,11 @@ def _term_variables(design, names: list[str]) -> tuple:
 
 def _covariate_values(data: pd.DataFrame, name: str, at: dict) -> tuple:
     if name in at:
-        vals = np.atleast_1d(np.asarray(at[name], dtype=float))
+        try:
+            vals = np.atleast_1d(np.asarray(at[name], dtype=float))
+        except (TypeError, ValueError):
+            raise ValueError(f"at={{{name!r}: ...}} must give numbers for the covariate {name!r}, "
+                             f"not {short_repr(at[name])}") from None
         if vals.size == 0 or not np.all(np.isfinite(vals)):
             raise ValueError(f"at={{{name!r}: ...}} must give finite numbers")
         return tuple(float(v) for v in vals)
