@@ -697,6 +697,41 @@ class Posterior:
         return _linear_draws(self, newdata, ndraws=ndraws, seed=seed, offset=offset, random=random,
                              new_levels=new_levels, response=True)
 
+    def ppc_stats(self, stats=("mean", "sd"), group: str | None = None, ndraws: int | None = None,
+                  seed=None, prob: float = 0.95) -> pd.DataFrame:
+        """Test statistics of replicated data sets against the observed data's, with
+        posterior predictive p values (bayesplot's ``ppc_stat`` / ``ppc_stat_grouped``).
+
+        See :func:`multilevel.bayes.ppc.ppc_stats`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> 0 < float(post.ppc_stats("sd", seed=1)["p_value"].iloc[0]) < 1
+        True
+        """
+        from .ppc import ppc_stats
+
+        return ppc_stats(self, stats=stats, group=group, ndraws=ndraws, seed=seed, prob=prob)
+
+    def loo_pit(self, seed=None) -> np.ndarray:
+        """Leave-one-out probability integral transform of each observation (ArviZ's
+        ``loo_pit``): uniform on (0, 1) for a calibrated model.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> post.loo_pit(seed=1).shape
+        (180,)
+        """
+        from .ppc import loo_pit
+
+        return loo_pit(self, seed=seed)
+
     def log_likelihood(self) -> np.ndarray:
         """Pointwise log-likelihood of the fitted data, (chains, draws, n).
 
@@ -714,7 +749,8 @@ class Posterior:
             self._need_ranef()
         return _loglik_draws(self)
 
-    def to_arviz(self, log_likelihood: bool = True, ranef: bool = True):
+    def to_arviz(self, log_likelihood: bool = True, ranef: bool = True,
+                 posterior_predictive: bool = False, seed=None):
         """ArviZ ``InferenceData``: posterior, sample_stats, observed_data and log_likelihood.
 
         Parameters
@@ -724,6 +760,10 @@ class Posterior:
             needs the random effects' draws.
         ranef : bool, default True
             Add the random effects as ``r_<group>`` with dims ``(<group>, <group>_coef)``.
+        posterior_predictive : bool, default False
+            Add a replicated data set per draw (for ``az.plot_ppc``, ``az.loo_pit``).
+        seed : int, optional
+            Seed of the replicated data.
 
         Examples
         --------
@@ -753,6 +793,9 @@ class Posterior:
                               "(keep_ranef=False)", stacklevel=2)
             else:
                 kw["log_likelihood"] = {"y": self.log_likelihood()}
+        if posterior_predictive:
+            rep = self.posterior_predictive(seed=seed)
+            kw["posterior_predictive"] = {"y": rep.reshape(self.chains, self.ndraws, -1)}
         stats = {k: np.asarray(v) for k, v in self.stats.items()}
         return az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"y": self.model.design.y},
                             coords=coords, dims=dims, attrs={"inference_library": "multilevel",

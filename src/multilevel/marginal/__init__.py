@@ -9,6 +9,7 @@ multiplicity adjustments (:mod:`.adjust`).
 from .effects import effects
 from .emmeans import emmeans
 from .grid import ReferenceGrid, reference_grid
+from .slopes import slopes
 from .table import EMMTable
 
-__all__ = ["EMMTable", "ReferenceGrid", "effects", "emmeans", "reference_grid"]
+__all__ = ["EMMTable", "ReferenceGrid", "effects", "emmeans", "reference_grid", "slopes"]

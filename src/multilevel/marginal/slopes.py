@@ -1,0 +1,132 @@
+"""Average marginal effects (slopes): marginaleffects' ``avg_slopes``.
+
+The slope of a numeric predictor at each row of the data is the derivative
+of the row's prediction (response scale by default, with the row's random
+effects, as marginaleffects predicts a mixed model) with respect to the
+predictor, by a central difference of the fixed-effects matrix rebuilt at
+``x -+ h / 2`` (so interactions and transforms of ``x`` are followed; h is
+1e-4 of the predictor's range, marginaleffects' step, which it uses forward); the
+average over the rows (or within groups of ``by``) is the average marginal
+effect. Its standard error is the delta method's over the fixed effects'
+covariance, with the exact gradient of the averaged difference; z tests and
+normal intervals, as marginaleffects gives for these models. For a
+posterior, the slopes are computed for every draw and summarised by their
+median and HPD interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..arguments import short_repr
+
+__all__ = ["slopes"]
+
+
+def _link(name: str):
+    from ..families import link
+
+    return link(name)
+
+
+def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
+           level: float = 0.95) -> pd.DataFrame:
+    """Average marginal effects of numeric predictors (marginaleffects' ``avg_slopes``).
+
+    Parameters
+    ----------
+    fit : LmerResult, GlmerResult or Posterior
+    variables : str or list of str
+        Numeric predictors of the fixed part.
+    by : str, optional
+        A column of the data: one average per group.
+    type : {"response", "link"}
+        Slopes of the expected response (default) or of the linear predictor.
+    random : bool, default True
+        Predict with each row's random effects (False: population level).
+    level : float
+        Interval level.
+
+    Returns
+    -------
+    DataFrame
+        ``term``, (``by``), ``estimate``, ``std.error``, ``statistic``,
+        ``p.value``, ``conf.low``, ``conf.high``; for a posterior ``term``,
+        (``by``), ``estimate`` (median), ``conf.low``, ``conf.high`` (HPD).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> ml.slopes(fit, "Days")[["term", "estimate"]].round(3).to_numpy().tolist()
+    [['Days', 10.467]]
+    """
+    from ..predict import _fixed_matrix, _random_part
+    from .estimates import estimates
+    from .state import _hpd
+
+    if isinstance(variables, str):
+        variables = [variables]
+    if type not in ("response", "link"):
+        raise ValueError(f"type must be 'response' or 'link', not {short_repr(type)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    lmer = fit.__class__.__name__ == "LmerResult"
+    est = estimates(fit, "asymptotic" if lmer else None)  # z tests: the covariance alone is needed
+    design = est.design
+    data = design.data
+    if data is None:
+        raise ValueError("this fit does not keep its data; slopes need the rows it was fitted to")
+    if by is not None and (not isinstance(by, str) or by not in data.columns):
+        raise ValueError(f"by must name a column of the fit's data, not {short_repr(by)}")
+    link = _link(est.link) if type == "response" else _link("identity")
+    b_terms = fit._b if hasattr(fit, "_b") else None
+    zb = _random_part(design, b_terms, data, True) if random and b_terms is not None else 0.0
+    if random and est.draws is not None and design.terms:
+        raise ValueError("slopes of a posterior are at the population level: pass random=False")
+    off = 0.0 if design.offset is None else design.offset
+    groups = [(None, np.arange(len(data)))] if by is None else \
+        [(g, np.flatnonzero(data[by].astype(object).to_numpy() == g)) for g in pd.unique(data[by])]
+    rows = []
+    for var in variables:
+        if var not in data.columns or not pd.api.types.is_numeric_dtype(data[var]) \
+                or pd.api.types.is_bool_dtype(data[var]):
+            raise ValueError(f"{var!r} must be a numeric predictor of the fixed part; for a factor "
+                             "compare its levels with ml.emmeans(...).pairs()")
+        x = np.asarray(data[var], dtype=float)
+        span = float(np.nanmax(x) - np.nanmin(x)) or 1.0
+        h = 1e-4 * span
+        Xh = _fixed_matrix(design, data.assign(**{var: x + h / 2}))
+        Xl = _fixed_matrix(design, data.assign(**{var: x - h / 2}))
+        if np.allclose(Xh, Xl):
+            raise ValueError(f"{var!r} does not enter the fixed part of the model")
+        for g, idx in groups:
+            if est.draws is None:
+                beta = est.beta
+                shift = _at(zb, idx) + _at(off, idx)
+                e0, eh = Xl[idx] @ beta + shift, Xh[idx] @ beta + shift
+                value = float(np.mean((link.inverse(eh) - link.inverse(e0)) / h))
+                grad = np.mean((link.mu_eta(eh)[:, None] * Xh[idx] - link.mu_eta(e0)[:, None] * Xl[idx]) / h,
+                               axis=0)
+                se = float(np.sqrt(grad @ est.vcov @ grad))
+                z = value / se if se > 0 else np.nan
+                q = stats.norm.ppf(0.5 + level / 2)
+                row = {"term": var, "estimate": value, "std.error": se, "statistic": z,
+                       "p.value": float(2 * stats.norm.sf(abs(z))), "conf.low": value - q * se,
+                       "conf.high": value + q * se}
+            else:
+                e0 = est.draws @ Xl[idx].T + _at(off, idx)
+                eh = est.draws @ Xh[idx].T + _at(off, idx)
+                draws = np.mean((link.inverse(eh) - link.inverse(e0)) / h, axis=1)
+                lo, hi = _hpd(draws, level)
+                row = {"term": var, "estimate": float(np.median(draws)), "conf.low": lo, "conf.high": hi}
+            if by is not None:
+                row = {"term": row.pop("term"), by: g, **row}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _at(v, idx):
+    return v[idx] if isinstance(v, np.ndarray) else v

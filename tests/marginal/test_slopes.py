@@ -1,0 +1,74 @@
+"""Average marginal effects (marginaleffects' avg_slopes), checked by their definitions."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+
+
+@pytest.fixture(scope="module")
+def ticks():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ml.glmer("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", ml.datasets.load("grouseticks"),
+                        family="poisson")
+
+
+def test_linear_slope_is_the_coefficient():
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    s = ml.slopes(fit, "Days")
+    assert s["estimate"].iloc[0] == pytest.approx(fit.fixef["Days"], rel=1e-9)
+    assert s["std.error"].iloc[0] == pytest.approx(fit.se["Days"], rel=1e-9)
+
+
+def test_interaction_slopes_by_group_are_the_simple_slopes():
+    fit = ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    s = ml.slopes(fit, "time", by="treatment").set_index("treatment")
+    b = fit.fixef
+    assert s.loc["CBT", "estimate"] == pytest.approx(b["time"], rel=1e-8)
+    assert s.loc["FT", "estimate"] == pytest.approx(b["time"] + b["time:treatmentFT"], rel=1e-8)
+    L = np.zeros(len(b))
+    L[list(b.index).index("time")] = 1
+    L[list(b.index).index("time:treatmentFT")] = 1
+    assert s.loc["FT", "std.error"] == pytest.approx(np.sqrt(L @ fit.vcov.to_numpy() @ L), rel=1e-6)
+
+
+def test_poisson_slope_is_the_mean_of_beta_times_mu(ticks):
+    s = ml.slopes(ticks, "cHEIGHT")
+    mu = ticks.fitted.to_numpy()
+    assert s["estimate"].iloc[0] == pytest.approx(np.mean(ticks.fixef["cHEIGHT"] * mu), rel=1e-7)
+    link = ml.slopes(ticks, "cHEIGHT", type="link")
+    assert link["estimate"].iloc[0] == pytest.approx(ticks.fixef["cHEIGHT"], rel=1e-8)
+    pop = ml.slopes(ticks, "cHEIGHT", random=False)
+    mu0 = ticks.predict(random=False, type="response").to_numpy()
+    assert pop["estimate"].iloc[0] == pytest.approx(np.mean(ticks.fixef["cHEIGHT"] * mu0), rel=1e-7)
+
+
+def test_delta_method_standard_error_is_the_gradients(ticks):
+    # the standard error is sqrt(g' V g), g the gradient of the average slope over the fixed
+    # effects: here by central differences of the whole computation
+    beta = ticks.fixef
+    g = np.zeros(len(beta))
+    for k in range(len(beta)):
+        step = 1e-5 * max(1.0, abs(beta.iloc[k]))
+        up, down = beta.copy(), beta.copy()
+        up.iloc[k] += step
+        down.iloc[k] -= step
+        f = [ml.slopes(replace(ticks, fixef=b), "cHEIGHT")["estimate"].iloc[0] for b in (up, down)]
+        g[k] = (f[0] - f[1]) / (2 * step)
+    se = ml.slopes(ticks, "cHEIGHT")["std.error"].iloc[0]
+    assert se == pytest.approx(np.sqrt(g @ ticks.vcov.to_numpy() @ g), rel=1e-5)
+
+
+def test_bad_input(ticks):
+    with pytest.raises(ValueError, match="must be a numeric predictor"):
+        ml.slopes(ticks, "YEAR")
+    with pytest.raises(ValueError, match="by must name a column"):
+        ml.slopes(ticks, "cHEIGHT", by="nope")
+    with pytest.raises(ValueError, match="type must be 'response' or 'link'"):
+        ml.slopes(ticks, "cHEIGHT", type="prob")
