@@ -100,6 +100,18 @@ def _components(terms, offsets) -> list[sp.csr_matrix]:
 
 
 def kenward_roger(fit) -> KenwardRoger:
+    """See :func:`_kenward_roger`; small models on one BLAS thread (OpenBLAS's pool costs
+    more than it saves on q x q blocks of a few hundred, most of all on a busy machine)."""
+    from ..linalg.threads import SMALL_BLOCK, blas_threads
+
+    q = sum(t.q for t in fit.design.terms)
+    if q <= SMALL_BLOCK:
+        with blas_threads(1):
+            return _kenward_roger(fit)
+    return _kenward_roger(fit)
+
+
+def _kenward_roger(fit) -> KenwardRoger:
     """Adjusted covariance and the ingredients of the KR df for a REML fit.
 
     Examples
@@ -208,7 +220,7 @@ def kr_ddf(kr: KenwardRoger, L) -> tuple[float, float]:
     """Kenward-Roger denominator df and F scaling for the hypothesis ``L beta = 0``
     (``L`` a contrast of the user's coefficients)."""
     L = kr.internal(L)
-    q = np.linalg.matrix_rank(L)
+    q = 1 if L.shape[0] == 1 else np.linalg.matrix_rank(L)
     A1, A2 = _a1_a2(kr, L)
     B = (A1 + 6 * A2) / (2 * q)
     g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
