@@ -238,7 +238,8 @@ class Influence:
                 f"{len(self.fixef)} fixed effects and {len(self.var_cov)} variance components>")
 
 
-def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1) -> Influence:
+def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1,
+              progress: bool = False) -> Influence:
     """Refit the model without each group (or row): lme4's ``influence.merMod``.
 
     Parameters
@@ -253,6 +254,8 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
         Processes for the refits (None or -1: all cores); forked workers, so
         the refits run in this process where forking is unsafe (after a
         Bayesian fit has loaded JAX) or unavailable.
+    progress : bool, default False
+        Print how many refits are done, about every tenth of them.
 
     Returns
     -------
@@ -303,14 +306,23 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
     ctx = _process_context() if n_jobs > 1 else None
     if ctx is None or ctx == "here" or ctx.get_start_method() != "fork":
         # one process: asked for, or workers cannot be forked (JAX loaded, not Linux)
-        results = [_one(fit, m) for m in masks]
+        results = []
+        every = max(1, len(masks) // 10)
+        for i, m in enumerate(masks, 1):
+            results.append(_one(fit, m))
+            if progress and (i % every == 0 or i == len(masks)):
+                print(f"influence: {i}/{len(masks)} refits", flush=True)
     else:
         _JOBS["job"] = (fit, masks)
         try:
             bounds = np.linspace(0, len(masks), 4 * n_jobs + 1).round().astype(int)
             with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_single_thread_blas) as ex:
                 futs = [ex.submit(_chunk, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-                results = [r for f in futs for r in f.result()]
+                results = []
+                for f in futs:
+                    results.extend(f.result())
+                    if progress:
+                        print(f"influence: {len(results)}/{len(masks)} refits", flush=True)
         finally:
             _JOBS.pop("job", None)
     names, vc0 = _var_cov(fit)

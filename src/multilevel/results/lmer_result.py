@@ -483,7 +483,8 @@ class LmerResult:
 
         return simulate(self, nsim=nsim, seed=seed, use_re=use_re, newdata=newdata)
 
-    def influence(self, groups: str | None = None, obs: bool = False, n_jobs: int = 1):
+    def influence(self, groups: str | None = None, obs: bool = False, n_jobs: int = 1,
+                  progress: bool = False):
         """Refits without each group (or row): lme4's ``influence.merMod``, with its
         ``dfbeta``, ``dfbetas`` and ``cooks_distance``.
 
@@ -498,7 +499,7 @@ class LmerResult:
         """
         from ..inference.influence import influence
 
-        return influence(self, groups=groups, obs=obs, n_jobs=n_jobs)
+        return influence(self, groups=groups, obs=obs, n_jobs=n_jobs, progress=progress)
 
     def hatvalues(self) -> pd.Series:
         """Diagonal of the hat matrix (lme4's ``hatvalues``).
