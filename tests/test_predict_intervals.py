@@ -47,8 +47,11 @@ def test_intervals(sleep):
     conf = sleep.predict(NEW, interval="confidence", level=0.9)
     np.testing.assert_allclose(conf["upper"] - conf["fit"], z * conf["se_fit"], rtol=1e-12)
     pred = sleep.predict(NEW, interval="prediction", level=0.9)
-    np.testing.assert_allclose(pred["upper"] - pred["fit"], z * np.sqrt(pred["se_fit"] ** 2 + sleep.sigma ** 2),
-                               rtol=1e-12)
+    x = np.column_stack([np.ones(3), NEW["Days"]])
+    prior = sleep.sigma ** 2 * (sleep._lambdas[0] @ sleep._lambdas[0].T)
+    group = np.array([0.0, 0.0, x[2] @ prior @ x[2]])   # the new subject's effect is unknown
+    np.testing.assert_allclose(pred["upper"] - pred["fit"],
+                               z * np.sqrt(pred["se_fit"] ** 2 + group + sleep.sigma ** 2), rtol=1e-12)
 
 
 def test_glmer_response_scale_is_back_transformed(cbpp):
@@ -71,3 +74,5 @@ def test_bad_interval_arguments(sleep):
         sleep.predict(NEW, interval="confidence", level=1.5)
     with pytest.raises(TypeError, match="conditional must be"):
         sleep.predict(NEW, se_fit=True, conditional="yes")
+    with pytest.raises(TypeError, match="level must be a number between 0 and 1, not 'high'"):
+        sleep.predict(NEW, interval="confidence", level="high")

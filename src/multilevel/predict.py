@@ -279,7 +279,9 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
     covariance for a level not in the fit), their covariance with the fixed
     effects left out, as merTools and lme4's users usually compute it.
     Intervals are normal (``fit +- z se``); a prediction interval of an lmer
-    fit adds the residual variance. On the response scale of a glmer fit the
+    fit adds the residual variance, and the random effects' variance of a
+    row whose group is not in the fit (or of every row with ``random=False``:
+    a new observation of an unknown group). On the response scale of a glmer fit the
     standard error is the delta method's and the limits are back-transformed.
 
     Returns
@@ -305,7 +307,7 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
     try:
         level = float(level)
     except (TypeError, ValueError):
-        raise TypeError(f"level must be a number between 0 and 1, not {type(level).__name__}") from None
+        raise TypeError(f"level must be a number between 0 and 1, not {short_repr(level)}") from None
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), not {level}")
     glmm = hasattr(fit, "family")
@@ -328,6 +330,12 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
         rows = _term_rows(design, new, allow_new_levels) if random and conditional else []
     V = fit.vcov.to_numpy()
     var = np.einsum("ij,jk,ik->i", X, V, X)
+    group_var = np.zeros(len(var))  # a new observation's unknown group effects (prediction intervals)
+    if interval == "prediction" and not (random and conditional):
+        new_rows = rows if newdata is None else _term_rows(design, as_dataframe(newdata), True)
+        for (Z, pos), Sigma in zip(new_rows, _prior_covariances(fit)):
+            unknown = (pos < 0) | (not random)
+            group_var = group_var + np.where(unknown, np.einsum("ij,jk,ik->i", Z, Sigma, Z), 0.0)
     if random and conditional:
         for (Z, pos), C, Sigma in zip(rows, fit._condcov, _prior_covariances(fit)):
             known = pos >= 0
@@ -337,7 +345,7 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
     out = pd.DataFrame({"fit": eta.to_numpy(), "se_fit": se}, index=eta.index)
     if interval is not None:
         z = stats.norm.ppf(0.5 + level / 2)
-        half = z * (np.sqrt(se ** 2 + fit.sigma ** 2) if interval == "prediction" else se)
+        half = z * (np.sqrt(se ** 2 + group_var + fit.sigma ** 2) if interval == "prediction" else se)
         out["lower"], out["upper"] = out["fit"] - half, out["fit"] + half
     if type == "response":
         link = fit.family.link

@@ -61,3 +61,13 @@ def test_new_levels_and_subsets(post):
         post.epred(new, new_levels="gaussian")
     with pytest.raises(ValueError, match="ndraws must be an integer from 1 to 400"):
         post.epred(ndraws=0)
+
+
+def test_newdata_offsets_of_the_formula_are_applied():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = ml.bayes("incidence ~ period + offset(log(size)) + (1 | herd)", ml.datasets.load("cbpp"),
+                     family="poisson", chains=1, draws=100, warmup=100, seed=2, progress=False)
+    new = pd.DataFrame({"period": ["1", "1"], "herd": ["1", "1"], "size": [10, 20]})
+    eta = p.linpred(new, random=False)
+    np.testing.assert_allclose(eta[:, 1] - eta[:, 0], np.log(2.0))

@@ -111,3 +111,17 @@ def test_bad_input(sleep):
     with pytest.raises(TypeError, match="hat values are for linear mixed models"):
         hatvalues(g)
     assert isinstance(pd.Series([1]), pd.Series)
+
+
+def test_a_rebuilt_design_keeps_the_weights():
+    d = ml.datasets.load("sleepstudy").copy()
+    d["w"] = 1.0 + (d["Days"] % 3)
+    d["lab"] = np.where(d["Subject"] == "308", "z", np.where(d["Days"] % 2 == 0, "a", "b"))
+    fit = ml.lmer("Reaction ~ Days + lab + (1 | Subject)", d, weights="w")
+    inf = fit.influence("Subject")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = ml.lmer("Reaction ~ Days + lab + (1 | Subject)", d[d["Subject"] != "308"], weights="w")
+    np.testing.assert_allclose(inf.fixef_deleted.loc["308", ["(Intercept)", "Days"]],
+                               alone.fixef[["(Intercept)", "Days"]], rtol=1e-6)
+    assert inf.var_cov_deleted.loc["308", "sigma^2"] == pytest.approx(alone.sigma ** 2, rel=1e-5)

@@ -107,3 +107,31 @@ def test_power_bad_input(sleep):
         ml.power(sleep, "Days", alpha=5, nsim=2)
     with pytest.raises(TypeError, match="power needs a fit"):
         ml.power(None, "Days")
+
+
+def test_power_keeps_each_terms_variance_when_a_design_reorders_the_terms():
+    # with 5 subjects the day factor has more levels than the subjects: the design sorts the
+    # terms the other way round, and each variance must stay with its own term
+    from multilevel.inference.power import _design_data, _parameter_fit
+    from multilevel.inference.refit_data import fit_frame
+
+    d = ml.datasets.load("sleepstudy").assign(Dayf=lambda x: x["Days"].astype(str))
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject) + (1 | Dayf)", d)
+    small = _parameter_fit(fit, _design_data(fit_frame(fit), "Subject", 5, None), "Days", None)
+    assert [t.group for t in small.design.terms] != [t.group for t in fit.design.terms]
+    from multilevel.inference.bootstrap import _factors
+
+    want = {t.group: T[0, 0] for t, T in zip(fit.design.terms, _factors(fit))}
+    got = {t.group: T[0, 0] for t, T in zip(small.design.terms, _factors(small))}  # what simulates
+    assert got == pytest.approx(want)
+
+
+def test_power_designs_keep_weights_and_offsets():
+    from multilevel.inference.power import _design_data, _parameter_fit
+    from multilevel.inference.refit_data import fit_frame
+
+    d = ml.datasets.load("sleepstudy").assign(w=lambda x: 1.0 + (x["Days"] > 4), off=5.0)
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", d, weights="w", offset="off")
+    small = _parameter_fit(fit, _design_data(fit_frame(fit), "Subject", 6, None), "Days", None)
+    assert np.array_equal(np.unique(small.design.weights), [1.0, 2.0])
+    assert np.allclose(small.design.offset, 5.0)

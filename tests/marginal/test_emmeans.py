@@ -183,3 +183,31 @@ def test_bad_contrasts_get_one_line_errors():
     with pytest.raises(ValueError, match="df='kenward-roger' applies to lmer fits"):
         ml.emmeans(ml.glmer(CBPP, ml.datasets.load("cbpp"), family="binomial"), "period",
                    df="kenward-roger")
+
+
+def test_unused_categories_are_not_levels_of_the_grid():
+    d = ml.datasets.load("exam")
+    extra = d.assign(schgend=d["schgend"].cat.add_categories(["coed"]))
+    a = ml.emmeans(exam_fit(), "sex")
+    b = ml.emmeans(ml.lmer(EXAM, extra), "sex")
+    np.testing.assert_allclose(b["emmean"], a["emmean"], rtol=1e-7)
+    pairs = ml.emmeans(ml.lmer(EXAM, extra), "schgend").pairs()
+    assert len(pairs) == 3 and "family of 3 estimates" in pairs.notes[-1]
+
+
+def test_a_bool_predictor_is_a_covariate_as_formulaic_codes_it():
+    d = ml.datasets.load("exam").assign(high=lambda x: x["standLRT"] > 0)
+    fit = ml.lmer("normexam ~ high + sex + (1 | school)", d)
+    emm = ml.emmeans(fit, "sex")
+    mean_high = d["high"].mean()
+    b = fit.fixef
+    assert emm["emmean"].iloc[0] == pytest.approx(b["(Intercept)"] + b["high"] * mean_high, rel=1e-9)
+
+
+def test_lhs_specs_and_transformed_responses_are_explained():
+    with pytest.raises(ValueError, match="call ml.emmeans\\(fit, '~sex'\\).pairs\\(\\)"):
+        ml.emmeans(exam_fit(), "pairwise ~ sex")
+    d = ml.datasets.load("sleepstudy")
+    fit = ml.lmer("log(Reaction) ~ Days + (1 | Subject)", d)
+    with pytest.warns(UserWarning, match="the transformation is not undone"):
+        ml.emmeans(fit, "Days", type="response")

@@ -19,6 +19,8 @@
 #   sleep_ml:   Reaction ~ Days + (Days | Subject)                          ML
 #   cbpp:       cbind(incidence, size - incidence) ~ period + (1 | herd)    binomial
 #   ticks:      TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)        poisson
+#   exam_weighted: exam_main without vr, weights = schavg + 2             REML
+#   cbpp_offset: incidence ~ period + offset(log(size)) + (1 | herd)       poisson
 #
 # emmeans disables Kenward-Roger / Satterthwaite above 3,000 rows unless told
 # otherwise; the limits are raised here so that the exam figures carry them.
@@ -56,7 +58,10 @@ models <- list(
   cbpp = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
                family = binomial),
   ticks = glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION), ticks,
-                family = poisson)
+                family = poisson),
+  exam_weighted = lmer(normexam ~ standLRT + sex + schgend + (1 | school), exam,
+                       weights = schavg + 2),
+  cbpp_offset = glmer(incidence ~ period + offset(log(size)) + (1 | herd), cbpp, family = poisson)
 )
 
 cases <- list()
@@ -121,6 +126,20 @@ add("int_sex_by_schgend", "exam_int", 'emmeans(m, "sex", by = "schgend")',
 add("int_schgend", "exam_int", 'emmeans(m, "schgend")', emmeans(m, "schgend"))
 add("int_pairs", "exam_int", 'pairs(emmeans(m, c("sex", "schgend")))',
     pairs(emmeans(m, c("sex", "schgend"))))
+
+add("int_pairs_by_sex", "exam_int", 'pairs(emmeans(m, "schgend", by = "sex"))',
+    pairs(emmeans(m, "schgend", by = "sex")))
+
+m <- models$exam_weighted
+add("weighted_prop", "exam_weighted", 'emmeans(m, "schgend", weights = "proportional")',
+    emmeans(m, "schgend", weights = "proportional"))
+add("weighted_cells", "exam_weighted", 'emmeans(m, "schgend", weights = "cells")',
+    emmeans(m, "schgend", weights = "cells"))
+
+m <- models$cbpp_offset
+add("offset_link", "cbpp_offset", 'emmeans(m, "period")', emmeans(m, "period"))
+add("offset_response", "cbpp_offset", 'emmeans(m, "period", type = "response")',
+    emmeans(m, "period", type = "response"))
 
 m <- models$anorexia
 add("anorexia_trt", "anorexia", 'emmeans(m, "treatment")', emmeans(m, "treatment"))

@@ -51,8 +51,14 @@ cbpp_glm <- glm(cbind(incidence, size - incidence) ~ period, binomial, cbpp)
 a1 <- anova(sleep_lmer, sleep_lm)
 a2 <- anova(cbpp_glmer, cbpp_glm)
 
+sleep$w0 <- ifelse(seq_len(nrow(sleep)) %% 5 == 1, 0, 1 + (seq_len(nrow(sleep)) - 1) %% 3)
+cbpp$ls <- log(cbpp$size)
+pois_off <- glm(incidence ~ period + offset(ls), poisson, cbpp)
 out <- list(
+  predict_offset = unname(predict(pois_off, data.frame(period = factor(c("1", "3"), levels = levels(cbpp$period)),
+                                                         ls = log(c(10, 20))), type = "response")),
   lm = list(sleep = lm_json(sleep_lm),
+            zero_weights = lm_json(lm(Reaction ~ Days, sleep, weights = w0)),
             exam = lm_json(lm(normexam ~ standLRT + sex + schgend, exam)),
             exam_weighted = lm_json(lm(normexam ~ standLRT + sex, exam, weights = schavg + 2)),
             no_intercept = lm_json(lm(Reaction ~ 0 + Days, sleep))),
@@ -61,7 +67,8 @@ out <- list(
              verbagg = glm_json(glm(r2 ~ Anger + Gender + btype, binomial, verb)),
              probit = glm_json(glm(cbind(incidence, size - incidence) ~ period,
                                    binomial(link = "probit"), cbpp)),
-             gaussian = glm_json(glm(Reaction ~ Days, gaussian, sleep))),
+             gaussian = glm_json(glm(Reaction ~ Days, gaussian, sleep)),
+             gaussian_zero_weights = glm_json(glm(Reaction ~ Days, gaussian, sleep, weights = w0))),
   lmlist = list(sleep = lmlist_json(lmList(Reaction ~ Days | Subject, sleep)),
                 gcse = lmlist_json(lmList(course ~ female | school, gcse))),
   anova = list(lm = list(chisq = a1$Chisq[2], logLik = unname(a1$logLik), aic = unname(a1$AIC)),

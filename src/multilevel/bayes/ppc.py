@@ -99,9 +99,10 @@ def ppc_stats(post, stats=("mean", "sd"), group: str | None = None, ndraws: int 
         data = d.data
         if data is None or group not in data.columns:
             raise ValueError(f"group must name a column of the fitted data, not {short_repr(group)}")
-        keys = data[group].astype(object).to_numpy()
-        labels = pd.unique(pd.Series(keys))
-        blocks = [(lab, np.flatnonzero(keys == lab)) for lab in labels]
+        codes, labels = pd.factorize(data[group].astype(object), sort=False)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+        blocks = [(lab, order[bounds[j]:bounds[j + 1]]) for j, lab in enumerate(labels)]
     rows = []
     a = (1 - prob) / 2
     for lab, idx in blocks:

@@ -52,12 +52,17 @@ def _newdata_inputs(post, newdata, offset=None):
             pos = pos.copy()
             pos[unknown] = -(codes + 1)
         terms.append((Z, pos))
+    from ..design.design import formula_offset
+
     if offset is None and isinstance(post.offset_spec, str):
         offset = post.offset_spec
     off = None if offset is None else np.asarray(as_vector(offset, new, "offset"), dtype=float)
-    if d.offset is not None and off is None:
-        raise ValueError("the model has an offset: give offset= for newdata "
+    if d.offset is not None and d.offset_argument and off is None:
+        raise ValueError("the model has an offset given as values: give offset= for newdata "
                          "(a column name or one value per row)")
+    in_formula = formula_offset(d.formula, new)  # the formula's own offset(...) terms
+    if in_formula is not None:
+        off = in_formula if off is None else off + in_formula
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         raise ValueError(f"newdata has {int(bad.sum())} row(s) with missing predictor values")

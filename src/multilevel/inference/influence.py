@@ -135,15 +135,9 @@ def _refit_without(fit, keep: np.ndarray):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if sub is None:  # a column lost its variation: build the design again from the formula
-            data = fit.design.data.iloc[np.flatnonzero(keep)]
-            if hasattr(fit, "family"):
-                from ..glmm.fit import glmer
+            from .refit_data import fit_frame, refit_on
 
-                return glmer(fit.formula, data, family=fit.family.name, link=fit.family.link.name,
-                             nagq=fit.nagq)
-            from ..lmm import lmer
-
-            return lmer(fit.formula, data, reml=fit.reml)
+            return refit_on(fit, fit_frame(fit).iloc[np.flatnonzero(keep)])
         if hasattr(fit, "family"):
             from ..glmm.fit import fit_glmm_design
 
@@ -167,9 +161,9 @@ def _one(fit, keep):
 _JOBS: dict = {}
 
 
-def _chunk(lo: int, hi: int):
-    fit, masks = _JOBS["job"]
-    return [_one(fit, masks[i]) for i in range(lo, hi)]
+def _chunk(key: str, lo: int, hi: int):
+    fit, codes = _JOBS[key]
+    return [_one(fit, codes != i) for i in range(lo, hi)]
 
 
 @dataclass(frozen=True)
@@ -280,7 +274,7 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
         if groups is not None:
             raise ValueError("give groups= or obs=True, not both")
         units = pd.Index([str(i) for i in d.data_index])
-        masks = [np.arange(d.n) != i for i in range(d.n)]
+        codes = np.arange(d.n)
         by = "row"
     else:
         if groups is None:
@@ -288,43 +282,48 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
         if not isinstance(groups, str) or d.data is None or groups not in d.data.columns:
             cols = ", ".join(map(str, d.data.columns)) if d.data is not None else ""
             raise ValueError(f"groups must name a column of the fit's data ({cols}), not {short_repr(groups)}")
-        values = d.data[groups].astype(object).to_numpy()
-        labels = pd.unique(pd.Series(values).astype(str))
-        text = pd.Series(values).astype(str).to_numpy()
+        text = pd.Series(d.data[groups].astype(object).to_numpy()).astype(str)
+        codes, labels = pd.factorize(text, sort=False)  # units in order of first appearance
         units = pd.Index(labels)
-        masks = [text != u for u in labels]
         by = groups
-    if len(masks) < 2:
+    nunits = len(units)
+    if nunits < 2:
         raise ValueError("influence needs at least two units to delete")
-    if n_jobs is None or n_jobs == -1:
+    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
         import os
 
         n_jobs = os.cpu_count() or 1
-    n_jobs = max(1, min(int(n_jobs), len(masks)))
+    from ..arguments import as_int
+
+    n_jobs = max(1, min(as_int(n_jobs, "n_jobs", 1), nunits))
+    progress = as_bool(progress, "progress")
     from .bootstrap import _process_context, _single_thread_blas
 
     ctx = _process_context() if n_jobs > 1 else None
     if ctx is None or ctx == "here" or ctx.get_start_method() != "fork":
         # one process: asked for, or workers cannot be forked (JAX loaded, not Linux)
         results = []
-        every = max(1, len(masks) // 10)
-        for i, m in enumerate(masks, 1):
-            results.append(_one(fit, m))
-            if progress and (i % every == 0 or i == len(masks)):
-                print(f"influence: {i}/{len(masks)} refits", flush=True)
+        every = max(1, nunits // 10)
+        for i in range(nunits):
+            results.append(_one(fit, codes != i))
+            if progress and ((i + 1) % every == 0 or i + 1 == nunits):
+                print(f"influence: {i + 1}/{nunits} refits", flush=True)
     else:
-        _JOBS["job"] = (fit, masks)
+        import uuid
+
+        key = uuid.uuid4().hex
+        _JOBS[key] = (fit, codes)
         try:
-            bounds = np.linspace(0, len(masks), 4 * n_jobs + 1).round().astype(int)
+            bounds = np.linspace(0, nunits, 4 * n_jobs + 1).round().astype(int)
             with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_single_thread_blas) as ex:
-                futs = [ex.submit(_chunk, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+                futs = [ex.submit(_chunk, key, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
                 results = []
                 for f in futs:
                     results.extend(f.result())
                     if progress:
-                        print(f"influence: {len(results)}/{len(masks)} refits", flush=True)
+                        print(f"influence: {len(results)}/{nunits} refits", flush=True)
         finally:
-            _JOBS.pop("job", None)
+            _JOBS.pop(key, None)
     names, vc0 = _var_cov(fit)
     fx = np.array([r[0] for r in results])
     vc = np.array([r[1] for r in results])

@@ -114,25 +114,32 @@ def _design_data(data: pd.DataFrame, column: str, n_groups: int | None, n_per_gr
     return out
 
 
+def _theta_by_term(fit, base) -> pd.Series:
+    """The fit's theta in the term order of ``base`` (the design of other rows can order the
+    terms differently: lme4 sorts them by their numbers of levels)."""
+    blocks, pos = {}, 0
+    values = fit.theta.to_numpy()
+    for t in fit.design.terms:
+        blocks[t.label] = values[pos: pos + t.ntheta]
+        pos += t.ntheta
+    return pd.Series(np.concatenate([blocks[t.label] for t in base.design.terms]) if blocks else values,
+                     index=base.theta.index, name=fit.theta.name)
+
+
 def _parameter_fit(fit, data: pd.DataFrame, coefficient: str, effect):
     """The fitted model's parameters on the design of ``data`` (the coefficient set to ``effect``)."""
-    from ..glmm.fit import glmer
-    from ..lmm import lmer
+    from .refit_data import refit_on
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if hasattr(fit, "family"):
-            base = glmer(fit.formula, data, family=fit.family.name, link=fit.family.link.name,
-                         nagq=fit.nagq)
-        else:
-            base = lmer(fit.formula, data, reml=fit.reml)
+    base = refit_on(fit, data)
     if list(base.fixef.index) != list(fit.fixef.index):
         raise ValueError("the design's fixed effects differ from the fit's (a factor level is missing "
                          "from the smaller design); use more groups or rows per group")
+    if sorted(t.label for t in base.design.terms) != sorted(t.label for t in fit.design.terms):
+        raise ValueError("the design's random-effects terms differ from the fit's")
     beta = fit.fixef.copy()
     if effect is not None:
         beta[coefficient] = float(effect)
-    kw = {"fixef": beta, "theta": fit.theta}
+    kw = {"fixef": beta, "theta": _theta_by_term(fit, base)}
     if not hasattr(fit, "family"):
         kw["sigma"] = fit.sigma
     return replace(base, **kw)
@@ -195,8 +202,11 @@ def power(fit, test: str, effect=None, nsim: int = 1000, n_groups=None, n_per_gr
         except (TypeError, ValueError):
             raise TypeError(f"effect must be a number, not {short_repr(effect)}") from None
     nsim = as_int(nsim, "nsim", 1)
-    if not 0 < float(alpha) < 1:
-        raise ValueError(f"alpha must be between 0 and 1, not {alpha}")
+    for value, name in ((alpha, "alpha"), (level, "level")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{name} must be a number between 0 and 1, not {short_repr(value)}")
+        if not 0 < float(value) < 1:
+            raise ValueError(f"{name} must be between 0 and 1, not {value}")
     if ddf not in ("satterthwaite", "kenward-roger"):
         raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', not {short_repr(ddf)}")
     gname, column = _group_column(fit, group)
@@ -205,7 +215,9 @@ def power(fit, test: str, effect=None, nsim: int = 1000, n_groups=None, n_per_gr
     ss = _seed_sequence(seed)
     designs = [(g, n) for g in sizes_g for n in sizes_n]
     children = ss.spawn(len(designs))
-    data = fit.design.data
+    from .refit_data import fit_frame
+
+    data = fit_frame(fit)
     stat = _PValue(test, ddf)
     rows = []
     for (g, n), child in zip(designs, children):

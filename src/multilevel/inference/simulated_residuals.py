@@ -143,8 +143,8 @@ def simulated_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fal
     nsim : int, default 250
         Simulated responses per observation (DHARMa's default).
     seed : int, optional
-    conditional : bool, default True
-        Simulate with the fit's random effects (False: new random effects).
+    conditional : bool, default False
+        Simulate with the fit's random effects (default: new random effects).
 
     Returns
     -------

@@ -211,7 +211,7 @@ def adjust_p(t: np.ndarray, df: np.ndarray, method: str, means: int | None = Non
     p = 2 * stats.t.sf(np.abs(t), df)
     ok = np.isfinite(t)
     n = int(ok.sum())
-    if n <= 1 and method != "scheffe" or method == "none":
+    if t.size <= 1 and method != "scheffe" or method == "none":  # one test (non-estimable ones counted)
         return p
     if method in _P_ADJUST:
         return _p_adjust(p, method)
@@ -246,8 +246,12 @@ def ci_method(method: str) -> str:
 
 
 def critical_value(level: float, df: np.ndarray, method: str, n: int, means: int | None = None,
-                   rank: int | None = None, V: np.ndarray | None = None) -> np.ndarray:
+                   rank: int | None = None, V: np.ndarray | None = None,
+                   family: int | None = None) -> np.ndarray:
     """Multipliers of the standard errors for simultaneous intervals of one family.
+
+    ``n`` counts the estimable estimates of the family, ``family`` all of them
+    (default ``n``): one estimate alone is not adjusted.
 
     Examples
     --------
@@ -256,7 +260,7 @@ def critical_value(level: float, df: np.ndarray, method: str, n: int, means: int
     """
     df = np.asarray(df, dtype=float)
     method = ci_method(method)
-    if n <= 1 and method != "scheffe":
+    if (n if family is None else family) <= 1 and method != "scheffe":
         method = "none"
     if method == "none":
         return stats.t.ppf(1 - (1 - level) / 2, df)

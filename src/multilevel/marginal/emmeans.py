@@ -26,7 +26,11 @@ WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
 
 def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
     if isinstance(specs, str) and "~" in specs:
-        rhs = specs.split("~", 1)[1]
+        lhs, rhs = specs.split("~", 1)
+        if lhs.strip():
+            raise ValueError(f"specs {specs!r}: a left-hand side ('pairwise ~ A') is R's shortcut for "
+                             f"means and their contrasts; call ml.emmeans(fit, '~{rhs.strip()}').pairs() "
+                             "(or .contrast(...))")
         if "|" in rhs:
             rhs, extra = rhs.split("|", 1)
             if by is not None:
@@ -172,7 +176,7 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     if type not in ("link", "response"):
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     specs, by = _parse_specs(specs, by)
-    rg = reference_grid(est.design, at)
+    rg = reference_grid(est.design, at)  # cells weigh their row counts, as emmeans' .wgt. (not prior weights)
     facs = specs + by
     unknown = [f for f in facs if f not in rg.variables]
     if unknown:
@@ -192,6 +196,12 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     scale = "link"
     if type == "response" and est.link != "identity":
         scale = "response"
+    elif type == "response" and "(" in est.design.response_name:
+        import warnings
+
+        warnings.warn(f"type='response' keeps a linear mixed model's means on the scale of its response "
+                      f"{est.design.response_name!r}: the transformation is not undone", UserWarning,
+                      stacklevel=2)
     fam = Family(est=est, L=L, offset=offset, Lfull=Lfull, null_basis=rg.null_basis,
                  labels=_labels(rg, facs), by=tuple(by), kind="emmeans", scale=scale, adjust="none",
                  notes=tuple(notes), level=level, missing=None if good.all() else ~good)

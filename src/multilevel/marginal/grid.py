@@ -82,7 +82,7 @@ def _formula_variables(design) -> tuple[list[str], dict[str, tuple | None]]:
     data = design.data
     if hasattr(spec, "columns"):  # SimpleSpec
         levels = {c: spec._levels(j) for j, c in enumerate(spec.columns)}
-        return list(spec.columns), levels
+        return list(spec.columns), _used_levels(levels, data)
     names = set(spec.variables_by_source.get("data", set()))
     rhs = design.formula.fixed
     order = sorted(names, key=lambda v: (_first_position(rhs, v), v))
@@ -94,14 +94,25 @@ def _formula_variables(design) -> tuple[list[str], dict[str, tuple | None]]:
         col = data[v] if data is not None and v in data.columns else None
         if kind == "categorical":
             levels[v] = tuple(st[1].get("categories", ()))
-        elif col is not None and (not pd.api.types.is_numeric_dtype(col)
-                                  or pd.api.types.is_bool_dtype(col)):
+        elif col is not None and not pd.api.types.is_numeric_dtype(col) \
+                and not pd.api.types.is_bool_dtype(col):
             levels[v] = _column_levels(col)
         elif _wrapped_as_factor(state, v) and col is not None:
             levels[v] = tuple(sorted(pd.unique(col.dropna())))
         else:
             levels[v] = None
-    return order, levels
+    return order, _used_levels(levels, data)
+
+
+def _used_levels(levels: dict, data) -> dict:
+    """Levels no row has (a Categorical's unused categories) are not part of the model: lme4
+    drops them from its model frame, and emmeans' grid has none of them."""
+    out = dict(levels)
+    for v, lev in levels.items():
+        if lev is not None and data is not None and v in data.columns:
+            present = set(map(str, pd.unique(data[v].dropna().astype(object))))
+            out[v] = tuple(x for x in lev if str(x) in present)
+    return out
 
 
 def _first_position(text: str, name: str) -> int:
@@ -214,17 +225,11 @@ def _null_basis(Xfull: np.ndarray) -> np.ndarray | None:
 
 
 def _offsets(design, frame: pd.DataFrame) -> np.ndarray | None:
+    """Every cell's offset: the mean of the fit's offsets (emmeans' ``.offset.``, formula
+    ``offset()`` terms and the ``offset=`` argument alike)."""
     if design.offset is None:
         return None
-    from ..design.design import formula_offset
-
-    off = formula_offset(design.formula, frame)
-    total = np.zeros(len(frame)) if off is None else off
-    if design.offset_argument:
-        fitted = formula_offset(design.formula, design.data)
-        arg = design.offset - (0.0 if fitted is None else fitted)
-        total = total + float(np.mean(arg))
-    return total
+    return np.full(len(frame), float(np.mean(design.offset)))
 
 
 def _model_matrix(spec, frame: pd.DataFrame) -> np.ndarray:
@@ -299,7 +304,8 @@ def _offset_variables(design) -> list[str]:
 
 
 def _cell_counts(data: pd.DataFrame, frame: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
-    """Rows of the data in each grid cell's combination of factor levels."""
+    """Rows of the data in each grid cell's combination of factor levels (emmeans' ``.wgt.``:
+    counts, whatever the prior weights)."""
     if not factors:
         return np.full(len(frame), float(len(data)))
     key_data = np.zeros(len(data), dtype=np.int64)
@@ -311,7 +317,8 @@ def _cell_counts(data: pd.DataFrame, frame: pd.DataFrame, factors: tuple[str, ..
         missing |= codes < 0
         key_data = key_data * (len(levels) + 1) + codes
         key_grid = key_grid * (len(levels) + 1) + np.asarray(frame[f].cat.codes, dtype=np.int64)
-    uniq, counts = np.unique(key_data[~missing], return_counts=True)
+    uniq, inverse = np.unique(key_data[~missing], return_inverse=True)
+    counts = np.bincount(inverse, minlength=uniq.size).astype(float)
     pos = np.searchsorted(uniq, key_grid)
     pos = np.clip(pos, 0, max(len(uniq) - 1, 0))
     found = (uniq.size > 0) & (uniq[pos] == key_grid) if uniq.size else np.zeros(len(frame), dtype=bool)

@@ -71,6 +71,8 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
         variables = [variables]
     if type not in ("response", "link"):
         raise ValueError(f"type must be 'response' or 'link', not {short_repr(type)}")
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
+        raise TypeError(f"level must be a number between 0 and 1, not {short_repr(level)}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level}")
     lmer = fit.__class__.__name__ == "LmerResult"
@@ -84,11 +86,14 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
     link = _link(est.link) if type == "response" else _link("identity")
     b_terms = fit._b if hasattr(fit, "_b") else None
     zb = _random_part(design, b_terms, data, True) if random and b_terms is not None else 0.0
-    if random and est.draws is not None and design.terms:
-        raise ValueError("slopes of a posterior are at the population level: pass random=False")
     off = 0.0 if design.offset is None else design.offset
-    groups = [(None, np.arange(len(data)))] if by is None else \
-        [(g, np.flatnonzero(data[by].astype(object).to_numpy() == g)) for g in pd.unique(data[by])]
+    if by is None:
+        groups = [(None, np.arange(len(data)))]
+    else:
+        codes, labels = pd.factorize(data[by].astype(object), sort=False)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+        groups = [(lab, order[bounds[j]:bounds[j + 1]]) for j, lab in enumerate(labels)]
     rows = []
     for var in variables:
         if var not in data.columns or not pd.api.types.is_numeric_dtype(data[var]) \
@@ -116,9 +121,12 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
                 row = {"term": var, "estimate": value, "std.error": se, "statistic": z,
                        "p.value": float(2 * stats.norm.sf(abs(z))), "conf.low": value - q * se,
                        "conf.high": value + q * se}
-            else:
-                e0 = est.draws @ Xl[idx].T + _at(off, idx)
-                eh = est.draws @ Xh[idx].T + _at(off, idx)
+            else:  # a posterior: every draw's slopes, with each draw's random effects
+                shifted = {s_: data.iloc[idx].assign(**{var: x[idx] + s_ * h / 2}) for s_ in (-1, 1)}
+                arg_off = _argument_offset(design)
+                kw = {} if arg_off is None else {"offset": arg_off[idx]}
+                e0 = fit.linpred(shifted[-1], random=random, new_levels="zero", **kw)
+                eh = fit.linpred(shifted[1], random=random, new_levels="zero", **kw)
                 draws = np.mean((link.inverse(eh) - link.inverse(e0)) / h, axis=1)
                 lo, hi = _hpd(draws, level)
                 row = {"term": var, "estimate": float(np.median(draws)), "conf.low": lo, "conf.high": hi}
@@ -126,6 +134,16 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
                 row = {"term": row.pop("term"), by: g, **row}
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _argument_offset(design):
+    """The part of the fit's offset given as the ``offset=`` argument (None without one)."""
+    if design.offset is None or not design.offset_argument:
+        return None
+    from ..design.design import formula_offset
+
+    in_formula = formula_offset(design.formula, design.data)
+    return np.asarray(design.offset, dtype=float) - (0.0 if in_formula is None else in_formula)
 
 
 def _at(v, idx):

@@ -219,8 +219,8 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
             if good.size == 0:
                 continue
             meth_g = _tukey_ok(fam, meth)
-            cv = critical_value(level, df[good], meth_g, n=good.size,
-                                means=fam.means, rank=_rank(fam, good), V=V[np.ix_(good, good)])
+            cv = critical_value(level, df[good], meth_g, n=good.size, means=fam.means,
+                                rank=_rank(fam, good), V=V[np.ix_(good, good)], family=rows.size)
             a = _display(fam, w[good] - cv * se[good])
             b = _display(fam, w[good] + cv * se[good])
             lo[good], hi[good] = np.minimum(a, b), np.maximum(a, b)
@@ -272,7 +272,7 @@ def _adjust_note(fam: Family, method: str, groups, w, what: str, items: str) -> 
     if method == "none":
         return []
     n = max(int(np.isfinite(w[g]).sum()) for g in groups)
-    if n <= 1 and method != "scheffe":
+    if max(len(g) for g in groups) <= 1 and method != "scheffe":
         return []
     if method == "tukey":
         k = fam.means or int(round((1 + np.sqrt(1 + 8 * n)) / 2))

@@ -115,7 +115,8 @@ def ptukey(q, nmeans: float, df, lower_tail: bool = True) -> np.ndarray:
     nmeans : float
         Number of means (at least 2; emmeans passes non-integer family sizes).
     df : array-like
-        Degrees of freedom of the standard error (inf: known variance).
+        Degrees of freedom of the standard error (inf: known variance); NaN
+        below 2, as R gives.
     lower_tail : bool
 
     Examples
@@ -128,6 +129,9 @@ def ptukey(q, nmeans: float, df, lower_tail: bool = True) -> np.ndarray:
     q = np.atleast_1d(np.asarray(q, dtype=float))
     df = np.broadcast_to(np.asarray(df, dtype=float), q.shape)
     out = np.full(q.shape, np.nan)
+    if not nmeans >= 2:
+        return out
+    df = np.where(df < 2, np.nan, df)  # R's ptukey is defined for df >= 2 (NaN below)
     big = (df > 25000.0) & (q > 0) & np.isfinite(q)  # the range alone, all in one call
     if big.any():
         out[big] = _wprob(q[big], 1.0, float(nmeans))
@@ -149,6 +153,8 @@ def qtukey(p: float, nmeans: float, df: float) -> float:
     """
     if not 0 < p < 1:
         raise ValueError("p must be in (0, 1)")
+    if not (nmeans >= 2 and df >= 2):
+        return float("nan")
     f = lambda x: _ptukey_lower(x, float(nmeans), float(df)) - p  # noqa: E731
     hi = 4.0
     while f(hi) < 0:

@@ -67,6 +67,7 @@ class GlmResult:
     data_name: str | None = None
     nagq: int = 1
     reml: bool = False
+    offset_name: str | None = None
 
     @property
     def coef(self) -> pd.Series:
@@ -95,7 +96,10 @@ class GlmResult:
 
     @property
     def bic(self) -> float:
-        return -2 * self.loglik + math.log(self.nobs) * self.df
+        """BIC over the rows of positive weight (R's ``nobs``)."""
+        w = self.design.weights if hasattr(self, "sigma") else self.prior_weights
+        n = self.nobs if w is None else int(np.sum(np.asarray(w) > 0))
+        return -2 * self.loglik + math.log(n) * self.df
 
     def _eta(self) -> np.ndarray:
         d = self.design
@@ -121,8 +125,9 @@ class GlmResult:
         return CoefTable(pd.DataFrame({"Estimate": self.fixef.to_numpy(), "Std. Error": se, "z value": z,
                                        "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=self.fixef.index))
 
-    def predict(self, newdata=None, type: str = "link") -> pd.Series:
-        """Predictions on the link (default) or response scale.
+    def predict(self, newdata=None, type: str = "link", offset=None) -> pd.Series:
+        """Predictions on the link (default) or response scale, offsets included (see
+        :meth:`LmResult.predict <multilevel.regression.LmResult.predict>`).
 
         Examples
         --------
@@ -137,12 +142,10 @@ class GlmResult:
             eta = self._eta()
             index = self.design.data_index
         else:
-            from ..design.data import as_dataframe
-            from ..predict import _fixed_matrix
+            from .ols import new_linear_predictor
 
-            new = as_dataframe(newdata)
-            eta = _fixed_matrix(self.design, new) @ self.fixef.fillna(0.0).to_numpy()
-            index = new.index
+            lin = new_linear_predictor(self, newdata, offset)
+            eta, index = lin.to_numpy(), lin.index
         out = self.family.link.inverse(eta) if type == "response" else eta
         return pd.Series(out, index=index, name="predicted")
 
@@ -239,13 +242,14 @@ def glm(formula: str, data, family="binomial", link=None, weights=None, offset=N
     design = replace(design, weights=None)
     y = np.asarray(design.y, dtype=float)
     beta, XtXinv, keep, dev, it, converged = irls(fam, design.X, y, wt, design.offset)
+    n = int(np.sum(wt > 0))  # rows of weight zero carry no information (R's glm leaves them out)
     if not converged:
         warnings.warn(f"glm did not converge in {it} iterations", UserWarning, stacklevel=2)
     names = list(design.fixed.names)
     mu = fam.link.inverse(design.X @ np.nan_to_num(beta) + (0.0 if design.offset is None else design.offset))
     dispersion = 1.0
     if fam.name == "gaussian":
-        dispersion = float(np.sum(wt * (y - mu) ** 2) / max(design.n - keep.size, 1))
+        dispersion = float(np.sum(wt * (y - mu) ** 2) / max(n - keep.size, 1))
     V = np.full((len(names), len(names)), np.nan)
     V[np.ix_(keep, keep)] = dispersion * XtXinv
     intercept = "(Intercept)" in names
@@ -256,14 +260,14 @@ def glm(formula: str, data, family="binomial", link=None, weights=None, offset=N
         null_dev = float(np.sum(fam.deviance_residuals(y, fam.link.inverse(eta0), wt)))
     if fam.name == "gaussian":  # R's logLik.glm: the dispersion at its ML estimate
         rss = float(np.sum(wt * (y - mu) ** 2))
-        n = design.n
         loglik = 0.5 * (float(np.sum(np.log(wt[wt > 0]))) - n * (math.log(2 * math.pi) + 1 - math.log(n)
                                                                     + math.log(rss)))
     else:
         loglik = float(fam.loglik(y, mu, wt))
     return GlmResult(formula=formula, family=fam, fixef=pd.Series(beta, index=names, name="Estimate"),
                      vcov=pd.DataFrame(V, index=names, columns=names), deviance=dev,
-                     null_deviance=float(null_dev), df_resid=design.n - keep.size,
-                     df_null=design.n - int(intercept), loglik=loglik, iterations=it, converged=converged,
+                     null_deviance=float(null_dev), df_resid=n - keep.size,
+                     df_null=n - int(intercept), loglik=loglik, iterations=it, converged=converged,
                      design=design, prior_weights=wt,
-                     data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None)
+                     data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
+                     offset_name=offset if isinstance(offset, str) else None)

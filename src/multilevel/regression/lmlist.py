@@ -145,13 +145,15 @@ def lmlist(formula: str, data, pool: bool = True) -> LmList:
     rss = np.zeros(len(levels))
     dfs = np.zeros(len(levels), dtype=int)
     nobs = np.zeros(len(levels), dtype=int)
+    order = np.argsort(codes, kind="stable")  # each group's rows, without a mask per group
+    bounds = np.searchsorted(codes[order], np.arange(len(levels) + 1))
     for j in range(len(levels)):
-        rows = codes == j
+        rows = order[bounds[j]:bounds[j + 1]]
         beta, XtXinv, keep, r = ols_fit(design.X[rows], y[rows])
         coef[j] = beta
         if keep.size:
             var[j, keep] = np.diag(XtXinv)
-        rss[j], nobs[j], dfs[j] = r, int(rows.sum()), int(rows.sum()) - keep.size
+        rss[j], nobs[j], dfs[j] = r, rows.size, rows.size - keep.size
     df_resid = int(dfs.sum())
     sigma = math.sqrt(rss.sum() / df_resid) if df_resid > 0 else float("nan")
     if pool:

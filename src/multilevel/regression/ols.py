@@ -59,6 +59,7 @@ class LmResult:
     design: object = field(repr=False)
     data_name: str | None = None
     reml: bool = False
+    offset_name: str | None = None
 
     @property
     def coef(self) -> pd.Series:
@@ -87,7 +88,10 @@ class LmResult:
 
     @property
     def bic(self) -> float:
-        return -2 * self.loglik + math.log(self.nobs) * self.df
+        """BIC over the rows of positive weight (R's ``nobs``)."""
+        w = self.design.weights if hasattr(self, "sigma") else self.prior_weights
+        n = self.nobs if w is None else int(np.sum(np.asarray(w) > 0))
+        return -2 * self.loglik + math.log(n) * self.df
 
     @property
     def fitted(self) -> pd.Series:
@@ -119,8 +123,16 @@ class LmResult:
                                        "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), self.df_resid)},
                                       index=self.fixef.index))
 
-    def predict(self, newdata=None) -> pd.Series:
-        """Predictions for new (or the fitted) data.
+    def predict(self, newdata=None, offset=None) -> pd.Series:
+        """Predictions for new (or the fitted) data, offsets included.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+        offset : str or array-like, optional
+            The offset of ``newdata`` when the fit's was given as values;
+            a column name given to :func:`lm` is read from ``newdata``, and
+            ``offset(...)`` terms of the formula are evaluated on it.
 
         Examples
         --------
@@ -131,12 +143,7 @@ class LmResult:
         """
         if newdata is None:
             return self.fitted.rename("predicted")
-        from ..predict import _fixed_matrix
-        from ..design.data import as_dataframe
-
-        new = as_dataframe(newdata)
-        X = _fixed_matrix(self.design, new)
-        return pd.Series(X @ self.fixef.fillna(0.0).to_numpy(), index=new.index, name="predicted")
+        return pd.Series(new_linear_predictor(self, newdata, offset), name="predicted")
 
     def summary(self) -> str:
         """R's ``summary(lm)``: coefficients, residual standard error, R-squared, F test."""
@@ -151,6 +158,23 @@ class LmResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def new_linear_predictor(fit, newdata, offset=None) -> pd.Series:
+    """``X beta + offset`` of a fit without random effects on new data."""
+    from ..design.data import as_dataframe, as_vector
+    from ..design.design import formula_offset
+    from ..predict import _fixed_matrix, _newdata_offset
+
+    new = as_dataframe(newdata)
+    eta = _fixed_matrix(fit.design, new) @ fit.fixef.fillna(0.0).to_numpy()
+    off = _newdata_offset(fit, newdata, offset)
+    if off is not None:
+        eta = eta + np.asarray(as_vector(off, new, "offset"), dtype=float)
+    in_formula = formula_offset(fit.design.formula, new)
+    if in_formula is not None:
+        eta = eta + in_formula
+    return pd.Series(eta, index=new.index)
 
 
 def ols_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray | None = None):
@@ -208,25 +232,26 @@ def lm(formula: str, data, weights=None, offset=None) -> LmResult:
     y = design.y - (0.0 if design.offset is None else design.offset)
     w = design.weights
     beta, XtXinv, keep, rss = ols_fit(design.X, y, w)
-    n, p = design.n, keep.size
+    # rows of weight zero carry no information: R's lm leaves them out of n
+    n = design.n if w is None else int(np.sum(np.asarray(w) > 0))
+    p = keep.size
     df_resid = n - p
     sigma = math.sqrt(rss / df_resid) if df_resid > 0 else float("nan")
     names = list(design.fixed.names)
     V = np.full((len(names), len(names)), np.nan)
     V[np.ix_(keep, keep)] = sigma ** 2 * XtXinv
-    ww = np.ones(n) if w is None else w
+    ww = np.ones(design.n) if w is None else np.asarray(w, dtype=float)
     pos = ww > 0
     loglik = 0.5 * (np.sum(np.log(ww[pos])) - n * (math.log(2 * math.pi) + 1 - math.log(n) + math.log(rss)))
     intercept = "(Intercept)" in names
-    yw = y * np.sqrt(ww)
     center = np.sum(ww * y) / np.sum(ww) if intercept else 0.0
     tss = float(np.sum(ww * (y - center) ** 2))
     r2 = 1 - rss / tss if tss > 0 else float("nan")
     dfm = p - int(intercept)
     adj = 1 - (1 - r2) * (n - int(intercept)) / df_resid if df_resid > 0 else float("nan")
     fstat = ((tss - rss) / dfm / sigma ** 2, dfm, df_resid) if dfm > 0 and df_resid > 0 else None
-    del yw
     return LmResult(formula=formula, fixef=pd.Series(beta, index=names, name="Estimate"),
                     vcov=pd.DataFrame(V, index=names, columns=names), sigma=sigma, df_resid=df_resid,
                     loglik=float(loglik), r2=float(r2), adj_r2=float(adj), fstat=fstat, design=design,
-                    data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None)
+                    data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
+                    offset_name=offset if isinstance(offset, str) else None)
