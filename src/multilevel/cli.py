@@ -137,7 +137,7 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-_PLOTS = ("caterpillar", "qq", "residuals", "shrinkage", "trace", "density", "ppc")
+_PLOTS = ("caterpillar", "qq", "residuals", "shrinkage", "trace", "density", "rank", "ppc")
 
 
 def _method(args) -> str:
@@ -190,7 +190,7 @@ def _check_options(args, method: str) -> None:
     bayes = method == "bayes"
     if args.plot and not args.out:
         raise ValueError("--plot needs --out FILE (e.g. --out caterpillar.png)")
-    if args.plot in ("trace", "density", "ppc") and not bayes:
+    if args.plot in ("trace", "density", "rank", "ppc") and not bayes:
         raise ValueError(f"--plot {args.plot} needs a Bayesian fit: use it with --method bayes")
     if args.plot in ("residuals", "shrinkage") and bayes:
         raise ValueError(f"--plot {args.plot} takes a fit by reml, ml, laplace or agq, not bayes")

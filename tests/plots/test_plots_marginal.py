@@ -58,3 +58,17 @@ def test_bad_arguments(anorexia):
     fig, ax = plt.subplots()
     with pytest.raises(ValueError, match="3 panels to draw but 1 axes given"):
         ml.plots.effects(anorexia, "time", panel="treatment", ax=ax)
+
+
+def test_rank_plot_counts_each_chains_ranks():
+    rng = np.random.default_rng(3)
+    good = {"b": rng.normal(size=(3, 300))}
+    stuck = {"b": rng.normal(size=(3, 300)) + np.array([[0.0], [0.0], [3.0]])}
+    fig = ml.plots.rank(good, bins=10)
+    lines = fig.axes[0].lines[:3]
+    assert all(abs(np.mean(l.get_ydata()[:-1]) - 30) < 1e-9 for l in lines)   # 300 draws / 10 bins
+    assert fig.axes[0].get_title() == "b"
+    bad = ml.plots.rank(stuck, bins=10).axes[0].lines[2].get_ydata()[:-1]
+    assert bad[-1] > 80 and bad[0] == 0   # the third chain holds the top ranks (90 a bin at most)
+    with pytest.raises(ValueError, match="bins must be a whole number"):
+        ml.plots.rank(good, bins=1)

@@ -19,6 +19,7 @@ _WHERE: dict[str, str] = {
     "pooling": "lines",
     "ppc": "checks",
     "qq": "checks",
+    "rank": "mcmc",
     "residuals": "checks",
     "shrinkage": "checks",
     "trace": "mcmc",

@@ -16,7 +16,7 @@ import numpy as np
 from ..arguments import as_bool, short_repr
 from ._mpl import axes_list, pyplot
 
-__all__ = ["density", "trace"]
+__all__ = ["density", "rank", "trace"]
 
 _POOLED_COLOUR = "0.35"   # dark grey, as runjags draws the chains combined
 
@@ -147,6 +147,57 @@ def trace(posterior_or_draws, params: str | Sequence[str] | None = None, ax=None
         a.set_xlabel("Iteration")
         a.set_ylabel(label)
         a.set_xlim(iteration[0], iteration[-1])
+        if i == 0 and x.shape[0] > 1:
+            a.legend(loc="upper right", fontsize="small", ncols=min(x.shape[0], 4), frameon=False)
+    return fig
+
+
+def rank(posterior_or_draws, params: str | Sequence[str] | None = None, bins: int = 20, ax=None):
+    """Rank plots: each chain's histogram of the ranks of its draws among all chains' draws
+    (Vehtari et al. 2021; bayesplot's ``mcmc_rank_overlay``), one panel per parameter.
+
+    Chains that mix well have flat, overlapping histograms at the dashed
+    uniform count; a chain stuck high or low shows as a slope or a step.
+
+    Parameters
+    ----------
+    posterior_or_draws : Posterior or mapping
+        As :func:`trace`.
+    params : str or sequence of str, optional
+        As :func:`trace`.
+    bins : int, default 20
+    ax : matplotlib Axes or sequence of Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> fig = rank({"b_x": rng.normal(size=(4, 400))}, bins=10)
+    >>> len(fig.axes[0].lines)                    # a step line per chain and the uniform line
+    5
+    >>> pyplot().close(fig)
+    """
+    from scipy import stats
+
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+        raise ValueError(f"bins must be a whole number, 2 or more, not {short_repr(bins)}")
+    chosen = _select(_draws_of(posterior_or_draws), params)
+    fig, axes = _axes(len(chosen), ax, (5.0, 2.4))
+    for i, (a, (label, x)) in enumerate(zip(axes, chosen)):
+        ranks = stats.rankdata(x.ravel()).reshape(x.shape)
+        edges = np.linspace(0.5, x.size + 0.5, bins + 1)
+        for c in range(x.shape[0]):
+            counts, _ = np.histogram(ranks[c], bins=edges)
+            a.step(np.arange(bins + 1), np.append(counts, counts[-1]), where="post", color=f"C{c % 10}",
+                   linewidth=1.0, label=f"chain {c + 1}")
+        a.axhline(x.shape[1] / bins, color="0.4", linestyle="--", linewidth=0.8)
+        a.set_title(label)
+        a.set_xlabel("Rank (bins)")
+        a.set_xlim(0, bins)
+        a.set_yticks([])
         if i == 0 and x.shape[0] > 1:
             a.legend(loc="upper right", fontsize="small", ncols=min(x.shape[0], 4), frameon=False)
     return fig
