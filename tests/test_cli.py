@@ -114,6 +114,9 @@ def test_singular_fit_warns_on_one_line(capsys):
     (["fit", SLEEP, "--data", "sleepstudy", "--weights", "nope"], "unknown column 'nope'"),
     (["fit", "Reaction ~ Days", "--data", "sleepstudy"], "no random-effects term"),
     (["datasets", "nonesuch"], "no bundled data set"),
+    (["fit", SLEEP, "--data", "sleepstudy", "--type", "response"], "--type is for --emmeans"),
+    (["fit", SLEEP, "--data", "sleepstudy", "--emmeans", "Days", "--json"], "does not go with --json"),
+    (["fit", SLEEP, "--data", "sleepstudy", "--emmeans", "day"], "'day' is not a predictor"),
 ])
 def test_errors_are_one_line_with_status_2(capsys, argv, needle):
     status, out, err = run(capsys, *argv)
@@ -218,3 +221,12 @@ def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, arg
     status, out, err = run(capsys, "fit", formula, "--data", data, *argv)
     assert status == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
     assert needle in err
+
+
+def test_emmeans_prints_means_and_their_pairs(capsys):
+    status, out, _ = run(capsys, "fit", "normexam ~ standLRT + sex + schgend + (1 | school)", "--data", "exam",
+                         "--emmeans", "schgend")
+    assert status == 0
+    means = ml.emmeans(ml.lmer("normexam ~ standLRT + sex + schgend + (1 | school)", ml.datasets.load("exam")),
+                       "schgend")
+    assert "Estimated marginal means:" in out and str(means) in out and str(means.pairs()) in out

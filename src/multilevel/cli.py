@@ -204,6 +204,10 @@ def _check_options(args, method: str) -> None:
                          "a Bayesian fit")
     if args.anova and method not in ("reml", "ml"):
         raise ValueError("--anova gives lmerTest's F tests of a linear mixed model (reml or ml)")
+    if args.type != "link" and not args.emmeans:
+        raise ValueError("--type is for --emmeans")
+    if args.emmeans and args.json:
+        raise ValueError("--emmeans prints tables; it does not go with --json")
 
 
 def _fit(args) -> int:
@@ -214,6 +218,12 @@ def _fit(args) -> int:
         warnings.simplefilter("always")
         fit = _fit_model(args, data, method)
         extra = fit.confint(method=args.confint) if args.confint else None
+        means = None
+        if args.emmeans:
+            from .marginal import emmeans
+
+            means = emmeans(fit, args.emmeans, type=args.type)
+            means = (means, means.pairs())
         if args.plot:
             _plot(fit, args.plot, args.out)
     seen = set()
@@ -238,6 +248,12 @@ def _fit(args) -> int:
         print()
         print(f"Confidence intervals ({args.confint}):")
         print(extra.to_string())
+    if means is not None:
+        print()
+        print("Estimated marginal means:")
+        print(means[0])
+        print()
+        print(means[1])
     if args.plot:
         print(f"\n{args.plot} plot written to {args.out}")
     return 0
@@ -317,6 +333,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--ddf", choices=["satterthwaite", "kenward-roger", "none"], default="satterthwaite",
                    help="degrees of freedom of the t tests: Satterthwaite's, as lmerTest "
                         "(default), Kenward-Roger's (REML), or none for lme4's own table")
+    f.add_argument("--emmeans", metavar="SPECS",
+                   help="estimated marginal means of these variables (e.g. 'schgend' or '~ sex | schgend') "
+                        "with their Tukey-adjusted pairwise differences, as R's emmeans")
+    f.add_argument("--type", choices=["link", "response"], default="link",
+                   help="--emmeans of a GLMM: on the link (default) or the response scale")
     f.add_argument("--anova", action="store_true",
                    help="also print the type III ANOVA table of the fixed effects")
     f.add_argument("--weights", metavar="COL", help="column of prior weights")
