@@ -19,7 +19,7 @@ from .inference.lrt import ModelComparison, anova
 from .inference.pbtest import pbtest
 from .inference.power import power
 from .lmm import lmer
-from .marginal import EMMTable, effects, emmeans, slopes
+from .marginal import EMMTable, effects, emmeans, emtrends, slopes
 from .regression import glm, lm, lmlist
 from .results import LmerResult
 from .results.archive import load
@@ -27,7 +27,7 @@ from .results.archive import load
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "EMMTable", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
-           "bootstrap", "datasets", "effects", "emmeans", "glm", "glmer", "irt", "lm", "lmlist", "load", "pbtest", "plots", "power", "lmer", "slopes", "priors", "__version__"]
+           "bootstrap", "datasets", "effects", "emmeans", "emtrends", "glm", "glmer", "irt", "lm", "lmlist", "load", "pbtest", "plots", "power", "lmer", "slopes", "priors", "__version__"]
 
 
 def __getattr__(name: str):

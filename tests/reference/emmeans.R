@@ -130,6 +130,9 @@ add("int_pairs", "exam_int", 'pairs(emmeans(m, c("sex", "schgend")))',
 add("int_pairs_by_sex", "exam_int", 'pairs(emmeans(m, "schgend", by = "sex"))',
     pairs(emmeans(m, "schgend", by = "sex")))
 
+add("trend_ticks", "ticks", 'emtrends(models$ticks, "YEAR", var = "cHEIGHT")',
+    emtrends(models$ticks, "YEAR", var = "cHEIGHT"))
+
 m <- models$exam_weighted
 add("weighted_prop", "exam_weighted", 'emmeans(m, "schgend", weights = "proportional")',
     emmeans(m, "schgend", weights = "proportional"))
@@ -150,6 +153,11 @@ add("anorexia_pairs_at", "anorexia",
     pairs(emmeans(m, "treatment", by = "time", at = list(time = c(1, 2)))))
 add("anorexia_time_avg", "anorexia", 'emmeans(m, "treatment", at = list(time = c(1, 2)))',
     emmeans(m, "treatment", at = list(time = c(1, 2))))
+
+add("trend_trt", "anorexia", 'emtrends(m, "treatment", var = "time")',
+    emtrends(m, "treatment", var = "time"))
+add("trend_pairs", "anorexia", 'pairs(emtrends(m, "treatment", var = "time"))',
+    pairs(emtrends(m, "treatment", var = "time")))
 
 m <- models$sleep_ml
 add("sleep_ml_days", "sleep_ml", 'emmeans(m, "Days", at = list(Days = c(0, 4.5, 9)))',

@@ -7,9 +7,9 @@ multiplicity adjustments (:mod:`.adjust`).
 """
 
 from .effects import effects
-from .emmeans import emmeans
+from .emmeans import emmeans, emtrends
 from .grid import ReferenceGrid, reference_grid
 from .slopes import slopes
 from .table import EMMTable
 
-__all__ = ["EMMTable", "ReferenceGrid", "effects", "emmeans", "reference_grid", "slopes"]
+__all__ = ["EMMTable", "ReferenceGrid", "effects", "emmeans", "emtrends", "reference_grid", "slopes"]

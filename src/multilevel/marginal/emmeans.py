@@ -19,7 +19,7 @@ from .grid import ReferenceGrid, expand_grid, reference_grid
 from .state import Family, _check_level
 from .table import EMMTable
 
-__all__ = ["emmeans"]
+__all__ = ["emmeans", "emtrends"]
 
 WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
 
@@ -177,6 +177,13 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     specs, by = _parse_specs(specs, by)
     rg = reference_grid(est.design, at)  # cells weigh their row counts, as emmeans' .wgt. (not prior weights)
+    fam = _family(est, rg, specs, by, weights, type, level)
+    return EMMTable.from_family(fam)
+
+
+def _family(est, rg, specs, by, weights, type, level, slope=None) -> Family:
+    """The family of marginal means of ``specs`` (and ``by``) over a reference grid; with
+    ``slope = (grid at x + h, h)`` their derivatives in x instead (emtrends)."""
     facs = specs + by
     unknown = [f for f in facs if f not in rg.variables]
     if unknown:
@@ -188,6 +195,11 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     L = Wz @ rg.linfct
     Lfull = Wz @ rg.linfct_full
     offset = Wz @ rg.offset if rg.offset is not None else np.zeros(len(W))
+    if slope is not None:  # emmeans' forward difference quotient of the grid's linear functions
+        up, h = slope
+        L = (Wz @ up.linfct - L) / h
+        Lfull = (Wz @ up.linfct_full - Lfull) / h
+        offset = np.zeros(len(W))
     notes = []
     if averaged:
         notes.append(f"Results are averaged over the levels of: {', '.join(averaged)}")
@@ -202,8 +214,70 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         warnings.warn(f"type='response' keeps a linear mixed model's means on the scale of its response "
                       f"{est.design.response_name!r}: the transformation is not undone", UserWarning,
                       stacklevel=2)
-    fam = Family(est=est, L=L, offset=offset, Lfull=Lfull, null_basis=rg.null_basis,
-                 labels=_labels(rg, facs), by=tuple(by), kind="emmeans", scale=scale, adjust="none",
-                 notes=tuple(notes), level=level, missing=None if good.all() else ~good)
-    return EMMTable.from_family(fam)
+    return Family(est=est, L=L, offset=offset, Lfull=Lfull, null_basis=rg.null_basis,
+                  labels=_labels(rg, facs), by=tuple(by), kind="emmeans", scale=scale, adjust="none",
+                  notes=tuple(notes), level=level, missing=None if good.all() else ~good)
+
+
+def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equal",
+             df: str | None = None, level: float = 0.95) -> EMMTable:
+    """Estimated marginal trends: the slope of a covariate at each level of ``specs`` (R's ``emtrends``).
+
+    The derivative of the reference grid's predictions with respect to
+    ``var`` (emmeans' forward difference quotient, its step 1/1000 of the
+    covariate's range), averaged over the other factors as :func:`emmeans`
+    averages the means; on the link scale. Pairs and contrasts follow as
+    from :func:`emmeans` (the comparison of slopes in an interaction model).
+
+    Parameters
+    ----------
+    fit : LmerResult, GlmerResult or Posterior
+    specs : str, list of str, or formula string
+    var : str
+        A numeric predictor of the fixed part.
+    by, at, weights, df, level
+        As :func:`emmeans`; ``at`` may give ``var`` the values where the
+        slopes are taken (for polynomials and other curves).
+
+    Returns
+    -------
+    EMMTable
+        With the estimate column ``<var>.trend``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    >>> tr = ml.emtrends(fit, "treatment", var="time")
+    >>> tr["time.trend"].round(2).tolist()
+    [3.01, -0.45, 7.26]
+    """
+    est = estimates(fit, df)
+    level = _check_level(level)
+    specs, by = _parse_specs(specs, by)
+    design = est.design
+    data = design.data
+    if not isinstance(var, str) or data is None or var not in data.columns \
+            or not pd.api.types.is_numeric_dtype(data[var]) or pd.api.types.is_bool_dtype(data[var]):
+        raise ValueError(f"var must name a numeric predictor of the fixed part, not {var!r}")
+    if var in specs + by:
+        raise ValueError(f"var={var!r} is the variable whose slope is taken; it cannot also be in specs or by")
+    x = np.asarray(data[var], dtype=float)
+    h = 1e-3 * float(np.nanmax(x) - np.nanmin(x)) or 1e-3
+    at = dict(at or {})
+    base = np.atleast_1d(np.asarray(at.get(var, np.nanmean(x)), dtype=float))
+    rg = reference_grid(design, {**at, var: base})
+    up = reference_grid(design, {**at, var: base + h})
+    if np.allclose(up.linfct, rg.linfct):
+        raise ValueError(f"{var!r} does not enter the fixed part of the model")
+    if var not in rg.variables:
+        raise ValueError(f"{var!r} is not a predictor of the fixed part")
+    fam = _family(est, rg, specs, by, weights, "link", level, slope=(up, h))
+    from dataclasses import replace
+
+    interacts = any(set(specs + by) | {var} < t for t in rg.terms)  # emmeans counts var in facs
+    notes = tuple(n.replace(f", {var}", "").replace(f"{var}, ", "") for n in fam.notes
+                  if n != f"Results are averaged over the levels of: {var}"
+                  and (interacts or not n.startswith("NOTE: Results may be misleading")))
+    return EMMTable.from_family(replace(fam, estimate=f"{var}.trend", notes=notes))
 

@@ -60,6 +60,8 @@ class Family:
     level : float
     missing : ndarray of bool (k0,) or None
         Base rows with no value (a mean whose cells all have weight 0).
+    estimate : str or None
+        The estimate column's name where it is not emmeans' (``x.trend``).
     """
 
     est: Estimates
@@ -78,6 +80,7 @@ class Family:
     notes: tuple = ()
     level: float = 0.95
     missing: np.ndarray | None = None
+    estimate: str | None = None
 
     @property
     def k(self) -> int:
@@ -158,6 +161,8 @@ def estimate_name(fam: Family) -> str:
         return "odds.ratio" if fam.est.link == "logit" else "ratio"
     if fam.kind == "contrast":
         return "estimate"
+    if fam.estimate is not None:
+        return fam.estimate
     if fam.scale in ("response", "regrid"):
         return {"binomial": "prob", "poisson": "rate"}.get(fam.est.family, "response")
     return "emmean"
