@@ -125,3 +125,22 @@ def test_a_rebuilt_design_keeps_the_weights():
     np.testing.assert_allclose(inf.fixef_deleted.loc["308", ["(Intercept)", "Days"]],
                                alone.fixef[["(Intercept)", "Days"]], rtol=1e-6)
     assert inf.var_cov_deleted.loc["308", "sigma^2"] == pytest.approx(alone.sigma ** 2, rel=1e-5)
+
+
+def test_variance_components_keep_their_terms_when_a_refit_reorders_them():
+    rng = np.random.default_rng(1)
+    a = np.repeat([f"a{i}" for i in range(6)], 20)
+    b = np.tile(np.repeat([f"b{i}" for i in range(5)], 4), 6)
+    c = np.where(np.isin(a, ["a0", "a1"]), "c1", np.where(np.arange(120) % 2 == 0, "c2", "c3"))
+    f = np.where(c == "c1", "z", np.where(np.arange(120) % 3 == 0, "x", "y"))
+    ea = dict(zip(np.unique(a), rng.normal(0, 3, 6)))
+    d = pd.DataFrame({"A": a, "B": b, "C": c, "f": f})
+    d["y"] = d["A"].map(ea) + rng.normal(0, 1, 120)
+    fit = ml.lmer("y ~ f + (1 | A) + (1 | B)", d)
+    inf = fit.influence("C")   # without c1, 4 levels of A against 5 of B: the terms swap
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = ml.lmer("y ~ f + (1 | A) + (1 | B)", d[d["C"] != "c1"])
+    var = {t.group: alone._term_cov(i)[0, 0] for i, t in enumerate(alone.design.terms)}
+    assert inf.var_cov_deleted.loc["c1", "A:v[(Intercept)]"] == pytest.approx(var["A"], rel=1e-5)
+    assert inf.var_cov_deleted.loc["c1", "B:v[(Intercept)]"] == pytest.approx(var["B"], abs=1e-6)

@@ -78,10 +78,10 @@ def test_one_test_is_not_adjusted():
     assert p[0] == pytest.approx(2 * stats.t.sf(2.0, 20))
 
 
-def test_non_estimable_entries_stay_out_of_the_family():
+def test_non_estimable_entries_count_in_the_family_as_emmeans_counts_them():
     p = adjust_p(np.array([2.0, np.nan, 1.0]), np.full(3, np.inf), "bonferroni")
     assert np.isnan(p[1])
-    assert p[0] == pytest.approx(min(1, 2 * 2 * stats.norm.sf(2.0)))
+    assert p[0] == pytest.approx(min(1, 3 * 2 * stats.norm.sf(2.0)))
 
 
 def test_unknown_adjustment_is_named():

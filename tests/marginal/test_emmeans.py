@@ -195,13 +195,14 @@ def test_unused_categories_are_not_levels_of_the_grid():
     assert len(pairs) == 3 and "family of 3 estimates" in pairs.notes[-1]
 
 
-def test_a_bool_predictor_is_a_covariate_as_formulaic_codes_it():
+def test_a_bool_predictor_is_a_two_level_factor_of_the_grid():
+    # lme4 and emmeans take a logical as a factor: the means average over FALSE and TRUE
     d = ml.datasets.load("exam").assign(high=lambda x: x["standLRT"] > 0)
     fit = ml.lmer("normexam ~ high + sex + (1 | school)", d)
     emm = ml.emmeans(fit, "sex")
-    mean_high = d["high"].mean()
     b = fit.fixef
-    assert emm["emmean"].iloc[0] == pytest.approx(b["(Intercept)"] + b["high"] * mean_high, rel=1e-9)
+    assert emm["emmean"].iloc[0] == pytest.approx(b["(Intercept)"] + b["high"] / 2, rel=1e-9)
+    assert "averaged over the levels of: high" in emm.notes[0]
 
 
 def test_lhs_specs_and_transformed_responses_are_explained():

@@ -35,6 +35,7 @@ FORMULAS = {
                       {"weights": ml.datasets.load("exam")["schavg"] + 2}),
     "cbpp_offset": ("glmer", "incidence ~ period + offset(log(size)) + (1 | herd)", "cbpp",
                     {"family": "poisson"}),
+    "exam_bool": ("lmer", "normexam ~ high + sex + (1 | school)", "exam", {}),
 }
 
 
@@ -44,7 +45,10 @@ def model(name: str):
     route, formula, data, kw = FORMULAS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = getattr(ml, route)(formula, ml.datasets.load(data), **kw)
+        frame = ml.datasets.load(data)
+        if name == "exam_bool":
+            frame = frame.assign(high=frame["standLRT"] > 0)  # a logical predictor
+        fit = getattr(ml, route)(formula, frame, **kw)
     if route == "glmer":
         ref = REF["coefficients"][name]
         names = fit.fixef.index
@@ -87,6 +91,10 @@ CALLS = {
     "int_schgend": lambda: emm("exam_int", "schgend"),
     "int_pairs": lambda: emm("exam_int", ["sex", "schgend"]).pairs(),
     "int_pairs_by_sex": lambda: emm("exam_int", "schgend", by="sex").pairs(),
+    **{f"int_pairs_{a}": (lambda a=a: emm("exam_int", ["sex", "schgend"]).pairs(adjust=a))
+       for a in ("bonferroni", "holm", "sidak", "scheffe", "fdr")},
+    "bool_sex": lambda: emm("exam_bool", "sex"),
+    "bool_high": lambda: emm("exam_bool", "high"),
     "weighted_prop": lambda: emm("exam_weighted", "schgend", weights="proportional"),
     "weighted_cells": lambda: emm("exam_weighted", "schgend", weights="cells"),
     "offset_link": lambda: emm("cbpp_offset", "period"),

@@ -72,3 +72,14 @@ def test_bad_input(ticks):
         ml.slopes(ticks, "cHEIGHT", by="nope")
     with pytest.raises(ValueError, match="type must be 'response' or 'link'"):
         ml.slopes(ticks, "cHEIGHT", type="prob")
+
+
+def test_random_slopes_enter_each_rows_slope():
+    d = ml.datasets.load("sleepstudy")
+    d = d[~((d["Subject"].astype(str) < "335") & (d["Days"] > 3))]   # unbalanced
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", d)
+    by = ml.slopes(fit, "Days", by="Subject").set_index("Subject")["estimate"]
+    np.testing.assert_allclose(by.to_numpy(), fit.coef["Subject"].loc[by.index, "Days"].to_numpy(), rtol=1e-7)
+    counts = d["Subject"].astype(str).value_counts()
+    overall = ml.slopes(fit, "Days")["estimate"].iloc[0]
+    assert overall == pytest.approx(np.average(by.to_numpy(), weights=counts.loc[by.index].to_numpy()), rel=1e-7)

@@ -21,6 +21,7 @@
 #   ticks:      TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)        poisson
 #   exam_weighted: exam_main without vr, weights = schavg + 2             REML
 #   cbpp_offset: incidence ~ period + offset(log(size)) + (1 | herd)       poisson
+#   exam_bool:  normexam ~ high + sex + (1 | school), high = standLRT > 0 (a logical)
 #
 # emmeans disables Kenward-Roger / Satterthwaite above 3,000 rows unless told
 # otherwise; the limits are raised here so that the exam figures carry them.
@@ -61,7 +62,8 @@ models <- list(
                 family = poisson),
   exam_weighted = lmer(normexam ~ standLRT + sex + schgend + (1 | school), exam,
                        weights = schavg + 2),
-  cbpp_offset = glmer(incidence ~ period + offset(log(size)) + (1 | herd), cbpp, family = poisson)
+  cbpp_offset = glmer(incidence ~ period + offset(log(size)) + (1 | herd), cbpp, family = poisson),
+  exam_bool = lmer(normexam ~ high + sex + (1 | school), transform(exam, high = standLRT > 0))
 )
 
 cases <- list()
@@ -127,6 +129,10 @@ add("int_schgend", "exam_int", 'emmeans(m, "schgend")', emmeans(m, "schgend"))
 add("int_pairs", "exam_int", 'pairs(emmeans(m, c("sex", "schgend")))',
     pairs(emmeans(m, c("sex", "schgend"))))
 
+for (adj in c("bonferroni", "holm", "sidak", "scheffe", "fdr"))
+  add(paste0("int_pairs_", adj), "exam_int",
+      sprintf('pairs(emmeans(m, c("sex", "schgend")), adjust = "%s")', adj),
+      pairs(emmeans(m, c("sex", "schgend")), adjust = adj))
 add("int_pairs_by_sex", "exam_int", 'pairs(emmeans(m, "schgend", by = "sex"))',
     pairs(emmeans(m, "schgend", by = "sex")))
 
@@ -143,6 +149,9 @@ m <- models$cbpp_offset
 add("offset_link", "cbpp_offset", 'emmeans(m, "period")', emmeans(m, "period"))
 add("offset_response", "cbpp_offset", 'emmeans(m, "period", type = "response")',
     emmeans(m, "period", type = "response"))
+
+add("bool_sex", "exam_bool", 'emmeans(m, "sex")', emmeans(models$exam_bool, "sex"))
+add("bool_high", "exam_bool", 'emmeans(m, "high")', emmeans(models$exam_bool, "high"))
 
 m <- models$anorexia
 add("anorexia_trt", "anorexia", 'emmeans(m, "treatment")', emmeans(m, "treatment"))

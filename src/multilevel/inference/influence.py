@@ -152,7 +152,9 @@ def _one(fit, keep):
     refit = _refit_without(fit, keep)
     fixef = refit.fixef.reindex(fit.fixef.index).to_numpy()
     V = refit.vcov.reindex(index=fit.fixef.index, columns=fit.fixef.index).to_numpy()
-    _, vc = _var_cov(refit)
+    # by name: a design rebuilt from the formula can order its terms differently
+    names, values = _var_cov(refit)
+    vc = pd.Series(values, index=names).reindex(_var_cov(fit)[0]).to_numpy()
     failed = any(m.startswith(("optimizer stopped early", "Model failed to converge"))
                  for m in refit.messages)
     return fixef, vc, V, not failed

@@ -47,31 +47,33 @@ def check_adjust(adjust) -> str:
 
 
 def _p_adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """R's ``p.adjust`` on the finite entries of ``p`` (others stay NaN)."""
+    """R's ``p.adjust``: the family size ``n`` counts every entry, missing ones (non-estimable
+    contrasts) included, as emmeans passes them; the missing ones stay NaN."""
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
     q = p[ok]
-    n = q.size
-    if n == 0:
+    lp, n = q.size, p.size
+    if lp == 0:
         return out
     if method == "bonferroni":
         r = np.minimum(1.0, n * q)
     elif method == "holm":
         o = np.argsort(q, kind="stable")
-        r = np.empty(n)
-        r[o] = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * q[o]))
+        r = np.empty(lp)
+        r[o] = np.minimum(1.0, np.maximum.accumulate((n - np.arange(lp)) * q[o]))
     elif method in ("hochberg", "BH", "fdr", "BY"):
         o = np.argsort(-q, kind="stable")
-        i = np.arange(n, 0, -1)
+        i = np.arange(lp, 0, -1)
         if method == "hochberg":
             scaled = (n + 1 - i) * q[o]
         else:
             scaled = n / i * q[o] * (np.sum(1.0 / np.arange(1, n + 1)) if method == "BY" else 1.0)
-        r = np.empty(n)
+        r = np.empty(lp)
         r[o] = np.minimum(1.0, np.minimum.accumulate(scaled))
-    elif method == "hommel":
-        o = np.argsort(q, kind="stable")
-        s = q[o]
+    elif method == "hommel":  # R pads the p values with ones up to n
+        full = np.concatenate([q, np.ones(n - lp)])
+        o = np.argsort(full, kind="stable")
+        s = full[o]
         idx = np.arange(1, n + 1)
         qq = pa = np.full(n, np.min(n * s / idx))
         for m in range(n - 1, 1, -1):
@@ -82,8 +84,9 @@ def _p_adjust(p: np.ndarray, method: str) -> np.ndarray:
             qq[i1] = np.minimum(m * s[i1], q1)
             qq[i2] = qq[n - m]
             pa = np.maximum(pa, qq)
-        r = np.empty(n)
-        r[o] = np.maximum(pa, s)
+        adj = np.empty(n)
+        adj[o] = np.maximum(pa, s)
+        r = adj[:lp]
     else:
         r = q
     out[ok] = r
@@ -197,7 +200,7 @@ def adjust_p(t: np.ndarray, df: np.ndarray, method: str, means: int | None = Non
         Tukey: the number of means the pairs compare, non-estimable ones
         included as in emmeans (default: from the number of tests).
     rank : int, optional
-        Scheffe: the rank of the family.
+        Scheffe: the rank of the family (non-estimable contrasts included).
     V : ndarray, optional
         mvt: the covariance of the estimates.
 
@@ -210,8 +213,8 @@ def adjust_p(t: np.ndarray, df: np.ndarray, method: str, means: int | None = Non
     df = np.asarray(df, dtype=float)
     p = 2 * stats.t.sf(np.abs(t), df)
     ok = np.isfinite(t)
-    n = int(ok.sum())
-    if t.size <= 1 and method != "scheffe" or method == "none":  # one test (non-estimable ones counted)
+    n = t.size  # the family, non-estimable contrasts included (as emmeans counts it)
+    if n <= 1 and method != "scheffe" or method == "none":
         return p
     if method in _P_ADJUST:
         return _p_adjust(p, method)
@@ -250,8 +253,8 @@ def critical_value(level: float, df: np.ndarray, method: str, n: int, means: int
                    family: int | None = None) -> np.ndarray:
     """Multipliers of the standard errors for simultaneous intervals of one family.
 
-    ``n`` counts the estimable estimates of the family, ``family`` all of them
-    (default ``n``): one estimate alone is not adjusted.
+    ``n`` is the family's size, non-estimable estimates included as emmeans
+    counts them (``family``, if given, overrides it).
 
     Examples
     --------
@@ -260,7 +263,8 @@ def critical_value(level: float, df: np.ndarray, method: str, n: int, means: int
     """
     df = np.asarray(df, dtype=float)
     method = ci_method(method)
-    if (n if family is None else family) <= 1 and method != "scheffe":
+    n = n if family is None else family
+    if n <= 1 and method != "scheffe":
         method = "none"
     if method == "none":
         return stats.t.ppf(1 - (1 - level) / 2, df)

@@ -94,8 +94,9 @@ def _formula_variables(design) -> tuple[list[str], dict[str, tuple | None]]:
         col = data[v] if data is not None and v in data.columns else None
         if kind == "categorical":
             levels[v] = tuple(st[1].get("categories", ()))
-        elif col is not None and not pd.api.types.is_numeric_dtype(col) \
-                and not pd.api.types.is_bool_dtype(col):
+        elif col is not None and pd.api.types.is_bool_dtype(col):
+            levels[v] = (False, True)  # a factor of two levels, as lme4 and emmeans take a logical
+        elif col is not None and not pd.api.types.is_numeric_dtype(col):
             levels[v] = _column_levels(col)
         elif _wrapped_as_factor(state, v) and col is not None:
             levels[v] = tuple(sorted(pd.unique(col.dropna())))
@@ -274,6 +275,9 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
     spec = design.fixed.spec
     offset_vars = _offset_variables(design)
     build = frame.copy()
+    for v in factors:  # a bool column is coded by formulaic as it is: give it back as bool
+        if pd.api.types.is_bool_dtype(data[v]):
+            build[v] = np.asarray(build[v].astype(object), dtype=bool)
     for v in offset_vars:
         if v not in build.columns:
             build[v] = float(np.mean(np.asarray(data[v], dtype=float)))

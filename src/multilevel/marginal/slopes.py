@@ -84,8 +84,7 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
     if by is not None and (not isinstance(by, str) or by not in data.columns):
         raise ValueError(f"by must name a column of the fit's data, not {short_repr(by)}")
     link = _link(est.link) if type == "response" else _link("identity")
-    b_terms = fit._b if hasattr(fit, "_b") else None
-    zb = _random_part(design, b_terms, data, True) if random and b_terms is not None else 0.0
+    b_terms = fit._b if hasattr(fit, "_b") and random else None
     off = 0.0 if design.offset is None else design.offset
     if by is None:
         groups = [(None, np.arange(len(data)))]
@@ -103,15 +102,19 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
         x = np.asarray(data[var], dtype=float)
         span = float(np.nanmax(x) - np.nanmin(x)) or 1.0
         h = 1e-4 * span
-        Xh = _fixed_matrix(design, data.assign(**{var: x + h / 2}))
-        Xl = _fixed_matrix(design, data.assign(**{var: x - h / 2}))
-        if np.allclose(Xh, Xl):
+        hi_data, lo_data = data.assign(**{var: x + h / 2}), data.assign(**{var: x - h / 2})
+        Xh = _fixed_matrix(design, hi_data)
+        Xl = _fixed_matrix(design, lo_data)
+        # each row's random effects at the shifted values too (a random slope of var moves them)
+        zh = _random_part(design, b_terms, hi_data, True) if b_terms is not None else 0.0
+        zl = _random_part(design, b_terms, lo_data, True) if b_terms is not None else 0.0
+        if np.allclose(Xh, Xl) and np.allclose(zh, zl):
             raise ValueError(f"{var!r} does not enter the fixed part of the model")
         for g, idx in groups:
             if est.draws is None:
                 beta = est.beta
-                shift = _at(zb, idx) + _at(off, idx)
-                e0, eh = Xl[idx] @ beta + shift, Xh[idx] @ beta + shift
+                e0 = Xl[idx] @ beta + _at(zl, idx) + _at(off, idx)
+                eh = Xh[idx] @ beta + _at(zh, idx) + _at(off, idx)
                 value = float(np.mean((link.inverse(eh) - link.inverse(e0)) / h))
                 grad = np.mean((link.mu_eta(eh)[:, None] * Xh[idx] - link.mu_eta(e0)[:, None] * Xl[idx]) / h,
                                axis=0)

@@ -224,8 +224,8 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
             if good.size == 0:
                 continue
             meth_g = _tukey_ok(fam, meth)
-            cv = critical_value(level, df[good], meth_g, n=good.size, means=fam.means,
-                                rank=_rank(fam, good), V=V[np.ix_(good, good)], family=rows.size)
+            cv = critical_value(level, df[good], meth_g, n=rows.size, means=fam.means,
+                                rank=_rank(fam, rows), V=V[np.ix_(good, good)])
             a = _display(fam, w[good] - cv * se[good])
             b = _display(fam, w[good] + cv * se[good])
             lo[good], hi[good] = np.minimum(a, b), np.maximum(a, b)
@@ -242,7 +242,7 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
             meth_g = _tukey_ok(fam, adjust)
             good = rows[np.isfinite(w[rows])]
             p[rows] = adjust_p(t[rows], df[rows], meth_g,
-                               means=fam.means, rank=_rank(fam, good), V=V[np.ix_(rows, rows)])
+                               means=fam.means, rank=_rank(fam, rows), V=V[np.ix_(rows, rows)])
         if fam.scale in trans:
             out["null"] = _display(fam, np.zeros(fam.k))
         out["z.ratio" if asymptotic else "t.ratio"] = t
@@ -268,7 +268,9 @@ def _tukey_ok(fam: Family, method: str) -> str:
 def _rank(fam: Family, rows: np.ndarray) -> int:
     if rows.size == 0:
         return 1
-    M = fam.L[rows] if fam.R is None else fam.R[rows]
+    # over every column of the model matrix, aliased ones included: non-estimable contrasts
+    # count in the family as emmeans counts them
+    M = fam.Lfull[rows] if fam.R is None else fam.R[rows]
     return max(1, int(np.linalg.matrix_rank(M)))
 
 
@@ -276,8 +278,8 @@ def _adjust_note(fam: Family, method: str, groups, w, what: str, items: str) -> 
     method = _tukey_ok(fam, method)
     if method == "none":
         return []
-    n = max(int(np.isfinite(w[g]).sum()) for g in groups)
-    if max(len(g) for g in groups) <= 1 and method != "scheffe":
+    n = max(len(g) for g in groups)  # the family, non-estimable estimates included (emmeans)
+    if n <= 1 and method != "scheffe":
         return []
     if method == "tukey":
         k = fam.means or int(round((1 + np.sqrt(1 + 8 * n)) / 2))

@@ -96,10 +96,8 @@ class GlmResult:
 
     @property
     def bic(self) -> float:
-        """BIC over the rows of positive weight (R's ``nobs``)."""
-        w = self.design.weights if hasattr(self, "sigma") else self.prior_weights
-        n = self.nobs if w is None else int(np.sum(np.asarray(w) > 0))
-        return -2 * self.loglik + math.log(n) * self.df
+        """BIC over every row, zero weights included, as R's ``BIC(glm)`` counts them."""
+        return -2 * self.loglik + math.log(self.nobs) * self.df
 
     def _eta(self) -> np.ndarray:
         d = self.design

@@ -7,6 +7,13 @@ that a group's rows cannot estimate is reported as missing there, as lm
 reports an aliased coefficient. Standard errors, t tests and intervals use
 the pooled residual standard error, as lme4's ``summary`` and ``confint``
 of an lmList do by default (``pool=True``).
+
+Where a group cannot estimate every coefficient, its residual df here are
+its rows less the coefficients it estimates; lme4's pooled standard error
+subtracts every coefficient, the missing ones too (a group of one row then
+adds -1 df), and lme4 leaves out altogether a group whose factor has a
+single level. The pooled figures agree wherever every group estimates every
+coefficient.
 """
 
 from __future__ import annotations
