@@ -174,16 +174,20 @@ def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None) -
     return rng.poisson(mu).astype(float)
 
 
+def _draw_indices(post, ndraws, rng) -> np.ndarray:
+    """Flat indices of the draws to use: all, or ``ndraws`` of them at random (sorted)."""
+    total = post.chains * post.ndraws
+    if ndraws is None:
+        return np.arange(total)
+    if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or not 1 <= ndraws <= total:
+        raise ValueError(f"ndraws must be an integer from 1 to {total}, not {short_repr(ndraws)}")
+    return np.sort(rng.choice(total, size=int(ndraws), replace=False))
+
+
 def _predictive(post, newdata=None, ndraws=None, seed=None, trials=None, offset=None) -> np.ndarray:
     """See :meth:`~multilevel.bayes.posterior.Posterior.posterior_predictive`."""
     rng = np.random.default_rng(seed)
-    total = post.chains * post.ndraws
-    if ndraws is None:
-        idx = np.arange(total)
-    else:
-        if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or not 1 <= ndraws <= total:
-            raise ValueError(f"ndraws must be an integer from 1 to {total}, not {short_repr(ndraws)}")
-        idx = np.sort(rng.choice(total, size=int(ndraws), replace=False))
+    idx = _draw_indices(post, ndraws, rng)
     d = post.model.design
     if newdata is None:
         if trials is not None or offset is not None:
@@ -219,13 +223,7 @@ def _linear_draws(post, newdata=None, ndraws=None, seed=None, offset=None, rando
         raise ValueError(f"new_levels must be one of {', '.join(map(repr, _NEW_LEVELS))}, "
                          f"not {short_repr(new_levels)}")
     rng = np.random.default_rng(seed)
-    total = post.chains * post.ndraws
-    if ndraws is None:
-        idx = np.arange(total)
-    else:
-        if isinstance(ndraws, bool) or not isinstance(ndraws, (int, np.integer)) or not 1 <= ndraws <= total:
-            raise ValueError(f"ndraws must be an integer from 1 to {total}, not {short_repr(ndraws)}")
-        idx = np.sort(rng.choice(total, size=int(ndraws), replace=False))
+    idx = _draw_indices(post, ndraws, rng)
     if newdata is None:
         if offset is not None:
             raise ValueError("offset= is for newdata; the fitted data's is the model's own")

@@ -19,13 +19,14 @@ import pandas as pd
 from scipy import stats
 
 from ..results.rtable import CoefTable
+from .common import FixedOnly
 from .ols import ols_fit
 
 __all__ = ["GlmResult", "glm"]
 
 
 @dataclass(frozen=True)
-class GlmResult:
+class GlmResult(FixedOnly):
     """A generalized linear model fitted by :func:`glm`.
 
     Attributes
@@ -70,29 +71,13 @@ class GlmResult:
     offset_name: str | None = None
 
     @property
-    def coef(self) -> pd.Series:
-        return self.fixef
-
-    @property
-    def nobs(self) -> int:
-        return self.design.n
-
-    @property
     def df(self) -> int:
         """Parameters: the coefficients (and the dispersion of a gaussian model)."""
         return int(self.fixef.notna().sum()) + int(self.family.name == "gaussian")
 
     @property
-    def theta(self) -> pd.Series:
-        return pd.Series(dtype=float)
-
-    @property
     def messages(self) -> tuple:
         return () if self.converged else ("glm did not converge",)
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.df
 
     @property
     def bic(self) -> float:

@@ -16,12 +16,13 @@ import pandas as pd
 from scipy import stats
 
 from ..results.rtable import CoefTable
+from .common import FixedOnly
 
 __all__ = ["LmResult", "lm"]
 
 
 @dataclass(frozen=True)
-class LmResult:
+class LmResult(FixedOnly):
     """A linear regression fitted by :func:`lm`.
 
     Attributes
@@ -62,34 +63,18 @@ class LmResult:
     offset_name: str | None = None
 
     @property
-    def coef(self) -> pd.Series:
-        return self.fixef
-
-    @property
-    def nobs(self) -> int:
-        return self.design.n
-
-    @property
     def df(self) -> int:
         """Parameters: the coefficients and sigma (R's ``attr(logLik, "df")``)."""
         return int(self.fixef.notna().sum()) + 1
-
-    @property
-    def theta(self) -> pd.Series:
-        return pd.Series(dtype=float)
 
     @property
     def messages(self) -> tuple:
         return ()
 
     @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.df
-
-    @property
     def bic(self) -> float:
         """BIC over the rows of positive weight (R's ``nobs``)."""
-        w = self.design.weights if hasattr(self, "sigma") else self.prior_weights
+        w = self.design.weights
         n = self.nobs if w is None else int(np.sum(np.asarray(w) > 0))
         return -2 * self.loglik + math.log(n) * self.df
 

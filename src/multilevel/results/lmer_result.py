@@ -11,12 +11,13 @@ import scipy.linalg
 
 from ..arguments import as_choice, short_repr
 from .labels import label_index
+from .after_fit import AfterFit
 
 __all__ = ["LmerResult"]
 
 
 @dataclass(frozen=True, eq=False)
-class LmerResult:
+class LmerResult(AfterFit):
     """A fitted linear mixed model (ML or REML), with lme4's accessors.
 
     Build it with :func:`multilevel.lmer`. Everything is computed from the
@@ -466,41 +467,6 @@ class LmerResult:
         return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels,
                            offset=offset)
 
-    def simulate(self, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) -> pd.DataFrame:
-        """Responses drawn from the fitted model, as lme4's ``simulate``: new random
-        effects (or the conditional modes with ``use_re=True``) and new noise.
-
-        See :func:`multilevel.inference.simulate.simulate`.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-        >>> fit.simulate(2, seed=1).shape
-        (180, 2)
-        """
-        from ..inference.simulate import simulate
-
-        return simulate(self, nsim=nsim, seed=seed, use_re=use_re, newdata=newdata)
-
-    def influence(self, groups: str | None = None, obs: bool = False, n_jobs: int = 1,
-                  progress: bool = False):
-        """Refits without each group (or row): lme4's ``influence.merMod``, with its
-        ``dfbeta``, ``dfbetas`` and ``cooks_distance``.
-
-        See :func:`multilevel.inference.influence.influence`.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-        >>> fit.influence("Subject").dfbetas().shape
-        (18, 2)
-        """
-        from ..inference.influence import influence
-
-        return influence(self, groups=groups, obs=obs, n_jobs=n_jobs, progress=progress)
-
     def hatvalues(self) -> pd.Series:
         """Diagonal of the hat matrix (lme4's ``hatvalues``).
 
@@ -528,23 +494,6 @@ class LmerResult:
         from ..inference.influence import cooks_distance
 
         return cooks_distance(self)
-
-    def check(self, nsim: int = 250, seed=None, conditional: bool = False):
-        """Simulation-based residuals and their tests (R's DHARMa): uniformity,
-        dispersion, zero-inflation and outliers, with ``.plot()``.
-
-        See :func:`multilevel.inference.simulated_residuals.simulated_residuals`.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-        >>> float(fit.check(nsim=50, seed=1).residuals.between(0, 1).mean())
-        1.0
-        """
-        from ..inference.simulated_residuals import simulated_residuals
-
-        return simulated_residuals(self, nsim=nsim, seed=seed, conditional=conditional)
 
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals for the standard deviations, correlations, sigma

@@ -1,0 +1,64 @@
+"""The after-the-fit methods lmer and glmer results share; each forwards to the module
+that holds the tool (simulation, influence, simulated residuals)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["AfterFit"]
+
+
+class AfterFit:
+    """``simulate``, ``influence`` and ``check`` of a fitted mixed model."""
+
+    def simulate(self, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) -> pd.DataFrame:
+        """Responses drawn from the fitted model, as lme4's ``simulate``: new random
+        effects (or the conditional modes with ``use_re=True``) and new noise.
+
+        See :func:`multilevel.inference.simulate.simulate`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.simulate(2, seed=1).shape
+        (180, 2)
+        """
+        from ..inference.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, use_re=use_re, newdata=newdata)
+
+    def influence(self, groups: str | None = None, obs: bool = False, n_jobs: int = 1,
+                  progress: bool = False):
+        """Refits without each group (or row): lme4's ``influence.merMod``, with its
+        ``dfbeta``, ``dfbetas`` and ``cooks_distance``.
+
+        See :func:`multilevel.inference.influence.influence`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.influence("Subject").dfbetas().shape
+        (18, 2)
+        """
+        from ..inference.influence import influence
+
+        return influence(self, groups=groups, obs=obs, n_jobs=n_jobs, progress=progress)
+
+    def check(self, nsim: int = 250, seed=None, conditional: bool = False):
+        """Simulation-based residuals and their tests (R's DHARMa): uniformity,
+        dispersion, zero-inflation and outliers, with ``.plot()``.
+
+        See :func:`multilevel.inference.simulated_residuals.simulated_residuals`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> float(fit.check(nsim=50, seed=1).residuals.between(0, 1).mean())
+        1.0
+        """
+        from ..inference.simulated_residuals import simulated_residuals
+
+        return simulated_residuals(self, nsim=nsim, seed=seed, conditional=conditional)
