@@ -212,3 +212,13 @@ def test_lhs_specs_and_transformed_responses_are_explained():
     fit = ml.lmer("log(Reaction) ~ Days + (1 | Subject)", d)
     with pytest.warns(UserWarning, match="the transformation is not undone"):
         ml.emmeans(fit, "Days", type="response")
+
+
+def test_at_restricts_a_factor_and_sets_covariates():
+    emm = ml.emmeans(exam_fit(), "schgend", at={"schgend": ["girls", "boys"], "standLRT": [0.0, 1.0]})
+    assert emm["schgend"].tolist() == ["girls", "boys"]
+    assert "Results are averaged over the levels of: standLRT, sex" in emm.notes   # formula order
+    both = ml.emmeans(exam_fit(), ["schgend", "standLRT"], at={"standLRT": [0.0, 1.0]})
+    slope = exam_fit().fixef["standLRT"]
+    diff = both["emmean"].to_numpy().reshape(2, 3)
+    np.testing.assert_allclose(diff[1] - diff[0], slope)
