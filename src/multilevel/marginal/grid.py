@@ -273,14 +273,10 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
     factors = tuple(v for v in names if levels[v] is not None)
     frame = expand_grid(variables, factors)
     spec = design.fixed.spec
-    offset_vars = _offset_variables(design)
     build = frame.copy()
     for v in factors:  # a bool column is coded by formulaic as it is: give it back as bool
         if pd.api.types.is_bool_dtype(data[v]):
             build[v] = np.asarray(build[v].astype(object), dtype=bool)
-    for v in offset_vars:
-        if v not in build.columns:
-            build[v] = float(np.mean(np.asarray(data[v], dtype=float)))
     if spec is None or (not names and design.fixed.names == ("(Intercept)",)):
         full = np.ones((len(frame), 1))
     else:
@@ -297,14 +293,7 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
     counts = _cell_counts(data, frame, factors)
     return ReferenceGrid(variables=variables, factors=factors, frame=frame, linfct=linfct,
                          linfct_full=full, null_basis=N, estimable=estimable, counts=counts,
-                         offset=_offsets(design, build), terms=_term_variables(design, names))
-
-
-def _offset_variables(design) -> list[str]:
-    out = []
-    for expr in design.formula.offsets:
-        out.extend(c for c in design.data.columns if _first_position(expr, str(c)) < len(expr))
-    return out
+                         offset=_offsets(design, frame), terms=_term_variables(design, names))
 
 
 def _cell_counts(data: pd.DataFrame, frame: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:

@@ -412,5 +412,4 @@ def regrid(fam: Family) -> Family:
         return replace(fam, scale="regrid" if fam.est.link != "identity" else fam.scale)
     if fam.scale == "ratio" or fam.kind == "contrast":
         raise ValueError("regrid() applies to a table of marginal means, not to contrasts")
-    return replace(fam, R=np.eye(fam.k), scale="regrid",
-                   notes=tuple(n for n in fam.notes))
+    return replace(fam, R=np.eye(fam.k), scale="regrid")
