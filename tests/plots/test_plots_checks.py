@@ -10,21 +10,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import matplotlib.pyplot as plt  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import multilevel as ml  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture(scope="module")
-def sleep_fit():
-    return ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
 
 
 def test_qq_plots_sorted_modes_against_rs_ppoints(sleep_fit):

@@ -17,12 +17,6 @@ import multilevel as ml  # noqa: E402
 import multilevel.plots as mlplots  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def rasch_fit():
     d = ml.datasets.load("rasch5")

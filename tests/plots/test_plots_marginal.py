@@ -14,10 +14,6 @@ def anorexia():
     return ml.lmer("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
 
 
-def teardown_function():
-    plt.close("all")
-
-
 def test_effect_lines_follow_the_effect_table(anorexia):
     fig = ml.plots.effects(anorexia, "time", by="treatment", n=10)
     ax = fig.axes[0]

@@ -18,12 +18,6 @@ import multilevel.plots as mlplots  # noqa: E402
 from multilevel.plots import mcmc  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 @pytest.fixture
 def draws() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(8)
