@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_bool", "as_choice", "as_int", "short_repr"]
+__all__ = ["as_bool", "as_choice", "as_int", "as_probability", "short_repr"]
 
 
 def short_repr(value, width: int = 60) -> str:
@@ -91,3 +91,26 @@ def as_int(value, name: str, minimum: int | None = None) -> int:
     if minimum is not None and out < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {out}")
     return out
+
+
+def as_probability(value, name: str) -> float:
+    """``value`` as a float strictly between 0 and 1 (a level, an alpha, a probability).
+
+    Examples
+    --------
+    >>> as_probability(0.9, "level")
+    0.9
+    >>> as_probability("high", "level")
+    Traceback (most recent call last):
+    ...
+    TypeError: level must be a number between 0 and 1, not 'high'
+    >>> as_probability(95, "level")
+    Traceback (most recent call last):
+    ...
+    ValueError: level must be between 0 and 1, not 95
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number between 0 and 1, not {short_repr(value)}")
+    if not 0 < float(value) < 1:
+        raise ValueError(f"{name} must be between 0 and 1, not {value}")
+    return float(value)

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .arguments import as_bool, short_repr
+from .arguments import as_bool, as_probability, short_repr
 from .design.data import as_dataframe, as_vector, check_columns
 from .design.design import check_column_types, formula_offset
 
@@ -304,12 +304,7 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
     conditional = as_bool(conditional, "conditional")
     if interval not in _INTERVALS:
         raise ValueError(f"interval must be None, 'confidence' or 'prediction', not {short_repr(interval)}")
-    try:
-        level = float(level)
-    except (TypeError, ValueError):
-        raise TypeError(f"level must be a number between 0 and 1, not {short_repr(level)}") from None
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), not {level}")
+    level = as_probability(level, "level")
     glmm = hasattr(fit, "family")
     if interval == "prediction" and glmm:
         raise ValueError("prediction intervals are for lmer fits; a glmer fit's new responses are "

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..arguments import short_repr
+from ..arguments import as_probability, short_repr
 
 __all__ = ["STATISTICS", "ppc_stats", "loo_pit"]
 
@@ -88,8 +88,7 @@ def ppc_stats(post, stats=("mean", "sd"), group: str | None = None, ndraws: int 
     (['observed', 'mean', 'lower', 'upper', 'p_value'], ['mean', 'sd'])
     """
     funcs = _statistics(stats)
-    if not 0 < prob < 1:
-        raise ValueError(f"prob must be between 0 and 1, not {prob}")
+    prob = as_probability(prob, "prob")
     yrep = post.posterior_predictive(ndraws=ndraws, seed=seed)
     d = post.model.design
     y = np.asarray(d.y, dtype=float)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import as_int, short_repr
+from ..arguments import as_int, as_probability, short_repr
 from .bootstrap import _seed_sequence, bootstrap
 
 __all__ = ["power", "PowerCurve"]
@@ -202,11 +202,7 @@ def power(fit, test: str, effect=None, nsim: int = 1000, n_groups=None, n_per_gr
         except (TypeError, ValueError):
             raise TypeError(f"effect must be a number, not {short_repr(effect)}") from None
     nsim = as_int(nsim, "nsim", 1)
-    for value, name in ((alpha, "alpha"), (level, "level")):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{name} must be a number between 0 and 1, not {short_repr(value)}")
-        if not 0 < float(value) < 1:
-            raise ValueError(f"{name} must be between 0 and 1, not {value}")
+    alpha, level = as_probability(alpha, "alpha"), as_probability(level, "level")
     if ddf not in ("satterthwaite", "kenward-roger"):
         raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', not {short_repr(ddf)}")
     gname, column = _group_column(fit, group)

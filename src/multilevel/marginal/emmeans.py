@@ -14,9 +14,10 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..arguments import as_probability
 from .estimates import estimates
 from .grid import ReferenceGrid, expand_grid, reference_grid
-from .state import Family, _check_level
+from .state import Family
 from .table import EMMTable
 
 __all__ = ["emmeans", "emtrends"]
@@ -172,7 +173,7 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     [0.268, 0.185, 0.988]
     """
     est = estimates(fit, df)
-    level = _check_level(level)
+    level = as_probability(level, "level")
     if type not in ("link", "response"):
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     specs, by = _parse_specs(specs, by)
@@ -253,7 +254,7 @@ def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equ
     [3.01, -0.45, 7.26]
     """
     est = estimates(fit, df)
-    level = _check_level(level)
+    level = as_probability(level, "level")
     specs, by = _parse_specs(specs, by)
     design = est.design
     data = design.data

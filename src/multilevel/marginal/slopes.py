@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import short_repr
+from ..arguments import as_probability, short_repr
 
 __all__ = ["slopes"]
 
@@ -71,10 +71,7 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
         variables = [variables]
     if type not in ("response", "link"):
         raise ValueError(f"type must be 'response' or 'link', not {short_repr(type)}")
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
-        raise TypeError(f"level must be a number between 0 and 1, not {short_repr(level)}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level}")
+    level = as_probability(level, "level")
     lmer = fit.__class__.__name__ == "LmerResult"
     est = estimates(fit, "asymptotic" if lmer else None)  # z tests: the covariance alone is needed
     design = est.design

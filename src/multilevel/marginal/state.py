@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..arguments import as_probability
 from .adjust import adjust_p, check_adjust, ci_method, critical_value
 from .contrasts import contrast_family
 from .estimates import Estimates
@@ -182,7 +183,7 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
     adjust : str, optional
         Multiplicity adjustment (default the family's).
     """
-    level = fam.level if level is None else _check_level(level)
+    level = fam.level if level is None else as_probability(level, "level")
     adjust = fam.adjust if adjust is None else check_adjust(adjust)
     ci, test = _check_infer(infer)
     w, V, draws, df = fam.working()
@@ -293,16 +294,6 @@ def _adjust_note(fam: Family, method: str, groups, w, what: str, items: str) -> 
 
 def _num(x: float) -> str:
     return f"{x:g}"
-
-
-def _check_level(level) -> float:
-    try:
-        level = float(level)
-    except (TypeError, ValueError):
-        raise TypeError(f"level must be a number between 0 and 1, not {type(level).__name__}") from None
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), not {level}")
-    return level
 
 
 def _check_infer(infer) -> tuple[bool, bool]:

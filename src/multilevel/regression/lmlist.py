@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import short_repr
+from ..arguments import as_probability, short_repr
 from .ols import ols_fit
 
 __all__ = ["LmList", "lmlist"]
@@ -94,8 +94,7 @@ class LmList:
         >>> bool((ci["lower"] < fits.coef).all().all())
         True
         """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level}")
+        level = as_probability(level, "level")
         q = stats.t.ppf(0.5 + level / 2, self.df_resid)
         return {"lower": self.coef - q * self.se, "upper": self.coef + q * self.se}
 
