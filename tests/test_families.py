@@ -51,9 +51,10 @@ def test_poisson_deviance_and_loglik_match_r():
 
 def test_default_links_and_errors():
     assert {k: family(k).link.name for k in FAMILIES} == {
-        "binomial": "logit", "poisson": "log", "gaussian": "identity"}
-    with pytest.raises(ValueError, match="unknown family 'gamma'"):
-        family("gamma")
+        "binomial": "logit", "poisson": "log", "gaussian": "identity", "negative_binomial": "log",
+        "nbinom1": "log", "gamma": "inverse", "beta": "logit"}
+    with pytest.raises(ValueError, match="unknown family 'tweedie'"):
+        family("tweedie")
     with pytest.raises(ValueError, match="not available for the poisson family"):
         family("poisson", "logit")
 
@@ -73,3 +74,51 @@ def test_bad_responses_give_one_line_errors(fam, y, match):
 def test_non_integer_successes_warn():
     with pytest.warns(UserWarning, match="non-integer number of successes"):
         family("binomial").check_response(np.array([0.5, 0.3]), weights=np.array([2.0, 3.0]))
+
+
+DISPERSION_CASES = [
+    ("negative_binomial", "log", 1.7, np.array([0.0, 1.0, 4.0, 12.0])),
+    ("nbinom1", "log", 0.8, np.array([0.0, 1.0, 4.0, 12.0])),
+    ("gamma", "log", 3.0, np.array([0.2, 1.0, 2.5, 7.0])),
+    ("gamma", "inverse", 3.0, np.array([0.2, 1.0, 2.5, 7.0])),
+    ("beta", "logit", 12.0, np.array([0.05, 0.3, 0.5, 0.9])),
+    ("beta", "probit", 12.0, np.array([0.05, 0.3, 0.5, 0.9])),
+    ("beta", "cloglog", 12.0, np.array([0.05, 0.3, 0.5, 0.9])),
+    ("gaussian", "log", 0.7, np.array([-0.5, 1.0, 2.5, 7.0])),
+]
+
+
+@pytest.mark.parametrize("name, link_name, value, y", DISPERSION_CASES)
+def test_dispersion_family_derivatives(name, link_name, value, y):
+    fam = family(name, link_name).with_dispersion(value)
+    mu = np.array([0.6, 1.3, 2.0, 5.0]) if name != "beta" else np.array([0.2, 0.35, 0.6, 0.7])
+    h = 1e-5 * mu
+    score, hess = fam.derivatives(y, mu)
+    num_score = (fam.logpdf(y, mu + h) - fam.logpdf(y, mu - h)) / (2 * h)
+    num_hess = (fam.logpdf(y, mu + h) - 2 * fam.logpdf(y, mu) + fam.logpdf(y, mu - h)) / h ** 2
+    np.testing.assert_allclose(score, num_score, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(hess, num_hess, rtol=1e-4, atol=1e-5)
+    # the observed information of eta (IRLS weights, the Laplace curvature)
+    eta = fam.link.fun(mu)
+    he = 1e-4
+    num = -(fam.logpdf(y, fam.link.inverse(eta + he)) - 2 * fam.logpdf(y, mu)
+            + fam.logpdf(y, fam.link.inverse(eta - he))) / he ** 2
+    np.testing.assert_allclose(fam.curvature(y, eta), num, rtol=1e-4, atol=1e-6)
+    # the variance function against draws, and the draws' mean
+    rng = np.random.default_rng(5)
+    draws = fam.simulate(np.repeat(mu[2], 400_000), np.ones(400_000), rng)
+    assert draws.mean() == pytest.approx(mu[2], rel=1e-2)
+    assert draws.var() == pytest.approx(float(fam.variance(mu[2:3])[0]), rel=3e-2)
+    # the deviance residuals vanish at mu = y (where the saturated model is the maximum)
+    if name != "nbinom1":
+        np.testing.assert_allclose(fam.deviance_residuals(y[1:], y[1:], np.ones(3)), 0.0, atol=1e-10)
+
+
+def test_dispersion_family_fisher_information():
+    # the expected information of mu is minus the mean of the second derivative
+    rng = np.random.default_rng(2)
+    for name, value, mu in [("negative_binomial", 1.7, 2.0), ("gamma", 3.0, 2.0), ("beta", 12.0, 0.35)]:
+        fam = family(name, "log" if name != "beta" else "logit").with_dispersion(value)
+        draws = fam.simulate(np.full(400_000, mu), np.ones(400_000), rng)
+        _, hess = fam.derivatives(draws, np.full(draws.size, mu))
+        assert -hess.mean() == pytest.approx(float(fam.information(np.array([mu]))[0]), rel=2e-2)

@@ -143,13 +143,14 @@ _PLOTS = ("caterpillar", "qq", "residuals", "shrinkage", "trace", "density", "ra
 def _method(args) -> str:
     """The estimation method: --method, or --ml, or the family's default."""
     method = args.method or ("ml" if args.ml else None)
-    gaussian = args.family == "gaussian"
+    # a gaussian response with the identity link is a linear mixed model
+    gaussian = args.family == "gaussian" and args.link in (None, "identity")
     if method is None:
         return "reml" if gaussian else "laplace"
     if args.ml and method != "ml":
         raise ValueError(f"--ml and --method {method} disagree; give one of them")
     if gaussian and method in ("laplace", "agq"):
-        raise ValueError(f"--method {method} is for GLMMs (--family binomial or poisson); "
+        raise ValueError(f"--method {method} is for GLMMs (--family binomial, poisson, negative_binomial, ...); "
                          "a gaussian model uses reml, ml or bayes")
     if not gaussian and method in ("reml", "ml"):
         raise ValueError(f"--method {method} is for gaussian models; a {args.family} GLMM uses "
@@ -307,8 +308,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
     f.add_argument("--data", required=True, metavar="PATH_OR_NAME",
                    help="a .csv/.tsv/.parquet/.feather file, or a bundled data set name")
-    f.add_argument("--family", default="gaussian", choices=["gaussian", "binomial", "poisson"],
-                   help="response family (default gaussian: a linear mixed model)")
+    f.add_argument("--family", default="gaussian",
+                   choices=["gaussian", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta"],
+                   help="response family (default gaussian: a linear mixed model; the others, and gaussian "
+                        "with --link log, are GLMMs)")
     f.add_argument("--link", default=None, help="link function (default: the family's canonical)")
     f.add_argument("--method", choices=["reml", "ml", "laplace", "agq", "bayes"],
                    help="estimation: reml (default for gaussian) or ml; laplace (default for "

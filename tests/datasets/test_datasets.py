@@ -11,8 +11,8 @@ import pytest
 
 import multilevel as ml
 
-NAMES = ["anorexia", "cbpp", "exam", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "pastes",
-         "penicillin", "rasch5", "sleepstudy", "verbagg"]
+NAMES = ["anorexia", "cake", "cbpp", "exam", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "owls",
+         "pastes", "penicillin", "rasch5", "salamanders", "seatbelts", "sleepstudy", "verbagg"]
 
 
 def sidecar(name: str) -> dict:

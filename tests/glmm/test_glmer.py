@@ -81,6 +81,8 @@ def test_cbind_negative_failures(cbpp):
 
 def test_unknown_family_and_quadrature(cbpp):
     with pytest.raises(ValueError, match="unknown family"):
+        ml.glmer(CBPP, cbpp, family="tweedie")
+    with pytest.raises(ValueError, match=r"cbind\(successes, failures\) is a binomial response"):
         ml.glmer(CBPP, cbpp, family="negbin")
     with pytest.raises(ValueError, match="nagq must be an integer from 0 to 25"):
         ml.glmer(CBPP, cbpp, nagq=26)

@@ -76,7 +76,10 @@ def load(name: str) -> pd.DataFrame:
     ----------
     name : str
         One of :func:`names`: ``gcsemv``, ``hsb82``, ``leebryk``, ``anorexia``,
-        ``sleepstudy``, ``insteval``, ``pastes``, ``penicillin``.
+        ``sleepstudy``, ``insteval``, ``pastes``, ``penicillin``, ``exam``,
+        ``cbpp``, ``grouseticks``, ``verbagg``, ``rasch5``; for the families
+        with a dispersion parameter ``salamanders`` and ``owls`` (counts),
+        ``cake`` (positive), ``seatbelts`` (proportions).
 
     Examples
     --------

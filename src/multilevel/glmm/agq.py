@@ -123,7 +123,7 @@ def _deviance_residuals(fam, y: np.ndarray, eta: np.ndarray, wt: np.ndarray) -> 
     if fam.name == "poisson" and fam.link.name == "log":
         sat = (xlogy(y, y) - y)[:, None]
         return 2.0 * w1 * (sat - y1 * eta + np.exp(np.minimum(eta, 700.0)))
-    return fam.deviance_residuals(y1, fam.link.inverse(eta), w1)
+    return fam.unit_deviance(y1, fam.link.inverse(eta), w1)
 
 
 def agq_levels(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) -> np.ndarray:
@@ -175,8 +175,7 @@ def agq_levels(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) ->
     mu0 = link.inverse(eta0)
     u0 = np.asarray(res.u, dtype=float)
     # curvature at the mode: the diagonal of L^2 at the final working weights
-    d = link.mu_eta(eta0)
-    wt = prior_weights * d * d / fam.variance(mu0)
+    wt = prior_weights * fam.curvature(y, eta0, mu0)
     L2 = t * t * np.bincount(codes, weights=wt * zc * zc, minlength=nl) + 1.0
     sd = 1.0 / np.sqrt(L2)
     dr0 = _deviance_residuals(fam, y, eta0[:, None], prior_weights)[:, 0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..linalg import ThetaLayout, cross_products, factorize
 from ..lmm.objective import conditional_variances
+from .signed import conditional_blocks, curvature_matrix
 
 __all__ = ["glmm_conditional_covariances"]
 
@@ -53,11 +54,14 @@ def glmm_conditional_covariances(design, fam, theta: np.ndarray, eta: np.ndarray
     theta = np.asarray(theta, dtype=float)
     layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
     n = design.n
-    _, _, wu = fam.working_weights(np.asarray(eta, dtype=float))
-    w = np.asarray(prior_weights, dtype=float) * wu
+    w = np.asarray(prior_weights, dtype=float) * fam.curvature(design.y, np.asarray(eta, dtype=float))
+    T = layout.factors(theta)
+    if np.any(w < 0):  # observed information below zero for some observations
+        blocks = conditional_blocks(curvature_matrix(design.terms, T, w), design.terms)
+        return [np.einsum("ab,gbc,dc->gad", Tt, V, Tt) for Tt, V in zip(T, blocks)]
     sub = replace(design, fixed=replace(design.fixed, X=np.empty((n, 0)), names=()),
                   offset=None, y=np.ones(n), weights=w)  # y: any nonzero vector
     cp = cross_products(sub)
     fac = factorize(cp, layout, theta)
     blocks = conditional_variances(fac, cp)
-    return [np.einsum("ab,gbc,dc->gad", T, V, T) for T, V in zip(layout.factors(theta), blocks)]
+    return [np.einsum("ab,gbc,dc->gad", Tt, V, Tt) for Tt, V in zip(T, blocks)]

@@ -249,7 +249,8 @@ def overdispersion_message(stat: dict, family: str = "poisson") -> str | None:
         return None
     p = stat["p"]
     ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    alt = "a negative binomial model" if family == "poisson" else "a beta-binomial model"
+    alt = "a negative binomial model (family='negative_binomial')" if family == "poisson" \
+        else "a beta-binomial model"
     return (f"overdispersion: Pearson chi-square / residual df = {stat['ratio']:.3g} (chi-square "
             f"{stat['chisq']:.1f} on {stat['df']} df, {ptxt}); the {family} variance is too small for "
             "these data, so standard errors are too small and p-values too optimistic; add an "

@@ -62,6 +62,9 @@ def _response(parsed, data, weights, fam):
             data = data.assign(__response__=y)
             return data, replace(parsed, response="__response__"), weights
         return data, parsed, weights
+    if fam.name != "binomial":
+        raise ValueError(f"cbind(successes, failures) is a binomial response, not a {fam.name} one: use "
+                         "family='binomial' (or, for overdispersed trials, add (1 | observation))")
     succ, fail = _split_cbind(m.group(1))
     try:
         # R-style dotted column names (final.snail.density) are one name, not attributes
@@ -88,9 +91,20 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         lme4 formula; the response may be 0/1, a proportion (with ``weights``
         = trials), or ``cbind(successes, failures)``.
     data : DataFrame
-    family : {"binomial", "poisson"}
+    family : str
+        ``"binomial"``, ``"poisson"``, or a family with a dispersion
+        parameter estimated jointly with theta and beta (as glmmTMB; the
+        Laplace curvature is then the observed information, as glmmTMB's):
+        ``"negative_binomial"`` (NB2, also ``"nbinom2"``: variance
+        ``mu + mu^2 / theta``), ``"nbinom1"`` (variance ``mu (1 + phi)``),
+        ``"gamma"`` (variance ``mu^2 / shape``), ``"beta"`` (proportions in
+        (0, 1), variance ``mu (1 - mu) / (1 + phi)``) or ``"gaussian"`` with a
+        log or inverse link (residual SD ``sigma``). The estimate is
+        ``fit.dispersion``.
     link : str, optional
-        binomial: logit (default), probit, cloglog; poisson: log.
+        binomial: logit (default), probit, cloglog; poisson, negative
+        binomial: log; gamma: inverse (default, as R), log, identity; beta:
+        logit (default), probit, cloglog; gaussian: log, inverse.
     nagq : int, 0 to 25
         0: the fast first stage (fixed effects estimated inside PIRLS, as
         glmer's nAGQ = 0); 1 (default): the Laplace approximation over theta
@@ -121,10 +135,17 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     ...              ml.datasets.load("cbpp"), nagq=25)
     >>> round(q.loglik, 3), round(float(q.theta.iloc[0]), 4)
     (-91.983, 0.6475)
+
+    Overdispersed counts, negative binomial (glmmTMB's nbinom2):
+
+    >>> nb = ml.glmer("count ~ spp + mined + (1 | site)", ml.datasets.load("salamanders"),
+    ...               family="negative_binomial")
+    >>> round(nb.loglik, 3), nb.dispersion.round(4).to_dict()
+    (-826.202, {'theta': 0.9424})
     """
     as_choice(optimizer, "optimizer", ("bobyqa", "cobyqa", "nelder-mead"))
     fam = make_family(family, link)
-    if fam.name == "gaussian":
+    if fam.name == "gaussian" and fam.link.name == "identity":
         raise ValueError("for a gaussian response with the identity link use ml.lmer")
     if isinstance(nagq, bool) or not isinstance(nagq, (int, float, np.integer, np.floating)) \
             or not float(nagq).is_integer() or not 0 <= nagq <= MAX_NAGQ:
@@ -158,6 +179,18 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
                            weights_name=weights_name,
                            data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
                            _restore=_restore)
+
+
+def _start_dispersion(design, fam, layout, prior, plan) -> float:
+    """A start for the dispersion parameter: the family's moment estimate at the
+    conditional means of PIRLS at theta's start and the family's default value."""
+    f = fam.with_dispersion(fam.dispersion)
+    try:
+        r = pirls(design, f, layout.start, layout, prior,
+                  plan=replace(plan, deviance=f.deviance_function(design.y, prior)))
+        return f.start(np.asarray(design.y, dtype=float), r.mu)
+    except (ArithmeticError, np.linalg.LinAlgError):
+        return fam.dispersion
 
 
 def fit_glmm_design(design, fam, prior, nagq: int = 1, optimizer: str = "bobyqa", formula: str | None = None,
@@ -199,21 +232,35 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
     p = design.p
     plan = pirls_plan(design, fam, prior)
+    # a family with a dispersion parameter (negative binomial, Gamma, beta):
+    # its logarithm is optimised with theta (and beta), after them in x
+    nd = int(fam.dispersion_name is not None)
+    if nd:
+        fam = fam.with_dispersion(_start_dispersion(design, fam, layout, prior, plan))
+
+    def bound(logd):
+        """(family, plan) at the log-dispersion ``logd`` (empty: the fit's family)."""
+        if not nd:
+            return fam, plan
+        f = fam.with_dispersion(float(np.exp(np.clip(logd[0], -30.0, 30.0))))
+        return f, replace(plan, deviance=f.deviance_function(design.y, prior))
 
     warm = {"r": None, "best": np.inf}
 
-    def dev0(theta):
+    def dev0(v):
         # warm start from the modes (beta, u) of the best evaluation so far, at
         # the new theta; an evaluation that does not converge from there is
         # redone from R's mustart
+        theta = v[:nt]
+        f, pl = bound(v[nt:])
         last, eta, u = warm["r"], None, None
         if last is not None:
             u = last.u
             eta = plan.offset + design.X @ last.beta + random_part(design.terms, layout.factors(theta), u)
         try:
-            r = pirls(design, fam, theta, layout, prior, plan=plan, eta_start=eta, u_start=u)
+            r = pirls(design, f, theta, layout, prior, plan=pl, eta_start=eta, u_start=u)
             if last is not None and not r.converged:
-                r = pirls(design, fam, theta, layout, prior, plan=plan)
+                r = pirls(design, f, theta, layout, prior, plan=pl)
         except (ArithmeticError, np.linalg.LinAlgError):
             return np.inf
         if r.converged and r.laplace < warm["best"]:
@@ -221,78 +268,96 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         return r.laplace
 
     nt = layout.ntheta
+    lower0 = np.concatenate([layout.lower, np.full(nd, -np.inf)])
     if _restore is not None:
         # a saved result (multilevel.results.archive): its optimum, not a new search
         def inner(x):
             x = np.asarray(x, dtype=float)
-            if x.size == nt:  # nagq = 0: theta only
-                return st.theta_to_internal(x)
-            return np.concatenate([st.theta_to_internal(x[:nt]), st.beta_to_internal(x[nt:])])
+            if x.size == nt + nd:  # nagq = 0: theta (and the log-dispersion) only
+                return np.concatenate([st.theta_to_internal(x[:nt]), x[nt:]])
+            return np.concatenate([st.theta_to_internal(x[:nt]), st.beta_to_internal(x[nt:nt + p]),
+                                   x[nt + p:]])
 
         saved, internal = _restore
         saved = replace(saved, x0=inner(saved.x0), xopt=np.asarray(internal, dtype=float)
                         if internal is not None else inner(saved.xopt))
-        stage0 = replace(saved, xopt=saved.xopt[:nt], x0=saved.x0[:nt], lower=layout.lower)
+        pick = np.r_[0:nt, saved.xopt.size - nd:saved.xopt.size]
+        stage0 = replace(saved, xopt=saved.xopt[pick], x0=saved.x0[pick], lower=lower0)
     else:
         # with nAGQ >= 1 the first stage only gives the second its start (and
         # trust region): a looser stop saves a third of its evaluations (VerbAgg:
         # 43 -> 28) and leaves the optimum of the second stage as it was
         loose = {} if nagq == 0 else {"xtol_abs": 1e-4, "ftol_abs": 1e-6}
-        stage0 = minimize_theta(dev0, layout.start, layout.lower, optimizer=optimizer, **loose)
-    r0 = pirls(design, fam, stage0.xopt, layout, prior, plan=plan)
+        x00 = np.concatenate([layout.start, np.log([fam.dispersion] * nd)])
+        stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
+                                initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None,
+                                **loose)
+    fam0, plan0 = bound(stage0.xopt[nt:])
+    r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0)
     if nagq == 0:
-        theta, beta, opt, res = stage0.xopt, r0.beta, stage0, r0
+        theta, beta, logd, opt, res = stage0.xopt[:nt], r0.beta, stage0.xopt[nt:], stage0, r0
     else:
         last = {"u": r0.u, "best": np.inf}
         # Fisher scoring with a non-canonical link (probit, cloglog) converges
         # linearly: a tighter stop keeps PIRLS noise out of the criterion that
         # BOBYQA minimises (and whose gradient is checked at the end)
-        canonical = (fam.name, fam.link.name) in {("binomial", "logit"), ("poisson", "log")}
-        pirls_tol = 1e-10 if canonical else 1e-13
+        # (a dispersion family's Newton steps converge quadratically, but its
+        # criterion is a log-likelihood with constants: the same relative stop)
+        pirls_tol = 1e-10 if fam.canonical else 1e-13
 
         def dev1(x):
             # warm start from the modes of the best evaluation so far
+            f, pl = bound(x[nt + p:])
+            b = x[nt:nt + p]
             try:
-                r = pirls(design, fam, x[:nt], layout, prior, beta=x[nt:], u_start=last["u"], plan=plan,
-                          tol=pirls_tol)
+                r = pirls(design, f, x[:nt], layout, prior, beta=b, u_start=last["u"], plan=pl, tol=pirls_tol)
                 if not r.converged:
-                    r = pirls(design, fam, x[:nt], layout, prior, beta=x[nt:], plan=plan, tol=pirls_tol)
+                    r = pirls(design, f, x[:nt], layout, prior, beta=b, plan=pl, tol=pirls_tol)
             except (ArithmeticError, np.linalg.LinAlgError):
                 return np.inf
-            value = r.laplace if nagq == 1 else agq_deviance(design, fam, x[:nt], r, prior, nagq)
+            value = r.laplace if nagq == 1 else agq_deviance(design, f, x[:nt], r, prior, nagq)
             if r.converged and value < last["best"]:
                 last["u"], last["best"] = r.u, value
             return value
 
-        x0 = np.concatenate([stage0.xopt, r0.beta])
-        lower = np.concatenate([layout.lower, np.full(p, -np.inf)])
+        x0 = np.concatenate([stage0.xopt[:nt], r0.beta, stage0.xopt[nt:]])
+        lower = np.concatenate([layout.lower, np.full(p + nd, -np.inf)])
         # the first stage's optimum is close to this one: BOBYQA starts with a
         # trust region of a tenth of each theta and 0.1 on each beta (the
         # standardised X has columns of root mean square 1, so 0.1 moves the
         # linear predictor by about a tenth of a unit), which halves its
         # evaluations on the reference models (VerbAgg: 153 -> 67) with the same optimum
-        step = np.concatenate([np.maximum(0.1 * np.abs(stage0.xopt), 0.02), np.full(p, 0.1)])
+        step = np.concatenate([np.maximum(0.1 * np.abs(stage0.xopt[:nt]), 0.02), np.full(p, 0.1),
+                               np.full(nd, 0.1)])
         opt = minimize_theta(dev1, x0, lower, optimizer=optimizer, initial_step=step) if _restore is None \
             else replace(saved, lower=lower)
-        theta, beta = opt.xopt[:nt], opt.xopt[nt:]
-        res = pirls(design, fam, theta, layout, prior, beta=beta, u_start=last["u"], plan=plan)
+        theta, beta, logd = opt.xopt[:nt], opt.xopt[nt:nt + p], opt.xopt[nt + p:]
+        f, pl = bound(logd)
+        res = pirls(design, f, theta, layout, prior, beta=beta, u_start=last["u"], plan=pl)
     # covariance of beta: the beta block of 2 H^-1 over (theta, beta), as glmer's
     # default use.hessian = TRUE (for nAGQ = 0 at the first-stage estimates).
     # PIRLS is solved tightly here: with a non-canonical link its default
     # tolerance leaves noise in the deviance that differences would amplify.
-    x = np.concatenate([theta, beta])
-    tight = {"tol": 1e-14, "maxit": 200, "plan": plan}
+    x = np.concatenate([theta, beta, logd])
+    tight = {"tol": 1e-14, "maxit": 200}
 
     def dev_all(v):
+        f, pl = bound(v[nt + p:])
         try:
-            r = pirls(design, fam, v[:nt], layout, prior, beta=v[nt:], u_start=res.u, **tight)
+            r = pirls(design, f, v[:nt], layout, prior, beta=v[nt:nt + p], u_start=res.u, plan=pl, **tight)
         except (ArithmeticError, np.linalg.LinAlgError):
             return np.inf
-        return r.laplace if nagq <= 1 else agq_deviance(design, fam, v[:nt], r, prior, nagq)
+        return r.laplace if nagq <= 1 else agq_deviance(design, f, v[:nt], r, prior, nagq)
 
+    # difference steps: a thousandth of each value, at least 1e-4 on the scale of
+    # the linear predictor; with the identity and inverse links that scale is
+    # the response's (or its reciprocal's) units, taken as the RMS of eta
+    eta_scale = float(np.sqrt(np.mean(res.eta ** 2))) if fam.link.name in ("identity", "inverse", "1/mu^2") \
+        else 1.0
+    floor = np.concatenate([np.full(nt + p, 1e-4 * eta_scale), np.full(nd, 1e-4)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        grad, H = gradient_hessian(dev_all, x, h=np.maximum(1e-3 * np.abs(x), 1e-4))
+        grad, H = gradient_hessian(dev_all, x, h=np.maximum(1e-3 * np.abs(x), floor))
         # BOBYQA can stop a little short of the optimum (a flat criterion, or
         # PIRLS noise with a non-canonical link): polish with Newton steps on
         # the derivatives just computed, kept only where they lower the criterion
@@ -306,46 +371,57 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             x_new = x - step
             if np.any(x_new[:nt] < layout.lower) or not dev_all(x_new) < dev_all(x):
                 break
-            x, theta, beta = x_new, x_new[:nt], x_new[nt:]
-            res = pirls(design, fam, theta, layout, prior, beta=beta, u_start=res.u, **tight)
-            h = np.maximum(1e-3 * np.abs(x), 1e-4)
+            x, theta, beta, logd = x_new, x_new[:nt], x_new[nt:nt + p], x_new[nt + p:]
+            f, pl = bound(logd)
+            res = pirls(design, f, theta, layout, prior, beta=beta, u_start=res.u, plan=pl, **tight)
+            h = np.maximum(1e-3 * np.abs(x), floor)
             # the gradient alone first (2n evaluations, not 1 + n(n + 1)): where
             # the step converged, the Hessian of one small Newton step ago stands
             grad = central_gradient(dev_all, x, h)
             if np.max(np.abs(grad)) < GRAD_TOL:
                 break
             grad, H = gradient_hessian(dev_all, x, h=h)
+    fam, plan = bound(logd)
     if nagq >= 1:
         # the modes at the optimum from R's mustart, tightly: a function of
-        # (theta, beta) alone, so that a saved fit restores to the last digit
+        # (theta, beta, dispersion) alone, so that a saved fit restores to the last digit
         try:
-            again = pirls(design, fam, theta, layout, prior, beta=beta, **tight)
+            again = pirls(design, fam, theta, layout, prior, beta=beta, plan=plan, **tight)
         except (ArithmeticError, np.linalg.LinAlgError):
             again = None
         if again is not None and again.converged:
             res = again
     try:
-        V = 2.0 * np.linalg.inv(H)[nt:, nt:]
+        Hinv = 2.0 * np.linalg.inv(H)
+        V = Hinv[nt:nt + p, nt:nt + p]
+        logd_var = np.diag(Hinv)[nt + p:]
     except np.linalg.LinAlgError:
-        V = np.full((p, p), np.nan)
-    lower_all = np.concatenate([layout.lower, np.full(p, -np.inf)])
+        V, logd_var = np.full((p, p), np.nan), np.full(nd, np.nan)
+    lower_all = np.concatenate([layout.lower, np.full(p + nd, -np.inf)])
     if nagq == 0:
-        # the first stage minimised over theta alone: check its gradient there
-        def dev0_at(t):
-            eta = plan.offset + design.X @ r0.beta + random_part(design.terms, layout.factors(t), r0.u)
+        # the first stage minimised over theta (and the dispersion): check its gradient there
+        def dev0_at(v):
+            f, pl = bound(v[nt:])
+            eta = plan.offset + design.X @ r0.beta + random_part(design.terms, layout.factors(v[:nt]), r0.u)
             try:
-                return pirls(design, fam, t, layout, prior, eta_start=eta, u_start=r0.u, **tight).laplace
+                return pirls(design, f, v[:nt], layout, prior, eta_start=eta, u_start=r0.u, plan=pl,
+                             **tight).laplace
             except (ArithmeticError, np.linalg.LinAlgError):
                 return np.inf
 
-        check = {"deviance": dev0_at, "x": theta, "lower": layout.lower}
+        check = {"deviance": dev0_at, "x": np.concatenate([theta, logd]), "lower": lower0}
     else:
         check = {"deviance": dev_all, "x": x, "lower": lower_all, "grad": grad, "hessian": H}
-    opt = replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), st.beta_to_user(opt.x0[nt:])]),
-                  xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), st.beta_to_user(opt.xopt[nt:])])) \
-        if nagq else replace(opt, x0=st.theta_to_user(opt.x0), xopt=st.theta_to_user(opt.xopt))
+    tail = slice(opt.xopt.size - nd, opt.xopt.size)
+    opt = replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), st.beta_to_user(opt.x0[nt:nt + p]),
+                                          opt.x0[tail]]),
+                  xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), st.beta_to_user(opt.xopt[nt:nt + p]),
+                                       opt.xopt[tail]])) \
+        if nagq else replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), opt.x0[tail]]),
+                             xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
     return GlmerResult._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
+                              dispersion_se=np.sqrt(logd_var) if nd else None,
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=response, formula=formula, offset_name=offset_name,
                               weights_name=weights_name, data_name=data_name)

@@ -16,6 +16,7 @@ import numpy as np
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
 from ..linalg.crossprod import weighted_products
 from ..lmm.objective import solve_effects
+from .signed import curvature_matrix, signed_logdet
 
 __all__ = ["PirlsPlan", "PirlsResult", "pirls", "pirls_plan", "random_part"]
 
@@ -185,16 +186,10 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
         zu = random_part(design.terms, T, u_start) if plan.scalar is None else plan.scalar.random_part(theta, u_start)
         eta = off + xb + zu
     else:  # R's mustart
-        if fam.name == "binomial":
-            mu0 = (prior_weights * y + 0.5) / (prior_weights + 1.0)
-        elif fam.name == "poisson":
-            mu0 = y + 0.1
-        else:
-            mu0 = y
-        eta = link.fun(mu0)
+        eta = link.fun(fam.mustart(y, prior_weights))
     u = np.zeros(sum(t.q for t in design.terms)) if u_start is None else u_start
     b = np.zeros(X.shape[1]) if not fixed_beta else beta
-    mu, d, wu = fam.working_weights(eta)
+    mu, wu, r = fam.working(y, eta)
     # from a warm start the first step is also checked against where it started
     pdev_old = plan.deviance(mu) + float(u @ u) if u_start is not None else np.inf
     if not np.isfinite(pdev_old):
@@ -203,7 +198,7 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     converged = False
     for it in range(1, maxit + 1):
         w = prior_weights * wu
-        z = eta - off - xb + (y - mu) / d
+        z = eta - off - xb + r
         b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
                                  products=plan.products[fixed_beta])
         if not fixed_beta:
@@ -221,16 +216,22 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
             pdev = plan.deviance(mu_new) + float(u_new @ u_new)
             halvings += 1
         u, eta = u_new, eta_new
-        mu, d, wu = fam.working_weights(eta, mu_new)
+        mu, wu, r = fam.working(y, eta, mu_new)
         if abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
             converged = True
             break
         pdev_old = pdev
-    w = prior_weights * wu
-    z = eta - off - xb + (y - mu) / d
+    # the Laplace curvature: Fisher's weights (binomial, Poisson, as glmer's), or
+    # the observed information (dispersion families, as glmmTMB's), negative for
+    # a few observations of some families
+    w = prior_weights * (wu if fam.dispersion_name is None else fam.curvature(y, eta, mu))
+    z = eta - off - xb + r
     try:
-        logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True,
-                        products=plan.products[fixed_beta])[2]
+        if np.all(w >= 0):
+            logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True,
+                            products=plan.products[fixed_beta])[2]
+        else:
+            logdet = signed_logdet(curvature_matrix(design.terms, T, w))
     except NotPositiveDefinite:
         logdet = np.inf
     devres = plan.deviance(mu)

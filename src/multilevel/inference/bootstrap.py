@@ -155,13 +155,7 @@ def _draw_glmm(fit, eta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Responses of a GLMM at the linear predictor ``eta``: binomial proportions of
     the prior weights' trials, or Poisson counts (as ``simulate`` of a glmer fit)."""
     mu = fit.family.link.inverse(np.array(eta, dtype=float))
-    if fit.family.name == "binomial":
-        trials = np.asarray(fit._prior, dtype=float)
-        n = np.rint(trials).astype(np.int64)
-        return rng.binomial(np.maximum(n, 1), mu) / np.maximum(n, 1)
-    if fit.family.name == "poisson":
-        return rng.poisson(mu).astype(float)
-    raise ValueError(f"simulation of the {fit.family.name} family is not available")
+    return fit.family.simulate(mu, fit._prior, rng)
 
 
 def _refit(fit, ystar: np.ndarray, start):

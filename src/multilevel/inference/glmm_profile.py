@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ __all__ = ["glmm_profile_confint"]
 
 
 class _Deviance:
-    """The GLMM's deviance over its internal (theta, beta), with warm starts."""
+    """The GLMM's deviance over its internal (theta, beta, log-dispersion), with warm starts."""
 
     def __init__(self, fit):
         from ..glmm.pirls import pirls_plan
@@ -45,24 +46,34 @@ class _Deviance:
         self.nt = self.layout.ntheta
         self.prior = np.asarray(fit._prior, dtype=float)
         self.plan = pirls_plan(self.design, fit.family, self.prior)
+        self.p = len(fit.fixef)
+        self.nd = len(fit.dispersion)
         self.u = None
+
+    def _bound(self, logd):
+        fam = self.fit.family
+        if not self.nd:
+            return fam, self.plan
+        fam = fam.with_dispersion(float(np.exp(np.clip(logd[0], -30.0, 30.0))))
+        return fam, replace(self.plan, deviance=fam.deviance_function(self.design.y, self.prior))
 
     def __call__(self, x: np.ndarray) -> float:
         from ..glmm.agq import agq_deviance
         from ..glmm.pirls import pirls
 
         nt, fit = self.nt, self.fit
+        beta = x[nt:nt + self.p]
+        fam, plan = self._bound(x[nt + self.p:])
         try:
-            r = pirls(self.design, fit.family, x[:nt], self.layout, self.prior, beta=x[nt:], u_start=self.u,
-                      plan=self.plan, tol=1e-12)
+            r = pirls(self.design, fam, x[:nt], self.layout, self.prior, beta=beta, u_start=self.u,
+                      plan=plan, tol=1e-12)
             if not r.converged:
-                r = pirls(self.design, fit.family, x[:nt], self.layout, self.prior, beta=x[nt:], plan=self.plan,
-                          tol=1e-12)
+                r = pirls(self.design, fam, x[:nt], self.layout, self.prior, beta=beta, plan=plan, tol=1e-12)
         except (ArithmeticError, np.linalg.LinAlgError):
             return math.inf
         if r.converged:
             self.u = r.u
-        return float(r.laplace if fit.nagq <= 1 else agq_deviance(self.design, fit.family, x[:nt], r,
+        return float(r.laplace if fit.nagq <= 1 else agq_deviance(self.design, fam, x[:nt], r,
                                                                    self.prior, fit.nagq))
 
 
@@ -161,7 +172,7 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     dev = _Deviance(fit)
     st, nt = dev.st, dev.nt
     x_hat = np.asarray(fit._x_internal, dtype=float)
-    p = x_hat.size - nt
+    p = dev.p
     se = fit.se.to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -183,7 +194,7 @@ def _scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z):
     if j < nvar:
         scale = abs(float(st.B[j][0, 0]))
         others = [i for i in range(x_hat.size) if i != j]
-        lower = np.concatenate([dev.layout.lower, np.full(p, -np.inf)])[others]
+        lower = np.concatenate([dev.layout.lower, np.full(p + dev.nd, -np.inf)])[others]
         step = np.where(np.isfinite(lower), np.maximum(0.2 * np.abs(x_hat[others]), 0.05),
                         np.maximum(0.2 * np.abs(x_hat[others]), 0.1))
 
@@ -201,14 +212,15 @@ def _scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z):
     Q, _ = np.linalg.qr(np.column_stack([a, np.eye(p)]))
     N = Q[:, 1:p] if p > 1 else np.zeros((p, 0))
     a_unit = a / (a @ a)
-    free0 = np.concatenate([x_hat[:nt], N.T @ x_hat[nt:]])
-    lower = np.concatenate([dev.layout.lower, np.full(p - 1, -np.inf)])
+    # the log-dispersion (if any) stays free after the fixed effects' null space
+    free0 = np.concatenate([x_hat[:nt], N.T @ x_hat[nt:nt + p], x_hat[nt + p:]])
+    lower = np.concatenate([dev.layout.lower, np.full(p - 1 + dev.nd, -np.inf)])
     step = np.maximum(0.2 * np.abs(free0), 0.1)
 
     def at_value(v, free):
-        return np.concatenate([free[:nt], v * a_unit + N @ free[nt:]])
+        return np.concatenate([free[:nt], v * a_unit + N @ free[nt:nt + p - 1], free[nt + p - 1:]])
 
-    return _profile_limits(dev, dev_min, float(a @ x_hat[nt:]), free0, at_value,
+    return _profile_limits(dev, dev_min, float(a @ x_hat[nt:nt + p]), free0, at_value,
                            (lower, np.full(lower.size, np.inf), step), (None, None), z, step=float(se[k]))
 
 
@@ -221,19 +233,21 @@ def _rel_limits(dev, fit, st, dev_min, j, nvar, nt, p, se, z):
     terms = _terms(dev.layout)
     rel_hat = _rel_from_theta(terms, fit.theta.to_numpy())
     beta_hat = fit.fixef.to_numpy()
-    y_hat = np.concatenate([rel_hat, beta_hat])
+    logd_hat = np.log(fit.dispersion.to_numpy())
+    y_hat = np.concatenate([rel_hat, beta_hat, logd_hat])
     diag = dev.layout.diagonal
-    lower_all = np.concatenate([np.where(diag, 0.0, -1.0), np.full(p, -np.inf)])
-    upper_all = np.concatenate([np.where(diag, np.inf, 1.0), np.full(p, np.inf)])
+    nd = dev.nd
+    lower_all = np.concatenate([np.where(diag, 0.0, -1.0), np.full(p + nd, -np.inf)])
+    upper_all = np.concatenate([np.where(diag, np.inf, 1.0), np.full(p + nd, np.inf)])
     # an SD's step in the units of its effect: the row norm of the term's map B
     unit = np.concatenate([np.linalg.norm(B, axis=1)[r] for B, t in zip(st.B, terms) for r in [t.rows]])
-    step_all = np.concatenate([np.where(diag, np.maximum(0.1 * rel_hat, 0.05 * unit), 0.1), se])
+    step_all = np.concatenate([np.where(diag, np.maximum(0.1 * rel_hat, 0.05 * unit), 0.1), se, np.full(nd, 0.1)])
 
     def to_x(y):
         theta = _theta_from_rel(terms, y[:nvar])
         if theta is None:
             return None
-        return np.concatenate([st.theta_to_internal(theta), st.beta_to_internal(y[nvar:])])
+        return np.concatenate([st.theta_to_internal(theta), st.beta_to_internal(y[nvar:nvar + p]), y[nvar + p:]])
 
     def dev_y(y):
         x = to_x(y)

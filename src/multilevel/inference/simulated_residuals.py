@@ -173,7 +173,7 @@ def simulated_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fal
         scale = np.asarray(fit._prior, dtype=float)  # proportions -> counts of successes
         sims = np.rint(sims * scale[:, None])
         y = np.rint(y * scale)
-    discrete = hasattr(fit, "family")
+    discrete = hasattr(fit, "family") and fit.family.discrete
     below = np.sum(sims < y[:, None], axis=1)
     at_or_below = np.sum(sims <= y[:, None], axis=1)
     if discrete:

@@ -31,10 +31,12 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
     beta = np.asarray(beta, dtype=float)
     dv = np.diag(np.asarray(vcov, dtype=float))
     se = np.sqrt(np.where(dv >= 0, dv, np.nan))
-    out.extend(dx.separation(design.X, list(design.fixed.names), design.y, prior, pirls.mu, beta, se,
-                             family.name))
+    if family.discrete:  # zero counts or all-or-none trials a predictor picks out
+        out.extend(dx.separation(design.X, list(design.fixed.names), design.y, prior, pirls.mu, beta, se,
+                                 "binomial" if family.name == "binomial" else "poisson"))
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
-    if not bernoulli:
+    # a family with a dispersion parameter has estimated its variance
+    if not bernoulli and family.dispersion_name is None:
         r = (design.y - pirls.mu) * np.sqrt(prior / family.variance(pirls.mu))
         msg = dx.overdispersion_message(dx.overdispersion(r, design.n - len(beta) - theta.size),
                                         family.name)
@@ -101,11 +103,14 @@ class GlmerResult(AfterFit):
     offset_name: str | None = field(default=None, repr=False)
     weights_name: str | None = field(default=None, repr=False)
     _x_internal: np.ndarray | None = field(default=None, repr=False)
+    dispersion: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="dispersion"))
+    dispersion_se: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="se(log)"),
+                                     repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
                formula, data_name=None, loglik=None, offset_name=None, check=None,
-               standardization=None, weights_name=None) -> "GlmerResult":
+               standardization=None, weights_name=None, dispersion_se=None) -> "GlmerResult":
         """The result at the optimum. With ``standardization``, ``theta``,
         ``beta``, ``vcov`` and the spherical effects of ``pirls`` are those of the
         standardised design (:mod:`multilevel.design.standardize`), mapped here
@@ -138,14 +143,21 @@ class GlmerResult(AfterFit):
                                     check))
         for m in messages:
             warnings.warn(m, stacklevel=3)
-        return cls(formula=formula, family=family, nagq=nagq,
+        dname = family.dispersion_name
+        disp = pd.Series([family.dispersion] if dname else [], index=[dname] if dname else [], dtype=float,
+                         name="dispersion")
+        disp_se = pd.Series(np.atleast_1d(dispersion_se) if dname and dispersion_se is not None else
+                            [np.nan] * len(disp), index=disp.index, dtype=float, name="se(log)")
+        x_disp = np.log(disp.to_numpy())
+        return cls(formula=formula, family=family, nagq=nagq, dispersion=disp, dispersion_se=disp_se,
                    theta=pd.Series(theta, index=tnames, name="theta"),
                    fixef=pd.Series(beta, index=names, name="Estimate"),
                    vcov=pd.DataFrame(vcov, index=names, columns=names), loglik=float(ll),
                    messages=tuple(messages), design=design, optinfo=opt, data_name=data_name,
                    _pirls=pirls, _prior=prior_weights, _T=T, offset_name=offset_name,
                    weights_name=weights_name,
-                   _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta)]) if nagq else theta_in)
+                   _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_disp]) if nagq
+                   else np.concatenate([theta_in, x_disp]))
 
     # ------------------------------------------------------------- criteria
     @property
@@ -160,8 +172,8 @@ class GlmerResult(AfterFit):
 
     @property
     def df(self) -> int:
-        """Number of parameters (fixed effects and theta)."""
-        return len(self.fixef) + len(self.theta)
+        """Number of parameters (fixed effects, theta and the dispersion parameter)."""
+        return len(self.fixef) + len(self.theta) + len(self.dispersion)
 
     @property
     def deviance(self) -> float:
@@ -577,6 +589,7 @@ class GlmerResult(AfterFit):
             "formula": self.formula,
             "family": self.family.name,
             "link": self.family.link.name,
+            "dispersion": {k: float(v) for k, v in self.dispersion.items()},
             "method": method,
             "nagq": self.nagq,
             "nobs": self.nobs,

@@ -460,6 +460,9 @@ def glmer_summary(fit) -> str:
     out.append("Random effects:")
     out.extend(_random_effects(fit))
     out.append(_groups_line(fit))
+    if len(fit.dispersion):
+        out.append("")
+        out.append(_dispersion_line(fit))
     out.append("")
     out.append("Fixed effects:")
     out.extend(coef_lines(fit.coef_table()))
@@ -468,6 +471,17 @@ def glmer_summary(fit) -> str:
         out.append("")
         out.extend(fit.messages)
     return "\n".join(out)
+
+
+def _dispersion_line(fit) -> str:
+    """glmmTMB's "Dispersion parameter for nbinom2 family (): 0.942" line, with its name."""
+    (name, value), = fit.dispersion.items()
+    se = float(fit.dispersion_se.iloc[0])
+    ci = ""
+    if np.isfinite(se):  # a Wald interval on the log scale
+        lo, hi = value * np.exp(-1.959964 * se), value * np.exp(1.959964 * se)
+        ci = f" (95% CI {lo:.4g} to {hi:.4g})"
+    return f"Dispersion parameter {name} of the {fit.family.name} family: {value:.4g}{ci}"
 
 
 def _html_table(df: pd.DataFrame, caption: str) -> str:

@@ -1,11 +1,15 @@
-"""Response distributions and link functions, shared by the GLMM and Bayesian routes.
+"""The exponential families without a dispersion parameter to estimate:
+binomial, Poisson, and the gaussian of linear models.
 
-Each :class:`Family` carries its link and the pieces a fitting route needs, as
-R's ``family`` objects do: the variance function, deviance residuals, the
-log-likelihood, and a check of the response that names what is wrong.
+:class:`Family` also defines what every family gives the fitting routes: the
+variance function, deviance, log-likelihood, a working step of penalised
+iteratively reweighted least squares (:meth:`Family.working`), simulation and
+a check of the response; the families with a dispersion parameter
+(:mod:`multilevel.families.dispersion`) refine it.
 
 Examples
 --------
+>>> from multilevel.families import family
 >>> fam = family("binomial", "probit")
 >>> fam.name, fam.link.name
 ('binomial', 'probit')
@@ -17,93 +21,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 from scipy import special, stats
 
-from .arguments import short_repr
+from .links import _EPS, Link
 
-__all__ = ["Link", "Family", "family", "link", "FAMILIES", "LINKS"]
-
-_EPS = np.finfo(float).eps
-
-
-@dataclass(frozen=True)
-class Link:
-    """A link function ``eta = g(mu)`` with its inverse and derivative.
-
-    Attributes
-    ----------
-    name : str
-    fun : callable
-        ``g(mu)``.
-    inverse : callable
-        ``g^-1(eta)``, kept strictly inside the mean's range.
-    mu_eta : callable
-        ``d mu / d eta`` at ``eta``.
-    """
-
-    name: str
-    fun: Callable[[np.ndarray], np.ndarray]
-    inverse: Callable[[np.ndarray], np.ndarray]
-    mu_eta: Callable[[np.ndarray], np.ndarray]
-
-    def __repr__(self) -> str:
-        return f"Link({self.name!r})"
-
-    def __reduce__(self):
-        # the functions are module constants or lambdas: pickle the link by its name
-        return (link, (self.name,))
-
-
-def _clip01(mu: np.ndarray) -> np.ndarray:
-    if isinstance(mu, np.ndarray) and mu.ndim:  # a fresh array: clip in place
-        return np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
-    return np.clip(mu, _EPS, 1.0 - _EPS)
-
-
-def _logit_inv(eta):
-    return _clip01(special.expit(eta))
-
-
-def _probit_inv(eta):
-    return _clip01(special.ndtr(eta))
-
-
-def _cloglog_inv(eta):
-    return _clip01(-np.expm1(-np.exp(np.minimum(eta, 700.0))))
-
-
-def _log_inv(eta):
-    return np.maximum(np.exp(np.minimum(eta, 700.0)), _EPS)
-
-
-LINKS: dict[str, Link] = {
-    "logit": Link("logit", special.logit, _logit_inv,
-                  lambda eta: np.maximum(special.expit(eta) * special.expit(-eta), _EPS)),
-    "probit": Link("probit", special.ndtri, _probit_inv,
-                   lambda eta: np.maximum(stats.norm.pdf(eta), _EPS)),
-    "cloglog": Link("cloglog", lambda mu: np.log(-np.log1p(-mu)), _cloglog_inv,
-                    lambda eta: np.maximum(np.exp(np.minimum(eta, 700.0) - np.exp(np.minimum(eta, 700.0))),
-                                           _EPS)),
-    "log": Link("log", np.log, _log_inv, lambda eta: np.maximum(np.exp(np.minimum(eta, 700.0)), _EPS)),
-    "identity": Link("identity", lambda mu: mu, lambda eta: eta, lambda eta: np.ones_like(eta)),
-}
-
-
-def link(name: str) -> Link:
-    """The link function called ``name``.
-
-    Examples
-    --------
-    >>> float(link("logit").fun(np.array([0.5]))[0])
-    0.0
-    """
-    try:
-        return LINKS[name]
-    except KeyError:
-        raise ValueError(f"unknown link {short_repr(name)}; choose one of: {', '.join(LINKS)}") from None
+__all__ = ["Family", "check_count"]
 
 
 @dataclass(frozen=True)
@@ -119,12 +44,53 @@ class Family:
     name: str
     link: Link
 
+    #: the name of the family's dispersion parameter (theta, phi, shape,
+    #: sigma), None for families without one
+    dispersion_name: ClassVar[str | None] = None
+    #: counts (binomial successes, Poisson and negative binomial counts), not a continuous response
+    discrete: ClassVar[bool] = True
+
+    @property
+    def canonical(self) -> bool:
+        """True for the canonical link of a family whose scale is known (logit
+        binomial, log Poisson, identity gaussian).
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> family("poisson").canonical, family("binomial", "probit").canonical
+        (True, False)
+        """
+        return (self.name, self.link.name) in {("binomial", "logit"), ("poisson", "log"),
+                                               ("gaussian", "identity")}
+
+    @property
+    def dispersion(self) -> float | None:
+        """The dispersion parameter's value (None: the family has none)."""
+        return None
+
+    def mustart(self, y: np.ndarray, prior_weights: np.ndarray) -> np.ndarray:
+        """Starting means of the iterations (R's ``mustart``).
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> family("poisson").mustart(np.array([0.0, 2.0]), np.ones(2)).tolist()
+        [0.1, 2.1]
+        """
+        if self.name == "binomial":
+            return (prior_weights * y + 0.5) / (prior_weights + 1.0)
+        if self.name == "poisson":
+            return y + 0.1
+        return np.asarray(y, dtype=float)
+
     # ------------------------------------------------------------ moments
     def variance(self, mu: np.ndarray) -> np.ndarray:
         """Variance function V(mu) (per unit of prior weight).
 
         Examples
         --------
+        >>> from multilevel.families import family
         >>> family("binomial").variance(np.array([0.5])).tolist()
         [0.25]
         """
@@ -140,6 +106,7 @@ class Family:
 
         Examples
         --------
+        >>> from multilevel.families import family
         >>> d = family("poisson").deviance_residuals(np.array([0.0, 2.0]), np.array([1.0, 1.0]),
         ...                                         np.ones(2))
         >>> np.round(d, 6).tolist()
@@ -157,6 +124,7 @@ class Family:
 
         Examples
         --------
+        >>> from multilevel.families import family
         >>> fam = family("binomial")
         >>> y, mu, wt = np.array([1.0, 0.0, 0.25]), np.array([0.7, 0.2, 0.5]), np.array([1.0, 1.0, 4.0])
         >>> dev = fam.deviance_function(y, wt)
@@ -187,6 +155,7 @@ class Family:
 
         Examples
         --------
+        >>> from multilevel.families import family
         >>> mu, d, w = family("poisson").working_weights(np.array([0.0, 1.0]))
         >>> np.allclose(w, d) and np.allclose(mu, np.exp([0.0, 1.0]))
         True
@@ -201,11 +170,76 @@ class Family:
         d = self.link.mu_eta(eta)
         return mu, d, d * d / self.variance(mu)
 
+    def working(self, y: np.ndarray, eta: np.ndarray, mu: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One IRLS step's ``(mu, w, r)`` at ``eta``: the weights ``w`` (per unit of
+        prior weight) and working residuals ``r``, the working response being
+        ``eta + r``.
+
+        Fisher scoring, as glm and glmer: ``w = (dmu/deta)^2 / V(mu)`` and
+        ``r = (y - mu) / (dmu/deta)``. At the conditional modes ``w`` is the
+        curvature of the Laplace approximation.
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> mu, w, r = family("poisson").working(np.array([2.0]), np.array([0.0]))
+        >>> mu.tolist(), w.tolist(), r.tolist()
+        ([1.0], [1.0], [1.0])
+        """
+        mu, d, w = self.working_weights(eta, mu)
+        return mu, w, (y - mu) / d
+
+    def curvature(self, y: np.ndarray, eta: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+        """The Laplace approximation's weights at the conditional modes (per unit of
+        prior weight): Fisher's ``(dmu/deta)^2 / V(mu)``, as glmer's.
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> family("binomial").curvature(np.array([1.0]), np.array([0.0])).tolist()
+        [0.25]
+        """
+        return self.working(y, eta, mu)[1]
+
+    def unit_deviance(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Each observation's contribution to the criterion PIRLS and the Laplace
+        approximation minimise (for these families the deviance residuals, the
+        saturated model being free of parameters).
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> family("poisson").unit_deviance(np.array([0.0]), np.array([1.0]), np.ones(1)).tolist()
+        [2.0]
+        """
+        return self.deviance_residuals(y, mu, wt)
+
+    def simulate(self, mu: np.ndarray, prior_weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Responses drawn at the means ``mu``: binomial proportions of the prior
+        weights' trials, or Poisson counts.
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> y = family("poisson").simulate(np.full(3, 2.0), np.ones(3), np.random.default_rng(1))
+        >>> y.dtype.kind, bool((y >= 0).all())
+        ('f', True)
+        """
+        mu = np.asarray(mu, dtype=float)
+        if self.name == "binomial":
+            n = np.maximum(np.rint(np.asarray(prior_weights, dtype=float)).astype(np.int64), 1)
+            return rng.binomial(n, mu) / n
+        if self.name == "poisson":
+            return rng.poisson(mu).astype(float)
+        raise ValueError(f"simulation of the {self.name} family needs its scale; use the linear mixed model")
+
     def loglik(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> float:
         """Log-likelihood of the conditional distribution (binomial: ``wt`` trials).
 
         Examples
         --------
+        >>> from multilevel.families import family
         >>> round(family("binomial").loglik(np.array([1.0, 0.0]), np.array([0.5, 0.5]), np.ones(2)), 6)
         -1.386294
         """
@@ -224,6 +258,7 @@ class Family:
 
         Examples
         --------
+        >>> from multilevel.families import family
         >>> family("poisson").check_response(np.array([0.0, 3.0]))
         >>> family("binomial").check_response(np.array([0.0, 2.0]))
         Traceback (most recent call last):
@@ -254,56 +289,29 @@ class Family:
                     warnings.warn(f"non-integer number of successes in {name!r} (response x weights, e.g. "
                                   f"{example:g} x {float(np.asarray(weights)[bad][0]):g})", stacklevel=3)
         elif self.name == "poisson":
-            if np.any(y < 0):
-                raise ValueError(
-                    f"the response {name!r} has negative values (min {y.min():g}); a Poisson response "
-                    "is a count"
-                )
-            if np.any(np.abs(y - np.round(y)) > 1e-7):
-                raise ValueError(
-                    f"the response {name!r} has non-integer values (e.g. {y[np.abs(y - np.round(y)) > 1e-7][0]:g}); "
-                    "a Poisson response is a count"
-                )
+            check_count(y, name, "Poisson")
 
     def __repr__(self) -> str:
         return f"Family({self.name!r}, link={self.link.name!r})"
 
 
-#: allowed links per family, the first being the default (as R's)
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "binomial": ("logit", "probit", "cloglog", "log"),
-    "poisson": ("log",),
-    "gaussian": ("identity", "log"),
-}
-
-
-def family(name: str | Family, link_name: str | None = None) -> Family:
-    """A :class:`Family` by name, with its default or a chosen link.
-
-    Parameters
-    ----------
-    name : {"binomial", "poisson", "gaussian"} or Family
-    link_name : str, optional
-        Defaults to the canonical link (logit, log, identity).
+def check_count(y: np.ndarray, name: str, what: str) -> None:
+    """Raise a one-line ValueError unless ``y`` holds counts (non-negative integers).
 
     Examples
     --------
-    >>> family("poisson")
-    Family('poisson', link='log')
-    >>> family("binomial", "cauchit")
+    >>> check_count(np.array([0.0, 1.5]), "y", "Poisson")
     Traceback (most recent call last):
     ...
-    ValueError: link 'cauchit' is not available for the binomial family; choose one of: logit, probit, cloglog, log
+    ValueError: the response 'y' has non-integer values (e.g. 1.5); a Poisson response is a count
     """
-    if isinstance(name, Family):
-        return name if link_name is None else family(name.name, link_name)
-    key = str(name).lower()
-    if key not in FAMILIES:
-        raise ValueError(f"unknown family {short_repr(name)}; choose one of: {', '.join(FAMILIES)}")
-    allowed = FAMILIES[key]
-    chosen = allowed[0] if link_name is None else str(link_name).lower()
-    if chosen not in allowed:
-        raise ValueError(
-            f"link {short_repr(link_name)} is not available for the {key} family; choose one of: {', '.join(allowed)}"
-        )
-    return Family(key, link(chosen))
+    y = np.asarray(y, dtype=float)
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"the response {name!r} has infinite values; a {what} response is a count")
+    if np.any(y < 0):
+        raise ValueError(f"the response {name!r} has negative values (min {y.min():g}); a {what} response "
+                         "is a count")
+    frac = np.abs(y - np.round(y)) > 1e-7
+    if np.any(frac):
+        raise ValueError(f"the response {name!r} has non-integer values (e.g. {y[frac][0]:g}); a {what} "
+                         "response is a count")

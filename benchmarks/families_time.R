@@ -1,0 +1,24 @@
+# Time glmmTMB's Laplace fits of the dispersion families, for benchmarks/families.py.
+# Usage: Rscript benchmarks/families_time.R CASES_JSON REPEAT
+# CASES_JSON: [{id, dataset (a bundled name or a CSV path), formula, family, link}, ...]
+# Prints one line of JSON: {id: median seconds of REPEAT fits after a warm-up fit}.
+suppressPackageStartupMessages({library(glmmTMB); library(jsonlite)})
+args <- commandArgs(trailingOnly = TRUE)
+source(file.path("tests", "reference", "reference_helpers.R"))
+data_dir <- file.path("src", "multilevel", "datasets", "data")
+cases <- fromJSON(args[1], simplifyVector = FALSE)
+rep <- as.integer(args[2])
+fam <- function(name, link) switch(name, nbinom2 = nbinom2(link = link), nbinom1 = nbinom1(link = link),
+                                   Gamma = Gamma(link = link), beta = beta_family(link = link),
+                                   gaussian = gaussian(link = link))
+out <- list()
+for (cs in cases) {
+  df <- if (grepl("\\.csv$", cs$dataset)) read.csv(cs$dataset, stringsAsFactors = TRUE) else
+    read_bundled(cs$dataset, data_dir)
+  if (!is.null(df$g)) df$g <- factor(df$g)
+  f <- as.formula(cs$formula)
+  run <- function() suppressWarnings(glmmTMB(f, data = df, family = fam(cs$family, cs$link)))
+  run()
+  out[[cs$id]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+}
+cat(toJSON(out, auto_unbox = TRUE, digits = NA), "\n")

@@ -1,0 +1,141 @@
+"""Negative binomial families: NB2 (variance mu + mu^2 / theta) and NB1 (variance mu (1 + phi)).
+
+Both as glmmTMB's ``nbinom2`` and ``nbinom1``, with the dispersion estimated
+jointly with the model (lme4's ``glmer.nb`` alternates between theta and the
+rest for NB2).
+
+Examples
+--------
+>>> from multilevel.families import family
+>>> nb1 = family("nbinom1").with_dispersion(0.5)
+>>> nb1.variance(np.array([4.0])).tolist()
+[6.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy import special
+
+from .dispersion import DispersionFamily
+from .exponential import check_count
+
+__all__ = ["NegativeBinomial2", "NegativeBinomial1"]
+
+
+@dataclass(frozen=True, repr=False)
+class NegativeBinomial2(DispersionFamily):
+    """NB2: ``Var(y) = mu + mu^2 / theta``; theta large is close to Poisson.
+
+    Examples
+    --------
+    >>> from multilevel.families import family
+    >>> nb = family("negative_binomial").with_dispersion(1.5)
+    >>> from scipy import stats
+    >>> bool(np.isclose(nb.logpdf(np.array([3.0]), np.array([2.0]))[0],
+    ...                 stats.nbinom.logpmf(3, 1.5, 1.5 / 3.5)))
+    True
+    """
+
+    dispersion_name: ClassVar[str] = "theta"
+
+    def logpdf(self, y, mu):
+        t = self.value
+        return (special.gammaln(y + t) - special.gammaln(t) - special.gammaln(y + 1.0)
+                - t * np.log1p(mu / t) + special.xlogy(y, mu / (mu + t)))
+
+    def saturated(self, y):
+        return self.logpdf(y, np.maximum(y, 1e-300))
+
+    def deviance_function(self, y, wt):
+        # -2 sum wt (y log mu - (y + theta) log(mu + theta)) + a constant of y and theta
+        y = np.asarray(y, dtype=float)
+        wt = np.asarray(wt, dtype=float)
+        t = self.value
+        const = float(wt @ (special.gammaln(y + t) - special.gammaln(y + 1.0))) \
+            + float(np.sum(wt)) * (t * np.log(t) - special.gammaln(t))
+        a, b = wt * y, wt * (y + t)
+        return lambda mu: -2.0 * (const + float(a @ np.log(mu)) - float(b @ np.log(mu + t)))
+
+    def derivatives(self, y, mu):
+        t = self.value
+        a = (y + t) / (mu + t)
+        return y / mu - a, -y / (mu * mu) + a / (mu + t)
+
+    def information(self, mu):
+        return 1.0 / self.variance(mu)
+
+    def variance(self, mu):
+        return mu + mu * mu / self.value
+
+    def mustart(self, y, prior_weights):
+        return y + 0.1
+
+    def start(self, y, mu):
+        excess = float(np.sum((y - mu) ** 2 - mu))
+        return float(np.clip(np.sum(mu * mu) / excess, 0.01, 1e3)) if excess > 0 else 100.0
+
+    def simulate(self, mu, prior_weights, rng):
+        t = self.value
+        return rng.negative_binomial(t, t / (t + np.asarray(mu, dtype=float))).astype(float)
+
+    def check_response(self, y, weights=None, name="response"):
+        check_count(y, name, "negative binomial")
+
+
+@dataclass(frozen=True, repr=False)
+class NegativeBinomial1(DispersionFamily):
+    """NB1: ``Var(y) = mu (1 + phi)``, a negative binomial of size ``mu / phi``.
+
+    Examples
+    --------
+    >>> from multilevel.families import family
+    >>> nb = family("nbinom1").with_dispersion(0.5)
+    >>> from scipy import stats
+    >>> bool(np.isclose(nb.logpdf(np.array([3.0]), np.array([2.0]))[0],
+    ...                 stats.nbinom.logpmf(3, 4.0, 1 / 1.5)))
+    True
+    """
+
+    dispersion_name: ClassVar[str] = "phi"
+
+    def logpdf(self, y, mu):
+        phi = self.value
+        k = mu / phi
+        return (special.gammaln(y + k) - special.gammaln(k) - special.gammaln(y + 1.0)
+                - k * np.log1p(phi) + y * (np.log(phi) - np.log1p(phi)))
+
+    def saturated(self, y):
+        # at mu = y = 0 the distribution is a point mass at 0
+        pos = y > 0
+        return np.where(pos, self.logpdf(y, np.where(pos, y, 1.0)), 0.0)
+
+    def derivatives(self, y, mu):
+        phi = self.value
+        k = mu / phi
+        score = (special.digamma(y + k) - special.digamma(k) - np.log1p(phi)) / phi
+        hess = (special.polygamma(1, y + k) - special.polygamma(1, k)) / (phi * phi)
+        return score, hess
+
+    def information(self, mu):
+        # no closed form: the quasi-likelihood's 1 / V(mu) (IRLS weights only)
+        return 1.0 / self.variance(mu)
+
+    def variance(self, mu):
+        return mu * (1.0 + self.value)
+
+    def mustart(self, y, prior_weights):
+        return y + 0.1
+
+    def start(self, y, mu):
+        return float(np.clip(np.mean((y - mu) ** 2 / mu) - 1.0, 0.01, 100.0))
+
+    def simulate(self, mu, prior_weights, rng):
+        phi = self.value
+        return rng.negative_binomial(np.asarray(mu, dtype=float) / phi, 1.0 / (1.0 + phi)).astype(float)
+
+    def check_response(self, y, weights=None, name="response"):
+        check_count(y, name, "negative binomial")

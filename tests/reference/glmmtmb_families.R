@@ -1,0 +1,113 @@
+# Reference fits of the dispersion families (negative binomial, Gamma, beta,
+# gaussian with a log link) by glmmTMB's Laplace approximation, and NB2 by
+# lme4::glmer.nb.
+#
+# Run from the repository root, after tests/reference/export_family_datasets.R:
+#
+#     Rscript tests/reference/glmmtmb_families.R
+#
+# Writes tests/reference/glmmtmb_families.json: {"versions", "models": [...]},
+# per model: id, dataset, formula (glmmTMB syntax), family, link, nobs,
+# loglik, aic, df, fixef, se, sd (the random-effects standard deviations and
+# correlations as as.data.frame(VarCorr)-like records), sigma (glmmTMB's
+# sigma(): theta for nbinom2, phi for nbinom1 (variance mu (1 + phi)),
+# 1 / sqrt(shape) for Gamma, the precision phi for beta, the residual SD for
+# gaussian), ranef (the first 5 conditional modes of the first term's first
+# column), fitted (the first 5 fitted means), seconds (the fit's elapsed time),
+# convergence and pdHess (glmmTMB's optimizer code and Hessian check).
+#
+# Requires glmmTMB, lme4 and jsonlite.
+
+suppressPackageStartupMessages({
+  library(glmmTMB)
+  library(lme4)
+  library(jsonlite)
+})
+source(file.path("tests", "reference", "reference_helpers.R"))
+data_dir <- file.path("src", "multilevel", "datasets", "data")
+
+cases <- list(
+  list(id = "sal_nb2", dataset = "salamanders", formula = "count ~ spp + mined + (1 | site)",
+       family = "nbinom2", link = "log"),
+  list(id = "sal_nb1", dataset = "salamanders", formula = "count ~ spp + mined + (1 | site)",
+       family = "nbinom1", link = "log"),
+  list(id = "sal_pois", dataset = "salamanders", formula = "count ~ spp + mined + (1 | site)",
+       family = "poisson", link = "log"),
+  list(id = "owls_nb1", dataset = "owls",
+       formula = "SiblingNegotiation ~ FoodTreatment * SexParent + offset(logBroodSize) + (1 | Nest)",
+       family = "nbinom1", link = "log"),
+  list(id = "owls_nb2", dataset = "owls",
+       formula = "SiblingNegotiation ~ FoodTreatment * SexParent + offset(logBroodSize) + (1 | Nest)",
+       family = "nbinom2", link = "log"),
+  list(id = "ticks_nb2", dataset = "grouseticks",
+       formula = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)",
+       family = "nbinom2", link = "log"),
+  list(id = "cake_gamma_log", dataset = "cake", formula = "angle ~ recipe + temp + (1 | recipe:replicate)",
+       family = "Gamma", link = "log"),
+  list(id = "cake_gamma_inverse", dataset = "cake", formula = "angle ~ recipe + temp + (1 | recipe:replicate)",
+       family = "Gamma", link = "inverse", start_beta = c(1 / 35, 0, 0, 0)),
+  list(id = "sleep_gamma_slope", dataset = "sleepstudy", formula = "Reaction ~ Days + (Days | Subject)",
+       family = "Gamma", link = "log"),
+  list(id = "sleep_gaussian_log", dataset = "sleepstudy", formula = "Reaction ~ Days + (1 | Subject)",
+       family = "gaussian", link = "log"),
+  list(id = "seatbelt_beta", dataset = "seatbelts",
+       formula = "seatbelt ~ enforce + speed65 + drinkage + (1 | state)", family = "beta", link = "logit"),
+  list(id = "seatbelt_beta_probit", dataset = "seatbelts",
+       formula = "seatbelt ~ enforce + speed65 + drinkage + (1 | state)", family = "beta", link = "probit")
+)
+
+make_family <- function(name, link) {
+  switch(name,
+         nbinom2 = nbinom2(link = link), nbinom1 = nbinom1(link = link),
+         poisson = poisson(link = link), Gamma = Gamma(link = link),
+         gaussian = gaussian(link = link), beta = beta_family(link = link))
+}
+
+vc_records <- function(m) {
+  vc <- VarCorr(m)$cond
+  out <- list()
+  for (g in names(vc)) {
+    S <- vc[[g]]
+    sd <- sqrt(diag(S))
+    for (a in seq_along(sd)) {
+      out[[length(out) + 1]] <- list(grp = g, var1 = colnames(S)[a], var2 = NA, sdcor = unname(sd[a]))
+    }
+    if (length(sd) > 1) for (a in 1:(length(sd) - 1)) for (b in (a + 1):length(sd)) {
+      out[[length(out) + 1]] <- list(grp = g, var1 = colnames(S)[a], var2 = colnames(S)[b],
+                                     sdcor = unname(S[a, b] / (sd[a] * sd[b])))
+    }
+  }
+  out
+}
+
+models <- list()
+for (cs in cases) {
+  df <- read_bundled(cs$dataset, data_dir)
+  t0 <- proc.time()[["elapsed"]]
+  # glmmTMB starts the fixed effects at 0, an infinite mean for the inverse
+  # link: that case gives it a start (1 / mean angle for the intercept)
+  start <- if (is.null(cs$start_beta)) NULL else list(beta = cs$start_beta)
+  m <- glmmTMB(as.formula(cs$formula), data = df, family = make_family(cs$family, cs$link), start = start)
+  secs <- proc.time()[["elapsed"]] - t0
+  re <- ranef(m)$cond[[1]]
+  models[[length(models) + 1]] <- list(
+    id = cs$id, dataset = cs$dataset, formula = cs$formula, family = cs$family, link = cs$link,
+    nobs = nobs(m), loglik = as.numeric(logLik(m)), df = attr(logLik(m), "df"), aic = AIC(m),
+    fixef = as.list(fixef(m)$cond), se = as.list(sqrt(diag(vcov(m)$cond))),
+    sd = vc_records(m), sigma = sigma(m),
+    ranef = head(re[[1]], 5), fitted = head(unname(fitted(m)), 5), seconds = secs,
+    convergence = m$fit$convergence, pdHess = m$sdr$pdHess)
+}
+
+# lme4's glmer.nb (theta by alternation, Fisher weights in the Laplace approximation)
+sal <- read_bundled("salamanders", data_dir)
+nb <- glmer.nb(count ~ spp + mined + (1 | site), data = sal)
+glmer_nb <- list(id = "sal_nb2_glmer.nb", loglik = as.numeric(logLik(nb)), fixef = as.list(fixef(nb)),
+                 se = as.list(sqrt(diag(as.matrix(vcov(nb))))), theta = getME(nb, "glmer.nb.theta"),
+                 sd = as.data.frame(VarCorr(nb))$sdcor)
+
+write_json(list(versions = list(r = R.version.string, glmmTMB = as.character(packageVersion("glmmTMB")),
+                                lme4 = as.character(packageVersion("lme4"))),
+                models = models, glmer_nb = glmer_nb),
+           file.path("tests", "reference", "glmmtmb_families.json"),
+           auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
