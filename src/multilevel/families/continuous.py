@@ -22,6 +22,7 @@ import numpy as np
 from scipy import special
 
 from .dispersion import DispersionFamily
+from .special import trigamma
 
 __all__ = ["Gamma", "Beta", "GaussianLink"]
 
@@ -110,7 +111,7 @@ class Beta(DispersionFamily):
 
     def information(self, mu):
         phi = self.value
-        return phi * phi * (special.polygamma(1, mu * phi) + special.polygamma(1, (1.0 - mu) * phi))
+        return phi * phi * (trigamma(mu * phi) + trigamma((1.0 - mu) * phi))
 
     def variance(self, mu):
         return mu * (1.0 - mu) / (1.0 + self.value)

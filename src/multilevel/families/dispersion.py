@@ -32,7 +32,7 @@ from .exponential import Family
 
 __all__ = ["DispersionFamily"]
 
-_TINY = 1e-12
+_TINY = np.finfo(float).tiny
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,10 @@ class DispersionFamily(Family):
             mu = self.link.inverse(eta)
         d, d2 = self._link_derivatives(eta, mu)
         score, hess = self.derivatives(y, mu)
-        observed = -(hess * d * d + score * d2)
-        fisher = np.maximum(self.information(mu) * d * d, _TINY)
-        w = np.where(observed > _TINY * fisher, observed, fisher)
+        w = -(hess * d * d + score * d2)
+        bad = ~(w > 0)
+        if bad.any():  # Fisher's information where the observed one is not positive
+            w[bad] = np.maximum(self.information(mu[bad]) * d[bad] ** 2, _TINY)
         return mu, w, score * d / w
 
     def __repr__(self) -> str:

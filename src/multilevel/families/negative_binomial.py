@@ -22,6 +22,7 @@ from scipy import special
 
 from .dispersion import DispersionFamily
 from .exponential import check_count
+from .special import trigamma
 
 __all__ = ["NegativeBinomial2", "NegativeBinomial1"]
 
@@ -117,7 +118,7 @@ class NegativeBinomial1(DispersionFamily):
         phi = self.value
         k = mu / phi
         score = (special.digamma(y + k) - special.digamma(k) - np.log1p(phi)) / phi
-        hess = (special.polygamma(1, y + k) - special.polygamma(1, k)) / (phi * phi)
+        hess = (trigamma(y + k) - trigamma(k)) / (phi * phi)
         return score, hess
 
     def information(self, mu):

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from ..linalg.crossprod import weighted_products
+from ..linalg.crossprod import _grouped_crossprod, weighted_products
 from ..lmm.objective import solve_effects
-from .signed import curvature_matrix, signed_logdet
+from .signed import signed_logdet
 
 __all__ = ["PirlsPlan", "PirlsResult", "pirls", "pirls_plan", "random_part"]
 
@@ -231,12 +231,33 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
             logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True,
                             products=plan.products[fixed_beta])[2]
         else:
-            logdet = signed_logdet(curvature_matrix(design.terms, T, w))
+            logdet = signed_logdet(design.terms, T, w)
     except NotPositiveDefinite:
         logdet = np.inf
     devres = plan.deviance(mu)
     return PirlsResult(beta=np.asarray(b, dtype=float), u=u, eta=eta, mu=mu, devres=devres,
                        logdet=float(logdet), iterations=it, converged=converged)
+
+
+def _one_term(term, T, z, w, logdet_only: bool = False):
+    """One vector-valued term with beta held fixed, ``(1 + x | g)``: the system is
+    block diagonal, one k x k block ``T' Z_g' W Z_g T + I`` per level, solved by
+    batched Cholesky factors without forming the sparse cross-products."""
+    k, L = term.k, term.nlevels
+    Zw = term.Z * w[:, None]
+    A = _grouped_crossprod(term.codes, L, Zw, term.Z)
+    M = np.einsum("ba,gbc,cd->gad", T, A, T)
+    M[:, np.arange(k), np.arange(k)] += 1.0
+    try:
+        C = np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
+        raise NotPositiveDefinite("a level's block lost positive definiteness") from None
+    logdet = 2.0 * float(np.sum(np.log(np.diagonal(C, axis1=1, axis2=2))))
+    if logdet_only:
+        return np.zeros(0), None, logdet
+    rhs = np.stack([np.bincount(term.codes, weights=Zw[:, a] * z, minlength=L) for a in range(k)], axis=1) @ T
+    u = np.linalg.solve(M, rhs[:, :, None])[:, :, 0]
+    return np.zeros(0), u.ravel(), logdet
 
 
 def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: bool = False,
@@ -260,6 +281,8 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
         sg = np.bincount(term.codes, weights=w * zc * z, minlength=term.nlevels)
         denom = t * t * d + 1.0
         return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
+    if fixed_beta and len(terms) == 1:
+        return _one_term(terms[0], layout.factors(theta)[0], z, w, logdet_only)
     if plan is not None:
         return plan.solve(theta, z, w, not fixed_beta, logdet_only=logdet_only)
     cp = products(z, w) if products is not None else cross_products(replace(sub, y=z, weights=w))
