@@ -1,10 +1,11 @@
-"""Side-by-side timing of the dispersion families' Laplace fits: multilevel's glmer vs glmmTMB.
+"""Side-by-side timing of the new families' Laplace fits: multilevel vs glmmTMB and ordinal::clmm.
 
 The reference models of tests/reference/glmmtmb_families.R (negative binomial
-NB2 and NB1, Gamma, beta) and a simulated NB2 model of 100,000 rows in 2,000
-groups (``y ~ x + (1 | g)``, theta = 2, seed 1). Each side: the median of
-``--repeat`` whole calls after a warm-up call (glmmTMB: the same, in one R
-process, ``benchmarks/families_time.R``).
+NB2 and NB1, Gamma, beta), a simulated NB2 model of 100,000 rows in 2,000
+groups (``y ~ x + (1 | g)``, theta = 2, seed 1), and the clmm fits of
+ordinal's wine and soup data (``ml.clmm`` against ``ordinal::clmm``). Each
+side: the median of ``--repeat`` whole calls after a warm-up call (R: the
+same, in one R process, ``benchmarks/families_time.R``).
 
 Usage: ``python benchmarks/families.py [--repeat 5] [--no-large]``
 """
@@ -40,6 +41,8 @@ CASES = [
     ("cake_gamma_log", "cake", "angle ~ recipe + temp + (1 | recipe:replicate)", "Gamma", "log"),
     ("sleep_gamma_slope", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "Gamma", "log"),
     ("seatbelt_beta", "seatbelts", "seatbelt ~ enforce + speed65 + drinkage + (1 | state)", "beta", "logit"),
+    ("wine_clmm", "wine", "rating ~ temp + contact + (1 | judge)", "clmm", "logit"),
+    ("soup_clmm", "soup", "SURENESS ~ PROD + (1 | RESP)", "clmm", "probit"),
 ]
 
 
@@ -78,9 +81,12 @@ def main() -> None:
             big.to_csv(path, index=False)
             frames[path] = big
             cases.append(dict(id="nb2_100k", dataset=path, formula="y ~ x + (1 | g)", family="nbinom2", link="log"))
-        ours = {c["id"]: _time(lambda c=c: ml.glmer(c["formula"], frames[c["dataset"]], family=FAMILY[c["family"]],
-                                                    link=c["link"]),
-                               1 if c["id"] == "nb2_100k" else args.repeat) for c in cases}
+        def fit(c):
+            if c["family"] == "clmm":
+                return ml.clmm(c["formula"], frames[c["dataset"]], link=c["link"])
+            return ml.glmer(c["formula"], frames[c["dataset"]], family=FAMILY[c["family"]], link=c["link"])
+
+        ours = {c["id"]: _time(lambda c=c: fit(c), 1 if c["id"] == "nb2_100k" else args.repeat) for c in cases}
         theirs = {}
         if shutil.which("Rscript"):
             spec = Path(tmp) / "cases.json"
@@ -91,7 +97,7 @@ def main() -> None:
                 theirs = json.loads(out.stdout.strip().splitlines()[-1])
             else:
                 print("glmmTMB timing failed:", out.stderr.strip().splitlines()[-1:])
-    print(f"{'model':20s} {'multilevel':>11s} {'glmmTMB':>9s} {'ratio':>7s}")
+    print(f"{'model':20s} {'multilevel':>11s} {'R':>9s} {'ratio':>7s}   (R: glmmTMB; clmm: ordinal::clmm)")
     for c in cases:
         a, b = ours[c["id"]], theirs.get(c["id"])
         ratio = f"{b / a:6.1f}x" if b else "      -"

@@ -1,8 +1,9 @@
-# Time glmmTMB's Laplace fits of the dispersion families, for benchmarks/families.py.
+# Time glmmTMB's Laplace fits of the dispersion families, and ordinal::clmm's of
+# the "clmm" cases, for benchmarks/families.py.
 # Usage: Rscript benchmarks/families_time.R CASES_JSON REPEAT
 # CASES_JSON: [{id, dataset (a bundled name or a CSV path), formula, family, link}, ...]
 # Prints one line of JSON: {id: median seconds of REPEAT fits after a warm-up fit}.
-suppressPackageStartupMessages({library(glmmTMB); library(jsonlite)})
+suppressPackageStartupMessages({library(glmmTMB); library(ordinal); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 source(file.path("tests", "reference", "reference_helpers.R"))
 data_dir <- file.path("src", "multilevel", "datasets", "data")
@@ -17,7 +18,8 @@ for (cs in cases) {
     read_bundled(cs$dataset, data_dir)
   if (!is.null(df$g)) df$g <- factor(df$g)
   f <- as.formula(cs$formula)
-  run <- function() suppressWarnings(glmmTMB(f, data = df, family = fam(cs$family, cs$link)))
+  run <- if (cs$family == "clmm") function() clmm(f, data = df, link = cs$link) else
+    function() suppressWarnings(glmmTMB(f, data = df, family = fam(cs$family, cs$link)))
   run()
   out[[cs$id]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
 }

@@ -315,7 +315,7 @@ CASES: list[Case] = [
     C("glmer.predict(newdata)", "offset", lambda v: gfit().predict(cbpp().head(6), offset=v), NONE),
     # ---- residuals
     C("lmer.residuals", "type", lambda v: lfit().residuals(type=v)),
-    C("glmer.residuals", "type", lambda v: gfit().residuals(type=v)),
+    C("glmer.residuals", "type", lambda v: gfit().residuals(type=v), NONE),
     # ---- confint (Wald for parm/level: the profile of every parameter is computed first)
     C("lmer.confint", "method", lambda v: lfit().confint(method=v)),
     C("lmer.confint(wald)", "level", lambda v: lfit().confint(method="wald", level=v)),

@@ -52,7 +52,7 @@ def test_poisson_deviance_and_loglik_match_r():
 def test_default_links_and_errors():
     assert {k: family(k).link.name for k in FAMILIES} == {
         "binomial": "logit", "poisson": "log", "gaussian": "identity", "negative_binomial": "log",
-        "nbinom1": "log", "gamma": "inverse", "beta": "logit"}
+        "nbinom1": "log", "gamma": "inverse", "beta": "logit", "cumulative": "logit"}
     with pytest.raises(ValueError, match="unknown family 'tweedie'"):
         family("tweedie")
     with pytest.raises(ValueError, match="not available for the poisson family"):
@@ -110,8 +110,12 @@ def test_dispersion_family_derivatives(name, link_name, value, y):
     assert draws.mean() == pytest.approx(mu[2], rel=1e-2)
     assert draws.var() == pytest.approx(float(fam.variance(mu[2:3])[0]), rel=3e-2)
     # the deviance residuals vanish at mu = y (where the saturated model is the maximum)
-    if name != "nbinom1":
+    if fam.has_deviance_residuals:
         np.testing.assert_allclose(fam.deviance_residuals(y[1:], y[1:], np.ones(3)), 0.0, atol=1e-10)
+        assert np.all(fam.deviance_residuals(y[1:], mu[1:], np.ones(3)) >= 0)
+    else:  # NB1 and beta: not largest at mu = y
+        with pytest.raises(ValueError, match="deviance residuals are not defined"):
+            fam.deviance_residuals(y, mu, np.ones(4))
 
 
 def test_dispersion_family_fisher_information():

@@ -13,6 +13,7 @@ Examples
 
 from . import bayes, datasets, irt, plots
 from .formula import FormulaError
+from .glmm.clmm import clmm
 from .glmm.fit import glmer
 from .inference.bootstrap import BootstrapResult, bootstrap
 from .inference.lrt import ModelComparison, anova
@@ -27,7 +28,7 @@ from .results.archive import load
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "EMMTable", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
-           "bootstrap", "datasets", "effects", "emmeans", "emtrends", "glm", "glmer", "irt", "lm", "lmlist", "load", "pbtest", "plots", "power", "lmer", "slopes", "priors", "__version__"]
+           "bootstrap", "clmm", "datasets", "effects", "emmeans", "emtrends", "glm", "glmer", "irt", "lm", "lmlist", "load", "pbtest", "plots", "power", "lmer", "slopes", "priors", "__version__"]
 
 
 def __getattr__(name: str):

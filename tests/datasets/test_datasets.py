@@ -12,7 +12,7 @@ import pytest
 import multilevel as ml
 
 NAMES = ["anorexia", "cake", "cbpp", "exam", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "owls",
-         "pastes", "penicillin", "rasch5", "salamanders", "seatbelts", "sleepstudy", "verbagg"]
+         "pastes", "penicillin", "rasch5", "salamanders", "seatbelts", "sleepstudy", "soup", "verbagg", "wine"]
 
 
 def sidecar(name: str) -> dict:

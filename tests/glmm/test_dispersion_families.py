@@ -191,3 +191,47 @@ def test_bad_family_arguments():
         ml.glmer("angle ~ temp + (1 | replicate)", d, family=3)
     with pytest.raises(ValueError, match="identity link use ml.lmer"):
         ml.glmer("angle ~ temp + (1 | replicate)", d, family="gaussian")
+
+
+def test_units_of_an_identity_or_inverse_link_response():
+    # the internal parameters are in the linear predictor's units: a response in
+    # other units gives the same fit (its log-likelihood shifted by the Jacobian)
+    ss = ml.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for link in ("identity", "inverse"):
+            a = ml.glmer("Reaction ~ Days + (1 | Subject)", ss, family="gamma", link=link)
+            b = ml.glmer("R ~ Days + (1 | Subject)", ss.assign(R=ss.Reaction * 1000), family="gamma", link=link)
+            assert b.loglik + 180 * np.log(1000) == pytest.approx(a.loglik, abs=1e-5)
+            assert b.dispersion["shape"] == pytest.approx(a.dispersion["shape"], rel=1e-4)
+            assert not a.messages and not b.messages
+        # glmmTMB: -868.3066 (a random slope, inverse link) and -885.6002 (gaussian, inverse link)
+        slope = ml.glmer("Reaction ~ Days + (Days | Subject)", ss, family="gamma", link="inverse")
+        gauss = ml.glmer("Reaction ~ Days + (1 | Subject)", ss, family="gaussian", link="inverse")
+    assert slope.loglik == pytest.approx(-868.3066, abs=1e-3)
+    assert gauss.loglik == pytest.approx(-885.6002, abs=1e-3)
+
+
+def test_residual_types_and_glm_refusal():
+    nb1 = _fit("sal_nb1")
+    assert nb1.residuals().name == "pearson residuals"
+    with pytest.raises(ValueError, match="deviance residuals are not defined for the nbinom1 family"):
+        nb1.residuals("deviance")
+    g = _fit("cake_gamma_log")
+    y, mu = g.design.y, g.fitted.to_numpy()
+    np.testing.assert_allclose(g.residuals("deviance") ** 2, 2 * (-np.log(y / mu) + (y - mu) / mu))
+    with pytest.raises(ValueError, match="ml.glm fits binomial, poisson and gaussian models; the "
+                                         "negative_binomial family's theta is estimated by ml.glmer"):
+        ml.glm("count ~ mined", ml.datasets.load("salamanders"), family="negative_binomial")
+    with pytest.raises(ValueError, match="not nested"):
+        ml.anova(_fit("sal_nb1"), _fit("sal_nb2"))
+
+
+def test_beta_draws_stay_inside_and_save_restores_the_dispersion(tmp_path):
+    b = _fit("seatbelt_beta").family.with_dispersion(0.05)
+    draws = b.simulate(np.full(20000, 0.5), np.ones(20000), np.random.default_rng(1))
+    assert np.all((draws > 0) & (draws < 1))
+    nb1 = _fit("sal_nb1")
+    back = ml.load(nb1.save(tmp_path / "nb1.mlfit"))
+    assert back.dispersion_se.equals(nb1.dispersion_se) and back.dispersion.equals(nb1.dispersion)
+    assert back.summary() == nb1.summary()

@@ -1,11 +1,11 @@
-# Export the data sets of the dispersion-family references (negative binomial,
-# Gamma, beta): salamanders, owls, cake, seatbelts.
+# Export the data sets of the family references (negative binomial,
+# Gamma, beta, ordinal): salamanders, owls, cake, seatbelts, wine, soup.
 #
 # Run from the repository root:
 #
 #     Rscript tests/reference/export_family_datasets.R
 #
-# Requires the R packages glmmTMB, lme4, AER and jsonlite.
+# Requires the R packages glmmTMB, lme4, AER, ordinal and jsonlite.
 
 source(file.path("tests", "reference", "dataset_writer.R"))
 
@@ -106,3 +106,49 @@ write_dataset(
     income = "Median per capita income (USD)",
     age = "Mean age",
     enforce = "Seat belt law enforcement (factor: no, primary, secondary)"))
+
+## 5. wine, soup (ordinal responses) ------------------------------------------
+write_dataset(
+  ordinal::wine, "wine",
+  title = "Bitterness of wine: 72 ratings by 9 judges of 8 wines (2 temperatures x 2 contacts)",
+  source = paste(
+    "R package ordinal, dataset wine (Randall, J. (1989), 'The analysis of",
+    "sensory data by generalised linear model', Biometrical Journal 7, 781-793)"),
+  description = paste(
+    "Each of 9 judges rated the bitterness of 8 wines (2 bottles of each of",
+    "4 treatments: temperature cold or warm, contact with skin no or yes) on",
+    "a 5-point scale. The ordinal::clmm example of a cumulative link mixed",
+    "model: rating ~ temp + contact + (1 | judge)."),
+  columns = c(
+    response = "Bitterness on a continuous 0-100 scale",
+    rating = "Bitterness rating (ordered factor, 1 < 2 < 3 < 4 < 5)",
+    temp = "Temperature at crushing (factor: cold, warm)",
+    contact = "Contact of juice with skin (factor: no, yes)",
+    bottle = "Bottle (factor, 8 levels)",
+    judge = "Judge (factor, 9 levels)"))
+
+write_dataset(
+  ordinal::soup, "soup",
+  title = "Discrimination of soups: 1,847 sureness ratings by 185 respondents",
+  source = paste(
+    "R package ordinal, dataset soup (Christensen, R. H. B., Cleaver, G. and",
+    "Brockhoff, P. B. (2011), 'Statistical and Thurstonian models for the A-not",
+    "A protocol with and without sureness', Food Quality and Preference 22, 542-549)"),
+  description = paste(
+    "Respondents tasted reference and test soups and rated how sure they were",
+    "that a sample was the reference, on a 6-point scale (1: sure it is the",
+    "reference ... 6: sure it is not). An ordinal probit mixed model example:",
+    "SURENESS ~ PROD + (1 | RESP)."),
+  columns = c(
+    RESP = "Respondent (factor, 185 levels)",
+    PROD = "Product tasted (factor: Ref, Test)",
+    PRODID = "Product identity (factor, 6 levels)",
+    SURENESS = "Sureness rating (ordered factor, 1 < ... < 6)",
+    DAY = "Day of testing (factor: 1, 2)",
+    SOUPTYPE = "Type of soup usually eaten (factor)",
+    SOUPFREQ = "How often soup is eaten (factor)",
+    COLD = "Has a cold (factor: No, Yes)",
+    EASY = "How easy the task was (factor, 1-10)",
+    GENDER = "Gender (factor: Male, Female)",
+    AGEGROUP = "Age group (factor)",
+    LOCATION = "Location (factor, 3 regions)"))

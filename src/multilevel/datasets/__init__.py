@@ -79,7 +79,8 @@ def load(name: str) -> pd.DataFrame:
         ``sleepstudy``, ``insteval``, ``pastes``, ``penicillin``, ``exam``,
         ``cbpp``, ``grouseticks``, ``verbagg``, ``rasch5``; for the families
         with a dispersion parameter ``salamanders`` and ``owls`` (counts),
-        ``cake`` (positive), ``seatbelts`` (proportions).
+        ``cake`` (positive), ``seatbelts`` (proportions), ``wine`` and ``soup``
+        (ordered ratings).
 
     Examples
     --------

@@ -223,7 +223,7 @@ class Standardization:
         return 2.0 * n * np.log(self.scale)
 
 
-def standardize(design, response: bool = True, like=None):
+def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0):
     """The standardised copy of a design and the map back (see the module's description).
 
     A fixed-effects matrix or a term whose columns are not numerically
@@ -240,6 +240,11 @@ def standardize(design, response: bool = True, like=None):
     like : (Standardization, Design), optional
         The standardisation of a design with the same ``X`` and ``Z`` (another
         response: a bootstrap or simulation refit), whose bases are reused.
+    eta_scale : float, default 1
+        Without ``response``: the scale of the linear predictor (a GLMM with
+        an identity or inverse link has it in the response's units or their
+        reciprocal). The internal ``X`` and ``Z`` are multiplied by it, so
+        that the internal fixed effects and theta are in its units.
 
     Returns
     -------
@@ -267,7 +272,7 @@ def standardize(design, response: bool = True, like=None):
         Xi, Tx = basis if orthogonal else (X, np.eye(p))
     y = design.y if design.offset is None else design.y - design.offset
     if not response:
-        shift, scale, y_int = np.zeros(p), 1.0, design.y
+        shift, scale, y_int = np.zeros(p), (like[0].scale if like is not None else 1.0), design.y
     else:
         if p:
             if design.weights is None:
@@ -299,6 +304,12 @@ def standardize(design, response: bool = True, like=None):
             Zi, B = basis if basis is not None else (t.Z, np.eye(t.k))
         Bs.append(B)
         terms.append(replace(t, Z=np.ascontiguousarray(Zi)))
+    if not response and eta_scale != 1.0 and like is None:
+        # beta = s Tx beta_internal, T = s B T_internal: X and Z carry the scale
+        scale = float(eta_scale)
+        Xi = Xi * scale
+        Bs = [B * scale for B in Bs]
+        terms = [replace(t, Z=np.ascontiguousarray(t.Z * scale)) for t in terms]
     st = Standardization(Tx=Tx, shift=shift, scale=scale, B=tuple(Bs), response=response)
     inner = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Xi)), terms=tuple(terms))
     if response:

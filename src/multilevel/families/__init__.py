@@ -10,7 +10,9 @@ IRLS step, simulation, and a check of the response that names what is wrong.
 - :mod:`~multilevel.families.dispersion`: what the families with a
   dispersion parameter share; :mod:`~multilevel.families.negative_binomial`
   (NB2, NB1) and :mod:`~multilevel.families.continuous` (Gamma, beta, gaussian
-  with a non-identity link) are such families.
+  with a non-identity link) are such families, and so is
+  :mod:`~multilevel.families.ordinal` (cumulative link models, whose own
+  parameters are the thresholds).
 
 Examples
 --------
@@ -29,6 +31,7 @@ from .dispersion import DispersionFamily
 from .exponential import Family
 from .links import LINKS, Link, link
 from .negative_binomial import NegativeBinomial1, NegativeBinomial2
+from .ordinal import Cumulative
 
 __all__ = ["Link", "Family", "DispersionFamily", "family", "link", "FAMILIES", "LINKS", "ALIASES"]
 
@@ -41,13 +44,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "nbinom1": ("log",),
     "gamma": ("inverse", "log", "identity"),
     "beta": ("logit", "probit", "cloglog"),
+    "cumulative": ("logit", "probit", "cloglog"),
 }
 
 #: other names users write for a family (glmmTMB's, R's)
 ALIASES: dict[str, str] = {
     "nbinom2": "negative_binomial", "negbin": "negative_binomial", "nb2": "negative_binomial",
     "nb": "negative_binomial", "negative_binomial2": "negative_binomial", "nb1": "nbinom1",
-    "negative_binomial1": "nbinom1", "beta_family": "beta", "normal": "gaussian",
+    "negative_binomial1": "nbinom1", "beta_family": "beta", "normal": "gaussian", "ordinal": "cumulative",
 }
 
 _CLASSES = {"negative_binomial": NegativeBinomial2, "nbinom1": NegativeBinomial1, "gamma": Gamma, "beta": Beta}
@@ -97,6 +101,8 @@ def family(name: str | Family, link_name: str | None = None) -> Family:
         raise ValueError(
             f"link {short_repr(link_name)} is not available for the {key} family; choose one of: {', '.join(allowed)}"
         )
+    if key == "cumulative":  # the link is the latent distribution; eta is the family's own argument
+        return Cumulative(key, link("identity"), cdf=chosen)
     if key in _CLASSES:
         return _CLASSES[key](key, link(chosen))
     if key == "gaussian" and chosen != "identity":

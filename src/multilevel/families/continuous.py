@@ -62,6 +62,10 @@ class Gamma(DispersionFamily):
     def information(self, mu):
         return self.value / (mu * mu)
 
+    def deviance_residuals(self, y, mu, wt):
+        """R's Gamma deviance residuals, ``2 wt (-log(y / mu) + (y - mu) / mu)`` (not scaled by the shape)."""
+        return 2.0 * wt * (-np.log(y / mu) + (y - mu) / mu)
+
     def variance(self, mu):
         return mu * mu / self.value
 
@@ -96,6 +100,8 @@ class Beta(DispersionFamily):
 
     dispersion_name: ClassVar[str] = "phi"
     discrete: ClassVar[bool] = False
+    # the likelihood of y is not largest at mu = y: no deviance residuals (as glmmTMB)
+    has_deviance_residuals: ClassVar[bool] = False
 
     def logpdf(self, y, mu):
         phi = self.value
@@ -122,7 +128,9 @@ class Beta(DispersionFamily):
 
     def simulate(self, mu, prior_weights, rng):
         mu = np.asarray(mu, dtype=float)
-        return rng.beta(mu * self.value, (1.0 - mu) * self.value)
+        # a draw that rounds to 0 or 1 (a small precision) is kept inside, as a response must be
+        eps = np.finfo(float).eps
+        return np.clip(rng.beta(mu * self.value, (1.0 - mu) * self.value), eps, 1.0 - eps)
 
     def check_response(self, y, weights=None, name="response"):
         y = np.asarray(y, dtype=float)
@@ -162,6 +170,10 @@ class GaussianLink(DispersionFamily):
 
     def information(self, mu):
         return np.full_like(np.asarray(mu, dtype=float), 1.0 / self.value ** 2)
+
+    def deviance_residuals(self, y, mu, wt):
+        """R's gaussian deviance residuals, ``wt (y - mu)^2`` (not scaled by sigma)."""
+        return wt * (y - mu) ** 2
 
     def variance(self, mu):
         return np.full_like(np.asarray(mu, dtype=float), self.value ** 2)

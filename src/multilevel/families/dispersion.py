@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -49,9 +50,24 @@ class DispersionFamily(Family):
 
     value: float = 1.0
 
+    observed_curvature: ClassVar[bool] = True
+
     @property
     def canonical(self) -> bool:
         return False
+
+    @property
+    def n_extra(self) -> int:
+        return 1
+
+    def extra_internal(self) -> np.ndarray:
+        return np.log([self.value])
+
+    def with_extra(self, x) -> "DispersionFamily":
+        return self.with_dispersion(float(np.exp(np.clip(np.asarray(x, dtype=float)[0], -30.0, 30.0))))
+
+    def start_extra(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        return np.log([self.start(y, mu)])
 
     @property
     def dispersion(self) -> float:
@@ -106,7 +122,11 @@ class DispersionFamily(Family):
         return lambda mu: -2.0 * float(wt @ self.logpdf(y, mu))
 
     def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
-        """Squared deviance residuals ``2 wt (l(y; y) - l(y; mu))`` at this dispersion."""
+        """Squared deviance residuals ``2 wt (l(y; y) - l(y; mu))`` at this dispersion
+        (a ValueError for the families whose likelihood is not largest at ``mu = y``)."""
+        if not self.has_deviance_residuals:
+            raise ValueError(f"deviance residuals are not defined for the {self.name} family (its likelihood "
+                             "is not largest at mu = y); use type='pearson' or 'response'")
         return 2.0 * wt * (self.saturated(y) - self.logpdf(y, mu))
 
     def _link_derivatives(self, eta, mu):

@@ -49,6 +49,30 @@ class Family:
     dispersion_name: ClassVar[str | None] = None
     #: counts (binomial successes, Poisson and negative binomial counts), not a continuous response
     discrete: ClassVar[bool] = True
+    #: whether deviance residuals are defined (the saturated model is mu = y)
+    has_deviance_residuals: ClassVar[bool] = True
+    #: whether the Laplace curvature is the observed information (glmmTMB's,
+    #: clmm's) rather than Fisher's (glmer's)
+    observed_curvature: ClassVar[bool] = False
+
+    # the parameters a fit estimates with theta and beta besides them (a
+    # dispersion parameter, ordinal thresholds), on an unconstrained scale
+    @property
+    def n_extra(self) -> int:
+        """Number of the family's own parameters to estimate (none here)."""
+        return 0
+
+    def extra_internal(self) -> np.ndarray:
+        """The family's own parameters on the optimizer's (unconstrained) scale."""
+        return np.zeros(0)
+
+    def with_extra(self, x) -> "Family":
+        """The family at other values of its own parameters (internal scale)."""
+        return self
+
+    def start_extra(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """A start for the family's own parameters (internal scale), at the means ``mu``."""
+        return np.zeros(0)
 
     @property
     def canonical(self) -> bool:
@@ -68,6 +92,31 @@ class Family:
     def dispersion(self) -> float | None:
         """The dispersion parameter's value (None: the family has none)."""
         return None
+
+    def eta_scale(self, y: np.ndarray, prior_weights: np.ndarray) -> float:
+        """The scale of the linear predictor: 1 for the log, logit, probit and
+        cloglog links; for the identity and inverse links (whose linear
+        predictor is in the response's units, or their reciprocal) the spread
+        of the link at the starting means. A GLMM is fitted with its internal
+        parameters in these units, so that it does not depend on the response's.
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> y = np.array([100.0, 200.0, 300.0])
+        >>> g = family("gamma", "identity")
+        >>> bool(np.isclose(g.eta_scale(y, np.ones(3)), 100 * g.eta_scale(y / 100, np.ones(3))))
+        True
+        """
+        if self.link.name not in ("identity", "inverse", "1/mu^2"):
+            return 1.0
+        with np.errstate(all="ignore"):
+            eta = self.link.fun(self.mustart(np.asarray(y, dtype=float), prior_weights))
+        eta = eta[np.isfinite(eta)]
+        for s in (float(np.std(eta)) if eta.size else 0.0, float(np.sqrt(np.mean(eta ** 2))) if eta.size else 0.0):
+            if s > 0 and np.isfinite(s):
+                return s
+        return 1.0
 
     def mustart(self, y: np.ndarray, prior_weights: np.ndarray) -> np.ndarray:
         """Starting means of the iterations (R's ``mustart``).

@@ -92,12 +92,6 @@ def _cloglog_d2(eta):
     return np.exp(e - np.exp(e)) * (1.0 - np.exp(e))
 
 
-def _positive(eta):
-    # the inverse and 1/mu^2 links need a positive linear predictor: a step
-    # that crosses zero is kept just inside, for step halving to pull it back
-    return np.maximum(eta, 1e-10)
-
-
 LINKS: dict[str, Link] = {
     "logit": Link("logit", special.logit, _logit_inv,
                   lambda eta: np.maximum(special.expit(eta) * special.expit(-eta), _EPS), _logit_d2),
@@ -107,10 +101,13 @@ LINKS: dict[str, Link] = {
     "log": Link("log", np.log, _exp, _exp, _exp),
     "identity": Link("identity", lambda mu: mu, lambda eta: eta, lambda eta: np.ones_like(eta),
                      lambda eta: np.zeros_like(eta)),
-    "inverse": Link("inverse", lambda mu: 1.0 / mu, lambda eta: 1.0 / _positive(eta),
-                    lambda eta: -1.0 / _positive(eta) ** 2, lambda eta: 2.0 / _positive(eta) ** 3),
-    "1/mu^2": Link("1/mu^2", lambda mu: 1.0 / mu ** 2, lambda eta: 1.0 / np.sqrt(_positive(eta)),
-                   lambda eta: -0.5 * _positive(eta) ** -1.5, lambda eta: 0.75 * _positive(eta) ** -2.5),
+    # (a linear predictor at or across zero gives an infinite or negative mean,
+    # or for 1/mu^2 none: the family's criterion is then inf, and step halving
+    # backs away from it)
+    "inverse": Link("inverse", lambda mu: 1.0 / mu, lambda eta: 1.0 / eta, lambda eta: -1.0 / eta ** 2,
+                    lambda eta: 2.0 / eta ** 3),
+    "1/mu^2": Link("1/mu^2", lambda mu: 1.0 / mu ** 2, lambda eta: 1.0 / np.sqrt(eta),
+                   lambda eta: -0.5 * eta ** -1.5, lambda eta: 0.75 * eta ** -2.5),
 }
 
 

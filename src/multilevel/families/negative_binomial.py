@@ -102,17 +102,14 @@ class NegativeBinomial1(DispersionFamily):
     """
 
     dispersion_name: ClassVar[str] = "phi"
+    # the likelihood of y is not largest at mu = y: no deviance residuals (as glmmTMB)
+    has_deviance_residuals: ClassVar[bool] = False
 
     def logpdf(self, y, mu):
         phi = self.value
         k = mu / phi
         return (special.gammaln(y + k) - special.gammaln(k) - special.gammaln(y + 1.0)
                 - k * np.log1p(phi) + y * (np.log(phi) - np.log1p(phi)))
-
-    def saturated(self, y):
-        # at mu = y = 0 the distribution is a point mass at 0
-        pos = y > 0
-        return np.where(pos, self.logpdf(y, np.where(pos, y, 1.0)), 0.0)
 
     def derivatives(self, y, mu):
         phi = self.value

@@ -147,11 +147,9 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     fam = make_family(family, link)
     if fam.name == "gaussian" and fam.link.name == "identity":
         raise ValueError("for a gaussian response with the identity link use ml.lmer")
-    if isinstance(nagq, bool) or not isinstance(nagq, (int, float, np.integer, np.floating)) \
-            or not float(nagq).is_integer() or not 0 <= nagq <= MAX_NAGQ:
-        raise ValueError(f"nagq must be an integer from 0 to {MAX_NAGQ} (0: first stage only, 1: Laplace, "
-                         f"> 1: adaptive Gauss-Hermite quadrature), not {short_repr(nagq)}")
-    nagq = int(nagq)
+    if fam.name == "cumulative":
+        raise ValueError("an ordinal response is fitted by ml.clmm(formula, data, link=...)")
+    nagq = _check_nagq(nagq)
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
     weights_name = weights if isinstance(weights, str) else None
@@ -181,16 +179,33 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
                            _restore=_restore)
 
 
-def _start_dispersion(design, fam, layout, prior, plan) -> float:
-    """A start for the dispersion parameter: the family's moment estimate at the
-    conditional means of PIRLS at theta's start and the family's default value."""
-    f = fam.with_dispersion(fam.dispersion)
+def _check_nagq(nagq) -> int:
+    """``nagq`` as an int from 0 to MAX_NAGQ, or a one-line ValueError."""
+    if isinstance(nagq, bool) or not isinstance(nagq, (int, float, np.integer, np.floating)) \
+            or not float(nagq).is_integer() or not 0 <= nagq <= MAX_NAGQ:
+        raise ValueError(f"nagq must be an integer from 0 to {MAX_NAGQ} (0: first stage only, 1: Laplace, "
+                         f"> 1: adaptive Gauss-Hermite quadrature), not {short_repr(nagq)}")
+    return int(nagq)
+
+
+def _no_fit_message(fam) -> str:
+    """Why a GLMM could not be fitted at all, in words that say what to try."""
+    if fam.link.name in ("identity", "inverse", "1/mu^2"):
+        return (f"the {fam.name} model with the {fam.link.name} link could not be fitted: its mean leaves the "
+                f"family's range (a {fam.link.name} link cannot keep it valid); use the log link")
+    return (f"the {fam.name} model could not be fitted: no random effects give a finite likelihood at the "
+            "start; check the response and simplify the random effects")
+
+
+def _start_extra(design, fam, layout, prior, plan) -> np.ndarray:
+    """A start for the family's own parameters (internal scale): its estimate at
+    the conditional means of PIRLS at theta's start and the family's defaults."""
     try:
-        r = pirls(design, f, layout.start, layout, prior,
-                  plan=replace(plan, deviance=f.deviance_function(design.y, prior)))
-        return f.start(np.asarray(design.y, dtype=float), r.mu)
+        r = pirls(design, fam, layout.start, layout, prior,
+                  plan=replace(plan, deviance=fam.deviance_function(design.y, prior)))
+        return fam.start_extra(np.asarray(design.y, dtype=float), r.mu)
     except (ArithmeticError, np.linalg.LinAlgError):
-        return fam.dispersion
+        return fam.extra_internal()
 
 
 def fit_glmm_design(design, fam, prior, nagq: int = 1, optimizer: str = "bobyqa", formula: str | None = None,
@@ -228,21 +243,21 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     # the fit runs on a standardised copy of the design (its columns orthogonal,
     # of root mean square 1), so that it does not depend on the predictors' units
     user_design = design
-    st, design = standardize(design, response=False)
+    st, design = standardize(design, response=False, eta_scale=fam.eta_scale(design.y, prior))
     layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
     p = design.p
     plan = pirls_plan(design, fam, prior)
-    # a family with a dispersion parameter (negative binomial, Gamma, beta):
-    # its logarithm is optimised with theta (and beta), after them in x
-    nd = int(fam.dispersion_name is not None)
+    # the family's own parameters (a log-dispersion, ordinal thresholds' log
+    # gaps) are optimised with theta (and beta), after them in x
+    nd = fam.n_extra
     if nd:
-        fam = fam.with_dispersion(_start_dispersion(design, fam, layout, prior, plan))
+        fam = fam.with_extra(_start_extra(design, fam, layout, prior, plan))
 
-    def bound(logd):
-        """(family, plan) at the log-dispersion ``logd`` (empty: the fit's family)."""
+    def bound(extra):
+        """(family, plan) at the family's parameters ``extra`` (empty: the fit's family)."""
         if not nd:
             return fam, plan
-        f = fam.with_dispersion(float(np.exp(np.clip(logd[0], -30.0, 30.0))))
+        f = fam.with_extra(extra)
         return f, replace(plan, deviance=f.deviance_function(design.y, prior))
 
     warm = {"r": None, "best": np.inf}
@@ -288,12 +303,17 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # trust region): a looser stop saves a third of its evaluations (VerbAgg:
         # 43 -> 28) and leaves the optimum of the second stage as it was
         loose = {} if nagq == 0 else {"xtol_abs": 1e-4, "ftol_abs": 1e-6}
-        x00 = np.concatenate([layout.start, np.log([fam.dispersion] * nd)])
+        x00 = np.concatenate([layout.start, fam.extra_internal()])
         stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
                                 initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None,
                                 **loose)
     fam0, plan0 = bound(stage0.xopt[nt:])
-    r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0)
+    try:
+        r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0)
+    except (ArithmeticError, np.linalg.LinAlgError):
+        r0 = None
+    if r0 is None or not np.isfinite(r0.laplace):
+        raise ValueError(_no_fit_message(fam))
     if nagq == 0:
         theta, beta, logd, opt, res = stage0.xopt[:nt], r0.beta, stage0.xopt[nt:], stage0, r0
     else:
@@ -349,12 +369,9 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             return np.inf
         return r.laplace if nagq <= 1 else agq_deviance(design, f, v[:nt], r, prior, nagq)
 
-    # difference steps: a thousandth of each value, at least 1e-4 on the scale of
-    # the linear predictor; with the identity and inverse links that scale is
-    # the response's (or its reciprocal's) units, taken as the RMS of eta
-    eta_scale = float(np.sqrt(np.mean(res.eta ** 2))) if fam.link.name in ("identity", "inverse", "1/mu^2") \
-        else 1.0
-    floor = np.concatenate([np.full(nt + p, 1e-4 * eta_scale), np.full(nd, 1e-4)])
+    # difference steps: a thousandth of each value, at least 1e-4 (the internal
+    # parameters are in the units of the linear predictor's scale)
+    floor = 1e-4
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         grad, H = gradient_hessian(dev_all, x, h=np.maximum(1e-3 * np.abs(x), floor))
@@ -393,10 +410,14 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             res = again
     try:
         Hinv = 2.0 * np.linalg.inv(H)
-        V = Hinv[nt:nt + p, nt:nt + p]
-        logd_var = np.diag(Hinv)[nt + p:]
     except np.linalg.LinAlgError:
-        V, logd_var = np.full((p, p), np.nan), np.full(nd, np.nan)
+        Hinv = np.full(H.shape, np.nan)
+    V = Hinv[nt:nt + p, nt:nt + p]
+    logd_var = np.diag(Hinv)[nt + p:]
+    # the covariance of (beta, the family's parameters) on the user's scale
+    Jb = st.scale * st.Tx if p else np.zeros((0, 0))
+    Jall = np.block([[Jb, np.zeros((p, nd))], [np.zeros((nd, p)), np.eye(nd)]])
+    cov_beta_extra = Jall @ Hinv[nt:, nt:] @ Jall.T
     lower_all = np.concatenate([layout.lower, np.full(p + nd, -np.inf)])
     if nagq == 0:
         # the first stage minimised over theta (and the dispersion): check its gradient there
@@ -421,7 +442,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                              xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
     return GlmerResult._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
-                              dispersion_se=np.sqrt(logd_var) if nd else None,
+                              dispersion_se=np.sqrt(np.where(logd_var >= 0, logd_var, np.nan))
+                              if fam.dispersion_name else None, cov_beta_extra=cov_beta_extra,
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=response, formula=formula, offset_name=offset_name,
                               weights_name=weights_name, data_name=data_name)

@@ -170,6 +170,14 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     >>> r.iterations < 20, round(r.laplace, 2) > 0
     (True, True)
     """
+    # a step outside the family's range (a negative mean of an identity link)
+    # gives a criterion of inf, which step halving backs away from: numpy's
+    # warnings on the way are not the user's concern
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, tol, maxit, plan)
+
+
+def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, tol, maxit, plan):
     if plan is None:
         plan = pirls_plan(design, fam, prior_weights)
     y = design.y
@@ -191,9 +199,7 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     b = np.zeros(X.shape[1]) if not fixed_beta else beta
     mu, wu, r = fam.working(y, eta)
     # from a warm start the first step is also checked against where it started
-    pdev_old = plan.deviance(mu) + float(u @ u) if u_start is not None else np.inf
-    if not np.isfinite(pdev_old):
-        pdev_old = np.inf
+    pdev_old = _penalised(plan, mu, u) if u_start is not None else np.inf
     it = 0
     converged = False
     for it in range(1, maxit + 1):
@@ -206,25 +212,25 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
         zu = random_part(design.terms, T, u_new) if plan.scalar is None else plan.scalar.random_part(theta, u_new)
         eta_new = off + (xb if fixed_beta else X @ b) + zu
         mu_new = link.inverse(eta_new)
-        pdev = plan.deviance(mu_new) + float(u_new @ u_new)
+        pdev = _penalised(plan, mu_new, u_new)
         # step halving when the penalised deviance goes up
         halvings = 0
         while pdev > pdev_old + 1e-10 * abs(pdev_old) and halvings < 10:
             u_new = 0.5 * (u_new + u)
             eta_new = 0.5 * (eta_new + eta)
             mu_new = link.inverse(eta_new)
-            pdev = plan.deviance(mu_new) + float(u_new @ u_new)
+            pdev = _penalised(plan, mu_new, u_new)
             halvings += 1
         u, eta = u_new, eta_new
         mu, wu, r = fam.working(y, eta, mu_new)
-        if abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
+        if np.isfinite(pdev) and abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
             converged = True
             break
         pdev_old = pdev
     # the Laplace curvature: Fisher's weights (binomial, Poisson, as glmer's), or
     # the observed information (dispersion families, as glmmTMB's), negative for
     # a few observations of some families
-    w = prior_weights * (wu if fam.dispersion_name is None else fam.curvature(y, eta, mu))
+    w = prior_weights * (fam.curvature(y, eta, mu) if fam.observed_curvature else wu)
     z = eta - off - xb + r
     try:
         if np.all(w >= 0):
@@ -235,8 +241,16 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     except NotPositiveDefinite:
         logdet = np.inf
     devres = plan.deviance(mu)
+    if not np.isfinite(devres):
+        devres, converged = np.inf, False
     return PirlsResult(beta=np.asarray(b, dtype=float), u=u, eta=eta, mu=mu, devres=devres,
                        logdet=float(logdet), iterations=it, converged=converged)
+
+
+def _penalised(plan, mu, u) -> float:
+    """The penalised criterion, inf where it is not a number."""
+    value = plan.deviance(mu) + float(u @ u)
+    return value if np.isfinite(value) else np.inf
 
 
 def _one_term(term, T, z, w, logdet_only: bool = False):

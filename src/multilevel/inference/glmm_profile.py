@@ -41,20 +41,21 @@ class _Deviance:
         from ..glmm.pirls import pirls_plan
 
         self.fit = fit
-        self.st, self.design = standardize(fit.design, response=False)
+        self.st, self.design = standardize(fit.design, response=False,
+                                           eta_scale=fit.family.eta_scale(fit.design.y, fit._prior))
         self.layout = ThetaLayout.from_k(tuple(t.k for t in self.design.terms))
         self.nt = self.layout.ntheta
         self.prior = np.asarray(fit._prior, dtype=float)
         self.plan = pirls_plan(self.design, fit.family, self.prior)
         self.p = len(fit.fixef)
-        self.nd = len(fit.dispersion)
+        self.nd = fit.family.n_extra
         self.u = None
 
     def _bound(self, logd):
         fam = self.fit.family
         if not self.nd:
             return fam, self.plan
-        fam = fam.with_dispersion(float(np.exp(np.clip(logd[0], -30.0, 30.0))))
+        fam = fam.with_extra(logd)
         return fam, replace(self.plan, deviance=fam.deviance_function(self.design.y, self.prior))
 
     def __call__(self, x: np.ndarray) -> float:
@@ -233,7 +234,7 @@ def _rel_limits(dev, fit, st, dev_min, j, nvar, nt, p, se, z):
     terms = _terms(dev.layout)
     rel_hat = _rel_from_theta(terms, fit.theta.to_numpy())
     beta_hat = fit.fixef.to_numpy()
-    logd_hat = np.log(fit.dispersion.to_numpy())
+    logd_hat = fit.family.extra_internal()
     y_hat = np.concatenate([rel_hat, beta_hat, logd_hat])
     diag = dev.layout.diagonal
     nd = dev.nd

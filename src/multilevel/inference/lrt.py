@@ -107,11 +107,16 @@ def _check_fits(fits, names) -> list[str]:
         raise ValueError(f"anova() needs at least 2 fitted models to compare, got {len(fits)}")
     from ..regression import GlmResult, LmResult
 
-    kinds = {LmerResult: "linear", LmResult: "linear", GlmerResult: "glm", GlmResult: "glm"}
+    from ..results.clmm_result import ClmmResult
+
+    kinds = {LmerResult: "linear", LmResult: "linear", GlmerResult: "glm", GlmResult: "glm", ClmmResult: "clmm"}
     for i, f in enumerate(fits):
         if type(f) not in kinds:
             raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model "
-                             "(from ml.lmer, ml.glmer, ml.lm or ml.glm)")
+                             "(from ml.lmer, ml.glmer, ml.clmm, ml.lm or ml.glm)")
+    if kinds[type(fits[0])] == "clmm" and len({(f.link, f.levels, f.nagq > 1) for f in fits}) > 1:
+        raise ValueError("the cumulative link models differ in link, response categories or quadrature: "
+                         "their likelihoods are not comparable")
     if len({kinds[type(f)] for f in fits}) > 1:
         raise ValueError("anova() compares linear models (lmer, lm) with linear models and GLMMs (glmer, "
                          "glm) with GLMMs; refit them as one kind")
@@ -120,13 +125,15 @@ def _check_fits(fits, names) -> list[str]:
                          "among them); compare regressions without random effects with an F test")
     if kinds[type(fits[0])] == "glm":
         fams = {(f.family.name, f.family.link.name) for f in fits}
-        # Poisson and negative binomial likelihoods of the same counts compare
-        # (Poisson is NB2's limit as theta grows: the test is then on a boundary
-        # and its p value conservative, as glmmTMB's anova reports it)
-        counts = {("poisson", "log"), ("negative_binomial", "log"), ("nbinom1", "log")}
-        if len(fams) > 1 and not fams <= counts:
-            raise ValueError("the GLMMs have different families or links: their likelihoods are not comparable "
-                             f"({', '.join(f'{a}({b})' for a, b in sorted(fams))})")
+        # a Poisson GLMM is nested in a negative binomial one (NB2's limit as
+        # theta grows, NB1's as phi shrinks: the test is on a boundary and its p
+        # value conservative, as glmmTMB's anova reports it); NB1 and NB2 are not nested
+        nested = [{("poisson", "log"), ("negative_binomial", "log")}, {("poisson", "log"), ("nbinom1", "log")}]
+        if len(fams) > 1 and not any(fams <= pair for pair in nested):
+            raise ValueError("the GLMMs have different families or links that are not nested "
+                             f"({', '.join(f'{a}({b})' for a, b in sorted(fams))}): a likelihood-ratio test "
+                             "compares nested models (Poisson within a negative binomial); compare the others' "
+                             "AIC")
         if len({f.nagq > 1 for f in fits}) > 1:
             raise ValueError("some GLMMs were fitted by adaptive quadrature (nagq > 1), some by the Laplace "
                              "approximation: their log-likelihoods are not comparable; refit them alike")

@@ -213,6 +213,10 @@ def glm(formula: str, data, family="binomial", link=None, weights=None, offset=N
     from ..design.data import as_dataframe
 
     fam = make_family(family, link)
+    if fam.dispersion_name is not None and fam.name != "gaussian":
+        raise ValueError(f"ml.glm fits binomial, poisson and gaussian models; the {fam.name} "
+                         f"family's {fam.dispersion_name} is estimated by ml.glmer, which needs a "
+                         "random-effects term")
     parsed = parse_formula(formula)
     if parsed.bars:
         raise ValueError("glm fits fixed effects only: remove the random-effects terms "

@@ -338,6 +338,9 @@ def load(path):
             if saved is not None:
                 fit = replace(fit, vcov=pd.DataFrame(np.asarray(saved, dtype=float), index=fit.vcov.index,
                                                      columns=fit.vcov.columns))
+            saved_se = manifest.get("estimates", {}).get("dispersion_se_log")
+            if saved_se:
+                fit = replace(fit, dispersion_se=pd.Series(saved_se, dtype=float, name="se(log)"))
         else:
             raise ValueError(f"{str(path)!r} holds a result of unknown kind {kind!r}")
     design = replace(fit.design, n_dropped=int(manifest.get("n_dropped", 0)))

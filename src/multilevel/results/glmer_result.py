@@ -31,12 +31,12 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
     beta = np.asarray(beta, dtype=float)
     dv = np.diag(np.asarray(vcov, dtype=float))
     se = np.sqrt(np.where(dv >= 0, dv, np.nan))
-    if family.discrete:  # zero counts or all-or-none trials a predictor picks out
+    if family.discrete and family.name != "cumulative":  # zero counts or all-or-none trials a predictor picks out
         out.extend(dx.separation(design.X, list(design.fixed.names), design.y, prior, pirls.mu, beta, se,
                                  "binomial" if family.name == "binomial" else "poisson"))
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
     # a family with a dispersion parameter has estimated its variance
-    if not bernoulli and family.dispersion_name is None:
+    if not bernoulli and family.name in ("binomial", "poisson"):
         r = (design.y - pirls.mu) * np.sqrt(prior / family.variance(pirls.mu))
         msg = dx.overdispersion_message(dx.overdispersion(r, design.n - len(beta) - theta.size),
                                         family.name)
@@ -106,11 +106,13 @@ class GlmerResult(AfterFit):
     dispersion: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="dispersion"))
     dispersion_se: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="se(log)"),
                                      repr=False)
+    _cov_beta_extra: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
                formula, data_name=None, loglik=None, offset_name=None, check=None,
-               standardization=None, weights_name=None, dispersion_se=None) -> "GlmerResult":
+               standardization=None, weights_name=None, dispersion_se=None,
+               cov_beta_extra=None) -> "GlmerResult":
         """The result at the optimum. With ``standardization``, ``theta``,
         ``beta``, ``vcov`` and the spherical effects of ``pirls`` are those of the
         standardised design (:mod:`multilevel.design.standardize`), mapped here
@@ -148,7 +150,7 @@ class GlmerResult(AfterFit):
                          name="dispersion")
         disp_se = pd.Series(np.atleast_1d(dispersion_se) if dname and dispersion_se is not None else
                             [np.nan] * len(disp), index=disp.index, dtype=float, name="se(log)")
-        x_disp = np.log(disp.to_numpy())
+        x_extra = family.extra_internal()
         return cls(formula=formula, family=family, nagq=nagq, dispersion=disp, dispersion_se=disp_se,
                    theta=pd.Series(theta, index=tnames, name="theta"),
                    fixef=pd.Series(beta, index=names, name="Estimate"),
@@ -156,8 +158,8 @@ class GlmerResult(AfterFit):
                    messages=tuple(messages), design=design, optinfo=opt, data_name=data_name,
                    _pirls=pirls, _prior=prior_weights, _T=T, offset_name=offset_name,
                    weights_name=weights_name,
-                   _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_disp]) if nagq
-                   else np.concatenate([theta_in, x_disp]))
+                   _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_extra]) if nagq
+                   else np.concatenate([theta_in, x_extra]), _cov_beta_extra=cov_beta_extra)
 
     # ------------------------------------------------------------- criteria
     @property
@@ -173,7 +175,7 @@ class GlmerResult(AfterFit):
     @property
     def df(self) -> int:
         """Number of parameters (fixed effects, theta and the dispersion parameter)."""
-        return len(self.fixef) + len(self.theta) + len(self.dispersion)
+        return len(self.fixef) + len(self.theta) + self.family.n_extra
 
     @property
     def deviance(self) -> float:
@@ -413,8 +415,12 @@ class GlmerResult(AfterFit):
         """Fitted means on the response scale."""
         return pd.Series(self._pirls.mu, index=self.design.data_index, name="fitted")
 
-    def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals: ``deviance`` (default, as glmer), ``pearson``, ``response`` or ``working``."""
+    def residuals(self, type: str | None = None) -> pd.Series:
+        """Residuals: ``deviance`` (the default, as glmer, where the family has them),
+        ``pearson`` (the default of the NB1 and beta families; the variance
+        includes the dispersion parameter), ``response`` or ``working``."""
+        if type is None:
+            type = "deviance" if self.family.has_deviance_residuals else "pearson"
         as_choice(type, "type", ("deviance", "pearson", "response", "working"))
         y, mu, w = self.design.y, self._pirls.mu, self._prior
         if type == "deviance":
@@ -590,6 +596,7 @@ class GlmerResult(AfterFit):
             "family": self.family.name,
             "link": self.family.link.name,
             "dispersion": {k: float(v) for k, v in self.dispersion.items()},
+            "dispersion_se_log": {k: float(v) for k, v in self.dispersion_se.items()},
             "method": method,
             "nagq": self.nagq,
             "nobs": self.nobs,
