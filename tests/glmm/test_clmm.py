@@ -138,3 +138,25 @@ def test_cloglog_against_direct_integration():
 
         total += np.log(integrate.quad(f, -10 * sd, 10 * sd, epsrel=1e-11, limit=200)[0]) - 20.0
     assert fit.loglik == pytest.approx(total, abs=1e-5)
+
+
+def test_weights_count_observations_and_unsupported_calls(tmp_path):
+    wine = ml.datasets.load("wine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = ml.clmm("rating ~ temp + contact + (1 | judge)", wine.assign(w=2.0), weights="w")
+        twice = ml.clmm("rating ~ temp + contact + (1 | judge)", pd.concat([wine, wine], ignore_index=True))
+    # a weight of 2 is a row counted twice; clmm counts the weights as observations
+    assert w.nobs == twice.nobs == 144 and w.loglik == pytest.approx(twice.loglik, abs=1e-6)
+    np.testing.assert_allclose(w.thresholds, twice.thresholds, atol=1e-4)
+    with pytest.raises(TypeError, match="saving a clmm fit is not supported yet"):
+        _fit("wine_logit").save(tmp_path / "clmm.mlfit")
+    with pytest.raises(TypeError, match="saving a clmm fit is not supported yet"):
+        _fit("wine_logit").glmm.save(tmp_path / "clmm.mlfit")
+    with pytest.raises(ValueError, match="ml.clmm"):
+        ml.glm("rating ~ temp", wine, family="cumulative")
+    with pytest.raises(ValueError, match="ml.clmm"):
+        ml.glmer("rating ~ temp + (1 | judge)", wine, family="cumulative")
+    with pytest.raises(ValueError, match="refit them as one kind"):
+        ml.anova(_fit("wine_logit"), ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                                              ml.datasets.load("cbpp")))

@@ -606,6 +606,32 @@ for code, words in [
     add(code, *words)
 
 
+# ============================================== families with a dispersion, ordinal
+for code, words in [
+    ("ml.glmer('incidence ~ period + (1 | herd)', cb(incidence=-CB['incidence']), family='negative_binomial')",
+     ("incidence", "negative", "count")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBP, family='nbinom1')", ("prop", "integer", "count")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBP, family='gamma')", ("prop", "<= 0", "Gamma")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBP, family='beta')", ("prop", "beta", "between 0 and 1")),
+    ("ml.glmer(" + GLMER + ", CB, family='negative_binomial')", ("cbind", "binomial")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='gamma', link='logit')", ("link", "gamma")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='tweedie')", ("family", "tweedie")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family=2)", ("family",)),
+    ("ml.glm('incidence ~ period', CB, family='negative_binomial')", ("glmer", "theta")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='cumulative')", ("clmm",)),
+    ("ml.clmm('incidence ~ period + (1 | herd)', CB)", ("incidence", "ordered categorical")),
+    ("ml.clmm('period ~ size + (1 | herd)', CB)", ("period", "ordered categorical")),
+    ("ml.clmm('r ~ size + (1 | herd)', cb(r=pd.Categorical(CB['period'], ordered=True)), link='cauchit')", ("link",)),
+    ("ml.clmm('r ~ 0 + size + (1 | herd)', cb(r=pd.Categorical(CB['period'], ordered=True)))", ("intercept",)),
+    ("ml.clmm('r ~ size', cb(r=pd.Categorical(CB['period'], ordered=True)))", ("random-effects",)),
+    ("ml.clmm('r ~ size + (1 | herd)', cb(r=pd.Categorical(CB['period'], categories=['1', '2', '3', '4', '5'], ordered=True)))",
+     ("categories", "5")),
+    ("ml.clmm('r ~ size + (1 | herd)', cb(r=pd.Categorical(CB['period'], ordered=True)), nagq=0)", ("nagq",)),
+    ("GFP.residuals('deviancee')", ("type", "deviancee")),
+]:
+    add(code, *words)
+
+
 # ------------------------------------------------------------------- running
 def _last_frame(tb) -> tuple[str, int]:
     while tb.tb_next is not None:

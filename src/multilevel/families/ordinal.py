@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -83,10 +84,15 @@ class Cumulative(DispersionFamily):
         """Number of categories ``J``."""
         return len(self.gaps) + 2
 
-    @property
+    @cached_property
     def cutpoints(self) -> np.ndarray:
         """The family's thresholds ``(0, g_1, g_1 + g_2, ...)`` (before the intercept)."""
         return np.concatenate([[0.0], np.cumsum(self.gaps)])
+
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, np.ndarray]:
+        c = self.cutpoints
+        return np.append(c, np.inf), np.concatenate([[-np.inf], c])
 
     def with_categories(self, ncat: int) -> "Cumulative":
         """The family for ``ncat`` categories (gaps of 1 to start)."""
@@ -111,11 +117,9 @@ class Cumulative(DispersionFamily):
 
     # ---------------------------------------------------------- likelihood
     def _bounds(self, y):
-        c = self.cutpoints
-        y = np.asarray(y, dtype=int)
-        upper = np.append(c, np.inf)[y]
-        lower = np.concatenate([[-np.inf], c])[y]
-        return upper, lower
+        up, low = self._padded
+        y = np.asarray(y).astype(np.intp, copy=False)
+        return up[y], low[y]
 
     def _parts(self, y, eta):
         upper, lower = self._bounds(y)

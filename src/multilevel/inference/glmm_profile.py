@@ -209,7 +209,7 @@ def _scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z):
                                (lower, np.full(lower.size, np.inf), step), (0.0, None), z,
                                step=max(0.25 * x_hat[j] * scale, 0.05 * scale))
     k = j - nvar
-    a = st.Tx[k]
+    a = st.scale * st.Tx[k]  # beta_user[k] = scale Tx[k] @ beta_internal
     Q, _ = np.linalg.qr(np.column_stack([a, np.eye(p)]))
     N = Q[:, 1:p] if p > 1 else np.zeros((p, 0))
     a_unit = a / (a @ a)

@@ -114,12 +114,12 @@ def _check_fits(fits, names) -> list[str]:
         if type(f) not in kinds:
             raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model "
                              "(from ml.lmer, ml.glmer, ml.clmm, ml.lm or ml.glm)")
-    if kinds[type(fits[0])] == "clmm" and len({(f.link, f.levels, f.nagq > 1) for f in fits}) > 1:
-        raise ValueError("the cumulative link models differ in link, response categories or quadrature: "
-                         "their likelihoods are not comparable")
     if len({kinds[type(f)] for f in fits}) > 1:
         raise ValueError("anova() compares linear models (lmer, lm) with linear models and GLMMs (glmer, "
                          "glm) with GLMMs; refit them as one kind")
+    if kinds[type(fits[0])] == "clmm" and len({(f.link, f.levels, f.nagq > 1) for f in fits}) > 1:
+        raise ValueError("the cumulative link models differ in link, response categories or quadrature: "
+                         "their likelihoods are not comparable")
     if all(isinstance(f, (LmResult, GlmResult)) for f in fits):
         raise ValueError("anova() compares mixed models (with one model without random effects at most "
                          "among them); compare regressions without random effects with an F test")

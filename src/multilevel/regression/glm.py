@@ -213,6 +213,9 @@ def glm(formula: str, data, family="binomial", link=None, weights=None, offset=N
     from ..design.data import as_dataframe
 
     fam = make_family(family, link)
+    if fam.name == "cumulative":
+        raise ValueError("an ordinal response is fitted by ml.clmm(formula, data, link=...), with a random-effects "
+                         "term")
     if fam.dispersion_name is not None and fam.name != "gaussian":
         raise ValueError(f"ml.glm fits binomial, poisson and gaussian models; the {fam.name} "
                          f"family's {fam.dispersion_name} is estimated by ml.glmer, which needs a "

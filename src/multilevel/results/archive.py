@@ -210,6 +210,8 @@ def save(result, path) -> Path:
                     "optimizer": _opt_record(result.optinfo, result._theta_internal),
                     "estimates": result.to_dict(), "n_dropped": int(result.n_dropped)}
     elif isinstance(result, GlmerResult):
+        if result.family.name == "cumulative":
+            raise TypeError("saving a clmm fit is not supported yet; keep the call and refit it with ml.clmm")
         frame, schema = _frame(result)
         call = {"formula": result.formula, "family": result.family.name, "link": result.family.link.name,
                 "nagq": int(result.nagq)}
@@ -220,7 +222,9 @@ def save(result, path) -> Path:
             call["weights"] = "__weights__"
         _weights_offset(result, frame, call)
         manifest = {"kind": "glmer", "call": call,
-                    "optimizer": _opt_record(result.optinfo, result._x_internal),
+                    "optimizer": {**_opt_record(result.optinfo, result._x_internal),
+                                  # the internal parameters' units (identity and inverse links)
+                                  "eta_scale": float(result.family.eta_scale(result.design.y, result._prior))},
                     "estimates": result.to_dict(), "n_dropped": int(result.design.n_dropped)}
     elif isinstance(result, Posterior):
         return result._save(path)
@@ -327,6 +331,10 @@ def load(path):
         elif kind == "glmer":
             from ..glmm.fit import glmer
 
+            if call["link"] in ("identity", "inverse", "1/mu^2") and "eta_scale" not in manifest["optimizer"]:
+                # written before the internal parameters took the linear predictor's
+                # units: restore from the user-scale optimum instead
+                internal = None
             fit = glmer(call["formula"], data, family=call["family"], link=call["link"], nagq=call["nagq"],
                         weights=call.get("weights"), offset=call.get("offset"), optimizer=opt.optimizer,
                         _restore=(opt, internal))

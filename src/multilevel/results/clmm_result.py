@@ -137,8 +137,13 @@ class ClmmResult:
         return self.glmm.loglik
 
     @property
-    def nobs(self) -> int:
-        return self.glmm.nobs
+    def nobs(self):
+        """The number of observations: the sum of the weights, as clmm's (the rows without weights)."""
+        w = np.asarray(self.glmm._prior, dtype=float)
+        if np.all(w == 1.0):
+            return self.glmm.nobs
+        total = float(w.sum())
+        return int(total) if total.is_integer() else total
 
     @property
     def ngroups(self) -> dict:
@@ -274,6 +279,10 @@ class ClmmResult:
             out.append("")
             out.extend(self.messages)
         return "\n".join(out)
+
+    def save(self, path):
+        """Saving is not available for clmm fits yet (a one-line TypeError)."""
+        raise TypeError("saving a clmm fit is not supported yet; keep the call and refit it with ml.clmm")
 
     def __str__(self) -> str:
         return self.summary()
