@@ -351,6 +351,17 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                                np.full(nd, 0.1)])
         opt = minimize_theta(dev1, x0, lower, optimizer=optimizer, initial_step=step) if _restore is None \
             else replace(saved, lower=lower)
+        if _restore is None and fam.observed_curvature and st.scale != 1.0:
+            # with an identity or inverse link the criterion can be steep near
+            # the edge of the mean's range: where the optimizer's trust region
+            # shrank before the gradient vanished, a fresh start from its optimum
+            # goes on (a converged fit stops again within a few evaluations)
+            again = minimize_theta(dev1, opt.xopt, lower, optimizer=optimizer,
+                                   initial_step=np.maximum(0.1 * step, 1e-3))
+            if again.fopt < opt.fopt:
+                opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval)
+            else:
+                opt = replace(opt, feval=opt.feval + again.feval)
         theta, beta, logd = opt.xopt[:nt], opt.xopt[nt:nt + p], opt.xopt[nt + p:]
         f, pl = bound(logd)
         res = pirls(design, f, theta, layout, prior, beta=beta, u_start=last["u"], plan=pl)
