@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import integrate
 
 import multilevel as ml
@@ -272,3 +274,20 @@ def test_an_archive_without_eta_scale_restores_from_the_user_scale(tmp_path):
     back = ml.load(old)
     assert back.loglik == pytest.approx(fit.loglik, abs=1e-6)
     np.testing.assert_allclose(back.fixef, fit.fixef, rtol=1e-6)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_row_order_and_group_labels_do_not_matter(seed):
+    rng = np.random.default_rng(seed)
+    d = ml.datasets.load("owls")
+    order = rng.permutation(len(d))
+    names = {k: f"nest{v}" for k, v in zip(d["Nest"].cat.categories, rng.permutation(27))}
+    shuffled = d.iloc[order].assign(Nest=lambda x: x["Nest"].astype(str).map(names))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer(MODELS["owls_nb2"]["formula"], shuffled, family="negative_binomial")
+    base = _fit("owls_nb2")
+    assert fit.loglik == pytest.approx(base.loglik, abs=1e-6)
+    np.testing.assert_allclose(fit.fixef, base.fixef, rtol=1e-4, atol=1e-6)
+    assert fit.dispersion["theta"] == pytest.approx(base.dispersion["theta"], rel=1e-4)
