@@ -2,7 +2,8 @@
 
 The reference models of tests/reference/glmmtmb_families.R (negative binomial
 NB2 and NB1, Gamma, beta), a simulated NB2 model of 100,000 rows in 2,000
-groups (``y ~ x + (1 | g)``, theta = 2, seed 1), and the clmm fits of
+groups (``y ~ x + (1 | g)``, theta = 2, seed 1), zero-inflated Poisson and
+NB2 models of Salamanders (``zi = ~ spp + mined``), and the clmm fits of
 ordinal's wine and soup data (``ml.clmm`` against ``ordinal::clmm``). Each
 side: the median of ``--repeat`` whole calls after a warm-up call (R: the
 same, in one R process, ``benchmarks/families_time.R``).
@@ -29,7 +30,7 @@ import multilevel as ml
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY = {"nbinom2": "negative_binomial", "nbinom1": "nbinom1", "Gamma": "gamma", "beta": "beta",
-          "gaussian": "gaussian"}
+          "gaussian": "gaussian", "poisson": "poisson"}
 CASES = [
     ("sal_nb2", "salamanders", "count ~ spp + mined + (1 | site)", "nbinom2", "log"),
     ("sal_nb1", "salamanders", "count ~ spp + mined + (1 | site)", "nbinom1", "log"),
@@ -41,6 +42,8 @@ CASES = [
     ("cake_gamma_log", "cake", "angle ~ recipe + temp + (1 | recipe:replicate)", "Gamma", "log"),
     ("sleep_gamma_slope", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "Gamma", "log"),
     ("seatbelt_beta", "seatbelts", "seatbelt ~ enforce + speed65 + drinkage + (1 | state)", "beta", "logit"),
+    ("sal_zip", "salamanders", "count ~ spp + mined + (1 | site) | ~ spp + mined", "zipoisson", "log"),
+    ("sal_zinb2", "salamanders", "count ~ spp + mined + (1 | site) | ~ spp + mined", "zinbinom2", "log"),
     ("wine_clmm", "wine", "rating ~ temp + contact + (1 | judge)", "clmm", "logit"),
     ("soup_clmm", "soup", "SURENESS ~ PROD + (1 | RESP)", "clmm", "probit"),
 ]
@@ -84,6 +87,10 @@ def main() -> None:
         def fit(c):
             if c["family"] == "clmm":
                 return ml.clmm(c["formula"], frames[c["dataset"]], link=c["link"])
+            if c["family"].startswith("zi"):  # "formula | ~ zero-inflation model"
+                f, zi = c["formula"].split(" | ~ ")
+                return ml.glmer(f, frames[c["dataset"]], family=FAMILY[c["family"][2:]], link=c["link"],
+                                zi="~ " + zi)
             return ml.glmer(c["formula"], frames[c["dataset"]], family=FAMILY[c["family"]], link=c["link"])
 
         ours = {c["id"]: _time(lambda c=c: fit(c), 1 if c["id"] == "nb2_100k" else args.repeat) for c in cases}

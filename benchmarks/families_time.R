@@ -10,6 +10,7 @@ data_dir <- file.path("src", "multilevel", "datasets", "data")
 cases <- fromJSON(args[1], simplifyVector = FALSE)
 rep <- as.integer(args[2])
 fam <- function(name, link) switch(name, nbinom2 = nbinom2(link = link), nbinom1 = nbinom1(link = link),
+                                   poisson = poisson(link = link),
                                    Gamma = Gamma(link = link), beta = beta_family(link = link),
                                    gaussian = gaussian(link = link))
 out <- list()
@@ -17,9 +18,15 @@ for (cs in cases) {
   df <- if (grepl("\\.csv$", cs$dataset)) read.csv(cs$dataset, stringsAsFactors = TRUE) else
     read_bundled(cs$dataset, data_dir)
   if (!is.null(df$g)) df$g <- factor(df$g)
-  f <- as.formula(cs$formula)
+  f <- if (grepl(" | ~ ", cs$formula, fixed = TRUE)) NULL else as.formula(cs$formula)
+  zi <- ~0
+  if (grepl("^zi", cs$family)) {  # "formula | ~ zero-inflation model"
+    parts <- strsplit(cs$formula, " | ~ ", fixed = TRUE)[[1]]
+    f <- as.formula(parts[1]); zi <- as.formula(paste("~", parts[2]))
+    cs$family <- sub("^zi", "", cs$family)
+  }
   run <- if (cs$family == "clmm") function() clmm(f, data = df, link = cs$link) else
-    function() suppressWarnings(glmmTMB(f, data = df, family = fam(cs$family, cs$link)))
+    function() suppressWarnings(glmmTMB(f, data = df, family = fam(cs$family, cs$link), ziformula = zi))
   run()
   out[[cs$id]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
 }

@@ -291,3 +291,40 @@ def test_row_order_and_group_labels_do_not_matter(seed):
     assert fit.loglik == pytest.approx(base.loglik, abs=1e-6)
     np.testing.assert_allclose(fit.fixef, base.fixef, rtol=1e-4, atol=1e-6)
     assert fit.dispersion["theta"] == pytest.approx(base.dispersion["theta"], rel=1e-4)
+
+
+@pytest.mark.parametrize("family", ["poisson", "nbinom2"])
+def test_zero_inflation_against_glmmtmb(family):
+    ref = REF["zero_inflated"][family]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer("count ~ spp + mined + (1 | site)", ml.datasets.load("salamanders"),
+                       family=FAMILY[family], zi="~ spp + mined")
+    assert fit.loglik >= ref["loglik"] - 1e-4 and fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
+    assert fit.df == ref["df"]
+    np.testing.assert_allclose(fit.fixef[list(ref["fixef"])], list(ref["fixef"].values()), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(fit.se[list(ref["se"])], list(ref["se"].values()), rtol=5e-3)
+    zi = fit.zi
+    np.testing.assert_allclose(zi["Estimate"], list(ref["zi"].values()), rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(zi["Std. Error"], list(ref["zi_se"].values()), rtol=5e-3)
+    assert fit.varcorr["std_dev"].iloc[0] == pytest.approx(ref["sd"], rel=2e-3)
+    if family == "nbinom2":
+        assert fit.dispersion["theta"] == pytest.approx(ref["sigma"], rel=2e-3)
+    np.testing.assert_allclose(fit.fitted.to_numpy()[:5], ref["fitted"], rtol=2e-3)
+    assert "Zero-inflation model" in fit.summary()
+    # draws have the structural zeros: more zeros than the count model's own
+    sims = fit.simulate(50, seed=2, use_re=True).to_numpy()
+    assert abs((sims == 0).mean() - (fit.design.y == 0).mean()) < 0.05
+
+
+def test_zero_inflation_bad_input():
+    sal = ml.datasets.load("salamanders")
+    with pytest.raises(ValueError, match="zi= models structural zeros of counts"):
+        ml.glmer("cover ~ mined + (1 | site)", sal.assign(cover=sal.cover.abs() + 0.1), family="gamma", zi="~ 1")
+    with pytest.raises(TypeError, match="zi must be a formula's right-hand side"):
+        ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi=3)
+    with pytest.raises(ValueError, match="fixed-effects right-hand side"):
+        ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi="~ (1 | site)")
+    fit = ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi="~ mined")
+    with pytest.raises(ValueError, match="zero-inflated fit"):
+        fit.predict(type="response")

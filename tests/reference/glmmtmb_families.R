@@ -14,7 +14,8 @@
 # 1 / sqrt(shape) for Gamma, the precision phi for beta, the residual SD for
 # gaussian), ranef (the first 5 conditional modes of the first term's first
 # column), fitted (the first 5 fitted means), seconds (the fit's elapsed time),
-# convergence and pdHess (glmmTMB's optimizer code and Hessian check).
+# convergence and pdHess (glmmTMB's optimizer code and Hessian check); and zero_inflated:
+# zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined.
 #
 # Requires glmmTMB, lme4 and jsonlite.
 
@@ -110,4 +111,22 @@ write_json(list(versions = list(r = R.version.string, glmmTMB = as.character(pac
                                 lme4 = as.character(packageVersion("lme4"))),
                 models = models, glmer_nb = glmer_nb),
            file.path("tests", "reference", "glmmtmb_families.json"),
+           auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+
+# zero-inflated Poisson and NB2 (glmmTMB's ziformula), Salamanders
+sal <- read_bundled("salamanders", data_dir)
+zi_models <- list()
+for (fam in c("poisson", "nbinom2")) {
+  f <- if (fam == "poisson") poisson() else nbinom2()
+  m <- glmmTMB(count ~ spp + mined + (1 | site), zi = ~ spp + mined, family = f, data = sal)
+  zi_models[[fam]] <- list(
+    loglik = as.numeric(logLik(m)), df = attr(logLik(m), "df"), fixef = as.list(fixef(m)$cond),
+    se = as.list(sqrt(diag(vcov(m)$cond))), zi = as.list(fixef(m)$zi), zi_se = as.list(sqrt(diag(vcov(m)$zi))),
+    sd = sqrt(VarCorr(m)$cond$site[1, 1]), sigma = sigma(m), fitted = head(unname(fitted(m)), 5),
+    seconds = system.time(glmmTMB(count ~ spp + mined + (1 | site), zi = ~ spp + mined, family = f,
+                                  data = sal))[["elapsed"]])
+}
+out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
+out$zero_inflated <- zi_models
+write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
            auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")

@@ -151,10 +151,12 @@ class DispersionFamily(Family):
         score, hess = self.derivatives(y, mu)
         return -(hess * d * d + score * d2)
 
-    def working(self, y: np.ndarray, eta: np.ndarray, mu: np.ndarray | None = None
+    def working(self, y: np.ndarray, eta: np.ndarray, mu: np.ndarray | None = None, signed: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A Newton step's ``(mu, w, r)``: ``w`` the observed information of ``eta``
-        (Fisher's where that is not positive), ``r = (d l / d eta) / w``.
+        (Fisher's where that is not positive, unless ``signed``: a solver that
+        takes weights of either sign gets the exact Newton step, whose
+        convergence is quadratic), ``r = (d l / d eta) / w``.
 
         Examples
         --------
@@ -169,9 +171,10 @@ class DispersionFamily(Family):
         d, d2 = self._link_derivatives(eta, mu)
         score, hess = self.derivatives(y, mu)
         w = -(hess * d * d + score * d2)
-        bad = ~(w > 0)
+        bad = ~(np.abs(w) > _TINY) if signed else ~(w > 0)
         if bad.any():  # Fisher's information where the observed one is not positive
-            w[bad] = np.maximum(self.information(mu[bad]) * d[bad] ** 2, _TINY)
+            # (the whole vector: a family's parameters may be per observation)
+            w[bad] = np.maximum((self.information(mu) * d * d)[bad], _TINY)
         return mu, w, score * d / w
 
     def __repr__(self) -> str:

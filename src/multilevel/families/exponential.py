@@ -219,7 +219,7 @@ class Family:
         d = self.link.mu_eta(eta)
         return mu, d, d * d / self.variance(mu)
 
-    def working(self, y: np.ndarray, eta: np.ndarray, mu: np.ndarray | None = None
+    def working(self, y: np.ndarray, eta: np.ndarray, mu: np.ndarray | None = None, signed: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One IRLS step's ``(mu, w, r)`` at ``eta``: the weights ``w`` (per unit of
         prior weight) and working residuals ``r``, the working response being

@@ -82,7 +82,7 @@ def _response(parsed, data, weights, fam):
 
 
 def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weights=None,
-          offset=None, optimizer: str = "bobyqa", _restore=None):
+          offset=None, optimizer: str = "bobyqa", zi: str | None = None, _restore=None):
     """Fit a generalized linear mixed model, as ``lme4::glmer``.
 
     Parameters
@@ -116,6 +116,12 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         the saturated model's term for binomial responses with trials), and
         the standard errors come from the Hessian of the quadrature deviance.
     weights, offset : str or array-like, optional
+    zi : str, optional
+        A zero-inflation model for a Poisson or negative binomial response,
+        as glmmTMB's ``ziformula``: the right-hand side of a fixed-effects
+        formula such as ``"~ spp + mined"`` (``"~ 1"``: one probability of a
+        structural zero). ``logit(pi) = X_zi gamma``, estimated with the rest;
+        ``fit.zi`` tables gamma.
 
     Returns
     -------
@@ -162,6 +168,8 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     design = build_design(parsed_y, frame, weights=weights, offset=offset, observation_level=True)
     prior = np.ones(design.n) if design.weights is None else design.weights
     fam.check_response(design.y, None if design.weights is None else prior, parsed.response)
+    if zi is not None:
+        fam = _zero_inflated(fam, zi, frame, design, parsed.response)
     # the design's weights are prior weights of the family, not of a working LMM
     design = replace(design, weights=None)
     check_agq(design.terms, nagq)
@@ -177,6 +185,33 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
                            weights_name=weights_name,
                            data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
                            _restore=_restore)
+
+
+def _zero_inflated(fam, zi, frame, design, response):
+    """The zero-inflated family of ``fam`` with the model ``zi`` on the design's rows."""
+    from ..design.standardize import orthogonal_basis
+    from ..families.zero_inflated import ZeroInflated
+
+    if not isinstance(zi, str):
+        raise TypeError(f"zi must be a formula's right-hand side such as '~ x', not {short_repr(zi)}")
+    if fam.name not in ("poisson", "negative_binomial", "nbinom1"):
+        raise ValueError(f"zi= models structural zeros of counts (poisson, negative_binomial, nbinom1), not of a "
+                         f"{fam.name} response")
+    rhs = zi.strip()
+    rhs = rhs[1:].strip() if rhs.startswith("~") else rhs
+    if not rhs or "|" in rhs:
+        raise ValueError(f"zi must be a fixed-effects right-hand side such as '~ x' or '~ 1', not {zi!r}")
+    parsed = parse_formula(f"{response} ~ {rhs}")
+    rows = frame.loc[design.data_index]
+    zd = build_design(parsed, rows)
+    if zd.n != design.n:
+        raise ValueError(f"the zero-inflation predictors ({rhs}) have missing values in rows the model uses; "
+                         "drop those rows first")
+    basis = orthogonal_basis(zd.X) if zd.p else None
+    if basis is None:
+        raise ValueError(f"the zero-inflation model's columns ({', '.join(zd.fixed.names)}) are not linearly "
+                         "independent; remove the redundant terms")
+    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names)
 
 
 def _check_nagq(nagq) -> int:
@@ -453,7 +488,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                              xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
     return GlmerResult._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
-                              dispersion_se=np.sqrt(np.where(logd_var >= 0, logd_var, np.nan))
+                              dispersion_se=np.sqrt(np.where(logd_var[:1] >= 0, logd_var[:1], np.nan))
                               if fam.dispersion_name else None, cov_beta_extra=cov_beta_extra,
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=response, formula=formula, offset_name=offset_name,

@@ -197,7 +197,13 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
         eta = link.fun(fam.mustart(y, prior_weights))
     u = np.zeros(sum(t.q for t in design.terms)) if u_start is None else u_start
     b = np.zeros(X.shape[1]) if not fixed_beta else beta
-    mu, wu, r = fam.working(y, eta)
+    # with beta held fixed and one random-effects term the system is block
+    # diagonal and solved without square roots of the weights: a family whose
+    # observed information is negative for some observations (zero inflation,
+    # NB1) takes exact Newton steps there, falling back to Fisher's weights for
+    # a step whose blocks are not positive definite
+    signed = fam.observed_curvature and fixed_beta and len(design.terms) == 1
+    mu, wu, r = fam.working(y, eta, signed=signed)
     # from a warm start the first step is also checked against where it started
     pdev_old = _penalised(plan, mu, u) if u_start is not None else np.inf
     it = 0
@@ -205,8 +211,17 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     for it in range(1, maxit + 1):
         w = prior_weights * wu
         z = eta - off - xb + r
-        b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
-                                 products=plan.products[fixed_beta])
+        try:
+            b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
+                                     products=plan.products[fixed_beta])
+        except NotPositiveDefinite:
+            if not (signed and np.any(wu < 0)):
+                raise
+            mu, wu, r = fam.working(y, eta, mu)
+            w = prior_weights * wu
+            z = eta - off - xb + r
+            b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
+                                     products=plan.products[fixed_beta])
         if not fixed_beta:
             b = b_new
         zu = random_part(design.terms, T, u_new) if plan.scalar is None else plan.scalar.random_part(theta, u_new)
@@ -222,7 +237,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
             pdev = _penalised(plan, mu_new, u_new)
             halvings += 1
         u, eta = u_new, eta_new
-        mu, wu, r = fam.working(y, eta, mu_new)
+        mu, wu, r = fam.working(y, eta, mu_new, signed=signed)
         if np.isfinite(pdev) and abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
             converged = True
             break
@@ -294,6 +309,8 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
         d = np.bincount(term.codes, weights=w * zc * zc, minlength=term.nlevels)
         sg = np.bincount(term.codes, weights=w * zc * z, minlength=term.nlevels)
         denom = t * t * d + 1.0
+        if not np.all(denom > 0):  # weights of either sign (exact Newton steps)
+            raise NotPositiveDefinite("a level's curvature is not positive")
         return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
     if fixed_beta and len(terms) == 1:
         return _one_term(terms[0], layout.factors(theta)[0], z, w, logdet_only)

@@ -212,6 +212,8 @@ def save(result, path) -> Path:
     elif isinstance(result, GlmerResult):
         if result.family.name == "cumulative":
             raise TypeError("saving a clmm fit is not supported yet; keep the call and refit it with ml.clmm")
+        if hasattr(result.family, "zi_names"):
+            raise TypeError("saving a zero-inflated fit is not supported yet; keep the call and refit it")
         frame, schema = _frame(result)
         call = {"formula": result.formula, "family": result.family.name, "link": result.family.link.name,
                 "nagq": int(result.nagq)}

@@ -372,6 +372,10 @@ class GlmerResult(AfterFit):
         """
         from ..predict import prediction_table, predict_glmm
 
+        if hasattr(self.family, "zi_names") and type == "response":
+            raise ValueError("the response-scale prediction of a zero-inflated fit needs the zero-inflation "
+                             "model at the new rows, which is not available yet: fit.fitted gives (1 - pi) mu "
+                             "for the fitted rows, and type='link' the count model's linear predictor")
         if se_fit or interval is not None:
             return prediction_table(self, newdata, type=type, random=random,
                                     allow_new_levels=allow_new_levels, offset=offset,
@@ -409,11 +413,43 @@ class GlmerResult(AfterFit):
         stat = overdispersion(self.residuals("pearson").to_numpy(), self.nobs - self.df)
         return pd.Series(stat, name="overdispersion", dtype=float)
 
+    # ----------------------------------------------------- zero inflation
+    @property
+    def zi(self) -> pd.DataFrame | None:
+        """The zero-inflation model's coefficients (``zi=``): Estimate, Std. Error,
+        z value, Pr(>|z|) on the logit scale of the probability of a structural
+        zero; None without ``zi``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("count ~ mined + (1 | site)", ml.datasets.load("salamanders"),
+        ...              family="poisson", zi="~ mined")
+        >>> m.zi.index.tolist()
+        ['(Intercept)', 'minedno']
+        """
+        fam = self.family
+        if not hasattr(fam, "zi_names"):
+            return None
+        from .rtable import CoefTable
+
+        q = len(fam.gamma)
+        est = fam.Tzi @ np.asarray(fam.gamma, dtype=float)
+        C = np.asarray(self._cov_beta_extra, dtype=float)[-q:, -q:] if self._cov_beta_extra is not None \
+            else np.full((q, q), np.nan)
+        se = np.sqrt(np.maximum(np.diag(fam.Tzi @ C @ fam.Tzi.T), 0.0))
+        z = est / se
+        return CoefTable({"Estimate": est, "Std. Error": se, "z value": z,
+                          "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=list(fam.zi_names))
+
     # ----------------------------------------------------- fitted/residuals
     @property
     def fitted(self) -> pd.Series:
-        """Fitted means on the response scale."""
-        return pd.Series(self._pirls.mu, index=self.design.data_index, name="fitted")
+        """Fitted means on the response scale (with zero inflation, ``(1 - pi) mu``)."""
+        mu = self._pirls.mu
+        if hasattr(self.family, "zi_names"):
+            mu = self.family.mean(mu)
+        return pd.Series(mu, index=self.design.data_index, name="fitted")
 
     def residuals(self, type: str | None = None) -> pd.Series:
         """Residuals: ``deviance`` (the default, as glmer, where the family has them),

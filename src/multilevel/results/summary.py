@@ -467,6 +467,9 @@ def glmer_summary(fit) -> str:
     out.append("Fixed effects:")
     out.extend(coef_lines(fit.coef_table()))
     out.extend(_correlation_lines(fit.vcov))
+    if getattr(fit, "zi", None) is not None:
+        out += ["", "Zero-inflation model (logit of the probability of a structural zero):"]
+        out.extend(coef_lines(fit.zi))
     if fit.messages:
         out.append("")
         out.extend(fit.messages)

@@ -1,0 +1,172 @@
+"""Zero-inflated count families (glmmTMB's ``ziformula``).
+
+``P(y = 0) = pi + (1 - pi) f(0 | mu)``, ``P(y = k) = (1 - pi) f(k | mu)`` for
+``k > 0``, with ``logit(pi) = X_zi gamma``: a Poisson or negative binomial
+count ``f`` and a fixed-effects model for the structural zeros. The
+coefficients ``gamma`` are the family's own parameters (after the count
+family's dispersion), optimised with theta and beta; ``X_zi`` is kept
+standardised (orthogonal columns of root mean square 1), ``gamma_user =
+T_zi gamma``.
+
+Examples
+--------
+>>> from multilevel.families import family
+>>> zi = ZeroInflated.wrap(family("poisson"), np.ones((3, 1)), np.eye(1), ("(Intercept)",))
+>>> zi = zi.with_extra(np.array([0.0]))          # pi = 0.5
+>>> np.round(np.exp(zi.logpdf(np.array([0.0, 1.0, 2.0]), np.full(3, 1.0))), 4).tolist()
+[0.6839, 0.1839, 0.092]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+from scipy import special
+
+from .dispersion import DispersionFamily
+
+__all__ = ["ZeroInflated"]
+
+
+@dataclass(frozen=True, repr=False)
+class ZeroInflated(DispersionFamily):
+    """A count family with zero inflation.
+
+    Attributes
+    ----------
+    base : Family
+        The count family (Poisson, NB2 or NB1) at its current dispersion.
+    Xzi : ndarray (n, q)
+        The zero-inflation design, standardised.
+    Tzi : ndarray (q, q)
+        ``gamma_user = Tzi @ gamma``.
+    zi_names : tuple of str
+    gamma : tuple of float
+        The internal zero-inflation coefficients.
+    """
+
+    base: object = None
+    Xzi: np.ndarray = field(default=None, compare=False)
+    Tzi: np.ndarray = field(default=None, compare=False)
+    zi_names: tuple = ()
+    gamma: tuple = ()
+
+    discrete: ClassVar[bool] = True
+    has_deviance_residuals: ClassVar[bool] = False
+
+    @classmethod
+    def wrap(cls, base, Xzi, Tzi, names) -> "ZeroInflated":
+        """The zero-inflated version of ``base`` with the (standardised) design ``Xzi``."""
+        return cls(base.name, base.link, base=base, Xzi=np.asarray(Xzi, dtype=float),
+                   Tzi=np.asarray(Tzi, dtype=float), zi_names=tuple(names), gamma=(0.0,) * Xzi.shape[1])
+
+    # ------------------------------------------------------- parameters
+    @property
+    def dispersion_name(self):
+        return self.base.dispersion_name
+
+    @property
+    def dispersion(self):
+        return self.base.dispersion
+
+    @property
+    def n_extra(self) -> int:
+        return self.base.n_extra + len(self.gamma)
+
+    def extra_internal(self) -> np.ndarray:
+        return np.concatenate([self.base.extra_internal(), np.asarray(self.gamma, dtype=float)])
+
+    def with_extra(self, x) -> "ZeroInflated":
+        x = np.asarray(x, dtype=float)
+        nb = self.base.n_extra
+        return replace(self, base=self.base.with_extra(x[:nb]) if nb else self.base,
+                       gamma=tuple(float(v) for v in x[nb:]))
+
+    def start_extra(self, y, mu) -> np.ndarray:
+        base = self.base.start_extra(y, mu)
+        start = self.base.with_extra(base) if base.size else self.base
+        # the excess of zeros over the count family's at these means, on the first column
+        excess = float(np.mean(y == 0) - np.mean(np.exp(_logpdf(start, np.zeros_like(mu), mu))))
+        g = np.zeros(len(self.gamma))
+        if g.size and np.allclose(self.Xzi[:, 0], self.Xzi[0, 0]):
+            g[0] = special.logit(np.clip(excess, 0.02, 0.9)) / self.Xzi[0, 0]
+        return np.concatenate([base, g])
+
+    @cached_property
+    def pi(self) -> np.ndarray:
+        """The probability of a structural zero, per observation."""
+        return special.expit(self.Xzi @ np.asarray(self.gamma, dtype=float))
+
+    def _pi_like(self, mu):
+        mu = np.asarray(mu)
+        return self.pi.reshape((-1,) + (1,) * (mu.ndim - 1))
+
+    # ------------------------------------------------------- likelihood
+    def logpdf(self, y, mu):
+        pi = self._pi_like(mu)
+        lb = _logpdf(self.base, y, mu)
+        zero = np.logaddexp(np.log(pi), np.log1p(-pi) + lb)
+        return np.where(y == 0, zero, np.log1p(-pi) + lb)
+
+    def derivatives(self, y, mu):
+        pi = self._pi_like(mu)
+        lb = _logpdf(self.base, y, mu)
+        s, h = _derivatives(self.base, y, mu)
+        # at y = 0: l = log(pi + (1 - pi) f0); r = (1 - pi) f0 / (pi + (1 - pi) f0)
+        r = np.exp(np.log1p(-pi) + lb - np.logaddexp(np.log(pi), np.log1p(-pi) + lb))
+        zero = y == 0
+        score = np.where(zero, r * s, s)
+        hess = np.where(zero, r * (h + s * s) - (r * s) ** 2, h)
+        return score, hess
+
+    def information(self, mu):
+        return (1.0 - self._pi_like(mu)) * _information(self.base, mu)
+
+    def variance(self, mu):
+        pi = self._pi_like(mu)
+        return (1.0 - pi) * (_variance(self.base, mu) + pi * mu * mu)
+
+    def mean(self, mu):
+        """The mean of the response, ``(1 - pi) mu``."""
+        return (1.0 - self._pi_like(mu)) * mu
+
+    def mustart(self, y, prior_weights):
+        return self.base.mustart(y, prior_weights)
+
+    def start(self, y, mu):
+        return self.base.start(y, mu) if self.base.dispersion_name else 1.0
+
+    def simulate(self, mu, prior_weights, rng):
+        mu = np.asarray(mu, dtype=float)
+        counts = self.base.simulate(mu, prior_weights, rng)
+        return np.where(rng.uniform(size=mu.shape) < self.pi, 0.0, counts)
+
+    def check_response(self, y, weights=None, name="response"):
+        self.base.check_response(y, weights, name)
+
+    def __repr__(self) -> str:
+        return f"Family('zero-inflated {self.base.name}', link={self.link.name!r}, zi={list(self.zi_names)})"
+
+
+# the Poisson family has no elementwise log-density of its own (its IRLS is Fisher's)
+def _logpdf(fam, y, mu):
+    if fam.name == "poisson":
+        return special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+    return fam.logpdf(y, mu)
+
+
+def _derivatives(fam, y, mu):
+    if fam.name == "poisson":
+        return y / mu - 1.0, -y / (mu * mu)
+    return fam.derivatives(y, mu)
+
+
+def _information(fam, mu):
+    return 1.0 / mu if fam.name == "poisson" else fam.information(mu)
+
+
+def _variance(fam, mu):
+    return fam.variance(mu)
