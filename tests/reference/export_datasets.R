@@ -25,40 +25,8 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-out_dir <- file.path("src", "multilevel", "datasets", "data")
-dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
-
-# Write one dataset (CSV + JSON sidecar).
-#   columns: named character vector, one-line description per column, in the
-#            order of the columns of `df`.
-write_dataset <- function(df, name, title, source, description, columns) {
-  stopifnot(identical(names(columns), names(df)))
-  df <- as.data.frame(df)
-  rownames(df) <- NULL
-
-  write.csv(df, file.path(out_dir, paste0(name, ".csv")),
-            row.names = FALSE, na = "")
-
-  is_fac <- vapply(df, is.factor, logical(1))
-  # I() keeps one-level factors as JSON arrays under auto_unbox.
-  categories <- lapply(df[is_fac], function(x) I(levels(x)))
-  ordered <- names(df)[vapply(df, is.ordered, logical(1))]
-
-  meta <- list(
-    name = name,
-    title = title,
-    source = source,
-    description = description,
-    nrow = nrow(df),
-    columns = as.list(columns),
-    categories = if (length(categories)) categories else setNames(list(), character(0)),
-    ordered = I(ordered)
-  )
-  write_json(meta, file.path(out_dir, paste0(name, ".json")),
-             auto_unbox = TRUE, digits = NA, null = "null", na = "null",
-             pretty = TRUE)
-  invisible(df)
-}
+# write_dataset(): the CSV + JSON sidecar writer shared by the export scripts
+source(file.path("tests", "reference", "dataset_writer.R"))
 
 # Round half away from zero on the decimal representation.  All the HSB
 # values used below have exactly three decimals, so going through integer
