@@ -628,6 +628,10 @@ for code, words in [
      ("categories", "5")),
     ("ml.clmm('r ~ size + (1 | herd)', cb(r=pd.Categorical(CB['period'], ordered=True)), nagq=0)", ("nagq",)),
     ("GFP.residuals('deviancee')", ("type", "deviancee")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ perio')", ("perio",)),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi=['~ 1'])", ("zi",)),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ (1 | herd)')", ("zi", "fixed-effects")),
+    ("ml.glmer(" + GLMER + ", CB, zi='~ 1')", ("zi", "binomial")),
 ]:
     add(code, *words)
 

@@ -201,9 +201,10 @@ def _zero_inflated(fam, zi, frame, design, response):
     rhs = rhs[1:].strip() if rhs.startswith("~") else rhs
     if not rhs or "|" in rhs:
         raise ValueError(f"zi must be a fixed-effects right-hand side such as '~ x' or '~ 1', not {zi!r}")
-    parsed = parse_formula(f"{response} ~ {rhs}")
-    rows = frame.loc[design.data_index]
-    zd = build_design(parsed, rows)
+    try:
+        zd = build_design(parse_formula(f"{response} ~ {rhs}"), frame.loc[design.data_index])
+    except ValueError as exc:  # name the argument the problem is in
+        raise ValueError(f"in zi={zi!r}: {exc}") from None
     if zd.n != design.n:
         raise ValueError(f"the zero-inflation predictors ({rhs}) have missing values in rows the model uses; "
                          "drop those rows first")
