@@ -325,6 +325,25 @@ def test_zero_inflation_bad_input():
         ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi=3)
     with pytest.raises(ValueError, match="fixed-effects right-hand side"):
         ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi="~ (1 | site)")
-    fit = ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi="~ mined")
-    with pytest.raises(ValueError, match="zero-inflated fit"):
-        fit.predict(type="response")
+
+
+def test_zero_inflated_predictions_and_saving(tmp_path):
+    sal = ml.datasets.load("salamanders")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer("count ~ mined + (1 | site)", sal, family="negative_binomial", zi="~ spp + cover")
+    # at the fitted rows the response-scale prediction is (1 - pi) mu, the fitted values
+    np.testing.assert_allclose(fit.predict(type="response"), fit.fitted, rtol=1e-10)
+    new = pd.DataFrame({"mined": ["no", "no"], "spp": ["GP", "DF"], "cover": [0.0, 1.0], "site": ["R-1", "new"]})
+    mu = fit.predict(new, type="response", random=False).to_numpy()
+    g = fit.zi["Estimate"]
+    eta_zi = np.array([g["(Intercept)"], g["(Intercept)"] + g["sppDF"] + g["cover"]])
+    count = np.exp(fit.fixef["(Intercept)"] + fit.fixef["minedno"])
+    np.testing.assert_allclose(mu, count / (1 + np.exp(eta_zi)), rtol=1e-10)
+    with pytest.raises(ValueError, match="zero-inflated fit's mean"):
+        fit.predict(new, type="response", se_fit=True)
+    # a saved fit restores, its zero-inflation model's columns included
+    back = ml.load(fit.save(tmp_path / "zinb.mlfit"))
+    assert back.loglik == pytest.approx(fit.loglik, abs=1e-8)
+    np.testing.assert_allclose(back.zi.to_numpy(), fit.zi.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(back.fitted, fit.fitted, rtol=1e-10)

@@ -53,15 +53,25 @@ class ZeroInflated(DispersionFamily):
     Tzi: np.ndarray = field(default=None, compare=False)
     zi_names: tuple = ()
     gamma: tuple = ()
+    zi_formula: str = ""
+    zi_design: object = field(default=None, compare=False, repr=False)
 
     discrete: ClassVar[bool] = True
     has_deviance_residuals: ClassVar[bool] = False
 
     @classmethod
-    def wrap(cls, base, Xzi, Tzi, names) -> "ZeroInflated":
-        """The zero-inflated version of ``base`` with the (standardised) design ``Xzi``."""
+    def wrap(cls, base, Xzi, Tzi, names, formula: str = "", design=None) -> "ZeroInflated":
+        """The zero-inflated version of ``base`` with the (standardised) design ``Xzi``
+        (``formula``: the ``zi`` argument; ``design``: its design on the user's scale,
+        which builds the model's rows for new data)."""
         return cls(base.name, base.link, base=base, Xzi=np.asarray(Xzi, dtype=float),
-                   Tzi=np.asarray(Tzi, dtype=float), zi_names=tuple(names), gamma=(0.0,) * Xzi.shape[1])
+                   Tzi=np.asarray(Tzi, dtype=float), zi_names=tuple(names), gamma=(0.0,) * Xzi.shape[1],
+                   zi_formula=formula, zi_design=design)
+
+    @property
+    def zi_coefficients(self) -> np.ndarray:
+        """The zero-inflation coefficients on the user's scale (``Tzi @ gamma``)."""
+        return self.Tzi @ np.asarray(self.gamma, dtype=float)
 
     # ------------------------------------------------------- parameters
     @property

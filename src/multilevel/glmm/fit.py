@@ -212,7 +212,7 @@ def _zero_inflated(fam, zi, frame, design, response):
     if basis is None:
         raise ValueError(f"the zero-inflation model's columns ({', '.join(zd.fixed.names)}) are not linearly "
                          "independent; remove the redundant terms")
-    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names)
+    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names, formula=zi, design=zd)
 
 
 def _check_nagq(nagq) -> int:

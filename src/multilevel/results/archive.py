@@ -104,7 +104,11 @@ def model_frame(design, formula: str, *names) -> tuple[pd.DataFrame, dict]:
 
 
 def _frame(result) -> tuple[pd.DataFrame, dict]:
-    return model_frame(result.design, result.formula, getattr(result, "offset_name", None),
+    formula = result.formula
+    zi = getattr(getattr(result, "family", None), "zi_formula", "")
+    if zi:  # the zero-inflation model's columns too
+        formula = f"{formula} + {zi.strip().lstrip('~')}"
+    return model_frame(result.design, formula, getattr(result, "offset_name", None),
                        getattr(result, "weights_name", None))
 
 
@@ -212,11 +216,11 @@ def save(result, path) -> Path:
     elif isinstance(result, GlmerResult):
         if result.family.name == "cumulative":
             raise TypeError("saving a clmm fit is not supported yet; keep the call and refit it with ml.clmm")
-        if hasattr(result.family, "zi_names"):
-            raise TypeError("saving a zero-inflated fit is not supported yet; keep the call and refit it")
         frame, schema = _frame(result)
         call = {"formula": result.formula, "family": result.family.name, "link": result.family.link.name,
                 "nagq": int(result.nagq)}
+        if getattr(result.family, "zi_formula", ""):
+            call["zi"] = result.family.zi_formula
         if result.weights_name is not None:
             call["weights"] = result.weights_name
         elif result._prior is not None and not np.all(result._prior == 1) and "cbind(" not in result.formula:
@@ -338,6 +342,7 @@ def load(path):
                 # units: restore from the user-scale optimum instead
                 internal = None
             fit = glmer(call["formula"], data, family=call["family"], link=call["link"], nagq=call["nagq"],
+                        zi=call.get("zi"),
                         weights=call.get("weights"), offset=call.get("offset"), optimizer=opt.optimizer,
                         _restore=(opt, internal))
             if call.get("offset") == "__offset__":
@@ -348,6 +353,9 @@ def load(path):
             if saved is not None:
                 fit = replace(fit, vcov=pd.DataFrame(np.asarray(saved, dtype=float), index=fit.vcov.index,
                                                      columns=fit.vcov.columns))
+            saved_cov = manifest.get("estimates", {}).get("cov_beta_extra")
+            if saved_cov is not None:
+                fit = replace(fit, _cov_beta_extra=np.asarray(saved_cov, dtype=float))
             saved_se = manifest.get("estimates", {}).get("dispersion_se_log")
             if saved_se:
                 fit = replace(fit, dispersion_se=pd.Series(saved_se, dtype=float, name="se(log)"))

@@ -373,9 +373,10 @@ class GlmerResult(AfterFit):
         from ..predict import prediction_table, predict_glmm
 
         if hasattr(self.family, "zi_names") and type == "response":
-            raise ValueError("the response-scale prediction of a zero-inflated fit needs the zero-inflation "
-                             "model at the new rows, which is not available yet: fit.fitted gives (1 - pi) mu "
-                             "for the fitted rows, and type='link' the count model's linear predictor")
+            if se_fit or interval is not None:
+                raise ValueError("standard errors and intervals of a zero-inflated fit's mean are not available "
+                                 "yet; type='link' gives them for the count model's linear predictor")
+            return self._zero_inflated_mean(newdata, random, allow_new_levels, offset)
         if se_fit or interval is not None:
             return prediction_table(self, newdata, type=type, random=random,
                                     allow_new_levels=allow_new_levels, offset=offset,
@@ -383,6 +384,19 @@ class GlmerResult(AfterFit):
 
         return predict_glmm(self, newdata, type=type, random=random, allow_new_levels=allow_new_levels,
                             offset=offset)
+
+    def _zero_inflated_mean(self, newdata, random, allow_new_levels, offset) -> pd.Series:
+        """``(1 - pi) mu`` at new (or the fitted) rows: the count mean times the
+        probability that a zero is not structural."""
+        from ..design.data import as_dataframe
+        from ..predict import _fixed_matrix, predict_glmm
+
+        fam = self.family
+        mu = predict_glmm(self, newdata, type="response", random=random, allow_new_levels=allow_new_levels,
+                          offset=offset)
+        Xzi = fam.zi_design.X if newdata is None else _fixed_matrix(fam.zi_design, as_dataframe(newdata))
+        pi = stats.logistic.cdf(Xzi @ fam.zi_coefficients)
+        return pd.Series((1.0 - pi) * mu.to_numpy(), index=mu.index, name="predicted")
 
     # --------------------------------------------------------- diagnostics
     def check_overdispersion(self) -> pd.Series:
@@ -434,7 +448,7 @@ class GlmerResult(AfterFit):
         from .rtable import CoefTable
 
         q = len(fam.gamma)
-        est = fam.Tzi @ np.asarray(fam.gamma, dtype=float)
+        est = fam.zi_coefficients
         C = np.asarray(self._cov_beta_extra, dtype=float)[-q:, -q:] if self._cov_beta_extra is not None \
             else np.full((q, q), np.nan)
         se = np.sqrt(np.maximum(np.diag(fam.Tzi @ C @ fam.Tzi.T), 0.0))
@@ -633,6 +647,10 @@ class GlmerResult(AfterFit):
             "link": self.family.link.name,
             "dispersion": {k: float(v) for k, v in self.dispersion.items()},
             "dispersion_se_log": {k: float(v) for k, v in self.dispersion_se.items()},
+            "zi": None if self.zi is None else {k: float(v) for k, v in self.zi["Estimate"].items()},
+            # the covariance of (beta, the family's own parameters), which a saved fit restores
+            "cov_beta_extra": None if self._cov_beta_extra is None or not self.family.n_extra
+            else np.asarray(self._cov_beta_extra).tolist(),
             "method": method,
             "nagq": self.nagq,
             "nobs": self.nobs,
