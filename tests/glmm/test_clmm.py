@@ -149,9 +149,13 @@ def test_weights_count_observations_and_unsupported_calls(tmp_path):
     # a weight of 2 is a row counted twice; clmm counts the weights as observations
     assert w.nobs == twice.nobs == 144 and w.loglik == pytest.approx(twice.loglik, abs=1e-6)
     np.testing.assert_allclose(w.thresholds, twice.thresholds, atol=1e-4)
-    with pytest.raises(TypeError, match="saving a clmm fit is not supported yet"):
-        _fit("wine_logit").save(tmp_path / "clmm.mlfit")
-    with pytest.raises(TypeError, match="saving a clmm fit is not supported yet"):
+    # a saved fit restores to the last digit, its categories and weights with it
+    back = ml.load(w.save(tmp_path / "clmm.mlfit"))
+    assert back.loglik == w.loglik and back.levels == w.levels and back.nobs == 144
+    np.testing.assert_allclose(back.thresholds, w.thresholds, rtol=1e-12)
+    np.testing.assert_allclose(back.vcov, w.vcov, rtol=1e-12)
+    assert back.summary() == w.summary()
+    with pytest.raises(TypeError, match="save the ml.clmm result"):
         _fit("wine_logit").glmm.save(tmp_path / "clmm.mlfit")
     with pytest.raises(ValueError, match="ml.clmm"):
         ml.glm("rating ~ temp", wine, family="cumulative")

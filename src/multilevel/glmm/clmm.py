@@ -41,7 +41,7 @@ def _ordered_response(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tup
 
 
 def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, offset=None,
-         optimizer: str = "bobyqa"):
+         optimizer: str = "bobyqa", _restore=None):
     """Fit a cumulative link mixed model, as ``ordinal::clmm``.
 
     ``P(Y <= j) = F(theta_j - eta)`` with flexible thresholds ``theta_1 < ...
@@ -102,5 +102,6 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
     fit = fit_glmm_design(design, fam, prior, nagq=nagq, optimizer=optimizer, formula=formula,
                           response=parsed.response, offset_name=offset if isinstance(offset, str) else None,
                           weights_name=weights if isinstance(weights, str) else None,
-                          data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None)
+                          data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
+                          _restore=_restore)
     return ClmmResult(formula=formula, link=link, levels=levels, glmm=fit, response=parsed.response)

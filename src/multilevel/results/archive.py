@@ -199,6 +199,7 @@ def save(result, path) -> Path:
     (True, True)
     """
     from ..bayes.posterior import Posterior
+    from .clmm_result import ClmmResult
     from .glmer_result import GlmerResult
     from .lmer_result import LmerResult
 
@@ -213,9 +214,26 @@ def save(result, path) -> Path:
         manifest = {"kind": "lmer", "call": call,
                     "optimizer": _opt_record(result.optinfo, result._theta_internal),
                     "estimates": result.to_dict(), "n_dropped": int(result.n_dropped)}
+    elif isinstance(result, ClmmResult):
+        g = result.glmm
+        frame, schema = _frame(g)
+        # the fit's response holds category codes: the archive keeps the categories
+        col = result.response
+        frame[col] = pd.Categorical.from_codes(frame[col].astype(int), categories=list(result.levels),
+                                               ordered=True)
+        schema[col] = _column_schema(frame[col])
+        call = {"formula": result.formula, "link": result.link, "nagq": int(result.nagq)}
+        if g.weights_name is not None:
+            call["weights"] = g.weights_name
+        elif not np.all(g._prior == 1):
+            frame["__weights__"] = g._prior
+            call["weights"] = "__weights__"
+        _weights_offset(g, frame, call)
+        manifest = {"kind": "clmm", "call": call, "optimizer": _opt_record(g.optinfo, g._x_internal),
+                    "estimates": g.to_dict(), "n_dropped": int(g.design.n_dropped)}
     elif isinstance(result, GlmerResult):
         if result.family.name == "cumulative":
-            raise TypeError("saving a clmm fit is not supported yet; keep the call and refit it with ml.clmm")
+            raise TypeError("save the ml.clmm result (it keeps the response's categories), not its .glmm")
         frame, schema = _frame(result)
         call = {"formula": result.formula, "family": result.family.name, "link": result.family.link.name,
                 "nagq": int(result.nagq)}
@@ -235,7 +253,7 @@ def save(result, path) -> Path:
     elif isinstance(result, Posterior):
         return result._save(path)
     else:
-        raise TypeError(f"cannot save a {type(result).__name__}; save an lmer, glmer or Bayesian result")
+        raise TypeError(f"cannot save a {type(result).__name__}; save an lmer, glmer, clmm or Bayesian result")
     schema.update({c: {"dtype": "float64"} for c in ("__weights__", "__offset__") if c in frame.columns})
     manifest.update(format=FORMAT, format_version=FORMAT_VERSION, package_version=_package_version(),
                     columns=schema, data_name=result.data_name)
@@ -359,6 +377,20 @@ def load(path):
             saved_se = manifest.get("estimates", {}).get("dispersion_se_log")
             if saved_se:
                 fit = replace(fit, dispersion_se=pd.Series(saved_se, dtype=float, name="se(log)"))
+        elif kind == "clmm":
+            from ..glmm.clmm import clmm
+
+            fit = clmm(call["formula"], data, link=call["link"], nagq=call["nagq"], weights=call.get("weights"),
+                       offset=call.get("offset"), optimizer=opt.optimizer, _restore=(opt, internal))
+            est = manifest.get("estimates", {})
+            g = fit.glmm
+            if est.get("vcov") is not None:
+                g = replace(g, vcov=pd.DataFrame(np.asarray(est["vcov"], dtype=float), index=g.vcov.index,
+                                                 columns=g.vcov.columns))
+            if est.get("cov_beta_extra") is not None:
+                g = replace(g, _cov_beta_extra=np.asarray(est["cov_beta_extra"], dtype=float))
+            g = replace(g, design=replace(g.design, n_dropped=int(manifest.get("n_dropped", 0))))
+            return replace(fit, glmm=g)
         else:
             raise ValueError(f"{str(path)!r} holds a result of unknown kind {kind!r}")
     design = replace(fit.design, n_dropped=int(manifest.get("n_dropped", 0)))

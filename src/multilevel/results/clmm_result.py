@@ -281,8 +281,16 @@ class ClmmResult:
         return "\n".join(out)
 
     def save(self, path):
-        """Saving is not available for clmm fits yet (a one-line TypeError)."""
-        raise TypeError("saving a clmm fit is not supported yet; keep the call and refit it with ml.clmm")
+        """Write this fit to ``path``, to be read back by :func:`multilevel.load`
+        (:mod:`multilevel.results.archive`: the call, the optimum and the rows used).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from .archive import save
+
+        return save(self, path)
 
     def __str__(self) -> str:
         return self.summary()
