@@ -347,3 +347,18 @@ def test_zero_inflated_predictions_and_saving(tmp_path):
     assert back.loglik == pytest.approx(fit.loglik, abs=1e-8)
     np.testing.assert_allclose(back.zi.to_numpy(), fit.zi.to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(back.fitted, fit.fitted, rtol=1e-10)
+
+
+@pytest.mark.parametrize("model_id, key", [("sal_nb2", "nbinom2"), ("sal_nb1", "nbinom1")])
+def test_icc_and_r2_of_negative_binomial_fits_match_performance(model_id, key):
+    ref = REF["r2_icc"][key]
+    fit = _fit(model_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r2, icc = fit.r2(), fit.icc()
+    assert r2["conditional"] == pytest.approx(ref["conditional"], abs=2e-4)
+    assert r2["marginal"] == pytest.approx(ref["marginal"], abs=2e-4)
+    assert icc["adjusted"] == pytest.approx(ref["icc_adjusted"], abs=2e-4)
+    assert icc["conditional"] == pytest.approx(ref["icc_conditional"], abs=2e-4)
+    with pytest.raises(ValueError, match="ICC and R2 of a gamma model"):
+        _fit("cake_gamma_log").r2()

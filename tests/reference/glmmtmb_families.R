@@ -15,9 +15,10 @@
 # gaussian), ranef (the first 5 conditional modes of the first term's first
 # column), fitted (the first 5 fitted means), seconds (the fit's elapsed time),
 # convergence and pdHess (glmmTMB's optimizer code and Hessian check); and zero_inflated:
-# zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined.
+# zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined; and r2_icc:
+# performance's r2_nakagawa and icc of the Salamanders NB2 and NB1 fits.
 #
-# Requires glmmTMB, lme4 and jsonlite.
+# Requires glmmTMB, lme4, performance and jsonlite.
 
 suppressPackageStartupMessages({
   library(glmmTMB)
@@ -128,5 +129,23 @@ for (fam in c("poisson", "nbinom2")) {
 }
 out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
 out$zero_inflated <- zi_models
+write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
+           auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+
+# performance's ICC and Nakagawa R2 of the negative binomial fits (its
+# lognormal approximation of the distribution-specific variance)
+suppressPackageStartupMessages(library(performance))
+out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
+out$versions$performance <- as.character(packageVersion("performance"))
+out$r2_icc <- list()
+# (insight refits the null model from the call: the family is written out in it)
+fits <- list(nbinom2 = glmmTMB(count ~ spp + mined + (1 | site), family = nbinom2, data = sal),
+             nbinom1 = glmmTMB(count ~ spp + mined + (1 | site), family = nbinom1, data = sal))
+for (fam in names(fits)) {
+  m <- fits[[fam]]
+  r2 <- suppressWarnings(r2_nakagawa(m)); ic <- suppressWarnings(icc(m))
+  out$r2_icc[[fam]] <- list(conditional = unname(r2$R2_conditional), marginal = unname(r2$R2_marginal),
+                            icc_adjusted = ic$ICC_adjusted, icc_conditional = ic$ICC_conditional)
+}
 write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
            auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
