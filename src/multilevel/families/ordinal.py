@@ -161,9 +161,6 @@ class Cumulative(DispersionFamily):
     def mustart(self, y, prior_weights):
         return np.zeros(np.asarray(y).shape)
 
-    def start(self, y, mu):  # the extra parameters are the gaps (start_extra)
-        return 1.0
-
     def simulate(self, mu, prior_weights, rng):
         """Category codes ``0 .. J-1`` drawn at the linear predictors ``mu``."""
         eta = np.asarray(mu, dtype=float)

@@ -146,9 +146,6 @@ class ZeroInflated(DispersionFamily):
     def mustart(self, y, prior_weights):
         return self.base.mustart(y, prior_weights)
 
-    def start(self, y, mu):
-        return self.base.start(y, mu) if self.base.dispersion_name else 1.0
-
     def simulate(self, mu, prior_weights, rng):
         mu = np.asarray(mu, dtype=float)
         counts = self.base.simulate(mu, prior_weights, rng)
