@@ -17,26 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
-import time
+import sys
 import warnings
 from pathlib import Path
 
 import multilevel as ml
 
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from busy import median_time  # noqa: E402  (benchmarks/busy.py: warm-up, then the median)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "src" / "multilevel" / "datasets" / "data"
-
-
-def _time(f, repeat: int) -> float:
-    f()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -51,9 +46,9 @@ def main() -> None:
     m0 = ml.lmer("Reaction ~ 1 + (Days | Subject)", sleep, reml=False)
     m3 = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, reml=False)
     ours = {
-        "influence": _time(lambda: gcse.influence("school"), args.repeat),
-        "power": _time(lambda: ml.power(slope, "Days", nsim=args.nsim, seed=1), args.repeat),
-        "pbtest": _time(lambda: ml.pbtest(m0, m3, nsim=args.nsim, seed=1), args.repeat),
+        "influence": median_time(lambda: gcse.influence("school"), args.repeat),
+        "power": median_time(lambda: ml.power(slope, "Days", nsim=args.nsim, seed=1), args.repeat),
+        "pbtest": median_time(lambda: ml.pbtest(m0, m3, nsim=args.nsim, seed=1), args.repeat),
     }
     theirs = {}
     if shutil.which("Rscript"):

@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
+import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -27,6 +26,12 @@ import numpy as np
 import pandas as pd
 
 import multilevel as ml
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from busy import median_time  # noqa: E402  (benchmarks/busy.py: warm-up, then the median)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY = {"nbinom2": "negative_binomial", "nbinom1": "nbinom1", "Gamma": "gamma", "beta": "beta",
@@ -59,16 +64,6 @@ def simulated_nb2(n: int = 100_000, groups: int = 2_000, seed: int = 1) -> pd.Da
     return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g)})
 
 
-def _time(f, repeat: int) -> float:
-    f()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
@@ -93,7 +88,7 @@ def main() -> None:
                                 zi="~ " + zi)
             return ml.glmer(c["formula"], frames[c["dataset"]], family=FAMILY[c["family"]], link=c["link"])
 
-        ours = {c["id"]: _time(lambda c=c: fit(c), 1 if c["id"] == "nb2_100k" else args.repeat) for c in cases}
+        ours = {c["id"]: median_time(lambda c=c: fit(c), 1 if c["id"] == "nb2_100k" else args.repeat) for c in cases}
         theirs = {}
         if shutil.which("Rscript"):
             spec = Path(tmp) / "cases.json"
