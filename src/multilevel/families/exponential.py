@@ -54,6 +54,8 @@ class Family:
     #: whether the Laplace curvature is the observed information (glmmTMB's,
     #: clmm's) rather than Fisher's (glmer's)
     observed_curvature: ClassVar[bool] = False
+    #: a count family with a model of structural zeros (families/zero_inflated.py)
+    zero_inflated: ClassVar[bool] = False
 
     # the parameters a fit estimates with theta and beta besides them (a
     # dispersion parameter, ordinal thresholds), on an unconstrained scale

@@ -58,6 +58,7 @@ class ZeroInflated(DispersionFamily):
 
     discrete: ClassVar[bool] = True
     has_deviance_residuals: ClassVar[bool] = False
+    zero_inflated: ClassVar[bool] = True
 
     @classmethod
     def wrap(cls, base, Xzi, Tzi, names, formula: str = "", design=None) -> "ZeroInflated":

@@ -92,7 +92,7 @@ def _residual_variance(fit) -> float:
     link = family.link.name
     if family.name == "binomial" and link in _LATENT:
         return float(_LATENT[link])
-    zero_inflated = hasattr(family, "zi_names")
+    zero_inflated = family.zero_inflated
     if family.name == "poisson" and link == "log" and not zero_inflated:
         return float(np.log1p(np.exp(-_null_intercept(fit))))
     # negative binomial: the lognormal approximation log(1 + Var / mu^2) at the

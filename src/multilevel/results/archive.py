@@ -105,7 +105,8 @@ def model_frame(design, formula: str, *names) -> tuple[pd.DataFrame, dict]:
 
 def _frame(result) -> tuple[pd.DataFrame, dict]:
     formula = result.formula
-    zi = getattr(getattr(result, "family", None), "zi_formula", "")
+    family = getattr(result, "family", None)
+    zi = family.zi_formula if family is not None and family.zero_inflated else ""
     if zi:  # the zero-inflation model's columns too
         formula = f"{formula} + {zi.strip().lstrip('~')}"
     return model_frame(result.design, formula, getattr(result, "offset_name", None),
@@ -237,7 +238,7 @@ def save(result, path) -> Path:
         frame, schema = _frame(result)
         call = {"formula": result.formula, "family": result.family.name, "link": result.family.link.name,
                 "nagq": int(result.nagq)}
-        if getattr(result.family, "zi_formula", ""):
+        if result.family.zero_inflated:
             call["zi"] = result.family.zi_formula
         if result.weights_name is not None:
             call["weights"] = result.weights_name

@@ -372,7 +372,7 @@ class GlmerResult(AfterFit):
         """
         from ..predict import prediction_table, predict_glmm
 
-        if hasattr(self.family, "zi_names") and type == "response":
+        if self.family.zero_inflated and type == "response":
             if se_fit or interval is not None:
                 raise ValueError("standard errors and intervals of a zero-inflated fit's mean are not available "
                                  "yet; type='link' gives them for the count model's linear predictor")
@@ -443,7 +443,7 @@ class GlmerResult(AfterFit):
         ['(Intercept)', 'minedno']
         """
         fam = self.family
-        if not hasattr(fam, "zi_names"):
+        if not fam.zero_inflated:
             return None
         from .rtable import CoefTable
 
@@ -461,7 +461,7 @@ class GlmerResult(AfterFit):
     def fitted(self) -> pd.Series:
         """Fitted means on the response scale (with zero inflation, ``(1 - pi) mu``)."""
         mu = self._pirls.mu
-        if hasattr(self.family, "zi_names"):
+        if self.family.zero_inflated:
             mu = self.family.mean(mu)
         return pd.Series(mu, index=self.design.data_index, name="fitted")
 
