@@ -214,6 +214,23 @@ def test_units_of_an_identity_or_inverse_link_response():
     assert gauss.loglik == pytest.approx(-885.6002, abs=1e-3)
 
 
+def test_identity_link_gamma_with_means_near_zero():
+    # the first IRLS step from the observed values leaves the mean's range at
+    # every theta: the fit starts again with that step cut back, and reaches
+    # glmmTMB's optimum (tests/reference/glmmtmb_families.R)
+    near = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "gamma_identity_near_zero.csv")
+    for case, ref in REF["gamma_identity_near_zero"].items():
+        assert ref["convergence"] == 0 and ref["pdHess"]
+        m = ml.glmer("y ~ x + (1 | g)", near[near.case == case].astype({"g": str}), family="gamma",
+                     link="identity")
+        assert m.loglik == pytest.approx(ref["loglik"], abs=1e-4)
+        np.testing.assert_allclose(m.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-3)
+        assert m.varcorr.std_dev.iloc[0] == pytest.approx(ref["sd"], rel=1e-3)
+        assert m.dispersion["shape"] == pytest.approx(ref["sigma"] ** -2, rel=1e-3)
+        assert m.fitted.min() == pytest.approx(ref["min_fitted"], rel=1e-2)
+        assert not m.messages
+
+
 def test_residual_types_and_glm_refusal():
     nb1 = _fit("sal_nb1")
     assert nb1.residuals().name == "pearson residuals"

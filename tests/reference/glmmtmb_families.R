@@ -16,7 +16,8 @@
 # column), fitted (the first 5 fitted means), seconds (the fit's elapsed time),
 # convergence and pdHess (glmmTMB's optimizer code and Hessian check); and zero_inflated:
 # zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined; and r2_icc:
-# performance's r2_nakagawa and icc of the Salamanders NB2 and NB1 fits.
+# performance's r2_nakagawa and icc of the Salamanders NB2 and NB1 fits; and
+# gamma_identity_near_zero: two simulated identity-link Gamma fits with means near zero.
 #
 # Requires glmmTMB, lme4, performance and jsonlite.
 
@@ -146,6 +147,24 @@ for (fam in names(fits)) {
   r2 <- suppressWarnings(r2_nakagawa(m)); ic <- suppressWarnings(icc(m))
   out$r2_icc[[fam]] <- list(conditional = unname(r2$R2_conditional), marginal = unname(r2$R2_marginal),
                             icc_adjusted = ic$ICC_adjusted, icc_conditional = ic$ICC_conditional)
+}
+write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
+           auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+
+# identity-link Gamma with means near zero (tests/reference/data/
+# gamma_identity_near_zero.csv, two simulated data sets, y ~ x + (1 | g)):
+# the first IRLS step from the observed values leaves the mean's range
+near <- read.csv(file.path("tests", "reference", "data", "gamma_identity_near_zero.csv"))
+out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
+out$gamma_identity_near_zero <- list()
+for (cs in c("a", "b")) {
+  d <- near[near$case == cs, ]
+  d$g <- factor(d$g)
+  m <- glmmTMB(y ~ x + (1 | g), data = d, family = Gamma(link = "identity"))
+  out$gamma_identity_near_zero[[cs]] <- list(
+    loglik = as.numeric(logLik(m)), fixef = as.list(fixef(m)$cond), sigma = sigma(m),
+    sd = sqrt(VarCorr(m)$cond$g[1, 1]), min_fitted = min(fitted(m)),
+    convergence = m$fit$convergence, pdHess = m$sdr$pdHess)
 }
 write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
            auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")

@@ -296,7 +296,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         f = fam.with_extra(extra)
         return f, replace(plan, deviance=f.deviance_function(design.y, prior))
 
-    warm = {"r": None, "best": np.inf}
+    warm = {"r": None, "best": np.inf, "inside": False}
 
     def dev0(v):
         # warm start from the modes (beta, u) of the best evaluation so far, at
@@ -309,9 +309,10 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             u = last.u
             eta = plan.offset + design.X @ last.beta + random_part(design.terms, layout.factors(theta), u)
         try:
-            r = pirls(design, f, theta, layout, prior, plan=pl, eta_start=eta, u_start=u)
+            r = pirls(design, f, theta, layout, prior, plan=pl, eta_start=eta, u_start=u,
+                      inside=warm["inside"])
             if last is not None and not r.converged:
-                r = pirls(design, f, theta, layout, prior, plan=pl)
+                r = pirls(design, f, theta, layout, prior, plan=pl, inside=warm["inside"])
         except (ArithmeticError, np.linalg.LinAlgError):
             return np.inf
         if r.converged and r.laplace < warm["best"]:
@@ -343,9 +344,17 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
                                 initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None,
                                 **loose)
+        if not stage0.fopt < 1e300 and fam.link.name in ("identity", "inverse", "1/mu^2"):
+            # with an identity or inverse link the first IRLS step from R's
+            # mustart can leave the mean's range at every theta: start again
+            # with that step cut back inside the range
+            warm["inside"] = True
+            stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
+                                    initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)])
+                                    if nd else None, **loose)
     fam0, plan0 = bound(stage0.xopt[nt:])
     try:
-        r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0)
+        r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0, inside=warm["inside"])
     except (ArithmeticError, np.linalg.LinAlgError):
         r0 = None
     if r0 is None or not np.isfinite(r0.laplace):

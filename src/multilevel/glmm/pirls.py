@@ -134,7 +134,7 @@ def pirls_plan(design, fam, prior_weights: np.ndarray) -> PirlsPlan:
 def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np.ndarray,
           beta: np.ndarray | None = None, u_start: np.ndarray | None = None,
           eta_start: np.ndarray | None = None, tol: float = 1e-10, maxit: int = 50,
-          plan: PirlsPlan | None = None) -> PirlsResult:
+          plan: PirlsPlan | None = None, inside: bool = False) -> PirlsResult:
     """Conditional modes of u (and beta when ``beta`` is None) at ``theta``.
 
     Parameters
@@ -153,6 +153,9 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
         Warm starts.
     plan : PirlsPlan, optional
         From :func:`pirls_plan` (built once per fit; built here when absent).
+    inside : bool
+        Halve a first step from R's mustart that leaves the family's range
+        (a start for identity- and inverse-link fits that cannot start otherwise).
 
     Returns
     -------
@@ -174,10 +177,11 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     # gives a criterion of inf, which step halving backs away from: numpy's
     # warnings on the way are not the user's concern
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, tol, maxit, plan)
+        return _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, tol, maxit, plan,
+                      inside)
 
 
-def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, tol, maxit, plan):
+def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, tol, maxit, plan, inside):
     if plan is None:
         plan = pirls_plan(design, fam, prior_weights)
     y = design.y
@@ -209,6 +213,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     it = 0
     converged = False
     for it in range(1, maxit + 1):
+        first = inside and it == 1 and eta_start is None and u_start is None
         w = prior_weights * wu
         z = eta - off - xb + r
         try:
@@ -228,9 +233,12 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
         eta_new = off + (xb if fixed_beta else X @ b) + zu
         mu_new = link.inverse(eta_new)
         pdev = _penalised(plan, mu_new, u_new)
-        # step halving when the penalised deviance goes up
+        # step halving when the penalised deviance goes up; also, on request,
+        # when the first step from R's mustart (a valid start) leaves the
+        # family's range (a negative mean of an identity link)
         halvings = 0
-        while pdev > pdev_old + 1e-10 * abs(pdev_old) and halvings < 10:
+        while (pdev > pdev_old + 1e-10 * abs(pdev_old) or (first and not np.isfinite(pdev))) \
+                and halvings < 10:
             u_new = 0.5 * (u_new + u)
             eta_new = 0.5 * (eta_new + eta)
             mu_new = link.inverse(eta_new)
