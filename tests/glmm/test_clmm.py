@@ -164,3 +164,32 @@ def test_weights_count_observations_and_unsupported_calls(tmp_path):
     with pytest.raises(ValueError, match="refit them as one kind"):
         ml.anova(_fit("wine_logit"), ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                                               ml.datasets.load("cbpp")))
+
+
+def test_separation_is_reported_not_a_failure():
+    # at x = 1 every response is the top category: the slope has no finite
+    # estimate (ordinal::clmm stops at 46.5 with a numerically singular Hessian
+    # and no standard errors); the fit says so, where it failed with a message
+    # about links
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(10), 8)
+    x = np.tile([0, 1], 40)
+    y = np.where(x == 1, 2, rng.integers(0, 2, 80))
+    d = pd.DataFrame({"y": pd.Categorical.from_codes(y, ["a", "b", "c"], ordered=True), "x": x,
+                      "g": g.astype(str)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = ml.clmm("y ~ x + (1 | g)", d)
+    sep = [str(w.message) for w in caught if "separation" in str(w.message)]
+    assert len(sep) == 1 and "estimates of 'x'" in sep[0] and "towards +Inf" in sep[0]
+    assert m.beta["x"] > 10
+    # quasi-complete: at x = 1 only the two top categories, one of them reached elsewhere too
+    y2 = np.where(x == 1, np.where(rng.random(80) < 0.5, 2, 1), rng.integers(0, 3, 80))
+    from multilevel.glmm.diagnostics import ordinal_separated_coefficients
+
+    assert ordinal_separated_coefficients(x[:, None].astype(float), y2, 3, np.ones(80)).tolist() == [0.0]
+    assert ordinal_separated_coefficients(x[:, None].astype(float), np.where(x == 1, 2, y2 % 2), 3,
+                                          np.ones(80)).tolist() == [1.0]
+    # the reference fits are not separated: no message
+    for model_id in ("wine_logit", "soup_probit", "wine_crossed"):
+        assert not [s for s in _fit(model_id).messages if "separation" in s]

@@ -128,6 +128,108 @@ def separated_coefficients(X: np.ndarray, y: np.ndarray, weights: np.ndarray,
     return d / np.abs(d).max()
 
 
+def ordinal_separated_coefficients(X: np.ndarray, codes: np.ndarray, ncat: int, weights: np.ndarray,
+                                   max_cells: int = _LP_MAX_CELLS) -> np.ndarray:
+    """Directions in which a cumulative link model's slopes can grow without bound.
+
+    ``P(Y = y) = F(t_y - x'b) - F(t_{y-1} - x'b)`` never falls along a ray
+    ``(b + s d, t + s e)``, ``s -> inf``, when every observation's interval
+    keeps covering what it covered: ``e_y - x_i'd >= 0`` (for ``y`` below the
+    top category) and ``e_{y-1} - x_i'd <= 0`` (above the bottom one), with
+    ``e`` nondecreasing so the thresholds stay ordered. The linear program
+    maximises the total widening ``sum (e_y - x_i'd) - (e_{y-1} - x_i'd)``
+    over ``-1 <= d_j, e_k <= 1``; a positive optimum means (quasi-)complete
+    separation, and the slopes with ``d_j != 0`` have infinite
+    maximum-likelihood estimates (with every category observed, ``d = 0``
+    forces ``e = 0``).
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        The slopes' columns (no intercept: the thresholds take its place).
+    codes : ndarray (n,)
+        Category codes ``0 .. ncat - 1``.
+    ncat : int
+    weights : ndarray (n,)
+        Rows with weight 0 are ignored.
+    max_cells : int
+        Skip the program (return an empty array) when the distinct
+        (row, category) pairs times the variables exceed this.
+
+    Returns
+    -------
+    ndarray (p,)
+        ``d`` scaled to a largest entry of 1 (all zero without separation);
+        empty when the problem is too large to check.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [0], [0], [1], [1], [1]])
+    >>> ordinal_separated_coefficients(x, np.array([0, 1, 2, 2, 2, 2]), 3, np.ones(6)).tolist()
+    [1.0]
+    >>> ordinal_separated_coefficients(x, np.array([0, 1, 2, 1, 2, 0]), 3, np.ones(6)).tolist()
+    [0.0]
+    """
+    X = np.asarray(X, dtype=float)
+    p = X.shape[1]
+    keep = np.asarray(weights, dtype=float) > 0
+    if p == 0 or ncat < 2 or not keep.any():
+        return np.zeros(p)
+    X, y = X[keep], np.asarray(codes, dtype=int)[keep]
+    scale = np.abs(X).max(axis=0)
+    scale[scale == 0] = 1.0
+    pairs, count = np.unique(np.column_stack([X / scale, y]), axis=0, return_counts=True)
+    rows, y = pairs[:, :p], pairs[:, p].astype(int)
+    m, k1 = rows.shape[0], ncat - 1
+    if m * (p + k1) > max_cells:
+        return np.zeros(0)
+    A, c = [], np.zeros(p + k1)
+    up, down = y < k1, y > 0
+    # upper ends: x'd - e_y <= 0; lower ends: e_{y-1} - x'd <= 0
+    E_up = np.zeros((m, k1))
+    E_up[np.nonzero(up)[0], y[up]] = 1.0
+    E_lo = np.zeros((m, k1))
+    E_lo[np.nonzero(down)[0], y[down] - 1] = 1.0
+    A.append(np.hstack([rows, -E_up])[up])
+    A.append(np.hstack([-rows, E_lo])[down])
+    order = np.zeros((k1 - 1, p + k1))  # e_k - e_{k+1} <= 0
+    for k in range(k1 - 1):
+        order[k, p + k], order[k, p + k + 1] = 1.0, -1.0
+    A.append(order)
+    # widening (minimised as its negative): sum of (e_y - x'd) over upper ends, (x'd - e_{y-1}) over lower
+    c[:p] = (count * (up.astype(float) - down)) @ rows
+    c[p:] = -(count[up] @ E_up[up]) + count[down] @ E_lo[down]
+    A_ub = np.vstack(A)
+    res = optimize.linprog(c, A_ub=A_ub, b_ub=np.zeros(A_ub.shape[0]), bounds=[(-1.0, 1.0)] * (p + k1),
+                           method="highs")
+    if res.status != 0 or -res.fun <= 1e-7:
+        return np.zeros(p)
+    d = np.where(np.abs(res.x[:p]) > 1e-7, res.x[:p], 0.0)
+    return d / np.abs(d).max() if np.any(d) else d
+
+
+def ordinal_separation(X: np.ndarray, names, codes: np.ndarray, ncat: int, weights: np.ndarray,
+                       beta: np.ndarray, se: np.ndarray) -> list[str]:
+    """The message about a separated cumulative link model; empty when there is none.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [0], [0], [1], [1], [1]])
+    >>> print(ordinal_separation(x, ["xB"], np.array([0, 1, 2, 2, 2, 2]), 3, np.ones(6),
+    ...                          np.array([30.0]), np.array([np.nan]))[0][:88])
+    complete or quasi-complete separation: the predictors place some responses in the lowest
+    """
+    d = ordinal_separated_coefficients(X, codes, ncat, weights)
+    if not d.size or not np.any(d != 0):
+        return []
+    which = ", ".join(f"{names[j]!r} ({beta[j]:.3g}, SE {se[j]:.3g}, towards {'+' if d[j] > 0 else '-'}Inf)"
+                      for j in np.nonzero(d)[0])
+    return ["complete or quasi-complete separation: the predictors place some responses in the lowest or "
+            f"highest categories exactly, so the estimates of {which} are not finite and their standard errors "
+            "and tests mean nothing; merge the categories or levels concerned, or shrink the coefficients with "
+            "a prior (ml.bayes with family='cumulative')"]
+
+
 def separation(X: np.ndarray, names, y: np.ndarray, weights: np.ndarray, mu: np.ndarray,
                fixef: np.ndarray, se: np.ndarray, family: str = "binomial") -> list[str]:
     """Messages about (quasi-)complete separation; empty when there is none.

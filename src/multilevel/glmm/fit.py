@@ -226,6 +226,10 @@ def _check_nagq(nagq) -> int:
 
 def _no_fit_message(fam) -> str:
     """Why a GLMM could not be fitted at all, in words that say what to try."""
+    if fam.name == "cumulative":
+        return ("the cumulative model could not be fitted: no thresholds and random effects give a finite "
+                "likelihood at the start; check that every category has observations and simplify the "
+                "random effects")
     if fam.link.name in ("identity", "inverse", "1/mu^2"):
         return (f"the {fam.name} model with the {fam.link.name} link could not be fitted: its mean leaves the "
                 f"family's range (a {fam.link.name} link cannot keep it valid); use the log link")
@@ -344,7 +348,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
                                 initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None,
                                 **loose)
-        if not stage0.fopt < 1e300 and fam.link.name in ("identity", "inverse", "1/mu^2"):
+        if not stage0.fopt < 1e300 and fam.link.name in ("identity", "inverse", "1/mu^2") \
+                and fam.name != "cumulative":
             # with an identity or inverse link the first IRLS step from R's
             # mustart can leave the mean's range at every theta: start again
             # with that step cut back inside the range
@@ -357,6 +362,11 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0, inside=warm["inside"])
     except (ArithmeticError, np.linalg.LinAlgError):
         r0 = None
+    if (r0 is None or not np.isfinite(r0.laplace)) and warm["r"] is not None:
+        # the modes from R's mustart diverge where the fixed effects have no
+        # finite estimate (separated data): those of the best evaluation, reached
+        # from warm starts, stand (the checks of the result then report it)
+        r0 = warm["r"]
     if r0 is None or not np.isfinite(r0.laplace):
         raise ValueError(_no_fit_message(fam))
     if nagq == 0:

@@ -34,6 +34,11 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
     if family.discrete and family.name != "cumulative":  # zero counts or all-or-none trials a predictor picks out
         out.extend(dx.separation(design.X, list(design.fixed.names), design.y, prior, pirls.mu, beta, se,
                                  "binomial" if family.name == "binomial" else "poisson"))
+    if family.name == "cumulative" and "(Intercept)" in design.fixed.names:
+        j = list(design.fixed.names).index("(Intercept)")
+        slopes = [i for i in range(len(beta)) if i != j]
+        out.extend(dx.ordinal_separation(np.asarray(design.X)[:, slopes], [design.fixed.names[i] for i in slopes],
+                                         design.y, family.ncat, prior, beta[slopes], se[slopes]))
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
     # a family with a dispersion parameter has estimated its variance
     if not bernoulli and family.name in ("binomial", "poisson"):
