@@ -28,8 +28,9 @@ def _one_line(exc_info):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(family="gamma"),
-     "unknown family 'gamma' for ml.bayes; choose one of: gaussian, student, binomial, poisson"),
+    (dict(family="tweedie"),
+     "unknown family 'tweedie' for ml.bayes; choose one of: gaussian, student, binomial, poisson, "
+     "negative_binomial, gamma, beta, cumulative"),
     (dict(family="binomial", link="log"), "link 'log' is not available for the binomial family"),
     (dict(family="poisson", link="identity"), "link 'identity' is not available for the poisson family"),
     (dict(chains=0), "chains must be an integer >= 1"),

@@ -15,7 +15,16 @@ Models:
   predictor's mean; b_Intercept is reported at x = 0), by NUTS and by the
   collapsed sampler;
 - logistic random intercept, 20 groups x 10 Bernoulli observations, one
-  predictor, center=False (the Intercept prior is on the raw intercept), by NUTS.
+  predictor, center=False (the Intercept prior is on the raw intercept), by NUTS;
+- negative binomial (NB2), gamma (log link) and beta (logit) random
+  intercepts, 15 groups x 8 observations, one predictor, center=False, by
+  NUTS, with the family's shape or precision among the ranked parameters;
+- cumulative logit random intercept with 4 categories, 15 groups x 8
+  observations, one predictor, center=False, by NUTS (the thresholds'
+  normal prior restricted to ordered values is the law of sorted normal
+  draws; a draw whose data miss a category is redrawn whole, parameters and
+  data, which conditions the joint draw on the data and so keeps the ranks
+  uniform).
 
 Run with ``python -m pytest -q -m slow tests/bayes/test_sbc.py -s`` to see the
 rank statistics.
@@ -39,8 +48,10 @@ P = ml.priors
 N_REP_GAUSSIAN_NUTS = 400
 N_REP_GAUSSIAN_COLLAPSED = 1000
 N_REP_LOGISTIC_NUTS = 300
-#: chi-square bins per model (20, 50 and 15 expected ranks per bin)
-BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 20, "logistic_nuts": 20}
+N_REP_FAMILY = 250
+#: chi-square bins per model (20, 50, 15 and 25 expected ranks per bin)
+BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 20, "logistic_nuts": 20, "nb2_nuts": 10,
+        "gamma_nuts": 10, "beta_nuts": 10, "cumulative_nuts": 10}
 #: posterior draws each rank is taken among
 L = 99
 #: draws and warmup per fit (one chain); fits whose ESS < L are refitted with up to 4x the draws
@@ -90,6 +101,66 @@ def simulate_logistic(rng):
     return truth, pd.DataFrame({"y": y, "x": X_B, "g": G_B})
 
 
+# ------------------------------------------- NB2, gamma and beta: 15 groups x 8
+J_F, N_PER_F = 15, 8
+G_F = np.repeat(np.arange(1, J_F + 1), N_PER_F)
+X_F = np.random.default_rng(SEED + 2).normal(0.5, 1.0, size=J_F * N_PER_F)
+FAMILY_PRIORS = {"Intercept": P.normal(1, 0.5), "b": P.normal(0, 0.5), "sd": P.half_normal(0.5)}
+AUX_PRIORS = {"negative_binomial": ("shape", 4.0, 1.0), "gamma": ("shape", 4.0, 0.5),
+              "beta": ("phi", 5.0, 0.5)}
+
+
+def _simulate_family(family, rng):
+    """Prior draw and data of a log-link count or positive model, or a logit-link beta model."""
+    name, shape, rate = AUX_PRIORS[family]
+    b0 = rng.normal(1.0, 0.5) if family != "beta" else rng.normal(0.0, 0.5)
+    b_x = rng.normal(0.0, 0.5)
+    tau = abs(rng.normal(0.0, 0.5))
+    aux = rng.gamma(shape, 1.0 / rate)
+    u = rng.normal(0.0, tau, size=J_F)
+    eta = b0 + b_x * X_F + u[G_F - 1]
+    if family == "negative_binomial":
+        mu = np.exp(eta)
+        y = rng.poisson(rng.gamma(aux, mu / aux)).astype(float)
+    elif family == "gamma":
+        y = np.maximum(rng.gamma(aux, np.exp(eta) / aux), 1e-300)
+    else:
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        y = np.clip(rng.beta(mu * aux, (1.0 - mu) * aux), 1e-12, 1.0 - 1e-12)
+    truth = {"b_Intercept": b0, "b_x": b_x, "sd_g__Intercept": tau, name: aux, "r_g[1,Intercept]": u[0]}
+    return truth, pd.DataFrame({"y": y, "x": X_F, "g": G_F})
+
+
+def _family_priors(family):
+    name, shape, rate = AUX_PRIORS[family]
+    pri = dict(FAMILY_PRIORS, **{name: P.gamma(shape, rate)})
+    if family == "beta":
+        pri["Intercept"] = P.normal(0, 0.5)
+    return pri
+
+
+CUMULATIVE_PRIORS = {"Intercept": P.normal(0, 1.5), "b": P.normal(0, 1), "sd": P.half_normal(1)}
+CATEGORIES = ["a", "b", "c", "d"]
+
+
+def simulate_cumulative(rng):
+    """Prior draw and ordered data of the cumulative logit model (center=False)."""
+    while True:  # every draw again until the data have all the categories
+        thr = np.sort(rng.normal(0.0, 1.5, size=3))
+        b_x = rng.normal(0.0, 1.0)
+        tau = abs(rng.normal(0.0, 1.0))
+        u = rng.normal(0.0, tau, size=J_F)
+        eta = b_x * X_F + u[G_F - 1]
+        cum = 1.0 / (1.0 + np.exp(-(thr[None, :] - eta[:, None])))  # P(Y <= k)
+        y = np.sum(rng.uniform(size=(eta.size, 1)) > cum, axis=1)
+        if np.unique(y).size == len(CATEGORIES):
+            break
+    truth = {"b_Intercept[1]": thr[0], "b_Intercept[2]": thr[1], "b_Intercept[3]": thr[2], "b_x": b_x,
+             "sd_g__Intercept": tau, "r_g[1,Intercept]": u[0]}
+    rating = pd.Categorical.from_codes(y, categories=CATEGORIES, ordered=True)
+    return truth, pd.DataFrame({"y": rating, "x": X_F, "g": G_F})
+
+
 CASES = {
     "gaussian_nuts": dict(simulate=simulate_gaussian, n_rep=N_REP_GAUSSIAN_NUTS, priors=GAUSSIAN_PRIORS,
                           fit=dict(sampler="nuts", target_accept=0.9)),
@@ -97,9 +168,15 @@ CASES = {
                                priors=GAUSSIAN_PRIORS, fit=dict(sampler="collapsed", target_accept=0.9)),
     "logistic_nuts": dict(simulate=simulate_logistic, n_rep=N_REP_LOGISTIC_NUTS, priors=LOGISTIC_PRIORS,
                           fit=dict(family="binomial", center=False, target_accept=0.9)),
+    **{f"{short}_nuts": dict(simulate=lambda rng, f=family: _simulate_family(f, rng), n_rep=N_REP_FAMILY,
+                             priors=_family_priors(family),
+                             fit=dict(family=family, center=False, target_accept=0.9))
+       for short, family in (("nb2", "negative_binomial"), ("gamma", "gamma"), ("beta", "beta"))},
+    "cumulative_nuts": dict(simulate=simulate_cumulative, n_rep=N_REP_FAMILY, priors=CUMULATIVE_PRIORS,
+                            fit=dict(family="cumulative", center=False, target_accept=0.9)),
 }
 #: parameters ranked per model, times two tests each
-N_TESTS = 2 * (5 + 5 + 4)
+N_TESTS = 2 * (5 + 5 + 4 + 3 * 5 + 6)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -386,7 +386,7 @@ for arg, words in [
     ("chain_method='x'", ("chain_method",)), ("chain_method=None", ("chain_method",)),
     ("chain_method='Parallel'", ("chain_method",)),
     ("center='no'", ("center",)), ("keep_ranef='no'", ("keep_ranef",)), ("progress='no'", ("progress",)),
-    ("family='x'", ("family",)), ("family='gamma'", ("family",)), ("link='log'", ("link",)),
+    ("family='x'", ("family",)), ("family='tweedie'", ("family",)), ("link='log'", ("link",)),
     ("family=None", ("family",)),
 ]:
     kw = BKW
@@ -632,6 +632,24 @@ for code, words in [
     ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi=['~ 1'])", ("zi",)),
     ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ (1 | herd)')", ("zi", "fixed-effects")),
     ("ml.glmer(" + GLMER + ", CB, zi='~ 1')", ("zi", "binomial")),
+]:
+    add(code, *words)
+
+
+# ------------------------------------- ml.bayes with the dispersion and ordinal families
+R = "cb(r=pd.Categorical(CB['period'], ordered=True))"
+for code, words in [
+    (f"ml.bayes({BAYES}, S, family='gamma', link='inverse', {BKW})", ("link", "inverse", "gamma")),
+    (f"ml.bayes({BAYES}, S, family='beta', {BKW})", ("Reaction", "beta", "between 0 and 1")),
+    (f"ml.bayes({BAYES}, S, family='negative_binomial', {BKW})", ("Reaction", "integer", "count")),
+    (f"ml.bayes({BAYES}, S, family='nbinom1', {BKW})", ("nbinom1", "glmer")),
+    (f"ml.bayes({BAYES}, S, family='gamma', priors={{'shape': ml.priors.normal(0, 1)}}, {BKW})", ("shape", "below 0")),
+    (f"ml.bayes({BAYES}, S, family='gamma', priors={{'phi': ml.priors.gamma(1, 1)}}, {BKW})", ("prior", "phi")),
+    (f"ml.bayes({BAYES}, S, family='cumulative', {BKW})", ("Reaction", "ordered categorical")),
+    (f"ml.bayes('r ~ 0 + size + (1 | herd)', {R}, family='cumulative', {BKW})", ("intercept",)),
+    (f"ml.bayes('r ~ size + (1 | herd)', {R}, family='cumulative', priors={{'Intercept': ml.priors.half_normal(1)}}, {BKW})",
+     ("Intercept", "real line")),
+    (f"ml.bayes('r ~ size + (1 | herd)', {R}, family='cumulative', link='log', {BKW})", ("link", "log")),
 ]:
     add(code, *words)
 

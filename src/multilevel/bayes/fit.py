@@ -24,11 +24,16 @@ _CHAIN_METHODS = ("auto", "vectorized", "parallel", "sequential")
 def _family(family, link):
     from ..families import Family
 
+    from ..families import ALIASES
+
     name = family.name if isinstance(family, Family) else str(family).lower()
     if isinstance(family, Family) and link is None:
-        link = family.link.name
-    if name == "student_t":
-        name = "student"
+        # (a cumulative family's link is its cdf: its linear predictor is its own "mean")
+        link = family.cdf if name == "cumulative" else family.link.name
+    name = {"student_t": "student", "negbinomial": "negative_binomial"}.get(name, ALIASES.get(name, name))
+    if name == "nbinom1":
+        raise ValueError("ml.bayes has no nbinom1 family yet; fit it by Laplace with ml.glmer, or choose one of: "
+                         + ", ".join(FAMILY_LINKS))
     if name not in FAMILY_LINKS:
         raise ValueError(f"unknown family {short_repr(family)} for ml.bayes; choose one of: {', '.join(FAMILY_LINKS)}")
     allowed = FAMILY_LINKS[name]
@@ -123,13 +128,42 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
     fam, lnk = _family(family, link)
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
+    if fam == "cumulative":
+        return _prepare_cumulative(parsed, frame, lnk, priors, weights, offset, center)
     check = make_family("gaussian") if fam in ("gaussian", "student") else make_family(fam, lnk)
     frame, parsed_y, weights = _response(parsed, frame, weights, check)
     design = build_design(parsed_y, frame, weights=weights, offset=offset,
                           observation_level=fam not in ("gaussian", "student"))
-    if fam in ("binomial", "poisson"):
+    if fam not in ("gaussian", "student"):
         check.check_response(design.y, design.weights, parsed.response)
     return BayesModel.build(design, fam, lnk, priors=priors, center=center)
+
+
+def _prepare_cumulative(parsed, frame, link, priors, weights, offset, center) -> BayesModel:
+    """The BayesModel of a cumulative model: category codes as y, X without its intercept."""
+    from dataclasses import replace
+
+    from ..glmm.clmm import _ordered_response
+
+    frame, levels = _ordered_response(frame, parsed.response)
+    design = build_design(parsed, frame, weights=weights, offset=offset, observation_level=True)
+    names = design.fixed.names
+    if "(Intercept)" not in names:
+        raise ValueError("a cumulative model's thresholds take the place of the intercept: remove '0 +' or "
+                         "'- 1' from the formula")
+    seen = set(np.unique(design.y.astype(int)).tolist())
+    missing = [lv for k, lv in enumerate(levels) if k not in seen]
+    if missing:  # rows dropped for missing values left a category empty
+        raise ValueError(f"after dropping rows with missing values the response has no {', '.join(missing)}: "
+                         "drop the incomplete rows first (data.dropna(subset=[...the model's columns])), then "
+                         "the empty categories (cat.remove_unused_categories())")
+    j = names.index("(Intercept)")
+    keep = [i for i in range(len(names)) if i != j]
+    fixed = replace(design.fixed, X=np.asarray(design.fixed.X)[:, keep], names=tuple(names[i] for i in keep),
+                    dropped=design.fixed.dropped + ("(Intercept)",))
+    design = replace(design, fixed=fixed)
+    model = BayesModel.build(design, "cumulative", link, priors=priors, center=center, ncat=len(levels))
+    return replace(model, categories=levels)
 
 
 def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int = 4, draws: int = 1000,
@@ -155,15 +189,23 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         trials, or ``cbind(successes, failures)``.
     data : DataFrame
         pandas or polars; rows with missing values in used columns are dropped.
-    family : {"gaussian", "student", "binomial", "poisson"}
-        ``student`` is a Student-t likelihood with degrees of freedom ``nu``.
+    family : {"gaussian", "student", "binomial", "poisson", "negative_binomial", "gamma", "beta", "cumulative"}
+        ``student`` is a Student-t likelihood with degrees of freedom ``nu``;
+        ``negative_binomial`` (alias ``"nbinom2"``) has variance
+        ``mu + mu^2 / shape``; ``gamma`` has shape ``shape`` and mean ``mu``;
+        ``beta`` (a proportion strictly between 0 and 1) has precision ``phi``
+        (variance ``mu (1 - mu) / (1 + phi)``), as brms's ``negbinomial``,
+        ``Gamma`` and ``Beta`` families. ``cumulative`` fits an ordered
+        categorical response, ``P(Y <= k) = F(b_Intercept[k] - eta)`` with
+        ordered thresholds in place of the intercept (brms's ``cumulative``,
+        ordinal's ``clmm``).
     link : str, optional
-        binomial: ``logit`` (default), ``probit``, ``cloglog``; poisson: ``log``;
-        gaussian, student: ``identity``.
+        binomial, beta and cumulative: ``logit`` (default), ``probit``, ``cloglog``;
+        poisson, negative_binomial and gamma: ``log``; gaussian, student: ``identity``.
     priors : dict, optional
         Priors by brms-style class: ``"b"``, ``"b_<coef>"``, ``"Intercept"``,
         ``"sd"``, ``"sd_<group>"``, ``"sd_<group>__<coef>"``, ``"cor"``,
-        ``"cor_<group>"``, ``"sigma"``, ``"nu"``; values made with
+        ``"cor_<group>"``, ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"``; values made with
         :mod:`multilevel.priors` (``ml.priors.normal(0, 10)``, ...). Anything
         not given gets the default:
 
@@ -175,6 +217,11 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         - binomial and poisson: ``Intercept ~ normal(0, 2.5)``,
           ``b ~ normal(0, 2.5 / sx)``, ``sd ~ half_student_t(3, 2.5)``; for the
           probit link these scales are multiplied by dnorm(0)/dlogis(0) = 1.596;
+        - negative_binomial, gamma and beta: as binomial and poisson, with the
+          Intercept's prior centred on the link of the median response (as
+          brms), and ``shape`` or ``phi ~ gamma(0.01, 0.01)`` (brms's default);
+          cumulative: each threshold ``~ normal(0, 2.5)`` (``"Intercept"``,
+          a prior on the whole real line), the rest as binomial;
         - ``cor ~ lkj(1)``.
 
         These follow rstanarm's autoscaled defaults for the coefficients and
@@ -201,7 +248,8 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
     weights : str or array-like, optional
         gaussian and student: precision weights (residual SD ``sigma / sqrt(w)``,
         as ``lmer``); binomial: number of trials for a proportion response;
-        poisson: prior weights multiplying each log-likelihood term.
+        poisson, negative_binomial, gamma, beta and cumulative: prior weights
+        multiplying each log-likelihood term.
     offset : str or array-like, optional
         Added to the linear predictor (e.g. ``np.log(exposure)`` for poisson).
     target_accept : float, default 0.8
@@ -323,7 +371,7 @@ def _sample_nuts(model: BayesModel, cfg: SamplerConfig, seed: int):
     for g, (_, pos) in enumerate(st.fixed_groups):
         beta_c[..., list(pos)] = s[f"_b{g}"]
     beta = beta_c.copy()
-    if model.centered:
+    if model.centered and model.intercept is not None:
         beta[..., model.intercept] -= beta_c @ model.x_means
     sds, chols = varpar_draws(model, s, C, D)
     bs = None
@@ -369,7 +417,9 @@ def initial_inverse_mass(model: BayesModel) -> dict:
     are large-sample standard errors: ``s / (sd(x_j) sqrt(n))`` for a slope,
     ``s / sqrt(levels)`` for the intercept, ``1 / sqrt(2 levels)`` for a log
     SD and ``1 / sqrt(2 n)`` for log sigma, with ``s = sd(y)`` (gaussian),
-    2 (logit), or ``1 / sqrt(mean y)`` (poisson).
+    2 (logit), ``1 / sqrt(mean y)`` (poisson), the coefficient of variation
+    ``sd(y) / mean(y)`` (negative_binomial, gamma) or ``sd(g(y))`` (beta); a
+    family's log shape or log precision gets ``2 / n``.
 
     Examples
     --------
@@ -384,8 +434,14 @@ def initial_inverse_mass(model: BayesModel) -> dict:
     y = model.data["y"]
     if st.family in ("gaussian", "student"):
         s = model.y_scale
-    elif st.family == "binomial":
+    elif st.family in ("binomial", "cumulative"):
         s = 1.25 if st.link == "probit" else 2.0
+    elif st.family in ("negative_binomial", "gamma"):
+        s = float(np.std(y) / max(float(np.mean(y)), 1e-3)) or 1.0
+    elif st.family == "beta":
+        from ..families.links import LINKS
+
+        s = float(np.std(LINKS[st.link].fun(y))) or 1.0
     else:
         s = 1.0 / np.sqrt(max(float(np.mean(y)), 0.1))
     levels = [nl for (k, nl, _), term in zip(st.terms, model.design.terms) if "(Intercept)" in term.columns]
@@ -405,4 +461,8 @@ def initial_inverse_mass(model: BayesModel) -> dict:
         out[f"_sd{g}"] = sd_var[list(pos)]
     if st.varpar.sigma_kind is not None:
         out["sigma"] = np.array(1.0 / (2.0 * n))
+    if st.varpar.aux_kind is not None:
+        out[st.varpar.aux_name] = np.array(2.0 / n)
+    if st.ncat:  # the first threshold and the log gaps
+        out["_thr"] = np.full(st.ncat - 1, s ** 2 / n_int)
     return out

@@ -16,7 +16,15 @@ with no loop over groups. Per observation, the log-likelihood is
 - student: ``log t_nu(y | eta, sigma / sqrt(w))``;
 - binomial: ``log Binomial(k | m, p)`` with ``m`` trials (weights), ``k = m y``
   successes and ``p = g^-1(eta)`` (logit, probit or cloglog);
-- poisson: ``w log Poisson(y | exp(eta))`` (``w`` prior weights, as glmer).
+- poisson: ``w log Poisson(y | exp(eta))`` (``w`` prior weights, as glmer);
+- negative_binomial: ``w log NB(y | mu = exp(eta), shape)``, variance
+  ``mu + mu^2 / shape`` (brms's ``negbinomial``, glmmTMB's ``nbinom2``);
+- gamma: ``w log Gamma(y | shape, rate = shape / mu)``, ``mu = exp(eta)``;
+- beta: ``w log Beta(y | mu phi, (1 - mu) phi)``, ``mu = g^-1(eta)`` (brms's
+  ``Beta``, glmmTMB's ``beta_family``);
+- cumulative: ``w log(F(tau_y - eta) - F(tau_{y-1} - eta))`` for category
+  ``y`` with ordered thresholds ``tau`` (``tau_0 = -inf``, ``tau_K = inf``)
+  and no intercept in ``eta`` (brms's ``cumulative``, ordinal's ``clmm``).
 
 Examples
 --------
@@ -36,7 +44,9 @@ import numpy as np
 from scipy import special
 
 from . import priors as _priors
-from .varpar import VarParStructure, group_priors, sample_varpar, sample_vector, varpar_sites, vector_sites
+from .priors import FAMILY_AUX
+from .varpar import (VarParStructure, group_priors, prior_dist, sample_varpar, sample_vector, varpar_sites,
+                     vector_sites)
 
 __all__ = ["ModelStructure", "BayesModel", "FAMILY_LINKS"]
 
@@ -46,6 +56,10 @@ FAMILY_LINKS = {
     "student": ("identity",),
     "binomial": ("logit", "probit", "cloglog"),
     "poisson": ("log",),
+    "negative_binomial": ("log",),
+    "gamma": ("log",),
+    "beta": ("logit", "probit", "cloglog"),
+    "cumulative": ("logit", "probit", "cloglog"),
 }
 
 
@@ -64,6 +78,12 @@ class ModelStructure:
         Fixed-effect priors grouped by kind (see :func:`group_priors`).
     varpar : VarParStructure
     has_offset, has_weights : bool
+    grid : bool
+        Whether the data are laid out as a complete levels x rows grid.
+    ncat : int
+        A cumulative model's number of categories (0 for the other families).
+    thr_kind : tuple or None
+        The prior kind of its thresholds.
 
     Examples
     --------
@@ -84,6 +104,8 @@ class ModelStructure:
     has_offset: bool
     has_weights: bool
     grid: bool = False
+    ncat: int = 0
+    thr_kind: tuple | None = None
 
 
 #: fewest rows for which a complete grid of groups x positions is laid out as one
@@ -154,8 +176,11 @@ class BayesModel:
     struct : ModelStructure
     data : dict of ndarray
         ``X`` (centred when ``centered``), ``y``, ``w``, ``offset``, ``k`` and
-        ``const`` (binomial successes and the log-likelihood constants), and per
-        term ``Z{t}`` and ``codes{t}``.
+        ``const`` (binomial successes and the log-likelihood constants; for
+        beta ``const`` and ``const1`` are ``log y`` and ``log(1 - y)``), ``yi``
+        (integer responses: category codes of a cumulative model, counts of a
+        negative binomial one, whose ``yi_max`` sets the length of its
+        log-gamma table), and per term ``Z{t}`` and ``codes{t}``.
     pv : dict
         Prior values: ``"b"`` (list per group), ``"varpar"`` (``sd``, ``lkj``,
         ``sigma``, ``nu``).
@@ -175,6 +200,13 @@ class BayesModel:
         brms-style names of the SDs and of the correlation matrices.
     y_scale : float
         sd(y) for gaussian and student models, else 1 (sets initial values).
+    aux_start : float
+        A moment estimate of the family's shape or precision (its initial value).
+    thr_start : tuple of float
+        A cumulative model's initial thresholds: ``F^-1`` of the cumulative
+        proportions of the categories.
+    categories : tuple of str
+        A cumulative model's response categories, in order.
     """
 
     struct: ModelStructure
@@ -189,6 +221,9 @@ class BayesModel:
     sd_names: tuple
     cor_names: tuple
     y_scale: float = 1.0
+    aux_start: float = 1.0
+    thr_start: tuple = ()
+    categories: tuple = ()
 
     def start_scales(self) -> dict:
         """Starting values of the positive parameters: ``""`` the data's scale (sigma),
@@ -208,17 +243,21 @@ class BayesModel:
         out = {"": self.y_scale}
         for g, (_, pos) in enumerate(self.struct.varpar.sd_groups):
             out[f"_sd{g}"] = per[list(pos)]
+        if self.struct.varpar.aux_name is not None:
+            out[self.struct.varpar.aux_name] = self.aux_start
+        if self.struct.ncat:
+            out["_thr"] = np.asarray(self.thr_start, dtype=float)
         return out
 
     @classmethod
     def build(cls, design, family: str, link: str, priors: dict | None = None, center: bool = True,
-              trials: np.ndarray | None = None) -> "BayesModel":
+              trials: np.ndarray | None = None, ncat: int = 0) -> "BayesModel":
         """Arrays and priors of a model from its design.
 
         Parameters
         ----------
         design : Design
-        family : {"gaussian", "student", "binomial", "poisson"}
+        family : {"gaussian", "student", "binomial", "poisson", "negative_binomial", "gamma", "beta", "cumulative"}
         link : str
         priors : dict, optional
             The ``priors=`` argument of ``ml.bayes``.
@@ -228,6 +267,9 @@ class BayesModel:
             raw intercept).
         trials : ndarray, optional
             Binomial trials (default: the design's weights, or 1).
+        ncat : int, optional
+            For the cumulative family: the number of categories (the
+            design's y holds codes 0 .. ncat - 1 and its X no intercept).
 
         Returns
         -------
@@ -249,9 +291,11 @@ class BayesModel:
         if intercept is not None and not np.allclose(X[:, intercept], 1.0):
             intercept = None
         x_means = np.zeros(p)
-        if center and intercept is not None:
+        centered = bool(center and (intercept is not None or ncat))
+        if centered:  # (a cumulative model's thresholds take the intercept's place)
             x_means = X.mean(axis=0)
-            x_means[intercept] = 0.0
+            if intercept is not None:
+                x_means[intercept] = 0.0
         Xc = X - x_means
         y = np.asarray(design.y, dtype=float)
         off = None if design.offset is None else np.asarray(design.offset, dtype=float)
@@ -259,7 +303,8 @@ class BayesModel:
                                           off if family in ("gaussian", "student") else None)
         gnames, sd_params, cor_params = _param_names(design)
         defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params)
-        slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params)
+        slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params,
+                                thresholds=max(ncat - 1, 0))
         by = {s.name: s for s in slots}
         fixed_pr = [by[f"b_{_priors.coef_name(nm)}"].prior for nm in names]
         fixed_groups, fixed_vals = group_priors(fixed_pr)
@@ -270,13 +315,18 @@ class BayesModel:
             lkj.append(np.array(by[f"cor_{g}"].prior.params[0] if t.k > 1 else 1.0))
         sigma_kind = by["sigma"].prior.kind if "sigma" in by else None
         nu_kind = by["nu"].prior.kind if "nu" in by else None
+        aux_name = FAMILY_AUX.get(family)
+        aux_kind = by[aux_name].prior.kind if aux_name is not None else None
         vs = VarParStructure(term_k=tuple(t.k for t in design.terms), sd_groups=sd_groups,
-                             sigma_kind=sigma_kind, nu_kind=nu_kind)
+                             sigma_kind=sigma_kind, nu_kind=nu_kind, aux_name=aux_name, aux_kind=aux_kind)
         pv_var = {"sd": sd_vals, "lkj": lkj}
         if sigma_kind is not None:
             pv_var["sigma"] = np.array(by["sigma"].prior.values, dtype=float)
         if nu_kind is not None:
             pv_var["nu"] = np.array(by["nu"].prior.values, dtype=float)
+        if aux_kind is not None:
+            pv_var["aux"] = np.array(by[aux_name].prior.values, dtype=float)
+        thr_kind = by["b_Intercept[1]"].prior.kind if ncat else None
         data = {"X": Xc, "y": y}
         w = design.weights if trials is None else trials
         has_w = w is not None
@@ -289,8 +339,17 @@ class BayesModel:
             k = np.round(m * y)
             data["k"] = k
             data["const"] = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
-        elif family == "poisson":
+        elif family in ("poisson", "negative_binomial"):
             data["const"] = -special.gammaln(y + 1)
+            if family == "negative_binomial" and n and np.max(y) <= _LGAMMA_TABLE_MAX:
+                data["yi"] = y.astype(np.int32)
+                data["yi_max"] = np.zeros(int(np.max(y)))  # (its length is the table's: static)
+        elif family == "gamma":
+            data["const"] = -np.log(y)
+        elif family == "beta":
+            data["const"], data["const1"] = np.log(y), np.log1p(-y)
+        elif family == "cumulative":
+            data["yi"] = y.astype(np.int32)
         terms = []
         for t, term in enumerate(design.terms):
             Z = np.asarray(term.Z, dtype=float)
@@ -304,19 +363,25 @@ class BayesModel:
         if perm is not None:
             G = terms[0][1]
             data["grid_X0"] = Xc[perm[: n // G]]
-            for key in ("y", "k", "const", "w", "offset"):
+            for key in ("y", "yi", "k", "const", "const1", "w", "offset"):
                 if key in data:
                     data[f"grid_{key}"] = np.asarray(data[key])[perm].reshape(G, n // G)
+            if "yi_max" in data:
+                data["grid_yi_max"] = data["yi_max"]
         struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
                                 fixed_groups=fixed_groups, varpar=vs, has_offset=off is not None,
-                                has_weights=has_w, grid=perm is not None)
+                                has_weights=has_w, grid=perm is not None, ncat=int(ncat), thr_kind=thr_kind)
         yy = y if off is None or family not in ("gaussian", "student") else y - off
         scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
-        obj = cls(struct=struct, data=data, pv={"b": fixed_vals, "varpar": pv_var}, slots=tuple(slots),
+        pv = {"b": fixed_vals, "varpar": pv_var}
+        if ncat:
+            pv["thr"] = np.array(by["b_Intercept[1]"].prior.values, dtype=float)
+        obj = cls(struct=struct, data=data, pv=pv, slots=tuple(slots),
                   design=design, x_means=x_means, intercept=intercept,
-                  centered=bool(center and intercept is not None), group_names=tuple(gnames),
+                  centered=centered, group_names=tuple(gnames),
                   sd_names=tuple(nm for nm, _, _ in sd_params), cor_names=tuple(nm for nm, _ in cor_params),
-                  y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0)
+                  y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0,
+                  aux_start=_aux_start(family, y), thr_start=_thr_start(link, y, ncat))
         return obj
 
     # ------------------------------------------------------------------ JAX pieces
@@ -352,6 +417,8 @@ class BayesModel:
         out.update(varpar_sites(st.varpar, self.pv["varpar"]))
         for t, (k, nl, _) in enumerate(st.terms):
             out[f"_z{t}"] = dist.Normal(0.0, 1.0).expand((nl, k)).to_event(2)
+        if st.ncat:
+            out["_thr"] = _threshold_site(st.ncat)
         return out
 
     def jax_inputs(self):
@@ -387,7 +454,8 @@ class BayesModel:
             ``"b"`` (p,) fixed effects on the model's (centred) scale; ``"sd"``
             (all SDs, term by term); ``"L{t}"`` correlation Cholesky factors of
             correlated terms; ``"z{t}"`` (levels, k) standardised random effects;
-            ``"sigma"``, ``"nu"`` as the family needs.
+            ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"`` as the family needs;
+            ``"thr"`` a cumulative model's thresholds on the model's (centred) scale.
 
         Returns
         -------
@@ -429,9 +497,11 @@ class BayesModel:
             out[f"_z{t}"] = jnp.asarray(params[f"z{t}"])
             if k > 1:
                 out[f"_L{t}"] = jnp.asarray(params[f"L{t}"])
-        for nm in ("sigma", "nu"):
-            if nm in params and params[nm] is not None:
+        for nm in ("sigma", "nu", st.varpar.aux_name):
+            if nm is not None and nm in params and params[nm] is not None:
                 out[nm] = jnp.asarray(params[nm])
+        if st.ncat:
+            out["_thr"] = jnp.asarray(params["thr"])
         return out
 
 
@@ -462,11 +532,11 @@ def linear_predictor(struct: ModelStructure, data: dict, beta, bs):
     return eta
 
 
-def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=None):
+def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=None, aux=None):
     """Log-likelihood of each observation (n,) given the linear predictor.
 
-    ``eta`` may carry leading draw dimensions (``(m, n)``, with ``sigma`` and
-    ``nu`` of shape ``(m, 1)``).
+    ``eta`` may carry leading draw dimensions (``(m, n)``, with ``sigma``,
+    ``nu`` and ``aux`` (the family's shape or precision) of shape ``(m, 1)``).
 
     Examples
     --------
@@ -513,9 +583,128 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
         # 0 * log(0) terms are 0 (k = 0 or k = m)
         return (jnp.where(k > 0, k * lp, 0.0) + jnp.where(m - k > 0, (m - k) * lq, 0.0)
                 + data["const"])
-    # poisson, log link
-    ll = y * eta - jnp.exp(eta) + data["const"]
+    if fam == "poisson":  # log link
+        ll = y * eta - jnp.exp(eta) + data["const"]
+    elif fam == "negative_binomial":  # log link; shape s: y log(mu / (s + mu)) + s log(s / (s + mu))
+        log_s = jnp.log(aux)
+        lse = jnp.logaddexp(log_s, eta)
+        ll = _lgamma_ratio(data, aux) + data["const"] + aux * (log_s - lse) + y * (eta - lse)
+    elif fam == "gamma":  # log link: shape a, rate a / mu (const = -log y)
+        ll = aux * (jnp.log(aux) - eta - data["const"]) - jsp.gammaln(aux) - aux * y * jnp.exp(-eta) + data["const"]
+    elif fam == "cumulative":
+        ll = _cumulative_loglik(link, data["yi"], eta, aux)
+    else:  # beta: Beta(mu phi, (1 - mu) phi)
+        sp = _softplus()
+        if link == "logit":
+            lmu, l1mu = -sp(-eta), -sp(eta)
+        elif link == "probit":
+            lmu, l1mu = jsp.log_ndtr(eta), jsp.log_ndtr(-eta)
+        else:  # cloglog
+            lmu, l1mu = jnp.log(-jnp.expm1(-jnp.exp(eta))), -jnp.exp(eta)
+        # a mean of exactly 0 or 1 (a linear predictor far out) has no density: floor it
+        tiny = 1e-300
+        a = jnp.maximum(jnp.exp(lmu) * aux, tiny)
+        b = jnp.maximum(jnp.exp(l1mu) * aux, tiny)
+        ly, l1y = data["const"], data["const1"]
+        ll = (jsp.gammaln(aux) - jsp.gammaln(a) - jsp.gammaln(b) + (a - 1.0) * ly + (b - 1.0) * l1y)
     return data["w"] * ll if struct.has_weights else ll
+
+
+#: largest count for which log Gamma(y + s) - log Gamma(s) is summed from a table
+_LGAMMA_TABLE_MAX = 5000
+
+
+def _lgamma_ratio(data: dict, s):
+    """``log Gamma(y + s) - log Gamma(s)`` of the counts ``y`` at shape ``s``.
+
+    For counts up to :data:`_LGAMMA_TABLE_MAX` (``data["yi"]``, integers) it is
+    ``sum_{j < y} log(s + j)``: a cumulative sum of ``max(y)`` logarithms
+    looked up per row, which with its gradient costs a tenth of two log-gamma
+    functions and their digammas per row. ``s`` may carry leading draw
+    dimensions (``(m, 1)``).
+    """
+    import jax.numpy as jnp
+    import jax.scipy.special as jsp
+
+    if "yi" not in data:
+        return jsp.gammaln(data["y"] + s) - jsp.gammaln(s)
+    top = data["yi_max"].shape[-1]
+    table = jnp.cumsum(jnp.log(s + jnp.arange(top)), axis=-1)  # (..., top): the sum up to j
+    table = jnp.concatenate([jnp.zeros(table.shape[:-1] + (1,)), table], axis=-1)
+    return jnp.take(table, data["yi"], axis=-1) if table.ndim == 1 else jnp.take_along_axis(
+        table, jnp.broadcast_to(data["yi"], table.shape[:-1] + data["yi"].shape[-1:]), axis=-1)
+
+
+def _cumulative_loglik(link: str, yi, eta, thr):
+    """``log P(Y = yi)`` with ``P(Y <= k) = F(thr_k - eta)``; ``thr`` (..., K - 1) ordered.
+
+    The first and last categories use ``log F`` and ``log(1 - F)`` directly
+    (no infinite thresholds enter a gradient).
+    """
+    import jax.numpy as jnp
+    import jax.scipy.special as jsp
+
+    K1 = thr.shape[-1]
+    upper = jnp.take(thr, jnp.minimum(yi, K1 - 1), axis=-1) - eta
+    lower = jnp.take(thr, jnp.maximum(yi - 1, 0), axis=-1) - eta
+    sp = _softplus()
+    if link == "logit":
+        log_F, log_S = (lambda x: -sp(-x)), (lambda x: -sp(x))
+    elif link == "probit":
+        log_F, log_S = jsp.log_ndtr, (lambda x: jsp.log_ndtr(-x))
+    else:  # cloglog: F(x) = 1 - exp(-exp(x))
+        log_F, log_S = (lambda x: jnp.log(-jnp.expm1(-jnp.exp(x)))), (lambda x: -jnp.exp(x))
+    # a middle category: log(F(u) - F(l)) = log F(u) + log(1 - F(l) / F(u)) in the
+    # lower tail, log S(l) + log(1 - S(u) / S(l)) in the upper one (where F(l)
+    # rounds to 1 and the first form would lose every digit)
+    lfu, lsl = log_F(upper), log_S(lower)
+    low_tail = lower <= 0
+    gap = jnp.where(low_tail, log_F(lower) - lfu, log_S(upper) - lsl)
+    middle = jnp.where(low_tail, lfu, lsl) + jnp.log(jnp.maximum(-jnp.expm1(gap), 1e-300))
+    return jnp.where(yi == 0, lfu, jnp.where(yi == K1, lsl, middle))
+
+
+def _threshold_site(ncat: int):
+    """The site of ``ncat - 1`` ordered thresholds (their prior enters as a factor)."""
+    import numpyro.distributions as dist
+    from numpyro.distributions import constraints
+
+    return dist.ImproperUniform(constraints.ordered_vector, (), (ncat - 1,))
+
+
+def _thr_start(link: str, y: np.ndarray, ncat: int) -> tuple:
+    """``F^-1`` of the cumulative proportions (counts + 1/2) of categories ``0 .. ncat - 2``, kept ordered.
+
+    Examples
+    --------
+    >>> _thr_start("logit", np.array([0, 0, 1, 1, 1, 2, 2, 2]), 3)  # logit(2.5 / 9.5), logit(6 / 9.5)
+    (-1.0296, 0.54)
+    """
+    if not ncat:
+        return ()
+    from ..families.links import LINKS
+
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=ncat)[:ncat] + 0.5
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    q = LINKS[link].fun(cum)
+    return tuple(round(float(v), 4) for v in np.maximum.accumulate(q + 1e-3 * np.arange(q.size)))
+
+
+def _aux_start(family: str, y: np.ndarray) -> float:
+    """A moment estimate of the family's shape or precision, kept in [0.1, 1000].
+
+    Examples
+    --------
+    >>> _aux_start("gamma", np.array([1.0, 2.0, 3.0])), _aux_start("gaussian", np.ones(3))  # 2^2 / 1
+    (4.0, 1.0)
+    """
+    if family not in FAMILY_AUX or y.size < 2:
+        return 1.0
+    m, v = float(np.mean(y)), float(np.var(y, ddof=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = {"negative_binomial": m * m / (v - m), "gamma": m * m / v,
+               "beta": m * (1.0 - m) / v - 1.0}[family]
+    return float(np.clip(est, 0.1, 1000.0)) if np.isfinite(est) and est > 0 else 1.0
 
 
 _SOFTPLUS: list = []
@@ -579,27 +768,30 @@ def make_model(struct: ModelStructure):
         return _MODELS[struct]
 
     def model(data, pv):
+        import jax.numpy as jnp
         import numpyro
         import numpyro.distributions as dist
 
         vp = sample_varpar(struct.varpar, pv["varpar"])
         beta = sample_vector("_b", struct.fixed_groups, pv["b"], struct.p) if struct.p else None
+        aux = vp.aux
+        if struct.ncat:
+            aux = numpyro.sample("_thr", _threshold_site(struct.ncat))
+            numpyro.factor("_thr_prior", jnp.sum(prior_dist(struct.thr_kind, pv["thr"]).log_prob(aux)))
         bs = []
         for t, (k, nl, _) in enumerate(struct.terms):
             z = numpyro.sample(f"_z{t}", dist.Normal(0.0, 1.0).expand((nl, k)).to_event(2))
             # one column: a product, not an (n x 1) (1 x 1) matrix product (a call of its own on CPU)
             bs.append(z * vp.sds[t] if k == 1 else z @ vp.factor(t).T)
-        import jax.numpy as jnp
-
         if struct.grid:  # a complete levels x m grid (see _grid_order): the same sum, no gathers
             grid = {k[5:]: v for k, v in data.items() if k.startswith("grid_")}
             eta = (grid["X0"] @ beta)[None, :] + bs[0]
             if struct.has_offset:
                 eta = eta + grid["offset"]
-            numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, grid, eta, vp.sigma, vp.nu)))
+            numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, grid, eta, vp.sigma, vp.nu, aux)))
             return
         eta = linear_predictor(struct, data, beta if beta is not None else jnp.zeros(0), bs)
-        numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, data, eta, vp.sigma, vp.nu)))
+        numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, data, eta, vp.sigma, vp.nu, aux)))
 
     if len(_MODELS) > 32:
         _MODELS.clear()

@@ -202,9 +202,14 @@ class Posterior:
                offset_spec=None, sampler_note=None) -> "Posterior":
         d = model.design
         out: dict[str, np.ndarray] = {}
+        s = run.samples
+        if model.struct.ncat:
+            # the thresholds on the predictors' own scale: P(Y <= k) = F(tau_k - (x - m)'b) = F(tau_k + m'b - x'b)
+            thr = np.asarray(s["_thr"], dtype=float) + (beta @ model.x_means)[..., None]
+            for k in range(thr.shape[-1]):
+                out[f"b_Intercept[{k + 1}]"] = thr[..., k]
         for j, nm in enumerate(d.fixed.names):
             out[f"b_{coef_name(nm)}"] = beta[..., j]
-        s = run.samples
         from .fit import varpar_draws
 
         sds, chols = varpar_draws(model, s, cfg.chains, cfg.draws)
@@ -221,8 +226,8 @@ class Posterior:
                 for i in range(1, term.k):
                     for j in range(i):
                         out[f"cor_{g}__{cn[j]}__{cn[i]}"] = R[..., i, j]
-        for nm in ("sigma", "nu"):
-            if nm in s:
+        for nm in ("sigma", "nu", model.struct.varpar.aux_name):
+            if nm is not None and nm in s:
                 out[nm] = np.asarray(s[nm], dtype=float)
         ranef, meta = None, _ranef_meta(model)
         if bs is not None:
@@ -265,10 +270,19 @@ class Posterior:
         model = self.model
         d = model.design
         frame, schema = model_frame(d, d.formula.text, self.offset_spec)
+        if model.categories:  # a cumulative model's response holds category codes: keep the categories
+            from ..results.archive import _column_schema
+
+            col = d.response_name
+            frame[col] = pd.Categorical.from_codes(frame[col].astype(int), categories=list(model.categories),
+                                                   ordered=True)
+            schema[col] = _column_schema(frame[col])
         call = {"formula": d.formula.text, "family": model.struct.family, "link": model.struct.link,
                 "center": bool(model.centered),
-                "priors": {s.name: {k: (list(v) if isinstance(v, tuple) else v)
-                                    for k, v in dataclasses.asdict(s.prior).items()} for s in model.slots},
+                # (a cumulative model's thresholds share the one "Intercept" prior)
+                "priors": {("Intercept" if s.name.startswith("b_Intercept[") else s.name):
+                           {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(s.prior).items()}
+                           for s in model.slots},
                 "prior_sources": {s.name: s.source for s in model.slots}}
         if self.offset_spec:
             call["offset"] = self.offset_spec
@@ -339,7 +353,8 @@ class Posterior:
     # ------------------------------------------------------------------ basics
     @property
     def family(self) -> str:
-        """Response family (``"gaussian"``, ``"student"``, ``"binomial"``, ``"poisson"``)."""
+        """Response family (``"gaussian"``, ``"student"``, ``"binomial"``, ``"poisson"``,
+        ``"negative_binomial"``, ``"gamma"``, ``"beta"``, ``"cumulative"``)."""
         return self.model.struct.family
 
     @property
@@ -442,6 +457,12 @@ class Posterior:
 
         return np.asarray(eti_interval(x, prob))
 
+    def _fixed_names(self) -> list[str]:
+        """brms's names of the population-level parameters without ``b_``: a cumulative
+        model's thresholds ``Intercept[1]``, ... first, then the coefficients."""
+        thr = [f"Intercept[{k}]" for k in range(1, self.model.struct.ncat)]
+        return thr + [coef_name(n) for n in self.model.design.fixed.names]
+
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summaries of the fixed effects, as brms's ``fixef``.
 
@@ -453,8 +474,8 @@ class Posterior:
         Returns
         -------
         DataFrame
-            Index: coefficient names (``Intercept`` for lme4's ``(Intercept)``);
-            columns ``Estimate`` (posterior mean), ``Est.Error`` (posterior SD),
+            Index: coefficient names (``Intercept`` for lme4's ``(Intercept)``;
+            a cumulative model's thresholds ``Intercept[1]``, ... first); columns ``Estimate`` (posterior mean), ``Est.Error`` (posterior SD),
             and the interval's quantiles, e.g. ``Q2.5`` and ``Q97.5``.
 
         Examples
@@ -467,7 +488,7 @@ class Posterior:
         (['Intercept', 'Days'], ['Estimate', 'Est.Error', 'Q2.5', 'Q97.5'])
         """
         prob = _check_prob(prob)
-        names = [coef_name(n) for n in self.model.design.fixed.names]
+        names = self._fixed_names()
         x = np.stack([self.draws[f"b_{n}"] for n in names], axis=-1) if names else np.zeros((1, 1, 0))
         iv = self._interval(x, prob).reshape(len(names), 2)
         lo, hi = _quantile_names(prob)
@@ -520,7 +541,8 @@ class Posterior:
         """Draws of the intraclass correlation of each grouping factor (random-intercept models).
 
         ``sd_g^2 / (sum_h sd_h^2 + s^2)`` with ``s = sigma`` (gaussian, student),
-        ``pi / sqrt(3)`` (binomial logit, the latent-scale residual) or 1 (probit).
+        ``pi / sqrt(3)`` (binomial or cumulative logit, the latent-scale
+        residual) or 1 (probit).
 
         Returns
         -------
@@ -544,7 +566,7 @@ class Posterior:
                              "random slopes (compare the variance components with post.summary())")
         if self.family in ("gaussian", "student"):
             resid = self.draws["sigma"] ** 2
-        elif self.family == "binomial" and self.link in ("logit", "probit"):
+        elif self.family in ("binomial", "cumulative") and self.link in ("logit", "probit"):
             resid = np.pi ** 2 / 3 if self.link == "logit" else 1.0
         else:
             raise ValueError(f"no residual variance on the latent scale for the {self.family} family "
@@ -614,8 +636,9 @@ class Posterior:
         Returns
         -------
         ndarray (ndraws, n)
-            On the scale of the modelled response: values (gaussian, student),
-            proportions of successes (binomial), counts (poisson).
+            On the scale of the modelled response: values (gaussian, student,
+            gamma, beta), proportions of successes (binomial), counts
+            (poisson, negative_binomial), category codes 0, 1, ... (cumulative).
 
         Examples
         --------
@@ -675,13 +698,14 @@ class Posterior:
               new_levels: str = "sample", offset=None) -> np.ndarray:
         """Draws of the expected response, without residual noise (brms's ``posterior_epred``).
 
-        The inverse link of :meth:`linpred`: a mean (gaussian, student), a
-        probability (binomial: the expected proportion of successes), a rate
-        (poisson). Arguments as :meth:`linpred`.
+        The inverse link of :meth:`linpred`: a mean (gaussian, student, gamma,
+        beta), a probability (binomial: the expected proportion of successes),
+        a rate (poisson, negative_binomial); for a cumulative model, the
+        probability of each category (as brms). Arguments as :meth:`linpred`.
 
         Returns
         -------
-        ndarray (ndraws, n)
+        ndarray (ndraws, n), or (ndraws, n, categories) for a cumulative model
 
         Examples
         --------

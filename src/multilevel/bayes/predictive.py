@@ -114,8 +114,10 @@ def _loglik_draws(post) -> np.ndarray:
     """Pointwise log-likelihood of the fitted data, (chains, draws, n)."""
     import jax.numpy as jnp
 
+    from .fit import _enable_x64
     from .model import pointwise_loglik
 
+    _enable_x64()  # as the model was sampled (a loaded posterior's process may not have it on)
     X, terms, off = _fitted_inputs(post)
     data, _ = post.model.jax_inputs()
     st = post.model.struct
@@ -123,14 +125,35 @@ def _loglik_draws(post) -> np.ndarray:
     out = np.empty((C * D, X.shape[0]))
     sig = post.draws["sigma"].reshape(-1) if "sigma" in post.draws else None
     nu = post.draws["nu"].reshape(-1) if "nu" in post.draws else None
+    aux = post.draws[st.varpar.aux_name].reshape(-1, 1) if st.varpar.aux_name is not None else None
+    if st.ncat:  # the thresholds on the raw predictors' scale, as eta here is
+        aux = _thresholds_flat(post)
     for a in range(0, C * D, _BATCH):
         idx = np.arange(a, min(a + _BATCH, C * D))
         eta = _eta_draws(post, idx, X, terms, off)
         ll = pointwise_loglik(st, data, jnp.asarray(eta),
                               None if sig is None else jnp.asarray(sig[idx, None]),
-                              None if nu is None else jnp.asarray(nu[idx, None]))
+                              None if nu is None else jnp.asarray(nu[idx, None]),
+                              None if aux is None else jnp.asarray(aux[idx]))
         out[idx] = np.asarray(ll)
     return out.reshape(C, D, -1)
+
+
+def _thresholds_flat(post) -> np.ndarray:
+    """A cumulative model's threshold draws, (chains * draws, categories - 1)."""
+    return np.stack([post.draws[f"b_Intercept[{k}]"].reshape(-1) for k in range(1, post.model.struct.ncat)],
+                    axis=-1)
+
+
+def _category_probabilities(post, eta: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``P(Y = k)`` (m, n, categories) of a cumulative model at the draws ``idx``."""
+    from ..families.ordinal import CDFS
+
+    thr = _thresholds_flat(post)[idx]  # (m, K - 1)
+    F = CDFS[post.link](thr[:, None, :] - eta[:, :, None])[0]  # (m, n, K - 1)
+    m, n = eta.shape
+    cum = np.concatenate([np.zeros((m, n, 1)), F, np.ones((m, n, 1))], axis=-1)
+    return np.maximum(np.diff(cum, axis=-1), 0.0)
 
 
 def _inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
@@ -144,6 +167,8 @@ def _inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
         return -np.expm1(-np.exp(eta))
     if link == "log":
         return np.exp(eta)
+    if link == "inverse":
+        return 1.0 / eta
     return eta
 
 
@@ -151,9 +176,15 @@ def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None) -
     """Draws of the response given the linear predictor (one per row of ``eta``).
 
     gaussian and student: ``eta + sigma / sqrt(w) * noise``; binomial: the
-    proportion of successes in ``trials``; poisson: counts.
+    proportion of successes in ``trials``; poisson and negative_binomial:
+    counts; gamma and beta: draws of the family with the draw's shape or
+    precision; cumulative: category codes ``0 .. K - 1`` (the design's ``y``).
     """
     st = post.model.struct
+    if st.ncat:
+        p = _category_probabilities(post, eta, idx)
+        u = rng.uniform(size=eta.shape)[..., None]
+        return np.minimum(np.sum(np.cumsum(p, axis=-1) < u, axis=-1), st.ncat - 1).astype(float)
     if st.family in ("gaussian", "student"):
         sig = post.draws["sigma"].reshape(-1)[idx][:, None]
         if weights is not None:
@@ -171,7 +202,17 @@ def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None) -
         mi = np.round(m).astype(np.int64)
         k = rng.binomial(np.broadcast_to(mi, eta.shape), np.clip(mu, 0.0, 1.0))
         return np.where(mi > 0, k / np.where(mi > 0, mi, 1), 0.0)
-    return rng.poisson(mu).astype(float)
+    if st.family == "poisson":
+        return rng.poisson(mu).astype(float)
+    a = np.broadcast_to(post.draws[st.varpar.aux_name].reshape(-1)[idx][:, None], eta.shape)
+    if st.family == "negative_binomial":  # a gamma-Poisson mixture with shape a and mean mu
+        return rng.poisson(rng.gamma(a, mu / a)).astype(float)
+    if st.family == "gamma":
+        return rng.gamma(a, mu / a)
+    # beta: kept strictly inside (0, 1), as the family's support
+    tiny = np.finfo(float).tiny
+    draws = rng.beta(np.maximum(mu * a, tiny), np.maximum((1.0 - mu) * a, tiny))
+    return np.clip(draws, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
 
 
 def _draw_indices(post, ndraws, rng) -> np.ndarray:
@@ -237,9 +278,13 @@ def _linear_draws(post, newdata=None, ndraws=None, seed=None, offset=None, rando
                                      f"{t.group!r} not in the fit; pass new_levels='sample' or 'zero'")
     if not random:
         terms = []
-    out = np.empty((len(idx), X.shape[0]))
+    ncat = post.model.struct.ncat
+    out = np.empty((len(idx), X.shape[0]) + ((ncat,) if response and ncat else ()))
     for a in range(0, len(idx), _BATCH):
         sl = idx[a:a + _BATCH]
         eta = _eta_draws(post, sl, X, terms, off, rng=rng, new_levels=new_levels)
-        out[a:a + len(sl)] = _inverse_link(post.model.struct.link, eta) if response else eta
+        if response and ncat:
+            out[a:a + len(sl)] = _category_probabilities(post, eta, sl)
+        else:
+            out[a:a + len(sl)] = _inverse_link(post.model.struct.link, eta) if response else eta
     return out

@@ -9,13 +9,17 @@ key                         parameters it sets
 ==========================  =====================================================
 ``"b"``                     every fixed effect except the intercept
 ``"b_<coef>"``              one fixed effect, e.g. ``"b_femaleF"``
-``"Intercept"``             the intercept (see ``center`` in ``ml.bayes``)
+``"Intercept"``             the intercept (see ``center`` in ``ml.bayes``), or
+                            every threshold of a cumulative model
 ``"sd"``                    every random-effect standard deviation
 ``"sd_<group>"``            the standard deviations of one grouping factor
 ``"sd_<group>__<coef>"``    one standard deviation, e.g. ``"sd_school__femaleF"``
 ``"cor"``, ``"cor_<group>"``  the correlation matrices (``lkj`` only)
 ``"sigma"``                 the residual standard deviation (gaussian, student)
 ``"nu"``                    the degrees of freedom of the student family
+``"shape"``                 the shape of the negative_binomial (variance
+                            ``mu + mu^2 / shape``) and gamma families
+``"phi"``                   the precision of the beta family
 ==========================  =====================================================
 
 The most specific key wins (``"b_femaleF"`` over ``"b"``). Random-effect
@@ -401,8 +405,13 @@ CLASS_SUPPORT = {
     "sd": ("positive",),
     "sigma": ("positive",),
     "nu": ("positive",),
+    "shape": ("positive",),
+    "phi": ("positive",),
     "cor": ("correlation",),
 }
+
+#: the family's own positive parameter (brms's name) of the families that have one
+FAMILY_AUX = {"negative_binomial": "shape", "gamma": "shape", "beta": "phi"}
 
 
 def check_class(prior, cls: str, key: str) -> Prior:
@@ -434,7 +443,8 @@ def check_class(prior, cls: str, key: str) -> Prior:
                          "standard deviation ('sd...' or 'sigma') has")
     if supp not in CLASS_SUPPORT[cls]:
         what = {"sd": "a standard deviation", "sigma": "a standard deviation",
-                "nu": "a degrees-of-freedom parameter (> 0)"}[cls]
+                "nu": "a degrees-of-freedom parameter (> 0)", "shape": "a shape parameter (> 0)",
+                "phi": "a precision parameter (> 0)"}[cls]
         example = (f"{prior.dist}({', '.join(_fmt(v) for v in prior.params)}, lower=0)"
                    if prior.dist in _REAL else "half_normal(1)")
         raise ValueError(
@@ -454,7 +464,8 @@ class PriorSlot:
         brms-style parameter name, e.g. ``"b_femaleF"``, ``"sd_school__Intercept"``,
         ``"cor_school"`` (one entry per correlation matrix).
     cls : str
-        ``"b"``, ``"Intercept"``, ``"sd"``, ``"cor"``, ``"sigma"`` or ``"nu"``.
+        ``"b"``, ``"Intercept"``, ``"sd"``, ``"cor"``, ``"sigma"``, ``"nu"``,
+        ``"shape"`` or ``"phi"``.
     coef, group : str
         Coefficient and grouping factor ("" where none).
     prior : Prior
@@ -494,6 +505,10 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
     - binomial, poisson: Intercept ~ normal(0, 2.5); b_j ~ normal(0, 2.5 / sx_j);
       sd ~ half_student_t(3, 2.5 / sz_j); with the probit link every one of these scales
       is multiplied by dnorm(0) / dlogis(0) = 1.596, as rstanarm does.
+    - negative_binomial, gamma, beta: as binomial and poisson, with the
+      Intercept's prior centred on the link of the response's median where
+      that is finite (brms's ``student_t(3, g(median y), 2.5)`` location), and
+      shape (negative_binomial, gamma) or phi (beta) ~ gamma(0.01, 0.01), brms's default.
     - cor ~ lkj(1).
 
     A column with no variation (sx_j = 0) gets the unscaled 2.5 sy (or 2.5).
@@ -502,7 +517,7 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
     -------
     dict
         ``"Intercept"`` -> Prior, ``"b"`` -> {name: Prior}, ``"sd"``, ``"cor"``,
-        ``"sigma"``, ``"nu"`` -> Prior.
+        ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"`` -> Prior.
 
     Examples
     --------
@@ -518,8 +533,11 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
         sy = 1.0
     unit = 2.5 * (sy if gaussian else 1.0) * (PROBIT_FACTOR if link == "probit" else 1.0)
     out: dict = {}
-    if intercept is not None:
-        out["Intercept"] = normal(float(np.mean(yy)) if gaussian else 0.0, unit)
+    if intercept is not None or family == "cumulative":  # (a cumulative model's thresholds)
+        loc = float(np.mean(yy)) if gaussian else 0.0
+        if family in FAMILY_AUX:
+            loc = _link_of_median(link, yy)
+        out["Intercept"] = normal(loc, unit)
     b = {}
     for j, name in enumerate(fixed_names):
         if j == intercept:
@@ -533,7 +551,25 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
         out["sigma"] = exponential(1.0 / sy)
     if family == "student":
         out["nu"] = gamma(2, 0.1)
+    if family in FAMILY_AUX:
+        out[FAMILY_AUX[family]] = gamma(0.01, 0.01)
     return out
+
+
+def _link_of_median(link: str, y: np.ndarray) -> float:
+    """``g(median(y))``, rounded to 2 decimals, or 0 where it is not finite.
+
+    Examples
+    --------
+    >>> _link_of_median("log", np.array([1.0, 2.0, np.e])), _link_of_median("log", np.zeros(3))
+    (0.69, 0.0)
+    """
+    from ..families.links import LINKS
+
+    m = float(np.median(y)) if y.size else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = LINKS[link].fun(np.float64(m))
+    return round(float(g), 2) if np.isfinite(g) else 0.0
 
 
 def sd_defaults(base: Prior, terms, group_names, sd_params) -> dict:
@@ -594,7 +630,7 @@ def coef_name(name: str) -> str:
 
 def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | None,
             sd_params: list[tuple[str, str, str]], cor_params: list[tuple[str, str]],
-            ) -> list[PriorSlot]:
+            thresholds: int = 0) -> list[PriorSlot]:
     """Match ``priors=`` keys to parameters; every parameter gets its most specific prior.
 
     Parameters
@@ -611,11 +647,14 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         The random-effect SDs, e.g. ``("sd_school__Intercept", "school", "Intercept")``.
     cor_params : list of (name, group)
         One per correlation matrix, e.g. ``("cor_school", "school")``.
+    thresholds : int, default 0
+        A cumulative model's number of thresholds (``b_Intercept[1]``, ...),
+        which take the ``"Intercept"`` prior (one on the whole real line).
 
     Returns
     -------
     list of PriorSlot
-        Fixed effects in order, then SDs, correlations, sigma and nu.
+        The thresholds, fixed effects in order, then SDs, correlations, sigma, nu, shape and phi.
 
     Raises
     ------
@@ -649,7 +688,7 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     valid: list[str] = []
     if slopes:
         valid += ["b"] + [f"b_{n}" for n in slopes]
-    if intercept is not None:
+    if intercept is not None or thresholds:
         valid.append("Intercept")
     if sd_params:
         valid.append("sd")
@@ -660,8 +699,9 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         valid += [name for name, _ in cor_params]
     if "sigma" in defaults:
         valid.append("sigma")
-    if "nu" in defaults:
-        valid.append("nu")
+    for cls in ("nu", "shape", "phi"):
+        if cls in defaults:
+            valid.append(cls)
     valid = list(dict.fromkeys(valid))
     unknown = [k for k in user if k not in valid]
     if unknown:
@@ -674,6 +714,13 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         return default, "default"
 
     slots: list[PriorSlot] = []
+    if thresholds:
+        p, src = pick(["Intercept"], "Intercept", defaults["Intercept"])
+        if p.support != "real":
+            raise ValueError(f"priors['Intercept'] = {p}: the thresholds of a cumulative model need a prior on "
+                             "the whole real line (normal, student_t or cauchy)")
+        for k in range(1, thresholds + 1):
+            slots.append(PriorSlot(f"b_Intercept[{k}]", "Intercept", f"Intercept[{k}]", "", p, src))
     for j, n in enumerate(fixed_names):
         if j == intercept:
             p, src = pick(["Intercept"], "Intercept", defaults["Intercept"])
@@ -687,7 +734,7 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     for name, g in cor_params:
         p, src = pick([name, "cor"], "cor", defaults["cor"])
         slots.append(PriorSlot(name, "cor", "", g, p, src))
-    for cls in ("sigma", "nu"):
+    for cls in ("sigma", "nu", "shape", "phi"):
         if cls in defaults:
             p, src = pick([cls], cls, defaults[cls])
             slots.append(PriorSlot(cls, cls, "", "", p, src))

@@ -134,6 +134,8 @@ def _center_value(name: str, fn, scale: float):
     shape = tuple(fn.shape())
     if name.startswith("_z") or base is constraints.corr_cholesky:
         return None  # z = 0; the identity correlation matrix
+    if base is constraints.ordered_vector:  # ordered thresholds: the given start
+        return np.asarray(scale[name], dtype=float)
     if base is constraints.real:
         loc = getattr(_base(fn), "loc", None)
         return np.broadcast_to(np.zeros(()) if loc is None else np.asarray(loc, dtype=float), shape)

@@ -6,7 +6,7 @@ import textwrap
 
 import pandas as pd
 
-from .priors import coef_name
+from .priors import FAMILY_AUX, coef_name
 from .tables import BRMS_FOOTER, format_brms, format_jags
 
 __all__: list[str] = []  # used through Posterior.summary
@@ -37,7 +37,8 @@ def _brms_text(post, table: pd.DataFrame, prob: float, names: dict | None = None
 
     m = post.model
     d = m.design
-    links = _LINKS.get(post.family, f"mu = {post.link}")
+    aux = FAMILY_AUX.get(post.family)
+    links = _LINKS.get(post.family, f"mu = {post.link}" + (f"; {aux} = identity" if aux else ""))
     data = post.data_name or "data"
     header = [
         f" Family: {post.family}",
@@ -66,10 +67,10 @@ def _brms_text(post, table: pd.DataFrame, prob: float, names: dict | None = None
                         names.append(f"cor_{g}__{cn[j]}__{cn[i]}")
                         labels.append(f"cor({cn[j]},{cn[i]})")
             sections.append((f"~{g} (Number of levels: {len(meta['levels'])})", _rows(table, names, labels)))
-    fixed = [f"b_{coef_name(n)}" for n in d.fixed.names]
+    fixed = [f"b_{n}" for n in post._fixed_names()]
     if fixed:
         sections.append(("Regression Coefficients:", _rows(table, fixed, [n[2:] for n in fixed])))
-    further = [n for n in ("sigma", "nu") if n in post.draws]
+    further = [n for n in ("sigma", "nu", "shape", "phi") if n in post.draws]
     if further:
         sections.append(("Further Distributional Parameters:", _rows(table, further, further)))
     if post.derived:

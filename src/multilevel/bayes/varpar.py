@@ -6,7 +6,9 @@ with the same priors and transforms:
 
 - one standard deviation per column of each random-effects term,
 - one correlation-matrix Cholesky factor per correlated term (LKJ prior),
-- ``sigma`` (gaussian, student) and ``nu`` (student).
+- ``sigma`` (gaussian, student) and ``nu`` (student);
+- the family's own positive parameter: ``shape`` (negative_binomial, gamma)
+  or ``phi`` (beta).
 
 :func:`sample_varpar` draws them as NumPyro sample sites inside a model and
 returns a :class:`VarPar` holding ``sds`` and ``corr_chols`` per term in the
@@ -165,6 +167,10 @@ class VarParStructure:
         prior kind.
     sigma_kind, nu_kind : tuple or None
         Prior kinds of sigma and nu (None when the family has none).
+    aux_name : str or None
+        The family's own positive parameter (``"shape"``, ``"phi"``), if any.
+    aux_kind : tuple or None
+        Its prior kind.
 
     Examples
     --------
@@ -177,6 +183,8 @@ class VarParStructure:
     sd_groups: tuple
     sigma_kind: tuple | None
     nu_kind: tuple | None
+    aux_name: str | None = None
+    aux_kind: tuple | None = None
 
     @property
     def nsd(self) -> int:
@@ -202,12 +210,15 @@ class VarPar(NamedTuple):
     corr_chols : tuple of array (k_t, k_t) or None
         Lower Cholesky factors of the terms' correlation matrices (None for k_t = 1).
     sigma, nu : scalar or None
+    aux : scalar or None
+        The family's shape or precision.
     """
 
     sds: tuple
     corr_chols: tuple
     sigma: object
     nu: object
+    aux: object = None
 
     def factor(self, t: int):
         """``diag(sd_t) L_t``: the Cholesky factor of term t's covariance matrix.
@@ -229,14 +240,14 @@ def sample_varpar(vs: VarParStructure, pv: dict) -> VarPar:
     """Draw the variance parameters as NumPyro sample sites (call inside a model).
 
     Sites: ``_sd{g}`` (SDs, one per prior kind), ``_L{t}`` (LKJ Cholesky factor
-    of correlated term t), ``sigma`` and ``nu``.
+    of correlated term t), ``sigma``, ``nu`` and the family's ``shape`` or ``phi``.
 
     Parameters
     ----------
     vs : VarParStructure
     pv : dict
         ``"sd"``: list of prior-value arrays per SD group; ``"lkj"``: LKJ eta per
-        term (used for terms with k > 1); ``"sigma"``, ``"nu"``: prior values.
+        term (used for terms with k > 1); ``"sigma"``, ``"nu"``, ``"aux"``: prior values.
 
     Returns
     -------
@@ -263,7 +274,8 @@ def sample_varpar(vs: VarParStructure, pv: dict) -> VarPar:
         sigma = numpyro.sample("sigma", prior_dist(vs.sigma_kind, pv["sigma"]))
     if vs.nu_kind is not None:
         nu = numpyro.sample("nu", prior_dist(vs.nu_kind, pv["nu"]))
-    return VarPar(tuple(sds), tuple(chols), sigma, nu)
+    aux = None if vs.aux_kind is None else numpyro.sample(vs.aux_name, prior_dist(vs.aux_kind, pv["aux"]))
+    return VarPar(tuple(sds), tuple(chols), sigma, nu, aux)
 
 
 def varpar_sites(vs: VarParStructure, pv: dict) -> dict:
@@ -290,4 +302,6 @@ def varpar_sites(vs: VarParStructure, pv: dict) -> dict:
             out["sigma"] = prior_dist(vs.sigma_kind, pv["sigma"])
         if vs.nu_kind is not None:
             out["nu"] = prior_dist(vs.nu_kind, pv["nu"])
+        if vs.aux_kind is not None:
+            out[vs.aux_name] = prior_dist(vs.aux_kind, pv["aux"])
     return out

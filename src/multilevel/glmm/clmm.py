@@ -95,7 +95,8 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
     if seen.size < len(levels):  # rows dropped for missing values left a category empty
         missing = [levels[k] for k in range(len(levels)) if k not in set(seen.tolist())]
         raise ValueError(f"after dropping rows with missing values the response has no {', '.join(missing)}: "
-                         "drop those categories (cat.remove_unused_categories())")
+                         "drop the incomplete rows first (data.dropna(subset=[...the model's columns])), then "
+                         "the empty categories (cat.remove_unused_categories())")
     prior = np.ones(design.n) if design.weights is None else np.asarray(design.weights, dtype=float)
     design = replace(design, weights=None)
     check_agq(design.terms, nagq)

@@ -96,6 +96,10 @@ def estimates(fit, df: str | None = None) -> Estimates:
     kind = _kind(fit)
     df = check_df_method(df)
     if kind == "Posterior":
+        if fit.family == "cumulative":
+            raise ValueError("marginal means, effects and slopes of a cumulative model are not available "
+                             "(its mean is a probability per category); use post.epred(newdata) for the "
+                             "category probabilities at chosen predictor values")
         if df is not None:
             raise ValueError("df= applies to lmer fits; a posterior's intervals come from its draws")
         draws = fit._beta_flat()
