@@ -53,7 +53,7 @@ def test_default_links_and_errors():
     # (a cumulative family's link is its latent distribution, cdf; eta is its own argument)
     assert {k: getattr(family(k), "cdf", family(k).link.name) for k in FAMILIES} == {
         "binomial": "logit", "poisson": "log", "gaussian": "identity", "negative_binomial": "log",
-        "nbinom1": "log", "gamma": "inverse", "beta": "logit", "cumulative": "logit"}
+        "nbinom1": "log", "gamma": "inverse", "beta": "logit", "betabinomial": "logit", "cumulative": "logit"}
     with pytest.raises(ValueError, match="unknown family 'tweedie'"):
         family("tweedie")
     with pytest.raises(ValueError, match="not available for the poisson family"):
@@ -127,3 +127,27 @@ def test_dispersion_family_fisher_information():
         draws = fam.simulate(np.full(400_000, mu), np.ones(400_000), rng)
         _, hess = fam.derivatives(draws, np.full(draws.size, mu))
         assert -hess.mean() == pytest.approx(float(fam.information(np.array([mu]))[0]), rel=2e-2)
+
+
+@pytest.mark.parametrize("link_name", ["logit", "probit", "cloglog"])
+def test_betabinomial_family(link_name):
+    from scipy import stats
+
+    m = np.array([1.0, 5.0, 12.0, 30.0])
+    fam = family("betabinomial", link_name).with_dispersion(4.5).with_trials(m)
+    y = np.array([1.0, 2.0, 5.0, 21.0]) / m
+    mu = np.array([0.3, 0.45, 0.5, 0.65])
+    a, b = mu * 4.5, (1 - mu) * 4.5
+    np.testing.assert_allclose(fam.logpdf(y, mu), stats.betabinom.logpmf(np.round(y * m), m, a, b), rtol=1e-12)
+    h = 1e-5
+    score, hess = fam.derivatives(y, mu)
+    np.testing.assert_allclose(score, (fam.logpdf(y, mu + h) - fam.logpdf(y, mu - h)) / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(hess, (fam.logpdf(y, mu + h) - 2 * fam.logpdf(y, mu) + fam.logpdf(y, mu - h)) / h ** 2,
+                               rtol=1e-4, atol=1e-4)
+    # the proportion's variance against draws (20 trials each)
+    big = fam.with_trials(np.full(400_000, 20.0))
+    draws = big.simulate(np.full(400_000, 0.3), np.ones(400_000), np.random.default_rng(3))
+    assert draws.mean() == pytest.approx(0.3, rel=1e-2)
+    assert draws.var() == pytest.approx(float(big.variance(np.full(400_000, 0.3))[0]), rel=3e-2)
+    with pytest.raises(ValueError, match="more than one trial"):
+        family("betabinomial").with_trials(np.ones(3)).check_response(np.array([0.0, 1.0, 1.0]))

@@ -214,7 +214,7 @@ def test_units_of_an_identity_or_inverse_link_response():
     assert gauss.loglik == pytest.approx(-885.6002, abs=1e-3)
 
 
-def test_identity_link_gamma_with_means_near_zero():
+def test_identity_link_gamma_with_means_near_zero(tmp_path):
     # the first IRLS step from the observed values leaves the mean's range at
     # every theta: the fit starts again with that step cut back, and reaches
     # glmmTMB's optimum (tests/reference/glmmtmb_families.R)
@@ -229,6 +229,13 @@ def test_identity_link_gamma_with_means_near_zero():
         assert m.dispersion["shape"] == pytest.approx(ref["sigma"] ** -2, rel=1e-3)
         assert m.fitted.min() == pytest.approx(ref["min_fitted"], rel=1e-2)
         assert not m.messages
+        back = ml.load(m.save(tmp_path / f"near_{case}.mlfit"))
+        assert back.loglik == pytest.approx(m.loglik, abs=1e-8)  # (its modes come back by another path)
+        # the first stage alone (nagq = 0) starts from the mean response too: below the Laplace optimum
+        # of the same data, not a spurious optimum above it
+        first = ml.glmer("y ~ x + (1 | g)", near[near.case == case].astype({"g": str}), family="gamma",
+                         link="identity", nagq=0)
+        assert ref["loglik"] - 1.0 < first.loglik <= m.loglik + 1e-6
 
 
 def test_residual_types_and_glm_refusal():
@@ -379,3 +386,35 @@ def test_icc_and_r2_of_negative_binomial_fits_match_performance(model_id, key):
     assert icc["conditional"] == pytest.approx(ref["icc_conditional"], abs=2e-4)
     with pytest.raises(ValueError, match="ICC and R2 of a gamma model"):
         _fit("cake_gamma_log").r2()
+
+
+@pytest.mark.parametrize("case", ["cbpp", "sim"])
+def test_betabinomial_against_glmmtmb(case, tmp_path):
+    ref = REF["betabinomial"][case]
+    if case == "cbpp":
+        formula, data = "cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp")
+    else:
+        formula = "cbind(k, m - k) ~ x + (1 | g)"
+        data = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "betabinomial_sim.csv").astype({"g": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cbpp's herd variance is at its boundary
+        m = ml.glmer(formula, data, family="betabinomial")
+    assert m.loglik == pytest.approx(ref["loglik"], abs=1e-5)
+    np.testing.assert_allclose(m.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-3, atol=1e-5)
+    assert m.dispersion["phi"] == pytest.approx(ref["sigma"], rel=1e-3)
+    np.testing.assert_allclose(m.fitted.to_numpy()[:5], ref["fitted"], rtol=1e-4)
+    if case == "sim":
+        np.testing.assert_allclose(m.se.to_numpy(), list(ref["se"].values()), rtol=2e-3)
+        assert m.varcorr.std_dev.iloc[0] == pytest.approx(ref["sd"], rel=1e-3)
+        assert not m.messages
+        draws = m.simulate(3, seed=1)
+        trials = data.m.to_numpy()
+        assert np.allclose(draws.to_numpy() * trials[:, None], np.round(draws.to_numpy() * trials[:, None]))
+        back = ml.load(m.save(tmp_path / "bb.mlfit"))
+        assert back.loglik == m.loglik and back.dispersion.equals(m.dispersion)
+        # the binomial model is the limit as phi grows: the likelihood-ratio test applies (on a boundary)
+        binomial = ml.glmer(formula, data, family="binomial")
+        table = ml.anova(binomial, m)
+        assert table.table["Chisq"].iloc[1] == pytest.approx(2 * (m.loglik - binomial.loglik))
+    with pytest.raises(ValueError, match="a beta-binomial response is cbind"):
+        ml.glmer("incidence ~ period + (1 | herd)", ml.datasets.load("cbpp"), family="betabinomial")

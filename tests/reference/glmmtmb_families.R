@@ -17,7 +17,8 @@
 # convergence and pdHess (glmmTMB's optimizer code and Hessian check); and zero_inflated:
 # zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined; and r2_icc:
 # performance's r2_nakagawa and icc of the Salamanders NB2 and NB1 fits; and
-# gamma_identity_near_zero: two simulated identity-link Gamma fits with means near zero.
+# gamma_identity_near_zero: two simulated identity-link Gamma fits with means near zero; and betabinomial:
+# glmmTMB's betabinomial on cbpp and on a simulated data set the script writes.
 #
 # Requires glmmTMB, lme4, performance and jsonlite.
 
@@ -165,6 +166,36 @@ for (cs in c("a", "b")) {
     loglik = as.numeric(logLik(m)), fixef = as.list(fixef(m)$cond), sigma = sigma(m),
     sd = sqrt(VarCorr(m)$cond$g[1, 1]), min_fitted = min(fitted(m)),
     convergence = m$fit$convergence, pdHess = m$sdr$pdHess)
+}
+write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
+           auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")
+
+# beta-binomial (glmmTMB's betabinomial, logit link): lme4's cbpp, whose herd
+# variance goes to zero, and a simulated data set with clear herd effects
+# (tests/reference/data/betabinomial_sim.csv, written here: 30 groups x 6
+# rows, 5 to 40 trials each, precision 6, random-intercept SD 0.7)
+set.seed(20261206)
+g <- rep(1:30, each = 6)
+x <- rnorm(180)
+m <- sample(5:40, 180, replace = TRUE)
+p <- rbeta(180, plogis(-0.5 + 0.8 * x + rnorm(30, 0, 0.7)[g]) * 6, (1 - plogis(-0.5 + 0.8 * x + rnorm(30, 0, 0.7)[g])) * 6)
+bbsim <- data.frame(k = rbinom(180, m, p), m = m, x = round(x, 6), g = g)
+write.csv(bbsim, file.path("tests", "reference", "data", "betabinomial_sim.csv"), row.names = FALSE)
+bbsim$g <- factor(bbsim$g)
+cbpp_data <- read_bundled("cbpp", data_dir)
+out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
+out$betabinomial <- list()
+fits <- list(
+  cbpp = glmmTMB(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp_data,
+                 family = betabinomial(link = "logit")),
+  sim = glmmTMB(cbind(k, m - k) ~ x + (1 | g), data = bbsim, family = betabinomial(link = "logit")))
+for (nm in names(fits)) {
+  f <- fits[[nm]]
+  out$betabinomial[[nm]] <- list(
+    loglik = as.numeric(logLik(f)), df = attr(logLik(f), "df"), fixef = as.list(fixef(f)$cond),
+    se = as.list(sqrt(diag(vcov(f)$cond))), sigma = sigma(f), sd = sqrt(VarCorr(f)$cond[[1]][1, 1]),
+    fitted = head(unname(fitted(f)), 5), convergence = f$fit$convergence, pdHess = f$sdr$pdHess,
+    seconds = system.time(update(f))[["elapsed"]])
 }
 write_json(out, file.path("tests", "reference", "glmmtmb_families.json"),
            auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")

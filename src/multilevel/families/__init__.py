@@ -10,8 +10,9 @@ IRLS step, simulation, and a check of the response that names what is wrong.
 - :mod:`~multilevel.families.dispersion`: what the families with a
   dispersion parameter share; :mod:`~multilevel.families.negative_binomial`
   (NB2, NB1) and :mod:`~multilevel.families.continuous` (Gamma, beta, gaussian
-  with a non-identity link) are such families, and so is
-  :mod:`~multilevel.families.ordinal` (cumulative link models, whose own
+  with a non-identity link) are such families, as are
+  :mod:`~multilevel.families.beta_binomial` (overdispersed binomial counts)
+  and :mod:`~multilevel.families.ordinal` (cumulative link models, whose own
   parameters are the thresholds).
 
 Examples
@@ -26,6 +27,7 @@ Family('negative_binomial', link='log', theta=1)
 from __future__ import annotations
 
 from ..arguments import short_repr
+from .beta_binomial import BetaBinomial
 from .continuous import Beta, Gamma, GaussianLink
 from .dispersion import DispersionFamily
 from .exponential import Family
@@ -44,6 +46,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "nbinom1": ("log",),
     "gamma": ("inverse", "log", "identity"),
     "beta": ("logit", "probit", "cloglog"),
+    "betabinomial": ("logit", "probit", "cloglog"),
     "cumulative": ("logit", "probit", "cloglog"),
 }
 
@@ -51,10 +54,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 ALIASES: dict[str, str] = {
     "nbinom2": "negative_binomial", "negbin": "negative_binomial", "nb2": "negative_binomial",
     "nb": "negative_binomial", "negative_binomial2": "negative_binomial", "nb1": "nbinom1",
-    "negative_binomial1": "nbinom1", "beta_family": "beta", "normal": "gaussian", "ordinal": "cumulative",
+    "negative_binomial1": "nbinom1", "beta_family": "beta", "beta_binomial": "betabinomial",
+    "betabinom": "betabinomial", "normal": "gaussian", "ordinal": "cumulative",
 }
 
-_CLASSES = {"negative_binomial": NegativeBinomial2, "nbinom1": NegativeBinomial1, "gamma": Gamma, "beta": Beta}
+_CLASSES = {"negative_binomial": NegativeBinomial2, "nbinom1": NegativeBinomial1, "gamma": Gamma, "beta": Beta,
+            "betabinomial": BetaBinomial}
 
 
 def family(name: str | Family, link_name: str | None = None) -> Family:
@@ -64,9 +69,10 @@ def family(name: str | Family, link_name: str | None = None) -> Family:
     ----------
     name : str or Family
         ``"binomial"``, ``"poisson"``, ``"gaussian"``, ``"negative_binomial"``
-        (NB2; also ``"nbinom2"``), ``"nbinom1"``, ``"gamma"`` or ``"beta"``.
+        (NB2; also ``"nbinom2"``), ``"nbinom1"``, ``"gamma"``, ``"beta"``,
+        ``"betabinomial"`` (overdispersed binomial counts) or ``"cumulative"``.
     link_name : str, optional
-        Defaults to R's: logit, log, identity, log, log, inverse, logit.
+        Defaults to R's: logit, log, identity, log, log, inverse, logit, logit, logit.
 
     Returns
     -------

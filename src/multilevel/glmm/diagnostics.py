@@ -217,17 +217,18 @@ def ordinal_separation(X: np.ndarray, names, codes: np.ndarray, ncat: int, weigh
     >>> x = np.array([[0.0], [0], [0], [1], [1], [1]])
     >>> print(ordinal_separation(x, ["xB"], np.array([0, 1, 2, 2, 2, 2]), 3, np.ones(6),
     ...                          np.array([30.0]), np.array([np.nan]))[0][:88])
-    complete or quasi-complete separation: the predictors place some responses in the lowest
+    complete or quasi-complete separation: some categories never occur at some values of the
     """
     d = ordinal_separated_coefficients(X, codes, ncat, weights)
     if not d.size or not np.any(d != 0):
         return []
-    which = ", ".join(f"{names[j]!r} ({beta[j]:.3g}, SE {se[j]:.3g}, towards {'+' if d[j] > 0 else '-'}Inf)"
-                      for j in np.nonzero(d)[0])
-    return ["complete or quasi-complete separation: the predictors place some responses in the lowest or "
-            f"highest categories exactly, so the estimates of {which} are not finite and their standard errors "
-            "and tests mean nothing; merge the categories or levels concerned, or shrink the coefficients with "
-            "a prior (ml.bayes with family='cumulative')"]
+    # (which coefficients a direction involves, not which way each runs off: a
+    # coefficient in it may be undetermined rather than infinite)
+    which = ", ".join(f"{names[j]!r} ({beta[j]:.3g}, SE {se[j]:.3g})" for j in np.nonzero(d)[0])
+    return ["complete or quasi-complete separation: some categories never occur at some values of the "
+            f"predictors, so the likelihood keeps increasing as the coefficients {which} move together and "
+            "their estimates, standard errors and tests mean nothing; merge the categories or levels concerned, "
+            "or shrink the coefficients with a prior (ml.bayes with family='cumulative')"]
 
 
 def separation(X: np.ndarray, names, y: np.ndarray, weights: np.ndarray, mu: np.ndarray,

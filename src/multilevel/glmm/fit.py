@@ -62,9 +62,10 @@ def _response(parsed, data, weights, fam):
             data = data.assign(__response__=y)
             return data, replace(parsed, response="__response__"), weights
         return data, parsed, weights
-    if fam.name != "binomial":
+    if fam.name not in ("binomial", "betabinomial"):
         raise ValueError(f"cbind(successes, failures) is a binomial response, not a {fam.name} one: use "
-                         "family='binomial' (or, for overdispersed trials, add (1 | observation))")
+                         "family='binomial' (or, for overdispersed trials, family='betabinomial' or "
+                         "(1 | observation))")
     succ, fail = _split_cbind(m.group(1))
     try:
         # R-style dotted column names (final.snail.density) are one name, not attributes
@@ -98,7 +99,10 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         ``"negative_binomial"`` (NB2, also ``"nbinom2"``: variance
         ``mu + mu^2 / theta``), ``"nbinom1"`` (variance ``mu (1 + phi)``),
         ``"gamma"`` (variance ``mu^2 / shape``), ``"beta"`` (proportions in
-        (0, 1), variance ``mu (1 - mu) / (1 + phi)``) or ``"gaussian"`` with a
+        (0, 1), variance ``mu (1 - mu) / (1 + phi)``), ``"betabinomial"``
+        (``cbind(successes, failures)`` of overdispersed trials: the
+        proportion's variance is the binomial's times ``(m + phi) / (1 + phi)``
+        for ``m`` trials, glmmTMB's ``betabinomial``) or ``"gaussian"`` with a
         log or inverse link (residual SD ``sigma``). The estimate is
         ``fit.dispersion``.
     link : str, optional
@@ -167,6 +171,11 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         )
     design = build_design(parsed_y, frame, weights=weights, offset=offset, observation_level=True)
     prior = np.ones(design.n) if design.weights is None else design.weights
+    if fam.name == "betabinomial":
+        # the trials enter its likelihood through k and m: they are the family's, not weights
+        if "cbind(" not in parsed.response.replace(" ", ""):
+            raise ValueError("a beta-binomial response is cbind(successes, failures)")
+        fam, prior = fam.with_trials(prior), np.ones(design.n)
     fam.check_response(design.y, None if design.weights is None else prior, parsed.response)
     if zi is not None:
         fam = _zero_inflated(fam, zi, frame, design, parsed.response)
@@ -319,6 +328,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 r = pirls(design, f, theta, layout, prior, plan=pl, inside=warm["inside"])
         except (ArithmeticError, np.linalg.LinAlgError):
             return np.inf
+        if warm["inside"] and not r.converged:  # (no value from modes that were not reached)
+            return np.inf
         if r.converged and r.laplace < warm["best"]:
             warm["r"], warm["best"] = r, r.laplace
         return r.laplace
@@ -352,7 +363,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 and fam.name != "cumulative":
             # with an identity or inverse link the first IRLS step from R's
             # mustart can leave the mean's range at every theta: start again
-            # with that step cut back inside the range
+            # from the mean response, halving steps that leave the range
             warm["inside"] = True
             stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
                                     initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)])
@@ -365,8 +376,23 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     if (r0 is None or not np.isfinite(r0.laplace)) and warm["r"] is not None:
         # the modes from R's mustart diverge where the fixed effects have no
         # finite estimate (separated data): those of the best evaluation, reached
-        # from warm starts, stand (the checks of the result then report it)
+        # from warm starts, stand (the separation checks of binomial, Poisson and
+        # cumulative fits then report it)
         r0 = warm["r"]
+    if (r0 is None or not np.isfinite(r0.laplace)) and _restore is not None:
+        # a saved fit whose modes are not reached from R's mustart (separated
+        # data, an identity link near zero): from the mean response, or with its
+        # fixed effects held at the saved ones
+        saved_beta = saved.xopt[nt:nt + p] if saved.xopt.size == nt + p + nd else None
+        for kw in ({"inside": True}, {"beta": saved_beta}, {"beta": saved_beta, "inside": True}):
+            if kw.get("beta", 0) is None:
+                continue
+            try:
+                r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0, **kw)
+            except (ArithmeticError, np.linalg.LinAlgError):
+                continue
+            if np.isfinite(r0.laplace):
+                break
     if r0 is None or not np.isfinite(r0.laplace):
         raise ValueError(_no_fit_message(fam))
     if nagq == 0:

@@ -154,8 +154,10 @@ def pirls(design, fam, theta: np.ndarray, layout: ThetaLayout, prior_weights: np
     plan : PirlsPlan, optional
         From :func:`pirls_plan` (built once per fit; built here when absent).
     inside : bool
-        Halve a first step from R's mustart that leaves the family's range
-        (a start for identity- and inverse-link fits that cannot start otherwise).
+        Without warm starts, start from the mean response everywhere (with
+        zero random effects) instead of R's mustart, and halve any step that
+        leaves the family's range: a start for identity- and inverse-link fits
+        whose first step from the observed values leaves it.
 
     Returns
     -------
@@ -197,6 +199,9 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     elif u_start is not None and fixed_beta:
         zu = random_part(design.terms, T, u_start) if plan.scalar is None else plan.scalar.random_part(theta, u_start)
         eta = off + xb + zu
+    elif inside:  # the mean response everywhere: inside the family's range, a point of the model
+        start = fam.mustart(y, prior_weights)
+        eta = np.full(y.shape, link.fun(np.average(start, weights=prior_weights)))
     else:  # R's mustart
         eta = link.fun(fam.mustart(y, prior_weights))
     u = np.zeros(sum(t.q for t in design.terms)) if u_start is None else u_start
@@ -208,12 +213,11 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     # a step whose blocks are not positive definite
     signed = fam.observed_curvature and fixed_beta and len(design.terms) == 1
     mu, wu, r = fam.working(y, eta, signed=signed)
-    # from a warm start the first step is also checked against where it started
-    pdev_old = _penalised(plan, mu, u) if u_start is not None else np.inf
+    # from a warm start (or the inside start) the first step is also checked against where it started
+    pdev_old = _penalised(plan, mu, u) if u_start is not None or (inside and eta_start is None) else np.inf
     it = 0
     converged = False
     for it in range(1, maxit + 1):
-        first = inside and it == 1 and eta_start is None and u_start is None
         w = prior_weights * wu
         z = eta - off - xb + r
         try:
@@ -233,12 +237,10 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
         eta_new = off + (xb if fixed_beta else X @ b) + zu
         mu_new = link.inverse(eta_new)
         pdev = _penalised(plan, mu_new, u_new)
-        # step halving when the penalised deviance goes up; also, on request,
-        # when the first step from R's mustart (a valid start) leaves the
-        # family's range (a negative mean of an identity link)
+        # step halving when the penalised deviance goes up (or leaves the
+        # family's range, where it is inf)
         halvings = 0
-        while (pdev > pdev_old + 1e-10 * abs(pdev_old) or (first and not np.isfinite(pdev))) \
-                and halvings < 10:
+        while pdev > pdev_old + 1e-10 * abs(pdev_old) and halvings < 10:
             u_new = 0.5 * (u_new + u)
             eta_new = 0.5 * (eta_new + eta)
             mu_new = link.inverse(eta_new)

@@ -128,11 +128,14 @@ def _check_fits(fits, names) -> list[str]:
         # a Poisson GLMM is nested in a negative binomial one (NB2's limit as
         # theta grows, NB1's as phi shrinks: the test is on a boundary and its p
         # value conservative, as glmmTMB's anova reports it); NB1 and NB2 are not nested
+        # (and a binomial one in a beta-binomial one, its limit as phi grows)
         nested = [{("poisson", "log"), ("negative_binomial", "log")}, {("poisson", "log"), ("nbinom1", "log")}]
+        nested += [{("binomial", lk), ("betabinomial", lk)} for lk in ("logit", "probit", "cloglog")]
         if len(fams) > 1 and not any(fams <= pair for pair in nested):
             raise ValueError("the GLMMs have different families or links that are not nested "
                              f"({', '.join(f'{a}({b})' for a, b in sorted(fams))}): a likelihood-ratio test "
-                             "compares nested models (Poisson within a negative binomial); compare the others' "
+                             "compares nested models (Poisson within a negative binomial, binomial within a "
+                             "beta-binomial); compare the others' "
                              "AIC")
         if len({f.nagq > 1 for f in fits}) > 1:
             raise ValueError("some GLMMs were fitted by adaptive quadrature (nagq > 1), some by the Laplace "
