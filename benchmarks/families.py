@@ -35,7 +35,7 @@ from busy import median_time  # noqa: E402  (benchmarks/busy.py: warm-up, then t
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY = {"nbinom2": "negative_binomial", "nbinom1": "nbinom1", "Gamma": "gamma", "beta": "beta",
-          "gaussian": "gaussian", "poisson": "poisson"}
+          "gaussian": "gaussian", "poisson": "poisson", "betabinomial": "betabinomial"}
 CASES = [
     ("sal_nb2", "salamanders", "count ~ spp + mined + (1 | site)", "nbinom2", "log"),
     ("sal_nb1", "salamanders", "count ~ spp + mined + (1 | site)", "nbinom1", "log"),
@@ -47,6 +47,9 @@ CASES = [
     ("cake_gamma_log", "cake", "angle ~ recipe + temp + (1 | recipe:replicate)", "Gamma", "log"),
     ("sleep_gamma_slope", "sleepstudy", "Reaction ~ Days + (Days | Subject)", "Gamma", "log"),
     ("seatbelt_beta", "seatbelts", "seatbelt ~ enforce + speed65 + drinkage + (1 | state)", "beta", "logit"),
+    ("cbpp_betabinomial", "cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "betabinomial", "logit"),
+    ("sim_betabinomial", str(ROOT / "tests" / "reference" / "data" / "betabinomial_sim.csv"),
+     "cbind(k, m - k) ~ x + (1 | g)", "betabinomial", "logit"),
     ("sal_zip", "salamanders", "count ~ spp + mined + (1 | site) | ~ spp + mined", "zipoisson", "log"),
     ("sal_zinb2", "salamanders", "count ~ spp + mined + (1 | site) | ~ spp + mined", "zinbinom2", "log"),
     ("wine_clmm", "wine", "rating ~ temp + contact + (1 | judge)", "clmm", "logit"),
@@ -72,7 +75,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     cases = [dict(id=c[0], dataset=c[1], formula=c[2], family=c[3], link=c[4]) for c in CASES]
     with tempfile.TemporaryDirectory() as tmp:
-        frames = {c["dataset"]: ml.datasets.load(c["dataset"]) for c in cases}
+        frames = {c["dataset"]: pd.read_csv(c["dataset"]).astype({"g": str}) if c["dataset"].endswith(".csv")
+                  else ml.datasets.load(c["dataset"]) for c in cases}
         if not args.no_large:
             path = str(Path(tmp) / "nb2_large.csv")
             big = simulated_nb2()

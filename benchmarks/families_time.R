@@ -12,7 +12,7 @@ rep <- as.integer(args[2])
 fam <- function(name, link) switch(name, nbinom2 = nbinom2(link = link), nbinom1 = nbinom1(link = link),
                                    poisson = poisson(link = link),
                                    Gamma = Gamma(link = link), beta = beta_family(link = link),
-                                   gaussian = gaussian(link = link))
+                                   gaussian = gaussian(link = link), betabinomial = betabinomial(link = link))
 out <- list()
 for (cs in cases) {
   df <- if (grepl("\\.csv$", cs$dataset)) read.csv(cs$dataset, stringsAsFactors = TRUE) else
