@@ -309,7 +309,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, metavar="PATH_OR_NAME",
                    help="a .csv/.tsv/.parquet/.feather file, or a bundled data set name")
     f.add_argument("--family", default="gaussian",
-                   choices=["gaussian", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta"],
+                   choices=["gaussian", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta",
+                            "betabinomial"],
                    help="response family (default gaussian: a linear mixed model; the others, and gaussian "
                         "with --link log, are GLMMs)")
     f.add_argument("--link", default=None, help="link function (default: the family's canonical)")

@@ -632,6 +632,9 @@ for code, words in [
     ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi=['~ 1'])", ("zi",)),
     ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ (1 | herd)')", ("zi", "fixed-effects")),
     ("ml.glmer(" + GLMER + ", CB, zi='~ 1')", ("zi", "binomial")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='betabinomial')", ("beta-binomial", "cbind")),
+    ("ml.glmer('cbind(incidence > 0, incidence == 0) ~ period + (1 | herd)', CB, family='betabinomial')",
+     ("more than one trial", "binomial")),
 ]:
     add(code, *words)
 
