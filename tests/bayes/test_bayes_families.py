@@ -97,8 +97,8 @@ def test_bad_families_links_and_responses(sim):
     with pytest.raises(ValueError, match="link 'inverse' is not available for the gamma family in ml.bayes; "
                                          "choose one of: log"):
         prepare("pos ~ x + (1 | g)", sim, family="gamma", link="inverse")
-    with pytest.raises(ValueError, match="ml.bayes has no nbinom1 family yet; fit it by Laplace with ml.glmer"):
-        prepare("cnt ~ x + (1 | g)", sim, family="nbinom1")
+    with pytest.raises(ValueError, match="non-integer values"):
+        prepare("pos ~ x + (1 | g)", sim, family="nbinom1")
     with pytest.raises(ValueError, match="between 0 and 1"):
         prepare("y ~ x + (1 | g)", sim.assign(y=np.r_[0.0, sim.prop[1:]]), family="beta")
     with pytest.raises(ValueError, match="negative values .* a negative binomial response is a count"):
@@ -275,8 +275,8 @@ def test_cumulative_tails_aliases_and_refusals(wine):
     m = prepare("rating ~ temp + (1 | judge)", wine, family=ml.families.family("cumulative", "probit"))
     assert m.struct.link == "probit"
     assert prepare("rating ~ temp + (1 | judge)", wine, family="ordinal").struct.family == "cumulative"
-    with pytest.raises(ValueError, match="ml.bayes has no nbinom1 family yet"):
-        prepare("rating ~ temp + (1 | judge)", wine, family="nb1")
+    assert prepare("y ~ temp + (1 | judge)", wine.assign(y=wine.rating.cat.codes), family="nb1").struct.family \
+        == "nbinom1"
     # marginal means of category probabilities are refused, not computed on the linear predictor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -285,3 +285,32 @@ def test_cumulative_tails_aliases_and_refusals(wine):
     for call in (lambda: ml.emmeans(post, "temp"), lambda: ml.effects(post, "temp")):
         with pytest.raises(ValueError, match="marginal means, effects and slopes of a cumulative model"):
             call()
+
+
+def test_nbinom1_and_betabinomial_log_joint_against_scipy(sim):
+    rng = np.random.default_rng(4)
+    trials = rng.integers(2, 15, len(sim))
+    frame = sim.assign(k=rng.binomial(trials, special.expit(sim.x - 1.0)), m=trials)
+    for family, formula, phi in (("nbinom1", "cnt ~ x + (1 | g)", 1.7),
+                                 ("betabinomial", "cbind(k, m - k) ~ x + (1 | g)", 6.0)):
+        model = prepare(formula, frame, family=family, priors=PRIORS)
+        b_c, b, sd, z = _point(model)
+        got = model.log_joint({"b": b_c, "sd": sd, "z0": z, "phi": phi})
+        codes = pd.factorize(sim.g, sort=True)[0]
+        eta = b[0] + b[1] * sim.x.to_numpy() + sd[0] * z[codes, 0]
+        if family == "nbinom1":
+            mu = np.exp(eta)
+            ll = stats.nbinom.logpmf(frame.cnt, mu / phi, 1 / (1 + phi))
+        else:
+            mu = special.expit(eta)
+            ll = stats.betabinom.logpmf(frame.k, frame.m, mu * phi, (1 - mu) * phi)
+        assert got == pytest.approx(_prior_part(model, b_c, sd, z, "phi", phi) + ll.sum(), rel=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = ml.bayes("cbind(k, m - k) ~ x + (1 | g)", frame, family="betabinomial", priors=PRIORS, chains=2,
+                        draws=300, warmup=300, seed=2, progress=False)
+    yrep = post.posterior_predictive(ndraws=40, seed=1)
+    assert np.allclose(yrep * trials, np.round(yrep * trials)) and np.all((yrep >= 0) & (yrep <= 1))
+    assert "phi" in post.summary()
+    with pytest.raises(ValueError, match="more than one trial"):
+        prepare("y ~ x + (1 | g)", frame.assign(y=(frame.k > 3).astype(int)), family="betabinomial")

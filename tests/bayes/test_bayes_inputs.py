@@ -30,7 +30,7 @@ def _one_line(exc_info):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(family="tweedie"),
      "unknown family 'tweedie' for ml.bayes; choose one of: gaussian, student, binomial, poisson, "
-     "negative_binomial, gamma, beta, cumulative"),
+     "negative_binomial, nbinom1, gamma, beta, betabinomial, cumulative"),
     (dict(family="binomial", link="log"), "link 'log' is not available for the binomial family"),
     (dict(family="poisson", link="identity"), "link 'identity' is not available for the poisson family"),
     (dict(chains=0), "chains must be an integer >= 1"),

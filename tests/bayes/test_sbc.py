@@ -16,9 +16,10 @@ Models:
   collapsed sampler;
 - logistic random intercept, 20 groups x 10 Bernoulli observations, one
   predictor, center=False (the Intercept prior is on the raw intercept), by NUTS;
-- negative binomial (NB2), gamma (log link) and beta (logit) random
-  intercepts, 15 groups x 8 observations, one predictor, center=False, by
-  NUTS, with the family's shape or precision among the ranked parameters;
+- negative binomial (NB2 and NB1), gamma (log link), beta and beta-binomial
+  (logit) random intercepts, 15 groups x 8 observations, one predictor,
+  center=False, by NUTS, with the family's shape, precision or dispersion
+  among the ranked parameters;
 - cumulative logit random intercept with 4 categories, 15 groups x 8
   observations, one predictor, center=False, by NUTS (the thresholds'
   normal prior restricted to ordered values is the law of sorted normal
@@ -51,7 +52,7 @@ N_REP_LOGISTIC_NUTS = 300
 N_REP_FAMILY = 250
 #: chi-square bins per model (20, 50, 15 and 25 expected ranks per bin)
 BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 20, "logistic_nuts": 20, "nb2_nuts": 10,
-        "gamma_nuts": 10, "beta_nuts": 10, "cumulative_nuts": 10}
+        "nb1_nuts": 10, "gamma_nuts": 10, "beta_nuts": 10, "betabinomial_nuts": 10, "cumulative_nuts": 10}
 #: posterior draws each rank is taken among
 L = 99
 #: draws and warmup per fit (one chain); fits whose ESS < L are refitted with up to 4x the draws
@@ -106,14 +107,15 @@ J_F, N_PER_F = 15, 8
 G_F = np.repeat(np.arange(1, J_F + 1), N_PER_F)
 X_F = np.random.default_rng(SEED + 2).normal(0.5, 1.0, size=J_F * N_PER_F)
 FAMILY_PRIORS = {"Intercept": P.normal(1, 0.5), "b": P.normal(0, 0.5), "sd": P.half_normal(0.5)}
-AUX_PRIORS = {"negative_binomial": ("shape", 4.0, 1.0), "gamma": ("shape", 4.0, 0.5),
-              "beta": ("phi", 5.0, 0.5)}
+AUX_PRIORS = {"negative_binomial": ("shape", 4.0, 1.0), "nbinom1": ("phi", 4.0, 4.0),
+              "gamma": ("shape", 4.0, 0.5), "beta": ("phi", 5.0, 0.5), "betabinomial": ("phi", 5.0, 0.5)}
+TRIALS_F = np.random.default_rng(SEED + 3).integers(2, 20, size=J_F * N_PER_F)
 
 
 def _simulate_family(family, rng):
-    """Prior draw and data of a log-link count or positive model, or a logit-link beta model."""
+    """Prior draw and data of a log-link count or positive model, or a logit-link (beta-)binomial one."""
     name, shape, rate = AUX_PRIORS[family]
-    b0 = rng.normal(1.0, 0.5) if family != "beta" else rng.normal(0.0, 0.5)
+    b0 = rng.normal(0.0, 0.5) if family in ("beta", "betabinomial") else rng.normal(1.0, 0.5)
     b_x = rng.normal(0.0, 0.5)
     tau = abs(rng.normal(0.0, 0.5))
     aux = rng.gamma(shape, 1.0 / rate)
@@ -122,6 +124,14 @@ def _simulate_family(family, rng):
     if family == "negative_binomial":
         mu = np.exp(eta)
         y = rng.poisson(rng.gamma(aux, mu / aux)).astype(float)
+    elif family == "nbinom1":  # variance mu (1 + phi): shape mu / phi
+        mu = np.exp(eta)
+        y = rng.poisson(rng.gamma(mu / aux, aux)).astype(float)
+    elif family == "betabinomial":
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        k = rng.binomial(TRIALS_F, rng.beta(mu * aux, (1.0 - mu) * aux))
+        truth = {"b_Intercept": b0, "b_x": b_x, "sd_g__Intercept": tau, name: aux, "r_g[1,Intercept]": u[0]}
+        return truth, pd.DataFrame({"k": k, "f": TRIALS_F - k, "x": X_F, "g": G_F})
     elif family == "gamma":
         y = np.maximum(rng.gamma(aux, np.exp(eta) / aux), 1e-300)
     else:
@@ -134,7 +144,7 @@ def _simulate_family(family, rng):
 def _family_priors(family):
     name, shape, rate = AUX_PRIORS[family]
     pri = dict(FAMILY_PRIORS, **{name: P.gamma(shape, rate)})
-    if family == "beta":
+    if family in ("beta", "betabinomial"):
         pri["Intercept"] = P.normal(0, 0.5)
     return pri
 
@@ -170,19 +180,21 @@ CASES = {
                           fit=dict(family="binomial", center=False, target_accept=0.9)),
     **{f"{short}_nuts": dict(simulate=lambda rng, f=family: _simulate_family(f, rng), n_rep=N_REP_FAMILY,
                              priors=_family_priors(family),
-                             fit=dict(family=family, center=False, target_accept=0.9))
-       for short, family in (("nb2", "negative_binomial"), ("gamma", "gamma"), ("beta", "beta"))},
+                             fit=dict(family=family, center=False, target_accept=0.9),
+                             **({"formula": "cbind(k, f) ~ x + (1 | g)"} if family == "betabinomial" else {}))
+       for short, family in (("nb2", "negative_binomial"), ("nb1", "nbinom1"), ("gamma", "gamma"),
+                             ("beta", "beta"), ("betabinomial", "betabinomial"))},
     "cumulative_nuts": dict(simulate=simulate_cumulative, n_rep=N_REP_FAMILY, priors=CUMULATIVE_PRIORS,
                             fit=dict(family="cumulative", center=False, target_accept=0.9)),
 }
 #: parameters ranked per model, times two tests each
-N_TESTS = 2 * (5 + 5 + 4 + 3 * 5 + 6)
+N_TESTS = 2 * (5 + 5 + 4 + 5 * 5 + 6)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_sbc_ranks_are_uniform(case):
     c = CASES[case]
-    res = sbc("y ~ x + (1 | g)", c["simulate"], c["n_rep"], priors=c["priors"], L=L, draws=DRAWS,
+    res = sbc(c.get("formula", "y ~ x + (1 | g)"), c["simulate"], c["n_rep"], priors=c["priors"], L=L, draws=DRAWS,
               warmup=WARMUP, seed=SEED, **c["fit"])
     table = res.uniformity(bins=BINS[case], seed=SEED)
     level = ALPHA / N_TESTS

@@ -31,9 +31,6 @@ def _family(family, link):
         # (a cumulative family's link is its cdf: its linear predictor is its own "mean")
         link = family.cdf if name == "cumulative" else family.link.name
     name = {"student_t": "student", "negbinomial": "negative_binomial"}.get(name, ALIASES.get(name, name))
-    if name == "nbinom1":
-        raise ValueError("ml.bayes has no nbinom1 family yet; fit it by Laplace with ml.glmer, or choose one of: "
-                         + ", ".join(FAMILY_LINKS))
     if name not in FAMILY_LINKS:
         raise ValueError(f"unknown family {short_repr(family)} for ml.bayes; choose one of: {', '.join(FAMILY_LINKS)}")
     allowed = FAMILY_LINKS[name]
@@ -136,6 +133,9 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
                           observation_level=fam not in ("gaussian", "student"))
     if fam not in ("gaussian", "student"):
         check.check_response(design.y, design.weights, parsed.response)
+    if fam == "betabinomial" and not (design.weights is not None and np.any(design.weights > 1)):
+        raise ValueError("a beta-binomial model needs observations of more than one trial (with one trial its "
+                         "precision is not identified): give cbind(successes, failures), or use family='binomial'")
     return BayesModel.build(design, fam, lnk, priors=priors, center=center)
 
 
@@ -189,10 +189,13 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         trials, or ``cbind(successes, failures)``.
     data : DataFrame
         pandas or polars; rows with missing values in used columns are dropped.
-    family : {"gaussian", "student", "binomial", "poisson", "negative_binomial", "gamma", "beta", "cumulative"}
+    family : {"gaussian", "student", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta", \
+"betabinomial", "cumulative"}
         ``student`` is a Student-t likelihood with degrees of freedom ``nu``;
         ``negative_binomial`` (alias ``"nbinom2"``) has variance
-        ``mu + mu^2 / shape``; ``gamma`` has shape ``shape`` and mean ``mu``;
+        ``mu + mu^2 / shape``, ``nbinom1`` variance ``mu (1 + phi)``;
+        ``betabinomial`` (overdispersed trials, given as for binomial) a
+        proportion's variance the binomial's times ``(m + phi) / (1 + phi)``; ``gamma`` has shape ``shape`` and mean ``mu``;
         ``beta`` (a proportion strictly between 0 and 1) has precision ``phi``
         (variance ``mu (1 - mu) / (1 + phi)``), as brms's ``negbinomial``,
         ``Gamma`` and ``Beta`` families. ``cumulative`` fits an ordered
@@ -200,8 +203,9 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         ordered thresholds in place of the intercept (brms's ``cumulative``,
         ordinal's ``clmm``).
     link : str, optional
-        binomial, beta and cumulative: ``logit`` (default), ``probit``, ``cloglog``;
-        poisson, negative_binomial and gamma: ``log``; gaussian, student: ``identity``.
+        binomial, betabinomial, beta and cumulative: ``logit`` (default), ``probit``,
+        ``cloglog``; poisson, negative_binomial, nbinom1 and gamma: ``log``;
+        gaussian, student: ``identity``.
     priors : dict, optional
         Priors by brms-style class: ``"b"``, ``"b_<coef>"``, ``"Intercept"``,
         ``"sd"``, ``"sd_<group>"``, ``"sd_<group>__<coef>"``, ``"cor"``,
@@ -434,9 +438,9 @@ def initial_inverse_mass(model: BayesModel) -> dict:
     y = model.data["y"]
     if st.family in ("gaussian", "student"):
         s = model.y_scale
-    elif st.family in ("binomial", "cumulative"):
+    elif st.family in ("binomial", "betabinomial", "cumulative"):
         s = 1.25 if st.link == "probit" else 2.0
-    elif st.family in ("negative_binomial", "gamma"):
+    elif st.family in ("negative_binomial", "nbinom1", "gamma"):
         s = float(np.std(y) / max(float(np.mean(y)), 1e-3)) or 1.0
     elif st.family == "beta":
         from ..families.links import LINKS

@@ -19,6 +19,11 @@ with no loop over groups. Per observation, the log-likelihood is
 - poisson: ``w log Poisson(y | exp(eta))`` (``w`` prior weights, as glmer);
 - negative_binomial: ``w log NB(y | mu = exp(eta), shape)``, variance
   ``mu + mu^2 / shape`` (brms's ``negbinomial``, glmmTMB's ``nbinom2``);
+- nbinom1: ``w log NB(y | size = mu / phi, prob = 1 / (1 + phi))``, variance
+  ``mu (1 + phi)`` (glmmTMB's ``nbinom1``);
+- betabinomial: ``log BetaBinomial(k | m, mu phi, (1 - mu) phi)`` with ``m``
+  trials (weights) and ``k = m y`` successes (glmmTMB's ``betabinomial``,
+  brms's ``beta_binomial``);
 - gamma: ``w log Gamma(y | shape, rate = shape / mu)``, ``mu = exp(eta)``;
 - beta: ``w log Beta(y | mu phi, (1 - mu) phi)``, ``mu = g^-1(eta)`` (brms's
   ``Beta``, glmmTMB's ``beta_family``);
@@ -57,8 +62,10 @@ FAMILY_LINKS = {
     "binomial": ("logit", "probit", "cloglog"),
     "poisson": ("log",),
     "negative_binomial": ("log",),
+    "nbinom1": ("log",),
     "gamma": ("log",),
     "beta": ("logit", "probit", "cloglog"),
+    "betabinomial": ("logit", "probit", "cloglog"),
     "cumulative": ("logit", "probit", "cloglog"),
 }
 
@@ -257,7 +264,8 @@ class BayesModel:
         Parameters
         ----------
         design : Design
-        family : {"gaussian", "student", "binomial", "poisson", "negative_binomial", "gamma", "beta", "cumulative"}
+        family : str
+            One of :data:`FAMILY_LINKS`.
         link : str
         priors : dict, optional
             The ``priors=`` argument of ``ml.bayes``.
@@ -334,12 +342,12 @@ class BayesModel:
             data["w"] = np.asarray(w, dtype=float)
         if off is not None:
             data["offset"] = off
-        if family == "binomial":
+        if family in ("binomial", "betabinomial"):
             m = data["w"] if has_w else np.ones(n)
             k = np.round(m * y)
             data["k"] = k
             data["const"] = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
-        elif family in ("poisson", "negative_binomial"):
+        elif family in ("poisson", "negative_binomial", "nbinom1"):
             data["const"] = -special.gammaln(y + 1)
             if family == "negative_binomial" and n and np.max(y) <= _LGAMMA_TABLE_MAX:
                 data["yi"] = y.astype(np.int32)
@@ -583,8 +591,20 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
         # 0 * log(0) terms are 0 (k = 0 or k = m)
         return (jnp.where(k > 0, k * lp, 0.0) + jnp.where(m - k > 0, (m - k) * lq, 0.0)
                 + data["const"])
+    if fam == "betabinomial":  # trials m (the weights), successes k: not weighted
+        k = data["k"]
+        m = data["w"] if struct.has_weights else jnp.ones_like(y)
+        mu = _inverse_link_jax(link, eta)
+        a = jnp.maximum(mu * aux, 1e-300)
+        b = jnp.maximum((1.0 - mu) * aux, 1e-300)
+        return (jsp.gammaln(k + a) + jsp.gammaln(m - k + b) - jsp.gammaln(m + aux) - jsp.gammaln(a)
+                - jsp.gammaln(b) + jsp.gammaln(aux) + data["const"])
     if fam == "poisson":  # log link
         ll = y * eta - jnp.exp(eta) + data["const"]
+    elif fam == "nbinom1":  # log link: size mu / phi, probability 1 / (1 + phi)
+        size = jnp.exp(eta) / aux
+        ll = (jsp.gammaln(y + size) - jsp.gammaln(size) + data["const"] - (size + y) * jnp.log1p(aux)
+              + y * jnp.log(aux))
     elif fam == "negative_binomial":  # log link; shape s: y log(mu / (s + mu)) + s log(s / (s + mu))
         log_s = jnp.log(aux)
         lse = jnp.logaddexp(log_s, eta)
@@ -633,6 +653,18 @@ def _lgamma_ratio(data: dict, s):
     table = jnp.concatenate([jnp.zeros(table.shape[:-1] + (1,)), table], axis=-1)
     return jnp.take(table, data["yi"], axis=-1) if table.ndim == 1 else jnp.take_along_axis(
         table, jnp.broadcast_to(data["yi"], table.shape[:-1] + data["yi"].shape[-1:]), axis=-1)
+
+
+def _inverse_link_jax(link: str, eta):
+    """``g^-1(eta)`` of the logit, probit and cloglog links, in JAX."""
+    import jax.numpy as jnp
+    import jax.scipy.special as jsp
+
+    if link == "logit":
+        return jsp.expit(eta)
+    if link == "probit":
+        return jsp.ndtr(eta)
+    return -jnp.expm1(-jnp.exp(eta))
 
 
 def _cumulative_loglik(link: str, yi, eta, thr):
@@ -702,8 +734,8 @@ def _aux_start(family: str, y: np.ndarray) -> float:
         return 1.0
     m, v = float(np.mean(y)), float(np.var(y, ddof=1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        est = {"negative_binomial": m * m / (v - m), "gamma": m * m / v,
-               "beta": m * (1.0 - m) / v - 1.0}[family]
+        est = {"negative_binomial": m * m / (v - m), "nbinom1": v / m - 1.0, "gamma": m * m / v,
+               "beta": m * (1.0 - m) / v - 1.0, "betabinomial": 10.0}[family]
     return float(np.clip(est, 0.1, 1000.0)) if np.isfinite(est) and est > 0 else 1.0
 
 

@@ -637,8 +637,9 @@ class Posterior:
         -------
         ndarray (ndraws, n)
             On the scale of the modelled response: values (gaussian, student,
-            gamma, beta), proportions of successes (binomial), counts
-            (poisson, negative_binomial), category codes 0, 1, ... (cumulative).
+            gamma, beta), proportions of successes (binomial, betabinomial),
+            counts (poisson, negative_binomial, nbinom1), category codes 0, 1,
+            ... (cumulative).
 
         Examples
         --------

@@ -197,16 +197,22 @@ def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None) -
             noise = rng.standard_t(np.broadcast_to(nu, eta.shape))
         return eta + sig * noise
     mu = _inverse_link(st.link, eta)
-    if st.family == "binomial":
+    if st.family in ("binomial", "betabinomial"):
         m = np.ones(eta.shape[1]) if trials is None else np.asarray(trials, dtype=float)
         mi = np.round(m).astype(np.int64)
-        k = rng.binomial(np.broadcast_to(mi, eta.shape), np.clip(mu, 0.0, 1.0))
+        p = np.clip(mu, 0.0, 1.0)
+        if st.family == "betabinomial":  # each trial's probability drawn from Beta(mu phi, (1 - mu) phi)
+            phi = post.draws["phi"].reshape(-1)[idx][:, None]
+            p = rng.beta(np.maximum(p * phi, 1e-300), np.maximum((1.0 - p) * phi, 1e-300))
+        k = rng.binomial(np.broadcast_to(mi, eta.shape), p)
         return np.where(mi > 0, k / np.where(mi > 0, mi, 1), 0.0)
     if st.family == "poisson":
         return rng.poisson(mu).astype(float)
     a = np.broadcast_to(post.draws[st.varpar.aux_name].reshape(-1)[idx][:, None], eta.shape)
     if st.family == "negative_binomial":  # a gamma-Poisson mixture with shape a and mean mu
         return rng.poisson(rng.gamma(a, mu / a)).astype(float)
+    if st.family == "nbinom1":  # shape mu / phi
+        return rng.poisson(rng.gamma(mu / a, a)).astype(float)
     if st.family == "gamma":
         return rng.gamma(a, mu / a)
     # beta: kept strictly inside (0, 1), as the family's support
@@ -235,7 +241,7 @@ def _predictive(post, newdata=None, ndraws=None, seed=None, trials=None, offset=
             raise ValueError("trials= and offset= are for newdata; the fitted data's are the model's own")
         X, terms, off = _fitted_inputs(post)
         w = d.weights
-        tr = d.weights if post.model.struct.family == "binomial" else None
+        tr = d.weights if post.model.struct.family in ("binomial", "betabinomial") else None
     else:
         from ..design.data import as_dataframe, as_vector
 

@@ -19,7 +19,9 @@ key                         parameters it sets
 ``"nu"``                    the degrees of freedom of the student family
 ``"shape"``                 the shape of the negative_binomial (variance
                             ``mu + mu^2 / shape``) and gamma families
-``"phi"``                   the precision of the beta family
+``"phi"``                   the precision of the beta and betabinomial
+                            families, the dispersion of nbinom1 (variance
+                            ``mu (1 + phi)``)
 ==========================  =====================================================
 
 The most specific key wins (``"b_femaleF"`` over ``"b"``). Random-effect
@@ -411,7 +413,7 @@ CLASS_SUPPORT = {
 }
 
 #: the family's own positive parameter (brms's name) of the families that have one
-FAMILY_AUX = {"negative_binomial": "shape", "gamma": "shape", "beta": "phi"}
+FAMILY_AUX = {"negative_binomial": "shape", "nbinom1": "phi", "gamma": "shape", "beta": "phi", "betabinomial": "phi"}
 
 
 def check_class(prior, cls: str, key: str) -> Prior:
@@ -444,7 +446,7 @@ def check_class(prior, cls: str, key: str) -> Prior:
     if supp not in CLASS_SUPPORT[cls]:
         what = {"sd": "a standard deviation", "sigma": "a standard deviation",
                 "nu": "a degrees-of-freedom parameter (> 0)", "shape": "a shape parameter (> 0)",
-                "phi": "a precision parameter (> 0)"}[cls]
+                "phi": "a precision or dispersion parameter (> 0)"}[cls]
         example = (f"{prior.dist}({', '.join(_fmt(v) for v in prior.params)}, lower=0)"
                    if prior.dist in _REAL else "half_normal(1)")
         raise ValueError(
