@@ -339,6 +339,12 @@ def test_zero_inflation_against_glmmtmb(family):
     # draws have the structural zeros: more zeros than the count model's own
     sims = fit.simulate(50, seed=2, use_re=True).to_numpy()
     assert abs((sims == 0).mean() - (fit.design.y == 0).mean()) < 0.05
+    # the population-level mean (1 - pi) mu with its delta-method SE, as glmmTMB's predict(se.fit = TRUE)
+    sal = ml.datasets.load("salamanders")
+    pred = fit.predict(sal.iloc[ref["predict_rows"]], type="response", random=False, interval="confidence")
+    np.testing.assert_allclose(pred["fit"], ref["predict_fit"], rtol=2e-3)
+    np.testing.assert_allclose(pred["se_fit"], ref["predict_se"], rtol=5e-3)
+    assert np.all((pred["lower"] < pred["fit"]) & (pred["fit"] < pred["upper"]) & (pred["lower"] > 0))
 
 
 def test_zero_inflation_bad_input():
@@ -364,8 +370,11 @@ def test_zero_inflated_predictions_and_saving(tmp_path):
     eta_zi = np.array([g["(Intercept)"], g["(Intercept)"] + g["sppDF"] + g["cover"]])
     count = np.exp(fit.fixef["(Intercept)"] + fit.fixef["minedno"])
     np.testing.assert_allclose(mu, count / (1 + np.exp(eta_zi)), rtol=1e-10)
-    with pytest.raises(ValueError, match="zero-inflated fit's mean"):
-        fit.predict(new, type="response", se_fit=True)
+    table = fit.predict(new, type="response", random=False, se_fit=True)
+    np.testing.assert_allclose(table["fit"], mu, rtol=1e-10)  # the same means, with standard errors
+    assert np.all(table["se_fit"] > 0)
+    with pytest.raises(ValueError, match="interval must be None or 'confidence' for a zero-inflated fit"):
+        fit.predict(new, type="response", interval="prediction")
     # a saved fit restores, its zero-inflation model's columns included
     back = ml.load(fit.save(tmp_path / "zinb.mlfit"))
     assert back.loglik == pytest.approx(fit.loglik, abs=1e-8)

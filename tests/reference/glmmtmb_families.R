@@ -15,7 +15,8 @@
 # gaussian), ranef (the first 5 conditional modes of the first term's first
 # column), fitted (the first 5 fitted means), seconds (the fit's elapsed time),
 # convergence and pdHess (glmmTMB's optimizer code and Hessian check); and zero_inflated:
-# zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined; and r2_icc:
+# zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined (with the
+# population-level mean of three rows and its standard error); and r2_icc:
 # performance's r2_nakagawa and icc of the Salamanders NB2 and NB1 fits; and
 # gamma_identity_near_zero: two simulated identity-link Gamma fits with means near zero; and betabinomial:
 # glmmTMB's betabinomial on cbpp and on a simulated data set the script writes.
@@ -128,6 +129,12 @@ for (fam in c("poisson", "nbinom2")) {
     sd = sqrt(VarCorr(m)$cond$site[1, 1]), sigma = sigma(m), fitted = head(unname(fitted(m)), 5),
     seconds = system.time(glmmTMB(count ~ spp + mined + (1 | site), zi = ~ spp + mined, family = f,
                                   data = sal))[["elapsed"]])
+  # the population-level mean (1 - pi) mu of rows 1, 101 and 301, with its delta-method SE
+  # (predicted on the fitted data: glmmTMB refuses a subset as newdata here, "contrasts mismatch")
+  pr <- predict(m, type = "response", re.form = NA, se.fit = TRUE)
+  zi_models[[fam]]$predict_rows <- c(0, 100, 300)
+  zi_models[[fam]]$predict_fit <- unname(pr$fit[c(1, 101, 301)])
+  zi_models[[fam]]$predict_se <- unname(pr$se.fit[c(1, 101, 301)])
 }
 out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
 out$zero_inflated <- zi_models

@@ -8,10 +8,10 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from ..lmm.convergence import singular_message, singular_terms
-from ..arguments import as_choice, short_repr
+from ..arguments import as_choice, as_probability, short_repr
 from .after_fit import AfterFit
 
 __all__ = ["GlmerResult"]
@@ -348,7 +348,9 @@ class GlmerResult(AfterFit):
             as a column name is taken from that column of ``newdata``.
         se_fit : bool, default False
             Return a DataFrame with standard errors (``fit``, ``se_fit``), on
-            the response scale by the delta method.
+            the response scale by the delta method (for a zero-inflated fit,
+            of ``(1 - pi) mu`` over the fixed effects and the zero-inflation
+            coefficients jointly).
         interval : {None, "confidence"}
             Add normal ``lower`` and ``upper`` limits (computed on the link
             scale and back-transformed for ``type="response"``).
@@ -379,8 +381,8 @@ class GlmerResult(AfterFit):
 
         if self.family.zero_inflated and type == "response":
             if se_fit or interval is not None:
-                raise ValueError("standard errors and intervals of a zero-inflated fit's mean are not available "
-                                 "yet; type='link' gives them for the count model's linear predictor")
+                return self._zero_inflated_table(newdata, random, allow_new_levels, offset, interval, level,
+                                                 conditional)
             return self._zero_inflated_mean(newdata, random, allow_new_levels, offset)
         if se_fit or interval is not None:
             return prediction_table(self, newdata, type=type, random=random,
@@ -402,6 +404,43 @@ class GlmerResult(AfterFit):
         Xzi = fam.zi_design.X if newdata is None else _fixed_matrix(fam.zi_design, as_dataframe(newdata))
         pi = stats.logistic.cdf(Xzi @ fam.zi_coefficients)
         return pd.Series((1.0 - pi) * mu.to_numpy(), index=mu.index, name="predicted")
+
+    def _zero_inflated_table(self, newdata, random, allow_new_levels, offset, interval, level,
+                             conditional) -> pd.DataFrame:
+        """``(1 - pi) mu`` with its delta-method standard error and limits.
+
+        On the log scale, ``log mean = eta + log(1 - pi)``: its variance takes
+        the count model's linear predictor's (``prediction_table``, with the
+        rows' conditional variances when asked), the zero-inflation
+        coefficients' and their covariance with the fixed effects (the joint
+        covariance of the fit); the limits are back-transformed, and
+        ``se_fit`` is the mean times the log scale's.
+        """
+        from ..design.data import as_dataframe
+        from ..predict import _fixed_matrix, prediction_table
+
+        if interval not in (None, "confidence"):
+            raise ValueError(f"interval must be None or 'confidence' for a zero-inflated fit, not "
+                             f"{short_repr(interval)}")
+        fam = self.family
+        link = prediction_table(self, newdata, type="link", random=random, allow_new_levels=allow_new_levels,
+                                offset=offset, interval=None, level=level, conditional=conditional)
+        new = None if newdata is None else as_dataframe(newdata)
+        X = np.asarray(self.design.X if new is None else _fixed_matrix(self.design, new), dtype=float)
+        Xzi = np.asarray(fam.zi_design.X if new is None else _fixed_matrix(fam.zi_design, new), dtype=float)
+        pi = special.expit(Xzi @ fam.zi_coefficients)
+        p, q = X.shape[1], len(fam.gamma)
+        C = np.asarray(self._cov_beta_extra, dtype=float)
+        G = -pi[:, None] * (Xzi @ fam.Tzi)  # d log(1 - pi) / d (the internal zero-inflation coefficients)
+        var = (link["se_fit"].to_numpy() ** 2 + np.einsum("ij,jk,ik->i", G, C[-q:, -q:], G)
+               + 2.0 * np.einsum("ij,jk,ik->i", X, C[:p, -q:], G))
+        log_mean = link["fit"].to_numpy() + np.log1p(-pi)
+        se_log = np.sqrt(np.maximum(var, 0.0))
+        out = pd.DataFrame({"fit": np.exp(log_mean), "se_fit": np.exp(log_mean) * se_log}, index=link.index)
+        if interval is not None:
+            z = stats.norm.ppf(0.5 + as_probability(level, "level") / 2)
+            out["lower"], out["upper"] = np.exp(log_mean - z * se_log), np.exp(log_mean + z * se_log)
+        return out
 
     # --------------------------------------------------------- diagnostics
     def check_overdispersion(self) -> pd.Series:
