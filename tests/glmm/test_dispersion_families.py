@@ -427,3 +427,25 @@ def test_betabinomial_against_glmmtmb(case, tmp_path):
         assert table.table["Chisq"].iloc[1] == pytest.approx(2 * (m.loglik - binomial.loglik))
     with pytest.raises(ValueError, match="a beta-binomial response is cbind"):
         ml.glmer("incidence ~ period + (1 | herd)", ml.datasets.load("cbpp"), family="betabinomial")
+
+
+def test_refits_keep_per_row_family_data():
+    # leave-one-group-out refits subset the beta-binomial trials and the
+    # zero-inflation design with the rows; a refit from the data keeps zi=
+    from multilevel.inference.refit_data import fit_frame, refit_on
+
+    d = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "betabinomial_sim.csv").astype({"g": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.glmer("cbind(k, m - k) ~ x + (1 | g)", d, family="betabinomial")
+        inf = m.influence(groups="g")
+        fresh = ml.glmer("cbind(k, m - k) ~ x + (1 | g)", d[d.g != "1"], family="betabinomial")
+        np.testing.assert_allclose(inf.fixef_deleted.loc["1"], fresh.fixef, rtol=1e-4, atol=1e-6)
+        sal = ml.datasets.load("salamanders")
+        z = ml.glmer("count ~ mined + (1 | site)", sal, family="poisson", zi="~ mined")
+        zinf = z.influence(groups="site")
+        drop = sal.site != sal.site.iloc[0]
+        zfresh = ml.glmer("count ~ mined + (1 | site)", sal[drop], family="poisson", zi="~ mined")
+        np.testing.assert_allclose(zinf.fixef_deleted.loc[sal.site.iloc[0]], zfresh.fixef, rtol=1e-4, atol=1e-6)
+        again = refit_on(z, fit_frame(z))
+    assert again.family.zero_inflated and again.loglik == pytest.approx(z.loglik, abs=1e-6)

@@ -63,6 +63,9 @@ class BetaBinomial(DispersionFamily):
         """
         return replace(self, trials=np.asarray(trials, dtype=float))
 
+    def subset(self, keep) -> "BetaBinomial":
+        return self if self.trials is None else self.with_trials(self.trials[np.asarray(keep)])
+
     def _m(self, mu):
         if self.trials is None:
             raise ValueError("the beta-binomial family needs its trials (cbind(successes, failures))")

@@ -120,6 +120,18 @@ class Family:
                 return s
         return 1.0
 
+    def subset(self, keep: np.ndarray) -> "Family":
+        """The family for the rows where ``keep`` (a mask): itself, unless it
+        holds per-row arrays (beta-binomial trials, a zero-inflation design).
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> family("poisson").subset(np.array([True, False])) == family("poisson")
+        True
+        """
+        return self
+
     def mustart(self, y: np.ndarray, prior_weights: np.ndarray) -> np.ndarray:
         """Starting means of the iterations (R's ``mustart``).
 

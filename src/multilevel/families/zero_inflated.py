@@ -69,6 +69,13 @@ class ZeroInflated(DispersionFamily):
                    Tzi=np.asarray(Tzi, dtype=float), zi_names=tuple(names), gamma=(0.0,) * Xzi.shape[1],
                    zi_formula=formula, zi_design=design)
 
+    def subset(self, keep) -> "ZeroInflated":
+        from ..design.subset import subset_design
+
+        keep = np.asarray(keep)
+        sub = None if self.zi_design is None else subset_design(self.zi_design, keep)
+        return replace(self, Xzi=self.Xzi[keep], zi_design=self.zi_design if sub is None else sub)
+
     @property
     def zi_coefficients(self) -> np.ndarray:
         """The zero-inflation coefficients on the user's scale (``Tzi @ gamma``)."""

@@ -141,7 +141,7 @@ def _refit_without(fit, keep: np.ndarray):
         if hasattr(fit, "family"):
             from ..glmm.fit import fit_glmm_design
 
-            return fit_glmm_design(sub, fit.family, np.asarray(fit._prior)[keep], nagq=fit.nagq,
+            return fit_glmm_design(sub, fit.family.subset(keep), np.asarray(fit._prior)[keep], nagq=fit.nagq,
                                    optimizer=fit.optinfo.optimizer, formula=fit.formula)
         from ..lmm.fit import fit_from
 

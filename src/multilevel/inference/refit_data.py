@@ -60,6 +60,8 @@ def refit_on(fit, frame: pd.DataFrame):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if hasattr(fit, "family"):
+            if fit.family.zero_inflated:  # (the zero-inflation model goes with it)
+                kw["zi"] = fit.family.zi_formula
             return glmer(fit.formula, frame, family=fit.family.name, link=fit.family.link.name,
                          nagq=fit.nagq, **kw)
         return lmer(fit.formula, frame, reml=fit.reml, **kw)
