@@ -449,3 +449,40 @@ def test_refits_keep_per_row_family_data():
         np.testing.assert_allclose(zinf.fixef_deleted.loc[sal.site.iloc[0]], zfresh.fixef, rtol=1e-4, atol=1e-6)
         again = refit_on(z, fit_frame(z))
     assert again.family.zero_inflated and again.loglik == pytest.approx(z.loglik, abs=1e-6)
+
+
+def test_betabinomial_new_rows_quadrature_and_successes():
+    cb = ml.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    d = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "betabinomial_sim.csv").astype({"g": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.glmer(f, cb, family="betabinomial")
+        sim = ml.glmer("cbind(k, m - k) ~ x + (1 | g)", d, family="betabinomial")
+        agq = ml.glmer("cbind(k, m - k) ~ x + (1 | g)", d, family="betabinomial", nagq=9)
+    # new rows are drawn with their own trials (here in reverse order), read from the cbind columns
+    rev = cb.iloc[::-1]
+    draws = m.simulate(10, seed=1, newdata=rev).to_numpy() * rev["size"].to_numpy()[:, None]
+    assert np.allclose(draws, np.round(draws))
+    with pytest.raises(ValueError, match="needs their trials: give newdata the columns of cbind"):
+        m.simulate(1, newdata=cb[["period", "herd"]].head(3))
+    # adaptive quadrature: its log-likelihood is the marginal one, integrated directly at its estimates
+    from scipy import stats as st_
+
+    sd, phi = agq.varcorr.std_dev.iloc[0], agq.dispersion["phi"]
+    eta0 = agq.fixef["(Intercept)"] + agq.fixef["x"] * d.x.to_numpy()
+    total = 0.0
+    for _, rows in d.groupby("g").indices.items():
+        def integrand(z, rows=rows):
+            mu = 1.0 / (1.0 + np.exp(-(eta0[rows] + sd * z)))
+            return np.exp(np.sum(st_.betabinom.logpmf(d.k.to_numpy()[rows], d.m.to_numpy()[rows], mu * phi,
+                                                      (1 - mu) * phi))) * st_.norm.pdf(z)
+        total += np.log(integrate.quad(integrand, -10, 10, epsabs=0, epsrel=1e-12, limit=200)[0])
+    assert agq.loglik == pytest.approx(total, abs=1e-6)
+    assert agq.loglik == pytest.approx(sim.loglik, abs=0.5)
+    # non-integer successes are flagged as for binomial
+    with pytest.warns(UserWarning, match="non-integer number of successes"):
+        ml.glmer("cbind(incidence + 0.4, size - incidence) ~ period + (1 | herd)", cb, family="betabinomial")
+    # use_re with new rows of only some groups
+    b = ml.glmer(f, cb, family="binomial")
+    assert b.simulate(2, seed=1, newdata=cb.head(4), use_re=True).shape == (4, 2)

@@ -132,7 +132,9 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
     design = build_design(parsed_y, frame, weights=weights, offset=offset,
                           observation_level=fam not in ("gaussian", "student"))
     if fam not in ("gaussian", "student"):
-        check.check_response(design.y, design.weights, parsed.response)
+        # (a beta-binomial response is checked as binomial successes of its trials)
+        (make_family("binomial") if fam == "betabinomial" else check).check_response(
+            design.y, design.weights, parsed.response)
     if fam == "betabinomial" and not (design.weights is not None and np.any(design.weights > 1)):
         raise ValueError("a beta-binomial model needs observations of more than one trial (with one trial its "
                          "precision is not identified): give cbind(successes, failures), or use family='binomial'")

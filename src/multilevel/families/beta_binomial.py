@@ -69,7 +69,9 @@ class BetaBinomial(DispersionFamily):
     def _m(self, mu):
         if self.trials is None:
             raise ValueError("the beta-binomial family needs its trials (cbind(successes, failures))")
-        return np.broadcast_to(self.trials, np.shape(mu))
+        # (quadrature passes mu with a column per node: the trials go along the rows)
+        m = self.trials.reshape(self.trials.shape + (1,) * (np.ndim(mu) - 1))
+        return np.broadcast_to(m, np.shape(mu))
 
     def logpdf(self, y, mu):
         m = self._m(mu)

@@ -175,6 +175,7 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         # the trials enter its likelihood through k and m: they are the family's, not weights
         if "cbind(" not in parsed.response.replace(" ", ""):
             raise ValueError("a beta-binomial response is cbind(successes, failures)")
+        make_family("binomial").check_response(design.y, prior, parsed.response)  # (counts of trials)
         fam, prior = fam.with_trials(prior), np.ones(design.n)
     fam.check_response(design.y, None if design.weights is None else prior, parsed.response)
     if zi is not None:

@@ -42,7 +42,8 @@ def _rows(fit, newdata):
             keys = new.loc[unknown, list(t.group_columns)].astype(str).agg(":".join, axis=1)
             extra, _ = pd.factorize(keys)
             codes[unknown] = t.nlevels + extra
-        terms.append((Z, codes, int(codes.max()) + 1 if codes.size else t.nlevels))
+        # (room for every fitted level: use_re puts the fit's modes in the first rows)
+        terms.append((Z, codes, max(int(codes.max()) + 1, t.nlevels) if codes.size else t.nlevels))
     off = _newdata_offset(fit, newdata, None)
     offset = None
     if off is not None:
@@ -55,7 +56,26 @@ def _rows(fit, newdata):
     prior = None
     if hasattr(fit, "family") and fit.family.name == "binomial":
         prior = np.ones(len(new))
+    if hasattr(fit, "family") and fit.family.name == "betabinomial":
+        prior = _newdata_trials(fit, new)
     return X, terms, offset, new.index, prior, None
+
+
+def _newdata_trials(fit, new: pd.DataFrame) -> np.ndarray:
+    """The trials of new rows of a beta-binomial fit, from its cbind(successes, failures) columns."""
+    from ..formula import parse_formula
+    from ..glmm.fit import _CBIND, _split_cbind
+    from ..design.design import quote_dotted
+
+    response = parse_formula(fit.formula).response
+    succ, fail = _split_cbind(_CBIND.match(response).group(1))
+    try:
+        m = np.asarray(new.eval(quote_dotted(succ, new)), dtype=float) + np.asarray(
+            new.eval(quote_dotted(fail, new)), dtype=float)
+    except Exception:  # pandas raises several types for a missing column
+        raise ValueError(f"simulating new rows of a beta-binomial model needs their trials: give newdata the "
+                         f"columns of {response}") from None
+    return m
 
 
 def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) -> pd.DataFrame:
@@ -124,3 +144,5 @@ class _PriorView:
     def __init__(self, fit, prior):
         self.family = fit.family
         self._prior = np.ones(0) if prior is None else np.asarray(prior, dtype=float)
+        if fit.family.name == "betabinomial":  # its trials are the family's own (and prior weights 1)
+            self.family, self._prior = fit.family.with_trials(self._prior), np.ones(self._prior.size)
