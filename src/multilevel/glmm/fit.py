@@ -67,12 +67,7 @@ def _response(parsed, data, weights, fam):
                          "family='binomial' (or, for overdispersed trials, family='betabinomial' or "
                          "(1 | observation))")
     succ, fail = _split_cbind(m.group(1))
-    try:
-        # R-style dotted column names (final.snail.density) are one name, not attributes
-        s = np.asarray(data.eval(quote_dotted(succ, data)), dtype=float)
-        f = np.asarray(data.eval(quote_dotted(fail, data)), dtype=float)
-    except Exception as exc:  # pandas raises several types for a bad expression
-        raise ValueError(f"cannot evaluate cbind({succ}, {fail}) on the data: {exc}") from None
+    s, f = cbind_counts(parsed.response, data)
     if np.nanmin(f) < 0 or np.nanmin(s) < 0:
         raise ValueError(f"cbind({succ}, {fail}) has negative counts; give successes and failures (>= 0)")
     if weights is not None:
@@ -80,6 +75,26 @@ def _response(parsed, data, weights, fam):
     n = s + f
     data = data.assign(__response__=np.where(n > 0, s / np.where(n > 0, n, 1.0), 0.0), __trials__=n)
     return data, replace(parsed, response="__response__"), "__trials__"
+
+
+def cbind_counts(response: str, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The successes and failures of a ``cbind(successes, failures)`` response, evaluated on ``data``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s, f = cbind_counts("cbind(k, n - k)", pd.DataFrame({"k": [1, 2], "n": [3, 5]}))
+    >>> s.tolist(), f.tolist()
+    ([1.0, 2.0], [2.0, 3.0])
+    """
+    succ, fail = _split_cbind(_CBIND.match(response).group(1))
+    try:
+        # R-style dotted column names (final.snail.density) are one name, not attributes
+        s = np.asarray(data.eval(quote_dotted(succ, data)), dtype=float)
+        f = np.asarray(data.eval(quote_dotted(fail, data)), dtype=float)
+    except Exception as exc:  # pandas raises several types for a bad expression
+        raise ValueError(f"cannot evaluate cbind({succ}, {fail}) on the data: {exc}") from None
+    return s, f
 
 
 def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weights=None,

@@ -64,18 +64,15 @@ def _rows(fit, newdata):
 def _newdata_trials(fit, new: pd.DataFrame) -> np.ndarray:
     """The trials of new rows of a beta-binomial fit, from its cbind(successes, failures) columns."""
     from ..formula import parse_formula
-    from ..glmm.fit import _CBIND, _split_cbind
-    from ..design.design import quote_dotted
+    from ..glmm.fit import cbind_counts
 
     response = parse_formula(fit.formula).response
-    succ, fail = _split_cbind(_CBIND.match(response).group(1))
     try:
-        m = np.asarray(new.eval(quote_dotted(succ, new)), dtype=float) + np.asarray(
-            new.eval(quote_dotted(fail, new)), dtype=float)
-    except Exception:  # pandas raises several types for a missing column
+        s, f = cbind_counts(response, new)
+    except ValueError:
         raise ValueError(f"simulating new rows of a beta-binomial model needs their trials: give newdata the "
                          f"columns of {response}") from None
-    return m
+    return s + f
 
 
 def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) -> pd.DataFrame:
