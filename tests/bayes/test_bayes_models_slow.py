@@ -137,28 +137,31 @@ def test_jags_rasch_reference_against_exact_moments():
 
 
 BRMS = json.loads((Path(__file__).resolve().parents[1] / "reference" / "brms_families.json").read_text())
-_BRMS_CALLS = {  # id -> (formula, data set, ml.bayes family)
-    "sal_nb2": ("count ~ spp + mined + (1 | site)", "salamanders", "negative_binomial"),
-    "cake_gamma": ("angle ~ recipe + temp + (1 | replicate)", "cake", "gamma"),
-    "seatbelt_beta": ("seatbelt ~ enforce + speed65 + drinkage + (1 | state)", "seatbelts", "beta"),
-    "wine_cumulative": ("rating ~ temp + contact + (1 | judge)", "wine", "cumulative"),
-}
 
 
-@pytest.mark.parametrize("model_id", list(_BRMS_CALLS))
+def _brms_models():
+    """tests/reference/brms_families_models.py: the reference models' formulas, data and priors."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "reference" / "brms_families_models.py"
+    spec = importlib.util.spec_from_file_location("brms_families_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BRMS_MODELS = _brms_models()
+
+
+@pytest.mark.parametrize("model_id", list(BRMS_MODELS.MODELS))
 def test_family_posteriors_match_brms_long_runs(model_id):
     """NB2, gamma, beta and cumulative logit posteriors against brms runs of 40,000 draws
     (tests/reference/brms_families.R, the same priors): every mean within 0.1 posterior
     SD, every SD within 10%, and the first random effects' means within 0.1 SD."""
     ref = next(m for m in BRMS["models"] if m["id"] == model_id)
-    formula, data, family = _BRMS_CALLS[model_id]
-    P = ml.priors
-    priors = {"Intercept": P.normal(0, 5), "b": P.normal(0, 2.5), "sd": P.half_normal(2)}
-    if family in ("negative_binomial", "gamma"):
-        priors["shape"] = P.gamma(0.01, 0.01)
-    elif family == "beta":
-        priors["phi"] = P.gamma(0.01, 0.01)
-    post = _fit(formula, ml.datasets.load(data), family=family, priors=priors, chains=4, draws=2500,
+    formula, data, family = BRMS_MODELS.MODELS[model_id]
+    post = _fit(formula, ml.datasets.load(data), family=family, priors=BRMS_MODELS.priors(family), chains=4,
+                draws=2500,
                 warmup=1000, seed=11)
     assert not post.stats["diverging"].any()
     # brms writes a '-' inside a coefficient's name as 'M' (sppEC-A: sppECMA)
