@@ -486,3 +486,13 @@ def test_betabinomial_new_rows_quadrature_and_successes():
     # use_re with new rows of only some groups
     b = ml.glmer(f, cb, family="binomial")
     assert b.simulate(2, seed=1, newdata=cb.head(4), use_re=True).shape == (4, 2)
+
+
+def test_errors_name_a_cbind_response_as_written():
+    cb = ml.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    for family in ("binomial", "betabinomial"):
+        with pytest.raises(ValueError, match=r"the response 'cbind\(incidence, size - incidence\)' is constant"):
+            ml.glmer(f, cb.assign(incidence=0), family=family)
+    with pytest.raises(ValueError, match=r"missing value in one of cbind\(incidence, size - incidence\), period"):
+        ml.glmer(f, cb.assign(incidence=np.nan))

@@ -146,6 +146,20 @@ def _check_finite(arr: np.ndarray, columns, what: str) -> None:
         )
 
 
+def _shown_response(parsed) -> str:
+    """The response as the user wrote it: a response the GLMM route rewrote
+    (``cbind(...)``, a factor) is named by the formula's left-hand side.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from multilevel.formula import parse_formula
+    >>> _shown_response(replace(parse_formula("cbind(k, n - k) ~ x"), response="__response__"))
+    'cbind(k, n - k)'
+    """
+    return parsed.text.split("~", 1)[0].strip() if parsed.response.startswith("__") else parsed.response
+
+
 def quote_dotted(text: str, data: pd.DataFrame) -> str:
     """Backtick R-style dotted column names (``Days.x``) so formulaic reads them
     as one variable, not as an attribute."""
@@ -351,7 +365,8 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     n_dropped = int((~mask).sum())
     if not mask.any():
         raise ValueError(
-            f"no complete rows: every row has a missing value in one of {', '.join(used)}"
+            "no complete rows: every row has a missing value in one of "
+            + ", ".join(_shown_response(parsed) if c == parsed.response else c for c in used)
         )
     rows = np.nonzero(mask)[0]
     sub = data.iloc[rows] if n_dropped else data
@@ -391,11 +406,12 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
             f"{response_dtype}; convert it, or use a GLMM for a categorical outcome"
         )
     y = np.array(lhs, dtype=float).ravel()  # a copy: never a view of the caller's column
+    shown = _shown_response(parsed)
     if not np.all(np.isfinite(y)):
-        raise ValueError(f"the response {parsed.response!r} has non-finite values after transformation")
+        raise ValueError(f"the response {shown!r} has non-finite values after transformation")
     if np.ptp(y) == 0:
         raise ValueError(
-            f"the response {parsed.response!r} is constant ({y[0]:g}): there is no variation to model"
+            f"the response {shown!r} is constant ({y[0]:g}): there is no variation to model"
         )
     _check_finite(X_all, x_columns, "fixed-effects")
     all_names = lme4_names(x_columns, parsed.fixed)
