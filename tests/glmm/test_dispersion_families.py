@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scipy import integrate
+from scipy import integrate, special
 
 import multilevel as ml
 
@@ -345,6 +345,36 @@ def test_zero_inflation_against_glmmtmb(family):
     np.testing.assert_allclose(pred["fit"], ref["predict_fit"], rtol=2e-3)
     np.testing.assert_allclose(pred["se_fit"], ref["predict_se"], rtol=5e-3)
     assert np.all((pred["lower"] < pred["fit"]) & (pred["fit"] < pred["upper"]) & (pred["lower"] > 0))
+    # the structural-zero probability with its delta-method SE (glmmTMB's type = "zprob")
+    rows = sal.iloc[ref["predict_rows"]]
+    zp = fit.predict(rows, type="zprob", se_fit=True, interval="confidence")
+    np.testing.assert_allclose(zp["fit"], ref["zprob_fit"], rtol=2e-3)
+    np.testing.assert_allclose(zp["se_fit"], ref["zprob_se"], rtol=1e-2)
+    assert np.all((zp["lower"] < zp["fit"]) & (zp["fit"] < zp["upper"]) & (zp["upper"] < 1))
+    np.testing.assert_allclose(special.expit(fit.predict(rows, type="zlink")), zp["fit"], rtol=1e-12)
+    cond = fit.predict(rows, type="conditional", random=False)
+    np.testing.assert_allclose(cond * (1 - zp["fit"]), ref["predict_fit"], rtol=2e-3)
+    # residuals about the mean (1 - pi) mu, Pearson's with the mixture's variance
+    pick = np.asarray(ref["predict_rows"])
+    np.testing.assert_allclose(fit.residuals("pearson").to_numpy()[pick], ref["pearson"], rtol=5e-3, atol=1e-4)
+    np.testing.assert_allclose(fit.residuals("response").to_numpy()[pick], ref["response_resid"], rtol=5e-3,
+                               atol=1e-4)
+    assert float(np.sum(fit.residuals("pearson") ** 2)) == pytest.approx(ref["pearson_ss"], rel=5e-3)
+
+
+def test_zero_inflated_poisson_raises_no_false_overdispersion_alarm():
+    rng = np.random.default_rng(5)
+    n, G = 600, 30
+    g, x, z = rng.integers(0, G, n), rng.normal(size=n), rng.normal(size=n)
+    mu = np.exp(0.5 + 0.4 * x + rng.normal(0, 0.5, G)[g])
+    y = np.where(rng.uniform(size=n) < special.expit(-0.5 + 0.8 * z), 0, rng.poisson(mu))
+    d = pd.DataFrame({"y": y, "x": x, "z": z, "g": g.astype(str)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (the Poisson residuals about mu, not (1 - pi) mu, gave ratio 1.4)
+        fit = ml.glmer("y ~ x + (1 | g)", d, family="poisson", zi="~ z")
+    assert fit.check_overdispersion()["ratio"] == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ValueError, match="type='zprob' is for a zero-inflated fit"):
+        ml.glmer("y ~ x + (1 | g)", d, family="poisson").predict(type="zprob")
 
 
 def test_zero_inflation_bad_input():

@@ -16,7 +16,9 @@
 # column), fitted (the first 5 fitted means), seconds (the fit's elapsed time),
 # convergence and pdHess (glmmTMB's optimizer code and Hessian check); and zero_inflated:
 # zero-inflated Poisson and NB2 fits of Salamanders, zi = ~ spp + mined (with the
-# population-level mean of three rows and its standard error); and r2_icc:
+# population-level mean of three rows and its standard error, their
+# structural-zero probability ("zprob") and its standard error, and the
+# Pearson and response residuals); and r2_icc:
 # performance's r2_nakagawa and icc of the Salamanders NB2 and NB1 fits; and
 # gamma_identity_near_zero: two simulated identity-link Gamma fits with means near zero; and betabinomial:
 # glmmTMB's betabinomial on cbpp and on a simulated data set the script writes.
@@ -135,6 +137,15 @@ for (fam in c("poisson", "nbinom2")) {
   zi_models[[fam]]$predict_rows <- c(0, 100, 300)
   zi_models[[fam]]$predict_fit <- unname(pr$fit[c(1, 101, 301)])
   zi_models[[fam]]$predict_se <- unname(pr$se.fit[c(1, 101, 301)])
+  # the structural-zero probability of the same rows, with its standard error
+  pz <- predict(m, type = "zprob", se.fit = TRUE)
+  zi_models[[fam]]$zprob_fit <- unname(pz$fit[c(1, 101, 301)])
+  zi_models[[fam]]$zprob_se <- unname(pz$se.fit[c(1, 101, 301)])
+  # Pearson residuals about (1 - pi) mu with the mixture's variance, and response residuals
+  rp <- residuals(m, type = "pearson")
+  zi_models[[fam]]$pearson <- unname(rp[c(1, 101, 301)])
+  zi_models[[fam]]$pearson_ss <- sum(rp^2)
+  zi_models[[fam]]$response_resid <- unname(residuals(m, type = "response")[c(1, 101, 301)])
 }
 out <- jsonlite::fromJSON(file.path("tests", "reference", "glmmtmb_families.json"), simplifyVector = FALSE)
 out$zero_inflated <- zi_models

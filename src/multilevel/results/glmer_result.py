@@ -42,7 +42,8 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
     # a family with a dispersion parameter has estimated its variance
     if not bernoulli and family.name in ("binomial", "poisson"):
-        r = (design.y - pirls.mu) * np.sqrt(prior / family.variance(pirls.mu))
+        mean = family.mean(pirls.mu) if family.zero_inflated else pirls.mu  # (1 - pi) mu with zero inflation
+        r = (design.y - mean) * np.sqrt(prior / family.variance(pirls.mu))
         msg = dx.overdispersion_message(dx.overdispersion(r, design.n - len(beta) - theta.size),
                                         family.name)
         if msg:
@@ -334,9 +335,13 @@ class GlmerResult(AfterFit):
         ----------
         newdata : DataFrame, optional
             Defaults to the fitted data.
-        type : {"link", "response"}
+        type : {"link", "response", "conditional", "zprob", "zlink"}
             The linear predictor (default, as lme4) or the mean: a probability
-            for binomial models, an expected count for Poisson ones.
+            for binomial models, an expected count for Poisson ones; with
+            zero inflation (``zi=``) ``"response"`` is the mean ``(1 - pi)
+            mu``, and, as glmmTMB's ``predict``, ``"conditional"`` is the
+            count model's mean ``mu``, ``"zprob"`` the probability ``pi`` of
+            a structural zero and ``"zlink"`` its logit.
         random : bool, default True
             Add the random effects of known groups (False: population level,
             lme4's ``re.form = NA``).
@@ -379,7 +384,14 @@ class GlmerResult(AfterFit):
         """
         from ..predict import prediction_table, predict_glmm
 
-        if self.family.zero_inflated and type == "response":
+        if isinstance(type, str) and type in ("conditional", "zprob", "zlink"):
+            if not self.family.zero_inflated:
+                raise ValueError(f"type={type!r} is for a zero-inflated fit (zi=); use 'link' or 'response'")
+            if type == "conditional":
+                type = "response"
+            else:
+                return self._zero_inflation_prediction(newdata, type, se_fit, interval, level)
+        elif self.family.zero_inflated and type == "response":
             if se_fit or interval is not None:
                 return self._zero_inflated_table(newdata, random, allow_new_levels, offset, interval, level,
                                                  conditional)
@@ -391,6 +403,34 @@ class GlmerResult(AfterFit):
 
         return predict_glmm(self, newdata, type=type, random=random, allow_new_levels=allow_new_levels,
                             offset=offset)
+
+    def _zero_inflation_prediction(self, newdata, type, se_fit, interval, level):
+        """The structural-zero probability ``pi`` (``"zprob"``) or its logit (``"zlink"``)
+        at new (or the fitted) rows, with the delta method's standard error."""
+        from ..design.data import as_dataframe
+        from ..predict import _fixed_matrix
+
+        if interval not in (None, "confidence"):
+            raise ValueError(f"interval must be None or 'confidence' for type={type!r}, not {short_repr(interval)}")
+        fam = self.family
+        new = None if newdata is None else as_dataframe(newdata)
+        Xzi = np.asarray(fam.zi_design.X if new is None else _fixed_matrix(fam.zi_design, new), dtype=float)
+        index = self.design.data_index if new is None else new.index
+        zeta = Xzi @ fam.zi_coefficients
+        out = special.expit(zeta) if type == "zprob" else zeta
+        if not se_fit and interval is None:
+            return pd.Series(out, index=index, name="predicted")
+        q = len(fam.gamma)
+        C = np.asarray(self._cov_beta_extra, dtype=float)[-q:, -q:]
+        G = Xzi @ fam.Tzi
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", G, C, G), 0.0))
+        pi = special.expit(zeta)
+        table = pd.DataFrame({"fit": out, "se_fit": se * pi * (1.0 - pi) if type == "zprob" else se}, index=index)
+        if interval is not None:  # on the logit scale, back-transformed for zprob
+            z = stats.norm.ppf(0.5 + as_probability(level, "level") / 2)
+            lo, hi = zeta - z * se, zeta + z * se
+            table["lower"], table["upper"] = (special.expit(lo), special.expit(hi)) if type == "zprob" else (lo, hi)
+        return table
 
     def _zero_inflated_mean(self, newdata, random, allow_new_levels, offset) -> pd.Series:
         """``(1 - pi) mu`` at new (or the fitted) rows: the count mean times the
@@ -512,17 +552,21 @@ class GlmerResult(AfterFit):
     def residuals(self, type: str | None = None) -> pd.Series:
         """Residuals: ``deviance`` (the default, as glmer, where the family has them),
         ``pearson`` (the default of the NB1 and beta families; the variance
-        includes the dispersion parameter), ``response`` or ``working``."""
+        includes the dispersion parameter), ``response`` or ``working``.
+        With zero inflation the pearson and response residuals are about the
+        mean ``(1 - pi) mu``, with the mixture's variance ``(1 - pi)(V(mu) +
+        pi mu^2)`` (glmmTMB's); the working residuals are the count model's."""
         if type is None:
             type = "deviance" if self.family.has_deviance_residuals else "pearson"
         as_choice(type, "type", ("deviance", "pearson", "response", "working"))
         y, mu, w = self.design.y, self._pirls.mu, self._prior
+        mean = self.family.mean(mu) if self.family.zero_inflated else mu
         if type == "deviance":
             r = np.sign(y - mu) * np.sqrt(np.maximum(self.family.deviance_residuals(y, mu, w), 0))
         elif type == "pearson":
-            r = (y - mu) * np.sqrt(w / self.family.variance(mu))
+            r = (y - mean) * np.sqrt(w / self.family.variance(mu))
         elif type == "response":
-            r = y - mu
+            r = y - mean
         elif type == "working":
             r = (y - mu) / self.family.link.mu_eta(self._pirls.eta)
         else:
