@@ -1,17 +1,18 @@
-"""Sampling efficiency of ``ml.bayes`` with the negative binomial, gamma, beta and
-cumulative families, against brms on the same models and priors.
+"""Sampling efficiency of ``ml.bayes`` with the negative binomial, gamma, beta,
+cumulative and zero-inflated families, against brms on the same models and priors.
 
 Usage::
 
-    python benchmarks/bayes_families.py                 # all four models
+    python benchmarks/bayes_families.py                 # all six models
     python benchmarks/bayes_families.py sal_nb2 wine_cumulative
     python benchmarks/bayes_families.py --draws 200     # a smoke test
 
 Each model (``tests/reference/brms_families.R``: Salamanders NB2, cake Gamma
-with the log link, US seat belts beta, wine cumulative logit, random
-intercepts, priors ``normal(0, 5)`` on the Intercept or thresholds,
-``normal(0, 2.5)`` on b, ``half_normal(2)`` on the SDs, ``gamma(0.01, 0.01)``
-on shape and phi) is fitted twice in this process by ``ml.bayes`` with 4
+with the log link, US seat belts beta, wine cumulative logit, Salamanders
+zero-inflated Poisson and NB2, random intercepts, priors ``normal(0, 5)`` on
+the Intercept or thresholds, ``normal(0, 2.5)`` on b, ``half_normal(2)`` on
+the SDs, ``gamma(0.01, 0.01)`` on shape and phi, ``logistic(0, 1)`` and
+``normal(0, 2.5)`` on the zero-inflation intercept and coefficients) is fitted twice in this process by ``ml.bayes`` with 4
 chains of 1,000 draws after 1,000 warmup (the default call): the first call
 compiles (or loads the compiled sampler from JAX's disk cache), the second
 reuses it; the figures are the second call's. "min ESS/s" is the minimum bulk
@@ -39,16 +40,16 @@ ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "brms_families.json").read_text())
 if str(ROOT / "tests" / "reference") not in sys.path:  # the reference models' one definition
     sys.path.insert(0, str(ROOT / "tests" / "reference"))
-from brms_families_models import MODELS as CALLS, priors  # noqa: E402
+from brms_families_models import MODELS as CALLS, arguments  # noqa: E402
 
 
 def run(model_id: str, draws: int) -> dict:
     import multilevel as ml
     from multilevel.bayes.diagnostics import ess_bulk
 
-    formula, data, family = CALLS[model_id]
+    formula, data, _ = CALLS[model_id]
     frame = ml.datasets.load(data)
-    kw = dict(family=family, priors=priors(family), chains=4, draws=draws, warmup=draws, progress=False)
+    kw = dict(arguments(model_id), chains=4, draws=draws, warmup=draws, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()

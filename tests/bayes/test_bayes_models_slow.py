@@ -155,14 +155,13 @@ BRMS_MODELS = _brms_models()
 
 @pytest.mark.parametrize("model_id", list(BRMS_MODELS.MODELS))
 def test_family_posteriors_match_brms_long_runs(model_id):
-    """NB2, gamma, beta and cumulative logit posteriors against brms runs of 40,000 draws
+    """NB2, gamma, beta, cumulative logit and zero-inflated Poisson and NB2 posteriors against brms runs of 40,000 draws
     (tests/reference/brms_families.R, the same priors): every mean within 0.1 posterior
     SD, every SD within 10%, and the first random effects' means within 0.1 SD."""
     ref = next(m for m in BRMS["models"] if m["id"] == model_id)
-    formula, data, family = BRMS_MODELS.MODELS[model_id]
-    post = _fit(formula, ml.datasets.load(data), family=family, priors=BRMS_MODELS.priors(family), chains=4,
-                draws=2500,
-                warmup=1000, seed=11)
+    formula, data, _ = BRMS_MODELS.MODELS[model_id]
+    post = _fit(formula, ml.datasets.load(data), chains=4, draws=2500, warmup=1000, seed=11,
+                **BRMS_MODELS.arguments(model_id))
     assert not post.stats["diverging"].any()
     # brms writes a '-' inside a coefficient's name as 'M' (sppEC-A: sppECMA)
     ours = {name.replace("-", "M"): post.draws[name] for name in post.draws}

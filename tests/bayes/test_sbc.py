@@ -25,7 +25,10 @@ Models:
   normal prior restricted to ordered values is the law of sorted normal
   draws; a draw whose data miss a category is redrawn whole, parameters and
   data, which conditions the joint draw on the data and so keeps the ranks
-  uniform).
+  uniform);
+- zero-inflated Poisson and NB2 random intercepts, 15 groups x 8
+  observations, one predictor in each part (``zi = "~ z"``), center=False,
+  by NUTS, with the zero-inflation coefficients among the ranked parameters.
 
 Run with ``python -m pytest -q -m slow tests/bayes/test_sbc.py -s`` to see the
 rank statistics.
@@ -52,7 +55,8 @@ N_REP_LOGISTIC_NUTS = 300
 N_REP_FAMILY = 250
 #: chi-square bins per model (20, 50, 15 and 25 expected ranks per bin)
 BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 20, "logistic_nuts": 20, "nb2_nuts": 10,
-        "nb1_nuts": 10, "gamma_nuts": 10, "beta_nuts": 10, "betabinomial_nuts": 10, "cumulative_nuts": 10}
+        "nb1_nuts": 10, "gamma_nuts": 10, "beta_nuts": 10, "betabinomial_nuts": 10, "cumulative_nuts": 10,
+        "zip_nuts": 10, "zinb_nuts": 10}
 #: posterior draws each rank is taken among
 L = 99
 #: draws and warmup per fit (one chain); fits whose ESS < L are refitted with up to 4x the draws
@@ -171,6 +175,25 @@ def simulate_cumulative(rng):
     return truth, pd.DataFrame({"y": rating, "x": X_F, "g": G_F})
 
 
+Z_F = np.random.default_rng(SEED + 4).normal(0.0, 1.0, size=J_F * N_PER_F)
+ZI_PRIORS = {"Intercept_zi": P.normal(-1, 0.7), "b_zi": P.normal(0, 0.7)}
+
+
+def simulate_zero_inflated(family, rng):
+    """Prior draw and data of a zero-inflated Poisson or NB2 model (center=False)."""
+    truth, data = _simulate_family("negative_binomial", rng) if family == "negative_binomial" else (None, None)
+    if family == "poisson":
+        b0, b_x, tau = rng.normal(1.0, 0.5), rng.normal(0.0, 0.5), abs(rng.normal(0.0, 0.5))
+        u = rng.normal(0.0, tau, size=J_F)
+        y = rng.poisson(np.exp(b0 + b_x * X_F + u[G_F - 1])).astype(float)
+        truth = {"b_Intercept": b0, "b_x": b_x, "sd_g__Intercept": tau, "r_g[1,Intercept]": u[0]}
+        data = pd.DataFrame({"y": y, "x": X_F, "g": G_F})
+    g0, g1 = rng.normal(-1.0, 0.7), rng.normal(0.0, 0.7)
+    structural = rng.uniform(size=X_F.size) < 1.0 / (1.0 + np.exp(-(g0 + g1 * Z_F)))
+    data = data.assign(y=np.where(structural, 0.0, data["y"]), z=Z_F)
+    return dict(truth, b_zi_Intercept=g0, b_zi_z=g1), data
+
+
 CASES = {
     "gaussian_nuts": dict(simulate=simulate_gaussian, n_rep=N_REP_GAUSSIAN_NUTS, priors=GAUSSIAN_PRIORS,
                           fit=dict(sampler="nuts", target_accept=0.9)),
@@ -186,9 +209,15 @@ CASES = {
                              ("beta", "beta"), ("betabinomial", "betabinomial"))},
     "cumulative_nuts": dict(simulate=simulate_cumulative, n_rep=N_REP_FAMILY, priors=CUMULATIVE_PRIORS,
                             fit=dict(family="cumulative", center=False, target_accept=0.9)),
+    "zip_nuts": dict(simulate=lambda rng: simulate_zero_inflated("poisson", rng), n_rep=N_REP_FAMILY,
+                     priors={**FAMILY_PRIORS, **ZI_PRIORS},
+                     fit=dict(family="poisson", zi="~ z", center=False, target_accept=0.9)),
+    "zinb_nuts": dict(simulate=lambda rng: simulate_zero_inflated("negative_binomial", rng), n_rep=N_REP_FAMILY,
+                      priors={**_family_priors("negative_binomial"), **ZI_PRIORS},
+                      fit=dict(family="negative_binomial", zi="~ z", center=False, target_accept=0.9)),
 }
 #: parameters ranked per model, times two tests each
-N_TESTS = 2 * (5 + 5 + 4 + 5 * 5 + 6)
+N_TESTS = 2 * (5 + 5 + 4 + 5 * 5 + 6 + 6 + 7)
 
 
 @pytest.mark.parametrize("case", list(CASES))

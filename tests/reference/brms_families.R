@@ -1,10 +1,14 @@
 # Reference posteriors of random-intercept models of the dispersion and
-# ordinal families (negative binomial, Gamma, beta, cumulative logit),
-# computed with brms / Stan NUTS, for checking the Python sampler.
+# ordinal families (negative binomial, Gamma, beta, cumulative logit) and of
+# zero-inflated Poisson and negative binomial models, computed with brms /
+# Stan NUTS, for checking the Python sampler.
 #
 # Run from the repository root, after tests/reference/export_family_datasets.R:
 #
-#     Rscript tests/reference/brms_families.R
+#     Rscript tests/reference/brms_families.R [id ...]
+#
+# With ids, only those models are run and their entries in the JSON replaced
+# (the others kept).
 #
 # Every model is fitted with 4 chains of 12000 iterations (2000 warm-up), seed
 # 20261206, and the priors below (the same for all four; brms's default
@@ -17,6 +21,8 @@
 #     prior(normal(0, 2), class = sd)          (half-normal: sd has lower bound 0)
 #     prior(gamma(0.01, 0.01), class = shape)  (negbinomial, Gamma)
 #     prior(gamma(0.01, 0.01), class = phi)    (Beta)
+#     prior(normal(0, 2.5), class = b, dpar = zi)         (zero-inflated models,
+#     prior(logistic(0, 1), class = Intercept, dpar = zi)  zi ~ spp + mined)
 #
 # A model whose run has divergent transitions or an Rhat above 1.01 is run
 # again with adapt_delta = 0.95; the control used is recorded, with the
@@ -70,20 +76,30 @@ cases <- list(
        formula = "seatbelt ~ enforce + speed65 + drinkage + (1 | state)",
        family = "Beta", link = "logit", group = "state", aux = "phi"),
   list(id = "wine_cumulative", dataset = "wine", formula = "rating ~ temp + contact + (1 | judge)",
-       family = "cumulative", link = "logit", group = "judge", aux = NULL)
+       family = "cumulative", link = "logit", group = "judge", aux = NULL),
+  list(id = "sal_zip", dataset = "salamanders", formula = "count ~ spp + mined + (1 | site)",
+       zi = "zi ~ spp + mined", family = "zero_inflated_poisson", link = "log", group = "site", aux = NULL),
+  list(id = "sal_zinb", dataset = "salamanders", formula = "count ~ mined + (1 | site)",
+       zi = "zi ~ mined", family = "zero_inflated_negbinomial", link = "log", group = "site", aux = "shape")
 )
+only <- commandArgs(trailingOnly = TRUE)
+if (length(only)) cases <- Filter(function(cs) cs$id %in% only, cases)
 
 make_family <- function(name, link) {
   switch(name,
          negbinomial = negbinomial(link = link), Gamma = Gamma(link = link),
-         Beta = Beta(link = link), cumulative = cumulative(link = link))
+         Beta = Beta(link = link), cumulative = cumulative(link = link),
+         zero_inflated_poisson = zero_inflated_poisson(link = link),
+         zero_inflated_negbinomial = zero_inflated_negbinomial(link = link))
 }
 
-make_priors <- function(aux) {
-  specs <- list(c("normal(0, 5)", "Intercept"), c("normal(0, 2.5)", "b"), c("normal(0, 2)", "sd"))
-  if (!is.null(aux)) specs[[length(specs) + 1]] <- c("gamma(0.01, 0.01)", aux)
-  list(prior = do.call(c, lapply(specs, function(s) prior_string(s[1], class = s[2]))),
-       text = vapply(specs, function(s) sprintf("prior(%s, class = %s)", s[1], s[2]), ""))
+make_priors <- function(aux, zi = FALSE) {
+  specs <- list(c("normal(0, 5)", "Intercept", ""), c("normal(0, 2.5)", "b", ""), c("normal(0, 2)", "sd", ""))
+  if (!is.null(aux)) specs[[length(specs) + 1]] <- c("gamma(0.01, 0.01)", aux, "")
+  if (zi) specs <- c(specs, list(c("normal(0, 2.5)", "b", "zi"), c("logistic(0, 1)", "Intercept", "zi")))
+  list(prior = do.call(c, lapply(specs, function(s) prior_string(s[1], class = s[2], dpar = s[3]))),
+       text = vapply(specs, function(s) if (nzchar(s[3])) sprintf("prior(%s, class = %s, dpar = %s)", s[1], s[2], s[3])
+                     else sprintf("prior(%s, class = %s)", s[1], s[2]), ""))
 }
 
 summarise_fit <- function(fit, cs) {
@@ -117,9 +133,10 @@ models <- list()
 for (cs in cases) {
   df <- read_bundled(cs$dataset, data_dir)
   if (cs$family == "cumulative") stopifnot(is.ordered(df$rating))
-  pr <- make_priors(cs$aux)
+  pr <- make_priors(cs$aux, !is.null(cs$zi))
   t0 <- proc.time()[["elapsed"]]
-  fit0 <- brm(as.formula(cs$formula), data = df, family = make_family(cs$family, cs$link),
+  form <- if (is.null(cs$zi)) as.formula(cs$formula) else bf(as.formula(cs$formula), as.formula(cs$zi))
+  fit0 <- brm(form, data = df, family = make_family(cs$family, cs$link),
               prior = pr$prior, chains = 0, refresh = 0, silent = 2)
   compile <- proc.time()[["elapsed"]] - t0
 
@@ -135,7 +152,7 @@ for (cs in cases) {
     res <- summarise_fit(run$fit, cs)
   }
   models[[length(models) + 1]] <- list(
-    id = cs$id, dataset = cs$dataset, formula = cs$formula, family = cs$family, link = cs$link,
+    id = cs$id, dataset = cs$dataset, formula = cs$formula, zi = cs$zi, family = cs$family, link = cs$link,
     priors = I(pr$text), nobs = nobs(run$fit), chains = chains, iter = iter, warmup = warmup,
     seed = seed, cores = cores, control = control, first_try = first_try,
     parameters = res$parameters, divergent = res$divergent, ranef = res$ranef,
@@ -144,9 +161,20 @@ for (cs in cases) {
               compile + run$wall))
 }
 
+path <- file.path("tests", "reference", "brms_families.json")
+if (length(only) && file.exists(path)) {  # keep the models not run this time, in their order
+  old <- jsonlite::fromJSON(path, simplifyVector = FALSE)$models
+  ids <- vapply(models, function(m) m$id, "")
+  kept <- Filter(function(m) !(m$id %in% ids), old)
+  kept <- lapply(kept, function(m) {  # (a null read back is an empty list: keep it null)
+    if (length(m$first_try) == 0) m$first_try <- NA
+    m
+  })
+  models <- c(kept, models)
+}
 write_json(list(versions = list(r = R.version.string, brms = as.character(packageVersion("brms")),
                                 rstan = as.character(packageVersion("rstan")),
                                 posterior = as.character(packageVersion("posterior"))),
                 models = models),
-           file.path("tests", "reference", "brms_families.json"),
+           path,
            auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null")

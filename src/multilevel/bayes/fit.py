@@ -103,7 +103,7 @@ def compilation_cache() -> str | None:
 
 
 def prepare(formula, data, family="gaussian", link=None, priors=None, weights=None, offset=None,
-            center: bool = True) -> BayesModel:
+            center: bool = True, zi=None) -> BayesModel:
     """Parse, build the design, check the response and resolve the priors of a Bayesian model.
 
     Parameters are those of :func:`bayes`.
@@ -120,11 +120,14 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
     (('sd_Subject__Intercept', 'sd_Subject__Days'), ('cor_Subject',))
     """
     from ..families import family as make_family
-    from ..glmm.fit import _response
+    from ..glmm.fit import _response, zero_inflation_design
 
     fam, lnk = _family(family, link)
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
+    if zi is not None and fam not in ("poisson", "negative_binomial", "nbinom1"):
+        raise ValueError(f"zi= models structural zeros of counts (families poisson, negative_binomial, nbinom1), "
+                         f"not of a {fam} response")
     if fam == "cumulative":
         return _prepare_cumulative(parsed, frame, lnk, priors, weights, offset, center)
     check = make_family("gaussian") if fam in ("gaussian", "student") else make_family(fam, lnk)
@@ -138,7 +141,12 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
     if fam == "betabinomial" and not (design.weights is not None and np.any(design.weights > 1)):
         raise ValueError("a beta-binomial model needs observations of more than one trial (with one trial its "
                          "precision is not identified): give cbind(successes, failures), or use family='binomial'")
-    return BayesModel.build(design, fam, lnk, priors=priors, center=center)
+    zd = None
+    if zi is not None:
+        zd = zero_inflation_design(zi, fam, frame, design, parsed.response)  # (redundant columns dropped)
+        if not np.any(design.y == 0):
+            raise ValueError("zi= models structural zeros, but the response has no zeros: drop zi=")
+    return BayesModel.build(design, fam, lnk, priors=priors, center=center, zi_design=zd, zi_formula=zi)
 
 
 def _prepare_cumulative(parsed, frame, link, priors, weights, offset, center) -> BayesModel:
@@ -171,7 +179,7 @@ def _prepare_cumulative(parsed, frame, link, priors, weights, offset, center) ->
 def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int = 4, draws: int = 1000,
           warmup: int = 1000, seed=None, progress: bool = True, sampler: str = "auto", weights=None,
           offset=None, target_accept: float = 0.8, max_tree_depth: int = 10,
-          chain_method: str = "auto", center: bool = True, keep_ranef: bool = True):
+          chain_method: str = "auto", center: bool = True, keep_ranef: bool = True, zi=None):
     """Fit a Bayesian multilevel model written in lme4's formula syntax.
 
     The model is the one :func:`multilevel.lmer` / :func:`multilevel.glmer`
@@ -280,6 +288,17 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         levels x k per term). False saves memory for very many levels;
         ``ranef()``, ``posterior_predictive()`` and the log-likelihood in
         ``to_arviz()`` then need them and are unavailable.
+    zi : str, optional
+        Zero inflation of a poisson, negative_binomial or nbinom1 model, as
+        ``ml.glmer``'s ``zi=`` and brms's ``zi ~ ...``: the right-hand side of
+        a fixed-effects model (``"~ x"``, ``"~ 1"``) for the probability
+        ``pi`` that a count is a structural zero, ``logit(pi) = X_zi gamma``;
+        ``P(y = 0) = pi + (1 - pi) f(0)``. Its coefficients are drawn as
+        ``b_zi_Intercept``, ``b_zi_<coef>`` (priors ``"Intercept_zi"``,
+        default ``logistic(0, 1)`` at the other columns' means, and
+        ``"b_zi"``, default ``normal(0, 2.5 / sx)``). ``epred`` gives the
+        mean ``(1 - pi) mu``, ``epred(dpar="mu")`` the count part's mean and
+        ``epred(dpar="zi")`` the probability ``pi``.
 
     Returns
     -------
@@ -322,7 +341,7 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         raise ValueError(f"seed must be a non-negative integer, not {short_repr(seed)}")
     seed = int(seed)
     t0 = time.perf_counter()
-    model = prepare(formula, data, family, link, priors, weights, offset, center)
+    model = prepare(formula, data, family, link, priors, weights, offset, center, zi)
     _enable_x64()
     cfg = SamplerConfig(chains=chains, draws=draws, warmup=warmup, chain_method=chain_method,
                         target_accept=float(target_accept), max_tree_depth=max_tree_depth,
@@ -471,4 +490,10 @@ def initial_inverse_mass(model: BayesModel) -> dict:
         out[st.varpar.aux_name] = np.array(2.0 / n)
     if st.ncat:  # the first threshold and the log gaps
         out["_thr"] = np.full(st.ncat - 1, s ** 2 / n_int)
+    if st.pzi:  # logistic-regression standard errors: 4 / (n sd(x)^2), the intercept's 4 / n
+        Xzi = model.data["Xzi"]
+        sx = np.where(np.arange(st.pzi) == model.zi_intercept, 1.0, np.std(Xzi, axis=0))
+        var = 4.0 / (n * np.where(sx > 0, sx, 1.0) ** 2)
+        for g, (_, pos) in enumerate(st.zi_groups):
+            out[f"_bzi{g}"] = var[list(pos)]
     return out

@@ -31,6 +31,12 @@ with no loop over groups. Per observation, the log-likelihood is
   ``y`` with ordered thresholds ``tau`` (``tau_0 = -inf``, ``tau_K = inf``)
   and no intercept in ``eta`` (brms's ``cumulative``, ordinal's ``clmm``).
 
+With zero inflation (``zi=``, poisson and the negative binomials) a row's
+likelihood is the mixture ``pi [y = 0] + (1 - pi) f(y)`` with ``logit(pi) =
+X_zi gamma``: ``log(pi + (1 - pi) f(0))`` for a zero, ``log(1 - pi) + log
+f(y)`` otherwise (brms's ``zero_inflated_poisson`` and
+``zero_inflated_negbinomial``, glmmTMB's ``ziformula``).
+
 Examples
 --------
 >>> import multilevel as ml
@@ -91,6 +97,10 @@ class ModelStructure:
         A cumulative model's number of categories (0 for the other families).
     thr_kind : tuple or None
         The prior kind of its thresholds.
+    pzi : int
+        Number of zero-inflation coefficients (0: no zero inflation).
+    zi_groups : tuple
+        Their priors grouped by kind.
 
     Examples
     --------
@@ -113,6 +123,8 @@ class ModelStructure:
     grid: bool = False
     ncat: int = 0
     thr_kind: tuple | None = None
+    pzi: int = 0
+    zi_groups: tuple = ()
 
 
 #: fewest rows for which a complete grid of groups x positions is laid out as one
@@ -214,6 +226,15 @@ class BayesModel:
         proportions of the categories.
     categories : tuple of str
         A cumulative model's response categories, in order.
+    zi_design : Design or None
+        The zero-inflation model's design (``zi=``), on the user's scale;
+        ``data["Xzi"]`` holds its columns centred as X's are.
+    zi_means : ndarray (pzi,)
+        Column means subtracted from the zero-inflation columns.
+    zi_intercept : int or None
+        Position of the intercept among the zero-inflation coefficients.
+    zi_formula : str or None
+        The ``zi=`` argument as given.
     """
 
     struct: ModelStructure
@@ -231,6 +252,10 @@ class BayesModel:
     aux_start: float = 1.0
     thr_start: tuple = ()
     categories: tuple = ()
+    zi_design: object = None
+    zi_means: np.ndarray | None = None
+    zi_intercept: int | None = None
+    zi_formula: str | None = None
 
     def start_scales(self) -> dict:
         """Starting values of the positive parameters: ``""`` the data's scale (sigma),
@@ -258,7 +283,8 @@ class BayesModel:
 
     @classmethod
     def build(cls, design, family: str, link: str, priors: dict | None = None, center: bool = True,
-              trials: np.ndarray | None = None, ncat: int = 0) -> "BayesModel":
+              trials: np.ndarray | None = None, ncat: int = 0, zi_design=None,
+              zi_formula: str | None = None) -> "BayesModel":
         """Arrays and priors of a model from its design.
 
         Parameters
@@ -278,6 +304,10 @@ class BayesModel:
         ncat : int, optional
             For the cumulative family: the number of categories (the
             design's y holds codes 0 .. ncat - 1 and its X no intercept).
+        zi_design : Design, optional
+            The zero-inflation model's design on the same rows (``zi=``).
+        zi_formula : str, optional
+            The ``zi=`` argument, kept for saving and refitting.
 
         Returns
         -------
@@ -307,12 +337,24 @@ class BayesModel:
         Xc = X - x_means
         y = np.asarray(design.y, dtype=float)
         off = None if design.offset is None else np.asarray(design.offset, dtype=float)
+        Xzi, zi_names, zi_int, zi_means = None, (), None, None
+        if zi_design is not None:
+            Xzi = np.asarray(zi_design.X, dtype=float)
+            zi_names = tuple(_priors.coef_name(nm) for nm in zi_design.fixed.names)
+            zi_int = zi_names.index("Intercept") if "Intercept" in zi_names else None
+            if zi_int is not None and not np.allclose(Xzi[:, zi_int], 1.0):
+                zi_int = None
+            zi_means = np.zeros(Xzi.shape[1])
+            if center and zi_int is not None:  # (the intercept's prior is at the other columns' means)
+                zi_means = Xzi.mean(axis=0)
+                zi_means[zi_int] = 0.0
         defaults = _priors.default_priors(family, link, y, X, names, intercept,
-                                          off if family in ("gaussian", "student") else None)
+                                          off if family in ("gaussian", "student") else None,
+                                          Xzi=Xzi, zi_names=zi_names, zi_intercept=zi_int)
         gnames, sd_params, cor_params = _param_names(design)
         defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params)
         slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params,
-                                thresholds=max(ncat - 1, 0))
+                                thresholds=max(ncat - 1, 0), zi_names=zi_names, zi_intercept=zi_int)
         by = {s.name: s for s in slots}
         fixed_pr = [by[f"b_{_priors.coef_name(nm)}"].prior for nm in names]
         fixed_groups, fixed_vals = group_priors(fixed_pr)
@@ -335,7 +377,10 @@ class BayesModel:
         if aux_kind is not None:
             pv_var["aux"] = np.array(by[aux_name].prior.values, dtype=float)
         thr_kind = by["b_Intercept[1]"].prior.kind if ncat else None
+        zi_groups, zi_vals = group_priors([by[f"b_zi_{nm}"].prior for nm in zi_names]) if zi_names else ((), [])
         data = {"X": Xc, "y": y}
+        if Xzi is not None:
+            data["Xzi"] = Xzi - zi_means
         w = design.weights if trials is None else trials
         has_w = w is not None
         if has_w:
@@ -366,7 +411,7 @@ class BayesModel:
             data[f"codes{t}"] = np.asarray(term.codes, dtype=np.int32)
             terms.append((term.k, term.nlevels, ones))
         perm = None
-        if len(terms) == 1 and terms[0][2] and p:  # one random intercept: try the grid layout
+        if len(terms) == 1 and terms[0][2] and p and Xzi is None:  # one random intercept: try the grid layout
             perm = _grid_order(Xc, data["codes0"], terms[0][1])
         if perm is not None:
             G = terms[0][1]
@@ -378,18 +423,22 @@ class BayesModel:
                 data["grid_yi_max"] = data["yi_max"]
         struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
                                 fixed_groups=fixed_groups, varpar=vs, has_offset=off is not None,
-                                has_weights=has_w, grid=perm is not None, ncat=int(ncat), thr_kind=thr_kind)
+                                has_weights=has_w, grid=perm is not None, ncat=int(ncat), thr_kind=thr_kind,
+                                pzi=len(zi_names), zi_groups=zi_groups)
         yy = y if off is None or family not in ("gaussian", "student") else y - off
         scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
         pv = {"b": fixed_vals, "varpar": pv_var}
         if ncat:
             pv["thr"] = np.array(by["b_Intercept[1]"].prior.values, dtype=float)
+        if zi_names:
+            pv["bzi"] = zi_vals
         obj = cls(struct=struct, data=data, pv=pv, slots=tuple(slots),
                   design=design, x_means=x_means, intercept=intercept,
                   centered=centered, group_names=tuple(gnames),
                   sd_names=tuple(nm for nm, _, _ in sd_params), cor_names=tuple(nm for nm, _ in cor_params),
                   y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0,
-                  aux_start=_aux_start(family, y), thr_start=_thr_start(link, y, ncat))
+                  aux_start=_aux_start(family, y), thr_start=_thr_start(link, y, ncat),
+                  zi_design=zi_design, zi_means=zi_means, zi_intercept=zi_int, zi_formula=zi_formula)
         return obj
 
     # ------------------------------------------------------------------ JAX pieces
@@ -427,6 +476,8 @@ class BayesModel:
             out[f"_z{t}"] = dist.Normal(0.0, 1.0).expand((nl, k)).to_event(2)
         if st.ncat:
             out["_thr"] = _threshold_site(st.ncat)
+        if st.pzi:
+            out.update(vector_sites("_bzi", st.zi_groups, self.pv["bzi"]))
         return out
 
     def jax_inputs(self):
@@ -463,7 +514,8 @@ class BayesModel:
             (all SDs, term by term); ``"L{t}"`` correlation Cholesky factors of
             correlated terms; ``"z{t}"`` (levels, k) standardised random effects;
             ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"`` as the family needs;
-            ``"thr"`` a cumulative model's thresholds on the model's (centred) scale.
+            ``"thr"`` a cumulative model's thresholds on the model's (centred) scale;
+            ``"bzi"`` the zero-inflation coefficients on the model's (centred) scale.
 
         Returns
         -------
@@ -510,6 +562,10 @@ class BayesModel:
                 out[nm] = jnp.asarray(params[nm])
         if st.ncat:
             out["_thr"] = jnp.asarray(params["thr"])
+        if st.pzi:
+            bzi = jnp.asarray(params["bzi"])
+            for g, (_, pos) in enumerate(st.zi_groups):
+                out[f"_bzi{g}"] = bzi[np.asarray(pos)]
         return out
 
 
@@ -540,11 +596,13 @@ def linear_predictor(struct: ModelStructure, data: dict, beta, bs):
     return eta
 
 
-def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=None, aux=None):
+def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=None, aux=None, zeta=None):
     """Log-likelihood of each observation (n,) given the linear predictor.
 
     ``eta`` may carry leading draw dimensions (``(m, n)``, with ``sigma``,
-    ``nu`` and ``aux`` (the family's shape or precision) of shape ``(m, 1)``).
+    ``nu`` and ``aux`` (the family's shape or precision) of shape ``(m, 1)``);
+    ``zeta`` is the zero-inflation model's linear predictor (the logit of
+    the structural-zero probability, shaped as ``eta``) where there is one.
 
     Examples
     --------
@@ -627,6 +685,10 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
         b = jnp.maximum(jnp.exp(l1mu) * aux, tiny)
         ly, l1y = data["const"], data["const1"]
         ll = (jsp.gammaln(aux) - jsp.gammaln(a) - jsp.gammaln(b) + (a - 1.0) * ly + (b - 1.0) * l1y)
+    if zeta is not None:  # pi [y = 0] + (1 - pi) f(y), log pi = -softplus(-zeta), log(1 - pi) = -softplus(zeta)
+        sp = _softplus()
+        log1m_pi = -sp(zeta)
+        ll = jnp.where(y == 0, jnp.logaddexp(-sp(-zeta), log1m_pi + ll), log1m_pi + ll)
     return data["w"] * ll if struct.has_weights else ll
 
 
@@ -807,6 +869,7 @@ def make_model(struct: ModelStructure):
         vp = sample_varpar(struct.varpar, pv["varpar"])
         beta = sample_vector("_b", struct.fixed_groups, pv["b"], struct.p) if struct.p else None
         aux = vp.aux
+        zeta = data["Xzi"] @ sample_vector("_bzi", struct.zi_groups, pv["bzi"], struct.pzi) if struct.pzi else None
         if struct.ncat:
             aux = numpyro.sample("_thr", _threshold_site(struct.ncat))
             numpyro.factor("_thr_prior", jnp.sum(prior_dist(struct.thr_kind, pv["thr"]).log_prob(aux)))
@@ -823,7 +886,7 @@ def make_model(struct: ModelStructure):
             numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, grid, eta, vp.sigma, vp.nu, aux)))
             return
         eta = linear_predictor(struct, data, beta if beta is not None else jnp.zeros(0), bs)
-        numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, data, eta, vp.sigma, vp.nu, aux)))
+        numpyro.factor("_loglik", jnp.sum(pointwise_loglik(struct, data, eta, vp.sigma, vp.nu, aux, zeta)))
 
     if len(_MODELS) > 32:
         _MODELS.clear()

@@ -38,6 +38,28 @@ def _ranef_meta(model) -> dict:
     return meta
 
 
+def _zi_names(model) -> tuple:
+    """brms's names of the zero-inflation coefficients (``Intercept``, ``sppDF``), () without ``zi=``."""
+    zd = getattr(model, "zi_design", None)
+    return () if zd is None else tuple(coef_name(n) for n in zd.fixed.names)
+
+
+def _zi_draws(model, s: dict) -> dict:
+    """``b_zi_<coef>`` draws (chains, draws) from the sampler's ``_bzi`` sites, the
+    intercept moved from the centred columns' means to zero."""
+    st = model.struct
+    if not st.pzi:
+        return {}
+    first = np.asarray(s["_bzi0"])
+    g_c = np.zeros(first.shape[:2] + (st.pzi,))
+    for g, (_, pos) in enumerate(st.zi_groups):
+        g_c[..., list(pos)] = s[f"_bzi{g}"]
+    g_raw = g_c.copy()
+    if model.zi_intercept is not None:
+        g_raw[..., model.zi_intercept] -= g_c @ model.zi_means
+    return {f"b_zi_{n}": g_raw[..., j] for j, n in enumerate(_zi_names(model))}
+
+
 class ReadOnlyDict(Mapping):
     """A read-only view of a dict that, unlike ``types.MappingProxyType``, pickles.
 
@@ -229,6 +251,7 @@ class Posterior:
         for nm in ("sigma", "nu", model.struct.varpar.aux_name):
             if nm is not None and nm in s:
                 out[nm] = np.asarray(s[nm], dtype=float)
+        out.update(_zi_draws(model, s))
         ranef, meta = None, _ranef_meta(model)
         if bs is not None:
             ranef = {g: _readonly(np.concatenate([bs[t] for t in m["terms"]], axis=-1)) if len(m["terms"]) > 1
@@ -269,7 +292,10 @@ class Posterior:
 
         model = self.model
         d = model.design
-        frame, schema = model_frame(d, d.formula.text, self.offset_spec)
+        formula = d.formula.text
+        if model.zi_formula is not None:  # the zero-inflation model's columns too
+            formula = f"{formula} + {model.zi_formula.strip().lstrip('~')}"
+        frame, schema = model_frame(d, formula, self.offset_spec)
         if model.categories:  # a cumulative model's response holds category codes: keep the categories
             from ..results.archive import _column_schema
 
@@ -284,6 +310,8 @@ class Posterior:
                            {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(s.prior).items()}
                            for s in model.slots},
                 "prior_sources": {s.name: s.source for s in model.slots}}
+        if model.zi_formula is not None:
+            call["zi"] = model.zi_formula
         if self.offset_spec:
             call["offset"] = self.offset_spec
         elif d.offset is not None and d.offset_argument:
@@ -325,7 +353,7 @@ class Posterior:
         priors = {name: Prior(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items()})
                   for name, fields in call["priors"].items()}
         model = prepare(call["formula"], data, call["family"], call["link"], priors, call.get("weights"),
-                        call.get("offset"), call["center"])
+                        call.get("offset"), call["center"], call.get("zi"))
         sources = call.get("prior_sources", {})
         model = replace(model, design=replace(model.design, n_dropped=int(manifest.get("n_dropped", 0))),
                         slots=tuple(replace(s, source=sources.get(s.name, s.source)) for s in model.slots))
@@ -459,9 +487,11 @@ class Posterior:
 
     def _fixed_names(self) -> list[str]:
         """brms's names of the population-level parameters without ``b_``: a cumulative
-        model's thresholds ``Intercept[1]``, ... first, then the coefficients."""
+        model's thresholds ``Intercept[1]``, ... first, then the coefficients, then
+        the zero-inflation model's ``zi_<coef>``."""
         thr = [f"Intercept[{k}]" for k in range(1, self.model.struct.ncat)]
-        return thr + [coef_name(n) for n in self.model.design.fixed.names]
+        return thr + [coef_name(n) for n in self.model.design.fixed.names] + [
+            f"zi_{n}" for n in _zi_names(self.model)]
 
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Posterior summaries of the fixed effects, as brms's ``fixef``.
@@ -475,7 +505,9 @@ class Posterior:
         -------
         DataFrame
             Index: coefficient names (``Intercept`` for lme4's ``(Intercept)``;
-            a cumulative model's thresholds ``Intercept[1]``, ... first); columns ``Estimate`` (posterior mean), ``Est.Error`` (posterior SD),
+            a cumulative model's thresholds ``Intercept[1]``, ... first; a
+            zero-inflation model's coefficients ``zi_<coef>`` last); columns
+            ``Estimate`` (posterior mean), ``Est.Error`` (posterior SD),
             and the interval's quantiles, e.g. ``Q2.5`` and ``Q97.5``.
 
         Examples
@@ -657,7 +689,7 @@ class Posterior:
         return _predictive(self, newdata, ndraws=ndraws, seed=seed, trials=trials, offset=offset)
 
     def linpred(self, newdata=None, ndraws: int | None = None, seed=None, random: bool = True,
-                new_levels: str = "sample", offset=None) -> np.ndarray:
+                new_levels: str = "sample", offset=None, dpar: str | None = None) -> np.ndarray:
         """Draws of the linear predictor (brms's ``posterior_linpred``).
 
         Parameters
@@ -676,6 +708,10 @@ class Posterior:
             an error.
         offset : str or array-like, optional
             Offset of ``newdata``.
+        dpar : {None, "mu", "zi"}
+            A zero-inflated model's (``zi=``) part, as brms's ``dpar``: the
+            count model's linear predictor (None or ``"mu"``) or the
+            zero-inflation model's, the logit of ``pi`` (``"zi"``).
 
         Returns
         -------
@@ -693,16 +729,19 @@ class Posterior:
         from .predictive import _linear_draws
 
         return _linear_draws(self, newdata, ndraws=ndraws, seed=seed, offset=offset, random=random,
-                             new_levels=new_levels)
+                             new_levels=new_levels, dpar=dpar)
 
     def epred(self, newdata=None, ndraws: int | None = None, seed=None, random: bool = True,
-              new_levels: str = "sample", offset=None) -> np.ndarray:
+              new_levels: str = "sample", offset=None, dpar: str | None = None) -> np.ndarray:
         """Draws of the expected response, without residual noise (brms's ``posterior_epred``).
 
         The inverse link of :meth:`linpred`: a mean (gaussian, student, gamma,
         beta), a probability (binomial: the expected proportion of successes),
         a rate (poisson, negative_binomial); for a cumulative model, the
-        probability of each category (as brms). Arguments as :meth:`linpred`.
+        probability of each category (as brms); for a zero-inflated model
+        (``zi=``) the mean ``(1 - pi) mu``, with ``dpar="mu"`` the count
+        model's mean ``mu`` and with ``dpar="zi"`` the probability ``pi`` of
+        a structural zero. Arguments as :meth:`linpred`.
 
         Returns
         -------
@@ -720,7 +759,7 @@ class Posterior:
         from .predictive import _linear_draws
 
         return _linear_draws(self, newdata, ndraws=ndraws, seed=seed, offset=offset, random=random,
-                             new_levels=new_levels, response=True)
+                             new_levels=new_levels, response=True, dpar=dpar)
 
     def ppc_stats(self, stats=("mean", "sd"), group: str | None = None, ndraws: int | None = None,
                   seed=None, prob: float = 0.95) -> pd.DataFrame:

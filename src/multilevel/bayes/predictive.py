@@ -69,6 +69,33 @@ def _newdata_inputs(post, newdata, offset=None):
     return X, terms, off, new.index
 
 
+def _zi_matrix(post, newdata=None) -> np.ndarray | None:
+    """The zero-inflation model's columns (raw scale) of the fitted or new rows; None without ``zi=``."""
+    zd = post.model.zi_design
+    if zd is None:
+        return None
+    if newdata is None:
+        return np.asarray(zd.X, dtype=float)
+    from ..design.data import as_dataframe
+    from ..predict import _fixed_matrix
+
+    Xzi = np.asarray(_fixed_matrix(zd, as_dataframe(newdata)), dtype=float)
+    bad = ~np.isfinite(Xzi).all(axis=1)
+    if bad.any():
+        raise ValueError(f"newdata has {int(bad.sum())} row(s) with missing zero-inflation predictor values")
+    return Xzi
+
+
+def _zeta_draws(post, idx: np.ndarray, Xzi) -> np.ndarray | None:
+    """The zero-inflation linear predictor (logit of pi), (len(idx), n), or None."""
+    if Xzi is None:
+        return None
+    from .posterior import _zi_names
+
+    g = np.stack([post.draws[f"b_zi_{n}"].reshape(-1)[idx] for n in _zi_names(post.model)], axis=-1)
+    return g @ Xzi.T
+
+
 def _new_level_effects(post, t: int, idx: np.ndarray, nnew: int, rng) -> np.ndarray:
     """Random effects of ``nnew`` unseen levels of term ``t``, drawn from each draw's N(0, Sigma_t)."""
     sd, L = post._term_factor(t)
@@ -128,13 +155,16 @@ def _loglik_draws(post) -> np.ndarray:
     aux = post.draws[st.varpar.aux_name].reshape(-1, 1) if st.varpar.aux_name is not None else None
     if st.ncat:  # the thresholds on the raw predictors' scale, as eta here is
         aux = _thresholds_flat(post)
+    Xzi = _zi_matrix(post)
     for a in range(0, C * D, _BATCH):
         idx = np.arange(a, min(a + _BATCH, C * D))
         eta = _eta_draws(post, idx, X, terms, off)
+        zeta = _zeta_draws(post, idx, Xzi)
         ll = pointwise_loglik(st, data, jnp.asarray(eta),
                               None if sig is None else jnp.asarray(sig[idx, None]),
                               None if nu is None else jnp.asarray(nu[idx, None]),
-                              None if aux is None else jnp.asarray(aux[idx]))
+                              None if aux is None else jnp.asarray(aux[idx]),
+                              None if zeta is None else jnp.asarray(zeta))
         out[idx] = np.asarray(ll)
     return out.reshape(C, D, -1)
 
@@ -172,14 +202,18 @@ def _inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
     return eta
 
 
-def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None) -> np.ndarray:
+def _simulate(post, eta: np.ndarray, rng, trials=None, weights=None, idx=None, zeta=None) -> np.ndarray:
     """Draws of the response given the linear predictor (one per row of ``eta``).
 
     gaussian and student: ``eta + sigma / sqrt(w) * noise``; binomial: the
     proportion of successes in ``trials``; poisson and negative_binomial:
-    counts; gamma and beta: draws of the family with the draw's shape or
+    counts (with zero inflation, zero with probability ``expit(zeta)``);
+    gamma and beta: draws of the family with the draw's shape or
     precision; cumulative: category codes ``0 .. K - 1`` (the design's ``y``).
     """
+    if zeta is not None:
+        counts = _simulate(post, eta, rng, trials, weights, idx)
+        return np.where(rng.uniform(size=eta.shape) < _inverse_link("logit", zeta), 0.0, counts)
     st = post.model.struct
     if st.ncat:
         p = _category_probabilities(post, eta, idx)
@@ -248,23 +282,33 @@ def _predictive(post, newdata=None, ndraws=None, seed=None, trials=None, offset=
         X, terms, off, _ = _newdata_inputs(post, newdata, offset)
         w = None
         tr = None if trials is None else as_vector(trials, as_dataframe(newdata), "trials")
+    Xzi = _zi_matrix(post, newdata)
     out = np.empty((len(idx), X.shape[0]))
     for a in range(0, len(idx), _BATCH):
         sl = idx[a:a + _BATCH]
         eta = _eta_draws(post, sl, X, terms, off, rng=rng)
         gauss = post.model.struct.family in ("gaussian", "student")
-        out[a:a + len(sl)] = _simulate(post, eta, rng, trials=tr, weights=w if gauss else None, idx=sl)
+        out[a:a + len(sl)] = _simulate(post, eta, rng, trials=tr, weights=w if gauss else None, idx=sl,
+                                       zeta=_zeta_draws(post, sl, Xzi))
     return out
 
 
 _NEW_LEVELS = ("sample", "zero", "error")
 
 
+_DPARS = (None, "mu", "zi")
+
+
 def _linear_draws(post, newdata=None, ndraws=None, seed=None, offset=None, random: bool = True,
-                  new_levels: str = "sample", response: bool = False) -> np.ndarray:
+                  new_levels: str = "sample", response: bool = False, dpar=None) -> np.ndarray:
     """See :meth:`~multilevel.bayes.posterior.Posterior.linpred` and ``epred``."""
     from ..arguments import as_bool
 
+    if dpar not in _DPARS:
+        raise ValueError(f"dpar must be None, 'mu' or 'zi', not {short_repr(dpar)}")
+    if dpar is not None and post.model.zi_design is None:
+        raise ValueError(f"dpar={dpar!r} is for a zero-inflated model (zi=); this model has one part: "
+                         "leave dpar out")
     random = as_bool(random, "random")
     if new_levels not in _NEW_LEVELS:
         raise ValueError(f"new_levels must be one of {', '.join(map(repr, _NEW_LEVELS))}, "
@@ -285,12 +329,22 @@ def _linear_draws(post, newdata=None, ndraws=None, seed=None, offset=None, rando
     if not random:
         terms = []
     ncat = post.model.struct.ncat
+    Xzi = _zi_matrix(post, newdata)
     out = np.empty((len(idx), X.shape[0]) + ((ncat,) if response and ncat else ()))
     for a in range(0, len(idx), _BATCH):
         sl = idx[a:a + _BATCH]
+        if dpar == "zi":  # the structural-zero probability (its logit for linpred)
+            zeta = _zeta_draws(post, sl, Xzi)
+            out[a:a + len(sl)] = _inverse_link("logit", zeta) if response else zeta
+            continue
         eta = _eta_draws(post, sl, X, terms, off, rng=rng, new_levels=new_levels)
         if response and ncat:
             out[a:a + len(sl)] = _category_probabilities(post, eta, sl)
+        elif response:
+            mu = _inverse_link(post.model.struct.link, eta)
+            if Xzi is not None and dpar is None:  # the mean of a zero-inflated count: (1 - pi) mu
+                mu = mu * _inverse_link("logit", -_zeta_draws(post, sl, Xzi))
+            out[a:a + len(sl)] = mu
         else:
-            out[a:a + len(sl)] = _inverse_link(post.model.struct.link, eta) if response else eta
+            out[a:a + len(sl)] = eta
     return out

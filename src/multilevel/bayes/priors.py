@@ -22,6 +22,9 @@ key                         parameters it sets
 ``"phi"``                   the precision of the beta and betabinomial
                             families, the dispersion of nbinom1 (variance
                             ``mu (1 + phi)``)
+``"Intercept_zi"``          the zero-inflation model's intercept (``zi=``), on
+                            the logit scale of the structural-zero probability
+``"b_zi"``, ``"b_zi_<coef>"``  the zero-inflation model's other coefficients
 ==========================  =====================================================
 
 The most specific key wins (``"b_femaleF"`` over ``"b"``). Random-effect
@@ -52,11 +55,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Prior", "normal", "student_t", "cauchy", "half_normal", "half_student_t",
+__all__ = ["Prior", "normal", "student_t", "cauchy", "logistic", "half_normal", "half_student_t",
            "half_cauchy", "exponential", "uniform", "gamma", "lkj"]
 
 #: distributions whose support is the whole real line (unless truncated with ``lower``)
-_REAL = {"normal", "student_t", "cauchy"}
+_REAL = {"normal", "student_t", "cauchy", "logistic"}
 #: distributions on the positive half-line
 _POSITIVE = {"half_normal", "half_student_t", "half_cauchy", "exponential", "gamma"}
 
@@ -79,12 +82,12 @@ class Prior:
     Attributes
     ----------
     dist : str
-        ``"normal"``, ``"student_t"``, ``"cauchy"``, ``"half_normal"``,
+        ``"normal"``, ``"student_t"``, ``"cauchy"``, ``"logistic"``, ``"half_normal"``,
         ``"half_student_t"``, ``"half_cauchy"``, ``"exponential"``,
         ``"uniform"``, ``"gamma"`` or ``"lkj"``.
     params : tuple of float
         The distribution's parameters in a fixed order: normal (mu, sd);
-        student_t (df, mu, scale); cauchy (mu, scale); half_normal (scale);
+        student_t (df, mu, scale); cauchy (mu, scale); logistic (mu, scale); half_normal (scale);
         half_student_t (df, scale); half_cauchy (scale); exponential (rate);
         uniform (lo, hi); gamma (shape, rate); lkj (eta).
     lower : float or None
@@ -170,7 +173,7 @@ class Prior:
             p[1] *= factor
         elif d == "student_t":
             p[2] *= factor
-        elif d in ("cauchy", "half_student_t"):
+        elif d in ("cauchy", "logistic", "half_student_t"):
             p[1] *= factor
         elif d in ("half_normal", "half_cauchy"):
             p[0] *= factor
@@ -297,6 +300,20 @@ def cauchy(mu: float = 0.0, scale: float = 1.0, *, lower: float | None = None) -
                  _lower("cauchy", lower))
 
 
+def logistic(mu: float = 0.0, scale: float = 1.0) -> Prior:
+    """Logistic prior with location ``mu`` and ``scale``.
+
+    ``logistic(0, 1)`` on a logit is the uniform distribution on the
+    probability: brms's default for the intercept of a zero-inflation model.
+
+    Examples
+    --------
+    >>> logistic(0, 1)
+    logistic(0, 1)
+    """
+    return _make("logistic", (_finite("logistic", "mu", mu), _positive("logistic", "scale", scale)))
+
+
 def half_normal(scale: float = 1.0) -> Prior:
     """Half-normal prior on ``[0, inf)``: the absolute value of a normal(0, scale).
 
@@ -409,6 +426,8 @@ CLASS_SUPPORT = {
     "nu": ("positive",),
     "shape": ("positive",),
     "phi": ("positive",),
+    "b_zi": ("real", "interval", "positive"),
+    "Intercept_zi": ("real", "interval", "positive"),
     "cor": ("correlation",),
 }
 
@@ -467,7 +486,7 @@ class PriorSlot:
         ``"cor_school"`` (one entry per correlation matrix).
     cls : str
         ``"b"``, ``"Intercept"``, ``"sd"``, ``"cor"``, ``"sigma"``, ``"nu"``,
-        ``"shape"`` or ``"phi"``.
+        ``"shape"``, ``"phi"``, ``"Intercept_zi"`` or ``"b_zi"``.
     coef, group : str
         Coefficient and grouping factor ("" where none).
     prior : Prior
@@ -494,7 +513,8 @@ PROBIT_FACTOR = _SQRT_2PI_INV / 0.25
 
 
 def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_names, intercept: int | None,
-                   offset: np.ndarray | None = None) -> dict:
+                   offset: np.ndarray | None = None, Xzi: np.ndarray | None = None, zi_names=(),
+                   zi_intercept: int | None = None) -> dict:
     """The default (weakly informative, autoscaled) priors of each class.
 
     With ``sy = sd(y - offset)``, ``my = mean(y - offset)`` and ``sx_j`` the
@@ -512,6 +532,10 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
       that is finite (brms's ``student_t(3, g(median y), 2.5)`` location), and
       shape (negative_binomial, gamma) or phi (beta) ~ gamma(0.01, 0.01), brms's default.
     - cor ~ lkj(1).
+    - a zero-inflation model (``Xzi``, its columns ``zi_names``): Intercept_zi ~
+      logistic(0, 1) (brms's default: uniform on the probability of a
+      structural zero where the other columns are at their means); b_zi_j ~
+      normal(0, 2.5 / sx_j).
 
     A column with no variation (sx_j = 0) gets the unscaled 2.5 sy (or 2.5).
 
@@ -519,7 +543,8 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
     -------
     dict
         ``"Intercept"`` -> Prior, ``"b"`` -> {name: Prior}, ``"sd"``, ``"cor"``,
-        ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"`` -> Prior.
+        ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"``, ``"Intercept_zi"`` -> Prior;
+        ``"b_zi"`` -> {name: Prior}.
 
     Examples
     --------
@@ -555,6 +580,15 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
         out["nu"] = gamma(2, 0.1)
     if family in FAMILY_AUX:
         out[FAMILY_AUX[family]] = gamma(0.01, 0.01)
+    if Xzi is not None:
+        if zi_intercept is not None:
+            out["Intercept_zi"] = logistic(0.0, 1.0)
+        bz = {}
+        for j, name in enumerate(zi_names):
+            if j != zi_intercept:
+                sx = float(np.std(Xzi[:, j], ddof=1)) if Xzi.shape[0] > 1 else 0.0
+                bz[name] = normal(0.0, 2.5 / sx if sx > 0 and np.isfinite(sx) else 2.5)
+        out["b_zi"] = bz
     return out
 
 
@@ -632,7 +666,7 @@ def coef_name(name: str) -> str:
 
 def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | None,
             sd_params: list[tuple[str, str, str]], cor_params: list[tuple[str, str]],
-            thresholds: int = 0) -> list[PriorSlot]:
+            thresholds: int = 0, zi_names=(), zi_intercept: int | None = None) -> list[PriorSlot]:
     """Match ``priors=`` keys to parameters; every parameter gets its most specific prior.
 
     Parameters
@@ -652,11 +686,18 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     thresholds : int, default 0
         A cumulative model's number of thresholds (``b_Intercept[1]``, ...),
         which take the ``"Intercept"`` prior (one on the whole real line).
+    zi_names : sequence of str
+        The zero-inflation model's coefficients (``zi=``), named in the
+        draws ``b_zi_<coef>``; keys ``"Intercept_zi"``, ``"b_zi"`` and
+        ``"b_zi_<coef>"`` set their priors.
+    zi_intercept : int or None
+        Position of ``(Intercept)`` among them.
 
     Returns
     -------
     list of PriorSlot
-        The thresholds, fixed effects in order, then SDs, correlations, sigma, nu, shape and phi.
+        The thresholds, fixed effects in order, then SDs, correlations, sigma,
+        nu, shape, phi and the zero-inflation coefficients.
 
     Raises
     ------
@@ -686,6 +727,11 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         if "Intercept" in user:
             raise ValueError("give the intercept's prior once, as 'Intercept' (not also 'b_Intercept')")
         user["Intercept"] = user.pop("b_Intercept")
+    if "b_zi_Intercept" in user and zi_intercept is not None:
+        if "Intercept_zi" in user:
+            raise ValueError("give the zero-inflation intercept's prior once, as 'Intercept_zi' "
+                             "(not also 'b_zi_Intercept')")
+        user["Intercept_zi"] = user.pop("b_zi_Intercept")
     slopes = [n for j, n in enumerate(fixed_names) if j != intercept]
     valid: list[str] = []
     if slopes:
@@ -704,6 +750,15 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     for cls in ("nu", "shape", "phi"):
         if cls in defaults:
             valid.append(cls)
+    zi_slopes = [n for j, n in enumerate(zi_names) if j != zi_intercept]
+    if zi_intercept is not None:
+        valid.append("Intercept_zi")
+    if zi_slopes:
+        clash = [f"b_zi_{n}" for n in zi_slopes if f"b_zi_{n}" in valid] + (["b_zi"] if "b_zi" in valid else [])
+        if clash:
+            raise ValueError(f"the fixed effect named {clash[0][2:]!r} has the name a zero-inflation "
+                             f"coefficient's prior key ({clash[0]!r}) takes: rename that column")
+        valid += ["b_zi"] + [f"b_zi_{n}" for n in zi_slopes]
     valid = list(dict.fromkeys(valid))
     unknown = [k for k in user if k not in valid]
     if unknown:
@@ -740,4 +795,11 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         if cls in defaults:
             p, src = pick([cls], cls, defaults[cls])
             slots.append(PriorSlot(cls, cls, "", "", p, src))
+    for j, n in enumerate(zi_names):
+        if j == zi_intercept:
+            p, src = pick(["Intercept_zi"], "Intercept_zi", defaults["Intercept_zi"])
+            slots.append(PriorSlot("b_zi_Intercept", "Intercept_zi", "Intercept", "", p, src))
+        else:
+            p, src = pick([f"b_zi_{n}", "b_zi"], "b_zi", defaults["b_zi"][n])
+            slots.append(PriorSlot(f"b_zi_{n}", "b_zi", n, "", p, src))
     return slots

@@ -40,10 +40,15 @@ def _brms_text(post, table: pd.DataFrame, prob: float, names: dict | None = None
     aux = FAMILY_AUX.get(post.family)
     links = _LINKS.get(post.family, f"mu = {post.link}" + (f"; {aux} = identity" if aux else ""))
     data = post.data_name or "data"
+    family, formula = post.family, [f"Formula: {post.formula}"]
+    if m.zi_formula is not None:  # brms's zero_inflated_* families and their zi formula
+        family = "zero_inflated_" + {"negative_binomial": "negbinomial"}.get(family, family)
+        links += "; zi = logit"
+        formula.append(f"         zi {m.zi_formula.strip()}")
     header = [
-        f" Family: {post.family}",
+        f" Family: {family}",
         f"  Links: {links}",
-        f"Formula: {post.formula}",
+        *formula,
         f"   Data: {data} (Number of observations: {post.nobs})",
         f"  Draws: {post.chains} chains, each with iter = {post.warmup + post.ndraws}; "
         f"warmup = {post.warmup}; thin = {thin};",

@@ -66,6 +66,8 @@ def prior_dist(kind: tuple, P):
         d = dist.StudentT(c[0], c[1], c[2])
     elif name == "cauchy":
         d = dist.Cauchy(c[0], c[1])
+    elif name == "logistic":
+        d = dist.Logistic(c[0], c[1])
     elif name == "half_normal":
         return dist.HalfNormal(c[0])
     elif name == "half_cauchy":

@@ -217,11 +217,32 @@ def _zero_inflated(fam, zi, frame, design, response):
     from ..design.standardize import orthogonal_basis
     from ..families.zero_inflated import ZeroInflated
 
+    zd = zero_inflation_design(zi, fam.name, frame, design, response)
+    basis = orthogonal_basis(zd.X) if zd.p else None
+    if basis is None:
+        raise ValueError(f"the zero-inflation model's columns ({', '.join(zd.fixed.names)}) are not linearly "
+                         "independent; remove the redundant terms")
+    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names, formula=zi, design=zd)
+
+
+def zero_inflation_design(zi, family_name: str, frame, design, response):
+    """The design of the zero-inflation model ``zi`` (a fixed-effects right-hand
+    side, glmmTMB's ``ziformula``) on the rows ``design`` uses, or a one-line error.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> frame = ml.datasets.load("cbpp").assign(n=lambda d: d["incidence"])
+    >>> d = build_design("n ~ period + (1 | herd)", frame)
+    >>> zero_inflation_design("~ period", "poisson", frame, d, "n").fixed.names
+    ('(Intercept)', 'period2', 'period3', 'period4')
+    """
     if not isinstance(zi, str):
         raise TypeError(f"zi must be a formula's right-hand side such as '~ x', not {short_repr(zi)}")
-    if fam.name not in ("poisson", "negative_binomial", "nbinom1"):
+    if family_name not in ("poisson", "negative_binomial", "nbinom1"):
         raise ValueError(f"zi= models structural zeros of counts (poisson, negative_binomial, nbinom1), not of a "
-                         f"{fam.name} response")
+                         f"{family_name} response")
     rhs = zi.strip()
     rhs = rhs[1:].strip() if rhs.startswith("~") else rhs
     if not rhs or "|" in rhs:
@@ -233,11 +254,9 @@ def _zero_inflated(fam, zi, frame, design, response):
     if zd.n != design.n:
         raise ValueError(f"the zero-inflation predictors ({rhs}) have missing values in rows the model uses; "
                          "drop those rows first")
-    basis = orthogonal_basis(zd.X) if zd.p else None
-    if basis is None:
-        raise ValueError(f"the zero-inflation model's columns ({', '.join(zd.fixed.names)}) are not linearly "
-                         "independent; remove the redundant terms")
-    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names, formula=zi, design=zd)
+    if not zd.p:
+        raise ValueError(f"zi={zi!r} has no columns: give '~ 1' for a constant probability of a structural zero")
+    return zd
 
 
 def _check_nagq(nagq) -> int:

@@ -63,7 +63,8 @@ def effects(fit, x: str, by=None, at: dict | None = None, n: int = 50, type: str
     n : int
         Grid points for a numeric ``x``.
     type : {"response", "link"}
-        The scale of the curves (the response scale by default).
+        The scale of the curves (the response scale by default); with zero
+        inflation, the count model's mean (as :func:`emmeans`).
     level : float
         Interval level (HPD intervals for a posterior).
     df : str, optional

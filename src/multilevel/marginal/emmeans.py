@@ -143,7 +143,11 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         For glmer fits and posteriors: means on the link scale, or
         back-transformed to the response scale (standard errors by the delta
         method, intervals back-transformed, tests on the link scale); see
-        also :meth:`EMMTable.regrid`.
+        also :meth:`EMMTable.regrid`. With zero inflation (``zi=``) the
+        means are the count model's, ``mu`` without the structural zeros
+        (emmeans' default ``component = "cond"`` for glmmTMB fits);
+        ``fit.predict(type="response")`` and ``posterior.epred()`` give
+        ``(1 - pi) mu``.
     df : {"kenward-roger", "satterthwaite", "asymptotic"}, optional
         Degrees-of-freedom method for lmer fits (default Kenward-Roger, as
         emmeans; R's emmeans switches to asymptotic above 3,000 rows unless
