@@ -11,8 +11,8 @@ import pytest
 
 import multilevel as ml
 
-NAMES = ["anorexia", "cake", "cbpp", "exam", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "owls",
-         "pastes", "penicillin", "rasch5", "salamanders", "seatbelts", "sleepstudy", "soup", "verbagg", "wine"]
+NAMES = ["anorexia", "cake", "cbpp", "exam", "gcsemv", "grouseticks", "hsb82", "insteval", "leebryk", "machines",
+         "orthodont", "owls", "pastes", "penicillin", "rasch5", "salamanders", "seatbelts", "sleepstudy", "soup", "verbagg", "wine"]
 
 
 def sidecar(name: str) -> dict:

@@ -658,6 +658,33 @@ for code, words in [
     add(code, *words)
 
 
+# ------------------------------------------- zero inflation in ml.bayes, covariance structures
+for code, words in [
+    (f"ml.bayes({BAYES}, S, zi='~ Days', {BKW})", ("zi", "gaussian")),
+    (f"ml.bayes('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ perio', {BKW})", ("perio",)),
+    (f"ml.bayes('incidence ~ period + (1 | herd)', cb(incidence=CB['incidence'] + 1), family='poisson', zi='~ 1', "
+     f"{BKW})", ("zi", "no zeros")),
+    (f"ml.bayes('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ 1', "
+     f"priors={{'b_zi': ml.priors.normal(0, 1)}}, {BKW})", ("prior", "b_zi")),
+    (f"ml.bayes('incidence ~ period + (1 | herd)', CB, family='poisson', zi='~ 1', "
+     f"priors={{'Intercept_zi': ml.priors.lkj(1)}}, {BKW})", ("Intercept_zi", "lkj")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='poisson').predict(type='zprob')", ("zprob", "zi=")),
+    (f"ml.bayes('incidence ~ period + (1 | herd)', CB, family='poisson', {BKW}).epred(dpar='zi')", ("dpar", "zi")),
+    ("ml.lmer('Reaction ~ Days + ar1(0 + o | Subject)', s(o=S['Days'].astype(str)))", ("ar1", "order", "o")),
+    ("ml.lmer('Reaction ~ Days + ar1(0 + o | Subject)', s(o=pd.Categorical(S['Days'])))", ("ar1", "unordered", "ordered")),
+    ("ml.lmer('Reaction ~ Days + ar1(0 + C(w) | Subject)', s(w=S['Days'] ** 2))", ("ar1", "equally spaced", "w")),
+    ("ml.lmer('Reaction ~ Days + ar1(1 + Days | Subject)', S)", ("ar1", "one column per occasion")),
+    ("ml.lmer('Reaction ~ Days + cs(1 | Subject)', S)", ("cs", "2 columns")),
+    ("ml.lmer('Reaction ~ Days + cs(0 + Days || Subject)', S)", ("cs", "one bar")),
+    ("ml.lmer('Reaction ~ Days + cs(0 + C(Days) | Subject)', S)", ("cs", "random intercept", "(1 | Subject)")),
+    ("ml.lmer('Reaction ~ Days + hcs(1 + Days | Subject)', S).confint(method='profile')", ("profile", "boot")),
+    ("ml.lmer('Reaction ~ Days + hcs(1 + Days | Subject)', S).coef_table(ddf='kenward-roger')",
+     ("Kenward-Roger", "satterthwaite")),
+    (f"ml.bayes('Reaction ~ Days + hcs(1 + Days | Subject)', S, {BKW})", ("ml.bayes", "structure")),
+]:
+    add(code, *words)
+
+
 # ------------------------------------------------------------------- running
 def _last_frame(tb) -> tuple[str, int]:
     while tb.tb_next is not None:

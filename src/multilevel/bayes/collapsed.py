@@ -747,7 +747,7 @@ def from_theta(design, theta, sigma) -> tuple[tuple, tuple]:
     """
     from ..linalg import ThetaLayout
 
-    lay = ThetaLayout.from_k(tuple(t.k for t in design.terms))
+    lay = ThetaLayout.from_terms(design.terms)
     sds, chols = [], []
     for T in lay.factors(np.asarray(theta, dtype=float)):
         norms = np.sqrt(np.sum(T ** 2, axis=1))

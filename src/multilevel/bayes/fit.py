@@ -124,6 +124,10 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
 
     fam, lnk = _family(family, link)
     parsed = parse_formula(formula)
+    structured = [b.text for b in parsed.bars if b.structure != "us"]
+    if structured:
+        raise ValueError(f"ml.bayes does not take covariance structures yet ({structured[0]}): write the term "
+                         "unstructured, (x | g), or fit it by ml.lmer / ml.glmer")
     frame = as_dataframe(data)
     if zi is not None and fam not in ("poisson", "negative_binomial", "nbinom1"):
         raise ValueError(f"zi= models structural zeros of counts (families poisson, negative_binomial, nbinom1), "

@@ -80,7 +80,8 @@ def load(name: str) -> pd.DataFrame:
         ``cbpp``, ``grouseticks``, ``verbagg``, ``rasch5``; for the families
         with a dispersion parameter ``salamanders`` and ``owls`` (counts),
         ``cake`` (positive), ``seatbelts`` (proportions), ``wine`` and ``soup``
-        (ordered ratings).
+        (ordered ratings); for covariance structures ``orthodont`` and
+        ``machines`` (nlme's).
 
     Examples
     --------

@@ -454,6 +454,13 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
                 "with one observation per group its variance cannot be told apart from the residual "
                 "variance (remove the term, or check the grouping column)"
             )
+        struct = None
+        if bar.structure != "us":
+            from .structure import check_occasions, structure
+
+            struct = structure(bar.structure, Z.shape[1])
+            if bar.structure == "ar1":
+                check_occasions(bar, sub, Z)
         pieces = [tuple(range(Z.shape[1]))] if bar.correlated else [(j,) for j in range(Z.shape[1])]
         for idx in pieces:
             c = counts.get(bar.group_name, 0)
@@ -469,6 +476,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
                 spec=zspec,
                 group_columns=bar.group,
                 column_index=None if bar.correlated else idx,
+                structure=struct,
             ))
     # lme4 orders terms by decreasing number of levels, stably
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)

@@ -38,6 +38,9 @@ class RandomTerm:
     column_index : tuple of int or None
         For a term split from an uncorrelated bar, which columns of the bar's
         model matrix it holds.
+    structure : Structure or None
+        The covariance structure of a ``cs(...)``, ``hcs(...)`` or ``ar1(...)``
+        term (:mod:`multilevel.design.structure`); None for an unstructured one.
 
     Examples
     --------
@@ -58,6 +61,7 @@ class RandomTerm:
     spec: object
     group_columns: tuple[str, ...]
     column_index: tuple[int, ...] | None = None
+    structure: object = None
 
     @property
     def k(self) -> int:
@@ -71,8 +75,8 @@ class RandomTerm:
 
     @property
     def ntheta(self) -> int:
-        """Number of covariance parameters (lower triangle of a k x k factor)."""
-        return self.k * (self.k + 1) // 2
+        """Number of covariance parameters (lower triangle of a k x k factor, or the structure's)."""
+        return self.structure.nparams if self.structure is not None else self.k * (self.k + 1) // 2
 
     @property
     def q(self) -> int:
@@ -94,7 +98,8 @@ class RandomTerm:
         cols = ["1" if c == "(Intercept)" else c for c in self.columns]
         if "1" not in cols:
             cols = ["0"] + cols
-        return f"({' + '.join(cols)} | {self.group})"
+        text = f"({' + '.join(cols)} | {self.group})"
+        return text if self.structure is None else self.structure.kind + text
 
     @property
     def is_intercept_only(self) -> bool:

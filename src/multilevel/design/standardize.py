@@ -145,6 +145,11 @@ class Standardization:
     response : bool
         Whether the response is shifted and scaled (linear models); a GLMM's
         response and offset are used as they are (``shift`` 0, ``scale`` 1).
+    structures : tuple
+        Per random term, its covariance structure (None: unstructured). A
+        structured term's ``B`` is diagonal (a scale per column; one common
+        scale where the structure has one SD), so that the standardised
+        term has the same structure.
 
     Examples
     --------
@@ -163,6 +168,7 @@ class Standardization:
     scale: float
     B: tuple[np.ndarray, ...]
     response: bool = True
+    structures: tuple = ()
 
     @property
     def ks(self) -> tuple[int, ...]:
@@ -177,8 +183,13 @@ class Standardization:
         """lme4's theta of the user's design from the internal theta."""
         theta = np.asarray(theta, dtype=float)
         out, pos = [], 0
-        for B in self.B:
+        for i, B in enumerate(self.B):
             k = B.shape[0]
+            s = self.structures[i] if self.structures else None
+            if s is not None:  # (B is diagonal)
+                out.append(s.rescale(theta[pos: pos + s.nparams], np.diag(B)))
+                pos += s.nparams
+                continue
             m = k * (k + 1) // 2
             out.append(_pack(triangular_factor(B @ _unpack(theta[pos: pos + m], k))))
             pos += m
@@ -188,8 +199,13 @@ class Standardization:
         """The internal theta of a user theta (the inverse of :meth:`theta_to_user`)."""
         theta = np.asarray(theta, dtype=float)
         out, pos = [], 0
-        for B in self.B:
+        for i, B in enumerate(self.B):
             k = B.shape[0]
+            s = self.structures[i] if self.structures else None
+            if s is not None:
+                out.append(s.rescale(theta[pos: pos + s.nparams], 1.0 / np.diag(B)))
+                pos += s.nparams
+                continue
             m = k * (k + 1) // 2
             T = _unpack(theta[pos: pos + m], k)
             out.append(_pack(triangular_factor(np.linalg.solve(B, T))))
@@ -297,6 +313,13 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
             rms = float(np.sqrt(t.Z[:, 0] @ t.Z[:, 0] / n))
             ok = rms > 0 and np.isfinite(rms)
             Zi, B = (t.Z / rms, np.array([[1.0 / rms]])) if ok else (t.Z, np.eye(1))
+        elif t.structure is not None:
+            # a scale per column (hcs), or one for all (cs, ar1: one SD): the structure is kept
+            rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / n)
+            rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
+            if t.structure.nsd == 1:
+                rms = np.full(t.k, float(np.sqrt(np.mean(rms * rms))))
+            Zi, B = t.Z / rms, np.diag(1.0 / rms)
         elif orthogonal and t.Z.shape == X.shape and np.array_equal(t.Z, X):
             Zi, B = Xi, Tx  # the same columns as the fixed effects (x + (x | g)): the same basis
         else:
@@ -310,7 +333,8 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
         Xi = Xi * scale
         Bs = [B * scale for B in Bs]
         terms = [replace(t, Z=np.ascontiguousarray(t.Z * scale)) for t in terms]
-    st = Standardization(Tx=Tx, shift=shift, scale=scale, B=tuple(Bs), response=response)
+    st = Standardization(Tx=Tx, shift=shift, scale=scale, B=tuple(Bs), response=response,
+                         structures=tuple(t.structure for t in design.terms))
     inner = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Xi)), terms=tuple(terms))
     if response:
         inner = replace(inner, y=y_int, offset=None)
@@ -330,4 +354,5 @@ def identity_standardization(design) -> Standardization:
     """
     p = design.X.shape[1]
     return Standardization(Tx=np.eye(p), shift=np.zeros(p), scale=1.0,
-                           B=tuple(np.eye(t.k) for t in design.terms))
+                           B=tuple(np.eye(t.k) for t in design.terms),
+                           structures=tuple(t.structure for t in design.terms))

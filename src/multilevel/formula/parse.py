@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 __all__ = ["ParsedFormula", "RandomBar", "FormulaError", "parse_formula"]
 
@@ -39,16 +39,37 @@ class RandomBar:
         for ``a:b``.
     correlated : bool
         False for ``||`` bars, which are split into independent scalar terms.
+    structure : str
+        The covariance structure of a correlated term (glmmTMB's and lme4
+        2.0's): ``"us"`` (unstructured, a plain bar), ``"cs"`` (compound
+        symmetry: one variance and one correlation), ``"hcs"`` (a variance
+        per column, one correlation) or ``"ar1"`` (one variance, correlation
+        ``rho^|i - j|`` between columns i and j). ``diag(x | g)`` is ``(x || g)``.
 
     Examples
     --------
     >>> parse_formula("y ~ x + (1 + x || g)").bars
     (RandomBar(expr='1 + x', group=('g',), correlated=False),)
+    >>> parse_formula("y ~ ar1(0 + t | g)").bars[0].structure
+    'ar1'
     """
 
     expr: str
     group: tuple[str, ...]
     correlated: bool = True
+    structure: str = field(default="us", repr=False)
+
+    @property
+    def text(self) -> str:
+        """The term as written in a formula (``cs(0 + t | g)``, ``(1 | g)``).
+
+        Examples
+        --------
+        >>> [b.text for b in parse_formula("y ~ cs(0 + t | g) + (1 || h)").bars]
+        ['cs(0 + t | g)', '(1 || h)']
+        """
+        inner = f"{self.expr} {'|' if self.correlated else '||'} {self.group_name}"
+        return f"{self.structure}({inner})" if self.structure != "us" else f"({inner})"
 
     @property
     def group_name(self) -> str:
@@ -207,11 +228,18 @@ def _term_start(rhs: str, pos: int) -> bool:
     return not before or before[-1] in "+~"
 
 
+#: covariance structures written as a call around a bar term (``cs(0 + t | g)``)
+STRUCTURES = ("cs", "hcs", "ar1")
+#: calls that are other spellings of plain bars: name -> the bar they become
+_BAR_SPELLINGS = {"zerocorr": "||", "diag": "||", "us": "|"}
+
+
 def _normalise_bars(rhs: str, text: str, offset: int) -> str:
     """Rewrite R spellings of random-effects terms into plain bars, keeping the
-    positions of everything else: ``zerocorr(x | g)`` (MixedModels.jl) becomes
-    ``(x || g)``, and parentheses around bar terms (``((1 | g) + (0 + x | g))``,
-    as lme4 prints a ``||`` model) are dropped."""
+    positions of everything else: ``zerocorr(x | g)`` (MixedModels.jl) and
+    ``diag(x | g)`` (glmmTMB, lme4 2.0) become ``(x || g)``, ``us(x | g)``
+    becomes ``(x | g)``, and parentheses around bar terms (``((1 | g) + (0 +
+    x | g))``, as lme4 prints a ``||`` model) are dropped."""
     while True:
         pairs = _match_parens(rhs, offset)
         changed = False
@@ -219,12 +247,15 @@ def _normalise_bars(rhs: str, text: str, offset: int) -> str:
             end = pairs[start]
             inner = rhs[start + 1: end]
             name = re.search(r"([A-Za-z_.][A-Za-z0-9_.]*)\s*$", rhs[:start])
-            if name and name.group(1) == "zerocorr" and _term_start(rhs, name.start(1)):
+            if name and name.group(1) in _BAR_SPELLINGS and _term_start(rhs, name.start(1)):
+                call = name.group(1)
                 bars = _top_level_positions(inner, "|")
                 if len(bars) != 1:
-                    raise _error(text, offset + start, "zerocorr() takes one random-effects term, "
-                                 "zerocorr(x | g)")
-                rhs = (rhs[: name.start(1)] + " " * len("zerocorr") + "(" + inner[: bars[0]] + "||"
+                    raise _error(text, offset + start, f"{call}() takes one random-effects term, "
+                                 f"{call}(x | g)")
+                bar = _BAR_SPELLINGS[call]
+                # (the bar keeps its position: a '||' takes the place of the name's first letter)
+                rhs = (rhs[: name.start(1)] + " " * (len(call) + 1 - len(bar)) + "(" + inner[: bars[0]] + bar
                        + inner[bars[0] + 1:] + rhs[end:])
                 changed = True
                 break
@@ -350,7 +381,11 @@ def _parse(text: str) -> ParsedFormula:
         bar_pos = _top_level_positions(inner, "|")
         if not bar_pos:
             continue
-        prefix = rhs[:start].rstrip()
+        structure, span_start = "us", start
+        name = re.search(r"([A-Za-z_.][A-Za-z0-9_.]*)\s*$", rhs[:start])
+        if name and name.group(1) in STRUCTURES and _term_start(rhs, name.start(1)):
+            structure, span_start = name.group(1), name.start(1)
+        prefix = rhs[:span_start].rstrip()
         if prefix and prefix[-1] not in "+~" and prefix.strip():
             raise _error(
                 text, rhs_start + start,
@@ -366,9 +401,12 @@ def _parse(text: str) -> ParsedFormula:
                 text, rhs_start + start + 1,
                 "nothing before '|': write (1 | g) for a random intercept",
             )
+        if double and structure != "us":
+            raise _error(text, rhs_start + start + 1 + bar_pos[0],
+                         f"{structure}() is a correlation structure: write {structure}(x | g), with one bar")
         for g in _parse_group(group_text, text, rhs_start + start + 1 + bar_pos[0]):
-            bars.append(RandomBar(expr=expr, group=g, correlated=not double))
-        spans.append((start, end))
+            bars.append(RandomBar(expr=expr, group=g, correlated=not double, structure=structure))
+        spans.append((span_start, end))
     fixed = rhs
     for start, end in reversed(spans):
         # remove the term together with the '+' that joins it
@@ -388,7 +426,7 @@ def _parse(text: str) -> ParsedFormula:
         )
     seen = set()
     for b in bars:
-        key = (re.sub(r"\s+", "", b.expr), b.group, b.correlated)
+        key = (re.sub(r"\s+", "", b.expr), b.group, b.correlated, b.structure)
         if key in seen:
             raise FormulaError(f"formula {text!r} has the random-effects term ({b.expr} | {b.group_name}) twice; "
                                "give each term once")

@@ -52,7 +52,7 @@ def glmm_conditional_covariances(design, fam, theta: np.ndarray, eta: np.ndarray
     ((15, 1, 1), 0.1213)
     """
     theta = np.asarray(theta, dtype=float)
-    layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
+    layout = ThetaLayout.from_terms(design.terms)
     n = design.n
     w = np.asarray(prior_weights, dtype=float) * fam.curvature(design.y, np.asarray(eta, dtype=float))
     T = layout.factors(theta)

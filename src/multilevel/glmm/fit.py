@@ -328,7 +328,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     # of root mean square 1), so that it does not depend on the predictors' units
     user_design = design
     st, design = standardize(design, response=False, eta_scale=fam.eta_scale(design.y, prior))
-    layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
+    layout = ThetaLayout.from_terms(design.terms)
     p = design.p
     plan = pirls_plan(design, fam, prior)
     # the family's own parameters (a log-dispersion, ordinal thresholds' log

@@ -81,10 +81,14 @@ def _parameter_values(fit) -> np.ndarray:
     compute, without naming them: the names are the original fit's)."""
     vals = []
     glmm = not has_sigma(fit)
-    for T in _factors(fit):
+    for T, term in zip(_factors(fit), fit.design.terms):
         S = T @ T.T if glmm else fit.sigma**2 * (T @ T.T)
         sd = np.sqrt(np.diag(S))
         k = T.shape[0]
+        if term.structure is not None:  # the structure's SDs and correlation
+            vals.extend(sd if term.structure.nsd > 1 else sd[:1])
+            vals.append(S[1, 0] / (sd[0] * sd[1]) if sd[0] * sd[1] > 0 else np.nan)
+            continue
         for c in range(k):
             for r in range(c, k):
                 if r == c:
@@ -101,7 +105,7 @@ def _parameter_values(fit) -> np.ndarray:
 def _factors(fit) -> list[np.ndarray]:
     from ..linalg import ThetaLayout
 
-    layout = ThetaLayout.from_k(tuple(t.k for t in fit.design.terms))
+    layout = ThetaLayout.from_terms(fit.design.terms)
     return layout.factors(fit.theta.to_numpy())
 
 

@@ -43,7 +43,7 @@ class _Deviance:
         self.fit = fit
         self.st, self.design = standardize(fit.design, response=False,
                                            eta_scale=fit.family.eta_scale(fit.design.y, fit._prior))
-        self.layout = ThetaLayout.from_k(tuple(t.k for t in self.design.terms))
+        self.layout = ThetaLayout.from_terms(self.design.terms)
         self.nt = self.layout.ntheta
         self.prior = np.asarray(fit._prior, dtype=float)
         self.plan = pirls_plan(self.design, fit.family, self.prior)
@@ -163,6 +163,10 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
                          2.5 %  97.5 %
     sd_(Intercept)|herd  0.346     1.1
     """
+    structured = [t.text for t in fit.design.terms if t.structure is not None]
+    if structured:
+        raise ValueError(f"profile intervals are not available for the covariance structure of {structured[0]}; "
+                         "use method='boot' (parametric bootstrap) or method='wald' (fixed effects)")
     names = parameter_names(fit)
     cols = percent_labels(level)
     nvar = len(fit.theta)

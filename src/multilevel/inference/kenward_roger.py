@@ -102,6 +102,11 @@ def _components(terms, offsets) -> list[sp.csr_matrix]:
 def kenward_roger(fit) -> KenwardRoger:
     """See :func:`_kenward_roger`; small models on one BLAS thread (OpenBLAS's pool costs
     more than it saves on q x q blocks of a few hundred, most of all on a busy machine)."""
+    structured = [t.text for t in fit.design.terms if t.structure is not None]
+    if structured:
+        raise ValueError(f"Kenward-Roger's method is not available for the covariance structure of {structured[0]} "
+                         "(its covariance is not linear in its parameters); use Satterthwaite's (ddf='satterthwaite', "
+                         "or df='satterthwaite' in ml.emmeans)")
     from ..linalg.threads import SMALL_BLOCK, blas_threads
 
     q = sum(t.q for t in fit.design.terms)

@@ -57,9 +57,15 @@ def has_sigma(fit) -> bool:
 
 
 def _variance_names(design, sigma: bool = True) -> list[str]:
-    layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
+    layout = ThetaLayout.from_terms(design.terms)
     out = []
     for term, rows, cols in zip(design.terms, layout.rows, layout.cols):
+        s = term.structure
+        if s is not None:  # its SDs (one for all columns but hcs's) and its correlation
+            out.extend([f"sd_{c}|{term.group}" for c in term.columns] if s.nsd > 1
+                       else [f"sd_{s.kind}|{term.group}"])
+            out.append(f"rho_{s.kind}|{term.group}")
+            continue
         for r, c in zip(rows, cols):
             if r == c:
                 out.append(f"sd_{term.columns[r]}|{term.group}")

@@ -661,6 +661,10 @@ def profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
             5 %    95 %
     Days  7.901  13.034
     """
+    structured = [t.text for t in fit.design.terms if t.structure is not None]
+    if structured:
+        raise ValueError(f"profile intervals are not available for the covariance structure of {structured[0]}; "
+                         "use method='boot' (parametric bootstrap) or method='wald' (fixed effects)")
     cols = percent_labels(level)
     t0 = time.perf_counter()
     names = parameter_names(fit)

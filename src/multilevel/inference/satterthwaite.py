@@ -68,7 +68,7 @@ def varpar_covariance(fit) -> VarparCovariance:
     from ..linalg import ThetaLayout
     from ..lmm import LmmObjective
 
-    obj = LmmObjective(cp=fit._cp, layout=ThetaLayout.from_k(fit._cp.k), reml=fit.reml)
+    obj = LmmObjective(cp=fit._cp, layout=ThetaLayout.from_terms(fit.design.terms), reml=fit.reml)
     st = fit._std
     vp = np.append(fit._theta_internal, fit.sigma / st.scale)
     H = hessian(lambda v: varpar_deviance(obj, v), vp)

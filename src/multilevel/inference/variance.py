@@ -52,7 +52,7 @@ def _internal_factors(fit) -> list[np.ndarray]:
         return list(fit._factor.T)
     from ..linalg import ThetaLayout
 
-    layout = ThetaLayout.from_k(tuple(t.k for t in fit.design.terms))
+    layout = ThetaLayout.from_terms(fit.design.terms)
     return layout.factors(np.asarray(fit._x_internal, dtype=float)[:layout.ntheta])
 
 
@@ -73,7 +73,8 @@ def _null_intercept(fit) -> float:
     from ..glmm.fit import glmer
 
     parsed = parse_formula(fit.formula)
-    bars = " + ".join(f"({b.expr} {'|' if b.correlated else '||'} {':'.join(b.group)})" for b in parsed.bars)
+    bars = " + ".join((b.structure if b.structure != "us" else "")
+                      + f"({b.expr} {'|' if b.correlated else '||'} {':'.join(b.group)})" for b in parsed.bars)
     design = fit.design
     weights = None if fit.weights_name is None and "cbind(" in fit.formula else fit._prior
     with warnings.catch_warnings():

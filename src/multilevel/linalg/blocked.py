@@ -33,6 +33,11 @@ class NotPositiveDefinite(ArithmeticError):
 class ThetaLayout:
     """Where each term's covariance parameters sit in theta.
 
+    An unstructured term's parameters are the lower triangle of its relative
+    covariance factor T (lme4's theta, at ``rows``, ``cols``); a structured
+    term's (``structures[i]`` not None: an object with ``nparams``, ``lower``,
+    ``sd_mask``, ``start``, ``names`` and ``factor``) are mapped to T by it.
+
     Examples
     --------
     >>> lay = ThetaLayout.from_k((2, 1))
@@ -49,10 +54,37 @@ class ThetaLayout:
     offsets: tuple[int, ...]
     rows: tuple[np.ndarray, ...]
     cols: tuple[np.ndarray, ...]
+    structures: tuple = ()
 
     @classmethod
-    def from_k(cls, ks) -> "ThetaLayout":
-        return _layout(cls, tuple(int(k) for k in ks))
+    def from_k(cls, ks, structures=None) -> "ThetaLayout":
+        ks = tuple(int(k) for k in ks)
+        structures = tuple(structures) if structures is not None else (None,) * len(ks)
+        return _layout(cls, ks, structures)
+
+    @classmethod
+    def from_terms(cls, terms) -> "ThetaLayout":
+        """The layout of a design's random-effects terms (their sizes and structures).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> ThetaLayout.from_terms(d.terms).ntheta
+        3
+        """
+        return cls.from_k(tuple(t.k for t in terms), tuple(getattr(t, "structure", None) for t in terms))
+
+    @property
+    def structured(self) -> bool:
+        """Whether any term has a covariance structure (its T is not its parameters)."""
+        return any(s is not None for s in self.structures)
+
+    def _per_term(self, plain, structured) -> np.ndarray:
+        parts = [structured(s) if s is not None else plain(r, c)
+                 for r, c, s in zip(self.rows, self.cols, self.structures)]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     @property
     def ntheta(self) -> int:
@@ -67,36 +99,37 @@ class ThetaLayout:
 
     @property
     def lower(self) -> np.ndarray:
-        """Lower bounds: 0 for diagonal elements, -inf for off-diagonal ones.
+        """Lower bounds: 0 for diagonal elements (and a structure's SD ratios), -inf for the others.
 
         Examples
         --------
         >>> ThetaLayout.from_k((2,)).lower.tolist()
         [0.0, -inf, 0.0]
         """
-        return np.concatenate([np.where(r == c, 0.0, -np.inf) for r, c in zip(self.rows, self.cols)])
+        return self._per_term(lambda r, c: np.where(r == c, 0.0, -np.inf), lambda s: s.lower)
 
     @property
     def diagonal(self) -> np.ndarray:
-        """Boolean mask of theta elements on a factor's diagonal.
+        """Boolean mask of theta elements on a factor's diagonal (a structure's SD ratios):
+        those whose 0 is a variance of zero.
 
         Examples
         --------
         >>> ThetaLayout.from_k((2, 1)).diagonal.tolist()
         [True, False, True, True]
         """
-        return np.concatenate([r == c for r, c in zip(self.rows, self.cols)])
+        return self._per_term(lambda r, c: r == c, lambda s: s.sd_mask)
 
     @property
     def start(self) -> np.ndarray:
-        """lme4's start: identity factors.
+        """lme4's start: identity factors (a structure's: SD ratios 1, correlation 0).
 
         Examples
         --------
         >>> ThetaLayout.from_k((3,)).start.tolist()
         [1.0, 0.0, 0.0, 1.0, 0.0, 1.0]
         """
-        return self.diagonal.astype(float)
+        return self._per_term(lambda r, c: (r == c).astype(float), lambda s: s.start)
 
     def names(self, terms) -> list[str]:
         """lme4's names of theta: ``g.(Intercept)`` on a diagonal, ``g.Days.(Intercept)`` below it.
@@ -110,36 +143,62 @@ class ThetaLayout:
         ['Subject.(Intercept)', 'Subject.Days.(Intercept)', 'Subject.Days']
         """
         out = []
-        for term, r_idx, c_idx in zip(terms, self.rows, self.cols):
+        for term, r_idx, c_idx, s in zip(terms, self.rows, self.cols, self.structures):
+            if s is not None:
+                out.extend(s.names(term.group, term.columns))
+                continue
             for r, c in zip(r_idx, c_idx):
                 out.append(f"{term.group}.{term.columns[r]}" if r == c
                            else f"{term.group}.{term.columns[r]}.{term.columns[c]}")
         return out
 
+    @property
+    def cholesky(self) -> "ThetaLayout":
+        """The unstructured layout of the same terms (theta = the elements of each T).
+
+        Examples
+        --------
+        >>> ThetaLayout.from_k((2,)).cholesky.ntheta
+        3
+        """
+        return self if not self.structured else ThetaLayout.from_k(self.k)
+
+    def to_cholesky(self, theta: np.ndarray) -> np.ndarray:
+        """The elements of each term's T (the :attr:`cholesky` layout's theta) at ``theta``."""
+        if not self.structured:
+            return np.asarray(theta, dtype=float)
+        return np.concatenate([T[r, c] for T, r, c in zip(self.factors(np.asarray(theta, dtype=float)),
+                                                           self.rows, self.cols)])
+
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular k x k factor T_i of each term."""
         out = []
         for i, k in enumerate(self.k):
+            seg = theta[self.offsets[i]: self.offsets[i + 1]]
+            s = self.structures[i]
+            if s is not None:
+                out.append(s.factor(seg))
+                continue
             T = np.zeros((k, k))
-            T[self.rows[i], self.cols[i]] = theta[self.offsets[i]: self.offsets[i + 1]]
+            T[self.rows[i], self.cols[i]] = seg
             out.append(T)
         return out
 
 
 @functools.lru_cache(maxsize=256)
-def _layout(cls, ks: tuple) -> ThetaLayout:
-    """One (read-only) layout per tuple of term sizes: refits build it many times."""
+def _layout(cls, ks: tuple, structures: tuple) -> ThetaLayout:
+    """One (read-only) layout per tuple of term sizes and structures: refits build it many times."""
     from ..design.random import theta_template
 
     offsets, rows, cols = [0], [], []
-    for k in ks:
+    for k, s in zip(ks, structures):
         r, c, _ = theta_template(k)
         r.setflags(write=False)
         c.setflags(write=False)
         rows.append(r)
         cols.append(c)
-        offsets.append(offsets[-1] + len(r))
-    return cls(ks, tuple(offsets), tuple(rows), tuple(cols))
+        offsets.append(offsets[-1] + (len(r) if s is None else s.nparams))
+    return cls(ks, tuple(offsets), tuple(rows), tuple(cols), structures)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,16 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
     out = []
     for i, (lab, cols) in enumerate(zip(labels, columns)):
         seg = theta[layout.offsets[i]: layout.offsets[i + 1]]
+        s = layout.structures[i] if layout.structures else None
+        if s is not None:  # a structured term: a zero SD, or a correlation at its bound
+            sds, rho = seg[s.sd_mask], s.rho(seg[-1])
+            if s.nsd > 1:
+                out.extend(f"{cols[j]!r} in {lab!r}" for j in np.nonzero(sds < SINGULAR_TOL)[0])
+            elif sds[0] < SINGULAR_TOL:
+                out.append(f"the {s.kind} term {lab!r}")
+            if sds.min() >= SINGULAR_TOL and (rho > 1 - 1e-6 or rho < s.rho_lower + 1e-6):
+                out.append(f"the {s.kind} term {lab!r} (its correlation at {rho:.4g})")
+            continue
         diag = seg[layout.rows[i] == layout.cols[i]]
         for j in np.nonzero(diag < SINGULAR_TOL)[0]:
             out.append(f"{cols[j]!r} in {lab!r}")

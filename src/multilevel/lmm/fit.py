@@ -70,6 +70,15 @@ def identifiability(design) -> list[str]:
     """
     n = design.n
     for t in design.terms:
+        if t.structure is not None and t.q >= n:
+            # a few parameters for many random effects: identified with the residual variance,
+            # except compound symmetry's common variance, which adds to it on every occasion
+            if t.structure.kind == "cs":
+                raise ValueError(
+                    f"{t.text} has {t.q} random effects for {n} observations: with at most one observation "
+                    "per column and level its variance (1 - rho) cannot be told apart from the residual "
+                    f"variance, and the model is the random intercept model (1 | {t.group}); write that")
+            continue
         if t.q >= n:
             raise ValueError(
                 f"the random-effects term {t.text} has {t.q} random effects ({t.k} for each of "
@@ -82,6 +91,9 @@ def identifiability(design) -> list[str]:
     for t in design.terms:
         by_group.setdefault(t.group, []).append(t)
     for group, terms in by_group.items():
+        terms = [t for t in terms if t.structure is None]  # (a structure has few parameters)
+        if not terms:
+            continue
         K = sum(t.k for t in terms)
         most = int(np.bincount(terms[0].codes).max())
         if K > 1 and most <= K:

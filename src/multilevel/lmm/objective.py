@@ -101,7 +101,7 @@ class LmmObjective:
         from ..linalg import cross_products
 
         cp = cross_products(design)
-        return cls(cp=cp, layout=ThetaLayout.from_k(cp.k), reml=reml)
+        return cls(cp=cp, layout=ThetaLayout.from_terms(design.terms), reml=reml)
 
     def factor(self, theta) -> BlockedFactor:
         """The blocked Cholesky factor at ``theta``.
@@ -141,15 +141,17 @@ class LmmObjective:
             return
         # a compiled kernel evaluates the criterion without forming the factor
         # (the fit factorises once, at the optimum): one random-effects term, or
-        # further terms with few random effects
+        # further terms with few random effects; it takes each term's T (a
+        # structured term's parameters are mapped to it first)
+        chol = self.layout.cholesky
         if cp.Br0 is None:
-            self._best["kernel"] = (self.layout.rows[0].astype(np.int64), self.layout.cols[0].astype(np.int64),
+            self._best["kernel"] = (chol.rows[0].astype(np.int64), chol.cols[0].astype(np.int64),
                                     np.ascontiguousarray(cp.D0), np.ascontiguousarray(cp.Bx0),
                                     np.ascontiguousarray(cp.Cxx), int(cp.n), int(cp.p),
                                     float(cp.log_weights), bool(self.reml))
             self._best["kernel_kind"] = "one"
             return
-        args = kernels.blocked_arguments(cp, self.layout, self.reml)
+        args = kernels.blocked_arguments(cp, chol, self.reml)
         if args is not None:
             self._best["kernel"] = args
             self._best["kernel_kind"] = "blocked"
@@ -174,8 +176,8 @@ class LmmObjective:
         >>> round(fg(np.array([0.9667, 0.0152, 0.2309]), grad, *args), 2), bool(np.abs(grad).max() < 0.05)
         (1743.63, True)
         """
-        if self._best.get("kernel_kind") != "one":
-            return None
+        if self._best.get("kernel_kind") != "one" or self.layout.structured:
+            return None  # (its gradient is in the elements of T)
         return self._best["kernel"]
 
     def evaluator(self):
@@ -196,6 +198,13 @@ class LmmObjective:
         if args is None:
             return self
         kernel = self._compiled()
+        if self.layout.structured:
+            to_chol = self.layout.to_cholesky
+
+            def evaluate_structured(theta):
+                return kernel(np.ascontiguousarray(to_chol(theta)), *args)
+
+            return evaluate_structured
 
         def evaluate(theta):
             if type(theta) is not np.ndarray or theta.dtype != np.float64 or not theta.flags.c_contiguous:
@@ -209,6 +218,8 @@ class LmmObjective:
             theta = np.ascontiguousarray(theta, dtype=float)
             if theta.shape != (self.layout.ntheta,):  # the compiled kernel does not check bounds
                 raise ValueError(f"theta must hold {self.layout.ntheta} numbers, not shape {theta.shape}")
+            if self.layout.structured:
+                theta = np.ascontiguousarray(self.layout.to_cholesky(theta))
             return self._compiled()(theta, *self._best["kernel"])
         try:
             fac = factorize(self.cp, self.layout, theta)

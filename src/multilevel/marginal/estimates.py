@@ -112,7 +112,9 @@ def estimates(fit, df: str | None = None) -> Estimates:
             raise ValueError(f"df={df!r} applies to lmer fits; a glmer fit's tests are asymptotic (z)")
         return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
                          family=fit.family.name, link=fit.family.link.name)
-    method = df or "kenward-roger"
+    # (Kenward-Roger's needs a covariance linear in its parameters: Satterthwaite's for a structured term)
+    structured = any(t.structure is not None for t in fit.design.terms)
+    method = df or ("satterthwaite" if structured else "kenward-roger")
     if method == "kenward-roger":
         from ..inference.kenward_roger import MAX_Q, kr_ddf
 

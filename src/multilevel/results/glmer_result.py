@@ -127,7 +127,7 @@ class GlmerResult(AfterFit):
         from ..linalg import ThetaLayout
 
         st = standardization if standardization is not None else identity_standardization(design)
-        layout = ThetaLayout.from_k(tuple(t.k for t in design.terms))
+        layout = ThetaLayout.from_terms(design.terms)
         theta_in = np.asarray(theta, dtype=float)
         # b = (B Lambda) u: the user's factors applied to the internal modes
         T = tuple(st.factors_to_user(layout.factors(theta_in)))

@@ -150,16 +150,30 @@ def _random_effects(fit) -> list[str]:
     vc = fit.varcorr
     var_s = _aligned(format_column(vc["variance"]))
     sd_s = _aligned(format_column(vc["std_dev"]))
-    maxk = max((len(c) for c in vc["corr"]), default=0)
+    # a structured term prints as glmmTMB prints it: its one variance (a row per column for
+    # hcs) and its correlation, tagged with the structure, on its first row
+    structures = {t.label: t.structure for t in getattr(fit.design, "terms", ()) if t.structure is not None}
+    shown, first = [], {}
+    for i, r in vc.iterrows():
+        s = structures.get(r["group"])
+        if s is None:
+            shown.append((i, [f"{c:.2f}" if math.isfinite(c) else "NaN" for c in r["corr"]]))
+            continue
+        seen = first.setdefault(r["group"], i)
+        if seen == i:
+            rho = vc["corr"][i + 1][0] if i + 1 < len(vc) and vc["group"][i + 1] == r["group"] else float("nan")
+            shown.append((i, [f"{rho:.2f} ({s.kind})"]))
+        elif s.nsd > 1:
+            shown.append((i, []))
+    maxk = max((len(c) for _, c in shown), default=0)
     header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (maxk - 1) if maxk else [])
     rows = []
     prev = None
-    for i, r in vc.iterrows():
+    for i, corr in shown:
+        r = vc.loc[i]
         grp = r["group"] if r["group"] != prev else ""
         prev = r["group"]
-        corr = [f"{c:.2f}" if math.isfinite(c) else "NaN" for c in r["corr"]]
-        corr += [""] * (maxk - len(corr))
-        rows.append([grp, r["name"], var_s[i], sd_s[i]] + corr)
+        rows.append([grp, r["name"], var_s[i], sd_s[i]] + corr + [""] * (maxk - len(corr)))
     align = ["l", "l", "l", "l"] + ["r"] * maxk
     return [" " + line for line in _table(header, rows, align)]
 

@@ -1,0 +1,36 @@
+# Time the reference fits of tests/reference/covstruct.json (glmmTMB, or nlme's
+# lme for a homogeneous compound symmetry), for benchmarks/covstruct.py.
+# Usage: Rscript benchmarks/covstruct_time.R REPEAT
+# Prints one line of JSON: {"<id>-<ml|reml>": median seconds of REPEAT fits after a warm-up fit}.
+suppressPackageStartupMessages({library(glmmTMB); library(nlme); library(jsonlite)})
+rep <- as.integer(commandArgs(trailingOnly = TRUE)[1])
+ref <- fromJSON(file.path("tests", "reference", "covstruct.json"), simplifyVector = FALSE)
+source(file.path("tests", "reference", "reference_helpers.R"))
+data_dir <- file.path("src", "multilevel", "datasets", "data")
+machines <- read_bundled("machines", data_dir)
+orthodont <- read_bundled("orthodont", data_dir)
+orthodont$occ <- factor(orthodont$age)
+sleep <- lme4::sleepstudy
+sleep$occ <- factor(sleep$Days)
+cbpp <- lme4::cbpp
+cbpp$per <- cbpp$period
+datasets <- list(sleep = sleep, machines = machines, orthodont = orthodont, cbpp = cbpp)
+out <- list()
+for (m in ref$models) {
+  df <- datasets[[m$dataset]]
+  reml <- isTRUE(m$reml)
+  run <- if (m$reference == "nlme") {
+    call <- parse(text = m$reference_call)[[1]]
+    call$data <- quote(df)
+    call$method <- if (reml) "REML" else "ML"
+    function() eval(call)
+  } else {
+    f <- as.formula(m$reference_call)
+    fam <- get(m$family)()
+    function() suppressWarnings(glmmTMB(f, data = df, REML = reml, family = fam))
+  }
+  run()
+  key <- paste0(m$id, "-", if (reml) "reml" else "ml")
+  out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+}
+cat(toJSON(out, auto_unbox = TRUE, digits = NA), "\n")
