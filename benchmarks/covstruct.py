@@ -1,7 +1,9 @@
 """Side-by-side timing of structured random-effects covariances (cs, hcs, ar1, diag,
-us): ``ml.lmer`` / ``ml.glmer`` against the reference fits of
-tests/reference/covstruct.R (glmmTMB 1.1.5, or nlme's ``lme`` with ``pdCompSymm``
-for a homogeneous compound symmetry, which glmmTMB 1.1.5 does not have).
+us) and residual SD models: ``ml.lmer`` / ``ml.glmer`` against the reference
+fits of tests/reference/covstruct.R (glmmTMB 1.1.5, or nlme's ``lme`` with
+``pdCompSymm`` for a homogeneous compound symmetry, which glmmTMB 1.1.5 does
+not have) and tests/reference/dispersion.R (nlme's ``lme`` with ``varIdent`` /
+``varExp`` weights, and glmmTMB's ``dispformula``).
 
 Each side: the median of ``--repeat`` whole calls after a warm-up call (R: the
 same, in one R process, ``benchmarks/covstruct_time.R``).
@@ -27,6 +29,8 @@ for p in (HERE, ROOT / "tests" / "lmm"):
 
 from busy import median_time  # noqa: E402  (benchmarks/busy.py: warm-up, then the median)
 
+DISPERSION = json.loads((ROOT / "tests" / "reference" / "dispersion.json").read_text())
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,7 +39,14 @@ def main() -> None:
     warnings.simplefilter("ignore")
     from test_covariance_structures import CASES, _fit  # the reference models and how they are fitted
 
+    import multilevel as ml
+
     ours = {key: median_time(lambda m=m: _fit(m), args.repeat) for key, m in CASES.items()}
+    disp = {f"disp:{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in DISPERSION["models"]}
+    for key, m in disp.items():
+        data = ml.datasets.load("orthodont" if m["dataset"] == "orthodont" else "sleepstudy")
+        ours[key] = median_time(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
+                                                               dispformula=m["dispformula"]), args.repeat)
     theirs = {}
     if shutil.which("Rscript"):
         out = subprocess.run(["Rscript", str(HERE / "covstruct_time.R"), str(args.repeat)],
@@ -47,11 +58,15 @@ def main() -> None:
     print(f"Command: python benchmarks/covstruct.py --repeat {args.repeat}")
     print("| model | formula | multilevel s | reference | reference s | ratio |")
     print("|---|---|---|---|---|---|")
-    for key, m in CASES.items():
-        a, b = ours[key], theirs.get(key)
+    rows = [(key, m["formula"], m["reference"]) for key, m in CASES.items()]
+    for key, m in disp.items():
+        rows += [(key, f"{m['formula']}, dispformula={m['dispformula']}", "nlme"),
+                 (key, f"{m['formula']}, dispformula={m['dispformula']}", "glmmTMB")]
+    for key, formula, reference in rows:
+        a = ours[key]
+        b = theirs.get(("tmb-" if key.startswith("disp:") and reference == "glmmTMB" else "") + key)
         ratio = f"{b / a:.1f}x" if b else "-"
-        print(f"| {key} | `{m['formula']}` | {a:.4f} | {m['reference']} | "
-              f"{b if b else float('nan'):.4f} | {ratio} |")
+        print(f"| {key} | `{formula}` | {a:.4f} | {reference} | {b if b else float('nan'):.4f} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 # Time the reference fits of tests/reference/covstruct.json (glmmTMB, or nlme's
-# lme for a homogeneous compound symmetry), for benchmarks/covstruct.py.
+# lme for a homogeneous compound symmetry) and of tests/reference/dispersion.json
+# (nlme's lme with varIdent / varExp weights, and glmmTMB's dispformula), for
+# benchmarks/covstruct.py.
 # Usage: Rscript benchmarks/covstruct_time.R REPEAT
 # Prints one line of JSON: {"<id>-<ml|reml>": median seconds of REPEAT fits after a warm-up fit}.
 suppressPackageStartupMessages({library(glmmTMB); library(nlme); library(jsonlite)})
@@ -32,5 +34,21 @@ for (m in ref$models) {
   run()
   key <- paste0(m$id, "-", if (reml) "reml" else "ml")
   out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+}
+# the residual SD models of tests/reference/dispersion.json: nlme's lme with varIdent / varExp
+disp <- fromJSON(file.path("tests", "reference", "dispersion.json"), simplifyVector = FALSE)
+for (m in disp$models) {
+  df <- datasets[[m$dataset]]
+  reml <- isTRUE(m$reml)
+  call <- parse(text = m$nlme)[[1]]
+  call$data <- quote(df)
+  call$method <- if (reml) "REML" else "ML"
+  run <- function() eval(call)
+  run()
+  key <- paste0("disp:", m$id, "-", if (reml) "reml" else "ml")
+  out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+  tmb <- function() glmmTMB(as.formula(m$formula), dispformula = as.formula(m$dispformula), data = df, REML = reml)
+  tmb()
+  out[[paste0("tmb-", key)]] <- median(vapply(seq_len(rep), function(i) system.time(tmb())[["elapsed"]], numeric(1)))
 }
 cat(toJSON(out, auto_unbox = TRUE, digits = NA), "\n")

@@ -340,7 +340,15 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
     out = pd.DataFrame({"fit": eta.to_numpy(), "se_fit": se}, index=eta.index)
     if interval is not None:
         z = stats.norm.ppf(0.5 + level / 2)
-        half = z * (np.sqrt(se ** 2 + group_var + fit.sigma ** 2) if interval == "prediction" else se)
+        if interval == "prediction":
+            resid_var = fit.sigma ** 2
+            dm = getattr(fit.design, "dispersion", None)
+            if dm is not None:  # a residual SD model: each row's own residual SD
+                ratio = dm.log_sd_ratio() if newdata is None else dm.log_sd_ratio(X=dm.new_X(newdata))
+                resid_var = resid_var * np.exp(2.0 * ratio)
+            half = z * np.sqrt(se ** 2 + group_var + resid_var)
+        else:
+            half = z * se
         out["lower"], out["upper"] = out["fit"] - half, out["fit"] + half
     if type == "response":
         link = fit.family.link

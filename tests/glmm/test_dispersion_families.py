@@ -526,3 +526,35 @@ def test_errors_name_a_cbind_response_as_written():
             ml.glmer(f, cb.assign(incidence=0), family=family)
     with pytest.raises(ValueError, match=r"missing value in one of cbind\(incidence, size - incidence\), period"):
         ml.glmer(f, cb.assign(incidence=np.nan))
+
+
+def test_zero_inflated_simulation_of_new_rows_uses_their_zero_probabilities():
+    d = ml.datasets.load("salamanders")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer("count ~ mined + (1 | site)", d, family="poisson", zi="~ spp")
+    new = d.copy()
+    new["spp"] = pd.Categorical(["PR"] * len(d), categories=d.spp.cat.categories)
+    zp, mu = fit.predict(new, type="zprob"), fit.predict(new, type="conditional")
+    want = float(np.mean(zp + (1 - zp) * np.exp(-mu)))
+    got = float((fit.simulate(200, seed=1, newdata=new).to_numpy() == 0).mean())
+    assert got == pytest.approx(want, abs=0.01)
+    assert fit.simulate(2, seed=1, newdata=d.iloc[:10]).shape == (10, 2)
+    # rows with repeated index labels (after pd.concat) are the rows they are
+    repeated = pd.concat([d.iloc[:300], d.iloc[300:600]]).set_axis(list(range(300)) * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert ml.glmer("count ~ mined + (1 | site)", repeated, family="poisson", zi="~ spp").nobs == 600
+
+
+def test_power_simulates_with_the_fitted_zero_inflation_and_dispersion():
+    from multilevel.inference.power import _parameter_fit
+
+    d = ml.datasets.load("salamanders")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer("count ~ mined + (1 | site)", d, family="negative_binomial", zi="~ spp")
+        sub = d[d.site.isin(list(d.site.cat.categories[:5]) + list(d.site.cat.categories[-5:]))]
+        pf = _parameter_fit(fit, sub, "minedno", None)
+    np.testing.assert_allclose(pf.family.zi_coefficients, fit.zi["Estimate"], rtol=1e-10)
+    assert pf.family.dispersion == pytest.approx(fit.family.dispersion, rel=1e-10)

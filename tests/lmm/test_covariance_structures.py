@@ -135,3 +135,36 @@ def test_compound_symmetry_with_one_observation_per_cell_is_refused():
 def test_bayes_refuses_structures():
     with pytest.raises(ValueError, match="ml.bayes does not take covariance structures yet"):
         ml.bayes("distance ~ age + ar1(0 + occ | Subject)", _data("orthodont"))
+
+
+def test_ordered_occasions_are_checked_for_spacing_and_unused_ones_keep_their_place():
+    o = ml.datasets.load("orthodont")
+    o2 = o[o.age != 12].copy()
+    o2["occ"] = pd.Categorical(o2.age, ordered=True)  # 8, 10, 14: not one step apart
+    with pytest.raises(ValueError, match="needs equally spaced occasions, but occ takes the values 8, 10, 14"):
+        ml.lmer("distance ~ age + ar1(0 + occ | Subject)", o2)
+    o2["occ"] = pd.Categorical(o2.age, categories=[8, 10, 12, 14], ordered=True)  # age 12 keeps its column
+    fit = ml.lmer("distance ~ age + ar1(0 + occ | Subject)", o2)
+    rho = fit.varcorr["corr"].iloc[1][0]
+    assert fit.varcorr["corr"].iloc[3][0] == pytest.approx(rho ** 3)  # 8 to 14: three steps
+
+
+def test_two_structured_terms_on_one_factor_have_their_own_names():
+    m = ml.datasets.load("machines")
+    x = m.assign(fb=m.Machine.cat.codes)
+    fit = ml.lmer("score ~ Machine + cs(0 + Machine | Worker) + ar1(0 + C(fb) | Worker)", x)
+    assert list(fit.theta.index) == ["Worker.sd", "Worker.rho_transformed", "Worker.1.sd",
+                                     "Worker.1.rho_transformed"]
+    assert list(fit.confint(method="wald").index[:4]) == ["sd_cs|Worker", "rho_cs|Worker", "sd_ar1|Worker.1",
+                                                         "rho_ar1|Worker.1"]
+
+
+def test_a_start_at_a_correlation_of_one_does_not_crash():
+    fit = ml.lmer("score ~ Machine + cs(0 + Machine | Worker)", ml.datasets.load("machines"), start=[1.0, 40.0])
+    assert np.isfinite(fit.loglik)
+
+
+def test_glmmtmb_names():
+    from multilevel.formula import parse_formula
+
+    assert parse_formula("y ~ homcs(0 + t | g)").bars[0].structure == "cs"  # glmmTMB's homogeneous cs

@@ -52,6 +52,11 @@ class Design:
         Whether part of ``offset`` came from the ``offset=`` argument (the rest
         from ``offset(...)`` terms of the formula, which predict evaluates on
         new data by itself).
+    dispersion : DispersionModel or None
+        A model of the residual variance (``dispformula``,
+        :mod:`multilevel.design.dispersion`); ``weights`` then holds its
+        weights at the fitted coefficients, and a refit estimates them again
+        from its prior weights.
 
     Examples
     --------
@@ -73,6 +78,7 @@ class Design:
     data_index: pd.Index
     data: pd.DataFrame | None = None
     offset_argument: bool = False
+    dispersion: object = None
 
     @property
     def n(self) -> int:
@@ -458,7 +464,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         if bar.structure != "us":
             from .structure import check_occasions, structure
 
-            struct = structure(bar.structure, Z.shape[1])
+            struct = structure(bar.structure, Z.shape[1], bar.group_name)
             if bar.structure == "ar1":
                 check_occasions(bar, sub, Z)
         pieces = [tuple(range(Z.shape[1]))] if bar.correlated else [(j,) for j in range(Z.shape[1])]

@@ -104,7 +104,8 @@ class Structure:
         if self.kind == "ar1":
             return float(a / np.sqrt(1.0 + a * a))
         lo = self.rho_lower
-        return lo + (1.0 - lo) * float(special.expit(a))
+        # (kept a hair inside its interval: at exactly 1 or lo the correlation matrix is singular)
+        return float(np.clip(lo + (1.0 - lo) * float(special.expit(a)), lo + 1e-12, 1.0 - 1e-12))
 
     def _a_of_rho(self, rho: float) -> float:
         """The parameter of a correlation (clipped inside its open interval)."""
@@ -177,7 +178,7 @@ class Structure:
         return phi
 
 
-def structure(kind: str, k: int) -> Structure:
+def structure(kind: str, k: int, group: str = "g") -> Structure:
     """The structure ``kind`` of a term with ``k`` columns, or a one-line error.
 
     Examples
@@ -189,9 +190,12 @@ def structure(kind: str, k: int) -> Structure:
     """
     if kind not in NAMES:
         raise ValueError(f"unknown covariance structure {kind!r}; use one of {', '.join(NAMES)} or a plain (x | g)")
+    if k < 2 and kind == "ar1":
+        raise ValueError(f"ar1(...) needs one column per occasion (a correlation between occasions): write "
+                         f"ar1(0 + C(occasion) | {group}), or an ordered categorical occasion")
     if k < 2:
         raise ValueError(f"{kind}(...) needs a term with at least 2 columns (a correlation between them); "
-                         "with one column write (1 | g)")
+                         f"with one column write (1 | {group})")
     return Structure(kind, int(k))
 
 
@@ -200,7 +204,7 @@ def check_occasions(bar, data, Z) -> None:
     one variable, in the occasions' order and equally spaced.
 
     ``data`` holds the rows used and ``Z`` the term's columns. The occasion
-    variable must be numeric with equally spaced values (``factor(week)`` with
+    variable must be numeric with equally spaced values (``C(week)`` with
     weeks 0, 1, 2, ...) or an ordered categorical, whose order is the
     occasions'; an unordered one has no order to follow.
 
@@ -209,11 +213,11 @@ def check_occasions(bar, data, Z) -> None:
     >>> import pandas as pd
     >>> from multilevel.formula import parse_formula
     >>> d = pd.DataFrame({"t": [1, 2, 4, 1, 2, 4], "g": list("aaabbb")})
-    >>> bar = parse_formula("y ~ ar1(0 + factor(t) | g)").bars[0]
+    >>> bar = parse_formula("y ~ ar1(0 + C(t) | g)").bars[0]
     >>> check_occasions(bar, d, pd.get_dummies(d.t).to_numpy(float))
     Traceback (most recent call last):
     ...
-    ValueError: ar1(0 + factor(t) | g) needs equally spaced occasions, but t takes the values 1, 2, 4: an AR(1) correlation rho^|i - j| counts steps between neighbouring columns; use cs(...) or hcs(...), or a residual correlation over time
+    ValueError: ar1(0 + C(t) | g) needs equally spaced occasions, but t takes the values 1, 2, 4: an AR(1) correlation rho^|i - j| counts steps between neighbouring columns; use cs(...) or hcs(...), or a residual correlation over time
     """
     from .data import identifiers
 
@@ -228,28 +232,35 @@ def check_occasions(bar, data, Z) -> None:
     v = names[0]
     col = data[v]
     which = Z.argmax(axis=1)
+    values = None
     if isinstance(col.dtype, pd.CategoricalDtype):
         if not col.cat.ordered:
             raise ValueError(f"{what} needs the occasions in order, but {v} is an unordered categorical: make it "
                              f"ordered (data[{v!r}] = data[{v!r}].cat.as_ordered(), or pd.Categorical(..., "
                              "categories=[...in time order], ordered=True))")
         key = col.cat.codes.to_numpy()
-        values = None
+        # categories that are numbers (ages, weeks) are occasions whose spacing can be checked
+        cats = pd.to_numeric(pd.Series(np.asarray(col.cat.categories, dtype=object)), errors="coerce")
+        if cats.notna().all():  # (an unused category that has its own column keeps its place)
+            on = np.arange(len(cats)) if Z.shape[1] == len(cats) else np.unique(key[key >= 0])
+            values = np.unique(cats.to_numpy(dtype=float)[on])
     elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         key = col.to_numpy(dtype=float)
         values = np.unique(key)
+    else:
+        raise ValueError(f"{what} needs the occasions in order, but {v} has no order ({col.dtype}): make it "
+                         f"numeric or an ordered categorical (pd.Categorical(..., categories=[...in time order], "
+                         "ordered=True))")
+    if values is not None:
         gaps = np.diff(values)
         if gaps.size and not np.allclose(gaps, gaps[0], rtol=1e-9, atol=0.0):
             shown = ", ".join(f"{x:g}" for x in values[:8]) + (", ..." if values.size > 8 else "")
             raise ValueError(f"{what} needs equally spaced occasions, but {v} takes the values {shown}: an AR(1) "
                              "correlation rho^|i - j| counts steps between neighbouring columns; use cs(...) or "
                              "hcs(...), or a residual correlation over time")
-    else:
-        raise ValueError(f"{what} needs the occasions in order, but {v} has no order ({col.dtype}): make it "
-                         f"numeric or an ordered categorical (pd.Categorical(..., categories=[...in time order], "
-                         "ordered=True))")
-    # each column's occasion, in the columns' order, must increase
-    first = np.array([key[which == j].min() if np.any(which == j) else np.nan for j in range(Z.shape[1])])
+    # each column's occasion, in the columns' order, must increase (a column no row uses is skipped)
+    used = np.array([np.any(which == j) for j in range(Z.shape[1])])
+    first = np.array([key[which == j].min() for j in range(Z.shape[1]) if used[j]])
     if not np.all(np.diff(first) > 0):
         raise ValueError(f"{what}: the columns are not in the occasions' order; write the occasion variable "
-                         "as factor(occasion) or an ordered categorical")
+                         "as C(occasion) or an ordered categorical")

@@ -51,4 +51,5 @@ def subset_design(design, keep: np.ndarray):
         weights=None if design.weights is None else design.weights[keep],
         offset=None if design.offset is None else design.offset[keep],
         rows=design.rows[keep], data_index=design.data_index[keep],
-        data=None if data is None else data.iloc[np.flatnonzero(keep)])
+        data=None if data is None else data.iloc[np.flatnonzero(keep)],
+        dispersion=None if design.dispersion is None else design.dispersion.subset(keep))

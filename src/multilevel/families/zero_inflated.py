@@ -76,6 +76,18 @@ class ZeroInflated(DispersionFamily):
         sub = None if self.zi_design is None else subset_design(self.zi_design, keep)
         return replace(self, Xzi=self.Xzi[keep], zi_design=self.zi_design if sub is None else sub)
 
+    def at_rows(self, newdata) -> "ZeroInflated":
+        """The family at new rows: their zero-inflation design (the fit's encodings),
+        with the same coefficients."""
+        from ..design.data import as_dataframe
+        from ..predict import _fixed_matrix
+
+        X = np.asarray(_fixed_matrix(self.zi_design, as_dataframe(newdata)), dtype=float)
+        Xzi = X @ self.Tzi  # (as the fitted rows': Xzi gamma = X Tzi gamma = X gamma_user)
+        out = replace(self, Xzi=Xzi)
+        out.__dict__.pop("pi", None)  # (a cached_property of the fitted rows)
+        return out
+
     @property
     def zi_coefficients(self) -> np.ndarray:
         """The zero-inflation coefficients on the user's scale (``Tzi @ gamma``)."""

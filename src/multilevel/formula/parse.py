@@ -228,8 +228,9 @@ def _term_start(rhs: str, pos: int) -> bool:
     return not before or before[-1] in "+~"
 
 
-#: covariance structures written as a call around a bar term (``cs(0 + t | g)``)
-STRUCTURES = ("cs", "hcs", "ar1")
+#: covariance structures written as a call around a bar term (``cs(0 + t | g)``); ``homcs``
+#: is glmmTMB's name for the homogeneous compound symmetry that ``cs`` is here
+STRUCTURES = ("cs", "hcs", "ar1", "homcs")
 #: calls that are other spellings of plain bars: name -> the bar they become
 _BAR_SPELLINGS = {"zerocorr": "||", "diag": "||", "us": "|"}
 
@@ -384,7 +385,7 @@ def _parse(text: str) -> ParsedFormula:
         structure, span_start = "us", start
         name = re.search(r"([A-Za-z_.][A-Za-z0-9_.]*)\s*$", rhs[:start])
         if name and name.group(1) in STRUCTURES and _term_start(rhs, name.start(1)):
-            structure, span_start = name.group(1), name.start(1)
+            structure, span_start = {"homcs": "cs"}.get(name.group(1), name.group(1)), name.start(1)
         prefix = rhs[:span_start].rstrip()
         if prefix and prefix[-1] not in "+~" and prefix.strip():
             raise _error(

@@ -248,7 +248,8 @@ def zero_inflation_design(zi, family_name: str, frame, design, response):
     if not rhs or "|" in rhs:
         raise ValueError(f"zi must be a fixed-effects right-hand side such as '~ x' or '~ 1', not {zi!r}")
     try:
-        zd = build_design(parse_formula(f"{response} ~ {rhs}"), frame.loc[design.data_index])
+        # (by position: an index with repeated labels would repeat rows)
+        zd = build_design(parse_formula(f"{response} ~ {rhs}"), frame.iloc[np.asarray(design.rows)])
     except ValueError as exc:  # name the argument the problem is in
         raise ValueError(f"in zi={zi!r}: {exc}") from None
     if zd.n != design.n:

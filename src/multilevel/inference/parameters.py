@@ -62,9 +62,9 @@ def _variance_names(design, sigma: bool = True) -> list[str]:
     for term, rows, cols in zip(design.terms, layout.rows, layout.cols):
         s = term.structure
         if s is not None:  # its SDs (one for all columns but hcs's) and its correlation
-            out.extend([f"sd_{c}|{term.group}" for c in term.columns] if s.nsd > 1
-                       else [f"sd_{s.kind}|{term.group}"])
-            out.append(f"rho_{s.kind}|{term.group}")
+            out.extend([f"sd_{c}|{term.label}" for c in term.columns] if s.nsd > 1
+                       else [f"sd_{s.kind}|{term.label}"])
+            out.append(f"rho_{s.kind}|{term.label}")
             continue
         for r, c in zip(rows, cols):
             if r == c:

@@ -142,6 +142,20 @@ def _parameter_fit(fit, data: pd.DataFrame, coefficient: str, effect):
     kw = {"fixef": beta, "theta": _theta_by_term(fit, base)}
     if not hasattr(fit, "family"):
         kw["sigma"] = fit.sigma
+        dm = base.design.dispersion
+        if dm is not None:  # the fit's residual SD model, not the refit's
+            dm = replace(dm.with_coef(fit.design.dispersion.coef), se=fit.design.dispersion.se)
+            kw["design"] = replace(base.design, weights=dm.weights(), dispersion=dm)
+    elif base.family.n_extra:  # the fit's dispersion and zero-inflation coefficients, not the refit's
+        fam, mine = base.family, fit.family
+        if fam.zero_inflated:
+            inner = fam.base.with_extra(mine.base.extra_internal()) if fam.base.n_extra else fam.base
+            # (each design's zero-inflation columns have their own basis: keep the user-scale coefficients)
+            gamma = np.linalg.solve(fam.Tzi, mine.zi_coefficients)
+            fam = replace(fam, base=inner, gamma=tuple(float(g) for g in gamma))
+        else:
+            fam = fam.with_extra(mine.extra_internal())
+        kw["family"] = fam
     return replace(base, **kw)
 
 

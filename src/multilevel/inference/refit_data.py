@@ -37,6 +37,8 @@ def fit_frame(fit) -> pd.DataFrame:
     frame = d.data.copy()
     glmm = hasattr(fit, "family")
     weights = d.weights
+    if d.dispersion is not None:  # the prior weights: a refit estimates the residual SD model again
+        weights = d.dispersion.prior
     if glmm and getattr(fit, "weights_name", None) is not None:
         weights = np.asarray(fit._prior, dtype=float)
     if weights is not None:
@@ -64,4 +66,6 @@ def refit_on(fit, frame: pd.DataFrame):
                 kw["zi"] = fit.family.zi_formula
             return glmer(fit.formula, frame, family=fit.family.name, link=fit.family.link.name,
                          nagq=fit.nagq, **kw)
+        if fit.design.dispersion is not None:
+            kw["dispformula"] = fit.design.dispersion.formula
         return lmer(fit.formula, frame, reml=fit.reml, **kw)

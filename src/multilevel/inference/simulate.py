@@ -58,7 +58,10 @@ def _rows(fit, newdata):
         prior = np.ones(len(new))
     if hasattr(fit, "family") and fit.family.name == "betabinomial":
         prior = _newdata_trials(fit, new)
-    return X, terms, offset, new.index, prior, None
+    weights = None
+    if d.dispersion is not None:  # a residual SD model: each new row's own residual variance
+        weights = np.exp(-2.0 * d.dispersion.log_sd_ratio(X=d.dispersion.new_X(new)))
+    return X, terms, offset, new.index, prior, weights
 
 
 def _newdata_trials(fit, new: pd.DataFrame) -> np.ndarray:
@@ -124,7 +127,7 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
                 b[:b_fit.shape[0]] = b_fit
             eta = eta + np.einsum("ij,ij->i", Z, b[codes])
         if glmm:
-            out[:, s] = _draw_glmm(fit if newdata is None else _PriorView(fit, prior), eta, rng)
+            out[:, s] = _draw_glmm(fit if newdata is None else _PriorView(fit, prior, newdata), eta, rng)
         else:
             e = rng.standard_normal(len(eta)) * sigma
             if weights is not None:
@@ -138,8 +141,10 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
 class _PriorView:
     """A glmer fit seen with the trials of new rows (one each)."""
 
-    def __init__(self, fit, prior):
+    def __init__(self, fit, prior, newdata=None):
         self.family = fit.family
         self._prior = np.ones(0) if prior is None else np.asarray(prior, dtype=float)
         if fit.family.name == "betabinomial":  # its trials are the family's own (and prior weights 1)
             self.family, self._prior = fit.family.with_trials(self._prior), np.ones(self._prior.size)
+        if fit.family.zero_inflated and newdata is not None:  # the new rows' structural-zero probabilities
+            self.family = fit.family.at_rows(newdata)

@@ -145,7 +145,7 @@ class ThetaLayout:
         out = []
         for term, r_idx, c_idx, s in zip(terms, self.rows, self.cols, self.structures):
             if s is not None:
-                out.extend(s.names(term.group, term.columns))
+                out.extend(s.names(term.label, term.columns))  # (two structured terms of a factor: g, g.1)
                 continue
             for r, c in zip(r_idx, c_idx):
                 out.append(f"{term.group}.{term.columns[r]}" if r == c

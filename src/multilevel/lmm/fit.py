@@ -73,11 +73,16 @@ def identifiability(design) -> list[str]:
         if t.structure is not None and t.q >= n:
             # a few parameters for many random effects: identified with the residual variance,
             # except compound symmetry's common variance, which adds to it on every occasion
-            if t.structure.kind == "cs":
+            indicators = bool(np.all((t.Z == 0) | (t.Z == 1)) and np.all(t.Z.sum(axis=1) == 1))
+            if t.structure.kind == "cs" and indicators:
                 raise ValueError(
                     f"{t.text} has {t.q} random effects for {n} observations: with at most one observation "
                     "per column and level its variance (1 - rho) cannot be told apart from the residual "
                     f"variance, and the model is the random intercept model (1 | {t.group}); write that")
+            if t.structure.kind == "cs":
+                raise ValueError(
+                    f"{t.text} has {t.q} random effects for {n} observations: its common variance cannot "
+                    f"be told apart from the residual variance; use fewer columns, or hcs(...)")
             continue
         if t.q >= n:
             raise ValueError(
@@ -186,6 +191,10 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
             "the formula has no random-effects term such as (1 | group); "
             "for a model without random effects use ml.lm"
         )
+    if design.dispersion is not None and _restore is None:
+        from .dispersion import fit_with_dispersion
+
+        return fit_with_dispersion(design, reml, optimizer, start, data_name, fit_design)
     unidentified = identifiability(design)
     # the optimisation runs on a standardised copy of the design, so that it
     # does not depend on the units of the predictors or the response
@@ -300,7 +309,7 @@ def fit_from(design, reml: bool, optimizer: str, start, singular: bool, data_nam
 
 
 def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
-         optimizer: str = "auto", start=None):
+         optimizer: str = "auto", start=None, dispformula: str | None = None):
     """Fit a linear mixed model, as ``lme4::lmer``.
 
     Parameters
@@ -330,6 +339,14 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         Start values of theta: ``"moments"`` (default) from per-group least
         squares, which saves evaluations on large problems; ``"identity"`` as
         lme4 starts; or explicit values.
+    dispformula : str, optional
+        A model for the residual standard deviation, glmmTMB's
+        ``dispformula``: the right-hand side of a fixed-effects formula,
+        ``log sigma_i = log sigma + x_i' delta`` (``"~ Sex"``: a residual SD
+        per level, nlme's ``varIdent(form = ~ 1 | Sex)``; ``"~ age"``: an
+        exponential trend, nlme's ``varExp(form = ~ age)``), estimated with
+        theta by ML or REML. ``fit.dispersion`` tables ``delta`` (log SD
+        ratios) with standard errors and the SD ratios ``exp(delta)``.
 
     Returns
     -------
@@ -348,6 +365,12 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     reml = as_bool(reml, "reml")
     as_choice(optimizer, "optimizer", ("auto", "bobyqa", "cobyqa", "nelder-mead"))
     design = build_design(formula, data, weights=weights, offset=offset)
+    if dispformula is not None:
+        from ..design.data import as_dataframe
+        from ..design.dispersion import dispersion_model
+
+        design = replace(design, dispersion=dispersion_model(dispformula, as_dataframe(data), design,
+                                                             design.formula.response))
     name = None
     attrs = getattr(data, "attrs", None)
     if isinstance(attrs, dict):

@@ -109,6 +109,9 @@ def _frame(result) -> tuple[pd.DataFrame, dict]:
     zi = family.zi_formula if family is not None and family.zero_inflated else ""
     if zi:  # the zero-inflation model's columns too
         formula = f"{formula} + {zi.strip().lstrip('~')}"
+    dm = getattr(result.design, "dispersion", None)
+    if dm is not None:  # and the residual SD model's
+        formula = f"{formula} + {dm.formula.strip().lstrip('~')}"
     return model_frame(result.design, formula, getattr(result, "offset_name", None),
                        getattr(result, "weights_name", None))
 
@@ -209,7 +212,15 @@ def save(result, path) -> Path:
     if isinstance(result, LmerResult):
         frame, schema = _frame(result)
         call = {"formula": result.formula, "reml": bool(result.reml)}
-        if result.design.weights is not None:
+        dm = result.design.dispersion
+        if dm is not None:  # its columns, its prior weights (not the fitted ones) and its estimates
+            call["dispformula"] = dm.formula
+            call["dispersion"] = {"coef": [float(v) for v in dm.coef],
+                                  "se": [float(v) for v in (dm.se if dm.se is not None else np.full(len(dm.coef), np.nan))]}
+            if dm.prior is not None:
+                frame["__weights__"] = dm.prior
+                call["weights"] = "__weights__"
+        elif result.design.weights is not None:
             call["kind_weights"] = "values"
         _weights_offset(result, frame, call)
         manifest = {"kind": "lmer", "call": call,
@@ -348,8 +359,18 @@ def load(path):
             from ..lmm.fit import fit_design
 
             design = build_design(call["formula"], data, weights=call.get("weights"), offset=call.get("offset"))
+            dm = None
+            if call.get("dispformula") is not None:  # the saved estimates of the residual SD model
+                from ..design.dispersion import dispersion_model
+
+                saved = call["dispersion"]
+                dm = dispersion_model(call["dispformula"], data, design, design.formula.response)
+                dm = replace(dm.with_coef(saved["coef"]), se=np.asarray(saved["se"], dtype=float))
+                design = replace(design, weights=dm.weights())
             fit = fit_design(design, reml=call["reml"], optimizer=opt.optimizer, data_name=manifest.get("data_name"),
                              _restore=(opt, internal))
+            if dm is not None:
+                fit = replace(fit, design=replace(fit.design, dispersion=dm))
             offset = call.get("offset")
             if isinstance(offset, str) and offset != "__offset__":
                 fit = replace(fit, offset_name=offset)

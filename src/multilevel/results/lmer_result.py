@@ -167,8 +167,37 @@ class LmerResult(AfterFit):
 
     @property
     def df(self) -> int:
-        """Number of parameters: fixed effects, theta and sigma."""
-        return self.design.p + self.theta.size + 1
+        """Number of parameters: fixed effects, theta, sigma and a residual SD model's coefficients."""
+        dm = self.design.dispersion
+        return self.design.p + self.theta.size + 1 + (0 if dm is None else len(dm.names))
+
+    @property
+    def dispersion(self) -> pd.DataFrame | None:
+        """The residual SD model's coefficients (``dispformula``): ``Estimate`` (delta,
+        the log SD ratio per unit of the column), ``Std. Error``, ``z value``,
+        ``Pr(>|z|)`` and ``SD ratio`` (``exp(delta)``: the residual SD of a row
+        with that column at 1, the others at 0, over ``sigma``); None without one.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("distance ~ age * Sex + (1 | Subject)", ml.datasets.load("orthodont"),
+        ...               dispformula="~ Sex")
+        >>> fit.dispersion["SD ratio"].round(3).to_dict()   # girls' residual SD over boys'
+        {'SexFemale': 0.468}
+        """
+        from scipy import stats
+
+        dm = self.design.dispersion
+        if dm is None:
+            return None
+        est = np.asarray(dm.coef, dtype=float)
+        se = np.asarray(dm.se if dm.se is not None else np.full(est.size, np.nan), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = est / se
+        return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z,
+                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z)), "SD ratio": np.exp(est)},
+                            index=pd.Index(dm.names))
 
     @property
     def loglik(self) -> float:

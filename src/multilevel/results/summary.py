@@ -162,7 +162,7 @@ def _random_effects(fit) -> list[str]:
         seen = first.setdefault(r["group"], i)
         if seen == i:
             rho = vc["corr"][i + 1][0] if i + 1 < len(vc) and vc["group"][i + 1] == r["group"] else float("nan")
-            shown.append((i, [f"{rho:.2f} ({s.kind})"]))
+            shown.append((i, [(f"{rho:.2f}" if math.isfinite(rho) else "NaN") + f" ({s.kind})"]))
         elif s.nsd > 1:
             shown.append((i, []))
     maxk = max((len(c) for _, c in shown), default=0)
@@ -413,7 +413,8 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     out.append(f"Formula: {fit.formula}")
     if fit.data_name:
         out.append(f"   Data: {fit.data_name}")
-    if fit.design.weights is not None:
+    dm = getattr(fit.design, "dispersion", None)
+    if fit.design.weights is not None and (dm is None or dm.prior is not None):
         out.append("Weights: (prior weights)")
     if fit.design.offset is not None:
         out.append(" Offset: (offset)")
@@ -428,6 +429,12 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     out.append("Random effects:")
     out.extend(_random_effects(fit))
     out.append(_groups_line(fit))
+    dm = getattr(fit.design, "dispersion", None)
+    if dm is not None:  # the residual SD model, as glmmTMB's "Dispersion model" (with the SD ratios)
+        table = fit.dispersion
+        out += ["", f"Residual SD model (dispformula = {dm.formula.strip()}; log sigma_i = log sigma + x_i' delta):"]
+        out.extend(coef_lines(table.drop(columns="SD ratio")))
+        out.append("SD ratios exp(delta): " + ", ".join(f"{n} {v:.4g}" for n, v in table["SD ratio"].items()))
     if fit.n_dropped:
         out.append(f"({fit.n_dropped} observation{'s' if fit.n_dropped > 1 else ''} "
                    "deleted due to missingness)")

@@ -1,0 +1,107 @@
+"""Fitting a linear mixed model with a residual variance model (``dispformula``).
+
+The criterion is lme4's profiled deviance (or REML criterion) with precision
+weights ``w_i = prior_i exp(-2 x_i' delta)``: the log-determinant of the
+weights is part of it, so minimising it jointly over theta and ``delta`` is
+maximum likelihood (or REML) for the heteroscedastic model, as nlme's
+``varIdent`` / ``varExp`` and glmmTMB's ``dispformula`` define it. The
+optimisation runs on the standardised design (the dispersion columns centred
+and scaled: their means only move ``sigma``); the result is the ordinary fit
+at the estimated weights, with the dispersion model and its coefficients'
+standard errors (from the criterion's Hessian over theta and ``delta``)
+attached to its design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..design import standardize
+from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
+from .objective import criterion
+from .optimize import minimize_theta
+from .start import moment_start
+
+__all__ = ["fit_with_dispersion"]
+
+
+def _scaled_theta(layout: ThetaLayout, theta: np.ndarray, k: float) -> np.ndarray:
+    """theta for random-effect SDs ``k`` times as large relative to sigma."""
+    out = np.array(theta, dtype=float)
+    for i, s in enumerate(layout.structures or (None,) * len(layout.k)):
+        seg = slice(layout.offsets[i], layout.offsets[i + 1])
+        if s is None:
+            out[seg] *= k
+        else:
+            part = out[seg]
+            part[s.sd_mask] *= k
+            out[seg] = part
+    return out
+
+
+def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fit_design):
+    """Fit ``design`` (which has a :class:`~multilevel.design.dispersion.DispersionModel`)
+    by ML or REML over theta and the dispersion coefficients jointly.
+
+    ``fit_design`` is :func:`multilevel.lmm.fit.fit_design`, which builds the
+    result at the estimated weights.
+    """
+    from ..inference.derivatives import hessian
+
+    dm = design.dispersion
+    base = replace(design, weights=dm.prior, dispersion=None)
+    st, inner = standardize(base)
+    layout = ThetaLayout.from_terms(inner.terms)
+    nt = layout.ntheta
+    mu = dm.X.mean(axis=0)
+    sd = dm.X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Xs = (dm.X - mu) / sd
+    prior = np.ones(design.n) if dm.prior is None else dm.prior
+
+    def cp_at(d):
+        return cross_products(replace(inner, weights=prior * np.exp(-2.0 * (Xs @ d))))
+
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        try:
+            cp = cp_at(x[nt:])
+            val = criterion(factorize(cp, layout, x[:nt]), cp, reml)
+        except (NotPositiveDefinite, FloatingPointError, np.linalg.LinAlgError):
+            return float("inf")
+        return float(val) if np.isfinite(val) else float("inf")
+
+    if start is None or isinstance(start, str):
+        theta0 = moment_start(inner, layout)
+    else:
+        theta0 = st.theta_to_internal(np.asarray(start, dtype=float))
+    x0 = np.r_[theta0, np.zeros(Xs.shape[1])]
+    lower = np.r_[layout.lower, np.full(Xs.shape[1], -np.inf)]
+    method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
+    opt = minimize_theta(f, x0, lower, optimizer=method)
+    again = minimize_theta(f, opt.xopt, lower, optimizer=method)  # a fresh trust region from there
+    if again.fopt < opt.fopt:
+        opt = again
+    x = opt.xopt
+    d = x[nt:]
+    coef = d / sd
+    # the weights at the optimum were exp(2 mu'delta) times the model's: sigma and theta move by its root
+    c = float(np.exp(2.0 * (mu @ coef)))
+    theta_user = st.theta_to_user(_scaled_theta(layout, x[:nt], np.sqrt(c)))
+    fitted = dm.with_coef(coef)
+    fit = fit_design(replace(design, weights=fitted.weights(), dispersion=None), reml=reml,
+                     optimizer="bobyqa", start=theta_user, data_name=data_name)
+    # standard errors of delta: the criterion's Hessian over (theta, delta) is twice the inverse covariance
+    free = np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(d.size, dtype=bool)]
+    se = np.full(d.size, np.nan)
+    try:
+        H = hessian(f, x)
+        Hf = H[np.ix_(free, free)]
+        V = 2.0 * np.linalg.inv(Hf)
+        se = np.sqrt(np.maximum(np.diag(V)[-d.size:], 0.0)) / sd
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    fitted = replace(fitted, se=se)
+    return replace(fit, design=replace(fit.design, dispersion=fitted))

@@ -1,0 +1,115 @@
+"""Linear mixed models with a residual SD model (``dispformula``) against nlme's lme
+with varIdent / varExp weights and glmmTMB's dispformula
+(tests/reference/dispersion.R): the log-likelihood within 1e-6 relative, the
+fixed effects, sigma, the random intercept's SD and the log SD ratios within
+1e-3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+
+REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "dispersion.json").read_text())
+CASES = {f"{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in REF["models"]}
+
+
+def _data(name):
+    return ml.datasets.load("orthodont" if name == "orthodont" else "sleepstudy")
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {key: ml.lmer(m["formula"], _data(m["dataset"]), reml=m["reml"], dispformula=m["dispformula"])
+            for key, m in CASES.items()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_against_nlme_and_glmmtmb(fits, case):
+    m, fit = CASES[case], fits[case]
+    assert fit.loglik >= m["loglik"] - 1e-6 * abs(m["loglik"])
+    assert fit.loglik == pytest.approx(m["loglik"], rel=1e-6)
+    if m.get("glmmTMB_loglik") is not None:
+        assert fit.loglik == pytest.approx(m["glmmTMB_loglik"], rel=1e-6)
+    assert fit.df == m["df"]
+    np.testing.assert_allclose(fit.fixef[list(m["fixef"])], list(m["fixef"].values()), rtol=1e-3, atol=1e-4)
+    (name, delta), = m["delta"].items()
+    disp = fit.dispersion
+    if name == "Male":  # nlme's varIdent: boys' SD over girls' (its reference); ours: girls' over boys'
+        assert disp.loc["SexFemale", "Estimate"] == pytest.approx(-delta, abs=1e-3)
+        sigma_ref = m["sigma"] * np.exp(delta)  # boys' residual SD, this fit's sigma
+    else:  # varExp: the same coefficient, sigma at x = 0
+        assert disp.iloc[0]["Estimate"] == pytest.approx(delta, abs=1e-4)
+        sigma_ref = m["sigma"]
+    assert fit.sigma == pytest.approx(sigma_ref, rel=1e-3)
+    assert fit.varcorr["std_dev"].iloc[0] == pytest.approx(m["sd"], rel=1e-3)
+    assert np.all(disp["Std. Error"] > 0)
+
+
+def test_outputs_and_refits(fits, tmp_path):
+    fit = fits["orthodont_sex-reml"]
+    text = fit.summary()
+    assert "Residual SD model (dispformula = ~ Sex" in text and "SexFemale 0.4679" in text
+    assert "Weights:" not in text
+    o = ml.datasets.load("orthodont")
+    # prediction intervals with each row's residual SD: a girl's narrower than a boy's
+    pi = fit.predict(o.iloc[[0, 100]], interval="prediction", random=False)
+    width = (pi["upper"] - pi["lower"]).to_numpy()
+    assert width[1] < width[0]
+    # simulated responses have the modelled residual SDs
+    sim = fit.simulate(400, seed=3, use_re=True).to_numpy()
+    resid = sim - fit.fitted.to_numpy()[:, None]
+    girls = (o["Sex"] == "Female").to_numpy()
+    ratio = resid[girls].std() / resid[~girls].std()
+    assert ratio == pytest.approx(fit.dispersion["SD ratio"].iloc[0], rel=0.05)
+    # a refit estimates the dispersion again; saving keeps the model
+    again = ml.load(fit.save(tmp_path / "disp.mlfit"))
+    assert again.loglik == pytest.approx(fit.loglik, rel=1e-12) and again.df == fit.df
+    pd.testing.assert_frame_equal(again.dispersion, fit.dispersion)
+    boot = ml.bootstrap(fit, nsim=5, seed=1)
+    assert boot.summary().shape[0] >= 6
+
+
+def test_units_and_row_order():
+    o = ml.datasets.load("orthodont")
+    base = ml.lmer("distance ~ age * Sex + (1 | Subject)", o, reml=False, dispformula="~ age")
+    months = ml.lmer("distance ~ m * Sex + (1 | Subject)", o.assign(m=12.0 * o.age), reml=False,
+                     dispformula="~ m")
+    assert months.loglik == pytest.approx(base.loglik, rel=1e-9)
+    assert months.dispersion["Estimate"].iloc[0] * 12 == pytest.approx(base.dispersion["Estimate"].iloc[0], rel=1e-4)
+    shuffled = o.iloc[np.random.default_rng(1).permutation(len(o))]
+    again = ml.lmer("distance ~ age * Sex + (1 | Subject)", shuffled, reml=False, dispformula="~ age")
+    assert again.loglik == pytest.approx(base.loglik, rel=1e-10)
+
+
+@pytest.mark.parametrize("dispformula, error, message", [
+    ("~ 0 + Sex", ValueError, "has no intercept"),
+    ("~ 1", ValueError, "only an intercept"),
+    ("~ Sexx", ValueError, "dispformula='~ Sexx'.*Sexx"),
+    ("~ (1 | Subject)", ValueError, "fixed-effects right-hand side"),
+    (3, TypeError, "dispformula must be a formula's right-hand side"),
+])
+def test_bad_dispformula(dispformula, error, message):
+    with pytest.raises(error, match=message):
+        ml.lmer("distance ~ age + (1 | Subject)", ml.datasets.load("orthodont"), dispformula=dispformula)
+
+
+def test_power_and_refits_use_the_fitted_dispersion():
+    from multilevel.inference.power import _parameter_fit
+
+    o = ml.datasets.load("orthodont")
+    fit = ml.lmer("distance ~ age * Sex + (1 | Subject)", o, dispformula="~ Sex")
+    sub = o[o.Subject.isin(["M01", "M02", "M03", "M04", "F01", "F02", "F03", "F04"])]
+    pf = _parameter_fit(fit, sub, "age", None)
+    np.testing.assert_allclose(pf.design.dispersion.coef, fit.design.dispersion.coef)
+    girls = (sub["Sex"] == "Female").to_numpy()
+    np.testing.assert_allclose(pf.design.weights[girls], np.exp(-2 * fit.design.dispersion.coef[0]))
+    new = o.iloc[[0, 100]]
+    sims = fit.simulate(2000, seed=1, newdata=new, use_re=True).to_numpy()
+    ratio = sims[1].std() / sims[0].std()
+    assert ratio == pytest.approx(fit.dispersion["SD ratio"].iloc[0], rel=0.1)
