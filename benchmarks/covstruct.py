@@ -30,6 +30,7 @@ for p in (HERE, ROOT / "tests" / "lmm"):
 from busy import median_time  # noqa: E402  (benchmarks/busy.py: warm-up, then the median)
 
 DISPERSION = json.loads((ROOT / "tests" / "reference" / "dispersion.json").read_text())
+CORRELATION = json.loads((ROOT / "tests" / "reference" / "correlation.json").read_text())
 
 
 def main() -> None:
@@ -47,6 +48,13 @@ def main() -> None:
         data = ml.datasets.load("orthodont" if m["dataset"] == "orthodont" else "sleepstudy")
         ours[key] = median_time(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
                                                                dispformula=m["dispformula"]), args.repeat)
+    from test_residual_correlation import _data as corr_data  # (tests/lmm: the reference data)
+
+    corr = {f"corr:{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in CORRELATION["models"]}
+    for key, m in corr.items():
+        data = corr_data(m["dataset"])
+        ours[key] = median_time(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
+                                                               residual=m["residual"]), args.repeat)
     theirs = {}
     if shutil.which("Rscript"):
         out = subprocess.run(["Rscript", str(HERE / "covstruct_time.R"), str(args.repeat)],
@@ -62,6 +70,7 @@ def main() -> None:
     for key, m in disp.items():
         rows += [(key, f"{m['formula']}, dispformula={m['dispformula']}", "nlme"),
                  (key, f"{m['formula']}, dispformula={m['dispformula']}", "glmmTMB")]
+    rows += [(key, f"{m['formula']}, residual={m['residual']}", "nlme") for key, m in corr.items()]
     for key, formula, reference in rows:
         a = ours[key]
         b = theirs.get(("tmb-" if key.startswith("disp:") and reference == "glmmTMB" else "") + key)

@@ -51,4 +51,19 @@ for (m in disp$models) {
   tmb()
   out[[paste0("tmb-", key)]] <- median(vapply(seq_len(rep), function(i) system.time(tmb())[["elapsed"]], numeric(1)))
 }
+# the residual correlations of tests/reference/correlation.json: nlme's lme with corAR1 / corCompSymm
+corr <- fromJSON(file.path("tests", "reference", "correlation.json"), simplifyVector = FALSE)
+datasets$orthodont$visit <- (datasets$orthodont$age - 8) / 2
+datasets$sleep_gap <- sleep[sleep$Days != 3, ]
+for (m in corr$models) {
+  df <- datasets[[m$dataset]]
+  reml <- isTRUE(m$reml)
+  call <- parse(text = m$nlme)[[1]]
+  call$data <- quote(df)
+  call$method <- if (reml) "REML" else "ML"
+  run <- function() eval(call)
+  run()
+  key <- paste0("corr:", m$id, "-", if (reml) "reml" else "ml")
+  out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+}
 cat(toJSON(out, auto_unbox = TRUE, digits = NA), "\n")

@@ -113,3 +113,12 @@ def test_power_and_refits_use_the_fitted_dispersion():
     sims = fit.simulate(2000, seed=1, newdata=new, use_re=True).to_numpy()
     ratio = sims[1].std() / sims[0].std()
     assert ratio == pytest.approx(fit.dispersion["SD ratio"].iloc[0], rel=0.1)
+
+
+def test_icc_and_shrinkage_refuse_a_residual_sd_model(fits):
+    fit = fits["orthodont_sex-reml"]
+    with pytest.raises(ValueError, match="no single residual variance"):
+        fit.icc()
+    with pytest.raises(ValueError, match="shrinkage factors of a fit with a residual SD model"):
+        fit.shrinkage()
+    assert np.all(fit.coef_table()["df"] < 105)  # delta among the variance parameters

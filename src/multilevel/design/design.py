@@ -57,6 +57,9 @@ class Design:
         :mod:`multilevel.design.dispersion`); ``weights`` then holds its
         weights at the fitted coefficients, and a refit estimates them again
         from its prior weights.
+    residual : ResidualCorrelation or None
+        Correlated residuals within groups (``residual=``,
+        :mod:`multilevel.design.correlation`), with the fitted correlation.
 
     Examples
     --------
@@ -79,6 +82,7 @@ class Design:
     data: pd.DataFrame | None = None
     offset_argument: bool = False
     dispersion: object = None
+    residual: object = None
 
     @property
     def n(self) -> int:

@@ -52,4 +52,5 @@ def subset_design(design, keep: np.ndarray):
         offset=None if design.offset is None else design.offset[keep],
         rows=design.rows[keep], data_index=design.data_index[keep],
         data=None if data is None else data.iloc[np.flatnonzero(keep)],
-        dispersion=None if design.dispersion is None else design.dispersion.subset(keep))
+        dispersion=None if design.dispersion is None else design.dispersion.subset(keep),
+        residual=None if design.residual is None else design.residual.subset(keep))

@@ -55,6 +55,9 @@ def hatvalues(fit) -> pd.Series:
     from ..linalg.crossprod import term_matrix
 
     _check_lmer(fit, "hat values")
+    if fit.design.residual is not None:
+        raise ValueError("hat values with a residual correlation (residual=) are not available (its rows are not "
+                         "independent); refit without residual= or use fit.influence(groups=...)")
     d = fit.design
     q = sum(t.q for t in d.terms)
     if q > MAX_Q:

@@ -102,6 +102,9 @@ def _components(terms, offsets) -> list[sp.csr_matrix]:
 def kenward_roger(fit) -> KenwardRoger:
     """See :func:`_kenward_roger`; small models on one BLAS thread (OpenBLAS's pool costs
     more than it saves on q x q blocks of a few hundred, most of all on a busy machine)."""
+    if getattr(fit.design, "residual", None) is not None:
+        raise ValueError("Kenward-Roger's method is not available with a residual correlation (residual=); use "
+                         "Satterthwaite's (ddf='satterthwaite', or df='satterthwaite' in ml.emmeans)")
     structured = [t.text for t in fit.design.terms if t.structure is not None]
     if structured:
         raise ValueError(f"Kenward-Roger's method is not available for the covariance structure of {structured[0]} "

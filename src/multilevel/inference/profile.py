@@ -661,6 +661,9 @@ def profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
             5 %    95 %
     Days  7.901  13.034
     """
+    if getattr(fit.design, "residual", None) is not None or getattr(fit.design, "dispersion", None) is not None:
+        raise ValueError("profile intervals are not available with a residual correlation or SD model (residual=, "
+                         "dispformula=); use method='boot' (parametric bootstrap) or method='wald' (fixed effects)")
     structured = [t.text for t in fit.design.terms if t.structure is not None]
     if structured:
         raise ValueError(f"profile intervals are not available for the covariance structure of {structured[0]}; "

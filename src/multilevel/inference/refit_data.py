@@ -68,4 +68,6 @@ def refit_on(fit, frame: pd.DataFrame):
                          nagq=fit.nagq, **kw)
         if fit.design.dispersion is not None:
             kw["dispformula"] = fit.design.dispersion.formula
+        if fit.design.residual is not None:
+            kw["residual"] = fit.design.residual.text
         return lmer(fit.formula, frame, reml=fit.reml, **kw)

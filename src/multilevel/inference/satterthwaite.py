@@ -54,6 +54,56 @@ class VarparCovariance:
     messages: tuple[str, ...]
 
 
+def _residual_parameters(fit) -> np.ndarray | None:
+    """A fit's residual correlation (its unconstrained rho) or SD model (delta) parameters, None without."""
+    d = fit.design
+    if getattr(d, "residual", None) is not None:
+        return np.array([d.residual.a_of(d.residual.rho)])
+    if getattr(d, "dispersion", None) is not None:
+        return np.asarray(d.dispersion.coef, dtype=float)
+    return None
+
+
+class _ResidualModelObjective:
+    """``factor((theta, extra))`` and ``cp`` of a fit with a residual correlation or SD model,
+    on its standardised scale (``fit._std``): the rows whitened at rho, or weighted at delta,
+    then the column transforms of the fit. ``cp`` is that of the last ``factor`` call."""
+
+    def __init__(self, fit, layout):
+        from dataclasses import replace
+
+        d = fit.design
+        st = fit._std
+        self.reml = fit.reml
+        self.layout = layout
+        self.nt = layout.ntheta
+        self.rc = getattr(d, "residual", None)
+        self.dm = getattr(d, "dispersion", None)
+        y = d.y if d.offset is None else d.y - d.offset
+        X = np.asarray(d.X, dtype=float)
+        terms = tuple(replace(t, Z=np.ascontiguousarray(t.Z @ B)) for t, B in zip(d.terms, st.B))
+        self.inner = replace(d, y=(y - X @ st.shift) / st.scale, fixed=replace(d.fixed, X=X @ st.Tx), terms=terms,
+                             offset=None, residual=None, dispersion=None)
+        self.cp = fit._cp
+
+    def factor(self, x):
+        from dataclasses import replace
+
+        from ..linalg import cross_products, factorize
+
+        x = np.asarray(x, dtype=float)
+        theta, extra = x[: self.nt], x[self.nt:]
+        if self.rc is not None:
+            from ..lmm.correlation import whitened_design
+
+            wd, logdet = whitened_design(self.inner, self.rc, self.rc.rho_of(extra[0]))
+            cp = cross_products(wd)
+            self.cp = replace(cp, log_weights=cp.log_weights - logdet)
+        else:
+            self.cp = cross_products(replace(self.inner, weights=self.dm.weights(extra)))
+        return factorize(self.cp, self.layout, theta)
+
+
 def varpar_covariance(fit) -> VarparCovariance:
     """Hessian, ``vcov(varpar)`` and the Jacobian of ``vcov(beta)`` for a fit.
 
@@ -68,9 +118,14 @@ def varpar_covariance(fit) -> VarparCovariance:
     from ..linalg import ThetaLayout
     from ..lmm import LmmObjective
 
-    obj = LmmObjective(cp=fit._cp, layout=ThetaLayout.from_terms(fit.design.terms), reml=fit.reml)
     st = fit._std
-    vp = np.append(fit._theta_internal, fit.sigma / st.scale)
+    layout = ThetaLayout.from_terms(fit.design.terms)
+    extra = _residual_parameters(fit)
+    if extra is not None:  # rho or the SD model's delta: variance parameters too, not known constants
+        obj, x_extra = _ResidualModelObjective(fit, layout), extra
+    else:
+        obj, x_extra = LmmObjective(cp=fit._cp, layout=layout, reml=fit.reml), np.zeros(0)
+    vp = np.r_[fit._theta_internal, x_extra, fit.sigma / st.scale]
     H = hessian(lambda v: varpar_deviance(obj, v), vp)
     J = st.vcov_to_user(jacobian(lambda v: vcov_beta_at(obj, v), vp))
     w, V = np.linalg.eigh(H)

@@ -11,6 +11,8 @@ conditional modes with ``use_re=True`` when the group was in the fit).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -115,6 +117,13 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
     X, terms, offset, index, prior, weights = _rows(fit, newdata)
     glmm = not has_sigma(fit)
     sigma = 1.0 if glmm else fit.sigma
+    rc = getattr(fit.design, "residual", None)
+    if rc is not None and newdata is not None:  # the new rows' own groups and times
+        from ..design.correlation import residual_correlation
+        from ..design.data import as_dataframe
+
+        new = as_dataframe(newdata)
+        rc = replace(residual_correlation(rc.text, new), rho=rc.rho)
     eta0 = X @ fit.fixef.to_numpy() + (0.0 if offset is None else offset)
     out = np.empty((len(eta0), nsim))
     factors = _factors(fit)
@@ -130,6 +139,8 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
             out[:, s] = _draw_glmm(fit if newdata is None else _PriorView(fit, prior, newdata), eta, rng)
         else:
             e = rng.standard_normal(len(eta)) * sigma
+            if rc is not None:  # correlated within the groups of the residual correlation
+                e = rc.correlate(e, rc.rho)
             if weights is not None:
                 with np.errstate(divide="ignore"):
                     e = e / np.sqrt(weights)

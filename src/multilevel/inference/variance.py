@@ -89,6 +89,11 @@ def _residual_variance(fit) -> float:
     """sigma^2 of a linear mixed model, the latent-scale distribution variance of a GLMM."""
     family = getattr(fit, "family", None)
     if family is None:
+        if getattr(fit.design, "dispersion", None) is not None:
+            # sigma is the residual SD where the SD model's columns are 0: a reference, not the variance
+            raise ValueError("the ICC, R2 and variance shares of a fit with a residual SD model (dispformula=) "
+                             "have no single residual variance (it differs by row); fit without dispformula "
+                             "for them (performance and glmmTMB do not give them either)")
         return float(fit.sigma**2)
     link = family.link.name
     if family.name == "binomial" and link in _LATENT:
@@ -250,6 +255,9 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     ...                  sh["R_j"] * fit.residuals("marginal").groupby(fit.design.terms[0].codes).mean().to_numpy()))
     True
     """
+    if getattr(fit.design, "dispersion", None) is not None:
+        raise ValueError("shrinkage factors of a fit with a residual SD model (dispformula=) are not available "
+                         "(each row has its own residual variance); fit without dispformula for them")
     terms = fit.design.terms
     if group is not None and not isinstance(group, str):
         raise TypeError(f"group must be the name of a grouping factor, not {short_repr(group)}")

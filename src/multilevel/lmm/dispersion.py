@@ -76,7 +76,9 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     if start is None or isinstance(start, str):
         theta0 = moment_start(inner, layout)
     else:
-        theta0 = st.theta_to_internal(np.asarray(start, dtype=float))
+        from .fit import check_start
+
+        theta0 = st.theta_to_internal(check_start(start, layout.lower))
     x0 = np.r_[theta0, np.zeros(Xs.shape[1])]
     lower = np.r_[layout.lower, np.full(Xs.shape[1], -np.inf)]
     method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
@@ -86,6 +88,11 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
         opt = again
     x = opt.xopt
     d = x[nt:]
+    if not opt.converged:
+        import warnings
+
+        warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and the "
+                      "residual SD model may not be at the optimum", stacklevel=5)
     coef = d / sd
     # the weights at the optimum were exp(2 mu'delta) times the model's: sigma and theta move by its root
     c = float(np.exp(2.0 * (mu @ coef)))
@@ -99,8 +106,9 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     try:
         H = hessian(f, x)
         Hf = H[np.ix_(free, free)]
-        V = 2.0 * np.linalg.inv(Hf)
-        se = np.sqrt(np.maximum(np.diag(V)[-d.size:], 0.0)) / sd
+        if np.all(np.linalg.eigvalsh(Hf) > 1e-8 * max(1.0, float(np.abs(Hf).max()))):  # (else: not identified)
+            V = 2.0 * np.linalg.inv(Hf)
+            se = np.sqrt(np.diag(V)[-d.size:]) / sd
     except (np.linalg.LinAlgError, ValueError):
         pass
     fitted = replace(fitted, se=se)

@@ -191,10 +191,17 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
             "the formula has no random-effects term such as (1 | group); "
             "for a model without random effects use ml.lm"
         )
+    if design.dispersion is not None and design.residual is not None:
+        raise ValueError("a residual SD model (dispformula=) and a residual correlation (residual=) together are "
+                         "not available yet; give one of them")
     if design.dispersion is not None and _restore is None:
         from .dispersion import fit_with_dispersion
 
         return fit_with_dispersion(design, reml, optimizer, start, data_name, fit_design)
+    if design.residual is not None and _restore is None:
+        from .correlation import fit_with_correlation
+
+        return fit_with_correlation(design, reml, optimizer, start, data_name, fit_design)
     unidentified = identifiability(design)
     # the optimisation runs on a standardised copy of the design, so that it
     # does not depend on the units of the predictors or the response
@@ -309,7 +316,7 @@ def fit_from(design, reml: bool, optimizer: str, start, singular: bool, data_nam
 
 
 def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
-         optimizer: str = "auto", start=None, dispformula: str | None = None):
+         optimizer: str = "auto", start=None, dispformula: str | None = None, residual: str | None = None):
     """Fit a linear mixed model, as ``lme4::lmer``.
 
     Parameters
@@ -347,6 +354,15 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         exponential trend, nlme's ``varExp(form = ~ age)``), estimated with
         theta by ML or REML. ``fit.dispersion`` tables ``delta`` (log SD
         ratios) with standard errors and the SD ratios ``exp(delta)``.
+    residual : str, optional
+        Correlated residuals within groups, nlme's ``correlation=``:
+        ``"ar1(time | g)"`` (``cor(e_i, e_j) = rho^|t_i - t_j|`` within each
+        level of ``g``: ``corAR1(form = ~ time | g)``, gaps in integer times
+        allowed) or ``"cs(1 | g)"`` (one correlation, ``corCompSymm``),
+        estimated with theta by ML or REML; ``g`` must be nested in every
+        random-effects grouping factor. ``fit.residual_correlation`` gives
+        rho; ``fit.residuals("normalized")`` the residuals with the
+        correlation undone (nlme's ``type = "normalized"``).
 
     Returns
     -------
@@ -371,6 +387,11 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
 
         design = replace(design, dispersion=dispersion_model(dispformula, as_dataframe(data), design,
                                                              design.formula.response))
+    if residual is not None:
+        from ..design.correlation import residual_correlation
+        from ..design.data import as_dataframe
+
+        design = replace(design, residual=residual_correlation(residual, as_dataframe(data), design))
     name = None
     attrs = getattr(data, "attrs", None)
     if isinstance(attrs, dict):

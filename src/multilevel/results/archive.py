@@ -112,6 +112,9 @@ def _frame(result) -> tuple[pd.DataFrame, dict]:
     dm = getattr(result.design, "dispersion", None)
     if dm is not None:  # and the residual SD model's
         formula = f"{formula} + {dm.formula.strip().lstrip('~')}"
+    rc = getattr(result.design, "residual", None)
+    if rc is not None:  # and the residual correlation's time and groups
+        formula = " + ".join([formula] + ([rc.time_name] if rc.time_name else []) + list(rc.group_columns))
     return model_frame(result.design, formula, getattr(result, "offset_name", None),
                        getattr(result, "weights_name", None))
 
@@ -222,6 +225,9 @@ def save(result, path) -> Path:
                 call["weights"] = "__weights__"
         elif result.design.weights is not None:
             call["kind_weights"] = "values"
+        rc = result.design.residual
+        if rc is not None:  # the correlation model and its estimate
+            call["residual"] = {"spec": rc.text, "rho": float(rc.rho), "se": None if rc.se is None else float(rc.se)}
         _weights_offset(result, frame, call)
         manifest = {"kind": "lmer", "call": call,
                     "optimizer": _opt_record(result.optinfo, result._theta_internal),
@@ -367,10 +373,21 @@ def load(path):
                 dm = dispersion_model(call["dispformula"], data, design, design.formula.response)
                 dm = replace(dm.with_coef(saved["coef"]), se=np.asarray(saved["se"], dtype=float))
                 design = replace(design, weights=dm.weights())
+            rc, logdet = None, 0.0
+            if call.get("residual") is not None:  # the saved correlation: the fit of the whitened rows
+                from ..design.correlation import residual_correlation
+                from ..lmm.correlation import whitened_design
+
+                saved = call["residual"]
+                rc = residual_correlation(saved["spec"], data, design).with_rho(saved["rho"], saved["se"])
+                user_design = design
+                design, logdet = whitened_design(design, rc, rc.rho)
             fit = fit_design(design, reml=call["reml"], optimizer=opt.optimizer, data_name=manifest.get("data_name"),
                              _restore=(opt, internal))
             if dm is not None:
                 fit = replace(fit, design=replace(fit.design, dispersion=dm))
+            if rc is not None:
+                fit = replace(fit, design=replace(user_design, residual=rc), objective=fit.objective + logdet)
             offset = call.get("offset")
             if isinstance(offset, str) and offset != "__offset__":
                 fit = replace(fit, offset_name=offset)

@@ -169,7 +169,29 @@ class LmerResult(AfterFit):
     def df(self) -> int:
         """Number of parameters: fixed effects, theta, sigma and a residual SD model's coefficients."""
         dm = self.design.dispersion
-        return self.design.p + self.theta.size + 1 + (0 if dm is None else len(dm.names))
+        return (self.design.p + self.theta.size + 1 + (0 if dm is None else len(dm.names))
+                + (0 if self.design.residual is None else 1))
+
+    @property
+    def residual_correlation(self) -> pd.Series | None:
+        """The residual correlation (``residual=``): ``rho`` and a Wald interval (``lower``,
+        ``upper``, 95%, on its unconstrained scale and back-transformed); None without one.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...               residual="ar1(Days | Subject)")
+        >>> round(float(fit.residual_correlation["rho"]), 3)
+        0.653
+        """
+        rc = self.design.residual
+        if rc is None:
+            return None
+        a = rc.a_of(rc.rho)
+        se = np.nan if rc.se is None else rc.se
+        lo, hi = (rc.rho_of(a - 1.959964 * se), rc.rho_of(a + 1.959964 * se)) if np.isfinite(se) else (np.nan,) * 2
+        return pd.Series({"rho": rc.rho, "lower": lo, "upper": hi}, name=rc.text)
 
     @property
     def dispersion(self) -> pd.DataFrame | None:
@@ -402,10 +424,13 @@ class LmerResult(AfterFit):
 
         Parameters
         ----------
-        type : {"conditional", "marginal", "scaled", "pearson"}
+        type : {"conditional", "marginal", "scaled", "pearson", "normalized"}
             ``y - fitted``; ``y - X beta``; conditional divided by sigma (times
             sqrt of the weight), as ``residuals(fit, scaled=TRUE)``; ``pearson``
-            is the same as ``scaled`` times sigma.
+            is the same as ``scaled`` times sigma; ``normalized``: with a
+            residual correlation (``residual=``), the scaled residuals with
+            each group's correlation undone (``L_g^-1 r / sigma``, nlme's
+            ``type = "normalized"``), else the scaled ones.
 
         Returns
         -------
@@ -423,9 +448,16 @@ class LmerResult(AfterFit):
         >>> round(float(fit.residuals("scaled").iloc[0] * fit.sigma), 2)
         -4.1
         """
-        as_choice(type, "type", ("conditional", "marginal", "scaled", "pearson"))
+        as_choice(type, "type", ("conditional", "marginal", "scaled", "pearson", "normalized"))
         y = self.design.y
-        if type == "conditional":
+        if type == "normalized":
+            r = (y - self.fitted.to_numpy()) / self.sigma
+            if self.design.weights is not None:
+                r = r * np.sqrt(self.design.weights)
+            rc = self.design.residual
+            if rc is not None:
+                (r,), _ = rc.whiten([r], rc.rho)
+        elif type == "conditional":
             r = y - self.fitted.to_numpy()
         elif type == "marginal":
             r = y - self._marginal

@@ -429,6 +429,10 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     out.append("Random effects:")
     out.extend(_random_effects(fit))
     out.append(_groups_line(fit))
+    rc = getattr(fit.design, "residual", None)
+    if rc is not None:  # as nlme's "Correlation Structure"
+        iv = fit.residual_correlation
+        out.append(f"Residual correlation {rc.text}: rho = {rc.rho:.4g} (95% CI {iv['lower']:.3g} to {iv['upper']:.3g})")
     dm = getattr(fit.design, "dispersion", None)
     if dm is not None:  # the residual SD model, as glmmTMB's "Dispersion model" (with the SD ratios)
         table = fit.dispersion

@@ -1,0 +1,240 @@
+"""Correlated residuals within groups of rows (nlme's ``correlation=``).
+
+``ml.lmer(..., residual="ar1(time | g)")``: the residuals of the rows of one
+level of ``g`` are correlated, ``cor(e_i, e_j) = rho^|t_i - t_j|`` (nlme's
+``corAR1(form = ~ time | g)`` for integer times, with gaps; ``corCAR1`` for
+real ones); ``residual="cs(1 | g)"``: one correlation ``rho`` between any two
+rows of a group (nlme's ``corCompSymm``). Rows of different groups stay
+independent, so the model is an ordinary linear mixed model after each
+group's rows (``y``, ``X``, every ``Z``) are multiplied by ``L_g^-1``, the
+inverse Cholesky factor of the group's correlation matrix, and the criterion
+gains ``log |R| = sum_g log |R_g|``. That needs every random-effects term to
+be constant within a group (the groups nested in each term's grouping factor):
+whitening then keeps each row in its level's block.
+
+Groups with the same pattern of times share one factor, so a balanced design
+costs one small Cholesky factorisation per evaluation.
+
+Examples
+--------
+>>> import multilevel as ml
+>>> from multilevel.design import build_design
+>>> ss = ml.datasets.load("sleepstudy")
+>>> d = build_design("Reaction ~ Days + (1 | Subject)", ss)
+>>> rc = residual_correlation("ar1(Days | Subject)", ss, d)
+>>> rc.kind, rc.group_name, len(rc.patterns)
+('ar1', 'Subject', 1)
+>>> R = rc.matrices(0.5)[0]
+>>> R[0, :3].tolist()
+[1.0, 0.5, 0.25]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+from scipy import special
+
+__all__ = ["ResidualCorrelation", "residual_correlation"]
+
+_SPEC = re.compile(r"^\s*(ar1|cs)\s*\((.*)\|(.*)\)\s*$")
+
+
+@dataclass(frozen=True)
+class ResidualCorrelation:
+    """The residual correlation model of a fit, and its correlation once estimated.
+
+    Attributes
+    ----------
+    kind : {"ar1", "cs"}
+    text : str
+        The ``residual`` argument as given.
+    time_name : str or None
+        The time variable of ``ar1``.
+    group_name : str
+    time : ndarray (n,) or None
+    group : ndarray (n,) of int
+        Each row's group.
+    rho : float or None
+        The estimated correlation (None before the fit).
+    se : float or None
+        The standard error of rho's unconstrained parameter (``a``).
+    """
+
+    kind: str
+    text: str
+    time_name: str | None
+    group_name: str
+    time: np.ndarray | None = field(repr=False, default=None)
+    group: np.ndarray = field(repr=False, default=None)
+    group_columns: tuple = ()
+    rho: float | None = None
+    se: float | None = None
+
+    # ------------------------------------------------------------ structure
+    @cached_property
+    def patterns(self) -> list:
+        """Per pattern of times: (rows (G, m) of its groups, in time order; times (m,) relative
+        to the first)."""
+        order = np.lexsort(((np.zeros(self.group.size) if self.time is None else self.time), self.group))
+        g_sorted = self.group[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
+        ends = np.r_[starts[1:], g_sorted.size]
+        by: dict = {}
+        for a, b in zip(starts, ends):
+            rows = order[a:b]
+            key = (b - a,) if self.time is None else tuple(np.round(self.time[rows] - self.time[rows[0]], 9))
+            by.setdefault(key, []).append(rows)
+        return [(np.stack(rs), np.asarray(key if self.time is not None else np.zeros(key[0]), dtype=float))
+                for key, rs in by.items()]
+
+    @property
+    def max_size(self) -> int:
+        return max(rows.shape[1] for rows, _ in self.patterns)
+
+    @property
+    def rho_lower(self) -> float:
+        """The smallest correlation with every group's matrix positive definite."""
+        return -1.0 if self.kind == "ar1" else -1.0 / max(self.max_size - 1, 1)
+
+    def rho_of(self, a: float) -> float:
+        """The correlation of the unconstrained parameter ``a``."""
+        a = float(a)
+        if self.kind == "ar1":
+            return float(a / np.sqrt(1.0 + a * a))
+        lo = self.rho_lower
+        return float(np.clip(lo + (1.0 - lo) * special.expit(a), lo + 1e-12, 1.0 - 1e-12))
+
+    def a_of(self, rho: float) -> float:
+        """The unconstrained parameter of a correlation."""
+        lo = self.rho_lower
+        rho = float(np.clip(rho, lo + 1e-10, 1.0 - 1e-10))
+        if self.kind == "ar1":
+            return rho / np.sqrt(1.0 - rho * rho)
+        return float(special.logit((rho - lo) / (1.0 - lo)))
+
+    def matrices(self, rho: float) -> list[np.ndarray]:
+        """The correlation matrix of each pattern."""
+        out = []
+        for rows, t in self.patterns:
+            m = rows.shape[1]
+            if self.kind == "ar1":
+                R = rho ** np.abs(t[:, None] - t[None, :])
+            else:
+                R = np.where(np.eye(m, dtype=bool), 1.0, rho)
+            out.append(R)
+        return out
+
+    # ------------------------------------------------------------- whitening
+    def whiten(self, arrays, rho: float):
+        """``L_g^-1 A`` for each array ``A`` (n,) or (n, k) of ``arrays``, and ``log |R|``.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            Where a group's matrix is not positive definite.
+        """
+        outs = [np.empty_like(np.asarray(a, dtype=float)) for a in arrays]
+        logdet = 0.0
+        for (rows, _), R in zip(self.patterns, self.matrices(rho)):
+            L = np.linalg.cholesky(R)
+            Linv = np.linalg.inv(L)
+            logdet += rows.shape[0] * 2.0 * float(np.sum(np.log(np.diag(L))))
+            for a, out in zip(arrays, outs):
+                a = np.asarray(a, dtype=float)
+                blk = a[rows]  # (G, m) or (G, m, k)
+                out[rows] = np.einsum("ij,gj...->gi...", Linv, blk)
+        return outs, logdet
+
+    def correlate(self, e: np.ndarray, rho: float) -> np.ndarray:
+        """``L_g e`` per group: independent standard draws made correlated."""
+        out = np.empty_like(e)
+        for (rows, _), R in zip(self.patterns, self.matrices(rho)):
+            L = np.linalg.cholesky(R)
+            out[rows] = np.einsum("ij,gj...->gi...", L, e[rows])
+        return out
+
+    def with_rho(self, rho: float, se: float | None = None) -> "ResidualCorrelation":
+        return replace(self, rho=float(rho), se=se)
+
+    def subset(self, keep) -> "ResidualCorrelation":
+        keep = np.asarray(keep, dtype=bool)
+        return replace(self, time=None if self.time is None else self.time[keep], group=self.group[keep])
+
+
+def residual_correlation(spec, frame, design=None) -> ResidualCorrelation:
+    """The residual correlation ``spec`` (``"ar1(time | g)"`` or ``"cs(1 | g)"``) on the
+    rows of ``design`` (every row of ``frame`` without one: new rows), or a one-line error.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> ss = ml.datasets.load("sleepstudy")
+    >>> residual_correlation("cs(1 | Days)", ss, build_design("Reaction ~ Days + (1 | Subject)", ss))
+    Traceback (most recent call last):
+    ...
+    ValueError: residual='cs(1 | Days)': the random-effects term (1 | Subject) varies within the groups of Days; residual correlation needs the groups nested in every grouping factor (e.g. residual='cs(1 | Subject)')
+    """
+    from .data import check_columns
+    from .random import group_codes
+    from ..arguments import short_repr
+
+    if not isinstance(spec, str):
+        raise TypeError(f"residual must be a string such as 'ar1(time | g)' or 'cs(1 | g)', not {short_repr(spec)}")
+    m = _SPEC.match(spec)
+    if m is None:
+        raise ValueError(f"residual={spec!r}: write 'ar1(time | g)' (AR(1) over a numeric time within groups g) "
+                         "or 'cs(1 | g)' (one correlation within groups g)")
+    kind, left, right = m.group(1), m.group(2).strip(), m.group(3).strip()
+    groups = tuple(c.strip() for c in right.split(":"))
+    if not right or not all(groups):
+        raise ValueError(f"residual={spec!r} has no grouping factor after '|'")
+    rows = frame if design is None else frame.iloc[np.asarray(design.rows)]
+    check_columns(list(groups), rows, f"residual={spec!r} (grouping factor)")
+    if rows[list(groups)].isna().to_numpy().any():
+        raise ValueError(f"residual={spec!r}: the grouping factor has missing values in rows the model uses; "
+                         "drop those rows first")
+    codes, _ = group_codes(rows, groups)
+    time = None
+    if kind == "ar1":
+        check_columns([left], rows, f"residual={spec!r} (time)")
+        col = rows[left]
+        import pandas as pd
+
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise ValueError(f"residual={spec!r}: the time {left!r} must be numeric (its differences are the lags "
+                             f"of rho^|t_i - t_j|), not {col.dtype}")
+        time = col.to_numpy(dtype=float)
+        if not np.all(np.isfinite(time)):
+            raise ValueError(f"residual={spec!r}: the time {left!r} has missing values in rows the model uses; "
+                             "drop those rows first")
+        order = np.lexsort((time, codes))
+        same = (np.diff(codes[order]) == 0) & (np.diff(time[order]) == 0)
+        if same.any():
+            raise ValueError(f"residual={spec!r}: two rows of one group have the same time {left}; an AR(1) "
+                             "correlation needs one row per time within a group")
+    elif left != "1":
+        raise ValueError(f"residual={spec!r}: compound symmetry takes no time, write 'cs(1 | {right})'")
+    for t in (() if design is None else design.terms):  # each term must be constant within a group
+        first = np.full(int(codes.max()) + 1, -1)
+        first[codes[::-1]] = t.codes[::-1]
+        if np.any(first[codes] != t.codes):
+            raise ValueError(f"residual={spec!r}: the random-effects term {t.text} varies within the groups of "
+                             f"{right}; residual correlation needs the groups nested in every grouping factor "
+                             f"(e.g. residual='{kind}({left} | {t.group})')")
+    if kind == "cs" and design is not None:
+        for t in design.terms:  # compound symmetry within the levels of a random intercept's factor is that intercept
+            if "(Intercept)" in t.columns and int(t.codes.max()) == int(codes.max()) and np.array_equal(
+                    np.unique(np.c_[t.codes, codes], axis=0)[:, 0], np.arange(int(codes.max()) + 1)):
+                raise ValueError(f"residual={spec!r}: a compound-symmetric residual correlation within the groups "
+                                 f"of {right} is the random intercept of {t.text} (one covariance shared by all "
+                                 "rows of a group): the two cannot be told apart; drop one")
+    if design is not None and np.bincount(codes).max() < 2:
+        raise ValueError(f"residual={spec!r}: every group of {right} has one row, so there is no correlation "
+                         "to estimate")
+    return ResidualCorrelation(kind=kind, text=spec, time_name=left if kind == "ar1" else None,
+                               group_name=right, time=time, group=np.asarray(codes), group_columns=groups)

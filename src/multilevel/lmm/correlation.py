@@ -1,0 +1,98 @@
+"""Fitting a linear mixed model with correlated residuals within groups (``residual=``).
+
+For a correlation ``rho`` the rows of each group are whitened (multiplied by
+``L_g^-1``, :mod:`multilevel.design.correlation`), which leaves an ordinary
+linear mixed model whose criterion, plus ``log |R|``, is the correlated
+model's -2 log-likelihood (ML) or REML criterion, as nlme's ``lme`` with
+``correlation=`` defines them. theta and rho's unconstrained parameter are
+optimised jointly (BOBYQA), on the standardised design (a column transform,
+which whitening, a row transform, leaves in place). The result is the
+ordinary fit of the whitened design at the estimated rho (its fixed effects'
+covariance, conditional modes and variances), holding the user's design with
+the correlation model attached, so that fitted values, residuals,
+predictions and refits are on the data's rows; Satterthwaite's df
+differentiate over rho too (:mod:`multilevel.inference.satterthwaite`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..design import standardize
+from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
+from .objective import criterion
+from .optimize import minimize_theta
+from .start import moment_start
+
+__all__ = ["fit_with_correlation", "whitened_design"]
+
+
+def whitened_design(design, rc, rho: float):
+    """``design`` (without its correlation model) with every group's rows whitened at ``rho``,
+    and ``log |R|``."""
+    y = design.y if design.offset is None else design.y - design.offset
+    arrays = [y, design.X] + [t.Z for t in design.terms]
+    outs, logdet = rc.whiten(arrays, rho)
+    terms = tuple(replace(t, Z=np.ascontiguousarray(Z)) for t, Z in zip(design.terms, outs[2:]))
+    out = replace(design, y=outs[0], fixed=replace(design.fixed, X=np.ascontiguousarray(outs[1])), terms=terms,
+                  offset=None, residual=None)
+    return out, logdet
+
+
+def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, fit_design):
+    """Fit ``design`` (which has a :class:`~multilevel.design.correlation.ResidualCorrelation`)
+    by ML or REML over theta and rho jointly; ``fit_design`` builds the result at rho."""
+    from ..inference.derivatives import hessian
+
+    rc = design.residual
+    if design.weights is not None:
+        raise ValueError("weights with a residual correlation are not available: drop weights= or residual=")
+    base = replace(design, residual=None)
+    st, inner = standardize(base)
+    layout = ThetaLayout.from_terms(inner.terms)
+    nt = layout.ntheta
+
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        try:
+            wd, logdet = whitened_design(inner, rc, rc.rho_of(x[-1]))
+            cp = cross_products(wd)
+            cp = replace(cp, log_weights=cp.log_weights - logdet)
+            val = criterion(factorize(cp, layout, x[:nt]), cp, reml)
+        except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
+            return float("inf")
+        return float(val) if np.isfinite(val) else float("inf")
+
+    if start is None or isinstance(start, str):
+        theta0 = moment_start(inner, layout)
+    else:
+        from .fit import check_start
+
+        theta0 = st.theta_to_internal(check_start(start, layout.lower))
+    x0 = np.r_[theta0, 0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
+    lower = np.r_[layout.lower, -np.inf]
+    method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
+    opt = minimize_theta(f, x0, lower, optimizer=method)
+    again = minimize_theta(f, opt.xopt, lower, optimizer=method)  # a fresh trust region from there
+    if again.fopt < opt.fopt:
+        opt = again
+    x = opt.xopt
+    rho = rc.rho_of(x[-1])
+    if not opt.converged:
+        import warnings
+
+        warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and rho "
+                      "may not be at the optimum", stacklevel=5)
+    se = None
+    try:  # the criterion's Hessian over (theta, a) is twice the inverse covariance
+        free = np.r_[x[:nt] > lower[:nt] + 1e-6, True]
+        H = hessian(f, x)[np.ix_(free, free)]
+        if np.all(np.linalg.eigvalsh(H) > 1e-8 * max(1.0, float(np.abs(H).max()))):  # (else rho is not identified)
+            se = float(np.sqrt(2.0 * np.linalg.inv(H)[-1, -1]))
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+    wd, logdet = whitened_design(base, rc, rho)
+    fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=st.theta_to_user(x[:nt]), data_name=data_name)
+    return replace(fit, design=replace(design, residual=rc.with_rho(rho, se)), objective=fit.objective + logdet)

@@ -1,0 +1,135 @@
+"""Linear mixed models with correlated residuals within groups (``residual=``) against
+nlme's lme with corAR1 and corCompSymm (tests/reference/correlation.R): the
+log-likelihood within 1e-6 relative, the fixed effects, sigma, the random
+intercept's SD and rho within 1e-3, the normalized residuals; and the
+compound-symmetric residuals of Machines' worker x machine cells equal to
+the nested random intercepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+
+REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "correlation.json").read_text())
+CASES = {f"{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in REF["models"]}
+
+
+def _data(name):
+    if name == "orthodont":
+        return ml.datasets.load("orthodont").assign(visit=lambda d: (d.age - 8) / 2)
+    if name == "machines":
+        return ml.datasets.load("machines")
+    ss = ml.datasets.load("sleepstudy")
+    return ss[ss.Days != 3] if name == "sleep_gap" else ss
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {key: ml.lmer(m["formula"], _data(m["dataset"]), reml=m["reml"], residual=m["residual"])
+            for key, m in CASES.items()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_against_nlme(fits, case):
+    m, fit = CASES[case], fits[case]
+    assert fit.loglik >= m["loglik"] - 1e-6 * abs(m["loglik"])
+    assert fit.loglik == pytest.approx(m["loglik"], rel=1e-6)
+    assert fit.df == m["df"]
+    np.testing.assert_allclose(fit.fixef[list(m["fixef"])], list(m["fixef"].values()), rtol=1e-3, atol=1e-4)
+    assert fit.sigma == pytest.approx(m["sigma"], rel=1e-3)
+    assert fit.varcorr["std_dev"].iloc[0] == pytest.approx(m["sd"], rel=2e-3, abs=1e-4)
+    assert fit.residual_correlation["rho"] == pytest.approx(m["rho"], abs=1e-3)
+    if m["id"] != "machines_cs":
+        # (for the compound-symmetric cells nlme's "normalized" residuals are not L_g^-1 r / sigma: whitening
+        # its own level-1 residuals by t(chol(R_g)) in R gives this fit's values, -0.3966, 0.5217, 0.5653)
+        np.testing.assert_allclose(fit.residuals("normalized").to_numpy()[:5], m["normalized"], rtol=2e-3,
+                                   atol=2e-3)
+    elif not m["reml"]:
+        np.testing.assert_allclose(fit.residuals("normalized").to_numpy()[:3], [-0.3965726, 0.5216800, 0.5653159],
+                                   atol=2e-4)
+
+
+def test_compound_symmetric_cells_are_the_nested_intercepts(fits):
+    m = ml.datasets.load("machines")
+    nested = ml.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", m, reml=False)
+    assert fits["machines_cs-ml"].loglik == pytest.approx(nested.loglik, rel=1e-9)
+    np.testing.assert_allclose(fits["machines_cs-ml"].fixef, nested.fixef, rtol=1e-6)
+
+
+def test_outputs_refits_and_refusals(fits, tmp_path):
+    fit = fits["sleep_ar1-reml"]
+    assert "Residual correlation ar1(Days | Subject): rho = 0.6531" in fit.summary()
+    iv = fit.residual_correlation
+    assert iv["lower"] < iv["rho"] < iv["upper"]
+    again = ml.load(fit.save(tmp_path / "ar1.mlfit"))
+    assert again.loglik == pytest.approx(fit.loglik, rel=1e-12)
+    assert again.residual_correlation["rho"] == pytest.approx(iv["rho"], rel=1e-12)
+    # simulated residuals have the fitted correlation between neighbouring days
+    sims = fit.simulate(3000, seed=2).to_numpy() - fit._marginal[:, None]
+    total = fit.sigma ** 2 + fit.varcorr["variance"].iloc[0]
+    want = (fit.varcorr["variance"].iloc[0] + fit.sigma ** 2 * iv["rho"]) / total
+    assert np.corrcoef(sims[0], sims[1])[0, 1] == pytest.approx(want, abs=0.05)
+    assert ml.bootstrap(fit, nsim=3, seed=1).summary().shape[0] == 4
+    with pytest.raises(ValueError, match="Kenward-Roger's method is not available with a residual correlation"):
+        fit.coef_table(ddf="kenward-roger")
+    with pytest.raises(ValueError, match="profile intervals are not available with a residual correlation"):
+        fit.confint(method="profile")
+    with pytest.raises(ValueError, match="hat values with a residual correlation"):
+        fit.hatvalues()
+    assert "satterthwaite" in str(ml.emmeans(fit, "Days", at={"Days": [0, 9]})).lower()
+
+
+def test_row_order_does_not_move_the_fit(fits):
+    ss = ml.datasets.load("sleepstudy")
+    shuffled = ss.iloc[np.random.default_rng(4).permutation(len(ss))]
+    again = ml.lmer("Reaction ~ Days + (1 | Subject)", shuffled, reml=False, residual="ar1(Days | Subject)")
+    assert again.loglik == pytest.approx(fits["sleep_ar1-ml"].loglik, rel=1e-10)
+    np.testing.assert_allclose(again.residuals("normalized").loc[ss.index],
+                               fits["sleep_ar1-ml"].residuals("normalized"), atol=1e-6)
+
+
+@pytest.mark.parametrize("residual, error, message", [
+    ("ar1(Days | Reaction)", ValueError, "every group of Reaction has one row"),
+    ("cs(Days | Subject)", ValueError, "compound symmetry takes no time"),
+    ("ar1(Subject | Subject)", ValueError, "the time 'Subject' must be numeric"),
+    ("ar1(Days)", ValueError, "write 'ar1\\(time \\| g\\)'"),
+    ("ar1(Days | nope)", ValueError, "nope"),
+    (3, TypeError, "residual must be a string"),
+])
+def test_bad_residual(residual, error, message):
+    with pytest.raises(error, match=message):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"), residual=residual)
+
+
+def test_groups_must_nest_and_times_be_distinct():
+    ss = ml.datasets.load("sleepstudy").assign(half=lambda d: np.where(d.Days < 5, "a", "b"))
+    with pytest.raises(ValueError, match="varies within the groups of half"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ss, residual="cs(1 | half)")
+    with pytest.raises(ValueError, match="two rows of one group have the same time"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ss.assign(t=ss.Days // 2), residual="ar1(t | Subject)")
+    with pytest.raises(ValueError, match="together are not available yet"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ss, residual="ar1(Days | Subject)", dispformula="~ Days")
+
+
+def test_satterthwaite_and_bootstrap_treat_rho_as_estimated(fits):
+    m = ml.datasets.load("machines")
+    nested = ml.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", m)
+    cs = fits["machines_cs-reml"]
+    np.testing.assert_allclose(cs.coef_table()["df"], nested.coef_table()["df"], rtol=1e-4)
+    with pytest.raises(ValueError, match="is the random intercept of \\(1 \\| Subject\\)"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"), residual="cs(1 | Subject)")
+    import pandas as pd
+
+    fit = fits["sleep_ar1-ml"]
+    boot = ml.bootstrap(fit, nsim=10, seed=1, n_jobs=1,
+                        fun=lambda f: pd.Series({"rho": f.residual_correlation["rho"]}))
+    assert float(boot.draws["rho"].mean()) == pytest.approx(fit.residual_correlation["rho"], abs=0.15)
+    from multilevel.inference.power import _parameter_fit
+    from multilevel.inference.refit_data import fit_frame
+
+    assert _parameter_fit(fit, fit_frame(fit), "Days", None).design.residual.rho == fit.design.residual.rho
