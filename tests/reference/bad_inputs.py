@@ -681,6 +681,17 @@ for code, words in [
     ("ml.lmer('Reaction ~ Days + hcs(1 + Days | Subject)', S).coef_table(ddf='kenward-roger')",
      ("Kenward-Roger", "satterthwaite")),
     (f"ml.bayes('Reaction ~ Days + hcs(1 + Days | Subject)', S, {BKW})", ("ml.bayes", "structure")),
+    ("ml.lmer(" + LMER1 + ", S, dispformula='~ 0 + Days')", ("dispformula", "intercept")),
+    ("ml.lmer(" + LMER1 + ", S, dispformula='~ Dayz')", ("dispformula", "Dayz")),
+    ("ml.lmer(" + LMER1 + ", S, dispformula=['~ Days'])", ("dispformula",)),
+    ("ml.lmer(" + LMER1 + ", S, residual='ar1(Days)')", ("residual", "ar1(time | g)")),
+    ("ml.lmer(" + LMER1 + ", S, residual='ar1(Subject | Subject)')", ("residual", "numeric")),
+    ("ml.lmer(" + LMER1 + ", S, residual='cs(1 | Subject)')", ("residual", "random intercept")),
+    ("ml.lmer(" + LMER1 + ", S, residual='cs(1 | Days)')", ("residual", "nested")),
+    ("ml.lmer(" + LMER1 + ", s(t=S['Days'] // 2), residual='ar1(t | Subject)')", ("residual", "same time")),
+    ("ml.lmer(" + LMER1 + ", S, residual=1)", ("residual",)),
+    ("ml.lmer(" + LMER1 + ", S, residual='ar1(Days | Subject)').hatvalues()", ("hat values", "residual")),
+    ("ml.lmer(" + LMER1 + ", S, dispformula='~ Days').icc()", ("ICC", "dispformula")),
 ]:
     add(code, *words)
 

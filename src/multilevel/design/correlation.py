@@ -128,6 +128,49 @@ class ResidualCorrelation:
             out.append(R)
         return out
 
+    def precisions(self, rho: float) -> list:
+        """Per pattern, ``(R^-1, log |R|)``: in closed form for compound symmetry and for
+        AR(1) over consecutive times (tridiagonal), else by Cholesky.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            Where a pattern's matrix is not positive definite.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> ss = ml.datasets.load("sleepstudy")
+        >>> rc = residual_correlation("ar1(Days | Subject)", ss, build_design("Reaction ~ Days + (1 | Subject)", ss))
+        >>> W, logdet = rc.precisions(0.4)[0]
+        >>> R = rc.matrices(0.4)[0]
+        >>> bool(np.allclose(W @ R, np.eye(10))), bool(abs(logdet - np.linalg.slogdet(R)[1]) < 1e-12)
+        (True, True)
+        """
+        out = []
+        for (rows, t), R in zip(self.patterns, self.matrices(rho)):
+            m = rows.shape[1]
+            if self.kind == "cs":
+                a, b = 1.0 - rho, 1.0 + (m - 1) * rho
+                if a <= 0 or b <= 0:
+                    raise np.linalg.LinAlgError("not positive definite")
+                W = (np.eye(m) - (rho / b) * np.ones((m, m))) / a
+                out.append((W, (m - 1) * np.log(a) + np.log(b)))
+            elif m > 1 and np.allclose(np.diff(t), 1.0):  # AR(1) over consecutive times: tridiagonal
+                s = 1.0 - rho * rho
+                if s <= 0:
+                    raise np.linalg.LinAlgError("not positive definite")
+                d = np.full(m, 1.0 + rho * rho)
+                d[0] = d[-1] = 1.0
+                W = (np.diag(d) - rho * (np.eye(m, k=1) + np.eye(m, k=-1))) / s
+                out.append((W, (m - 1) * np.log(s)))
+            else:
+                L = np.linalg.cholesky(R)
+                Linv = np.linalg.inv(L)
+                out.append((Linv.T @ Linv, 2.0 * float(np.sum(np.log(np.diag(L))))))
+        return out
+
     # ------------------------------------------------------------- whitening
     def whiten(self, arrays, rho: float):
         """``L_g^-1 A`` for each array ``A`` (n,) or (n, k) of ``arrays``, and ``log |R|``.

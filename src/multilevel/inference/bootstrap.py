@@ -98,6 +98,11 @@ def _parameter_values(fit) -> np.ndarray:
                     vals.append(S[r, c] / den if den > 0 else np.nan)
     if not glmm:
         vals.append(fit.sigma)
+    d = fit.design
+    if getattr(d, "residual", None) is not None:
+        vals.append(d.residual.rho)
+    if getattr(d, "dispersion", None) is not None:
+        vals.extend(np.asarray(d.dispersion.coef, dtype=float))
     vals.extend(fit.fixef.to_numpy())
     return np.asarray(vals, dtype=float)
 

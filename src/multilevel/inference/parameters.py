@@ -73,6 +73,10 @@ def _variance_names(design, sigma: bool = True) -> list[str]:
                 out.append(f"cor_{term.columns[r]}.{term.columns[c]}|{term.group}")
     if sigma:
         out.append("sigma")
+    if getattr(design, "residual", None) is not None:  # the residual correlation
+        out.append(f"rho_{design.residual.kind}|residual")
+    if getattr(design, "dispersion", None) is not None:  # the residual SD model's log SD ratios
+        out.extend(f"delta_{n}" for n in design.dispersion.names)
     return out
 
 

@@ -41,6 +41,54 @@ def whitened_design(design, rc, rho: float):
     return out, logdet
 
 
+def _one_term_criterion(inner, rc, layout, reml):
+    """``f((theta, a))`` by the compiled one-term kernel on the whitened cross-products,
+    formed per pattern of times as ``A_g' R^-1 A_g`` without whitening the rows; None
+    where it does not apply (several random-effects terms, or no compiled kernels)."""
+    from ..linalg import kernels
+
+    if len(inner.terms) != 1 or not kernels.available():
+        return None
+    t = inner.terms[0]
+    Xy = np.column_stack([inner.X, inner.y])
+    pc, k, nl = Xy.shape[1], t.k, t.nlevels
+    A = np.concatenate([Xy, t.Z], axis=1)
+    pats = []
+    for rows, _ in rc.patterns:
+        lev = np.asarray(t.codes)[rows[:, 0]]
+        pats.append((np.ascontiguousarray(A[rows]), lev, np.unique(lev).size == lev.size))
+    kernel = kernels.compiled("one")
+    chol = layout.cholesky
+    r0, c0 = chol.rows[0].astype(np.int64), chol.cols[0].astype(np.int64)
+    n, p, nt = inner.n, inner.p, layout.ntheta
+
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        D0 = np.zeros((nl, k, k))
+        B = np.zeros((nl, pc, k))
+        C = np.zeros((pc, pc))
+        logdet = 0.0
+        try:
+            prec = rc.precisions(rc.rho_of(x[-1]))
+        except np.linalg.LinAlgError:
+            return float("inf")
+        for (Ap, lev, unique), (W, ld) in zip(pats, prec):
+            M = np.matmul(Ap.transpose(0, 2, 1), np.matmul(W, Ap))  # A_g' R^-1 A_g, (G, c, c)
+            logdet += Ap.shape[0] * ld
+            if unique:  # (one group per level: the usual case)
+                D0[lev] += M[:, pc:, pc:]
+                B[lev] += M[:, :pc, pc:]
+            else:
+                np.add.at(D0, lev, M[:, pc:, pc:])
+                np.add.at(B, lev, M[:, :pc, pc:])
+            C += M[:, :pc, :pc].sum(axis=0)
+        theta = np.ascontiguousarray(layout.to_cholesky(x[:nt]))
+        val = kernel(theta, r0, c0, D0, np.ascontiguousarray(B.transpose(1, 0, 2)), C, n, p, -logdet, bool(reml))
+        return float(val) if np.isfinite(val) else float("inf")
+
+    return f
+
+
 def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, fit_design):
     """Fit ``design`` (which has a :class:`~multilevel.design.correlation.ResidualCorrelation`)
     by ML or REML over theta and rho jointly; ``fit_design`` builds the result at rho."""
@@ -54,7 +102,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
     layout = ThetaLayout.from_terms(inner.terms)
     nt = layout.ntheta
 
-    def f(x):
+    def f_general(x):
         x = np.asarray(x, dtype=float)
         try:
             wd, logdet = whitened_design(inner, rc, rc.rho_of(x[-1]))
@@ -65,6 +113,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
             return float("inf")
         return float(val) if np.isfinite(val) else float("inf")
 
+    f = _one_term_criterion(inner, rc, layout, reml) or f_general
     if start is None or isinstance(start, str):
         theta0 = moment_start(inner, layout)
     else:
