@@ -36,17 +36,20 @@ for (m in ref$models) {
   out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
 }
 # the residual SD models of tests/reference/dispersion.json: nlme's lme with varIdent / varExp
+time_lme <- function(m, df) {  # the median of rep runs of a model's nlme call, after a warm-up
+  call <- parse(text = m$nlme)[[1]]
+  call$data <- quote(df)
+  call$method <- if (isTRUE(m$reml)) "REML" else "ML"
+  run <- function() eval(call)
+  run()
+  median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+}
 disp <- fromJSON(file.path("tests", "reference", "dispersion.json"), simplifyVector = FALSE)
 for (m in disp$models) {
   df <- datasets[[m$dataset]]
   reml <- isTRUE(m$reml)
-  call <- parse(text = m$nlme)[[1]]
-  call$data <- quote(df)
-  call$method <- if (reml) "REML" else "ML"
-  run <- function() eval(call)
-  run()
   key <- paste0("disp:", m$id, "-", if (reml) "reml" else "ml")
-  out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+  out[[key]] <- time_lme(m, df)
   tmb <- function() glmmTMB(as.formula(m$formula), dispformula = as.formula(m$dispformula), data = df, REML = reml)
   tmb()
   out[[paste0("tmb-", key)]] <- median(vapply(seq_len(rep), function(i) system.time(tmb())[["elapsed"]], numeric(1)))
@@ -56,14 +59,7 @@ corr <- fromJSON(file.path("tests", "reference", "correlation.json"), simplifyVe
 datasets$orthodont$visit <- (datasets$orthodont$age - 8) / 2
 datasets$sleep_gap <- sleep[sleep$Days != 3, ]
 for (m in corr$models) {
-  df <- datasets[[m$dataset]]
-  reml <- isTRUE(m$reml)
-  call <- parse(text = m$nlme)[[1]]
-  call$data <- quote(df)
-  call$method <- if (reml) "REML" else "ML"
-  run <- function() eval(call)
-  run()
-  key <- paste0("corr:", m$id, "-", if (reml) "reml" else "ml")
-  out[[key]] <- median(vapply(seq_len(rep), function(i) system.time(run())[["elapsed"]], numeric(1)))
+  key <- paste0("corr:", m$id, "-", if (isTRUE(m$reml)) "reml" else "ml")
+  out[[key]] <- time_lme(m, datasets[[m$dataset]])
 }
 cat(toJSON(out, auto_unbox = TRUE, digits = NA), "\n")

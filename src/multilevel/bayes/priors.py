@@ -778,13 +778,17 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
                              "the whole real line (normal, student_t or cauchy)")
         for k in range(1, thresholds + 1):
             slots.append(PriorSlot(f"b_Intercept[{k}]", "Intercept", f"Intercept[{k}]", "", p, src))
-    for j, n in enumerate(fixed_names):
-        if j == intercept:
-            p, src = pick(["Intercept"], "Intercept", defaults["Intercept"])
-            slots.append(PriorSlot("b_Intercept", "Intercept", "Intercept", "", p, src))
-        else:
-            p, src = pick([f"b_{n}", "b"], "b", defaults["b"][n])
-            slots.append(PriorSlot(f"b_{n}", "b", n, "", p, src))
+    def coefficients(names, position, prefix, cls_int, cls_b):
+        """The slots of a model's coefficients: its intercept (class ``cls_int``), the others (``cls_b``)."""
+        for j, n in enumerate(names):
+            if j == position:
+                p, src = pick([cls_int], cls_int, defaults[cls_int])
+                slots.append(PriorSlot(f"{prefix}Intercept", cls_int, "Intercept", "", p, src))
+            else:
+                p, src = pick([f"{prefix}{n}", cls_b], cls_b, defaults[cls_b][n])
+                slots.append(PriorSlot(f"{prefix}{n}", cls_b, n, "", p, src))
+
+    coefficients(fixed_names, intercept, "b_", "Intercept", "b")
     for name, g, c in sd_params:
         p, src = pick([name, f"sd_{g}", "sd"], "sd", defaults.get("sd_by_name", {}).get(name, defaults["sd"]))
         slots.append(PriorSlot(name, "sd", c, g, p, src))
@@ -795,11 +799,5 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         if cls in defaults:
             p, src = pick([cls], cls, defaults[cls])
             slots.append(PriorSlot(cls, cls, "", "", p, src))
-    for j, n in enumerate(zi_names):
-        if j == zi_intercept:
-            p, src = pick(["Intercept_zi"], "Intercept_zi", defaults["Intercept_zi"])
-            slots.append(PriorSlot("b_zi_Intercept", "Intercept_zi", "Intercept", "", p, src))
-        else:
-            p, src = pick([f"b_zi_{n}", "b_zi"], "b_zi", defaults["b_zi"][n])
-            slots.append(PriorSlot(f"b_zi_{n}", "b_zi", n, "", p, src))
+    coefficients(zi_names, zi_intercept, "b_zi_", "Intercept_zi", "b_zi")
     return slots

@@ -107,26 +107,9 @@ def dispersion_model(dispformula, frame, design, response: str) -> DispersionMod
     ...
     ValueError: dispformula='~ 0 + Days' has no intercept: the residual SD model is log sigma_i = log sigma + x_i' delta, with sigma at x = 0; remove '0 +' (a model without a residual variance, dispformula='~ 0', is not available yet)
     """
-    from . import build_design
-    from ..arguments import short_repr
-    from ..formula import parse_formula
+    from .side import side_design
 
-    if not isinstance(dispformula, str):
-        raise TypeError(f"dispformula must be a formula's right-hand side such as '~ group', not "
-                        f"{short_repr(dispformula)}")
-    rhs = dispformula.strip()
-    rhs = rhs[1:].strip() if rhs.startswith("~") else rhs
-    if not rhs or "|" in rhs:
-        raise ValueError(f"dispformula must be a fixed-effects right-hand side such as '~ group' or '~ x', not "
-                         f"{dispformula!r}")
-    try:
-        # (by position: an index with repeated labels would repeat rows)
-        dd = build_design(parse_formula(f"{response} ~ {rhs}"), frame.iloc[np.asarray(design.rows)])
-    except ValueError as exc:  # name the argument the problem is in
-        raise ValueError(f"in dispformula={dispformula!r}: {exc}") from None
-    if dd.n != design.n:
-        raise ValueError(f"the dispersion predictors ({rhs}) have missing values in rows the model uses; "
-                         "drop those rows first")
+    dd = side_design("dispformula", dispformula, frame, design, response, "the dispersion predictors")
     names = list(dd.fixed.names)
     if "(Intercept)" not in names:
         raise ValueError(f"dispformula={dispformula!r} has no intercept: the residual SD model is log sigma_i = "

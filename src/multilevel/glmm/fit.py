@@ -238,23 +238,14 @@ def zero_inflation_design(zi, family_name: str, frame, design, response):
     >>> zero_inflation_design("~ period", "poisson", frame, d, "n").fixed.names
     ('(Intercept)', 'period2', 'period3', 'period4')
     """
+    from ..design.side import side_design
+
     if not isinstance(zi, str):
         raise TypeError(f"zi must be a formula's right-hand side such as '~ x', not {short_repr(zi)}")
     if family_name not in ("poisson", "negative_binomial", "nbinom1"):
         raise ValueError(f"zi= models structural zeros of counts (poisson, negative_binomial, nbinom1), not of a "
                          f"{family_name} response")
-    rhs = zi.strip()
-    rhs = rhs[1:].strip() if rhs.startswith("~") else rhs
-    if not rhs or "|" in rhs:
-        raise ValueError(f"zi must be a fixed-effects right-hand side such as '~ x' or '~ 1', not {zi!r}")
-    try:
-        # (by position: an index with repeated labels would repeat rows)
-        zd = build_design(parse_formula(f"{response} ~ {rhs}"), frame.iloc[np.asarray(design.rows)])
-    except ValueError as exc:  # name the argument the problem is in
-        raise ValueError(f"in zi={zi!r}: {exc}") from None
-    if zd.n != design.n:
-        raise ValueError(f"the zero-inflation predictors ({rhs}) have missing values in rows the model uses; "
-                         "drop those rows first")
+    zd = side_design("zi", zi, frame, design, response, "the zero-inflation predictors")
     if not zd.p:
         raise ValueError(f"zi={zi!r} has no columns: give '~ 1' for a constant probability of a structural zero")
     return zd

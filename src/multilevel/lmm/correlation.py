@@ -22,8 +22,8 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
+from .joint import joint_covariance, joint_search
 from .objective import criterion
-from .optimize import minimize_theta
 from .start import moment_start
 
 __all__ = ["fit_with_correlation", "whitened_design"]
@@ -92,8 +92,6 @@ def _one_term_criterion(inner, rc, layout, reml):
 def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, fit_design):
     """Fit ``design`` (which has a :class:`~multilevel.design.correlation.ResidualCorrelation`)
     by ML or REML over theta and rho jointly; ``fit_design`` builds the result at rho."""
-    from ..inference.derivatives import hessian
-
     rc = design.residual
     if design.weights is not None:
         raise ValueError("weights with a residual correlation are not available: drop weights= or residual=")
@@ -122,26 +120,10 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
         theta0 = st.theta_to_internal(check_start(start, layout.lower))
     x0 = np.r_[theta0, 0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
     lower = np.r_[layout.lower, -np.inf]
-    method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
-    opt = minimize_theta(f, x0, lower, optimizer=method)
-    again = minimize_theta(f, opt.xopt, lower, optimizer=method)  # a fresh trust region from there
-    if again.fopt < opt.fopt:
-        opt = again
-    x = opt.xopt
+    x = joint_search(f, x0, lower, optimizer, "rho").xopt
     rho = rc.rho_of(x[-1])
-    if not opt.converged:
-        import warnings
-
-        warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and rho "
-                      "may not be at the optimum", stacklevel=5)
-    se = None
-    try:  # the criterion's Hessian over (theta, a) is twice the inverse covariance
-        free = np.r_[x[:nt] > lower[:nt] + 1e-6, True]
-        H = hessian(f, x)[np.ix_(free, free)]
-        if np.all(np.linalg.eigvalsh(H) > 1e-8 * max(1.0, float(np.abs(H).max()))):  # (else rho is not identified)
-            se = float(np.sqrt(2.0 * np.linalg.inv(H)[-1, -1]))
-    except (np.linalg.LinAlgError, ValueError):
-        pass
+    V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, True])
+    se = None if V is None else float(np.sqrt(V[-1, -1]))
     wd, logdet = whitened_design(base, rc, rho)
     fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=st.theta_to_user(x[:nt]), data_name=data_name)
     return replace(fit, design=replace(design, residual=rc.with_rho(rho, se)), objective=fit.objective + logdet)

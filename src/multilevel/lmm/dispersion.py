@@ -20,8 +20,8 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
+from .joint import joint_covariance, joint_search
 from .objective import criterion
-from .optimize import minimize_theta
 from .start import moment_start
 
 __all__ = ["fit_with_dispersion"]
@@ -48,8 +48,6 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     ``fit_design`` is :func:`multilevel.lmm.fit.fit_design`, which builds the
     result at the estimated weights.
     """
-    from ..inference.derivatives import hessian
-
     dm = design.dispersion
     base = replace(design, weights=dm.prior, dispersion=None)
     st, inner = standardize(base)
@@ -81,18 +79,8 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
         theta0 = st.theta_to_internal(check_start(start, layout.lower))
     x0 = np.r_[theta0, np.zeros(Xs.shape[1])]
     lower = np.r_[layout.lower, np.full(Xs.shape[1], -np.inf)]
-    method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
-    opt = minimize_theta(f, x0, lower, optimizer=method)
-    again = minimize_theta(f, opt.xopt, lower, optimizer=method)  # a fresh trust region from there
-    if again.fopt < opt.fopt:
-        opt = again
-    x = opt.xopt
+    x = joint_search(f, x0, lower, optimizer, "the residual SD model").xopt
     d = x[nt:]
-    if not opt.converged:
-        import warnings
-
-        warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and the "
-                      "residual SD model may not be at the optimum", stacklevel=5)
     coef = d / sd
     # the weights at the optimum were exp(2 mu'delta) times the model's: sigma and theta move by its root
     c = float(np.exp(2.0 * (mu @ coef)))
@@ -100,16 +88,8 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     fitted = dm.with_coef(coef)
     fit = fit_design(replace(design, weights=fitted.weights(), dispersion=None), reml=reml,
                      optimizer="bobyqa", start=theta_user, data_name=data_name)
-    # standard errors of delta: the criterion's Hessian over (theta, delta) is twice the inverse covariance
-    free = np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(d.size, dtype=bool)]
-    se = np.full(d.size, np.nan)
-    try:
-        H = hessian(f, x)
-        Hf = H[np.ix_(free, free)]
-        if np.all(np.linalg.eigvalsh(Hf) > 1e-8 * max(1.0, float(np.abs(Hf).max()))):  # (else: not identified)
-            V = 2.0 * np.linalg.inv(Hf)
-            se = np.sqrt(np.diag(V)[-d.size:]) / sd
-    except (np.linalg.LinAlgError, ValueError):
-        pass
+    # standard errors of delta (NaN where the criterion's Hessian is not positive definite)
+    V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(d.size, dtype=bool)])
+    se = np.full(d.size, np.nan) if V is None else np.sqrt(np.diag(V)[-d.size:]) / sd
     fitted = replace(fitted, se=se)
     return replace(fit, design=replace(fit.design, dispersion=fitted))
