@@ -135,3 +135,14 @@ def test_power_designs_keep_weights_and_offsets():
     small = _parameter_fit(fit, _design_data(fit_frame(fit), "Subject", 6, None), "Days", None)
     assert np.array_equal(np.unique(small.design.weights), [1.0, 2.0])
     assert np.allclose(small.design.offset, 5.0)
+
+
+def test_simulating_new_rows_with_a_missing_group_treats_it_as_a_new_group():
+    ss = ml.datasets.load("sleepstudy")
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ss)
+    new = ss.head(3).copy()
+    new.loc[new.index[0], "Subject"] = np.nan  # (as predict does: a group not in the fit)
+    sims = fit.simulate(400, seed=1, newdata=new, use_re=True)  # (the known groups keep their modes)
+    assert sims.shape == (3, 400)
+    # its draws carry the random intercept's variance on top of the residual's
+    assert sims.iloc[0].var() > sims.iloc[1].var()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import short_repr
+from ..design.random import new_level_keys
 
 __all__: list[str] = []  # used through Posterior's methods
 
@@ -47,7 +48,7 @@ def _newdata_inputs(post, newdata, offset=None):
         unknown = pos < 0
         if unknown.any():
             # number the distinct unseen levels -1, -2, ...: rows of one new group share its effect
-            keys = new.loc[unknown, list(t.group_columns)].astype(str).agg(":".join, axis=1)
+            keys = new_level_keys(new.loc[unknown, list(t.group_columns)])
             codes, _ = pd.factorize(keys)
             pos = pos.copy()
             pos[unknown] = -(codes + 1)

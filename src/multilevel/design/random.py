@@ -9,7 +9,7 @@ import pandas as pd
 
 from .data import column_array
 
-__all__ = ["RandomTerm", "group_codes", "theta_template"]
+__all__ = ["RandomTerm", "group_codes", "theta_template", "new_level_keys"]
 
 
 @dataclass(frozen=True)
@@ -182,3 +182,16 @@ def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarra
     for j in range(len(uniq)):
         labels.append(":".join(str(parts[i][1][idx[i][j]]) for i in range(len(parts))))
     return codes.astype(np.intp), pd.Index(labels)
+
+
+def new_level_keys(rows: pd.DataFrame) -> pd.Series:
+    """One text key per row of the grouping columns ``rows`` (``"b1:a1"``), a missing value
+    as ``"<NA>"``: rows of one new (or missing) group share a key, so they share its effect.
+
+    Examples
+    --------
+    >>> new_level_keys(pd.DataFrame({"g": ["a", None], "h": [1, 2]})).tolist()
+    ['a:1', '<NA>:2']
+    """
+    text = rows.astype(object).where(rows.notna(), "<NA>").astype(str)
+    return text.agg(":".join, axis=1)

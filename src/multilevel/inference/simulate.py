@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import as_bool, as_int
+from ..design.random import new_level_keys
 from .bootstrap import _draw_glmm, _factors, _seed_sequence
 from .parameters import has_sigma
 
@@ -41,7 +42,7 @@ def _rows(fit, newdata):
         unknown = pos < 0
         codes = pos.copy()
         if unknown.any():  # number the new levels after the fitted ones
-            keys = new.loc[unknown, list(t.group_columns)].astype(str).agg(":".join, axis=1)
+            keys = new_level_keys(new.loc[unknown, list(t.group_columns)])
             extra, _ = pd.factorize(keys)
             codes[unknown] = t.nlevels + extra
         # (room for every fitted level: use_re puts the fit's modes in the first rows)
