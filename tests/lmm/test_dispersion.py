@@ -43,9 +43,9 @@ def test_against_nlme_and_glmmtmb(fits, case):
     if name == "Male":  # nlme's varIdent: boys' SD over girls' (its reference); ours: girls' over boys'
         assert disp.loc["SexFemale", "Estimate"] == pytest.approx(-delta, abs=1e-3)
         sigma_ref = m["sigma"] * np.exp(delta)  # boys' residual SD, this fit's sigma
-    else:  # varExp: the same coefficient, sigma at x = 0
+    else:  # varExp: the same coefficient; nlme's sigma is at x = 0, this fit's at the column's mean
         assert disp.iloc[0]["Estimate"] == pytest.approx(delta, abs=1e-4)
-        sigma_ref = m["sigma"]
+        sigma_ref = m["sigma"] * np.exp(fit.design.dispersion.center[0] * delta)
     assert fit.sigma == pytest.approx(sigma_ref, rel=1e-3)
     assert fit.varcorr["std_dev"].iloc[0] == pytest.approx(m["sd"], rel=1e-3)
     assert np.all(disp["Std. Error"] > 0)
@@ -76,6 +76,12 @@ def test_outputs_and_refits(fits, tmp_path):
 
 
 def test_units_and_row_order():
+    ss = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", ss, reml=False, dispformula="~ Days")
+    b = ml.lmer("Reaction ~ x + (1 | Subject)", ss.assign(w=ss.Days * 86400 + 1e9, x=ss.Days / 365.25),
+                reml=False, dispformula="~ w")  # (a shift of 1e9 s: exp(-2 x' delta) alone would underflow)
+    assert b.loglik == pytest.approx(a.loglik, rel=1e-10) and b.sigma == pytest.approx(a.sigma, rel=1e-6)
+    assert b.dispersion["Estimate"].iloc[0] * 86400 == pytest.approx(a.dispersion["Estimate"].iloc[0], rel=1e-5)
     o = ml.datasets.load("orthodont")
     base = ml.lmer("distance ~ age * Sex + (1 | Subject)", o, reml=False, dispformula="~ age")
     months = ml.lmer("distance ~ m * Sex + (1 | Subject)", o.assign(m=12.0 * o.age), reml=False,

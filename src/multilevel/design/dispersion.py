@@ -1,12 +1,16 @@
 """A model for the residual variance of a linear mixed model (glmmTMB's ``dispformula``).
 
-``log sigma_i = log sigma + x_i' delta``: the residual standard deviation of
-row i is ``sigma`` (the fit's, at x = 0) times ``exp(x_i' delta)``, with
-``x_i`` the dispersion formula's columns without its intercept (which
-``sigma`` carries). A factor gives one SD ratio per level against the first
+``log sigma_i = log sigma + (x_i - c)' delta``: the residual standard
+deviation of row i is ``sigma`` (the fit's) times ``exp((x_i - c)' delta)``,
+with ``x_i`` the dispersion formula's columns without its intercept (which
+``sigma`` carries) and ``c`` their reference: 0 for a factor's indicator
+columns (``sigma`` is the first level's SD) and the mean of a numeric column
+(``sigma`` is the SD at its mean, so that shifting the column, ``x + 1e9``,
+leaves every number as it is; nlme and glmmTMB report the SD at ``x = 0``,
+``sigma exp(-c' delta)``). A factor gives one SD ratio per level against the first
 (nlme's ``varIdent(form = ~ 1 | Sex)``), a numeric column an exponential
 trend (nlme's ``varExp(form = ~ age)``). The model enters the fit as precision
-weights ``w_i = prior_i exp(-2 x_i' delta)``, so everything that takes
+weights ``w_i = prior_i exp(-2 (x_i - c)' delta)``, so everything that takes
 weights (the cross-products, the criterion's log-determinant of the weights,
 residuals, simulation, prediction intervals) follows it.
 
@@ -46,6 +50,8 @@ class DispersionModel:
         Those columns at the design's rows.
     prior : ndarray (n,) or None
         The prior (precision) weights the model's weights multiply.
+    center : ndarray (m,)
+        The columns' reference ``c``: 0 for 0/1 columns, else the mean.
     coef : ndarray (m,) or None
         ``delta``, the log SD ratio per unit of each column (None before the fit).
     se : ndarray (m,) or None
@@ -58,6 +64,7 @@ class DispersionModel:
     names: tuple
     X: np.ndarray = field(repr=False)
     prior: np.ndarray | None = field(default=None, repr=False)
+    center: np.ndarray | None = field(default=None, repr=False)
     coef: np.ndarray | None = None
     se: np.ndarray | None = None
     design: object = field(default=None, repr=False, compare=False)
@@ -67,13 +74,13 @@ class DispersionModel:
         return replace(self, coef=np.asarray(coef, dtype=float))
 
     def log_sd_ratio(self, coef=None, X=None) -> np.ndarray:
-        """``x_i' delta`` per row (of the fit's rows, or of ``X``)."""
+        """``(x_i - c)' delta`` per row (of the fit's rows, or of ``X``)."""
         coef = self.coef if coef is None else np.asarray(coef, dtype=float)
         X = self.X if X is None else np.asarray(X, dtype=float)
-        return X @ coef
+        return (X - self.center) @ coef
 
     def weights(self, coef=None) -> np.ndarray:
-        """The precision weights ``prior exp(-2 x' delta)`` of the fit's rows."""
+        """The precision weights ``prior exp(-2 (x - c)' delta)`` of the fit's rows."""
         w = np.exp(-2.0 * self.log_sd_ratio(coef))
         return w if self.prior is None else self.prior * w
 
@@ -105,7 +112,7 @@ def dispersion_model(dispformula, frame, design, response: str) -> DispersionMod
     >>> dispersion_model("~ 0 + Days", ss, d, "Reaction")
     Traceback (most recent call last):
     ...
-    ValueError: dispformula='~ 0 + Days' has no intercept: the residual SD model is log sigma_i = log sigma + x_i' delta, with sigma at x = 0; remove '0 +' (a model without a residual variance, dispformula='~ 0', is not available yet)
+    ValueError: dispformula='~ 0 + Days' has no intercept: the residual SD model is log sigma_i = log sigma + (x_i - c)' delta, sigma carrying the intercept; remove '0 +' (a model without a residual variance, dispformula='~ 0', is not available yet)
     """
     from .side import side_design
 
@@ -113,13 +120,15 @@ def dispersion_model(dispformula, frame, design, response: str) -> DispersionMod
     names = list(dd.fixed.names)
     if "(Intercept)" not in names:
         raise ValueError(f"dispformula={dispformula!r} has no intercept: the residual SD model is log sigma_i = "
-                         "log sigma + x_i' delta, with sigma at x = 0; remove '0 +' (a model without a residual "
+                         "log sigma + (x_i - c)' delta, sigma carrying the intercept; remove '0 +' (a model without a residual "
                          "variance, dispformula='~ 0', is not available yet)")
     keep = [i for i, n in enumerate(names) if n != "(Intercept)"]
     if not keep:
         raise ValueError(f"dispformula={dispformula!r} has only an intercept, the model's own residual SD: "
                          "leave dispformula out")
     X = np.ascontiguousarray(np.asarray(dd.X, dtype=float)[:, keep])
-    return DispersionModel(formula=dispformula, names=tuple(names[i] for i in keep), X=X,
+    indicator = np.all((X == 0) | (X == 1), axis=0)
+    center = np.where(indicator, 0.0, X.mean(axis=0))
+    return DispersionModel(formula=dispformula, names=tuple(names[i] for i in keep), X=X, center=center,
                            prior=None if design.weights is None else np.asarray(design.weights, dtype=float),
                            design=dd)

@@ -144,7 +144,8 @@ def _parameter_fit(fit, data: pd.DataFrame, coefficient: str, effect):
         kw["sigma"] = fit.sigma
         dm = base.design.dispersion
         if dm is not None:  # the fit's residual SD model, not the refit's
-            dm = replace(dm.with_coef(fit.design.dispersion.coef), se=fit.design.dispersion.se)
+            mine = fit.design.dispersion  # (its coefficients, and the reference its sigma is at)
+            dm = replace(dm.with_coef(mine.coef), se=mine.se, center=mine.center)
             kw["design"] = replace(base.design, weights=dm.weights(), dispersion=dm)
         rc = base.design.residual
         if rc is not None:  # the fit's residual correlation, not the refit's

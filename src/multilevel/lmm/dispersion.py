@@ -1,7 +1,7 @@
 """Fitting a linear mixed model with a residual variance model (``dispformula``).
 
 The criterion is lme4's profiled deviance (or REML criterion) with precision
-weights ``w_i = prior_i exp(-2 x_i' delta)``: the log-determinant of the
+weights ``w_i = prior_i exp(-2 (x_i - c)' delta)``: the log-determinant of the
 weights is part of it, so minimising it jointly over theta and ``delta`` is
 maximum likelihood (or REML) for the heteroscedastic model, as nlme's
 ``varIdent`` / ``varExp`` and glmmTMB's ``dispformula`` define it. The
@@ -82,8 +82,8 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     x = joint_search(f, x0, lower, optimizer, "the residual SD model").xopt
     d = x[nt:]
     coef = d / sd
-    # the weights at the optimum were exp(2 mu'delta) times the model's: sigma and theta move by its root
-    c = float(np.exp(2.0 * (mu @ coef)))
+    # the weights at the optimum were exp(2 (mu - c)'delta) times the model's: sigma and theta move by its root
+    c = float(np.exp(2.0 * ((mu - dm.center) @ coef)))
     theta_user = st.theta_to_user(_scaled_theta(layout, x[:nt], np.sqrt(c)))
     fitted = dm.with_coef(coef)
     fit = fit_design(replace(design, weights=fitted.weights(), dispersion=None), reml=reml,

@@ -349,11 +349,14 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     dispformula : str, optional
         A model for the residual standard deviation, glmmTMB's
         ``dispformula``: the right-hand side of a fixed-effects formula,
-        ``log sigma_i = log sigma + x_i' delta`` (``"~ Sex"``: a residual SD
+        ``log sigma_i = log sigma + (x_i - c)' delta`` (``"~ Sex"``: a residual SD
         per level, nlme's ``varIdent(form = ~ 1 | Sex)``; ``"~ age"``: an
         exponential trend, nlme's ``varExp(form = ~ age)``), estimated with
-        theta by ML or REML. ``fit.dispersion`` tables ``delta`` (log SD
-        ratios) with standard errors and the SD ratios ``exp(delta)``.
+        theta by ML or REML; ``c`` is 0 for a factor's indicators and a
+        numeric column's mean, so ``fit.sigma`` is the residual SD at a
+        factor's first level and at the mean of a numeric column.
+        ``fit.dispersion`` tables ``delta`` (log SD ratios) with standard
+        errors and the SD ratios ``exp(delta)``.
     residual : str, optional
         Correlated residuals within groups, nlme's ``correlation=``:
         ``"ar1(time | g)"`` (``cor(e_i, e_j) = rho^|t_i - t_j|`` within each

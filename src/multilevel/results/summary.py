@@ -436,7 +436,7 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     dm = getattr(fit.design, "dispersion", None)
     if dm is not None:  # the residual SD model, as glmmTMB's "Dispersion model" (with the SD ratios)
         table = fit.dispersion
-        out += ["", f"Residual SD model (dispformula = {dm.formula.strip()}; log sigma_i = log sigma + x_i' delta):"]
+        out += ["", f"Residual SD model (dispformula = {dm.formula.strip()}; log sigma_i = log sigma + (x_i - c)' delta):"]
         out.extend(coef_lines(table.drop(columns="SD ratio")))
         out.append("SD ratios exp(delta): " + ", ".join(f"{n} {v:.4g}" for n, v in table["SD ratio"].items()))
     if fit.n_dropped:
