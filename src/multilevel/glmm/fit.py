@@ -544,8 +544,9 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             f, pl = bound(v[nt:])
             eta = plan.offset + design.X @ r0.beta + random_part(design.terms, layout.factors(v[:nt]), r0.u)
             try:
+                # (with the steps kept inside the mean's range where the fit needed them)
                 return pirls(design, f, v[:nt], layout, prior, eta_start=eta, u_start=r0.u, plan=pl,
-                             **tight).laplace
+                             inside=warm["inside"], **tight).laplace
             except (ArithmeticError, np.linalg.LinAlgError):
                 return np.inf
 
