@@ -164,3 +164,12 @@ def test_the_one_term_cross_products_equal_whitening_the_rows(formula, residual,
         cp = cross_products(wd)
         cp = replace(cp, log_weights=cp.log_weights - logdet)
         assert fast(x) == pytest.approx(criterion(factorize(cp, layout, x[:-1]), cp, True), rel=1e-10)
+
+
+@pytest.mark.parametrize("start, message", [("foo", "unknown start 'foo'"), ([1.0, 2.0], "start must have 1 values")])
+def test_start_values_are_checked_with_a_residual_model(start, message):
+    ss = ml.datasets.load("sleepstudy")
+    with pytest.raises(ValueError, match=message):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ss, residual="ar1(Days | Subject)", start=start)
+    with pytest.raises(ValueError, match=message):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ss, dispformula="~ Days", start=start)

@@ -22,9 +22,8 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from .joint import joint_covariance, joint_search
+from .joint import joint_covariance, joint_search, theta_start
 from .objective import criterion
-from .start import moment_start
 
 __all__ = ["fit_with_correlation", "whitened_design"]
 
@@ -112,12 +111,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
         return float(val) if np.isfinite(val) else float("inf")
 
     f = _one_term_criterion(inner, rc, layout, reml) or f_general
-    if start is None or isinstance(start, str):
-        theta0 = moment_start(inner, layout)
-    else:
-        from .fit import check_start
-
-        theta0 = st.theta_to_internal(check_start(start, layout.lower))
+    theta0 = theta_start(start, inner, layout, st)
     x0 = np.r_[theta0, 0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
     lower = np.r_[layout.lower, -np.inf]
     x = joint_search(f, x0, lower, optimizer, "rho").xopt

@@ -20,9 +20,8 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from .joint import joint_covariance, joint_search
+from .joint import joint_covariance, joint_search, theta_start
 from .objective import criterion
-from .start import moment_start
 
 __all__ = ["fit_with_dispersion"]
 
@@ -71,12 +70,7 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
             return float("inf")
         return float(val) if np.isfinite(val) else float("inf")
 
-    if start is None or isinstance(start, str):
-        theta0 = moment_start(inner, layout)
-    else:
-        from .fit import check_start
-
-        theta0 = st.theta_to_internal(check_start(start, layout.lower))
+    theta0 = theta_start(start, inner, layout, st)
     x0 = np.r_[theta0, np.zeros(Xs.shape[1])]
     lower = np.r_[layout.lower, np.full(Xs.shape[1], -np.inf)]
     x = joint_search(f, x0, lower, optimizer, "the residual SD model").xopt

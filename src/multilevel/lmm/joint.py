@@ -16,7 +16,33 @@ import numpy as np
 
 from .optimize import minimize_theta
 
-__all__ = ["joint_search", "joint_covariance"]
+__all__ = ["joint_search", "joint_covariance", "theta_start"]
+
+
+def theta_start(start, inner, layout, st) -> np.ndarray:
+    """theta's start on the standardised design ``inner`` (its map ``st``): ``start`` as
+    ``ml.lmer`` takes it ("moments", "identity" or the user's theta), or a one-line error.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design, standardize
+    >>> from multilevel.linalg import ThetaLayout
+    >>> st, inner = standardize(build_design("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy")))
+    >>> theta_start("identity", inner, ThetaLayout.from_terms(inner.terms), st).tolist()
+    [1.0]
+    """
+    from ..arguments import short_repr
+    from .fit import check_start
+    from .start import moment_start
+
+    if start is None or (isinstance(start, str) and start == "moments"):
+        return moment_start(inner, layout)
+    if isinstance(start, str) and start == "identity":
+        return layout.start
+    if isinstance(start, str):
+        raise ValueError(f"unknown start {short_repr(start)}; use 'moments', 'identity' or an array of theta")
+    return st.theta_to_internal(check_start(start, layout.lower))
 
 
 def joint_search(f, x0, lower, optimizer: str, what: str):
