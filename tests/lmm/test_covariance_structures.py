@@ -168,3 +168,16 @@ def test_glmmtmb_names():
     from multilevel.formula import parse_formula
 
     assert parse_formula("y ~ homcs(0 + t | g)").bars[0].structure == "cs"  # glmmTMB's homogeneous cs
+
+
+def test_kenward_roger_for_compound_symmetry_equals_the_nested_model():
+    # cs over a factor's indicators is linear in its variance and covariance: KR's components are those two,
+    # and on unbalanced data its adjusted SEs and df equal the nested intercepts' (checked against pbkrtest)
+    m = ml.datasets.load("machines").drop(index=[0, 7, 20, 33, 40])
+    cs = ml.lmer("score ~ Machine + cs(0 + Machine | Worker)", m)
+    nested = ml.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", m)
+    a, b = cs.coef_table(ddf="kenward-roger"), nested.coef_table(ddf="kenward-roger")
+    np.testing.assert_allclose(a["Std. Error"], b["Std. Error"], rtol=1e-5)
+    np.testing.assert_allclose(a["df"], b["df"], rtol=1e-5)
+    assert not np.allclose(a["df"], cs.coef_table()["df"], rtol=1e-3)  # (not Satterthwaite's)
+    assert "kenward-roger" in str(ml.emmeans(cs, "Machine")).lower()

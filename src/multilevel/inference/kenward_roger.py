@@ -82,12 +82,23 @@ class KenwardRoger:
 
 
 def _components(terms, offsets) -> list[sp.csr_matrix]:
-    """E_c for each lower-triangle element of each term's covariance matrix."""
+    """E_c for each lower-triangle element of each term's covariance matrix; for a
+    compound-symmetric term (``cs``), whose covariance is linear in two numbers (the
+    common variance and the common covariance), one E for its diagonal and one for
+    the rest."""
     q = offsets[-1]
     out = []
     for t, off in zip(terms, offsets[:-1]):
         k, nl = t.k, t.nlevels
         base = off + np.arange(nl) * k
+        if t.structure is not None:  # (only cs reaches here)
+            diag = np.concatenate([base + a for a in range(k)])
+            out.append(sp.csr_matrix((np.ones(diag.size), (diag, diag)), shape=(q, q)))
+            pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
+            rows = np.concatenate([base + a for a, _ in pairs])
+            cols = np.concatenate([base + b for _, b in pairs])
+            out.append(sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(q, q)))
+            continue
         for b in range(k):
             for a in range(b, k):
                 if a == b:
@@ -105,7 +116,7 @@ def kenward_roger(fit) -> KenwardRoger:
     if getattr(fit.design, "residual", None) is not None:
         raise ValueError("Kenward-Roger's method is not available with a residual correlation (residual=); use "
                          "Satterthwaite's (ddf='satterthwaite', or df='satterthwaite' in ml.emmeans)")
-    structured = [t.text for t in fit.design.terms if t.structure is not None]
+    structured = [t.text for t in fit.design.terms if t.structure is not None and t.structure.kind != "cs"]
     if structured:
         raise ValueError(f"Kenward-Roger's method is not available for the covariance structure of {structured[0]} "
                          "(its covariance is not linear in its parameters); use Satterthwaite's (ddf='satterthwaite', "

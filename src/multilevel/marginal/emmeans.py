@@ -150,7 +150,8 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         ``(1 - pi) mu``.
     df : {"kenward-roger", "satterthwaite", "asymptotic"}, optional
         Degrees-of-freedom method for lmer fits (default Kenward-Roger, or
-        Satterthwaite for a fit with a ``cs``, ``hcs`` or ``ar1`` term, as
+        Satterthwaite for a fit with an ``hcs`` or ``ar1`` term or a residual
+        correlation, as
         emmeans; R's emmeans switches to asymptotic above 3,000 rows unless
         ``pbkrtest.limit`` is raised, this does not).
     level : float

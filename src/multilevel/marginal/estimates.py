@@ -113,7 +113,7 @@ def estimates(fit, df: str | None = None) -> Estimates:
         return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
                          family=fit.family.name, link=fit.family.link.name)
     # (Kenward-Roger's needs a covariance linear in its parameters: Satterthwaite's for a structured term)
-    structured = (any(t.structure is not None for t in fit.design.terms)
+    structured = (any(t.structure is not None and t.structure.kind != "cs" for t in fit.design.terms)
                   or getattr(fit.design, "residual", None) is not None)
     method = df or ("satterthwaite" if structured else "kenward-roger")
     if method == "kenward-roger":
