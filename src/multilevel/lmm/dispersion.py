@@ -27,17 +27,11 @@ __all__ = ["fit_with_dispersion"]
 
 
 def _scaled_theta(layout: ThetaLayout, theta: np.ndarray, k: float) -> np.ndarray:
-    """theta for random-effect SDs ``k`` times as large relative to sigma."""
-    out = np.array(theta, dtype=float)
-    for i, s in enumerate(layout.structures or (None,) * len(layout.k)):
-        seg = slice(layout.offsets[i], layout.offsets[i + 1])
-        if s is None:
-            out[seg] *= k
-        else:
-            part = out[seg]
-            part[s.sd_mask] *= k
-            out[seg] = part
-    return out
+    """theta for random-effect SDs ``k`` times as large relative to sigma: every element of an
+    unstructured term's factor, a structured term's SD ratios."""
+    scaled = np.concatenate([np.ones(layout.offsets[i + 1] - layout.offsets[i], dtype=bool) if s is None
+                             else s.sd_mask for i, s in enumerate(layout.structures)])
+    return np.where(scaled, k, 1.0) * np.asarray(theta, dtype=float)
 
 
 def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fit_design):
