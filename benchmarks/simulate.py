@@ -10,6 +10,12 @@ survive a round trip through CSV exactly (R reads the same numbers).
 Run as a script to write the CSV that ``lme4_time.R`` reads::
 
     python benchmarks/simulate.py /tmp/sim.csv --rows 1000000 --groups 10000
+
+or, with ``--parts``, a directory of Parquet files for the out-of-core fits,
+written part by part (the rows never all in memory; each part drawn from its
+own seed, the groups' effects shared)::
+
+    python benchmarks/simulate.py /tmp/sim100m --rows 100000000 --groups 100000 --parts 100
 """
 
 from __future__ import annotations
@@ -52,13 +58,59 @@ def simulate(rows: int = 1_000_000, groups: int = 10_000, seed: int = SEED) -> p
     return df
 
 
+def write_parts(path: str, rows: int, groups: int, parts: int, seed: int = SEED) -> list[str]:
+    """Write the model's data as ``parts`` Parquet files ``part.<i>.parquet`` in ``path``.
+
+    Part ``i`` is drawn from its own generator (seeded by ``seed`` and ``i``)
+    with the groups' effects of ``seed``; every group appears in part 0.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> files = write_parts(tempfile.mkdtemp(), rows=1000, groups=20, parts=3)
+    >>> [len(pd.read_parquet(f)) for f in files]
+    [334, 333, 333]
+    """
+    import os
+
+    os.makedirs(path, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    cov = np.array([[RE_SD[0] ** 2, RE_CORR * RE_SD[0] * RE_SD[1]],
+                    [RE_CORR * RE_SD[0] * RE_SD[1], RE_SD[1] ** 2]])
+    b = rng.multivariate_normal(np.zeros(2), cov, size=groups)
+    sizes = np.diff(np.linspace(0, rows, parts + 1).round().astype(np.int64))
+    sizes = np.sort(sizes)[::-1]
+    files, start = [], 0
+    for i, m in enumerate(sizes):
+        r = np.random.default_rng([seed, i])
+        x = np.round(r.standard_normal((m, 5)), 6)
+        g = r.integers(0, groups, size=m)
+        if i == 0:
+            g[:min(groups, m)] = np.arange(min(groups, m))
+        y = BETA[0] + x @ BETA[1:] + b[g, 0] + b[g, 1] * x[:, 0] + SIGMA * r.standard_normal(m)
+        df = pd.DataFrame(x, columns=[f"x{j}" for j in range(1, 6)])
+        df.insert(0, "y", np.round(y, 6))
+        df["g"] = (g + 1).astype(np.int64)
+        df.index = pd.RangeIndex(start, start + m)
+        start += m
+        f = os.path.join(path, f"part.{i}.parquet")
+        df.to_parquet(f)
+        files.append(f)
+    return files
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("path", help="CSV file to write")
+    p.add_argument("path", help="CSV file to write (a directory with --parts)")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--groups", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--parts", type=int, default=0,
+                   help="write this many Parquet files into the directory PATH instead of one CSV")
     args = p.parse_args(argv)
+    if args.parts:
+        write_parts(args.path, args.rows, args.groups, args.parts, args.seed)
+        return 0
     simulate(args.rows, args.groups, args.seed).to_csv(args.path, index=False)
     return 0
 

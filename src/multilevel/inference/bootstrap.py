@@ -472,6 +472,9 @@ def bootstrap(fit, nsim: int = 1000, seed=None, fun=None,
     t_start = time.perf_counter()
     if not isinstance(fit, (LmerResult, GlmerResult)):
         raise TypeError(f"fit must be a fitted model (ml.lmer or ml.glmer), not {short_repr(fit)}")
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "the parametric bootstrap")
     nsim = as_int(nsim, "nsim", 1)
     ss = _seed_sequence(seed)
     children = ss.spawn(nsim)

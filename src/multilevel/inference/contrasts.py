@@ -74,14 +74,15 @@ def _residualize(Y: np.ndarray, Xc: np.ndarray) -> np.ndarray:
     return Y - Xc @ coef
 
 
-def type3_contrasts(design, data: pd.DataFrame) -> dict[str, np.ndarray]:
+def type3_contrasts(design, data: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """Type III contrasts of each term (lmerTest's, for treatment-coded factors).
 
     Parameters
     ----------
     design : Design
-    data : DataFrame
-        The rows the model was fitted to (``design.data``).
+    data : DataFrame, optional
+        The rows the model was fitted to (default ``design.data``; read only
+        for a model with factors).
 
     Examples
     --------
@@ -92,13 +93,14 @@ def type3_contrasts(design, data: pd.DataFrame) -> dict[str, np.ndarray]:
     (2, 6)
     """
     terms = fixed_terms(design)
-    X = design.X
-    p = X.shape[1]
+    p = design.p
     if not terms:
         return {}
     spec = design.fixed.spec
     if not hasattr(spec, "term_indices"):  # numeric columns only: each term is its own column
         return {label: np.eye(p)[cols] for label, _, cols in terms}
+    X = design.X
+    data = design.data if data is None else data
     from ..design.names import lme4_names
 
     from formulaic import model_matrix

@@ -160,7 +160,7 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> AnovaTa
     t = str(type).upper().replace("III", "3").replace("I", "1")
     if t not in ("1", "3"):
         raise ValueError(f"unknown ANOVA type {short_repr(type)}; use 3 (marginal) or 1 (sequential)")
-    Ls = type3_contrasts(fit.design, fit.design.data) if t == "3" else type1_contrasts(fit.design)
+    Ls = type3_contrasts(fit.design) if t == "3" else type1_contrasts(fit.design)
     rows = {term: _test_md(fit, key, L) for term, L in Ls.items() if L.shape[0]}
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"])

@@ -268,6 +268,9 @@ def influence(fit, groups: str | None = None, obs: bool = False, n_jobs: int = 1
     >>> len(inf.units), list(inf.dfbetas().columns)
     (73, ['(Intercept)', 'femaleF'])
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "influence diagnostics")
     from ..results import LmerResult
     from ..results.glmer_result import GlmerResult
 

@@ -104,6 +104,10 @@ def pbtest(small, large, nsim: int = 1000, seed=None, n_jobs: int | None = 2) ->
     for f, name in ((small, "small"), (large, "large")):
         if not isinstance(f, (LmerResult, GlmerResult)):
             raise TypeError(f"{name} must be a fit from ml.lmer or ml.glmer, not {short_repr(f)}")
+    from ..design.rowless import require_rows
+
+    require_rows(small, "the parametric bootstrap test")
+    require_rows(large, "the parametric bootstrap test")
     if type(small) is not type(large):
         raise ValueError("small and large must both be lmer fits or both glmer fits")
     if small.nobs != large.nobs or not np.allclose(small.design.y, large.design.y):

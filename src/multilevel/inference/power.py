@@ -211,6 +211,9 @@ def power(fit, test: str, effect=None, nsim: int = 1000, n_groups=None, n_per_gr
 
     if not isinstance(fit, (LmerResult, GlmerResult)):
         raise TypeError(f"power needs a fit from ml.lmer or ml.glmer, not {short_repr(fit)}")
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "power simulation")
     if not isinstance(test, str) or test not in fit.fixef.index:
         raise ValueError(f"test must name a fixed effect of the fit ({', '.join(fit.fixef.index)}), "
                          f"not {short_repr(test)}")

@@ -112,6 +112,9 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
     >>> sims.shape, list(sims.columns)
     ((180, 3), ['sim_1', 'sim_2', 'sim_3'])
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "simulation of new responses")
     nsim = as_int(nsim, "nsim", 1)
     use_re = as_bool(use_re, "use_re")
     rng = np.random.Generator(np.random.PCG64(_seed_sequence(seed)))

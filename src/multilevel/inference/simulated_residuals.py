@@ -158,6 +158,9 @@ def simulated_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fal
     >>> list(chk.tests.index)
     ['uniformity (KS)', 'dispersion', 'zero-inflation', 'outliers']
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "simulated residuals")
     from ..results import LmerResult
     from ..results.glmer_result import GlmerResult
 

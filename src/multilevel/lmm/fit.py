@@ -55,10 +55,12 @@ def check_start(start, lower) -> np.ndarray:
     return x0
 
 
-def identifiability(design) -> list[str]:
+def identifiability(design, counts=None) -> list[str]:
     """Refuse a linear mixed model with at least as many random effects in one term
     as observations (as lme4 does); say when the residual variance cannot be told
-    apart from the variances of a grouping factor's random effects.
+    apart from the variances of a grouping factor's random effects. ``counts``,
+    each term's rows per level, stands in for the level codes of a design
+    without rows (data in parts).
 
     Examples
     --------
@@ -73,7 +75,7 @@ def identifiability(design) -> list[str]:
         if t.structure is not None and t.q >= n:
             # a few parameters for many random effects: identified with the residual variance,
             # except compound symmetry's common variance, which adds to it on every occasion
-            indicators = bool(np.all((t.Z == 0) | (t.Z == 1)) and np.all(t.Z.sum(axis=1) == 1))
+            indicators = counts is None and bool(np.all((t.Z == 0) | (t.Z == 1)) and np.all(t.Z.sum(axis=1) == 1))
             if t.structure.kind == "cs" and indicators:
                 raise ValueError(
                     f"{t.text} has {t.q} random effects for {n} observations: with at most one observation "
@@ -100,7 +102,8 @@ def identifiability(design) -> list[str]:
         if not terms:
             continue
         K = sum(t.k for t in terms)
-        most = int(np.bincount(terms[0].codes).max())
+        first = next(i for i, t in enumerate(design.terms) if t is terms[0])
+        most = int(np.max(counts[first]) if counts is not None else np.bincount(terms[0].codes).max())
         if K > 1 and most <= K:
             out.append(
                 f"every level of {group!r} has at most {most} observations for its {K} random effects: "
@@ -234,9 +237,12 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
 
 
 def _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentified, data_name,
-                   _restore):
-    """The optimisation and the result of :func:`fit_design`."""
+                   _restore, result_class=None):
+    """The optimisation and the result of :func:`fit_design` (an ``LmerResult``,
+    or ``result_class``)."""
     from ..results import LmerResult
+
+    result_class = LmerResult if result_class is None else result_class
 
     if _restore is not None:
         # a saved result: its optimum, not a new search (multilevel.results.archive)
@@ -278,7 +284,7 @@ def _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentif
         warnings.warn(m, stacklevel=4)  # the caller of lmer (lmer -> fit_design -> here)
     # the optimizer's record on the user's scale
     opt = replace(opt, x0=st.theta_to_user(opt.x0), xopt=st.theta_to_user(opt.xopt))
-    return LmerResult._build(
+    return result_class._build(
         design=design, objective=obj, factor=fac, theta=theta, beta=beta, u0=u0,
         u_rest=u_rest, opt=opt, messages=tuple(messages), singular=bool(sing),
         data_name=data_name, standardization=st,
@@ -325,9 +331,15 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         lme4 formula, e.g. ``"y ~ 1 + x + z + x:z + (1 + x | g)"``; ``(x || g)``
         for uncorrelated effects, ``(1 | a/b)`` for nested, several bars for
         crossed factors.
-    data : DataFrame
+    data : DataFrame or str
         pandas or polars. Rows with missing values in the variables used are
-        dropped (the count is kept in ``n_dropped`` and printed).
+        dropped (the count is kept in ``n_dropped`` and printed). Or data
+        larger than memory: a Dask DataFrame, or a path to Parquet files
+        (``"data/*.parquet"``), fitted in two passes over its parts on the
+        current Dask scheduler (a ``distributed.Client`` if one is running)
+        with the same result as in memory; fitted values, residuals and
+        predictions are then Dask Series (see
+        :mod:`multilevel.lmm.out_of_core`).
     reml : bool, default True
         REML (as lmer's default) or maximum likelihood (``reml=False``).
     weights, offset : str or array-like, optional
@@ -383,6 +395,16 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     """
     reml = as_bool(reml, "reml")
     as_choice(optimizer, "optimizer", ("auto", "bobyqa", "cobyqa", "nelder-mead"))
+    from ..design.partitioned import is_partitioned
+
+    if is_partitioned(data):
+        if dispformula is not None or residual is not None:
+            raise ValueError("dispformula= and residual= are not available yet for data in parts (a Dask "
+                             "DataFrame or Parquet files); fit such a model in memory")
+        from .out_of_core import lmer_partitioned
+
+        return lmer_partitioned(formula, data, reml=reml, weights=weights, offset=offset,
+                                optimizer=optimizer, start=start)
     design = build_design(formula, data, weights=weights, offset=offset)
     if dispformula is not None:
         from ..design.data import as_dataframe

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..design import Design
 
-__all__ = ["moment_start"]
+__all__ = ["moment_start", "moment_start_from_products", "scalar_start"]
 
 _MIN, _MAX = 0.05, 10.0
 
@@ -30,6 +30,68 @@ def _per_group(term, Zw: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndar
     Ztr = np.stack([np.bincount(term.codes, Zw[:, a] * r, nl) for a in range(k)], axis=1)
     counts = np.bincount(term.codes, minlength=nl)
     return ZtZ, Ztr, counts
+
+
+def scalar_start(d0: np.ndarray, t0: np.ndarray, counts: np.ndarray, s2: float) -> float | None:
+    """The moment estimate of a scalar term's relative SD from its per-level ``z'z``
+    (``d0``), ``z'r`` (``t0``) and row counts, or None where too few levels tell.
+
+    Examples
+    --------
+    >>> d0 = np.full(4, 10.0)
+    >>> t0 = np.array([-10.0, 0.0, 10.0, 20.0])
+    >>> round(scalar_start(d0, t0, np.full(4, 10), 1.0), 4)
+    1.2517
+    """
+    ok = (counts > 1) & (d0 > 0)
+    if ok.sum() < 3:
+        return None
+    b = t0[ok] / d0[ok]
+    rel = (float(np.var(b, ddof=1)) - s2 * float(np.mean(1.0 / d0[ok]))) / s2
+    sd = float(np.sqrt(np.clip(rel, _MIN**2, _MAX**2)))
+    return sd if np.isfinite(sd) else None
+
+
+def moment_start_from_products(cp, layout, counts) -> np.ndarray:
+    """:func:`moment_start` from a design's cross-products and its levels' row
+    counts (data that are only summed, never held): the same numbers.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import ThetaLayout, cross_products
+    >>> d = build_design("math ~ 1 + (1 | schoolid)", ml.datasets.load("leebryk"))
+    >>> cp, layout = cross_products(d), ThetaLayout.from_k([1])
+    >>> counts = [np.bincount(d.terms[0].codes)]
+    >>> bool(np.isclose(moment_start_from_products(cp, layout, counts)[0], moment_start(d, layout, cp)[0]))
+    True
+    """
+    theta = layout.start.copy()
+    if all(k > 1 for k in cp.k):
+        return theta
+    p = cp.p
+    beta = np.linalg.solve(cp.Cxx[:p, :p], cp.Cxx[:p, p]) if p else np.zeros(0)
+    rss = float(cp.Cxx[p, p] - beta @ cp.Cxx[:p, p])
+    s2 = rss / max(cp.n - p, 1)
+    if not np.isfinite(s2) or s2 <= 0:
+        return theta
+    start = 0
+    for i, (k, nl) in enumerate(zip(cp.k, cp.nlevels)):
+        if k == 1:
+            if i == 0:
+                d0 = cp.D0[:, 0, 0]
+                t0 = cp.Bx0[p, :, 0] - beta @ cp.Bx0[:p, :, 0]
+            else:
+                block = slice(start, start + nl)
+                d0 = np.diagonal(cp.Crr)[block]
+                t0 = cp.Crx[block, p] - cp.Crx[block, :p] @ beta
+            sd = scalar_start(d0, t0, np.asarray(counts[i]), s2)
+            if sd is not None:
+                theta[layout.offsets[i]] = sd
+        if i > 0:
+            start += k * nl
+    return theta
 
 
 def moment_start(design: Design, layout, cp=None) -> np.ndarray:
@@ -76,14 +138,8 @@ def moment_start(design: Design, layout, cp=None) -> np.ndarray:
         ZtZ, Ztr, counts = _per_group(term, Zw, r)
         k = term.k
         if k == 1:  # scalar: the same estimate without the batched matrix routines
-            d0, t0 = ZtZ[:, 0, 0], Ztr[:, 0]
-            ok = (counts > 1) & (d0 > 0)
-            if ok.sum() < 3:
-                continue
-            b = t0[ok] / d0[ok]
-            rel = (float(np.var(b, ddof=1)) - s2 * float(np.mean(1.0 / d0[ok]))) / s2
-            sd = float(np.sqrt(np.clip(rel, _MIN**2, _MAX**2)))
-            if np.isfinite(sd):
+            sd = scalar_start(ZtZ[:, 0, 0], Ztr[:, 0], counts, s2)
+            if sd is not None:
                 theta[layout.offsets[i]] = sd
             continue
         try:

@@ -43,6 +43,9 @@ def qq(fit, group: str | None = None):
     (['(Intercept)', 'Days'], 18)
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "a Q-Q plot of the residuals")
     from scipy import stats
 
     from .ranef import _summaries
@@ -91,6 +94,9 @@ def residuals(fit, group: str | None = None):
     ('fitted', 'Subject')
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "a residual plot")
     from ..arguments import short_repr
     from ..results import LmerResult
 
@@ -160,6 +166,9 @@ def shrinkage(fit, group: str | None = None):
     ['(Intercept)', 'Days']
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "a shrinkage plot")
     from ..arguments import short_repr
     from ..results import LmerResult
 

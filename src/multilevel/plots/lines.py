@@ -60,6 +60,9 @@ def group_lines(fit, x: str, group: str | None = None, ax=None, points: bool = T
     (18, 'Days')
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "a plot of the group lines")
     b, data = _check_x(fit, x, group)
     group = b.index.name
     if ax is None:
@@ -118,6 +121,9 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
     (['308', '335'], 3)
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
+    from ..design.rowless import require_rows
+
+    require_rows(fit, "a pooling plot")
     from ..arguments import short_repr
     from ..results import LmerResult
 

@@ -363,8 +363,16 @@ def _criteria_lines(fit, df_resid: int) -> list[str]:
 
 
 def _residual_lines(resid) -> list[str]:
-    q = np.quantile(np.asarray(resid, dtype=float), [0, 0.25, 0.5, 0.75, 1.0])
-    return ["Scaled residuals: "] + _table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)],
+    title = "Scaled residuals: "
+    if hasattr(resid, "dask"):  # a Dask Series (data in parts): one pass, the quartiles Dask's estimates
+        import dask
+
+        lo, mid, hi = dask.compute(resid.min(), resid.quantile([0.25, 0.5, 0.75]), resid.max())
+        q = np.r_[float(lo), np.asarray(mid, dtype=float), float(hi)]
+        title = "Scaled residuals (quartiles approximate, from the parts): "
+    else:
+        q = np.quantile(np.asarray(resid, dtype=float), [0, 0.25, 0.5, 0.75, 1.0])
+    return [title] + _table(["Min", "1Q", "Median", "3Q", "Max"], [format_column(q)],
                                            ["r"] * 5)
 
 
@@ -414,9 +422,14 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     if fit.data_name:
         out.append(f"   Data: {fit.data_name}")
     dm = getattr(fit.design, "dispersion", None)
-    if fit.design.weights is not None and (dm is None or dm.prior is not None):
+    # (a design of data in parts says whether it has them without holding them)
+    weighted = getattr(fit.design, "has_weights", None)
+    weighted = fit.design.weights is not None if weighted is None else weighted
+    offset = getattr(fit.design, "has_offset", None)
+    offset = fit.design.offset is not None if offset is None else offset
+    if weighted and (dm is None or dm.prior is not None):
         out.append("Weights: (prior weights)")
-    if fit.design.offset is not None:
+    if offset:
         out.append(" Offset: (offset)")
     out.append("")
     if fit.reml:

@@ -1,0 +1,123 @@
+"""Out-of-core fits: ``ml.lmer`` on Parquet files through a Dask cluster, side by side
+with the same fit in memory.
+
+Usage::
+
+    python benchmarks/out_of_core.py --rows 10000000 --groups 100000 --parts 10
+    python benchmarks/out_of_core.py --rows 100000000 --groups 100000 --parts 100 --no-memory
+
+For each size the script writes the simulated data of ``simulate.py`` as
+Parquet files (once, into ``--dir``; part by part, never all in memory), then
+in fresh processes:
+
+* **out of core**: ``ml.lmer(FORMULA, "<dir>/*.parquet", reml=False)`` with a
+  ``distributed.LocalCluster`` of ``--workers`` worker processes (one thread
+  each) on this machine: the whole call (reading the files, both passes, the
+  optimisation, the result), the passes over the data, the client's peak
+  resident memory and each worker's;
+* **in memory** (unless ``--no-memory``): ``pandas.read_parquet`` of the same
+  files, then ``ml.lmer`` of the frame; the call alone is timed, and the
+  process's peak memory includes the frame.
+
+It prints a markdown table and the difference of the two optima (ML deviance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+_OUT_OF_CORE = r"""
+import json, resource, sys, time, warnings
+sys.path.insert(0, {here!r})
+import multilevel as ml
+from simulate import FORMULA
+from distributed import Client, LocalCluster
+
+def peak():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit=0) as cluster, Client(cluster) as client:
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = ml.lmer(FORMULA, {glob!r}, reml=False)
+        seconds = time.perf_counter() - t
+        workers = list(client.run(peak).values())
+    print(json.dumps({{"seconds": seconds, "objective": fit.objective, "passes": fit.design.passes,
+                      "client_mb": peak(), "worker_mb": workers, "nobs": fit.nobs,
+                      "groups": fit.ngroups["g"], "feval": fit.optinfo.feval}}))
+"""
+
+_IN_MEMORY = r"""
+import json, resource, sys, time, warnings
+sys.path.insert(0, {here!r})
+import pandas as pd
+import multilevel as ml
+from simulate import FORMULA
+df = pd.read_parquet({dir!r})
+t = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fit = ml.lmer(FORMULA, df, reml=False)
+seconds = time.perf_counter() - t
+print(json.dumps({{"seconds": seconds, "objective": fit.objective,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
+"""
+
+
+def _run(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    p.add_argument("--groups", type=int, default=100_000)
+    p.add_argument("--parts", type=int, nargs="+", default=None,
+                   help="Parquet files per size (default: one per million rows)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--dir", default="/tmp/multilevel_ooc")
+    p.add_argument("--no-memory", action="store_true", help="skip the in-memory fit")
+    args = p.parse_args(argv)
+    sys.path.insert(0, HERE)
+    from simulate import FORMULA, write_parts
+
+    rows_list = args.rows
+    parts_list = args.parts or [max(1, r // 1_000_000) for r in rows_list]
+    print(f"model: {FORMULA}, ML; {args.groups} groups; LocalCluster of {args.workers} worker processes\n")
+    print("| rows | parts | out of core (s) | passes | client peak (MB) | worker peak (MB) | in memory (s) | "
+          "in-memory peak (MB) | ratio | deviance difference |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for rows, parts in zip(rows_list, parts_list):
+        d = os.path.join(args.dir, f"rows{rows}_groups{args.groups}_parts{parts}")
+        if not os.path.isdir(d):
+            t = time.perf_counter()
+            write_parts(d, rows, args.groups, parts)
+            print(f"(wrote {d} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
+        ooc = _run(_OUT_OF_CORE.format(here=HERE, workers=args.workers, glob=os.path.join(d, "*.parquet")))
+        mem = None if args.no_memory else _run(_IN_MEMORY.format(here=HERE, dir=d))
+        workers = "/".join(f"{w:.0f}" for w in ooc["worker_mb"])
+        mem_s = f"{mem['seconds']:.1f}" if mem else "-"
+        mem_mb = f"{mem['peak_mb']:.0f}" if mem else "-"
+        ratio = f"{ooc['seconds'] / mem['seconds']:.2f}" if mem else "-"
+        diff = f"{ooc['objective'] - mem['objective']:.1e}" if mem else "-"
+        print(f"| {rows:,} | {parts} | {ooc['seconds']:.1f} | {ooc['passes']} | {ooc['client_mb']:.0f} | "
+              f"{workers} | {mem_s} | {mem_mb} | {ratio} | {diff} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The result of ``lmer`` on data in parts: the fit is an :class:`LmerResult`;
+what is per row (fitted values, residuals, predictions) comes back as Dask
+collections, computed when asked for.
+
+Tools that refit or need every row at once on the client (profiles, the
+bootstrap, influence) are refused with a message, not run on empty rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from ..arguments import as_choice
+from .lmer_result import LmerResult
+
+__all__ = ["OutOfCoreLmerResult", "RowModel"]
+
+
+@dataclass(frozen=True)
+class RowModel:
+    """What a part's rows need to compute their fitted values and residuals: the
+    schema, the fixed effects of the kept columns, the random effects, sigma.
+    Small and picklable: it travels to the workers (the fit, holding the Dask
+    graph of the data, does not).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> s = ml.datasets.load("sleepstudy")
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", dd.from_pandas(s, npartitions=2))
+    >>> rm = fit._row_model
+    >>> rm(s.iloc[:2], "fitted").round(2).tolist()
+    [253.66, 273.33]
+    """
+
+    schema: object
+    keep: np.ndarray
+    beta: np.ndarray
+    b: tuple
+    sigma: float
+
+    def __call__(self, pdf: pd.DataFrame, what: str) -> pd.Series:
+        from ..design.partitioned import part_design, prepare_part
+
+        frame, w, off = prepare_part(pdf, self.schema)
+        name = what if what == "fitted" else f"{what} residuals"
+        if len(frame) == 0:
+            return pd.Series(np.zeros(0), index=frame.index, name=name)
+        d = part_design(frame, w, off, self.schema)
+        marginal = d.X[:, self.keep] @ self.beta
+        if d.offset is not None:
+            marginal = marginal + d.offset
+        if what == "marginal":
+            return pd.Series(d.y - marginal, index=frame.index, name=name)
+        zb = np.zeros(d.n)
+        for t, b in zip(d.terms, self.b):
+            zb += np.einsum("ij,ij->i", t.Z, b[t.codes])
+        fitted = marginal + zb
+        if what == "fitted":
+            return pd.Series(fitted, index=frame.index, name=name)
+        r = d.y - fitted
+        if what in ("scaled", "pearson", "normalized") and d.weights is not None:
+            r = r * np.sqrt(d.weights)
+        if what in ("scaled", "normalized"):
+            r = r / self.sigma
+        return pd.Series(r, index=frame.index, name=name)
+
+
+def _refuse(what: str, alternative: str = ""):
+    raise ValueError(f"{what} is not available for a fit to data in parts (a Dask DataFrame or Parquet "
+                     f"files): it needs every row on one machine{alternative}")
+
+
+@dataclass(frozen=True, repr=False)
+class OutOfCoreLmerResult(LmerResult):
+    """An :class:`LmerResult` of data in parts (``fit.design.source``).
+
+    ``fitted``, ``residuals()`` and ``predict()`` return Dask Series, computed
+    lazily (``.compute()``), indexed like the data's used rows; everything
+    computed from the estimates alone (fixed effects, variance components,
+    random effects, Satterthwaite tests, ANOVA, Wald intervals) is as for a
+    fit in memory.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> s = dd.from_pandas(ml.datasets.load("sleepstudy"), npartitions=3)
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", s)
+    >>> fit.fixef.round(3).tolist(), fit.design.passes
+    ([251.405, 10.467], 2)
+    >>> fit.residuals().compute().head(2).round(2).tolist()
+    [-4.1, -14.63]
+    """
+
+    @property
+    def _row_model(self) -> RowModel:
+        d = self.design
+        return RowModel(schema=d.schema, keep=d.keep, beta=self.fixef.to_numpy(), b=tuple(self._b),
+                        sigma=float(self.sigma))
+
+    def _rows(self, what: str):
+        d = self.design
+        meta = pd.Series(np.zeros(0), name=what if what == "fitted" else f"{what} residuals",
+                         index=d.source._meta.index)
+        return d.source[list(d.schema.columns)].map_partitions(self._row_model, what, meta=meta)
+
+    @property
+    def fitted(self):
+        """Fitted values of the rows used, a Dask Series (lazy)."""
+        return self._rows("fitted")
+
+    @property
+    def _marginal(self):
+        return _refuse("the marginal fitted values as an array", "; use fit.residuals('marginal')")
+
+    def _zb(self):
+        return _refuse("the random part of the fitted values as an array", "; use fit.fitted")
+
+    def residuals(self, type: str = "conditional"):
+        """Residuals of the rows used, a Dask Series (lazy); types as for a fit in memory
+        (``"normalized"`` is ``"scaled"``: there is no residual correlation)."""
+        as_choice(type, "type", ("conditional", "marginal", "scaled", "pearson", "normalized"))
+        return self._rows(type)
+
+    def predict(self, newdata=None, random: bool = True, allow_new_levels: bool = True,
+                offset=None, se_fit: bool = False, interval: str | None = None,
+                level: float = 0.95, conditional: bool = False):
+        """Predictions: for the fitted rows (``newdata=None``: the fitted values, a
+        Dask Series), for a Dask DataFrame (a Dask Series or DataFrame, part by
+        part), or for a pandas frame (as for a fit in memory)."""
+        from ..design.partitioned import is_partitioned
+
+        kw = dict(random=random, allow_new_levels=allow_new_levels, offset=offset, se_fit=se_fit,
+                  interval=interval, level=level, conditional=conditional)
+        if newdata is None:
+            if se_fit or interval is not None or not random:
+                _refuse("predict() of the fitted rows with se_fit, interval or random=False",
+                        "; pass the rows as newdata")
+            return self.fitted
+        light = replace(self, design=self.design.without_source())
+        if is_partitioned(newdata):
+            from ..design.partitioned import as_partitioned
+
+            new = as_partitioned(newdata)
+            meta = LmerResult.predict(light, new._meta_nonempty, **{**kw, "allow_new_levels": True}).iloc[:0]
+            return new.map_partitions(lambda part: LmerResult.predict(light, part, **kw), meta=meta)
+        return LmerResult.predict(light, newdata, **kw)
+
+    # ------------------------------------------------------ what needs every row
+    def hatvalues(self):
+        _refuse("hatvalues()")
+
+    def cooks_distance(self):
+        _refuse("cooks_distance()")
+
+    def refit(self, reml: bool | None = None, start=None):
+        """A refit: ``ml.lmer`` again on the same data (two more passes)."""
+        from ..lmm.out_of_core import lmer_partitioned
+
+        return lmer_partitioned(self.formula, self.design.source, reml=self.reml if reml is None else reml,
+                                weights=self.design.schema.weights, offset=self.design.schema.offset,
+                                start=start, data_name=self.data_name)
+
+    def confint(self, method: str = "Wald", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
+        """Confidence intervals: ``"Wald"`` (the default here; profiles and the
+        bootstrap refit on every row and are not available for data in parts)."""
+        if str(method).lower() != "wald":
+            _refuse(f"confint(method={method!r})", "; use method='Wald'")
+        return LmerResult.confint(self, method="Wald", level=level, parm=parm, **kw)
+
+    @property
+    def _kenward_roger(self):
+        return _refuse("Kenward-Roger's method", "; use ddf='satterthwaite'")
+
+    @property
+    def _user_objective(self):
+        return _refuse("the criterion of the rows", "")
+
+    @property
+    def _standardized(self):
+        return _refuse("a refit to another response (the bootstrap, simulation)", "")
+
+    def save(self, path):
+        _refuse("save()", "; save the estimates (fit.to_dict()) instead")

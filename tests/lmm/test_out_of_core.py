@@ -1,0 +1,198 @@
+"""lmer on data in parts (Dask DataFrames, Parquet files): the in-memory fit's answer.
+
+The criterion agrees to rounding (1e-10 relative and much less); the
+estimates agree to the optimizer's stopping tolerance, which is how far the
+in-memory fit itself moves when its rows are shuffled (1e-7 relative on
+Penicillin): the sums are the same numbers added in another order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+
+
+@pytest.fixture(autouse=True)
+def _synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def _fit_both(formula, df, nparts=5, **kw):
+    with warnings.catch_warnings(record=True) as w0:
+        warnings.simplefilter("always")
+        f0 = ml.lmer(formula, df, **kw)
+    with warnings.catch_warnings(record=True) as w1:
+        warnings.simplefilter("always")
+        f1 = ml.lmer(formula, dd.from_pandas(df, npartitions=nparts), **kw)
+    assert [str(w.message) for w in w0] == [str(w.message) for w in w1]
+    return f0, f1
+
+
+def _same(f0, f1, est_rtol=1e-6):
+    assert abs(f1.objective - f0.objective) <= 1e-10 * abs(f0.objective)
+    assert f1.nobs == f0.nobs and f1.n_dropped == f0.n_dropped and f1.ngroups == f0.ngroups
+    assert list(f1.fixef.index) == list(f0.fixef.index)
+    assert list(f1.theta.index) == list(f0.theta.index)
+    np.testing.assert_allclose(f1.fixef, f0.fixef, rtol=est_rtol, atol=1e-9 * np.abs(f0.fixef).max())
+    np.testing.assert_allclose(f1.se, f0.se, rtol=est_rtol)
+    np.testing.assert_allclose(f1.theta, f0.theta, rtol=est_rtol, atol=1e-8)
+    np.testing.assert_allclose(f1.sigma, f0.sigma, rtol=est_rtol)
+    for g in f0.ranef:
+        pd.testing.assert_frame_equal(f1.ranef[g], f0.ranef[g], rtol=1e-5, atol=1e-8 * f0.sigma)
+    r0, r1 = f0.residuals(), f1.residuals().compute()
+    assert r1.index.equals(r0.index)
+    np.testing.assert_allclose(r1, r0, atol=1e-6 * f0.sigma)
+
+
+rng = np.random.default_rng(11)
+_s = ml.datasets.load("sleepstudy")
+_w = _s.assign(w=rng.uniform(0.5, 2.0, len(_s)), off=rng.normal(size=len(_s)))
+_na = _s.copy()
+_na.loc[rng.choice(len(_s), 20, replace=False), "Days"] = np.nan
+# a string factor whose level "c" appears only in the last part, and an aliased column
+_f = _s.assign(grp=np.where(_s.index < 150, np.where(_s.Days < 5, "a", "b"), "c"), dup=_s.Days * 2.0)
+_cat = _s.assign(grp=pd.Categorical(np.where(_s.Days < 3, "lo", np.where(_s.Days < 7, "mid", "hi")),
+                                    categories=["mid", "lo", "hi", "none"]))
+
+CASES = [
+    ("Reaction ~ Days + (Days | Subject)", _s, {}),
+    ("Reaction ~ Days + (Days | Subject)", _s.assign(Days=_s.Days * 86400.0 + 1e9), {}),
+    ("Reaction ~ Days + (Days || Subject)", _s, {"reml": False}),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"), {}),
+    ("strength ~ 1 + (1 | batch/cask)", ml.datasets.load("pastes"), {}),
+    ("course ~ 1 + female + (1 + female | school)", ml.datasets.load("gcsemv"), {"reml": False}),
+    ("Reaction ~ Days + (Days | Subject)", _w, {"weights": "w", "offset": "off"}),
+    ("Reaction ~ Days + offset(off) + (Days | Subject)", _w, {}),
+    ("Reaction ~ Days + (Days | Subject)", _na, {}),
+    ("Reaction ~ Days + grp + dup + (1 | Subject)", _f, {}),
+    ("Reaction ~ Days * grp + (Days | Subject)", _cat, {"reml": False}),
+    ("log(Reaction) ~ I(Days**2) + Days + (1 | Subject:grp)", _f, {}),
+    ("Reaction ~ 0 + Days + (1 | Subject)", _s, {}),
+]
+
+
+@pytest.mark.parametrize("formula, df, kw", CASES, ids=[f"{i}" for i in range(len(CASES))])
+def test_same_fit_as_in_memory(formula, df, kw):
+    f0, f1 = _fit_both(formula, df, **kw)
+    _same(f0, f1)
+    assert f1.design.passes == 2
+
+
+def test_structured_term_and_one_part():
+    m = ml.datasets.load("machines")
+    f0, f1 = _fit_both("score ~ Machine + cs(0 + Machine | Worker)", m, nparts=1)
+    _same(f0, f1)
+
+
+def test_tests_and_tables_from_the_estimates():
+    f0, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", _s)
+    pd.testing.assert_frame_equal(f1.coef_table(), f0.coef_table(), rtol=1e-6)
+    pd.testing.assert_frame_equal(f1.anova(), f0.anova(), rtol=1e-6)
+    pd.testing.assert_frame_equal(f1.varcorr, f0.varcorr, rtol=1e-6)
+    pd.testing.assert_frame_equal(f1.confint(), f0.confint(method="Wald"), rtol=1e-6)
+    text = str(f1)
+    assert "Scaled residuals (quartiles approximate" in text and "Number of obs: 180" in text
+
+
+def test_fitted_and_predictions_are_lazy_and_right():
+    f0, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", _na)
+    fitted = f1.fitted
+    assert hasattr(fitted, "dask")
+    np.testing.assert_allclose(fitted.compute(), f0.fitted, rtol=1e-7)
+    for kind in ("marginal", "scaled", "pearson"):
+        np.testing.assert_allclose(f1.residuals(kind).compute(), f0.residuals(kind), atol=1e-6 * f0.sigma)
+    new = pd.DataFrame({"Days": [0.0, 5.0, 2.0], "Subject": ["308", "new", "309"]})
+    np.testing.assert_allclose(f1.predict(new), f0.predict(new), rtol=1e-7)
+    lazy = f1.predict(dd.from_pandas(new, npartitions=2), interval="prediction")
+    np.testing.assert_allclose(lazy.compute(), f0.predict(new, interval="prediction"), rtol=1e-6)
+
+
+def test_parquet_path(tmp_path):
+    for i, part in enumerate(np.array_split(np.arange(len(_s)), 3)):
+        _s.iloc[part].to_parquet(tmp_path / f"part.{i}.parquet")
+    f0 = ml.lmer("Reaction ~ Days + (Days | Subject)", _s)
+    f1 = ml.lmer("Reaction ~ Days + (Days | Subject)", str(tmp_path / "*.parquet"))
+    _same(f0, f1)
+    f2 = f1.refit(reml=False)
+    assert abs(f2.objective - ml.lmer("Reaction ~ Days + (Days | Subject)", _s, reml=False).objective) < 1e-6
+
+
+def test_what_needs_every_row_is_refused():
+    _, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", _s)
+    calls = [f1.hatvalues, f1.cooks_distance, lambda: f1.confint(method="profile"),
+             lambda: f1.save("x.json"), lambda: f1.coef_table(ddf="kenward-roger"), f1.icc, f1.r2,
+             f1.shrinkage, lambda: f1.group_coefficients(), lambda: ml.bootstrap(f1, nsim=3),
+             lambda: ml.power(f1, "Days", effect=1.0, nsim=3), lambda: ml.emmeans(f1, "Days"),
+             lambda: f1.design.y, lambda: f1.design.X, lambda: f1.design.terms[0].Z]
+    for call in calls:
+        with pytest.raises(ValueError, match="data in parts"):
+            call()
+
+
+def _parts(frames, meta=None):
+    return dd.from_delayed([dask.delayed(f) for f in frames], meta=meta if meta is not None else frames[0].iloc[:0],
+                           verify_meta=False)
+
+
+def test_bad_input_is_refused_with_a_clear_message(tmp_path):
+    ddf = dd.from_pandas(_s, npartitions=3)
+    with pytest.raises(ValueError, match="learns from the rows it sees"):
+        ml.lmer("Reaction ~ scale(Days) + (1 | Subject)", ddf)
+    with pytest.raises(TypeError, match="must be a column name"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ddf, weights=np.ones(len(_s)))
+    with pytest.raises(ValueError, match="not available yet for data in parts"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", ddf, dispformula="~ Days")
+    with pytest.raises(ValueError, match="cannot read Parquet data"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", str(tmp_path / "none*.parquet"))
+    with pytest.raises(ValueError, match="'Nope'"):
+        ml.lmer("Reaction ~ Nope + (1 | Subject)", ddf)
+    with pytest.raises(ValueError, match="constant"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", dd.from_pandas(_s.assign(Reaction=3.0), npartitions=2))
+    # parts that disagree on a column's type, or on a categorical's categories
+    a, b = _s.iloc[:90].copy(), _s.iloc[90:].copy()
+    b["Days"] = b["Days"].astype(str)
+    with pytest.raises(ValueError, match="'Days' holds number values in one part"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", _parts([a, b]))
+    a, b = _cat.iloc[:90].copy(), _cat.iloc[90:].copy()
+    b["grp"] = b["grp"].cat.set_categories(["hi", "lo", "mid"])
+    with pytest.raises(ValueError, match="different categories in different parts"):
+        ml.lmer("Reaction ~ grp + (1 | Subject)", _parts([a, b]))
+
+
+def test_levels_seen_only_in_later_parts():
+    # each part holds different subjects: the grouping factor's levels come from all of them
+    s = _s.sort_values("Subject", kind="stable")
+    f0, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", s, nparts=6)
+    _same(f0, f1)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_local_cluster_of_two_processes_million_rows(tmp_path):
+    """1M rows, 10,000 groups, a random slope, read from Parquet by 2 worker processes."""
+    distributed = pytest.importorskip("distributed")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    from simulate import FORMULA, simulate
+
+    df = simulate(rows=1_000_000, groups=10_000)
+    for i, part in enumerate(np.array_split(np.arange(len(df)), 8)):
+        df.iloc[part].to_parquet(tmp_path / f"part.{i}.parquet")
+    f0 = ml.lmer(FORMULA, df, reml=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        f1 = ml.lmer(FORMULA, str(tmp_path / "*.parquet"), reml=False)
+        r1 = f1.residuals().compute()
+    assert abs(f1.objective - f0.objective) <= 1e-10 * abs(f0.objective)
+    np.testing.assert_allclose(f1.theta, f0.theta, rtol=1e-6)
+    np.testing.assert_allclose(f1.fixef, f0.fixef, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(r1.sort_index(), f0.residuals().sort_index(), atol=1e-6)
