@@ -46,6 +46,26 @@ def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
     return pd.Index(fitted).get_indexer(keys)
 
 
+def _new_frame(newdata) -> pd.DataFrame:
+    """``newdata`` as a pandas frame, pandas' string columns (``string``,
+    ``string[pyarrow]``, Dask's default) as plain strings, which formulaic's
+    fitted specs read (missing values as NaN).
+
+    Examples
+    --------
+    >>> _new_frame(pd.DataFrame({"g": pd.array(["a", None], dtype="string")}))["g"].tolist()
+    ['a', nan]
+    """
+    new = as_dataframe(newdata)
+    strings = [c for c in new.columns if isinstance(new[c].dtype, pd.StringDtype)
+               or (isinstance(new[c].dtype, pd.ArrowDtype) and pd.api.types.is_string_dtype(new[c].dtype))]
+    if strings:
+        new = new.copy()
+        for c in strings:
+            new[c] = new[c].astype(object).where(new[c].notna(), np.nan)
+    return new
+
+
 def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
     """The fixed-effects model matrix of ``new``, encoded as in the fit."""
     if design.data is not None:
@@ -149,7 +169,7 @@ def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: b
             for t, b in zip(design.terms, fit._b):
                 eta = eta + np.einsum("ij,ij->i", t.Z, b[t.codes])
         return pd.Series(eta, index=design.data_index, name="predicted")
-    new = as_dataframe(newdata)
+    new = _new_frame(newdata)
     eta = _fixed_matrix(design, new) @ fit.fixef.to_numpy()
     if offset is not None:
         eta = eta + as_vector(offset, new, "offset")
@@ -320,14 +340,14 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
         X = design.X
         rows = [(t.Z, np.asarray(t.codes)) for t in design.terms]
     else:
-        new = as_dataframe(newdata)
+        new = _new_frame(newdata)
         X = _fixed_matrix(design, new)
         rows = _term_rows(design, new, allow_new_levels) if random and conditional else []
     V = fit.vcov.to_numpy()
     var = np.einsum("ij,jk,ik->i", X, V, X)
     group_var = np.zeros(len(var))  # a new observation's unknown group effects (prediction intervals)
     if interval == "prediction" and not (random and conditional):
-        new_rows = rows if newdata is None else _term_rows(design, as_dataframe(newdata), True)
+        new_rows = rows if newdata is None else _term_rows(design, _new_frame(newdata), True)
         for (Z, pos), Sigma in zip(new_rows, _prior_covariances(fit)):
             unknown = (pos < 0) | (not random)
             group_var = group_var + np.where(unknown, np.einsum("ij,jk,ik->i", Z, Sigma, Z), 0.0)

@@ -28,12 +28,12 @@ def _part(rows):
 def test_any_cut_sums_to_the_whole(cuts, shift):
     d = replace(_whole, y=_whole.y + shift)
     bounds = [0, *sorted(cuts), len(_pen)]
-    parts = [partial_products(replace(_part(np.arange(a, b)), y=d.y[a:b]), 0, (None, None))
+    parts = [partial_products(replace(_part(np.arange(a, b)), y=d.y[a:b]), (None, None))
              for a, b in zip(bounds[:-1], bounds[1:])]
     total = None
     for p in parts:
         total = merge_partials(total, p)
-    whole = partial_products(d, 0, (None, None))
+    whole = partial_products(d, (None, None))
     np.testing.assert_allclose(total.center_xy, whole.center_xy, rtol=1e-14)
     # about the same center, every block agrees to rounding: the response's
     # spread survives a shift of 1e9 (raw sums of squares would keep none of it)
@@ -42,9 +42,12 @@ def test_any_cut_sums_to_the_whole(cuts, shift):
         np.testing.assert_allclose(getattr(total.cp, name), getattr(whole.cp, name), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(total.cp.Bx0, whole.cp.Bx0, rtol=1e-9, atol=1e-7)
     np.testing.assert_allclose(total.cp.Br0.toarray(), whole.cp.Br0.toarray(), rtol=1e-12)
+    # the triangular factor of the stacked parts' factors is the whole's (R'R the same)
+    np.testing.assert_allclose(total.r_xy.T @ total.r_xy, whole.r_xy.T @ whole.r_xy, rtol=1e-9, atol=1e-7)
     assert total.n == whole.n and all(np.array_equal(a, b) for a, b in zip(total.counts, whole.counts))
+    assert total.y_range == (d.y.min(), d.y.max())
 
 
 def test_empty_parts_add_nothing():
-    p = partial_products(_whole, 0, (None, None))
+    p = partial_products(_whole, (None, None))
     assert merge_partials(None, p) is p and merge_partials(p, None) is p

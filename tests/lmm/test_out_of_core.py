@@ -65,6 +65,12 @@ _f = _s.assign(grp=np.where(_s.index < 150, np.where(_s.Days < 5, "a", "b"), "c"
 _cat = _s.assign(grp=pd.Categorical(np.where(_s.Days < 3, "lo", np.where(_s.Days < 7, "mid", "hi")),
                                     categories=["mid", "lo", "hi", "none"]))
 
+_r = np.random.default_rng(1)
+_df = pd.DataFrame({"x": _r.normal(size=400), "z": _r.normal(size=400), "f": _r.choice(["a", "b", "c"], 400),
+                    "g": _r.integers(0, 20, 400), "h": _r.integers(0, 5, 400),
+                    "year": 1990.0 + _r.integers(0, 31, 400)})
+_df["y"] = 1 + 0.5 * _df.x + _r.normal(size=20)[_df.g] + 0.2 * _df.h + _r.normal(size=400)
+
 CASES = [
     ("Reaction ~ Days + (Days | Subject)", _s, {}),
     ("Reaction ~ Days + (Days | Subject)", _s.assign(Days=_s.Days * 86400.0 + 1e9), {}),
@@ -79,6 +85,15 @@ CASES = [
     ("Reaction ~ Days * grp + (Days | Subject)", _cat, {"reml": False}),
     ("log(Reaction) ~ I(Days**2) + Days + (1 | Subject:grp)", _f, {}),
     ("Reaction ~ 0 + Days + (1 | Subject)", _s, {}),
+    # C(h) codes h as a factor there only; x:h and (h | g) keep it a number
+    ("y ~ C(h) + x + x:h + (1 | g)", _df, {}),
+    ("y ~ C(h) + (h | g)", _df, {}),
+    # no intercept and a response far from zero; nearly aliased columns (a third pass)
+    ("y ~ 0 + f + (1 | g)", _df.assign(y=_df.y + 1e8), {}),
+    ("y ~ 0 + f + x + (1 | g)", _df.assign(x=_df.x + 1e8), {}),
+    ("y ~ x + x2 + (1 | g)", _df.assign(x2=_df.x + 1e-8 * _df.z), {}),
+    ("y ~ year + I(year**2) + (1 + year | g)", _df, {}),
+    ("y ~ x + (1 | g)", _df.assign(g=_df.g.astype("Int64")), {}),
 ]
 
 
@@ -86,7 +101,33 @@ CASES = [
 def test_same_fit_as_in_memory(formula, df, kw):
     f0, f1 = _fit_both(formula, df, **kw)
     _same(f0, f1)
-    assert f1.design.passes == 2
+    assert f1.design.passes == (3 if "+ 1e8" in formula or "x2" in formula or "year" in formula
+                                or "0 + f" in formula else 2)
+    for g in f0.ranef:
+        assert f1.ranef[g].index.equals(f0.ranef[g].index) and f1.ranef[g].index.dtype == f0.ranef[g].index.dtype
+
+
+def test_the_in_memory_checks_of_the_data():
+    for formula, df in [("y ~ x + f + (1 | g)", _df.assign(f="a")), ("y ~ x + y + (1 | g)", _df),
+                        ("y ~ 0 + x + (1 | g)", _df.assign(y=5.0))]:
+        with pytest.raises(ValueError) as e0:
+            ml.lmer(formula, df)
+        with pytest.raises(ValueError) as e1:
+            ml.lmer(formula, dd.from_pandas(df, npartitions=3))
+        assert str(e1.value) == str(e0.value)
+
+
+def test_likelihood_ratio_test_of_fits_in_parts():
+    parts = dd.from_pandas(_s, npartitions=3)
+    small, large = (ml.lmer(f, parts, reml=False) for f in ("Reaction ~ Days + (1 | Subject)",
+                                                             "Reaction ~ Days + (Days | Subject)"))
+    ref = ml.anova(*(ml.lmer(f, _s, reml=False) for f in ("Reaction ~ Days + (1 | Subject)",
+                                                           "Reaction ~ Days + (Days | Subject)")))
+    pd.testing.assert_frame_equal(ml.anova(small, large).table, ref.table, rtol=1e-6)
+    other = ml.lmer("Reaction ~ Days + (1 | Subject)", dd.from_pandas(_s.assign(Reaction=_s.Reaction + 1.0),
+                                                                      npartitions=2), reml=False)
+    with pytest.raises(ValueError, match="other rows or another response"):
+        ml.anova(other, large)
 
 
 def test_structured_term_and_one_part():
@@ -101,8 +142,24 @@ def test_tests_and_tables_from_the_estimates():
     pd.testing.assert_frame_equal(f1.anova(), f0.anova(), rtol=1e-6)
     pd.testing.assert_frame_equal(f1.varcorr, f0.varcorr, rtol=1e-6)
     pd.testing.assert_frame_equal(f1.confint(), f0.confint(method="Wald"), rtol=1e-6)
-    text = str(f1)
+    # the same summary, exact quartiles included (the data's name aside)
+    assert [ln for ln in str(f0).splitlines() if not ln.startswith("   Data:")] == str(f1).splitlines()
+    from multilevel.results import summary
+
+    with pytest.MonkeyPatch.context() as mp:   # a large fit's summary: one pass, Dask's quartiles
+        mp.setattr(summary, "EXACT_QUARTILES", 100)
+        text = str(f1)
     assert "Scaled residuals (quartiles approximate" in text and "Number of obs: 180" in text
+
+
+@pytest.mark.parametrize("formula, df", [("Reaction ~ Days + (Days | Subject)", _s),
+                                         ("Reaction ~ Days + (1 | Subject)", _s.assign(Days=_s.Days + 1e9))])
+def test_variance_summaries_from_the_products(formula, df):
+    f0, f1 = _fit_both(formula, df)
+    pd.testing.assert_series_equal(f1.icc(), f0.icc(), rtol=1e-7)
+    pd.testing.assert_series_equal(f1.r2(), f0.r2(), rtol=1e-7)
+    pd.testing.assert_frame_equal(f1.variance_partition(), f0.variance_partition(), rtol=1e-7)
+    pd.testing.assert_frame_equal(f1.shrinkage(), f0.shrinkage(), rtol=1e-7)
 
 
 def test_fitted_and_predictions_are_lazy_and_right():
@@ -112,6 +169,9 @@ def test_fitted_and_predictions_are_lazy_and_right():
     np.testing.assert_allclose(fitted.compute(), f0.fitted, rtol=1e-7)
     for kind in ("marginal", "scaled", "pearson"):
         np.testing.assert_allclose(f1.residuals(kind).compute(), f0.residuals(kind), atol=1e-6 * f0.sigma)
+    f2, f3 = _fit_both("y ~ x * f + (1 | g)", _df)   # a string factor: Dask's string[pyarrow] newdata
+    np.testing.assert_allclose(f3.predict(dd.from_pandas(_df.head(30), npartitions=2)).compute(),
+                               f2.predict(_df.head(30)), rtol=1e-7)
     new = pd.DataFrame({"Days": [0.0, 5.0, 2.0], "Subject": ["308", "new", "309"]})
     np.testing.assert_allclose(f1.predict(new), f0.predict(new), rtol=1e-7)
     lazy = f1.predict(dd.from_pandas(new, npartitions=2), interval="prediction")
@@ -131,8 +191,8 @@ def test_parquet_path(tmp_path):
 def test_what_needs_every_row_is_refused():
     _, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", _s)
     calls = [f1.hatvalues, f1.cooks_distance, lambda: f1.confint(method="profile"),
-             lambda: f1.save("x.json"), lambda: f1.coef_table(ddf="kenward-roger"), f1.icc, f1.r2,
-             f1.shrinkage, lambda: f1.group_coefficients(), lambda: ml.bootstrap(f1, nsim=3),
+             lambda: f1.save("x.json"), lambda: f1.coef_table(ddf="kenward-roger"),
+             lambda: f1.group_coefficients(), lambda: ml.bootstrap(f1, nsim=3),
              lambda: ml.power(f1, "Days", effect=1.0, nsim=3), lambda: ml.emmeans(f1, "Days"),
              lambda: f1.design.y, lambda: f1.design.X, lambda: f1.design.terms[0].Z]
     for call in calls:
@@ -196,3 +256,27 @@ def test_local_cluster_of_two_processes_million_rows(tmp_path):
     np.testing.assert_allclose(f1.theta, f0.theta, rtol=1e-6)
     np.testing.assert_allclose(f1.fixef, f0.fixef, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(r1.sort_index(), f0.residuals().sort_index(), atol=1e-6)
+
+
+def _part_that_kills_its_worker_once(i, frame, flag_dir):
+    """Part ``i`` of ``frame``; the second time part 2 is read (pass 2), the worker process dies."""
+    calls = os.path.join(flag_dir, f"calls.{i}")
+    with open(calls, "a") as fh:
+        fh.write(".")
+    if i == 2 and os.path.getsize(calls) == 2:
+        os._exit(1)
+    return frame.iloc[i::4]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_worker_lost_mid_pass_is_not_counted_twice(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    f0 = ml.lmer("Reaction ~ Days + (Days | Subject)", _s)
+    ddf = dd.from_map(_part_that_kills_its_worker_once, range(4), frame=_s, flag_dir=str(tmp_path),
+                      meta=_s.iloc[:0], enforce_metadata=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        f1 = ml.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+    assert os.path.getsize(tmp_path / "calls.2") >= 3  # the part was read again after its worker died
+    assert f1.nobs == f0.nobs == 180
+    assert abs(f1.objective - f0.objective) <= 1e-10 * abs(f0.objective)

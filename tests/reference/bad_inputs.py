@@ -87,7 +87,7 @@ def _quiet(fn, *a, **k):
 
 def _setup() -> None:
     """The data sets, fits and files the cases use (made when the script runs, not on import)."""
-    global S, CB, CBP, R100, LF, LF1, GF, GFP, GF25, RF, D, TMP, N
+    global S, CB, CBP, R100, LF, LF1, GF, GFP, GF25, RF, D, TMP, N, DS, LFD, dd
     S = ml.datasets.load("sleepstudy")
     N = len(S)
     CB = ml.datasets.load("cbpp")
@@ -100,6 +100,12 @@ def _setup() -> None:
     GFP = _quiet(ml.glmer, "incidence ~ period + (1 | herd)", CB, family="poisson")
     GF25 = _quiet(ml.glmer, "cbind(incidence, size - incidence) ~ period + (1 | herd)", CB, nagq=5)
     RF = _quiet(ml.glmer, "y ~ 0 + item + (1 | person)", R100)
+    import dask
+    import dask.dataframe as dd
+
+    dask.config.set(scheduler="synchronous")
+    DS = dd.from_pandas(S, npartitions=3)
+    LFD = _quiet(ml.lmer, "Reaction ~ Days + (Days | Subject)", DS)
     rng = np.random.default_rng(1)
     D = {"b_Days": rng.normal(size=(2, 30)), "sigma": np.abs(rng.normal(size=(2, 30)))}
     TMP = Path(tempfile.mkdtemp(prefix="multilevel_bad_inputs_"))
@@ -692,6 +698,31 @@ for code, words in [
     ("ml.lmer(" + LMER1 + ", S, residual=1)", ("residual",)),
     ("ml.lmer(" + LMER1 + ", S, residual='ar1(Days | Subject)').hatvalues()", ("hat values", "residual")),
     ("ml.lmer(" + LMER1 + ", S, dispformula='~ Days').icc()", ("ICC", "dispformula")),
+    # data in parts (DS: sleepstudy as a Dask frame of 3 parts; LFD its lmer fit)
+    ("ml.lmer('Reaction ~ scale(Days) + (1 | Subject)', DS)", ("scale", "parts")),
+    ("ml.lmer('Reaction ~ poly(Days, 2) + (1 | Subject)', DS)", ("poly", "parts")),
+    ("ml.lmer(" + LMER1 + ", DS, weights=np.ones(N))", ("weights", "column name")),
+    ("ml.lmer(" + LMER1 + ", DS, weights='Dayz')", ("weights", "Dayz")),
+    ("ml.lmer(" + LMER1 + ", DS, weights='Subject')", ("weights", "numeric")),
+    ("ml.lmer(" + LMER1 + ", DS, dispformula='~ Days')", ("dispformula", "parts")),
+    ("ml.lmer(" + LMER1 + ", DS, residual='ar1(Days | Subject)')", ("residual", "parts")),
+    ("ml.lmer('Reaction ~ Dayz + (1 | Subject)', DS)", ("Dayz",)),
+    ("ml.lmer('Reaction ~ Days + (1 | Subjct)', DS)", ("Subjct",)),
+    ("ml.lmer('Subject ~ Days + (1 | Subject)', DS)", ("response", "numeric")),
+    ("ml.lmer(" + LMER1 + ", str(TMP / 'none*.parquet'))", ("Parquet",)),
+    ("ml.lmer(" + LMER1 + ", str(TMP / 'a_directory'))", ("Parquet",)),
+    ("ml.lmer(" + LMER1 + ", dd.from_pandas(s(Reaction=1.0), npartitions=2))", ("response", "constant")),
+    ("ml.lmer('Reaction ~ Days + (1 | Subject)', dd.from_pandas(s(Subject='a'), npartitions=2))",
+     ("Subject", "level")),
+    ("LFD.hatvalues()", ("hatvalues", "parts")),
+    ("LFD.confint(method='profile')", ("confint", "Wald")),
+    ("LFD.coef_table(ddf='kenward-roger')", ("Kenward-Roger", "satterthwaite")),
+    ("ml.bootstrap(LFD, nsim=2)", ("bootstrap", "parts")),
+    ("ml.power(LFD, 'Days', effect=1.0, nsim=2)", ("power", "parts")),
+    ("ml.emmeans(LFD, 'Days')", ("marginal", "parts")),
+    ("LFD.design.y", ("rows", "parts")),
+    ("LFD.save(TMP / 'fit.zip')", ("save", "parts")),
+    ("LFD.residuals('bogus')", ("type", "bogus")),
 ]:
     add(code, *words)
 

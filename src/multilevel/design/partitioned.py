@@ -18,7 +18,7 @@ Transformations that learn from the data (``center(x)``, ``scale(x)``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ from .names import lme4_names
 from .random import RandomTerm
 from .simple import simple_spec
 
-__all__ = ["Schema", "is_partitioned", "as_partitioned", "learn_schema", "part_design", "prepare_part"]
+__all__ = ["Schema", "is_partitioned", "as_partitioned", "learn_schema", "learn_specs", "part_design",
+           "prepare_part"]
 
 #: transformations whose result depends on all the rows they see
 _STATEFUL = re.compile(r"\b(center|scale|standardize|poly|bs|cr|cc|te|hashed|lag)\s*\(")
@@ -87,6 +88,9 @@ def as_partitioned(data):
 
             if not (glob.glob(path) if glob.has_magic(path) else os.path.exists(path)):
                 raise ValueError(f"cannot read Parquet data from {path!r}: no file or directory matches it; give "
+                                 "a Parquet file, a directory of them or a glob such as 'data/*.parquet'")
+            if os.path.isdir(path) and not any(files for _, _, files in os.walk(path)):
+                raise ValueError(f"cannot read Parquet data from {path!r}: the directory holds no files; give "
                                  "a Parquet file, a directory of them or a glob such as 'data/*.parquet'")
         try:
             return dd.read_parquet(path)
@@ -145,6 +149,14 @@ class Schema:
         Rows used, and rows with a missing value.
     part_rows : tuple of int
         Rows used in each part.
+    factor_levels : dict
+        Numeric columns used as factors (``C(x)``), with their levels: they
+        stay numbers elsewhere in the formula.
+    specs : tuple or None
+        formulaic's specs of the fixed part (response included) and of each
+        bar, learned from rows holding every level of every ``C(x)``
+        (:func:`learn_specs`); None: each part's own (equal where every
+        factor is a categorical of the whole data's categories).
     """
 
     parsed: ParsedFormula
@@ -156,6 +168,8 @@ class Schema:
     n: int
     n_dropped: int
     part_rows: tuple[int, ...]
+    factor_levels: dict = field(default_factory=dict)
+    specs: tuple | None = None
 
 
 def _label_column(dtype) -> bool:
@@ -201,9 +215,9 @@ def _scan_part(pdf: pd.DataFrame, parsed, weights, offset, label_cols, group_set
         s = sub[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
             out["categories"][col] = tuple(s.cat.categories)
-            out["values"][col] = pd.unique(s.cat.remove_unused_categories().cat.categories.to_numpy())
+            out["values"][col] = pd.Index(s.cat.remove_unused_categories().cat.categories)
         else:
-            out["values"][col] = pd.unique(s.to_numpy())
+            out["values"][col] = pd.Index(pd.unique(s))
     for cols in group_sets:
         if len(cols) > 1:
             out["combos"][cols] = sub[list(cols)].drop_duplicates()
@@ -240,7 +254,7 @@ def _merge_scans(a: dict, b: dict) -> dict:
         out["categories"][col] = cats
     for col in set(a["values"]) | set(b["values"]):
         parts = [x["values"][col] for x in (a, b) if col in x["values"]]
-        out["values"][col] = pd.unique(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+        out["values"][col] = parts[0].append(parts[1]).unique() if len(parts) > 1 else parts[0]
     for cols in set(a["combos"]) | set(b["combos"]):
         parts = [x["combos"][cols] for x in (a, b) if cols in x["combos"]]
         out["combos"][cols] = pd.concat(parts).drop_duplicates() if len(parts) > 1 else parts[0]
@@ -274,10 +288,10 @@ def _levels(values: np.ndarray, categories, col: str) -> pd.Index:
     """A factor's levels as the in-memory design orders them: a categorical's
     categories (the used ones, for a grouping factor), else sorted values."""
     if categories is not None:
-        used = set(values.tolist())
+        used = set(pd.Index(values).tolist())
         return pd.Index([c for c in categories if c in used])
     try:
-        return pd.Index(np.sort(values)) if values.dtype.kind in "iufb" else pd.Index(sorted(values))
+        return pd.Index(values).sort_values()
     except TypeError:
         kinds = sorted({type(v).__name__ for v in values})
         raise ValueError(f"column {col!r} mixes values of types {', '.join(kinds)}, which have no common "
@@ -311,6 +325,10 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
                          offsets=tuple(quote_dotted(o, meta) for o in parsed.offsets))
     used = _used_columns(parsed, meta)
     check_column_types(parsed, meta, used)
+    response = parsed.response.strip("`")
+    if response in meta.columns and not pd.api.types.is_numeric_dtype(meta[response].dtype):
+        raise ValueError(f"the response {response!r} must be numeric, but it has dtype {meta[response].dtype}; "
+                         "convert it, or use a GLMM for a categorical outcome")
     for what, value in (("weights", weights), ("offset", offset)):
         if value is not None:
             check_columns([value], meta, f"{what}=")
@@ -320,7 +338,6 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
     group_cols = {c for b in parsed.bars for c in b.group}
     factor_calls = {m.group(1) for piece in [parsed.fixed] + [b.expr for b in parsed.bars]
                     for m in _FACTOR_CALL.finditer(piece)}
-    response = parsed.response.strip("`")
     label_cols = tuple(c for c in columns if c != response and c not in (weights, offset) and (
         _label_column(meta[c].dtype) or c in group_cols or c in factor_calls))
     group_sets = tuple(dict.fromkeys(b.group for b in parsed.bars))
@@ -336,6 +353,7 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
     if "positive_weights" in total and not total["positive_weights"]:
         raise ValueError("all weights are zero")
     categories: dict = {}
+    factor_levels: dict = {}
     predictors = _predictor_columns(parsed, meta)
     for col in label_cols:
         cats = total["categories"].get(col)
@@ -343,11 +361,14 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
             cats = tuple(meta[col].cat.categories)
         values = total["values"][col]
         if col in predictors or col in factor_calls:
-            if _label_column(meta[col].dtype) or col in factor_calls:
+            if _label_column(meta[col].dtype):
                 # a factor: a categorical keeps every category, labels their sorted values
                 categories[col] = pd.Index(cats) if cats is not None else _levels(values, None, col)
+            elif col in factor_calls:  # C(x) of numbers: x stays a number, C(x)'s levels are learned
+                factor_levels[col] = _levels(values, None, col)
         else:
             categories[col] = _levels(values, cats, col)  # a grouping column only: its used levels
+    _check_levels(parsed, meta, categories, total["values"])
     groups = {}
     for cols in group_sets:
         col_levels = tuple(_levels(total["values"][c], total["categories"].get(c), c) if c in total["values"]
@@ -369,7 +390,59 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
             labels.append(":".join(str(col_levels[i][idx[i][j]]) for i in range(len(cols))))
         groups[cols] = GroupLevels(cols, col_levels, keys, pd.Index(labels))
     return Schema(parsed=parsed, columns=columns, weights=weights, offset=offset, categories=categories,
-                  groups=groups, n=total["rows"], n_dropped=total["dropped"], part_rows=tuple(rows))
+                  groups=groups, n=total["rows"], n_dropped=total["dropped"], part_rows=tuple(rows),
+                  factor_levels=factor_levels)
+
+
+def _check_levels(parsed: ParsedFormula, meta: pd.DataFrame, categories: dict, values: dict) -> None:
+    """The in-memory design's checks of the fixed part, on the whole data: the
+    response among the predictors, a factor with one level in the rows used."""
+    from .data import identifiers
+
+    response = parsed.response.strip("`")
+    in_fixed = identifiers(parsed.fixed)
+    in_bars = [i for b in parsed.bars for i in identifiers(b.expr)]
+    if response in meta.columns and (response in in_fixed or response in in_bars):
+        raise ValueError(f"the response {response!r} is also a predictor in formula {parsed.text!r}; "
+                         "remove it from the right-hand side")
+    for col in dict.fromkeys(in_fixed):
+        if col in categories and col in values and len(values[col]) < 2:
+            raise ValueError(f"column {col!r} has one level ({values[col][0]!r}) in the rows used: as a factor it "
+                             "has no contrast to estimate; remove it from the formula")
+
+
+def learn_specs(frame: pd.DataFrame, schema: Schema) -> tuple | None:
+    """formulaic's specs of the fixed part and of each bar, learned from ``frame``
+    (a part's used rows) with rows added so that every ``C(x)`` sees all its
+    levels; None where no part goes through a learned ``C(x)``.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> from multilevel.formula import parse_formula
+    >>> s = ml.datasets.load("sleepstudy")
+    >>> sch = learn_schema(dd.from_pandas(s, npartitions=2), parse_formula("Reaction ~ C(Days) + (1 | Subject)"))
+    >>> specs = learn_specs(prepare_part(s.iloc[:3], sch)[0], sch)
+    >>> len(specs[0].rhs.get_model_matrix(s.iloc[:2]).columns)   # the intercept and nine days
+    10
+    """
+    if not schema.factor_levels or len(frame) == 0:
+        return None
+    extra = []
+    for col, levels in schema.factor_levels.items():
+        missing = [v for v in levels if v not in set(frame[col].tolist())]
+        if missing:
+            rows = frame.iloc[[0] * len(missing)].copy()
+            rows[col] = np.asarray(missing, dtype=frame[col].dtype)
+            extra.append(rows)
+    full = pd.concat([frame, *extra]) if extra else frame
+    parsed = schema.parsed
+    fixed = None if simple_spec(parsed.fixed, full) is not None else \
+        _formulaic(parsed.fixed_formula, full, "fixed-effects model matrix").model_spec
+    bars = tuple(None if simple_spec(b.expr, full) is not None else
+                 _formulaic(b.expr, full, f"random-effects matrix of ({b.expr} | {b.group_name})").model_spec
+                 for b in parsed.bars)
+    return fixed, bars
 
 
 def _predictor_columns(parsed, meta) -> set:
@@ -421,7 +494,12 @@ def part_design(frame: pd.DataFrame, w, off, schema: Schema) -> Design:
     """
     parsed = schema.parsed
     response = parsed.response.strip("`")
-    if response in frame.columns and simple_spec(parsed.fixed, frame) is not None:
+    fixed_spec, bar_specs = schema.specs if schema.specs is not None else (None, (None,) * len(parsed.bars))
+    if fixed_spec is not None:
+        mm = fixed_spec.get_model_matrix(frame, na_action="raise")
+        y = np.array(mm.lhs, dtype=float).ravel()
+        X_all, x_columns, rhs_spec = np.asarray(mm.rhs, dtype=float), list(mm.rhs.columns), mm.rhs.model_spec
+    elif response in frame.columns and simple_spec(parsed.fixed, frame) is not None:
         y = frame[response].to_numpy(dtype=float)
         X_all, x_columns, rhs_spec = _matrix(parsed.fixed_formula, parsed.fixed, frame, "")
     else:
@@ -438,9 +516,13 @@ def part_design(frame: pd.DataFrame, w, off, schema: Schema) -> Design:
     fixed = FixedDesign(X=X_all, names=names, spec=rhs_spec, all_names=names, dropped=())
     terms: list[RandomTerm] = []
     counts: dict[str, int] = {}
-    for bar in parsed.bars:
-        Z, z_columns, zspec = _matrix(bar.expr, bar.expr, frame,
-                                      f"random-effects matrix of ({bar.expr} | {bar.group_name})")
+    for bar, bspec in zip(parsed.bars, bar_specs):
+        if bspec is not None:
+            zm = bspec.get_model_matrix(frame, na_action="raise")
+            Z, z_columns, zspec = np.asarray(zm, dtype=float), list(zm.columns), bspec
+        else:
+            Z, z_columns, zspec = _matrix(bar.expr, bar.expr, frame,
+                                          f"random-effects matrix of ({bar.expr} | {bar.group_name})")
         _check_finite(Z, z_columns, f"random-effects term ({bar.expr} | {bar.group_name})")
         if Z.shape[1] == 0:
             raise ValueError(f"random-effects term ({bar.expr} | {bar.group_name}) has no columns; "

@@ -116,6 +116,15 @@ class OutOfCoreDesign(Design):
     passes : int
         Passes made over the data by the fit.
     has_weights, has_offset : bool
+    fingerprint : tuple
+        The rows used and the mean and sum of squares about it of the response
+        less the offset: fits to the same rows and response have the same (to
+        rounding), which a likelihood-ratio test checks.
+    x_cov : ndarray (p, p)
+        The sample covariance (divisor n - 1) of the kept fixed-effects
+        columns: the variance of the fixed part ``X beta`` (R2, ICC).
+    z_moments : tuple of ndarray (k, k)
+        Per term, ``Z'Z / n`` (unweighted): the mean of ``z_i' Sigma z_i``.
     """
 
     nobs: int = 0
@@ -126,6 +135,9 @@ class OutOfCoreDesign(Design):
     passes: int = 0
     has_weights: bool = False
     has_offset: bool = False
+    fingerprint: tuple | None = None
+    x_cov: np.ndarray | None = None
+    z_moments: tuple = ()
 
     def __getattribute__(self, name):
         if name in _ROWS:

@@ -110,20 +110,23 @@ def _check_fits(fits, names) -> list[str]:
     from ..results.clmm_result import ClmmResult
 
     kinds = {LmerResult: "linear", LmResult: "linear", GlmerResult: "glm", GlmResult: "glm", ClmmResult: "clmm"}
+    def kind(f):  # (a subclass: the fit of data in parts is an LmerResult)
+        return next((v for k, v in kinds.items() if isinstance(f, k)), None)
+
     for i, f in enumerate(fits):
-        if type(f) not in kinds:
+        if kind(f) is None:
             raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model "
                              "(from ml.lmer, ml.glmer, ml.clmm, ml.lm or ml.glm)")
-    if len({kinds[type(f)] for f in fits}) > 1:
+    if len({kind(f) for f in fits}) > 1:
         raise ValueError("anova() compares linear models (lmer, lm) with linear models and GLMMs (glmer, "
                          "glm) with GLMMs; refit them as one kind")
-    if kinds[type(fits[0])] == "clmm" and len({(f.link, f.levels, f.nagq > 1) for f in fits}) > 1:
+    if kind(fits[0]) == "clmm" and len({(f.link, f.levels, f.nagq > 1) for f in fits}) > 1:
         raise ValueError("the cumulative link models differ in link, response categories or quadrature: "
                          "their likelihoods are not comparable")
     if all(isinstance(f, (LmResult, GlmResult)) for f in fits):
         raise ValueError("anova() compares mixed models (with one model without random effects at most "
                          "among them); compare regressions without random effects with an F test")
-    if kinds[type(fits[0])] == "glm":
+    if kind(fits[0]) == "glm":
         fams = {(f.family.name, f.family.link.name) for f in fits}
         # a Poisson GLMM is nested in a negative binomial one (NB2's limit as
         # theta grows, NB1's as phi shrinks: the test is on a boundary and its p
@@ -156,6 +159,14 @@ def _check_fits(fits, names) -> list[str]:
         raise ValueError(
             f"models were not all fitted to the same number of observations ({', '.join(map(str, nobs))})"
         )
+    prints = [getattr(f.design, "fingerprint", None) for f in fits]
+    if any(p is not None for p in prints):
+        # fits to data in parts hold no rows: the same rows and response give the same
+        # count, mean and sum of squares of the response (a different selection would not)
+        for name, p in zip(names[1:], prints[1:]):
+            if p is None or prints[0] is None or not np.allclose(p, prints[0], rtol=1e-10, atol=0.0):
+                raise ValueError(f"model {name} was fitted to other rows or another response than {names[0]}")
+        return names
     y0, rows0 = fits[0].design.y, np.asarray(fits[0].design.rows)
     for name, f in zip(names[1:], fits[1:]):
         if not np.array_equal(np.asarray(f.design.rows), rows0):
@@ -166,6 +177,8 @@ def _check_fits(fits, names) -> list[str]:
 
 
 def _same_fixed(fits) -> bool:
+    if getattr(fits[0].design, "fingerprint", None) is not None:  # (same rows: the same columns by name)
+        return all(tuple(f.design.fixed.names) == tuple(fits[0].design.fixed.names) for f in fits[1:])
     X0, n0 = fits[0].design.X, tuple(fits[0].design.fixed.names)
     return all(tuple(f.design.fixed.names) == n0 and f.design.X.shape == X0.shape
                and np.array_equal(f.design.X, X0) for f in fits[1:])

@@ -28,8 +28,12 @@ def _term_variances(fit) -> list[float]:
     over the observations of ``z_i' Sigma z_i`` (Johnson 2014), which is the
     term's variance for a random intercept."""
     out = []
+    moments = getattr(fit.design, "z_moments", ())   # (data in parts: the mean of z z')
     for i, t in enumerate(fit.design.terms):
         S = fit._term_cov(i)
+        if moments:
+            out.append(float(np.sum(S * moments[i])))
+            continue
         out.append(float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z))))
     return out
 
@@ -39,6 +43,10 @@ def _var_fixed(fit) -> float:
     ``insight::get_variance_fixed``; the offset is not included)."""
     if fit.nobs < 2 or not len(fit.fixef):
         return 0.0
+    cov = getattr(fit.design, "x_cov", None)      # (data in parts: the columns' covariance)
+    if cov is not None:
+        beta = fit.fixef.to_numpy()
+        return float(max(beta @ cov @ beta, 0.0))
     eta = fit.design.X @ fit.fixef.to_numpy()
     if np.all(eta == eta[0]):  # intercept only: exactly 0, not rounding noise
         return 0.0
@@ -277,9 +285,17 @@ def shrinkage(fit, group: str | None = None) -> pd.DataFrame:
     t = terms[idx]
     a = t.columns.index("(Intercept)")
     tau2 = float(fit._term_cov(idx)[a, a])
-    w = fit.design.weights
-    n_j = np.bincount(t.codes, weights=None if w is None else np.asarray(w, float),
-                      minlength=len(t.levels)).astype(float)
+    counts = getattr(fit.design, "counts", None)   # (data in parts: the rows of each level)
+    if counts is not None:
+        if getattr(fit.design, "has_weights", False):
+            from ..design.rowless import rows_not_here
+
+            raise rows_not_here("the weighted size of each group")
+        n_j = np.asarray(counts[idx], dtype=float)
+    else:
+        w = fit.design.weights
+        n_j = np.bincount(t.codes, weights=None if w is None else np.asarray(w, float),
+                          minlength=len(t.levels)).astype(float)
     s2 = float(fit.sigma**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         R = np.where(n_j > 0, tau2 / (tau2 + s2 / n_j), 0.0)

@@ -8,13 +8,21 @@ summed pairwise (a tree reduction) and the objective never sees a row.
 Sums of raw products lose the digits of a column such as ``x + 1e9`` (a time
 stamp in seconds): ``sum(x^2)`` keeps none of its variation. So each part
 centres its columns at its own means, and two parts are summed after moving
-both to their common mean. Where a block has a column of ones (the intercept
-of ``X``, or of an unstructured random-effects term), centring is a change of
-basis, ``v -> v - v[j0] m``, and moving the center from ``a`` to ``b`` is the
-linear map ``U = I - (b - a) e_j0'`` on every product of that block:
-``A -> U A U'`` (Chan, Golub and LeVeque's pairwise update of sums of squares,
-for every block of the mixed model's system). Blocks without such a column
-are summed raw.
+both to their common mean. The block of ``X`` and ``y`` gets a leading column
+of ones (whether or not the model has an intercept); with it, centring is a
+change of basis, ``v -> v - v[0] m``, and moving the center from ``a`` to
+``b`` is the linear map ``U = I - (b - a) e_0'`` on every product of the
+block: ``A -> U A U'`` (Chan, Golub and LeVeque's pairwise update of sums of
+squares, for every block of the mixed model's system). A random-effects term
+is centred the same way where it has an intercept column (and is
+unstructured); other terms are summed raw.
+
+The unweighted columns are also reduced to triangular factors, ``R`` with
+``R'R = V'V`` (a tall-skinny QR: each part's QR, then the QR of two parts'
+stacked factors). The standardisation of the design (Gram-Schmidt of ``X``
+and of each term's ``Z``, :mod:`multilevel.design.standardize`) is computed
+from them as accurately as from the rows, where a Cholesky factor of the
+summed ``V'V`` would square the columns' condition number.
 """
 
 from __future__ import annotations
@@ -38,22 +46,23 @@ class PartialProducts:
     n : int
         Rows in the part.
     cp : CrossProducts
-        Weighted products of the centred columns ``[X y]`` and of each term's
-        centred ``Z`` (``Br0`` a sparse matrix).
-    gram_xy : ndarray (p + 1, p + 1)
-        Unweighted ``[X y]'[X y]`` of the centred columns (the standardisation
-        of the design is computed from the unweighted columns).
-    gram_z : tuple of ndarray (k, k)
-        Per term, the unweighted ``Z'Z`` of its centred columns over all levels.
+        Weighted products of ``[1, X - m, y - m]`` (a leading column of ones,
+        the other columns centred: ``p`` counts the ones) and of each term's
+        ``Z`` (centred where it has a column of ones); ``Br0`` is a sparse
+        matrix.
+    r_xy : ndarray (p + 2, p + 2)
+        The triangular factor of the unweighted ``[1, X - m, y - m]``.
+    r_z : tuple of ndarray (k, k)
+        Per term, the triangular factor of its unweighted (centred) ``Z``.
     counts : tuple of ndarray
         Per term, the number of rows of each level.
-    center_xy : ndarray (p + 1,)
-        The center of ``[X y]`` (0 at the column of ones and where nothing is
-        centred).
-    one_xy : int or None
-        Position of the column of ones in ``X`` (None: nothing centred).
+    center_xy : ndarray (p + 2,)
+        The center of ``[1, X, y]`` (0 for the column of ones).
     center_z : tuple of ndarray (k,)
     one_z : tuple of (int or None)
+        Per term, the position of its column of ones (None: not centred).
+    y_range : tuple of float
+        The smallest and largest response (offset not subtracted).
 
     Examples
     --------
@@ -61,36 +70,51 @@ class PartialProducts:
     >>> from multilevel.design import build_design
     >>> s = ml.datasets.load("sleepstudy")
     >>> d = build_design("Reaction ~ Days + (Days | Subject)", s)
-    >>> whole = partial_products(d, 0, (0,))
-    >>> halves = [partial_products(build_design("Reaction ~ Days + (Days | Subject)", part), 0, (0,))
+    >>> whole = partial_products(d, (0,))
+    >>> halves = [partial_products(build_design("Reaction ~ Days + (Days | Subject)", part), (0,))
     ...           for part in (s.iloc[::2], s.iloc[1::2])]   # every subject in both halves
     >>> both = merge_partials(*halves)
     >>> bool(np.allclose(both.cp.Cxx, whole.cp.Cxx) and np.allclose(both.cp.D0, whole.cp.D0)
-    ...      and np.allclose(both.cp.Bx0, whole.cp.Bx0) and np.allclose(both.gram_z[0], whole.gram_z[0]))
+    ...      and np.allclose(both.cp.Bx0, whole.cp.Bx0))
+    True
+    >>> bool(np.allclose(both.r_xy.T @ both.r_xy, whole.r_xy.T @ whole.r_xy))
     True
     """
 
     n: int
     cp: CrossProducts
-    gram_xy: np.ndarray
-    gram_z: tuple
+    r_xy: np.ndarray
+    r_z: tuple
     counts: tuple
     center_xy: np.ndarray
-    one_xy: int | None
     center_z: tuple
     one_z: tuple
+    y_range: tuple
 
 
-def _means(A: np.ndarray, one: int | None) -> np.ndarray:
-    """Column means of ``A`` with 0 at the column of ones (nothing without one)."""
-    if one is None or A.shape[0] == 0:
+def _qr_r(A: np.ndarray) -> np.ndarray:
+    """The triangular factor of ``A`` (square, ``R'R = A'A``)."""
+    k = A.shape[1]
+    if A.shape[0] == 0:
+        return np.zeros((k, k))
+    R = np.linalg.qr(A, mode="r")
+    if R.shape[0] < k:  # fewer rows than columns: pad to square
+        R = np.vstack([R, np.zeros((k - R.shape[0], k))])
+    return R
+
+
+def _mean(A: np.ndarray, one: int = 0) -> np.ndarray:
+    """Column means, refined by the mean of what is left (a column such as ``1e9 + tiny``
+    keeps its variation), 0 at the column of ones."""
+    if A.shape[0] == 0:
         return np.zeros(A.shape[1])
     m = A.mean(axis=0)
+    m = m + (A - m[None, :]).mean(axis=0)
     m[one] = 0.0
     return m
 
 
-def partial_products(design, one_xy: int | None, one_z: tuple) -> PartialProducts:
+def partial_products(design, one_z: tuple) -> PartialProducts:
     """The :class:`PartialProducts` of a design's rows, centred at their means.
 
     Parameters
@@ -99,41 +123,45 @@ def partial_products(design, one_xy: int | None, one_z: tuple) -> PartialProduct
         The rows of one part, with every term's levels those of the whole data
         (so that the blocks of the parts line up) and ``X`` before any column
         is dropped.
-    one_xy : int or None
-        Position of the column of ones of ``X`` (None: no centring).
     one_z : tuple of (int or None)
-        Per term, the position of its column of ones, or None.
+        Per term, the position of its column of ones, or None (not centred).
 
     Examples
     --------
     >>> import multilevel as ml
     >>> from multilevel.design import build_design
     >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-    >>> pp = partial_products(d, 0, (0,))
-    >>> pp.n, pp.center_xy.round(3).tolist(), pp.counts[0][:3].tolist()
-    (180, [0.0, 4.5, 298.508], [10, 10, 10])
+    >>> pp = partial_products(d, (0,))
+    >>> pp.n, pp.center_xy.round(3).tolist(), pp.counts[0][:3].tolist(), pp.cp.Cxx.shape
+    (180, [0.0, 1.0, 4.5, 298.508], [10, 10, 10], (4, 4))
     """
     from dataclasses import replace
 
     y = design.y if design.offset is None else design.y - design.offset
-    Xy = np.column_stack([design.X, y])
-    mxy = _means(Xy, one_xy)
-    Xyc = Xy - mxy[None, :] if one_xy is not None else Xy
-    terms, mz = [], []
+    n = design.n
+    V = np.column_stack([np.ones(n), design.X, y])
+    m = _mean(V)
+    Vc = V - m[None, :]
+    terms, mz, rz = [], [], []
     for t, j0 in zip(design.terms, one_z):
-        m = _means(t.Z, j0)
-        mz.append(m)
-        terms.append(replace(t, Z=np.ascontiguousarray(t.Z - m[None, :])) if j0 is not None else t)
-    p = design.X.shape[1]
-    centred = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Xyc[:, :p])),
-                      y=np.ascontiguousarray(Xyc[:, p]), offset=None, terms=tuple(terms))
+        c = np.zeros(t.k)
+        if j0 is not None and n:
+            c = _mean(t.Z, j0)
+        Zc = t.Z - c[None, :] if j0 is not None else t.Z
+        mz.append(c)
+        rz.append(_qr_r(Zc))
+        terms.append(replace(t, Z=np.ascontiguousarray(Zc)))
+    p = V.shape[1] - 1
+    centred = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Vc[:, :p])),
+                      y=np.ascontiguousarray(Vc[:, p]), offset=None, terms=tuple(terms))
     cp = cross_products(centred, counts=False)
     if cp.Br0 is not None:
         cp = replace(cp, pairs=None, Br0_dense=None)
+    y_range = (float(design.y.min()), float(design.y.max())) if n else (np.inf, -np.inf)
     return PartialProducts(
-        n=design.n, cp=cp, gram_xy=Xyc.T @ Xyc, gram_z=tuple(t.Z.T @ t.Z for t in terms),
+        n=n, cp=cp, r_xy=_qr_r(Vc), r_z=tuple(rz),
         counts=tuple(np.bincount(t.codes, minlength=t.nlevels) for t in design.terms),
-        center_xy=mxy, one_xy=one_xy, center_z=tuple(mz), one_z=tuple(one_z))
+        center_xy=m, center_z=tuple(mz), one_z=tuple(one_z), y_range=y_range)
 
 
 def shift_matrix(k: int, one: int | None, delta: np.ndarray) -> np.ndarray:
@@ -155,6 +183,38 @@ def _block_diag(U: np.ndarray, nlevels: int) -> sp.csr_matrix:
     return sp.kron(sp.identity(nlevels, format="csr"), sp.csr_matrix(U), format="csr")
 
 
+def transform_products(cp: CrossProducts, Kxy: np.ndarray, Kz) -> CrossProducts:
+    """The products of ``[X y] Kxy`` and of every term's ``Z Kz[t]``:
+    ``K' A K`` on every block (``Kxy`` may change the number of columns).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import cross_products
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> cp = transform_products(cross_products(d), 2.0 * np.eye(3), [np.eye(2)])
+    >>> float(cp.Cxx[0, 0]), float(cp.D0[0, 0, 0])
+    (720.0, 10.0)
+    """
+    from dataclasses import replace
+
+    K0 = Kz[0]
+    D0 = np.einsum("ba,gbc,cd->gad", K0, cp.D0, K0)
+    Bx0 = np.einsum("ba,bgc,cd->agd", Kxy, cp.Bx0, K0)
+    Br0, Crr, Crx = cp.Br0, cp.Crr, cp.Crx
+    if Br0 is not None:
+        KR = sp.block_diag([_block_diag(K, nl) for K, nl in zip(Kz[1:], cp.nlevels[1:])], format="csr")
+        Br0 = (KR.T @ sp.csr_matrix(Br0) @ _block_diag(K0, cp.nlevels[0])).tocsr()
+        Br0.sort_indices()
+        Crr = np.asarray(KR.T @ (KR.T @ Crr).T).T
+        Crx = np.asarray(KR.T @ Crx) @ Kxy
+    else:
+        Crx = np.zeros((0, Kxy.shape[1]))
+    return replace(cp, D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Kxy.T @ cp.Cxx @ Kxy,
+                   p=Kxy.shape[1] - 1, pairs=None, Br0_dense=None)
+
+
 def recenter(pp: PartialProducts, center_xy: np.ndarray, center_z) -> PartialProducts:
     """The same products about new centers (exact in exact arithmetic).
 
@@ -163,29 +223,38 @@ def recenter(pp: PartialProducts, center_xy: np.ndarray, center_z) -> PartialPro
     >>> import multilevel as ml
     >>> from multilevel.design import build_design
     >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-    >>> pp = partial_products(d, 0, (0,))
-    >>> raw = recenter(pp, np.zeros(3), (np.zeros(2),))
-    >>> bool(np.allclose(raw.cp.Cxx[1, 1], (d.X[:, 1] ** 2).sum()))
+    >>> pp = partial_products(d, (0,))
+    >>> raw = recenter(pp, np.zeros(4), (np.zeros(2),))
+    >>> bool(np.allclose(raw.cp.Cxx[2, 2], (d.X[:, 1] ** 2).sum()))
     True
     """
     from dataclasses import replace
 
-    cp = pp.cp
-    Uxy = shift_matrix(len(center_xy), pp.one_xy, center_xy - pp.center_xy)
+    Uxy = shift_matrix(len(center_xy), 0, center_xy - pp.center_xy)
     Uz = [shift_matrix(len(c), j0, c - c0) for c, j0, c0 in zip(center_z, pp.one_z, pp.center_z)]
-    U0 = Uz[0]
-    D0 = np.einsum("ab,gbc,dc->gad", U0, cp.D0, U0)
-    Bx0 = np.einsum("ab,bgc,dc->agd", Uxy, cp.Bx0, U0)
-    Br0, Crr, Crx = cp.Br0, cp.Crr, cp.Crx
-    if Br0 is not None:
-        UR = sp.block_diag([_block_diag(U, nl) for U, nl in zip(Uz[1:], cp.nlevels[1:])], format="csr")
-        Br0 = (UR @ sp.csr_matrix(Br0) @ _block_diag(U0, cp.nlevels[0]).T).tocsr()
-        Crr = np.asarray(UR @ (UR @ Crr).T).T
-        Crx = np.asarray(UR @ Crx) @ Uxy.T
-    new_cp = replace(cp, D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Uxy @ cp.Cxx @ Uxy.T)
-    return replace(pp, cp=new_cp, gram_xy=Uxy @ pp.gram_xy @ Uxy.T,
-                   gram_z=tuple(U @ G @ U.T for U, G in zip(Uz, pp.gram_z)),
+    cp = transform_products(pp.cp, Uxy.T, [U.T for U in Uz])
+    return replace(pp, cp=cp, r_xy=_qr_r(pp.r_xy @ Uxy.T),
+                   r_z=tuple(_qr_r(R @ U.T) for U, R in zip(Uz, pp.r_z)),
                    center_xy=np.asarray(center_xy, dtype=float), center_z=tuple(center_z))
+
+
+def add_products(a: CrossProducts | None, b: CrossProducts | None) -> CrossProducts | None:
+    """The sum of two parts' products (about the same centers, or none); None adds nothing.
+
+    Examples
+    --------
+    >>> add_products(None, None) is None
+    True
+    """
+    if a is None:
+        return b
+    if b is None:
+        return a
+    from dataclasses import replace
+
+    Br0 = None if a.Br0 is None else (sp.csr_matrix(a.Br0) + sp.csr_matrix(b.Br0)).tocsr()
+    return replace(a, D0=a.D0 + b.D0, Bx0=a.Bx0 + b.Bx0, Br0=Br0, Crr=a.Crr + b.Crr, Crx=a.Crx + b.Crx,
+                   Cxx=a.Cxx + b.Cxx, n=a.n + b.n, log_weights=a.log_weights + b.log_weights)
 
 
 def merge_partials(a: PartialProducts | None, b: PartialProducts | None) -> PartialProducts | None:
@@ -209,11 +278,7 @@ def merge_partials(a: PartialProducts | None, b: PartialProducts | None) -> Part
     cxy = wa * a.center_xy + wb * b.center_xy
     cz = tuple(wa * ca + wb * cb for ca, cb in zip(a.center_z, b.center_z))
     a, b = recenter(a, cxy, cz), recenter(b, cxy, cz)
-    ca, cb = a.cp, b.cp
-    Br0 = None if ca.Br0 is None else (sp.csr_matrix(ca.Br0) + sp.csr_matrix(cb.Br0)).tocsr()
-    cp = replace(ca, D0=ca.D0 + cb.D0, Bx0=ca.Bx0 + cb.Bx0, Br0=Br0, Crr=ca.Crr + cb.Crr,
-                 Crx=ca.Crx + cb.Crx, Cxx=ca.Cxx + cb.Cxx, n=n,
-                 log_weights=ca.log_weights + cb.log_weights)
-    return replace(a, n=n, cp=cp, gram_xy=a.gram_xy + b.gram_xy,
-                   gram_z=tuple(x + y for x, y in zip(a.gram_z, b.gram_z)),
-                   counts=tuple(x + y for x, y in zip(a.counts, b.counts)))
+    return replace(a, n=n, cp=add_products(a.cp, b.cp), r_xy=_qr_r(np.vstack([a.r_xy, b.r_xy])),
+                   r_z=tuple(_qr_r(np.vstack([x, y])) for x, y in zip(a.r_z, b.r_z)),
+                   counts=tuple(x + y for x, y in zip(a.counts, b.counts)),
+                   y_range=(min(a.y_range[0], b.y_range[0]), max(a.y_range[1], b.y_range[1])))

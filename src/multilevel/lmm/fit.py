@@ -403,8 +403,11 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
                              "DataFrame or Parquet files); fit such a model in memory")
         from .out_of_core import lmer_partitioned
 
+        import os
+
+        name = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
         return lmer_partitioned(formula, data, reml=reml, weights=weights, offset=offset,
-                                optimizer=optimizer, start=start)
+                                optimizer=optimizer, start=start, data_name=name)
     design = build_design(formula, data, weights=weights, offset=offset)
     if dispformula is not None:
         from ..design.data import as_dataframe

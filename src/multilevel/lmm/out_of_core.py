@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -27,166 +27,191 @@ import scipy.sparse as sp
 
 from ..design import Design
 from ..design.rowless import OutOfCoreDesign, RowlessFixed, RowlessTerm
-from ..design.partitioned import as_partitioned, learn_schema, part_design, prepare_part, tree_reduce
+from ..design.partitioned import (as_partitioned, learn_schema, learn_specs, part_design, prepare_part,
+                                  tree_reduce)
 from ..design.standardize import Standardization
 from ..formula import parse_formula
 from ..linalg import ThetaLayout
 from ..linalg.crossprod import DENSE_REST, CrossProducts, pair_product
-from ..linalg.partial import PartialProducts, merge_partials, partial_products
+from ..design.fixed import independent_columns
+from ..linalg.crossprod import cross_products
+from ..linalg.partial import PartialProducts, add_products, merge_partials, partial_products, transform_products
 from ..linalg.threads import SMALL_BLOCK, ThreadChoice, blas_threads
 from .objective import LmmObjective
 from .start import moment_start_from_products
 
-__all__ = ["lmer_partitioned", "independent_from_gram", "standardize_products"]
+__all__ = ["ProductMap", "lmer_partitioned", "product_map"]
 
 #: the largest number of random effects outside the first term whose dense block is summed
 MAX_REST = 4000
-#: a fixed-effects column is aliased when less than this fraction of its (centred) norm is left
-#: after the earlier columns (the Gram matrix resolves about the square root of the rounding error)
-ALIAS_TOL = 1e-7
+#: where the map from the summed (centred) products to the standardised ones amplifies their
+#: rounding error more than this, each part computes its standardised products (a third pass)
+MAX_AMPLIFICATION = 1e5
 
 
-def _part_products(pdf: pd.DataFrame, schema, one_xy, one_z) -> PartialProducts | None:
+@dataclass(frozen=True)
+class ProductMap:
+    """The standardisation of a design computed from its parts' products, and the
+    linear maps from the summed (centred) products to the standardised ones.
+
+    Attributes
+    ----------
+    st : Standardization
+    keep : ndarray of int
+        The fixed-effects columns kept (aliased ones dropped, as in memory).
+    center_xy : ndarray (p_all + 2,)
+        The center of ``[1, X, y]`` the maps start from.
+    Kxy : ndarray (p_all + 2, p + 1)
+        ``[1, X - m, y - m] Kxy`` is the standardised ``[X y]``.
+    center_z, one_z : tuples
+        Each term's center and column of ones.
+    Kz : tuple of ndarray (k, k)
+        ``Z_centred Kz[t]`` is term t's standardised ``Z``.
+    amplification : float
+        How much the maps can amplify the rounding error of the summed
+        products, relative to their columns' norms.
+    """
+
+    st: Standardization
+    keep: np.ndarray
+    center_xy: np.ndarray
+    Kxy: np.ndarray
+    center_z: tuple
+    one_z: tuple
+    Kz: tuple
+    amplification: float
+
+
+def _part_products(pdf: pd.DataFrame, schema, one_z) -> PartialProducts | None:
     """Pass 2 over one part: its centred cross-products (None without used rows)."""
     frame, w, off = prepare_part(pdf, schema)
     if len(frame) == 0:
         return None
-    d = part_design(frame, w, off, schema)
-    return partial_products(d, one_xy, one_z)
+    return partial_products(part_design(frame, w, off, schema), one_z)
 
 
-def independent_from_gram(G: np.ndarray, tol: float = ALIAS_TOL) -> np.ndarray:
-    """Columns not aliased with earlier ones, from their (centred) Gram matrix.
-
-    Examples
-    --------
-    >>> X = np.array([[1., 1, 2], [1, 2, 3], [1, 3, 4], [1, 5, 6]])
-    >>> independent_from_gram(X.T @ X).tolist()
-    [0, 1]
-    """
-    keep: list[int] = []
-    for j in range(G.shape[0]):
-        norm2 = G[j, j]
-        if not norm2 > 0:
-            continue
-        if keep:
-            K = np.array(keep)
-            g = G[K, j]
-            left2 = norm2 - g @ np.linalg.solve(G[np.ix_(K, K)], g)
-        else:
-            left2 = norm2
-        if left2 > (tol * tol) * norm2:
-            keep.append(j)
-    return np.array(keep, dtype=int)
-
-
-def _one_at(one: int | None, keep: np.ndarray) -> int | None:
-    if one is None:
+def _part_standardized(pdf: pd.DataFrame, schema, pm: ProductMap) -> CrossProducts | None:
+    """Pass 3 over one part: the products of its standardised design (the maps of ``pm``
+    applied to its rows, centred first, as Gram-Schmidt's columns are in memory)."""
+    frame, w, off = prepare_part(pdf, schema)
+    if len(frame) == 0:
         return None
-    hit = np.nonzero(keep == one)[0]
-    return int(hit[0]) if hit.size else None
+    d = part_design(frame, w, off, schema)
+    y = d.y if d.offset is None else d.y - d.offset
+    V = np.column_stack([np.ones(d.n), d.X, y]) - pm.center_xy[None, :]
+    V[:, 0] = 1.0
+    Vi = V @ pm.Kxy
+    p = Vi.shape[1] - 1
+    terms = []
+    for t, c, j0, K in zip(d.terms, pm.center_z, pm.one_z, pm.Kz):
+        Z = t.Z - c[None, :] if j0 is not None else t.Z
+        terms.append(replace(t, Z=np.ascontiguousarray(Z @ K)))
+    inner = replace(d, fixed=replace(d.fixed, X=np.ascontiguousarray(Vi[:, :p])),
+                    y=np.ascontiguousarray(Vi[:, p]), offset=None, terms=tuple(terms))
+    cp = cross_products(inner, counts=False)
+    return cp if cp.Br0 is None else replace(cp, pairs=None, Br0_dense=None)
 
 
-def _term_basis(G: np.ndarray, n: int, one: int | None, center: np.ndarray, term):
-    """A term's map ``B`` (user ``Z`` -> internal) and ``K`` (centred ``Z`` -> internal),
-    as :func:`~multilevel.design.standardize.standardize` computes ``B`` from the rows."""
-    k = G.shape[0]
-    C = np.eye(k)
+def _positive_r(A: np.ndarray) -> np.ndarray:
+    """The triangular factor of ``A`` with a non-negative diagonal."""
+    R = np.linalg.qr(A, mode="r")
+    return R * np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
+
+
+def _term_map(R_c: np.ndarray, n: int, one: int | None, center: np.ndarray, term):
+    """A term's ``B`` (user ``Z`` -> standardised, as ``standardize`` computes it from the
+    rows) and ``K`` (centred ``Z`` -> standardised), from its centred triangular factor."""
+    k = R_c.shape[0]
+    Cinv = np.eye(k)
     if one is not None:
-        C[one, :] -= center        # Z_c = Z C (the column of ones times the center taken off)
+        Cinv[one, :] += center           # Z = Z_centred Cinv
+    R_raw = _positive_r(R_c @ Cinv)      # R_raw' R_raw = Z'Z
     if k == 1 or term.structure is not None:
-        rms = np.sqrt(np.diag(G) / n)   # (never centred)
+        rms = np.sqrt(np.einsum("ij,ij->j", R_raw, R_raw) / n)
         rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
         if term.structure is not None and term.structure.nsd == 1 and k > 1:
             rms = np.full(k, float(np.sqrt(np.mean(rms * rms))))
         B = np.diag(1.0 / rms)
-        return B, B
-    try:
-        R = np.linalg.cholesky(G / n).T
-        K = scipy.linalg.solve_triangular(R, np.eye(k))
-        ok = np.all(np.isfinite(K)) and np.all(np.diag(R) > 1e-7 * np.sqrt(np.diag(G) / n))
-    except np.linalg.LinAlgError:
-        ok = False
-    if not ok:  # dependent columns: the user's own (identity)
-        return np.eye(k), np.linalg.inv(C)
-    return C @ K, K
+        return B, Cinv @ B
+    R = R_raw / np.sqrt(n)
+    norms = np.sqrt(np.einsum("ij,ij->j", R, R))
+    if not np.all(np.diag(R) > 1e-10 * norms) or not np.all(np.isfinite(R)):
+        return np.eye(k), Cinv          # dependent columns: the user's own, as in memory
+    B = scipy.linalg.solve_triangular(R, np.eye(k))
+    return B, Cinv @ B
 
 
-def standardize_products(pp: PartialProducts, keep: np.ndarray, terms) -> tuple[Standardization, CrossProducts]:
-    """The standardisation of a design and its internal cross-products, from the
-    whole data's centred products (see :mod:`multilevel.design.standardize`).
+def product_map(pp: PartialProducts, names: tuple, terms) -> ProductMap:
+    """The standardisation of :func:`~multilevel.design.standardize.standardize`
+    (and the aliased columns of ``build_fixed``), from the whole data's products.
+
+    Gram-Schmidt of ``X`` in column order is the triangular factor of ``X``,
+    here from the parts' stacked factors of ``[1, X - m, y - m]``; the response
+    is shifted by its weighted least-squares fit and scaled to root mean
+    square 1; each term's ``Z`` is orthogonalised (or scaled) the same way.
 
     Examples
     --------
     >>> import multilevel as ml
     >>> from multilevel.design import build_design, standardize
-    >>> from multilevel.linalg import cross_products
     >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-    >>> st, cp = standardize_products(partial_products(d, 0, (0,)), np.array([0, 1]), d.terms)
+    >>> pm = product_map(partial_products(d, (0,)), d.fixed.names, d.terms)
     >>> st0, inner = standardize(d)
-    >>> bool(np.allclose(st.Tx, st0.Tx) and np.allclose(cp.D0, cross_products(inner).D0))
-    True
+    >>> bool(np.allclose(pm.st.Tx, st0.Tx) and np.allclose(pm.st.B[0], st0.B[0])), pm.keep.tolist()
+    (True, [0, 1])
     """
     n = pp.n
-    p_all = pp.center_xy.size - 1
-    idx = np.r_[keep, p_all].astype(int)
+    P = pp.center_xy.size
+    p_all = P - 2
+    m_x, m_y = pp.center_xy[1:P - 1], pp.center_xy[P - 1]
+    S = pp.r_xy                                    # S'S: the unweighted [1, X - m, y - m] products
+    A_all = np.zeros((P, p_all))                   # X = [1, X - m, y - m] A_all
+    A_all[0, :] = m_x
+    A_all[1:P - 1, :] = np.eye(p_all)
+    keep = independent_columns(S @ A_all) if p_all else np.zeros(0, dtype=int)
     p = keep.size
-    G = pp.gram_xy[np.ix_(idx, idx)]
-    M = pp.cp.Cxx[np.ix_(idx, idx)]
-    one = _one_at(pp.one_xy, keep)
-    m_x, m_y = pp.center_xy[keep], pp.center_xy[p_all]
-    K = np.zeros((p + 1, p + 1))
+    a_y = np.zeros(P)
+    a_y[0], a_y[P - 1] = m_y, 1.0                  # y = [1, X - m, y - m] a_y
+    M = pp.cp.Cxx                                  # the weighted products
     if p:
-        R = np.linalg.cholesky(G[:p, :p] / n).T
-        Rinv = scipy.linalg.solve_triangular(R, np.eye(p))
-        Cx = np.eye(p)
-        e = np.zeros(p)
-        if one is not None:
-            Cx[one, :] -= m_x
-            e[one] = 1.0
-        Tx = Cx @ Rinv
-        A = Rinv.T @ M[:p, :p] @ Rinv
-        yw = M[:p, p] + (m_y * M[:p, one] if one is not None else 0.0)
-        c_int = np.linalg.solve(A, Rinv.T @ yw)
-        a = np.r_[m_y * e - Rinv @ c_int, 1.0]
-        rss = float(a @ G @ a)
-        K[:p, :p] = Rinv
+        A_x = A_all[:, keep]
+        R = _positive_r(S @ A_x) / np.sqrt(n)      # Gram-Schmidt's factor: X = Q R, Q'Q = n I
+        Tx = scipy.linalg.solve_triangular(R, np.eye(p))
+        K_x = A_x @ Tx
+        c_int = np.linalg.solve(K_x.T @ M @ K_x, K_x.T @ M @ a_y)
+        b = a_y - K_x @ c_int
     else:
-        Tx, c_int, a = np.zeros((0, 0)), np.zeros(0), np.ones(1)
-        rss = float(G[0, 0])
-    scale = float(np.sqrt(rss / n))
+        Tx, K_x, c_int, b = np.zeros((0, 0)), np.zeros((P, 0)), np.zeros(0), a_y
+    r = S @ b
+    scale = float(np.sqrt(r @ r / n))
     if not (scale > 0 and np.isfinite(scale)):
         scale = 1.0
-    K[:, p] = a / scale
+    Kxy = np.column_stack([K_x, b / scale])
+    # a summed product carries a rounding error relative to its columns' norms; mapped by K
+    # it is at most (|K|' norms)^2 / n relative to the standardised products (n I)
+    amp = float(np.max(np.abs(Kxy).T @ np.sqrt(np.maximum(np.diag(M), 0.0))) ** 2 / n)
     Bs, Ks = [], []
     for i, t in enumerate(terms):
-        B, Kt = _term_basis(pp.gram_z[i], n, pp.one_z[i], pp.center_z[i], t)
+        B, K = _term_map(pp.r_z[i], n, pp.one_z[i], pp.center_z[i], t)
         Bs.append(B)
-        Ks.append(Kt)
+        Ks.append(K)
+        norms = np.sqrt(np.einsum("ij,ij->j", pp.r_z[i], pp.r_z[i]))
+        amp = max(amp, float(np.max(np.abs(K).T @ norms) ** 2 / n))
     st = Standardization(Tx=Tx, shift=Tx @ c_int if p else np.zeros(0), scale=scale, B=tuple(Bs),
                          response=True, structures=tuple(t.structure for t in terms))
-    cp = pp.cp
-    K0 = Ks[0]
-    D0 = np.einsum("ba,gbc,cd->gad", K0, cp.D0, K0)
-    Bx0 = np.einsum("ba,bgc,cd->agd", K, cp.Bx0[idx], K0)
-    Cxx = K.T @ M @ K
-    if cp.Br0 is not None:
-        KR = sp.block_diag([sp.kron(sp.identity(nl, format="csr"), sp.csr_matrix(Kt))
-                            for Kt, nl in zip(Ks[1:], cp.nlevels[1:])], format="csr")
-        K0big = sp.kron(sp.identity(cp.nlevels[0], format="csr"), sp.csr_matrix(K0), format="csr")
-        Br0 = (KR.T @ sp.csr_matrix(cp.Br0) @ K0big).tocsr()
-        Br0.sort_indices()
-        Crr = np.asarray(KR.T @ (KR.T @ cp.Crr).T).T
-        Crx = np.asarray(KR.T @ cp.Crx[:, idx]) @ K
-        q_rest = Crr.shape[0]
-        pairs = pair_product(Br0, K0.shape[0], stride=q_rest + p + 1) if q_rest > DENSE_REST else None
-        Br0_dense = Br0.toarray() if pairs is None else None
-    else:
-        Br0, pairs, Br0_dense = None, None, None
-        Crr, Crx = np.zeros((0, 0)), np.zeros((0, p + 1))
-    out = replace(cp, D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Cxx, p=p, pairs=pairs,
-                  Br0_dense=Br0_dense)
-    return st, out
+    return ProductMap(st=st, keep=keep, center_xy=pp.center_xy, Kxy=Kxy, center_z=pp.center_z,
+                      one_z=pp.one_z, Kz=tuple(Ks), amplification=amp)
+
+
+def _finish(cp: CrossProducts, p: int) -> CrossProducts:
+    """The pair structure (or dense copy) of ``Br0`` that the objective uses."""
+    if cp.Br0 is None:
+        return cp
+    Br0 = sp.csr_matrix(cp.Br0)
+    Br0.sort_indices()
+    q_rest = cp.Crr.shape[0]
+    pairs = pair_product(Br0, cp.k[0], stride=q_rest + p + 1) if q_rest > DENSE_REST else None
+    return replace(cp, Br0=Br0, pairs=pairs, Br0_dense=Br0.toarray() if pairs is None else None)
 
 
 def _rowless(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProducts, schema, source,
@@ -194,6 +219,15 @@ def _rowless(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProduc
     """The design of the whole data without its rows."""
     fx = design.fixed
     names = tuple(fx.all_names[i] for i in keep)
+    Rx = pp.r_xy[:, 1 + keep]                  # the centred kept columns of X
+    x_cov = Rx.T @ Rx / max(pp.n - 1, 1)
+    z_moments = []
+    for R_c, j0, c in zip(pp.r_z, pp.one_z, pp.center_z):
+        Cinv = np.eye(R_c.shape[0])
+        if j0 is not None:
+            Cinv[j0, :] += c
+        R = R_c @ Cinv
+        z_moments.append(R.T @ R / pp.n)
     fixed = RowlessFixed(X=None, names=names, spec=fx.spec, all_names=fx.all_names, dropped=dropped)
     terms = tuple(RowlessTerm(group=t.group, label=t.label, columns=t.columns, Z=None, codes=None,
                               levels=t.levels, spec=t.spec, group_columns=t.group_columns,
@@ -203,15 +237,19 @@ def _rowless(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProduc
         n_dropped=schema.n_dropped, response_name=design.response_name, data_index=None, data=None,
         offset_argument=design.offset_argument, nobs=pp.n, source=source, schema=schema,
         counts=pp.counts, keep=keep, passes=passes, has_weights=schema.weights is not None,
-        has_offset=design.offset is not None)
+        has_offset=design.offset is not None,
+        fingerprint=(float(pp.n), float(pp.center_xy[-1]), float(np.sum(pp.r_xy[:, -1] ** 2))),
+        x_cov=x_cov, z_moments=tuple(z_moments))
 
 
-def _prototype(ddf, schema) -> Design:
-    """The design of the first part with used rows (its names and specs are every part's)."""
+def _prototype(ddf, schema):
+    """The schema with its learned specs, and the design of the first part with
+    used rows (its names and specs are every part's)."""
     first = next(i for i, r in enumerate(schema.part_rows) if r > 0)
     pdf = ddf[list(schema.columns)].get_partition(first).compute()
     frame, w, off = prepare_part(pdf, schema)
-    return part_design(frame, w, off, schema)
+    schema = replace(schema, specs=learn_specs(frame, schema))
+    return schema, part_design(frame, w, off, schema)
 
 
 def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset=None,
@@ -234,16 +272,11 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     ddf = as_partitioned(data)
     parsed = parse_formula(formula)
     schema = learn_schema(ddf, parsed, weights=weights, offset=offset)
-    response = schema.parsed.response.strip("`")
-    if response in ddf.columns and not pd.api.types.is_numeric_dtype(ddf._meta[response].dtype):
-        raise ValueError(f"the response {response!r} must be numeric, but it has dtype "
-                         f"{ddf._meta[response].dtype}; convert it, or use a GLMM for a categorical outcome")
-    proto = _prototype(ddf, schema)
+    schema, proto = _prototype(ddf, schema)
     if not proto.terms:
         raise ValueError("the formula has no random-effects term such as (1 | group); "
                          "for a model without random effects use ml.lm")
     names = proto.fixed.all_names
-    one_xy = names.index("(Intercept)") if "(Intercept)" in names else None
     one_z = tuple(t.columns.index("(Intercept)") if t.structure is None and t.k > 1
                   and "(Intercept)" in t.columns else None for t in proto.terms)
     q_rest = sum(t.q for t in proto.terms[1:])
@@ -255,26 +288,38 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     parts = ddf[list(schema.columns)].to_delayed()
     sch = dask.delayed(schema, pure=True)
     products = dask.delayed(_part_products, pure=True)
-    pp = tree_reduce([products(part, sch, one_xy, one_z) for part in parts], merge_partials).compute()
+    pp = tree_reduce([products(part, sch, one_z) for part in parts], merge_partials).compute()
+    passes = 2
     n = pp.n
-    p_all = pp.center_xy.size - 1
-    if not pp.gram_xy[p_all, p_all] / n > 1e-24 * pp.center_xy[p_all] ** 2:  # (about its mean, or 0)
-        raise ValueError(f"the response {parsed.response!r} is constant: there is no variation to model")
-    keep = independent_from_gram(pp.gram_xy[:p_all, :p_all])
-    dropped = tuple(nm for i, nm in enumerate(names) if i not in set(keep.tolist()))
-    if dropped:
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-                      f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}", stacklevel=3)
-    design = _rowless(proto, keep, dropped, pp, schema, ddf, passes=2)
-    for t, c in zip(design.terms, pp.counts):
+    if pp.y_range[0] == pp.y_range[1]:
+        raise ValueError(f"the response {parsed.response!r} is constant ({pp.y_range[0]:g}): there is no "
+                         "variation to model")
+    for t in proto.terms:
         if t.nlevels < 2:
             raise ValueError(f"grouping factor {t.group!r} has only {t.nlevels} level in the data used; a random "
                              "effect needs at least 2 groups (use it as a fixed effect, or drop the term)")
         if t.nlevels >= n:
             raise ValueError(f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations; with one "
                              "observation per group its variance cannot be told apart from the residual variance")
+    pm = product_map(pp, names, proto.terms)
+    keep = pm.keep
+    dropped = tuple(nm for i, nm in enumerate(names) if i not in set(keep.tolist()))
+    if dropped:
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+                      f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}", stacklevel=3)
+    if pm.amplification <= MAX_AMPLIFICATION:
+        cp = transform_products(pp.cp, pm.Kxy, pm.Kz)
+    else:
+        # nearly dependent columns: the summed products do not hold the digits that the
+        # standardised ones need, so every part computes its standardised products
+        pmd = dask.delayed(pm, pure=True)
+        exact = dask.delayed(_part_standardized, pure=True)
+        cp = tree_reduce([exact(part, sch, pmd) for part in parts], add_products).compute()
+        passes = 3
+    cp = _finish(replace(cp, p=keep.size), keep.size)
+    st = pm.st
+    design = _rowless(proto, keep, dropped, pp, schema, ddf, passes=passes)
     unidentified = identifiability(design, counts=pp.counts)
-    st, cp = standardize_products(pp, keep, design.terms)
     layout = ThetaLayout.from_terms(design.terms)
     obj = LmmObjective(cp=cp, layout=layout, reml=bool(reml))
     lower = layout.lower

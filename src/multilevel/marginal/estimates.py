@@ -60,7 +60,7 @@ class Estimates:
 def _kind(fit) -> str:
     from ..design.rowless import require_rows
 
-    require_rows(fit, "marginal means, effects and slopes (their reference grid comes from the rows)")
+    require_rows(fit, "computing marginal means, effects or slopes (their reference grid comes from the rows)")
     name = type(fit).__name__
     if name in ("LmerResult", "GlmerResult", "Posterior"):
         return name

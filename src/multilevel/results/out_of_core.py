@@ -145,7 +145,11 @@ class OutOfCoreLmerResult(LmerResult):
             from ..design.partitioned import as_partitioned
 
             new = as_partitioned(newdata)
-            meta = LmerResult.predict(light, new._meta_nonempty, **{**kw, "allow_new_levels": True}).iloc[:0]
+            if se_fit or interval is not None:
+                cols = ["fit", "se_fit"] + (["lower", "upper"] if interval is not None else [])
+                meta = pd.DataFrame({c: np.zeros(0) for c in cols}, index=new._meta.index)
+            else:
+                meta = pd.Series(np.zeros(0), index=new._meta.index, name="predicted")
             return new.map_partitions(lambda part: LmerResult.predict(light, part, **kw), meta=meta)
         return LmerResult.predict(light, newdata, **kw)
 

@@ -362,8 +362,15 @@ def _criteria_lines(fit, df_resid: int) -> list[str]:
                                           [vals], ["r"] * 5)]
 
 
-def _residual_lines(resid) -> list[str]:
+#: a fit to data in parts with at most this many rows brings its residuals to the client for
+#: the summary's exact quartiles; beyond, one pass gives Dask's estimates of them
+EXACT_QUARTILES = 2_000_000
+
+
+def _residual_lines(resid, nobs: int | None = None) -> list[str]:
     title = "Scaled residuals: "
+    if hasattr(resid, "dask") and nobs is not None and nobs <= EXACT_QUARTILES:
+        resid = resid.compute()
     if hasattr(resid, "dask"):  # a Dask Series (data in parts): one pass, the quartiles Dask's estimates
         import dask
 
@@ -437,7 +444,7 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     else:
         out.extend(_criteria_lines(fit, fit.df_resid))
     out.append("")
-    out.extend(_residual_lines(fit.residuals("scaled")))
+    out.extend(_residual_lines(fit.residuals("scaled"), fit.nobs))
     out.append("")
     out.append("Random effects:")
     out.extend(_random_effects(fit))
