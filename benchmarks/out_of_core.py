@@ -12,9 +12,10 @@ in fresh processes:
 
 * **out of core**: ``ml.lmer(FORMULA, "<dir>/*.parquet", reml=False)`` with a
   ``distributed.LocalCluster`` of ``--workers`` worker processes (one thread
-  each) on this machine: the whole call (reading the files, both passes, the
-  optimisation, the result), the passes over the data, the client's peak
-  resident memory and each worker's;
+  each) on this machine, whose workers have imported multilevel (as the
+  client has, in both columns): the whole call (reading the files, both
+  passes, the optimisation, the result), the passes over the data, the
+  client's peak resident memory and each worker's;
 * **in memory** (unless ``--no-memory``): ``pandas.read_parquet`` of the same
   files, then ``ml.lmer`` of the frame; the call alone is timed, and the
   process's peak memory includes the frame.
@@ -47,6 +48,7 @@ def peak():
 if __name__ == "__main__":
     with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True, dashboard_address=None,
                       memory_limit=0) as cluster, Client(cluster) as client:
+        client.run(lambda: __import__("multilevel"))   # the workers import it once, as the client did
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -200,8 +200,8 @@ def transform_products(cp: CrossProducts, Kxy: np.ndarray, Kz) -> CrossProducts:
     from dataclasses import replace
 
     K0 = Kz[0]
-    D0 = np.einsum("ba,gbc,cd->gad", K0, cp.D0, K0)
-    Bx0 = np.einsum("ba,bgc,cd->agd", Kxy, cp.Bx0, K0)
+    D0 = K0.T @ cp.D0 @ K0                                       # (batched over the levels)
+    Bx0 = np.tensordot(Kxy, cp.Bx0, axes=(0, 0)) @ K0
     Br0, Crr, Crx = cp.Br0, cp.Crr, cp.Crx
     if Br0 is not None:
         KR = sp.block_diag([_block_diag(K, nl) for K, nl in zip(Kz[1:], cp.nlevels[1:])], format="csr")
