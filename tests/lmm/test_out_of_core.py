@@ -34,7 +34,7 @@ def _fit_both(formula, df, nparts=5, **kw):
         f0 = ml.lmer(formula, df, **kw)
     with warnings.catch_warnings(record=True) as w1:
         warnings.simplefilter("always")
-        f1 = ml.lmer(formula, dd.from_pandas(df, npartitions=nparts), **kw)
+        f1 = ml.lmer(formula, dd.from_pandas(df, npartitions=nparts, sort=False), **kw)
     assert [str(w.message) for w in w0] == [str(w.message) for w in w1]
     return f0, f1
 
@@ -126,7 +126,7 @@ def test_likelihood_ratio_test_of_fits_in_parts():
     pd.testing.assert_frame_equal(ml.anova(small, large).table, ref.table, rtol=1e-6)
     other = ml.lmer("Reaction ~ Days + (1 | Subject)", dd.from_pandas(_s.assign(Reaction=_s.Reaction + 1.0),
                                                                       npartitions=2), reml=False)
-    with pytest.raises(ValueError, match="other rows or another response"):
+    with pytest.raises(ValueError, match="other data, rows or another response"):
         ml.anova(other, large)
 
 
@@ -280,3 +280,85 @@ def test_a_worker_lost_mid_pass_is_not_counted_twice(tmp_path):
     assert os.path.getsize(tmp_path / "calls.2") >= 3  # the part was read again after its worker died
     assert f1.nobs == f0.nobs == 180
     assert abs(f1.objective - f0.objective) <= 1e-10 * abs(f0.objective)
+
+
+def test_second_review_cases():
+    """Fits in parts against memory where a review found them apart."""
+    s = _s.copy()
+    s["D2"] = s.Days + 1e-8 * np.random.default_rng(3).normal(size=len(s))
+    s["half"] = np.where(s.Days < 5, "early", "late")
+    for formula, df in [("Reaction ~ Days + D2 + (1 | Subject)", s),
+                        ("Reaction ~ 0 + half + Days + (1 | Subject)", s.assign(Reaction=s.Reaction + 1e9))]:
+        f0, f1 = _fit_both(formula, df)
+        pd.testing.assert_series_equal(f1.r2(), f0.r2(), rtol=1e-6)
+        pd.testing.assert_series_equal(f1.icc(), f0.icc(), rtol=1e-6)
+    # the ANOVA tables of a model with factors, type III and I
+    f0, f1 = _fit_both("Reaction ~ Days * half + (1 | Subject)", s)
+    for t in (3, 1):
+        pd.testing.assert_frame_equal(f1.anova(type=t), f0.anova(type=t), rtol=1e-6)
+    # an offset column is read from newdata
+    w = _w.copy()
+    f0, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", w, offset="off")
+    np.testing.assert_allclose(f1.predict(w.head(5)), f0.predict(w.head(5)), rtol=1e-7)
+    # C() of an expression would learn its levels per part
+    with pytest.raises(ValueError, match="C\\(...\\) of an expression"):
+        ml.lmer("Reaction ~ C(np.floor(Days / 4)) + (1 | Subject)", dd.from_pandas(_s, npartitions=2))
+
+
+def test_anova_tells_data_apart(tmp_path):
+    s = _s.assign(Reaction=_s.Reaction - _s.Reaction.mean())
+    s.iloc[:100].to_parquet(tmp_path / "a.parquet")
+    s.iloc[100:].to_parquet(tmp_path / "b.parquet")
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", str(tmp_path), reml=False)
+    b = ml.lmer("Reaction ~ Days + (Days | Subject)", str(tmp_path), reml=False)
+    ml.anova(a, b)   # the same files read again: accepted
+    c = ml.lmer("Reaction ~ Days + offset(Days) + (Days | Subject)", str(tmp_path), reml=False)
+    ml.anova(a, c)   # an offset does not change the response
+    na = s.copy()
+    na.loc[[3, 150], "Days"] = np.nan
+    parts = dd.from_pandas(na, npartitions=3)
+    e = ml.lmer("Reaction ~ 1 + (1 | Subject)", parts, reml=False)
+    f = ml.lmer("Reaction ~ Days + (1 | Subject)", parts, reml=False)
+    with pytest.raises(ValueError, match="number of observations"):
+        ml.anova(e, f)   # rows dropped for missing values
+    # another response, or the same one permuted: other data
+    perm = s.assign(Reaction=np.random.default_rng(0).permutation(s.Reaction.to_numpy()))
+    for other in (perm, s.assign(Reaction=s.Reaction + 1e9)):
+        d = ml.lmer("Reaction ~ Days + (Days | Subject)", dd.from_pandas(other, npartitions=2), reml=False)
+        with pytest.raises(ValueError, match="other data, rows or another response"):
+            ml.anova(a, d)
+
+
+def test_parts_that_differ_in_what_they_hold(tmp_path):
+    # an occasion missing from one part (the whole data has it) and a C(x) level first seen later
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"g": np.repeat(np.arange(30), 12), "t": np.tile(np.repeat([0, 1, 2, 3], 3), 30)})
+    b = rng.normal(size=(30, 4)) @ np.linalg.cholesky(0.6 ** np.abs(np.subtract.outer(np.arange(4), np.arange(4)))).T
+    df["y"] = rng.normal(size=len(df)) + b[df.g, df.t] + 0.3 * df.t
+    parts = [df[df.t != 2], df[df.t == 2]]     # the first part has no occasion 2
+    whole = pd.concat(parts)
+    f0 = ml.lmer("y ~ 1 + ar1(0 + C(t) | g)", whole)
+    f1 = ml.lmer("y ~ 1 + ar1(0 + C(t) | g)", _parts(parts))
+    assert abs(f1.objective - f0.objective) <= 1e-10 * abs(f0.objective)
+    # occasions 0, 1, 2 in one part and 2, 4 in another: not equally spaced, refused as in memory
+    gap = pd.concat([df[df.t < 3], df[df.t == 3].assign(t=4)])
+    with pytest.raises(ValueError) as e0:
+        ml.lmer("y ~ 1 + ar1(0 + C(t) | g)", gap)
+    with pytest.raises(ValueError) as e1:
+        ml.lmer("y ~ 1 + ar1(0 + C(t) | g)", _parts([gap[gap.t < 3], gap[gap.t == 4]]))
+    assert str(e1.value) == str(e0.value)
+    # nullable integers, a level of C(x) only in a later part
+    s = _s.assign(Days=_s.Days.astype("Int64")).sort_values("Days", kind="stable")
+    f0, f1 = _fit_both("Reaction ~ C(Days) + (1 | Subject)", s, nparts=3)
+    _same(f0, f1)
+    # a file whose column is all missing (read as objects) is a part like any other
+    a = _s.iloc[:150]
+    b = _s.iloc[150:].assign(Days=None)
+    f1 = ml.lmer("Reaction ~ Days + (1 | Subject)", _parts([a, b.astype({"Days": object})], meta=_s.iloc[:0]))
+    assert f1.nobs == 150 and f1.n_dropped == 30
+
+
+def test_a_level_with_all_weights_zero_is_a_clear_error():
+    s = _s.assign(w=(_s.Days != 0).astype(float))
+    with pytest.raises(ValueError, match="not identified"):
+        ml.lmer("Reaction ~ C(Days) + (1 | Subject)", dd.from_pandas(s, npartitions=2), weights="w")

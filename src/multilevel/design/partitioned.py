@@ -33,11 +33,12 @@ from .random import RandomTerm
 from .simple import simple_spec
 
 __all__ = ["Schema", "is_partitioned", "as_partitioned", "learn_schema", "learn_specs", "part_design",
-           "prepare_part"]
+           "prepare_part", "with_all_levels"]
 
 #: transformations whose result depends on all the rows they see
 _STATEFUL = re.compile(r"\b(center|scale|standardize|poly|bs|cr|cc|te|hashed|lag)\s*\(")
 _FACTOR_CALL = re.compile(r"\bC\(\s*`?([A-Za-z_][A-Za-z0-9_.]*)`?")
+_FACTOR_ARGUMENT = re.compile(r"\bC\(\s*(`[^`]*`|[A-Za-z_][A-Za-z0-9_.]*)\s*[,)]")
 
 
 def is_partitioned(data) -> bool:
@@ -181,6 +182,11 @@ def _check_formula(parsed: ParsedFormula) -> None:
     """Refuse transformations that learn from the rows (they would learn from one part)."""
     pieces = [parsed.fixed] + [b.expr for b in parsed.bars] + list(parsed.offsets) + [parsed.response]
     for piece in pieces:
+        if len(re.findall(r"\bC\(", piece)) != len(_FACTOR_ARGUMENT.findall(piece)):
+            raise ValueError(
+                f"C(...) of an expression in {parsed.text!r} learns its levels from the rows it sees, and on data "
+                "in parts it would learn them from each part; compute the column first (e.g. ddf['h'] = "
+                "np.floor(ddf['x'] / 4)) and write C(h)")
         m = _STATEFUL.search(piece)
         if m:
             raise ValueError(
@@ -206,7 +212,7 @@ def _scan_part(pdf: pd.DataFrame, parsed, weights, offset, label_cols, group_set
     mask, w, _ = _mask(pdf, (parsed, weights, offset))
     sub = pdf[mask]
     out = {"rows": int(mask.sum()), "dropped": int((~mask).sum()), "values": {}, "categories": {},
-           "kinds": {c: _kind(pdf[c].dtype) for c in pdf.columns}, "combos": {}}
+           "kinds": {c: k for c in pdf.columns if (k := _kind(pdf[c])) is not None}, "combos": {}}
     if w is not None:
         wk = w[mask]
         out["negative_weights"] = bool(np.any(wk < 0))
@@ -224,7 +230,12 @@ def _scan_part(pdf: pd.DataFrame, parsed, weights, offset, label_cols, group_set
     return out
 
 
-def _kind(dtype) -> str:
+def _kind(column: pd.Series) -> str | None:
+    """What a part's column holds: numbers, labels, a categorical (None: only missing
+    values, as a file whose column is all null is read)."""
+    dtype = column.dtype
+    if (pd.api.types.is_object_dtype(dtype) or dtype == "null[pyarrow]") and column.isna().all():
+        return None
     if isinstance(dtype, pd.CategoricalDtype):
         return "categorical"
     if pd.api.types.is_bool_dtype(dtype):
@@ -243,8 +254,8 @@ def _merge_scans(a: dict, b: dict) -> dict:
     for col, kind in b["kinds"].items():
         if out["kinds"].get(col, kind) != kind:
             raise ValueError(f"column {col!r} holds {out['kinds'][col]} values in one part of the data and "
-                             f"{kind} values in another; give it one type in every part (e.g. "
-                             f"ddf[{col!r}] = ddf[{col!r}].astype(str))")
+                             f"{kind} values in another; give it one type in every part (numbers everywhere, "
+                             f"e.g. dd.to_numeric(ddf[{col!r}]), or labels everywhere)")
         out["kinds"][col] = kind
     for col, cats in b["categories"].items():
         if col in out["categories"] and out["categories"][col] != cats:
@@ -361,7 +372,8 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
             cats = tuple(meta[col].cat.categories)
         values = total["values"][col]
         if col in predictors or col in factor_calls:
-            if _label_column(meta[col].dtype):
+            kind = total["kinds"].get(col)   # (what the parts hold: the first file may be all null)
+            if kind in ("label", "categorical") or (kind is None and _label_column(meta[col].dtype)):
                 # a factor: a categorical keeps every category, labels their sorted values
                 categories[col] = pd.Index(cats) if cats is not None else _levels(values, None, col)
             elif col in factor_calls:  # C(x) of numbers: x stays a number, C(x)'s levels are learned
@@ -428,14 +440,7 @@ def learn_specs(frame: pd.DataFrame, schema: Schema) -> tuple | None:
     """
     if not schema.factor_levels or len(frame) == 0:
         return None
-    extra = []
-    for col, levels in schema.factor_levels.items():
-        missing = [v for v in levels if v not in set(frame[col].tolist())]
-        if missing:
-            rows = frame.iloc[[0] * len(missing)].copy()
-            rows[col] = np.asarray(missing, dtype=frame[col].dtype)
-            extra.append(rows)
-    full = pd.concat([frame, *extra]) if extra else frame
+    full = with_all_levels(frame, schema)
     parsed = schema.parsed
     fixed = None if simple_spec(parsed.fixed, full) is not None else \
         _formulaic(parsed.fixed_formula, full, "fixed-effects model matrix").model_spec
@@ -443,6 +448,30 @@ def learn_specs(frame: pd.DataFrame, schema: Schema) -> tuple | None:
                  _formulaic(b.expr, full, f"random-effects matrix of ({b.expr} | {b.group_name})").model_spec
                  for b in parsed.bars)
     return fixed, bars
+
+
+def with_all_levels(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """``frame`` (used rows of a part, not empty) with a copy of its first row for each
+    level of a ``C(x)`` of a numeric column that it lacks: rows that hold every level
+    of the whole data, to learn encodings and check occasions from.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> from multilevel.formula import parse_formula
+    >>> s = ml.datasets.load("sleepstudy")
+    >>> sch = learn_schema(dd.from_pandas(s, npartitions=2), parse_formula("Reaction ~ C(Days) + (1 | Subject)"))
+    >>> sorted(with_all_levels(prepare_part(s.iloc[:3], sch)[0], sch)["Days"].tolist())
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+    extra = []
+    for col, levels in schema.factor_levels.items():
+        missing = [v for v in levels if v not in set(frame[col].tolist())]
+        if missing:
+            rows = frame.iloc[[0] * len(missing)].copy()
+            rows[col] = pd.Series(list(missing), index=rows.index, dtype=levels.dtype)
+            extra.append(rows)
+    return pd.concat([frame, *extra]) if extra else frame
 
 
 def _predictor_columns(parsed, meta) -> set:
@@ -477,10 +506,12 @@ def _matrix(rhs_formula: str, rhs: str, frame: pd.DataFrame, what: str):
     return np.asarray(mm, dtype=float), list(mm.columns), mm.model_spec
 
 
-def part_design(frame: pd.DataFrame, w, off, schema: Schema) -> Design:
+def part_design(frame: pd.DataFrame, w, off, schema: Schema, occasions: bool = False) -> Design:
     """The design of one part's used rows (from :func:`prepare_part`) with the
     whole data's levels, every fixed-effects column kept (which to drop is
-    decided on the whole data).
+    decided on the whole data). ``occasions``: check the occasions of ``ar1``
+    terms (on rows holding every level, :func:`with_all_levels`; a part may
+    lack some).
 
     Examples
     --------
@@ -535,7 +566,7 @@ def part_design(frame: pd.DataFrame, w, off, schema: Schema) -> Design:
             from .structure import check_occasions, structure
 
             struct = structure(bar.structure, Z.shape[1], bar.group_name)
-            if bar.structure == "ar1":
+            if bar.structure == "ar1" and occasions:
                 check_occasions(bar, frame, Z)
         pieces = [tuple(range(Z.shape[1]))] if bar.correlated else [(j,) for j in range(Z.shape[1])]
         for idx in pieces:

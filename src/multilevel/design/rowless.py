@@ -117,14 +117,19 @@ class OutOfCoreDesign(Design):
         Passes made over the data by the fit.
     has_weights, has_offset : bool
     fingerprint : tuple
-        The rows used and the mean and sum of squares about it of the response
-        less the offset: fits to the same rows and response have the same (to
-        rounding), which a likelihood-ratio test checks.
-    x_cov : ndarray (p, p)
-        The sample covariance (divisor n - 1) of the kept fixed-effects
-        columns: the variance of the fixed part ``X beta`` (R2, ICC).
+        Which data (Dask's token of the collection), response and rows the fit
+        used: a likelihood-ratio test compares fits with the same.
+    x_factor : ndarray (m, p)
+        A triangular factor of the kept fixed-effects columns, centred: the
+        variance of the fixed part ``X beta`` is ``|x_factor beta|^2 / (n - 1)``
+        (R2, ICC).
     z_moments : tuple of ndarray (k, k)
         Per term, ``Z'Z / n`` (unweighted): the mean of ``z_i' Sigma z_i``.
+    gram : ndarray (p, p)
+        ``X'X`` of the kept columns (type I contrasts).
+    sample, sample_X : DataFrame, ndarray
+        Up to 5,000 rows of the first part and their ``X``: the codings of
+        type III contrasts (refused where they do not determine them).
     """
 
     nobs: int = 0
@@ -136,8 +141,11 @@ class OutOfCoreDesign(Design):
     has_weights: bool = False
     has_offset: bool = False
     fingerprint: tuple | None = None
-    x_cov: np.ndarray | None = None
+    x_factor: np.ndarray | None = None
     z_moments: tuple = ()
+    gram: np.ndarray | None = None
+    sample: object = None
+    sample_X: np.ndarray | None = None
 
     def __getattribute__(self, name):
         if name in _ROWS:

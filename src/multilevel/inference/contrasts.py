@@ -63,8 +63,11 @@ def type1_contrasts(design) -> dict[str, np.ndarray]:
     >>> type1_contrasts(d)["sector"].round(3).tolist()
     [[0.0, 0.0, 1.0]]
     """
-    X = design.X
-    R = np.linalg.cholesky(X.T @ X).T  # upper: X'X = R'R
+    G = getattr(design, "gram", None)   # (data in parts: X'X from the sums)
+    if G is None:
+        X = design.X
+        G = X.T @ X
+    R = np.linalg.cholesky(G).T  # upper: X'X = R'R
     U = R / np.diag(R)[:, None]
     return {label: U[cols] for label, _, cols in fixed_terms(design)}
 
@@ -99,8 +102,17 @@ def type3_contrasts(design, data: pd.DataFrame | None = None) -> dict[str, np.nd
     spec = design.fixed.spec
     if not hasattr(spec, "term_indices"):  # numeric columns only: each term is its own column
         return {label: np.eye(p)[cols] for label, _, cols in terms}
-    X = design.X
-    data = design.data if data is None else data
+    sample = getattr(design, "sample", None)
+    if sample is not None:  # data in parts: the codings compared on a sample of the rows
+        X, data = design.sample_X, sample
+        if np.linalg.matrix_rank(X) < p:
+            from ..design.rowless import rows_not_here
+
+            raise rows_not_here("type III contrasts, whose codings the first 5,000 rows do not determine; "
+                                "use type=1")
+    else:
+        X = design.X
+        data = design.data if data is None else data
     from ..design.names import lme4_names
 
     from formulaic import model_matrix

@@ -161,11 +161,13 @@ def _check_fits(fits, names) -> list[str]:
         )
     prints = [getattr(f.design, "fingerprint", None) for f in fits]
     if any(p is not None for p in prints):
-        # fits to data in parts hold no rows: the same rows and response give the same
-        # count, mean and sum of squares of the response (a different selection would not)
+        # fits to data in parts hold no rows: they must read the same data (the same Dask
+        # collection or files), with the same response, and use the same rows of it
         for name, p in zip(names[1:], prints[1:]):
-            if p is None or prints[0] is None or not np.allclose(p, prints[0], rtol=1e-10, atol=0.0):
-                raise ValueError(f"model {name} was fitted to other rows or another response than {names[0]}")
+            if p is None or prints[0] is None or p != prints[0]:
+                raise ValueError(
+                    f"model {name} was fitted to other data, rows or another response than {names[0]}; fits to "
+                    "data in parts compare when they read the same Dask frame or files and use the same rows")
         return names
     y0, rows0 = fits[0].design.y, np.asarray(fits[0].design.rows)
     for name, f in zip(names[1:], fits[1:]):
@@ -177,8 +179,10 @@ def _check_fits(fits, names) -> list[str]:
 
 
 def _same_fixed(fits) -> bool:
-    if getattr(fits[0].design, "fingerprint", None) is not None:  # (same rows: the same columns by name)
-        return all(tuple(f.design.fixed.names) == tuple(fits[0].design.fixed.names) for f in fits[1:])
+    if getattr(fits[0].design, "fingerprint", None) is not None:
+        # data in parts (the same rows of the same data): the same columns by name and formula
+        return all(tuple(f.design.fixed.names) == tuple(fits[0].design.fixed.names)
+                   and f.design.formula.fixed == fits[0].design.formula.fixed for f in fits[1:])
     X0, n0 = fits[0].design.X, tuple(fits[0].design.fixed.names)
     return all(tuple(f.design.fixed.names) == n0 and f.design.X.shape == X0.shape
                and np.array_equal(f.design.X, X0) for f in fits[1:])

@@ -43,10 +43,10 @@ def _var_fixed(fit) -> float:
     ``insight::get_variance_fixed``; the offset is not included)."""
     if fit.nobs < 2 or not len(fit.fixef):
         return 0.0
-    cov = getattr(fit.design, "x_cov", None)      # (data in parts: the columns' covariance)
-    if cov is not None:
-        beta = fit.fixef.to_numpy()
-        return float(max(beta @ cov @ beta, 0.0))
+    factor = getattr(fit.design, "x_factor", None)   # (data in parts: the centred columns' factor)
+    if factor is not None:
+        v = factor @ fit.fixef.to_numpy()            # (a norm, not a quadratic form: no cancellation)
+        return float(v @ v / (fit.nobs - 1))
     eta = fit.design.X @ fit.fixef.to_numpy()
     if np.all(eta == eta[0]):  # intercept only: exactly 0, not rounding noise
         return 0.0

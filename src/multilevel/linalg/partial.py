@@ -63,6 +63,8 @@ class PartialProducts:
         Per term, the position of its column of ones (None: not centred).
     y_range : tuple of float
         The smallest and largest response (offset not subtracted).
+    rows_hash : int
+        Which rows of the data were used (:func:`row_hash`).
 
     Examples
     --------
@@ -90,6 +92,25 @@ class PartialProducts:
     center_z: tuple
     one_z: tuple
     y_range: tuple
+    rows_hash: int = 0
+
+
+def row_hash(part: int, rows: np.ndarray) -> int:
+    """The sum, modulo 2**64, of a hash of each used row's place (its part and its
+    position there): equal for the same rows of the same data, whatever the order
+    of the sums, and different, but for chance, for another selection.
+
+    Examples
+    --------
+    >>> row_hash(0, np.array([0, 1, 2])) == row_hash(0, np.array([2, 1, 0]))
+    True
+    >>> row_hash(0, np.array([0, 1])) == row_hash(1, np.array([0, 1]))
+    False
+    """
+    import pandas as pd
+
+    keys = np.asarray(rows, dtype=np.uint64) + np.uint64((part * 0x9E3779B97F4A7C15) % 2 ** 64)
+    return int(pd.util.hash_array(keys).sum(dtype=np.uint64))
 
 
 def _qr_r(A: np.ndarray) -> np.ndarray:
@@ -114,7 +135,7 @@ def _mean(A: np.ndarray, one: int = 0) -> np.ndarray:
     return m
 
 
-def partial_products(design, one_z: tuple) -> PartialProducts:
+def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProducts:
     """The :class:`PartialProducts` of a design's rows, centred at their means.
 
     Parameters
@@ -125,6 +146,8 @@ def partial_products(design, one_z: tuple) -> PartialProducts:
         is dropped.
     one_z : tuple of (int or None)
         Per term, the position of its column of ones, or None (not centred).
+    rows_hash : int
+        :func:`row_hash` of the rows used.
 
     Examples
     --------
@@ -161,7 +184,7 @@ def partial_products(design, one_z: tuple) -> PartialProducts:
     return PartialProducts(
         n=n, cp=cp, r_xy=_qr_r(Vc), r_z=tuple(rz),
         counts=tuple(np.bincount(t.codes, minlength=t.nlevels) for t in design.terms),
-        center_xy=m, center_z=tuple(mz), one_z=tuple(one_z), y_range=y_range)
+        center_xy=m, center_z=tuple(mz), one_z=tuple(one_z), y_range=y_range, rows_hash=rows_hash)
 
 
 def shift_matrix(k: int, one: int | None, delta: np.ndarray) -> np.ndarray:
@@ -281,4 +304,5 @@ def merge_partials(a: PartialProducts | None, b: PartialProducts | None) -> Part
     return replace(a, n=n, cp=add_products(a.cp, b.cp), r_xy=_qr_r(np.vstack([a.r_xy, b.r_xy])),
                    r_z=tuple(_qr_r(np.vstack([x, y])) for x, y in zip(a.r_z, b.r_z)),
                    counts=tuple(x + y for x, y in zip(a.counts, b.counts)),
-                   y_range=(min(a.y_range[0], b.y_range[0]), max(a.y_range[1], b.y_range[1])))
+                   y_range=(min(a.y_range[0], b.y_range[0]), max(a.y_range[1], b.y_range[1])),
+                   rows_hash=(a.rows_hash + b.rows_hash) % 2 ** 64)

@@ -406,8 +406,9 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         import os
 
         name = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
-        return lmer_partitioned(formula, data, reml=reml, weights=weights, offset=offset,
-                                optimizer=optimizer, start=start, data_name=name)
+        fit = lmer_partitioned(formula, data, reml=reml, weights=weights, offset=offset,
+                               optimizer=optimizer, start=start, data_name=name)
+        return replace(fit, offset_name=offset) if isinstance(offset, str) else fit
     design = build_design(formula, data, weights=weights, offset=offset)
     if dispformula is not None:
         from ..design.data import as_dataframe

@@ -28,20 +28,23 @@ import scipy.sparse as sp
 from ..design import Design
 from ..design.rowless import OutOfCoreDesign, RowlessFixed, RowlessTerm
 from ..design.partitioned import (as_partitioned, learn_schema, learn_specs, part_design, prepare_part,
-                                  tree_reduce)
+                                  tree_reduce, with_all_levels)
 from ..design.standardize import Standardization
 from ..formula import parse_formula
 from ..linalg import ThetaLayout
 from ..linalg.crossprod import DENSE_REST, CrossProducts, pair_product
 from ..design.fixed import independent_columns
 from ..linalg.crossprod import cross_products
-from ..linalg.partial import PartialProducts, add_products, merge_partials, partial_products, transform_products
+from ..linalg.partial import (PartialProducts, add_products, merge_partials, partial_products, row_hash,
+                              transform_products)
 from ..linalg.threads import SMALL_BLOCK, ThreadChoice, blas_threads
 from .objective import LmmObjective
 from .start import moment_start_from_products
 
 __all__ = ["ProductMap", "lmer_partitioned", "product_map"]
 
+#: rows of the first part the result keeps (the type III contrasts' codings)
+SAMPLE_ROWS = 5000
 #: the largest number of random effects outside the first term whose dense block is summed
 MAX_REST = 4000
 #: where the map from the summed (centred) products to the standardised ones amplifies their
@@ -82,12 +85,28 @@ class ProductMap:
     amplification: float
 
 
-def _part_products(pdf: pd.DataFrame, schema, one_z) -> PartialProducts | None:
-    """Pass 2 over one part: its centred cross-products (None without used rows)."""
+def _part_products(pdf: pd.DataFrame, schema, one_z, columns, part: int = 0) -> PartialProducts | None:
+    """Pass 2 over one part: its centred cross-products (None without used rows).
+    ``columns``: the names of the fixed-effects columns and of each term's, which
+    every part's design must have (the blocks are added by position)."""
     frame, w, off = prepare_part(pdf, schema)
     if len(frame) == 0:
         return None
-    return partial_products(part_design(frame, w, off, schema), one_z)
+    d = part_design(frame, w, off, schema)
+    got = (tuple(d.fixed.all_names), tuple(t.columns for t in d.terms))
+    if got != tuple(columns):
+        raise ValueError(
+            f"a part of the data gives the model other columns ({', '.join(got[0])}) than the first part "
+            f"({', '.join(columns[0])}): a transformation in {schema.parsed.text!r} learns from the rows it sees; "
+            "compute such columns before the fit")
+    mask = _used_mask(pdf, schema)
+    return partial_products(d, one_z, row_hash(part, np.nonzero(mask)[0]))
+
+
+def _used_mask(pdf: pd.DataFrame, schema) -> np.ndarray:
+    from ..design.partitioned import _mask
+
+    return _mask(pdf[list(schema.columns)], (schema.parsed, schema.weights, schema.offset))[0]
 
 
 def _part_standardized(pdf: pd.DataFrame, schema, pm: ProductMap) -> CrossProducts | None:
@@ -214,13 +233,27 @@ def _finish(cp: CrossProducts, p: int) -> CrossProducts:
     return replace(cp, Br0=Br0, pairs=pairs, Br0_dense=Br0.toarray() if pairs is None else None)
 
 
+def _fingerprint(pp: PartialProducts, schema, source) -> tuple:
+    """Which data, rows and response a fit used: Dask's token of the data (the same
+    collection, or the same files, give the same), the response as written, the
+    rows used (their count and :func:`~multilevel.linalg.partial.row_hash`)."""
+    import dask.base
+
+    return (dask.base.tokenize(source), schema.parsed.response, int(pp.n), int(pp.rows_hash))
+
+
 def _rowless(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProducts, schema, source,
-             passes: int) -> OutOfCoreDesign:
+             passes: int, sample: pd.DataFrame | None = None) -> OutOfCoreDesign:
     """The design of the whole data without its rows."""
     fx = design.fixed
     names = tuple(fx.all_names[i] for i in keep)
-    Rx = pp.r_xy[:, 1 + keep]                  # the centred kept columns of X
-    x_cov = Rx.T @ Rx / max(pp.n - 1, 1)
+    P = pp.center_xy.size
+    A = np.zeros((P, keep.size))               # the kept columns of X, uncentred
+    A[0, :] = pp.center_xy[1 + keep]
+    A[1 + keep, np.arange(keep.size)] = 1.0
+    Rk = pp.r_xy @ A
+    sample_X = np.asarray(fx.spec.get_model_matrix(sample, na_action="ignore"), dtype=float)[:, keep] \
+        if sample is not None else None
     z_moments = []
     for R_c, j0, c in zip(pp.r_z, pp.one_z, pp.center_z):
         Cinv = np.eye(R_c.shape[0])
@@ -237,9 +270,9 @@ def _rowless(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProduc
         n_dropped=schema.n_dropped, response_name=design.response_name, data_index=None, data=None,
         offset_argument=design.offset_argument, nobs=pp.n, source=source, schema=schema,
         counts=pp.counts, keep=keep, passes=passes, has_weights=schema.weights is not None,
-        has_offset=design.offset is not None,
-        fingerprint=(float(pp.n), float(pp.center_xy[-1]), float(np.sum(pp.r_xy[:, -1] ** 2))),
-        x_cov=x_cov, z_moments=tuple(z_moments))
+        has_offset=schema.offset is not None or bool(schema.parsed.offsets),
+        fingerprint=_fingerprint(pp, schema, source), x_factor=pp.r_xy[:, 1 + keep], z_moments=tuple(z_moments),
+        gram=Rk.T @ Rk, sample=sample, sample_X=sample_X)
 
 
 def _prototype(ddf, schema):
@@ -247,9 +280,10 @@ def _prototype(ddf, schema):
     used rows (its names and specs are every part's)."""
     first = next(i for i, r in enumerate(schema.part_rows) if r > 0)
     pdf = ddf[list(schema.columns)].get_partition(first).compute()
-    frame, w, off = prepare_part(pdf, schema)
+    frame, _, _ = prepare_part(pdf, schema)
     schema = replace(schema, specs=learn_specs(frame, schema))
-    return schema, part_design(frame, w, off, schema)
+    sample = frame.iloc[:SAMPLE_ROWS]   # (real rows only: a made-up row could make a cell the data lack)
+    return schema, part_design(with_all_levels(frame, schema), None, None, schema, occasions=True), sample
 
 
 def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset=None,
@@ -272,7 +306,7 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     ddf = as_partitioned(data)
     parsed = parse_formula(formula)
     schema = learn_schema(ddf, parsed, weights=weights, offset=offset)
-    schema, proto = _prototype(ddf, schema)
+    schema, proto, sample = _prototype(ddf, schema)
     if not proto.terms:
         raise ValueError("the formula has no random-effects term such as (1 | group); "
                          "for a model without random effects use ml.lm")
@@ -288,7 +322,9 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     parts = ddf[list(schema.columns)].to_delayed()
     sch = dask.delayed(schema, pure=True)
     products = dask.delayed(_part_products, pure=True)
-    pp = tree_reduce([products(part, sch, one_z) for part in parts], merge_partials).compute()
+    columns = (tuple(names), tuple(t.columns for t in proto.terms))
+    pp = tree_reduce([products(part, sch, one_z, columns, i) for i, part in enumerate(parts)],
+                     merge_partials).compute()
     passes = 2
     n = pp.n
     if pp.y_range[0] == pp.y_range[1]:
@@ -318,7 +354,7 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
         passes = 3
     cp = _finish(replace(cp, p=keep.size), keep.size)
     st = pm.st
-    design = _rowless(proto, keep, dropped, pp, schema, ddf, passes=passes)
+    design = _rowless(proto, keep, dropped, pp, schema, ddf, passes=passes, sample=sample)
     unidentified = identifiability(design, counts=pp.counts)
     layout = ThetaLayout.from_terms(design.terms)
     obj = LmmObjective(cp=cp, layout=layout, reml=bool(reml))
@@ -335,6 +371,13 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
         scope, fun = blas_threads(1), obj.evaluator()
     else:
         scope, fun = contextlib.nullcontext(), ThreadChoice(obj)
+    from ..linalg import NotPositiveDefinite
+
     with scope:
-        return _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentified, data_name,
-                              None, result_class=OutOfCoreLmerResult)
+        try:
+            return _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentified, data_name,
+                                  None, result_class=OutOfCoreLmerResult)
+        except NotPositiveDefinite:
+            raise ValueError("the weighted fixed-effects columns are dependent (a column nonzero only in rows "
+                             "of weight zero?): the fixed effects are not identified; drop such columns or rows"
+                             ) from None
