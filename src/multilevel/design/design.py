@@ -264,15 +264,31 @@ def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str
             )
 
 
+def check_response_not_predictor(parsed: ParsedFormula, columns) -> None:
+    """Refuse a response that is also a predictor (a data column named in both sides).
+
+    Examples
+    --------
+    >>> from multilevel.formula import parse_formula
+    >>> check_response_not_predictor(parse_formula("y ~ x + y + (1 | g)"), ["y", "x", "g"])
+    Traceback (most recent call last):
+    ...
+    ValueError: the response 'y' is also a predictor in formula 'y ~ x + y + (1 | g)'; remove it from the right-hand side
+    """
+    response = parsed.response.strip("`")
+    in_fixed = identifiers(parsed.fixed)
+    in_bars = [i for b in parsed.bars for i in identifiers(b.expr)]
+    if response in columns and (response in in_fixed or response in in_bars):
+        raise ValueError(f"the response {response!r} is also a predictor in formula {parsed.text!r}; "
+                         "remove it from the right-hand side")
+
+
 def _check_terms(parsed: ParsedFormula, data: pd.DataFrame, used: list[str]) -> None:
     """One-line errors for terms that cannot be estimated: the response among the
     predictors, complex numbers, a factor with one level in the rows used."""
     response = parsed.response.strip("`")
     in_fixed = identifiers(parsed.fixed)
-    in_bars = [i for b in parsed.bars for i in identifiers(b.expr)]
-    if response in data.columns and (response in in_fixed or response in in_bars):
-        raise ValueError(f"the response {response!r} is also a predictor in formula {parsed.text!r}; "
-                         "remove it from the right-hand side")
+    check_response_not_predictor(parsed, data.columns)
     for col in dict.fromkeys(in_fixed):
         if col not in data.columns or col in (response,):
             continue

@@ -25,8 +25,8 @@ import pandas as pd
 
 from ..formula import ParsedFormula
 from .data import check_columns, complete_rows
-from .design import (Design, _check_finite, _formulaic, _used_columns, check_column_types, formula_offset,
-                     quote_dotted)
+from .design import (Design, _check_finite, _formulaic, _used_columns, check_column_types,
+                     check_response_not_predictor, formula_offset, quote_dotted)
 from .fixed import FixedDesign
 from .names import lme4_names
 from .random import RandomTerm
@@ -411,13 +411,8 @@ def _check_levels(parsed: ParsedFormula, meta: pd.DataFrame, categories: dict, v
     response among the predictors, a factor with one level in the rows used."""
     from .data import identifiers
 
-    response = parsed.response.strip("`")
-    in_fixed = identifiers(parsed.fixed)
-    in_bars = [i for b in parsed.bars for i in identifiers(b.expr)]
-    if response in meta.columns and (response in in_fixed or response in in_bars):
-        raise ValueError(f"the response {response!r} is also a predictor in formula {parsed.text!r}; "
-                         "remove it from the right-hand side")
-    for col in dict.fromkeys(in_fixed):
+    check_response_not_predictor(parsed, meta.columns)
+    for col in dict.fromkeys(identifiers(parsed.fixed)):
         if col in categories and col in values and len(values[col]) < 2:
             raise ValueError(f"column {col!r} has one level ({values[col][0]!r}) in the rows used: as a factor it "
                              "has no contrast to estimate; remove it from the formula")

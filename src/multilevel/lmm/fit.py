@@ -212,15 +212,9 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
     obj = LmmObjective.from_design(inner, reml=reml)
     layout = obj.layout
     lower = layout.lower
-    if start is None or (isinstance(start, str) and start == "moments"):
-        x0 = moment_start(inner, layout, obj.cp)
-    elif isinstance(start, str) and start == "identity":
-        x0 = layout.start
-    elif isinstance(start, str):
-        raise ValueError(f"unknown start {short_repr(start)}; use 'moments', 'identity' or an array of theta")
-    else:
-        x0 = check_start(start, lower)
-        x0 = st.theta_to_internal(x0)
+    from .joint import theta_start
+
+    x0 = theta_start(start, inner, layout, st, moments=lambda: moment_start(inner, layout, obj.cp))
     if optimizer == "quasi-newton":  # a refit of a fit that the compiled BFGS found
         optimizer = "auto"
     # BLAS threads: one for a small dense block (or the compiled kernel), for the rest of the

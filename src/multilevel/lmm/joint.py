@@ -19,9 +19,11 @@ from .optimize import minimize_theta
 __all__ = ["joint_search", "joint_covariance", "theta_start"]
 
 
-def theta_start(start, inner, layout, st) -> np.ndarray:
+def theta_start(start, inner, layout, st, moments=None) -> np.ndarray:
     """theta's start on the standardised design ``inner`` (its map ``st``): ``start`` as
     ``ml.lmer`` takes it ("moments", "identity" or the user's theta), or a one-line error.
+    ``moments``, a function of nothing, gives the moment start where ``inner``'s rows
+    do not (from cross-products already formed, or of data in parts).
 
     Examples
     --------
@@ -37,7 +39,7 @@ def theta_start(start, inner, layout, st) -> np.ndarray:
     from .start import moment_start
 
     if start is None or (isinstance(start, str) and start == "moments"):
-        return moment_start(inner, layout)
+        return moment_start(inner, layout) if moments is None else moments()
     if isinstance(start, str) and start == "identity":
         return layout.start
     if isinstance(start, str):

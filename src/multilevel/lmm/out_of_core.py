@@ -301,7 +301,8 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     import dask
 
     from ..results.out_of_core import OutOfCoreLmerResult
-    from .fit import _fit_and_build, check_start, identifiability
+    from .fit import _fit_and_build, identifiability
+    from .joint import theta_start
 
     ddf = as_partitioned(data)
     parsed = parse_formula(formula)
@@ -359,14 +360,7 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     layout = ThetaLayout.from_terms(design.terms)
     obj = LmmObjective(cp=cp, layout=layout, reml=bool(reml))
     lower = layout.lower
-    if start is None or (isinstance(start, str) and start == "moments"):
-        x0 = moment_start_from_products(cp, layout, pp.counts)
-    elif isinstance(start, str) and start == "identity":
-        x0 = layout.start
-    elif isinstance(start, str):
-        raise ValueError(f"unknown start {start!r}; use 'moments', 'identity' or an array of theta")
-    else:
-        x0 = st.theta_to_internal(check_start(start, lower))
+    x0 = theta_start(start, None, layout, st, moments=lambda: moment_start_from_products(cp, layout, pp.counts))
     if obj._best.get("kernel") is not None or cp.q_rest + cp.p + 1 <= SMALL_BLOCK:
         scope, fun = blas_threads(1), obj.evaluator()
     else:
