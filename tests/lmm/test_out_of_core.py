@@ -362,3 +362,11 @@ def test_a_level_with_all_weights_zero_is_a_clear_error():
     s = _s.assign(w=(_s.Days != 0).astype(float))
     with pytest.raises(ValueError, match="not identified"):
         ml.lmer("Reaction ~ C(Days) + (1 | Subject)", dd.from_pandas(s, npartitions=2), weights="w")
+
+
+def test_refits_read_the_offset_column_of_newdata():
+    f0, f1 = _fit_both("Reaction ~ Days + (Days | Subject)", _w, offset="off")
+    ml_fit = ml.lmer("Reaction ~ Days + (Days | Subject)", _w, offset="off", reml=False)
+    for refit in (f0.refit(reml=False), f1.refit(reml=False)):   # in memory and in parts
+        assert refit.offset_name == "off"
+        np.testing.assert_allclose(refit.predict(_w.head(5)), ml_fit.predict(_w.head(5)), rtol=1e-6)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -660,10 +660,13 @@ class LmerResult(AfterFit):
 
         reml = self.reml if reml is None else reml
         if start is not None:  # the caller's start, as given
-            return fit_design(self.design, reml=reml, optimizer=self.optinfo.optimizer, start=start,
-                              data_name=self.data_name)
-        return fit_from(self.design, reml, self.optinfo.optimizer, self.theta.to_numpy(),
-                        singular=self.singular, data_name=self.data_name)
+            fit = fit_design(self.design, reml=reml, optimizer=self.optinfo.optimizer, start=start,
+                             data_name=self.data_name)
+        else:
+            fit = fit_from(self.design, reml, self.optinfo.optimizer, self.theta.to_numpy(),
+                           singular=self.singular, data_name=self.data_name)
+        # (an offset column: predict() of the refit reads it from newdata too)
+        return replace(fit, offset_name=self.offset_name) if self.offset_name is not None else fit
 
     # -------------------------------------------------------------- inference
     @cached_property

@@ -164,9 +164,10 @@ class OutOfCoreLmerResult(LmerResult):
         """A refit: ``ml.lmer`` again on the same data (two more passes)."""
         from ..lmm.out_of_core import lmer_partitioned
 
-        return lmer_partitioned(self.formula, self.design.source, reml=self.reml if reml is None else reml,
-                                weights=self.design.schema.weights, offset=self.design.schema.offset,
-                                start=start, data_name=self.data_name)
+        fit = lmer_partitioned(self.formula, self.design.source, reml=self.reml if reml is None else reml,
+                               weights=self.design.schema.weights, offset=self.design.schema.offset,
+                               start=start, data_name=self.data_name)
+        return replace(fit, offset_name=self.offset_name) if self.offset_name is not None else fit
 
     def confint(self, method: str = "Wald", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals: ``"Wald"`` (the default here; profiles and the
