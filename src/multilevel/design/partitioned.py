@@ -478,9 +478,10 @@ def _predictor_columns(parsed, meta) -> set:
     return out
 
 
-def prepare_part(pdf: pd.DataFrame, schema: Schema):
+def prepare_part(pdf: pd.DataFrame, schema: Schema, positions: bool = False):
     """The used rows of one part with the factors coded as categoricals of the
-    whole data's categories; with the part's weights and offset on those rows."""
+    whole data's categories; with the part's weights and offset on those rows
+    (and, with ``positions``, the rows' positions in the part)."""
     mask, w, off = _mask(pdf[list(schema.columns)], (schema.parsed, schema.weights, schema.offset))
     sub = pdf.loc[mask, list(schema.columns)] if not mask.all() else pdf[list(schema.columns)]
     sub = sub.copy()
@@ -490,7 +491,8 @@ def prepare_part(pdf: pd.DataFrame, schema: Schema):
             sub[col] = s.cat.set_categories(cats)
         else:
             sub[col] = pd.Categorical(s.to_numpy(), categories=cats)
-    return sub, (None if w is None else w[mask]), (None if off is None else off[mask])
+    out = sub, (None if w is None else w[mask]), (None if off is None else off[mask])
+    return out + (np.nonzero(mask)[0],) if positions else out
 
 
 def _matrix(rhs_formula: str, rhs: str, frame: pd.DataFrame, what: str):

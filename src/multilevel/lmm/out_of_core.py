@@ -89,7 +89,7 @@ def _part_products(pdf: pd.DataFrame, schema, one_z, columns, part: int = 0) -> 
     """Pass 2 over one part: its centred cross-products (None without used rows).
     ``columns``: the names of the fixed-effects columns and of each term's, which
     every part's design must have (the blocks are added by position)."""
-    frame, w, off = prepare_part(pdf, schema)
+    frame, w, off, rows = prepare_part(pdf, schema, positions=True)
     if len(frame) == 0:
         return None
     d = part_design(frame, w, off, schema)
@@ -99,14 +99,7 @@ def _part_products(pdf: pd.DataFrame, schema, one_z, columns, part: int = 0) -> 
             f"a part of the data gives the model other columns ({', '.join(got[0])}) than the first part "
             f"({', '.join(columns[0])}): a transformation in {schema.parsed.text!r} learns from the rows it sees; "
             "compute such columns before the fit")
-    mask = _used_mask(pdf, schema)
-    return partial_products(d, one_z, row_hash(part, np.nonzero(mask)[0]))
-
-
-def _used_mask(pdf: pd.DataFrame, schema) -> np.ndarray:
-    from ..design.partitioned import _mask
-
-    return _mask(pdf[list(schema.columns)], (schema.parsed, schema.weights, schema.offset))[0]
+    return partial_products(d, one_z, row_hash(part, rows))
 
 
 def _part_standardized(pdf: pd.DataFrame, schema, pm: ProductMap) -> CrossProducts | None:
