@@ -153,7 +153,7 @@ def _term_map(R_c: np.ndarray, n: int, one: int | None, center: np.ndarray, term
     return B, Cinv @ B
 
 
-def product_map(pp: PartialProducts, names: tuple, terms) -> ProductMap:
+def product_map(pp: PartialProducts, terms) -> ProductMap:
     """The standardisation of :func:`~multilevel.design.standardize.standardize`
     (and the aliased columns of ``build_fixed``), from the whole data's products.
 
@@ -167,7 +167,7 @@ def product_map(pp: PartialProducts, names: tuple, terms) -> ProductMap:
     >>> import multilevel as ml
     >>> from multilevel.design import build_design, standardize
     >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-    >>> pm = product_map(partial_products(d, (0,)), d.fixed.names, d.terms)
+    >>> pm = product_map(partial_products(d, (0,)), d.terms)
     >>> st0, inner = standardize(d)
     >>> bool(np.allclose(pm.st.Tx, st0.Tx) and np.allclose(pm.st.B[0], st0.B[0])), pm.keep.tolist()
     (True, [0, 1])
@@ -331,7 +331,7 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
         if t.nlevels >= n:
             raise ValueError(f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations; with one "
                              "observation per group its variance cannot be told apart from the residual variance")
-    pm = product_map(pp, names, proto.terms)
+    pm = product_map(pp, proto.terms)
     keep = pm.keep
     dropped = tuple(nm for i, nm in enumerate(names) if i not in set(keep.tolist()))
     if dropped:
