@@ -19,7 +19,7 @@ from .design import Design
 from .fixed import FixedDesign
 from .random import RandomTerm
 
-__all__ = ["OutOfCoreDesign", "RowlessFixed", "RowlessTerm", "require_rows", "rows_not_here"]
+__all__ = ["OutOfCoreDesign", "RowlessFixed", "RowlessTerm", "not_in_parts", "require_rows", "rows_not_here"]
 
 
 def rows_not_here(what: str) -> ValueError:
@@ -36,6 +36,23 @@ def rows_not_here(what: str) -> ValueError:
         "varcorr, ranef, coef_table, anova, Wald confint), or compute on a sample in memory")
 
 
+#: what a fit to data in parts offers instead of a tool that needs every row
+USE_ESTIMATES = ("; use the estimates (fixef, varcorr, ranef, coef_table, anova, Wald confint), or fit a "
+                 "sample in memory")
+
+
+def not_in_parts(what: str, advice: str = USE_ESTIMATES) -> ValueError:
+    """The error for ``what``, which needs every row of a fit to data in parts, with ``advice``.
+
+    Examples
+    --------
+    >>> str(not_in_parts("hatvalues()", ""))
+    'hatvalues() is not available for a fit to data in parts (a Dask DataFrame or Parquet files): it needs every row on one machine'
+    """
+    return ValueError(f"{what} is not available for a fit to data in parts (a Dask DataFrame or Parquet "
+                      f"files): it needs every row on one machine{advice}")
+
+
 def require_rows(fit, what: str) -> None:
     """Refuse ``what`` for a fit to data in parts, before any work (tools that
     simulate and refit would otherwise count every refit as failed).
@@ -46,10 +63,7 @@ def require_rows(fit, what: str) -> None:
     True
     """
     if isinstance(getattr(fit, "design", None), OutOfCoreDesign):
-        raise ValueError(
-            f"{what} is not available for a fit to data in parts (a Dask DataFrame or Parquet files): it needs "
-            "every row on one machine; use the estimates (fixef, varcorr, ranef, coef_table, anova, Wald "
-            "confint), or fit a sample in memory")
+        raise not_in_parts(what)
 
 
 @dataclass(frozen=True, repr=False, eq=False)

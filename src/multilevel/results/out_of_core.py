@@ -70,8 +70,9 @@ class RowModel:
 
 
 def _refuse(what: str, alternative: str = ""):
-    raise ValueError(f"{what} is not available for a fit to data in parts (a Dask DataFrame or Parquet "
-                     f"files): it needs every row on one machine{alternative}")
+    from ..design.rowless import not_in_parts
+
+    raise not_in_parts(what, alternative)
 
 
 @dataclass(frozen=True, repr=False)
