@@ -65,6 +65,12 @@ class PartialProducts:
         The smallest and largest response (offset not subtracted).
     rows_hash : int
         Which rows of the data were used (:func:`row_hash`).
+    z_mean, z_m2 : tuple of ndarray (k,)
+        Per term, the mean of each column and its sum of squares about the
+        mean (merged by Chan, Golub and LeVeque's update: exact whatever the
+        columns' offsets).
+    n_positive : int
+        Rows with a positive weight (all rows without weights).
 
     Examples
     --------
@@ -93,6 +99,9 @@ class PartialProducts:
     one_z: tuple
     y_range: tuple
     rows_hash: int = 0
+    z_mean: tuple = ()
+    z_m2: tuple = ()
+    n_positive: int = 0
 
 
 def row_hash(part: int, rows: np.ndarray) -> int:
@@ -124,14 +133,15 @@ def _qr_r(A: np.ndarray) -> np.ndarray:
     return R
 
 
-def _mean(A: np.ndarray, one: int = 0) -> np.ndarray:
+def _mean(A: np.ndarray, one: int | None = 0) -> np.ndarray:
     """Column means, refined by the mean of what is left (a column such as ``1e9 + tiny``
-    keeps its variation), 0 at the column of ones."""
+    keeps its variation), 0 at the column of ones (None: no such column)."""
     if A.shape[0] == 0:
         return np.zeros(A.shape[1])
     m = A.mean(axis=0)
     m = m + (A - m[None, :]).mean(axis=0)
-    m[one] = 0.0
+    if one is not None:
+        m[one] = 0.0
     return m
 
 
@@ -184,7 +194,10 @@ def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProduct
     return PartialProducts(
         n=n, cp=cp, r_xy=_qr_r(Vc), r_z=tuple(rz),
         counts=tuple(np.bincount(t.codes, minlength=t.nlevels) for t in design.terms),
-        center_xy=m, center_z=tuple(mz), one_z=tuple(one_z), y_range=y_range, rows_hash=rows_hash)
+        center_xy=m, center_z=tuple(mz), one_z=tuple(one_z), y_range=y_range, rows_hash=rows_hash,
+        z_mean=tuple(_mean(t.Z, None) for t in design.terms),
+        z_m2=tuple(((t.Z - _mean(t.Z, None)) ** 2).sum(axis=0) for t in design.terms),
+        n_positive=n if design.weights is None else int(np.count_nonzero(design.weights > 0)))
 
 
 def shift_matrix(k: int, one: int | None, delta: np.ndarray) -> np.ndarray:
@@ -305,4 +318,8 @@ def merge_partials(a: PartialProducts | None, b: PartialProducts | None) -> Part
                    r_z=tuple(_qr_r(np.vstack([x, y])) for x, y in zip(a.r_z, b.r_z)),
                    counts=tuple(x + y for x, y in zip(a.counts, b.counts)),
                    y_range=(min(a.y_range[0], b.y_range[0]), max(a.y_range[1], b.y_range[1])),
-                   rows_hash=(a.rows_hash + b.rows_hash) % 2 ** 64)
+                   rows_hash=(a.rows_hash + b.rows_hash) % 2 ** 64,
+                   z_mean=tuple(wa * x + wb * y for x, y in zip(a.z_mean, b.z_mean)),
+                   z_m2=tuple(x + y + (xm - ym) ** 2 * (a.n * b.n / n)
+                              for x, y, xm, ym in zip(a.z_m2, b.z_m2, a.z_mean, b.z_mean)),
+                   n_positive=a.n_positive + b.n_positive)

@@ -41,7 +41,7 @@ from ..linalg.threads import SMALL_BLOCK, ThreadChoice, blas_threads
 from .objective import LmmObjective
 from .start import moment_start_from_products
 
-__all__ = ["ProductMap", "lmer_partitioned", "product_map"]
+__all__ = ["PartsData", "ProductMap", "aliased", "lmer_partitioned", "product_map", "rowless_design", "summed_products"]
 
 #: rows of the first part the result keeps (the type III contrasts' codings)
 SAMPLE_ROWS = 5000
@@ -235,7 +235,7 @@ def _fingerprint(pp: PartialProducts, schema, source) -> tuple:
     return (dask.base.tokenize(source), schema.parsed.response, int(pp.n), int(pp.rows_hash))
 
 
-def _rowless(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProducts, schema, source,
+def rowless_design(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProducts, schema, source,
              passes: int, sample: pd.DataFrame | None = None) -> OutOfCoreDesign:
     """The design of the whole data without its rows."""
     fx = design.fixed
@@ -279,23 +279,49 @@ def _prototype(ddf, schema):
     return schema, part_design(with_all_levels(frame, schema), None, None, schema, occasions=True), sample
 
 
-def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset=None,
-                     optimizer: str = "auto", start=None, data_name: str | None = None):
-    """:func:`multilevel.lmer` on a Dask DataFrame or Parquet files (see there).
+@dataclass(frozen=True)
+class PartsData:
+    """Data in parts after the two passes: what a fit to them starts from.
+
+    Attributes
+    ----------
+    ddf : dask.dataframe.DataFrame
+    parsed : ParsedFormula
+    schema : Schema
+        The levels and encodings learned in pass 1, with the formula's specs.
+    proto : Design
+        The design of the first part with used rows (its names and specs are
+        every part's).
+    sample : DataFrame
+        Up to :data:`SAMPLE_ROWS` rows of that part.
+    pp : PartialProducts
+        The whole data's products (pass 2).
+    parts : list
+        The parts as Dask delayed objects (for a further pass).
+    """
+
+    ddf: object
+    parsed: object
+    schema: object
+    proto: Design
+    sample: pd.DataFrame
+    pp: PartialProducts
+    parts: list
+
+
+def summed_products(formula: str, data, weights=None, offset=None) -> PartsData:
+    """Passes 1 and 2 over data in parts: the levels, then the summed products, with
+    the checks of a design in memory (a response, levels and groups to model).
 
     Examples
     --------
     >>> import dask.dataframe as dd, multilevel as ml
-    >>> s = dd.from_pandas(ml.datasets.load("sleepstudy"), npartitions=4)
-    >>> fit = lmer_partitioned("Reaction ~ Days + (Days | Subject)", s)
-    >>> round(fit.objective, 3), fit.nobs, fit.design.passes
-    (1743.628, 180, 2)
+    >>> s = dd.from_pandas(ml.datasets.load("sleepstudy"), npartitions=3)
+    >>> got = summed_products("Reaction ~ Days + (Days | Subject)", s)
+    >>> got.pp.n, got.proto.fixed.all_names, got.pp.counts[0][:3].tolist()
+    (180, ('(Intercept)', 'Days'), [10, 10, 10])
     """
     import dask
-
-    from ..results.out_of_core import OutOfCoreLmerResult
-    from .fit import _fit_and_build, identifiability
-    from .joint import theta_start
 
     ddf = as_partitioned(data)
     parsed = parse_formula(formula)
@@ -319,7 +345,6 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
     columns = (tuple(names), tuple(t.columns for t in proto.terms))
     pp = tree_reduce([products(part, sch, one_z, columns, i) for i, part in enumerate(parts)],
                      merge_partials).compute()
-    passes = 2
     n = pp.n
     if pp.y_range[0] == pp.y_range[1]:
         raise ValueError(f"the response {parsed.response!r} is constant ({pp.y_range[0]:g}): there is no "
@@ -331,12 +356,51 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
         if t.nlevels >= n:
             raise ValueError(f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations; with one "
                              "observation per group its variance cannot be told apart from the residual variance")
-    pm = product_map(pp, proto.terms)
-    keep = pm.keep
-    dropped = tuple(nm for i, nm in enumerate(names) if i not in set(keep.tolist()))
+    return PartsData(ddf=ddf, parsed=parsed, schema=schema, proto=proto, sample=sample, pp=pp, parts=parts)
+
+
+def aliased(pm: ProductMap, names, stacklevel: int = 4) -> tuple:
+    """The names of the fixed-effects columns dropped as aliased, with lme4's warning.
+
+    Examples
+    --------
+    >>> aliased(ProductMap(st=None, keep=np.array([0]), center_xy=None, Kxy=None, center_z=(), one_z=(), Kz=(),
+    ...                    amplification=1.0), ("(Intercept)",))
+    ()
+    """
+    kept = set(pm.keep.tolist())
+    dropped = tuple(nm for i, nm in enumerate(names) if i not in kept)
     if dropped:
         warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-                      f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}", stacklevel=3)
+                      f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}", stacklevel=stacklevel)
+    return dropped
+
+
+def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset=None,
+                     optimizer: str = "auto", start=None, data_name: str | None = None):
+    """:func:`multilevel.lmer` on a Dask DataFrame or Parquet files (see there).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> s = dd.from_pandas(ml.datasets.load("sleepstudy"), npartitions=4)
+    >>> fit = lmer_partitioned("Reaction ~ Days + (Days | Subject)", s)
+    >>> round(fit.objective, 3), fit.nobs, fit.design.passes
+    (1743.628, 180, 2)
+    """
+    import dask
+
+    from ..results.out_of_core import OutOfCoreLmerResult
+    from .fit import _fit_and_build, identifiability
+    from .joint import theta_start
+
+    got = summed_products(formula, data, weights, offset)
+    ddf, schema, proto, sample, pp, parts = got.ddf, got.schema, got.proto, got.sample, got.pp, got.parts
+    sch = dask.delayed(schema, pure=True)
+    passes = 2
+    pm = product_map(pp, proto.terms)
+    keep = pm.keep
+    dropped = aliased(pm, proto.fixed.all_names)
     if pm.amplification <= MAX_AMPLIFICATION:
         cp = transform_products(pp.cp, pm.Kxy, pm.Kz)
     else:
@@ -348,7 +412,7 @@ def lmer_partitioned(formula: str, data, reml: bool = True, weights=None, offset
         passes = 3
     cp = _finish(replace(cp, p=keep.size), keep.size)
     st = pm.st
-    design = _rowless(proto, keep, dropped, pp, schema, ddf, passes=passes, sample=sample)
+    design = rowless_design(proto, keep, dropped, pp, schema, ddf, passes=passes, sample=sample)
     unidentified = identifiability(design, counts=pp.counts)
     layout = ThetaLayout.from_terms(design.terms)
     obj = LmmObjective(cp=cp, layout=layout, reml=bool(reml))
