@@ -21,6 +21,11 @@ in fresh processes:
   process's peak memory includes the frame.
 
 It prints a markdown table and the difference of the two optima (ML deviance).
+
+With ``--bayes`` both columns run ``ml.bayes(FORMULA, ..., chains=4,
+draws=1000, warmup=1000, seed=1)`` instead (the collapsed sampler: on data in
+parts it samples from the same summed cross-products), and the last column is
+the largest difference of the two posterior means, in posterior SDs.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from distributed import Client, LocalCluster
 def peak():
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
+{summary}
 if __name__ == "__main__":
     with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True, dashboard_address=None,
                       memory_limit=0) as cluster, Client(cluster) as client:
@@ -52,12 +57,12 @@ if __name__ == "__main__":
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = ml.lmer(FORMULA, {glob!r}, reml=False)
+            fit = {call}(FORMULA, {glob!r}, {kw})
         seconds = time.perf_counter() - t
         workers = list(client.run(peak).values())
-    print(json.dumps({{"seconds": seconds, "objective": fit.objective, "passes": fit.design.passes,
-                      "client_mb": peak(), "worker_mb": workers, "nobs": fit.nobs,
-                      "groups": fit.ngroups["g"], "feval": fit.optinfo.feval}}))
+    design = fit.model.design if hasattr(fit, "model") else fit.design
+    print(json.dumps({{"seconds": seconds, "summary": summary(fit), "passes": design.passes,
+                      "client_mb": peak(), "worker_mb": workers}}))
 """
 
 _IN_MEMORY = r"""
@@ -66,15 +71,31 @@ sys.path.insert(0, {here!r})
 import pandas as pd
 import multilevel as ml
 from simulate import FORMULA
+{summary}
 df = pd.read_parquet({dir!r})
 t = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    fit = ml.lmer(FORMULA, df, reml=False)
+    fit = {call}(FORMULA, df, {kw})
 seconds = time.perf_counter() - t
-print(json.dumps({{"seconds": seconds, "objective": fit.objective,
+print(json.dumps({{"seconds": seconds, "summary": summary(fit),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
 """
+
+#: what each column reports of its fit: the ML deviance, or the posterior means and SDs
+_SUMMARY = {
+    "lmer": "def summary(fit):\n    return fit.objective\n",
+    "bayes": ("def summary(fit):\n    return {k: [float(v.mean()), float(v.std())] for k, v in fit.draws.items()}\n"),
+}
+_CALL = {"lmer": ("ml.lmer", "reml=False"),
+         "bayes": ("ml.bayes", "chains=4, draws=1000, warmup=1000, seed=1, progress=False")}
+
+
+def _difference(kind: str, a, b) -> str:
+    """The deviance difference, or the largest difference of posterior means in posterior SDs."""
+    if kind == "lmer":
+        return f"{a - b:.1e}"
+    return f"{max(abs(a[k][0] - b[k][0]) / b[k][1] for k in b):.2f} SD"
 
 
 def _run(code: str) -> dict:
@@ -93,15 +114,19 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--dir", default="/tmp/multilevel_ooc")
     p.add_argument("--no-memory", action="store_true", help="skip the in-memory fit")
+    p.add_argument("--bayes", action="store_true", help="ml.bayes (collapsed sampler) instead of ml.lmer")
     args = p.parse_args(argv)
+    kind = "bayes" if args.bayes else "lmer"
+    call, kw = _CALL[kind]
     sys.path.insert(0, HERE)
     from simulate import FORMULA, write_parts
 
     rows_list = args.rows
     parts_list = args.parts or [max(1, r // 1_000_000) for r in rows_list]
-    print(f"model: {FORMULA}, ML; {args.groups} groups; LocalCluster of {args.workers} worker processes\n")
+    what = "ML" if kind == "lmer" else "ml.bayes, 4 chains x 1000 draws"
+    print(f"model: {FORMULA}, {what}; {args.groups} groups; LocalCluster of {args.workers} worker processes\n")
     print("| rows | parts | out of core (s) | passes | client peak (MB) | worker peak (MB) | in memory (s) | "
-          "in-memory peak (MB) | ratio | deviance difference |")
+          f"in-memory peak (MB) | ratio | {'deviance' if kind == 'lmer' else 'posterior mean'} difference |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for rows, parts in zip(rows_list, parts_list):
         d = os.path.join(args.dir, f"rows{rows}_groups{args.groups}_parts{parts}")
@@ -109,13 +134,15 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             write_parts(d, rows, args.groups, parts)
             print(f"(wrote {d} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
-        ooc = _run(_OUT_OF_CORE.format(here=HERE, workers=args.workers, glob=os.path.join(d, "*.parquet")))
-        mem = None if args.no_memory else _run(_IN_MEMORY.format(here=HERE, dir=d))
+        ooc = _run(_OUT_OF_CORE.format(here=HERE, workers=args.workers, glob=os.path.join(d, "*.parquet"),
+                                       call=call, kw=kw, summary=_SUMMARY[kind]))
+        mem = None if args.no_memory else _run(_IN_MEMORY.format(here=HERE, dir=d, call=call, kw=kw,
+                                                                 summary=_SUMMARY[kind]))
         workers = "/".join(f"{w:.0f}" for w in ooc["worker_mb"])
         mem_s = f"{mem['seconds']:.1f}" if mem else "-"
         mem_mb = f"{mem['peak_mb']:.0f}" if mem else "-"
         ratio = f"{ooc['seconds'] / mem['seconds']:.2f}" if mem else "-"
-        diff = f"{ooc['objective'] - mem['objective']:.1e}" if mem else "-"
+        diff = _difference(kind, ooc["summary"], mem["summary"]) if mem else "-"
         print(f"| {rows:,} | {parts} | {ooc['seconds']:.1f} | {ooc['passes']} | {ooc['client_mb']:.0f} | "
               f"{workers} | {mem_s} | {mem_mb} | {ratio} | {diff} |", flush=True)
     return 0

@@ -190,6 +190,101 @@ def _same_factor(a, b) -> bool:
     return a.nlevels == b.nlevels and np.array_equal(a.codes, b.codes)
 
 
+def _check_dense(terms, head: tuple, rest_idx: tuple, max_dense: int) -> None:
+    """Refuse a dense part (the terms outside the first factor's) too large to factorise."""
+    q_r = sum(terms[i].q for i in rest_idx)
+    q_0 = sum(terms[i].q for i in head)
+    if q_r > max_dense or q_0 * q_r > max_dense ** 2:
+        raise CollapsedNotApplicable(
+            f"the random-effects terms after the first ({', '.join(terms[i].label for i in rest_idx)}) have "
+            f"{q_r} random effects coupled to {q_0} of the first term; the collapsed sampler "
+            f"factorises them densely and supports at most {max_dense} (and {max_dense ** 2} "
+            "coupling entries); use sampler=\"nuts\" for this model"
+        )
+
+
+@dataclass(frozen=True)
+class SummedProducts:
+    """A Gaussian model's cross-products summed over its rows, without the rows (data in parts).
+
+    Attributes
+    ----------
+    cp : CrossProducts
+        Weighted products of ``[X y~]`` (``y~ = y - offset - X beta0``, ``X``
+        the kept columns on the user's scale) and of every term's ``Z``
+        (:class:`~multilevel.linalg.crossprod.CrossProducts`).
+    beta0 : ndarray (p,)
+        The weighted least-squares shift.
+    n : int
+        Rows with a positive weight.
+    log_w : float
+        Sum of their log weights.
+    head : tuple of int
+        The first term and the terms grouped by the same factor.
+    """
+
+    cp: object
+    beta0: np.ndarray
+    n: int
+    log_w: float
+    head: tuple
+
+
+def _level_index(offset: int, nlevels: int, k: int) -> np.ndarray:
+    """``(levels, k)`` positions of a term's effects, level by level, from ``offset``."""
+    return offset + np.arange(nlevels)[:, None] * k + np.arange(k)[None, :]
+
+
+def _sums_products(S: SummedProducts, terms, m0, S0, max_dense: int) -> _Products:
+    """The :class:`_Products` of :func:`_products`, from summed cross-products: the head
+    terms' blocks are gathered level by level from the products' first-term and dense blocks."""
+    cp = S.cp
+    T, p = len(terms), cp.p
+    head = S.head
+    rest_idx = tuple(i for i in range(T) if i not in head)
+    _check_dense(terms, head, rest_idx, max_dense)
+    m0, Q0, prior_const = _prior(m0, S0, p)
+    k, nl = cp.k, cp.nlevels
+    n0, k00 = nl[0], k[0]
+    starts = np.concatenate([[0], np.cumsum([k[i] * nl[i] for i in range(1, T)])]).astype(int)
+    index = {i: _level_index(int(starts[i - 1]), nl[i], k[i]) for i in range(1, T)}
+    k0 = sum(k[i] for i in head)
+    D0 = np.zeros((n0, k0, k0))
+    B0x = np.zeros((n0, k0, p))
+    b0y = np.zeros((n0, k0))
+    D0[:, :k00, :k00] = cp.D0
+    B0x[:, :k00, :] = np.transpose(cp.Bx0[:p], (1, 2, 0))
+    b0y[:, :k00] = cp.Bx0[p]
+    Br0 = None if cp.Br0 is None else sp.csr_matrix(cp.Br0)
+    cols = {i: c for i, c in zip(head, np.cumsum([0] + [k[i] for i in head])[:-1])}
+    first = np.arange(n0)[:, None, None] * k00 + np.arange(k00)[None, None, :]
+    for h in head[1:]:
+        ih, ch = index[h], cols[h]
+        rows = np.broadcast_to(ih[:, :, None], (n0, k[h], k00))
+        vals = np.asarray(Br0[rows.ravel(), np.broadcast_to(first, rows.shape).ravel()]).reshape(n0, k[h], k00)
+        D0[:, ch:ch + k[h], :k00] = vals
+        D0[:, :k00, ch:ch + k[h]] = np.transpose(vals, (0, 2, 1))
+        for h2 in head[1:]:
+            D0[:, ch:ch + k[h], cols[h2]:cols[h2] + k[h2]] = cp.Crr[ih[:, :, None], index[h2][:, None, :]]
+        B0x[:, ch:ch + k[h], :] = cp.Crx[ih][:, :, :p]
+        b0y[:, ch:ch + k[h]] = cp.Crx[ih][:, :, p]
+    rows_r = np.concatenate([index[i].ravel() for i in rest_idx]) if rest_idx else np.zeros(0, dtype=int)
+    q_r = rows_r.size
+    Br = np.zeros((n0, k0, q_r))
+    if q_r:
+        Br[:, :k00, :] = np.transpose(Br0[rows_r].toarray().reshape(q_r, n0, k00), (1, 2, 0))
+        for h in head[1:]:
+            Br[:, cols[h]:cols[h] + k[h], :] = np.transpose(cp.Crr[rows_r][:, index[h]], (1, 2, 0))
+    dm = m0 - S.beta0
+    return _Products(
+        n=int(S.n), log_w=float(S.log_w), p=p, k=tuple(k), nlevels=tuple(nl), head=tuple(head), rest=rest_idx,
+        beta0=np.asarray(S.beta0, dtype=float), D0=D0, B0x=B0x, b0y=b0y, Br0=np.ascontiguousarray(Br),
+        Crr=cp.Crr[np.ix_(rows_r, rows_r)], Crx=cp.Crx[rows_r, :p], cry=cp.Crx[rows_r, p],
+        Cxx=cp.Cxx[:p, :p], cxy=cp.Cxx[:p, p], syy=float(cp.Cxx[p, p]), Q0=Q0, Q0m=Q0 @ dm,
+        mQm=float(dm @ Q0 @ dm), prior_const=prior_const,
+    )
+
+
 def _products(design, m0, S0, max_dense: int) -> _Products:
     from ..linalg import term_matrix
 
@@ -201,15 +296,8 @@ def _products(design, m0, S0, max_dense: int) -> _Products:
     head = (0,) + tuple(i for i in range(1, len(terms)) if _same_factor(terms[i], terms[0]))
     rest_idx = tuple(i for i in range(len(terms)) if i not in head)
     t0, rest = terms[0], [terms[i] for i in rest_idx]
+    _check_dense(terms, head, rest_idx, max_dense)
     q_r = sum(t.q for t in rest)
-    q_0 = sum(terms[i].q for i in head)
-    if q_r > max_dense or q_0 * q_r > max_dense ** 2:
-        raise CollapsedNotApplicable(
-            f"the random-effects terms after the first ({', '.join(t.label for t in rest)}) have "
-            f"{q_r} random effects coupled to {q_0} of the first term; the collapsed sampler "
-            f"factorises them densely and supports at most {max_dense} (and {max_dense ** 2} "
-            "coupling entries); use sampler=\"nuts\" for this model"
-        )
     X = design.X
     p = X.shape[1]
     m0, Q0, prior_const = _prior(m0, S0, p)
@@ -492,12 +580,13 @@ def _sample_batch_fn(struct, a, keys, sds, corr_chols, sigma):
 _sample_batch = LazyJit(_sample_batch_fn, static_argnums=0)
 
 
-def _build(design, m0, S0, dtype, max_dense):
-    P = _products(design, m0, S0, max_dense)
+def _build(design, m0, S0, dtype, max_dense, sums=None):
+    P = _products(design, m0, S0, max_dense) if sums is None else _sums_products(sums, design.terms, m0, S0,
+                                                                                   max_dense)
     return (P.k, P.nlevels, P.head, P.rest), _arrays(P, dtype)
 
 
-def collapsed_parts(design, m0, S0, dtype=None, max_dense: int = MAX_DENSE) -> tuple[tuple, dict]:
+def collapsed_parts(design, m0, S0, dtype=None, max_dense: int = MAX_DENSE, sums=None) -> tuple[tuple, dict]:
     """The static structure and the cross-products (JAX arrays) of a Gaussian model.
 
     The pieces the functions of :func:`make_collapsed` are made of, for callers
@@ -522,8 +611,11 @@ def collapsed_parts(design, m0, S0, dtype=None, max_dense: int = MAX_DENSE) -> t
     >>> struct, arrays = collapsed_parts(d, m0=0.0, S0=np.inf)
     >>> struct, arrays["D0"].shape
     (((1,), (18,), (0,), ()), (18, 1, 1))
+
+    ``sums`` (:class:`SummedProducts`) gives the cross-products of a design
+    whose rows stay in their parts (data in parts).
     """
-    return _build(design, m0, S0, dtype, max_dense)
+    return _build(design, m0, S0, dtype, max_dense, sums)
 
 
 # ---------------------------------------------------------------- public factories

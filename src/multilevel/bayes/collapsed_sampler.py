@@ -156,7 +156,7 @@ def sample_collapsed(model: BayesModel, cfg: SamplerConfig, seed: int):
         raise CollapsedNotApplicable("sampler='collapsed' needs at least one random-effects term; "
                                      "use sampler='nuts'")
     m0, S0 = fixed_normal_prior(model)
-    cstruct, arrays = collapsed_parts(model.design, m0, S0)
+    cstruct, arrays = collapsed_parts(model.design, m0, S0, sums=model.sums)
     vs = model.struct.varpar
     _, pv = model.jax_inputs()
     dense = arrays["Crr"].shape[0] + arrays["Cxx"].shape[0]

@@ -102,6 +102,24 @@ def compilation_cache() -> str | None:
     return str(path)
 
 
+def check_call(parsed, fam: str, zi) -> None:
+    """Refuse what ``ml.bayes`` does not take: covariance structures, ``zi=`` for a
+    family without structural zeros.
+
+    Examples
+    --------
+    >>> check_call(parse_formula("y ~ x + (1 | g)"), "gaussian", None) is None
+    True
+    """
+    structured = [b.text for b in parsed.bars if b.structure != "us"]
+    if structured:
+        raise ValueError(f"ml.bayes does not take covariance structures yet ({structured[0]}): write the term "
+                         "unstructured, (x | g), or fit it by ml.lmer / ml.glmer")
+    if zi is not None and fam not in ("poisson", "negative_binomial", "nbinom1"):
+        raise ValueError(f"zi= models structural zeros of counts (families poisson, negative_binomial, nbinom1), "
+                         f"not of a {fam} response")
+
+
 def prepare(formula, data, family="gaussian", link=None, priors=None, weights=None, offset=None,
             center: bool = True, zi=None) -> BayesModel:
     """Parse, build the design, check the response and resolve the priors of a Bayesian model.
@@ -124,14 +142,8 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
 
     fam, lnk = _family(family, link)
     parsed = parse_formula(formula)
-    structured = [b.text for b in parsed.bars if b.structure != "us"]
-    if structured:
-        raise ValueError(f"ml.bayes does not take covariance structures yet ({structured[0]}): write the term "
-                         "unstructured, (x | g), or fit it by ml.lmer / ml.glmer")
+    check_call(parsed, fam, zi)
     frame = as_dataframe(data)
-    if zi is not None and fam not in ("poisson", "negative_binomial", "nbinom1"):
-        raise ValueError(f"zi= models structural zeros of counts (families poisson, negative_binomial, nbinom1), "
-                         f"not of a {fam} response")
     if fam == "cumulative":
         return _prepare_cumulative(parsed, frame, lnk, priors, weights, offset, center)
     check = make_family("gaussian") if fam in ("gaussian", "student") else make_family(fam, lnk)
@@ -345,7 +357,19 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         raise ValueError(f"seed must be a non-negative integer, not {short_repr(seed)}")
     seed = int(seed)
     t0 = time.perf_counter()
-    model = prepare(formula, data, family, link, priors, weights, offset, center, zi)
+    from ..design.partitioned import is_partitioned
+
+    in_parts = is_partitioned(data)
+    if in_parts:
+        if sampler == "nuts":
+            raise ValueError("on data in parts (a Dask DataFrame or Parquet files) ml.bayes runs the collapsed "
+                             "sampler, which needs only the data's cross-products; NUTS on the full model needs "
+                             "every row in memory: use sampler='auto' or 'collapsed'")
+        from .out_of_core import prepare_partitioned
+
+        model = prepare_partitioned(formula, data, family, link, priors, weights, offset, center, zi)
+    else:
+        model = prepare(formula, data, family, link, priors, weights, offset, center, zi)
     _enable_x64()
     cfg = SamplerConfig(chains=chains, draws=draws, warmup=warmup, chain_method=chain_method,
                         target_accept=float(target_accept), max_tree_depth=max_tree_depth,
@@ -358,6 +382,10 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
             run, beta, bs = sample_collapsed(model, cfg, seed)
             sampler = "collapsed"
         except CollapsedNotApplicable as exc:
+            if in_parts:
+                raise ValueError("on data in parts ml.bayes runs the collapsed sampler, and it does not apply: "
+                                 + str(exc).split(";")[0].replace("sampler='collapsed' ", "it ")
+                                 + "; fit the data in memory") from None
             if sampler == "collapsed":
                 raise
             # its checks run before any sampling: nothing is lost
@@ -368,7 +396,12 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         run, beta, bs = _sample_nuts(model, cfg, seed)
     attrs = getattr(data, "attrs", None)
     data_name = attrs.get("name") if isinstance(attrs, dict) else None
-    post = Posterior._build(model, run, beta, bs, cfg, seed=seed, sampler=sampler, sampler_note=note,
+    result = Posterior
+    if in_parts:
+        from .out_of_core import OutOfCorePosterior as result
+
+        data_name = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+    post = result._build(model, run, beta, bs, cfg, seed=seed, sampler=sampler, sampler_note=note,
                             data_name=data_name,
                             seconds=time.perf_counter() - t0,
                             offset_spec=offset if isinstance(offset, str) else None)
@@ -458,9 +491,14 @@ def initial_inverse_mass(model: BayesModel) -> dict:
     {'_b0': [176.274, 2.137], '_sd0': [0.028], 'sigma': 0.003}
     """
     st = model.struct
-    X = model.data["X"]
-    n = X.shape[0]
-    y = model.data["y"]
+    if model.rowless:  # (a gaussian model of data in parts: the rows' moments)
+        n, y = model.moments.n, None
+        x_sd = np.asarray(model.moments.x_sd, dtype=float) * np.sqrt((n - 1) / n)
+    else:
+        X = model.data["X"]
+        n = X.shape[0]
+        y = model.data["y"]
+        x_sd = [float(np.std(X[:, j])) for j in range(X.shape[1])]
     if st.family in ("gaussian", "student"):
         s = model.y_scale
     elif st.family in ("binomial", "betabinomial", "cumulative"):
@@ -480,7 +518,7 @@ def initial_inverse_mass(model: BayesModel) -> dict:
         if j == model.intercept:
             var[j] = s ** 2 / n_int
         else:
-            sx = float(np.std(X[:, j]))
+            sx = float(x_sd[j])
             var[j] = s ** 2 / ((sx if sx > 0 else 1.0) ** 2 * n)
     out = {}
     for g, (_, pos) in enumerate(st.fixed_groups):

@@ -256,6 +256,29 @@ class BayesModel:
     zi_means: np.ndarray | None = None
     zi_intercept: int | None = None
     zi_formula: str | None = None
+    moments: object = None
+    sums: object = None
+
+    @property
+    def rowless(self) -> bool:
+        """Whether the rows stay in their parts (data in parts): ``data`` is then
+        empty and ``moments`` and ``sums`` stand for them."""
+        return self.moments is not None
+
+    def column_sds(self) -> list:
+        """Per term, the sample SD of each random-effects column (None: constant).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.bayes.fit import prepare
+        >>> m = prepare("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> [[None if s is None else round(s, 3) for s in sds] for sds in m.column_sds()]
+        [[None, 2.88]]
+        """
+        if self.moments is not None:
+            return [list(sds) for sds in self.moments.z_sd]
+        return [_priors.column_sds(term) for term in self.design.terms]
 
     def start_scales(self) -> dict:
         """Starting values of the positive parameters: ``""`` the data's scale (sigma),
@@ -271,7 +294,7 @@ class BayesModel:
         {'': 56.33, '_sd0': [56.33, 19.56]}
         """
         per = np.asarray([self.y_scale if s is None else self.y_scale / s
-                          for term in self.design.terms for s in _priors.column_sds(term)], dtype=float)
+                          for sds in self.column_sds() for s in sds], dtype=float)
         out = {"": self.y_scale}
         for g, (_, pos) in enumerate(self.struct.varpar.sd_groups):
             out[f"_sd{g}"] = per[list(pos)]
@@ -284,7 +307,7 @@ class BayesModel:
     @classmethod
     def build(cls, design, family: str, link: str, priors: dict | None = None, center: bool = True,
               trials: np.ndarray | None = None, ncat: int = 0, zi_design=None,
-              zi_formula: str | None = None) -> "BayesModel":
+              zi_formula: str | None = None, moments=None, sums=None) -> "BayesModel":
         """Arrays and priors of a model from its design.
 
         Parameters
@@ -308,6 +331,13 @@ class BayesModel:
             The zero-inflation model's design on the same rows (``zi=``).
         zi_formula : str, optional
             The ``zi=`` argument, kept for saving and refitting.
+        moments : RowMoments, optional
+            For a design whose rows stay in their parts (data in parts, a
+            gaussian model): the rows' moments (:mod:`multilevel.bayes.moments`),
+            which the defaults read instead; ``data`` is then empty.
+        sums : SummedProducts, optional
+            With ``moments``: the cross-products the collapsed sampler needs
+            (:mod:`multilevel.bayes.out_of_core`).
 
         Returns
         -------
@@ -322,21 +352,27 @@ class BayesModel:
         >>> m.centered, m.x_means.tolist(), sorted(m.data)
         (False, [0.0, 0.0], ['X', 'Z0', 'codes0', 'y'])
         """
-        X = np.asarray(design.X, dtype=float)
-        n, p = X.shape
+        rowless = moments is not None
         names = design.fixed.names
         intercept = names.index("(Intercept)") if "(Intercept)" in names else None
-        if intercept is not None and not np.allclose(X[:, intercept], 1.0):
-            intercept = None
+        if rowless:
+            if family != "gaussian" or ncat or zi_design is not None or trials is not None:
+                raise ValueError("a design whose rows stay in their parts takes the gaussian family only")
+            X = y = off = None
+            n, p = moments.n, len(names)
+        else:
+            X = np.asarray(design.X, dtype=float)
+            n, p = X.shape
+            if intercept is not None and not np.allclose(X[:, intercept], 1.0):
+                intercept = None
+            y = np.asarray(design.y, dtype=float)
+            off = None if design.offset is None else np.asarray(design.offset, dtype=float)
         x_means = np.zeros(p)
         centered = bool(center and (intercept is not None or ncat))
         if centered:  # (a cumulative model's thresholds take the intercept's place)
-            x_means = X.mean(axis=0)
+            x_means = np.array(moments.x_mean, dtype=float) if rowless else X.mean(axis=0)
             if intercept is not None:
                 x_means[intercept] = 0.0
-        Xc = X - x_means
-        y = np.asarray(design.y, dtype=float)
-        off = None if design.offset is None else np.asarray(design.offset, dtype=float)
         Xzi, zi_names, zi_int, zi_means = None, (), None, None
         if zi_design is not None:
             Xzi = np.asarray(zi_design.X, dtype=float)
@@ -350,9 +386,10 @@ class BayesModel:
                 zi_means[zi_int] = 0.0
         defaults = _priors.default_priors(family, link, y, X, names, intercept,
                                           off if family in ("gaussian", "student") else None,
-                                          Xzi=Xzi, zi_names=zi_names, zi_intercept=zi_int)
+                                          Xzi=Xzi, zi_names=zi_names, zi_intercept=zi_int, moments=moments)
         gnames, sd_params, cor_params = _param_names(design)
-        defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params)
+        defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params,
+                                                     column_sd=moments.z_sd if rowless else None)
         slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params,
                                 thresholds=max(ncat - 1, 0), zi_names=zi_names, zi_intercept=zi_int)
         by = {s.name: s for s in slots}
@@ -378,55 +415,20 @@ class BayesModel:
             pv_var["aux"] = np.array(by[aux_name].prior.values, dtype=float)
         thr_kind = by["b_Intercept[1]"].prior.kind if ncat else None
         zi_groups, zi_vals = group_priors([by[f"b_zi_{nm}"].prior for nm in zi_names]) if zi_names else ((), [])
-        data = {"X": Xc, "y": y}
-        if Xzi is not None:
-            data["Xzi"] = Xzi - zi_means
-        w = design.weights if trials is None else trials
-        has_w = w is not None
-        if has_w:
-            data["w"] = np.asarray(w, dtype=float)
-        if off is not None:
-            data["offset"] = off
-        if family in ("binomial", "betabinomial"):
-            m = data["w"] if has_w else np.ones(n)
-            k = np.round(m * y)
-            data["k"] = k
-            data["const"] = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
-        elif family in ("poisson", "negative_binomial", "nbinom1"):
-            data["const"] = -special.gammaln(y + 1)
-            if family == "negative_binomial" and n and np.max(y) <= _LGAMMA_TABLE_MAX:
-                data["yi"] = y.astype(np.int32)
-                data["yi_max"] = np.zeros(int(np.max(y)))  # (its length is the table's: static)
-        elif family == "gamma":
-            data["const"] = -np.log(y)
-        elif family == "beta":
-            data["const"], data["const1"] = np.log(y), np.log1p(-y)
-        elif family == "cumulative":
-            data["yi"] = y.astype(np.int32)
-        terms = []
-        for t, term in enumerate(design.terms):
-            Z = np.asarray(term.Z, dtype=float)
-            ones = bool(term.k == 1 and np.all(Z == 1.0))
-            data[f"Z{t}"] = Z
-            data[f"codes{t}"] = np.asarray(term.codes, dtype=np.int32)
-            terms.append((term.k, term.nlevels, ones))
-        perm = None
-        if len(terms) == 1 and terms[0][2] and p and Xzi is None:  # one random intercept: try the grid layout
-            perm = _grid_order(Xc, data["codes0"], terms[0][1])
-        if perm is not None:
-            G = terms[0][1]
-            data["grid_X0"] = Xc[perm[: n // G]]
-            for key in ("y", "yi", "k", "const", "const1", "w", "offset"):
-                if key in data:
-                    data[f"grid_{key}"] = np.asarray(data[key])[perm].reshape(G, n // G)
-            if "yi_max" in data:
-                data["grid_yi_max"] = data["yi_max"]
+        if rowless:
+            data, perm, has_w = {}, None, bool(design.has_weights)
+            terms = [(t.k, t.nlevels, t.columns == ("(Intercept)",)) for t in design.terms]
+        else:
+            data, terms, perm, has_w = _row_arrays(design, family, X - x_means, y, off, Xzi, zi_means, trials)
         struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
                                 fixed_groups=fixed_groups, varpar=vs, has_offset=off is not None,
                                 has_weights=has_w, grid=perm is not None, ncat=int(ncat), thr_kind=thr_kind,
                                 pzi=len(zi_names), zi_groups=zi_groups)
-        yy = y if off is None or family not in ("gaussian", "student") else y - off
-        scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
+        if rowless:
+            scale = moments.y_sd
+        else:
+            yy = y if off is None or family not in ("gaussian", "student") else y - off
+            scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
         pv = {"b": fixed_vals, "varpar": pv_var}
         if ncat:
             pv["thr"] = np.array(by["b_Intercept[1]"].prior.values, dtype=float)
@@ -437,8 +439,9 @@ class BayesModel:
                   centered=centered, group_names=tuple(gnames),
                   sd_names=tuple(nm for nm, _, _ in sd_params), cor_names=tuple(nm for nm, _ in cor_params),
                   y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0,
-                  aux_start=_aux_start(family, y), thr_start=_thr_start(link, y, ncat),
-                  zi_design=zi_design, zi_means=zi_means, zi_intercept=zi_int, zi_formula=zi_formula)
+                  aux_start=1.0 if rowless else _aux_start(family, y), thr_start=_thr_start(link, y, ncat),
+                  zi_design=zi_design, zi_means=zi_means, zi_intercept=zi_int, zi_formula=zi_formula,
+                  moments=moments, sums=sums)
         return obj
 
     # ------------------------------------------------------------------ JAX pieces
@@ -764,6 +767,56 @@ def _threshold_site(ncat: int):
     from numpyro.distributions import constraints
 
     return dist.ImproperUniform(constraints.ordered_vector, (), (ncat - 1,))
+
+
+def _row_arrays(design, family: str, Xc, y, off, Xzi, zi_means, trials):
+    """The data arrays of the NUTS model (``BayesModel.data``), the terms' ``(k, levels,
+    ones)`` and the grid layout's row order (or None)."""
+    n, p = Xc.shape
+    data = {"X": Xc, "y": y}
+    if Xzi is not None:
+        data["Xzi"] = Xzi - zi_means
+    w = design.weights if trials is None else trials
+    has_w = w is not None
+    if has_w:
+        data["w"] = np.asarray(w, dtype=float)
+    if off is not None:
+        data["offset"] = off
+    if family in ("binomial", "betabinomial"):
+        m = data["w"] if has_w else np.ones(n)
+        k = np.round(m * y)
+        data["k"] = k
+        data["const"] = special.gammaln(m + 1) - special.gammaln(k + 1) - special.gammaln(m - k + 1)
+    elif family in ("poisson", "negative_binomial", "nbinom1"):
+        data["const"] = -special.gammaln(y + 1)
+        if family == "negative_binomial" and n and np.max(y) <= _LGAMMA_TABLE_MAX:
+            data["yi"] = y.astype(np.int32)
+            data["yi_max"] = np.zeros(int(np.max(y)))  # (its length is the table's: static)
+    elif family == "gamma":
+        data["const"] = -np.log(y)
+    elif family == "beta":
+        data["const"], data["const1"] = np.log(y), np.log1p(-y)
+    elif family == "cumulative":
+        data["yi"] = y.astype(np.int32)
+    terms = []
+    for t, term in enumerate(design.terms):
+        Z = np.asarray(term.Z, dtype=float)
+        ones = bool(term.k == 1 and np.all(Z == 1.0))
+        data[f"Z{t}"] = Z
+        data[f"codes{t}"] = np.asarray(term.codes, dtype=np.int32)
+        terms.append((term.k, term.nlevels, ones))
+    perm = None
+    if len(terms) == 1 and terms[0][2] and p and Xzi is None:  # one random intercept: try the grid layout
+        perm = _grid_order(Xc, data["codes0"], terms[0][1])
+    if perm is not None:
+        G = terms[0][1]
+        data["grid_X0"] = Xc[perm[: n // G]]
+        for key in ("y", "yi", "k", "const", "const1", "w", "offset"):
+            if key in data:
+                data[f"grid_{key}"] = np.asarray(data[key])[perm].reshape(G, n // G)
+        if "yi_max" in data:
+            data["grid_yi_max"] = data["yi_max"]
+    return data, terms, perm, has_w
 
 
 def _thr_start(link: str, y: np.ndarray, ncat: int) -> tuple:

@@ -861,9 +861,10 @@ class Posterior:
             rep = self.posterior_predictive(seed=seed)
             kw["posterior_predictive"] = {"y": rep.reshape(self.chains, self.ndraws, -1)}
         stats = {k: np.asarray(v) for k, v in self.stats.items()}
-        return az.from_dict(posterior=posterior, sample_stats=stats, observed_data={"y": self.model.design.y},
-                            coords=coords, dims=dims, attrs={"inference_library": "multilevel",
-                                                             "formula": self.formula}, **kw)
+        if not self.model.rowless:  # (data in parts: the rows are not here)
+            kw["observed_data"] = {"y": self.model.design.y}
+        return az.from_dict(posterior=posterior, sample_stats=stats, coords=coords, dims=dims,
+                            attrs={"inference_library": "multilevel", "formula": self.formula}, **kw)
 
     # ------------------------------------------------------------------ tables and text
     def prior_summary(self) -> pd.DataFrame:

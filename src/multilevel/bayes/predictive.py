@@ -58,7 +58,7 @@ def _newdata_inputs(post, newdata, offset=None):
     if offset is None and isinstance(post.offset_spec, str):
         offset = post.offset_spec
     off = None if offset is None else np.asarray(as_vector(offset, new, "offset"), dtype=float)
-    if d.offset is not None and d.offset_argument and off is None:
+    if off is None and d.offset_argument and d.offset is not None:
         raise ValueError("the model has an offset given as values: give offset= for newdata "
                          "(a column name or one value per row)")
     in_formula = formula_offset(d.formula, new)  # the formula's own offset(...) terms

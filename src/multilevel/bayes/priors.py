@@ -514,7 +514,7 @@ PROBIT_FACTOR = _SQRT_2PI_INV / 0.25
 
 def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_names, intercept: int | None,
                    offset: np.ndarray | None = None, Xzi: np.ndarray | None = None, zi_names=(),
-                   zi_intercept: int | None = None) -> dict:
+                   zi_intercept: int | None = None, moments=None) -> dict:
     """The default (weakly informative, autoscaled) priors of each class.
 
     With ``sy = sd(y - offset)``, ``my = mean(y - offset)`` and ``sx_j`` the
@@ -539,6 +539,10 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
 
     A column with no variation (sx_j = 0) gets the unscaled 2.5 sy (or 2.5).
 
+    ``moments`` (:class:`~multilevel.bayes.moments.RowMoments`) gives ``sy``,
+    ``my`` and ``sx`` where the rows are not at hand (data in parts; ``y`` and
+    ``X`` are then None), for the gaussian and student families.
+
     Returns
     -------
     dict
@@ -554,14 +558,22 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
     (normal(4, 6.455), normal(0, 11.18), half_student_t(3, 6.455), exponential(0.3873))
     """
     gaussian = family in ("gaussian", "student")
-    yy = y if offset is None else y - offset
-    sy = float(np.std(yy, ddof=1)) if yy.size > 1 else 1.0
+    if moments is not None:
+        if not gaussian:
+            raise ValueError(f"the default priors of a {family} model need the response's rows")
+        yy, sy, my = None, moments.y_sd, moments.y_mean
+        sxs = np.asarray(moments.x_sd, dtype=float)
+    else:
+        yy = y if offset is None else y - offset
+        sy = float(np.std(yy, ddof=1)) if yy.size > 1 else 1.0
+        my = float(np.mean(yy)) if gaussian else 0.0
+        sxs = np.array([float(np.std(X[:, j], ddof=1)) if X.shape[0] > 1 else 0.0 for j in range(X.shape[1])])
     if not (np.isfinite(sy) and sy > 0):
         sy = 1.0
     unit = 2.5 * (sy if gaussian else 1.0) * (PROBIT_FACTOR if link == "probit" else 1.0)
     out: dict = {}
     if intercept is not None or family == "cumulative":  # (a cumulative model's thresholds)
-        loc = float(np.mean(yy)) if gaussian else 0.0
+        loc = my if gaussian else 0.0
         if family in FAMILY_AUX:
             loc = _link_of_median(link, yy)
         out["Intercept"] = normal(loc, unit)
@@ -569,7 +581,7 @@ def default_priors(family: str, link: str, y: np.ndarray, X: np.ndarray, fixed_n
     for j, name in enumerate(fixed_names):
         if j == intercept:
             continue
-        sx = float(np.std(X[:, j], ddof=1)) if X.shape[0] > 1 else 0.0
+        sx = sxs[j]
         b[name] = normal(0.0, unit / sx if sx > 0 and np.isfinite(sx) else unit)
     out["b"] = b
     out["sd"] = half_student_t(3, unit)
@@ -608,11 +620,13 @@ def _link_of_median(link: str, y: np.ndarray) -> float:
     return round(float(g), 2) if np.isfinite(g) else 0.0
 
 
-def sd_defaults(base: Prior, terms, group_names, sd_params) -> dict:
+def sd_defaults(base: Prior, terms, group_names, sd_params, column_sd=None) -> dict:
     """Default prior of each random-effect SD: ``base`` (half_student_t(3, s)) with
     its scale divided by the sample SD of the effect's column, as the fixed
     effects' defaults are, so that the prior says the same in any units of the
-    predictor; a constant column (an intercept) keeps ``base``.
+    predictor; a constant column (an intercept) keeps ``base``. ``column_sd``:
+    per term, the columns' SDs where the rows are not at hand
+    (:func:`column_sds` of each term by default).
 
     Examples
     --------
@@ -624,8 +638,10 @@ def sd_defaults(base: Prior, terms, group_names, sd_params) -> dict:
     >>> out["sd_Subject__Intercept"], out["sd_Subject__Days"]
     (half_student_t(3, 10), half_student_t(3, 3.472))
     """
-    sx = {(g, coef_name(c)): s for term, g in zip(terms, group_names)
-          for c, s in zip(term.columns, column_sds(term))}
+    if column_sd is None:
+        column_sd = [column_sds(term) for term in terms]
+    sx = {(g, coef_name(c)): s for term, g, sds in zip(terms, group_names, column_sd)
+          for c, s in zip(term.columns, sds)}
     out = {}
     for name, g, c in sd_params:
         s = sx.get((g, c))
