@@ -198,3 +198,17 @@ def test_a_structured_term_is_refused():
     ds = dd.from_pandas(ml.datasets.load("sleepstudy"), npartitions=2)
     with pytest.raises(ValueError, match="covariance structures"):
         ml.bayes("Reaction ~ Days + cs(0 + Days | Subject)", ds, progress=False)
+
+
+@pytest.mark.parametrize("call", [lambda p: ml.emmeans(p, "Days"), lambda p: ml.slopes(p, "Days")])
+def test_marginal_means_say_they_need_the_rows(both, call):
+    with pytest.raises(ValueError, match="not available for a fit to data in parts"):
+        call(both[1])
+
+
+def test_terms_of_the_first_factor_beyond_the_dense_limit_are_refused_clearly():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(4500), 2)
+    df = pd.DataFrame({"y": rng.normal(size=g.size), "x": rng.normal(size=g.size), "g": g.astype(str)})
+    with pytest.raises(ValueError, match="of the first term's grouping factor"):
+        ml.bayes("y ~ x + (1 + x || g)", dd.from_pandas(df, npartitions=2), progress=False)

@@ -62,7 +62,10 @@ def require_rows(fit, what: str) -> None:
     >>> require_rows(object(), "the bootstrap") is None
     True
     """
-    if isinstance(getattr(fit, "design", None), OutOfCoreDesign):
+    design = getattr(fit, "design", None)
+    if design is None:  # (a posterior holds its design in its model)
+        design = getattr(getattr(fit, "model", None), "design", None)
+    if isinstance(design, OutOfCoreDesign):
         raise not_in_parts(what)
 
 

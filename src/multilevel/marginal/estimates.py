@@ -61,9 +61,9 @@ def _kind(fit) -> str:
     from ..design.rowless import require_rows
 
     require_rows(fit, "computing marginal means, effects or slopes (their reference grid comes from the rows)")
-    name = type(fit).__name__
-    if name in ("LmerResult", "GlmerResult", "Posterior"):
-        return name
+    for cls in type(fit).__mro__:  # (subclasses: the fits to data in parts)
+        if cls.__name__ in ("LmerResult", "GlmerResult", "Posterior"):
+            return cls.__name__
     raise TypeError(f"marginal means need a fit from ml.lmer, ml.glmer or ml.bayes, not {type(fit).__name__}")
 
 
