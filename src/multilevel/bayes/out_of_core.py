@@ -92,7 +92,7 @@ def prepare_partitioned(formula, data, family="gaussian", link=None, priors=None
                          "sample in memory")
     got = summed_products(formula, data, weights, offset)
     pm = product_map(got.pp, got.proto.terms)
-    dropped = aliased(pm, got.proto.fixed.all_names, stacklevel=5)
+    dropped = aliased(pm, got.proto.fixed.all_names)
     design = rowless_design(got.proto, pm.keep, dropped, got.pp, got.schema, got.ddf, passes=2, sample=got.sample)
     return BayesModel.build(design, fam, lnk, priors=priors, center=center,
                             moments=products_moments(got.pp, pm.keep, design.terms),

@@ -330,11 +330,21 @@ def overdispersion(pearson_residuals: np.ndarray, df_resid: int) -> dict:
     (5.5, 0.0009)
     """
     r = np.asarray(pearson_residuals, dtype=float)
-    chisq = float(np.sum(r * r))
+    return pearson_test(float(np.sum(r * r)), df_resid)
+
+
+def pearson_test(chisq: float, df_resid: int) -> dict:
+    """:func:`overdispersion` from the Pearson chi-square (summed over data in parts).
+
+    Examples
+    --------
+    >>> pearson_test(16.5, 3)["ratio"]
+    5.5
+    """
     df = int(df_resid)
     ratio = chisq / df if df > 0 else float("nan")
     p = float(stats.chi2.sf(chisq, df)) if df > 0 else float("nan")
-    return {"chisq": chisq, "ratio": ratio, "df": df, "p": p}
+    return {"chisq": float(chisq), "ratio": ratio, "df": df, "p": p}
 
 
 def overdispersion_message(stat: dict, family: str = "poisson") -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -175,6 +175,19 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     if fam.name == "cumulative":
         raise ValueError("an ordinal response is fitted by ml.clmm(formula, data, link=...)")
     nagq = _check_nagq(nagq)
+    from ..design.partitioned import is_partitioned
+
+    if is_partitioned(data):
+        if zi is not None:
+            raise ValueError("zi= is not available for data in parts (a Dask DataFrame or Parquet files); fit a "
+                             "zero-inflated model in memory")
+        import os
+
+        from .out_of_core import glmer_partitioned
+
+        name = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+        return glmer_partitioned(formula, data, family=fam, nagq=nagq, weights=weights, offset=offset,
+                                 optimizer=optimizer, data_name=name)
     parsed = parse_formula(formula)
     frame = as_dataframe(data)
     weights_name = weights if isinstance(weights, str) else None
@@ -310,19 +323,79 @@ def fit_glmm_design(design, fam, prior, nagq: int = 1, optimizer: str = "bobyqa"
                          weights_name, data_name, _restore)
 
 
-def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_name, weights_name,
-              data_name, _restore):
+@dataclass(frozen=True)
+class PirlsEngine:
+    """Where a GLMM fit's rows are, and how PIRLS reaches them.
+
+    :func:`_fit_glmm` minimises the same criteria whether the rows are in
+    memory (:func:`memory_engine`) or in parts, one pass over the parts per
+    PIRLS iteration (:mod:`multilevel.glmm.out_of_core`).
+
+    Attributes
+    ----------
+    user_design : Design
+        The design on the user's scale (the result's).
+    st : Standardization
+    design : Design
+        The standardised design (its names and terms; rows where they are).
+    plan : object
+        The PIRLS plan passed back to ``run``.
+    run : callable
+        ``run(fam, theta, plan=..., beta=None, u_start=None, eta_start=None,
+        tol=..., maxit=..., inside=False) -> PirlsResult``, as :func:`pirls`.
+    eta_at : callable
+        ``eta_at(beta, u, theta)``: a warm start for ``run``'s ``eta_start``.
+    result_class : type
+        The result built at the optimum.
+    """
+
+    user_design: object
+    st: object
+    design: object
+    plan: object
+    run: object
+    eta_at: object
+    result_class: object
+
+
+def memory_engine(design, fam, prior) -> PirlsEngine:
+    """The :class:`PirlsEngine` of a design in memory: the fit runs on a standardised
+    copy (its columns orthogonal, of root mean square 1), so that it does not
+    depend on the predictors' units.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+    >>> e = memory_engine(m.design, m.family, m._prior)
+    >>> round(e.run(m.family, np.array([0.6]), plan=e.plan).laplace, 3)
+    100.209
+    """
     from ..results.glmer_result import GlmerResult
 
+    st, inner = standardize(design, response=False, eta_scale=fam.eta_scale(design.y, prior))
+    layout = ThetaLayout.from_terms(inner.terms)
+    plan = pirls_plan(inner, fam, prior)
+
+    def run(f, theta, **kw):
+        return pirls(inner, f, theta, layout, prior, **kw)
+
+    def eta_at(beta, u, theta):
+        return plan.offset + inner.X @ beta + random_part(inner.terms, layout.factors(theta), u)
+
+    return PirlsEngine(user_design=design, st=st, design=inner, plan=plan, run=run, eta_at=eta_at,
+                       result_class=GlmerResult)
+
+
+def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_name, weights_name,
+              data_name, _restore, engine: PirlsEngine | None = None):
     formula = design.formula.text if formula is None else formula
     response = design.response_name if response is None else response
-    # the fit runs on a standardised copy of the design (its columns orthogonal,
-    # of root mean square 1), so that it does not depend on the predictors' units
-    user_design = design
-    st, design = standardize(design, response=False, eta_scale=fam.eta_scale(design.y, prior))
+    if engine is None:
+        engine = memory_engine(design, fam, prior)
+    user_design, st, design, plan, run = engine.user_design, engine.st, engine.design, engine.plan, engine.run
     layout = ThetaLayout.from_terms(design.terms)
     p = design.p
-    plan = pirls_plan(design, fam, prior)
     # the family's own parameters (a log-dispersion, ordinal thresholds' log
     # gaps) are optimised with theta (and beta), after them in x
     nd = fam.n_extra
@@ -347,12 +420,12 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         last, eta, u = warm["r"], None, None
         if last is not None:
             u = last.u
-            eta = plan.offset + design.X @ last.beta + random_part(design.terms, layout.factors(theta), u)
+            eta = engine.eta_at(last.beta, u, theta)
         try:
-            r = pirls(design, f, theta, layout, prior, plan=pl, eta_start=eta, u_start=u,
+            r = run(f, theta, plan=pl, eta_start=eta, u_start=u,
                       inside=warm["inside"])
             if last is not None and not r.converged:
-                r = pirls(design, f, theta, layout, prior, plan=pl, inside=warm["inside"])
+                r = run(f, theta, plan=pl, inside=warm["inside"])
         except (ArithmeticError, np.linalg.LinAlgError):
             return np.inf
         if warm["inside"] and not r.converged:  # (no value from modes that were not reached)
@@ -397,7 +470,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                                     if nd else None, **loose)
     fam0, plan0 = bound(stage0.xopt[nt:])
     try:
-        r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0, inside=warm["inside"])
+        r0 = run(fam0, stage0.xopt[:nt], plan=plan0, inside=warm["inside"])
     except (ArithmeticError, np.linalg.LinAlgError):
         r0 = None
     if (r0 is None or not np.isfinite(r0.laplace)) and warm["r"] is not None:
@@ -415,7 +488,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             if kw.get("beta", 0) is None:
                 continue
             try:
-                r0 = pirls(design, fam0, stage0.xopt[:nt], layout, prior, plan=plan0, **kw)
+                r0 = run(fam0, stage0.xopt[:nt], plan=plan0, **kw)
             except (ArithmeticError, np.linalg.LinAlgError):
                 continue
             if np.isfinite(r0.laplace):
@@ -438,9 +511,9 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             f, pl = bound(x[nt + p:])
             b = x[nt:nt + p]
             try:
-                r = pirls(design, f, x[:nt], layout, prior, beta=b, u_start=last["u"], plan=pl, tol=pirls_tol)
+                r = run(f, x[:nt], beta=b, u_start=last["u"], plan=pl, tol=pirls_tol)
                 if not r.converged:
-                    r = pirls(design, f, x[:nt], layout, prior, beta=b, plan=pl, tol=pirls_tol)
+                    r = run(f, x[:nt], beta=b, plan=pl, tol=pirls_tol)
             except (ArithmeticError, np.linalg.LinAlgError):
                 return np.inf
             value = r.laplace if nagq == 1 else agq_deviance(design, f, x[:nt], r, prior, nagq)
@@ -472,7 +545,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 opt = replace(opt, feval=opt.feval + again.feval)
         theta, beta, logd = opt.xopt[:nt], opt.xopt[nt:nt + p], opt.xopt[nt + p:]
         f, pl = bound(logd)
-        res = pirls(design, f, theta, layout, prior, beta=beta, u_start=last["u"], plan=pl)
+        res = run(f, theta, beta=beta, u_start=last["u"], plan=pl)
     # covariance of beta: the beta block of 2 H^-1 over (theta, beta), as glmer's
     # default use.hessian = TRUE (for nAGQ = 0 at the first-stage estimates).
     # PIRLS is solved tightly here: with a non-canonical link its default
@@ -483,7 +556,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     def dev_all(v):
         f, pl = bound(v[nt + p:])
         try:
-            r = pirls(design, f, v[:nt], layout, prior, beta=v[nt:nt + p], u_start=res.u, plan=pl, **tight)
+            r = run(f, v[:nt], beta=v[nt:nt + p], u_start=res.u, plan=pl, **tight)
         except (ArithmeticError, np.linalg.LinAlgError):
             return np.inf
         return r.laplace if nagq <= 1 else agq_deviance(design, f, v[:nt], r, prior, nagq)
@@ -509,7 +582,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 break
             x, theta, beta, logd = x_new, x_new[:nt], x_new[nt:nt + p], x_new[nt + p:]
             f, pl = bound(logd)
-            res = pirls(design, f, theta, layout, prior, beta=beta, u_start=res.u, plan=pl, **tight)
+            res = run(f, theta, beta=beta, u_start=res.u, plan=pl, **tight)
             h = np.maximum(1e-3 * np.abs(x), floor)
             # the gradient alone first (2n evaluations, not 1 + n(n + 1)): where
             # the step converged, the Hessian of one small Newton step ago stands
@@ -522,7 +595,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # the modes at the optimum from R's mustart, tightly: a function of
         # (theta, beta, dispersion) alone, so that a saved fit restores to the last digit
         try:
-            again = pirls(design, fam, theta, layout, prior, beta=beta, plan=plan, **tight)
+            again = run(fam, theta, beta=beta, plan=plan, **tight)
         except (ArithmeticError, np.linalg.LinAlgError):
             again = None
         if again is not None and again.converged:
@@ -542,10 +615,10 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # the first stage minimised over theta (and the dispersion): check its gradient there
         def dev0_at(v):
             f, pl = bound(v[nt:])
-            eta = plan.offset + design.X @ r0.beta + random_part(design.terms, layout.factors(v[:nt]), r0.u)
+            eta = engine.eta_at(r0.beta, r0.u, v[:nt])
             try:
                 # (with the steps kept inside the mean's range where the fit needed them)
-                return pirls(design, f, v[:nt], layout, prior, eta_start=eta, u_start=r0.u, plan=pl,
+                return run(f, v[:nt], eta_start=eta, u_start=r0.u, plan=pl,
                              inside=warm["inside"], **tight).laplace
             except (ArithmeticError, np.linalg.LinAlgError):
                 return np.inf
@@ -560,7 +633,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                                        opt.xopt[tail]])) \
         if nagq else replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), opt.x0[tail]]),
                              xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
-    return GlmerResult._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
+    return engine.result_class._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
                               dispersion_se=np.sqrt(np.where(logd_var[:1] >= 0, logd_var[:1], np.nan))
                               if fam.dispersion_name else None, cov_beta_extra=cov_beta_extra,

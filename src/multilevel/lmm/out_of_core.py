@@ -309,9 +309,11 @@ class PartsData:
     parts: list
 
 
-def summed_products(formula: str, data, weights=None, offset=None) -> PartsData:
+def summed_products(formula: str, data, weights=None, offset=None, observation_level: bool = False) -> PartsData:
     """Passes 1 and 2 over data in parts: the levels, then the summed products, with
-    the checks of a design in memory (a response, levels and groups to model).
+    the checks of a design in memory (a response, levels and groups to model;
+    ``observation_level``: a grouping factor may have a level per row, as a
+    GLMM's observation-level random effect).
 
     Examples
     --------
@@ -334,6 +336,13 @@ def summed_products(formula: str, data, weights=None, offset=None) -> PartsData:
     one_z = tuple(t.columns.index("(Intercept)") if t.structure is None and t.k > 1
                   and "(Intercept)" in t.columns else None for t in proto.terms)
     q_rest = sum(t.q for t in proto.terms[1:])
+    same = [t.label for t in proto.terms[1:] if t.group == proto.terms[0].group]
+    if q_rest > MAX_REST and same:
+        raise ValueError(
+            f"the random-effects terms after the first have {q_rest} random effects, among them "
+            f"{', '.join(same)} of the first term's grouping factor (as (1 + x || g) writes them); on data in parts "
+            f"every term after the first is summed as a dense block of at most {MAX_REST} random effects (its "
+            "memory grows with their square): fit this model in memory")
     if q_rest > MAX_REST:
         raise ValueError(
             f"the random-effects terms after the first have {q_rest} random effects; on data in parts at most "
@@ -353,7 +362,7 @@ def summed_products(formula: str, data, weights=None, offset=None) -> PartsData:
         if t.nlevels < 2:
             raise ValueError(f"grouping factor {t.group!r} has only {t.nlevels} level in the data used; a random "
                              "effect needs at least 2 groups (use it as a fixed effect, or drop the term)")
-        if t.nlevels >= n:
+        if t.nlevels >= n and not observation_level:
             raise ValueError(f"grouping factor {t.group!r} has {t.nlevels} levels for {n} observations; with one "
                              "observation per group its variance cannot be told apart from the residual variance")
     return PartsData(ddf=ddf, parsed=parsed, schema=schema, proto=proto, sample=sample, pp=pp, parts=parts)

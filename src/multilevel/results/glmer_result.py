@@ -147,8 +147,7 @@ class GlmerResult(AfterFit):
             messages.append(singular_message(sing))
         if not opt.converged:
             messages.append(f"optimizer stopped early ({opt.result}); estimates may not be at the optimum")
-        messages.extend(_fit_checks(design, family, theta, beta, vcov, pirls, prior_weights, bool(sing),
-                                    check))
+        messages.extend(cls._checks(design, family, theta, beta, vcov, pirls, prior_weights, bool(sing), check))
         for m in messages:
             warnings.warn(m, stacklevel=3)
         dname = family.dispersion_name
@@ -166,6 +165,11 @@ class GlmerResult(AfterFit):
                    weights_name=weights_name,
                    _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_extra]) if nagq
                    else np.concatenate([theta_in, x_extra]), _cov_beta_extra=cov_beta_extra)
+
+    @staticmethod
+    def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:
+        """The separation, overdispersion and gradient checks at the optimum (:func:`_fit_checks`)."""
+        return _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check)
 
     # ------------------------------------------------------------- criteria
     @property

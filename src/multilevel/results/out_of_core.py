@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import as_choice
+from .glmer_result import GlmerResult
 from .lmer_result import LmerResult
 
-__all__ = ["OutOfCoreLmerResult", "RowModel"]
+__all__ = ["GlmmRowModel", "OutOfCoreGlmerResult", "OutOfCoreLmerResult", "RowModel"]
 
 
 @dataclass(frozen=True)
@@ -191,3 +192,205 @@ class OutOfCoreLmerResult(LmerResult):
 
     def save(self, path):
         _refuse("save()", "; save the estimates (fit.to_dict()) instead")
+
+
+@dataclass(frozen=True)
+class GlmmRowModel:
+    """What a part's rows need for a GLMM's fitted means and residuals: the
+    schema, the fixed effects of the kept columns, the random effects, the
+    family. Small and picklable (it travels to the workers).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> cb = ml.datasets.load("cbpp").assign(p=lambda d: d["incidence"] / d["size"])
+    >>> fit = ml.glmer("p ~ period + (1 | herd)", dd.from_pandas(cb, npartitions=2), weights="size")
+    >>> fit._row_model(cb.iloc[:2], "fitted").round(3).tolist()
+    [0.308, 0.142]
+    """
+
+    schema: object
+    keep: np.ndarray
+    beta: np.ndarray
+    b: tuple
+    family: object
+
+    def __call__(self, pdf: pd.DataFrame, what: str) -> pd.Series:
+        from ..design.partitioned import part_design, prepare_part
+
+        frame, w, off = prepare_part(pdf, self.schema)
+        name = what if what in ("fitted", "link") else f"{what} residuals"
+        if len(frame) == 0:
+            return pd.Series(np.zeros(0), index=frame.index, name=name)
+        d = part_design(frame, w, off, self.schema)
+        eta = d.X[:, self.keep] @ self.beta
+        if d.offset is not None:
+            eta = eta + d.offset
+        for t, b in zip(d.terms, self.b):
+            eta = eta + np.einsum("ij,ij->i", t.Z, b[t.codes])
+        fam = self.family
+        if what == "link":
+            return pd.Series(eta, index=frame.index, name=name)
+        mu = fam.link.inverse(eta)
+        y = d.y
+        prior = np.ones(d.n) if d.weights is None else np.asarray(d.weights, dtype=float)
+        if what == "fitted":
+            r = mu
+        elif what == "deviance":
+            r = np.sign(y - mu) * np.sqrt(np.maximum(fam.deviance_residuals(y, mu, prior), 0))
+        elif what == "pearson":
+            r = (y - mu) * np.sqrt(prior / fam.variance(mu))
+        elif what == "response":
+            r = y - mu
+        else:  # working
+            r = (y - mu) / fam.link.mu_eta(eta)
+        return pd.Series(r, index=frame.index, name=name)
+
+
+@dataclass(frozen=True, eq=False)
+class OutOfCoreGlmerResult(GlmerResult):
+    """A :class:`GlmerResult` of data in parts (``fit.design.source``): the
+    estimates, tests and conditional modes as in memory; fitted means,
+    residuals and predictions of the rows as Dask Series, computed lazily.
+
+    The log-likelihood, the overdispersion check and the conditional
+    variances come from one more pass at the optimum; ``fit.design.passes``
+    counts every pass.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, multilevel as ml
+    >>> cb = ml.datasets.load("cbpp").assign(p=lambda d: d["incidence"] / d["size"])
+    >>> fit = ml.glmer("p ~ period + (1 | herd)", dd.from_pandas(cb, npartitions=3), weights="size")
+    >>> round(fit.loglik, 3), fit.residuals().compute().round(3).head(2).tolist()
+    (-92.026, [-1.438, 0.989])
+    """
+
+    @classmethod
+    def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response, formula,
+               data_name=None, loglik=None, offset_name=None, check=None, standardization=None,
+               weights_name=None, dispersion_se=None, cov_beta_extra=None):
+        at = pirls.eta
+        runner = at.runner
+        # one pass more at the optimum: the log-likelihood and the per-row checks' sums
+        sums = runner.sums(at.state, family, at.fixed_beta, summaries=True)
+        at = replace(at, sums=sums)
+        ll = sums.loglik - 0.5 * (float(pirls.u @ pirls.u) + pirls.logdet)
+        object.__setattr__(design, "passes", design.passes + runner.passes)
+        return super()._build(design, family, theta, beta, vcov, replace(pirls, eta=at), prior_weights, nagq,
+                              opt, response, formula, data_name=data_name, loglik=ll, offset_name=offset_name,
+                              check=check, standardization=standardization, weights_name=weights_name,
+                              dispersion_se=dispersion_se, cov_beta_extra=cov_beta_extra)
+
+    @staticmethod
+    def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:
+        """The in-memory checks, from the pass sums: overdispersion (the Pearson
+        chi-square), the optimizer's gradient; separation is checked where it shows
+        (fitted means at the boundary) only as a warning that says so."""
+        from ..glmm import diagnostics as dx
+
+        _pearson_test = dx.pearson_test
+        sums = pirls.eta.sums
+        out = []
+        dv = np.diag(np.asarray(vcov, dtype=float))
+        se = np.sqrt(np.where(dv >= 0, dv, np.nan))
+        if sums.extreme or not np.all(np.isfinite(se)):
+            out.append("fitted means at the boundary (within 1e-6 of 0 or 1, or of 0 for counts) for some rows, or "
+                       "standard errors that are not finite: the fixed effects may be separated (estimates not "
+                       "finite); on data in parts this is not checked further: fit the rows of such groups in "
+                       "memory to check")
+        if not (family.name == "binomial" and sums.prior_max <= 1):
+            msg = dx.overdispersion_message(_pearson_test(sums.pearson, design.n - len(beta) - np.size(theta)),
+                                            family.name)
+            if msg:
+                out.append(msg)
+        if check is not None:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out.extend(dx.convergence(check["deviance"], check["x"], check["lower"], singular,
+                                          grad=check.get("grad"), hessian=check.get("hessian")))
+        return out
+
+    @property
+    def _sums(self):
+        return self._pirls.eta.sums
+
+    @property
+    def _row_model(self) -> GlmmRowModel:
+        d = self.design
+        return GlmmRowModel(schema=d.schema, keep=d.keep, beta=self.fixef.to_numpy(), b=tuple(self._b),
+                            family=self.family)
+
+    def _rows(self, what: str):
+        d = self.design
+        meta = pd.Series(np.zeros(0), name=what if what in ("fitted", "link") else f"{what} residuals",
+                         index=d.source._meta.index)
+        return d.source[list(d.schema.columns)].map_partitions(self._row_model, what, meta=meta)
+
+    @property
+    def fitted(self):
+        """Fitted means of the rows used, a Dask Series (lazy)."""
+        return self._rows("fitted")
+
+    def residuals(self, type: str | None = None):
+        """Residuals of the rows used, a Dask Series (lazy): ``deviance`` (default),
+        ``pearson``, ``response`` or ``working``."""
+        type = "deviance" if type is None else type
+        as_choice(type, "type", ("deviance", "pearson", "response", "working"))
+        return self._rows(type)
+
+    def predict(self, newdata=None, type: str = "link", random: bool = True, allow_new_levels: bool = True,
+                offset=None, se_fit: bool = False, interval: str | None = None, level: float = 0.95,
+                conditional: bool = False):
+        """Predictions: for the fitted rows (``newdata=None``, a Dask Series of the
+        linear predictor or, with ``type="response"``, the means), for a Dask
+        DataFrame (part by part), or for a pandas frame (as in memory)."""
+        from ..design.partitioned import as_partitioned, is_partitioned
+
+        kw = dict(type=type, random=random, allow_new_levels=allow_new_levels, offset=offset, se_fit=se_fit,
+                  interval=interval, level=level, conditional=conditional)
+        if newdata is None:
+            if se_fit or interval is not None or not random or type not in ("link", "response"):
+                _refuse("predict() of the fitted rows with se_fit, interval, random=False or this type",
+                        "; pass the rows as newdata")
+            return self._rows("link" if type == "link" else "fitted")
+        light = replace(self, design=self.design.without_source())
+        if is_partitioned(newdata):
+            new = as_partitioned(newdata)
+            if se_fit or interval is not None:
+                cols = ["fit", "se_fit"] + (["lower", "upper"] if interval is not None else [])
+                meta = pd.DataFrame({c: np.zeros(0) for c in cols}, index=new._meta.index)
+            else:
+                meta = pd.Series(np.zeros(0), index=new._meta.index, name="predicted")
+            return new.map_partitions(lambda part: GlmerResult.predict(light, part, **kw), meta=meta)
+        return GlmerResult.predict(light, newdata, **kw)
+
+    @property
+    def _condcov(self) -> list[np.ndarray]:
+        from ..glmm.out_of_core import conditional_covariances
+
+        nt = len(self.theta)
+        return conditional_covariances(self._sums.cp, self.design.terms, self._x_internal[:nt], self._T)
+
+    def check_overdispersion(self) -> pd.Series:
+        """Pearson chi-square test of overdispersion (see :meth:`GlmerResult.check_overdispersion`),
+        from the pass at the optimum."""
+        from ..glmm.diagnostics import pearson_test as _pearson_test
+
+        if self.family.name == "binomial" and self._sums.prior_max <= 1:
+            raise ValueError("an overdispersion check needs counts or binomial trials > 1; "
+                             "a 0/1 (Bernoulli) response cannot be overdispersed")
+        return pd.Series(_pearson_test(self._sums.pearson, self.nobs - self.df), name="overdispersion",
+                         dtype=float)
+
+    def confint(self, method: str = "Wald", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
+        """Wald intervals (profiles and the bootstrap refit on every row: not for data in parts)."""
+        if str(method).lower() != "wald":
+            _refuse(f"confint(method={method!r})", "; use method='Wald'")
+        return GlmerResult.confint(self, method="Wald", level=level, parm=parm, **kw)
+
+    def save(self, path):
+        _refuse("save()", "; save the estimates (fit.to_dict()) instead")
+

@@ -500,7 +500,7 @@ def glmer_summary(fit) -> str:
     out.append("")
     out.extend(_criteria_lines(fit, fit.nobs - fit.df))
     out.append("")
-    out.extend(_residual_lines(fit.residuals("pearson")))
+    out.extend(_residual_lines(fit.residuals("pearson"), fit.nobs))
     out.append("")
     out.append("Random effects:")
     out.extend(_random_effects(fit))
