@@ -182,3 +182,16 @@ def test_a_local_cluster_of_two_processes_gives_the_same_fit():
     assert abs(f1.loglik - f0.loglik) <= 1e-8 * abs(f0.loglik)
     np.testing.assert_allclose(f1.fixef, f0.fixef, atol=1e-4 * f0.se.min())
     np.testing.assert_allclose(resid, f0.residuals(), atol=1e-6)
+
+
+def test_separation_is_found_as_in_memory():
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"g": rng.integers(0, 20, n).astype(str), "x": rng.normal(size=n),
+                       "f": rng.choice(["a", "b", "c"], n)})
+    eta = 0.5 * df["x"] + rng.normal(size=20)[df["g"].astype(int)]
+    df["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    df.loc[df["f"] == "c", "y"] = 1.0                     # level c: every trial succeeded
+    f0, f1 = _fit_both("y ~ x + f + (1 | g)", df)
+    assert any("separation" in m and "'fc'" in m for m in f1.messages)
+    assert f1.messages == f0.messages

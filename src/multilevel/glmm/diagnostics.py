@@ -90,31 +90,76 @@ def separated_coefficients(X: np.ndarray, y: np.ndarray, weights: np.ndarray,
     [0.0, 0.0]
     """
     X = np.asarray(X, dtype=float)
-    n, p = X.shape
+    p = X.shape[1]
+    rows, s, count = outcome_rows(X, y, weights, family)
+    return separated_from_rows(rows, s, count, p, max_cells)
+
+
+def outcome_rows(X: np.ndarray, y: np.ndarray, weights: np.ndarray, family: str = "binomial"):
+    """The distinct rows of ``X`` (of positive weight) with the outcome seen at each:
+    ``+1`` where every trial succeeded, ``-1`` where every one failed (Poisson:
+    where every count is 0), 0 for mixed outcomes, and their number of rows.
+    Rows from several parts of the data are joined by :func:`join_outcome_rows`.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), [0, 0, 1, 1]])
+    >>> rows, s, count = outcome_rows(X, np.array([0, 1, 1, 1.0]), np.ones(4))
+    >>> rows.tolist(), s.tolist(), count.tolist()
+    ([[1.0, 0.0], [1.0, 1.0]], [0, 1], [2, 2])
+    """
+    X = np.asarray(X, dtype=float)
+    p = X.shape[1]
     keep = np.asarray(weights, dtype=float) > 0
     if p == 0 or not keep.any():
-        return np.zeros(p)
+        return np.zeros((0, p)), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
     X, y = X[keep], np.asarray(y, dtype=float)[keep]
-    scale = np.abs(X).max(axis=0)
-    scale[scale == 0] = 1.0
-    Xs = X / scale
     if family == "binomial":
         sign = np.where(y >= 1, 1, np.where(y <= 0, -1, 0))
     else:  # poisson: only zero counts can push the mean to 0
         sign = np.where(y <= 0, -1, 0)
-    # one row per distinct x with the outcomes seen there: all +, all -, or mixed (0)
-    rows, inv = _distinct_rows(Xs)
+    return _signs_by_row(X, sign, np.ones(X.shape[0], dtype=int))
+
+
+def _signs_by_row(X: np.ndarray, sign: np.ndarray, count: np.ndarray):
+    """Distinct rows of ``X`` with the sign all their rows share (0: mixed), and their counts."""
+    rows, inv = _distinct_rows(X)
     m = rows.shape[0]
-    if m * p > max_cells:
-        return np.zeros(0)
     lo = np.full(m, 1)
     hi = np.full(m, -1)
     np.minimum.at(lo, inv, sign)
     np.maximum.at(hi, inv, sign)
-    s = np.where(lo == hi, lo, 0)
-    count = np.bincount(inv, minlength=m)
+    return rows, np.where(lo == hi, lo, 0), np.bincount(inv, weights=count, minlength=m).astype(int)
+
+
+def join_outcome_rows(a, b):
+    """The :func:`outcome_rows` of two parts' rows together (None: too many to check).
+
+    Examples
+    --------
+    >>> a = (np.array([[1.0, 0.0]]), np.array([1]), np.array([3]))
+    >>> b = (np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([-1, 1]), np.array([1, 2]))
+    >>> [x.tolist() for x in join_outcome_rows(a, b)]
+    [[[1.0, 0.0], [1.0, 1.0]], [0, 1], [4, 2]]
+    """
+    if a is None or b is None:
+        return None
+    return _signs_by_row(np.vstack([a[0], b[0]]), np.concatenate([a[1], b[1]]), np.concatenate([a[2], b[2]]))
+
+
+def separated_from_rows(rows: np.ndarray, s: np.ndarray, count: np.ndarray, p: int,
+                        max_cells: int = _LP_MAX_CELLS) -> np.ndarray:
+    """:func:`separated_coefficients` from the data's :func:`outcome_rows`."""
+    m = rows.shape[0]
+    if p == 0 or m == 0:
+        return np.zeros(p)
+    if m * p > max_cells:
+        return np.zeros(0)
     if not np.any(s != 0):
         return np.zeros(p)
+    scale = np.abs(rows).max(axis=0)
+    scale[scale == 0] = 1.0
+    rows = rows / scale
     c = -(count * s) @ rows  # linprog minimises
     ineq = s != 0
     A_ub = -(s[ineq, None] * rows[ineq])  # s x'd >= 0
@@ -282,6 +327,21 @@ def separation(X: np.ndarray, names, y: np.ndarray, weights: np.ndarray, mu: np.
     symptom = symptom or not np.all(np.isfinite(se))
     d = separated_coefficients(X, y, weights, family,
                                max_cells=_LP_MAX_CELLS if symptom else _LP_ALWAYS_CELLS)
+    edge = int(np.sum(pos & ((mu <= _FITTED_EPS) | (mu >= 1 - _FITTED_EPS)))) if family == "binomial" else 0
+    return separation_messages(d, edge, names, fixef, se, family)
+
+
+def separation_messages(d: np.ndarray, edge: int, names, fixef: np.ndarray, se: np.ndarray,
+                        family: str = "binomial") -> list[str]:
+    """The messages of :func:`separation` from the linear program's direction ``d``
+    (:func:`separated_coefficients`) and the number ``edge`` of fitted
+    probabilities numerically 0 or 1.
+
+    Examples
+    --------
+    >>> separation_messages(np.zeros(2), 0, ["a", "b"], np.zeros(2), np.ones(2))
+    []
+    """
     out = []
     if d.size and np.any(d != 0):
         idx = np.nonzero(d)[0]
@@ -296,14 +356,12 @@ def separation(X: np.ndarray, names, y: np.ndarray, weights: np.ndarray, mu: np.
             "merge the levels concerned, or shrink the fixed effects with a prior (a Bayesian fit, "
             "or a bias-reduced fit as R's brglm2)"
         )
-    elif family == "binomial":
-        extreme = pos & ((mu <= _FITTED_EPS) | (mu >= 1 - _FITTED_EPS))
-        if extreme.any():
-            out.append(
-                f"fitted probabilities numerically 0 or 1 occurred ({int(extreme.sum())} observations): "
-                "a predictor separates the outcomes almost perfectly or takes extreme values; check "
-                "the large estimates, and rescale or drop the predictor concerned"
-            )
+    elif family == "binomial" and edge:
+        out.append(
+            f"fitted probabilities numerically 0 or 1 occurred ({edge} observations): "
+            "a predictor separates the outcomes almost perfectly or takes extreme values; check "
+            "the large estimates, and rescale or drop the predictor concerned"
+        )
     return out
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design
+from .diagnostics import _EXTREME, _FITTED_EPS
 from ..design.standardize import Standardization
 from ..linalg.threads import SMALL_BLOCK, blas_threads
 
@@ -112,6 +113,7 @@ class PassSums:
     pearson: float = 0.0
     extreme: bool = False
     prior_max: float = 0.0
+    edge: int = 0
 
 
 def _glmm_part(pdf: pd.DataFrame, schema, maps, fam, response: str) -> GlmmPart | None:
@@ -169,9 +171,10 @@ def _glmm_pass(part: GlmmPart | None, state: EtaState, fam, fixed_beta: bool, su
         with np.errstate(all="ignore"):
             pearson = float(np.sum((y - mu) ** 2 * prior / fam.variance(mu)))
             loglik = float(fam.loglik(y, mu, prior))
-        edge = (mu < 1e-6) | (mu > 1 - 1e-6) if fam.name == "binomial" else mu < 1e-6
-        out = replace(out, loglik=loglik, pearson=pearson, extreme=bool(np.any(pos & edge)),
-                      prior_max=float(prior.max()))
+        near = (mu < _EXTREME) | (mu > 1 - _EXTREME) if fam.name == "binomial" else mu < _EXTREME
+        at = (mu <= _FITTED_EPS) | (mu >= 1 - _FITTED_EPS) if fam.name == "binomial" else np.zeros(d.n, bool)
+        out = replace(out, loglik=loglik, pearson=pearson, extreme=bool(np.any(pos & near)),
+                      prior_max=float(prior.max()), edge=int(np.sum(pos & at)))
     return out
 
 
@@ -188,7 +191,7 @@ def _merge(a: PassSums | None, b: PassSums | None) -> PassSums | None:
         return a
     return PassSums(n=a.n + b.n, devres=a.devres + b.devres, cp=add_products(a.cp, b.cp),
                     loglik=a.loglik + b.loglik, pearson=a.pearson + b.pearson, extreme=a.extreme or b.extreme,
-                    prior_max=max(a.prior_max, b.prior_max))
+                    prior_max=max(a.prior_max, b.prior_max), edge=a.edge + b.edge)
 
 
 @dataclass(frozen=True)
@@ -367,6 +370,45 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
         return _fit_glmm(user, fam, None, nagq, optimizer, formula, parsed.response,
                          offset if isinstance(offset, str) else None, weights if isinstance(weights, str) else None,
                          data_name, None, engine=engine)
+
+
+def _part_outcomes(pdf: pd.DataFrame, schema, keep: np.ndarray, family: str, most: int):
+    """A part's :func:`~multilevel.glmm.diagnostics.outcome_rows` (its user-scale
+    columns), or None where it has more than ``most`` distinct rows."""
+    from ..design.partitioned import part_design, prepare_part
+    from .diagnostics import outcome_rows
+
+    frame, w, off = prepare_part(pdf, schema)
+    if len(frame) == 0:
+        return np.zeros((0, keep.size)), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    d = part_design(frame, w, off, schema)
+    got = outcome_rows(d.X[:, keep], d.y, np.ones(d.n) if d.weights is None else d.weights, family)
+    return None if got[0].shape[0] > most else got
+
+
+def separation_direction(design, family: str, max_cells: int) -> np.ndarray:
+    """:func:`~multilevel.glmm.diagnostics.separated_coefficients` of a design in parts
+    (one pass: every part's distinct rows and outcomes, joined); empty where the
+    distinct rows times the columns exceed ``max_cells``, as in memory."""
+    import dask
+
+    from ..design.partitioned import tree_reduce
+    from .diagnostics import join_outcome_rows, separated_from_rows
+
+    p = design.keep.size
+    most = max_cells // max(p, 1)
+
+    def join(a, b):
+        got = join_outcome_rows(a, b)
+        return None if got is None or got[0].shape[0] > most else got
+
+    parts = design.source[list(design.schema.columns)].to_delayed()
+    sch = dask.delayed(design.schema, pure=True)
+    one = dask.delayed(_part_outcomes, pure=True)
+    rows = tree_reduce([one(part, sch, design.keep, family, most) for part in parts], join).compute()
+    if rows is None:
+        return np.zeros(0)
+    return separated_from_rows(*rows, p, max_cells)
 
 
 def conditional_covariances(cp, terms, theta: np.ndarray, T) -> list[np.ndarray]:

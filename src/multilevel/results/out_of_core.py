@@ -284,9 +284,9 @@ class OutOfCoreGlmerResult(GlmerResult):
 
     @staticmethod
     def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:
-        """The in-memory checks, from the pass sums: overdispersion (the Pearson
-        chi-square), the optimizer's gradient; separation is checked where it shows
-        (fitted means at the boundary) only as a warning that says so."""
+        """The in-memory checks, from the pass sums: separation (the linear program on
+        the parts' distinct rows, one more pass), overdispersion (the Pearson
+        chi-square), the optimizer's gradient."""
         from ..glmm import diagnostics as dx
 
         _pearson_test = dx.pearson_test
@@ -294,11 +294,15 @@ class OutOfCoreGlmerResult(GlmerResult):
         out = []
         dv = np.diag(np.asarray(vcov, dtype=float))
         se = np.sqrt(np.where(dv >= 0, dv, np.nan))
-        if sums.extreme or not np.all(np.isfinite(se)):
-            out.append("fitted means at the boundary (within 1e-6 of 0 or 1, or of 0 for counts) for some rows, or "
-                       "standard errors that are not finite: the fixed effects may be separated (estimates not "
-                       "finite); on data in parts this is not checked further: fit the rows of such groups in "
-                       "memory to check")
+        if family.discrete and family.name != "cumulative":   # as in memory: the linear program on a symptom
+            from ..glmm.out_of_core import separation_direction
+
+            symptom = sums.extreme or not np.all(np.isfinite(se))
+            kind = "binomial" if family.name == "binomial" else "poisson"
+            d = separation_direction(design, kind, dx._LP_MAX_CELLS if symptom else dx._LP_ALWAYS_CELLS)
+            object.__setattr__(design, "passes", design.passes + 1)
+            out.extend(dx.separation_messages(d, sums.edge, list(design.fixed.names), np.asarray(beta, dtype=float),
+                                              se, kind))
         if not (family.name == "binomial" and sums.prior_max <= 1):
             msg = dx.overdispersion_message(_pearson_test(sums.pearson, design.n - len(beta) - np.size(theta)),
                                             family.name)
