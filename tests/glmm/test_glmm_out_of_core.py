@@ -195,3 +195,36 @@ def test_separation_is_found_as_in_memory():
     f0, f1 = _fit_both("y ~ x + f + (1 | g)", df)
     assert any("separation" in m and "'fc'" in m for m in f1.messages)
     assert f1.messages == f0.messages
+
+
+def test_no_false_separation_alarm_for_small_poisson_means():
+    rng = np.random.default_rng(2)
+    n = 400
+    d = pd.DataFrame({"g": rng.integers(0, 20, n).astype(str), "x": rng.uniform(-5, 5, n)})
+    eta = 0.5 + 3.0 * d["x"] + rng.normal(0, 0.5, 20)[d["g"].astype(int)]
+    d["y"] = rng.poisson(np.exp(np.minimum(eta, 10)))
+    d = d[d["x"] < 1.0]
+    f0, f1 = _fit_both("y ~ x + (1 | g)", d, family="poisson")   # (the same warnings: none about separation)
+    assert not any("separat" in m for m in f1.messages)
+
+
+def test_an_observation_level_term_of_0_1_responses_warns_with_unit_weights():
+    vb = _verbagg()
+    vb = vb[vb["id"].astype(int) <= 40].copy()
+    vb["id"] = vb["id"].cat.remove_unused_categories()
+    vb["obs"] = np.arange(len(vb)).astype(str)
+    vb["one"] = 1.0
+    f0, f1 = _fit_both("y ~ Anger + (1 | id) + (1 | obs)", vb, weights="one", nagq=0)
+    assert f1.nobs == f0.nobs
+
+
+def test_latent_scale_icc_and_r2_of_a_poisson_fit(fits):
+    f0, f1 = fits["salamanders offset"]
+    pd.testing.assert_series_equal(f1.icc(), f0.icc(), rtol=1e-4)
+    pd.testing.assert_series_equal(f1.r2(), f0.r2(), rtol=1e-4)
+
+
+def test_a_factor_response_says_to_code_it():
+    vb = dd.from_pandas(_verbagg(), npartitions=2)
+    with pytest.raises(ValueError, match="code it 0/1 first"):
+        ml.glmer("r2 ~ Anger + (1 | id)", vb)

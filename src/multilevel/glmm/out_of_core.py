@@ -179,7 +179,8 @@ def _glmm_pass(part: GlmmPart | None, state: EtaState, fam, fixed_beta: bool, su
 
 
 def _messages(part: GlmmPart | None) -> tuple:
-    return () if part is None else part.messages
+    """A part's response warnings, and whether every prior weight is 1."""
+    return ((), True) if part is None else (part.messages, bool(np.all(part.prior == 1)))
 
 
 def _merge(a: PassSums | None, b: PassSums | None) -> PassSums | None:
@@ -333,7 +334,17 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
         raise ValueError("cbind(successes, failures) on data in parts: add the proportion and the trials as "
                          "columns (p = successes / (successes + failures), n = successes + failures) and fit "
                          "'p ~ ...' with weights='n'")
-    got = summed_products(formula, data, weights, offset, observation_level=True)
+    from ..design.partitioned import as_partitioned
+
+    ddf = as_partitioned(data)
+    col = parsed.response
+    if col in ddf.columns and not (pd.api.types.is_numeric_dtype(ddf._meta[col])
+                                   or pd.api.types.is_bool_dtype(ddf._meta[col])):
+        raise ValueError(
+            f"the response {col!r} is a factor ({ddf._meta[col].dtype}); on data in parts code it 0/1 first, as "
+            "glmer does in memory (its first level is failure, every other level success), e.g. "
+            f"ddf.assign(y=(ddf[{col!r}] != first_level).astype(float)), and fit 'y ~ ...'")
+    got = summed_products(formula, ddf, weights, offset, observation_level=True)
     proto, pp = got.proto, got.pp
     pm = product_map(pp, proto.terms)
     keep = pm.keep
@@ -350,10 +361,12 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
                 for part in got.parts]
     parts = list(dask.persist(*prepared))
     # the response checks' warnings (non-integer successes, ...), as in memory: the first part's
-    seen = [m for ms in dask.compute(*[dask.delayed(_messages, pure=True)(part) for part in parts]) for m in ms]
+    found = dask.compute(*[dask.delayed(_messages, pure=True)(part) for part in parts])
+    seen = [m for ms, _ in found for m in ms]
     for m in dict.fromkeys(seen[:1]):
         warnings.warn(m, stacklevel=3)
-    if fam.name == "binomial" and got.schema.weights is None:
+    ones = all(unit for _, unit in found)
+    if fam.name == "binomial" and ones:
         for t in user.terms:
             if t.nlevels == pp.n:
                 warnings.warn(

@@ -84,6 +84,14 @@ def _null_intercept(fit) -> float:
     bars = " + ".join((b.structure if b.structure != "us" else "")
                       + f"({b.expr} {'|' if b.correlated else '||'} {':'.join(b.group)})" for b in parsed.bars)
     design = fit.design
+    source = getattr(design, "source", None)
+    if source is not None:  # data in parts: the null model is fitted to the same parts
+        offsets = "".join(f" + offset({o})" for o in parsed.offsets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            null = glmer(f"{parsed.response} ~ 1{offsets} + {bars}", source, family=fit.family.name,
+                         link=fit.family.link.name, weights=design.schema.weights, offset=design.schema.offset)
+        return float(null.fixef.iloc[0])
     weights = None if fit.weights_name is None and "cbind(" in fit.formula else fit._prior
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
