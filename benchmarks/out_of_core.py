@@ -26,6 +26,10 @@ With ``--bayes`` both columns run ``ml.bayes(FORMULA, ..., chains=4,
 draws=1000, warmup=1000, seed=1)`` instead (the collapsed sampler: on data in
 parts it samples from the same summed cross-products), and the last column is
 the largest difference of the two posterior means, in posterior SDs.
+
+With ``--glmer`` both columns run ``ml.glmer(GLMM_FORMULA, ...)``, a logistic
+model of ``yb = (y > 1)`` (a column ``simulate.write_parts`` writes), and
+the last column is the difference of the two log-likelihoods.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ _OUT_OF_CORE = r"""
 import json, resource, sys, time, warnings
 sys.path.insert(0, {here!r})
 import multilevel as ml
-from simulate import FORMULA
+from simulate import FORMULA, GLMM_FORMULA
 from distributed import Client, LocalCluster
 
 def peak():
@@ -70,7 +74,7 @@ import json, resource, sys, time, warnings
 sys.path.insert(0, {here!r})
 import pandas as pd
 import multilevel as ml
-from simulate import FORMULA
+from simulate import FORMULA, GLMM_FORMULA
 {summary}
 df = pd.read_parquet({dir!r})
 t = time.perf_counter()
@@ -86,14 +90,16 @@ print(json.dumps({{"seconds": seconds, "summary": summary(fit),
 _SUMMARY = {
     "lmer": "def summary(fit):\n    return fit.objective\n",
     "bayes": ("def summary(fit):\n    return {k: [float(v.mean()), float(v.std())] for k, v in fit.draws.items()}\n"),
+    "glmer": "def summary(fit):\n    return fit.loglik\n",
 }
 _CALL = {"lmer": ("ml.lmer", "reml=False"),
-         "bayes": ("ml.bayes", "chains=4, draws=1000, warmup=1000, seed=1, progress=False")}
+         "bayes": ("ml.bayes", "chains=4, draws=1000, warmup=1000, seed=1, progress=False"),
+         "glmer": ("ml.glmer", "family='binomial'")}
 
 
 def _difference(kind: str, a, b) -> str:
     """The deviance difference, or the largest difference of posterior means in posterior SDs."""
-    if kind == "lmer":
+    if kind in ("lmer", "glmer"):
         return f"{a - b:.1e}"
     return f"{max(abs(a[k][0] - b[k][0]) / b[k][1] for k in b):.2f} SD"
 
@@ -115,18 +121,21 @@ def main(argv=None) -> int:
     p.add_argument("--dir", default="/tmp/multilevel_ooc")
     p.add_argument("--no-memory", action="store_true", help="skip the in-memory fit")
     p.add_argument("--bayes", action="store_true", help="ml.bayes (collapsed sampler) instead of ml.lmer")
+    p.add_argument("--glmer", action="store_true", help="ml.glmer of a 0/1 response instead of ml.lmer")
     args = p.parse_args(argv)
-    kind = "bayes" if args.bayes else "lmer"
+    kind = "bayes" if args.bayes else "glmer" if args.glmer else "lmer"
     call, kw = _CALL[kind]
     sys.path.insert(0, HERE)
-    from simulate import FORMULA, write_parts
+    from simulate import FORMULA, GLMM_FORMULA, write_parts
 
     rows_list = args.rows
     parts_list = args.parts or [max(1, r // 1_000_000) for r in rows_list]
-    what = "ML" if kind == "lmer" else "ml.bayes, 4 chains x 1000 draws"
-    print(f"model: {FORMULA}, {what}; {args.groups} groups; LocalCluster of {args.workers} worker processes\n")
+    what = {"lmer": "ML", "bayes": "ml.bayes, 4 chains x 1000 draws", "glmer": "binomial, Laplace"}[kind]
+    formula = GLMM_FORMULA if kind == "glmer" else FORMULA
+    print(f"model: {formula}, {what}; {args.groups} groups; LocalCluster of {args.workers} worker processes\n")
+    label = {"lmer": "deviance", "bayes": "posterior mean", "glmer": "log-likelihood"}[kind]
     print("| rows | parts | out of core (s) | passes | client peak (MB) | worker peak (MB) | in memory (s) | "
-          f"in-memory peak (MB) | ratio | {'deviance' if kind == 'lmer' else 'posterior mean'} difference |")
+          f"in-memory peak (MB) | ratio | {label} difference |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for rows, parts in zip(rows_list, parts_list):
         d = os.path.join(args.dir, f"rows{rows}_groups{args.groups}_parts{parts}")
@@ -134,10 +143,12 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             write_parts(d, rows, args.groups, parts)
             print(f"(wrote {d} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
+        form = "GLMM_FORMULA" if kind == "glmer" else "FORMULA"
         ooc = _run(_OUT_OF_CORE.format(here=HERE, workers=args.workers, glob=os.path.join(d, "*.parquet"),
-                                       call=call, kw=kw, summary=_SUMMARY[kind]))
+                                       call=call, kw=kw, summary=_SUMMARY[kind]).replace("(FORMULA,", f"({form},"))
         mem = None if args.no_memory else _run(_IN_MEMORY.format(here=HERE, dir=d, call=call, kw=kw,
-                                                                 summary=_SUMMARY[kind]))
+                                                                 summary=_SUMMARY[kind])
+                                               .replace("(FORMULA,", f"({form},"))
         workers = "/".join(f"{w:.0f}" for w in ooc["worker_mb"])
         mem_s = f"{mem['seconds']:.1f}" if mem else "-"
         mem_mb = f"{mem['peak_mb']:.0f}" if mem else "-"

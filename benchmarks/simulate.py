@@ -27,6 +27,8 @@ import pandas as pd
 
 SEED = 20240601
 FORMULA = "y ~ x1 + x2 + x3 + x4 + x5 + (1 + x1 | g)"
+#: the logistic model of the same data (``yb = y > 1``, a column of the Parquet parts)
+GLMM_FORMULA = "yb ~ x1 + x2 + x3 + x4 + x5 + (1 + x1 | g)"
 BETA = np.array([1.0, 0.5, -0.3, 0.2, 0.0, 0.1])
 RE_SD = np.array([1.0, 0.5])
 RE_CORR = 0.3
@@ -62,7 +64,9 @@ def write_parts(path: str, rows: int, groups: int, parts: int, seed: int = SEED)
     """Write the model's data as ``parts`` Parquet files ``part.<i>.parquet`` in ``path``.
 
     Part ``i`` is drawn from its own generator (seeded by ``seed`` and ``i``)
-    with the groups' effects of ``seed``; every group appears in part 0.
+    with the groups' effects of ``seed``; every group appears in part 0. A
+    0/1 column ``yb = (y > 1)`` is the response of the logistic benchmark
+    (``GLMM_FORMULA``).
 
     Examples
     --------
@@ -91,6 +95,7 @@ def write_parts(path: str, rows: int, groups: int, parts: int, seed: int = SEED)
         df = pd.DataFrame(x, columns=[f"x{j}" for j in range(1, 6)])
         df.insert(0, "y", np.round(y, 6))
         df["g"] = (g + 1).astype(np.int64)
+        df["yb"] = (df["y"] > 1.0).astype(np.int8)
         df.index = pd.RangeIndex(start, start + m)
         start += m
         f = os.path.join(path, f"part.{i}.parquet")
