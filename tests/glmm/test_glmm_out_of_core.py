@@ -49,14 +49,25 @@ CASES = {
 }
 
 
-def _fit_both(formula, df, nparts=4, **kw):
+def _without_numbers(messages) -> list[str]:
+    """Messages with their numbers blanked: an estimate that runs off to infinity (separation)
+    stops at a point that depends on the order of the sums."""
+    import re
+
+    return [re.sub(r"-?\d[\d.e+-]*", "#", str(m)) for m in messages]
+
+
+def _fit_both(formula, df, nparts=4, exact_messages=True, **kw):
     with warnings.catch_warnings(record=True) as w0:
         warnings.simplefilter("always")
         f0 = ml.glmer(formula, df, **kw)
     with warnings.catch_warnings(record=True) as w1:
         warnings.simplefilter("always")
         f1 = ml.glmer(formula, dd.from_pandas(df, npartitions=nparts, sort=False), **kw)
-    assert [str(w.message) for w in w1] == [str(w.message) for w in w0]
+    seen = [str(w.message) for w in w1], [str(w.message) for w in w0]
+    if not exact_messages:
+        seen = tuple(_without_numbers(m) for m in seen)
+    assert seen[0] == seen[1]
     return f0, f1
 
 
@@ -192,9 +203,9 @@ def test_separation_is_found_as_in_memory():
     eta = 0.5 * df["x"] + rng.normal(size=20)[df["g"].astype(int)]
     df["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
     df.loc[df["f"] == "c", "y"] = 1.0                     # level c: every trial succeeded
-    f0, f1 = _fit_both("y ~ x + f + (1 | g)", df)
+    f0, f1 = _fit_both("y ~ x + f + (1 | g)", df, exact_messages=False)
     assert any("separation" in m and "'fc'" in m for m in f1.messages)
-    assert f1.messages == f0.messages
+    assert _without_numbers(f1.messages) == _without_numbers(f0.messages)
 
 
 def test_no_false_separation_alarm_for_small_poisson_means():
@@ -228,3 +239,12 @@ def test_a_factor_response_says_to_code_it():
     vb = dd.from_pandas(_verbagg(), npartitions=2)
     with pytest.raises(ValueError, match="code it 0/1 first"):
         ml.glmer("r2 ~ Anger + (1 | id)", vb)
+
+
+def test_the_null_model_of_icc_uses_the_rows_of_the_fit():
+    sal = _salamanders()
+    sal["cover2"] = sal["cover"]
+    sal.loc[sal.index[::5], "cover2"] = np.nan            # missing only in a fixed-effects predictor
+    f0, f1 = _fit_both("count ~ spp + mined + cover2 + (1 | site)", sal, family="poisson")
+    assert f1.nobs == f0.nobs == 515
+    pd.testing.assert_series_equal(f1.icc(), f0.icc(), rtol=1e-4)

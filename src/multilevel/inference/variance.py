@@ -85,7 +85,9 @@ def _null_intercept(fit) -> float:
                       + f"({b.expr} {'|' if b.correlated else '||'} {':'.join(b.group)})" for b in parsed.bars)
     design = fit.design
     source = getattr(design, "source", None)
-    if source is not None:  # data in parts: the null model is fitted to the same parts
+    if source is not None:  # data in parts: the null model is fitted to the rows the fit used
+        columns = list(design.schema.columns)
+        source = source[columns].dropna(subset=columns)
         offsets = "".join(f" + offset({o})" for o in parsed.offsets)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
