@@ -87,7 +87,7 @@ def _quiet(fn, *a, **k):
 
 def _setup() -> None:
     """The data sets, fits and files the cases use (made when the script runs, not on import)."""
-    global S, CB, CBP, R100, LF, LF1, GF, GFP, GF25, RF, D, TMP, N, DS, LFD, dd
+    global S, CB, CBP, R100, LF, LF1, GF, GFP, GF25, RF, D, TMP, N, DS, LFD, dd, CBD, GFD
     S = ml.datasets.load("sleepstudy")
     N = len(S)
     CB = ml.datasets.load("cbpp")
@@ -106,6 +106,8 @@ def _setup() -> None:
     dask.config.set(scheduler="synchronous")
     DS = dd.from_pandas(S, npartitions=3)
     LFD = _quiet(ml.lmer, "Reaction ~ Days + (Days | Subject)", DS)
+    CBD = dd.from_pandas(CBP, npartitions=3)
+    GFD = _quiet(ml.glmer, "prop ~ period + (1 | herd)", CBD, weights="size", nagq=0)
     rng = np.random.default_rng(1)
     D = {"b_Days": rng.normal(size=(2, 30)), "sigma": np.abs(rng.normal(size=(2, 30)))}
     TMP = Path(tempfile.mkdtemp(prefix="multilevel_bad_inputs_"))
@@ -723,6 +725,20 @@ for code, words in [
     ("LFD.design.y", ("rows", "parts")),
     ("LFD.save(TMP / 'fit.zip')", ("save", "parts")),
     ("LFD.residuals('bogus')", ("type", "bogus")),
+    # glmer and bayes on data in parts (CBD: cbpp with prop = incidence / size, 3 parts; GFD its glmer fit)
+    ("ml.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)', CBD)", ("cbind", "weights=")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBD, weights='size', family='gamma')", ("gamma", "memory")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBD, weights='size', nagq=5)", ("nagq", "1")),
+    ("ml.glmer('incidence ~ period + (1 | herd)', CBD, family='poisson', zi='~ 1')", ("zi=", "parts")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBD)", ("non-integer", "weights")),
+    ("ml.glmer('prop ~ period + (1 | herd)', CBD, weights='sizze')", ("sizze",)),
+    ("GFD.confint(method='profile')", ("confint", "Wald")),
+    ("GFD.residuals('bogus')", ("type", "bogus")),
+    ("GFD.save(TMP / 'gfit.zip')", ("save", "parts")),
+    ("ml.bootstrap(GFD, nsim=2)", ("bootstrap", "parts")),
+    ("ml.emmeans(GFD, 'period')", ("marginal", "parts")),
+    ("ml.bayes('Reaction ~ Days + (1 | Subject)', DS, family='poisson')", ("gaussian", "parts")),
+    ("ml.bayes('Reaction ~ Days + (1 | Subject)', DS, sampler='nuts')", ("collapsed", "nuts")),
 ]:
     add(code, *words)
 
