@@ -341,7 +341,7 @@ def load(path):
     >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
     >>> path = os.path.join(tempfile.mkdtemp(), "cbpp.mlfit")
     >>> _ = m.save(path)
-    >>> ml.load(path).loglik == m.loglik
+    >>> bool(abs(ml.load(path).loglik - m.loglik) < 1e-9)   # (SIMD kernels may round the last bit)
     True
     """
     from dataclasses import replace
