@@ -89,7 +89,8 @@ def test_the_in_memory_fit(fits, name):
     assert f1.messages == f0.messages
     assert f1.design.passes > 3
     for g in f0.ranef:
-        pd.testing.assert_frame_equal(f1.ranef[g], f0.ranef[g], rtol=1e-4, atol=1e-7)
+        # (modes near 0 to the optimizer's tolerance: about 1e-6 on the link scale)
+        pd.testing.assert_frame_equal(f1.ranef[g], f0.ranef[g], rtol=1e-4, atol=1e-5)
         pd.testing.assert_frame_equal(f1.ranef_var[g], f0.ranef_var[g], rtol=1e-4, atol=1e-10)
 
 
