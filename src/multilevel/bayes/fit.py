@@ -213,8 +213,12 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
         (``(1 | a/b)``) terms. For binomial models the response may be 0/1, a
         factor (first level = failure), a proportion with ``weights`` =
         trials, or ``cbind(successes, failures)``.
-    data : DataFrame
+    data : DataFrame or str
         pandas or polars; rows with missing values in used columns are dropped.
+        Or data larger than memory, a Dask DataFrame or a path to Parquet
+        files (``"data/*.parquet"``), for the gaussian family: the collapsed
+        sampler then runs on the cross-products summed over the parts in two
+        passes (see :mod:`multilevel.bayes.out_of_core`).
     family : {"gaussian", "student", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta", \
 "betabinomial", "cumulative"}
         ``student`` is a Student-t likelihood with degrees of freedom ``nu``;

@@ -106,7 +106,12 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     formula : str
         lme4 formula; the response may be 0/1, a proportion (with ``weights``
         = trials), or ``cbind(successes, failures)``.
-    data : DataFrame
+    data : DataFrame or str
+        pandas or polars; or data larger than memory, a Dask DataFrame or a
+        path to Parquet files (``"data/*.parquet"``), for binomial and
+        Poisson models (``nagq`` 0 or 1), fitted by a pass over the parts per
+        PIRLS iteration with the in-memory result (see
+        :mod:`multilevel.glmm.out_of_core`).
     family : str
         ``"binomial"``, ``"poisson"``, or a family with a dispersion
         parameter estimated jointly with theta and beta (as glmmTMB; the
