@@ -421,7 +421,8 @@ class BayesModel:
         else:
             data, terms, perm, has_w = _row_arrays(design, family, X - x_means, y, off, Xzi, zi_means, trials)
         struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
-                                fixed_groups=fixed_groups, varpar=vs, has_offset=off is not None,
+                                fixed_groups=fixed_groups, varpar=vs,
+                                has_offset=bool(design.has_offset) if rowless else off is not None,
                                 has_weights=has_w, grid=perm is not None, ncat=int(ncat), thr_kind=thr_kind,
                                 pzi=len(zi_names), zi_groups=zi_groups)
         if rowless:
