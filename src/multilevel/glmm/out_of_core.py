@@ -208,7 +208,11 @@ class PartsEta:
 
 class PartsPirls:
     """PIRLS with a pass over the parts per iteration (the ``run`` of a
-    :class:`~multilevel.glmm.fit.PirlsEngine`)."""
+    :class:`~multilevel.glmm.fit.PirlsEngine`): the steps, step halving and
+    stopping rule of :func:`~multilevel.glmm.pirls.pirls`, each iteration's
+    working system summed over the parts. ``plan`` and ``inside`` are taken
+    for the engine's signature: the binomial and Poisson links fitted on
+    parts never need the start inside the mean's range."""
 
     def __init__(self, parts: list, design: Design, layout, p: int):
         self.parts = parts       # persisted GlmmPart delayed objects
@@ -255,18 +259,13 @@ class PartsPirls:
             state = eta_start
         elif u_start is not None and fixed_beta:
             state = state_of(b, u, theta, self.layout, terms)
-        else:
+        else:  # R's mustart
             state = EtaState(c=1.0, beta=np.zeros(self.p), b=tuple(np.zeros((t.nlevels, t.k)) for t in terms))
-        if fixed_beta:
-            state = replace(state, beta=b) if state.c < 1.0 else state
         S = self.sums(state, fam, fixed_beta)
         pdev_old = _penalised(S, u) if u_start is not None else np.inf
         it, converged = 0, False
         for it in range(1, maxit + 1):
-            try:
-                b_new, u_new, _ = self._solve(S, theta, fixed_beta)
-            except NotPositiveDefinite:
-                raise
+            b_new, u_new, _ = self._solve(S, theta, fixed_beta)
             if not fixed_beta:
                 b = b_new
             new = state_of(b, u_new, theta, self.layout, terms)
