@@ -30,6 +30,8 @@ from ..linalg.crossprod import term_matrix
 __all__ = ["KenwardRoger", "kenward_roger", "kr_ddf", "kr_contest1d", "kr_contest_md"]
 
 MAX_Q = 6000
+#: the most random effects for which Z and Lambda are dense matrices
+DENSE_Q = 400
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,7 @@ def _kenward_roger(fit) -> KenwardRoger:
     sw = None if design.weights is None else np.sqrt(design.weights)
     Xs = design.X @ Tx
     X = Xs if sw is None else Xs * sw[:, None]
-    Z = sp.hstack([term_matrix(t, t.Z if sw is None else t.Z * sw[:, None]) for t in terms],
-                  format="csr")
-    q = Z.shape[1]
+    q = sum(t.q for t in terms)
     if q > MAX_Q:
         raise ValueError(
             f"Kenward-Roger needs dense q x q matrices and this model has q = {q} random effects "
@@ -160,14 +160,30 @@ def _kenward_roger(fit) -> KenwardRoger:
         )
     n = X.shape[0]
     offsets = np.concatenate([[0], np.cumsum([t.q for t in terms])])
-    Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(terms, fit._lambdas)],
-                        format="csr")
-    S = (Z.T @ Z).toarray()
-    R = np.asarray(Z.T @ X)
+    # a few hundred random effects: dense matrices throughout (scipy.sparse's per-call
+    # overhead is most of the time on a small model); beyond, Z and Lambda stay sparse
+    dense = q <= DENSE_Q
+    Zw = [t.Z if sw is None else t.Z * sw[:, None] for t in terms]
+    if dense:
+        Z = np.zeros((n, q))
+        rows = np.arange(n)[:, None]
+        for t, Zt, off in zip(terms, Zw, offsets[:-1]):
+            Z[rows, off + t.codes[:, None] * t.k + np.arange(t.k)[None, :]] = Zt
+        Lam = scipy.linalg.block_diag(*[np.kron(np.eye(t.nlevels), T) for t, T in zip(terms, fit._lambdas)])
+        S = Z.T @ Z
+        R = Z.T @ X
+        A = Lam.T @ S @ Lam + np.eye(q)
+        LamD = Lam
+    else:
+        Z = sp.hstack([term_matrix(t, Zt) for t, Zt in zip(terms, Zw)], format="csr")
+        Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(terms, fit._lambdas)],
+                            format="csr")
+        S = (Z.T @ Z).toarray()
+        R = np.asarray(Z.T @ X)
+        A = np.asarray((Lam.T @ (Lam.T @ S).T).T) + np.eye(q)
+        LamD = Lam.toarray()
     XX = X.T @ X
-    A = np.asarray((Lam.T @ (Lam.T @ S).T).T) + np.eye(q)
     cA = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
-    LamD = Lam.toarray()
     B = LamD @ scipy.linalg.cho_solve(cA, LamD.T, check_finite=False)
     SB = S @ B
     C = S - SB @ S                  # Z'V^-1 Z
@@ -183,6 +199,8 @@ def _kenward_roger(fit) -> KenwardRoger:
     Minv = np.linalg.inv(M)
     phi = s2 * Minv
     comps = _components(terms, offsets)
+    if dense:
+        comps = [E.toarray() for E in comps]
     m = len(comps) + 1
     EU = [E @ U for E in comps]
     EC = [np.asarray(E @ C) for E in comps]
@@ -199,7 +217,7 @@ def _kenward_roger(fit) -> KenwardRoger:
                 K[c, d] = np.sum(EC[c] * EC[d].T) / s2**2
             elif c < m - 1:  # random, residual
                 Q[c, d] = (EU[c].T @ U2) / s2**3
-                K[c, d] = float(comps[c].multiply(C2).sum()) / s2**2
+                K[c, d] = float((comps[c] * C2).sum() if dense else comps[c].multiply(C2).sum()) / s2**2
             else:
                 Q[c, d] = M3 / s2**3
                 K[c, d] = trV2 / s2**2
