@@ -249,3 +249,13 @@ def test_the_null_model_of_icc_uses_the_rows_of_the_fit():
     f0, f1 = _fit_both("count ~ spp + mined + cover2 + (1 | site)", sal, family="poisson")
     assert f1.nobs == f0.nobs == 515
     pd.testing.assert_series_equal(f1.icc(), f0.icc(), rtol=1e-4)
+
+
+def test_parts_read_again_each_pass_where_memory_is_short(monkeypatch):
+    from multilevel.glmm import out_of_core
+
+    monkeypatch.setattr(out_of_core, "HOLD_SHARE", 0.0)   # as for data larger than this machine's memory
+    assert not out_of_core.hold_parts(10, 3)
+    f0, f1 = _fit_both("p ~ period + (1 | herd)", _cbpp(), weights="size", nagq=0)
+    assert abs(f1.loglik - f0.loglik) <= 1e-8 * abs(f0.loglik)
+    np.testing.assert_allclose(f1.fixef, f0.fixef, atol=1e-4 * f0.se.min())

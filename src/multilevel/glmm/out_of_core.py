@@ -15,7 +15,10 @@ answer is the in-memory one, to the optimizer's tolerance.
 The parts' standardised columns are computed once and held by the workers
 between passes (``dask.persist``: the cluster's memory, not the client's);
 each pass then costs a product of each part's columns with the broadcast
-coefficients. ``fit.design.passes`` counts the passes.
+coefficients. Without a ``distributed`` cluster they are held only where
+they fit in a quarter of this machine's available memory; otherwise every
+pass reads the parts again (:func:`hold_parts`). ``fit.design.passes``
+counts the passes.
 """
 
 from __future__ import annotations
@@ -358,7 +361,8 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
     sch = dask.delayed(got.schema, pure=True)
     prepared = [dask.delayed(_glmm_part, pure=True)(part, sch, dask.delayed(maps, pure=True), fam, parsed.response)
                 for part in got.parts]
-    parts = list(dask.persist(*prepared))
+    held = hold_parts(pp.n, keep.size + sum(t.k for t in user.terms))
+    parts = list(dask.persist(*prepared)) if held else prepared
     # the response checks' warnings (non-integer successes, ...), as in memory: the first part's
     found = dask.compute(*[dask.delayed(_messages, pure=True)(part) for part in parts])
     seen = [m for ms, _ in found for m in ms]
@@ -421,6 +425,42 @@ def separation_direction(design, family: str, max_cells: int) -> np.ndarray:
     if rows is None:
         return np.zeros(0)
     return separated_from_rows(*rows, p, max_cells)
+
+
+#: without a distributed cluster, the parts' columns are held in this process's memory only
+#: where they take at most this share of the memory available
+HOLD_SHARE = 0.25
+
+
+def hold_parts(rows: int, columns: int) -> bool:
+    """Whether the workers hold the parts' standardised columns between passes.
+
+    On a ``distributed`` cluster they do (its workers' memory, spilled to
+    disk by Dask when it runs short). Without one (Dask's threads), the
+    columns would be held in this process: they are where they take at most
+    :data:`HOLD_SHARE` of the memory available (about ``8 (columns + 5)``
+    bytes a row); otherwise every pass reads and builds the parts again, so
+    that data larger than memory still fit, at the cost of a read per pass.
+
+    Examples
+    --------
+    >>> hold_parts(1000, 3)
+    True
+    """
+    try:
+        from distributed import default_client
+
+        default_client()
+        return True
+    except (ImportError, ValueError):
+        pass
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except ImportError:  # (psutil comes with distributed; without it, hold small data only)
+        available = 2 ** 31
+    return 8.0 * rows * (columns + 5) <= HOLD_SHARE * available
 
 
 def conditional_covariances(cp, terms, theta: np.ndarray, T) -> list[np.ndarray]:
