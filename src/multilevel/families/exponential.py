@@ -31,6 +31,27 @@ from .links import _EPS, Link
 __all__ = ["Family", "check_count"]
 
 
+@dataclass(frozen=True, eq=False)
+class _Deviance:
+    """``mu -> sum of deviance residuals`` with the parts that depend only on ``y``
+    computed once (:meth:`Family.deviance_function`); an object rather than a
+    closure, so that it pickles (data in parts hold it on their workers)."""
+
+    kind: str
+    const: float
+    a: np.ndarray
+    b: np.ndarray
+
+    def __call__(self, mu: np.ndarray) -> float:
+        if self.kind == "bernoulli":   # a: weights, b: y == 1
+            return self.const - 2.0 * float(self.a @ np.log(np.where(self.b, mu, 1.0 - mu)))
+        if self.kind == "binomial":    # a: weights y, b: weights (1 - y)
+            return self.const - 2.0 * float(self.a @ np.log(mu) + self.b @ np.log1p(-mu))
+        if self.kind == "poisson":     # a: weights y, b: weights
+            return self.const - 2.0 * float(self.a @ np.log(mu)) + 2.0 * float(self.b @ mu)
+        return float(self.a @ (self.b - mu) ** 2)   # a: weights, b: y
+
+
 @dataclass(frozen=True)
 class Family:
     """A response distribution with its link.
@@ -199,15 +220,12 @@ class Family:
         if self.name == "binomial":
             const = 2.0 * float(np.sum(wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))))
             if np.all((y == 0) | (y == 1)):
-                one = y == 1
-                return lambda mu: const - 2.0 * float(wt @ np.log(np.where(one, mu, 1.0 - mu)))
-            a, b = wt * y, wt * (1.0 - y)
-            return lambda mu: const - 2.0 * float(a @ np.log(mu) + b @ np.log1p(-mu))
+                return _Deviance("bernoulli", const, wt, y == 1)
+            return _Deviance("binomial", const, wt * y, wt * (1.0 - y))
         if self.name == "poisson":
             const = 2.0 * float(np.sum(wt * (special.xlogy(y, y) - y)))
-            a = wt * y
-            return lambda mu: const - 2.0 * float(a @ np.log(mu)) + 2.0 * float(wt @ mu)
-        return lambda mu: float(wt @ (y - mu) ** 2)
+            return _Deviance("poisson", const, wt * y, wt)
+        return _Deviance("squares", 0.0, wt, y)
 
     def working_weights(self, eta: np.ndarray, mu: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

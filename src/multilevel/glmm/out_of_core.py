@@ -52,6 +52,7 @@ class GlmmPart:
     offset: np.ndarray
     eta_start: np.ndarray
     messages: tuple = ()
+    deviance: object = None      # mu -> the deviance (its constants in y computed once)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _glmm_part(pdf: pd.DataFrame, schema, maps, fam, response: str) -> GlmmPart 
     with np.errstate(all="ignore"):
         eta_start = fam.link.fun(fam.mustart(d.y, prior))
     return GlmmPart(design=inner, prior=prior, offset=offset, eta_start=eta_start,
-                    messages=tuple(str(w.message) for w in caught))
+                    messages=tuple(str(w.message) for w in caught), deviance=fam.deviance_function(d.y, prior))
 
 
 def _glmm_pass(part: GlmmPart | None, state: EtaState, fam, fixed_beta: bool, summaries: bool = False
@@ -159,7 +160,7 @@ def _glmm_pass(part: GlmmPart | None, state: EtaState, fam, fixed_beta: bool, su
     with np.errstate(all="ignore"):
         eta = state.eta(part)
         mu = fam.link.inverse(eta)
-        devres = float(fam.deviance_function(y, prior)(mu))
+        devres = float(part.deviance(mu))
         mu, wu, r = fam.working(y, eta, mu)
         z = eta - part.offset - (d.X @ state.beta if fixed_beta else 0.0) + r
     sub = replace(d, y=np.ascontiguousarray(z), weights=np.ascontiguousarray(prior * wu))
