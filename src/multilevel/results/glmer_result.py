@@ -48,12 +48,20 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
                                         family.name)
         if msg:
             out.append(msg)
-    if check is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out.extend(dx.convergence(check["deviance"], check["x"], check["lower"], singular,
-                                      grad=check.get("grad"), hessian=check.get("hessian")))
-    return out
+    return out + convergence_messages(check, singular)
+
+
+def convergence_messages(check, singular: bool) -> list[str]:
+    """The optimizer's gradient check at the optimum (``check``: the criterion, the
+    optimum, its bounds and, where the fit has them, its gradient and Hessian)."""
+    from ..glmm import diagnostics as dx
+
+    if check is None:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(dx.convergence(check["deviance"], check["x"], check["lower"], singular,
+                                   grad=check.get("grad"), hessian=check.get("hessian")))
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import as_choice
-from .glmer_result import GlmerResult
+from .glmer_result import GlmerResult, convergence_messages
 from .lmer_result import LmerResult
 
 __all__ = ["GlmmRowModel", "OutOfCoreGlmerResult", "OutOfCoreLmerResult", "RowModel"]
@@ -68,6 +68,20 @@ class RowModel:
         if what in ("scaled", "normalized"):
             r = r / self.sigma
         return pd.Series(r, index=frame.index, name=name)
+
+
+def _predict_parts(newdata, predict, se_fit: bool, interval):
+    """``predict`` (of a pandas frame) part by part of a Dask frame: a Dask Series of
+    predictions, or a Dask DataFrame with their standard errors and intervals."""
+    from ..design.partitioned import as_partitioned
+
+    new = as_partitioned(newdata)
+    if se_fit or interval is not None:
+        cols = ["fit", "se_fit"] + (["lower", "upper"] if interval is not None else [])
+        meta = pd.DataFrame({c: np.zeros(0) for c in cols}, index=new._meta.index)
+    else:
+        meta = pd.Series(np.zeros(0), index=new._meta.index, name="predicted")
+    return new.map_partitions(predict, meta=meta)
 
 
 def _refuse(what: str, alternative: str = ""):
@@ -144,15 +158,7 @@ class OutOfCoreLmerResult(LmerResult):
             return self.fitted
         light = replace(self, design=self.design.without_source())
         if is_partitioned(newdata):
-            from ..design.partitioned import as_partitioned
-
-            new = as_partitioned(newdata)
-            if se_fit or interval is not None:
-                cols = ["fit", "se_fit"] + (["lower", "upper"] if interval is not None else [])
-                meta = pd.DataFrame({c: np.zeros(0) for c in cols}, index=new._meta.index)
-            else:
-                meta = pd.Series(np.zeros(0), index=new._meta.index, name="predicted")
-            return new.map_partitions(lambda part: LmerResult.predict(light, part, **kw), meta=meta)
+            return _predict_parts(newdata, lambda part: LmerResult.predict(light, part, **kw), se_fit, interval)
         return LmerResult.predict(light, newdata, **kw)
 
     # ------------------------------------------------------ what needs every row
@@ -308,14 +314,7 @@ class OutOfCoreGlmerResult(GlmerResult):
                                             family.name)
             if msg:
                 out.append(msg)
-        if check is not None:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out.extend(dx.convergence(check["deviance"], check["x"], check["lower"], singular,
-                                          grad=check.get("grad"), hessian=check.get("hessian")))
-        return out
+        return out + convergence_messages(check, singular)
 
     @property
     def _sums(self):
@@ -351,7 +350,7 @@ class OutOfCoreGlmerResult(GlmerResult):
         """Predictions: for the fitted rows (``newdata=None``, a Dask Series of the
         linear predictor or, with ``type="response"``, the means), for a Dask
         DataFrame (part by part), or for a pandas frame (as in memory)."""
-        from ..design.partitioned import as_partitioned, is_partitioned
+        from ..design.partitioned import is_partitioned
 
         kw = dict(type=type, random=random, allow_new_levels=allow_new_levels, offset=offset, se_fit=se_fit,
                   interval=interval, level=level, conditional=conditional)
@@ -362,13 +361,7 @@ class OutOfCoreGlmerResult(GlmerResult):
             return self._rows("link" if type == "link" else "fitted")
         light = replace(self, design=self.design.without_source())
         if is_partitioned(newdata):
-            new = as_partitioned(newdata)
-            if se_fit or interval is not None:
-                cols = ["fit", "se_fit"] + (["lower", "upper"] if interval is not None else [])
-                meta = pd.DataFrame({c: np.zeros(0) for c in cols}, index=new._meta.index)
-            else:
-                meta = pd.Series(np.zeros(0), index=new._meta.index, name="predicted")
-            return new.map_partitions(lambda part: GlmerResult.predict(light, part, **kw), meta=meta)
+            return _predict_parts(newdata, lambda part: GlmerResult.predict(light, part, **kw), se_fit, interval)
         return GlmerResult.predict(light, newdata, **kw)
 
     @property
