@@ -219,15 +219,25 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
     if fam.name == "binomial" and np.all(prior == 1):
         for t in design.terms:
             if t.nlevels == design.n:
-                warnings.warn(
-                    f"{t.group!r} has one level per observation: with 0/1 responses an observation-level "
-                    "random effect is not identified (its variance cannot be told apart from the "
-                    f"binomial variance); remove the term (1 | {t.group})", stacklevel=2)
+                warnings.warn(observation_level_message(t.group), stacklevel=2)
     return fit_glmm_design(design, fam, prior, nagq=nagq, optimizer=optimizer, formula=formula,
                            response=parsed.response, offset_name=offset if isinstance(offset, str) else None,
                            weights_name=weights_name,
                            data_name=getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None,
                            _restore=_restore)
+
+
+def observation_level_message(group: str) -> str:
+    """The warning for a term with one level per observation of 0/1 responses.
+
+    Examples
+    --------
+    >>> observation_level_message("obs")[:35]
+    "'obs' has one level per observation"
+    """
+    return (f"{group!r} has one level per observation: with 0/1 responses an observation-level "
+            "random effect is not identified (its variance cannot be told apart from the "
+            f"binomial variance); remove the term (1 | {group})")
 
 
 def _zero_inflated(fam, zi, frame, design, response):

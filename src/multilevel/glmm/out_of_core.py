@@ -317,12 +317,13 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
     """
     import dask
 
+    from ..design.partitioned import as_partitioned
     from ..families import family as make_family
     from ..formula import parse_formula
     from ..linalg import ThetaLayout
     from ..lmm.out_of_core import aliased, product_map, rowless_design, summed_products
     from ..results.out_of_core import OutOfCoreGlmerResult
-    from .fit import PirlsEngine, _fit_glmm
+    from .fit import PirlsEngine, _fit_glmm, observation_level_message
 
     fam = make_family(family, link)
     if fam.name not in FAMILIES or fam.link.name not in FAMILIES[fam.name] or fam.zero_inflated:
@@ -337,8 +338,6 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
         raise ValueError("cbind(successes, failures) on data in parts: add the proportion and the trials as "
                          "columns (p = successes / (successes + failures), n = successes + failures) and fit "
                          "'p ~ ...' with weights='n'")
-    from ..design.partitioned import as_partitioned
-
     ddf = as_partitioned(data)
     col = parsed.response
     if col in ddf.columns and not (pd.api.types.is_numeric_dtype(ddf._meta[col])
@@ -367,16 +366,12 @@ def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: in
     # the response checks' warnings (non-integer successes, ...), as in memory: the first part's
     found = dask.compute(*[dask.delayed(_messages, pure=True)(part) for part in parts])
     seen = [m for ms, _ in found for m in ms]
-    for m in dict.fromkeys(seen[:1]):
-        warnings.warn(m, stacklevel=3)
-    ones = all(unit for _, unit in found)
-    if fam.name == "binomial" and ones:
+    if seen:
+        warnings.warn(seen[0], stacklevel=3)
+    if fam.name == "binomial" and all(unit for _, unit in found):
         for t in user.terms:
             if t.nlevels == pp.n:
-                warnings.warn(
-                    f"{t.group!r} has one level per observation: with 0/1 responses an observation-level "
-                    "random effect is not identified (its variance cannot be told apart from the "
-                    f"binomial variance); remove the term (1 | {t.group})", stacklevel=3)
+                warnings.warn(observation_level_message(t.group), stacklevel=3)
     layout = ThetaLayout.from_terms(user.terms)
     runner = PartsPirls(parts, user, layout, keep.size)
     engine = PirlsEngine(user_design=user, st=st, design=user, plan=None, run=runner,
