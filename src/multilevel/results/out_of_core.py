@@ -20,6 +20,35 @@ from .lmer_result import LmerResult
 __all__ = ["GlmmRowModel", "OutOfCoreGlmerResult", "OutOfCoreLmerResult", "RowModel"]
 
 
+def _part_rows(pdf: pd.DataFrame, schema, keep: np.ndarray, beta: np.ndarray):
+    """A part's used rows (their frame), their design (None without rows) and the
+    fixed part of their linear predictor, offset included."""
+    from ..design.partitioned import part_design, prepare_part
+
+    frame, w, off = prepare_part(pdf, schema)
+    if len(frame) == 0:
+        return frame, None, None
+    d = part_design(frame, w, off, schema)
+    marginal = d.X[:, keep] @ beta
+    if d.offset is not None:
+        marginal = marginal + d.offset
+    return frame, d, marginal
+
+
+def _map_rows(design, row_model, what: str, name: str):
+    """``row_model(part, what)`` of every part of the data, a Dask Series (lazy)."""
+    meta = pd.Series(np.zeros(0), name=name, index=design.source._meta.index)
+    return design.source[list(design.schema.columns)].map_partitions(row_model, what, meta=meta)
+
+
+def _random_part(d, b: tuple) -> np.ndarray:
+    """``Z b`` of a part's rows, every term's random effects ``b`` on the user's scale."""
+    zb = np.zeros(d.n)
+    for t, bt in zip(d.terms, b):
+        zb += np.einsum("ij,ij->i", t.Z, bt[t.codes])
+    return zb
+
+
 @dataclass(frozen=True)
 class RowModel:
     """What a part's rows need to compute their fitted values and residuals: the
@@ -44,22 +73,13 @@ class RowModel:
     sigma: float
 
     def __call__(self, pdf: pd.DataFrame, what: str) -> pd.Series:
-        from ..design.partitioned import part_design, prepare_part
-
-        frame, w, off = prepare_part(pdf, self.schema)
         name = what if what == "fitted" else f"{what} residuals"
-        if len(frame) == 0:
+        frame, d, marginal = _part_rows(pdf, self.schema, self.keep, self.beta)
+        if d is None:
             return pd.Series(np.zeros(0), index=frame.index, name=name)
-        d = part_design(frame, w, off, self.schema)
-        marginal = d.X[:, self.keep] @ self.beta
-        if d.offset is not None:
-            marginal = marginal + d.offset
         if what == "marginal":
             return pd.Series(d.y - marginal, index=frame.index, name=name)
-        zb = np.zeros(d.n)
-        for t, b in zip(d.terms, self.b):
-            zb += np.einsum("ij,ij->i", t.Z, b[t.codes])
-        fitted = marginal + zb
+        fitted = marginal + _random_part(d, self.b)
         if what == "fitted":
             return pd.Series(fitted, index=frame.index, name=name)
         r = d.y - fitted
@@ -118,10 +138,7 @@ class OutOfCoreLmerResult(LmerResult):
                         sigma=float(self.sigma))
 
     def _rows(self, what: str):
-        d = self.design
-        meta = pd.Series(np.zeros(0), name=what if what == "fitted" else f"{what} residuals",
-                         index=d.source._meta.index)
-        return d.source[list(d.schema.columns)].map_partitions(self._row_model, what, meta=meta)
+        return _map_rows(self.design, self._row_model, what, what if what == "fitted" else f"{what} residuals")
 
     @property
     def fitted(self):
@@ -222,18 +239,11 @@ class GlmmRowModel:
     family: object
 
     def __call__(self, pdf: pd.DataFrame, what: str) -> pd.Series:
-        from ..design.partitioned import part_design, prepare_part
-
-        frame, w, off = prepare_part(pdf, self.schema)
         name = what if what in ("fitted", "link") else f"{what} residuals"
-        if len(frame) == 0:
+        frame, d, marginal = _part_rows(pdf, self.schema, self.keep, self.beta)
+        if d is None:
             return pd.Series(np.zeros(0), index=frame.index, name=name)
-        d = part_design(frame, w, off, self.schema)
-        eta = d.X[:, self.keep] @ self.beta
-        if d.offset is not None:
-            eta = eta + d.offset
-        for t, b in zip(d.terms, self.b):
-            eta = eta + np.einsum("ij,ij->i", t.Z, b[t.codes])
+        eta = marginal + _random_part(d, self.b)
         fam = self.family
         if what == "link":
             return pd.Series(eta, index=frame.index, name=name)
@@ -327,10 +337,8 @@ class OutOfCoreGlmerResult(GlmerResult):
                             family=self.family)
 
     def _rows(self, what: str):
-        d = self.design
-        meta = pd.Series(np.zeros(0), name=what if what in ("fitted", "link") else f"{what} residuals",
-                         index=d.source._meta.index)
-        return d.source[list(d.schema.columns)].map_partitions(self._row_model, what, meta=meta)
+        return _map_rows(self.design, self._row_model, what,
+                         what if what in ("fitted", "link") else f"{what} residuals")
 
     @property
     def fitted(self):
