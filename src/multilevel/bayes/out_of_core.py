@@ -42,12 +42,10 @@ def collapsed_sums(pp, keep: np.ndarray, terms) -> SummedProducts:
     >>> s.beta0.round(3).tolist(), s.n, s.head
     ([251.405, 10.467], 180, (0,))
     """
-    from ..linalg.partial import transform_products
+    from ..linalg.partial import kept_columns, transform_products
 
     P = pp.center_xy.size
-    A = np.zeros((P, keep.size))                  # X (kept columns) = [1, X - m, y - m] A
-    A[0, :] = pp.center_xy[1 + keep]
-    A[1 + keep, np.arange(keep.size)] = 1.0
+    A = kept_columns(pp.center_xy, keep)          # X (kept columns) = [1, X - m, y - m] A
     a_y = np.zeros(P)                              # y - offset = [1, X - m, y - m] a_y
     a_y[0], a_y[P - 1] = pp.center_xy[P - 1], 1.0
     M = pp.cp.Cxx

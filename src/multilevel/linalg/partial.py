@@ -200,6 +200,21 @@ def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProduct
         n_positive=n if design.weights is None else int(np.count_nonzero(design.weights > 0)))
 
 
+def kept_columns(center_xy: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``A`` with ``X[:, keep] = [1, X - m, y - m] A``: the kept fixed-effects columns,
+    uncentred, from the centred block of :class:`PartialProducts`.
+
+    Examples
+    --------
+    >>> kept_columns(np.array([0.0, 1.0, 4.5, 298.5]), np.array([0, 1])).tolist()
+    [[1.0, 4.5], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    """
+    A = np.zeros((center_xy.size, keep.size))
+    A[0, :] = center_xy[1 + keep]
+    A[1 + keep, np.arange(keep.size)] = 1.0
+    return A
+
+
 def shift_matrix(k: int, one: int | None, delta: np.ndarray) -> np.ndarray:
     """``U = I - delta e_one'``: moves products centred at ``a`` to ``a + delta``.
 

@@ -35,8 +35,8 @@ from ..linalg import ThetaLayout
 from ..linalg.crossprod import DENSE_REST, CrossProducts, pair_product
 from ..design.fixed import independent_columns
 from ..linalg.crossprod import cross_products
-from ..linalg.partial import (PartialProducts, add_products, merge_partials, partial_products, row_hash,
-                              transform_products)
+from ..linalg.partial import (PartialProducts, add_products, kept_columns, merge_partials, partial_products,
+                              row_hash, transform_products)
 from ..linalg.threads import SMALL_BLOCK, ThreadChoice, blas_threads
 from .objective import LmmObjective
 from .start import moment_start_from_products
@@ -236,15 +236,11 @@ def _fingerprint(pp: PartialProducts, schema, source) -> tuple:
 
 
 def rowless_design(design: Design, keep: np.ndarray, dropped: tuple, pp: PartialProducts, schema, source,
-             passes: int, sample: pd.DataFrame | None = None) -> OutOfCoreDesign:
+                   passes: int, sample: pd.DataFrame | None = None) -> OutOfCoreDesign:
     """The design of the whole data without its rows."""
     fx = design.fixed
     names = tuple(fx.all_names[i] for i in keep)
-    P = pp.center_xy.size
-    A = np.zeros((P, keep.size))               # the kept columns of X, uncentred
-    A[0, :] = pp.center_xy[1 + keep]
-    A[1 + keep, np.arange(keep.size)] = 1.0
-    Rk = pp.r_xy @ A
+    Rk = pp.r_xy @ kept_columns(pp.center_xy, keep)
     sample_X = np.asarray(fx.spec.get_model_matrix(sample, na_action="ignore"), dtype=float)[:, keep] \
         if sample is not None else None
     z_moments = []
