@@ -107,6 +107,29 @@ class Design:
             out.setdefault(t.group, t.nlevels)
         return out
 
+    def group_sizes(self) -> pd.DataFrame:
+        """Rows per level of each grouping factor: levels, min, median, mean and max.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.design.group_sizes().loc["Subject"].tolist()
+        [18.0, 10.0, 10.0, 10.0, 10.0]
+        """
+        rows = {}
+        for t in self.terms:
+            if t.group in rows:
+                continue
+            if getattr(t, "codes", None) is None or len(t.codes) == 0:
+                raise ValueError(f"the group sizes of {t.group!r} need the fitted rows, "
+                                 "which a fit on data in parts does not keep")
+            counts = np.bincount(t.codes, minlength=t.nlevels)
+            counts = counts[counts > 0]
+            rows[t.group] = [t.nlevels, counts.min(), np.median(counts), counts.mean(), counts.max()]
+        return pd.DataFrame.from_dict(rows, orient="index", dtype=float,
+                                      columns=["levels", "min", "median", "mean", "max"])
+
     @property
     def ntheta(self) -> int:
         """Number of covariance parameters."""

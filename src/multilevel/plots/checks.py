@@ -43,9 +43,6 @@ def qq(fit, group: str | None = None):
     (['(Intercept)', 'Days'], 18)
     >>> import matplotlib.pyplot as plt; plt.close("all")
     """
-    from ..design.rowless import require_rows
-
-    require_rows(fit, "a Q-Q plot of the residuals")
     from scipy import stats
 
     from .ranef import _summaries
