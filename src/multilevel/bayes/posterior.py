@@ -1019,6 +1019,23 @@ class Posterior:
         table = self.table(prob=prob, interval=interval, style=style, thin=thin, ac_lag=ac_lag)
         return _brms_text(self, table, prob, names=rename, thin=int(thin))
 
+    def report(self, path=None, **kw) -> str:
+        """Write a self-contained HTML report of this posterior (sampler diagnostics,
+        summary, priors, trace, rank and posterior predictive plots, the call that
+        reproduces it) and return its text (see :func:`multilevel.report`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> post = ml.bayes("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"),
+        ...                 chains=2, draws=200, warmup=200, seed=1, progress=False)
+        >>> "Sampler diagnostics" in post.report(figures=False)
+        True
+        """
+        from ..report import report
+
+        return report(self, path, **kw)
+
     def __str__(self) -> str:
         return self.summary()
 

@@ -62,3 +62,21 @@ class AfterFit:
         from ..inference.simulated_residuals import simulated_residuals
 
         return simulated_residuals(self, nsim=nsim, seed=seed, conditional=conditional)
+
+    def report(self, path=None, **kw) -> str:
+        """Write a self-contained HTML report of this fit (tables, figures, checks,
+        the call that reproduces it) and return its text.
+
+        See :func:`multilevel.report` for the options (``confint``, ``level``,
+        ``ddf``, ``figures``, ``title``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> "Variance components" in fit.report(figures=False)
+        True
+        """
+        from ..report import report
+
+        return report(self, path, **kw)

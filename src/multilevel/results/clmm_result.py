@@ -292,6 +292,21 @@ class ClmmResult:
 
         return save(self, path)
 
+    def report(self, path=None, **kw) -> str:
+        """Write a self-contained HTML report of this fit and return its text
+        (see :func:`multilevel.report`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine"))
+        >>> "Threshold" in fit.report(figures=False, confint=None)
+        True
+        """
+        from ..report import report
+
+        return report(self, path, **kw)
+
     def __str__(self) -> str:
         return self.summary()
 

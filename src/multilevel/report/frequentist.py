@@ -1,0 +1,239 @@
+"""The report's sections for a maximum-likelihood fit: lmer, glmer, clmm.
+
+Each section is assembled from the fit's own methods (``summary``,
+``coef_table``, ``varcorr``, ``confint``, ``icc``, ``r2``, ``anova``) and from
+:mod:`multilevel.plots`; nothing is estimated here.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .common import attempt, data_section, reproduction_section, settings_table
+from .page import Section, figure, note, preformatted, table
+
+__all__ = ["sections"]
+
+CONFINT_METHODS = ("profile", "wald", "boot")
+_MAX_FACTOR_FIGURES = 4  # grouping factors drawn (caterpillar and QQ) at most
+
+
+def _kind(fit) -> str:
+    name = type(fit).__name__
+    if name.startswith("Clmm"):
+        return "clmm"
+    return "lmer" if hasattr(fit, "reml") else "glmer"
+
+
+def _method_line(fit) -> str:
+    kind = _kind(fit)
+    if kind == "lmer":
+        return ("Linear mixed model fit by " + ("REML" if fit.reml else "maximum likelihood"))
+    how = "Laplace approximation" if fit.nagq <= 1 else f"adaptive Gauss-Hermite quadrature, nAGQ = {fit.nagq}"
+    if kind == "clmm":
+        return f"Cumulative link mixed model fit by maximum likelihood ({how})"
+    return f"Generalized linear mixed model fit by maximum likelihood ({how})"
+
+
+def _model_section(fit) -> Section:
+    pairs = {"Model": _method_line(fit), "Formula": fit.formula}
+    family = getattr(fit, "family", None)
+    if family is not None and _kind(fit) == "glmer":
+        pairs["Family"] = f"{family.name} ({family.link.name} link)"
+    elif _kind(fit) == "clmm":
+        pairs["Link"] = str(getattr(fit, "link", ""))
+    if _kind(fit) == "lmer" and fit.reml:
+        pairs["REML criterion at convergence"] = f"{fit.objective:.1f}"
+    else:
+        pairs.update({"AIC": f"{fit.aic:.1f}", "BIC": f"{float(fit.bic):.1f}",
+                      "log-likelihood": f"{fit.loglik:.1f}"})
+    pairs["Observations"] = f"{fit.nobs:,}"
+    text = attempt("Summary", fit.summary)
+    body = settings_table(pairs)
+    if text.ok:
+        body += ("<details><summary>The summary as printed (lme4's layout)</summary>"
+                 + preformatted(text.value) + "</details>")
+    return Section("Model", body + text.notes)
+
+
+def _checks_section(fit) -> Section:
+    """What was checked at the optimum, and what the fit's messages ask of the user."""
+    pairs = {}
+    opt = getattr(fit, "optinfo", None) or getattr(getattr(fit, "glmm", None), "optinfo", None)
+    if opt is not None:
+        pairs["Optimizer"] = f"{opt.optimizer}: {opt.result} after {opt.feval} evaluations"
+        pairs["Stopped on its budget"] = "yes" if not opt.converged else "no"
+    singular = getattr(fit, "singular", None)
+    if singular is not None:
+        pairs["Singular (boundary) fit"] = "yes" if singular else "no"
+    pairs["Messages"] = str(len(fit.messages))
+    body = settings_table(pairs)
+    if fit.messages:
+        body += "".join(note(m, "warn") for m in fit.messages)
+    else:
+        body += note("The optimizer converged and the checks at the optimum (gradient, "
+                     "Hessian, boundary) raised nothing.", "ok")
+    return Section("Convergence and singularity", body)
+
+
+def _varcorr_display(vc: pd.DataFrame) -> pd.DataFrame:
+    corr = [", ".join(f"{c:.2f}" for c in cs) if len(cs) else "" for cs in vc["corr"]]
+    groups = vc["group"].where(vc["group"].ne(vc["group"].shift()), "")
+    return pd.DataFrame({"Name": vc["name"].to_numpy(), "Variance": vc["variance"].to_numpy(),
+                         "Std.Dev.": vc["std_dev"].to_numpy(), "Corr": corr},
+                        index=pd.Index(groups.to_numpy(), name="Groups"))
+
+
+def _interval_caption(method: str, level: float) -> str:
+    names = {"profile": "profile-likelihood", "wald": "Wald", "boot": "parametric bootstrap"}
+    return f"{level:.0%} {names[method]} confidence intervals"
+
+
+def _fixed_section(fit, ci: pd.DataFrame | None, ci_caption: str, ddf: str) -> Section:
+    kind = _kind(fit)
+    if kind == "lmer":
+        tab = attempt("Fixed effects", lambda: fit.coef_table(ddf=None if ddf == "none" else ddf))
+        how = {"satterthwaite": "t tests with Satterthwaite's degrees of freedom (lmerTest)",
+               "kenward-roger": "t tests with Kenward-Roger's degrees of freedom and covariance (pbkrtest)",
+               "none": "t values without degrees of freedom or p-values (lme4)"}[ddf]
+    else:
+        tab = attempt("Fixed effects", fit.coef_table)
+        how = "Wald z tests"
+    if not tab.ok:
+        return Section("Fixed effects", tab.notes)
+    shown = pd.DataFrame(tab.value)
+    if ci is not None:
+        rows = [r for r in shown.index if r in ci.index]
+        if rows:
+            shown = shown.join(ci.loc[rows])
+    caption = f"Fixed effects: {how}" + (f"; {ci_caption}" if ci is not None else "")
+    body = table(shown, caption) + tab.notes
+    if kind == "clmm":
+        thresholds = attempt("Thresholds", fit.threshold_table)
+        if thresholds.ok:
+            body += table(pd.DataFrame(thresholds.value), "Threshold coefficients")
+        body += thresholds.notes
+    return Section("Fixed effects", body)
+
+
+def _random_section(fit, ci: pd.DataFrame | None, ci_caption: str, ci_notes: str) -> Section:
+    vc = attempt("Variance components", lambda: fit.varcorr)
+    body = table(_varcorr_display(vc.value), "Variance components") if vc.ok else ""
+    body += vc.notes
+    if ci is not None:
+        rows = [r for r in ci.index if str(r).startswith(("sd_", "cor_")) or r == "sigma"]
+        if rows:
+            body += table(ci.loc[rows], f"Standard deviations and correlations: {ci_caption}")
+    return Section("Random effects", body + ci_notes)
+
+
+def _icc_section(fit) -> Section | None:
+    if not (hasattr(fit, "icc") and hasattr(fit, "r2")):
+        return None
+    icc = attempt("ICC", fit.icc)
+    r2 = attempt("R²", fit.r2)
+    body = ""
+    if icc.ok:
+        body += table(icc.value.to_frame("ICC"), "Intraclass correlation (performance::icc)")
+    if r2.ok:
+        body += table(r2.value.to_frame("R²"), "Nakagawa's R² (performance::r2_nakagawa)")
+    return Section("ICC and R²", body + icc.notes + r2.notes)
+
+
+def _anova_section(fit, ddf: str) -> Section | None:
+    if not hasattr(fit, "anova"):
+        return None
+    method = "satterthwaite" if ddf == "none" else ddf
+    tab = attempt("ANOVA", lambda: fit.anova(ddf=method))
+    if not tab.ok:
+        return Section("ANOVA", tab.notes)
+    if len(tab.value) == 0:
+        return Section("ANOVA", "<p>The model has no fixed-effect terms beyond the intercept.</p>")
+    return Section("ANOVA", table(pd.DataFrame(tab.value), tab.value.title) + tab.notes)
+
+
+def _figure_sections(fit) -> list[Section]:
+    from .. import plots
+
+    groups = list(fit.ngroups)
+    body = ""
+    for g in groups[:_MAX_FACTOR_FIGURES]:
+        cat = attempt(f"Caterpillar plot of {g}", lambda: plots.caterpillar(fit, group=g))
+        if cat.ok:
+            body += figure(cat.value, f"Random effects of {g}: conditional modes with 95% intervals "
+                                      "(conditional standard deviations)")
+        qq = attempt(f"QQ plot of {g}", lambda: plots.qq(fit, group=g))
+        if qq.ok:
+            body += figure(qq.value, f"Normal QQ plot of the conditional modes of {g}")
+        body += cat.notes + qq.notes
+    if len(groups) > _MAX_FACTOR_FIGURES:
+        body += note(f"Figures for the first {_MAX_FACTOR_FIGURES} of {len(groups)} grouping factors; "
+                     "ml.plots.caterpillar(fit, group=...) draws the others.")
+    out = [Section("Random-effects figures", body)]
+    if _kind(fit) != "clmm":
+        res = attempt("Residual plot", lambda: plots.residuals(fit))
+        out.append(Section("Residuals", (figure(res.value, "Residuals against fitted values")
+                                         if res.ok else "") + res.notes))
+    return out
+
+
+def _call(fit, ddf: str) -> tuple[str, dict]:
+    kind = _kind(fit)
+    args = [repr(fit.formula), "data"]
+    settings: dict = {}
+    if kind == "lmer":
+        settings["reml"] = fit.reml
+        if not fit.reml:
+            args.append("reml=False")
+        settings["ddf"] = ddf
+    elif kind == "glmer":
+        args += [f"family={fit.family.name!r}", f"link={fit.family.link.name!r}"]
+        settings.update({"family": fit.family.name, "link": fit.family.link.name, "nagq": fit.nagq})
+        if fit.nagq != 1:
+            args.append(f"nagq={fit.nagq}")
+    else:
+        settings.update({"link": getattr(fit, "link", ""), "nagq": fit.nagq})
+    opt = getattr(fit, "optinfo", None)
+    if opt is not None:
+        settings.update({"optimizer": opt.optimizer, "evaluations": opt.feval,
+                         "xtol_abs": opt.xtol_abs, "ftol_abs": opt.ftol_abs})
+    weights = getattr(fit, "weights_name", None)
+    if weights:
+        args.append(f"weights={weights!r}")
+    offset = getattr(fit, "offset_name", None)
+    if offset:
+        args.append(f"offset={offset!r}")
+    design = getattr(fit, "design", None)
+    dispersion = getattr(design, "dispersion", None)
+    if dispersion is not None and getattr(dispersion, "formula", None):
+        args.append(f"dispformula={dispersion.formula!r}")
+    return f"ml.{kind}({', '.join(args)})", settings
+
+
+def sections(fit, confint: str | None = "profile", level: float = 0.95, ddf: str = "satterthwaite",
+             figures: bool = True) -> list[Section]:
+    """The report's sections for an lmer, glmer or clmm fit, in reading order."""
+    design = getattr(fit, "design", None)
+    response = getattr(design, "response_name", None) or getattr(fit, "response", None)
+    ci, ci_caption, ci_notes = None, "", ""
+    if confint is not None:
+        if _kind(fit) == "clmm":  # clmm's intervals are Wald's (as ordinal's confint)
+            got = attempt("Confidence intervals", lambda: fit.confint(level=level))
+            if confint != "wald":
+                got.notes += note(f"A clmm fit has Wald intervals only; they are shown for "
+                                  f"confint={confint!r}.")
+            confint = "wald"
+        else:
+            got = attempt("Confidence intervals", lambda: fit.confint(method=confint, level=level))
+        ci, ci_notes = got.value, got.notes
+        ci_caption = _interval_caption(confint, level)
+    out = [_model_section(fit), data_section(fit, design, response), _checks_section(fit),
+           _fixed_section(fit, ci, ci_caption, ddf), _random_section(fit, ci, ci_caption, ci_notes)]
+    out += [s for s in (_icc_section(fit), _anova_section(fit, ddf)) if s is not None]
+    if figures:
+        out += _figure_sections(fit)
+    call, settings = _call(fit, ddf)
+    settings.update({"confint": confint or "none", "level": level})
+    out.append(reproduction_section(call, settings, ("numpy", "scipy", "pandas", "formulaic",
+                                                     "matplotlib")))
+    return out
