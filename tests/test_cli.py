@@ -192,6 +192,18 @@ def test_kenward_roger_anova_and_a_plot_file(capsys, tmp_path):
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_report_file_with_the_asked_intervals_and_df(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "fit.html"
+    status, out, _ = run(capsys, "fit", SLEEP, "--data", "sleepstudy", "--ddf", "kenward-roger",
+                         "--confint", "wald", "--report", str(target))
+    assert status == 0 and out.rstrip().endswith(f"report written to {target}")
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "Kenward-Roger&#x27;s degrees of freedom" in text and "95% Wald confidence intervals" in text
+    assert text.count('<img src="data:image/png;base64,') == 3
+
+
 def test_bayes_from_the_command_line(capsys):
     pytest.importorskip("jax")
     status, out, _ = run(capsys, "fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy",
@@ -213,6 +225,7 @@ def test_bayes_from_the_command_line(capsys):
     (["--method", "bayes", "--confint", "wald"], "--confint is for likelihood fits"),
     (["--method", "bayes", "--plot", "shrinkage", "--out", "x.png"], "--plot shrinkage takes a fit"),
     (["--family", "binomial", "--anova"], "--anova gives lmerTest's F tests"),
+    (["--report", "fit.csv"], "--report writes an HTML file: give a name ending in .html"),
 ])
 def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)

@@ -209,6 +209,8 @@ def _check_options(args, method: str) -> None:
         raise ValueError("--type is for --emmeans")
     if args.emmeans and args.json:
         raise ValueError("--emmeans prints tables; it does not go with --json")
+    if args.report is not None and not args.report.lower().endswith((".html", ".htm")):
+        raise ValueError(f"--report writes an HTML file: give a name ending in .html, not {args.report!r}")
 
 
 def _fit(args) -> int:
@@ -227,6 +229,11 @@ def _fit(args) -> int:
             means = (means, means.pairs())
         if args.plot:
             _plot(fit, args.plot, args.out)
+    if args.report:
+        from .report import report
+
+        # the report keeps its own warnings (shown beside the parts that issued them)
+        report(fit, args.report, confint=args.confint or "profile", ddf=args.ddf)
     seen = set()
     for w in caught:
         if issubclass(w.category, _QUIET):
@@ -257,6 +264,8 @@ def _fit(args) -> int:
         print(means[1])
     if args.plot:
         print(f"\n{args.plot} plot written to {args.out}")
+    if args.report:
+        print(f"\nreport written to {args.report}")
     return 0
 
 
@@ -332,6 +341,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--plot", choices=list(_PLOTS),
                    help="also write a figure (needs --out and matplotlib)")
     f.add_argument("--out", metavar="FILE", help="where --plot writes its figure (.png, .svg, .pdf)")
+    f.add_argument("--report", metavar="FILE.html",
+                   help="also write a self-contained HTML report of the fit (tables, figures, "
+                        "checks; intervals by --confint, profile by default)")
     f.add_argument("--json", action="store_true",
                    help="print the estimates as JSON instead of the summary")
     f.add_argument("--ddf", choices=["satterthwaite", "kenward-roger", "none"], default="satterthwaite",
@@ -368,6 +380,7 @@ def main(argv=None) -> int:
                        [--chains N --draws N --warmup N --seed N] [--ml] [--json]
                        [--ddf satterthwaite|kenward-roger|none] [--anova]
                        [--confint profile|wald|boot] [--plot KIND --out FILE]
+                       [--report FILE.html]
                        [--weights COL] [--offset COL] [--optimizer NAME]
         multilevel datasets [NAME]
 
