@@ -195,10 +195,12 @@ class LmerResult(AfterFit):
 
     @property
     def dispersion(self) -> pd.DataFrame | None:
-        """The residual SD model's coefficients (``dispformula``): ``Estimate`` (delta,
-        the log SD ratio per unit of the column), ``Std. Error``, ``z value``,
-        ``Pr(>|z|)`` and ``SD ratio`` (``exp(delta)``: the residual SD of a row
-        with that column at 1, the others at 0, over ``sigma``); None without one.
+        """The residual SD model's coefficients (``dispformula``), or None without one.
+
+        Columns ``Estimate`` (delta, the log SD ratio per unit of the column),
+        ``Std. Error``, ``z value``, ``Pr(>|z|)`` and ``SD ratio`` (``exp(delta)``:
+        the residual SD of a row with that column at 1, the others at 0, over
+        ``sigma``).
 
         Examples
         --------
