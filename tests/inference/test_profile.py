@@ -207,3 +207,20 @@ def test_result_is_a_dataframe_with_attrs(profiles):
     assert isinstance(ci, pd.DataFrame)
     assert set(ci.attrs) >= {"notes", "criterion", "seconds"}
     assert (ci["2.5 %"] < ci["97.5 %"]).all()
+
+
+def test_a_predictor_named_as_a_variance_parameter_keeps_every_interval_in_its_row():
+    # a fixed effect called "sigma" once took the residual SD's row in the profile
+    # (both rows held the fixed effect's interval): the intervals are the renamed model's
+    d = ml.datasets.load("sleepstudy")
+    plain = ml.lmer("Reaction ~ Days + (1 | Subject)", d)
+    named = ml.lmer("Reaction ~ sigma + (1 | Subject)", d.rename(columns={"Days": "sigma"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for method, kw in [("profile", {}), ("wald", {}), ("boot", {"nsim": 30, "seed": 4, "n_jobs": 1})]:
+            a, b = plain.confint(method=method, **kw), named.confint(method=method, **kw)
+            assert list(b.index) == ["sd_(Intercept)|Subject", "sigma", "(Intercept)", "sigma"]
+            np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-6, err_msg=method)
+    with pytest.raises(ValueError, match="'sigma' names both a variance parameter and a fixed effect"):
+        named.confint(parm="sigma")
+    np.testing.assert_allclose(named.confint(parm=[3]).to_numpy(), plain.confint(parm="Days").to_numpy())

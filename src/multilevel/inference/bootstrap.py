@@ -335,10 +335,11 @@ class BootstrapResult:
         used = self.draws.drop(index=[i for i, _ in self.failures])
         notes = []
         rows = []
-        for name in self.draws.columns:
-            t = used[name].to_numpy(dtype=float)
+        # by position: a fixed effect may carry a variance parameter's name ("sigma")
+        for j in range(self.draws.shape[1]):
+            t = used.iloc[:, j].to_numpy(dtype=float)
             t = t[np.isfinite(t)]
-            t0 = float(self.estimate[name])
+            t0 = float(self.estimate.iloc[j])
             if t.size < 2:
                 rows.append((np.nan, np.nan))
                 continue

@@ -182,14 +182,11 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dev_min = dev(x_hat)
-        out = {}
         if all(t.k == 1 for t in fit.design.terms):
-            for name in chosen:
-                out[name] = _scalar_limits(dev, st, x_hat, dev_min, names.index(name), nvar, nt, p, se, z)
+            rows = [_scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z) for j in chosen]
         else:
-            for name in chosen:
-                out[name] = _rel_limits(dev, fit, st, dev_min, names.index(name), nvar, nt, p, se, z)
-    return pd.DataFrame(np.array([out[n] for n in chosen]), index=chosen, columns=cols)
+            rows = [_rel_limits(dev, fit, st, dev_min, j, nvar, nt, p, se, z) for j in chosen]
+    return pd.DataFrame(np.array(rows), index=[names[j] for j in chosen], columns=cols)
 
 
 def _scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z):

@@ -87,6 +87,6 @@ def confint(fit, method: str = "profile", level: float = 0.95, parm=None, **kw) 
 
         names = list(out.index)
         nvar = len(names) - len(fit.fixef) if kw.get("fun") is None else len(names)
-        out = out.loc[_select(names, parm, nvar)]
+        out = out.iloc[_select(names, parm, nvar)]
     out.attrs["bootstrap"] = res
     return out

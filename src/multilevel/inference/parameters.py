@@ -107,15 +107,25 @@ def _check_level(level: float) -> None:
         raise ValueError(f"level must be a number between 0 and 1, not {short_repr(level)}")
 
 
-def _select(names: list[str], parm, nvar: int) -> list[str]:
-    """The parameter names chosen by ``parm`` (names, positions, "theta_" or "beta_")."""
+def _select(names: list[str], parm, nvar: int) -> list[int]:
+    """The positions of the parameters chosen by ``parm`` (names, positions, "theta_"
+    or "beta_"). Positions, not names: a fixed effect may carry a variance
+    parameter's name (a predictor called ``sigma``), and a name shared so is refused
+    in ``parm``.
+
+    Examples
+    --------
+    >>> names = ["sd_(Intercept)|g", "sigma", "(Intercept)", "sigma"]
+    >>> _select(names, None, 2), _select(names, "beta_", 2), _select(names, ["(Intercept)", 0], 2)
+    ([0, 1, 2, 3], [2, 3], [2, 0])
+    """
     if parm is None:
-        return list(names)
+        return list(range(len(names)))
     if isinstance(parm, str):
         if parm == "theta_":
-            return names[:nvar]
+            return list(range(nvar))
         if parm == "beta_":
-            return names[nvar:]
+            return list(range(nvar, len(names)))
         parm = [parm]
     elif isinstance(parm, (int, np.integer)) and not isinstance(parm, bool):
         parm = [parm]
@@ -130,9 +140,13 @@ def _select(names: list[str], parm, nvar: int) -> list[str]:
         if isinstance(p, (int, np.integer)):
             if not 0 <= int(p) < len(names):
                 raise ValueError(f"parameter position {p} is out of range 0..{len(names) - 1}")
-            out.append(names[int(p)])
+            out.append(int(p))
+        elif names.count(p) > 1:
+            raise ValueError(f"{p!r} names both a variance parameter and a fixed effect; choose by "
+                             f"position ({', '.join(str(i) for i, n in enumerate(names) if n == p)}) "
+                             "or with 'theta_' / 'beta_'")
         elif p in names:
-            out.append(p)
+            out.append(names.index(p))
         else:
             raise ValueError(f"unknown parameter {short_repr(p)}; choose from {', '.join(names)}")
     return list(dict.fromkeys(out))
@@ -180,4 +194,4 @@ def wald_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     vals = np.vstack([np.full((len(vnames), 2), np.nan),
                       np.column_stack([est - z * se, est + z * se])])
     out = pd.DataFrame(vals, index=vnames + list(fit.fixef.index), columns=cols)
-    return out.loc[_select(list(out.index), parm, len(vnames))]
+    return out.iloc[_select(list(out.index), parm, len(vnames))]

@@ -674,13 +674,14 @@ def profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     chosen = _select(names, parm, len(names) - len(fit.fixef))
     prof = _Profiler(fit)
     z = float(stats.norm.ppf((1.0 + level) / 2.0))
-    by_name = {p.name: p for p in prof.params}
+    assert [q.name for q in prof.params] == names  # the profiler's parameters in confint's order
     rows, notes = [], []
-    for name in chosen:
-        lo, hi, nt = _profile_param(prof, by_name[name], z)
+    for j in chosen:
+        lo, hi, nt = _profile_param(prof, prof.params[j], z)
         rows.append((lo, hi))
         notes.extend(nt)
-    out = pd.DataFrame(np.array(rows, dtype=float).reshape(-1, 2), index=chosen, columns=cols)
+    out = pd.DataFrame(np.array(rows, dtype=float).reshape(-1, 2), index=[names[j] for j in chosen],
+                       columns=cols)
     if prof.lowest < -1e-6:
         notes.append(f"profiling found a deviance {-prof.lowest:.3g} below that at the ML "
                      "optimum: the fit may not be at its optimum, and the limits are approximate")
