@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -209,8 +210,12 @@ def _check_options(args, method: str) -> None:
         raise ValueError("--type is for --emmeans")
     if args.emmeans and args.json:
         raise ValueError("--emmeans prints tables; it does not go with --json")
-    if args.report is not None and not args.report.lower().endswith((".html", ".htm")):
-        raise ValueError(f"--report writes an HTML file: give a name ending in .html, not {args.report!r}")
+    if args.report is not None:
+        if not args.report.lower().endswith((".html", ".htm")):
+            raise ValueError(f"--report writes an HTML file: give a name ending in .html, not {args.report!r}")
+        folder = os.path.dirname(os.path.abspath(args.report))
+        if not os.path.isdir(folder):
+            raise ValueError(f"--report {args.report}: the folder {folder} does not exist")
 
 
 def _fit(args) -> int:
@@ -233,7 +238,7 @@ def _fit(args) -> int:
         from .report import report
 
         # the report keeps its own warnings (shown beside the parts that issued them)
-        report(fit, args.report, confint=args.confint or "profile", ddf=args.ddf)
+        report(fit, args.report, confint=args.confint or "profile", ddf=args.ddf, intervals=extra)
     seen = set()
     for w in caught:
         if issubclass(w.category, _QUIET):

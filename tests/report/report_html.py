@@ -66,13 +66,19 @@ class ReportReader(HTMLParser):
         elif self._note is not None:
             self._note[1] += data
 
-    def table(self, caption_start: str) -> dict[str, list[str]]:
-        """The first table whose caption starts so: header row under "", rows by label."""
+    def rows(self, caption_start: str) -> list[list[str]]:
+        """The rows (header first) of the first table whose caption starts so."""
         for t in self.tables:
             if t["caption"].startswith(caption_start):
-                rows = {r[0]: r[1:] for r in t["rows"]}
-                return rows
+                return t["rows"]
         raise KeyError(f"no table captioned {caption_start!r}; have {[t['caption'] for t in self.tables]}")
+
+    def table(self, caption_start: str) -> dict[str, list[str]]:
+        """That table's body rows by their label (which must be unique), header under ""."""
+        rows = self.rows(caption_start)
+        labels = [r[0] for r in rows[1:]]
+        assert len(set(labels)) == len(labels), f"repeated row labels in {caption_start!r}: {labels}"
+        return {r[0]: r[1:] for r in rows}
 
     def settings(self) -> dict[str, str]:
         """Every two-column name/value table's pairs, merged."""

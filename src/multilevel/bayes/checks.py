@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SamplerWarning", "sampler_messages", "RHAT_MAX", "BFMI_MIN"]
+__all__ = ["SamplerWarning", "rhat_by_parameter", "sampler_messages", "RHAT_MAX", "BFMI_MIN"]
 
 #: R-hat above this flags a parameter (Vehtari et al. 2021)
 RHAT_MAX = 1.01
@@ -49,6 +49,33 @@ def ebfmi(energy: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+def rhat_by_parameter(draws: dict, ranef: dict | None = None) -> dict[str, float]:
+    """R-hat of each scalar parameter, and the largest of each factor's random effects
+    (as ``r_<group>``, where their draws are not too many to check).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> r = rhat_by_parameter({"mu": rng.normal(size=(2, 200))},
+    ...                       {"g": rng.normal(size=(2, 200, 3, 1)) + np.arange(2)[:, None, None, None]})
+    >>> bool(r["mu"] < 1.01), bool(r["r_g"] > 1.1)    # the second chain sits one unit higher
+    (True, True)
+    """
+    from .diagnostics import rhat
+
+    names = list(draws)
+    out: dict[str, float] = {}
+    if names:
+        stack = np.stack([np.asarray(draws[n], dtype=float) for n in names], axis=-1)
+        out = {n: float(v) for n, v in zip(names, np.atleast_1d(rhat(stack))) if np.isfinite(v)}
+    for g, arr in (ranef or {}).items():
+        if arr.size <= 5_000_000:
+            rr = np.asarray(rhat(np.asarray(arr, dtype=float)))
+            if np.any(np.isfinite(rr)):
+                out[f"r_{g}"] = float(np.nanmax(rr))
+    return out
+
+
 def sampler_messages(draws: dict, stats: dict, max_tree_depth: int, ranef: dict | None = None,
                      target_accept: float = 0.8) -> list[str]:
     """Messages about the quality of a run, each saying what to do.
@@ -76,7 +103,7 @@ def sampler_messages(draws: dict, stats: dict, max_tree_depth: int, ranef: dict 
     >>> sampler_messages({"mu": rng.normal(size=(2, 100))}, stats, max_tree_depth=10)[0][:47]
     'There were 2 divergent transitions after warmup'
     """
-    from .diagnostics import ess_bulk, ess_tail, rhat
+    from .diagnostics import ess_bulk, ess_tail
 
     out: list[str] = []
     div = np.asarray(stats.get("diverging", np.zeros((1, 1), bool)), dtype=bool)
@@ -116,14 +143,7 @@ def sampler_messages(draws: dict, stats: dict, max_tree_depth: int, ranef: dict 
         return out
     names = list(draws)
     stack = np.stack([np.asarray(draws[n], dtype=float) for n in names], axis=-1)
-    r = np.atleast_1d(rhat(stack))
-    rh = {n: v for n, v in zip(names, r) if np.isfinite(v)}
-    if ranef:
-        for g, arr in ranef.items():
-            if arr.size <= 5_000_000:
-                rr = np.asarray(rhat(np.asarray(arr, dtype=float)))
-                if np.any(np.isfinite(rr)):
-                    rh[f"r_{g}"] = float(np.nanmax(rr))
+    rh = rhat_by_parameter(draws, ranef)
     bad = {n: v for n, v in rh.items() if v > RHAT_MAX}
     if bad:
         name, v = _worst(bad, max)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
+
 from ..arguments import short_repr
 from .page import page
 
@@ -37,11 +39,13 @@ def _is_fit(fit) -> bool:
     return all(hasattr(fit, a) for a in ("coef_table", "varcorr", "fixef", "messages", "formula"))
 
 
-def _check(fit, path, confint, level, ddf, figures, title) -> None:
+def _check(fit, path, confint, level, ddf, figures, title, intervals) -> None:
     if not (_is_posterior(fit) or _is_fit(fit)):
         raise TypeError(f"fit must be a fit of ml.lmer, ml.glmer, ml.clmm or ml.bayes, not {short_repr(fit)}")
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name (str or path), not {short_repr(path)}")
+    if path is not None and not os.fspath(path):
+        raise ValueError("path is empty; give a file name such as 'fit.html'")
     if path is not None and os.path.isdir(path):
         raise ValueError(f"path {os.fspath(path)!r} is a directory; give a file name such as 'fit.html'")
     if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
@@ -54,6 +58,15 @@ def _check(fit, path, confint, level, ddf, figures, title) -> None:
         raise ValueError(f"level must be a number between 0 and 1 (such as 0.95), not {short_repr(level)}")
     if ddf not in _DDF:
         raise ValueError(f"ddf must be one of {', '.join(map(repr, _DDF))}, not {short_repr(ddf)}")
+    if ddf == "kenward-roger" and getattr(fit, "reml", None) is False:
+        raise ValueError("ddf='kenward-roger' needs a REML fit; refit with reml=True or use "
+                         "ddf='satterthwaite'")
+    if intervals is not None:
+        if _is_posterior(fit) or confint is None:
+            raise ValueError("intervals= shows confidence intervals computed already (fit.confint(...)) "
+                             "of a likelihood fit; confint= names their method, so it cannot be None")
+        if not isinstance(intervals, pd.DataFrame) or intervals.shape[1] != 2:
+            raise TypeError(f"intervals must be the two-column table of fit.confint(), not {short_repr(intervals)}")
     if not isinstance(figures, bool):
         raise TypeError(f"figures must be True or False, not {short_repr(figures)}")
     if title is not None and not isinstance(title, str):
@@ -61,7 +74,8 @@ def _check(fit, path, confint, level, ddf, figures, title) -> None:
 
 
 def report(fit, path=None, *, confint: str | None = "profile", level: float = 0.95,
-           ddf: str = "satterthwaite", figures: bool = True, title: str | None = None) -> str:
+           ddf: str = "satterthwaite", figures: bool = True, title: str | None = None,
+           intervals: pd.DataFrame | None = None) -> str:
     """Write a self-contained HTML report of a fit and return its text.
 
     Parameters
@@ -83,6 +97,10 @@ def report(fit, path=None, *, confint: str | None = "profile", level: float = 0.
         Draw the figures (needs matplotlib).
     title : str, optional
         The page's title; by default the model's formula.
+    intervals : DataFrame, optional
+        Intervals already computed by ``fit.confint(method=confint, level=level)``,
+        shown instead of computing them again (a bootstrap's, say, so that the
+        report shows the same draws as the console).
 
     Returns
     -------
@@ -97,7 +115,7 @@ def report(fit, path=None, *, confint: str | None = "profile", level: float = 0.
     >>> text.startswith("<!DOCTYPE html>"), "Satterthwaite" in text, "://" in text
     (True, True, False)
     """
-    _check(fit, path, confint, level, ddf, figures, title)
+    _check(fit, path, confint, level, ddf, figures, title, intervals)
     if _is_posterior(fit):
         from .bayesian import sections
 
@@ -106,7 +124,8 @@ def report(fit, path=None, *, confint: str | None = "profile", level: float = 0.
     else:
         from .frequentist import sections
 
-        parts = sections(fit, confint=confint, level=float(level), ddf=ddf, figures=figures)
+        parts = sections(fit, confint=confint, level=float(level), ddf=ddf, figures=figures,
+                         intervals=intervals)
         kind = "Maximum-likelihood fit"
     data = f" to {fit.data_name}" if getattr(fit, "data_name", None) else ""
     text = page(title or fit.formula, f"{kind}{data}: {fit.nobs:,} observations. Written by multilevel.",

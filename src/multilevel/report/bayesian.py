@@ -38,7 +38,7 @@ def _model_section(post) -> Section:
 
 def _diagnostics_section(post, tab: pd.DataFrame | None) -> Section:
     """The sampler's own statistics and the draws' R-hat and effective sizes."""
-    from ..bayes.checks import BFMI_MIN, RHAT_MAX, ebfmi
+    from ..bayes.checks import BFMI_MIN, RHAT_MAX, ebfmi, rhat_by_parameter
 
     stats = post.stats
     pairs = {}
@@ -53,8 +53,12 @@ def _diagnostics_section(post, tab: pd.DataFrame | None) -> Section:
     if "acceptance_rate" in stats:
         pairs[f"Mean acceptance (target {post.target_accept})"] = \
             f"{float(np.mean(stats['acceptance_rate'])):.3f}"
-    if tab is not None and "Rhat" in tab:
-        pairs[f"Largest R-hat (flagged above {RHAT_MAX})"] = f"{float(tab['Rhat'].max()):.3f}"
+    rh = rhat_by_parameter(dict(post.draws), post.ranef_draws)
+    if rh:
+        worst = max(rh, key=rh.get)
+        pairs[f"Largest R-hat, random effects included (flagged above {RHAT_MAX})"] = \
+            f"{rh[worst]:.3f} ({worst})"
+    if tab is not None:
         for col in ("Bulk_ESS", "Tail_ESS"):
             if col in tab:
                 pairs[f"Smallest {col.replace('_', ' ')}"] = f"{float(tab[col].min()):.0f}"
@@ -67,16 +71,17 @@ def _diagnostics_section(post, tab: pd.DataFrame | None) -> Section:
     return Section("Sampler diagnostics", body)
 
 
-def _icc_section(post) -> Section:
+def _icc_section(post, prob: float) -> Section:
     got = attempt("ICC", post.icc)
     if not got.ok:
         return Section("ICC", got.notes)
-    rows = {name: [float(np.mean(d)), float(np.std(d)), *np.quantile(d, [0.025, 0.975])]
+    lo, hi = (1 - prob) / 2, (1 + prob) / 2
+    rows = {name: [float(np.mean(d)), float(np.std(d)), *np.quantile(d, [lo, hi])]
             for name, d in got.value.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index",
-                                   columns=["Estimate", "Est.Error", "Q2.5", "Q97.5"])
-    return Section("ICC", table(frame, "Intraclass correlation: posterior mean, SD and 95% interval")
-                   + got.notes)
+                                   columns=["Estimate", "Est.Error", f"Q{lo * 100:g}", f"Q{hi * 100:g}"])
+    return Section("ICC", table(frame, f"Intraclass correlation: posterior mean, SD and "
+                                       f"{prob * 100:g}% interval") + got.notes)
 
 
 def _scalar_names(post) -> list[str]:
@@ -122,7 +127,18 @@ def _call(post) -> tuple[str, dict]:
                 "draws": post.ndraws, "warmup": post.warmup, "seed": post.seed,
                 "sampler": post.sampler, "target_accept": post.target_accept,
                 "max_tree_depth": post.max_tree_depth}
-    args = [repr(post.formula), "data", f"family={post.family!r}"]
+    args = [repr(post.formula), "data", f"family={post.family!r}", f"link={post.link!r}"]
+    model = post.model
+    zi = getattr(model, "zi_formula", None)
+    if zi:
+        args.append(f"zi={zi!r}")
+    if getattr(model, "centered", True) is False:
+        args.append("center=False")
+    priors = attempt("Priors", post.prior_summary).value
+    if priors is not None and "source" in priors and (priors["source"] != "default").any():
+        # the priors given are listed in the Priors section; the call names them
+        args.append("priors=priors")
+        settings["priors"] = "given: " + ", ".join(priors.index[priors["source"] != "default"])
     args += [f"{k}={settings[k]!r}" for k in ("chains", "draws", "warmup", "seed", "sampler",
                                               "target_accept", "max_tree_depth")]
     if post.offset_spec:
@@ -140,13 +156,13 @@ def sections(post, prob: float = 0.95, figures: bool = True) -> list[Section]:
            data_section(post, design, getattr(design, "response_name", None)),
            _diagnostics_section(post, summary),
            Section("Posterior summary",
-                   (table(summary, f"Posterior means, SDs and {prob:.0%} credible intervals")
+                   (table(summary, f"Posterior means, SDs and {prob * 100:g}% credible intervals")
                     if summary is not None else "") + tab.notes)]
     priors = attempt("Priors", post.prior_summary)
     if priors.ok:
         out.append(Section("Priors", table(pd.DataFrame(priors.value)) + priors.notes))
     if post.ngroups:
-        out.append(_icc_section(post))
+        out.append(_icc_section(post, prob))
     if figures:
         out += _figure_sections(post)
     call, settings = _call(post)

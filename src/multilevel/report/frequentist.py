@@ -29,7 +29,9 @@ def _method_line(fit) -> str:
     kind = _kind(fit)
     if kind == "lmer":
         return ("Linear mixed model fit by " + ("REML" if fit.reml else "maximum likelihood"))
-    how = "Laplace approximation" if fit.nagq <= 1 else f"adaptive Gauss-Hermite quadrature, nAGQ = {fit.nagq}"
+    how = ("Laplace approximation" if fit.nagq == 1
+           else "nAGQ = 0: the fixed effects estimated in the PIRLS step" if fit.nagq == 0
+           else f"adaptive Gauss-Hermite quadrature, nAGQ = {fit.nagq}")
     if kind == "clmm":
         return f"Cumulative link mixed model fit by maximum likelihood ({how})"
     return f"Generalized linear mixed model fit by maximum likelihood ({how})"
@@ -40,6 +42,9 @@ def _model_section(fit) -> Section:
     family = getattr(fit, "family", None)
     if family is not None and _kind(fit) == "glmer":
         pairs["Family"] = f"{family.name} ({family.link.name} link)"
+        zi = _zi_formula(fit)
+        if zi:
+            pairs["Zero inflation"] = zi
     elif _kind(fit) == "clmm":
         pairs["Link"] = str(getattr(fit, "link", ""))
     if _kind(fit) == "lmer" and fit.reml:
@@ -86,10 +91,44 @@ def _varcorr_display(vc: pd.DataFrame) -> pd.DataFrame:
 
 def _interval_caption(method: str, level: float) -> str:
     names = {"profile": "profile-likelihood", "wald": "Wald", "boot": "parametric bootstrap"}
-    return f"{level:.0%} {names[method]} confidence intervals"
+    return f"{level * 100:g}% {names[method]} confidence intervals"
 
 
-def _fixed_section(fit, ci: pd.DataFrame | None, ci_caption: str, ddf: str) -> Section:
+class Intervals:
+    """confint's table split as the fit orders it: the fixed effects last, the
+    variance parameters (or a clmm's thresholds) before them."""
+
+    def __init__(self, ci: pd.DataFrame | None, caption: str, notes: str, fixed_names, method: str):
+        self.caption, self.notes, self.fixed, self.rest = caption, notes, None, None
+        if ci is None:
+            return
+        p, names = len(fixed_names), list(fixed_names)
+        if p and list(ci.index[-p:]) == names:
+            self.fixed, self.rest = ci.iloc[-p:], ci.iloc[:len(ci) - p]
+        elif p == 0:
+            self.rest = ci
+        else:
+            self.rest = ci
+            self.notes += note("The intervals could not be matched to the fixed effects; "
+                               "they are listed under the random effects as confint gives them.")
+        empty = self.rest.isna().all(axis=1)
+        if empty.any():
+            self.rest = self.rest[~empty]
+            self.notes += note(
+                f"{'Wald intervals cover the fixed effects only, as lme4' + chr(39) + 's' if method == 'wald' else 'No interval'} "
+                f"for {', '.join(map(str, empty.index[empty]))}; confint='profile' or 'boot' gives them.")
+
+
+def _beside(table_: pd.DataFrame, bounds: pd.DataFrame | None) -> pd.DataFrame:
+    """The interval columns beside a table whose rows are the intervals' rows, in order."""
+    out = pd.DataFrame(table_)
+    if bounds is not None and list(bounds.index) == list(out.index):
+        for c in bounds.columns:
+            out[c] = bounds[c].to_numpy()
+    return out
+
+
+def _fixed_section(fit, ci: Intervals, ddf: str) -> Section:
     kind = _kind(fit)
     if kind == "lmer":
         tab = attempt("Fixed effects", lambda: fit.coef_table(ddf=None if ddf == "none" else ddf))
@@ -101,30 +140,44 @@ def _fixed_section(fit, ci: pd.DataFrame | None, ci_caption: str, ddf: str) -> S
         how = "Wald z tests"
     if not tab.ok:
         return Section("Fixed effects", tab.notes)
-    shown = pd.DataFrame(tab.value)
-    if ci is not None:
-        rows = [r for r in shown.index if r in ci.index]
-        if rows:
-            shown = shown.join(ci.loc[rows])
-    caption = f"Fixed effects: {how}" + (f"; {ci_caption}" if ci is not None else "")
-    body = table(shown, caption) + tab.notes
+    caption = f"Fixed effects: {how}" + (f"; {ci.caption}" if ci.fixed is not None else "")
+    body = table(_beside(tab.value, ci.fixed), caption) + tab.notes
     if kind == "clmm":
         thresholds = attempt("Thresholds", fit.threshold_table)
         if thresholds.ok:
-            body += table(pd.DataFrame(thresholds.value), "Threshold coefficients")
+            shown = _beside(thresholds.value, ci.rest)
+            body += table(shown, "Threshold coefficients" + (f"; {ci.caption}" if ci.rest is not None and
+                                                               shown.shape[1] > thresholds.value.shape[1] else ""))
         body += thresholds.notes
+    body += _extra_tables(fit, kind)
     return Section("Fixed effects", body)
 
 
-def _random_section(fit, ci: pd.DataFrame | None, ci_caption: str, ci_notes: str) -> Section:
+def _extra_tables(fit, kind: str) -> str:
+    """The models beside the mean: zero inflation, dispersion, the residual SD model
+    (dispformula) and the residual correlation."""
+    out = ""
+    if kind == "glmer":
+        if getattr(fit, "zi", None) is not None:
+            out += table(pd.DataFrame(fit.zi), "Zero-inflation model: logit of the probability "
+                                               "of a structural zero (Wald z tests)")
+        if len(getattr(fit, "dispersion", ())):
+            out += table(fit.dispersion.to_frame("Estimate"), "Dispersion parameter")
+    elif kind == "lmer":
+        if fit.dispersion is not None:
+            out += table(pd.DataFrame(fit.dispersion), "Residual SD model (dispformula): log SD ratios")
+        if fit.residual_correlation is not None:
+            out += table(fit.residual_correlation.to_frame("Estimate"), "Residual correlation")
+    return out
+
+
+def _random_section(fit, ci: Intervals) -> Section:
     vc = attempt("Variance components", lambda: fit.varcorr)
     body = table(_varcorr_display(vc.value), "Variance components") if vc.ok else ""
     body += vc.notes
-    if ci is not None:
-        rows = [r for r in ci.index if str(r).startswith(("sd_", "cor_")) or r == "sigma"]
-        if rows:
-            body += table(ci.loc[rows], f"Standard deviations and correlations: {ci_caption}")
-    return Section("Random effects", body + ci_notes)
+    if ci.rest is not None and len(ci.rest) and _kind(fit) != "clmm":
+        body += table(ci.rest, f"Variance parameters: {ci.caption}")
+    return Section("Random effects", body + ci.notes)
 
 
 def _icc_section(fit) -> Section | None:
@@ -191,8 +244,12 @@ def _call(fit, ddf: str) -> tuple[str, dict]:
         settings.update({"family": fit.family.name, "link": fit.family.link.name, "nagq": fit.nagq})
         if fit.nagq != 1:
             args.append(f"nagq={fit.nagq}")
+        zi = _zi_formula(fit)
+        if zi:
+            args.append(f"zi={zi!r}")
     else:
-        settings.update({"link": getattr(fit, "link", ""), "nagq": fit.nagq})
+        settings.update({"link": fit.link, "nagq": fit.nagq})
+        args += [f"link={fit.link!r}"] + ([f"nagq={fit.nagq}"] if fit.nagq != 1 else [])
     opt = getattr(fit, "optinfo", None)
     if opt is not None:
         settings.update({"optimizer": opt.optimizer, "evaluations": opt.feval,
@@ -207,15 +264,27 @@ def _call(fit, ddf: str) -> tuple[str, dict]:
     dispersion = getattr(design, "dispersion", None)
     if dispersion is not None and getattr(dispersion, "formula", None):
         args.append(f"dispformula={dispersion.formula!r}")
+    elif kind == "lmer" and getattr(design, "weights", None) is not None:
+        # an lmer fit keeps its weights' values, not the column's name
+        args.append("weights=weights")
+        settings["weights"] = "given (their values are in fit.design.weights)"
+    residual = getattr(design, "residual", None)
+    if residual is not None:
+        args.append(f"residual={residual.text!r}")
     return f"ml.{kind}({', '.join(args)})", settings
 
 
+def _zi_formula(fit) -> str:
+    family = getattr(fit, "family", None)
+    return getattr(family, "zi_formula", "") if getattr(family, "zero_inflated", False) else ""
+
+
 def sections(fit, confint: str | None = "profile", level: float = 0.95, ddf: str = "satterthwaite",
-             figures: bool = True) -> list[Section]:
+             figures: bool = True, intervals: pd.DataFrame | None = None) -> list[Section]:
     """The report's sections for an lmer, glmer or clmm fit, in reading order."""
     design = getattr(fit, "design", None)
     response = getattr(design, "response_name", None) or getattr(fit, "response", None)
-    ci, ci_caption, ci_notes = None, "", ""
+    ci = Intervals(None, "", "", (), "")
     if confint is not None:
         if _kind(fit) == "clmm":  # clmm's intervals are Wald's (as ordinal's confint)
             got = attempt("Confidence intervals", lambda: fit.confint(level=level))
@@ -223,12 +292,14 @@ def sections(fit, confint: str | None = "profile", level: float = 0.95, ddf: str
                 got.notes += note(f"A clmm fit has Wald intervals only; they are shown for "
                                   f"confint={confint!r}.")
             confint = "wald"
+        elif intervals is not None:
+            got = attempt("Confidence intervals", lambda: pd.DataFrame(intervals))
         else:
             got = attempt("Confidence intervals", lambda: fit.confint(method=confint, level=level))
-        ci, ci_notes = got.value, got.notes
-        ci_caption = _interval_caption(confint, level)
+        fixed = fit.beta.index if _kind(fit) == "clmm" else fit.fixef.index
+        ci = Intervals(got.value, _interval_caption(confint, level), got.notes, fixed, confint)
     out = [_model_section(fit), data_section(fit, design, response), _checks_section(fit),
-           _fixed_section(fit, ci, ci_caption, ddf), _random_section(fit, ci, ci_caption, ci_notes)]
+           _fixed_section(fit, ci, ddf), _random_section(fit, ci)]
     out += [s for s in (_icc_section(fit), _anova_section(fit, ddf)) if s is not None]
     if figures:
         out += _figure_sections(fit)

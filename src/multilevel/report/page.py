@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..results.summary import format_column, format_pvalues, stars
+from ..results.summary import coef_block, format_column, format_pvalues, stars, stat_column
 
 __all__ = ["Section", "figure", "note", "page", "preformatted", "table"]
 
@@ -77,43 +77,72 @@ class Section:
         return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "section"
 
 
+def _nonfinite(v: float) -> str:
+    return "NA" if np.isnan(v) else ("Inf" if v > 0 else "-Inf")
+
+
+def _numbers(values: np.ndarray, fmt) -> list[str]:
+    """``fmt`` applied to the finite values (negative zero as zero); R's NA, Inf, -Inf
+    for the others."""
+    values = np.asarray(values, dtype=float) + 0.0
+    finite = np.isfinite(values)
+    cells = [_nonfinite(v) if not f else "" for v, f in zip(values, finite)]
+    shown = fmt(values[finite]) if finite.any() else []
+    for i, text in zip(np.flatnonzero(finite), shown):
+        cells[i] = text.strip()
+    return cells
+
+
 def _formatted(df: pd.DataFrame, digits: int) -> tuple[pd.DataFrame, bool, set]:
-    """The table's cells as text: numbers in R's layout per column, p-values as R's
-    ``format.pval``, with a column of significance stars after the last p-value."""
+    """The table's cells as text, as R prints them: a coefficient block (``Estimate``,
+    ``Std. Error``, ``df``) formatted together and the test statistic as
+    ``printCoefmat`` does; interval bounds (``2.5 %``, ``97.5 %``) in one layout as R
+    formats a matrix; p-values as ``format.pval`` with a column of significance stars;
+    every other numeric column in its own layout (``format(x, digits=)``)."""
     out = pd.DataFrame(index=df.index)
+    numeric = [c for c in df.columns
+               if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    groups: list[list] = []
+    if "Estimate" in numeric and "Std. Error" in numeric:
+        groups.append([c for c in ("Estimate", "Std. Error", "df") if c in numeric])
+    bounds = [c for c in numeric if _BOUND.match(str(c))]
+    if bounds:
+        groups.append(bounds)
+    done: dict = {}
+    for group in groups:
+        flat = np.concatenate([df[c].to_numpy(dtype=float, na_value=np.nan) for c in group])
+        if group is bounds:  # as R prints confint's matrix: seven significant digits
+            cells = _numbers(flat, lambda v: format_column(v, 7))
+        else:
+            cells = _numbers(flat, lambda v: [c for col in coef_block([v], digits) for c in col])
+        for k, c in enumerate(group):
+            done[c] = cells[k * len(df):(k + 1) * len(df)]
     last_p, text = None, set()
-    # interval bounds ("2.5 %", "97.5 %", "Q2.5") share one layout, as R formats a matrix
-    bounds = [c for c in df.columns if _BOUND.match(str(c)) and pd.api.types.is_numeric_dtype(df[c])]
-    joint = format_column(df[bounds].to_numpy(dtype=float).ravel(order="F"), digits) if bounds else []
     for name in df.columns:
-        if name in bounds:
-            k = bounds.index(name) * len(df)
-            out[name] = [c if c not in ("NA", "NaN", "nan") else "" for c in joint[k:k + len(df)]]
-            continue
         col = df[name]
-        if pd.api.types.is_bool_dtype(col):
+        if name in done:
+            out[name] = done[name]
+        elif pd.api.types.is_bool_dtype(col):
             out[name] = col.map(lambda v: "yes" if v else "no")
-        elif pd.api.types.is_integer_dtype(col):
-            out[name] = col.map(str)
-        elif pd.api.types.is_numeric_dtype(col):
-            values = col.to_numpy(dtype=float)
+        elif name in numeric:
+            values = col.to_numpy(dtype=float, na_value=np.nan)
             if _P_COLUMN.match(str(name)):
-                cells = format_pvalues(values)
+                out[name] = format_pvalues(values)
                 last_p = name
+            elif str(name) in ("t value", "z value"):
+                out[name] = _numbers(values, lambda v: stat_column(v, digits))
+            elif pd.api.types.is_integer_dtype(col):
+                out[name] = _numbers(values, lambda v: [str(int(x)) for x in v])
             else:
-                finite = np.isfinite(values)
-                cells = [""] * len(values)
-                shown = format_column(values[finite], digits) if finite.any() else []
-                for i, s in zip(np.flatnonzero(finite), shown):
-                    cells[i] = s
-            out[name] = cells
+                out[name] = _numbers(values, lambda v: format_column(v, digits))
         else:
             text.add(name)
-            out[name] = col.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+            out[name] = col.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
                                 else str(v))
-    if last_p is not None:
+    if last_p is not None:  # the stars beside the p-values, as printCoefmat puts them
         text.add("")
-        out[""] = [stars(p) if np.isfinite(p) else "" for p in df[last_p].to_numpy(dtype=float)]
+        marks = [stars(p) if np.isfinite(p) else "" for p in df[last_p].to_numpy(dtype=float, na_value=np.nan)]
+        out.insert(list(out.columns).index(last_p) + 1, "", marks)
     return out, last_p is not None, text
 
 
