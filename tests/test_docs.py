@@ -7,6 +7,7 @@ a page with a fresh interpreter), from a scratch folder for the files they write
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -84,3 +85,21 @@ def test_site_builds_offline_without_warnings(tmp_path):
     for page in (tmp_path / "html").rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert not re.search(r"<(?:script|link|img)[^>]+(?:src|href)=\"https?://", text), page
+
+
+@pytest.mark.slow
+def test_site_builds_with_the_gallery_run(tmp_path):
+    """The whole site as a user builds it: the gallery's pages run (chains of 300 draws)."""
+    pytest.importorskip("sphinx_gallery")
+    pytest.importorskip("jax")
+    env = dict(os.environ, MULTILEVEL_DOCS_DRAWS="300", MPLBACKEND="Agg")
+    out = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
+        capture_output=True, text=True, timeout=1800, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    pages = sorted((tmp_path / "html" / "auto_examples").glob("plot_*.html"))
+    assert len(pages) == 4
+    for page in pages:
+        assert "sphx-glr-single-img" in page.read_text(encoding="utf-8") or \
+            "sphx-glr-multi-img" in page.read_text(encoding="utf-8"), page.name
