@@ -39,7 +39,7 @@ def lines(out: str) -> list[str]:
 def test_every_page_is_a_gallery_page():
     pages = sorted(p.name for p in GALLERY.glob("*.py"))
     assert pages == ["plot_1_jags_notes.py", "plot_2_gcse.py", "plot_3_lee_bryk.py",
-                     "plot_4_brms_classroom.py"]
+                     "plot_4_brms_classroom.py", "plot_5_figures.py"]
     for page in pages:  # sphinx-gallery's layout: a docstring with an underlined title
         text = (GALLERY / page).read_text(encoding="utf-8")
         title, rule = text.split('"""')[1].strip().splitlines()[:2]
@@ -102,6 +102,17 @@ def test_brms_page_recovers_the_simulated_gammas(monkeypatch, capsys):
 
     inside = [fe.loc[c].iloc[2] <= v <= fe.loc[c].iloc[3] for _, c, v in GAMMA]
     assert sum(inside) >= len(inside) - 1
+
+
+def test_figures_page_draws_every_figure_once(monkeypatch, capsys):
+    import multilevel.plots as plots
+
+    text = (GALLERY / "plot_5_figures.py").read_text(encoding="utf-8")
+    calls = {name: text.count(f"ml.plots.{name}(") for name in plots.__all__}
+    assert all(calls.values()), calls
+    ns, _ = run_page("plot_5_figures.py", 150, monkeypatch, capsys)
+    # every call drew its own figure: the last ones are still there to look at
+    assert ns["fig"].axes and ns["ax"].get_xlabel()
 
 
 @pytest.mark.slow
