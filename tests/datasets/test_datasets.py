@@ -127,12 +127,12 @@ def test_levels_agree_with_the_lme4_reference(reference_models):
                 assert [str(v) for v in np.sort(col.unique())] == expected, (spec["id"], group)
 
 
-def test_the_readme_table_lists_every_bundled_data_set_with_its_rows():
+def test_the_data_guide_lists_every_bundled_data_set_with_its_rows():
     from pathlib import Path
 
-    readme = Path(__file__).resolve().parents[2] / "README.md"
+    guide = Path(__file__).resolve().parents[2] / "docs" / "user_guide" / "data.md"
     rows = {}
-    for line in readme.read_text().splitlines():
+    for line in guide.read_text().splitlines():
         if line.startswith("| `") and line.count("|") == 5:
             cells = [c.strip() for c in line.strip("|").split("|")]
             if cells[1].replace(",", "").isdigit():
