@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -104,13 +105,51 @@ def test_bad_input(sleep):
         sleep.influence("Subject", obs=True)
     with pytest.raises(ValueError, match="which must be 'fixed' or 'var_cov'"):
         sleep.influence("Subject").dfbeta("random")
-    g = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
-                 family="binomial")
     from multilevel.inference.influence import hatvalues
 
-    with pytest.raises(TypeError, match="hat values are for linear mixed models"):
-        hatvalues(g)
-    assert isinstance(pd.Series([1]), pd.Series)
+    with pytest.raises(TypeError, match="hat values are for ml.lmer and ml.glmer fits"):
+        hatvalues(ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")))
+    with pytest.raises(ValueError, match="kind must be 'leverage' or 'lme4'"):
+        sleep.hatvalues(kind="glm")
+
+
+GLMM_HAT = json.loads((TESTS / "reference" / "glmm_hatvalues.json").read_text())
+GLMM_FITS = {
+    "cbpp": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", {}),
+    "cbpp_probit": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", {"link": "probit"}),
+    "grouseticks": ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", "grouseticks", {"family": "poisson"}),
+    "verbagg": ("r2 ~ Anger + Gender + btype + (1 | id) + (1 | item)", "verbagg", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GLMM_FITS))
+def test_glmm_hat_values_match_lme4(name):
+    formula, data, kw = GLMM_FITS[name]
+    fit = ml.glmer(formula, ml.datasets.load(data), **kw)
+    ref = GLMM_HAT[name]
+    # lme4's hatvalues.merMod (prior weights outside the PIRLS factor), its Cook's distance, and
+    # the leverages of the working model (the working weights on both sides) from lme4's factor
+    np.testing.assert_allclose(fit.hatvalues(kind="lme4"), ref["hat"], rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(fit.cooks_distance(kind="lme4"), ref["cooks"], rtol=1e-2, atol=1e-6)
+    h = fit.hatvalues()
+    np.testing.assert_allclose(h, ref["hat_working"], rtol=2e-3, atol=2e-5)
+    assert h.between(0, 1).all() and h.index.equals(fit.design.data_index)
+
+
+def test_glmm_leverages_tend_to_the_glms_as_the_groups_vanish():
+    # with the herd variance near zero the GLMM's working model is the GLM's: its leverages
+    # are R's hatvalues.glm, the diagonal of W^1/2 X (X'WX)^-1 X' W^1/2
+    cb = ml.datasets.load("cbpp")
+    fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cb)
+    flat = dataclasses.replace(fit, _T=tuple(T * 1e-6 for T in fit._T))
+    X = fit.design.X
+    _, wu, _ = fit.family.working(fit.design.y, fit._pirls.eta, fit._pirls.mu)
+    sw = np.sqrt(fit._prior * wu)
+    Q, _ = np.linalg.qr(X * sw[:, None])
+    np.testing.assert_allclose(flat.hatvalues(), np.sum(Q * Q, axis=1), rtol=1e-6)
+    with pytest.raises(ValueError, match="not this negative_binomial fit"):
+        ml.glmer("TICKS ~ YEAR + (1 | BROOD)", ml.datasets.load("grouseticks"),
+                 family="negative_binomial").hatvalues()
 
 
 def test_a_rebuilt_design_keeps_the_weights():

@@ -34,15 +34,46 @@ __all__ = ["Influence", "influence", "hatvalues", "cooks_distance"]
 MAX_Q = 6000
 
 
-def _check_lmer(fit, what: str):
-    from ..results import LmerResult
-
-    if not isinstance(fit, LmerResult):
-        raise TypeError(f"{what} are for linear mixed models (ml.lmer fits), not {short_repr(fit)}")
+_HAT_KINDS = ("leverage", "lme4")
 
 
-def hatvalues(fit) -> pd.Series:
-    """Diagonal of the hat matrix of a linear mixed model (lme4's ``hatvalues``).
+def _glmm_weights(fit, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(weights inside the factor, square roots outside) of a GLMM's hat matrix: the
+    working weights at the conditional modes inside; outside them too (leverages) or,
+    as lme4's hatvalues.merMod, the prior weights."""
+    fam = fit.family
+    if getattr(fam, "zero_inflated", False) or len(getattr(fit, "dispersion", ())):
+        raise ValueError(f"hat values of a GLMM are available for families without a dispersion "
+                         f"parameter or zero inflation (binomial, poisson), not this {fam.name} fit")
+    if fit.nagq == 0:
+        raise ValueError("hat values need the Laplace or quadrature fit's conditional modes "
+                         "(nagq >= 1), not nagq = 0")
+    _, wu, _ = fam.working(fit.design.y, fit._pirls.eta, fit._pirls.mu)
+    w = fit._prior * wu
+    return w, np.sqrt(w if kind == "leverage" else fit._prior)
+
+
+def hatvalues(fit, kind: str = "leverage") -> pd.Series:
+    """Diagonal of the hat matrix of a mixed model (lme4's ``hatvalues``).
+
+    For a linear mixed model, the matrix that takes the response to the fitted
+    values of the penalised least-squares problem (both kinds agree). For a GLMM,
+    ``kind="leverage"`` gives the leverages of the penalised weighted
+    least-squares problem at the conditional modes (the working weights on both
+    sides: values in [0, 1] summing to the effective number of parameters, the
+    analogue of R's ``hatvalues.glm``); ``kind="lme4"`` gives lme4's
+    ``hatvalues.merMod``, which puts the prior weights outside the working-weight
+    factor (lme4 warns that it "may not make sense for GLMMs"; with binomial
+    trials its values exceed 1).
+
+    Parameters
+    ----------
+    fit : LmerResult or GlmerResult
+    kind : {"leverage", "lme4"}, default "leverage"
+
+    Returns
+    -------
+    pandas.Series
 
     Examples
     --------
@@ -51,41 +82,58 @@ def hatvalues(fit) -> pd.Series:
     >>> h = hatvalues(fit)
     >>> round(float(h.sum()), 3)   # the effective number of parameters
     29.022
+    >>> m = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"))
+    >>> round(float(hatvalues(m).sum()), 1), bool(hatvalues(m, kind="lme4").max() > 1)   # lme4's 13.28
+    (13.3, True)
     """
     from ..linalg.crossprod import term_matrix
+    from ..results import LmerResult
+    from ..results.glmer_result import GlmerResult
 
-    _check_lmer(fit, "hat values")
-    if fit.design.residual is not None:
-        raise ValueError("hat values with a residual correlation (residual=) are not available (its rows are not "
-                         "independent); refit without residual= or use fit.influence(groups=...)")
+    if kind not in _HAT_KINDS:
+        raise ValueError(f"kind must be 'leverage' or 'lme4', not {short_repr(kind)}")
     d = fit.design
+    if isinstance(fit, LmerResult):
+        if d.residual is not None:
+            raise ValueError("hat values with a residual correlation (residual=) are not available (its rows are "
+                             "not independent); refit without residual= or use fit.influence(groups=...)")
+        w = np.ones(d.n) if d.weights is None else d.weights
+        sw_out, lambdas = np.sqrt(w), fit._lambdas
+    elif isinstance(fit, GlmerResult):
+        w, sw_out = _glmm_weights(fit, kind)
+        lambdas = fit._T
+    else:
+        raise TypeError(f"hat values are for ml.lmer and ml.glmer fits, not {short_repr(fit)}")
     q = sum(t.q for t in d.terms)
     if q > MAX_Q:
         raise ValueError(f"hat values need a dense {q} x {q} factor (limit {MAX_Q})")
-    sw = np.ones(d.n) if d.weights is None else np.sqrt(d.weights)
+    sw = np.sqrt(w)
     Z = sp.hstack([term_matrix(t) for t in d.terms], format="csr")
-    Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(d.terms, fit._lambdas)],
+    Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(d.terms, lambdas)],
                         format="csr")
-    ZL = (sp.diags(sw) @ Z @ Lam).tocsc()           # W^1/2 Z Lambda (n x q)
+    ZLam = Z @ Lam
+    ZL = (sp.diags(sw) @ ZLam).tocsc()              # W^1/2 Z Lambda (n x q): the factor's
     Xw = d.X * sw[:, None]
     M = (ZL.T @ ZL).toarray() + np.eye(q)
     Lc = np.linalg.cholesky(M)
     RZX = scipy.linalg.solve_triangular(Lc, np.asarray(ZL.T @ Xw), lower=True)
     RX = np.linalg.cholesky(Xw.T @ Xw - RZX.T @ RZX)  # lower: RX' of lme4
+    ZLo = (sp.diags(sw_out) @ ZLam).tocsr()         # the weights outside the factor
+    Xo = d.X * sw_out[:, None]
     h = np.empty(d.n)
-    ZLr = ZL.tocsr()
     step = max(1, 4_000_000 // max(q, 1))
     for a in range(0, d.n, step):
         b = min(d.n, a + step)
-        CL = scipy.linalg.solve_triangular(Lc, ZLr[a:b].toarray().T, lower=True)   # q x m
-        CR = scipy.linalg.solve_triangular(RX, Xw[a:b].T - RZX.T @ CL, lower=True)  # p x m
+        CL = scipy.linalg.solve_triangular(Lc, ZLo[a:b].toarray().T, lower=True)   # q x m
+        CR = scipy.linalg.solve_triangular(RX, Xo[a:b].T - RZX.T @ CL, lower=True)  # p x m
         h[a:b] = np.sum(CL * CL, axis=0) + np.sum(CR * CR, axis=0)
     return pd.Series(h, index=d.data_index, name="hat")
 
 
-def cooks_distance(fit) -> pd.Series:
+def cooks_distance(fit, kind: str = "leverage") -> pd.Series:
     """Cook's distance of each row from the hat values (lme4's ``cooks.distance.merMod``):
-    ``(r / (1 - h))^2 h / (sigma^2 p)`` with Pearson residuals ``r``.
+    ``(r / (1 - h))^2 h / (sigma^2 p)`` with Pearson residuals ``r`` (sigma is 1 for
+    a binomial or Poisson GLMM); ``kind`` chooses the hat values (:func:`hatvalues`).
 
     Examples
     --------
@@ -94,11 +142,12 @@ def cooks_distance(fit) -> pd.Series:
     >>> int(cooks_distance(fit).idxmax())   # the largest: subject 332's day 9
     59
     """
-    h = hatvalues(fit).to_numpy()
+    h = hatvalues(fit, kind).to_numpy()
     p = np.linalg.matrix_rank(fit.design.X)
     r = fit.residuals(type="pearson").to_numpy() if _has_pearson(fit) else fit.residuals().to_numpy()
+    sigma = getattr(fit, "sigma", 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = (r / (1 - h)) ** 2 * h / (fit.sigma ** 2 * p)
+        out = (r / (1 - h)) ** 2 * h / (sigma ** 2 * p)
     out[np.isinf(out)] = np.nan
     return pd.Series(out, index=fit.design.data_index, name="cooks")
 

@@ -46,6 +46,37 @@ class AfterFit:
 
         return influence(self, groups=groups, obs=obs, n_jobs=n_jobs, progress=progress)
 
+    def hatvalues(self, kind: str = "leverage") -> pd.Series:
+        """Diagonal of the hat matrix (lme4's ``hatvalues``; for a GLMM the leverages
+        of the working model at the conditional modes, or ``kind="lme4"``'s figures).
+
+        See :func:`multilevel.inference.influence.hatvalues`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.hatvalues().shape
+        (180,)
+        """
+        from ..inference.influence import hatvalues
+
+        return hatvalues(self, kind)
+
+    def cooks_distance(self, kind: str = "leverage") -> pd.Series:
+        """Cook's distance of each row from the hat values (lme4's ``cooks.distance``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> bool((fit.cooks_distance() >= 0).all())
+        True
+        """
+        from ..inference.influence import cooks_distance
+
+        return cooks_distance(self, kind)
+
     def check(self, nsim: int = 250, seed=None, conditional: bool = False):
         """Simulation-based residuals and their tests (R's DHARMa): uniformity,
         dispersion, zero-inflation and outliers, with ``.plot()``.

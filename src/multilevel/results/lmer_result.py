@@ -530,34 +530,6 @@ class LmerResult(AfterFit):
         return predict_lmm(self, newdata, random=random, allow_new_levels=allow_new_levels,
                            offset=offset)
 
-    def hatvalues(self) -> pd.Series:
-        """Diagonal of the hat matrix (lme4's ``hatvalues``).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-        >>> fit.hatvalues().shape
-        (180,)
-        """
-        from ..inference.influence import hatvalues
-
-        return hatvalues(self)
-
-    def cooks_distance(self) -> pd.Series:
-        """Cook's distance of each row from the hat values (lme4's ``cooks.distance``).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
-        >>> bool((fit.cooks_distance() >= 0).all())
-        True
-        """
-        from ..inference.influence import cooks_distance
-
-        return cooks_distance(self)
-
     def confint(self, method: str = "profile", level: float = 0.95, parm=None, **kw) -> pd.DataFrame:
         """Confidence intervals for the standard deviations, correlations, sigma
         and fixed effects, as lme4's ``confint(fit, method=...)``.

@@ -179,10 +179,10 @@ class OutOfCoreLmerResult(LmerResult):
         return LmerResult.predict(light, newdata, **kw)
 
     # ------------------------------------------------------ what needs every row
-    def hatvalues(self):
+    def hatvalues(self, kind: str = "leverage"):
         _refuse("hatvalues()")
 
-    def cooks_distance(self):
+    def cooks_distance(self, kind: str = "leverage"):
         _refuse("cooks_distance()")
 
     def refit(self, reml: bool | None = None, start=None):
@@ -395,6 +395,12 @@ class OutOfCoreGlmerResult(GlmerResult):
         if str(method).lower() != "wald":
             _refuse(f"confint(method={method!r})", "; use method='Wald'")
         return GlmerResult.confint(self, method="Wald", level=level, parm=parm, **kw)
+
+    def hatvalues(self, kind: str = "leverage"):
+        _refuse("hatvalues()")
+
+    def cooks_distance(self, kind: str = "leverage"):
+        _refuse("cooks_distance()")
 
     def save(self, path):
         _refuse("save()", "; save the estimates (fit.to_dict()) instead")
