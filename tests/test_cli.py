@@ -204,6 +204,21 @@ def test_a_report_file_with_the_asked_intervals_and_df(capsys, tmp_path):
     assert text.count('<img src="data:image/png;base64,') == 3
 
 
+def test_the_report_command_writes_the_report_and_no_summary(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "herds.html"
+    status, out, err = run(capsys, "report", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                           "--data", "cbpp", "--family", "binomial", "--confint", "wald",
+                           "--out", str(target))
+    assert status == 0 and out.strip() == f"report written to {target}" and err == ""
+    text = target.read_text(encoding="utf-8")
+    assert "Wald z tests; 95% Wald confidence intervals" in text and "binomial (logit link)" in text
+    status, _, err = run(capsys, "report", SLEEP, "--data", "sleepstudy", "--out", str(tmp_path / "x.csv"))
+    assert status == 2 and "the report is an HTML file: give a name ending in .html" in err
+    status, _, err = run(capsys, "report", SLEEP, "--data", "sleepstudy")
+    assert status == 2
+
+
 def test_bayes_from_the_command_line(capsys):
     pytest.importorskip("jax")
     status, out, _ = run(capsys, "fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy",
@@ -225,7 +240,7 @@ def test_bayes_from_the_command_line(capsys):
     (["--method", "bayes", "--confint", "wald"], "--confint is for likelihood fits"),
     (["--method", "bayes", "--plot", "shrinkage", "--out", "x.png"], "--plot shrinkage takes a fit"),
     (["--family", "binomial", "--anova"], "--anova gives lmerTest's F tests"),
-    (["--report", "fit.csv"], "--report writes an HTML file: give a name ending in .html"),
+    (["--report", "fit.csv"], "the report is an HTML file: give a name ending in .html"),
 ])
 def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)

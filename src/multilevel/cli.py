@@ -212,13 +212,15 @@ def _check_options(args, method: str) -> None:
         raise ValueError("--emmeans prints tables; it does not go with --json")
     if args.report is not None:
         if not args.report.lower().endswith((".html", ".htm")):
-            raise ValueError(f"--report writes an HTML file: give a name ending in .html, not {args.report!r}")
+            raise ValueError(f"the report is an HTML file: give a name ending in .html, not {args.report!r}")
         folder = os.path.dirname(os.path.abspath(args.report))
         if not os.path.isdir(folder):
-            raise ValueError(f"--report {args.report}: the folder {folder} does not exist")
+            raise ValueError(f"cannot write the report {args.report}: the folder {folder} does not exist")
 
 
-def _fit(args) -> int:
+def _fit(args, quiet: bool = False, report_confint: str = "profile") -> int:
+    """``multilevel fit``; ``quiet`` (``multilevel report``) prints no summary, only the
+    warnings and where the report went."""
     method = _method(args)
     _check_options(args, method)
     data = read_data(args.data)
@@ -238,7 +240,7 @@ def _fit(args) -> int:
         from .report import report
 
         # the report keeps its own warnings (shown beside the parts that issued them)
-        report(fit, args.report, confint=args.confint or "profile", ddf=args.ddf, intervals=extra)
+        report(fit, args.report, confint=args.confint or report_confint, ddf=args.ddf, intervals=extra)
     seen = set()
     for w in caught:
         if issubclass(w.category, _QUIET):
@@ -247,6 +249,9 @@ def _fit(args) -> int:
         if msg not in seen:
             seen.add(msg)
             print(f"warning: {msg}", file=sys.stderr)
+    if quiet:
+        print(f"report written to {args.report}")
+        return 0
     if args.json:
         print(json.dumps(fit.to_dict(), indent=2))
         return 0
@@ -274,6 +279,14 @@ def _fit(args) -> int:
     return 0
 
 
+def _report_command(args) -> int:
+    """``multilevel report``: the fit of ``multilevel fit ... --report FILE``, without the summary."""
+    args.report, confint = args.out, args.confint
+    args.out = None
+    args.confint = None if _method(args) == "bayes" else confint
+    return _fit(args, quiet=True, report_confint=confint)
+
+
 def _datasets(args) -> int:
     from . import datasets
 
@@ -298,6 +311,42 @@ def _datasets(args) -> int:
     return 0
 
 
+def _model_options(p) -> None:
+    """The options that say which model to fit and how (fit and report share them)."""
+    p.add_argument("formula", metavar="FORMULA",
+                   help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
+    p.add_argument("--data", required=True, metavar="PATH_OR_NAME",
+                   help="a .csv/.tsv/.parquet/.feather file, or a bundled data set name")
+    p.add_argument("--family", default="gaussian",
+                   choices=["gaussian", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta",
+                            "betabinomial"],
+                   help="response family (default gaussian: a linear mixed model; the others, and gaussian "
+                        "with --link log, are GLMMs)")
+    p.add_argument("--link", default=None, help="link function (default: the family's canonical)")
+    p.add_argument("--method", choices=["reml", "ml", "laplace", "agq", "bayes"],
+                   help="estimation: reml (default for gaussian) or ml; laplace (default for "
+                        "binomial and poisson) or agq (--nagq points); bayes (NUTS, as brms)")
+    p.add_argument("--nagq", type=int, default=10,
+                   help="quadrature points for --method agq (default 10)")
+    p.add_argument("--chains", type=int, default=4, help="--method bayes: chains (default 4)")
+    p.add_argument("--draws", type=int, default=1000,
+                   help="--method bayes: draws per chain after warmup (default 1000)")
+    p.add_argument("--warmup", type=int, default=1000,
+                   help="--method bayes: warmup iterations per chain (default 1000)")
+    p.add_argument("--seed", type=int, default=1, help="--method bayes: random seed (default 1)")
+    p.add_argument("--ml", action="store_true",
+                   help="maximum likelihood instead of REML (as --method ml)")
+    p.add_argument("--ddf", choices=["satterthwaite", "kenward-roger", "none"], default="satterthwaite",
+                   help="degrees of freedom of the t tests: Satterthwaite's, as lmerTest "
+                        "(default), Kenward-Roger's (REML), or none for lme4's own table")
+    p.add_argument("--weights", metavar="COL", help="column of prior weights")
+    p.add_argument("--offset", metavar="COL", help="column holding an offset")
+    p.add_argument("--optimizer", default="auto",
+                   choices=["auto", "bobyqa", "cobyqa", "nelder-mead"],
+                   help="optimizer for the covariance parameters (default: auto, BFGS with the exact "
+                        "gradient for one random-effects term, BOBYQA otherwise)")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -318,29 +367,7 @@ def _parser() -> argparse.ArgumentParser:
                     "Bayesian model (--method bayes) and print an lme4-, glmer- or brms-style "
                     "summary, or the estimates as JSON.",
     )
-    f.add_argument("formula", metavar="FORMULA",
-                   help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
-    f.add_argument("--data", required=True, metavar="PATH_OR_NAME",
-                   help="a .csv/.tsv/.parquet/.feather file, or a bundled data set name")
-    f.add_argument("--family", default="gaussian",
-                   choices=["gaussian", "binomial", "poisson", "negative_binomial", "nbinom1", "gamma", "beta",
-                            "betabinomial"],
-                   help="response family (default gaussian: a linear mixed model; the others, and gaussian "
-                        "with --link log, are GLMMs)")
-    f.add_argument("--link", default=None, help="link function (default: the family's canonical)")
-    f.add_argument("--method", choices=["reml", "ml", "laplace", "agq", "bayes"],
-                   help="estimation: reml (default for gaussian) or ml; laplace (default for "
-                        "binomial and poisson) or agq (--nagq points); bayes (NUTS, as brms)")
-    f.add_argument("--nagq", type=int, default=10,
-                   help="quadrature points for --method agq (default 10)")
-    f.add_argument("--chains", type=int, default=4, help="--method bayes: chains (default 4)")
-    f.add_argument("--draws", type=int, default=1000,
-                   help="--method bayes: draws per chain after warmup (default 1000)")
-    f.add_argument("--warmup", type=int, default=1000,
-                   help="--method bayes: warmup iterations per chain (default 1000)")
-    f.add_argument("--seed", type=int, default=1, help="--method bayes: random seed (default 1)")
-    f.add_argument("--ml", action="store_true",
-                   help="maximum likelihood instead of REML (as --method ml)")
+    _model_options(f)
     f.add_argument("--confint", choices=["profile", "wald", "boot"],
                    help="also print confidence intervals by this method")
     f.add_argument("--plot", choices=list(_PLOTS),
@@ -351,9 +378,6 @@ def _parser() -> argparse.ArgumentParser:
                         "checks; intervals by --confint, profile by default)")
     f.add_argument("--json", action="store_true",
                    help="print the estimates as JSON instead of the summary")
-    f.add_argument("--ddf", choices=["satterthwaite", "kenward-roger", "none"], default="satterthwaite",
-                   help="degrees of freedom of the t tests: Satterthwaite's, as lmerTest "
-                        "(default), Kenward-Roger's (REML), or none for lme4's own table")
     f.add_argument("--emmeans", metavar="SPECS",
                    help="estimated marginal means of these variables (e.g. 'schgend' or '~ sex | schgend') "
                         "with their Tukey-adjusted pairwise differences, as R's emmeans")
@@ -361,13 +385,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="--emmeans of a GLMM: on the link (default) or the response scale")
     f.add_argument("--anova", action="store_true",
                    help="also print the type III ANOVA table of the fixed effects")
-    f.add_argument("--weights", metavar="COL", help="column of prior weights")
-    f.add_argument("--offset", metavar="COL", help="column holding an offset")
-    f.add_argument("--optimizer", default="auto",
-                   choices=["auto", "bobyqa", "cobyqa", "nelder-mead"],
-                   help="optimizer for the covariance parameters (default: auto, BFGS with the exact "
-                        "gradient for one random-effects term, BOBYQA otherwise)")
     f.set_defaults(run=_fit)
+
+    r = sub.add_parser(
+        "report", help="fit a model and write its HTML report",
+        description="Fit a model as 'fit' does and write a self-contained HTML report of it "
+                    "(tables, figures, convergence checks, the call that reproduces it).",
+    )
+    _model_options(r)
+    r.add_argument("--out", required=True, metavar="FILE.html", help="where the report is written")
+    r.add_argument("--confint", choices=["profile", "wald", "boot"], default="profile",
+                   help="the intervals the report shows (default profile; likelihood fits)")
+    r.set_defaults(run=_report_command, plot=None, json=False, anova=False, emmeans=None, type="link")
 
     d = sub.add_parser("datasets", help="list the bundled data sets (or describe one)")
     d.add_argument("name", nargs="?", metavar="NAME", help="describe this data set")
@@ -387,9 +416,12 @@ def main(argv=None) -> int:
                        [--confint profile|wald|boot] [--plot KIND --out FILE]
                        [--report FILE.html]
                        [--weights COL] [--offset COL] [--optimizer NAME]
+        multilevel report FORMULA --data PATH_OR_NAME --out FILE.html [the model options of fit]
+                       [--confint profile|wald|boot]
         multilevel datasets [NAME]
 
-    ``fit`` prints the lme4-style summary (or, with ``--json``, the estimates
+    ``report`` fits as ``fit`` does and writes the HTML report of
+    :func:`multilevel.report` instead of printing the summary. ``fit`` prints the lme4-style summary (or, with ``--json``, the estimates
     of :meth:`LmerResult.to_dict` as JSON) on standard output. Warnings such
     as a singular fit go to standard error as ``warning: ...`` lines; errors
     (a bad formula, an unknown column, a missing file) as one ``error: ...``
