@@ -47,6 +47,25 @@ def test_pooling_draws_complete_no_and_partial_pooling(sleep_fit):
     assert sum(a.get_visible() for a in default.axes) == 8
 
 
+def test_no_pooling_keeps_one_slope_when_only_the_intercept_varies():
+    # the GCSE notes' no-pooling lines: lm(course ~ 0 + school + female), one slope for all
+    # schools; with a random slope each school's own regression (lmList) instead
+    g = ml.datasets.load("gcsemv")
+    g["femaleF"] = (g["female"] == "F").astype(float).where(g["female"].notna())
+    m2 = ml.lmer("course ~ 1 + femaleF + (1 | school)", g, reml=False)
+    fig = ml.plots.pooling(m2, "femaleF", groups=["65385", "68137"])
+    d = g.dropna(subset=["course", "femaleF"])
+    dummies = (d["school"].astype(str).to_numpy()[:, None] == np.array(sorted(set(d["school"].astype(str))))
+               ).astype(float)
+    names = sorted(set(d["school"].astype(str)))
+    coef = np.linalg.lstsq(np.column_stack([dummies, d["femaleF"]]), d["course"], rcond=None)[0]
+    for ax, school in zip(fig.axes, ["65385", "68137"]):
+        none = ax.lines[1]
+        assert none.get_label() == "no pooling"
+        a = coef[names.index(school)]
+        np.testing.assert_allclose(none.get_ydata(), a + coef[-1] * none.get_xdata(), rtol=1e-10)
+
+
 def test_refusals(sleep_fit):
     with pytest.raises(ValueError, match="'Subject' is not a level-1 predictor"):
         ml.plots.group_lines(sleep_fit, "Subject")

@@ -91,9 +91,13 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
 
     For each chosen group: its data, the complete-pooling line (one
     least-squares line through all the data, groups ignored), the no-pooling
-    line (least squares within the group alone) and the partial-pooling line
-    of the mixed model (:meth:`group_coefficients`), which lies between them:
-    pulled toward the common line the more, the less data the group has.
+    line and the partial-pooling line of the mixed model
+    (:meth:`group_coefficients`), which lies between them: pulled toward the
+    common line the more, the less data the group has. The no-pooling line
+    has the model's shape: where ``x`` has a random slope, least squares
+    within the group alone (lme4's ``lmList``); where only the intercept
+    varies, each group's own intercept with one common slope (R's
+    ``lm(y ~ 0 + group + x)``, as the GCSE notes draw it).
 
     Parameters
     ----------
@@ -149,6 +153,14 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
                              f"of {group!r}; levels are e.g. {', '.join(labels[:5])}")
         pick = np.array([labels.index(str(g)) for g in wanted])
     common = np.polyfit(xv, y, 1)
+    terms = group_terms(fit.design, group)[1]
+    varying = any(x in t.columns for t in terms)
+    if not varying:  # lm(y ~ 0 + group + x): the within-group slope, each group's intercept
+        n_g = np.maximum(sizes, 1)
+        xbar = np.bincount(codes, xv, minlength=len(b)) / n_g
+        ybar = np.bincount(codes, y, minlength=len(b)) / n_g
+        dx, dy = xv - xbar[codes], y - ybar[codes]
+        slope = float(dx @ dy) / float(dx @ dx) if float(dx @ dx) > 0 else 0.0
     n = len(pick)
     ncol = min(int(ncols), n)
     nrow = -(-n // ncol)
@@ -160,7 +172,9 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
         grid = np.array([xv.min(), xv.max()])
         a.scatter(xv[rows], y[rows], s=10, color="0.3")
         a.plot(grid, np.polyval(common, grid), color="C1", ls="--", label="complete pooling")
-        if np.unique(xv[rows]).size >= 2:
+        if not varying:
+            a.plot(grid, ybar[j] + slope * (grid - xbar[j]), color="C2", ls=":", label="no pooling")
+        elif np.unique(xv[rows]).size >= 2:
             own = np.polyfit(xv[rows], y[rows], 1)
             a.plot(grid, np.polyval(own, grid), color="C2", ls=":", label="no pooling")
         a.plot(grid, b["(Intercept)"].iloc[j] + b[x].iloc[j] * grid, color="C0",
