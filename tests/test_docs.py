@@ -44,12 +44,20 @@ def run_blocks(blocks: list[str], where: str) -> None:
     plt.close("all")
 
 
-def test_every_page_is_in_the_table_of_contents():
-    text = "\n".join(p.read_text(encoding="utf-8") for p in [DOCS / "index.rst", *DOCS.rglob("index.md")])
-    for page in PAGES:
-        stem = Path(page).with_suffix("").as_posix()
-        name = Path(page).stem
-        assert stem in text or (f"\n{name}\n" in text and "index" not in name), page
+def test_readme_quick_start_prints_what_the_readme_shows(capsys):
+    """The README's first command, run as the CLI runs it, prints the output block under it."""
+    from multilevel.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"```bash\npip install \. && multilevel (fit .*)\n", readme).group(1)
+    shown = re.search(r"```text\n(.*?)```", readme, flags=re.S).group(1)
+    import shlex
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(shlex.split(command)) == 0
+    printed = capsys.readouterr().out
+    assert printed.split("\n") == shown.split("\n")
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(DOCS / p)])
@@ -99,7 +107,7 @@ def test_site_builds_with_the_gallery_run(tmp_path):
         capture_output=True, text=True, timeout=1800, env=env)
     assert out.returncode == 0, out.stderr[-4000:]
     pages = sorted((tmp_path / "html" / "auto_examples").glob("plot_*.html"))
-    assert len(pages) == 4
+    assert [p.stem for p in pages] == sorted(p.stem for p in (DOCS / "gallery").glob("plot_*.py"))
     for page in pages:
         assert "sphx-glr-single-img" in page.read_text(encoding="utf-8") or \
             "sphx-glr-multi-img" in page.read_text(encoding="utf-8"), page.name

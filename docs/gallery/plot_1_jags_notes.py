@@ -15,6 +15,9 @@ The anorexia data are bundled. The NELS-88 subset and the GSS items are not
 public: the NELS data below are simulated in the notes' shape (20 schools, math
 on homework and SES, a public-school indicator), and ``rasch5`` is a simulated
 stand-in for the GSS items; their numbers are therefore not the notes'.
+
+The page imports the notes' priors from ``examples/`` and so runs from a
+checkout of the repository.
 """
 
 # %%
@@ -61,10 +64,10 @@ for name, (formula, slope) in MODELS.items():
 
 # %%
 # The notes' Model 5: ``g0`` 77.7, ``g1`` (time) 2.8, ``g2`` (rx1) 2.3, ``g3``
-# (rx3) 4.2, ``sigma`` 5.2, ``tau1`` 2.5. Trace and density plots, as
-# ``plot(model5.runjags)``:
+# (rx3) 4.3, ``sigma`` 5.2, ``ptau0`` 126.7 (a long right tail), ``tau1`` 2.5.
+# Trace and density plots, as ``plot(model5.runjags)``:
 m5 = posts["Model 5"]
-shown = ["b_Intercept", "b_time", "b_rx1", "b_rx3", "sigma", "sd_girl__time"]
+shown = ["b_Intercept", "b_time", "b_rx1", "b_rx3", "sigma", "ptau0", "sd_girl__time"]
 fig = ml.plots.trace(m5, params=shown)
 fig = ml.plots.density(m5, params=shown)
 
@@ -91,6 +94,7 @@ nels_models = {"NELS Model 1": "math ~ homework + (1 | school)",
                "NELS Model 2": "math ~ homework + (1 + homework || school)",
                "NELS Model 4": "math ~ homework + ses + public + homework:public + (1 + homework | school)"}
 sd_y = nels.math.std()
+nels_posts = {}
 for name, formula in nels_models.items():
     priors = {"Intercept": ml.priors.normal(0, precision=1 / (100 * sd_y ** 2)),
               "b": ml.priors.normal(0, precision=1 / (100 * sd_y ** 2)),
@@ -98,8 +102,14 @@ for name, formula in nels_models.items():
     post = ml.bayes(formula, nels, center=False, priors=priors, chains=4, draws=DRAWS,
                     warmup=DRAWS, seed=2, progress=False)
     print(f"== {name}: {formula}")
-    print(post.summary(style="jags"))
-fig = ml.plots.trace(post, params="sd_")
+    print(post.summary(style="jags", names={"b_Intercept": "g0", "b_homework": "g1",
+                                            "sd_school__Intercept": "tau"}))
+    nels_posts[name] = post
+
+# %%
+# The notes' trace and density of Model 1's ``tau``:
+fig = ml.plots.trace(nels_posts["NELS Model 1"], params="sd_school__Intercept")
+fig = ml.plots.density(nels_posts["NELS Model 1"], params="sd_school__Intercept")
 
 # %%
 # A multilevel logistic regression that is a Rasch model
@@ -112,4 +122,11 @@ rasch_post = rasch_main(persons=400, draws=DRAWS)
 items = ml.datasets.load("rasch5")
 rasch_fit = ml.glmer("y ~ 0 + item + (1 | person)", items[items.person.astype(int) <= 400])
 print(ml.irt.rasch(rasch_fit).items.round(3))
-ax = ml.plots.item_curves(rasch_fit)
+
+# %%
+# The notes' trace and density of ``bd`` (item d) and ``tau``, and the five
+# items' characteristic curves at the posterior mean difficulties (a person of
+# average ability at 0).
+fig = ml.plots.trace(rasch_post, params=["b_itemd", "tau"])
+fig = ml.plots.density(rasch_post, params=["b_itemd", "tau"])
+ax = ml.plots.item_curves(rasch_post)

@@ -9,6 +9,8 @@ FALSE)``: a random intercept (M1), plus gender (M2), and a random slope of
 gender correlated with the intercept (M3). It shows the schools' BLUPs and the
 shrinkage factor, and draws complete-, no- and partial-pooling lines for eight
 schools; then it fits the same models by full Bayes with rstanarm's defaults.
+The Bayesian part imports the models from ``examples/`` and so runs from a
+checkout of the repository.
 """
 
 # %%
@@ -51,8 +53,9 @@ print(m2.shrinkage().head(6))
 
 # %%
 # Complete, no and partial pooling for the notes' eight schools: the pooled
-# regression line, each school's own intercept with the common slope, and the
-# mixed model's lines in between. As the notes do (``x <- as.numeric(female) - 1``),
+# regression line (``lm(course ~ female)``), each school's own intercept with the
+# common slope (``lm(course ~ 0 + school + female)``), and the mixed model's lines
+# in between. As the notes do (``x <- as.numeric(female) - 1``),
 # gender is drawn as a 0/1 number; the fit with it is M2 again.
 schools = ["65385", "68207", "60729", "67051", "50631", "60427", "64321", "68137"]
 gcse["femaleF"] = (gcse["female"] == "F").astype(float).where(gcse["female"].notna())
@@ -85,7 +88,6 @@ from bayes_gcsemv_rstanarm import main as rstanarm_models  # noqa: E402
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ml.bayes.SamplerWarning)
     posts = rstanarm_models(draws=DRAWS)
-print(posts["M3"].prior_summary())
 fig = ml.plots.caterpillar(posts["M3"])
 icc = posts["M1"].icc()["icc_school"]
 print(f"ICC of M1: posterior mean {np.mean(icc):.3f}, 95% interval "

@@ -58,7 +58,7 @@ print(m3.anova())
 # ---------------------------------------------------
 # The notes' model 4: ``math ~ 1 + mses + sector + ses + ses*mses + ses*sector +
 # (1 + ses | schoolid)``: intercept 12.1026, mses 3.3225, sector 1.1882, ses
-# 2.9057, mses:ses 0.8476, sector:ses -1.5793 (on 4346.8 df). lme4 reports this
+# 2.9057, mses:ses 0.8476, sector:ses -1.5793 (on 4346.7 df). lme4 reports this
 # fit as singular (the intercept-slope correlation at 1); so does this fit.
 m4 = ml.lmer("math ~ 1 + mses + sector + ses + ses*mses + ses*sector + (1 + ses | schoolid)", lee)
 print(m4)
@@ -68,6 +68,8 @@ print(m4.anova())
 # Each school's intercept ``beta_0j = 12.1026 + 3.3225 mses_j + 1.1882 sector_j + u_0j``
 # and slope ``beta_1j = 2.9057 + 0.8476 mses_j - 1.5793 sector_j + u_1j``, as the
 # notes compute them in a loop, their histograms, and the 160 lines over the data.
+# (The notes' loop writes ``2.3225*mses``, a slip for the fitted 3.3225; the
+# histogram of ``beta0`` here uses the fitted value.)
 coefs = m4.group_coefficients()
 print(coefs.head())
 fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))

@@ -14,7 +14,8 @@ proportion of Black students in the class, with white and with Black teachers.
 
 The notes' data are not public: the data are simulated (seeded) from
 coefficients equal to the notes' posterior means, so the posterior can be
-checked against known values (the ``true`` column).
+checked against known values (the ``true`` column). The page imports the
+simulation from ``examples/`` and so runs from a checkout of the repository.
 """
 
 # %%
@@ -27,7 +28,7 @@ import multilevel as ml
 
 # examples/ beside docs/ (sphinx-gallery runs a page from docs/gallery, without __file__)
 sys.path.insert(0, str(Path(globals().get("__file__", "page.py")).resolve().parents[2] / "examples"))
-from bayes_classroom_brms import FORMULA, main, simulate, teachers_figure  # noqa: E402
+from bayes_classroom_brms import FORMULA, main, simulate  # noqa: E402
 
 DRAWS = int(os.environ.get("MULTILEVEL_DOCS_DRAWS", 1000))
 print(FORMULA)
@@ -35,7 +36,10 @@ print(simulate().head())
 
 # %%
 # The flat formula by full Bayes with brms's default priors, summarised with
-# 90% intervals as the notes do, and the gammas beside the values simulated.
+# 90% intervals as the notes do, the gammas beside the values simulated, and
+# the notes' figure: expected scores with 90% intervals for white and Black
+# students against the proportion of Black students in the class, with white
+# and with Black teachers.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ml.bayes.SamplerWarning)
     post = main(draws=DRAWS)
@@ -44,7 +48,3 @@ with warnings.catch_warnings():
 # The scales and the 4 x 4 correlation matrix of the class effects
 print(post.table(prob=0.9).filter(regex="^(sd|cor)_", axis=0).round(3))
 
-# %%
-# The notes' figure: expected scores, 90% intervals, white and Black students,
-# against the proportion of Black students, with white and with Black teachers.
-fig = teachers_figure(post)

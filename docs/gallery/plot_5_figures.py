@@ -2,7 +2,8 @@
 Every figure, once
 ==================
 
-Each function of ``ml.plots`` drawn once on the bundled data: the random
+Each function of ``ml.plots`` drawn once on the bundled data (the caterpillar
+twice: of a likelihood fit and of a posterior): the random
 effects (caterpillar, QQ), the fit's checks (residuals, shrinkage), the lines
 per group (group lines, pooling), effects and marginal means, the MCMC figures
 (trace, rank, density, posterior predictive check) and item characteristic
