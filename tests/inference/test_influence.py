@@ -119,6 +119,7 @@ GLMM_FITS = {
     "cbpp_probit": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", {"link": "probit"}),
     "grouseticks": ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", "grouseticks", {"family": "poisson"}),
     "verbagg": ("r2 ~ Anger + Gender + btype + (1 | id) + (1 | item)", "verbagg", {}),
+    "cbpp_nagq0": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", {"nagq": 0}),
 }
 
 

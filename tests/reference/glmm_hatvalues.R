@@ -17,6 +17,7 @@
 #   grouseticks: TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)          poisson
 #   cbpp_probit: the cbpp model with the probit link
 #   verbagg:     r2 ~ Anger + Gender + btype + (1 | id) + (1 | item)            bernoulli, crossed
+#   cbpp_nagq0:  the cbpp model with nAGQ = 0
 
 suppressPackageStartupMessages({
   library(lme4)
@@ -34,7 +35,9 @@ fits <- list(
   grouseticks = glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION), grouse, family = poisson),
   cbpp_probit = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
                       family = binomial(link = "probit")),
-  verbagg = glmer(r2 ~ Anger + Gender + btype + (1 | id) + (1 | item), verb, family = binomial)
+  verbagg = glmer(r2 ~ Anger + Gender + btype + (1 | id) + (1 | item), verb, family = binomial),
+  cbpp_nagq0 = glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, family = binomial,
+                     nAGQ = 0)
 )
 out <- list(lme4_version = as.character(packageVersion("lme4")))
 for (nm in names(fits)) {

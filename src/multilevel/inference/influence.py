@@ -45,9 +45,6 @@ def _glmm_weights(fit, kind: str) -> tuple[np.ndarray, np.ndarray]:
     if getattr(fam, "zero_inflated", False) or len(getattr(fit, "dispersion", ())):
         raise ValueError(f"hat values of a GLMM are available for families without a dispersion "
                          f"parameter or zero inflation (binomial, poisson), not this {fam.name} fit")
-    if fit.nagq == 0:
-        raise ValueError("hat values need the Laplace or quadrature fit's conditional modes "
-                         "(nagq >= 1), not nagq = 0")
     _, wu, _ = fam.working(fit.design.y, fit._pirls.eta, fit._pirls.mu)
     w = fit._prior * wu
     return w, np.sqrt(w if kind == "leverage" else fit._prior)
