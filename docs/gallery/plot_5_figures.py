@@ -3,7 +3,7 @@ Every figure, once
 ==================
 
 Each function of ``ml.plots`` drawn once on the bundled data (the caterpillar
-twice: of a likelihood fit and of a posterior): the random
+and the forest plot twice: of a likelihood fit and of a posterior): the random
 effects (caterpillar, QQ), the fit's checks (residuals, shrinkage), the lines
 per group (group lines, pooling), effects and marginal means, the MCMC figures
 (trace, rank, density, posterior predictive check) and item characteristic
@@ -39,6 +39,10 @@ fig = ml.plots.group_lines(fit, "ses")
 fig = ml.plots.pooling(fit, "ses")
 
 # %%
+# The fixed effects with their 95% Wald intervals (``method="profile"`` for profile ones).
+fig = ml.plots.forest(fit, params=["mses", "sector", "ses"])
+
+# %%
 # The fitted effect of SES by sector with its 95% band, and marginal means.
 fig = ml.plots.effects(fit, "ses", by="sector")
 exam = ml.datasets.load("exam")
@@ -46,14 +50,15 @@ means = ml.emmeans(ml.lmer("normexam ~ standLRT + sex + schgend + (1 | school)",
 fig = ml.plots.emm(means)
 
 # %%
-# A Bayesian fit: trace and rank plots per chain, posterior densities, and the
-# posterior predictive check.
+# A Bayesian fit: trace and rank plots per chain, medians with 50% and 95%
+# intervals (forest), posterior densities, and the posterior predictive check.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ml.bayes.SamplerWarning)
     post = ml.bayes("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"),
                     chains=4, draws=DRAWS, warmup=DRAWS, seed=1, progress=False)
 fig = ml.plots.trace(post)
 fig = ml.plots.rank(post)
+fig = ml.plots.forest(post, params=["b_Days", "sd_", "sigma"])
 fig = ml.plots.density(post, "b_")
 fig = ml.plots.ppc(post)
 fig = ml.plots.caterpillar(post)

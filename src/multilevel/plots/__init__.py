@@ -14,6 +14,7 @@ _WHERE: dict[str, str] = {
     "density": "mcmc",
     "effects": "marginal",
     "emm": "marginal",
+    "forest": "forest_plot",
     "group_lines": "lines",
     "item_curves": "irt",
     "pooling": "lines",
