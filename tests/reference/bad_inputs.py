@@ -512,6 +512,8 @@ for code, words in [
     ("ml.emmeans(GF, 'period').contrast('trt.vs.ctrl', ref=9)", ("ref",)),
     ("ml.emmeans(GF, 'period', level=95)", ("level",)),
     ("ml.effects(LF, 'Days', n=1)", ("n",)),
+    ("ml.emmeans(GF, 'period', cov_reduce='max')", ("cov_reduce",)),
+    ("ml.emmeans(LF, 'Days', cov_reduce={'Subject': 'range'})", ("cov_reduce", "Subject")),
     ("LF.hatvalues(kind='glm')", ("kind",)), ("GF.cooks_distance(kind=1)", ("kind",)),
     ("ml.glmer('incidence ~ period + (1 | herd)', CB, family='negative_binomial').hatvalues()", ("dispersion",)),
     ("ml.report(S)", ("fit",)), ("ml.report(LF, confint='bayes')", ("confint",)),

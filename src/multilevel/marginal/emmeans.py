@@ -120,7 +120,7 @@ def _labels(rg: ReferenceGrid, facs: list[str]) -> pd.DataFrame:
 
 
 def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: str = "link",
-            df: str | None = None, level: float = 0.95) -> EMMTable:
+            df: str | None = None, level: float = 0.95, cov_reduce=None) -> EMMTable:
     """Estimated marginal means of a fitted model, as R's ``emmeans``.
 
     Parameters
@@ -156,6 +156,11 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         ``pbkrtest.limit`` is raised, this does not).
     level : float
         Confidence level.
+    cov_reduce : {"mean", "median", "range"}, callable or dict, optional
+        emmeans' ``cov.reduce``: the values of the covariates not in ``at``:
+        their mean (default), median, minimum and maximum (``"range"``: the
+        covariate becomes a dimension of the grid, averaged over), a function
+        of the column's values, or a dict of these by covariate.
 
     Returns
     -------
@@ -183,7 +188,8 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     if type not in ("link", "response"):
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     specs, by = _parse_specs(specs, by)
-    rg = reference_grid(est.design, at)  # cells weigh their row counts, as emmeans' .wgt. (not prior weights)
+    # cells weigh their row counts, as emmeans' .wgt. (not prior weights)
+    rg = reference_grid(est.design, at, cov_reduce=cov_reduce)
     fam = _family(est, rg, specs, by, weights, type, level)
     return EMMTable.from_family(fam)
 
@@ -227,7 +233,7 @@ def _family(est, rg, specs, by, weights, type, level, slope=None) -> Family:
 
 
 def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equal",
-             df: str | None = None, level: float = 0.95) -> EMMTable:
+             df: str | None = None, level: float = 0.95, cov_reduce=None) -> EMMTable:
     """Estimated marginal trends: the slope of a covariate at each level of ``specs`` (R's ``emtrends``).
 
     The derivative of the reference grid's predictions with respect to
@@ -242,9 +248,10 @@ def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equ
     specs : str, list of str, or formula string
     var : str
         A numeric predictor of the fixed part.
-    by, at, weights, df, level
+    by, at, weights, df, level, cov_reduce
         As :func:`emmeans`; ``at`` may give ``var`` the values where the
-        slopes are taken (for polynomials and other curves).
+        slopes are taken (for polynomials and other curves), otherwise its
+        mean; ``cov_reduce`` sets the other covariates.
 
     Returns
     -------
@@ -273,8 +280,8 @@ def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equ
     h = 1e-3 * float(np.nanmax(x) - np.nanmin(x)) or 1e-3
     at = dict(at or {})
     base = np.atleast_1d(np.asarray(at.get(var, np.nanmean(x)), dtype=float))
-    rg = reference_grid(design, {**at, var: base})
-    up = reference_grid(design, {**at, var: base + h})
+    rg = reference_grid(design, {**at, var: base}, cov_reduce=cov_reduce)
+    up = reference_grid(design, {**at, var: base + h}, cov_reduce=cov_reduce)
     if np.allclose(up.linfct, rg.linfct):
         raise ValueError(f"{var!r} does not enter the fixed part of the model")
     if var not in rg.variables:

@@ -149,7 +149,39 @@ def _term_variables(design, names: list[str]) -> tuple:
     return tuple(out)
 
 
-def _covariate_values(data: pd.DataFrame, name: str, at: dict) -> tuple:
+_REDUCERS = {"mean": lambda x: np.mean(x), "median": lambda x: np.median(x),
+             "range": lambda x: (np.min(x), np.max(x))}
+
+
+def check_cov_reduce(cov_reduce):
+    """``cov_reduce`` as emmeans' ``cov.reduce``: "mean" (the default), "median",
+    "range" (the minimum and the maximum), a function of the column's values giving
+    one number or several, or a dict of them by covariate (the others at their mean).
+
+    Examples
+    --------
+    >>> [float(v) for v in check_cov_reduce("range")["*"](np.array([3.0, 1.0, 2.0]))]
+    [1.0, 3.0]
+    """
+    if isinstance(cov_reduce, dict):
+        out = {"*": _REDUCERS["mean"]}
+        for k, v in cov_reduce.items():
+            if not isinstance(k, str):
+                raise TypeError(f"cov_reduce's keys must be covariate names, not {short_repr(k)}")
+            out[k] = check_cov_reduce(v)["*"]
+        return out
+    if isinstance(cov_reduce, str):
+        if cov_reduce not in _REDUCERS:
+            raise ValueError(f"cov_reduce must be 'mean', 'median', 'range', a function or a dict of them, "
+                             f"not {cov_reduce!r}")
+        return {"*": _REDUCERS[cov_reduce]}
+    if callable(cov_reduce):
+        return {"*": cov_reduce}
+    raise TypeError(f"cov_reduce must be 'mean', 'median', 'range', a function or a dict of them, "
+                    f"not {short_repr(cov_reduce)}")
+
+
+def _covariate_values(data: pd.DataFrame, name: str, at: dict, reduce=None) -> tuple:
     if name in at:
         try:
             vals = np.atleast_1d(np.asarray(at[name], dtype=float))
@@ -159,7 +191,18 @@ def _covariate_values(data: pd.DataFrame, name: str, at: dict) -> tuple:
         if vals.size == 0 or not np.all(np.isfinite(vals)):
             raise ValueError(f"at={{{name!r}: ...}} must give finite numbers")
         return tuple(float(v) for v in vals)
-    return (float(np.mean(np.asarray(data[name], dtype=float))),)
+    x = np.asarray(data[name], dtype=float)
+    x = x[np.isfinite(x)]
+    if reduce is None:
+        return (float(np.mean(x)),)
+    fn = reduce.get(name, reduce["*"])
+    try:
+        vals = np.atleast_1d(np.asarray(fn(x), dtype=float)).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cov_reduce for {name!r} must give numbers from the column's values: {exc}") from None
+    if vals.size == 0 or not np.all(np.isfinite(vals)):
+        raise ValueError(f"cov_reduce for {name!r} must give finite numbers, not {short_repr(vals)}")
+    return tuple(dict.fromkeys(float(v) for v in vals))
 
 
 def _factor_values(name: str, levels: tuple, at: dict) -> tuple:
@@ -239,7 +282,7 @@ def _model_matrix(spec, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(spec.get_model_matrix(frame, na_action="ignore", output="numpy"), dtype=float)
 
 
-def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
+def reference_grid(design, at: dict | None = None, cov_reduce=None) -> ReferenceGrid:
     """The reference grid of a fitted design (see the module's description).
 
     Parameters
@@ -249,6 +292,9 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
     at : dict, optional
         Values for predictors: numbers for covariates (several values make
         the covariate a dimension of the grid), a subset of levels for factors.
+    cov_reduce : str, callable or dict, optional
+        The values of covariates not in ``at`` (see :func:`check_cov_reduce`);
+        their mean by default.
 
     Returns
     -------
@@ -266,9 +312,15 @@ def reference_grid(design, at: dict | None = None) -> ReferenceGrid:
         raise ValueError("this fit does not keep its data; a reference grid needs the rows it was fitted to")
     names, levels = _formula_variables(design)
     at = _check_at(at, names)
+    reduce = None if cov_reduce is None else check_cov_reduce(cov_reduce)
+    if reduce is not None:
+        unknown = [k for k in reduce if k != "*" and (k not in names or levels[k] is not None)]
+        if unknown:
+            raise ValueError(f"cov_reduce names {unknown[0]!r}, which is not a covariate of the fixed part "
+                             f"({', '.join(v for v in names if levels[v] is None) or 'none'})")
     variables = {}
     for v in names:
-        variables[v] = (_covariate_values(data, v, at) if levels[v] is None
+        variables[v] = (_covariate_values(data, v, at, reduce) if levels[v] is None
                         else _factor_values(v, levels[v], at))
     factors = tuple(v for v in names if levels[v] is not None)
     frame = expand_grid(variables, factors)
