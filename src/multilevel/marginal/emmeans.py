@@ -62,6 +62,7 @@ def _weights(rg: ReferenceGrid, facs: list[str], weights) -> tuple[np.ndarray, l
     counts = rg.counts.copy()
     if np.all(counts == 0):
         counts = counts + 1
+    valid = rg.valid if rg.valid is not None else np.ones(len(rg.frame), dtype=bool)
     # cells of each mean: axes ordered (use..., avg..., others of size 1)
     order = use + avg + [i for i in range(len(dims)) if i not in use and i not in avg]
     cells = np.transpose(idx, order) if names else idx
@@ -77,8 +78,8 @@ def _weights(rg: ReferenceGrid, facs: list[str], weights) -> tuple[np.ndarray, l
             raise ValueError(f"unknown weights={weights!r}; choose one of {', '.join(WEIGHTS)} "
                              "or give one number per averaged cell")
         c = counts[cells]  # (n_use, n_avg)
-        if w_name == "equal":
-            w = np.ones_like(c)
+        if w_name == "equal":  # every cell of the grid (within its nest)
+            w = valid[cells].astype(float)
         elif w_name == "proportional":
             w = np.broadcast_to(c.sum(axis=0), c.shape)
         elif w_name == "outer":
@@ -93,6 +94,7 @@ def _weights(rg: ReferenceGrid, facs: list[str], weights) -> tuple[np.ndarray, l
             raise ValueError(f"weights must be one of {', '.join(WEIGHTS)} or {n_avg} non-negative "
                              "numbers, one per averaged cell")
         w = np.broadcast_to(vec, (n_use, n_avg))
+    w = w * valid[cells]  # cells outside their nests take no weight
     total = w.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.where(total > 0, w / total, np.nan)
@@ -197,12 +199,19 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
 def _family(est, rg, specs, by, weights, type, level, slope=None) -> Family:
     """The family of marginal means of ``specs`` (and ``by``) over a reference grid; with
     ``slope = (grid at x + h, h)`` their derivatives in x instead (emtrends)."""
-    facs = specs + by
-    unknown = [f for f in facs if f not in rg.variables]
+    unknown = [f for f in specs + by if f not in rg.variables]
     if unknown:
         raise ValueError(f"{unknown[0]!r} is not a predictor of the fixed part; the reference grid "
                          f"has {', '.join(rg.variables) or 'no variables'}")
+    # a nested factor's means come with its nest (emmeans' "B A" columns for B %in% A)
+    nests = rg.nests or {}
+    specs = specs + [o for f in specs + by for o in nests.get(f, ()) if o not in specs + by]
+    facs = specs + by
     W, averaged = _weights(rg, facs, weights)
+    labels = _labels(rg, facs)
+    if nests:  # only the cells within their nests, as emmeans' grid holds them
+        keep = W @ rg.valid.astype(float) > 0
+        W, labels = W[keep], labels.loc[keep].reset_index(drop=True)
     good = np.all(np.isfinite(W), axis=1)
     Wz = np.where(np.isfinite(W), W, 0.0)
     L = Wz @ rg.linfct
@@ -216,6 +225,9 @@ def _family(est, rg, specs, by, weights, type, level, slope=None) -> Family:
     notes = []
     if averaged:
         notes.append(f"Results are averaged over the levels of: {', '.join(averaged)}")
+    if nests:
+        notes.append("NOTE: A nesting structure was detected in the fitted model: "
+                     + ", ".join(f"{i} %in% {' * '.join(o)}" for i, o in nests.items()))
     if any(set(facs) < t for t in rg.terms):
         notes.append("NOTE: Results may be misleading due to involvement in interactions")
     scale = "link"
@@ -228,7 +240,7 @@ def _family(est, rg, specs, by, weights, type, level, slope=None) -> Family:
                       f"{est.design.response_name!r}: the transformation is not undone", UserWarning,
                       stacklevel=2)
     return Family(est=est, L=L, offset=offset, Lfull=Lfull, null_basis=rg.null_basis,
-                  labels=_labels(rg, facs), by=tuple(by), kind="emmeans", scale=scale, adjust="none",
+                  labels=labels, by=tuple(by), kind="emmeans", scale=scale, adjust="none",
                   notes=tuple(notes), level=level, missing=None if good.all() else ~good)
 
 

@@ -52,6 +52,13 @@ class ReferenceGrid:
         mean of an ``offset=`` argument).
     terms : tuple of frozenset
         The variables of each fixed-effects term.
+    nests : dict
+        Factor -> the factors it is nested in (emmeans' ``B %in% A``): every
+        level of ``B`` occurs with one level of ``A`` in the data, and every
+        term with ``B`` has ``A`` too. Empty without nesting.
+    valid : ndarray of bool (cells,)
+        Cells whose nested factors sit in their own nest (emmeans keeps only
+        these); all True without nesting.
 
     Examples
     --------
@@ -74,6 +81,8 @@ class ReferenceGrid:
     counts: np.ndarray
     offset: np.ndarray | None
     terms: tuple
+    nests: dict = None
+    valid: np.ndarray = None
 
 
 def _formula_variables(design) -> tuple[list[str], dict[str, tuple | None]]:
@@ -343,9 +352,45 @@ def reference_grid(design, at: dict | None = None, cov_reduce=None) -> Reference
             size = np.maximum(np.linalg.norm(full, axis=1), 1.0)
             estimable = np.linalg.norm(full @ N, axis=1) <= ESTIMABLE_TOL * size
     counts = _cell_counts(data, frame, factors)
+    terms = _term_variables(design, names)
+    nests = find_nests(data, factors, terms)
+    valid = np.ones(len(frame), dtype=bool)
+    for inner, outers in nests.items():
+        for outer in outers:
+            valid &= _cell_counts(data, frame, (inner, outer)) > 0
     return ReferenceGrid(variables=variables, factors=factors, frame=frame, linfct=linfct,
                          linfct_full=full, null_basis=N, estimable=estimable, counts=counts,
-                         offset=_offsets(design, frame), terms=_term_variables(design, names))
+                         offset=_offsets(design, frame), terms=terms, nests=nests, valid=valid)
+
+
+def find_nests(data: pd.DataFrame, factors: tuple[str, ...], terms: tuple) -> dict:
+    """The nesting of the fixed part's factors, as emmeans detects it: ``B`` is nested in
+    ``A`` when every level of ``B`` in the data occurs with one level of ``A`` only and
+    every model term with ``B`` also has ``A`` (``y ~ A + A:B``).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"A": ["a", "a", "b", "b"], "B": ["x", "y", "z", "w"]})
+    >>> find_nests(d, ("A", "B"), (frozenset({"A"}), frozenset({"A", "B"})))
+    {'B': ('A',)}
+    >>> find_nests(d, ("A", "B"), (frozenset({"A"}), frozenset({"B"})))
+    {}
+    """
+    nests: dict = {}
+    for inner in factors:
+        with_inner = [t for t in terms if inner in t]
+        if not with_inner:
+            continue
+        outers = []
+        for outer in factors:
+            if outer == inner or not all(outer in t for t in with_inner):
+                continue
+            pairs = data[[inner, outer]].dropna().astype(str).drop_duplicates()
+            if len(pairs) and pairs[inner].is_unique and pairs[outer].nunique() > 1:
+                outers.append(outer)
+        if outers:
+            nests[inner] = tuple(outers)
+    return nests
 
 
 def _cell_counts(data: pd.DataFrame, frame: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
