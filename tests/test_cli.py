@@ -217,6 +217,19 @@ def test_the_report_command_writes_the_report_and_no_summary(capsys, tmp_path):
     assert status == 2 and "the report is an HTML file: give a name ending in .html" in err
     status, _, err = run(capsys, "report", SLEEP, "--data", "sleepstudy")
     assert status == 2
+    status, _, err = run(capsys, "report", SLEEP, "--data", "sleepstudy", "--method", "bayes",
+                         "--confint", "boot", "--out", str(tmp_path / "b.html"))
+    assert status == 2 and "--confint is for likelihood fits" in err
+
+
+def test_a_bootstrap_from_the_command_line_is_seeded_and_recorded(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    argv = ["fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy", "--confint", "boot",
+            "--seed", "7", "--report", str(tmp_path / "boot.html")]
+    first = run(capsys, *argv)[1]
+    second = run(capsys, *argv)[1]
+    assert first == second  # the same simulations: --seed
+    assert "1000 simulations, seed 7" in (tmp_path / "boot.html").read_text(encoding="utf-8")
 
 
 def test_bayes_from_the_command_line(capsys):

@@ -218,7 +218,7 @@ def _check_options(args, method: str) -> None:
             raise ValueError(f"cannot write the report {args.report}: the folder {folder} does not exist")
 
 
-def _fit(args, quiet: bool = False, report_confint: str = "profile") -> int:
+def _fit(args, quiet: bool = False) -> int:
     """``multilevel fit``; ``quiet`` (``multilevel report``) prints no summary, only the
     warnings and where the report went."""
     method = _method(args)
@@ -227,7 +227,9 @@ def _fit(args, quiet: bool = False, report_confint: str = "profile") -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = _fit_model(args, data, method)
-        extra = fit.confint(method=args.confint) if args.confint else None
+        # the bootstrap's simulations seeded by --seed, so that they can be repeated
+        extra = (fit.confint(method=args.confint, **({"seed": args.seed} if args.confint == "boot" else {}))
+                 if args.confint else None)
         means = None
         if args.emmeans:
             from .marginal import emmeans
@@ -240,7 +242,7 @@ def _fit(args, quiet: bool = False, report_confint: str = "profile") -> int:
         from .report import report
 
         # the report keeps its own warnings (shown beside the parts that issued them)
-        report(fit, args.report, confint=args.confint or report_confint, ddf=args.ddf, intervals=extra)
+        report(fit, args.report, confint=args.confint or "profile", ddf=args.ddf, intervals=extra)
     seen = set()
     for w in caught:
         if issubclass(w.category, _QUIET):
@@ -281,10 +283,14 @@ def _fit(args, quiet: bool = False, report_confint: str = "profile") -> int:
 
 def _report_command(args) -> int:
     """``multilevel report``: the fit of ``multilevel fit ... --report FILE``, without the summary."""
-    args.report, confint = args.out, args.confint
-    args.out = None
-    args.confint = None if _method(args) == "bayes" else confint
-    return _fit(args, quiet=True, report_confint=confint)
+    args.report, args.out = args.out, None
+    if _method(args) == "bayes":
+        if args.confint is not None:
+            raise ValueError("--confint is for likelihood fits; a Bayesian fit's report shows its "
+                             "credible intervals")
+    elif args.confint is None:
+        args.confint = "profile"
+    return _fit(args, quiet=True)
 
 
 def _datasets(args) -> int:
@@ -333,7 +339,8 @@ def _model_options(p) -> None:
                    help="--method bayes: draws per chain after warmup (default 1000)")
     p.add_argument("--warmup", type=int, default=1000,
                    help="--method bayes: warmup iterations per chain (default 1000)")
-    p.add_argument("--seed", type=int, default=1, help="--method bayes: random seed (default 1)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="random seed of --method bayes and of --confint boot (default 1)")
     p.add_argument("--ml", action="store_true",
                    help="maximum likelihood instead of REML (as --method ml)")
     p.add_argument("--ddf", choices=["satterthwaite", "kenward-roger", "none"], default="satterthwaite",
@@ -394,7 +401,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _model_options(r)
     r.add_argument("--out", required=True, metavar="FILE.html", help="where the report is written")
-    r.add_argument("--confint", choices=["profile", "wald", "boot"], default="profile",
+    r.add_argument("--confint", choices=["profile", "wald", "boot"], default=None,
                    help="the intervals the report shows (default profile; likelihood fits)")
     r.set_defaults(run=_report_command, plot=None, json=False, anova=False, emmeans=None, type="link")
 

@@ -49,10 +49,16 @@ def test_posterior_rows_are_medians_with_inner_and_outer_intervals():
 def test_bad_arguments():
     fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
     with pytest.raises(ValueError, match="inner \\(0.95\\) must be below level"):
-        ml.plots.forest(fit, inner=0.95)
+        ml.plots.forest({"b_x": np.zeros((2, 10))}, inner=0.95)
     with pytest.raises(ValueError, match="no fixed effect named or starting with 'day'"):
         ml.plots.forest(fit, params="day")
     with pytest.raises(ValueError, match="method must be 'wald' or 'profile'"):
         ml.plots.forest(fit, method="boot")
     with pytest.raises(TypeError, match="fit must be a Posterior"):
         ml.plots.forest([1, 2])
+    assert ml.plots.forest(fit, level=0.5).axes  # inner is for posteriors only
+    wine = ml.datasets.load("wine")
+    with pytest.raises(ValueError, match="a clmm fit has Wald intervals only"):
+        ml.plots.forest(ml.clmm("rating ~ temp + contact + (1 | judge)", wine), method="profile")
+    with pytest.raises(ValueError, match="no fixed effects to draw"):
+        ml.plots.forest(ml.clmm("rating ~ 1 + (1 | judge)", wine))

@@ -66,6 +66,23 @@ def test_no_pooling_keeps_one_slope_when_only_the_intercept_varies():
         np.testing.assert_allclose(none.get_ydata(), a + coef[-1] * none.get_xdata(), rtol=1e-10)
 
 
+def test_pooling_lines_weigh_the_rows_as_the_fit_does():
+    d = ml.datasets.load("sleepstudy")
+    d["w"] = 1.0 + (d["Days"] % 3)
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", d, weights="w")
+    fig = ml.plots.pooling(fit, "Days", groups=["308"])
+    complete, none, _ = fig.axes[0].lines
+    x = complete.get_xdata()
+    sw = np.sqrt(d["w"])
+    np.testing.assert_allclose(complete.get_ydata(), np.polyval(np.polyfit(d.Days, d.Reaction, 1, w=sw), x))
+    # lm(Reaction ~ 0 + Subject + Days, weights = w): one slope, each subject's intercept
+    subjects = sorted(set(d["Subject"].astype(str)))
+    X = np.column_stack([(d["Subject"].astype(str).to_numpy()[:, None] == np.array(subjects)).astype(float),
+                         d["Days"]])
+    coef = np.linalg.lstsq(X * sw.to_numpy()[:, None], d["Reaction"] * sw, rcond=None)[0]
+    np.testing.assert_allclose(none.get_ydata(), coef[subjects.index("308")] + coef[-1] * x, rtol=1e-10)
+
+
 def test_refusals(sleep_fit):
     with pytest.raises(ValueError, match="'Subject' is not a level-1 predictor"):
         ml.plots.group_lines(sleep_fit, "Subject")

@@ -28,6 +28,8 @@ def _fit_rows(fit, params, level: float, method: str):
     """(labels, estimates, None, interval limits) of a likelihood fit's fixed effects."""
     est = fit.beta if type(fit).__name__.startswith("Clmm") else fit.fixef
     names = list(est.index)
+    if not names:
+        raise ValueError("the fit has no fixed effects to draw (a clmm fit's thresholds are not drawn)")
     if params is not None:
         wanted = [params] if isinstance(params, str) else params
         if not isinstance(wanted, (list, tuple)) or not wanted or not all(isinstance(p, str) for p in wanted):
@@ -39,6 +41,8 @@ def _fit_rows(fit, params, level: float, method: str):
                              f"the fit has {', '.join(names)}")
         names = keep
     if type(fit).__name__.startswith("Clmm"):
+        if method != "wald":
+            raise ValueError("a clmm fit has Wald intervals only (as ordinal's confint); use method='wald'")
         ci = fit.confint(level=level)
     else:
         ci = fit.confint(method=method, level=level, parm="beta_")
@@ -56,8 +60,8 @@ def forest(fit, params: str | Sequence[str] | None = None, level: float = 0.95, 
     (``level``, thin) equal-tailed interval of each scalar parameter, as
     bayesplot's ``mcmc_intervals`` and ArviZ's ``plot_forest``; for an lmer,
     glmer or clmm fit, the fixed effects with their confidence intervals
-    (``method``: ``"wald"`` or ``"profile"``, as ``fit.confint``). A dotted
-    line marks zero.
+    (``method``: ``"wald"`` or ``"profile"``, as ``fit.confint``; a clmm fit
+    has Wald's only). A dotted line marks zero.
 
     Parameters
     ----------
@@ -68,7 +72,7 @@ def forest(fit, params: str | Sequence[str] | None = None, level: float = 0.95, 
     level : float, default 0.95
         The outer interval's probability or confidence level.
     inner : float, default 0.5
-        The inner interval's probability (Bayesian fits).
+        The inner interval's probability (Bayesian fits; below ``level``).
     method : {"wald", "profile"}, default "wald"
         Confidence intervals of a likelihood fit.
     ax : matplotlib Axes, optional
@@ -88,12 +92,13 @@ def forest(fit, params: str | Sequence[str] | None = None, level: float = 0.95, 
     """
     level = as_probability(level, "level")
     inner = as_probability(inner, "inner")
-    if inner >= level:
+    posterior = hasattr(fit, "draws") or isinstance(fit, dict)
+    if posterior and inner >= level:
         raise ValueError(f"inner ({inner}) must be below level ({level}): the inner interval lies "
                          "inside the outer one")
     if method not in ("wald", "profile"):
         raise ValueError(f"method must be 'wald' or 'profile', not {short_repr(method)}")
-    if hasattr(fit, "draws") or isinstance(fit, dict):
+    if posterior:
         labels, mid, lo_in, outer, what = _posterior_rows(fit, params, level, inner)
     elif hasattr(fit, "fixef") and hasattr(fit, "confint"):
         labels, mid, lo_in, outer, what = _fit_rows(fit, params, level, method)

@@ -97,7 +97,8 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
     has the model's shape: where ``x`` has a random slope, least squares
     within the group alone (lme4's ``lmList``); where only the intercept
     varies, each group's own intercept with one common slope (R's
-    ``lm(y ~ 0 + group + x)``, as the GCSE notes draw it).
+    ``lm(y ~ 0 + group + x)``, as the GCSE notes draw it). Least squares are
+    weighted by the fit's prior weights (``weights=``).
 
     Parameters
     ----------
@@ -152,15 +153,19 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
             raise ValueError(f"groups: no level {short_repr(missing[0]) if missing else '(none given)'} "
                              f"of {group!r}; levels are e.g. {', '.join(labels[:5])}")
         pick = np.array([labels.index(str(g)) for g in wanted])
-    common = np.polyfit(xv, y, 1)
+    # least squares weighted by the fit's prior weights, as lm(..., weights = w)
+    wt = np.ones_like(y) if fit.design.weights is None else np.asarray(fit.design.weights, dtype=float)
+    common = np.polyfit(xv, y, 1, w=np.sqrt(wt))
     terms = group_terms(fit.design, group)[1]
     varying = any(x in t.columns for t in terms)
     if not varying:  # lm(y ~ 0 + group + x): the within-group slope, each group's intercept
-        n_g = np.maximum(sizes, 1)
-        xbar = np.bincount(codes, xv, minlength=len(b)) / n_g
-        ybar = np.bincount(codes, y, minlength=len(b)) / n_g
+        w_g = np.bincount(codes, wt, minlength=len(b))
+        w_g = np.where(w_g > 0, w_g, 1.0)
+        xbar = np.bincount(codes, wt * xv, minlength=len(b)) / w_g
+        ybar = np.bincount(codes, wt * y, minlength=len(b)) / w_g
         dx, dy = xv - xbar[codes], y - ybar[codes]
-        slope = float(dx @ dy) / float(dx @ dx) if float(dx @ dx) > 0 else 0.0
+        sxx = float(wt * dx @ dx)
+        slope = float(wt * dx @ dy) / sxx if sxx > 0 else 0.0
     n = len(pick)
     ncol = min(int(ncols), n)
     nrow = -(-n // ncol)
@@ -175,7 +180,7 @@ def pooling(fit, x: str, groups=None, group: str | None = None, ncols: int = 4):
         if not varying:
             a.plot(grid, ybar[j] + slope * (grid - xbar[j]), color="C2", ls=":", label="no pooling")
         elif np.unique(xv[rows]).size >= 2:
-            own = np.polyfit(xv[rows], y[rows], 1)
+            own = np.polyfit(xv[rows], y[rows], 1, w=np.sqrt(wt[rows]))
             a.plot(grid, np.polyval(own, grid), color="C2", ls=":", label="no pooling")
         a.plot(grid, b["(Intercept)"].iloc[j] + b[x].iloc[j] * grid, color="C0",
                label="partial pooling")

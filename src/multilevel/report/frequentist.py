@@ -305,6 +305,9 @@ def sections(fit, confint: str | None = "profile", level: float = 0.95, ddf: str
         out += _figure_sections(fit)
     call, settings = _call(fit, ddf)
     settings.update({"confint": confint or "none", "level": level})
+    boot = getattr(intervals, "attrs", {}).get("bootstrap") if intervals is not None else None
+    if boot is not None:
+        settings["bootstrap"] = f"{boot.nsim} simulations, seed {boot.seed}"
     out.append(reproduction_section(call, settings, ("numpy", "scipy", "pandas", "formulaic",
                                                      "matplotlib")))
     return out

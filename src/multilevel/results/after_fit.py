@@ -64,7 +64,8 @@ class AfterFit:
         return hatvalues(self, kind)
 
     def cooks_distance(self, kind: str = "leverage") -> pd.Series:
-        """Cook's distance of each row from the hat values (lme4's ``cooks.distance``).
+        """Cook's distance of each row from the hat values (lme4's ``cooks.distance``;
+        for a GLMM lme4's figures with ``kind="lme4"``, from its hat values).
 
         Examples
         --------
