@@ -254,6 +254,7 @@ def test_bayes_from_the_command_line(capsys):
     (["--method", "bayes", "--plot", "shrinkage", "--out", "x.png"], "--plot shrinkage takes a fit"),
     (["--family", "binomial", "--anova"], "--anova gives lmerTest's F tests"),
     (["--report", "fit.csv"], "the report is an HTML file: give a name ending in .html"),
+    (["--method", "bayes", "--optimizer", "cobyqa"], "--optimizer chooses the optimizer of a likelihood fit"),
 ])
 def test_bad_combinations_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)

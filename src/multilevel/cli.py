@@ -170,7 +170,8 @@ def _fit_model(args, data, method: str):
         if method == "agq" and nagq < 2:
             raise ValueError("--method agq needs --nagq of 2 or more (adaptive quadrature points)")
         return glmer(args.formula, data, family=args.family, link=args.link, nagq=nagq,
-                     weights=args.weights, offset=args.offset)
+                     weights=args.weights, offset=args.offset,
+                     optimizer="bobyqa" if args.optimizer == "auto" else args.optimizer)
     return bayes(args.formula, data, family=args.family, link=args.link, chains=args.chains,
                  draws=args.draws, warmup=args.warmup, seed=args.seed, weights=args.weights,
                  offset=args.offset, progress=sys.stderr.isatty())
@@ -201,6 +202,9 @@ def _check_options(args, method: str) -> None:
     if args.confint and bayes:
         raise ValueError("--confint is for likelihood fits; a Bayesian fit prints its "
                          "credible intervals in the summary")
+    if args.optimizer != "auto" and bayes:
+        raise ValueError("--optimizer chooses the optimizer of a likelihood fit; a Bayesian fit samples "
+                         "(--chains, --draws, --warmup)")
     if args.json and bayes:
         raise ValueError("--json is for likelihood fits; use the Python API's draws_df() for "
                          "a Bayesian fit")
@@ -350,8 +354,8 @@ def _model_options(p) -> None:
     p.add_argument("--offset", metavar="COL", help="column holding an offset")
     p.add_argument("--optimizer", default="auto",
                    choices=["auto", "bobyqa", "cobyqa", "nelder-mead"],
-                   help="optimizer for the covariance parameters (default: auto, BFGS with the exact "
-                        "gradient for one random-effects term, BOBYQA otherwise)")
+                   help="optimizer of a likelihood fit (default: auto; for lmer BFGS with the exact "
+                        "gradient for one random-effects term, BOBYQA otherwise; for a GLMM BOBYQA)")
 
 
 def _parser() -> argparse.ArgumentParser:
