@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import attempt, data_section, reproduction_section, settings_table
+from .common import attempt, checks_panel, data_section, reproduction_section, settings_table
 from .page import Section, figure, note, preformatted, table
 
 __all__ = ["sections"]
@@ -62,13 +62,9 @@ def _diagnostics_section(post, tab: pd.DataFrame | None) -> Section:
         for col in ("Bulk_ESS", "Tail_ESS"):
             if col in tab:
                 pairs[f"Smallest {col.replace('_', ' ')}"] = f"{float(tab[col].min()):.0f}"
-    body = settings_table(pairs)
-    if post.messages:
-        body += "".join(note(m, "warn") for m in post.messages)
-    else:
-        body += note("No divergences, tree-depth saturation, low E-BFMI, high R-hat or "
-                     "low effective sample size.", "ok")
-    return Section("Sampler diagnostics", body)
+    return Section("Sampler diagnostics", checks_panel(
+        pairs, post.messages, "No divergences, tree-depth saturation, low E-BFMI, high R-hat or "
+                              "low effective sample size."))
 
 
 def _icc_section(post, prob: float) -> Section:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .page import Section, note, table
 
-__all__ = ["Attempt", "attempt", "data_section", "reproduction_section", "settings_table"]
+__all__ = ["Attempt", "attempt", "checks_panel", "data_section", "reproduction_section", "settings_table"]
 
 
 class Attempt:
@@ -61,6 +61,15 @@ def attempt(what: str, fn) -> Attempt:
         if text not in seen:
             seen.append(text)
     return Attempt(value, failed + "".join(note(f"{what}: {t}", "warn") for t in seen))
+
+
+def checks_panel(pairs: dict, messages, clean: str) -> str:
+    """What was checked (a two-column table), then each message to act on, or ``clean``
+    in a green box when there is none."""
+    body = settings_table(pairs)
+    if messages:
+        return body + "".join(note(m, "warn") for m in messages)
+    return body + note(clean, "ok")
 
 
 def settings_table(pairs: dict) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .common import attempt, data_section, reproduction_section, settings_table
+from .common import attempt, checks_panel, data_section, reproduction_section, settings_table
 from .page import Section, figure, note, preformatted, table
 
 __all__ = ["sections"]
@@ -72,13 +72,9 @@ def _checks_section(fit) -> Section:
     if singular is not None:
         pairs["Singular (boundary) fit"] = "yes" if singular else "no"
     pairs["Messages"] = str(len(fit.messages))
-    body = settings_table(pairs)
-    if fit.messages:
-        body += "".join(note(m, "warn") for m in fit.messages)
-    else:
-        body += note("The optimizer converged and the checks at the optimum (gradient, "
-                     "Hessian, boundary) raised nothing.", "ok")
-    return Section("Convergence and singularity", body)
+    return Section("Convergence and singularity", checks_panel(
+        pairs, fit.messages, "The optimizer converged and the checks at the optimum (gradient, "
+                             "Hessian, boundary) raised nothing."))
 
 
 def _varcorr_display(vc: pd.DataFrame) -> pd.DataFrame:
