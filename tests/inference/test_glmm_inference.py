@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -164,3 +165,16 @@ def test_profile_of_a_correlated_term_matches_lme4():
         assert profiled(v) == pytest.approx(z, abs=2e-3)
     for limit, z in zip(ci.iloc[1], (-1.959964, 1.959964)):
         assert profiled(limit) == pytest.approx(z, abs=2e-3)
+
+
+def test_a_correlation_profile_toward_minus_one_finds_its_limit():
+    # the profile once restarted from the boundary (cor = -1, where the slope's SD went to
+    # zero) and stayed flat: the lower limit came out NaN where lme4's is -0.912
+    ref = json.loads((Path(__file__).parents[1] / "reference" / "glmm_profile_corr_slope.json").read_text())
+    d = pd.read_csv(Path(__file__).parents[1] / "reference" / "data" / "glmm_corr_slope.csv")
+    fit = ml.glmer("cbind(succ, fail) ~ x + (1 + x | g)", d)
+    assert fit.loglik >= ref["loglik"] - 1e-6  # lme4's optimum or a higher one
+    ci = fit.confint()
+    assert list(ci.index) == ref["parameters"]
+    np.testing.assert_allclose(ci.iloc[:, 0], ref["lower"], rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(ci.iloc[:, 1], ref["upper"], rtol=2e-3, atol=2e-3)

@@ -101,13 +101,19 @@ def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value
     bounds and the initial steps of ``free``; ``bounds`` the parameter's own.
     """
     lower_free, upper_free, step_free = box
-    state = {"free": free0.copy()}
     xtol = 1e-7 * float(np.min(step_free)) if step_free.size else 1e-10
+    # the other parameters' optima along the way out from the estimate: each profile point
+    # starts from the optimum of the nearest point between it and the estimate (a start from
+    # beyond it, at a boundary where a standard deviation has gone to zero, can leave the
+    # deviance flat in the parameter and the limit unfound)
+    path: list[tuple[float, np.ndarray]] = [(est, free0.copy())]
 
     def prof(v: float) -> float:
-        x, f, _, _ = _bobyqa(lambda free: dev(at_value(v, free)), state["free"], lower_free, upper_free,
+        inside = [(abs(u - v), free) for u, free in path if (u - est) * (v - est) >= 0 and abs(u - est) <= abs(v - est)]
+        start = min(inside, key=lambda t: t[0])[1] if inside else free0
+        x, f, _, _ = _bobyqa(lambda free: dev(at_value(v, free)), start, lower_free, upper_free,
                              step_free, xtol=xtol, ftol=1e-11)
-        state["free"] = x
+        path.append((v, x))
         return f
 
     def zeta(v: float) -> float:
@@ -116,17 +122,23 @@ def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value
 
     limits = []
     for sign, bound in ((-1.0, bounds[0]), (1.0, bounds[1])):
-        state["free"] = free0.copy()
         h, prev, found = step, est, None
         for _ in range(40):
             v = est + sign * h
             if bound is not None and sign * (v - bound) >= 0:
                 if sign * (est - bound) >= 0:  # the estimate is on the boundary
                     found = bound
-                elif sign * zeta(bound) < z:  # the profile does not reach the quantile before the boundary
-                    found = bound
+                    break
+                # at a correlation of exactly +-1 the covariance factor is singular and the
+                # deviance not finite: the profile is then taken just inside the boundary
+                edge, z_edge = bound, zeta(bound)
+                if not math.isfinite(z_edge):
+                    edge = bound - sign * 1e-6 * max(1.0, abs(bound))
+                    z_edge = zeta(edge)
+                if not math.isfinite(z_edge) or sign * z_edge < z:
+                    found = bound  # the profile does not reach the quantile before the boundary
                 else:
-                    lo, hi = (bound, prev) if sign < 0 else (prev, bound)
+                    lo, hi = (edge, prev) if sign < 0 else (prev, edge)
                     found = _root(lambda t: zeta(t) - sign * z, lo, hi, 1e-8)
                 break
             zv = zeta(v)
