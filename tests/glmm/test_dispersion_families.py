@@ -424,7 +424,7 @@ def test_icc_and_r2_of_negative_binomial_fits_match_performance(model_id, key):
     assert icc["adjusted"] == pytest.approx(ref["icc_adjusted"], abs=2e-4)
     assert icc["conditional"] == pytest.approx(ref["icc_conditional"], abs=2e-4)
     with pytest.raises(ValueError, match="ICC and R2 of a gamma model"):
-        _fit("cake_gamma_log").r2()
+        _fit("cake_gamma_inverse").r2()
 
 
 @pytest.mark.parametrize("case", ["cbpp", "sim"])

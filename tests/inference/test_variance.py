@@ -165,3 +165,32 @@ def test_shrinkage_group_choice_and_errors():
         shrinkage(s)
     with pytest.raises(ValueError, match="no random intercept"):
         shrinkage(s, "Subject")
+
+
+GAMMA_REF = json.loads((Path(__file__).parents[1] / "reference" / "performance_gamma.json").read_text())
+
+
+@pytest.mark.parametrize("name, formula, data", [
+    ("cake", "angle ~ recipe + temp + (1 | recipe:replicate)", "cake"),
+    ("sleep", "Reaction ~ Days + (1 | Subject)", "sleepstudy"),
+])
+def test_gamma_log_icc_and_r2_match_performance(name, formula, data):
+    ref = GAMMA_REF[name]
+    fit = ml.glmer(formula, ml.datasets.load(data), family="gamma", link="log")
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    icc, r2 = fit.icc(), fit.r2()
+    assert icc["adjusted"] == pytest.approx(ref["icc_adjusted"], rel=1e-5)
+    assert icc["conditional"] == pytest.approx(ref["icc_unadjusted"], rel=1e-5)
+    assert r2["conditional"] == pytest.approx(ref["r2_conditional"], rel=1e-5)
+    assert r2["marginal"] == pytest.approx(ref["r2_marginal"], rel=1e-5)
+
+
+def test_gamma_other_links_and_beta_say_why_there_is_no_icc():
+    cake = ml.datasets.load("cake")
+    inverse = ml.glmer("angle ~ recipe + temp + (1 | recipe:replicate)", cake, family="gamma", link="identity")
+    with pytest.raises(ValueError, match="refit with link='log'"):
+        inverse.icc()
+    seat = ml.glmer("seatbelt ~ enforce + speed65 + drinkage + (1 | state)", ml.datasets.load("seatbelts"),
+                    family="beta")
+    with pytest.raises(ValueError, match="beta model are not available"):
+        seat.r2()

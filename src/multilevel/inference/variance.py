@@ -6,7 +6,8 @@ latent (link) scale, as performance and insight take it (Nakagawa, Johnson &
 Schielzeth 2017): pi^2 / 3 for the logit link, 1 for probit, pi^2 / 6 for
 cloglog, and for a Poisson model with the log link the lognormal
 approximation ``log(1 + 1 / mu)``, with ``mu = exp(b0)`` from the intercept
-``b0`` of the null model (the same random effects, an intercept alone).
+``b0`` of the null model (the same random effects, an intercept alone); for a
+Gamma model with the log link the squared coefficient of variation ``1 / shape``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,18 @@ def _residual_variance(fit) -> float:
     if family.name == "nbinom1" and link == "log" and not zero_inflated:
         mu = np.exp(_null_intercept(fit))
         return float(np.log1p((1.0 + family.dispersion) / mu))
+    # Gamma with the log link: the squared coefficient of variation 1 / shape (glmmTMB's
+    # sigma^2), as insight takes it; close to the log scale's exact trigamma(shape)
+    if family.name == "gamma" and link == "log":
+        return float(1.0 / family.dispersion)
+    if family.name == "gamma":
+        raise ValueError(f"the ICC and R2 of a gamma model are defined on the log link's latent scale; with "
+                         f"the {link} link the residual variance has no value on the link's scale "
+                         "(performance's sigma^2 is the log scale's); refit with link='log'")
+    if family.name == "beta":
+        raise ValueError("the ICC and R2 of a beta model are not available: no latent-scale residual variance "
+                         "is established for it (performance's approximation takes exp() of the logit "
+                         "intercept as the mean and can give a negative variance and an ICC above 1)")
     raise ValueError(f"the ICC and R2 of a {family.name} model with the {link} link are not available")
 
 
