@@ -173,3 +173,28 @@ def test_start_values_are_checked_with_a_residual_model(start, message):
         ml.lmer("Reaction ~ Days + (1 | Subject)", ss, residual="ar1(Days | Subject)", start=start)
     with pytest.raises(ValueError, match=message):
         ml.lmer("Reaction ~ Days + (1 | Subject)", ss, dispformula="~ Days", start=start)
+
+
+WEIGHTED = json.loads((Path(__file__).resolve().parents[1] / "reference" / "correlation_weights.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_prior_weights_with_a_residual_correlation_match_nlme(method):
+    # nlme's lme(weights = varFixed(~ 1 / w), correlation = corAR1(form = ~ Days | Subject)):
+    # the residual covariance sigma^2 W^-1/2 C W^-1/2
+    d = ml.datasets.load("sleepstudy")
+    d["w"] = 1.0 + d["Days"] % 3
+    ref = WEIGHTED[method]
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", d, residual="ar1(Days | Subject)", weights="w",
+                  reml=method == "REML")
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-5)
+    np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-5)
+    np.testing.assert_allclose(fit.se, ref["se"], rtol=1e-3)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-5)
+    assert float(fit.residual_correlation["rho"]) == pytest.approx(ref["rho"], abs=1e-5)
+    assert float(fit.varcorr["std_dev"].iloc[0]) == pytest.approx(ref["sd_subject"], rel=1e-5)
+    # the normalized residuals undo the weights and the correlation: their variance is about 1
+    assert float(np.var(fit.residuals("normalized"))) == pytest.approx(1.0, abs=0.2)
+    # and the fit survives a refit, a save and a simulation
+    assert fit.refit().loglik == pytest.approx(fit.loglik, abs=1e-6)
+    assert fit.simulate(2, seed=1).shape == (180, 2)

@@ -30,14 +30,23 @@ __all__ = ["fit_with_correlation", "whitened_design"]
 
 def whitened_design(design, rc, rho: float):
     """``design`` (without its correlation model) with every group's rows whitened at ``rho``,
-    and ``log |R|``."""
+    and ``log |R|``.
+
+    With prior weights the residual covariance is ``sigma^2 W^-1/2 C W^-1/2`` (nlme's
+    ``varFixed`` with ``corAR1``): the rows are scaled by ``sqrt(w)`` before whitening,
+    and ``log |R| = log |C| - sum(log w)``; the whitened design carries no weights."""
     y = design.y if design.offset is None else design.y - design.offset
     arrays = [y, design.X] + [t.Z for t in design.terms]
+    shift = 0.0
+    if design.weights is not None:
+        sw = np.sqrt(np.asarray(design.weights, dtype=float))
+        arrays = [a * (sw if a.ndim == 1 else sw[:, None]) for a in arrays]
+        shift = float(np.sum(np.log(design.weights)))
     outs, logdet = rc.whiten(arrays, rho)
     terms = tuple(replace(t, Z=np.ascontiguousarray(Z)) for t, Z in zip(design.terms, outs[2:]))
     out = replace(design, y=outs[0], fixed=replace(design.fixed, X=np.ascontiguousarray(outs[1])), terms=terms,
-                  offset=None, residual=None)
-    return out, logdet
+                  offset=None, residual=None, weights=None)
+    return out, logdet - shift
 
 
 def _one_term_criterion(inner, rc, layout, reml):
@@ -52,6 +61,10 @@ def _one_term_criterion(inner, rc, layout, reml):
     Xy = np.column_stack([inner.X, inner.y])
     pc, k, nl = Xy.shape[1], t.k, t.nlevels
     A = np.concatenate([Xy, t.Z], axis=1)
+    log_w = 0.0
+    if inner.weights is not None:  # R = W^-1/2 C W^-1/2: the rows scaled by sqrt(w), C's precision
+        A = A * np.sqrt(np.asarray(inner.weights, dtype=float))[:, None]
+        log_w = float(np.sum(np.log(inner.weights)))
     pats = []
     for rows, _ in rc.patterns:
         lev = np.asarray(t.codes)[rows[:, 0]]
@@ -82,7 +95,8 @@ def _one_term_criterion(inner, rc, layout, reml):
                 np.add.at(B, lev, M[:, :pc, pc:])
             C += M[:, :pc, :pc].sum(axis=0)
         theta = np.ascontiguousarray(layout.to_cholesky(x[:nt]))
-        val = kernel(theta, r0, c0, D0, np.ascontiguousarray(B.transpose(1, 0, 2)), C, n, p, -logdet, bool(reml))
+        val = kernel(theta, r0, c0, D0, np.ascontiguousarray(B.transpose(1, 0, 2)), C, n, p, log_w - logdet,
+                     bool(reml))
         return float(val) if np.isfinite(val) else float("inf")
 
     return f
@@ -92,8 +106,6 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
     """Fit ``design`` (which has a :class:`~multilevel.design.correlation.ResidualCorrelation`)
     by ML or REML over theta and rho jointly; ``fit_design`` builds the result at rho."""
     rc = design.residual
-    if design.weights is not None:
-        raise ValueError("weights with a residual correlation are not available: drop weights= or residual=")
     base = replace(design, residual=None)
     st, inner = standardize(base)
     layout = ThetaLayout.from_terms(inner.terms)
