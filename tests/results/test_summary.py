@@ -387,3 +387,14 @@ def test_default_summary_reads_like_lmertest(fitted):
     row = next(line.split() for line in text.splitlines() if line.startswith("sector:ses"))
     assert row[:3] + row[4:] == ["sector:ses", "-1.5793", "0.2246", "-7.033", "2.34e-12", "***"]
     assert re.fullmatch(r"\d+\.\d{4}", row[3]) and abs(float(row[3]) - 4346.7736) < 0.1
+
+
+def test_a_residual_sd_model_leaves_the_fixed_effects_block_to_the_fixed_effects():
+    # the fixed-effects block once printed the SD model's table a second time
+    d = ml.datasets.load("sleepstudy")
+    d["late"] = np.where(d["Days"] >= 5, "late", "early")
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", d, dispformula="~ late")
+    text = str(fit)
+    block = text.split("\nFixed effects:\n")[1].split("\n---")[0].splitlines()
+    assert [line.split()[0] for line in block[1:]] == ["(Intercept)", "Days"]
+    assert text.count("latelate") == 2  # the SD model's row and its SD ratio

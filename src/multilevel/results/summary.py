@@ -455,10 +455,10 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
         out.append(f"Residual correlation {rc.text}: rho = {rc.rho:.4g} (95% CI {iv['lower']:.3g} to {iv['upper']:.3g})")
     dm = getattr(fit.design, "dispersion", None)
     if dm is not None:  # the residual SD model, as glmmTMB's "Dispersion model" (with the SD ratios)
-        table = fit.dispersion
+        disp = fit.dispersion
         out += ["", f"Residual SD model (dispformula = {dm.formula.strip()}; log sigma_i = log sigma + (x_i - c)' delta):"]
-        out.extend(coef_lines(table.drop(columns="SD ratio")))
-        out.append("SD ratios exp(delta): " + ", ".join(f"{n} {v:.4g}" for n, v in table["SD ratio"].items()))
+        out.extend(coef_lines(disp.drop(columns="SD ratio")))
+        out.append("SD ratios exp(delta): " + ", ".join(f"{n} {v:.4g}" for n, v in disp["SD ratio"].items()))
     if fit.n_dropped:
         out.append(f"({fit.n_dropped} observation{'s' if fit.n_dropped > 1 else ''} "
                    "deleted due to missingness)")
