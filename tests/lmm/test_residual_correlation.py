@@ -113,8 +113,6 @@ def test_groups_must_nest_and_times_be_distinct():
         ml.lmer("Reaction ~ Days + (1 | Subject)", ss, residual="cs(1 | half)")
     with pytest.raises(ValueError, match="two rows of one group have the same time"):
         ml.lmer("Reaction ~ Days + (1 | Subject)", ss.assign(t=ss.Days // 2), residual="ar1(t | Subject)")
-    with pytest.raises(ValueError, match="together are not available yet"):
-        ml.lmer("Reaction ~ Days + (1 | Subject)", ss, residual="ar1(Days | Subject)", dispformula="~ Days")
 
 
 def test_satterthwaite_and_bootstrap_treat_rho_as_estimated(fits):
@@ -198,3 +196,23 @@ def test_prior_weights_with_a_residual_correlation_match_nlme(method):
     # and the fit survives a refit, a save and a simulation
     assert fit.refit().loglik == pytest.approx(fit.loglik, abs=1e-6)
     assert fit.simulate(2, seed=1).shape == (180, 2)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_a_residual_sd_model_with_a_residual_correlation_matches_nlme(method):
+    # nlme's lme(weights = varIdent(form = ~ 1 | late), correlation = corAR1(form = ~ Days | Subject)):
+    # the SD ratio, rho and theta estimated together
+    d = ml.datasets.load("sleepstudy")
+    d["late"] = np.where(d["Days"] >= 5, "late", "early")
+    ref = WEIGHTED[f"varIdent_{method}"]
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", d, residual="ar1(Days | Subject)", dispformula="~ late",
+                  reml=method == "REML")
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-5)
+    np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-5)
+    np.testing.assert_allclose(fit.se, ref["se"], rtol=1e-3)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-5)
+    assert float(fit.residual_correlation["rho"]) == pytest.approx(ref["rho"], abs=1e-5)
+    assert float(fit.dispersion["SD ratio"].iloc[0]) == pytest.approx(ref["sd_ratio"], rel=1e-4)
+    assert float(fit.varcorr["std_dev"].iloc[0]) == pytest.approx(ref["sd_subject"], rel=1e-4)
+    assert np.all(np.isfinite(fit.coef_table()["df"]))  # Satterthwaite over theta, delta and rho
+    assert fit.refit().loglik == pytest.approx(fit.loglik, abs=1e-6)

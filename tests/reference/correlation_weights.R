@@ -1,6 +1,8 @@
 # Reference figures for a residual correlation with prior weights: nlme's lme with
 # weights = varFixed(~ 1 / w) and correlation = corAR1(form = ~ Days | Subject), i.e. the
-# residual covariance sigma^2 W^-1/2 C W^-1/2 within each subject.
+# residual covariance sigma^2 W^-1/2 C W^-1/2 within each subject; and with a residual SD
+# model instead, weights = varIdent(form = ~ 1 | late) (late = Days >= 5), the SD ratio
+# estimated with rho (our dispformula = "~ late" with residual = "ar1(Days | Subject)").
 #
 # Run from the repository root:
 #
@@ -24,5 +26,15 @@ for (m in c("ML", "REML")) {
   out[[m]] <- list(loglik = as.numeric(logLik(f)), fixef = unname(fixef(f)), sigma = f$sigma,
                    rho = unname(coef(f$modelStruct$corStruct, unconstrained = FALSE)),
                    sd_subject = as.numeric(VarCorr(f)[1, "StdDev"]), se = unname(sqrt(diag(vcov(f)))))
+}
+d$late <- factor(ifelse(d$Days >= 5, "late", "early"))
+for (m in c("ML", "REML")) {
+  f <- lme(Reaction ~ Days, random = ~ 1 | Subject, data = d, weights = varIdent(form = ~ 1 | late),
+           correlation = corAR1(form = ~ Days | Subject), method = m)
+  out[[paste0("varIdent_", m)]] <- list(
+    loglik = as.numeric(logLik(f)), fixef = unname(fixef(f)), sigma = f$sigma,
+    rho = unname(coef(f$modelStruct$corStruct, unconstrained = FALSE)),
+    sd_ratio = unname(coef(f$modelStruct$varStruct, unconstrained = FALSE)),
+    sd_subject = as.numeric(VarCorr(f)[1, "StdDev"]), se = unname(sqrt(diag(vcov(f)))))
 }
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE), file.path("tests", "reference", "correlation_weights.json"))

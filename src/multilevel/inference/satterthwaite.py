@@ -57,11 +57,12 @@ class VarparCovariance:
 def _residual_parameters(fit) -> np.ndarray | None:
     """A fit's residual correlation (its unconstrained rho) or SD model (delta) parameters, None without."""
     d = fit.design
-    if getattr(d, "residual", None) is not None:
-        return np.array([d.residual.a_of(d.residual.rho)])
+    parts = []
     if getattr(d, "dispersion", None) is not None:
-        return np.asarray(d.dispersion.coef, dtype=float)
-    return None
+        parts.append(np.asarray(d.dispersion.coef, dtype=float))
+    if getattr(d, "residual", None) is not None:
+        parts.append(np.array([d.residual.a_of(d.residual.rho)]))
+    return np.concatenate(parts) if parts else None
 
 
 class _ResidualModelObjective:
@@ -93,14 +94,17 @@ class _ResidualModelObjective:
 
         x = np.asarray(x, dtype=float)
         theta, extra = x[: self.nt], x[self.nt:]
+        inner = self.inner
+        if self.dm is not None:  # the SD model's delta first, then rho
+            inner = replace(inner, weights=self.dm.weights(extra[:np.size(self.dm.coef)]))
         if self.rc is not None:
             from ..lmm.correlation import whitened_design
 
-            wd, logdet = whitened_design(self.inner, self.rc, self.rc.rho_of(extra[0]))
+            wd, logdet = whitened_design(inner, self.rc, self.rc.rho_of(extra[-1]))
             cp = cross_products(wd)
             self.cp = replace(cp, log_weights=cp.log_weights - logdet)
         else:
-            self.cp = cross_products(replace(self.inner, weights=self.dm.weights(extra)))
+            self.cp = cross_products(inner)
         return factorize(self.cp, self.layout, theta)
 
 

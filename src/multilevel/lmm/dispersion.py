@@ -36,13 +36,18 @@ def _scaled_theta(layout: ThetaLayout, theta: np.ndarray, k: float) -> np.ndarra
 
 def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fit_design):
     """Fit ``design`` (which has a :class:`~multilevel.design.dispersion.DispersionModel`)
-    by ML or REML over theta and the dispersion coefficients jointly.
+    by ML or REML over theta and the dispersion coefficients jointly, and the
+    residual correlation's rho too where the design has one (``residual=``: nlme's
+    ``varIdent`` with ``corAR1``, the rows weighted at delta, then whitened at rho).
 
     ``fit_design`` is :func:`multilevel.lmm.fit.fit_design`, which builds the
     result at the estimated weights.
     """
+    from .correlation import whitened_design
+
     dm = design.dispersion
-    base = replace(design, weights=dm.prior, dispersion=None)
+    rc = design.residual
+    base = replace(design, weights=dm.prior, dispersion=None, residual=None)
     st, inner = standardize(base)
     layout = ThetaLayout.from_terms(inner.terms)
     nt = layout.ntheta
@@ -52,32 +57,47 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     Xs = (dm.X - mu) / sd
     prior = np.ones(design.n) if dm.prior is None else dm.prior
 
-    def cp_at(d):
-        return cross_products(replace(inner, weights=prior * np.exp(-2.0 * (Xs @ d))))
+    nd = Xs.shape[1]
+
+    def cp_at(d, a=None):
+        weighted = replace(inner, weights=prior * np.exp(-2.0 * (Xs @ d)))
+        if rc is None:
+            return cross_products(weighted)
+        wd, logdet = whitened_design(weighted, rc, rc.rho_of(a))
+        cp = cross_products(wd)
+        return replace(cp, log_weights=cp.log_weights - logdet)
 
     def f(x):
         x = np.asarray(x, dtype=float)
         try:
-            cp = cp_at(x[nt:])
+            cp = cp_at(x[nt:nt + nd], x[-1] if rc is not None else None)
             val = criterion(factorize(cp, layout, x[:nt]), cp, reml)
         except (NotPositiveDefinite, FloatingPointError, np.linalg.LinAlgError):
             return float("inf")
         return float(val) if np.isfinite(val) else float("inf")
 
     theta0 = theta_start(start, inner, layout, st)
-    x0 = np.r_[theta0, np.zeros(Xs.shape[1])]
-    lower = np.r_[layout.lower, np.full(Xs.shape[1], -np.inf)]
+    a0 = [] if rc is None else [0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
+    x0 = np.r_[theta0, np.zeros(nd), a0]
+    lower = np.r_[layout.lower, np.full(nd + len(a0), -np.inf)]
     x = joint_search(f, x0, lower, optimizer, "the residual SD model").xopt
-    d = x[nt:]
+    d = x[nt:nt + nd]
     coef = d / sd
     # the weights at the optimum were exp(2 (mu - c)'delta) times the model's: sigma and theta move by its root
     c = float(np.exp(2.0 * ((mu - dm.center) @ coef)))
     theta_user = st.theta_to_user(_scaled_theta(layout, x[:nt], np.sqrt(c)))
     fitted = dm.with_coef(coef)
-    fit = fit_design(replace(design, weights=fitted.weights(), dispersion=None), reml=reml,
-                     optimizer="bobyqa", start=theta_user, data_name=data_name)
-    # standard errors of delta (NaN where the criterion's Hessian is not positive definite)
-    V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(d.size, dtype=bool)])
-    se = np.full(d.size, np.nan) if V is None else np.sqrt(np.diag(V)[-d.size:]) / sd
+    # standard errors of delta and rho (NaN where the criterion's Hessian is not positive definite)
+    V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(x.size - nt, dtype=bool)])
+    se = np.full(d.size, np.nan) if V is None else np.sqrt(np.diag(V)[nt:nt + nd]) / sd
     fitted = replace(fitted, se=se)
-    return replace(fit, design=replace(fit.design, dispersion=fitted))
+    weighted = replace(design, weights=fitted.weights(), dispersion=None, residual=None)
+    if rc is None:
+        fit = fit_design(weighted, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
+        return replace(fit, design=replace(fit.design, dispersion=fitted))
+    rho = rc.rho_of(x[-1])
+    se_rho = None if V is None else float(np.sqrt(V[-1, -1]))
+    wd, logdet = whitened_design(weighted, rc, rho)
+    fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
+    return replace(fit, design=replace(weighted, dispersion=fitted, residual=rc.with_rho(rho, se_rho)),
+                   objective=fit.objective + logdet)

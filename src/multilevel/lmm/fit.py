@@ -194,9 +194,6 @@ def fit_design(design, reml: bool = True, optimizer: str = "auto", start=None,
             "the formula has no random-effects term such as (1 | group); "
             "for a model without random effects use ml.lm"
         )
-    if design.dispersion is not None and design.residual is not None:
-        raise ValueError("a residual SD model (dispformula=) and a residual correlation (residual=) together are "
-                         "not available yet; give one of them")
     if design.dispersion is not None and _restore is None:
         from .dispersion import fit_with_dispersion
 
