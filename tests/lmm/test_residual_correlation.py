@@ -216,3 +216,39 @@ def test_a_residual_sd_model_with_a_residual_correlation_matches_nlme(method):
     assert float(fit.varcorr["std_dev"].iloc[0]) == pytest.approx(ref["sd_subject"], rel=1e-4)
     assert np.all(np.isfinite(fit.coef_table()["df"]))  # Satterthwaite over theta, delta and rho
     assert fit.refit().loglik == pytest.approx(fit.loglik, abs=1e-6)
+
+
+def test_sd_model_and_correlation_survive_a_save_and_zero_weights_are_refused(tmp_path):
+    d = ml.datasets.load("orthodont")
+    d["t"] = d["age"] // 2
+    fit = ml.lmer("distance ~ age + Sex + (1 | Subject)", d, residual="ar1(t | Subject)", dispformula="~ Sex")
+    fit.save(tmp_path / "f.zip")
+    back = ml.load(tmp_path / "f.zip")
+    assert back.dispersion is not None and back.df == fit.df == 7
+    np.testing.assert_allclose(back.coef_table()["df"], fit.coef_table()["df"], rtol=1e-8)
+    assert back.loglik == pytest.approx(fit.loglik, abs=1e-9)
+    d["w"] = 1.0 + d["t"] % 3
+    d.loc[5, "w"] = 0.0
+    with pytest.raises(ValueError, match="1 row\\(s\\) have a prior weight of 0"):
+        ml.lmer("distance ~ age + (1 | Subject)", d, residual="ar1(t | Subject)", weights="w")
+
+
+def test_power_simulates_from_the_fits_sd_model_with_a_correlation(monkeypatch):
+    from multilevel.inference import power as power_module
+
+    d = ml.datasets.load("orthodont")
+    d["t"] = d["age"] // 2
+    fit = ml.lmer("distance ~ age + (1 | Subject)", d, residual="ar1(t | Subject)", dispformula="~ age")
+    seen = {}
+    real = power_module._parameter_fit
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        seen["design"] = out.design
+        return out
+
+    monkeypatch.setattr(power_module, "_parameter_fit", spy)
+    ml.power(fit, "age", nsim=2, n_groups=[8], seed=1, n_jobs=1)
+    used = seen["design"]
+    np.testing.assert_allclose(used.dispersion.coef, fit.design.dispersion.coef, rtol=1e-10)
+    assert used.residual.rho == pytest.approx(fit.design.residual.rho)

@@ -148,8 +148,9 @@ def _parameter_fit(fit, data: pd.DataFrame, coefficient: str, effect):
             dm = replace(dm.with_coef(mine.coef), se=mine.se, center=mine.center)
             kw["design"] = replace(base.design, weights=dm.weights(), dispersion=dm)
         rc = base.design.residual
-        if rc is not None:  # the fit's residual correlation, not the refit's
-            kw["design"] = replace(base.design, residual=rc.with_rho(fit.design.residual.rho, fit.design.residual.se))
+        if rc is not None:  # the fit's residual correlation, not the refit's (with its SD model, if any)
+            kw["design"] = replace(kw.get("design", base.design),
+                                   residual=rc.with_rho(fit.design.residual.rho, fit.design.residual.se))
     elif base.family.n_extra:  # the fit's dispersion and zero-inflation coefficients, not the refit's
         fam, mine = base.family, fit.family
         if fam.zero_inflated:

@@ -25,7 +25,16 @@ from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
 from .joint import joint_covariance, joint_search, theta_start
 from .objective import criterion
 
-__all__ = ["fit_with_correlation", "whitened_design"]
+__all__ = ["check_correlated_weights", "fit_with_correlation", "whitened_design"]
+
+
+def check_correlated_weights(weights) -> None:
+    """Prior weights that go with a residual correlation must be positive: a row of weight 0
+    has infinite residual variance, and no place in a group's correlation matrix."""
+    if weights is not None and np.any(np.asarray(weights, dtype=float) <= 0):
+        n = int(np.sum(np.asarray(weights, dtype=float) <= 0))
+        raise ValueError(f"{n} row(s) have a prior weight of 0 (or below) together with a residual correlation "
+                         "(residual=): drop those rows from the data, or fit without residual=")
 
 
 def whitened_design(design, rc, rho: float):
@@ -106,6 +115,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
     """Fit ``design`` (which has a :class:`~multilevel.design.correlation.ResidualCorrelation`)
     by ML or REML over theta and rho jointly; ``fit_design`` builds the result at rho."""
     rc = design.residual
+    check_correlated_weights(design.weights)
     base = replace(design, residual=None)
     st, inner = standardize(base)
     layout = ThetaLayout.from_terms(inner.terms)

@@ -43,10 +43,12 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     ``fit_design`` is :func:`multilevel.lmm.fit.fit_design`, which builds the
     result at the estimated weights.
     """
-    from .correlation import whitened_design
+    from .correlation import check_correlated_weights, whitened_design
 
     dm = design.dispersion
     rc = design.residual
+    if rc is not None:
+        check_correlated_weights(dm.prior)
     base = replace(design, weights=dm.prior, dispersion=None, residual=None)
     st, inner = standardize(base)
     layout = ThetaLayout.from_terms(inner.terms)

@@ -387,7 +387,8 @@ def load(path):
             if dm is not None:
                 fit = replace(fit, design=replace(fit.design, dispersion=dm))
             if rc is not None:
-                fit = replace(fit, design=replace(user_design, residual=rc), objective=fit.objective + logdet)
+                fit = replace(fit, design=replace(user_design, residual=rc, dispersion=dm),
+                              objective=fit.objective + logdet)
             offset = call.get("offset")
             if isinstance(offset, str) and offset != "__offset__":
                 fit = replace(fit, offset_name=offset)
