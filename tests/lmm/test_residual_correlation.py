@@ -252,3 +252,16 @@ def test_power_simulates_from_the_fits_sd_model_with_a_correlation(monkeypatch):
     used = seen["design"]
     np.testing.assert_allclose(used.dispersion.coef, fit.design.dispersion.coef, rtol=1e-10)
     assert used.residual.rho == pytest.approx(fit.design.residual.rho)
+
+
+def test_ar1_over_even_gaps_reports_the_positive_rho():
+    # times 8, 10, 12, 14: only rho^2 enters the model (its sign is not identified), the
+    # same model as times 4, 5, 6, 7 with rho^2 as their correlation
+    d = ml.datasets.load("orthodont")
+    d["t"] = d["age"] // 2
+    by_age = ml.lmer("distance ~ age + Sex + (1 | Subject)", d, residual="ar1(age | Subject)", reml=False)
+    by_t = ml.lmer("distance ~ age + Sex + (1 | Subject)", d, residual="ar1(t | Subject)", reml=False)
+    assert by_age.loglik == pytest.approx(by_t.loglik, abs=1e-6)
+    rho = float(by_age.residual_correlation["rho"])
+    assert rho > 0 and rho ** 2 == pytest.approx(float(by_t.residual_correlation["rho"]), abs=1e-5)
+    assert float(by_age.refit().residual_correlation["rho"]) == pytest.approx(rho, abs=1e-5)

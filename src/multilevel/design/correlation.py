@@ -91,6 +91,24 @@ class ResidualCorrelation:
         return [(np.stack(rs), np.asarray(key if self.time is not None else np.zeros(key[0]), dtype=float))
                 for key, rs in by.items()]
 
+    def canonical(self, rho: float) -> float:
+        """``rho`` as reported: where every within-group gap of an AR(1)'s times is even,
+        only rho^2 enters the model and its sign is not identified; the positive one is given.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rc = ResidualCorrelation("ar1", "ar1(t | g)", "t", "g", time=np.array([0.0, 2.0, 4.0]),
+        ...                          group=np.zeros(3, dtype=int))
+        >>> rc.canonical(-0.3)
+        0.3
+        """
+        if self.kind != "ar1":
+            return float(rho)
+        gaps = np.concatenate([times for _, times in self.patterns])
+        even = np.allclose(np.round(gaps / 2.0), gaps / 2.0)
+        return float(abs(rho)) if even else float(rho)
+
     @property
     def max_size(self) -> int:
         return max(rows.shape[1] for rows, _ in self.patterns)

@@ -137,7 +137,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
     x0 = np.r_[theta0, 0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
     lower = np.r_[layout.lower, -np.inf]
     x = joint_search(f, x0, lower, optimizer, "rho").xopt
-    rho = rc.rho_of(x[-1])
+    rho = rc.canonical(rc.rho_of(x[-1]))
     V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, True])
     se = None if V is None else float(np.sqrt(V[-1, -1]))
     wd, logdet = whitened_design(base, rc, rho)

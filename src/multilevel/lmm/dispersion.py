@@ -97,7 +97,7 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     if rc is None:
         fit = fit_design(weighted, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
         return replace(fit, design=replace(fit.design, dispersion=fitted))
-    rho = rc.rho_of(x[-1])
+    rho = rc.canonical(rc.rho_of(x[-1]))
     se_rho = None if V is None else float(np.sqrt(V[-1, -1]))
     wd, logdet = whitened_design(weighted, rc, rho)
     fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
