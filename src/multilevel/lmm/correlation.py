@@ -30,7 +30,16 @@ __all__ = ["check_correlated_weights", "fit_with_correlation", "whitened_design"
 
 def check_correlated_weights(weights) -> None:
     """Prior weights that go with a residual correlation must be positive: a row of weight 0
-    has infinite residual variance, and no place in a group's correlation matrix."""
+    has infinite residual variance, and no place in a group's correlation matrix.
+
+    Examples
+    --------
+    >>> check_correlated_weights(np.array([1.0, 2.0]))    # positive: nothing to say
+    >>> check_correlated_weights(np.array([1.0, 0.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 row(s) have a prior weight of 0 (or below) together with a residual correlation (residual=): drop those rows from the data, or fit without residual=
+    """
     if weights is not None and np.any(np.asarray(weights, dtype=float) <= 0):
         n = int(np.sum(np.asarray(weights, dtype=float) <= 0))
         raise ValueError(f"{n} row(s) have a prior weight of 0 (or below) together with a residual correlation "

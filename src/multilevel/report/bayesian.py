@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import attempt, checks_panel, data_section, reproduction_section, settings_table
-from .page import Section, figure, note, preformatted, table
+from .common import attempt, checks_panel, data_section, model_section, reproduction_section
+from .page import Section, figure, note, table
 
 __all__ = ["sections"]
 
@@ -28,12 +28,7 @@ def _model_section(post) -> Section:
              "Observations": f"{post.nobs:,}"}
     if post.sampler_note:
         pairs["Sampler note"] = post.sampler_note
-    text = attempt("Summary", post.summary)
-    body = settings_table(pairs)
-    if text.ok:
-        body += ("<details><summary>The summary as printed (brms's layout)</summary>"
-                 + preformatted(text.value) + "</details>")
-    return Section("Model", body + text.notes)
+    return model_section(pairs, post.summary, "brms")
 
 
 def _diagnostics_section(post, tab: pd.DataFrame | None) -> Section:

@@ -9,9 +9,10 @@ import warnings
 
 import pandas as pd
 
-from .page import Section, note, table
+from .page import Section, note, preformatted, table
 
-__all__ = ["Attempt", "attempt", "checks_panel", "data_section", "reproduction_section", "settings_table"]
+__all__ = ["Attempt", "attempt", "checks_panel", "data_section", "model_section", "reproduction_section",
+           "settings_table"]
 
 
 class Attempt:
@@ -70,6 +71,17 @@ def checks_panel(pairs: dict, messages, clean: str) -> str:
     if messages:
         return body + "".join(note(m, "warn") for m in messages)
     return body + note(clean, "ok")
+
+
+def model_section(pairs: dict, summary, layout: str) -> Section:
+    """The model in a two-column table, then its printed summary (``summary()``, in
+    ``layout``'s form) folded under it."""
+    text = attempt("Summary", summary)
+    body = settings_table(pairs)
+    if text.ok:
+        body += (f"<details><summary>The summary as printed ({layout}'s layout)</summary>"
+                 + preformatted(text.value) + "</details>")
+    return Section("Model", body + text.notes)
 
 
 def settings_table(pairs: dict) -> str:

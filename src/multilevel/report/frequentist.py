@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .common import attempt, checks_panel, data_section, reproduction_section, settings_table
-from .page import Section, figure, note, preformatted, table
+from .common import attempt, checks_panel, data_section, model_section, reproduction_section
+from .page import Section, figure, note, table
 
 __all__ = ["sections"]
 
@@ -53,12 +53,7 @@ def _model_section(fit) -> Section:
         pairs.update({"AIC": f"{fit.aic:.1f}", "BIC": f"{float(fit.bic):.1f}",
                       "log-likelihood": f"{fit.loglik:.1f}"})
     pairs["Observations"] = f"{fit.nobs:,}"
-    text = attempt("Summary", fit.summary)
-    body = settings_table(pairs)
-    if text.ok:
-        body += ("<details><summary>The summary as printed (lme4's layout)</summary>"
-                 + preformatted(text.value) + "</details>")
-    return Section("Model", body + text.notes)
+    return model_section(pairs, fit.summary, "lme4")
 
 
 def _checks_section(fit) -> Section:
