@@ -71,3 +71,31 @@ def test_unknown_ddf_and_type():
         fit.coef_table(ddf="containment")
     with pytest.raises(ValueError, match="ANOVA type"):
         fit.anova(type=2)
+
+
+@pytest.mark.parametrize("extra", [{}, {"dispformula": "~ Sex"}, {"residual": "ar1(age | Subject)"}])
+def test_sigma_derivatives_in_closed_form_equal_finite_differences(extra):
+    """The Hessian over (theta, [rho | delta], sigma) and the Jacobian of vcov(beta), with
+    sigma's derivatives in closed form, equal finite differences of the whole deviance
+    and of vcov(beta) over every parameter (sigma included)."""
+    import numpy as np
+
+    import multilevel as ml
+    from multilevel.inference.derivatives import hessian, jacobian
+    from multilevel.inference.satterthwaite import (_ResidualModelObjective, _residual_parameters,
+                                                    varpar_covariance)
+    from multilevel.inference.varpar import varpar_deviance, vcov_beta_at
+    from multilevel.linalg import ThetaLayout
+    from multilevel.lmm import LmmObjective
+
+    fit = ml.lmer("distance ~ age + Sex + (1 + age | Subject)", ml.datasets.load("orthodont"), **extra)
+    layout = ThetaLayout.from_terms(fit.design.terms)
+    more = _residual_parameters(fit)
+    obj = (LmmObjective(cp=fit._cp, layout=layout, reml=True) if more is None
+           else _ResidualModelObjective(fit, layout))
+    vp = np.r_[fit._theta_internal, [] if more is None else more, fit.sigma / fit._std.scale]
+    H = hessian(lambda v: varpar_deviance(obj, v), vp)
+    J = fit._std.vcov_to_user(jacobian(lambda v: vcov_beta_at(obj, v), vp))
+    vc = varpar_covariance(fit)
+    assert np.allclose(vc.hessian, H, rtol=1e-6, atol=1e-6 * np.abs(H).max())
+    assert np.allclose(vc.jacobian, J, rtol=1e-8, atol=1e-10 * np.abs(J).max())

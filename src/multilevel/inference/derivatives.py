@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["hessian", "jacobian", "step_sizes"]
+__all__ = ["hessian", "jacobian", "jacobian_hessian", "step_sizes"]
 
 
 def step_sizes(x: np.ndarray, rel: float = 1e-2, floor: float = 1e-3) -> np.ndarray:
@@ -85,6 +85,43 @@ def hessian(f, x, h=None, levels: int = _LEVELS) -> np.ndarray:
                 ests.append(num / (2 * hi * hj))
             H[i, j] = H[j, i] = _richardson(ests)
     return H
+
+
+def jacobian_hessian(f, x, h=None, levels: int = _LEVELS) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivatives of an array-valued ``f`` at ``x`` from one set of
+    evaluations: shapes ``(n,) + f(x).shape`` and ``(n, n) + f(x).shape``.
+
+    The points are those of :func:`hessian` (its Richardson steps); the first
+    derivatives are the central differences of :func:`jacobian` at the same
+    points, so each component's derivatives equal those two functions'.
+
+    Examples
+    --------
+    >>> J, H = jacobian_hessian(lambda v: np.array([v[0] ** 2 * v[1], v[0] * v[1]]), np.array([1.0, 2.0]))
+    >>> np.round(J, 7).tolist(), np.round(H[0, 1], 7).tolist()
+    ([[4.0, 2.0], [1.0, 1.0]], [2.0, 1.0])
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    h = step_sizes(x) if h is None else np.broadcast_to(h, x.shape)
+    f0 = np.asarray(f(x), dtype=float)
+    plus = [[np.asarray(f(x + _unit(n, i, h[i] / 2**k)), dtype=float) for i in range(n)] for k in range(levels)]
+    minus = [[np.asarray(f(x - _unit(n, i, h[i] / 2**k)), dtype=float) for i in range(n)] for k in range(levels)]
+    J = np.empty((n,) + f0.shape)
+    H = np.empty((n, n) + f0.shape)
+    for i in range(n):
+        J[i] = _richardson([(plus[k][i] - minus[k][i]) / (2 * h[i] / 2**k) for k in range(levels)])
+        H[i, i] = _richardson([(plus[k][i] - 2 * f0 + minus[k][i]) / (h[i] / 2**k) ** 2 for k in range(levels)])
+        for j in range(i):
+            ests = []
+            for k in range(levels):
+                hi, hj = h[i] / 2**k, h[j] / 2**k
+                step = _unit(n, i, hi) + _unit(n, j, hj)
+                num = (np.asarray(f(x + step)) - plus[k][i] - plus[k][j] + 2 * f0
+                       - minus[k][i] - minus[k][j] + np.asarray(f(x - step)))
+                ests.append(num / (2 * hi * hj))
+            H[i, j] = H[j, i] = _richardson(ests)
+    return J, H
 
 
 def gradient_hessian(f, x, h) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,9 @@ asymptotic covariance of the variance parameters ``varpar = (theta, sigma)`` is
 twice the inverse of the Hessian of the deviance over ``varpar`` (restricted to
 its positive eigenvalues), and the gradient of ``L' vcov(beta) L`` over
 ``varpar`` comes from the Jacobian of ``vcov(beta)``. Both derivatives are of
-cheap functions of the blocked factor, never of refits.
+cheap functions of the blocked factor, never of refits, and share one set of
+factorisations: sigma enters the deviance and ``vcov(beta)`` in closed form,
+so only theta (and a residual model's parameters) take finite differences.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .derivatives import hessian, jacobian
-from .varpar import varpar_deviance, vcov_beta_at
+from .derivatives import jacobian_hessian
+from .varpar import theta_pieces
 
 __all__ = ["VarparCovariance", "varpar_covariance", "contest1d", "contest_md", "fstat_ddf"]
 
@@ -108,6 +110,25 @@ class _ResidualModelObjective:
         return factorize(self.cp, self.layout, theta)
 
 
+def _derivatives(obj, x, s: float, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian of the deviance and Jacobian of ``vcov(beta)`` over ``(x, sigma)``.
+
+    The deviance is ``a(x) + b(x) / sigma^2 + c log sigma^2`` and ``vcov(beta) =
+    sigma^2 M(x)`` (:func:`~multilevel.inference.varpar.theta_pieces`): finite
+    differences over ``x`` only, of ``a``, ``b`` and ``M`` from one set of
+    factorisations, and the derivatives over sigma in closed form.
+    """
+    J, H = jacobian_hessian(lambda v: theta_pieces(obj, v), x)
+    v0 = theta_pieces(obj, x)
+    m, p = x.size, int(round(np.sqrt(v0.size - 2)))
+    Hd = np.empty((m + 1, m + 1))
+    Hd[:m, :m] = H[:, :, 0] + H[:, :, 1] / s**2
+    Hd[:m, m] = Hd[m, :m] = -2.0 * J[:, 1] / s**3
+    Hd[m, m] = 6.0 * v0[1] / s**4 - 2.0 * c / s**2
+    Jv = np.concatenate([s**2 * J[:, 2:].reshape(m, p, p), (2.0 * s * v0[2:].reshape(p, p))[None]])
+    return Hd, Jv
+
+
 def varpar_covariance(fit) -> VarparCovariance:
     """Hessian, ``vcov(varpar)`` and the Jacobian of ``vcov(beta)`` for a fit.
 
@@ -129,9 +150,11 @@ def varpar_covariance(fit) -> VarparCovariance:
         obj, x_extra = _ResidualModelObjective(fit, layout), extra
     else:
         obj, x_extra = LmmObjective(cp=fit._cp, layout=layout, reml=fit.reml), np.zeros(0)
-    vp = np.r_[fit._theta_internal, x_extra, fit.sigma / st.scale]
-    H = hessian(lambda v: varpar_deviance(obj, v), vp)
-    J = st.vcov_to_user(jacobian(lambda v: vcov_beta_at(obj, v), vp))
+    x = np.r_[fit._theta_internal, x_extra]
+    s = fit.sigma / st.scale
+    H, J = _derivatives(obj, x, s, fit._cp.n - fit._cp.p if fit.reml else fit._cp.n)
+    vp = np.r_[x, s]
+    J = st.vcov_to_user(J)
     w, V = np.linalg.eigh(H)
     msgs = []
     if np.any(w < -_EIG_TOL):

@@ -13,7 +13,7 @@ import scipy.linalg
 
 from ..linalg import NotPositiveDefinite
 
-__all__ = ["varpar_deviance", "vcov_beta_at", "varpar_hat"]
+__all__ = ["varpar_deviance", "vcov_beta_at", "varpar_hat", "theta_pieces"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -84,3 +84,38 @@ def vcov_beta_at(objective, varpar) -> np.ndarray:
     Lxx = fac.L11[qr: qr + p, qr: qr + p]
     Linv = scipy.linalg.solve_triangular(Lxx, np.eye(p), lower=True, check_finite=False)
     return varpar[-1] ** 2 * (Linv.T @ Linv)
+
+
+def theta_pieces(objective, x) -> np.ndarray:
+    """The parts of the deviance and of ``vcov(beta)`` that depend on the parameters other
+    than sigma, at ``x`` (theta, then a residual model's parameters where the objective
+    has them): ``[a, b, M.ravel()]`` with ``deviance = a + b / sigma^2 + c (log 2 pi +
+    log sigma^2)`` (``c = n - p`` for REML, ``n`` for ML) and ``vcov(beta) = sigma^2 M``.
+    Derivatives over sigma then need no factorisation. Infinite where ``x`` is not
+    admissible.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> from multilevel.lmm import LmmObjective
+    >>> obj = LmmObjective.from_design(fit.design, reml=True)
+    >>> v = theta_pieces(obj, fit.theta.to_numpy())
+    >>> s2 = fit.sigma ** 2
+    >>> dev = v[0] + v[1] / s2 + (fit.nobs - 2) * (np.log(2 * np.pi) + np.log(s2))
+    >>> bool(abs(dev - fit.objective) < 1e-8), bool(np.allclose(s2 * v[2:].reshape(2, 2), fit.vcov))
+    (True, True)
+    """
+    try:
+        fac = objective.factor(np.asarray(x, dtype=float))
+    except (NotPositiveDefinite, np.linalg.LinAlgError):
+        p = objective.cp.p
+        return np.full(2 + p * p, np.inf)
+    cp = objective.cp
+    a = fac.logdet_theta - cp.log_weights + (fac.logdet_x if objective.reml else 0.0)
+    qr, p = fac.q_rest, fac.p
+    Linv = np.linalg.inv(fac.L11[qr: qr + p, qr: qr + p])  # (small and triangular)
+    out = np.empty(2 + p * p)
+    out[0], out[1] = a, fac.pwrss
+    out[2:] = (Linv.T @ Linv).ravel()
+    return out
