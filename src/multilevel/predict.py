@@ -16,6 +16,7 @@ import pandas as pd
 from .arguments import as_bool, as_probability, short_repr
 from .design.data import as_dataframe, as_vector, check_columns
 from .design.design import check_column_types, formula_offset
+from .design.spec_matrix import spec_matrix
 
 __all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
@@ -70,6 +71,9 @@ def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
     """The fixed-effects model matrix of ``new``, encoded as in the fit."""
     if design.data is not None:
         check_column_types(design.formula, new, [c for c in new.columns if c in design.data.columns])
+    fast = spec_matrix(design.fixed.spec, new)  # (None where formulaic must build it)
+    if fast is not None:
+        return fast[:, design.fixed.keep]
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -97,7 +101,9 @@ def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[
     out = []
     for term in design.terms:
         check_columns(term.group_columns, new, "newdata (grouping factor)")
-        Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+        Zall = spec_matrix(term.spec, new)
+        if Zall is None:
+            Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
         Z = Zall if term.column_index is None else Zall[:, list(term.column_index)]
         pos = _level_positions(term, new)
         unknown = pos < 0

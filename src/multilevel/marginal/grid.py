@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import short_repr
+from ..design.spec_matrix import spec_matrix
 
 __all__ = ["ReferenceGrid", "reference_grid"]
 
@@ -120,7 +121,13 @@ def _used_levels(levels: dict, data) -> dict:
     out = dict(levels)
     for v, lev in levels.items():
         if lev is not None and data is not None and v in data.columns:
-            present = set(map(str, pd.unique(data[v].dropna().astype(object))))
+            col = data[v]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                codes = np.unique(np.asarray(col.cat.codes))
+                used = col.cat.categories[codes[codes >= 0]]
+            else:
+                used = pd.unique(col.dropna().astype(object))
+            present = set(map(str, used))
             out[v] = tuple(x for x in lev if str(x) in present)
     return out
 
@@ -288,6 +295,9 @@ def _offsets(design, frame: pd.DataFrame) -> np.ndarray | None:
 def _model_matrix(spec, frame: pd.DataFrame) -> np.ndarray:
     if hasattr(spec, "columns"):  # SimpleSpec
         return spec.matrix(frame)
+    fast = spec_matrix(spec, frame)
+    if fast is not None:
+        return fast
     return np.asarray(spec.get_model_matrix(frame, na_action="ignore", output="numpy"), dtype=float)
 
 
@@ -334,9 +344,10 @@ def reference_grid(design, at: dict | None = None, cov_reduce=None) -> Reference
     factors = tuple(v for v in names if levels[v] is not None)
     frame = expand_grid(variables, factors)
     spec = design.fixed.spec
-    build = frame.copy()
+    build = frame
     for v in factors:  # a bool column is coded by formulaic as it is: give it back as bool
         if pd.api.types.is_bool_dtype(data[v]):
+            build = build.copy() if build is frame else build
             build[v] = np.asarray(build[v].astype(object), dtype=bool)
     if spec is None or (not names and design.fixed.names == ("(Intercept)",)):
         full = np.ones((len(frame), 1))

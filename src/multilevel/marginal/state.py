@@ -226,7 +226,8 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
                 continue
             meth_g = _tukey_ok(fam, meth)
             cv = critical_value(level, df[good], meth_g, n=rows.size, means=fam.means,
-                                rank=_rank(fam, rows), V=V[np.ix_(good, good)])
+                                rank=_rank(fam, rows) if meth_g == "scheffe" else None,
+                                V=V[np.ix_(good, good)])
             a = _display(fam, w[good] - cv * se[good])
             b = _display(fam, w[good] + cv * se[good])
             lo[good], hi[good] = np.minimum(a, b), np.maximum(a, b)
@@ -242,8 +243,8 @@ def summarise(fam: Family, infer=(True, False), level: float | None = None, adju
         for rows in groups:
             meth_g = _tukey_ok(fam, adjust)
             good = rows[np.isfinite(w[rows])]
-            p[rows] = adjust_p(t[rows], df[rows], meth_g,
-                               means=fam.means, rank=_rank(fam, rows), V=V[np.ix_(rows, rows)])
+            p[rows] = adjust_p(t[rows], df[rows], meth_g, means=fam.means,
+                               rank=_rank(fam, rows) if meth_g == "scheffe" else None, V=V[np.ix_(rows, rows)])
         if fam.scale in trans:
             out["null"] = _display(fam, np.zeros(fam.k))
         out["z.ratio" if asymptotic else "t.ratio"] = t
@@ -354,9 +355,10 @@ def contrast(fam: Family, method, by=None, adjust: str | None = None, **options)
     label_rows = []
     for g, rows in enumerate(groups):
         blocks[g * C.shape[0]:(g + 1) * C.shape[0], rows] = C
-        byvals = fam.labels.iloc[rows[0]][list(by)].to_dict() if by else {}
-        label_rows.extend({"contrast": nm, **byvals} for nm in names)
-    labels = pd.DataFrame(label_rows, columns=["contrast", *by])
+        label_rows.extend((nm, rows[0]) for nm in names)
+    first = np.array([r for _, r in label_rows], dtype=np.int64)
+    labels = pd.DataFrame({"contrast": [nm for nm, _ in label_rows],
+                           **{b: fam.labels[b].to_numpy(dtype=object)[first] for b in by}})
     for b in by:
         labels[b] = pd.Categorical(labels[b], categories=_categories(fam.labels[b]))
     scale, notes = _contrast_scale(fam, C)
