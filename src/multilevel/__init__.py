@@ -21,7 +21,7 @@ from .inference.pbtest import pbtest
 from .inference.power import power
 from .lmm import lmer
 from .marginal import EMMTable, effects, emmeans, emtrends, slopes
-from .regression import glm, lm, lmlist
+from .regression import glm, gls, lm, lmlist
 from .report import report
 from .results import LmerResult
 from .results.archive import load
@@ -29,7 +29,7 @@ from .results.archive import load
 __version__ = "0.1.0"
 
 __all__ = ["BootstrapResult", "EMMTable", "FormulaError", "LmerResult", "ModelComparison", "anova", "bayes",
-           "bootstrap", "clmm", "datasets", "effects", "emmeans", "emtrends", "glm", "glmer", "irt", "lm", "lmlist", "load", "pbtest", "plots", "power", "lmer", "report", "slopes", "priors", "__version__"]
+           "bootstrap", "clmm", "datasets", "effects", "emmeans", "emtrends", "glm", "glmer", "gls", "irt", "lm", "lmlist", "load", "pbtest", "plots", "power", "lmer", "report", "slopes", "priors", "__version__"]
 
 
 def __getattr__(name: str):

@@ -198,17 +198,13 @@ class ResidualCorrelation:
         numpy.linalg.LinAlgError
             Where a group's matrix is not positive definite.
         """
-        outs = [np.empty_like(np.asarray(a, dtype=float)) for a in arrays]
-        logdet = 0.0
-        for (rows, _), R in zip(self.patterns, self.matrices(rho)):
-            L = np.linalg.cholesky(R)
-            Linv = np.linalg.inv(L)
-            logdet += rows.shape[0] * 2.0 * float(np.sum(np.log(np.diag(L))))
-            for a, out in zip(arrays, outs):
-                a = np.asarray(a, dtype=float)
-                blk = a[rows]  # (G, m) or (G, m, k)
-                out[rows] = np.einsum("ij,gj...->gi...", Linv, blk)
-        return outs, logdet
+        from .unstructured import whiten_patterns
+
+        mats = self.matrices(rho)
+        factors = None
+        if self.kind == "cs":  # nlme's factor, so the normalized residuals are nlme's
+            factors = [_cs_factor(rows.shape[1], rho) for rows, _ in self.patterns]
+        return whiten_patterns(self.patterns, mats, arrays, factors)
 
     def correlate(self, e: np.ndarray, rho: float) -> np.ndarray:
         """``L_g e`` per group: independent standard draws made correlated."""
@@ -226,9 +222,49 @@ class ResidualCorrelation:
         return replace(self, time=None if self.time is None else self.time[keep], group=self.group[keep])
 
 
-def residual_correlation(spec, frame, design=None) -> ResidualCorrelation:
-    """The residual correlation ``spec`` (``"ar1(time | g)"`` or ``"cs(1 | g)"``) on the
-    rows of ``design`` (every row of ``frame`` without one: new rows), or a one-line error.
+def _cs_factor(m: int, rho: float) -> tuple[np.ndarray, float]:
+    """nlme's whitening factor ``F`` of an m x m compound-symmetric correlation (``F'F = R^-1``:
+    the group's mean first, then Helmert contrasts, as nlme's ``compSymm_fact``) and ``log |R|``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        Where the matrix is not positive definite.
+
+    Examples
+    --------
+    >>> F, logdet = _cs_factor(3, 0.4)
+    >>> R = np.where(np.eye(3, dtype=bool), 1.0, 0.4)
+    >>> bool(np.allclose(F.T @ F @ R, np.eye(3))), bool(np.isclose(logdet, np.linalg.slogdet(R)[1]))
+    (True, True)
+    """
+    a, b = 1.0 - rho, 1.0 + (m - 1) * rho
+    if a <= 0 or b <= 0:
+        raise np.linalg.LinAlgError("not positive definite")
+    F = np.zeros((m, m))
+    F[0, :] = 1.0 / np.sqrt(m * b)
+    for i in range(1, m):
+        c = -1.0 / np.sqrt(a * i * (i + 1))
+        F[i, :i] = c
+        F[i, i] = -i * c
+    return F, (m - 1) * np.log(a) + np.log(b)
+
+
+def _check_nested(spec, codes, design, kind, left, right) -> None:
+    """Every random-effects term of ``design`` must be constant within a group."""
+    for t in (() if design is None else design.terms):
+        first = np.full(int(codes.max()) + 1, -1)
+        first[codes[::-1]] = t.codes[::-1]
+        if np.any(first[codes] != t.codes):
+            raise ValueError(f"residual={spec!r}: the random-effects term {t.text} varies within the groups of "
+                             f"{right}; residual correlation needs the groups nested in every grouping factor "
+                             f"(e.g. residual='{kind}({left} | {t.group})')")
+
+
+def residual_correlation(spec, frame, design=None):
+    """The residual correlation ``spec`` (``"ar1(time | g)"``, ``"cs(1 | g)"``, or
+    ``"us(visit | g)"``: a :class:`~multilevel.design.unstructured.UnstructuredCorrelation`)
+    on the rows of ``design`` (every row of ``frame`` without one: new rows), or a one-line error.
 
     Examples
     --------
@@ -245,11 +281,19 @@ def residual_correlation(spec, frame, design=None) -> ResidualCorrelation:
     from ..arguments import short_repr
 
     if not isinstance(spec, str):
-        raise TypeError(f"residual must be a string such as 'ar1(time | g)' or 'cs(1 | g)', not {short_repr(spec)}")
+        raise TypeError(f"residual must be a string such as 'ar1(time | g)', 'cs(1 | g)' or 'us(visit | g)', not "
+                        f"{short_repr(spec)}")
+    if re.match(r"^\s*us\s*\(.*\|.*\)\s*$", spec):
+        from .unstructured import unstructured_correlation
+
+        uc = unstructured_correlation(spec, frame, design)
+        _check_nested(spec, uc.group, design, "us", uc.time_name, uc.group_name)
+        return uc
     m = _SPEC.match(spec)
     if m is None:
-        raise ValueError(f"residual={spec!r}: write 'ar1(time | g)' (AR(1) over a numeric time within groups g) "
-                         "or 'cs(1 | g)' (one correlation within groups g)")
+        raise ValueError(f"residual={spec!r}: write 'ar1(time | g)' (AR(1) over a numeric time within groups g), "
+                         "'cs(1 | g)' (one correlation within groups g) or 'us(visit | g)' (a correlation for "
+                         "each pair of occasions)")
     kind, left, right = m.group(1), m.group(2).strip(), m.group(3).strip()
     groups = tuple(c.strip() for c in right.split(":"))
     if not right or not all(groups):
@@ -280,13 +324,7 @@ def residual_correlation(spec, frame, design=None) -> ResidualCorrelation:
                              "correlation needs one row per time within a group")
     elif left != "1":
         raise ValueError(f"residual={spec!r}: compound symmetry takes no time, write 'cs(1 | {right})'")
-    for t in (() if design is None else design.terms):  # each term must be constant within a group
-        first = np.full(int(codes.max()) + 1, -1)
-        first[codes[::-1]] = t.codes[::-1]
-        if np.any(first[codes] != t.codes):
-            raise ValueError(f"residual={spec!r}: the random-effects term {t.text} varies within the groups of "
-                             f"{right}; residual correlation needs the groups nested in every grouping factor "
-                             f"(e.g. residual='{kind}({left} | {t.group})')")
+    _check_nested(spec, codes, design, kind, left, right)
     if kind == "cs" and design is not None:
         for t in design.terms:  # compound symmetry within the levels of a random intercept's factor is that intercept
             if "(Intercept)" in t.columns and int(t.codes.max()) == int(codes.max()) and np.array_equal(

@@ -112,7 +112,7 @@ def dispersion_model(dispformula, frame, design, response: str) -> DispersionMod
     >>> dispersion_model("~ 0 + Days", ss, d, "Reaction")
     Traceback (most recent call last):
     ...
-    ValueError: dispformula='~ 0 + Days' has no intercept: the residual SD model is log sigma_i = log sigma + (x_i - c)' delta, sigma carrying the intercept; remove '0 +' (a model without a residual variance, dispformula='~ 0', is not available yet)
+    ValueError: dispformula='~ 0 + Days' has no intercept: the residual SD model is log sigma_i = log sigma + (x_i - c)' delta, sigma carrying the intercept; remove '0 +' (dispformula='~ 0' alone, no residual variance apart from a structured term's, is available in ml.lmer)
     """
     from .side import side_design
 
@@ -120,8 +120,8 @@ def dispersion_model(dispformula, frame, design, response: str) -> DispersionMod
     names = list(dd.fixed.names)
     if "(Intercept)" not in names:
         raise ValueError(f"dispformula={dispformula!r} has no intercept: the residual SD model is log sigma_i = "
-                         "log sigma + (x_i - c)' delta, sigma carrying the intercept; remove '0 +' (a model without a residual "
-                         "variance, dispformula='~ 0', is not available yet)")
+                         "log sigma + (x_i - c)' delta, sigma carrying the intercept; remove '0 +' (dispformula='~ 0' alone, "
+                         "no residual variance apart from a structured term's, is available in ml.lmer)")
     keep = [i for i, n in enumerate(names) if n != "(Intercept)"]
     if not keep:
         raise ValueError(f"dispformula={dispformula!r} has only an intercept, the model's own residual SD: "

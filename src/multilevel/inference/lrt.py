@@ -105,18 +105,19 @@ def _check_fits(fits, names) -> list[str]:
 
     if len(fits) < 2:
         raise ValueError(f"anova() needs at least 2 fitted models to compare, got {len(fits)}")
-    from ..regression import GlmResult, LmResult
+    from ..regression import GlmResult, GlsResult, LmResult
 
     from ..results.clmm_result import ClmmResult
 
-    kinds = {LmerResult: "linear", LmResult: "linear", GlmerResult: "glm", GlmResult: "glm", ClmmResult: "clmm"}
+    kinds = {LmerResult: "linear", LmResult: "linear", GlsResult: "linear", GlmerResult: "glm", GlmResult: "glm",
+             ClmmResult: "clmm"}
     def kind(f):  # (a subclass: the fit of data in parts is an LmerResult)
         return next((v for k, v in kinds.items() if isinstance(f, k)), None)
 
     for i, f in enumerate(fits):
         if kind(f) is None:
             raise ValueError(f"argument {i + 1} is a {type(f).__name__}, not a fitted model "
-                             "(from ml.lmer, ml.glmer, ml.clmm, ml.lm or ml.glm)")
+                             "(from ml.lmer, ml.glmer, ml.clmm, ml.gls, ml.lm or ml.glm)")
     if len({kind(f) for f in fits}) > 1:
         raise ValueError("anova() compares linear models (lmer, lm) with linear models and GLMMs (glmer, "
                          "glm) with GLMMs; refit them as one kind")

@@ -118,8 +118,13 @@ def _derivatives(obj, x, s: float, c: float) -> tuple[np.ndarray, np.ndarray]:
     differences over ``x`` only, of ``a``, ``b`` and ``M`` from one set of
     factorisations, and the derivatives over sigma in closed form.
     """
+    from ..linalg import NotPositiveDefinite
+
     J, H = jacobian_hessian(lambda v: theta_pieces(obj, v), x)
     v0 = theta_pieces(obj, x)
+    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(H))):
+        raise NotPositiveDefinite("a step of the finite differences around the estimates left the "
+                                  "positive definite region of the variance parameters")
     m, p = x.size, int(round(np.sqrt(v0.size - 2)))
     Hd = np.empty((m + 1, m + 1))
     Hd[:m, :m] = H[:, :, 0] + H[:, :, 1] / s**2

@@ -359,7 +359,12 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         numeric column's mean, so ``fit.sigma`` is the residual SD at a
         factor's first level and at the mean of a numeric column.
         ``fit.dispersion`` tables ``delta`` (log SD ratios) with standard
-        errors and the SD ratios ``exp(delta)``.
+        errors and the SD ratios ``exp(delta)``. ``"~ 0"``: no residual
+        variance apart from a structured term's, which then carries the
+        residual covariance (``us(0 + visit | id)``: an MMRM); the fit is
+        generalized least squares, a :class:`~multilevel.regression.GlsResult`
+        (see :func:`multilevel.gls`), or, with other random-effects terms,
+        this function's fit with ``residual=``.
     residual : str, optional
         Correlated residuals within groups, nlme's ``correlation=``:
         ``"ar1(time | g)"`` (``cor(e_i, e_j) = rho^|t_i - t_j|`` within each
@@ -387,7 +392,13 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
     reml = as_bool(reml, "reml")
     as_choice(optimizer, "optimizer", ("auto", "bobyqa", "cobyqa", "nelder-mead"))
     from ..design.partitioned import is_partitioned
+    from ..regression.term_as_residual import fit_term_as_residual, is_no_residual
 
+    if is_no_residual(dispformula) and not is_partitioned(data):
+        if start is not None:
+            raise ValueError("start= sets theta, and with dispformula='~ 0' the structured term is fitted as the "
+                             "residual covariance: leave start out")
+        return fit_term_as_residual(formula, data, reml, weights, offset, optimizer, residual)
     if is_partitioned(data):
         if dispformula is not None or residual is not None:
             raise ValueError("dispformula= and residual= are not available yet for data in parts (a Dask "
@@ -412,6 +423,10 @@ def lmer(formula: str, data, reml: bool = True, weights=None, offset=None,
         from ..design.data import as_dataframe
 
         design = replace(design, residual=residual_correlation(residual, as_dataframe(data), design))
+        if design.residual.kind == "us":
+            raise ValueError(f"residual={residual!r}: an unstructured residual correlation is available without "
+                             "random effects, in ml.gls (nlme's gls with corSymm); with random effects use "
+                             "'ar1(time | g)' or 'cs(1 | g)'")
     name = None
     attrs = getattr(data, "attrs", None)
     if isinstance(attrs, dict):

@@ -1,0 +1,203 @@
+"""Generalized least squares (``ml.gls``) against nlme's gls with corCompSymm, corAR1,
+corCAR1 and corSymm, with and without varIdent, ML and REML (tests/reference/gls.R):
+log-likelihood at or above nlme's and within 1e-6 relative, coefficients, standard
+errors, the residual SD of every row, the correlations within 1e-3; the normalized
+residuals by their definition; invariance to the units of the data and to row order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import multilevel as ml
+
+REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "gls.json").read_text())
+CASES = {f"{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in REF["models"]}
+
+
+def reference_data(name: str) -> pd.DataFrame:
+    """The data sets of tests/reference/gls.R, built as it builds them."""
+    if name in ("orthodont", "orth_gaps"):
+        d = ml.datasets.load("orthodont")
+        d["visit"] = ((d["age"] - 8) // 2 + 1).astype(int)
+        d["visitf"] = pd.Categorical(d["visit"].astype(str), categories=["1", "2", "3", "4"], ordered=True)
+        return d if name == "orthodont" else d[(np.arange(len(d)) + 1) % 5 != 0]
+    d = ml.datasets.load("sleepstudy")
+    d["dayf"] = pd.Categorical(d["Days"].astype(str), categories=[str(i) for i in range(10)], ordered=True)
+    if name == "sleep_gap":
+        d = d[d["Days"] != 3].copy()
+        d["when"] = d["Days"] + 0.25 * (d["Days"] % 2)
+    return d
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {key: ml.gls(m["formula"], reference_data(m["dataset"]), residual=m["residual"],
+                        dispformula=m["dispformula"] or None, reml=m["reml"]) for key, m in CASES.items()}
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_against_nlme(fits, key):
+    fit, m = fits[key], CASES[key]
+    assert fit.loglik >= m["loglik"] - 1e-6 * abs(m["loglik"])
+    assert fit.loglik == pytest.approx(m["loglik"], rel=1e-6)
+    assert fit.df == m["df"]
+    assert fit.aic == pytest.approx(m["aic"], rel=1e-6)
+    assert fit.bic == pytest.approx(m["bic"], rel=1e-6)
+    np.testing.assert_allclose(fit.fixef[list(m["coef"])], list(m["coef"].values()), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), list(m["se"].values()), rtol=1e-3)
+    rc = fit.design.residual
+    np.testing.assert_allclose(rc.lower() if rc.kind == "us" else [rc.rho], np.ravel(m["corr"]), atol=1e-3)
+    # the residual SD of every row: sigma times its SD ratio (nlme's reference stratum may be another level)
+    ours = fit.sigma * (1.0 if fit.design.dispersion is None else np.exp(fit.design.dispersion.log_sd_ratio()))
+    if m["var_ratios"]:
+        column = m["dispformula"].split("~")[1].strip()
+        levels = fit.design.data[column].astype(str).to_numpy()[np.asarray(fit.design.rows)]
+        theirs = m["sigma"] * np.array([m["var_ratios"].get(v, 1.0) for v in levels])
+    else:
+        theirs = m["sigma"]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3)
+    if not (m["var_ratios"] and m["dataset"] == "orth_gaps"):
+        # (nlme's normalized residuals with varIdent and missing visits are not whitened by the rows'
+        # own covariance; tested by their definition below)
+        np.testing.assert_allclose(fit.residuals("normalized").to_numpy()[:6], m["normalized"], atol=1e-4)
+
+
+@pytest.mark.parametrize("key", ["orth_gaps_us-reml", "orth_gaps_cs_hetero-ml", "sleep_gap_car1-ml"])
+def test_normalized_residuals_by_definition(fits, key):
+    """Per group: ``L^-1 r`` with ``L L'`` the covariance of the group's rows (their SDs and the
+    correlation of their occasions) for the unstructured and AR(1) models; for compound
+    symmetry nlme's own factor, whose cross-product is that covariance's inverse too."""
+    fit = fits[key]
+    d, rc = fit.design, fit.design.residual
+    r = d.y - fit.fitted.to_numpy()
+    sd = fit.sigma * (1.0 if d.dispersion is None else np.exp(d.dispersion.log_sd_ratio()))
+    sd = np.broadcast_to(sd, r.shape)
+    got = fit.residuals("normalized").to_numpy()
+    for g in np.unique(rc.group):
+        rows = np.flatnonzero(rc.group == g)
+        if rc.kind == "us":
+            rows = rows[np.argsort(rc.code[rows])]
+            C = rc.correlation()[np.ix_(rc.code[rows], rc.code[rows])]
+        elif rc.kind == "ar1":
+            rows = rows[np.argsort(rc.time[rows])]
+            C = rc.rho ** np.abs(rc.time[rows][:, None] - rc.time[rows][None, :])
+        else:
+            m = rows.size
+            C = np.where(np.eye(m, dtype=bool), 1.0, rc.rho)
+        V = C * np.outer(sd[rows], sd[rows])
+        e = got[rows]
+        if rc.kind == "cs":  # any factor F with F'F = V^-1: e'e = r'V^-1 r and the first row is the mean's
+            assert e @ e == pytest.approx(r[rows] @ np.linalg.solve(V, r[rows]), rel=1e-8)
+        else:
+            np.testing.assert_allclose(e, np.linalg.solve(np.linalg.cholesky(V), r[rows]), rtol=1e-8, atol=1e-10)
+
+
+@settings(max_examples=8, deadline=None)
+@given(scale=st.sampled_from([1e-6, 1e-3, 1e3, 1e6]), shift=st.sampled_from([0.0, -5e3, 1e8]),
+       seed=st.integers(0, 2**16))
+def test_units_and_row_order_change_nothing(scale, shift, seed):
+    """A predictor in other units, a response shifted by a large constant and shuffled rows give the
+    same ML fit: log-likelihood, correlations, SD ratios and fitted values."""
+    base = reference_data("orth_gaps")
+    kw = dict(residual="us(visitf | Subject)", dispformula="~ visitf", reml=False)
+    ref = ml.gls("distance ~ age * Sex", base, **kw)
+    other = base.assign(age=base["age"] * scale, distance=base["distance"] + shift).sample(
+        frac=1.0, random_state=seed)
+    fit = ml.gls("distance ~ age * Sex", other, **kw)
+    assert fit.loglik == pytest.approx(ref.loglik, rel=1e-7)
+    np.testing.assert_allclose(fit.correlation.to_numpy(), ref.correlation.to_numpy(), atol=2e-5)
+    np.testing.assert_allclose(fit.sd_ratios.to_numpy(), ref.sd_ratios.to_numpy(), rtol=2e-5)
+    # (each fit stops within the optimizer's tolerance of the optimum: 1e-7 relative in the fitted values)
+    np.testing.assert_allclose(fit.fitted.loc[base.index].to_numpy() - shift, ref.fitted.to_numpy(), rtol=1e-5)
+    assert fit.fixef["age"] * scale == pytest.approx(ref.fixef["age"], rel=1e-5)
+
+
+def test_structured_term_without_residual_variance_is_glmmtmbs():
+    """``dispformula="~ 0"``: the structured term carries the residual covariance, as glmmTMB fits
+    it (its log-likelihood in gls.json; glmmTMB's cs() is this package's hcs())."""
+    checked = 0
+    for m in REF["models"]:
+        tmb = m.get("glmmtmb")
+        if not tmb:
+            continue
+        formula = tmb["formula"].replace("+ cs(", "+ hcs(")
+        fit = ml.lmer(formula, reference_data(m["dataset"]), dispformula="~ 0", reml=False)
+        assert isinstance(fit, ml.regression.GlsResult)
+        assert fit.loglik >= tmb["loglik"] - 1e-6 * abs(tmb["loglik"]), formula
+        assert fit.loglik == pytest.approx(tmb["loglik"], rel=1e-6), formula
+        assert "carries the residual covariance" in fit.summary()
+        checked += 1
+    assert checked == 5
+
+
+def test_term_without_residual_variance_beside_other_terms():
+    """``cs(0 + visit | id)`` with ``dispformula="~ 0"`` next to a random intercept of a factor the
+    subjects are nested in is lme with corCompSymm: equal to ml.lmer with residual=."""
+    d = reference_data("orthodont")
+    d["clinic"] = np.where(d["Subject"].astype(str).str[1:].astype(int) % 3 == 0, "a", "b")
+    d["clinic"] = d["clinic"] + d["Sex"].astype(str).str[0]
+    a = ml.lmer("distance ~ age + (1 | clinic) + ar1(0 + visitf | Subject)", d, dispformula="~ 0", reml=False)
+    b = ml.lmer("distance ~ age + (1 | clinic)", d.assign(pos=d["visit"] - 1.0), residual="ar1(pos | Subject)",
+                reml=False)
+    assert isinstance(a, ml.LmerResult)
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-9)
+    assert a.residual_correlation["rho"] == pytest.approx(b.residual_correlation["rho"], abs=1e-6)
+
+
+def test_anova_between_structures():
+    d = reference_data("orthodont")
+    cs = ml.gls("distance ~ age * Sex", d, residual="cs(1 | Subject)", reml=False)
+    us = ml.gls("distance ~ age * Sex", d, residual="us(visitf | Subject)", dispformula="~ visitf", reml=False)
+    table = ml.anova(cs, us).table
+    assert table["Chisq"].iloc[1] == pytest.approx(2 * (us.loglik - cs.loglik), rel=1e-9)
+    assert table["Df"].iloc[1] == us.df - cs.df == 8
+    # compound symmetry with a positive correlation is the random-intercept model
+    ri = ml.lmer("distance ~ age * Sex + (1 | Subject)", d, reml=False)
+    assert cs.loglik == pytest.approx(ri.loglik, rel=1e-8)
+
+
+def test_predict_confint_and_refit():
+    d = reference_data("orthodont")
+    fit = ml.gls("distance ~ age + Sex", d, residual="ar1(visit | Subject)")
+    new = pd.DataFrame({"age": [8, 14], "Sex": ["Male", "Female"]})
+    X = np.array([[1.0, 8.0, 0.0], [1.0, 14.0, 1.0]])
+    np.testing.assert_allclose(fit.predict(new).to_numpy(), X @ fit.fixef.to_numpy())
+    ci = fit.confint(0.9)
+    se = np.sqrt(np.diag(fit.vcov))
+    from scipy import stats
+
+    q = stats.t.ppf(0.95, fit.nobs - 3)
+    np.testing.assert_allclose(ci.iloc[:, 1] - fit.fixef, q * se)
+    ml_fit = fit.refit(reml=False)
+    assert not ml_fit.reml and ml_fit.loglik > fit.loglik
+    again = ml.gls("distance ~ age + Sex", d, residual="ar1(visit | Subject)", reml=False)
+    assert ml_fit.loglik == pytest.approx(again.loglik, rel=1e-9)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: ml.gls("distance ~ age + (1 | Subject)", d), "gls fits fixed effects only"),
+    (lambda d: ml.gls("distance ~ age", d, residual="us(Sex | Subject)"), "same occasion"),
+    (lambda d: ml.gls("distance ~ age", d, residual="us(1 | Subject)"), "name the occasion variable"),
+    (lambda d: ml.gls("distance ~ age", d, residual="toep(visit | Subject)"), r"write 'ar1\(time \| g\)'"),
+    (lambda d: ml.lmer("distance ~ age + (1 | Subject)", d, residual="us(visitf | Subject)"),
+     "available without random effects, in ml.gls"),
+    (lambda d: ml.lmer("distance ~ age + (1 | Subject)", d, dispformula="~ 0"),
+     "needs exactly one term that carries the residual covariance"),
+    (lambda d: ml.lmer("distance ~ age + us(0 + visitf | Subject) + (1 | Sex)", d, dispformula="~ 0"),
+     "not available yet"),
+    (lambda d: ml.lmer("distance ~ age + cs(0 + visitf | Subject)", d, dispformula="~ 0", residual="cs(1 | Subject)"),
+     "residual= cannot be given too"),
+    (lambda d: ml.lmer("distance ~ age + (0 + age | Subject)", d, dispformula="~ 0"), "one indicator column"),
+    (lambda d: ml.lmer("distance ~ age + cs(0 + visitf | Sex)", d, dispformula="~ 0"), "same occasion"),
+    (lambda d: ml.lmer("distance ~ age + cs(0 + visitf | Subject)", d, dispformula="~ 0", start=[1.0, 0.0]),
+     "leave start out"),
+])
+def test_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(reference_data("orthodont"))
