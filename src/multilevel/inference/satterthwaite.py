@@ -110,18 +110,20 @@ class _ResidualModelObjective:
         return factorize(self.cp, self.layout, theta)
 
 
-def _derivatives(obj, x, s: float, c: float) -> tuple[np.ndarray, np.ndarray]:
+def _derivatives(obj, x, s: float, c: float, pieces=None) -> tuple[np.ndarray, np.ndarray]:
     """Hessian of the deviance and Jacobian of ``vcov(beta)`` over ``(x, sigma)``.
 
     The deviance is ``a(x) + b(x) / sigma^2 + c log sigma^2`` and ``vcov(beta) =
-    sigma^2 M(x)`` (:func:`~multilevel.inference.varpar.theta_pieces`): finite
-    differences over ``x`` only, of ``a``, ``b`` and ``M`` from one set of
-    factorisations, and the derivatives over sigma in closed form.
+    sigma^2 M(x)`` (:func:`~multilevel.inference.varpar.theta_pieces`, or
+    ``pieces(x)`` where given): finite differences over ``x`` only, of ``a``,
+    ``b`` and ``M`` from one set of factorisations, and the derivatives over
+    sigma in closed form.
     """
     from ..linalg import NotPositiveDefinite
 
-    J, H = jacobian_hessian(lambda v: theta_pieces(obj, v), x)
-    v0 = theta_pieces(obj, x)
+    pieces = (lambda v: theta_pieces(obj, v)) if pieces is None else pieces
+    J, H = jacobian_hessian(pieces, x)
+    v0 = pieces(x)
     if not (np.all(np.isfinite(J)) and np.all(np.isfinite(H))):
         raise NotPositiveDefinite("a step of the finite differences around the estimates left the "
                                   "positive definite region of the variance parameters")
@@ -160,6 +162,11 @@ def varpar_covariance(fit) -> VarparCovariance:
     H, J = _derivatives(obj, x, s, fit._cp.n - fit._cp.p if fit.reml else fit._cp.n)
     vp = np.r_[x, s]
     J = st.vcov_to_user(J)
+    return _covariance(vp, H, J, fit.vcov.to_numpy())
+
+
+def _covariance(vp, H, J, vcov_beta) -> VarparCovariance:
+    """The :class:`VarparCovariance` of a Hessian ``H`` and Jacobian ``J`` at ``vp``."""
     w, V = np.linalg.eigh(H)
     msgs = []
     if np.any(w < -_EIG_TOL):
@@ -171,7 +178,7 @@ def varpar_covariance(fit) -> VarparCovariance:
     pos = w > _EIG_TOL
     vcov_vp = 2.0 * (V[:, pos] / w[pos]) @ V[:, pos].T
     return VarparCovariance(varpar=vp, hessian=H, vcov_varpar=vcov_vp, jacobian=J,
-                            vcov_beta=fit.vcov.to_numpy(), messages=tuple(msgs))
+                            vcov_beta=vcov_beta, messages=tuple(msgs))
 
 
 def _qform(x: np.ndarray, A: np.ndarray) -> float:

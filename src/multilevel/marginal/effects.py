@@ -50,7 +50,7 @@ def effects(fit, x: str, by=None, at: dict | None = None, n: int = 50, type: str
 
     Parameters
     ----------
-    fit : LmerResult, GlmerResult or Posterior
+    fit : LmerResult, GlmerResult, GlsResult or Posterior
     x : str
         A predictor of the fixed part: a numeric one gets ``n`` evenly spaced
         values over its observed range, a factor its levels.

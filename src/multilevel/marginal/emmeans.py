@@ -127,7 +127,7 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
 
     Parameters
     ----------
-    fit : LmerResult, GlmerResult or Posterior
+    fit : LmerResult, GlmerResult, GlsResult or Posterior
     specs : str, list of str, or formula string
         The variable(s) to give means for (factors, or covariates given
         several values in ``at``); ``"~ sex | schgend"`` names by-variables too.
@@ -150,12 +150,16 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         (emmeans' default ``component = "cond"`` for glmmTMB fits);
         ``fit.predict(type="response")`` and ``posterior.epred()`` give
         ``(1 - pi) mu``.
-    df : {"kenward-roger", "satterthwaite", "asymptotic"}, optional
+    df : {"kenward-roger", "satterthwaite", "asymptotic", "df.error"}, optional
         Degrees-of-freedom method for lmer fits (default Kenward-Roger, or
         Satterthwaite for a fit with an ``hcs`` or ``ar1`` term or a residual
         correlation, as
         emmeans; R's emmeans switches to asymptotic above 3,000 rows unless
-        ``pbkrtest.limit`` is raised, this does not).
+        ``pbkrtest.limit`` is raised, this does not). For :func:`multilevel.gls`
+        fits: Satterthwaite's (default; emmeans' default there,
+        "appx-satterthwaite", approximates them by random perturbations),
+        ``"df.error"`` (emmeans' ``mode = "df.error"``: ``n - p`` less the
+        number of correlation and SD-model parameters) or asymptotic.
     level : float
         Confidence level.
     cov_reduce : {"mean", "median", "range"}, callable or dict, optional
@@ -256,7 +260,7 @@ def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equ
 
     Parameters
     ----------
-    fit : LmerResult, GlmerResult or Posterior
+    fit : LmerResult, GlmerResult, GlsResult or Posterior
     specs : str, list of str, or formula string
     var : str
         A numeric predictor of the fixed part.

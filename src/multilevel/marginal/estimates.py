@@ -62,18 +62,44 @@ def _kind(fit) -> str:
 
     require_rows(fit, "computing marginal means, effects or slopes (their reference grid comes from the rows)")
     for cls in type(fit).__mro__:  # (subclasses: the fits to data in parts)
-        if cls.__name__ in ("LmerResult", "GlmerResult", "Posterior"):
+        if cls.__name__ in ("LmerResult", "GlmerResult", "Posterior", "GlsResult"):
             return cls.__name__
-    raise TypeError(f"marginal means need a fit from ml.lmer, ml.glmer or ml.bayes, not {type(fit).__name__}")
+    raise TypeError(f"marginal means need a fit from ml.lmer, ml.glmer, ml.gls or ml.bayes, not "
+                    f"{type(fit).__name__}")
 
 
 def check_df_method(df) -> str | None:
     if df is None:
         return None
-    if not isinstance(df, str) or df.lower().replace("_", "-") not in DF_METHODS:
+    if not isinstance(df, str) or df.lower().replace("_", "-") not in DF_METHODS + ("df.error",):
         raise ValueError(f"unknown df={df!r}; choose one of {', '.join(DF_METHODS)} (or None for "
-                         "Kenward-Roger where it applies)")
+                         "Kenward-Roger where it applies; 'df.error' for ml.gls fits)")
     return df.lower().replace("_", "-")
+
+
+def _gls_estimates(fit, df: str | None) -> Estimates:
+    """A generalized least squares fit: Satterthwaite's df (by default; emmeans' default for gls,
+    "appx-satterthwaite", approximates them by random perturbations of the data), emmeans'
+    ``mode = "df.error"`` (``n - p`` less the number of correlation and SD-model parameters) or
+    asymptotic."""
+    method = df or "satterthwaite"
+    beta, vcov = fit.fixef.to_numpy(), fit.vcov.to_numpy()
+    common = dict(design=fit.design, beta=beta, vcov=vcov, draws=None, family="gaussian", link="identity")
+    if method == "kenward-roger":
+        raise ValueError("Kenward-Roger's df are not available for ml.gls fits (nor in emmeans); use "
+                         "df='satterthwaite' (the default), 'df.error' or 'asymptotic'")
+    if method == "satterthwaite":
+        from ..inference.satterthwaite import satterthwaite_df
+
+        vc = fit._varpar_cov
+        return Estimates(method=method, _df=lambda row: satterthwaite_df(vc, row), **common)
+    if method == "df.error":
+        d = fit.design
+        extra = (0 if d.residual is None else (d.residual.nparams if d.residual.kind == "us" else 1)) + \
+            (0 if d.dispersion is None else len(d.dispersion.names))
+        dfe = float(fit.df_resid - extra)
+        return Estimates(method=method, _df=lambda row: dfe, **common)
+    return Estimates(method="asymptotic", **common)
 
 
 def estimates(fit, df: str | None = None) -> Estimates:
@@ -81,7 +107,7 @@ def estimates(fit, df: str | None = None) -> Estimates:
 
     Parameters
     ----------
-    fit : LmerResult, GlmerResult or Posterior
+    fit : LmerResult, GlmerResult, GlsResult or Posterior
     df : {"kenward-roger", "satterthwaite", "asymptotic"}, optional
         For lmer fits (default Kenward-Roger, as emmeans; an ML fit takes its
         covariance and df from the REML fit of the same model, as pbkrtest
@@ -98,6 +124,11 @@ def estimates(fit, df: str | None = None) -> Estimates:
     """
     kind = _kind(fit)
     df = check_df_method(df)
+    if kind == "GlsResult":
+        return _gls_estimates(fit, df)
+    if df == "df.error":
+        raise ValueError("df='df.error' applies to ml.gls fits; for lmer fits choose kenward-roger, "
+                         "satterthwaite or asymptotic")
     if kind == "Posterior":
         if fit.family == "cumulative":
             raise ValueError("marginal means, effects and slopes of a cumulative model are not available "

@@ -37,7 +37,7 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
 
     Parameters
     ----------
-    fit : LmerResult, GlmerResult or Posterior
+    fit : LmerResult, GlmerResult, GlsResult or Posterior
     variables : str or list of str
         Numeric predictors of the fixed part.
     by : str, optional

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -279,6 +280,44 @@ class GlsResult(FixedOnly):
             if type == "normalized" and rc is not None:
                 (r,), _ = (rc.whiten([r]) if rc.kind == "us" else rc.whiten([r], rc.rho))
         return pd.Series(r, index=self.design.data_index, name="residuals")
+
+    @cached_property
+    def _varpar_cov(self):
+        """Satterthwaite's ingredients (:class:`~multilevel.inference.satterthwaite.VarparCovariance`)
+        over the correlation's and SD model's parameters and sigma, from the criterion's pieces:
+        the same closed form in sigma as for lmer fits (``-2 log L = a(x) + RSS(x) / sigma^2 +
+        c log sigma^2``, ``vcov(beta) = sigma^2 (X'R^-1 X)^-1``)."""
+        from ..design.fixed import independent_columns
+        from ..inference.satterthwaite import _covariance, _derivatives
+        from ..linalg.threads import blas_threads
+
+        d = self.design
+        X = np.asarray(d.X, dtype=float)
+        keep = independent_columns(X) if X.shape[1] else np.zeros(0, dtype=int)
+        crit = _Criterion(np.asarray(d.y, dtype=float), X, keep, d.residual, d.dispersion,
+                          None if d.weights is None else np.asarray(d.weights, dtype=float))
+        p = keep.size
+
+        def pieces(v):
+            out = np.full(2 + p * p, np.inf)
+            try:
+                with np.errstate(divide="raise", invalid="raise", over="raise"):
+                    pc = crit.pieces(v)
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+                return out
+            out[0] = pc.logdet_r + (pc.logdet_x if self.reml else 0.0)
+            out[1] = pc.rss
+            out[2:] = pc.XtXinv.ravel()
+            return out
+
+        x = np.zeros(0) if self._x is None else np.asarray(self._x, dtype=float)
+        c = self.nobs - p if self.reml else self.nobs
+        with blas_threads(1):
+            H, J = _derivatives(None, x, self.sigma, c, pieces=pieces)
+        k = len(self.fixef)
+        Jfull = np.zeros((J.shape[0], k, k))
+        Jfull[np.ix_(np.arange(J.shape[0]), keep, keep)] = J
+        return _covariance(np.r_[x, self.sigma], H, Jfull, self.vcov.to_numpy())
 
     def _weights(self):
         d = self.design
