@@ -748,6 +748,22 @@ for code, words in [
     ("ml.emmeans(GFD, 'period')", ("marginal", "parts")),
     ("ml.bayes('Reaction ~ Days + (1 | Subject)', DS, family='poisson')", ("gaussian", "parts")),
     ("ml.bayes('Reaction ~ Days + (1 | Subject)', DS, sampler='nuts')", ("collapsed", "nuts")),
+    # generalized least squares, and a structured term carrying the residual covariance
+    ("ml.gls('Reaction ~ Days + (1 | Subject)', S)", ("fixed effects only", "ml.lmer")),
+    ("ml.gls('Reaction ~ Dayz', S)", ("Dayz",)),
+    ("ml.gls(1, S)", ("formula",)),
+    ("ml.gls('Reaction ~ Days', S, reml='yes')", ("reml",)),
+    ("ml.gls('Reaction ~ Days', S, residual='us(Days | Days)')", ("residual", "same occasion")),
+    ("ml.gls('Reaction ~ Days', S, residual='us(1 | Subject)')", ("residual", "occasion")),
+    ("ml.gls('Reaction ~ Days', S, residual='us(Dayz | Subject)')", ("residual", "Dayz")),
+    ("ml.gls('Reaction ~ Days', S, residual='ar1(Days | Subject)', weights=np.zeros(N))", ("weight", "0")),
+    ("ml.gls('Reaction ~ Days', S, dispformula='~ 0')", ("dispformula", "ml.lmer")),
+    ("ml.gls('Reaction ~ Days', S, residual='ar1(Days | Subject)').residuals('bogus')", ("type", "bogus")),
+    ("ml.emmeans(ml.gls('Reaction ~ Days', S, residual='ar1(Days | Subject)'), 'Days', df='kenward-roger')",
+     ("Kenward-Roger", "gls")),
+    ("ml.lmer('Reaction ~ Days + (1 | Subject)', S, dispformula='~ 0')", ("dispformula", "term")),
+    ("ml.lmer('Reaction ~ Days + (0 + Days | Subject)', S, dispformula='~ 0')", ("dispformula", "indicator")),
+    ("ml.lmer(" + LMER1 + ", S, residual='us(Days | Subject)')", ("residual", "ml.gls")),
 ]:
     add(code, *words)
 

@@ -105,9 +105,9 @@ class _Criterion:
                 pid = np.concatenate([np.full(rc.patterns[k][0].shape[0], i) for i, k in enumerate(ks)])
                 self.batches.append((rows, pid, ks))
 
-    def _factors(self, a, ks):
+    def _factors(self, a, ks, C=None):
         """Whitening factors ``F`` (``F'F = R^-1``) of the patterns ``ks`` (all of one size), stacked,
-        and their ``log |R|``."""
+        and their ``log |R|``; ``C``: the unstructured correlation matrix at ``a``."""
         rc = self.rc
         if rc.kind == "cs":
             from ..design.correlation import _cs_factor
@@ -116,7 +116,6 @@ class _Criterion:
             pairs = [_cs_factor(rc.patterns[k][0].shape[1], rho) for k in ks]
             return np.stack([F for F, _ in pairs]), np.array([ld for _, ld in pairs])
         if rc.kind == "us":
-            C = rc.correlation(a)
             pos = np.stack([rc.patterns[k][1] for k in ks])
             R = C[pos[:, :, None], pos[:, None, :]]
         else:
@@ -137,8 +136,9 @@ class _Criterion:
         else:
             M = np.zeros((A.shape[1], A.shape[1]))
             logdet = 0.0
+            C = self.rc.correlation(x[:self.nc]) if self.rc.kind == "us" else None
             for rows, pid, ks in self.batches:
-                F, ld = self._factors(x[:self.nc], ks)
+                F, ld = self._factors(x[:self.nc], ks, C)
                 B = np.einsum("gij,gjc->gic", F[pid], A[rows])  # (G, m, c): the groups' rows whitened
                 M += np.einsum("gic,gid->cd", B, B)
                 logdet += float(ld[pid].sum())
