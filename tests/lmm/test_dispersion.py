@@ -128,3 +128,21 @@ def test_icc_and_shrinkage_refuse_a_residual_sd_model(fits):
     with pytest.raises(ValueError, match="shrinkage factors of a fit with a residual SD model"):
         fit.shrinkage()
     assert np.all(fit.coef_table()["df"] < 105)  # delta among the variance parameters
+
+
+def test_sd_model_standard_errors_with_a_variance_on_its_bound():
+    """A random-effects variance estimated at zero leaves its theta out of the Hessian; the SD
+    model's standard errors are read at their own positions (one per coefficient)."""
+    import warnings
+
+    rng = np.random.default_rng(1)
+    o = ml.datasets.load("orthodont")
+    o["site"] = np.where(o["Subject"].astype(str).str[-1].astype(int) % 2 == 0, "a", "b")
+    o["visit"] = o["age"].astype(str)
+    o["y"] = rng.normal(size=len(o)) * o["age"].map({8: 1.0, 10: 1.5, 12: 2.0, 14: 3.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.lmer("y ~ age + (1 | Subject) + (1 | site)", o, dispformula="~ visit")
+    assert fit.theta.iloc[1] == 0.0
+    table = fit.dispersion
+    assert len(table) == 3 and np.all(np.isfinite(table["Std. Error"])) and np.all(table["Std. Error"] > 0)

@@ -180,7 +180,40 @@ def test_predict_confint_and_refit():
     assert ml_fit.loglik == pytest.approx(again.loglik, rel=1e-9)
 
 
+def test_offsets_enter_as_fixed_terms():
+    """An offset (argument or ``offset(...)``) is a term with coefficient 1: the fit equals the
+    fit of the response less the offset, with the offset added back to the fitted values."""
+    d = reference_data("orthodont").assign(base=lambda x: 0.5 * x["age"] + 3.0)
+    a = ml.gls("distance ~ Sex", d, residual="ar1(visit | Subject)", offset="base")
+    b = ml.gls("distance ~ Sex + offset(base)", d, residual="ar1(visit | Subject)")
+    c = ml.gls("y ~ Sex", d.assign(y=d["distance"] - d["base"]), residual="ar1(visit | Subject)")
+    for fit in (a, b):
+        assert fit.loglik == pytest.approx(c.loglik, rel=1e-10)
+        np.testing.assert_allclose(fit.fitted - d["base"], c.fitted, rtol=1e-8)
+        np.testing.assert_allclose(fit.residuals("normalized"), c.residuals("normalized"), atol=1e-8)
+    np.testing.assert_allclose(a.predict(d.head(3)), a.fitted.head(3))
+    tmb = ml.lmer("distance ~ Sex + offset(base) + ar1(0 + visitf | Subject)", d, dispformula="~ 0")
+    assert tmb.loglik == pytest.approx(c.loglik, rel=1e-8)
+
+
+def test_occasion_terms_written_other_ways():
+    d = reference_data("orthodont")
+    ref = ml.lmer("distance ~ age + us(0 + visitf | Subject)", d, dispformula="~ 0", reml=False)
+    for formula in ["distance ~ age + us(visitf - 1 | Subject)", "distance ~ age + us(visitf-1 | Subject)",
+                    "distance ~ age + (0 + visitf | Subject)", "distance ~ age + us(0 + C(visit) | Subject)"]:
+        fit = ml.lmer(formula, d, dispformula="~ 0", reml=False)
+        assert fit.loglik == pytest.approx(ref.loglik, rel=1e-7), formula
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda d: ml.gls("distance ~ age", d.assign(w=np.r_[0.0, np.ones(len(d) - 1)]), weights="w",
+                      dispformula="~ Sex"), "prior weight of 0"),
+    (lambda d: ml.gls("distance ~ age", d[d["Subject"] == "M01"], residual="us(visitf | Subject)"),
+     "too few|needs several groups"),
+    (lambda d: ml.gls("distance ~ age", d.iloc[:8], residual="us(visitf | Subject)"), "too few"),
+    (lambda d: ml.gls("distance ~ age", d.assign(v=np.where(d["visit"] > 2, d["visit"].astype(str), d["visit"])
+                                                 .astype(object)), residual="us(v | Subject)"), "mixes numbers and text"),
+    (lambda d: ml.lmer("distance ~ age + diag(0 + visitf | Sex)", d, dispformula="~ 0"), "same occasion"),
     (lambda d: ml.gls("distance ~ age + (1 | Subject)", d), "gls fits fixed effects only"),
     (lambda d: ml.gls("distance ~ age", d, residual="us(Sex | Subject)"), "same occasion"),
     (lambda d: ml.gls("distance ~ age", d, residual="us(1 | Subject)"), "name the occasion variable"),

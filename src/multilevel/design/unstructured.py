@@ -223,7 +223,11 @@ def unstructured_correlation(spec: str, frame: pd.DataFrame, design=None) -> Uns
     elif pd.api.types.is_bool_dtype(col):
         raise ValueError(f"residual={spec!r}: the occasion {left!r} is logical; use a factor of occasions")
     else:
-        occasions = tuple(v.item() if hasattr(v, "item") else v for v in sorted(pd.unique(col)))
+        try:
+            occasions = tuple(v.item() if hasattr(v, "item") else v for v in sorted(pd.unique(col)))
+        except TypeError:
+            raise ValueError(f"residual={spec!r}: the occasion {left!r} mixes numbers and text, so its values "
+                             "have no order; make it one type (or a categorical of the occasions)") from None
     if len(occasions) < 2:
         raise ValueError(f"residual={spec!r}: the occasion {left!r} has one value, so there is no correlation "
                          "to estimate")

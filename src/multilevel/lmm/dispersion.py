@@ -90,8 +90,10 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     theta_user = st.theta_to_user(_scaled_theta(layout, x[:nt], np.sqrt(c)))
     fitted = dm.with_coef(coef)
     # standard errors of delta and rho (NaN where the criterion's Hessian is not positive definite)
-    V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(x.size - nt, dtype=bool)])
-    se = np.full(d.size, np.nan) if V is None else np.sqrt(np.diag(V)[nt:nt + nd]) / sd
+    free = np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(x.size - nt, dtype=bool)]
+    V = joint_covariance(f, x, free)  # (over the free parameters: a theta on its bound is left out)
+    k = int(free[:nt].sum())
+    se = np.full(d.size, np.nan) if V is None else np.sqrt(np.diag(V)[k:k + nd]) / sd
     fitted = replace(fitted, se=se)
     weighted = replace(design, weights=fitted.weights(), dispersion=None, residual=None)
     if rc is None:

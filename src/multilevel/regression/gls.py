@@ -205,6 +205,7 @@ class GlsResult(FixedOnly):
     converged: bool = True
     data_name: str | None = None
     note: str | None = None
+    offset_name: str | None = None
     _x: np.ndarray = field(default=None, repr=False)
 
     # ------------------------------------------------------------ parameters
@@ -256,6 +257,8 @@ class GlsResult(FixedOnly):
     @property
     def fitted(self) -> pd.Series:
         eta = self.design.X @ self.fixef.fillna(0.0).to_numpy()
+        if self.design.offset is not None:
+            eta = eta + np.asarray(self.design.offset, dtype=float)
         return pd.Series(eta, index=self.design.data_index, name="fitted")
 
     def residuals(self, type: str = "response") -> pd.Series:
@@ -294,7 +297,8 @@ class GlsResult(FixedOnly):
         d = self.design
         X = np.asarray(d.X, dtype=float)
         keep = independent_columns(X) if X.shape[1] else np.zeros(0, dtype=int)
-        crit = _Criterion(np.asarray(d.y, dtype=float), X, keep, d.residual, d.dispersion,
+        y = np.asarray(d.y, dtype=float) - (0.0 if d.offset is None else np.asarray(d.offset, dtype=float))
+        crit = _Criterion(y, X, keep, d.residual, d.dispersion,
                           None if d.weights is None else np.asarray(d.weights, dtype=float))
         p = keep.size
 
@@ -358,8 +362,8 @@ class GlsResult(FixedOnly):
         pct = [f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"]
         return pd.DataFrame({pct[0]: b - q * se, pct[1]: b + q * se}, index=self.fixef.index)
 
-    def predict(self, newdata=None) -> pd.Series:
-        """``X beta`` for new (or the fitted) rows.
+    def predict(self, newdata=None, offset=None) -> pd.Series:
+        """``X beta`` (and the offset) for new (or the fitted) rows.
 
         Examples
         --------
@@ -372,7 +376,7 @@ class GlsResult(FixedOnly):
 
         if newdata is None:
             return self.fitted.rename("predicted")
-        return pd.Series(new_linear_predictor(self, newdata), name="predicted")
+        return pd.Series(new_linear_predictor(self, newdata, offset), name="predicted")
 
     def refit(self, reml: bool | None = None) -> "GlsResult":
         """The same model fitted again, by ML (``reml=False``) or REML, from this fit's parameters."""
@@ -435,7 +439,7 @@ class GlsResult(FixedOnly):
 
 # --------------------------------------------------------------------- fit
 def gls(formula: str, data, residual: str | None = None, dispformula: str | None = None, reml: bool = True,
-        weights=None, optimizer: str = "auto") -> GlsResult:
+        weights=None, offset=None, optimizer: str = "auto") -> GlsResult:
     """Fit a linear model with correlated and heteroscedastic residuals, as nlme's ``gls``.
 
     Parameters
@@ -455,6 +459,8 @@ def gls(formula: str, data, residual: str | None = None, dispformula: str | None
     reml : bool, default True
     weights : str or array-like, optional
         Prior (precision) weights.
+    offset : str or array-like, optional
+        A term with coefficient 1 (also ``offset(...)`` in the formula).
     optimizer : {"auto", "bobyqa", "cobyqa", "nelder-mead"}
 
     Returns
@@ -487,26 +493,23 @@ def gls(formula: str, data, residual: str | None = None, dispformula: str | None
         raise ValueError("gls fits fixed effects only: remove the random-effects terms (... | group), or fit "
                          "the model with ml.lmer (which takes residual= and dispformula= too)")
     name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
-    return gls_of_design(formula, build_design(parsed, data, weights=weights), as_dataframe(data), residual,
-                         dispformula, reml, optimizer, name)
+    fit = gls_of_design(formula, build_design(parsed, data, weights=weights, offset=offset), as_dataframe(data),
+                        residual, dispformula, reml, optimizer, name)
+    return replace(fit, offset_name=offset) if isinstance(offset, str) else fit
 
 
 def gls_of_design(formula, design, frame, residual, dispformula, reml, optimizer, data_name) -> GlsResult:
     """:func:`gls` of a design already built (its random-effects terms, if any, left out)
     on the rows of ``frame``."""
     design = replace(design, terms=())
-    if design.offset is not None:
-        raise ValueError("gls takes no offset; subtract it from the response")
     if dispformula is not None:
         from ..design.dispersion import dispersion_model
 
         design = replace(design, dispersion=dispersion_model(dispformula, frame, design, design.formula.response))
     if residual is not None:
         from ..design.correlation import residual_correlation
-        from ..lmm.correlation import check_correlated_weights
 
         design = replace(design, residual=residual_correlation(residual, frame, design))
-        check_correlated_weights(design.weights)
     return _fit(formula, design, reml, data_name, optimizer=optimizer)
 
 
@@ -525,13 +528,23 @@ def _fit_design(formula, design, reml, data_name, optimizer, start) -> GlsResult
 
     rc, dm = design.residual, design.dispersion
     y, X = np.asarray(design.y, dtype=float), np.asarray(design.X, dtype=float)
+    if design.offset is not None:
+        y = y - np.asarray(design.offset, dtype=float)
     prior = None if design.weights is None else np.asarray(design.weights, dtype=float)
-    if prior is not None and dm is None and np.any(prior <= 0):
-        raise ValueError("prior weights must be positive in gls; drop the rows of weight 0")
+    if prior is not None and np.any(prior <= 0):
+        raise ValueError(f"{int(np.sum(prior <= 0))} row(s) have a prior weight of 0 (or below): a row of "
+                         "weight 0 has an infinite residual variance in gls; drop those rows from the data")
+    n_var = (0 if rc is None else _ncorr(rc)) + (0 if dm is None else len(dm.names))
     keep = independent_columns(X) if X.shape[1] else np.zeros(0, dtype=int)
     n, p = design.n, keep.size
     if n - p < 1 or (reml and n - p < 2):
         raise ValueError(f"{n} observations for {p} coefficients: too few to estimate a residual variance")
+    if n_var and n - p <= n_var:
+        raise ValueError(f"{n} observations for {p} coefficients and {n_var} correlation and SD-model "
+                         "parameters: too few to estimate them; use a simpler residual model (cs or ar1)")
+    if rc is not None and rc.kind == "us" and np.unique(rc.group).size < 2:
+        raise ValueError(f"residual={rc.text!r}: an unstructured correlation between occasions needs several "
+                         f"groups of {rc.group_name} (each has every occasion at most once); there is one")
     x0 = np.r_[[] if rc is None else _corr_start(rc), [] if dm is None else np.zeros(len(dm.names))]
     if start is not None and np.size(start) == x0.size:
         x0 = np.asarray(start, dtype=float)

@@ -41,11 +41,18 @@ def is_no_residual(dispformula) -> bool:
 
 
 def _occasion(expr: str) -> str | None:
-    """``f`` of ``0 + f`` (or ``f + 0``, ``-1 + f``, ``f - 1``), else None."""
-    parts = [p.strip() for p in re.split(r"\s*\+\s*", expr.replace("- 1", "+ -1").replace("-1", " -1"))]
-    parts = [p for p in parts if p]
+    """``f`` of ``0 + f`` (or ``f + 0``, ``-1 + f``, ``f - 1``, with ``C(f)`` for ``f``), else None.
+
+    Examples
+    --------
+    >>> [_occasion(e) for e in ["0 + visit", "visit-1", "-1 + C(visit)", "1 + visit", "0 + a + b"]]
+    ['visit', 'visit', 'C(visit)', None, None]
+    """
+    text = re.sub(r"\s+", "", expr)
+    parts = [p for p in re.split(r"(?=[+-])", text) if p]
+    parts = [p[1:] if p.startswith("+") else p for p in parts]
     rest = [p for p in parts if p not in ("0", "-1")]
-    if len(parts) == 2 and len(rest) == 1 and re.fullmatch(r"[A-Za-z_.][\w.]*", rest[0]):
+    if len(parts) == 2 and len(rest) == 1 and re.fullmatch(r"[A-Za-z_.][\w.]*|C\([A-Za-z_.][\w.]*\)", rest[0]):
         return rest[0]
     return None
 
@@ -83,7 +90,8 @@ def fit_term_as_residual(formula: str, data, reml: bool, weights, offset, optimi
     else:
         raise ValueError("dispformula='~ 0' needs exactly one term that carries the residual covariance, such as "
                          "us(0 + visit | id), cs(0 + visit | id) or ar1(0 + visit | id)"
-                         + (f"; the formula has {len(structured)}" if structured else ""))
+                         + (f"; the formula has {len(structured)} ({', '.join(b.text for b in structured)}, "
+                            "nested grouping factors a/b making one term each)" if structured else ""))
     kind = bar.structure if bar.correlated else "diag"
     occ = _occasion(bar.expr)
     if occ is None:
@@ -98,7 +106,7 @@ def fit_term_as_residual(formula: str, data, reml: bool, weights, offset, optimi
         raise ValueError(f"dispformula='~ 0': the term {bar.text} must have one indicator column per occasion "
                          f"(a factor {occ!r}, not a numeric column) to carry the residual covariance")
     position = np.argmax(Z, axis=1).astype(float)
-    pos_name = f"{occ}_position"
+    pos_name = f"{occ[2:-1] if occ.startswith('C(') else occ}_position"
     while pos_name in frame.columns:
         pos_name += "_"
     frame = frame.assign(**{pos_name: np.nan})
@@ -107,11 +115,12 @@ def fit_term_as_residual(formula: str, data, reml: bool, weights, offset, optimi
     group = bar.group_name
     if kind in ("cs", "hcs", "diag"):
         key = rows[list(bar.group)].astype(str).agg(":".join, axis=1) + "|" + rows[pos_name].astype(str)
-        if kind != "diag" and key.duplicated().any():
+        if key.duplicated().any():
             raise ValueError(f"dispformula='~ 0': two rows of one group of {group} are on the same occasion of "
                              f"{occ}; the term {bar.text} carries the residual covariance only with one row per "
                              "occasion within a group")
-    spec_resid = {"us": f"us({occ} | {group})", "cs": f"cs(1 | {group})", "hcs": f"cs(1 | {group})",
+    column = occ[2:-1] if occ.startswith("C(") else occ  # (C(visit): the occasions are visit's values)
+    spec_resid = {"us": f"us({column} | {group})", "cs": f"cs(1 | {group})", "hcs": f"cs(1 | {group})",
                   "ar1": f"ar1({pos_name} | {group})", "diag": None}[kind]
     spec_disp = f"~ {occ}" if kind in ("us", "hcs", "diag") else None
     others = [b for b in parsed.bars if b is not bar]
@@ -133,6 +142,11 @@ def fit_term_as_residual(formula: str, data, reml: bool, weights, offset, optimi
     from ..lmm.fit import lmer
 
     rest = fixed + "".join(f" + {b.text}" for b in others)
-    return lmer(rest, rows, reml=reml, weights=weights if isinstance(weights, str) or weights is None
-                else np.asarray(design.weights), offset=offset if isinstance(offset, str) or offset is None
-                else np.asarray(design.offset), optimizer=optimizer, residual=spec_resid, dispformula=spec_disp)
+    try:
+        return lmer(rest, rows, reml=reml, weights=weights if isinstance(weights, str) or weights is None
+                    else np.asarray(design.weights), offset=offset if isinstance(offset, str) or offset is None
+                    else np.asarray(design.offset), optimizer=optimizer, residual=spec_resid,
+                    dispformula=spec_disp)
+    except ValueError as exc:  # in the terms the user wrote
+        raise ValueError(f"dispformula='~ 0' fits {bar.text} as the residual model residual={spec_resid!r}"
+                         + (f", dispformula={spec_disp!r}" if spec_disp else "") + f" beside {rest!r}: {exc}") from None
