@@ -167,7 +167,7 @@ class ResidualCorrelation:
         (True, True)
         """
         out = []
-        for (rows, t), R in zip(self.patterns, self.matrices(rho)):
+        for (rows, t), consecutive in zip(self.patterns, self._consecutive):
             m = rows.shape[1]
             if self.kind == "cs":
                 a, b = 1.0 - rho, 1.0 + (m - 1) * rho
@@ -175,7 +175,7 @@ class ResidualCorrelation:
                     raise np.linalg.LinAlgError("not positive definite")
                 W = (np.eye(m) - (rho / b) * np.ones((m, m))) / a
                 out.append((W, (m - 1) * np.log(a) + np.log(b)))
-            elif m > 1 and np.allclose(np.diff(t), 1.0):  # AR(1) over consecutive times: tridiagonal
+            elif m > 1 and consecutive:  # AR(1) over consecutive times: tridiagonal
                 s = 1.0 - rho * rho
                 if s <= 0:
                     raise np.linalg.LinAlgError("not positive definite")
@@ -184,10 +184,15 @@ class ResidualCorrelation:
                 W = (np.diag(d) - rho * (np.eye(m, k=1) + np.eye(m, k=-1))) / s
                 out.append((W, (m - 1) * np.log(s)))
             else:
-                L = np.linalg.cholesky(R)
+                L = np.linalg.cholesky(rho ** np.abs(t[:, None] - t[None, :]) if m > 1 else np.ones((1, 1)))
                 Linv = np.linalg.inv(L)
                 out.append((Linv.T @ Linv, 2.0 * float(np.sum(np.log(np.diag(L))))))
         return out
+
+    @cached_property
+    def _consecutive(self) -> list:
+        """Per pattern, whether its times step by 1 (an AR(1) precision in closed form)."""
+        return [t.size > 1 and bool(np.allclose(np.diff(t), 1.0)) for _, t in self.patterns]
 
     # ------------------------------------------------------------- whitening
     def whiten(self, arrays, rho: float):
