@@ -136,12 +136,22 @@ class _Criterion:
         else:
             M = np.zeros((A.shape[1], A.shape[1]))
             logdet = 0.0
-            C = self.rc.correlation(x[:self.nc]) if self.rc.kind == "us" else None
-            for rows, pid, ks in self.batches:
-                F, ld = self._factors(x[:self.nc], ks, C)
-                B = np.einsum("gij,gjc->gic", F[pid], A[rows])  # (G, m, c): the groups' rows whitened
-                M += np.einsum("gic,gid->cd", B, B)
-                logdet += float(ld[pid].sum())
+            if self.rc.kind == "us":
+                C = self.rc.correlation(x[:self.nc])
+                for rows, pid, ks in self.batches:
+                    F, ld = self._factors(x[:self.nc], ks, C)
+                    B = np.matmul(F[pid], A[rows])  # (G, m, c): the groups' rows whitened
+                    B = B.reshape(-1, B.shape[2])
+                    M += B.T @ B
+                    logdet += float(ld[pid].sum())
+            else:  # AR(1) and compound symmetry: each pattern's precision, in closed form where there is one
+                prec = self.rc.precisions(self.rc.rho_of(x[0]))
+                for rows, pid, ks in self.batches:
+                    W = np.stack([prec[k][0] for k in ks])
+                    Ag = A[rows]
+                    WA = np.matmul(W[pid], Ag)  # (G, m, c)
+                    M += Ag.reshape(-1, Ag.shape[2]).T @ WA.reshape(-1, Ag.shape[2])
+                    logdet += float(np.array([prec[k][1] for k in ks])[pid].sum())
         p = self.p
         Lx = np.linalg.cholesky(M[:p, :p])
         Linv = np.linalg.inv(Lx)  # (p x p, triangular; numpy's small-matrix calls cost least here)
