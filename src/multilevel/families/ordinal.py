@@ -45,7 +45,8 @@ def _logistic(x):
 
 def _normal(x):
     f = stats.norm.pdf(x)
-    return special.ndtr(x), special.ndtr(-x), f, np.where(np.isfinite(x), -x * f, 0.0)
+    finite = np.isfinite(x)
+    return special.ndtr(x), special.ndtr(-x), f, np.where(finite, -np.where(finite, x, 0.0) * f, 0.0)
 
 
 def _gumbel_min(x):  # the cloglog link: F(x) = 1 - exp(-exp(x))

@@ -122,7 +122,7 @@ def _labels(rg: ReferenceGrid, facs: list[str]) -> pd.DataFrame:
 
 
 def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: str = "link",
-            df: str | None = None, level: float = 0.95, cov_reduce=None) -> EMMTable:
+            df: str | None = None, level: float = 0.95, cov_reduce=None, mode: str | None = None) -> EMMTable:
     """Estimated marginal means of a fitted model, as R's ``emmeans``.
 
     Parameters
@@ -167,6 +167,13 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
         their mean (default), median, minimum and maximum (``"range"``: the
         covariate becomes a dimension of the grid, averaged over), a function
         of the column's values, or a dict of these by covariate.
+    mode : {"latent", "linear.predictor", "cum.prob", "exc.prob", "prob", "mean.class"}, optional
+        For :func:`multilevel.clmm` fits, emmeans' modes for ordinal models
+        (see :mod:`multilevel.marginal.ordinal`): the latent variable
+        ``x'beta - mean(theta)`` (default); per cut (a grid factor ``cut``) the
+        linear predictor ``theta_j - x'beta``, the cumulative or exceedance
+        probabilities; the class probabilities (a grid factor named as the
+        response: ``"~ rating | temp"``); or the expected class.
 
     Returns
     -------
@@ -189,8 +196,13 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     >>> emm.pairs()["p.value"].round(3).tolist()
     [0.268, 0.185, 0.988]
     """
-    est = estimates(fit, df)
     level = as_probability(level, "level")
+    if fit.__class__.__name__ == "ClmmResult":
+        return _ordinal(fit, specs, by, at, weights, type, df, level, cov_reduce, mode)
+    if mode is not None:
+        raise ValueError("mode= applies to cumulative link models (ml.clmm); for this fit use type='link' "
+                         "or 'response'")
+    est = estimates(fit, df)
     if type not in ("link", "response"):
         raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     specs, by = _parse_specs(specs, by)
@@ -198,6 +210,23 @@ def emmeans(fit, specs, by=None, at: dict | None = None, weights="equal", type: 
     rg = reference_grid(est.design, at, cov_reduce=cov_reduce)
     fam = _family(est, rg, specs, by, weights, type, level)
     return EMMTable.from_family(fam)
+
+
+def _ordinal(fit, specs, by, at, weights, type_, df, level, cov_reduce, mode) -> EMMTable:
+    """:func:`emmeans` of a cumulative link model (:mod:`multilevel.marginal.ordinal`)."""
+    from ..design.rowless import require_rows
+    from .ordinal import check_mode, ordinal_family
+
+    require_rows(fit, "computing marginal means (their reference grid comes from the rows)")
+    if type_ != "link":
+        raise ValueError("type= does not apply to a cumulative link model: choose the scale by mode= "
+                         "('cum.prob', 'prob', 'mean.class', ...)")
+    if df not in (None, "asymptotic"):
+        raise ValueError(f"df={df!r} applies to lmer fits; a cumulative link model's tests are asymptotic (z)")
+    mode = "latent" if mode is None else check_mode(mode)
+    specs, by = _parse_specs(specs, by)
+    rg = reference_grid(fit.design, at, cov_reduce=cov_reduce)
+    return EMMTable.from_family(ordinal_family(fit, rg, specs, by, weights, mode, level))
 
 
 def _family(est, rg, specs, by, weights, type, level, slope=None) -> Family:

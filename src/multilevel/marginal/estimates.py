@@ -64,7 +64,10 @@ def _kind(fit) -> str:
     for cls in type(fit).__mro__:  # (subclasses: the fits to data in parts)
         if cls.__name__ in ("LmerResult", "GlmerResult", "Posterior", "GlsResult"):
             return cls.__name__
-    raise TypeError(f"marginal means need a fit from ml.lmer, ml.glmer, ml.gls or ml.bayes, not "
+    if type(fit).__name__ == "ClmmResult":
+        raise TypeError("trends, effects and slopes of a cumulative link model are not available; its "
+                        "marginal means are: ml.emmeans(fit, specs, mode=...)")
+    raise TypeError(f"marginal means need a fit from ml.lmer, ml.glmer, ml.gls, ml.clmm or ml.bayes, not "
                     f"{type(fit).__name__}")
 
 

@@ -63,6 +63,9 @@ class Family:
         Base rows with no value (a mean whose cells all have weight 0).
     estimate : str or None
         The estimate column's name where it is not emmeans' (``x.trend``).
+    const : ndarray (k,) or None
+        A constant added to a regridded family's estimates (``R h(L beta) +
+        const``: an ordinal model's exceedance probabilities and mean class).
     """
 
     est: Estimates
@@ -82,6 +85,7 @@ class Family:
     level: float = 0.95
     missing: np.ndarray | None = None
     estimate: str | None = None
+    const: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -114,12 +118,12 @@ class Family:
             return w, V, draws, df
         link = self._link()
         ok_rows = np.all((self.R == 0) | ok[None, :], axis=1)
-        w = np.where(ok_rows, self.R @ link.inverse(eta), np.nan)
+        w = np.where(ok_rows, self.R @ link.inverse(eta) + (0.0 if self.const is None else self.const), np.nan)
         if V is not None:
             J = self.R * link.mu_eta(eta)[None, :]
             V = J @ V @ J.T
         if draws is not None:
-            draws = link.inverse(draws) @ self.R.T
+            draws = link.inverse(draws) @ self.R.T + (0.0 if self.const is None else self.const)
         df = np.full(len(w), np.inf if self.est.vcov is not None else np.nan)
         return w, V, draws, df
 
@@ -369,7 +373,7 @@ def contrast(fam: Family, method, by=None, adjust: str | None = None, **options)
                means=(len(groups[0]) if pairwise else None), notes=tuple(kept + notes),
                adjust=check_adjust(adjust) if adjust is not None else default_adjust)
     if fam.R is not None:
-        return replace(fam, R=blocks @ fam.R, **new)
+        return replace(fam, R=blocks @ fam.R, const=None if fam.const is None else blocks @ fam.const, **new)
     missing = None if fam.missing is None else (np.abs(blocks) @ fam.missing.astype(float)) > 0
     return replace(fam, L=blocks @ fam.L, offset=blocks @ fam.offset, Lfull=blocks @ fam.Lfull,
                    missing=missing, **new)
