@@ -81,3 +81,38 @@ def test_overdispersed_ticks_are_flagged_and_an_observation_level_effect_fixes_t
     assert bad.tests.loc["dispersion", "p.value"] < 0.01
     assert "observation-level random effect" in bad.tests.loc["dispersion", "note"]
     assert good.tests.loc["dispersion", "p.value"] > 0.05
+
+
+def _ordinal(rng, groups=25, per=8):
+    """Ordered categories of a cumulative logit model with a random intercept."""
+    g = np.repeat(np.arange(groups), per)
+    x = rng.normal(size=g.size)
+    latent = 0.8 * x + rng.normal(0, 0.7, groups)[g] + rng.logistic(size=g.size)
+    y = np.digitize(latent, [-1.5, 0.0, 1.5])
+    return pd.DataFrame({"y": pd.Categorical(y.astype(str), categories=["0", "1", "2", "3"], ordered=True),
+                         "x": x, "g": g.astype(str)})
+
+
+def test_ordinal_residuals_are_uniform_under_the_model():
+    """A cumulative link model's randomised residuals: uniform, and the uniformity and outlier
+    tests at their nominal size over data sets simulated from the model fitted."""
+    rng = np.random.default_rng(3)
+    checks = []
+    for s in range(30):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = ml.clmm("y ~ x + (1 | g)", _ordinal(rng))
+        checks.append(fit.check(nsim=150, seed=s))
+    p = np.array([c.tests["p.value"].to_numpy() for c in checks])
+    bound = 0.05 + 3 * np.sqrt(0.05 * 0.95 / 30)
+    assert np.mean(p[:, 0] < 0.05) <= bound and np.mean(p[:, 3] < 0.05) <= bound
+    assert np.all(np.isnan(p[:, 1])) and np.all(np.isnan(p[:, 2]))  # (no dispersion or zeros for categories)
+    res = np.concatenate([c.residuals.to_numpy() for c in checks[:6]])
+    hist, _ = np.histogram(res, bins=10, range=(0, 1))
+    assert np.all(np.abs(hist / res.size - 0.1) < 0.03)
+    # each residual lies between the simulated share below its category and at or below it
+    c = checks[0]
+    y = c.observed
+    lo, hi = np.mean(c.simulated < y[:, None], axis=1), np.mean(c.simulated <= y[:, None], axis=1)
+    r = c.residuals.to_numpy()
+    assert np.all((r >= lo - 1e-12) & (r <= hi + 1e-12))

@@ -162,13 +162,16 @@ def simulated_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fal
 
     require_rows(fit, "simulated residuals")
     from ..results import LmerResult
+    from ..results.clmm_result import ClmmResult
     from ..results.glmer_result import GlmerResult
 
-    if not isinstance(fit, (LmerResult, GlmerResult)):
-        raise TypeError(f"simulated residuals need a fit from ml.lmer or ml.glmer, not {short_repr(fit)}")
+    if not isinstance(fit, (LmerResult, GlmerResult, ClmmResult)):
+        raise TypeError(f"simulated residuals need a fit from ml.lmer, ml.glmer or ml.clmm, not {short_repr(fit)}")
     nsim = as_int(nsim, "nsim", 2)
     conditional = as_bool(conditional, "conditional")
     rng = np.random.default_rng(seed)
+    if isinstance(fit, ClmmResult):
+        return _ordinal_check(fit, nsim, conditional, rng)
     sims = fit.simulate(nsim, seed=int(rng.integers(2**31)), use_re=conditional).to_numpy()
     y = np.asarray(fit.design.y, dtype=float)
     scale = None
@@ -177,13 +180,7 @@ def simulated_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fal
         sims = np.rint(sims * scale[:, None])
         y = np.rint(y * scale)
     discrete = hasattr(fit, "family") and fit.family.discrete
-    below = np.sum(sims < y[:, None], axis=1)
-    at_or_below = np.sum(sims <= y[:, None], axis=1)
-    if discrete:
-        u = rng.uniform(size=y.size)
-        res = (below + u * (at_or_below - below)) / nsim
-    else:
-        res = at_or_below / nsim
+    res = _pit(y, sims, rng) if discrete else np.sum(sims <= y[:, None], axis=1) / nsim
     fitted = np.asarray(fit.predict(random=False) if not hasattr(fit, "family")
                         else fit.predict(random=False, type="response"), dtype=float)
     if scale is not None:
@@ -206,11 +203,41 @@ def simulated_residuals(fit, nsim: int = 250, seed=None, conditional: bool = Fal
                                   if p_zero < 0.05 and zr > 1 else "")
     else:
         rows["zero-inflation"] = (np.nan, np.nan, "for count responses")
-    edge = 1.0 / (nsim + 1)
-    outside = int(np.sum(res < edge) + np.sum(res > 1 - edge))
-    bt = stats.binomtest(outside, y.size, 2 * edge)
-    rows["outliers"] = (outside / (y.size * 2 * edge), float(bt.pvalue),
-                        f"{outside} beyond every simulation" if bt.pvalue < 0.05 else "")
+    rows["outliers"] = _outliers(res, nsim)
     tests = pd.DataFrame.from_dict(rows, orient="index", columns=["statistic", "p.value", "note"])
     return ModelCheck(residuals=pd.Series(res, index=fit.design.data_index, name="scaled residual"),
                       simulated=sims, observed=y, fitted=fitted, tests=tests)
+
+
+def _pit(y: np.ndarray, sims: np.ndarray, rng) -> np.ndarray:
+    """The randomised probability integral transform of discrete responses among their simulations."""
+    below = np.sum(sims < y[:, None], axis=1)
+    at_or_below = np.sum(sims <= y[:, None], axis=1)
+    return (below + rng.uniform(size=y.size) * (at_or_below - below)) / sims.shape[1]
+
+
+def _outliers(res: np.ndarray, nsim: int) -> tuple:
+    edge = 1.0 / (nsim + 1)
+    outside = int(np.sum(res < edge) + np.sum(res > 1 - edge))
+    bt = stats.binomtest(outside, res.size, 2 * edge)
+    return (outside / (res.size * 2 * edge), float(bt.pvalue),
+            f"{outside} beyond every simulation" if bt.pvalue < 0.05 else "")
+
+
+def _ordinal_check(fit, nsim: int, conditional: bool, rng) -> ModelCheck:
+    """The residuals and tests of a cumulative link model: its responses are the categories' positions,
+    discrete, so their residuals are randomised; uniformity and outliers are tested (dispersion and
+    zero-inflation have no meaning for an ordered category)."""
+    sims = fit.glmm.simulate(nsim, seed=int(rng.integers(2**31)), use_re=conditional).to_numpy(dtype=float)
+    y = np.asarray(fit.design.y, dtype=float)
+    res = _pit(y, sims, rng)
+    P = fit.predict(random=False).to_numpy()
+    fitted = P @ np.arange(1, P.shape[1] + 1)  # the expected category (1, ..., K)
+    ks = stats.kstest(res, "uniform")
+    rows = {"uniformity (KS)": (float(ks.statistic), float(ks.pvalue), ""),
+            "dispersion": (np.nan, np.nan, "for counts and continuous responses"),
+            "zero-inflation": (np.nan, np.nan, "for count responses"),
+            "outliers": _outliers(res, nsim)}
+    tests = pd.DataFrame.from_dict(rows, orient="index", columns=["statistic", "p.value", "note"])
+    return ModelCheck(residuals=pd.Series(res, index=fit.design.data_index, name="scaled residual"),
+                      simulated=sims + 1.0, observed=y + 1.0, fitted=fitted, tests=tests)

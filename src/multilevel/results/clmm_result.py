@@ -242,6 +242,22 @@ class ClmmResult:
         cats = pd.CategoricalDtype(list(self.levels), ordered=True)
         return codes.apply(lambda c: pd.Categorical.from_codes(c.to_numpy().astype(int), dtype=cats))
 
+    def check(self, nsim: int = 250, seed=None, conditional: bool = False):
+        """Simulation-based (DHARMa) residuals of the categories and their uniformity and outlier tests
+        (see :func:`multilevel.inference.simulated_residuals.simulated_residuals`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine"))
+        >>> chk = m.check(nsim=200, seed=1)
+        >>> bool(chk.tests.loc["uniformity (KS)", "p.value"] > 0.05)
+        True
+        """
+        from ..inference.simulated_residuals import simulated_residuals
+
+        return simulated_residuals(self, nsim=nsim, seed=seed, conditional=conditional)
+
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals of the thresholds and location coefficients."""
         from ..arguments import as_probability
