@@ -175,10 +175,6 @@ def glmm_profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
                          2.5 %  97.5 %
     sd_(Intercept)|herd  0.346     1.1
     """
-    structured = [t.text for t in fit.design.terms if t.structure is not None]
-    if structured:
-        raise ValueError(f"profile intervals are not available for the covariance structure of {structured[0]}; "
-                         "use method='boot' (parametric bootstrap) or method='wald' (fixed effects)")
     names = parameter_names(fit)
     cols = percent_labels(level)
     nvar = len(fit.theta)
@@ -238,6 +234,16 @@ def _scalar_limits(dev, st, x_hat, dev_min, j, nvar, nt, p, se, z):
                            (lower, np.full(lower.size, np.inf), step), (None, None), z, step=float(se[k]))
 
 
+def _units(B, t) -> np.ndarray:
+    """Per relative parameter of a term, the size of its effect's unit: the row norms of the
+    term's map ``B`` at its standard deviations (one for a structure with one SD), 1 elsewhere."""
+    norms = np.linalg.norm(B, axis=1)
+    if t.structure is None:
+        return norms[t.rows]
+    sds = norms if t.structure.nsd == t.k else np.array([float(np.mean(norms))])
+    return np.r_[sds, 1.0]
+
+
 def _rel_limits(dev, fit, st, dev_min, j, nvar, nt, p, se, z):
     """Limits of parameter ``j`` of a model with a correlated term, over lme4's
     parameters (standard deviations, correlations, fixed effects) on the user's
@@ -251,10 +257,14 @@ def _rel_limits(dev, fit, st, dev_min, j, nvar, nt, p, se, z):
     y_hat = np.concatenate([rel_hat, beta_hat, logd_hat])
     diag = dev.layout.diagonal
     nd = dev.nd
-    lower_all = np.concatenate([np.where(diag, 0.0, -1.0), np.full(p + nd, -np.inf)])
+    lower_rel = np.where(diag, 0.0, -1.0)
+    for t in terms:  # a structure's correlation: above the smallest that keeps it definite
+        if t.structure is not None:
+            lower_rel[t.off + t.structure.nsd] = t.structure.rho_lower
+    lower_all = np.concatenate([lower_rel, np.full(p + nd, -np.inf)])
     upper_all = np.concatenate([np.where(diag, np.inf, 1.0), np.full(p + nd, np.inf)])
     # an SD's step in the units of its effect: the row norm of the term's map B
-    unit = np.concatenate([np.linalg.norm(B, axis=1)[r] for B, t in zip(st.B, terms) for r in [t.rows]])
+    unit = np.concatenate([_units(B, t) for B, t in zip(st.B, terms)])
     step_all = np.concatenate([np.where(diag, np.maximum(0.1 * rel_hat, 0.05 * unit), 0.1), se, np.full(nd, 0.1)])
 
     def to_x(y):

@@ -76,13 +76,21 @@ class _Term:
     cols: np.ndarray
     diag: np.ndarray  # positions (within the segment) of the relative sds
     offd: np.ndarray  # positions of the correlations
+    structure: object = None  # a covariance structure: its segment is (SD ratios, rho's parameter)
+
+    @property
+    def size(self) -> int:
+        return self.structure.nparams if self.structure is not None else self.rows.size
 
 
 def _terms(layout: ThetaLayout) -> list[_Term]:
     out = []
-    for off, k, rows, cols in zip(layout.offsets, layout.k, layout.rows, layout.cols):
-        out.append(_Term(off, k, rows, cols, np.nonzero(rows == cols)[0],
-                         np.nonzero(rows != cols)[0]))
+    structures = layout.structures or (None,) * len(layout.k)
+    for off, k, rows, cols, st in zip(layout.offsets, layout.k, layout.rows, layout.cols, structures):
+        if st is not None:  # relative parameters: the SD ratios, then the correlation rho itself
+            out.append(_Term(off, k, rows, cols, np.arange(st.nsd), np.array([st.nsd]), st))
+        else:
+            out.append(_Term(off, k, rows, cols, np.nonzero(rows == cols)[0], np.nonzero(rows != cols)[0]))
     return out
 
 
@@ -107,7 +115,14 @@ def _theta_from_rel(terms: list[_Term], r: np.ndarray) -> np.ndarray | None:
     out = np.empty(r.shape[0])
     for t in terms:
         o = t.off
-        if t.k == 1:
+        if t.structure is not None:
+            nsd = t.structure.nsd
+            rho = r[o + nsd]
+            if not t.structure.rho_lower <= rho <= 1.0:
+                return None  # (on a bound the correlation is taken a hair inside it)
+            out[o: o + nsd] = r[o: o + nsd]
+            out[o + nsd] = t.structure._a_of_rho(rho)
+        elif t.k == 1:
             out[o] = r[o]
         elif t.k == 2:
             s0, c, s1 = r[o], r[o + 1], r[o + 2]
@@ -132,6 +147,11 @@ def _rel_from_theta(terms: list[_Term], theta: np.ndarray) -> np.ndarray:
     effect with zero variance are set to 0)."""
     out = np.empty(theta.shape[0])
     for t in terms:
+        if t.structure is not None:
+            nsd = t.structure.nsd
+            out[t.off: t.off + nsd] = theta[t.off: t.off + nsd]
+            out[t.off + nsd] = t.structure.rho(theta[t.off + nsd])
+            continue
         seg = theta[t.off: t.off + t.rows.size]
         T = np.zeros((t.k, t.k))
         T[t.rows, t.cols] = seg
@@ -218,7 +238,7 @@ class _Profiler:
     def __post_init__(self):
         fit = self.fit
         cp = fit._user_objective.cp
-        layout = ThetaLayout.from_k(cp.k)
+        layout = ThetaLayout.from_k(cp.k, tuple(t.structure for t in fit.design.terms))
         self.obj = LmmObjective(cp=cp, layout=layout, reml=False)
         self.cp = cp
         self.n, self.p = cp.n, cp.p
@@ -244,6 +264,9 @@ class _Profiler:
         diag = layout.diagonal
         self.rel_lower = np.where(diag, 0.0, -1.0)
         self.rel_upper = np.where(diag, np.inf, 1.0)
+        for t in self.terms:  # a structure's correlation: above the smallest that keeps it definite
+            if t.structure is not None:
+                self.rel_lower[t.off + t.structure.nsd] = t.structure.rho_lower
         self.diag = diag
         names = _variance_names(fit.design)
         params = []
@@ -252,7 +275,7 @@ class _Profiler:
                 params.append(_Param(names[i], "sd", i, self.sigma_hat * self.rel_hat[i],
                                      0.0, np.inf))
             else:
-                params.append(_Param(names[i], "cor", i, self.rel_hat[i], -1.0, 1.0))
+                params.append(_Param(names[i], "cor", i, self.rel_hat[i], self.rel_lower[i], 1.0))
         params.append(_Param("sigma", "sigma", -1, self.sigma_hat, 0.0, np.inf))
         for j, name in enumerate(fit.fixef.index):
             params.append(_Param(name, "beta", j, self.beta_hat[j], -np.inf, np.inf))
@@ -398,7 +421,7 @@ class _Profiler:
             if par.kind == "sd":
                 return np.nan
             h = 1e-6
-            lo, hi = max(-1.0, x - h), min(1.0, x + h)
+            lo, hi = max(self.rel_lower[i], x - h), min(1.0, x + h)
             r = full(rr)
             r[i] = hi
             fh = self.dev_profiled(_theta_from_rel(terms, r))
@@ -664,10 +687,6 @@ def profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     if getattr(fit.design, "residual", None) is not None or getattr(fit.design, "dispersion", None) is not None:
         raise ValueError("profile intervals are not available with a residual correlation or SD model (residual=, "
                          "dispformula=); use method='boot' (parametric bootstrap) or method='wald' (fixed effects)")
-    structured = [t.text for t in fit.design.terms if t.structure is not None]
-    if structured:
-        raise ValueError(f"profile intervals are not available for the covariance structure of {structured[0]}; "
-                         "use method='boot' (parametric bootstrap) or method='wald' (fixed effects)")
     cols = percent_labels(level)
     t0 = time.perf_counter()
     names = parameter_names(fit)
