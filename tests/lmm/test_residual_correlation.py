@@ -258,3 +258,27 @@ def test_ar1_over_even_gaps_reports_the_positive_rho():
     rho = float(by_age.residual_correlation["rho"])
     assert rho > 0 and rho ** 2 == pytest.approx(float(by_t.residual_correlation["rho"]), abs=1e-5)
     assert float(by_age.refit().residual_correlation["rho"]) == pytest.approx(rho, abs=1e-5)
+
+
+def test_fractional_lags_keep_the_correlation_non_negative_without_warnings():
+    """At fractional lags a negative AR(1) correlation has no value (rho^0.5); the search treats it
+    as outside the model (corCAR1's correlation is >= 0), quietly, and the interval starts at 0."""
+    import warnings
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 30
+    t = np.tile(np.array([0.0, 0.5, 1.3, 2.0, 3.1]), n)
+    g = np.repeat(np.arange(n), 5)
+    d = pd.DataFrame({"y": 1 + 0.5 * t + rng.normal(size=n * 5) + rng.normal(size=n)[g], "t": t,
+                      "g": g.astype(str)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = ml.lmer("y ~ t + (1 | g)", d, residual="ar1(t | g)")
+        gls = ml.gls("y ~ t", d, residual="ar1(t | g)")
+    rc = fit.residual_correlation
+    assert 0.0 <= rc["lower"] <= rc["rho"] <= rc["upper"] < 1.0
+    assert gls.correlation["rho"] >= 0.0
+    with pytest.raises(np.linalg.LinAlgError):
+        fit.design.residual.precisions(-0.2)

@@ -68,3 +68,22 @@ def test_mode_only_for_ordinal_models():
     fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
     with pytest.raises(ValueError, match="mode= applies to cumulative link models"):
         ml.emmeans(fit, "Days", mode="prob")
+
+
+def test_offset_enters_every_mode_and_linfct_names_the_coefficients():
+    """An offset is part of the linear predictor ``x'beta + offset``: the cumulative probabilities are
+    ``F(theta_j - x'beta - offset)`` at the offset's mean (emmeans reports these models' latent
+    means as non-estimable and fails on the others, so the check is by definition)."""
+    from scipy.special import expit
+
+    w = ml.datasets.load("wine")
+    w["x"] = ((np.arange(len(w)) * 37) % 11) / 10
+    fit = ml.clmm("rating ~ temp + contact + offset(x) + (1 | judge)", w)
+    th, b, off = fit.thresholds.to_numpy(), fit.beta.to_numpy(), w["x"].mean()
+    cum = ml.emmeans(fit, "temp", mode="cum.prob")["cumprob"].to_numpy()
+    want = [np.mean([expit(th - t * b[0] - c * b[1] - off) for c in (0, 1)]) for t in (0, 1)]
+    np.testing.assert_allclose(cum, want, rtol=1e-10)
+    latent = ml.emmeans(fit, "temp")["emmean"].to_numpy()
+    np.testing.assert_allclose(latent, [t * b[0] + 0.5 * b[1] + off - th.mean() for t in (0, 1)], rtol=1e-10)
+    lin = ml.emmeans(_fit("logit"), "temp").linfct
+    assert list(lin.columns) == list(_fit("logit").vcov.index)

@@ -134,8 +134,27 @@ class ResidualCorrelation:
             return rho / np.sqrt(1.0 - rho * rho)
         return float(special.logit((rho - lo) / (1.0 - lo)))
 
+    @cached_property
+    def _integer_lags(self) -> bool:
+        """Whether every lag between two times of a group is a whole number."""
+        if self.kind != "ar1":
+            return True
+        return all(np.allclose(t, np.round(t)) for _, t in self.patterns)
+
+    def _check_rho(self, rho: float) -> None:
+        """A negative rho has no power at a fractional lag (corCAR1's correlation is >= 0)."""
+        if rho < 0 and not self._integer_lags:
+            raise np.linalg.LinAlgError("a negative AR(1) correlation at fractional lags")
+
     def matrices(self, rho: float) -> list[np.ndarray]:
-        """The correlation matrix of each pattern."""
+        """The correlation matrix of each pattern.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            For a negative rho where some lag is fractional.
+        """
+        self._check_rho(rho)
         out = []
         for rows, t in self.patterns:
             m = rows.shape[1]
@@ -166,6 +185,7 @@ class ResidualCorrelation:
         >>> bool(np.allclose(W @ R, np.eye(10))), bool(abs(logdet - np.linalg.slogdet(R)[1]) < 1e-12)
         (True, True)
         """
+        self._check_rho(rho)
         out = []
         for (rows, t), consecutive in zip(self.patterns, self._consecutive):
             m = rows.shape[1]

@@ -37,6 +37,9 @@ class Estimates:
     family, link : str
     note : str or None
         Why the df method differs from the one asked for.
+    names : tuple of str or None
+        The coefficients' names where they are not the design's fixed effects
+        (a cumulative model's thresholds and location coefficients).
     """
 
     design: object
@@ -48,6 +51,7 @@ class Estimates:
     link: str
     note: str | None = None
     _df: Callable | None = field(default=None, repr=False)
+    names: tuple | None = None
 
     def df(self, L: np.ndarray) -> np.ndarray:
         """Degrees of freedom of each row of ``L`` (inf: asymptotic)."""

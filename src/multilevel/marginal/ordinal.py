@@ -43,7 +43,7 @@ def _estimates(fit, link: str) -> Estimates:
     """clmm's coefficients (thresholds, then location) with their covariance."""
     b = np.r_[fit.thresholds.to_numpy(), fit.beta.to_numpy()]
     return Estimates(design=fit.design, beta=b, vcov=fit.vcov.to_numpy(), draws=None, method="asymptotic",
-                     family="cumulative", link=link)
+                     family="cumulative", link=link, names=tuple(fit.vcov.index))
 
 
 def _grid_rows(fit, rg) -> tuple[np.ndarray, np.ndarray]:
@@ -55,9 +55,9 @@ def _grid_rows(fit, rg) -> tuple[np.ndarray, np.ndarray]:
     return one, loc
 
 
-def _expanded(rg, name: str, levels: tuple, linfct: np.ndarray):
-    """The grid with a factor ``name`` of ``levels`` varying fastest, and ``linfct`` (one row per cell
-    and level)."""
+def _expanded(rg, name: str, levels: tuple, linfct: np.ndarray, offset=None):
+    """The grid with a factor ``name`` of ``levels`` varying fastest, and ``linfct`` and ``offset``
+    (one row per cell and level)."""
     from .grid import expand_grid
 
     m = len(levels)
@@ -69,7 +69,7 @@ def _expanded(rg, name: str, levels: tuple, linfct: np.ndarray):
         return None if a is None else np.repeat(np.asarray(a), m, axis=0)
 
     return replace(rg, variables=variables, factors=factors, frame=frame, linfct=linfct, linfct_full=linfct,
-                   null_basis=None, estimable=rep(rg.estimable), counts=rep(rg.counts), offset=None,
+                   null_basis=None, estimable=rep(rg.estimable), counts=rep(rg.counts), offset=offset,
                    valid=rep(rg.valid) if rg.valid is not None else None)
 
 
@@ -95,8 +95,12 @@ def ordinal_family(fit, rg, specs, by, weights, mode: str, level: float):
     for j in range(K1):
         base[j::K1, j] = one
         base[j::K1, K1:] = -loc
+    # an offset enters the linear predictor x'beta + offset: theta_j - x'beta - offset per cut
+    base_offset = np.zeros(ncell * K1) if rg.offset is None else -np.repeat(np.asarray(rg.offset, float), K1)
     if mode == "linear.predictor":
-        return _linear(fit, _expanded(rg, "cut", tuple(cuts), base), specs, by, weights, level, "identity")
+        fam = _linear(fit, _expanded(rg, "cut", tuple(cuts), base, base_offset), specs, by, weights, level,
+                      "identity")
+        return replace(fam, notes=fam.notes + (f"Results are given on the {fit.link} (not the response) scale.",))
     if mode in ("cum.prob", "exc.prob"):
         grid, T = _expanded(rg, "cut", tuple(cuts), base), np.eye(K1) * (1.0 if mode == "cum.prob" else -1.0)
         const = np.full(K1, 0.0 if mode == "cum.prob" else 1.0)
@@ -122,19 +126,21 @@ def ordinal_family(fit, rg, specs, by, weights, mode: str, level: float):
     # the cells' quantities: T h(base rows) + const, cell by cell (levels fastest, as the grid)
     Tfull = np.kron(np.eye(ncell), T)
     R = Wz @ Tfull
-    notes = _averaged_note(averaged, grid.factors[0] if grid is not rg else None)
+    notes = _averaged_note(averaged, grid.factors[0] if grid is not rg else None, first=mode == "prob")
     est = _estimates(fit, fit.link)
-    return Family(est=est, L=base, offset=np.zeros(base.shape[0]), Lfull=base, null_basis=None,
+    return Family(est=est, L=base, offset=base_offset, Lfull=base, null_basis=None,
                   labels=_labels(grid, facs), by=tuple(by), kind="emmeans", scale="regrid", adjust="none",
                   R=R, const=Wz @ np.tile(const, ncell), notes=tuple(notes), level=level,
                   missing=None if good.all() else ~good, estimate=_NAMES[mode])
 
 
-def _averaged_note(averaged, added) -> list[str]:
-    """emmeans' note on the variables averaged over, the grid's added factor (``cut``) last."""
+def _averaged_note(averaged, added, first: bool = False) -> list[str]:
+    """emmeans' note on the variables averaged over, the grid's added factor last (``cut``) or
+    first (the response's categories)."""
     if not averaged:
         return []
-    order = [v for v in averaged if v != added] + [v for v in averaged if v == added]
+    rest, mine = [v for v in averaged if v != added], [v for v in averaged if v == added]
+    order = mine + rest if first else rest + mine
     return [f"Results are averaged over the levels of: {', '.join(order)}"]
 
 

@@ -81,7 +81,8 @@ class EMMTable(pd.DataFrame):
         fam = self._family
         if fam.R is not None:
             raise ValueError("a regridded table's estimates are not linear in the fixed effects")
-        return pd.DataFrame(fam.L, columns=list(fam.est.design.fixed.names))
+        names = fam.est.names if fam.est.names is not None else fam.est.design.fixed.names
+        return pd.DataFrame(fam.L, columns=list(names))
 
     def _table(self, fam: Family, infer=None, level=None, adjust=None) -> "EMMTable":
         return EMMTable.from_family(fam, infer=infer, level=level, adjust=adjust)

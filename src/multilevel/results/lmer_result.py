@@ -191,6 +191,8 @@ class LmerResult(AfterFit):
         a = rc.a_of(rc.rho)
         se = np.nan if rc.se is None else rc.se
         lo, hi = (rc.rho_of(a - 1.959964 * se), rc.rho_of(a + 1.959964 * se)) if np.isfinite(se) else (np.nan,) * 2
+        if not rc._integer_lags:  # (at fractional lags the correlation is >= 0, as corCAR1's)
+            lo = max(lo, 0.0)
         return pd.Series({"rho": rc.rho, "lower": lo, "upper": hi}, name=rc.text)
 
     @property
