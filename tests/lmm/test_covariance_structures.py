@@ -87,8 +87,9 @@ def test_parameters_summary_and_inference(orthodont_ar1):
     assert np.all((table["df"] > 20) & (table["df"] < 110))
     with pytest.raises(ValueError, match="Kenward-Roger's method is not available .* use Satterthwaite's"):
         fit.coef_table(ddf="kenward-roger")
-    with pytest.raises(ValueError, match="profile intervals are not available .* method='boot'"):
-        fit.confint(method="profile")
+    prof = fit.confint(method="profile", parm="theta_")  # (checked in tests/inference/test_profile_structures.py)
+    assert list(prof.index) == ["sd_ar1|Subject", "rho_ar1|Subject", "sigma"]
+    assert np.all(prof.iloc[:, 0] <= prof.iloc[:, 1])
     em = ml.emmeans(fit, "Sex")  # Satterthwaite's df by default here
     assert "satterthwaite" in str(em).lower()
     ci = fit.confint(method="wald")
