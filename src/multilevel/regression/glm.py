@@ -144,6 +144,9 @@ class GlmResult(FixedOnly):
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return f"<GlmResult {self.formula!r}: {self.nobs} obs, log-likelihood {self.loglik:.4f}>"
+
 
 def _start(fam, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
     """R's ``mustart`` of each family."""

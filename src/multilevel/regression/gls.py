@@ -446,6 +446,12 @@ class GlsResult(FixedOnly):
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        rc = self.design.residual
+        what = "" if rc is None else f", residual {rc.text!r}"
+        return (f"<GlsResult {'REML' if self.reml else 'ML'} {self.formula!r}{what}: {self.nobs} obs, "
+                f"log-likelihood {self.loglik:.4f}>")
+
 
 # --------------------------------------------------------------------- fit
 def gls(formula: str, data, residual: str | None = None, dispformula: str | None = None, reml: bool = True,

@@ -144,6 +144,9 @@ class LmResult(FixedOnly):
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return f"<LmResult {self.formula!r}: {self.nobs} obs, log-likelihood {self.loglik:.4f}>"
+
 
 def new_linear_predictor(fit, newdata, offset=None) -> pd.Series:
     """``X beta + offset`` of a fit without random effects on new data."""
