@@ -234,3 +234,20 @@ def test_occasion_terms_written_other_ways():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call(reference_data("orthodont"))
+
+
+ANOVA = json.loads((Path(__file__).resolve().parents[1] / "reference" / "gls_anova.json").read_text())
+
+
+@pytest.mark.parametrize("case", ANOVA["cases"], ids=lambda c: f"{c['id']}-{c['type']}")
+def test_anova_equals_nlme(case):
+    """Sequential and marginal F tests against nlme's anova.gls (tests/reference/gls_anova.R)."""
+    d = reference_data("orthodont").assign(visitf=lambda x: x["visit"].astype(str))
+    fit = ml.gls(case["formula"], d, residual=case["residual"], dispformula=case["dispformula"] or None,
+                 reml=case["reml"])
+    table = fit.anova(case["type"])
+    assert list(table.index) == case["terms"]
+    assert table["numDF"].tolist() == case["numDF"]
+    np.testing.assert_allclose(table["F-value"], case["F"], rtol=1e-4)
+    np.testing.assert_allclose(table["p-value"], case["p"], rtol=1e-3, atol=1e-12)
+    assert table.attrs["denominator_df"] == case["denDF"]
