@@ -251,3 +251,15 @@ def test_anova_equals_nlme(case):
     np.testing.assert_allclose(table["F-value"], case["F"], rtol=1e-4)
     np.testing.assert_allclose(table["p-value"], case["p"], rtol=1e-3, atol=1e-12)
     assert table.attrs["denominator_df"] == case["denDF"]
+
+
+def test_satterthwaite_coefficient_tests_equal_the_random_intercept_models():
+    """Compound symmetry with a positive correlation is the random-intercept model: its t tests with
+    Satterthwaite's df equal lmer's (lmerTest's, checked elsewhere), within and between subjects."""
+    d = reference_data("orthodont")
+    gls = ml.gls("distance ~ age * Sex", d, residual="cs(1 | Subject)").coef_table(ddf="satterthwaite")
+    lmer = ml.lmer("distance ~ age * Sex + (1 | Subject)", d).coef_table()
+    np.testing.assert_allclose(gls["df"], lmer["df"], rtol=1e-4)
+    np.testing.assert_allclose(gls["Pr(>|t|)"], lmer["Pr(>|t|)"], rtol=1e-4)
+    with pytest.raises(ValueError, match="ddf"):
+        ml.gls("distance ~ age", d, residual="cs(1 | Subject)").coef_table(ddf="kenward-roger")

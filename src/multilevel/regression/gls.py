@@ -337,8 +337,11 @@ class GlsResult(FixedOnly):
         d = self.design
         return d.dispersion.weights() if d.dispersion is not None else d.weights
 
-    def coef_table(self) -> CoefTable:
-        """Estimates with t tests on ``n - p`` df, as nlme's ``summary.gls``.
+    def coef_table(self, ddf: str = "residual") -> CoefTable:
+        """Estimates with t tests: on ``n - p`` df (``ddf="residual"``, nlme's ``summary.gls``) or
+        Satterthwaite's df over the correlation's and SD model's parameters and sigma
+        (``ddf="satterthwaite"``, as the mmrm package and SAS's ``ddfm=satterth`` give them; a
+        ``df`` column is added).
 
         Examples
         --------
@@ -346,12 +349,26 @@ class GlsResult(FixedOnly):
         >>> fit = ml.gls("distance ~ age", ml.datasets.load("orthodont"), residual="cs(1 | Subject)")
         >>> fit.coef_table()["t value"].round(3).tolist()
         [20.889, 10.716]
+        >>> fit.coef_table(ddf="satterthwaite")["df"].round(1).tolist()
+        [105.0, 80.0]
         """
+        from ..arguments import as_choice
+
+        as_choice(ddf, "ddf", ("residual", "satterthwaite"))
+        b = self.fixef.to_numpy()
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        t = self.fixef.to_numpy() / se
-        return CoefTable(pd.DataFrame({"Estimate": self.fixef.to_numpy(), "Std. Error": se, "t value": t,
-                                       "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), self.df_resid)},
-                                      index=self.fixef.index))
+        t = b / se
+        if ddf == "residual":
+            return CoefTable(pd.DataFrame({"Estimate": b, "Std. Error": se, "t value": t,
+                                           "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), self.df_resid)},
+                                          index=self.fixef.index))
+        from ..inference.satterthwaite import satterthwaite_df
+
+        vc = self._varpar_cov
+        df = np.array([satterthwaite_df(vc, np.eye(b.size)[j]) if np.isfinite(b[j]) else np.nan
+                       for j in range(b.size)])
+        return CoefTable(pd.DataFrame({"Estimate": b, "Std. Error": se, "df": df, "t value": t,
+                                       "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df)}, index=self.fixef.index))
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """t intervals for the coefficients on ``n - p`` df (nlme's ``intervals.gls``).
