@@ -263,3 +263,35 @@ def test_satterthwaite_coefficient_tests_equal_the_random_intercept_models():
     np.testing.assert_allclose(gls["Pr(>|t|)"], lmer["Pr(>|t|)"], rtol=1e-4)
     with pytest.raises(ValueError, match="ddf"):
         ml.gls("distance ~ age", d, residual="cs(1 | Subject)").coef_table(ddf="kenward-roger")
+
+
+HARD = {c["id"]: c for c in json.loads((Path(__file__).resolve().parents[1] / "reference"
+                                        / "gls_hard_cases.json").read_text())["cases"]}
+
+
+def _hard_data(name):
+    return pd.read_csv(Path(__file__).resolve().parents[1] / "reference" / "data" / f"{name}.csv")
+
+
+@pytest.mark.parametrize("case, data", [("two_optima", "gls_two_optima"), ("car1_near_zero", "gls_car1_near_zero")])
+def test_searches_that_could_stop_early_reach_nlmes_optimum(case, data):
+    """An unstructured correlation whose criterion has a second optimum near the zero start (the
+    search also starts from the residuals' own correlations), and a correlation over real times
+    whose optimum is 0 (rho = 0 is the model's edge there; the search starts at 0.2, as nlme's):
+    both reach nlme's log-likelihood (tests/reference/gls_hard_cases.R)."""
+    c = HARD[case]
+    fit = ml.gls(c["formula"], _hard_data(data), residual=c["residual"], dispformula=c["dispformula"],
+                 reml=c["reml"])
+    assert fit.loglik >= c["loglik"] - 1e-6 * abs(c["loglik"])
+    assert fit.loglik == pytest.approx(c["loglik"], rel=1e-6)
+
+
+def test_anova_with_a_predictor_far_from_zero():
+    """x + 1e8 beside the intercept: the F tests come from the whitened regression's own factor
+    (not an inverse of vcov), equal to nlme's on x - 1e8 (the intercept's marginal test aside,
+    which the shift changes)."""
+    c = HARD["large_offset"]
+    fit = ml.gls(c["formula"], _hard_data("gls_large_offset"), residual=c["residual"], reml=True)
+    assert fit.loglik == pytest.approx(c["loglik"], rel=1e-6)
+    np.testing.assert_allclose(fit.anova()["F-value"], c["F_sequential"], rtol=1e-5)
+    np.testing.assert_allclose(fit.anova("marginal")["F-value"].iloc[1:], c["F_marginal"][1:], rtol=1e-5)

@@ -115,13 +115,22 @@ class ResidualCorrelation:
 
     @property
     def rho_lower(self) -> float:
-        """The smallest correlation with every group's matrix positive definite."""
-        return -1.0 if self.kind == "ar1" else -1.0 / max(self.max_size - 1, 1)
+        """The smallest correlation with every group's matrix positive definite (0 for an AR(1)
+        at fractional lags, where a negative correlation has no value: nlme's corCAR1)."""
+        if self.kind == "ar1":
+            return -1.0 if self._integer_lags else 0.0
+        return -1.0 / max(self.max_size - 1, 1)
+
+    @property
+    def start(self) -> float:
+        """The unconstrained parameter to start from: rho = 0, or nlme's 0.2 at fractional lags
+        (rho = 0 is the edge of the model there)."""
+        return self.a_of(0.2 if self.rho_lower == 0.0 and self.kind == "ar1" else 0.0)
 
     def rho_of(self, a: float) -> float:
         """The correlation of the unconstrained parameter ``a``."""
         a = float(a)
-        if self.kind == "ar1":
+        if self.kind == "ar1" and self._integer_lags:
             return float(a / np.sqrt(1.0 + a * a))
         lo = self.rho_lower
         return float(np.clip(lo + (1.0 - lo) * special.expit(a), lo + 1e-12, 1.0 - 1e-12))
@@ -130,7 +139,7 @@ class ResidualCorrelation:
         """The unconstrained parameter of a correlation."""
         lo = self.rho_lower
         rho = float(np.clip(rho, lo + 1e-10, 1.0 - 1e-10))
-        if self.kind == "ar1":
+        if self.kind == "ar1" and self._integer_lags:
             return rho / np.sqrt(1.0 - rho * rho)
         return float(special.logit((rho - lo) / (1.0 - lo)))
 

@@ -146,6 +146,47 @@ class UnstructuredCorrelation:
         np.fill_diagonal(C, 1.0)
         return C
 
+    def params_of(self, C) -> np.ndarray:
+        """The parameters of a positive definite correlation matrix ``C`` (the inverse of
+        :meth:`correlation`).
+
+        Examples
+        --------
+        >>> uc = UnstructuredCorrelation("us", "us(t | g)", "t", "g", (1, 2, 3), np.zeros(3, int), np.zeros(3, int))
+        >>> a = np.array([0.3, -0.2, 0.5])
+        >>> bool(np.allclose(uc.params_of(uc.correlation(a)), a))
+        True
+        """
+        L = np.linalg.cholesky(np.asarray(C, dtype=float))
+        m = self.m
+        out = []
+        for j in range(m):  # column by column, as ``names``
+            for i in range(j + 1, m):
+                left = 1.0 - float(np.sum(L[i, :j] ** 2))
+                z = L[i, j] / np.sqrt(max(left, 1e-300))
+                out.append(np.arctanh(np.clip(z, -1 + 1e-12, 1 - 1e-12)))
+        return np.asarray(out)
+
+    def empirical(self, e: np.ndarray) -> np.ndarray:
+        """The correlations of residuals ``e`` between occasions (pairwise over the groups that have
+        both), shrunk towards the identity until positive definite: a start for the fit."""
+        m = self.m
+        W = np.full((int(self.group.max()) + 1, m), np.nan)
+        W[self.group, self.code] = e
+        C = np.eye(m)
+        for i in range(m):
+            for j in range(i):
+                ok = np.isfinite(W[:, i]) & np.isfinite(W[:, j])
+                if ok.sum() > 2:
+                    a, b = W[ok, i], W[ok, j]
+                    den = np.sqrt(np.sum(a * a) * np.sum(b * b))
+                    C[i, j] = C[j, i] = float(np.sum(a * b) / den) if den > 0 else 0.0
+        for shrink in (1.0, 0.9, 0.75, 0.5, 0.25, 0.0):
+            S = shrink * C + (1 - shrink) * np.eye(m)
+            if np.linalg.eigvalsh(S).min() > 1e-3:
+                return S
+        return np.eye(m)
+
     def lower(self, params=None) -> np.ndarray:
         """The lower triangle of the correlation matrix, column by column (as ``names``)."""
         C = self.correlation(params)

@@ -143,7 +143,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
 
     f = _one_term_criterion(inner, rc, layout, reml) or f_general
     theta0 = theta_start(start, inner, layout, st)
-    x0 = np.r_[theta0, 0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
+    x0 = np.r_[theta0, rc.start]
     lower = np.r_[layout.lower, -np.inf]
     x = joint_search(f, x0, lower, optimizer, "rho").xopt
     rho = rc.canonical(rc.rho_of(x[-1]))

@@ -79,7 +79,7 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
         return float(val) if np.isfinite(val) else float("inf")
 
     theta0 = theta_start(start, inner, layout, st)
-    a0 = [] if rc is None else [0.0 if rc.kind == "ar1" else rc.a_of(0.0)]
+    a0 = [] if rc is None else [rc.start]
     x0 = np.r_[theta0, np.zeros(nd), a0]
     lower = np.r_[layout.lower, np.full(nd + len(a0), -np.inf)]
     x = joint_search(f, x0, lower, optimizer, "the residual SD model").xopt

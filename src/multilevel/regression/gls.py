@@ -57,7 +57,7 @@ def _corr_matrices(rc, a: np.ndarray) -> list:
 def _corr_start(rc) -> np.ndarray:
     if rc.kind == "us":
         return rc.start
-    return np.array([0.0 if rc.kind == "ar1" else rc.a_of(0.0)])
+    return np.array([rc.start])
 
 
 def _with_corr(rc, a: np.ndarray, se):
@@ -75,6 +75,7 @@ class _Pieces:
     logdet_r: float       # log |R| (correlations and SD ratios, prior weights included)
     logdet_x: float       # log |X'R^-1 X|
     XtXinv: np.ndarray    # (X'R^-1 X)^-1
+    U: np.ndarray = None  # upper triangular, U'U = X'R^-1 X (the whitened regression's R factor)
 
 
 class _Criterion:
@@ -88,6 +89,7 @@ class _Criterion:
         self.rc, self.dm, self.prior = rc, dm, prior
         self.nc = 0 if rc is None else _ncorr(rc)
         Q, R0 = np.linalg.qr(X[:, keep])
+        self.R0 = R0
         self.R0inv = scipy.linalg.solve_triangular(R0, np.eye(R0.shape[0]), lower=False)
         self.b0 = self.R0inv @ (Q.T @ y)
         self.A = np.column_stack([Q, y - Q @ (Q.T @ y)])
@@ -159,7 +161,7 @@ class _Criterion:
         bq = Linv.T @ z
         rss = float(M[p, p] - z @ z)
         G = self.R0inv @ Linv.T  # beta = b0 + R0^-1 bq; its covariance R0^-1 (Q'R^-1 Q)^-1 R0^-T
-        return _Pieces(beta=self.b0 + self.R0inv @ bq, rss=max(rss, 0.0), logdet_r=logdet - shift,
+        return _Pieces(beta=self.b0 + self.R0inv @ bq, rss=max(rss, 0.0), logdet_r=logdet - shift, U=Lx.T @ self.R0,
                        logdet_x=2.0 * float(np.sum(np.log(np.diag(Lx)))) + self.logdet_r0, XtXinv=G @ G.T)
 
 
@@ -294,15 +296,9 @@ class GlsResult(FixedOnly):
                 (r,), _ = (rc.whiten([r]) if rc.kind == "us" else rc.whiten([r], rc.rho))
         return pd.Series(r, index=self.design.data_index, name="residuals")
 
-    @cached_property
-    def _varpar_cov(self):
-        """Satterthwaite's ingredients (:class:`~multilevel.inference.satterthwaite.VarparCovariance`)
-        over the correlation's and SD model's parameters and sigma, from the criterion's pieces:
-        the same closed form in sigma as for lmer fits (``-2 log L = a(x) + RSS(x) / sigma^2 +
-        c log sigma^2``, ``vcov(beta) = sigma^2 (X'R^-1 X)^-1``)."""
+    def _criterion(self):
+        """The fit's criterion (:class:`_Criterion`) and its kept columns."""
         from ..design.fixed import independent_columns
-        from ..inference.satterthwaite import _covariance, _derivatives
-        from ..linalg.threads import blas_threads
 
         d = self.design
         X = np.asarray(d.X, dtype=float)
@@ -310,6 +306,18 @@ class GlsResult(FixedOnly):
         y = np.asarray(d.y, dtype=float) - (0.0 if d.offset is None else np.asarray(d.offset, dtype=float))
         crit = _Criterion(y, X, keep, d.residual, d.dispersion,
                           None if d.weights is None else np.asarray(d.weights, dtype=float))
+        return crit, keep
+
+    @cached_property
+    def _varpar_cov(self):
+        """Satterthwaite's ingredients (:class:`~multilevel.inference.satterthwaite.VarparCovariance`)
+        over the correlation's and SD model's parameters and sigma, from the criterion's pieces:
+        the same closed form in sigma as for lmer fits (``-2 log L = a(x) + RSS(x) / sigma^2 +
+        c log sigma^2``, ``vcov(beta) = sigma^2 (X'R^-1 X)^-1``)."""
+        from ..inference.satterthwaite import _covariance, _derivatives
+        from ..linalg.threads import blas_threads
+
+        crit, keep = self._criterion()
         p = keep.size
 
         def pieces(v):
@@ -412,8 +420,11 @@ class GlsResult(FixedOnly):
         terms += [(label, cols) for label, _, cols in fixed_terms(self.design)]
         b = self.fixef.to_numpy()[keep]
         V = self.vcov.to_numpy()[np.ix_(keep, keep)]
-        # V^-1 = U'U with U upper triangular: U b are the effects of the whitened regression, sigma-scaled
-        c0 = np.linalg.cholesky(np.linalg.inv(V)).T @ b
+        # the whitened regression's effects U b / sigma (U'U = X'R^-1 X, upper triangular): nlme's
+        # sequential statistics, from the factor itself rather than an inverse of vcov
+        crit, _ = self._criterion()
+        pc = crit.pieces(np.zeros(0) if self._x is None else self._x)
+        c0 = pc.U @ b / np.sqrt(pc.rss / self.df_resid)
         rows = {}
         ddf = self.df_resid
         for label, cols in terms:
@@ -572,6 +583,29 @@ def gls(formula: str, data, residual: str | None = None, dispformula: str | None
     return replace(fit, offset_name=offset) if isinstance(offset, str) else fit
 
 
+def _polish(f, x: np.ndarray, fx: float, optimizer: str) -> np.ndarray:
+    """``x``, or a better point where the criterion's gradient there is not flat: BOBYQA can stall
+    where the criterion curves steeply across a narrow valley (many correlation and SD
+    parameters), so a quasi-Newton search on central differences continues from there and
+    BOBYQA restarts from its end; the best point is kept."""
+    from scipy import optimize
+
+    from ..inference.derivatives import central_gradient
+    from ..lmm.optimize import minimize_theta
+
+    h = 1e-5 * np.maximum(np.abs(x), 1.0)
+    g = central_gradient(f, x, h)
+    if not np.all(np.isfinite(g)) or np.max(np.abs(g)) <= 1e-3:
+        return x
+    res = optimize.minimize(f, x, method="L-BFGS-B",
+                            jac=lambda v: central_gradient(f, v, 1e-5 * np.maximum(np.abs(v), 1.0)),
+                            options=dict(maxiter=500, gtol=1e-6))
+    best, fbest = (res.x, float(res.fun)) if np.isfinite(res.fun) and res.fun < fx else (x, fx)
+    again = minimize_theta(f, best, np.full(x.size, -np.inf),
+                           optimizer="bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer)
+    return np.asarray(again.xopt, dtype=float) if again.fopt < fbest else best
+
+
 def gls_of_design(formula, design, frame, residual, dispformula, reml, optimizer, data_name) -> GlsResult:
     """:func:`gls` of a design already built (its random-effects terms, if any, left out)
     on the rows of ``frame``."""
@@ -635,13 +669,24 @@ def _fit_design(formula, design, reml, data_name, optimizer, start) -> GlsResult
 
     converged = True
     if x0.size:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            opt = joint_search(f, x0, np.full(x0.size, -np.inf), optimizer, "the residual model's parameters")
+        starts = [x0]
+        if rc is not None and rc.kind == "us" and start is None:
+            # an unstructured correlation's criterion can have several optima: search from the
+            # residuals' own correlations between occasions too, and keep the best
+            e = crit.A[:, -1] if prior is None else crit.A[:, -1] * np.sqrt(prior)
+            starts.insert(0, np.r_[rc.params_of(rc.empirical(e)), x0[_ncorr(rc):]])
+        best = None
+        for s0 in starts:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                opt = joint_search(f, s0, np.full(x0.size, -np.inf), optimizer, "the residual model's parameters")
+            if best is None or opt.fopt < best[0].fopt:
+                best = (opt, caught)
+        opt, caught = best
         converged = not any("stopped early" in str(w.message) for w in caught)
         for w in caught:
             warnings.warn(str(w.message), w.category, stacklevel=3)
-        x = np.asarray(opt.xopt, dtype=float)
+        x = _polish(f, np.asarray(opt.xopt, dtype=float), float(opt.fopt), optimizer)
     else:
         x = x0
     se = None  # (the residual model's parameters are reported without standard errors, as nlme's summary)
