@@ -675,14 +675,18 @@ def _fit_design(formula, design, reml, data_name, optimizer, start) -> GlsResult
             # residuals' own correlations between occasions too, and keep the best
             e = crit.A[:, -1] if prior is None else crit.A[:, -1] * np.sqrt(prior)
             starts.insert(0, np.r_[rc.params_of(rc.empirical(e)), x0[_ncorr(rc):]])
-        best = None
-        for s0 in starts:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                opt = joint_search(f, s0, np.full(x0.size, -np.inf), optimizer, "the residual model's parameters")
-            if best is None or opt.fopt < best[0].fopt:
-                best = (opt, caught)
-        opt, caught = best
+        lower = np.full(x0.size, -np.inf)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            opt = joint_search(f, starts[0], lower, optimizer, "the residual model's parameters")
+            if len(starts) > 1:  # one run from the other start; a fresh one where it does better
+                from ..lmm.optimize import minimize_theta
+
+                method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
+                other = minimize_theta(f, starts[1], lower, optimizer=method)
+                if other.fopt < opt.fopt:
+                    caught.clear()
+                    opt = joint_search(f, other.xopt, lower, optimizer, "the residual model's parameters")
         converged = not any("stopped early" in str(w.message) for w in caught)
         for w in caught:
             warnings.warn(str(w.message), w.category, stacklevel=3)
