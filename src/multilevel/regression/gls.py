@@ -15,8 +15,12 @@ inverse Cholesky factor of its correlation matrix; least squares on the
 whitened rows give beta and sigma, and the -2 log-likelihood (ML) or REML
 criterion is ``n log(2 pi RSS / n) + n + log |R|`` (ML) or ``(n - p) log(2 pi
 RSS / (n - p)) + (n - p) + log |R| + log |X'R^-1 X|`` (REML), as nlme defines
-them. ``x`` is searched by BOBYQA; the standard errors of beta are
-``sigma (X'R^-1 X)^-1/2`` and t tests have ``n - p`` df, as nlme's.
+them. ``x`` is searched by BOBYQA (an unstructured correlation's also from the
+residuals' own correlations between occasions, its criterion having more than
+one optimum at times; an AR(1) at fractional lags from rho = 0.2, as nlme's
+corCAR1), with a quasi-Newton step where the search ends on a slope; the
+standard errors of beta are ``sigma (X'R^-1 X)^-1/2`` and t tests have ``n - p``
+df, as nlme's (or Satterthwaite's).
 
 A structured random-effects term that carries the whole residual covariance
 (glmmTMB's ``dispformula = ~ 0``) is this model: ``ml.lmer("y ~ x + us(0 + visit
