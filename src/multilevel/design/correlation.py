@@ -242,11 +242,9 @@ class ResidualCorrelation:
 
     def correlate(self, e: np.ndarray, rho: float) -> np.ndarray:
         """``L_g e`` per group: independent standard draws made correlated."""
-        out = np.empty_like(e)
-        for (rows, _), R in zip(self.patterns, self.matrices(rho)):
-            L = np.linalg.cholesky(R)
-            out[rows] = np.einsum("ij,gj...->gi...", L, e[rows])
-        return out
+        from .unstructured import correlate_patterns
+
+        return correlate_patterns(self.patterns, self.matrices(rho), e)
 
     def with_rho(self, rho: float, se: float | None = None) -> "ResidualCorrelation":
         return replace(self, rho=float(rho), se=se)

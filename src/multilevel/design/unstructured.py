@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-__all__ = ["UnstructuredCorrelation", "unstructured_correlation", "whiten_patterns"]
+__all__ = ["UnstructuredCorrelation", "correlate_patterns", "unstructured_correlation", "whiten_patterns"]
 
 
 def whiten_patterns(patterns, matrices, arrays, factors=None):
@@ -67,6 +67,22 @@ def whiten_patterns(patterns, matrices, arrays, factors=None):
             blk = np.asarray(a, dtype=float)[rows]  # (G, m) or (G, m, k)
             out[rows] = np.einsum("ij,gj...->gi...", Linv, blk)
     return outs, logdet
+
+
+def correlate_patterns(patterns, matrices, e: np.ndarray) -> np.ndarray:
+    """``L_g e`` for the rows of each group of each pattern, ``L`` the Cholesky factor of that
+    pattern's matrix: independent standard draws made correlated.
+
+    Examples
+    --------
+    >>> rows = np.array([[0, 1]])
+    >>> correlate_patterns([(rows, None)], [np.array([[1.0, 0.6], [0.6, 1.0]])], np.array([1.0, 1.0])).tolist()
+    [1.0, 1.4]
+    """
+    out = np.empty_like(e)
+    for (rows, _), R in zip(patterns, matrices):
+        out[rows] = np.einsum("ij,gj...->gi...", np.linalg.cholesky(R), e[rows])
+    return out
 
 
 @dataclass(frozen=True)
@@ -216,10 +232,7 @@ class UnstructuredCorrelation:
 
     def correlate(self, e: np.ndarray, params=None) -> np.ndarray:
         """``L_g e`` per group: independent standard draws made correlated."""
-        out = np.empty_like(e)
-        for (rows, _), R in zip(self.patterns, self.matrices(params)):
-            out[rows] = np.einsum("ij,gj...->gi...", np.linalg.cholesky(R), e[rows])
-        return out
+        return correlate_patterns(self.patterns, self.matrices(params), e)
 
     def with_params(self, params, se=None) -> "UnstructuredCorrelation":
         return replace(self, params=np.asarray(params, dtype=float),

@@ -52,12 +52,6 @@ def _ncorr(rc) -> int:
     return rc.nparams if rc.kind == "us" else 1
 
 
-def _corr_matrices(rc, a: np.ndarray) -> list:
-    if rc.kind == "us":
-        return rc.matrices(a)
-    return rc.matrices(rc.rho_of(a[0]))
-
-
 def _corr_start(rc) -> np.ndarray:
     if rc.kind == "us":
         return rc.start
@@ -111,23 +105,11 @@ class _Criterion:
                 pid = np.concatenate([np.full(rc.patterns[k][0].shape[0], i) for i, k in enumerate(ks)])
                 self.batches.append((rows, pid, ks))
 
-    def _factors(self, a, ks, C=None):
-        """Whitening factors ``F`` (``F'F = R^-1``) of the patterns ``ks`` (all of one size), stacked,
-        and their ``log |R|``; ``C``: the unstructured correlation matrix at ``a``."""
-        rc = self.rc
-        if rc.kind == "cs":
-            from ..design.correlation import _cs_factor
-
-            rho = rc.rho_of(a[0])
-            pairs = [_cs_factor(rc.patterns[k][0].shape[1], rho) for k in ks]
-            return np.stack([F for F, _ in pairs]), np.array([ld for _, ld in pairs])
-        if rc.kind == "us":
-            pos = np.stack([rc.patterns[k][1] for k in ks])
-            R = C[pos[:, :, None], pos[:, None, :]]
-        else:
-            mats = rc.matrices(rc.rho_of(a[0]))
-            R = np.stack([mats[k] for k in ks])
-        L = np.linalg.cholesky(R)
+    def _factors(self, ks, C):
+        """Whitening factors ``F`` (``F'F = R^-1``) of the patterns ``ks`` (all of one size) of an
+        unstructured correlation ``C``, stacked, and their ``log |R|``."""
+        pos = np.stack([self.rc.patterns[k][1] for k in ks])
+        L = np.linalg.cholesky(C[pos[:, :, None], pos[:, None, :]])
         return np.linalg.inv(L), 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
 
     def pieces(self, x) -> _Pieces:
@@ -145,7 +127,7 @@ class _Criterion:
             if self.rc.kind == "us":
                 C = self.rc.correlation(x[:self.nc])
                 for rows, pid, ks in self.batches:
-                    F, ld = self._factors(x[:self.nc], ks, C)
+                    F, ld = self._factors(ks, C)
                     B = np.matmul(F[pid], A[rows])  # (G, m, c): the groups' rows whitened
                     B = B.reshape(-1, B.shape[2])
                     M += B.T @ B
