@@ -9,7 +9,6 @@ and the covariance of the fixed effects as a function of ``varpar``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ..linalg import NotPositiveDefinite
 
@@ -79,11 +78,14 @@ def vcov_beta_at(objective, varpar) -> np.ndarray:
     True
     """
     varpar = np.asarray(varpar, dtype=float)
-    fac = objective.factor(varpar[:-1])
+    return varpar[-1] ** 2 * _inverse_xtx(objective.factor(varpar[:-1]))
+
+
+def _inverse_xtx(fac) -> np.ndarray:
+    """``(R_X'R_X)^-1`` of a blocked factor: ``vcov(beta) / sigma^2``."""
     qr, p = fac.q_rest, fac.p
-    Lxx = fac.L11[qr: qr + p, qr: qr + p]
-    Linv = scipy.linalg.solve_triangular(Lxx, np.eye(p), lower=True, check_finite=False)
-    return varpar[-1] ** 2 * (Linv.T @ Linv)
+    Linv = np.linalg.inv(fac.L11[qr: qr + p, qr: qr + p])  # (small and triangular)
+    return Linv.T @ Linv
 
 
 def theta_pieces(objective, x) -> np.ndarray:
@@ -113,9 +115,7 @@ def theta_pieces(objective, x) -> np.ndarray:
         return np.full(2 + p * p, np.inf)
     cp = objective.cp
     a = fac.logdet_theta - cp.log_weights + (fac.logdet_x if objective.reml else 0.0)
-    qr, p = fac.q_rest, fac.p
-    Linv = np.linalg.inv(fac.L11[qr: qr + p, qr: qr + p])  # (small and triangular)
-    out = np.empty(2 + p * p)
+    out = np.empty(2 + fac.p * fac.p)
     out[0], out[1] = a, fac.pwrss
-    out[2:] = (Linv.T @ Linv).ravel()
+    out[2:] = _inverse_xtx(fac).ravel()
     return out
