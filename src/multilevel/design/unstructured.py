@@ -185,7 +185,17 @@ class UnstructuredCorrelation:
 
     def empirical(self, e: np.ndarray) -> np.ndarray:
         """The correlations of residuals ``e`` between occasions (pairwise over the groups that have
-        both), shrunk towards the identity until positive definite: a start for the fit."""
+        both), shrunk towards the identity until positive definite: a start for the fit.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> orth = ml.datasets.load("orthodont")
+        >>> uc = unstructured_correlation("us(age | Subject)", orth)
+        >>> e = (orth["distance"] - orth["distance"].mean()).to_numpy()
+        >>> uc.empirical(e).round(2)[1].tolist()
+        [0.69, 1.0, 0.49, 0.33]
+        """
         m = self.m
         W = np.full((int(self.group.max()) + 1, m), np.nan)
         W[self.group, self.code] = e

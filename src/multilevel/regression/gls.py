@@ -444,7 +444,15 @@ class GlsResult(FixedOnly):
         return pd.Series(new_linear_predictor(self, newdata, offset), name="predicted")
 
     def refit(self, reml: bool | None = None) -> "GlsResult":
-        """The same model fitted again, by ML (``reml=False``) or REML, from this fit's parameters."""
+        """The same model fitted again, by ML (``reml=False``) or REML, from this fit's parameters.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.gls("distance ~ age", ml.datasets.load("orthodont"), residual="cs(1 | Subject)")
+        >>> round(fit.refit(reml=False).loglik, 3)
+        -221.695
+        """
         from ..arguments import as_bool
 
         reml = self.reml if reml is None else as_bool(reml, "reml")
