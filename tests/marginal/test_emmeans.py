@@ -222,3 +222,18 @@ def test_at_restricts_a_factor_and_sets_covariates():
     slope = exam_fit().fixef["standLRT"]
     diff = both["emmean"].to_numpy().reshape(2, 3)
     np.testing.assert_allclose(diff[1] - diff[0], slope)
+
+
+@pytest.mark.parametrize("df", ["kenward-roger", "satterthwaite"])
+@pytest.mark.parametrize("shift, scale", [(1e9, 1.0), (0.0, 86400.0), (0.0, 1 / 365.25)])
+def test_means_do_not_move_with_a_covariates_units(df, shift, scale):
+    """A covariate far from zero (x + 1e9) or in other units: the means at its mean, their standard
+    errors and df stay (the variances are formed in the standardised coefficients; in the user's
+    they cancelled to 0 with x + 1e9)."""
+    o = ml.datasets.load("orthodont")
+    ref = ml.emmeans(ml.lmer("distance ~ age * Sex + (1 | Subject)", o), "Sex", df=df)
+    moved = o.assign(age=o["age"] * scale + shift)
+    emm = ml.emmeans(ml.lmer("distance ~ age * Sex + (1 | Subject)", moved), "Sex", df=df)
+    for col in ("emmean", "SE", "df"):
+        np.testing.assert_allclose(emm[col], ref[col], rtol=1e-5, err_msg=col)
+    np.testing.assert_allclose(emm.pairs()["SE"], ref.pairs()["SE"], rtol=1e-5)

@@ -12,7 +12,7 @@ so only theta (and a residual model's parameters) take finite differences.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -46,6 +46,13 @@ class VarparCovariance:
     vcov_beta : ndarray (p, p)
     messages : tuple of str
         Notes on negative or zero Hessian eigenvalues, as lmerTest gives.
+    basis : ndarray (p, p) or None
+        ``T`` with ``vcov(beta) = T vcov_beta_w T'`` (and the Jacobian alike), the
+        standardised coefficients' map: a contrast ``L`` is evaluated as ``L T``
+        against ``vcov_beta_w`` and ``jacobian_w``, so that a predictor far from
+        zero (``x + 1e9``) does not cancel its digits away in ``L vcov L'``.
+    vcov_beta_w, jacobian_w : ndarray or None
+        ``vcov_beta`` and ``jacobian`` in the standardised coefficients.
     """
 
     varpar: np.ndarray
@@ -54,6 +61,17 @@ class VarparCovariance:
     jacobian: np.ndarray
     vcov_beta: np.ndarray
     messages: tuple[str, ...]
+    basis: np.ndarray | None = None
+    vcov_beta_w: np.ndarray | None = None
+    jacobian_w: np.ndarray | None = None
+
+    def working(self, L) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(L', vcov, jacobian)`` for contrasts ``L`` (rows): in the standardised
+        coefficients where the basis is known, else on the user's scale."""
+        L = np.asarray(L, dtype=float)
+        if self.basis is None:
+            return L, self.vcov_beta, self.jacobian
+        return L @ self.basis, self.vcov_beta_w, self.jacobian_w
 
 
 def _residual_parameters(fit) -> np.ndarray | None:
@@ -159,10 +177,13 @@ def varpar_covariance(fit) -> VarparCovariance:
         obj, x_extra = LmmObjective(cp=fit._cp, layout=layout, reml=fit.reml), np.zeros(0)
     x = np.r_[fit._theta_internal, x_extra]
     s = fit.sigma / st.scale
-    H, J = _derivatives(obj, x, s, fit._cp.n - fit._cp.p if fit.reml else fit._cp.n)
+    H, Jw = _derivatives(obj, x, s, fit._cp.n - fit._cp.p if fit.reml else fit._cp.n)
     vp = np.r_[x, s]
-    J = st.vcov_to_user(J)
-    return _covariance(vp, H, J, fit.vcov.to_numpy())
+    vc = _covariance(vp, H, st.vcov_to_user(Jw), fit.vcov.to_numpy())
+    if not st.Tx.size:
+        return vc
+    # vcov(beta) = sigma^2 M at the optimum; the Jacobian's last slice over sigma is 2 sigma M
+    return replace(vc, basis=st.scale * st.Tx, vcov_beta_w=0.5 * s * Jw[-1], jacobian_w=Jw)
 
 
 def _covariance(vp, H, J, vcov_beta) -> VarparCovariance:
@@ -187,8 +208,9 @@ def _qform(x: np.ndarray, A: np.ndarray) -> float:
 
 def satterthwaite_df(vc: VarparCovariance, L: np.ndarray) -> float:
     """Satterthwaite df of the contrast ``L' beta`` (one row)."""
-    var_con = _qform(L, vc.vcov_beta)
-    grad = np.array([_qform(L, Ji) for Ji in vc.jacobian])
+    Lw, V, J = vc.working(np.asarray(L, dtype=float).ravel())
+    var_con = _qform(Lw, V)
+    grad = np.array([_qform(Lw, Ji) for Ji in J])
     denom = _qform(grad, vc.vcov_varpar)
     return float(2.0 * var_con**2 / denom) if denom > 0 else float("inf")
 
@@ -206,7 +228,8 @@ def contest1d(vc: VarparCovariance, beta: np.ndarray, L) -> dict:
     """
     L = np.asarray(L, dtype=float).ravel()
     est = float(L @ beta)
-    se = float(np.sqrt(_qform(L, vc.vcov_beta)))
+    Lw, V, _ = vc.working(L)
+    se = float(np.sqrt(_qform(Lw, V)))
     df = satterthwaite_df(vc, L)
     t = est / se
     return {"Estimate": est, "SE": se, "df": df, "t": t, "p": float(2 * stats.t.sf(abs(t), df))}
@@ -240,7 +263,8 @@ def contest_md(vc: VarparCovariance, beta: np.ndarray, L) -> dict:
     2
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
-    VL = L @ vc.vcov_beta @ L.T
+    Lw, V, J = vc.working(L)
+    VL = Lw @ V @ Lw.T
     d, P = np.linalg.eigh(VL)
     order = np.argsort(d)[::-1]
     d, P = d[order], P[:, order]
@@ -249,7 +273,8 @@ def contest_md(vc: VarparCovariance, beta: np.ndarray, L) -> dict:
     PtL = (P.T @ L)[:q]
     t2 = (PtL @ beta) ** 2 / d[:q]
     F = float(t2.sum() / q)
-    nu = np.array([2 * d[m] ** 2 / _qform(np.array([_qform(PtL[m], Ji) for Ji in vc.jacobian]),
+    PtLw = (P.T @ Lw)[:q]
+    nu = np.array([2 * d[m] ** 2 / _qform(np.array([_qform(PtLw[m], Ji) for Ji in J]),
                                           vc.vcov_varpar) for m in range(q)])
     ddf = fstat_ddf(nu)
     return {"F": F, "NumDF": q, "DenDF": ddf, "p": float(stats.f.sf(F, q, ddf))}

@@ -40,6 +40,9 @@ class Estimates:
     names : tuple of str or None
         The coefficients' names where they are not the design's fixed effects
         (a cumulative model's thresholds and location coefficients).
+    basis, vcov_w : ndarray or None
+        ``T`` and the standardised coefficients' covariance, ``vcov = T vcov_w T'``
+        (see :meth:`cov`).
     """
 
     design: object
@@ -52,6 +55,18 @@ class Estimates:
     note: str | None = None
     _df: Callable | None = field(default=None, repr=False)
     names: tuple | None = None
+    basis: np.ndarray | None = field(default=None, repr=False)
+    vcov_w: np.ndarray | None = field(default=None, repr=False)
+
+    def cov(self, L: np.ndarray) -> np.ndarray:
+        """``L vcov L'`` for contrasts ``L`` (rows), through the standardised coefficients where
+        the basis is known (``vcov = T vcov_w T'``): a predictor far from zero (``x + 1e9``)
+        would otherwise cancel the digits of a mean's variance away."""
+        L = np.atleast_2d(np.asarray(L, dtype=float))
+        if self.basis is None:
+            return L @ self.vcov @ L.T
+        Lw = L @ self.basis
+        return Lw @ self.vcov_w @ Lw.T
 
     def df(self, L: np.ndarray) -> np.ndarray:
         """Degrees of freedom of each row of ``L`` (inf: asymptotic)."""
@@ -173,13 +188,13 @@ def estimates(fit, df: str | None = None) -> Estimates:
             kr_df = kr if fit.reml else kr.with_phi_user(vcov)
             return Estimates(design=fit.design, beta=beta, vcov=kr.phi_adj_user, draws=None,
                              method=method, family="gaussian", link="identity",
-                             _df=lambda row: kr_ddf(kr_df, row[None, :])[0])
+                             _df=lambda row: kr_ddf(kr_df, row[None, :])[0], basis=kr.Tx, vcov_w=kr.phi_adj)
     if method == "satterthwaite":
         from ..inference.satterthwaite import satterthwaite_df
 
         vc = fit._varpar_cov
         return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method=method,
                          family="gaussian", link="identity",
-                         _df=lambda row: satterthwaite_df(vc, row))
+                         _df=lambda row: satterthwaite_df(vc, row), basis=vc.basis, vcov_w=vc.vcov_beta_w)
     return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
                      family="gaussian", link="identity")

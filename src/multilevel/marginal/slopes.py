@@ -115,7 +115,7 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
                 value = float(np.mean((link.inverse(eh) - link.inverse(e0)) / h))
                 grad = np.mean((link.mu_eta(eh)[:, None] * Xh[idx] - link.mu_eta(e0)[:, None] * Xl[idx]) / h,
                                axis=0)
-                se = float(np.sqrt(grad @ est.vcov @ grad))
+                se = float(np.sqrt(est.cov(grad)[0, 0]))
                 z = value / se if se > 0 else np.nan
                 q = stats.norm.ppf(0.5 + level / 2)
                 row = {"term": var, "estimate": value, "std.error": se, "statistic": z,

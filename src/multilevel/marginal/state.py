@@ -111,7 +111,7 @@ class Family:
         ok = self.estimable()
         eta = self.L @ self.est.beta + self.offset
         draws = None if self.est.draws is None else self.est.draws @ self.L.T + self.offset
-        V = None if self.est.vcov is None else self.L @ self.est.vcov @ self.L.T
+        V = None if self.est.vcov is None else self.est.cov(self.L)
         if self.R is None:
             df = self.est.df(self.L) if self.est.vcov is not None else np.full(len(eta), np.nan)
             w = np.where(ok, eta, np.nan)
