@@ -60,3 +60,15 @@ def test_df_methods_and_refusals():
         ml.emmeans(fit, "Sex", df="kenward-roger")
     with pytest.raises(ValueError, match="df='df.error' applies to ml.gls fits"):
         ml.emmeans(ml.lmer("distance ~ age + Sex + (1 | Subject)", o), "Sex", df="df.error")
+
+
+@pytest.mark.parametrize("shift, scale", [(1e9, 1.0), (0.0, 86400.0), (0.0, 1 / 365.25)])
+def test_means_do_not_move_with_a_covariates_units(shift, scale):
+    """x + 1e9 or x in other units: the means at its mean, their SEs and Satterthwaite df stay
+    (formed in the coordinates of X's QR factor: in the user's the digits cancelled)."""
+    o = _orthodont()
+    ref = ml.emmeans(ml.gls("distance ~ age * Sex", o, residual="cs(1 | Subject)"), "Sex")
+    moved = o.assign(age=o["age"] * scale + shift)
+    emm = ml.emmeans(ml.gls("distance ~ age * Sex", moved, residual="cs(1 | Subject)"), "Sex")
+    for col in ("emmean", "SE", "df"):
+        np.testing.assert_allclose(emm[col], ref[col], rtol=1e-5, err_msg=col)

@@ -106,7 +106,9 @@ def _gls_estimates(fit, df: str | None) -> Estimates:
     asymptotic."""
     method = df or "satterthwaite"
     beta, vcov = fit.fixef.to_numpy(), fit.vcov.to_numpy()
-    common = dict(design=fit.design, beta=beta, vcov=vcov, draws=None, family="gaussian", link="identity")
+    basis, vcov_w = fit._working_cov
+    common = dict(design=fit.design, beta=beta, vcov=vcov, draws=None, family="gaussian", link="identity",
+                  basis=basis, vcov_w=vcov_w)
     if method == "kenward-roger":
         raise ValueError("Kenward-Roger's df are not available for ml.gls fits (nor in emmeans); use "
                          "df='satterthwaite' (the default), 'df.error' or 'asymptotic'")

@@ -73,6 +73,7 @@ class _Pieces:
     logdet_r: float       # log |R| (correlations and SD ratios, prior weights included)
     logdet_x: float       # log |X'R^-1 X|
     XtXinv: np.ndarray    # (X'R^-1 X)^-1
+    XtXinv_w: np.ndarray = None  # the same in the coordinates of X's QR factor: R0^-1 XtXinv_w R0^-T
     U: np.ndarray = None  # upper triangular, U'U = X'R^-1 X (the whitened regression's R factor)
 
 
@@ -148,7 +149,8 @@ class _Criterion:
         rss = float(M[p, p] - z @ z)
         G = self.R0inv @ Linv.T  # beta = b0 + R0^-1 bq; its covariance R0^-1 (Q'R^-1 Q)^-1 R0^-T
         return _Pieces(beta=self.b0 + self.R0inv @ bq, rss=max(rss, 0.0), logdet_r=logdet - shift, U=Lx.T @ self.R0,
-                       logdet_x=2.0 * float(np.sum(np.log(np.diag(Lx)))) + self.logdet_r0, XtXinv=G @ G.T)
+                       logdet_x=2.0 * float(np.sum(np.log(np.diag(Lx)))) + self.logdet_r0, XtXinv=G @ G.T,
+                       XtXinv_w=Linv.T @ Linv)
 
 
 def _deviance(pc: _Pieces, n: int, p: int, reml: bool) -> float:
@@ -315,17 +317,34 @@ class GlsResult(FixedOnly):
                 return out
             out[0] = pc.logdet_r + (pc.logdet_x if self.reml else 0.0)
             out[1] = pc.rss
-            out[2:] = pc.XtXinv.ravel()
+            out[2:] = pc.XtXinv_w.ravel()  # (in X's QR coordinates: see _working_cov)
             return out
 
         x = np.zeros(0) if self._x is None else np.asarray(self._x, dtype=float)
         c = self.nobs - p if self.reml else self.nobs
         with blas_threads(1):
-            H, J = _derivatives(None, x, self.sigma, c, pieces=pieces)
+            H, Jw = _derivatives(None, x, self.sigma, c, pieces=pieces)
+        T = crit.R0inv
+        J = np.einsum("ij,mjk,lk->mil", T, Jw, T)
         k = len(self.fixef)
         Jfull = np.zeros((J.shape[0], k, k))
         Jfull[np.ix_(np.arange(J.shape[0]), keep, keep)] = J
-        return _covariance(np.r_[x, self.sigma], H, Jfull, self.vcov.to_numpy())
+        vc = _covariance(np.r_[x, self.sigma], H, Jfull, self.vcov.to_numpy())
+        basis, vcov_w = self._working_cov
+        if basis is None:
+            return vc
+        return replace(vc, basis=basis, vcov_beta_w=vcov_w, jacobian_w=Jw)
+
+    @cached_property
+    def _working_cov(self):
+        """``(T, V_w)`` with ``vcov = T V_w T'``, ``T`` the inverse of X's QR factor: contrasts
+        formed as ``L T`` against ``V_w`` keep their digits where a predictor is far from zero;
+        ``(None, None)`` with aliased columns."""
+        crit, keep = self._criterion()
+        if keep.size != len(self.fixef):
+            return None, None
+        pc = crit.pieces(np.zeros(0) if self._x is None else self._x)
+        return crit.R0inv, pc.rss / self.df_resid * pc.XtXinv_w
 
     def _weights(self):
         d = self.design
