@@ -349,8 +349,13 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
         new = _new_frame(newdata)
         X = _fixed_matrix(design, new)
         rows = _term_rows(design, new, allow_new_levels) if random and conditional else []
-    V = fit.vcov.to_numpy()
-    var = np.einsum("ij,jk,ik->i", X, V, X)
+    T, Vw = getattr(fit, "_working_cov", (None, None))  # (the standardised coordinates keep the digits)
+    if T is None:
+        V = fit.vcov.to_numpy()
+        var = np.einsum("ij,jk,ik->i", X, V, X)
+    else:
+        XT = X @ T
+        var = np.einsum("ij,jk,ik->i", XT, Vw, XT)
     group_var = np.zeros(len(var))  # a new observation's unknown group effects (prediction intervals)
     if interval == "prediction" and not (random and conditional):
         new_rows = rows if newdata is None else _term_rows(design, _new_frame(newdata), True)

@@ -224,7 +224,7 @@ def test_at_restricts_a_factor_and_sets_covariates():
     np.testing.assert_allclose(diff[1] - diff[0], slope)
 
 
-@pytest.mark.parametrize("df", ["kenward-roger", "satterthwaite"])
+@pytest.mark.parametrize("df", ["kenward-roger", "satterthwaite", "asymptotic"])
 @pytest.mark.parametrize("shift, scale", [(1e9, 1.0), (0.0, 86400.0), (0.0, 1 / 365.25)])
 def test_means_do_not_move_with_a_covariates_units(df, shift, scale):
     """A covariate far from zero (x + 1e9) or in other units: the means at its mean, their standard
@@ -237,3 +237,30 @@ def test_means_do_not_move_with_a_covariates_units(df, shift, scale):
     for col in ("emmean", "SE", "df"):
         np.testing.assert_allclose(emm[col], ref[col], rtol=1e-5, err_msg=col)
     np.testing.assert_allclose(emm.pairs()["SE"], ref.pairs()["SE"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("shift, scale", [(1e9, 1.0), (0.0, 86400.0), (0.0, 1 / 365.25)])
+def test_glmer_means_and_predictions_do_not_move_with_a_covariates_units(shift, scale):
+    """The same for a glmer fit: its means' and predictions' SEs are formed in the standardised
+    coefficients (with x + 1e9 in the user's they came out 0.08 for 0.23)."""
+    cb = ml.datasets.load("cbpp")
+    cb = cb.assign(x=np.arange(len(cb)) / 10.0)
+    form = "cbind(incidence, size - incidence) ~ x + period + (1 | herd)"
+    ref_fit = ml.glmer(form, cb, family="binomial")
+    fit = ml.glmer(form, cb.assign(x=cb["x"] * scale + shift), family="binomial")
+    ref, emm = ml.emmeans(ref_fit, "period"), ml.emmeans(fit, "period")
+    for col in ("emmean", "SE"):
+        np.testing.assert_allclose(emm[col], ref[col], rtol=1e-4, err_msg=col)
+    new = cb.iloc[:5]
+    p_ref = ref_fit.predict(new, random=False, se_fit=True)
+    p = fit.predict(new.assign(x=new["x"] * scale + shift), random=False, se_fit=True)
+    np.testing.assert_allclose(p["se_fit"], p_ref["se_fit"], rtol=1e-4)
+
+
+def test_lmer_prediction_se_does_not_move_with_a_covariates_shift():
+    s = ml.datasets.load("sleepstudy")
+    ref_fit = ml.lmer("Reaction ~ Days + (Days | Subject)", s)
+    fit = ml.lmer("Reaction ~ Days + (Days | Subject)", s.assign(Days=s["Days"] + 1e9))
+    p_ref = ref_fit.predict(s.iloc[:4], random=False, se_fit=True)
+    p = fit.predict(s.iloc[:4].assign(Days=s["Days"].iloc[:4] + 1e9), random=False, se_fit=True)
+    np.testing.assert_allclose(p["se_fit"], p_ref["se_fit"], rtol=1e-5)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["Standardization", "identity_standardization", "orthogonal_basis", "standardize",
+__all__ = ["Standardization", "identity_standardization", "orthogonal_basis", "standardize", "working_pair",
            "triangular_factor"]
 
 # a column whose variation left after removing the earlier columns is below this
@@ -356,3 +356,23 @@ def identity_standardization(design) -> Standardization:
     return Standardization(Tx=np.eye(p), shift=np.zeros(p), scale=1.0,
                            B=tuple(np.eye(t.k) for t in design.terms),
                            structures=tuple(t.structure for t in design.terms))
+
+
+def working_pair(T, Vw, V) -> tuple:
+    """``(T, Vw)`` where ``T Vw T'`` is the fixed effects' covariance ``V`` (both ``p x p``), else
+    ``(None, None)``: the standardised coordinates in which contrasts keep their digits.
+
+    Examples
+    --------
+    >>> T, Vw = np.array([[1.0, -1e9], [0.0, 1.0]]), np.eye(2)
+    >>> working_pair(T, Vw, T @ Vw @ T.T)[1].tolist(), working_pair(T, Vw, np.eye(2))
+    ([[1.0, 0.0], [0.0, 1.0]], (None, None))
+    """
+    if T is None or Vw is None:
+        return None, None
+    T, Vw, V = (np.asarray(a, dtype=float) for a in (T, Vw, V))
+    p = V.shape[0]
+    if not p or T.shape != (p, p) or Vw.shape != (p, p) or \
+            not np.allclose(T @ Vw @ T.T, V, rtol=1e-8, atol=0.0):
+        return None, None
+    return T, Vw

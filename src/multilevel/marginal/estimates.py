@@ -168,8 +168,9 @@ def estimates(fit, df: str | None = None) -> Estimates:
     if kind == "GlmerResult":
         if df not in (None, "asymptotic"):
             raise ValueError(f"df={df!r} applies to lmer fits; a glmer fit's tests are asymptotic (z)")
+        basis, vcov_w = fit._working_cov
         return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
-                         family=fit.family.name, link=fit.family.link.name)
+                         family=fit.family.name, link=fit.family.link.name, basis=basis, vcov_w=vcov_w)
     # (Kenward-Roger's needs a covariance linear in its parameters: Satterthwaite's for a structured term)
     structured = (any(t.structure is not None and t.structure.kind != "cs" for t in fit.design.terms)
                   or getattr(fit.design, "residual", None) is not None)
@@ -198,5 +199,6 @@ def estimates(fit, df: str | None = None) -> Estimates:
         return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method=method,
                          family="gaussian", link="identity",
                          _df=lambda row: satterthwaite_df(vc, row), basis=vc.basis, vcov_w=vc.vcov_beta_w)
+    basis, vcov_w = fit._working_cov
     return Estimates(design=fit.design, beta=beta, vcov=vcov, draws=None, method="asymptotic",
-                     family="gaussian", link="identity")
+                     family="gaussian", link="identity", basis=basis, vcov_w=vcov_w)

@@ -121,6 +121,7 @@ class GlmerResult(AfterFit):
     dispersion_se: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="se(log)"),
                                      repr=False)
     _cov_beta_extra: np.ndarray | None = field(default=None, repr=False)
+    _working: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
@@ -141,6 +142,7 @@ class GlmerResult(AfterFit):
         T = tuple(st.factors_to_user(layout.factors(theta_in)))
         theta = st.theta_to_user(theta_in)
         beta = st.beta_to_user(beta)
+        working = (st.scale * st.Tx, np.asarray(vcov, dtype=float)) if np.ndim(vcov) == 2 else None
         vcov = st.vcov_to_user(vcov)
         pirls = replace(pirls, beta=beta)
         names = list(design.fixed.names)
@@ -172,7 +174,18 @@ class GlmerResult(AfterFit):
                    _pirls=pirls, _prior=prior_weights, _T=T, offset_name=offset_name,
                    weights_name=weights_name,
                    _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_extra]) if nagq
-                   else np.concatenate([theta_in, x_extra]), _cov_beta_extra=cov_beta_extra)
+                   else np.concatenate([theta_in, x_extra]), _cov_beta_extra=cov_beta_extra,
+                   _working=working)
+
+    @property
+    def _working_cov(self):
+        """``(T, V_w)`` with ``vcov = T V_w T'``, ``T`` the standardisation's basis of X: contrasts
+        formed as ``L T`` against ``V_w`` keep their digits where a predictor is far from zero
+        (``x + 1e9``); ``(None, None)`` where the fit has no such basis."""
+        from ..design.standardize import working_pair
+
+        w = self._working
+        return (None, None) if w is None else working_pair(*w, self.vcov.to_numpy())
 
     @staticmethod
     def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:

@@ -142,6 +142,23 @@ class LmerResult(AfterFit):
         return standardize(self.design)
 
     @cached_property
+    def _working_cov(self):
+        """``(T, V_w)`` with ``vcov = T V_w T'``, ``T`` the standardisation's basis of X: contrasts
+        formed as ``L T`` against ``V_w`` keep their digits where a predictor is far from zero
+        (``x + 1e9``); ``(None, None)`` where the fit has no such basis."""
+        from ..design.standardize import working_pair
+
+        st, f = getattr(self, "_std", None), getattr(self, "_factor", None)
+        p = len(self.fixef)
+        if st is None or f is None or not p or st.Tx.shape != (p, p):
+            return None, None
+        qr = f.q_rest
+        Linv = scipy.linalg.solve_triangular(f.L11[qr: qr + p, qr: qr + p], np.eye(p), lower=True,
+                                             check_finite=False)
+        s = self.sigma / st.scale
+        return working_pair(st.scale * st.Tx, s**2 * (Linv.T @ Linv), self.vcov.to_numpy())
+
+    @cached_property
     def _user_objective(self):
         """The criterion of the user's own design as a function of the user's theta
         (for tools that work on lme4's parameters)."""
