@@ -28,7 +28,11 @@ Models:
   uniform);
 - zero-inflated Poisson and NB2 random intercepts, 15 groups x 8
   observations, one predictor in each part (``zi = "~ z"``), center=False,
-  by NUTS, with the zero-inflation coefficients among the ranked parameters.
+  by NUTS, with the zero-inflation coefficients among the ranked parameters;
+- structured terms: ``ar1(0 + occ | g)`` over 4 ordered occasions, 10 groups
+  x 4 occasions x 2 replicates, one predictor, by the collapsed sampler, and
+  ``cs(0 + occ | g)`` the same way by NUTS, with the structure's SD and
+  correlation (uniform prior on its interval) among the ranked parameters.
 
 Run with ``python -m pytest -q -m slow tests/bayes/test_sbc.py -s`` to see the
 rank statistics.
@@ -53,10 +57,11 @@ N_REP_GAUSSIAN_NUTS = 400
 N_REP_GAUSSIAN_COLLAPSED = 1000
 N_REP_LOGISTIC_NUTS = 300
 N_REP_FAMILY = 250
+N_REP_STRUCTURED = 300
 #: chi-square bins per model (20, 50, 15 and 25 expected ranks per bin)
 BINS = {"gaussian_nuts": 20, "gaussian_collapsed": 20, "logistic_nuts": 20, "nb2_nuts": 10,
         "nb1_nuts": 10, "gamma_nuts": 10, "beta_nuts": 10, "betabinomial_nuts": 10, "cumulative_nuts": 10,
-        "zip_nuts": 10, "zinb_nuts": 10}
+        "zip_nuts": 10, "zinb_nuts": 10, "ar1_collapsed": 15, "cs_nuts": 15}
 #: posterior draws each rank is taken among
 L = 99
 #: draws and warmup per fit (one chain); fits whose ESS < L are refitted with up to 4x the draws
@@ -194,6 +199,29 @@ def simulate_zero_inflated(family, rng):
     return dict(truth, b_zi_Intercept=g0, b_zi_z=g1), data
 
 
+# ------------------------------------------- structured terms: 10 groups x 4 occasions x 2
+J_S, K_S, R_S = 10, 4, 2
+G_S = np.repeat(np.arange(1, J_S + 1), K_S * R_S)
+OCC_S = np.tile(np.repeat(np.arange(K_S), R_S), J_S)
+X_S = np.random.default_rng(SEED + 5).normal(0.0, 1.0, size=J_S * K_S * R_S)
+STRUCTURED_PRIORS = {"Intercept": P.normal(0, 1), "b": P.normal(0, 1), "sd": P.half_normal(1),
+                     "sigma": P.exponential(1)}
+
+
+def simulate_structured(kind, rng):
+    """Prior draw and data of ``y ~ x + <kind>(0 + occ | g)`` (center=False)."""
+    lo = -1.0 if kind == "ar1" else -1.0 / (K_S - 1)
+    b0, b_x = rng.normal(0.0, 1.0), rng.normal(0.0, 1.0)
+    tau, sigma, rho = abs(rng.normal(0.0, 1.0)), rng.exponential(1.0), rng.uniform(lo, 1.0)
+    i = np.arange(K_S)
+    R = rho ** np.abs(i[:, None] - i[None, :]) if kind == "ar1" else np.where(i[:, None] == i[None, :], 1.0, rho)
+    u = rng.standard_normal((J_S, K_S)) @ (tau * np.linalg.cholesky(R)).T
+    y = b0 + b_x * X_S + u[G_S - 1, OCC_S] + rng.normal(0.0, sigma, size=X_S.size)
+    truth = {"b_Intercept": b0, "b_x": b_x, "sd_g": tau, "rho_g": rho, "sigma": sigma, "r_g[1,occ1]": u[0, 1]}
+    occ = pd.Categorical(OCC_S, ordered=True)
+    return truth, pd.DataFrame({"y": y, "x": X_S, "g": G_S, "occ": occ})
+
+
 CASES = {
     "gaussian_nuts": dict(simulate=simulate_gaussian, n_rep=N_REP_GAUSSIAN_NUTS, priors=GAUSSIAN_PRIORS,
                           fit=dict(sampler="nuts", target_accept=0.9)),
@@ -215,9 +243,13 @@ CASES = {
     "zinb_nuts": dict(simulate=lambda rng: simulate_zero_inflated("negative_binomial", rng), n_rep=N_REP_FAMILY,
                       priors={**_family_priors("negative_binomial"), **ZI_PRIORS},
                       fit=dict(family="negative_binomial", zi="~ z", center=False, target_accept=0.9)),
+    **{f"{kind}_{sampler}": dict(simulate=lambda rng, k=kind: simulate_structured(k, rng), n_rep=N_REP_STRUCTURED,
+                                 priors=STRUCTURED_PRIORS, formula=f"y ~ x + {kind}(0 + occ | g)",
+                                 fit=dict(sampler=sampler, center=False, target_accept=0.9))
+       for kind, sampler in (("ar1", "collapsed"), ("cs", "nuts"))},
 }
 #: parameters ranked per model, times two tests each
-N_TESTS = 2 * (5 + 5 + 4 + 5 * 5 + 6 + 6 + 7)
+N_TESTS = 2 * (5 + 5 + 4 + 5 * 5 + 6 + 6 + 7 + 6 + 6)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -133,11 +133,6 @@ def test_compound_symmetry_with_one_observation_per_cell_is_refused():
         ml.lmer("distance ~ age + cs(0 + occ | Subject)", _data("orthodont"))
 
 
-def test_bayes_refuses_structures():
-    with pytest.raises(ValueError, match="ml.bayes does not take covariance structures yet"):
-        ml.bayes("distance ~ age + ar1(0 + occ | Subject)", _data("orthodont"))
-
-
 def test_ordered_occasions_are_checked_for_spacing_and_unused_ones_keep_their_place():
     o = ml.datasets.load("orthodont")
     o2 = o[o.age != 12].copy()

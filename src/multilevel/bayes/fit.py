@@ -103,18 +103,13 @@ def compilation_cache() -> str | None:
 
 
 def check_call(parsed, fam: str, zi) -> None:
-    """Refuse what ``ml.bayes`` does not take: covariance structures, ``zi=`` for a
-    family without structural zeros.
+    """Refuse what ``ml.bayes`` does not take: ``zi=`` for a family without structural zeros.
 
     Examples
     --------
     >>> check_call(parse_formula("y ~ x + (1 | g)"), "gaussian", None) is None
     True
     """
-    structured = [b.text for b in parsed.bars if b.structure != "us"]
-    if structured:
-        raise ValueError(f"ml.bayes does not take covariance structures yet ({structured[0]}): write the term "
-                         "unstructured, (x | g), or fit it by ml.lmer / ml.glmer")
     if zi is not None and fam not in ("poisson", "negative_binomial", "nbinom1"):
         raise ValueError(f"zi= models structural zeros of counts (families poisson, negative_binomial, nbinom1), "
                          f"not of a {fam} response")
@@ -150,6 +145,10 @@ def prepare(formula, data, family="gaussian", link=None, priors=None, weights=No
     frame, parsed_y, weights = _response(parsed, frame, weights, check)
     design = build_design(parsed_y, frame, weights=weights, offset=offset,
                           observation_level=fam not in ("gaussian", "student"))
+    if fam in ("gaussian", "student") and any(t.structure is not None for t in design.terms):
+        from ..lmm.fit import identifiability
+
+        identifiability(design)  # (a cs term over every row is the random intercept model: said so)
     if fam not in ("gaussian", "student"):
         # (a beta-binomial response is checked as binomial successes of its trials)
         (make_family("binomial") if fam == "betabinomial" else check).check_response(
@@ -210,7 +209,12 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
     formula : str
         lme4 formula, e.g. ``"course ~ 1 + female + (1 + female | school)"``:
         correlated ``(x | g)``, uncorrelated ``(x || g)``, crossed and nested
-        (``(1 | a/b)``) terms. For binomial models the response may be 0/1, a
+        (``(1 | a/b)``) terms, and structured ones (glmmTMB's): ``cs(0 + occ | g)``
+        (compound symmetry: one SD ``sd_<group>`` and one correlation
+        ``rho_<group>``), ``hcs(...)`` (an SD per column and one correlation),
+        ``ar1(0 + occ | g)`` (an ordered factor's occasions, correlation
+        ``rho^|i - j|``), each with a uniform prior on its correlation's
+        interval unless ``priors={"rho": ...}`` says otherwise. For binomial models the response may be 0/1, a
         factor (first level = failure), a proportion with ``weights`` =
         trials, or ``cbind(successes, failures)``.
     data : DataFrame or str
@@ -239,7 +243,9 @@ def bayes(formula, data, family="gaussian", link=None, priors=None, chains: int 
     priors : dict, optional
         Priors by brms-style class: ``"b"``, ``"b_<coef>"``, ``"Intercept"``,
         ``"sd"``, ``"sd_<group>"``, ``"sd_<group>__<coef>"``, ``"cor"``,
-        ``"cor_<group>"``, ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"``; values made with
+        ``"cor_<group>"``, ``"rho"``, ``"rho_<group>"`` (a structured term's
+        correlation: ``uniform(a, b)`` within its interval), ``"sigma"``, ``"nu"``,
+        ``"shape"``, ``"phi"``; values made with
         :mod:`multilevel.priors` (``ml.priors.normal(0, 10)``, ...). Anything
         not given gets the default:
 
@@ -461,6 +467,8 @@ def varpar_draws(model: BayesModel, s: dict, C: int, D: int):
     >>> sds[0].shape, chols[0].shape
     ((2, 5, 1), (2, 5, 1, 1))
     """
+    from .varpar import structured_chol
+
     vs = model.struct.varpar
     sd_all = np.zeros((C, D, vs.nsd))
     for g, (_, pos) in enumerate(vs.sd_groups):
@@ -468,8 +476,14 @@ def varpar_draws(model: BayesModel, s: dict, C: int, D: int):
     off = vs.sd_offsets
     sds, chols = [], []
     for t, k in enumerate(vs.term_k):
-        sds.append(sd_all[..., off[t]:off[t + 1]])
-        chols.append(np.asarray(s[f"_L{t}"]) if k > 1 else np.ones((C, D, 1, 1)))
+        sd = sd_all[..., off[t]:off[t + 1]]
+        st = vs.structure(t)
+        if st is not None:  # one SD (cs, ar1) or one per column (hcs), and rho
+            sds.append(np.broadcast_to(sd, (C, D, k)).copy())
+            chols.append(structured_chol(st.kind, k, np.asarray(s[f"_rho{t}"], dtype=float), xp=np))
+        else:
+            sds.append(sd)
+            chols.append(np.asarray(s[f"_L{t}"]) if k > 1 else np.ones((C, D, 1, 1)))
     return sds, chols
 
 
@@ -527,7 +541,8 @@ def initial_inverse_mass(model: BayesModel) -> dict:
     out = {}
     for g, (_, pos) in enumerate(st.fixed_groups):
         out[f"_b{g}"] = var[list(pos)]
-    sd_var = np.concatenate([np.full(k, 1.0 / (2.0 * nl)) for (k, nl, _) in st.terms] or [np.zeros(0)])
+    sd_var = np.concatenate([np.full(m, 1.0 / (2.0 * nl)) for m, (_, nl, _) in zip(st.varpar.term_nsd, st.terms)]
+                            or [np.zeros(0)])
     for g, (_, pos) in enumerate(st.varpar.sd_groups):
         out[f"_sd{g}"] = sd_var[list(pos)]
     if st.varpar.sigma_kind is not None:

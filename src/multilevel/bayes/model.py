@@ -160,7 +160,18 @@ def _param_names(design, centered_names=None):
 
     A term's parameters are named after its grouping factor (``sd_school__Intercept``);
     when two terms of one factor share a coefficient name the later term uses its
-    label (``school.1``) instead.
+    label (``school.1``) instead. A structured term (``cs``, ``hcs``, ``ar1``) has one
+    correlation, ``rho_<group>``, in place of a correlation matrix, and ``cs`` and
+    ``ar1`` one SD, ``sd_<group>``.
+
+    Returns
+    -------
+    gnames : list of str
+    sd_params : list of (name, group, coef)
+    cor_params : list of (name, group)
+        The unstructured terms' correlation matrices.
+    rho_params : list of (name, group, lower)
+        The structured terms' correlations, with the lowest each may take.
     """
     from .priors import coef_name
 
@@ -168,6 +179,8 @@ def _param_names(design, centered_names=None):
     gnames = []
     for t in design.terms:
         coefs = [coef_name(c) for c in t.columns]
+        if t.structure is not None:  # (its sd_<group> and rho_<group> are names of the group's own)
+            coefs.append("")
         used = seen.setdefault(t.group, set())
         g = t.group if not used.intersection(coefs) else t.label
         if g != t.group:
@@ -175,13 +188,19 @@ def _param_names(design, centered_names=None):
         else:
             used.update(coefs)
         gnames.append(g)
-    sd_params, cor_params = [], []
+    sd_params, cor_params, rho_params = [], [], []
     for t, g in zip(design.terms, gnames):
-        for c in t.columns:
-            sd_params.append((f"sd_{g}__{coef_name(c)}", g, coef_name(c)))
-        if t.k > 1:
+        st = t.structure
+        if st is not None and st.nsd == 1:
+            sd_params.append((f"sd_{g}", g, ""))
+        else:
+            for c in t.columns:
+                sd_params.append((f"sd_{g}__{coef_name(c)}", g, coef_name(c)))
+        if st is not None:
+            rho_params.append((f"rho_{g}", g, st.rho_lower))
+        elif t.k > 1:
             cor_params.append((f"cor_{g}", g))
-    return gnames, sd_params, cor_params
+    return gnames, sd_params, cor_params, rho_params
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,8 @@ class BayesModel:
         Per term, the grouping name used in parameter names.
     sd_names, cor_names : tuple of str
         brms-style names of the SDs and of the correlation matrices.
+    rho_names : tuple of str
+        The correlations of the structured terms (``rho_<group>``).
     y_scale : float
         sd(y) for gaussian and student models, else 1 (sets initial values).
     aux_start : float
@@ -258,6 +279,7 @@ class BayesModel:
     zi_formula: str | None = None
     moments: object = None
     sums: object = None
+    rho_names: tuple = ()
 
     @property
     def rowless(self) -> bool:
@@ -294,7 +316,8 @@ class BayesModel:
         {'': 56.33, '_sd0': [56.33, 19.56]}
         """
         per = np.asarray([self.y_scale if s is None else self.y_scale / s
-                          for sds in self.column_sds() for s in sds], dtype=float)
+                          for sds in _priors.shared_sds(self.column_sds(), self.design.terms) for s in sds],
+                         dtype=float)
         out = {"": self.y_scale}
         for g, (_, pos) in enumerate(self.struct.varpar.sd_groups):
             out[f"_sd{g}"] = per[list(pos)]
@@ -387,11 +410,12 @@ class BayesModel:
         defaults = _priors.default_priors(family, link, y, X, names, intercept,
                                           off if family in ("gaussian", "student") else None,
                                           Xzi=Xzi, zi_names=zi_names, zi_intercept=zi_int, moments=moments)
-        gnames, sd_params, cor_params = _param_names(design)
+        gnames, sd_params, cor_params, rho_params = _param_names(design)
         defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params,
                                                      column_sd=moments.z_sd if rowless else None)
         slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params,
-                                thresholds=max(ncat - 1, 0), zi_names=zi_names, zi_intercept=zi_int)
+                                thresholds=max(ncat - 1, 0), zi_names=zi_names, zi_intercept=zi_int,
+                                rho_params=rho_params)
         by = {s.name: s for s in slots}
         fixed_pr = [by[f"b_{_priors.coef_name(nm)}"].prior for nm in names]
         fixed_groups, fixed_vals = group_priors(fixed_pr)
@@ -399,14 +423,20 @@ class BayesModel:
         sd_groups, sd_vals = group_priors(sd_pr) if sd_pr else ((), [])
         lkj = []
         for t, g in zip(design.terms, gnames):
-            lkj.append(np.array(by[f"cor_{g}"].prior.params[0] if t.k > 1 else 1.0))
+            lkj.append(np.array(by[f"cor_{g}"].prior.params[0] if t.k > 1 and t.structure is None else 1.0))
+        rho_pr = [by[nm].prior for nm, _, _ in rho_params]
         sigma_kind = by["sigma"].prior.kind if "sigma" in by else None
         nu_kind = by["nu"].prior.kind if "nu" in by else None
         aux_name = FAMILY_AUX.get(family)
         aux_kind = by[aux_name].prior.kind if aux_name is not None else None
+        structured = tuple(None if t.structure is None else t.structure.kind for t in design.terms)
         vs = VarParStructure(term_k=tuple(t.k for t in design.terms), sd_groups=sd_groups,
-                             sigma_kind=sigma_kind, nu_kind=nu_kind, aux_name=aux_name, aux_kind=aux_kind)
+                             sigma_kind=sigma_kind, nu_kind=nu_kind, aux_name=aux_name, aux_kind=aux_kind,
+                             term_structure=structured if any(structured) else (),
+                             rho_kinds=tuple(p.kind for p in rho_pr))
         pv_var = {"sd": sd_vals, "lkj": lkj}
+        if rho_pr:
+            pv_var["rho"] = [np.array(p.values, dtype=float) for p in rho_pr]
         if sigma_kind is not None:
             pv_var["sigma"] = np.array(by["sigma"].prior.values, dtype=float)
         if nu_kind is not None:
@@ -439,6 +469,7 @@ class BayesModel:
                   design=design, x_means=x_means, intercept=intercept,
                   centered=centered, group_names=tuple(gnames),
                   sd_names=tuple(nm for nm, _, _ in sd_params), cor_names=tuple(nm for nm, _ in cor_params),
+                  rho_names=tuple(nm for nm, _, _ in rho_params),
                   y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0,
                   aux_start=1.0 if rowless else _aux_start(family, y), thr_start=_thr_start(link, y, ncat),
                   zi_design=zi_design, zi_means=zi_means, zi_intercept=zi_int, zi_formula=zi_formula,
@@ -516,7 +547,7 @@ class BayesModel:
         params : dict
             ``"b"`` (p,) fixed effects on the model's (centred) scale; ``"sd"``
             (all SDs, term by term); ``"L{t}"`` correlation Cholesky factors of
-            correlated terms; ``"z{t}"`` (levels, k) standardised random effects;
+            correlated terms, ``"rho{t}"`` the correlation of a structured one; ``"z{t}"`` (levels, k) standardised random effects;
             ``"sigma"``, ``"nu"``, ``"shape"``, ``"phi"`` as the family needs;
             ``"thr"`` a cumulative model's thresholds on the model's (centred) scale;
             ``"bzi"`` the zero-inflation coefficients on the model's (centred) scale.
@@ -559,7 +590,9 @@ class BayesModel:
                 out[f"_sd{g}"] = sd[np.asarray(pos)]
         for t, (k, _, _) in enumerate(st.terms):
             out[f"_z{t}"] = jnp.asarray(params[f"z{t}"])
-            if k > 1:
+            if st.varpar.structure(t) is not None:
+                out[f"_rho{t}"] = jnp.asarray(params[f"rho{t}"])
+            elif k > 1:
                 out[f"_L{t}"] = jnp.asarray(params[f"L{t}"])
         for nm in ("sigma", "nu", st.varpar.aux_name):
             if nm is not None and nm in params and params[nm] is not None:

@@ -237,10 +237,13 @@ class Posterior:
         sds, chols = varpar_draws(model, s, cfg.chains, cfg.draws)
         k_names = iter(model.sd_names)
         for t, term in enumerate(d.terms):
-            for j in range(term.k):
+            for j in range(model.struct.varpar.term_nsd[t]):
                 out[next(k_names)] = sds[t][..., j]
+        rho_names = iter(model.rho_names)
         for t, term in enumerate(d.terms):
-            if term.k > 1:
+            if term.structure is not None:
+                out[next(rho_names)] = np.asarray(s[f"_rho{t}"], dtype=float)
+            elif term.k > 1:
                 L = chols[t]
                 R = np.einsum("cdik,cdjk->cdij", L, L)
                 g = model.group_names[t]
@@ -427,12 +430,22 @@ class Posterior:
         k = self.model.design.terms[t].k
         return arr[..., start:start + k].reshape((-1,) + arr.shape[2:3] + (k,))
 
+    def _structured_index(self, t: int) -> int:
+        """Position of structured term ``t`` among the structured terms (its ``rho_names`` entry)."""
+        return sum(u.structure is not None for u in self.model.design.terms[:t])
+
     def _term_factor(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """SD draws (C, D, k) and correlation Cholesky draws (C, D, k, k) of term ``t``."""
+        from .varpar import structured_chol
+
         term = self.model.design.terms[t]
         off = self.model.struct.varpar.sd_offsets
         sd = np.stack([self.draws[n] for n in self.model.sd_names[off[t]:off[t + 1]]], axis=-1)
         k = term.k
+        if term.structure is not None:
+            rho = self.draws[self.model.rho_names[self._structured_index(t)]]
+            return (np.broadcast_to(sd, sd.shape[:2] + (k,)).copy(),
+                    structured_chol(term.structure.kind, k, np.asarray(rho, dtype=float), xp=np))
         R = np.broadcast_to(np.eye(k), sd.shape[:2] + (k, k)).copy()
         if k > 1:
             g = self.model.group_names[t]

@@ -15,6 +15,11 @@ key                         parameters it sets
 ``"sd_<group>"``            the standard deviations of one grouping factor
 ``"sd_<group>__<coef>"``    one standard deviation, e.g. ``"sd_school__femaleF"``
 ``"cor"``, ``"cor_<group>"``  the correlation matrices (``lkj`` only)
+``"rho"``, ``"rho_<group>"``  the correlation of a structured term (``cs``,
+                            ``hcs``, ``ar1``): ``uniform(a, b)`` within the
+                            interval the structure allows (by default all
+                            of it: ``(-1, 1)`` for ar1, ``(-1/(k-1), 1)``
+                            for cs and hcs)
 ``"sigma"``                 the residual standard deviation (gaussian, student)
 ``"nu"``                    the degrees of freedom of the student family
 ``"shape"``                 the shape of the negative_binomial (variance
@@ -429,6 +434,7 @@ CLASS_SUPPORT = {
     "b_zi": ("real", "interval", "positive"),
     "Intercept_zi": ("real", "interval", "positive"),
     "cor": ("correlation",),
+    "rho": ("interval", "positive"),
 }
 
 #: the family's own positive parameter (brms's name) of the families that have one
@@ -462,6 +468,11 @@ def check_class(prior, cls: str, key: str) -> Prior:
     if prior.on == "precision" and cls not in ("sd", "sigma"):
         raise ValueError(f"priors[{key!r}] = {prior} puts a prior on a precision, which only a "
                          "standard deviation ('sd...' or 'sigma') has")
+    if cls == "rho":
+        if prior.dist != "uniform" or prior.on != "value":
+            raise ValueError(f"priors[{key!r}] = {prior} is not a prior for a structured term's correlation; "
+                             "use uniform(a, b) within the interval the structure allows")
+        return prior
     if supp not in CLASS_SUPPORT[cls]:
         what = {"sd": "a standard deviation", "sigma": "a standard deviation",
                 "nu": "a degrees-of-freedom parameter (> 0)", "shape": "a shape parameter (> 0)",
@@ -642,10 +653,38 @@ def sd_defaults(base: Prior, terms, group_names, sd_params, column_sd=None) -> d
         column_sd = [column_sds(term) for term in terms]
     sx = {(g, coef_name(c)): s for term, g, sds in zip(terms, group_names, column_sd)
           for c, s in zip(term.columns, sds)}
+    for term, g, sds in zip(terms, group_names, shared_sds(column_sd, terms)):
+        if getattr(term, "structure", None) is not None and term.structure.nsd == 1:
+            sx[(g, "")] = sds[0]
     out = {}
     for name, g, c in sd_params:
         s = sx.get((g, c))
         out[name] = base if s is None else half_student_t(base.params[0], base.params[1] / s)
+    return out
+
+
+def shared_sds(column_sd, terms) -> list:
+    """Per term, its columns' SDs, or for a term with one SD over its columns (``cs``,
+    ``ar1``) one: their root mean square (a constant column counting 1), None if every
+    column is constant.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from multilevel.design.structure import structure
+    >>> t = SimpleNamespace(structure=structure("ar1", 2))
+    >>> shared_sds([[0.5, 0.5], [None]], [t, SimpleNamespace(structure=None)])
+    [[0.5], [None]]
+    """
+    out = []
+    for sds, term in zip(column_sd, terms):
+        st = getattr(term, "structure", None)
+        if st is None or st.nsd > 1:
+            out.append(list(sds))
+        elif all(s is None for s in sds):
+            out.append([None])
+        else:
+            out.append([float(np.sqrt(np.mean([1.0 if s is None else s * s for s in sds])))])
     return out
 
 
@@ -682,7 +721,8 @@ def coef_name(name: str) -> str:
 
 def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | None,
             sd_params: list[tuple[str, str, str]], cor_params: list[tuple[str, str]],
-            thresholds: int = 0, zi_names=(), zi_intercept: int | None = None) -> list[PriorSlot]:
+            thresholds: int = 0, zi_names=(), zi_intercept: int | None = None,
+            rho_params=()) -> list[PriorSlot]:
     """Match ``priors=`` keys to parameters; every parameter gets its most specific prior.
 
     Parameters
@@ -708,12 +748,17 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
         ``"b_zi_<coef>"`` set their priors.
     zi_intercept : int or None
         Position of ``(Intercept)`` among them.
+    rho_params : sequence of (name, group, lower)
+        The structured terms' correlations (``rho_<group>``) and the lowest
+        value each may take; keys ``"rho"`` and ``"rho_<group>"`` set their
+        priors, ``uniform(lower, 1)`` by default.
 
     Returns
     -------
     list of PriorSlot
-        The thresholds, fixed effects in order, then SDs, correlations, sigma,
-        nu, shape, phi and the zero-inflation coefficients.
+        The thresholds, fixed effects in order, then SDs, correlations, the
+        structured terms' correlations, sigma, nu, shape, phi and the
+        zero-inflation coefficients.
 
     Raises
     ------
@@ -761,6 +806,9 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     if cor_params:
         valid.append("cor")
         valid += [name for name, _ in cor_params]
+    if rho_params:
+        valid.append("rho")
+        valid += [name for name, _, _ in rho_params]
     if "sigma" in defaults:
         valid.append("sigma")
     for cls in ("nu", "shape", "phi"):
@@ -811,6 +859,13 @@ def resolve(user: dict | None, defaults: dict, fixed_names, intercept: int | Non
     for name, g in cor_params:
         p, src = pick([name, "cor"], "cor", defaults["cor"])
         slots.append(PriorSlot(name, "cor", "", g, p, src))
+    for name, g, lo in rho_params:
+        p, src = pick([name, "rho"], "rho", uniform(lo, 1.0))
+        a, b = p.params[:2]
+        if a < lo - 1e-12 or b > 1.0:
+            raise ValueError(f"priors[{src!r}] = {p} allows correlations outside ({_fmt(lo)}, 1), the values "
+                             f"{name}'s structure can take: give uniform(a, b) with {_fmt(lo)} <= a < b <= 1")
+        slots.append(PriorSlot(name, "rho", "", g, p, src))
     for cls in ("sigma", "nu", "shape", "phi"):
         if cls in defaults:
             p, src = pick([cls], cls, defaults[cls])

@@ -61,11 +61,19 @@ def _brms_text(post, table: pd.DataFrame, prob: float, names: dict | None = None
             names, labels = [], []
             for t in meta["terms"]:
                 term = d.terms[t]
+                if term.structure is not None and term.structure.nsd == 1:
+                    names.append(f"sd_{g}")
+                    labels.append(f"sd({term.structure.kind})")
+                    continue
                 for c in term.columns:
                     names.append(f"sd_{g}__{coef_name(c)}")
                     labels.append(f"sd({coef_name(c)})")
             for t in meta["terms"]:
                 term = d.terms[t]
+                if term.structure is not None:
+                    names.append(f"rho_{g}")
+                    labels.append(f"rho({term.structure.kind})")
+                    continue
                 cn = [coef_name(c) for c in term.columns]
                 for i in range(1, term.k):
                     for j in range(i):

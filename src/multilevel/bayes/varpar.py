@@ -4,8 +4,11 @@ Both the full NUTS model (fixed and random effects sampled) and the collapsed
 Gaussian model (effects integrated out) sample the same variance parameters
 with the same priors and transforms:
 
-- one standard deviation per column of each random-effects term,
-- one correlation-matrix Cholesky factor per correlated term (LKJ prior),
+- one standard deviation per column of each random-effects term (one per
+  term for the ``cs`` and ``ar1`` structures),
+- one correlation-matrix Cholesky factor per correlated term (LKJ prior), or
+  for a structured term (``cs``, ``hcs``, ``ar1``) its one correlation ``rho``
+  (a uniform prior on its interval by default), from which the factor follows,
 - ``sigma`` (gaussian, student) and ``nu`` (student);
 - the family's own positive parameter: ``shape`` (negative_binomial, gamma)
   or ``phi`` (beta).
@@ -35,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["VarParStructure", "VarPar", "prior_dist", "sample_vector", "sample_varpar", "group_priors",
-           "vector_sites", "varpar_sites"]
+           "vector_sites", "varpar_sites", "structured_chol"]
 
 
 def prior_dist(kind: tuple, P):
@@ -173,12 +176,20 @@ class VarParStructure:
         The family's own positive parameter (``"shape"``, ``"phi"``), if any.
     aux_kind : tuple or None
         Its prior kind.
+    term_structure : tuple of str or None
+        Per term, its covariance structure (``"cs"``, ``"hcs"``, ``"ar1"``) or
+        None (unstructured); empty: every term unstructured.
+    rho_kinds : tuple
+        Per structured term (in term order), the prior kind of its correlation.
 
     Examples
     --------
     >>> vs = VarParStructure(term_k=(2, 1), sd_groups=(), sigma_kind=None, nu_kind=None)
     >>> vs.nsd, vs.sd_offsets
     (3, (0, 2, 3))
+    >>> VarParStructure(term_k=(4, 1), sd_groups=(), sigma_kind=None, nu_kind=None,
+    ...                 term_structure=("ar1", None)).sd_offsets
+    (0, 1, 2)
     """
 
     term_k: tuple[int, ...]
@@ -187,17 +198,34 @@ class VarParStructure:
     nu_kind: tuple | None
     aux_name: str | None = None
     aux_kind: tuple | None = None
+    term_structure: tuple = ()
+    rho_kinds: tuple = ()
+
+    def structure(self, t: int):
+        """Term ``t``'s :class:`~multilevel.design.structure.Structure`, or None (unstructured)."""
+        kind = self.term_structure[t] if self.term_structure else None
+        if kind is None:
+            return None
+        from ..design.structure import Structure
+
+        return Structure(kind, self.term_k[t])
+
+    @property
+    def term_nsd(self) -> tuple[int, ...]:
+        """Standard deviations per term: one per column, one for ``cs`` and ``ar1``."""
+        return tuple(k if self.structure(t) is None else self.structure(t).nsd
+                     for t, k in enumerate(self.term_k))
 
     @property
     def nsd(self) -> int:
         """Number of standard deviations."""
-        return sum(self.term_k)
+        return sum(self.term_nsd)
 
     @property
     def sd_offsets(self) -> tuple[int, ...]:
         """Start of each term's SDs in the flat vector (and the total at the end)."""
         out = [0]
-        for k in self.term_k:
+        for k in self.term_nsd:
             out.append(out[-1] + k)
         return tuple(out)
 
@@ -238,18 +266,59 @@ class VarPar(NamedTuple):
         return jnp.diag(sd) if L is None else sd[:, None] * L
 
 
+def structured_chol(kind: str, k: int, rho, xp=None):
+    """The lower Cholesky factor (k x k) of a structured term's correlation matrix at ``rho``.
+
+    ``ar1``: ``L[i, j] = rho^(i - j)`` (times ``sqrt(1 - rho^2)`` for ``j > 0``); ``cs`` and
+    ``hcs``: the factor of ``(1 - rho) I + rho 11'`` in closed form, column by column from
+    the Schur complements of the leading blocks. Differentiable in ``rho`` (``xp``:
+    ``jax.numpy`` by default, ``numpy`` for draws; ``rho`` may be an array of draws).
+
+    Examples
+    --------
+    >>> L = structured_chol("cs", 3, 0.4, xp=np)
+    >>> (L @ L.T).round(12).tolist()
+    [[1.0, 0.4, 0.4], [0.4, 1.0, 0.4], [0.4, 0.4, 1.0]]
+    >>> L = structured_chol("ar1", 3, 0.5, xp=np)
+    >>> (L @ L.T).round(12).tolist()
+    [[1.0, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 1.0]]
+    """
+    if xp is None:
+        import jax.numpy as xp
+    rho = xp.asarray(rho)
+    i = np.arange(k)
+    lag = i[:, None] - i[None, :]
+    below = lag >= 0
+    if kind == "ar1":
+        pw = rho[..., None, None] ** np.maximum(lag, 0)
+        scale = np.where(i[None, :] > 0, 1.0, 0.0)
+        col = xp.sqrt(xp.clip(1.0 - rho * rho, 1e-300, None))[..., None, None]
+        return xp.where(below, pw * (1.0 + scale * (col - 1.0)), 0.0)
+    # compound symmetry: after j columns the Schur complement is (1 - rho) I + r_j 11', with
+    # 1 / r_(j+1) = 1 / r_j + 1 / (1 - rho), so r_j = rho (1 - rho) / (1 + (j - 1) rho); column j
+    # has diagonal sqrt(a_j), a_j = 1 - rho + r_j, and r_j / sqrt(a_j) below it
+    j = np.arange(k, dtype=float)
+    rr = rho[..., None]
+    r = rr * (1.0 - rr) / (1.0 + (j - 1.0) * rr)          # (..., k)
+    diag = xp.sqrt(1.0 - rr + r)
+    off = r / diag
+    return xp.where(lag == 0, diag[..., None, :], xp.where(lag > 0, off[..., None, :], 0.0))
+
+
 def sample_varpar(vs: VarParStructure, pv: dict) -> VarPar:
     """Draw the variance parameters as NumPyro sample sites (call inside a model).
 
     Sites: ``_sd{g}`` (SDs, one per prior kind), ``_L{t}`` (LKJ Cholesky factor
-    of correlated term t), ``sigma``, ``nu`` and the family's ``shape`` or ``phi``.
+    of correlated term t), ``_rho{t}`` (the correlation of structured term t),
+    ``sigma``, ``nu`` and the family's ``shape`` or ``phi``.
 
     Parameters
     ----------
     vs : VarParStructure
     pv : dict
         ``"sd"``: list of prior-value arrays per SD group; ``"lkj"``: LKJ eta per
-        term (used for terms with k > 1); ``"sigma"``, ``"nu"``, ``"aux"``: prior values.
+        term (used for terms with k > 1); ``"rho"``: per structured term, its
+        correlation's prior values; ``"sigma"``, ``"nu"``, ``"aux"``: prior values.
 
     Returns
     -------
@@ -262,14 +331,25 @@ def sample_varpar(vs: VarParStructure, pv: dict) -> VarPar:
     import numpyro
     import numpyro.distributions as dist
 
+    import jax.numpy as jnp
+
     sd_all = sample_vector("_sd", vs.sd_groups, pv["sd"], vs.nsd) if vs.nsd else None
     off = vs.sd_offsets
     sds, chols = [], []
+    r = 0
     for t, k in enumerate(vs.term_k):
-        sds.append(sd_all[off[t]:off[t + 1]])
-        if k > 1:
+        st = vs.structure(t)
+        sd = sd_all[off[t]:off[t + 1]]
+        if st is not None:
+            rho = numpyro.sample(f"_rho{t}", prior_dist(vs.rho_kinds[r], pv["rho"][r]))
+            r += 1
+            sds.append(sd * jnp.ones(k) if st.nsd == 1 else sd)
+            chols.append(structured_chol(st.kind, k, rho))
+        elif k > 1:
+            sds.append(sd)
             chols.append(numpyro.sample(f"_L{t}", dist.LKJCholesky(k, concentration=pv["lkj"][t])))
         else:
+            sds.append(sd)
             chols.append(None)
     sigma = nu = None
     if vs.sigma_kind is not None:
@@ -297,8 +377,12 @@ def varpar_sites(vs: VarParStructure, pv: dict) -> dict:
 
     out = vector_sites("_sd", vs.sd_groups, pv["sd"]) if vs.nsd else {}
     with validation_enabled(False):  # the prior values were checked when the priors were made
+        r = 0
         for t, k in enumerate(vs.term_k):
-            if k > 1:
+            if vs.structure(t) is not None:
+                out[f"_rho{t}"] = prior_dist(vs.rho_kinds[r], pv["rho"][r])
+                r += 1
+            elif k > 1:
                 out[f"_L{t}"] = dist.LKJCholesky(k, concentration=pv["lkj"][t])
         if vs.sigma_kind is not None:
             out["sigma"] = prior_dist(vs.sigma_kind, pv["sigma"])
