@@ -76,3 +76,31 @@ def test_kenward_roger_does_not_depend_on_a_predictors_units(scale, shift):
     np.testing.assert_allclose(other.loc["standLRT", "Std. Error"] * scale,
                                base.loc["standLRT", "Std. Error"], rtol=2e-5)
     np.testing.assert_allclose(other.loc["standLRT", "df"], base.loc["standLRT", "df"], rtol=2e-5)
+
+
+@pytest.mark.parametrize("scale, shift", [(1.0, 1000.0), (1.0, 1e9), (1e-6, 0.0), (86400.0, 0.0)])
+def test_kenward_roger_does_not_depend_on_a_random_slopes_units(scale, shift):
+    # the information of a random slope's variance parameters in the units of Days + 1000 was
+    # near singular: 4,140 df for the slope's 17 (infinite at Days + 1e5, an error at + 1e9)
+    s = ml.datasets.load("sleepstudy")
+    base = ml.lmer("Reaction ~ Days + (Days | Subject)", s)
+    other = ml.lmer("Reaction ~ Days + (Days | Subject)", s.assign(Days=s["Days"] * scale + shift))
+    a, b = base.coef_table("kenward-roger"), other.coef_table("kenward-roger")
+    np.testing.assert_allclose(b.loc["Days", ["df", "t value"]].to_numpy(dtype=float),
+                               a.loc["Days", ["df", "t value"]].to_numpy(dtype=float), rtol=1e-5)
+    np.testing.assert_allclose(ml.emmeans(other, "Days")[["SE", "df"]].to_numpy(dtype=float),
+                               ml.emmeans(base, "Days")[["SE", "df"]].to_numpy(dtype=float), rtol=1e-5)
+    ya = base.refit(reml=False)
+    yb = other.refit(reml=False)  # an ML fit's df: its covariance, its REML fit's derivatives
+    np.testing.assert_allclose(ml.emmeans(yb, "Days")[["SE", "df"]].to_numpy(dtype=float),
+                               ml.emmeans(ya, "Days")[["SE", "df"]].to_numpy(dtype=float), rtol=1e-5)
+
+
+def test_kenward_roger_means_with_a_random_slope_in_years_since_2000():
+    o = ml.datasets.load("orthodont")
+    ref = ml.emmeans(ml.lmer("distance ~ Sex * age + (age | Subject)", o), "Sex")
+    moved = ml.emmeans(ml.lmer("distance ~ Sex * age + (age | Subject)",
+                               o.assign(age=o["age"] / 365.25 + 2000)), "Sex")
+    np.testing.assert_allclose(moved[["SE", "df"]].to_numpy(dtype=float), ref[["SE", "df"]].to_numpy(dtype=float),
+                               rtol=1e-5)   # (the SEs were 0)
+    np.testing.assert_allclose(moved.pairs()["SE"], ref.pairs()["SE"], rtol=1e-5)

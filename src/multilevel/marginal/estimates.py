@@ -188,7 +188,8 @@ def estimates(fit, df: str | None = None) -> Estimates:
             # an ML fit: the adjusted covariance of its REML fit, and df from that
             # fit's derivatives around the ML fit's own covariance (pbkrtest's Lb_ddf
             # as emmeans calls it)
-            kr_df = kr if fit.reml else kr.with_phi_user(vcov)
+            kr_df = kr if fit.reml else kr.with_phi_working(*fit._working_cov) \
+                if fit._working_cov[0] is not None else kr.with_phi_user(vcov)
             return Estimates(design=fit.design, beta=beta, vcov=kr.phi_adj_user, draws=None,
                              method=method, family="gaussian", link="identity",
                              _df=lambda row: kr_ddf(kr_df, row[None, :])[0], basis=kr.Tx, vcov_w=kr.phi_adj)
