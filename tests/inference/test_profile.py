@@ -61,7 +61,10 @@ def test_profile_limits_match_lme4(model_id, profiles):
 
 
 def _slice_zeta(prof, par, x):
-    """|zeta| with all other parameters held at the ML estimates."""
+    """|zeta| with all other parameters held at the ML estimates (``x`` in the user's units;
+    the profiler works in its working units)."""
+    c, a = prof.work.to_user(par)
+    x = (x - c) / a
     if par.kind == "beta":
         dev = prof.dev_beta(prof.theta_hat, par.index, x)[0]
     else:
@@ -224,3 +227,35 @@ def test_a_predictor_named_as_a_variance_parameter_keeps_every_interval_in_its_r
     with pytest.raises(ValueError, match="'sigma' names both a variance parameter and a fixed effect"):
         named.confint(parm="sigma")
     np.testing.assert_allclose(named.confint(parm=[3]).to_numpy(), plain.confint(parm="Days").to_numpy())
+
+
+@pytest.mark.parametrize("column, scale, shift", [("Reaction", 1e-6, 0.0), ("Reaction", 1.0, 1e9),
+                                                  ("Reaction", 1e-3, 1e6), ("Days", 86400.0, 0.0)])
+def test_profile_intervals_do_not_move_with_the_units(column, scale, shift):
+    """The profile is computed in working units (the response centred and scaled, X in its
+    orthogonal basis, each random-effects column by its root mean square): with Reaction in
+    millions of ms every limit of a variance parameter had collapsed to the estimate, and
+    with Days in seconds the correlation's was [0.05, 0.57] for [-0.48, 0.69]."""
+    s = ml.datasets.load("sleepstudy")
+    form = "Reaction ~ Days + (Days | Subject)"
+    ref = ml.lmer(form, s).confint(method="profile").to_numpy()
+    got = ml.lmer(form, s.assign(**{column: s[column] * scale + shift})).confint(method="profile").to_numpy()
+    back = got.copy()
+    if column == "Reaction":   # SDs, sigma and fixed effects in the response's units
+        rows = [0, 2, 3, 4, 5]
+        back[rows] = back[rows] / scale
+        back[4] -= shift / scale
+    else:                      # the slope's SD and fixed effect per second
+        back[[2, 5]] *= scale
+    np.testing.assert_allclose(back, ref, rtol=2e-4)
+
+
+def test_profile_with_a_random_slopes_covariate_far_from_zero():
+    """Days + 1000: the intercept (at day -1000) correlates -0.99999 with the slope; searched
+    as atanh(cor), the slope's SD and sigma keep their intervals (they were [5.0, 6.5] for
+    [3.8, 8.75] and [24.4, 27.0] for [22.9, 28.9])."""
+    s = ml.datasets.load("sleepstudy")
+    ref = ml.lmer("Reaction ~ Days + (Days | Subject)", s).confint(method="profile")
+    got = ml.lmer("Reaction ~ Days + (Days | Subject)", s.assign(Days=s["Days"] + 1000)).confint(method="profile")
+    for name in ("sd_Days|Subject", "sigma", "Days"):
+        np.testing.assert_allclose(got.loc[name], ref.loc[name], rtol=1e-3, err_msg=name)

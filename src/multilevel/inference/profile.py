@@ -32,8 +32,15 @@ from ``(s, C)``); the absolute standard deviations are ``sigma * s``.
   squares is ``pwrss(theta) + (b - beta_hat_j(theta))^2 / [(R_X'R_X)^-1]_jj``.
 
 Each conditional optimum is found with NLopt's BOBYQA within the bounds
-``s >= 0`` and ``|cor| <= 1``, from a start extrapolated from the nearest
-points already profiled. The ML optimum itself is re-optimised first (from the
+``s >= 0`` (the free correlations searched as ``atanh(cor)``), from a start
+extrapolated from the nearest points already profiled.
+
+Units. The profile is computed for a working copy of the design -- the response
+centred and scaled as the fit's standardisation does it, X in its orthogonal
+basis, each random-effects column divided by its root mean square -- and each
+limit is mapped back to the user's units, which is exact (zeta does not change
+under a monotone map of a parameter): the searches' steps and tolerances then
+mean the same whatever the units or origin of the response and predictors. The ML optimum itself is re-optimised first (from the
 fit's theta, restarting the trust region until it no longer improves), so the
 profiles start from the optimum even where a refit stops short of it.
 
@@ -168,6 +175,74 @@ def _rel_from_theta(terms: list[_Term], theta: np.ndarray) -> np.ndarray:
     return out
 
 
+# ------------------------------------------------------------ working units
+@dataclass(frozen=True)
+class _Working:
+    """The fit's design in working units, where the profile is computed: the response
+    centred and scaled as the fit's standardisation does it (``(y - X shift) / s``), X in
+    its orthogonal basis (``X Tx``) and each random-effects column divided by its root mean
+    square (one for the columns of a ``cs`` or ``ar1`` term), so that the searches' steps
+    and tolerances mean the same in any units or origin of the data. A parameter on lme4's
+    scale is ``c + a x`` of its working value ``x``: SDs ``s sd / d_j``, sigma ``s sigma``,
+    correlations themselves, a fixed effect ``shift_j + s (Tx[j] . beta_w)``."""
+
+    design: object
+    scale: float
+    shift: np.ndarray
+    contrasts: np.ndarray   # (p, p): fixed effect j's working value is contrasts[j] . beta_w
+    col_scale: np.ndarray   # per relative position (theta's layout), d_j of an SD's column
+
+    @property
+    def terms(self):
+        return self.design.terms
+
+    def to_user(self, par) -> tuple[float, float]:
+        """(c, a): the parameter's value in the user's units is ``c + a x``."""
+        if par.kind == "sd":
+            return 0.0, self.scale / self.col_scale[par.index]
+        if par.kind == "sigma":
+            return 0.0, self.scale
+        if par.kind == "beta":
+            return float(self.shift[par.index]), self.scale
+        return 0.0, 1.0
+
+
+def _working_design(fit) -> tuple[_Working, np.ndarray]:
+    """The :class:`_Working` design of a fit and its theta in working units."""
+    from dataclasses import replace
+
+    design = fit.design
+    st = fit._standardized[0]
+    n, p = design.X.shape
+    Tx = st.Tx if st.Tx.size else np.eye(p)
+    s = float(st.scale) if st.response else 1.0
+    shift = np.asarray(st.shift, dtype=float) if st.response and p else np.zeros(p)
+    y = design.y if design.offset is None else design.y - design.offset
+    yw = (y - design.X @ shift) / s if p else y / s
+    layout = ThetaLayout.from_terms(design.terms)
+    T_user = layout.factors(fit.theta.to_numpy().astype(float))
+    terms, theta, col_scale = [], [], []
+    for t, T, off in zip(design.terms, T_user, layout.offsets):
+        rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / n)
+        rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
+        if t.structure is not None and t.structure.nsd == 1:
+            rms = np.full(t.k, float(np.sqrt(np.mean(rms * rms))))
+        terms.append(replace(t, Z=np.ascontiguousarray(t.Z / rms)))
+        if t.structure is not None:
+            seg = fit.theta.to_numpy()[off: off + t.structure.nparams].astype(float)
+            theta.append(t.structure.rescale(seg, rms))
+            col_scale.append(np.r_[rms[: t.structure.nsd], 1.0])
+        else:
+            rows, cols = layout.rows[len(theta)], layout.cols[len(theta)]
+            theta.append((rms[:, None] * T)[rows, cols])
+            col_scale.append(np.where(rows == cols, rms[rows], 1.0))
+    work = replace(design, y=np.asarray(yw, dtype=float), offset=None,
+                   fixed=replace(design.fixed, X=np.ascontiguousarray(design.X @ Tx)), terms=tuple(terms))
+    out = _Working(design=work, scale=s, shift=shift, contrasts=np.asarray(Tx, dtype=float),
+                   col_scale=np.concatenate(col_scale) if col_scale else np.zeros(0))
+    return out, (np.concatenate(theta) if theta else np.zeros(0))
+
+
 # ------------------------------------------------------------- optimisation
 def _bobyqa(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, step: np.ndarray,
             xtol: float, ftol: float, maxeval: int = 20_000):
@@ -237,14 +312,16 @@ class _Profiler:
 
     def __post_init__(self):
         fit = self.fit
-        cp = fit._user_objective.cp
-        layout = ThetaLayout.from_k(cp.k, tuple(t.structure for t in fit.design.terms))
+        self.work, theta_user = _working_design(fit)
+        design = self.work.design
+        cp = LmmObjective.from_design(design, reml=False).cp
+        layout = ThetaLayout.from_k(cp.k, tuple(t.structure for t in design.terms))
         self.obj = LmmObjective(cp=cp, layout=layout, reml=False)
         self.cp = cp
         self.n, self.p = cp.n, cp.p
         self.terms = _terms(layout)
         self.ntheta = layout.ntheta
-        theta, dev = self._ml_optimum(fit.theta.to_numpy().astype(float), layout)
+        theta, dev = self._ml_optimum(theta_user, layout)
         fac = self.obj.factor(theta)
         qr, p = fac.q_rest, fac.p
         Lxx = fac.L11[qr: qr + p, qr: qr + p]
@@ -252,16 +329,21 @@ class _Profiler:
         self.theta_hat = theta
         self.base = dev
         self.sigma_hat = math.sqrt(fac.pwrss / self.n)
-        self.beta_hat = (scipy.linalg.solve_triangular(Lxx, cx, lower=True, trans="T",
-                                                       check_finite=False)
-                         if p else np.zeros(0))
+        A = self.work.contrasts  # a fixed effect is a contrast of the working coefficients
+        bw = (scipy.linalg.solve_triangular(Lxx, cx, lower=True, trans="T", check_finite=False)
+              if p else np.zeros(0))
+        self.beta_hat = A @ bw if p else np.zeros(0)
         if p:
-            Linv = scipy.linalg.solve_triangular(Lxx, np.eye(p), lower=True, check_finite=False)
-            self.beta_se = self.sigma_hat * np.sqrt(np.einsum("ij,ij->j", Linv, Linv))
+            Z = scipy.linalg.solve_triangular(Lxx, A.T, lower=True, check_finite=False)
+            self.beta_se = self.sigma_hat * np.sqrt(np.einsum("ij,ij->j", Z, Z))
         else:
             self.beta_se = np.zeros(0)
         self.rel_hat = _rel_from_theta(self.terms, self.theta_hat)
         diag = layout.diagonal
+        self.unstructured_cor = ~diag.copy()
+        for t in self.terms:
+            if t.structure is not None:
+                self.unstructured_cor[t.off: t.off + t.size] = False
         self.rel_lower = np.where(diag, 0.0, -1.0)
         self.rel_upper = np.where(diag, np.inf, 1.0)
         for t in self.terms:  # a structure's correlation: above the smallest that keeps it definite
@@ -339,8 +421,9 @@ class _Profiler:
         return self._ld(fac) + self.n * (1.0 + _LOG2PI + math.log(pw / self.n))
 
     def dev_beta(self, theta, j: int, b: float) -> tuple[float, float]:
-        """ML deviance with beta_j = b (other fixed effects and sigma profiled out) and
-        its derivative over b."""
+        """ML deviance with fixed effect j's working value ``a_j . beta_w = b`` (the other
+        directions and sigma profiled out: ``pwrss + (b - a_j . beta_hat)^2 / (a_j' (R'R)^-1
+        a_j)``) and its derivative over b."""
         if theta is None:
             return np.inf, np.nan
         fac = self._factor(theta)
@@ -350,11 +433,10 @@ class _Profiler:
         Lxx = fac.L11[qr: qr + p, qr: qr + p]
         cx = fac.L11[-1, qr: qr + p]
         bhat = scipy.linalg.solve_triangular(Lxx, cx, lower=True, trans="T", check_finite=False)
-        e = np.zeros(p)
-        e[j] = 1.0
-        z = scipy.linalg.solve_triangular(Lxx, e, lower=True, check_finite=False)
+        a = self.work.contrasts[j]
+        z = scipy.linalg.solve_triangular(Lxx, a, lower=True, check_finite=False)
         cjj = float(z @ z)
-        d = b - bhat[j]
+        d = b - float(a @ bhat)
         pw = fac.pwrss + d * d / cjj
         if not pw > 0:
             return np.inf, np.nan
@@ -455,9 +537,27 @@ class _Profiler:
         x0 = np.clip(x0, lo, hi)
         if par.kind == "sd" and not at_zero and not x0[par.index] > 0:
             x0[par.index] = self.sigma_hat
+        # free correlations of unstructured terms are searched as atanh(cor): near -+1 (a
+        # random slope's covariate far from zero puts the intercept's correlation with it at
+        # -0.99999) a step of the search in cor itself cannot resolve the ridge
+        cor = np.zeros(x0.size, dtype=bool)
+        if space != "theta":
+            free = np.ones(self.ntheta, dtype=bool)
+            if space == "reduced":
+                free[par.index] = False
+            cor = self.unstructured_cor[free] & (lo <= -1.0) & (hi >= 1.0)
+        if cor.any():
+            g = f
+            x0 = np.where(cor, np.arctanh(np.clip(x0, -1.0 + 1e-15, 1.0 - 1e-15)), x0)
+            lo, hi = np.where(cor, -np.inf, lo), np.where(cor, np.inf, hi)
+
+            def f(v):
+                return g(np.where(cor, np.tanh(v), v))
         bounded = np.isfinite(hi - lo)
-        step = np.where(bounded, 0.05, np.maximum(0.05 * np.abs(x0), 1e-2))
+        step = np.where(bounded, 0.05, np.maximum(0.05 * np.abs(x0), np.where(cor, 0.05, 1e-2)))
         xopt, fopt, _, _ = _bobyqa(f, x0, lo, hi, step, xtol=1e-6, ftol=1e-8)
+        if cor.any():
+            xopt = np.where(cor, np.tanh(xopt), xopt)
         dd = fopt - self.base
         self.lowest = min(self.lowest, dd)
         zeta = (math.copysign(math.sqrt(max(dd, 0.0)), x - par.estimate)
@@ -631,8 +731,8 @@ def _profile_param(prof: _Profiler, par: _Param, z: float):
             side = "lower" if target < 0 else "upper"
             if np.isnan(x):
                 notes.append(f"{par.name}: {side} limit not found ({note})")
-            else:
-                notes.append(f"{par.name}: {side} limit is the boundary {x:g} ({note})")
+            else:  # (the boundary in the user's units is filled in by the caller)
+                notes.append(f"{par.name}: {side} limit is the boundary {{bound}} ({note})")
         out.append(x)
     return out[0], out[1], notes
 
@@ -696,9 +796,12 @@ def profile_confint(fit, level: float = 0.95, parm=None) -> pd.DataFrame:
     assert [q.name for q in prof.params] == names  # the profiler's parameters in confint's order
     rows, notes = [], []
     for j in chosen:
-        lo, hi, nt = _profile_param(prof, prof.params[j], z)
-        rows.append((lo, hi))
-        notes.extend(nt)
+        par = prof.params[j]
+        lo, hi, nt = _profile_param(prof, par, z)
+        c, a = prof.work.to_user(par)
+        rows.append((c + a * lo, c + a * hi))
+        notes.extend(n.replace("{bound}", f"{c + a * (par.lower if 'lower limit' in n else par.upper):g}")
+                     for n in nt)
     out = pd.DataFrame(np.array(rows, dtype=float).reshape(-1, 2), index=[names[j] for j in chosen],
                        columns=cols)
     if prof.lowest < -1e-6:
