@@ -295,3 +295,31 @@ def test_anova_with_a_predictor_far_from_zero():
     assert fit.loglik == pytest.approx(c["loglik"], rel=1e-6)
     np.testing.assert_allclose(fit.anova()["F-value"], c["F_sequential"], rtol=1e-5)
     np.testing.assert_allclose(fit.anova("marginal")["F-value"].iloc[1:], c["F_marginal"][1:], rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e-6])
+def test_satterthwaite_df_do_not_move_with_the_responses_units(scale):
+    """sigma's curvature in the units of Reaction x 1e6 fell under the Hessian's tolerance and was
+    dropped as not identified: 1,573 df for the slope's 90.2."""
+    s = ml.datasets.load("sleepstudy")
+    ref = ml.gls("Reaction ~ Days", s, residual="ar1(Days | Subject)")
+    got = ml.gls("Reaction ~ Days", s.assign(Reaction=s["Reaction"] * scale), residual="ar1(Days | Subject)")
+    np.testing.assert_allclose(got.coef_table(ddf="satterthwaite")["df"], ref.coef_table(ddf="satterthwaite")["df"],
+                               rtol=1e-4)
+    np.testing.assert_allclose(ml.emmeans(got, "Days")["df"], ml.emmeans(ref, "Days")["df"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 86400.0])
+def test_an_sd_models_column_in_other_units(scale):
+    """The SD model's coefficients are searched, and differentiated, per unit of their columns'
+    RMS: with age x 1e-6 the search stopped at its start (delta 0) and the df moved."""
+    o = ml.datasets.load("orthodont")
+    moved = o.assign(age=o["age"] * scale)
+    ref = ml.gls("distance ~ age + Sex", o, residual="cs(1 | Subject)", dispformula="~ age")
+    got = ml.gls("distance ~ age + Sex", moved, residual="cs(1 | Subject)", dispformula="~ age")
+    assert got.design.dispersion.coef[0] * scale == pytest.approx(ref.design.dispersion.coef[0], rel=1e-4)
+    assert got.sigma == pytest.approx(ref.sigma, rel=1e-6)
+    np.testing.assert_allclose(ml.effects(got, "age")["df"], ml.effects(ref, "age")["df"], rtol=1e-4)
+    a = ml.lmer("distance ~ age + Sex + (1 | Subject)", o, dispformula="~ age").anova()
+    b = ml.lmer("distance ~ age + Sex + (1 | Subject)", moved, dispformula="~ age").anova()
+    np.testing.assert_allclose(b["DenDF"], a["DenDF"], rtol=1e-4)

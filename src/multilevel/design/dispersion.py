@@ -69,6 +69,22 @@ class DispersionModel:
     se: np.ndarray | None = None
     design: object = field(default=None, repr=False, compare=False)
 
+    @property
+    def col_scale(self) -> np.ndarray:
+        """Root mean square of each centred column (1 for a constant one): ``delta * col_scale``
+        are the coefficients in units that do not change with the columns' (where the
+        derivatives over them are taken).
+
+        Examples
+        --------
+        >>> m = DispersionModel("~ x", ("x",), np.array([[1.0], [3.0]]), center=np.array([2.0]))
+        >>> m.col_scale.tolist()
+        [1.0]
+        """
+        Xc = np.asarray(self.X, dtype=float) - (0.0 if self.center is None else self.center)
+        rms = np.sqrt(np.mean(Xc * Xc, axis=0)) if Xc.shape[0] else np.ones(Xc.shape[1])
+        return np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
+
     def with_coef(self, coef) -> "DispersionModel":
         """The model with coefficients ``coef``."""
         return replace(self, coef=np.asarray(coef, dtype=float))

@@ -75,11 +75,13 @@ class VarparCovariance:
 
 
 def _residual_parameters(fit) -> np.ndarray | None:
-    """A fit's residual correlation (its unconstrained rho) or SD model (delta) parameters, None without."""
+    """A fit's residual correlation (its unconstrained rho) or SD model parameters (delta times
+    its columns' RMS, so that the finite differences' steps do not depend on the columns'
+    units), None without."""
     d = fit.design
     parts = []
-    if getattr(d, "dispersion", None) is not None:
-        parts.append(np.asarray(d.dispersion.coef, dtype=float))
+    if getattr(d, "dispersion", None) is not None:  # (per unit of each column's RMS: see col_scale)
+        parts.append(np.asarray(d.dispersion.coef, dtype=float) * d.dispersion.col_scale)
     if getattr(d, "residual", None) is not None:
         parts.append(np.array([d.residual.a_of(d.residual.rho)]))
     return np.concatenate(parts) if parts else None
@@ -116,7 +118,8 @@ class _ResidualModelObjective:
         theta, extra = x[: self.nt], x[self.nt:]
         inner = self.inner
         if self.dm is not None:  # the SD model's delta first, then rho
-            inner = replace(inner, weights=self.dm.weights(extra[:np.size(self.dm.coef)]))
+            m = np.size(self.dm.coef)
+            inner = replace(inner, weights=self.dm.weights(extra[:m] / self.dm.col_scale))
         if self.rc is not None:
             from ..lmm.correlation import whitened_design
 

@@ -307,29 +307,39 @@ class GlsResult(FixedOnly):
 
         crit, keep = self._criterion()
         p = keep.size
+        # working units: sigma and the RSS over the fit's sigma, the SD model's coefficients times
+        # their columns' RMS (the Hessian's eigenvalues, and what is dropped as not identified,
+        # then do not depend on the units of y or of the SD model's columns); the df are the same
+        s0 = self.sigma if self.sigma > 0 and np.isfinite(self.sigma) else 1.0
+        x = np.zeros(0) if self._x is None else np.asarray(self._x, dtype=float).copy()
+        dm = self.design.dispersion
+        cs = np.ones(x.size)
+        if dm is not None:
+            cs[x.size - len(dm.names):] = dm.col_scale
 
         def pieces(v):
             out = np.full(2 + p * p, np.inf)
             try:
                 with np.errstate(divide="raise", invalid="raise", over="raise"):
-                    pc = crit.pieces(v)
+                    pc = crit.pieces(v / cs)
             except (np.linalg.LinAlgError, FloatingPointError, ValueError):
                 return out
             out[0] = pc.logdet_r + (pc.logdet_x if self.reml else 0.0)
-            out[1] = pc.rss
+            out[1] = pc.rss / s0**2
             out[2:] = pc.XtXinv_w.ravel()  # (in X's QR coordinates: see _working_cov)
             return out
 
-        x = np.zeros(0) if self._x is None else np.asarray(self._x, dtype=float)
+        x = x * cs
         c = self.nobs - p if self.reml else self.nobs
         with blas_threads(1):
-            H, Jw = _derivatives(None, x, self.sigma, c, pieces=pieces)
+            H, Jw = _derivatives(None, x, self.sigma / s0, c, pieces=pieces)
+        Jw = Jw * s0**2  # vcov(beta)'s Jacobian in the user's units (over the working parameters)
         T = crit.R0inv
         J = np.einsum("ij,mjk,lk->mil", T, Jw, T)
         k = len(self.fixef)
         Jfull = np.zeros((J.shape[0], k, k))
         Jfull[np.ix_(np.arange(J.shape[0]), keep, keep)] = J
-        vc = _covariance(np.r_[x, self.sigma], H, Jfull, self.vcov.to_numpy())
+        vc = _covariance(np.r_[x, self.sigma / s0], H, Jfull, self.vcov.to_numpy())
         basis, vcov_w = self._working_cov
         if basis is None:
             return vc
@@ -671,14 +681,19 @@ def _fit_design(formula, design, reml, data_name, optimizer, start) -> GlsResult
         x0 = np.asarray(start, dtype=float)
 
     crit = _Criterion(y, X, keep, rc, dm, prior)
+    # the search runs over the SD model's coefficients times their columns' RMS, so that its
+    # steps and tolerances do not depend on the columns' units (age in years or in seconds)
+    cs = np.r_[np.ones(x0.size - (0 if dm is None else len(dm.names))), [] if dm is None else dm.col_scale]
 
-    def f(x):
+    def f(xw):
         try:
             with np.errstate(divide="raise", invalid="raise", over="raise"):
-                val = _deviance(crit.pieces(x), n, p, reml)
+                val = _deviance(crit.pieces(xw / cs), n, p, reml)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return float("inf")
         return val if np.isfinite(val) else float("inf")
+
+    x0 = x0 * cs
 
     converged = True
     if x0.size:
@@ -703,7 +718,7 @@ def _fit_design(formula, design, reml, data_name, optimizer, start) -> GlsResult
         converged = not any("stopped early" in str(w.message) for w in caught)
         for w in caught:
             warnings.warn(str(w.message), w.category, stacklevel=3)
-        x = _polish(f, np.asarray(opt.xopt, dtype=float), float(opt.fopt), optimizer)
+        x = _polish(f, np.asarray(opt.xopt, dtype=float), float(opt.fopt), optimizer) / cs
     else:
         x = x0
     se = None  # (the residual model's parameters are reported without standard errors, as nlme's summary)
