@@ -83,3 +83,21 @@ def test_random_slopes_enter_each_rows_slope():
     counts = d["Subject"].astype(str).value_counts()
     overall = ml.slopes(fit, "Days")["estimate"].iloc[0]
     assert overall == pytest.approx(np.average(by.to_numpy(), weights=counts.loc[by.index].to_numpy()), rel=1e-7)
+
+
+@pytest.mark.parametrize("scale, shift", [(1.0, 100.0), (1.0, 1e5), (1e-6, 0.0), (1e-6, 1e5), (86400.0, 1e9)])
+def test_slopes_and_trends_of_a_covariate_in_other_units(scale, shift):
+    """Days + 100 was refused ("does not enter the fixed part": the step moved X within
+    allclose's tolerance); Days x 1e-6 + 1e5 had a slope of 5.4 for 1.05e7 (a column the
+    design kept that the standardisation did not orthogonalise)."""
+    s = ml.datasets.load("sleepstudy")
+    o = ml.datasets.load("orthodont")
+    ref = ml.slopes(ml.lmer("Reaction ~ Days + (1 | Subject)", s), "Days")
+    got = ml.slopes(ml.lmer("Reaction ~ Days + (1 | Subject)", s.assign(Days=s["Days"] * scale + shift)), "Days")
+    np.testing.assert_allclose(got[["estimate", "std.error"]].to_numpy(dtype=float) * scale,
+                               ref[["estimate", "std.error"]].to_numpy(dtype=float), rtol=1e-5)
+    ref = ml.emtrends(ml.lmer("distance ~ age * Sex + (1 | Subject)", o), "Sex", var="age")
+    got = ml.emtrends(ml.lmer("distance ~ age * Sex + (1 | Subject)", o.assign(age=o["age"] * scale + shift)),
+                      "Sex", var="age")
+    np.testing.assert_allclose(got[["age.trend", "SE"]].to_numpy(dtype=float) * scale,
+                               ref[["age.trend", "SE"]].to_numpy(dtype=float), rtol=1e-5)

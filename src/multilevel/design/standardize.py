@@ -34,7 +34,7 @@ __all__ = ["Standardization", "identity_standardization", "orthogonal_basis", "s
 
 # a column whose variation left after removing the earlier columns is below this
 # fraction of its root mean square is treated as dependent on them
-_DEPENDENT = 1e-10
+_DEPENDENT = 1e-12  # (below the design's own tolerance, 1e-11: every column it keeps is orthogonalised)
 
 
 def orthogonal_basis(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -322,12 +322,14 @@ def emtrends(fit, specs, var: str, by=None, at: dict | None = None, weights="equ
     if var in specs + by:
         raise ValueError(f"var={var!r} is the variable whose slope is taken; it cannot also be in specs or by")
     x = np.asarray(data[var], dtype=float)
-    h = 1e-3 * float(np.nanmax(x) - np.nanmin(x)) or 1e-3
+    # emmeans' step, 1e-3 of the range, and at least 1e-7 of the values' size (x * 1e-6 + 1e5
+    # would otherwise cancel the difference's digits)
+    h = max(1e-3 * float(np.nanmax(x) - np.nanmin(x)), 1e-7 * float(np.nanmax(np.abs(x)))) or 1e-3
     at = dict(at or {})
     base = np.atleast_1d(np.asarray(at.get(var, np.nanmean(x)), dtype=float))
     rg = reference_grid(design, {**at, var: base}, cov_reduce=cov_reduce)
     up = reference_grid(design, {**at, var: base + h}, cov_reduce=cov_reduce)
-    if np.allclose(up.linfct, rg.linfct):
+    if np.array_equal(up.linfct, rg.linfct):  # (exactly: x + 1000 moves by 1e-3 of its range)
         raise ValueError(f"{var!r} does not enter the fixed part of the model")
     if var not in rg.variables:
         raise ValueError(f"{var!r} is not a predictor of the fixed part")

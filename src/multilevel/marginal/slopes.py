@@ -98,14 +98,17 @@ def slopes(fit, variables, by=None, type: str = "response", random: bool = True,
                              "compare its levels with ml.emmeans(...).pairs()")
         x = np.asarray(data[var], dtype=float)
         span = float(np.nanmax(x) - np.nanmin(x)) or 1.0
-        h = 1e-4 * span
+        # a step of 1e-4 of the range, and at least 1e-7 of the values' size: x * 1e-6 + 1e5 would
+        # otherwise cancel every digit of (f(x + h) - f(x - h)) / h
+        h = max(1e-4 * span, 1e-7 * float(np.nanmax(np.abs(x))))
         hi_data, lo_data = data.assign(**{var: x + h / 2}), data.assign(**{var: x - h / 2})
         Xh = _fixed_matrix(design, hi_data)
         Xl = _fixed_matrix(design, lo_data)
         # each row's random effects at the shifted values too (a random slope of var moves them)
         zh = _random_part(design, b_terms, hi_data, True) if b_terms is not None else 0.0
         zl = _random_part(design, b_terms, lo_data, True) if b_terms is not None else 0.0
-        if np.allclose(Xh, Xl) and np.allclose(zh, zl):
+        # (exactly: a column at x + 100 moves by h = 1e-4 of its range, within allclose's tolerance)
+        if np.array_equal(Xh, Xl) and np.array_equal(np.asarray(zh), np.asarray(zl)):
             raise ValueError(f"{var!r} does not enter the fixed part of the model")
         for g, idx in groups:
             if est.draws is None:
