@@ -282,3 +282,22 @@ def test_fractional_lags_keep_the_correlation_non_negative_without_warnings():
     assert gls.correlation["rho"] >= 0.0
     with pytest.raises(np.linalg.LinAlgError):
         fit.design.residual.precisions(-0.2)
+
+
+@pytest.mark.parametrize("unit", [1 / 365.25, 86400.0, 365.25])
+def test_residual_ar1_does_not_depend_on_the_times_units(unit):
+    """The AR(1)'s parameter is the correlation at the lag unit (the lags' gcd, or the smallest
+    fractional one): with ages in years (lags of 0.0055) the correlation per year could not be
+    represented (rho stuck at 1e-12, sigma 3.38 for 1.39, a false singular-fit message), and
+    with ages in seconds the search stayed at its start."""
+    o = ml.datasets.load("orthodont")
+    moved = o.assign(age=o["age"] * unit)
+    for fit in (lambda d: ml.lmer("distance ~ Sex * age + (1 | Subject)", d, residual="ar1(age | Subject)"),
+                lambda d: ml.gls("distance ~ Sex * age", d, residual="ar1(age | Subject)")):
+        a, b = fit(o), fit(moved)
+        assert not b.messages if hasattr(b, "messages") else True
+        assert b.sigma == pytest.approx(a.sigma, rel=1e-5)
+        # the correlation two years apart, and the REML criterion up to the slopes' units
+        assert b.design.residual.rho ** (2 * unit) == pytest.approx(a.design.residual.rho ** 2, rel=1e-4, abs=1e-6)
+        assert b.loglik - a.loglik == pytest.approx(-2 * np.log(unit), rel=1e-6)
+        np.testing.assert_allclose(b.fixef.to_numpy()[[2, 3]] * unit, a.fixef.to_numpy()[[2, 3]], rtol=1e-5)

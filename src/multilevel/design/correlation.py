@@ -116,32 +116,77 @@ class ResidualCorrelation:
     @property
     def rho_lower(self) -> float:
         """The smallest correlation with every group's matrix positive definite (0 for an AR(1)
-        at fractional lags, where a negative correlation has no value: nlme's corCAR1)."""
+        at fractional lags, where a negative correlation has no value: nlme's corCAR1; and where
+        every lag is a multiple of an even one, whose sign is not identified)."""
         if self.kind == "ar1":
-            return -1.0 if self._integer_lags else 0.0
+            return -1.0 if self._signed else 0.0
         return -1.0 / max(self.max_size - 1, 1)
 
     @property
     def start(self) -> float:
-        """The unconstrained parameter to start from: rho = 0, or nlme's 0.2 at fractional lags
-        (rho = 0 is the edge of the model there)."""
-        return self.a_of(0.2 if self.rho_lower == 0.0 and self.kind == "ar1" else 0.0)
+        """The unconstrained parameter to start from: rho = 0, or nlme's 0.2 (as the correlation
+        at the smallest lag) where rho = 0 is the edge of the model."""
+        if self.kind == "ar1" and not self._signed:
+            return self._a_of_r(0.2)
+        return self._a_of_r(0.0)
 
-    def rho_of(self, a: float) -> float:
-        """The correlation of the unconstrained parameter ``a``."""
+    @cached_property
+    def lag_unit(self) -> float:
+        """An AR(1)'s unit of lag: the greatest common divisor of the within-group lags where they
+        are whole numbers, else the smallest positive lag (1 for compound symmetry, or groups of
+        one time). Its parameter is the correlation at that lag, ``rho^lag_unit``, so that the
+        search means the same whatever the time's units (ages in years or in seconds); ``rho``
+        itself stays the correlation per unit of time (nlme's ``Phi``)."""
+        if self.kind != "ar1":
+            return 1.0
+        lags = np.concatenate([np.diff(t) for _, t in self.patterns if t.size > 1] or [np.zeros(0)])
+        lags = lags[lags > 0]
+        if not lags.size:
+            return 1.0
+        if self._integer_lags and np.max(lags) < 2.0**53:
+            return float(np.gcd.reduce(np.round(lags).astype(np.int64)))
+        return float(np.min(lags))
+
+    @cached_property
+    def _signed(self) -> bool:
+        """Whether the correlation may be negative: an AR(1) over whole lags whose unit is odd
+        (with an even unit every lag is even and rho's sign is not identified; at fractional
+        lags a negative rho has no power)."""
+        if self.kind != "ar1":
+            return True
+        return self._integer_lags and int(round(self.lag_unit)) % 2 == 1
+
+    def _r_of_a(self, a: float) -> float:
+        """The correlation at the lag unit of the unconstrained parameter ``a``."""
         a = float(a)
-        if self.kind == "ar1" and self._integer_lags:
+        if self.kind == "ar1" and self._signed:
             return float(a / np.sqrt(1.0 + a * a))
         lo = self.rho_lower
+        # (kept a hair inside its interval: at exactly 1 or lo the correlation matrix is singular)
         return float(np.clip(lo + (1.0 - lo) * special.expit(a), lo + 1e-12, 1.0 - 1e-12))
 
-    def a_of(self, rho: float) -> float:
-        """The unconstrained parameter of a correlation."""
+    def _a_of_r(self, r: float) -> float:
         lo = self.rho_lower
-        rho = float(np.clip(rho, lo + 1e-10, 1.0 - 1e-10))
-        if self.kind == "ar1" and self._integer_lags:
-            return rho / np.sqrt(1.0 - rho * rho)
-        return float(special.logit((rho - lo) / (1.0 - lo)))
+        r = float(np.clip(r, lo + 1e-10, 1.0 - 1e-10))
+        if self.kind == "ar1" and self._signed:
+            return r / np.sqrt(1.0 - r * r)
+        return float(special.logit((r - lo) / (1.0 - lo)))
+
+    def rho_of(self, a: float) -> float:
+        """The correlation (per unit of time for an AR(1)) of the unconstrained parameter ``a``."""
+        r = self._r_of_a(a)
+        u = self.lag_unit
+        if u == 1.0 or self.kind != "ar1":
+            return r
+        return float(np.sign(r) * np.abs(r) ** (1.0 / u))
+
+    def a_of(self, rho: float) -> float:
+        """The unconstrained parameter of a correlation (per unit of time for an AR(1))."""
+        rho = float(rho)
+        u = self.lag_unit
+        if u != 1.0 and self.kind == "ar1":
+            rho = float(np.sign(rho) * np.abs(rho) ** u)
+        return self._a_of_r(rho)
 
     @cached_property
     def _integer_lags(self) -> bool:
