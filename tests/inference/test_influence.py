@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
+from multilevel.inference.influence import cooks_distance, hatvalues
 from tests.conftest import TESTS
 
 REF = json.loads((TESTS / "reference" / "influence.json").read_text())
@@ -184,3 +185,15 @@ def test_variance_components_keep_their_terms_when_a_refit_reorders_them():
     var = {t.group: alone._term_cov(i)[0, 0] for i, t in enumerate(alone.design.terms)}
     assert inf.var_cov_deleted.loc["c1", "A:v[(Intercept)]"] == pytest.approx(var["A"], rel=1e-5)
     assert inf.var_cov_deleted.loc["c1", "B:v[(Intercept)]"] == pytest.approx(var["B"], abs=1e-6)
+
+
+@pytest.mark.parametrize("shift", [1e7, 1e9])
+def test_hat_values_and_cooks_distance_with_a_covariate_far_from_zero(shift):
+    """X'X - RZX'RZX and Z Lambda in the standardised bases, p the design's columns: at Days + 1e7
+    Cook's distances had doubled (numpy's rank said 1), at + 1e8 the hat values failed."""
+    s = ml.datasets.load("sleepstudy")
+    for form in ("Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)"):
+        a = ml.lmer(form, s)
+        b = ml.lmer(form, s.assign(Days=s["Days"] + shift))
+        np.testing.assert_allclose(hatvalues(b), hatvalues(a), rtol=1e-5)
+        np.testing.assert_allclose(cooks_distance(b), cooks_distance(a), rtol=1e-4)

@@ -105,18 +105,26 @@ def hatvalues(fit, kind: str = "leverage") -> pd.Series:
     if q > MAX_Q:
         raise ValueError(f"hat values need a dense {q} x {q} factor (limit {MAX_Q})")
     sw = np.sqrt(w)
-    Z = sp.hstack([term_matrix(t) for t in d.terms], format="csr")
+    # the hat matrix depends on X's column space and on Z Lambda only: both are formed in the
+    # standardised bases (X Tx; Z B with B^-1 Lambda), where a covariate far from zero (x + 1e7)
+    # does not cancel the digits of X'X - RZX'RZX or of Z Lambda
+    Zb, lambdas = _standardised_terms(fit, d, lambdas)
+    Z = sp.hstack([term_matrix(t, Zt) for t, Zt in zip(d.terms, Zb)], format="csr")
     Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), T) for t, T in zip(d.terms, lambdas)],
                         format="csr")
     ZLam = Z @ Lam
     ZL = (sp.diags(sw) @ ZLam).tocsc()              # W^1/2 Z Lambda (n x q): the factor's
-    Xw = d.X * sw[:, None]
+    from ..design.standardize import orthogonal_basis
+
+    basis = orthogonal_basis(d.X) if d.X.shape[1] else None
+    X = basis[0] if basis is not None else d.X
+    Xw = X * sw[:, None]
     M = (ZL.T @ ZL).toarray() + np.eye(q)
     Lc = np.linalg.cholesky(M)
     RZX = scipy.linalg.solve_triangular(Lc, np.asarray(ZL.T @ Xw), lower=True)
     RX = np.linalg.cholesky(Xw.T @ Xw - RZX.T @ RZX)  # lower: RX' of lme4
     ZLo = (sp.diags(sw_out) @ ZLam).tocsr()         # the weights outside the factor
-    Xo = d.X * sw_out[:, None]
+    Xo = X * sw_out[:, None]
     h = np.empty(d.n)
     step = max(1, 4_000_000 // max(q, 1))
     for a in range(0, d.n, step):
@@ -125,6 +133,26 @@ def hatvalues(fit, kind: str = "leverage") -> pd.Series:
         CR = scipy.linalg.solve_triangular(RX, Xo[a:b].T - RZX.T @ CL, lower=True)  # p x m
         h[a:b] = np.sum(CL * CL, axis=0) + np.sum(CR * CR, axis=0)
     return pd.Series(h, index=d.data_index, name="hat")
+
+
+def _standardised_terms(fit, d, lambdas) -> tuple[list, list]:
+    """Per term, ``Z B`` and ``B^-1 Lambda`` (the same ``Z Lambda``): an lmer fit's own bases
+    and internal factors, else each term's orthogonal basis."""
+    from ..design.standardize import orthogonal_basis
+
+    st, f = getattr(fit, "_std", None), getattr(fit, "_factor", None)
+    if st is not None and f is not None and len(st.B) == len(d.terms) and len(f.T) == len(d.terms):
+        return [t.Z @ B for t, B in zip(d.terms, st.B)], [np.asarray(T) for T in f.T]
+    Zs, Ls = [], []
+    for t, T in zip(d.terms, lambdas):
+        basis = orthogonal_basis(t.Z) if t.structure is None else None
+        if basis is None:
+            Zs.append(t.Z)
+            Ls.append(np.asarray(T))
+        else:
+            Zs.append(basis[0])
+            Ls.append(np.linalg.solve(basis[1], T))
+    return Zs, Ls
 
 
 def cooks_distance(fit, kind: str = "leverage") -> pd.Series:
@@ -140,7 +168,7 @@ def cooks_distance(fit, kind: str = "leverage") -> pd.Series:
     59
     """
     h = hatvalues(fit, kind).to_numpy()
-    p = np.linalg.matrix_rank(fit.design.X)
+    p = fit.design.X.shape[1]  # (the design's columns are independent: matrix_rank says 1 for x + 1e7)
     r = fit.residuals(type="pearson").to_numpy() if _has_pearson(fit) else fit.residuals().to_numpy()
     sigma = getattr(fit, "sigma", 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
