@@ -194,3 +194,19 @@ def test_gamma_other_links_and_beta_say_why_there_is_no_icc():
                     family="beta")
     with pytest.raises(ValueError, match="beta model are not available"):
         seat.r2()
+
+
+@pytest.mark.parametrize("shift", [1e8, 1e9])
+def test_icc_and_r2_of_a_random_slope_model_with_a_covariate_far_from_zero(shift):
+    """The mean of z' Sigma z is formed in the standardised basis: at Days + 1e9 the ICC came out
+    1.30 and 2.20, the conditional R2 1.50."""
+    s = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ Days + (Days | Subject)", s, reml=False)
+    b = ml.lmer("Reaction ~ Days + (Days | Subject)", s.assign(Days=s["Days"] + shift), reml=False)
+    np.testing.assert_allclose(b.icc(), a.icc(), rtol=1e-5)
+    np.testing.assert_allclose(b.r2(), a.r2(), rtol=1e-5)
+    cb = ml.datasets.load("cbpp").assign(x=lambda d: np.arange(len(d)) / 10.0)
+    g0 = ml.glmer("cbind(incidence, size - incidence) ~ x + (x | herd)", cb, family="binomial")
+    g1 = ml.glmer("cbind(incidence, size - incidence) ~ x + (x | herd)", cb.assign(x=cb["x"] + shift),
+                  family="binomial")
+    np.testing.assert_allclose(g1.icc(), g0.icc(), rtol=1e-3)

@@ -30,10 +30,22 @@ def _term_variances(fit) -> list[float]:
     term's variance for a random intercept."""
     out = []
     moments = getattr(fit.design, "z_moments", ())   # (data in parts: the mean of z z')
+    st = getattr(fit, "_std", None)
+    internal = None
+    if st is not None and len(getattr(st, "B", ())) == len(fit.design.terms):
+        internal = _internal_factors(fit)
     for i, t in enumerate(fit.design.terms):
         S = fit._term_cov(i)
         if moments:
             out.append(float(np.sum(S * moments[i])))
+            continue
+        if internal is not None:
+            # z' Sigma z = c |z' B T|^2 with Sigma = c (B T)(B T)' in the standardised basis B and
+            # internal factor T: in the user's (Days + 1e9) the quadratic form cancels its digits
+            BT = st.B[i] @ internal[i]
+            c = float(np.trace(S) / np.trace(BT @ BT.T)) if np.trace(BT @ BT.T) > 0 else 0.0
+            W = (t.Z @ st.B[i]) @ internal[i]
+            out.append(c * float(np.mean(np.einsum("ij,ij->i", W, W))))
             continue
         out.append(float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z))))
     return out

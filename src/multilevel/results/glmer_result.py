@@ -122,6 +122,7 @@ class GlmerResult(AfterFit):
                                      repr=False)
     _cov_beta_extra: np.ndarray | None = field(default=None, repr=False)
     _working: tuple | None = field(default=None, repr=False)
+    _std: object = field(default=None, repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
@@ -175,7 +176,7 @@ class GlmerResult(AfterFit):
                    weights_name=weights_name,
                    _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_extra]) if nagq
                    else np.concatenate([theta_in, x_extra]), _cov_beta_extra=cov_beta_extra,
-                   _working=working)
+                   _working=working, _std=standardization)
 
     @property
     def _working_cov(self):
