@@ -76,3 +76,19 @@ def test_bad_interval_arguments(sleep):
         sleep.predict(NEW, se_fit=True, conditional="yes")
     with pytest.raises(TypeError, match="level must be a number between 0 and 1, not 'high'"):
         sleep.predict(NEW, interval="confidence", level="high")
+
+
+@pytest.mark.parametrize("shift", [1e8, 1e9])
+def test_prediction_intervals_with_a_random_slopes_covariate_far_from_zero(shift):
+    """A new subject's z' Sigma z and a known one's z' C z in the standardised bases: at Days + 1e9
+    the prediction interval was [245.5, 351.6] for [209.6, 387.5] and the conditional SEs
+    [8.8, 35.0] for [37.5, 19.7]."""
+    s = ml.datasets.load("sleepstudy")
+    moved = s.assign(Days=s["Days"] + shift)
+    a = ml.lmer("Reaction ~ Days + (Days | Subject)", s, reml=False)
+    b = ml.lmer("Reaction ~ Days + (Days | Subject)", moved, reml=False)
+    new_a, new_b = s.iloc[[4, 9]].assign(Subject="new"), moved.iloc[[4, 9]].assign(Subject="new")
+    np.testing.assert_allclose(b.predict(new_b, interval="prediction")[["lower", "upper"]],
+                               a.predict(new_a, interval="prediction")[["lower", "upper"]], rtol=1e-6)
+    np.testing.assert_allclose(b.predict(moved.iloc[:12], se_fit=True, conditional=True)["se_fit"],
+                               a.predict(s.iloc[:12], se_fit=True, conditional=True)["se_fit"], rtol=1e-5)

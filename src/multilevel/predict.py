@@ -357,16 +357,21 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
         XT = X @ T
         var = np.einsum("ij,jk,ik->i", XT, Vw, XT)
     group_var = np.zeros(len(var))  # a new observation's unknown group effects (prediction intervals)
+    # (the random effects' quadratic forms in the standardised bases where the fit has them: z'Sz of
+    # a random slope's covariate at x + 1e9 cancels its digits in the user's)
+    bases, priors, conds = _working_covariances(fit, conditional=random and conditional)
     if interval == "prediction" and not (random and conditional):
         new_rows = rows if newdata is None else _term_rows(design, _new_frame(newdata), True)
-        for (Z, pos), Sigma in zip(new_rows, _prior_covariances(fit)):
+        for (Z, pos), B, Sigma in zip(new_rows, bases, priors):
             unknown = (pos < 0) | (not random)
-            group_var = group_var + np.where(unknown, np.einsum("ij,jk,ik->i", Z, Sigma, Z), 0.0)
+            Zb = Z @ B
+            group_var = group_var + np.where(unknown, np.einsum("ij,jk,ik->i", Zb, Sigma, Zb), 0.0)
     if random and conditional:
-        for (Z, pos), C, Sigma in zip(rows, fit._condcov, _prior_covariances(fit)):
+        for (Z, pos), B, C, Sigma in zip(rows, bases, conds, priors):
             known = pos >= 0
             S = np.where(known[:, None, None], C[np.where(known, pos, 0)], Sigma[None, :, :])
-            var = var + np.einsum("ij,ijk,ik->i", Z, S, Z)
+            Zb = Z @ B
+            var = var + np.einsum("ij,ijk,ik->i", Zb, S, Zb)
     se = np.sqrt(np.clip(var, 0, None))
     out = pd.DataFrame({"fit": eta.to_numpy(), "se_fit": se}, index=eta.index)
     if interval is not None:
@@ -390,6 +395,27 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
             a, b = link.inverse(out["lower"].to_numpy()), link.inverse(out["upper"].to_numpy())
             out["lower"], out["upper"] = np.minimum(a, b), np.maximum(a, b)
     return out
+
+
+def _working_covariances(fit, conditional: bool) -> tuple[list, list, list | None]:
+    """Per term ``(B, Sigma_int, C_int)`` with the prior covariance ``B Sigma_int B'`` and the
+    conditional ones ``B C_int B'`` (None unless ``conditional``): the fit's standardised bases
+    and internal factors where it has them (lmer fits, and glmer fits' priors), else ``B = I``."""
+    terms = fit.design.terms
+    user = _prior_covariances(fit)
+    st = getattr(fit, "_std", None)
+    cond_int = getattr(fit, "_condcov_internal", None) if conditional else None
+    if st is None or len(getattr(st, "B", ())) != len(terms) or (conditional and cond_int is None):
+        eye = [np.eye(t.k) for t in terms]
+        return eye, user, (list(fit._condcov) if conditional else None)
+    from .inference.variance import _internal_factors
+
+    priors = []
+    for B, T, S in zip(st.B, _internal_factors(fit), user):
+        BT = B @ T
+        den = float(np.trace(BT @ BT.T))
+        priors.append((float(np.trace(S)) / den if den > 0 else 0.0) * (T @ T.T))
+    return list(st.B), priors, cond_int
 
 
 def _prior_covariances(fit) -> list[np.ndarray]:

@@ -349,6 +349,18 @@ class LmerResult(AfterFit):
         return [self.sigma**2 * np.einsum("ab,gbc,dc->gad", T, V, T)
                 for T, V in zip(self._lambdas, blocks)]
 
+    @cached_property
+    def _condcov_internal(self) -> list[np.ndarray] | None:
+        """:attr:`_condcov` in the standardised bases (``C = B C_int B'``, ``B`` the fit's
+        ``_std.B``), or None: quadratic forms ``z' C z`` keep their digits there."""
+        from ..lmm.objective import conditional_variances
+
+        st, f = getattr(self, "_std", None), getattr(self, "_factor", None)
+        if st is None or f is None or len(st.B) != len(self.design.terms):
+            return None
+        blocks = conditional_variances(f, self._cp)
+        return [self.sigma**2 * np.einsum("ab,gbc,dc->gad", T, V, T) for T, V in zip(f.T, blocks)]
+
     @property
     def ranef_cov(self) -> dict[str, np.ndarray]:
         """Conditional covariance matrices of each term's random effects, per level:
