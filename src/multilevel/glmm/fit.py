@@ -652,6 +652,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
                               dispersion_se=np.sqrt(np.where(logd_var[:1] >= 0, logd_var[:1], np.nan))
                               if fam.dispersion_name else None, cov_beta_extra=cov_beta_extra,
+                              cov_extra_working=(Jall, Hinv[nt:, nt:]),
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=response, formula=formula, offset_name=offset_name,
                               weights_name=weights_name, data_name=data_name)

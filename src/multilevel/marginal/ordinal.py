@@ -42,8 +42,9 @@ def check_mode(mode) -> str:
 def _estimates(fit, link: str) -> Estimates:
     """clmm's coefficients (thresholds, then location) with their covariance."""
     b = np.r_[fit.thresholds.to_numpy(), fit.beta.to_numpy()]
+    basis, vcov_w = getattr(fit, "_working_cov", (None, None))
     return Estimates(design=fit.design, beta=b, vcov=fit.vcov.to_numpy(), draws=None, method="asymptotic",
-                     family="cumulative", link=link, names=tuple(fit.vcov.index))
+                     family="cumulative", link=link, names=tuple(fit.vcov.index), basis=basis, vcov_w=vcov_w)
 
 
 def _grid_rows(fit, rg) -> tuple[np.ndarray, np.ndarray]:

@@ -87,8 +87,9 @@ class ClmmResult:
         return self.beta
 
     @cached_property
-    def _covariance(self) -> tuple[pd.Series, pd.DataFrame]:
-        """Thresholds and the covariance of (thresholds, location coefficients), clmm's order."""
+    def _covariance(self) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
+        """Thresholds, the covariance of (thresholds, location coefficients), clmm's order, and
+        their Jacobian over (glmer's fixed effects, log-gaps)."""
         g = self.glmm
         names = list(g.fixef.index)
         i0 = names.index("(Intercept)")
@@ -107,7 +108,21 @@ class ClmmResult:
         V = G @ C @ G.T
         cut_names = [f"{a}|{b}" for a, b in zip(self.levels[:-1], self.levels[1:])]
         index = cut_names + self._location
-        return pd.Series(theta, index=cut_names, name="Estimate"), pd.DataFrame(V, index=index, columns=index)
+        return (pd.Series(theta, index=cut_names, name="Estimate"), pd.DataFrame(V, index=index, columns=index),
+                G)
+
+    @cached_property
+    def _working_cov(self):
+        """``(T, V_w)`` with :attr:`vcov` ``= T V_w T'``: the covariance of the standardised
+        (intercept, location, log-gap) parameters and the map to (thresholds, location), in
+        which a marginal mean's variance keeps its digits (a covariate at x + 1e9)."""
+        from ..design.standardize import working_pair
+
+        w = getattr(self.glmm, "_cov_extra_working", None)
+        if w is None:
+            return None, None
+        G = self._covariance[2]
+        return working_pair(G @ w[0], w[1], self.vcov.to_numpy())
 
     @property
     def thresholds(self) -> pd.Series:

@@ -123,12 +123,13 @@ class GlmerResult(AfterFit):
     _cov_beta_extra: np.ndarray | None = field(default=None, repr=False)
     _working: tuple | None = field(default=None, repr=False)
     _std: object = field(default=None, repr=False)
+    _cov_extra_working: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
                formula, data_name=None, loglik=None, offset_name=None, check=None,
                standardization=None, weights_name=None, dispersion_se=None,
-               cov_beta_extra=None) -> "GlmerResult":
+               cov_beta_extra=None, cov_extra_working=None) -> "GlmerResult":
         """The result at the optimum. With ``standardization``, ``theta``,
         ``beta``, ``vcov`` and the spherical effects of ``pirls`` are those of the
         standardised design (:mod:`multilevel.design.standardize`), mapped here
@@ -176,7 +177,7 @@ class GlmerResult(AfterFit):
                    weights_name=weights_name,
                    _x_internal=np.concatenate([theta_in, st.beta_to_internal(beta), x_extra]) if nagq
                    else np.concatenate([theta_in, x_extra]), _cov_beta_extra=cov_beta_extra,
-                   _working=working, _std=standardization)
+                   _working=working, _std=standardization, _cov_extra_working=cov_extra_working)
 
     @property
     def _working_cov(self):
