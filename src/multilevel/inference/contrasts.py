@@ -65,9 +65,11 @@ def type1_contrasts(design) -> dict[str, np.ndarray]:
     """
     G = getattr(design, "gram", None)   # (data in parts: X'X from the sums)
     if G is None:
-        X = design.X
-        G = X.T @ X
-    R = np.linalg.cholesky(G).T  # upper: X'X = R'R
+        # X = QR: R is the Doolittle factor up to row signs, without forming X'X (whose Cholesky
+        # fails with a column at x + 1e9)
+        R = np.linalg.qr(np.asarray(design.X, dtype=float), mode="r")
+    else:
+        R = np.linalg.cholesky(G).T  # upper: X'X = R'R
     U = R / np.diag(R)[:, None]
     return {label: U[cols] for label, _, cols in fixed_terms(design)}
 
