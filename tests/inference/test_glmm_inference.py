@@ -178,3 +178,14 @@ def test_a_correlation_profile_toward_minus_one_finds_its_limit():
     assert list(ci.index) == ref["parameters"]
     np.testing.assert_allclose(ci.iloc[:, 0], ref["lower"], rtol=2e-3, atol=2e-3)
     np.testing.assert_allclose(ci.iloc[:, 1], ref["upper"], rtol=2e-3, atol=2e-3)
+
+
+def test_glmm_profile_limits_of_a_slope_per_second():
+    """The roots' tolerance is in the parameter's units: with HEIGHT x 86400 an absolute 1e-8
+    moved the slope's upper limit by 0.9% (-0.01784 for -0.01800 per unit)."""
+    gt = ml.datasets.load("grouseticks")
+    a = ml.glmer("TICKS ~ YEAR + HEIGHT + (1 | BROOD)", gt, family="poisson").confint(method="profile")
+    b = ml.glmer("TICKS ~ YEAR + HEIGHT + (1 | BROOD)", gt.assign(HEIGHT=gt["HEIGHT"] * 86400.0),
+                 family="poisson").confint(method="profile")
+    np.testing.assert_allclose(b.loc["HEIGHT"] * 86400.0, a.loc["HEIGHT"], rtol=1e-5)
+    np.testing.assert_allclose(b.drop(index="HEIGHT"), a.drop(index="HEIGHT"), rtol=1e-5)

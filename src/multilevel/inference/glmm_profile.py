@@ -121,6 +121,9 @@ def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value
         return math.copysign(math.sqrt(rise), v - est)
 
     limits = []
+    # the roots' tolerance in the parameter's own units (its first step, a standard error): an
+    # absolute 1e-8 was 7% of the interval of a slope per second (HEIGHT x 86400)
+    tol = 1e-8 * max(abs(est), abs(step)) if step > 0 else 1e-8
     for sign, bound in ((-1.0, bounds[0]), (1.0, bounds[1])):
         h, prev, found = step, est, None
         for _ in range(40):
@@ -139,12 +142,12 @@ def _profile_limits(dev, dev_min: float, est: float, free0: np.ndarray, at_value
                     found = bound  # the profile does not reach the quantile before the boundary
                 else:
                     lo, hi = (edge, prev) if sign < 0 else (prev, edge)
-                    found = _root(lambda t: zeta(t) - sign * z, lo, hi, 1e-8)
+                    found = _root(lambda t: zeta(t) - sign * z, lo, hi, tol)
                 break
             zv = zeta(v)
             if sign * zv >= z:
                 lo, hi = (v, prev) if sign < 0 else (prev, v)
-                found = _root(lambda t: zeta(t) - sign * z, lo, hi, 1e-8 * max(1.0, abs(est)))
+                found = _root(lambda t: zeta(t) - sign * z, lo, hi, tol)
                 break
             prev, h = v, h * 2.0
         limits.append(np.nan if found is None else float(found))
