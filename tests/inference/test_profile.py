@@ -259,3 +259,13 @@ def test_profile_with_a_random_slopes_covariate_far_from_zero():
     got = ml.lmer("Reaction ~ Days + (Days | Subject)", s.assign(Days=s["Days"] + 1000)).confint(method="profile")
     for name in ("sd_Days|Subject", "sigma", "Days"):
         np.testing.assert_allclose(got.loc[name], ref.loc[name], rtol=1e-3, err_msg=name)
+
+
+def test_a_start_extrapolated_past_a_correlation_of_minus_one():
+    """The start of a conditional search is taken inside (-0.999, 0.999) before atanh: at
+    atanh(-1 + 1e-15) the search could not move, and sd_Days's upper limit was not found."""
+    s = ml.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ci = ml.lmer("Reaction ~ 0 + Days + (Days | Subject)", s).confint(method="profile")
+    assert ci.loc["sd_Days|Subject", "97.5 %"] == pytest.approx(38.416, rel=1e-4)

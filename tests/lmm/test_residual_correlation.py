@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -301,3 +302,20 @@ def test_residual_ar1_does_not_depend_on_the_times_units(unit):
         assert b.design.residual.rho ** (2 * unit) == pytest.approx(a.design.residual.rho ** 2, rel=1e-4, abs=1e-6)
         assert b.loglik - a.loglik == pytest.approx(-2 * np.log(unit), rel=1e-6)
         np.testing.assert_allclose(b.fixef.to_numpy()[[2, 3]] * unit, a.fixef.to_numpy()[[2, 3]], rtol=1e-5)
+
+
+def test_a_negative_correlation_over_a_large_odd_lag_unit():
+    """Only an even lag unit hides rho's sign: with times t x 1000001 the reported rho had its
+    sign flipped (canonical's relative test took the odd gaps for even) and the fit moved to
+    it (log-likelihood -618.2 for -447.8)."""
+    rng = np.random.default_rng(5)
+    i = np.arange(8)
+    L = np.linalg.cholesky((-0.6) ** np.abs(i[:, None] - i[None, :]))
+    rows = [(g, t, 1 + 0.3 * t + u + e[t]) for g in range(40)
+            for u, e in [(rng.normal(), L @ rng.normal(size=8))] for t in range(8)]
+    d = pd.DataFrame(rows, columns=["g", "t", "y"])
+    a = ml.lmer("y ~ t + (1 | g)", d, residual="ar1(t | g)")
+    b = ml.lmer("y ~ t + (1 | g)", d.assign(t=d["t"] * 1000001), residual="ar1(t | g)")
+    assert a.design.residual.rho < -0.4
+    assert b.design.residual.rho ** 1000001 == pytest.approx(a.design.residual.rho, rel=1e-5)
+    assert b.loglik - a.loglik == pytest.approx(-np.log(1000001.0), rel=1e-6)

@@ -92,8 +92,9 @@ class ResidualCorrelation:
                 for key, rs in by.items()]
 
     def canonical(self, rho: float) -> float:
-        """``rho`` as reported: where every within-group gap of an AR(1)'s times is even,
-        only rho^2 enters the model and its sign is not identified; the positive one is given.
+        """``rho`` as reported: where every within-group gap of an AR(1)'s times is even (its lag
+        unit is even), only rho^2 enters the model and its sign is not identified; the positive
+        one is given.
 
         Examples
         --------
@@ -105,9 +106,7 @@ class ResidualCorrelation:
         """
         if self.kind != "ar1":
             return float(rho)
-        gaps = np.concatenate([times for _, times in self.patterns])
-        even = np.allclose(np.round(gaps / 2.0), gaps / 2.0)
-        return float(abs(rho)) if even else float(rho)
+        return float(rho) if self._signed else float(abs(rho))
 
     @property
     def max_size(self) -> int:
@@ -193,7 +192,8 @@ class ResidualCorrelation:
         """Whether every lag between two times of a group is a whole number."""
         if self.kind != "ar1":
             return True
-        return all(np.allclose(t, np.round(t)) for _, t in self.patterns)
+        # (an absolute tolerance: times relative to a group's first, 100000.3 is not whole)
+        return all(np.allclose(t, np.round(t), rtol=0.0, atol=1e-7) for _, t in self.patterns)
 
     def _check_rho(self, rho: float) -> None:
         """A negative rho has no power at a fractional lag (corCAR1's correlation is >= 0)."""

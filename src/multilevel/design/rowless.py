@@ -142,6 +142,10 @@ class OutOfCoreDesign(Design):
         (R2, ICC).
     z_moments : tuple of ndarray (k, k)
         Per term, ``Z'Z / n`` (unweighted): the mean of ``z_i' Sigma z_i``.
+    z_factors : tuple of (ndarray (m, k), ndarray (k, k))
+        Per term, ``(R_c, C)`` with ``Z'Z = (R_c C)'(R_c C)``: the centred columns' factor and
+        the map that adds the centre back, so that ``z' Sigma z`` can be formed in another
+        basis ``B`` as ``R_c (C B)`` without the cancellation of ``B' (Z'Z) B``.
     gram : ndarray (p, p)
         ``X'X`` of the kept columns (type I contrasts).
     sample, sample_X : DataFrame, ndarray
@@ -160,6 +164,7 @@ class OutOfCoreDesign(Design):
     fingerprint: tuple | None = None
     x_factor: np.ndarray | None = None
     z_moments: tuple = ()
+    z_factors: tuple = ()
     gram: np.ndarray | None = None
     sample: object = None
     sample_X: np.ndarray | None = None

@@ -548,7 +548,8 @@ class _Profiler:
             cor = self.unstructured_cor[free] & (lo <= -1.0) & (hi >= 1.0)
         if cor.any():
             g = f
-            x0 = np.where(cor, np.arctanh(np.clip(x0, -1.0 + 1e-15, 1.0 - 1e-15)), x0)
+            # (a start extrapolated to -+1 is taken well inside: tanh is flat at atanh(1 - 1e-15))
+            x0 = np.where(cor, np.arctanh(np.clip(x0, -1.0 + 1e-3, 1.0 - 1e-3)), x0)
             lo, hi = np.where(cor, -np.inf, lo), np.where(cor, np.inf, hi)
 
             def f(v):

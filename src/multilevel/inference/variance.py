@@ -36,6 +36,15 @@ def _term_variances(fit) -> list[float]:
         internal = _internal_factors(fit)
     for i, t in enumerate(fit.design.terms):
         S = fit._term_cov(i)
+        factors = getattr(fit.design, "z_factors", ())
+        if moments and internal is not None and len(factors) == len(fit.design.terms):
+            # data in parts: mean z' Sigma z = c |R_c (C B) T|^2 / n, the centred columns' factor
+            BT = st.B[i] @ internal[i]
+            c = float(np.trace(S) / np.trace(BT @ BT.T)) if np.trace(BT @ BT.T) > 0 else 0.0
+            R_c, C = factors[i]
+            W = R_c @ (C @ st.B[i]) @ internal[i]
+            out.append(c * float(np.sum(W * W)) / fit.nobs)
+            continue
         if moments:
             out.append(float(np.sum(S * moments[i])))
             continue

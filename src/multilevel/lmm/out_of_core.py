@@ -243,13 +243,14 @@ def rowless_design(design: Design, keep: np.ndarray, dropped: tuple, pp: Partial
     Rk = pp.r_xy @ kept_columns(pp.center_xy, keep)
     sample_X = np.asarray(fx.spec.get_model_matrix(sample, na_action="ignore"), dtype=float)[:, keep] \
         if sample is not None else None
-    z_moments = []
+    z_moments, z_factors = [], []
     for R_c, j0, c in zip(pp.r_z, pp.one_z, pp.center_z):
-        Cinv = np.eye(R_c.shape[0])
+        Cinv = np.eye(R_c.shape[1])
         if j0 is not None:
             Cinv[j0, :] += c
         R = R_c @ Cinv
         z_moments.append(R.T @ R / pp.n)
+        z_factors.append((np.asarray(R_c, dtype=float), Cinv))
     fixed = RowlessFixed(X=None, names=names, spec=fx.spec, all_names=fx.all_names, dropped=dropped)
     terms = tuple(RowlessTerm(group=t.group, label=t.label, columns=t.columns, Z=None, codes=None,
                               levels=t.levels, spec=t.spec, group_columns=t.group_columns,
@@ -261,6 +262,7 @@ def rowless_design(design: Design, keep: np.ndarray, dropped: tuple, pp: Partial
         counts=pp.counts, keep=keep, passes=passes, has_weights=schema.weights is not None,
         has_offset=schema.offset is not None or bool(schema.parsed.offsets),
         fingerprint=_fingerprint(pp, schema, source), x_factor=pp.r_xy[:, 1 + keep], z_moments=tuple(z_moments),
+        z_factors=tuple(z_factors),
         gram=Rk.T @ Rk, sample=sample, sample_X=sample_X)
 
 

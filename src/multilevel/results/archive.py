@@ -323,6 +323,20 @@ def read_archive(path) -> tuple[dict, zipfile.ZipFile]:
     return manifest, zf
 
 
+def _restore_working(g, est: dict):
+    """A glmer fit with the saved covariances of its standardised parameters (their maps
+    included), where the file has them: the saved ``vcov`` replaces the refit's, so these must
+    come from the file too."""
+    from dataclasses import replace
+
+    w, x = est.get("vcov_working"), est.get("cov_extra_working")
+    if w is not None:
+        g = replace(g, _working=tuple(np.asarray(a, dtype=float) for a in w))
+    if x is not None:
+        g = replace(g, _cov_extra_working=tuple(np.asarray(a, dtype=float) for a in x))
+    return g
+
+
 def load(path):
     """Read a result written by ``fit.save(path)``.
 
@@ -414,6 +428,7 @@ def load(path):
             saved_cov = manifest.get("estimates", {}).get("cov_beta_extra")
             if saved_cov is not None:
                 fit = replace(fit, _cov_beta_extra=np.asarray(saved_cov, dtype=float))
+            fit = _restore_working(fit, manifest.get("estimates", {}))
             saved_se = manifest.get("estimates", {}).get("dispersion_se_log")
             if saved_se:
                 fit = replace(fit, dispersion_se=pd.Series(saved_se, dtype=float, name="se(log)"))
@@ -429,6 +444,7 @@ def load(path):
                                                  columns=g.vcov.columns))
             if est.get("cov_beta_extra") is not None:
                 g = replace(g, _cov_beta_extra=np.asarray(est["cov_beta_extra"], dtype=float))
+            g = _restore_working(g, est)
             g = replace(g, design=replace(g.design, n_dropped=int(manifest.get("n_dropped", 0))))
             return replace(fit, glmm=g)
         else:

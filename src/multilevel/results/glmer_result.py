@@ -766,6 +766,11 @@ class GlmerResult(AfterFit):
             # the covariance of (beta, the family's own parameters), which a saved fit restores
             "cov_beta_extra": None if self._cov_beta_extra is None or not self.family.n_extra
             else np.asarray(self._cov_beta_extra).tolist(),
+            # the same in the standardised parameters, with their maps to the user's (marginal
+            # means and prediction SEs keep their digits there: a covariate at x + 1e9)
+            "vcov_working": None if self._working is None else [np.asarray(a).tolist() for a in self._working],
+            "cov_extra_working": None if self._cov_extra_working is None or not self.family.n_extra
+            else [np.asarray(a).tolist() for a in self._cov_extra_working],
             "method": method,
             "nagq": self.nagq,
             "nobs": self.nobs,
