@@ -378,10 +378,8 @@ def residual_correlation(spec, frame, design=None):
     check_columns(list(groups), frame, f"residual={spec!r} (grouping factor)")
     if kind == "ar1":
         check_columns([left], frame, f"residual={spec!r} (time)")
-    used = list(dict.fromkeys(list(groups) + ([left] if kind == "ar1" else [])))
-    # (only the columns used, at the design's rows: a copy of the whole frame costs more than the fit)
-    rows = frame[used] if design is None else frame[used].iloc[np.asarray(design.rows)]
-    if rows[list(groups)].isna().to_numpy().any():
+    rows = frame if design is None else frame.iloc[np.asarray(design.rows)]
+    if any(rows[c].isna().to_numpy().any() for c in groups):  # (column by column: a frame[list] copies)
         raise ValueError(f"residual={spec!r}: the grouping factor has missing values in rows the model uses; "
                          "drop those rows first")
     codes, _ = group_codes(rows, groups)

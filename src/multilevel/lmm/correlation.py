@@ -22,7 +22,7 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from .joint import joint_covariance, joint_search, theta_start
+from .joint import covariance_of_hessian, joint_covariance, joint_search_newton, theta_start
 from .objective import criterion
 
 __all__ = ["check_correlated_weights", "fit_with_correlation", "whitened_design"]
@@ -84,9 +84,26 @@ def _one_term_criterion(inner, rc, layout, reml):
         A = A * np.sqrt(np.asarray(inner.weights, dtype=float))[:, None]
         log_w = float(np.sum(np.log(inner.weights)))
     pats = []
-    for rows, _ in rc.patterns:
+    u = rc.lag_unit
+    for rows, times in rc.patterns:
         lev = np.asarray(t.codes)[rows[:, 0]]
-        pats.append((np.ascontiguousarray(A[rows]), lev, np.unique(lev).size == lev.size))
+        Ap = np.ascontiguousarray(A[rows])
+        # the closed forms' pieces, so that an evaluation combines them with no products: AR(1)
+        # over consecutive times (steps of the lag unit), R^-1 = (I + r^2 D - r (E + E')) / (1 - r^2)
+        # with D the interior of the diagonal; compound symmetry, R^-1 = (I - r / b 11') / a
+        m = Ap.shape[1]
+        M0 = np.einsum("gmc,gmd->gcd", Ap, Ap)
+        pieces = None
+        if rc.kind == "ar1" and m > 1 and np.allclose(np.diff(times), u, rtol=1e-9, atol=0.0):
+            off = np.einsum("gmc,gmd->gcd", Ap[:, :-1], Ap[:, 1:])
+            pieces = ("ar1", M0, off + off.transpose(0, 2, 1),
+                      np.einsum("gmc,gmd->gcd", Ap[:, 1:-1], Ap[:, 1:-1]))
+        elif rc.kind == "cs":
+            s1 = Ap.sum(axis=1)
+            pieces = ("cs", M0, np.einsum("gc,gd->gcd", s1, s1), None)
+        elif m == 1:
+            pieces = ("one", M0, None, None)
+        pats.append((Ap, lev, np.unique(lev).size == lev.size, pieces))
     kernel = kernels.compiled("one")
     chol = layout.cholesky
     r0, c0 = chol.rows[0].astype(np.int64), chol.cols[0].astype(np.int64)
@@ -98,12 +115,34 @@ def _one_term_criterion(inner, rc, layout, reml):
         B = np.zeros((nl, pc, k))
         C = np.zeros((pc, pc))
         logdet = 0.0
-        try:
-            prec = rc.precisions(rc.rho_of(x[-1]))
-        except np.linalg.LinAlgError:
-            return float("inf")
-        for (Ap, lev, unique), (W, ld) in zip(pats, prec):
-            M = np.matmul(Ap.transpose(0, 2, 1), np.matmul(W, Ap))  # A_g' R^-1 A_g, (G, c, c)
+        rho = rc.rho_of(x[-1])
+        r = rho ** u if rc.kind == "ar1" else rho   # (the correlation at the lag unit)
+        prec = None
+        for i, (Ap, lev, unique, pieces) in enumerate(pats):
+            m = Ap.shape[1]
+            kind = None if pieces is None else pieces[0]
+            if kind == "ar1":
+                q = 1.0 - r * r
+                if not q > 0:
+                    return float("inf")
+                M = (pieces[1] + (r * r) * pieces[3] - r * pieces[2]) / q
+                ld = (m - 1) * np.log(q)
+            elif kind == "cs":
+                a, b = 1.0 - r, 1.0 + (m - 1) * r
+                if not (a > 0 and b > 0):
+                    return float("inf")
+                M = (pieces[1] - (r / b) * pieces[2]) / a
+                ld = (m - 1) * np.log(a) + np.log(b)
+            elif kind == "one":
+                M, ld = pieces[1], 0.0
+            else:
+                if prec is None:
+                    try:
+                        prec = rc.precisions(rho)
+                    except np.linalg.LinAlgError:
+                        return float("inf")
+                W, ld = prec[i]
+                M = np.matmul(Ap.transpose(0, 2, 1), np.matmul(W, Ap))  # A_g' R^-1 A_g, (G, c, c)
             logdet += Ap.shape[0] * ld
             if unique:  # (one group per level: the usual case)
                 D0[lev] += M[:, pc:, pc:]
@@ -145,10 +184,20 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
     theta0 = theta_start(start, inner, layout, st)
     x0 = np.r_[theta0, rc.start]
     lower = np.r_[layout.lower, -np.inf]
-    x = joint_search(f, x0, lower, optimizer, "rho").xopt
+    opt, H = joint_search_newton(f, x0, lower, optimizer, "rho")
+    x = np.asarray(opt.xopt, dtype=float)
     rho = rc.canonical(rc.rho_of(x[-1]))
-    V = joint_covariance(f, x, np.r_[x[:nt] > lower[:nt] + 1e-6, True])
+    free = np.r_[x[:nt] > lower[:nt] + 1e-6, True]
+    V = covariance_of_hessian(H, free) if H is not None else joint_covariance(f, x, free)
     se = None if V is None else float(np.sqrt(V[-1, -1]))
     wd, logdet = whitened_design(base, rc, rho)
-    fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=st.theta_to_user(x[:nt]), data_name=data_name)
+    if H is not None:
+        # theta is at its optimum for this rho (the joint one): the fit of the whitened rows is
+        # built there, without a search (its convergence is checked there as any fit's is)
+        theta_user = st.theta_to_user(x[:nt])
+        saved = replace(opt, x0=st.theta_to_user(np.asarray(opt.x0, dtype=float)[:nt]), xopt=theta_user,
+                        lower=lower[:nt])
+        fit = fit_design(wd, reml=reml, optimizer=optimizer, data_name=data_name, _restore=(saved, None))
+    else:
+        fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=st.theta_to_user(x[:nt]), data_name=data_name)
     return replace(fit, design=replace(design, residual=rc.with_rho(rho, se)), objective=fit.objective + logdet)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from .joint import joint_covariance, joint_search, theta_start
+from .joint import covariance_of_hessian, joint_covariance, joint_search_newton, theta_start
 from .objective import criterion
 
 __all__ = ["fit_with_dispersion"]
@@ -82,7 +82,8 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     a0 = [] if rc is None else [rc.start]
     x0 = np.r_[theta0, np.zeros(nd), a0]
     lower = np.r_[layout.lower, np.full(nd + len(a0), -np.inf)]
-    x = joint_search(f, x0, lower, optimizer, "the residual SD model").xopt
+    opt, H = joint_search_newton(f, x0, lower, optimizer, "the residual SD model")
+    x = np.asarray(opt.xopt, dtype=float)
     d = x[nt:nt + nd]
     coef = d / sd
     # the weights at the optimum were exp(2 (mu - c)'delta) times the model's: sigma and theta move by its root
@@ -91,17 +92,27 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     fitted = dm.with_coef(coef)
     # standard errors of delta and rho (NaN where the criterion's Hessian is not positive definite)
     free = np.r_[x[:nt] > lower[:nt] + 1e-6, np.ones(x.size - nt, dtype=bool)]
-    V = joint_covariance(f, x, free)  # (over the free parameters: a theta on its bound is left out)
+    # (over the free parameters: a theta on its bound is left out)
+    V = covariance_of_hessian(H, free) if H is not None else joint_covariance(f, x, free)
     k = int(free[:nt].sum())
     se = np.full(d.size, np.nan) if V is None else np.sqrt(np.diag(V)[k:k + nd]) / sd
     fitted = replace(fitted, se=se)
     weighted = replace(design, weights=fitted.weights(), dispersion=None, residual=None)
+
+    def final(d):
+        """The ordinary fit at the optimum: built there where the Newton steps ended the search
+        (theta is at its optimum for these weights), else searched from there."""
+        if H is None:
+            return fit_design(d, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
+        saved = replace(opt, x0=theta_user, xopt=theta_user, lower=lower[:nt])
+        return fit_design(d, reml=reml, optimizer=optimizer, data_name=data_name, _restore=(saved, None))
+
     if rc is None:
-        fit = fit_design(weighted, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
+        fit = final(weighted)
         return replace(fit, design=replace(fit.design, dispersion=fitted))
     rho = rc.canonical(rc.rho_of(x[-1]))
     se_rho = None if V is None else float(np.sqrt(V[-1, -1]))
     wd, logdet = whitened_design(weighted, rc, rho)
-    fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
+    fit = final(wd)
     return replace(fit, design=replace(weighted, dispersion=fitted, residual=rc.with_rho(rho, se_rho)),
                    objective=fit.objective + logdet)
