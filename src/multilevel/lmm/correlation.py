@@ -197,7 +197,8 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
         theta_user = st.theta_to_user(x[:nt])
         saved = replace(opt, x0=st.theta_to_user(np.asarray(opt.x0, dtype=float)[:nt]), xopt=theta_user,
                         lower=lower[:nt])
-        fit = fit_design(wd, reml=reml, optimizer=optimizer, data_name=data_name, _restore=(saved, None))
+        fit = fit_design(wd, reml=reml, optimizer=optimizer, start="identity", data_name=data_name,
+                         _restore=(saved, None))  # (start: no moment start to compute)
     else:
         fit = fit_design(wd, reml=reml, optimizer="bobyqa", start=st.theta_to_user(x[:nt]), data_name=data_name)
     return replace(fit, design=replace(design, residual=rc.with_rho(rho, se)), objective=fit.objective + logdet)

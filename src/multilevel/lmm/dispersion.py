@@ -105,7 +105,8 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
         if H is None:
             return fit_design(d, reml=reml, optimizer="bobyqa", start=theta_user, data_name=data_name)
         saved = replace(opt, x0=theta_user, xopt=theta_user, lower=lower[:nt])
-        return fit_design(d, reml=reml, optimizer=optimizer, data_name=data_name, _restore=(saved, None))
+        return fit_design(d, reml=reml, optimizer=optimizer, start="identity", data_name=data_name,
+                          _restore=(saved, None))
 
     if rc is None:
         fit = final(weighted)
