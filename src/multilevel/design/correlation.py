@@ -81,6 +81,16 @@ class ResidualCorrelation:
         to the first)."""
         order = np.lexsort(((np.zeros(self.group.size) if self.time is None else self.time), self.group))
         g_sorted = self.group[order]
+        sizes = np.bincount(g_sorted)
+        sizes = sizes[sizes > 0]
+        if sizes.size and np.all(sizes == sizes[0]):  # (a balanced design: often one pattern, found at once)
+            m = int(sizes[0])
+            rows = order.reshape(-1, m)
+            if self.time is None:
+                return [(rows, np.zeros(m))]
+            rel = np.round(self.time[rows] - self.time[rows[:, :1]], 9)
+            if np.all(rel == rel[:1]):
+                return [(rows, np.asarray(rel[0], dtype=float))]
         starts = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
         ends = np.r_[starts[1:], g_sorted.size]
         by: dict = {}
