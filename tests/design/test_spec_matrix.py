@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings, strategies as st
+
+import multilevel as ml
 
 from multilevel.design import build_design
 from multilevel.design.spec_matrix import spec_matrix
@@ -56,3 +59,24 @@ def test_falls_back_where_it_does_not_know_the_coding():
     assert spec_matrix(spec, new.assign(a=["p", None, "q"])) is None      # missing value
     assert spec_matrix(spec, new.assign(a=["p", "s", "q"])) is None       # unseen level
     assert spec_matrix(spec, new.assign(x=[True, False, True])) is None   # a bool where a number was
+def test_a_remembered_fixed_spec_rebuilds_formulaics_matrix():
+    """The fixed part of a formula formulaic built once is rebuilt from its recorded structure for
+    data of the same column codings, and only for those: the same matrix and names as formulaic's."""
+    import multilevel.design.design as D
+
+    o = ml.datasets.load("orthodont")
+    formula = "distance ~ age * Sex + (1 | Subject)"
+    D._FIXED_SPECS.clear()
+    first = build_design(formula, o)
+    assert len(D._FIXED_SPECS) == 1
+    again = build_design(formula, o.assign(distance=o["distance"] * 2.0, age=o["age"] + 0.5))
+    fresh = D._formulaic("distance ~ age * Sex", o.assign(distance=o["distance"] * 2.0, age=o["age"] + 0.5), "X")
+    np.testing.assert_array_equal(again.X, np.asarray(fresh.rhs, dtype=float))
+    assert again.fixed.names == first.fixed.names
+    # the levels in another order: another key, and formulaic's coding of that order
+    reordered = o.assign(Sex=o["Sex"].cat.reorder_categories(["Female", "Male"]))
+    other = build_design(formula, reordered)
+    assert len(D._FIXED_SPECS) == 2
+    np.testing.assert_array_equal(other.X, np.asarray(D._formulaic("distance ~ age * Sex", reordered, "X").rhs))
+    assert other.fixed.names != first.fixed.names
+    D._FIXED_SPECS.clear()
