@@ -71,9 +71,9 @@ class DispersionModel:
 
     @property
     def col_scale(self) -> np.ndarray:
-        """Root mean square of each centred column (1 for a constant one): ``delta * col_scale``
-        are the coefficients in units that do not change with the columns' (where the
-        derivatives over them are taken).
+        """Root mean square of each centred numeric column (1 for a constant one or a factor's
+        0/1 indicator, which has no units): ``delta * col_scale`` are the coefficients in units
+        that do not change with the columns' (where searches and derivatives run over them).
 
         Examples
         --------
@@ -81,9 +81,11 @@ class DispersionModel:
         >>> m.col_scale.tolist()
         [1.0]
         """
-        Xc = np.asarray(self.X, dtype=float) - (0.0 if self.center is None else self.center)
+        X = np.asarray(self.X, dtype=float)
+        Xc = X - (0.0 if self.center is None else self.center)
         rms = np.sqrt(np.mean(Xc * Xc, axis=0)) if Xc.shape[0] else np.ones(Xc.shape[1])
-        return np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
+        indicator = np.all((X == 0.0) | (X == 1.0), axis=0)   # (a factor's columns have no units)
+        return np.where((rms > 0) & np.isfinite(rms) & ~indicator, rms, 1.0)
 
     def with_coef(self, coef) -> "DispersionModel":
         """The model with coefficients ``coef``."""
