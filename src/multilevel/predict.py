@@ -359,7 +359,8 @@ def prediction_table(fit, newdata=None, type: str = "link", random: bool = True,
     group_var = np.zeros(len(var))  # a new observation's unknown group effects (prediction intervals)
     # (the random effects' quadratic forms in the standardised bases where the fit has them: z'Sz of
     # a random slope's covariate at x + 1e9 cancels its digits in the user's)
-    bases, priors, conds = _working_covariances(fit, conditional=random and conditional)
+    if (random and conditional) or interval == "prediction":
+        bases, priors, conds = _working_covariances(fit, conditional=random and conditional)
     if interval == "prediction" and not (random and conditional):
         new_rows = rows if newdata is None else _term_rows(design, _new_frame(newdata), True)
         for (Z, pos), B, Sigma in zip(new_rows, bases, priors):
