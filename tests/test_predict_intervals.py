@@ -92,3 +92,21 @@ def test_prediction_intervals_with_a_random_slopes_covariate_far_from_zero(shift
                                a.predict(new_a, interval="prediction")[["lower", "upper"]], rtol=1e-6)
     np.testing.assert_allclose(b.predict(moved.iloc[:12], se_fit=True, conditional=True)["se_fit"],
                                a.predict(s.iloc[:12], se_fit=True, conditional=True)["se_fit"], rtol=1e-5)
+
+
+def test_new_group_labels_match_fitted_ones_exactly():
+    """Labels are matched as labels ("1.1" is not "1.10"), numbers by value (2.0 is 2): a new plot
+    "1.1" had taken plot "1.10"'s effect, and labels "1.1" ... "1.18" had failed to predict."""
+    s = ml.datasets.load("sleepstudy")
+    labels = dict(zip(s["Subject"].cat.categories, ["1.10", "2.1", "2.2"] + [f"x{i}" for i in range(15)]))
+    d = s.assign(plot=s["Subject"].map(labels).astype(str))
+    fit = ml.lmer("Reaction ~ Days + (1 | plot)", d)
+    new = d.iloc[:1].assign(plot="1.1")
+    assert fit.predict(new).iloc[0] == pytest.approx(fit.predict(d.iloc[:1], random=False).iloc[0])
+    d2 = s.assign(Subject=s["Subject"].cat.codes.map(lambda i: f"1.{i + 1}"))
+    f2 = ml.lmer("Reaction ~ Days + (1 | Subject)", d2)
+    np.testing.assert_allclose(f2.predict(d2.iloc[:5]), f2.predict().iloc[:5], rtol=1e-10)
+    d3 = s.assign(Subject=s["Subject"].cat.codes.astype(int))
+    f3 = ml.lmer("Reaction ~ Days + (1 | Subject)", d3)
+    np.testing.assert_allclose(f3.predict(d3.iloc[:3].assign(Subject=d3["Subject"].iloc[:3].astype(float))),
+                               f3.predict(d3.iloc[:3]), rtol=1e-12)

@@ -21,10 +21,12 @@ from .design.spec_matrix import spec_matrix
 __all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
 
-def _norm(value) -> str:
-    """A level's label with numbers written alike (1, 1.0 and "1" all read '1')."""
+def _norm(value, numeric: bool = True) -> str:
+    """A level's label; with ``numeric``, numbers written alike (1, 1.0 and "1" all read '1')."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "\x00missing"
+    if not numeric:
+        return str(value)
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -35,16 +37,38 @@ def _norm(value) -> str:
 def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
     """Position of each new row's group among the fitted levels (-1 if new).
 
-    Levels match by value, as R matches factor levels by label: an integer id 1
-    fitted from an int column matches 1.0 from a float column of new data.
+    Levels match by label, as R matches factor levels: where the new data's column is numeric,
+    by value (an integer id 1 fitted from an int column matches 1.0 from a float column); where
+    it holds labels, exactly ("1.1" is not "1.10", "01" not "1").
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> t = SimpleNamespace(group_columns=("g",), levels=["1.10", "2.1"])
+    >>> _level_positions(t, pd.DataFrame({"g": ["1.1", "1.10", "2.1"]})).tolist()
+    [-1, 0, 1]
+    >>> _level_positions(SimpleNamespace(group_columns=("g",), levels=[1, 2]), pd.DataFrame({"g": [2.0]})).tolist()
+    [1]
     """
+    numeric = [pd.api.types.is_numeric_dtype(newdata[c].dtype) and not pd.api.types.is_bool_dtype(newdata[c].dtype)
+               for c in term.group_columns]
     cols = [newdata[c].astype(object).to_numpy() for c in term.group_columns]
-    keys = [":".join(_norm(v) for v in row) for row in zip(*cols)]
-    if len(term.group_columns) == 1:
-        fitted = [_norm(v) for v in term.levels]
-    else:
-        fitted = [":".join(_norm(p) for p in str(lab).split(":")) for lab in term.levels]
-    return pd.Index(fitted).get_indexer(keys)
+
+    def keys_of(flags):
+        new = [":".join(_norm(v, f) for v, f in zip(row, flags)) for row in zip(*cols)]
+        if len(term.group_columns) == 1:
+            fitted = [_norm(v, flags[0]) for v in term.levels]
+        else:
+            fitted = [":".join(_norm(p, f) for p, f in zip(str(lab).split(":"), flags)) for lab in term.levels]
+        return new, fitted
+
+    new, fitted = keys_of(numeric)
+    if len(set(fitted)) < len(fitted):  # (labels such as "1.1" and "1.10" that read as one number)
+        new, fitted = keys_of([False] * len(numeric))
+    if len(set(fitted)) < len(fitted):
+        raise ValueError(f"the levels of {term.group!r} cannot be told apart by their labels; give the new data's "
+                         f"{', '.join(term.group_columns)} as the fitted data has them")
+    return pd.Index(fitted).get_indexer(new)
 
 
 def _new_frame(newdata) -> pd.DataFrame:

@@ -64,3 +64,30 @@ def test_weights_series_align_on_the_index(sleepstudy):
         ml.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy, weights="Subject")
     with pytest.raises(TypeError, match="offset= must be numbers"):
         ml.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy, offset=["a"] * 180)
+
+
+def test_string_dtype_factors_are_coded_as_object_ones():
+    """pandas' StringDtype columns are plain labels for formulaic too: a column of "10"/"20" had
+    been read as a number (log-likelihood -282.4 for -216.3), other labels failed in numpy."""
+    o = ml.datasets.load("orthodont")
+    o["grp"] = np.where(o["Sex"] == "Male", "10", "20")
+    a = ml.lmer("distance ~ age * grp + (0 + grp | Subject)", o)
+    b = ml.lmer("distance ~ age * grp + (0 + grp | Subject)", o.assign(grp=o["grp"].astype("string")))
+    assert b.loglik == pytest.approx(a.loglik, rel=1e-10) and list(b.fixef.index) == list(a.fixef.index)
+    c = ml.lmer("distance ~ age * Sex + (1 | Subject)", o.assign(Sex=o["Sex"].astype(str).astype("string")))
+    assert c.loglik == pytest.approx(ml.lmer("distance ~ age * Sex + (1 | Subject)", o).loglik, rel=1e-10)
+
+
+def test_unused_categories_are_dropped_as_r_model_frames_do():
+    """A category no row uses (added, or left by the rows dropped for missing values) is dropped:
+    it had added a variance equal to sigma^2 to (1 + Machine | Worker), 4 parameters more."""
+    m = ml.datasets.load("machines")
+    a = ml.lmer("score ~ Machine + (1 + Machine | Worker)", m)
+    b = ml.lmer("score ~ Machine + (1 + Machine | Worker)", m.assign(Machine=m["Machine"].cat.add_categories(["Z"])))
+    assert b.aic == pytest.approx(a.aic, rel=1e-10) and len(b.varcorr_long) == len(a.varcorr_long)
+    gone = m.copy()
+    gone.loc[gone["Machine"] == "A", "score"] = np.nan
+    c = ml.lmer("score ~ Machine + (1 + Machine | Worker)", gone)
+    d = ml.lmer("score ~ Machine + (1 + Machine | Worker)",
+                gone.dropna().assign(Machine=lambda x: x["Machine"].cat.remove_unused_categories()))
+    assert c.aic == pytest.approx(d.aic, rel=1e-10) and list(c.fixef.index) == ["(Intercept)", "MachineC"]

@@ -205,3 +205,15 @@ def test_bad_names():
     m2 = fit("course ~ 1 + female + (1 | school)", "gcsemv", False)
     one_line(lambda: anova(m1, m2, names=["a"]), "names")
     one_line(lambda: anova(m1, m2, names=["a", "a"]), "distinct")
+
+
+def test_the_same_data_with_its_rows_in_another_order():
+    """lme4 asks the models only for the same number of observations: the same rows shuffled (with
+    their labels, or with the labels reset) were refused as "a different response"."""
+    s = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", s, reml=False)
+    for shuffled in (s.sample(frac=1, random_state=1), s.sample(frac=1, random_state=2).reset_index(drop=True)):
+        b = ml.lmer("Reaction ~ Days + (Days | Subject)", shuffled, reml=False)
+        assert ml.anova(a, b).table["Chisq"].iloc[1] == pytest.approx(42.1393, rel=1e-4)
+    with pytest.raises(ValueError, match="different response"):
+        ml.anova(a, ml.lmer("Reaction ~ Days + (1 | Subject)", s.assign(Reaction=s["Reaction"] + 1), reml=False))

@@ -199,6 +199,42 @@ def _remember_fixed(parsed, sub: pd.DataFrame, used, spec, X) -> None:
     _FIXED_SPECS[key] = spec
 
 
+def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
+    """``sub`` with the used columns as formulaic codes them alike: pandas' string columns
+    (``string``, ``string[pyarrow]``) as plain strings (formulaic reads a StringDtype column of
+    digits as numbers, and fails on other labels), and a categorical column's unused categories
+    dropped (as R's model frames drop unused levels: an unused reference level, or a category no
+    row has, would otherwise add a column of zeros to a random-effects term).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"g": pd.array(["10", "20"], dtype="string"),
+    ...                    "f": pd.Categorical(["a", "a"], categories=["a", "b"])})
+    >>> out = _plain_columns(df, ["g", "f"])
+    >>> out["g"].dtype == object, list(out["f"].cat.categories)
+    (True, ['a'])
+    """
+    fix = {}
+    for c in used:
+        if c not in sub.columns:
+            continue
+        col = sub[c]
+        dtype = col.dtype
+        if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
+                                                 and pd.api.types.is_string_dtype(dtype)):
+            fix[c] = col.astype(object).where(col.notna(), np.nan)
+        elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0:
+            present = pd.unique(col.cat.codes.to_numpy())
+            if np.count_nonzero(present >= 0) < len(dtype.categories):
+                fix[c] = col.cat.remove_unused_categories()
+    if not fix:
+        return sub
+    sub = sub.copy()
+    for c, v in fix.items():
+        sub[c] = v
+    return sub
+
+
 def _formulaic(formula: str, data: pd.DataFrame, what: str):
     try:
         return model_matrix(formula, data, na_action="raise")
@@ -482,6 +518,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         )
     rows = np.nonzero(mask)[0]
     sub = data.iloc[rows] if n_dropped else data
+    sub = _plain_columns(sub, used)
     if w is not None:
         w = w[rows]
         if np.any(w < 0):

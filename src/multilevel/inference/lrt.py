@@ -172,10 +172,13 @@ def _check_fits(fits, names) -> list[str]:
         return names
     y0, rows0 = fits[0].design.y, np.asarray(fits[0].design.rows)
     for name, f in zip(names[1:], fits[1:]):
-        if not np.array_equal(np.asarray(f.design.rows), rows0):
+        if np.array_equal(np.asarray(f.design.rows), rows0) and np.array_equal(f.design.y, y0):
+            continue
+        if _same_rows_reordered(fits[0].design, f.design):  # (the same data with its rows in another order)
+            continue
+        if not np.array_equal(np.asarray(f.design.rows), rows0) and f.design.n == fits[0].design.n:
             raise ValueError(f"model {name} was fitted to other rows of the data than {names[0]}")
-        if not np.array_equal(f.design.y, y0):
-            raise ValueError(f"model {name} has a different response than {names[0]}")
+        raise ValueError(f"model {name} has a different response than {names[0]}")
     return names
 
 
@@ -204,6 +207,18 @@ def _chi2_sf(x: float, df: float) -> float:
 
 
 # ---------------------------------------------------------------------- anova
+def _same_rows_reordered(a, b) -> bool:
+    """Whether two designs hold the same rows in another order: matched by the data's row labels
+    where both are unique, else (labels reset after a shuffle) the same responses as a multiset,
+    as lme4 asks only for the same number of observations."""
+    ia, ib = pd.Index(a.data_index), pd.Index(b.data_index)
+    if ia.is_unique and ib.is_unique and len(ia) == len(ib) and set(ia) == set(ib):
+        pos = ib.get_indexer(ia)
+        if np.array_equal(np.asarray(b.y)[pos], np.asarray(a.y)):
+            return True
+    return bool(np.array_equal(np.sort(np.asarray(a.y)), np.sort(np.asarray(b.y))))
+
+
 def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> ModelComparison:
     """Likelihood-ratio tests of nested mixed models, as lme4's ``anova(m1, m2, ...)``.
 

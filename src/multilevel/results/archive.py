@@ -58,6 +58,11 @@ def _column_schema(s: pd.Series) -> dict:
                 "category_dtype": str(s.cat.categories.dtype), "ordered": bool(s.cat.ordered)}
     if pd.api.types.is_bool_dtype(s.dtype):
         return {"dtype": "bool"}
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):   # (an index of dates)
+        tz = getattr(s.dtype, "tz", None)
+        return {"dtype": "datetime", "tz": None if tz is None else str(tz)}
+    if pd.api.types.is_timedelta64_dtype(s.dtype):
+        return {"dtype": "timedelta"}
     if pd.api.types.is_integer_dtype(s.dtype):
         return {"dtype": "int64" if not s.isna().any() else "Int64"}
     if pd.api.types.is_numeric_dtype(s.dtype):
@@ -80,6 +85,11 @@ def _restore_column(s: pd.Series, schema: dict) -> pd.Series:
         return pd.Series(pd.Categorical(s, categories=cats, ordered=schema["ordered"]), index=s.index)
     if kind == "bool":
         return s.astype(bool)
+    if kind == "datetime":
+        out = pd.to_datetime(s, utc=schema.get("tz") is not None)
+        return out.dt.tz_convert(schema["tz"]) if schema.get("tz") is not None else out
+    if kind == "timedelta":
+        return pd.to_timedelta(s)
     if kind in ("int64", "Int64"):
         return s.astype(kind)
     if kind == "float64":
@@ -98,8 +108,16 @@ def model_frame(design, formula: str, *names) -> tuple[pd.DataFrame, dict]:
     frame = data[cols].copy()
     frame.columns = [str(c) for c in cols]
     schema = {str(c): _column_schema(data[c]) for c in cols}
-    frame.insert(0, "__index__", np.asarray(data.index))
-    schema["__index__"] = _column_schema(pd.Series(data.index))
+    index = data.index
+    if isinstance(index, pd.MultiIndex):  # one column per level
+        for i in range(index.nlevels):
+            level = index.get_level_values(i)
+            frame.insert(i, f"__index_{i}__", np.asarray(level))
+            schema[f"__index_{i}__"] = _column_schema(pd.Series(level))
+        schema["__index_names__"] = {"dtype": "names", "names": [None if n is None else str(n) for n in index.names]}
+        return frame, schema
+    frame.insert(0, "__index__", np.asarray(index))
+    schema["__index__"] = _column_schema(pd.Series(index))
     return frame, schema
 
 
@@ -124,13 +142,22 @@ def _csv(frame: pd.DataFrame) -> bytes:
 
 
 def _read_frame(raw: bytes, schema: dict) -> pd.DataFrame:
-    dtypes = {c: (str if s["dtype"] in ("string", "category") else None) for c, s in schema.items()}
-    frame = pd.read_csv(io.BytesIO(raw), dtype={c: t for c, t in dtypes.items() if t is not None},
-                        keep_default_na=True)
+    schema = dict(schema)
+    names = schema.pop("__index_names__", None)
+    labels = {c for c, s in schema.items() if s["dtype"] in ("string", "category")}
+    # labels are read as written ("NA", "null" and "" are labels like any other: the rows a fit used
+    # have no missing values in its columns); only the other columns' empty fields are missing
+    frame = pd.read_csv(io.BytesIO(raw), dtype={c: str for c in labels}, keep_default_na=False,
+                        na_values={c: [""] for c in schema if c not in labels})
     for c, s in schema.items():
         frame[c] = _restore_column(frame[c], s)
+    if names is not None:
+        levels = [frame.pop(f"__index_{i}__") for i in range(len(names["names"]))]
+        frame.index = pd.MultiIndex.from_arrays([lv.to_numpy() for lv in levels], names=names["names"])
+        return frame
     index = frame.pop("__index__")
-    frame.index = pd.Index(index.to_numpy(), name=None)
+    frame.index = pd.Index(index.to_numpy() if not isinstance(index.dtype, pd.DatetimeTZDtype) else index,
+                           name=None)
     return frame
 
 
