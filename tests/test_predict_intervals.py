@@ -110,3 +110,19 @@ def test_new_group_labels_match_fitted_ones_exactly():
     f3 = ml.lmer("Reaction ~ Days + (1 | Subject)", d3)
     np.testing.assert_allclose(f3.predict(d3.iloc[:3].assign(Subject=d3["Subject"].iloc[:3].astype(float))),
                                f3.predict(d3.iloc[:3]), rtol=1e-12)
+
+
+def test_interaction_groups_with_colons_in_their_labels_and_numbers_written_as_labels():
+    """A term of several columns matches each column's value (labels holding ":" included), and a
+    number fitted as 308.0 matches the label "308", as R writes it."""
+    m = ml.datasets.load("machines")
+    m["M"] = m["Machine"].astype(str).map({"A": "A:1", "B": "B:2", "C": "C:3"})
+    f = ml.lmer("score ~ M + (1 | Worker) + (1 | Worker:M)", m)
+    np.testing.assert_allclose(f.predict(m), f.predict(), atol=1e-9)
+    s = ml.datasets.load("sleepstudy")
+    d = s.assign(Subject=s["Subject"].astype(str).astype(float))
+    h = ml.lmer("Reaction ~ Days + (Days | Subject)", d)
+    np.testing.assert_allclose(h.predict(d.assign(Subject=d["Subject"].astype(int).astype(str))), h.predict(),
+                               atol=1e-9)
+    np.testing.assert_allclose(h.predict(d.assign(Subject=pd.Categorical(d["Subject"].astype(int)))), h.predict(),
+                               atol=1e-9)

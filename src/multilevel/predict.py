@@ -21,25 +21,25 @@ from .design.spec_matrix import spec_matrix
 __all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
 
-def _norm(value, numeric: bool = True) -> str:
-    """A level's label; with ``numeric``, numbers written alike (1, 1.0 and "1" all read '1')."""
+def _norm(value) -> str:
+    """A level's label as R writes it: a number alike however it is stored (1, 1.0, np.int64(1) all
+    read '1'), a label as it is ("1.10" stays "1.10", "01" stays "01")."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "\x00missing"
-    if not numeric:
-        return str(value)
-    try:
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         f = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(int(f)) if f.is_integer() else repr(f)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(value)
 
 
-def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
+def _level_positions(term, newdata: pd.DataFrame, data: pd.DataFrame | None = None) -> np.ndarray:
     """Position of each new row's group among the fitted levels (-1 if new).
 
-    Levels match by label, as R matches factor levels: where the new data's column is numeric,
-    by value (an integer id 1 fitted from an int column matches 1.0 from a float column); where
-    it holds labels, exactly ("1.1" is not "1.10", "01" not "1").
+    Levels match by label as R writes it: a number by its value (an integer id 1 fitted from an int
+    column matches 1.0 from a float column, and the label "1"), a label exactly ("1.1" is not
+    "1.10", "01" not "1"). A term of several columns (``a:b``) matches each column's value; with
+    the fitted rows (``data``) the fitted levels' values are read from them, so labels that hold
+    ":" themselves match too.
 
     Examples
     --------
@@ -47,28 +47,35 @@ def _level_positions(term, newdata: pd.DataFrame) -> np.ndarray:
     >>> t = SimpleNamespace(group_columns=("g",), levels=["1.10", "2.1"])
     >>> _level_positions(t, pd.DataFrame({"g": ["1.1", "1.10", "2.1"]})).tolist()
     [-1, 0, 1]
-    >>> _level_positions(SimpleNamespace(group_columns=("g",), levels=[1, 2]), pd.DataFrame({"g": [2.0]})).tolist()
-    [1]
+    >>> t = SimpleNamespace(group_columns=("g",), levels=[308.0, 309.0])
+    >>> _level_positions(t, pd.DataFrame({"g": ["309", 308]})).tolist()
+    [1, 0]
     """
-    numeric = [pd.api.types.is_numeric_dtype(newdata[c].dtype) and not pd.api.types.is_bool_dtype(newdata[c].dtype)
-               for c in term.group_columns]
     cols = [newdata[c].astype(object).to_numpy() for c in term.group_columns]
-
-    def keys_of(flags):
-        new = [":".join(_norm(v, f) for v, f in zip(row, flags)) for row in zip(*cols)]
-        if len(term.group_columns) == 1:
-            fitted = [_norm(v, flags[0]) for v in term.levels]
-        else:
-            fitted = [":".join(_norm(p, f) for p, f in zip(str(lab).split(":"), flags)) for lab in term.levels]
-        return new, fitted
-
-    new, fitted = keys_of(numeric)
-    if len(set(fitted)) < len(fitted):  # (labels such as "1.1" and "1.10" that read as one number)
-        new, fitted = keys_of([False] * len(numeric))
+    new = [":".join(_norm(v) for v in row) for row in zip(*cols)] if len(cols) > 1 else [_norm(v) for v in cols[0]]
+    if len(term.group_columns) == 1:
+        fitted = [_norm(v) for v in term.levels]
+    elif data is not None and getattr(term, "codes", None) is not None and len(term.codes) == len(data):
+        codes = np.asarray(term.codes)
+        first = np.full(len(term.levels), -1)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]   # each level's first row
+        vals = [data[c].astype(object).to_numpy()[first] for c in term.group_columns]
+        fitted = [":".join(_norm(v) for v in row) for row in zip(*vals)]
+    else:
+        fitted = [str(lab) if len(str(lab).split(":")) != len(term.group_columns) else
+                  ":".join(_norm(_number_or_label(p)) for p in str(lab).split(":")) for lab in term.levels]
     if len(set(fitted)) < len(fitted):
         raise ValueError(f"the levels of {term.group!r} cannot be told apart by their labels; give the new data's "
                          f"{', '.join(term.group_columns)} as the fitted data has them")
     return pd.Index(fitted).get_indexer(new)
+
+
+def _number_or_label(piece: str):
+    """A piece of a fitted interaction label: the number it writes, if it is one."""
+    try:
+        return float(piece)
+    except ValueError:
+        return piece
 
 
 def _new_frame(newdata) -> pd.DataFrame:
@@ -129,7 +136,7 @@ def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[
         if Zall is None:
             Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
         Z = Zall if term.column_index is None else Zall[:, list(term.column_index)]
-        pos = _level_positions(term, new)
+        pos = _level_positions(term, new, design.data)
         unknown = pos < 0
         if unknown.any() and not allow_new_levels:
             raise ValueError(

@@ -217,3 +217,20 @@ def test_the_same_data_with_its_rows_in_another_order():
         assert ml.anova(a, b).table["Chisq"].iloc[1] == pytest.approx(42.1393, rel=1e-4)
     with pytest.raises(ValueError, match="different response"):
         ml.anova(a, ml.lmer("Reaction ~ Days + (1 | Subject)", s.assign(Reaction=s["Reaction"] + 1), reml=False))
+
+
+def test_other_rows_or_a_shuffled_response_are_still_refused():
+    s = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", s, reml=False)
+    shuffled = s.assign(Reaction=s["Reaction"].sample(frac=1, random_state=3).to_numpy())
+    with pytest.raises(ValueError, match="different response"):
+        ml.anova(a, ml.lmer("Reaction ~ Days + (1 | Subject)", shuffled, reml=False))
+    rng = np.random.default_rng(1)
+    d = s.assign(y=(s["Reaction"] > 280).astype(int), x1=rng.normal(size=180), x2=rng.normal(size=180))
+    ones = np.flatnonzero(d["y"] == 1)
+    d.loc[d.index[ones[:2]], "x1"] = np.nan
+    d.loc[d.index[ones[2:4]], "x2"] = np.nan
+    g1 = ml.glmer("y ~ Days + x1 + (1 | Subject)", d, family="binomial")
+    g2 = ml.glmer("y ~ Days + x2 + (1 | Subject)", d, family="binomial")
+    with pytest.raises(ValueError, match="other rows"):
+        ml.anova(g1, g2)

@@ -380,3 +380,13 @@ def test_icc_and_r2_on_data_in_parts_with_a_covariate_far_from_zero():
     parts = ml.lmer("Reaction ~ D + (D | Subject)", dd.from_pandas(s, npartitions=3))
     np.testing.assert_allclose(parts.icc(), mem.icc(), rtol=1e-5)
     np.testing.assert_allclose(parts.r2(), mem.r2(), rtol=1e-5)
+
+
+def test_unused_categories_are_dropped_in_parts_as_in_memory():
+    """An unordered categorical's unused categories are dropped on both paths (an unused first
+    category had become the reference level of the fit to data in parts only)."""
+    m = ml.datasets.load("machines")
+    m2 = m.assign(Machine=pd.Categorical(m["Machine"].astype(str), categories=["Z", "A", "B", "C"]))
+    f0, f1 = _fit_both("score ~ Machine + (1 + Machine | Worker)", m2, nparts=3, reml=False)
+    assert list(f1.fixef.index) == list(f0.fixef.index) == ["(Intercept)", "MachineB", "MachineC"]
+    assert f1.aic == pytest.approx(f0.aic, rel=1e-8)

@@ -44,7 +44,7 @@ def _newdata_inputs(post, newdata, offset=None):
         check_columns(t.group_columns, new, "newdata (grouping factor)")
         Zall = np.asarray(t.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
         Z = Zall if t.column_index is None else Zall[:, list(t.column_index)]
-        pos = _level_positions(t, new)
+        pos = _level_positions(t, new, d.data)
         unknown = pos < 0
         if unknown.any():
             # number the distinct unseen levels -1, -2, ...: rows of one new group share its effect

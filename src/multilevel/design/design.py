@@ -202,9 +202,10 @@ def _remember_fixed(parsed, sub: pd.DataFrame, used, spec, X) -> None:
 def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
     """``sub`` with the used columns as formulaic codes them alike: pandas' string columns
     (``string``, ``string[pyarrow]``) as plain strings (formulaic reads a StringDtype column of
-    digits as numbers, and fails on other labels), and a categorical column's unused categories
-    dropped (as R's model frames drop unused levels: an unused reference level, or a category no
-    row has, would otherwise add a column of zeros to a random-effects term).
+    digits as numbers, and fails on other labels), and an unordered categorical column's unused
+    categories dropped (as R's model frames drop unused levels: an unused reference level, or a
+    category no row has, would otherwise add a column of zeros to a random-effects term); an
+    ordered one keeps them (an occasion no row has keeps its place in an AR(1)).
 
     Examples
     --------
@@ -223,7 +224,7 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
         if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
                                                  and pd.api.types.is_string_dtype(dtype)):
             fix[c] = col.astype(object).where(col.notna(), np.nan)
-        elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0:
+        elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0 and not dtype.ordered:
             present = pd.unique(col.cat.codes.to_numpy())
             if np.count_nonzero(present >= 0) < len(dtype.categories):
                 fix[c] = col.cat.remove_unused_categories()

@@ -374,8 +374,11 @@ def learn_schema(ddf, parsed: ParsedFormula, weights=None, offset=None) -> Schem
         if col in predictors or col in factor_calls:
             kind = total["kinds"].get(col)   # (what the parts hold: the first file may be all null)
             if kind in ("label", "categorical") or (kind is None and _label_column(meta[col].dtype)):
-                # a factor: a categorical keeps every category, labels their sorted values
-                categories[col] = pd.Index(cats) if cats is not None else _levels(values, None, col)
+                # a factor: an ordered categorical keeps every category (an occasion no row has keeps
+                # its place), an unordered one its used categories (as R's model frames and the
+                # in-memory design drop unused levels), labels their sorted values
+                ordered = isinstance(meta[col].dtype, pd.CategoricalDtype) and bool(meta[col].dtype.ordered)
+                categories[col] = pd.Index(cats) if cats is not None and ordered else _levels(values, cats, col)
             elif col in factor_calls:  # C(x) of numbers: x stays a number, C(x)'s levels are learned
                 factor_levels[col] = _levels(values, None, col)
         else:

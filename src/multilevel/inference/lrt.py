@@ -208,15 +208,36 @@ def _chi2_sf(x: float, df: float) -> float:
 
 # ---------------------------------------------------------------------- anova
 def _same_rows_reordered(a, b) -> bool:
-    """Whether two designs hold the same rows in another order: matched by the data's row labels
-    where both are unique, else (labels reset after a shuffle) the same responses as a multiset,
-    as lme4 asks only for the same number of observations."""
-    ia, ib = pd.Index(a.data_index), pd.Index(b.data_index)
-    if ia.is_unique and ib.is_unique and len(ia) == len(ib) and set(ia) == set(ib):
+    """Whether two designs hold the same rows of the same data in another order.
+
+    Where the row labels identify the rows (both unique, the same set, and the rows' columns the
+    same under them) the responses must agree under them; where they do not (labels reset after a
+    shuffle), the rows, response included, must be the same as a multiset. Rows dropped for
+    missing values of different columns, or a response shuffled under the same rows, do not pass.
+    """
+    da, db = getattr(a, "data", None), getattr(b, "data", None)
+    if da is None or db is None or len(da) != len(db):
+        return False
+    common = [c for c in da.columns if c in db.columns]
+    ya, yb = np.asarray(a.y, dtype=float), np.asarray(b.y, dtype=float)
+    ia, ib = pd.Index(da.index), pd.Index(db.index)
+    if ia.is_unique and ib.is_unique:
+        if set(ia) != set(ib):
+            return False
         pos = ib.get_indexer(ia)
-        if np.array_equal(np.asarray(b.y)[pos], np.asarray(a.y)):
-            return True
-    return bool(np.array_equal(np.sort(np.asarray(a.y)), np.sort(np.asarray(b.y))))
+        if _frames_equal(da[common], db[common].iloc[pos]):
+            return bool(np.array_equal(yb[pos], ya))     # the same rows by label: the same response?
+    key_a = pd.util.hash_pandas_object(da[common].assign(__y__=ya), index=False).to_numpy()
+    key_b = pd.util.hash_pandas_object(db[common].assign(__y__=yb), index=False).to_numpy()
+    return bool(np.array_equal(np.sort(key_a), np.sort(key_b)))
+
+
+def _frames_equal(x: pd.DataFrame, y: pd.DataFrame) -> bool:
+    try:
+        return bool(np.array_equal(pd.util.hash_pandas_object(x, index=False).to_numpy(),
+                                   pd.util.hash_pandas_object(y, index=False).to_numpy()))
+    except TypeError:
+        return False
 
 
 def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> ModelComparison:
