@@ -298,8 +298,8 @@ def test_residual_ar1_does_not_depend_on_the_times_units(unit):
         a, b = fit(o), fit(moved)
         assert not b.messages if hasattr(b, "messages") else True
         assert b.sigma == pytest.approx(a.sigma, rel=1e-5)
-        # the correlation two years apart, and the REML criterion up to the slopes' units
-        assert b.design.residual.rho ** (2 * unit) == pytest.approx(a.design.residual.rho ** 2, rel=1e-4, abs=1e-6)
+        # the correlation two years apart (at the lag unit), and the REML criterion up to the slopes' units
+        assert b.design.residual.r == pytest.approx(a.design.residual.r, rel=1e-4, abs=1e-6)
         assert b.loglik - a.loglik == pytest.approx(-2 * np.log(unit), rel=1e-6)
         np.testing.assert_allclose(b.fixef.to_numpy()[[2, 3]] * unit, a.fixef.to_numpy()[[2, 3]], rtol=1e-5)
 
@@ -319,3 +319,21 @@ def test_a_negative_correlation_over_a_large_odd_lag_unit():
     assert a.design.residual.rho < -0.4
     assert b.design.residual.rho ** 1000001 == pytest.approx(a.design.residual.rho, rel=1e-5)
     assert b.loglik - a.loglik == pytest.approx(-np.log(1000001.0), rel=1e-6)
+
+
+@pytest.mark.parametrize("unit", [1e-6, 1e-10, 1 / 86400, 1e12])
+def test_residual_ar1_in_tiny_or_huge_time_units(unit):
+    """Every computation takes the correlation at the lag unit (r), never rho per unit of time,
+    which for days in millionths is 0.64^(1e6) = 0 in a float: the fit had whitened the rows at
+    rho = 0 (log-likelihood -893.2 for -872.4); and patterns of times are told apart relative to
+    the times' spread (lags of 1e-10 had been rounded to 0)."""
+    s = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", s, reml=False, residual="ar1(Days | Subject)")
+    b = ml.lmer("Reaction ~ Days + (1 | Subject)", s.assign(Days=s["Days"] * unit), reml=False,
+                residual="ar1(Days | Subject)")
+    assert b.loglik == pytest.approx(a.loglik, rel=1e-7)
+    assert b.design.residual.r == pytest.approx(a.design.residual.r, rel=1e-5)
+    assert b.design.residual.lag_unit == pytest.approx(unit, rel=1e-12)
+    iv = b.residual_correlation
+    assert iv["rho_at_lag_unit"] == pytest.approx(a.design.residual.r, rel=1e-5)
+    assert "at its lag unit" in b.summary()

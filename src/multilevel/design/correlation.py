@@ -59,9 +59,15 @@ class ResidualCorrelation:
     group : ndarray (n,) of int
         Each row's group.
     rho : float or None
-        The estimated correlation (None before the fit).
+        The estimated correlation (None before the fit): compound symmetry's, or an AR(1)'s per
+        unit of time (nlme's ``Phi``; where the lag unit is small it can be too small to hold in
+        a float, and ``r`` is the one computed with).
     se : float or None
-        The standard error of rho's unconstrained parameter (``a``).
+        The standard error of the unconstrained parameter (``a``).
+    r : float or None
+        The correlation at the lag unit (:attr:`lag_unit`), ``rho^lag_unit``: what every
+        method that takes a correlation (``matrices``, ``precisions``, ``whiten``,
+        ``correlate``) takes, and what ``rho_of`` gives.
     """
 
     kind: str
@@ -73,6 +79,7 @@ class ResidualCorrelation:
     group_columns: tuple = ()
     rho: float | None = None
     se: float | None = None
+    r: float | None = None
 
     # ------------------------------------------------------------ structure
     @cached_property
@@ -88,23 +95,39 @@ class ResidualCorrelation:
             rows = order.reshape(-1, m)
             if self.time is None:
                 return [(rows, np.zeros(m))]
-            rel = np.round(self.time[rows] - self.time[rows[:, :1]], 9)
-            if np.all(rel == rel[:1]):
+            rel = self.time[rows] - self.time[rows[:, :1]]
+            keys = np.round(rel / self._time_scale, 9)
+            if np.all(keys == keys[:1]):
                 return [(rows, np.asarray(rel[0], dtype=float))]
         starts = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
         ends = np.r_[starts[1:], g_sorted.size]
         by: dict = {}
+        first: dict = {}
         for a, b in zip(starts, ends):
             rows = order[a:b]
-            key = (b - a,) if self.time is None else tuple(np.round(self.time[rows] - self.time[rows[0]], 9))
+            if self.time is None:
+                key = (b - a,)
+            else:   # (told apart to 9 digits of the times' spread; the first group's times kept)
+                rel = self.time[rows] - self.time[rows[0]]
+                key = tuple(np.round(rel / self._time_scale, 9))
+                first.setdefault(key, rel)
             by.setdefault(key, []).append(rows)
-        return [(np.stack(rs), np.asarray(key if self.time is not None else np.zeros(key[0]), dtype=float))
+        return [(np.stack(rs), np.asarray(first[key] if self.time is not None else np.zeros(key[0]), dtype=float))
                 for key, rs in by.items()]
 
+    @cached_property
+    def _time_scale(self) -> float:
+        """The times' spread (1 where they do not vary): patterns of times are told apart to 9
+        digits of it, whatever the times' units (an absolute 1e-9 merged lags of 1e-10)."""
+        if self.time is None or not self.time.size:
+            return 1.0
+        spread = float(np.ptp(self.time))
+        return spread if spread > 0 and np.isfinite(spread) else 1.0
+
     def canonical(self, rho: float) -> float:
-        """``rho`` as reported: where every within-group gap of an AR(1)'s times is even (its lag
-        unit is even), only rho^2 enters the model and its sign is not identified; the positive
-        one is given.
+        """A correlation as reported: where every within-group gap of an AR(1)'s times is even
+        (its lag unit is even), only rho^2 enters the model and its sign is not identified; the
+        positive one is given.
 
         Examples
         --------
@@ -153,7 +176,9 @@ class ResidualCorrelation:
         if not lags.size:
             return 1.0
         if self._integer_lags and np.max(lags) < 2.0**53:
-            return float(np.gcd.reduce(np.round(lags).astype(np.int64)))
+            g = float(np.gcd.reduce(np.round(lags).astype(np.int64)))
+            if g > 0:
+                return g
         return float(np.min(lags))
 
     @cached_property
@@ -182,56 +207,82 @@ class ResidualCorrelation:
         return float(special.logit((r - lo) / (1.0 - lo)))
 
     def rho_of(self, a: float) -> float:
-        """The correlation (per unit of time for an AR(1)) of the unconstrained parameter ``a``."""
-        r = self._r_of_a(a)
-        u = self.lag_unit
-        if u == 1.0 or self.kind != "ar1":
-            return r
-        return float(np.sign(r) * np.abs(r) ** (1.0 / u))
+        """The correlation at the lag unit (``r``) of the unconstrained parameter ``a``."""
+        return self._r_of_a(a)
 
-    def a_of(self, rho: float) -> float:
-        """The unconstrained parameter of a correlation (per unit of time for an AR(1))."""
-        rho = float(rho)
+    def a_of(self, r: float) -> float:
+        """The unconstrained parameter of a correlation at the lag unit."""
+        return self._a_of_r(r)
+
+    def r_for(self, other: "ResidualCorrelation") -> float:
+        """This model's correlation at ``other``'s lag unit (new rows may have another unit)."""
+        if self.kind != "ar1" or other.lag_unit == self.lag_unit:
+            return self.r
+        return float(np.sign(self.r) * np.abs(self.r) ** (other.lag_unit / self.lag_unit))
+
+    def per_unit(self, r: float) -> float:
+        """An AR(1)'s correlation per unit of time of ``r``, its correlation at the lag unit (0 where
+        it is too small for a float: ``r`` itself is then the one to read).
+
+        Examples
+        --------
+        >>> rc = ResidualCorrelation("ar1", "ar1(t | g)", "t", "g", time=np.array([0.0, 2.0, 4.0]),
+        ...                          group=np.zeros(3, dtype=int))
+        >>> rc.lag_unit, rc.per_unit(0.25)
+        (2.0, 0.5)
+        """
         u = self.lag_unit
-        if u != 1.0 and self.kind == "ar1":
-            rho = float(np.sign(rho) * np.abs(rho) ** u)
-        return self._a_of_r(rho)
+        if u == 1.0 or self.kind != "ar1" or r is None:
+            return r
+        with np.errstate(under="ignore"):
+            return float(np.sign(r) * np.abs(r) ** (1.0 / u))
 
     @cached_property
     def _integer_lags(self) -> bool:
         """Whether every lag between two times of a group is a whole number."""
         if self.kind != "ar1":
             return True
-        # (an absolute tolerance: times relative to a group's first, 100000.3 is not whole)
+        # (an absolute tolerance: times relative to a group's first, 100000.3 is not whole; and no
+        # lag below one half, which would round to 0: times in units of 1e-10 are not whole)
+        lags = np.concatenate([np.diff(t) for _, t in self.patterns if t.size > 1] or [np.zeros(0)])
+        if np.any((lags > 0) & (lags < 0.5)):
+            return False
         return all(np.allclose(t, np.round(t), rtol=0.0, atol=1e-7) for _, t in self.patterns)
 
-    def _check_rho(self, rho: float) -> None:
-        """A negative rho has no power at a fractional lag (corCAR1's correlation is >= 0)."""
-        if rho < 0 and not self._integer_lags:
+    def _check_rho(self, r: float) -> None:
+        """A negative correlation has no power at a fractional lag (corCAR1's is >= 0)."""
+        if r < 0 and not self._signed:
             raise np.linalg.LinAlgError("a negative AR(1) correlation at fractional lags")
 
-    def matrices(self, rho: float) -> list[np.ndarray]:
-        """The correlation matrix of each pattern.
+    @cached_property
+    def _steps(self) -> list:
+        """Per pattern, its times in lag units (an AR(1)'s correlation is ``r^|step_i - step_j|``)."""
+        u = self.lag_unit
+        return [t / u if u != 1.0 else t for _, t in self.patterns]
+
+    def matrices(self, r: float) -> list[np.ndarray]:
+        """The correlation matrix of each pattern at ``r`` (the correlation at the lag unit).
 
         Raises
         ------
         numpy.linalg.LinAlgError
-            For a negative rho where some lag is fractional.
+            For a negative correlation where some lag is fractional.
         """
-        self._check_rho(rho)
+        self._check_rho(r)
         out = []
-        for rows, t in self.patterns:
+        for (rows, _), t in zip(self.patterns, self._steps):
             m = rows.shape[1]
             if self.kind == "ar1":
-                R = rho ** np.abs(t[:, None] - t[None, :])
+                R = r ** np.abs(t[:, None] - t[None, :])
             else:
-                R = np.where(np.eye(m, dtype=bool), 1.0, rho)
+                R = np.where(np.eye(m, dtype=bool), 1.0, r)
             out.append(R)
         return out
 
     def precisions(self, rho: float) -> list:
-        """Per pattern, ``(R^-1, log |R|)``: in closed form for compound symmetry and for
-        AR(1) over consecutive times (tridiagonal), else by Cholesky.
+        """Per pattern, ``(R^-1, log |R|)`` at ``rho``, the correlation at the lag unit: in closed
+        form for compound symmetry and for AR(1) over consecutive times (tridiagonal), else by
+        Cholesky.
 
         Raises
         ------
@@ -251,7 +302,7 @@ class ResidualCorrelation:
         """
         self._check_rho(rho)
         out = []
-        for (rows, t), consecutive in zip(self.patterns, self._consecutive):
+        for (rows, _), t, consecutive in zip(self.patterns, self._steps, self._consecutive):
             m = rows.shape[1]
             if self.kind == "cs":
                 a, b = 1.0 - rho, 1.0 + (m - 1) * rho
@@ -275,8 +326,8 @@ class ResidualCorrelation:
 
     @cached_property
     def _consecutive(self) -> list:
-        """Per pattern, whether its times step by 1 (an AR(1) precision in closed form)."""
-        return [t.size > 1 and bool(np.allclose(np.diff(t), 1.0)) for _, t in self.patterns]
+        """Per pattern, whether its times step by one lag unit (an AR(1) precision in closed form)."""
+        return [t.size > 1 and bool(np.allclose(np.diff(t), 1.0)) for t in self._steps]
 
     # ------------------------------------------------------------- whitening
     def whiten(self, arrays, rho: float):
@@ -301,12 +352,16 @@ class ResidualCorrelation:
 
         return correlate_patterns(self.patterns, self.matrices(rho), e)
 
-    def with_rho(self, rho: float, se: float | None = None) -> "ResidualCorrelation":
-        return replace(self, rho=float(rho), se=se)
+    def with_rho(self, r: float, se: float | None = None) -> "ResidualCorrelation":
+        """The model at ``r``, the correlation at the lag unit (``rho`` per unit of time follows)."""
+        return replace(self, r=float(r), rho=self.per_unit(float(r)), se=se)
 
     def subset(self, keep) -> "ResidualCorrelation":
         keep = np.asarray(keep, dtype=bool)
-        return replace(self, time=None if self.time is None else self.time[keep], group=self.group[keep])
+        out = replace(self, time=None if self.time is None else self.time[keep], group=self.group[keep],
+                      r=None, rho=None, se=None)
+        # (the rows kept may have another lag unit: the correlation moves to it)
+        return out if self.r is None else out.with_rho(self.r_for(out), self.se)
 
 
 def _cs_factor(m: int, rho: float) -> tuple[np.ndarray, float]:

@@ -154,7 +154,7 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
         return _draw_glmm(fit, y, rng)
     e = rng.standard_normal(d.n) * sigma
     if getattr(d, "residual", None) is not None:  # correlated within the groups of a residual correlation
-        e = d.residual.correlate(e, d.residual.rho)
+        e = d.residual.correlate(e, d.residual.r)
     if d.weights is not None:
         with np.errstate(divide="ignore"):
             e = e / np.sqrt(d.weights)

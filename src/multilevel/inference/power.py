@@ -150,7 +150,7 @@ def _parameter_fit(fit, data: pd.DataFrame, coefficient: str, effect):
         rc = base.design.residual
         if rc is not None:  # the fit's residual correlation, not the refit's (with its SD model, if any)
             kw["design"] = replace(kw.get("design", base.design),
-                                   residual=rc.with_rho(fit.design.residual.rho, fit.design.residual.se))
+                                   residual=rc.with_rho(fit.design.residual.r_for(rc), fit.design.residual.se))
     elif base.family.n_extra:  # the fit's dispersion and zero-inflation coefficients, not the refit's
         fam, mine = base.family, fit.family
         if fam.zero_inflated:

@@ -83,7 +83,7 @@ def _residual_parameters(fit) -> np.ndarray | None:
     if getattr(d, "dispersion", None) is not None:  # (per unit of each column's RMS: see col_scale)
         parts.append(np.asarray(d.dispersion.coef, dtype=float) * d.dispersion.col_scale)
     if getattr(d, "residual", None) is not None:
-        parts.append(np.array([d.residual.a_of(d.residual.rho)]))
+        parts.append(np.array([d.residual.a_of(d.residual.r)]))
     return np.concatenate(parts) if parts else None
 
 

@@ -11,7 +11,6 @@ conditional modes with ``use_re=True`` when the group was in the fit).
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -127,7 +126,8 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
         from ..design.data import as_dataframe
 
         new = as_dataframe(newdata)
-        rc = replace(residual_correlation(rc.text, new), rho=rc.rho)
+        fresh = residual_correlation(rc.text, new)
+        rc = fresh.with_rho(rc.r_for(fresh), rc.se)
     eta0 = X @ fit.fixef.to_numpy() + (0.0 if offset is None else offset)
     out = np.empty((len(eta0), nsim))
     factors = _factors(fit)
@@ -144,7 +144,7 @@ def simulate(fit, nsim: int = 1, seed=None, use_re: bool = False, newdata=None) 
         else:
             e = rng.standard_normal(len(eta)) * sigma
             if rc is not None:  # correlated within the groups of the residual correlation
-                e = rc.correlate(e, rc.rho)
+                e = rc.correlate(e, rc.r)
             if weights is not None:
                 with np.errstate(divide="ignore"):
                     e = e / np.sqrt(weights)

@@ -115,8 +115,7 @@ def _one_term_criterion(inner, rc, layout, reml):
         B = np.zeros((nl, pc, k))
         C = np.zeros((pc, pc))
         logdet = 0.0
-        rho = rc.rho_of(x[-1])
-        r = rho ** u if rc.kind == "ar1" else rho   # (the correlation at the lag unit)
+        r = rc.rho_of(x[-1])   # (the correlation at the lag unit)
         prec = None
         for i, (Ap, lev, unique, pieces) in enumerate(pats):
             m = Ap.shape[1]
@@ -138,7 +137,7 @@ def _one_term_criterion(inner, rc, layout, reml):
             else:
                 if prec is None:
                     try:
-                        prec = rc.precisions(rho)
+                        prec = rc.precisions(r)
                     except np.linalg.LinAlgError:
                         return float("inf")
                 W, ld = prec[i]

@@ -242,7 +242,10 @@ class GlsResult(FixedOnly):
         if rc.kind == "us":
             occ = [str(o) for o in rc.occasions]
             return pd.DataFrame(rc.correlation(), index=occ, columns=occ)
-        return {"rho": float(rc.rho)}
+        out = {"rho": float(rc.rho)}
+        if rc.kind == "ar1" and rc.lag_unit != 1.0:  # (the correlation at the lag unit, the one computed with)
+            out.update({"lag_unit": float(rc.lag_unit), "rho_at_lag_unit": float(rc.r)})
+        return out
 
     @property
     def sd_ratios(self) -> pd.Series | None:
@@ -281,7 +284,7 @@ class GlsResult(FixedOnly):
             r = r / self.sigma * (1.0 if w is None else np.sqrt(w))
             rc = self.design.residual
             if type == "normalized" and rc is not None:
-                (r,), _ = (rc.whiten([r]) if rc.kind == "us" else rc.whiten([r], rc.rho))
+                (r,), _ = (rc.whiten([r]) if rc.kind == "us" else rc.whiten([r], rc.r))
         return pd.Series(r, index=self.design.data_index, name="residuals")
 
     def _criterion(self):
@@ -525,6 +528,8 @@ class GlsResult(FixedOnly):
             else:
                 lines.append("      Rho ")
                 lines.append(f"{rc.rho:9.7g} ")
+                if rc.kind == "ar1" and rc.lag_unit != 1.0:
+                    lines.append(f" ({rc.r:.7g} at the lag unit {rc.lag_unit:.7g})")
         dm = d.dispersion
         if dm is not None:
             lines += ["Variance function (residual SD ratios):", f" Formula: {dm.formula}"]

@@ -254,7 +254,8 @@ def save(result, path) -> Path:
             call["kind_weights"] = "values"
         rc = result.design.residual
         if rc is not None:  # the correlation model and its estimate
-            call["residual"] = {"spec": rc.text, "rho": float(rc.rho), "se": None if rc.se is None else float(rc.se)}
+            call["residual"] = {"spec": rc.text, "rho": float(rc.rho), "r": float(rc.r),
+                                 "se": None if rc.se is None else float(rc.se)}
         _weights_offset(result, frame, call)
         manifest = {"kind": "lmer", "call": call,
                     "optimizer": _opt_record(result.optinfo, result._theta_internal),
@@ -420,9 +421,13 @@ def load(path):
                 from ..lmm.correlation import whitened_design
 
                 saved = call["residual"]
-                rc = residual_correlation(saved["spec"], data, design).with_rho(saved["rho"], saved["se"])
+                rc = residual_correlation(saved["spec"], data, design)
+                # (the correlation at the lag unit; a file without it holds rho per unit of time)
+                r = saved["r"] if saved.get("r") is not None else \
+                    float(np.sign(saved["rho"]) * abs(saved["rho"]) ** rc.lag_unit)
+                rc = rc.with_rho(r, saved["se"])
                 user_design = design
-                design, logdet = whitened_design(design, rc, rc.rho)
+                design, logdet = whitened_design(design, rc, rc.r)
             fit = fit_design(design, reml=call["reml"], optimizer=opt.optimizer, data_name=manifest.get("data_name"),
                              _restore=(opt, internal))
             if dm is not None:

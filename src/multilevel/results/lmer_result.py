@@ -205,12 +205,16 @@ class LmerResult(AfterFit):
         rc = self.design.residual
         if rc is None:
             return None
-        a = rc.a_of(rc.rho)
+        a = rc.a_of(rc.r)
         se = np.nan if rc.se is None else rc.se
-        lo, hi = (rc.rho_of(a - 1.959964 * se), rc.rho_of(a + 1.959964 * se)) if np.isfinite(se) else (np.nan,) * 2
+        lo, hi = ((rc.per_unit(rc.rho_of(a - 1.959964 * se)), rc.per_unit(rc.rho_of(a + 1.959964 * se)))
+                  if np.isfinite(se) else (np.nan,) * 2)
         if not rc._integer_lags:  # (at fractional lags the correlation is >= 0, as corCAR1's)
             lo = max(lo, 0.0)
-        return pd.Series({"rho": rc.rho, "lower": lo, "upper": hi}, name=rc.text)
+        out = {"rho": rc.rho, "lower": lo, "upper": hi}
+        if rc.kind == "ar1" and rc.lag_unit != 1.0:  # (the correlation at the lag unit: the one computed with)
+            out.update({"lag_unit": rc.lag_unit, "rho_at_lag_unit": rc.r})
+        return pd.Series(out, name=rc.text)
 
     @property
     def dispersion(self) -> pd.DataFrame | None:
@@ -489,7 +493,7 @@ class LmerResult(AfterFit):
                 r = r * np.sqrt(self.design.weights)
             rc = self.design.residual
             if rc is not None:
-                (r,), _ = rc.whiten([r], rc.rho)
+                (r,), _ = rc.whiten([r], rc.r)
         elif type == "conditional":
             r = y - self.fitted.to_numpy()
         elif type == "marginal":
