@@ -99,3 +99,14 @@ def test_shifted_slope_keeps_its_precision():
     again, _ = _fit(SLOPES, data.assign(x=data.x.round(3)), family="binomial")
     assert fit.loglik == pytest.approx(again.loglik, rel=1e-8)
     assert abs(fit.fixef.iloc[1] - again.fixef.iloc[1]) < 1e-3 * again.se.iloc[1]
+
+
+def test_a_factor_response_with_an_unused_first_category():
+    """Its first category that occurs is the failure, as R's droplevels gives it: an unused first
+    category had made every row a success ("the response is constant")."""
+    cb = ml.datasets.load("cbpp")
+    d = cb.assign(sick=pd.Categorical(np.where(cb["incidence"] > 0, "yes", "no"), categories=["never", "no", "yes"]))
+    a = ml.glmer("sick ~ period + (1 | herd)", d, family="binomial")
+    b = ml.glmer("sick ~ period + (1 | herd)", d.assign(sick=d["sick"].cat.remove_unused_categories()),
+                 family="binomial")
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-10)

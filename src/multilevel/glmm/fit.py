@@ -54,8 +54,10 @@ def _response(parsed, data, weights, fam):
         if col in data.columns and fam.name == "binomial" and not pd.api.types.is_numeric_dtype(data[col]) \
                 or col in data.columns and pd.api.types.is_bool_dtype(data[col]):
             s = data[col]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                first = s.cat.categories[0]
+            if isinstance(s.dtype, pd.CategoricalDtype):  # (its first category that occurs, as R's droplevels)
+                codes = s.cat.codes.to_numpy()
+                present = codes[codes >= 0]
+                first = s.cat.categories[int(present.min())] if present.size else s.cat.categories[0]
             else:
                 first = sorted(s.dropna().unique())[0]
             y = np.where(s.isna(), np.nan, (s != first).astype(float))
