@@ -248,7 +248,8 @@ def check_occasions(bar, data, Z) -> None:
         key = col.to_numpy(dtype=float)
         values = np.unique(key)
     else:
-        raise ValueError(f"{what} needs the occasions in order, but {v} has no order ({col.dtype}): make it "
+        kind = "labels" if col.dtype == object else col.dtype
+        raise ValueError(f"{what} needs the occasions in order, but {v} has no order ({kind}): make it "
                          f"numeric or an ordered categorical (pd.Categorical(..., categories=[...in time order], "
                          "ordered=True))")
     if values is not None:
