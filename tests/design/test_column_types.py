@@ -91,3 +91,15 @@ def test_unused_categories_are_dropped_as_r_model_frames_do():
     d = ml.lmer("score ~ Machine + (1 + Machine | Worker)",
                 gone.dropna().assign(Machine=lambda x: x["Machine"].cat.remove_unused_categories()))
     assert c.aic == pytest.approx(d.aic, rel=1e-10) and list(c.fixef.index) == ["(Intercept)", "MachineC"]
+
+
+def test_pyarrow_dictionary_labels_are_a_factor():
+    """A categorical read from Parquet with the pyarrow backend (a dictionary of strings) is coded
+    as labels: formulaic had tried to read 'Male' as a number."""
+    pa = pytest.importorskip("pyarrow")
+    o = ml.datasets.load("orthodont")
+    arr = pa.array(o["Sex"].astype(str).tolist()).dictionary_encode()
+    moved = o.assign(Sex=pd.Series(pd.arrays.ArrowExtensionArray(arr), index=o.index))
+    a = ml.lmer("distance ~ age * Sex + (1 | Subject)", o)
+    b = ml.lmer("distance ~ age * Sex + (1 | Subject)", moved)
+    assert b.loglik == pytest.approx(a.loglik, rel=1e-10) and list(b.fixef.index) == list(a.fixef.index)

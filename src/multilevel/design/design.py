@@ -222,7 +222,7 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
         col = sub[c]
         dtype = col.dtype
         if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
-                                                 and pd.api.types.is_string_dtype(dtype)):
+                                                 and (pd.api.types.is_string_dtype(dtype) or _arrow_labels(dtype))):
             fix[c] = col.astype(object).where(col.notna(), np.nan)
         elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0 and not dtype.ordered:
             present = pd.unique(col.cat.codes.to_numpy())
@@ -234,6 +234,18 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
     for c, v in fix.items():
         sub[c] = v
     return sub
+
+
+def _arrow_labels(dtype) -> bool:
+    """A pyarrow dictionary of strings (what ``read_parquet`` gives a categorical with the pyarrow
+    backend): labels, which formulaic would read as numbers."""
+    try:
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        return pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
+    except (ImportError, AttributeError):
+        return False
 
 
 def _formulaic(formula: str, data: pd.DataFrame, what: str):
