@@ -221,8 +221,11 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
             continue
         col = sub[c]
         dtype = col.dtype
-        if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
-                                                 and (pd.api.types.is_string_dtype(dtype) or _arrow_labels(dtype))):
+        if isinstance(dtype, pd.ArrowDtype) and _arrow_labels(dtype):  # (its dictionary's order kept)
+            cat = col.astype("category")
+            fix[c] = cat.cat.remove_unused_categories()
+        elif isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
+                                                   and pd.api.types.is_string_dtype(dtype)):
             fix[c] = col.astype(object).where(col.notna(), np.nan)
         elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0 and not dtype.ordered:
             present = pd.unique(col.cat.codes.to_numpy())
@@ -238,7 +241,8 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
 
 def _arrow_labels(dtype) -> bool:
     """A pyarrow dictionary of strings (what ``read_parquet`` gives a categorical with the pyarrow
-    backend): labels, which formulaic would read as numbers."""
+    backend): a factor whose levels are the dictionary's, in its order (formulaic would read
+    its labels as numbers)."""
     try:
         import pyarrow as pa
 
