@@ -59,13 +59,18 @@ def joint_search(f, x0, lower, optimizer: str, what: str):
     [1.0, -2.0]
     """
     method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
-    opt = minimize_theta(f, x0, lower, optimizer=method)
-    again = minimize_theta(f, opt.xopt, lower, optimizer=method)  # a fresh trust region from there
+    return _second_run(f, minimize_theta(f, x0, lower, optimizer=method), lower, method, what)
+
+
+def _second_run(f, opt, lower, method: str, what: str):
+    """BOBYQA again from where ``opt`` stopped, with a fresh trust region (the better of the two
+    kept), and a warning where the search stopped early."""
+    again = minimize_theta(f, opt.xopt, lower, optimizer=method)
     if again.fopt < opt.fopt:
         opt = again
     if not opt.converged:
         warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and {what} "
-                      "may not be at the optimum", stacklevel=6)
+                      "may not be at the optimum", stacklevel=7)
     return opt
 
 
@@ -123,19 +128,14 @@ def joint_search_newton(f, x0, lower, optimizer: str, what: str, max_newton: int
         if decrease < 1e-6 or not fn <= fx:
             done = decrease < 1e-6
             break
-    if done:
+    if fx < opt.fopt or done:
         opt = replace(opt, xopt=x, fopt=fx, feval=opt.feval + evals)
-    else:
-        if fx < opt.fopt:
-            opt = replace(opt, xopt=x, fopt=fx, feval=opt.feval + evals)
-        H = None
-        again = minimize_theta(f, opt.xopt, lower, optimizer=method)  # a fresh trust region from there
-        if again.fopt < opt.fopt:
-            opt = again
-    if not opt.converged:
-        warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and {what} "
-                      "may not be at the optimum", stacklevel=6)
-    return opt, H
+    if done:
+        if not opt.converged:
+            warnings.warn(f"optimizer stopped early ({opt.result}) after {opt.feval} evaluations; theta and "
+                          f"{what} may not be at the optimum", stacklevel=6)
+        return opt, H
+    return _second_run(f, opt, lower, method, what), None
 
 
 def covariance_of_hessian(H, free) -> np.ndarray | None:
