@@ -166,3 +166,7 @@ def test_a_multiindex_and_a_datetime_index_are_kept(tmp_path):
     f = ml.lmer("distance ~ age + (1 | Subject)", o)
     f.save(tmp_path / "d.zip")
     assert ml.load(tmp_path / "d.zip").residuals().index.equals(f.residuals().index)
+    o.index = pd.period_range("2020-01", periods=len(o), freq="M")
+    f = ml.lmer("distance ~ age + (1 | Subject)", o)
+    f.save(tmp_path / "p.zip")
+    assert ml.load(tmp_path / "p.zip").residuals().index.equals(f.residuals().index)

@@ -63,6 +63,8 @@ def _column_schema(s: pd.Series) -> dict:
         return {"dtype": "datetime", "tz": None if tz is None else str(tz)}
     if pd.api.types.is_timedelta64_dtype(s.dtype):
         return {"dtype": "timedelta"}
+    if isinstance(s.dtype, pd.PeriodDtype):
+        return {"dtype": "period", "freq": str(s.dtype)}   # ("period[M]")
     if pd.api.types.is_integer_dtype(s.dtype):
         return {"dtype": "int64" if not s.isna().any() else "Int64"}
     if pd.api.types.is_numeric_dtype(s.dtype):
@@ -90,6 +92,8 @@ def _restore_column(s: pd.Series, schema: dict) -> pd.Series:
         return out.dt.tz_convert(schema["tz"]) if schema.get("tz") is not None else out
     if kind == "timedelta":
         return pd.to_timedelta(s)
+    if kind == "period":
+        return s.astype(str).astype(schema["freq"]) if str(schema["freq"]).startswith("period[") else s
     if kind in ("int64", "Int64"):
         return s.astype(kind)
     if kind == "float64":
