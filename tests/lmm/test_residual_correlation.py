@@ -337,3 +337,67 @@ def test_residual_ar1_in_tiny_or_huge_time_units(unit):
     iv = b.residual_correlation
     assert iv["rho_at_lag_unit"] == pytest.approx(a.design.residual.r, rel=1e-5)
     assert "at its lag unit" in b.summary()
+
+
+def _negative_ar1(seed=5, groups=60, m=8, rho=-0.6):
+    rng = np.random.default_rng(seed)
+    i = np.arange(m)
+    L = np.linalg.cholesky(rho ** np.abs(i[:, None] - i[None, :]))
+    rows = [(g, t, 1 + 0.3 * t + u + e[t]) for g in range(groups)
+            for u, e in [(rng.normal(), L @ rng.normal(size=m))] for t in range(m)]
+    return pd.DataFrame(rows, columns=["g", "t", "y"])
+
+
+def test_simulating_new_rows_at_another_lag_unit_keeps_a_negative_correlations_powers():
+    """The fitted r (-0.57 at one step) on new rows two steps apart is r^2 > 0: its sign had been
+    kept, and simulate refused a negative correlation at 'fractional lags'."""
+    d = _negative_ar1()
+    fit = ml.lmer("y ~ t + (1 | g)", d, residual="ar1(t | g)")
+    assert fit.design.residual.r < -0.4
+    new = d[d["t"] % 2 == 0]
+    sims = fit.simulate(1, seed=1, newdata=new)
+    assert np.all(np.isfinite(np.asarray(sims, dtype=float)))
+    from multilevel.design.correlation import residual_correlation
+
+    other = residual_correlation("ar1(t | g)", new)
+    assert other.lag_unit == 2.0
+    assert fit.design.residual.r_for(other) == pytest.approx(fit.design.residual.r ** 2)
+
+
+def test_patterns_of_times_do_not_depend_on_another_groups_origin():
+    """Patterns are told apart relative to the widest span within a group: shifting one subject's
+    times by 1e11 had merged the patterns with a gap at day 3 and at day 4."""
+    s = ml.datasets.load("sleepstudy")
+    subjects = s["Subject"].cat.categories
+    early = s["Subject"].isin(subjects[:9])
+    d = s[(early & (s["Days"] != 3)) | (~early & (s["Days"] != 4))].copy()
+    d["t"] = d["Days"].astype(float)
+    a = ml.lmer("Reaction ~ Days + (1 | Subject)", d, reml=False, residual="ar1(t | Subject)")
+    last = d["Subject"] == subjects[-1]
+    b = ml.lmer("Reaction ~ Days + (1 | Subject)", d.assign(t=np.where(last, d["t"] + 1e11, d["t"])),
+                reml=False, residual="ar1(t | Subject)")
+    assert len(b.design.residual.patterns) == len(a.design.residual.patterns) == 2
+    assert b.loglik == pytest.approx(a.loglik, rel=1e-9)
+
+
+def test_whole_times_with_rounding_noise_and_a_negative_correlation():
+    """Times within 1e-7 of whole numbers take whole steps: a negative r to a non-integer power
+    had given NaN (lmer failed, gls's normalized residuals were all NaN)."""
+    d = _negative_ar1()
+    noisy = d.assign(t=d["t"] + np.random.default_rng(3).uniform(-1e-9, 1e-9, len(d)))
+    a = ml.lmer("y ~ t + (1 | g)", d, residual="ar1(t | g)")
+    b = ml.lmer("y ~ t + (1 | g)", noisy, residual="ar1(t | g)")
+    assert b.design.residual.r == pytest.approx(a.design.residual.r, rel=1e-5)
+    g = ml.gls("y ~ t", noisy, residual="ar1(t | g)")
+    assert np.all(np.isfinite(g.residuals(type="normalized")))
+
+
+def test_the_bootstrap_of_a_correlation_in_tiny_time_units():
+    """The bootstrap collects the correlation at the lag unit (named so), not rho per unit of time,
+    which is 0 in a float for days in millionths (its interval had been [0, 0])."""
+    s = ml.datasets.load("sleepstudy").assign(t=lambda d: d["Days"] * 1e-6)
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", s, residual="ar1(t | Subject)")
+    boot = ml.bootstrap(fit, nsim=3, seed=1)
+    names = [n for n in boot.draws.columns if n.startswith("rho_ar1|residual")]
+    assert names == ["rho_ar1|residual|lag 1e-06"]
+    assert float(boot.draws[names[0]].mean()) > 0.3

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 __all__ = ["ResidualCorrelation", "residual_correlation"]
@@ -117,22 +118,25 @@ class ResidualCorrelation:
 
     @cached_property
     def _time_scale(self) -> float:
-        """The times' spread (1 where they do not vary): patterns of times are told apart to 9
-        digits of it, whatever the times' units (an absolute 1e-9 merged lags of 1e-10)."""
+        """The widest span of times within a group (1 where none varies): patterns of times are told
+        apart to 9 digits of it, whatever the times' units or origin (an absolute 1e-9 merged lags
+        of 1e-10)."""
         if self.time is None or not self.time.size:
             return 1.0
-        spread = float(np.ptp(self.time))
+        # (the widest span within a group: offsets between groups do not change a pattern)
+        lo = pd.Series(self.time).groupby(self.group).min().to_numpy()
+        hi = pd.Series(self.time).groupby(self.group).max().to_numpy()
+        spread = float(np.max(hi - lo)) if lo.size else 0.0
         return spread if spread > 0 and np.isfinite(spread) else 1.0
 
     def canonical(self, rho: float) -> float:
-        """A correlation as reported: where every within-group gap of an AR(1)'s times is even
-        (its lag unit is even), only rho^2 enters the model and its sign is not identified; the
-        positive one is given.
+        """A correlation at the lag unit as reported: at fractional lags (nlme's corCAR1) only its
+        size enters the model and its sign is not identified; the positive one is given.
 
         Examples
         --------
         >>> import numpy as np
-        >>> rc = ResidualCorrelation("ar1", "ar1(t | g)", "t", "g", time=np.array([0.0, 2.0, 4.0]),
+        >>> rc = ResidualCorrelation("ar1", "ar1(t | g)", "t", "g", time=np.array([0.0, 0.5, 1.2]),
         ...                          group=np.zeros(3, dtype=int))
         >>> rc.canonical(-0.3)
         0.3
@@ -183,12 +187,22 @@ class ResidualCorrelation:
 
     @cached_property
     def _signed(self) -> bool:
-        """Whether the correlation may be negative: an AR(1) over whole lags whose unit is odd
-        (with an even unit every lag is even and rho's sign is not identified; at fractional
-        lags a negative rho has no power)."""
+        """Whether the correlation at the lag unit may be negative: an AR(1) over whole steps of its
+        lag unit (whatever the unit: ages in years step by 2, in days by 730.5; at fractional lags
+        a negative correlation has no power, as corCAR1's). nlme's corAR1 over times that step by
+        an even number has ``Phi^2`` there and cannot be negative: this model can."""
         if self.kind != "ar1":
             return True
-        return self._integer_lags and int(round(self.lag_unit)) % 2 == 1
+        return bool(self._whole_steps)
+
+    @cached_property
+    def _whole_steps(self) -> bool:
+        """Whether every lag is a whole number of lag units (regular times, in any units: ages 8 to
+        14 in years, in days or in years / 365.25), within 1e-6 of a unit."""
+        if self.kind != "ar1":
+            return True
+        u = self.lag_unit
+        return all(np.allclose(t / u, np.round(t / u), rtol=0.0, atol=1e-6) for _, t in self.patterns)
 
     def _r_of_a(self, a: float) -> float:
         """The correlation at the lag unit of the unconstrained parameter ``a``."""
@@ -216,9 +230,18 @@ class ResidualCorrelation:
 
     def r_for(self, other: "ResidualCorrelation") -> float:
         """This model's correlation at ``other``'s lag unit (new rows may have another unit)."""
-        if self.kind != "ar1" or other.lag_unit == self.lag_unit:
+        if self.kind != "ar1" or other.lag_unit == self.lag_unit or self.r is None:
             return self.r
-        return float(np.sign(self.r) * np.abs(self.r) ** (other.lag_unit / self.lag_unit))
+        k = other.lag_unit / self.lag_unit
+        if self.r >= 0:
+            return float(self.r ** k)
+        # a negative correlation: the new unit must be a whole number of fitted steps, k, where the
+        # correlation is r^k
+        if not (np.isclose(k, np.round(k), rtol=0.0, atol=1e-6) and other._whole_steps):
+            raise ValueError(f"the fitted residual correlation is negative, which has no value at lags of "
+                             f"{other.time_name} that are not whole numbers of its fitted lag unit "
+                             f"({self.lag_unit:.6g}); give times on those steps")
+        return float(self.r ** int(np.round(k)))
 
     def per_unit(self, r: float) -> float:
         """An AR(1)'s correlation per unit of time of ``r``, its correlation at the lag unit (0 where
@@ -234,6 +257,8 @@ class ResidualCorrelation:
         u = self.lag_unit
         if u == 1.0 or self.kind != "ar1" or r is None:
             return r
+        if r < 0 and not (np.isclose(u, np.round(u)) and int(np.round(u)) % 2 == 1):
+            return float("nan")  # (a negative correlation over an even or fractional unit has no root per unit)
         with np.errstate(under="ignore"):
             return float(np.sign(r) * np.abs(r) ** (1.0 / u))
 
@@ -258,7 +283,9 @@ class ResidualCorrelation:
     def _steps(self) -> list:
         """Per pattern, its times in lag units (an AR(1)'s correlation is ``r^|step_i - step_j|``)."""
         u = self.lag_unit
-        return [t / u if u != 1.0 else t for _, t in self.patterns]
+        steps = [t / u if u != 1.0 else t for _, t in self.patterns]
+        # (whole steps, rounded, so a negative r takes integer powers)
+        return [np.round(s) for s in steps] if self._whole_steps else steps
 
     def matrices(self, r: float) -> list[np.ndarray]:
         """The correlation matrix of each pattern at ``r`` (the correlation at the lag unit).

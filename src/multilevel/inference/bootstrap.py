@@ -100,7 +100,7 @@ def _parameter_values(fit) -> np.ndarray:
         vals.append(fit.sigma)
     d = fit.design
     if getattr(d, "residual", None) is not None:
-        vals.append(d.residual.rho)
+        vals.append(d.residual.r)  # (at the lag unit: parameter_names says which)
     if getattr(d, "dispersion", None) is not None:
         vals.extend(np.asarray(d.dispersion.coef, dtype=float))
     vals.extend(fit.fixef.to_numpy())

@@ -74,7 +74,9 @@ def _variance_names(design, sigma: bool = True) -> list[str]:
     if sigma:
         out.append("sigma")
     if getattr(design, "residual", None) is not None:  # the residual correlation
-        out.append(f"rho_{design.residual.kind}|residual")
+        rc = design.residual  # (an AR(1)'s correlation per unit of time, or at its lag unit where that is not 1)
+        unit = getattr(rc, "lag_unit", 1.0)
+        out.append(f"rho_{rc.kind}|residual" if unit == 1.0 else f"rho_{rc.kind}|residual|lag {unit:.6g}")
     if getattr(design, "dispersion", None) is not None:  # the residual SD model's log SD ratios
         out.extend(f"delta_{n}" for n in design.dispersion.names)
     return out

@@ -452,9 +452,12 @@ def lmer_summary(fit, ddf: str | None = "satterthwaite") -> str:
     rc = getattr(fit.design, "residual", None)
     if rc is not None:  # as nlme's "Correlation Structure"
         iv = fit.residual_correlation
-        line = f"Residual correlation {rc.text}: rho = {rc.rho:.4g} (95% CI {iv['lower']:.3g} to {iv['upper']:.3g})"
-        if rc.kind == "ar1" and rc.lag_unit != 1.0:  # (per unit of time; at the lag unit too, where it is read)
-            line += f"; {rc.r:.4g} at its lag unit of {rc.lag_unit:.4g}"
+        if rc.kind == "ar1" and rc.lag_unit != 1.0:  # (at the lag unit, where it is read; per unit of time too)
+            line = (f"Residual correlation {rc.text}: {rc.r:.4g} at its lag unit of {rc.lag_unit:.4g} (95% CI "
+                    f"{iv['lower_at_lag_unit']:.3g} to {iv['upper_at_lag_unit']:.3g}); rho per unit of time "
+                    f"{rc.rho:.4g}")
+        else:
+            line = f"Residual correlation {rc.text}: rho = {rc.rho:.4g} (95% CI {iv['lower']:.3g} to {iv['upper']:.3g})"
         out.append(line)
     dm = getattr(fit.design, "dispersion", None)
     if dm is not None:  # the residual SD model, as glmmTMB's "Dispersion model" (with the SD ratios)
