@@ -195,7 +195,10 @@ def _remember_fixed(parsed, sub: pd.DataFrame, used, spec, X) -> None:
     if again is None or again.shape != X.shape or not np.array_equal(again, X):
         return
     if len(_FIXED_SPECS) >= _FIXED_SPECS_MAX:
-        _FIXED_SPECS.pop(next(iter(_FIXED_SPECS)))
+        try:  # (the oldest out; another thread may be at the same)
+            _FIXED_SPECS.pop(next(iter(_FIXED_SPECS)), None)
+        except (RuntimeError, StopIteration):
+            pass
     _FIXED_SPECS[key] = spec
 
 
