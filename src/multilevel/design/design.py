@@ -162,10 +162,14 @@ def _column_key(s: pd.Series) -> tuple:
 
 
 def _fixed_key(parsed, sub: pd.DataFrame, used) -> tuple | None:
+    """The cache key of a fixed part: its formula and the codings of the columns it names (not the
+    grouping factors', whose many levels would only make the key costly)."""
     if parsed.response not in sub.columns:
         return None
+    named = set(identifiers(parsed.fixed_formula))
     try:
-        return (parsed.fixed_formula,) + tuple((c, _column_key(sub[c])) for c in used if c in sub.columns)
+        return (parsed.fixed_formula,) + tuple((c, _column_key(sub[c])) for c in used
+                                               if c in sub.columns and c in named)
     except (TypeError, ValueError):
         return None
 
