@@ -22,9 +22,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 source(file.path("tests", "reference", "reference_helpers.R"))
-o <- read_bundled("orthodont", file.path("src", "multilevel", "datasets", "data"))
-o$visit <- as.integer((o$age - 8) / 2 + 1)
-o$visitf <- factor(o$visit)
+o <- orthodont_visits(file.path("src", "multilevel", "datasets", "data"))
 
 table_of <- function(x) {
   d <- as.data.frame(summary(x))

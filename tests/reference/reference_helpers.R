@@ -9,6 +9,15 @@
 # capture(expr): the value of expr with the messages, warnings and error it
 #   raised, as text.
 # ci_json(ci): a confint() matrix as {rownames, colnames, lower, upper}.
+# orthodont_visits(data_dir): nlme's Orthodont with the visit number (1 to 4)
+#   and its factor visitf, as the gls references use them.
+
+orthodont_visits <- function(data_dir) {
+  o <- read_bundled("orthodont", data_dir)
+  o$visit <- as.integer((o$age - 8) / 2 + 1)
+  o$visitf <- factor(o$visit)
+  o
+}
 
 read_bundled <- function(name, data_dir) {
   csv_path <- file.path(data_dir, paste0(name, ".csv"))
