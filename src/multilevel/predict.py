@@ -433,21 +433,14 @@ def _working_covariances(fit, conditional: bool) -> tuple[list, list, list | Non
     """Per term ``(B, Sigma_int, C_int)`` with the prior covariance ``B Sigma_int B'`` and the
     conditional ones ``B C_int B'`` (None unless ``conditional``): the fit's standardised bases
     and internal factors where it has them (lmer fits, and glmer fits' priors), else ``B = I``."""
-    terms = fit.design.terms
-    user = _prior_covariances(fit)
-    st = getattr(fit, "_std", None)
-    cond_int = getattr(fit, "_condcov_internal", None) if conditional else None
-    if st is None or len(getattr(st, "B", ())) != len(terms) or (conditional and cond_int is None):
-        eye = [np.eye(t.k) for t in terms]
-        return eye, user, (list(fit._condcov) if conditional else None)
-    from .inference.variance import _internal_factors
+    from .inference.variance import working_factors
 
-    priors = []
-    for B, T, S in zip(st.B, _internal_factors(fit), user):
-        BT = B @ T
-        den = float(np.trace(BT @ BT.T))
-        priors.append((float(np.trace(S)) / den if den > 0 else 0.0) * (T @ T.T))
-    return list(st.B), priors, cond_int
+    terms = fit.design.terms
+    working = working_factors(fit)
+    cond_int = getattr(fit, "_condcov_internal", None) if conditional else None
+    if working is None or (conditional and cond_int is None):
+        return [np.eye(t.k) for t in terms], _prior_covariances(fit), (list(fit._condcov) if conditional else None)
+    return [B for B, _ in working], [F @ F.T for _, F in working], cond_int
 
 
 def _prior_covariances(fit) -> list[np.ndarray]:

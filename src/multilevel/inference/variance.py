@@ -30,33 +30,51 @@ def _term_variances(fit) -> list[float]:
     term's variance for a random intercept."""
     out = []
     moments = getattr(fit.design, "z_moments", ())   # (data in parts: the mean of z z')
-    st = getattr(fit, "_std", None)
-    internal = None
-    if st is not None and len(getattr(st, "B", ())) == len(fit.design.terms):
-        internal = _internal_factors(fit)
+    factors = getattr(fit.design, "z_factors", ())
+    working = working_factors(fit)
     for i, t in enumerate(fit.design.terms):
-        S = fit._term_cov(i)
-        factors = getattr(fit.design, "z_factors", ())
-        if moments and internal is not None and len(factors) == len(fit.design.terms):
-            # data in parts: mean z' Sigma z = c |R_c (C B) T|^2 / n, the centred columns' factor
-            BT = st.B[i] @ internal[i]
-            c = float(np.trace(S) / np.trace(BT @ BT.T)) if np.trace(BT @ BT.T) > 0 else 0.0
+        # z' Sigma z = |z' B F|^2 in the standardised basis B (Sigma = B F F'B'): in the user's
+        # (Days + 1e9) the quadratic form cancels its digits
+        if working is not None and moments and len(factors) == len(fit.design.terms):
+            B, F = working[i]   # (data in parts: the centred columns' factor R_c and its centre C)
             R_c, C = factors[i]
-            W = R_c @ (C @ st.B[i]) @ internal[i]
-            out.append(c * float(np.sum(W * W)) / fit.nobs)
-            continue
-        if moments:
-            out.append(float(np.sum(S * moments[i])))
-            continue
-        if internal is not None:
-            # z' Sigma z = c |z' B T|^2 with Sigma = c (B T)(B T)' in the standardised basis B and
-            # internal factor T: in the user's (Days + 1e9) the quadratic form cancels its digits
-            BT = st.B[i] @ internal[i]
-            c = float(np.trace(S) / np.trace(BT @ BT.T)) if np.trace(BT @ BT.T) > 0 else 0.0
-            W = (t.Z @ st.B[i]) @ internal[i]
-            out.append(c * float(np.mean(np.einsum("ij,ij->i", W, W))))
-            continue
-        out.append(float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z))))
+            W = R_c @ (C @ B) @ F
+            out.append(float(np.sum(W * W)) / fit.nobs)
+        elif moments:
+            out.append(float(np.sum(fit._term_cov(i) * moments[i])))
+        elif working is not None:
+            B, F = working[i]
+            W = (t.Z @ B) @ F
+            out.append(float(np.mean(np.einsum("ij,ij->i", W, W))))
+        else:
+            S = fit._term_cov(i)
+            out.append(float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z))))
+    return out
+
+
+def working_factors(fit) -> list | None:
+    """Per term ``(B, F)`` with its covariance ``B F F' B'``: ``B`` the fit's standardised basis and
+    ``F`` the internal factor times the covariance's scale (sigma for an lmer fit); None where the
+    fit keeps no standardisation. Quadratic forms ``z' Sigma z`` formed as ``|z' B F|^2`` keep
+    their digits where a covariate is far from zero.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> (B, F), = working_factors(fit)
+    >>> bool(np.allclose(B @ F @ F.T @ B.T, fit._term_cov(0)))
+    True
+    """
+    st = getattr(fit, "_std", None)
+    if st is None or len(getattr(st, "B", ())) != len(fit.design.terms):
+        return None
+    out = []
+    for i, (B, T) in enumerate(zip(st.B, _internal_factors(fit))):
+        BT = B @ T
+        den = float(np.trace(BT @ BT.T))
+        scale = float(np.trace(fit._term_cov(i))) / den if den > 0 else 0.0
+        out.append((B, np.sqrt(scale) * T))
     return out
 
 
