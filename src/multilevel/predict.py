@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .arguments import as_bool, as_probability, short_repr
-from .design.data import as_dataframe, as_vector, check_columns
+from .design.data import as_dataframe, as_vector, check_columns, plain_label
 from .design.design import check_column_types, formula_offset
 from .design.spec_matrix import spec_matrix
 
@@ -89,12 +89,11 @@ def _new_frame(newdata) -> pd.DataFrame:
     ['a', nan]
     """
     new = as_dataframe(newdata)
-    strings = [c for c in new.columns if isinstance(new[c].dtype, pd.StringDtype)
-               or (isinstance(new[c].dtype, pd.ArrowDtype) and pd.api.types.is_string_dtype(new[c].dtype))]
-    if strings:
+    fix = {c: v for c in new.columns if (v := plain_label(new[c])) is not None}
+    if fix:
         new = new.copy()
-        for c in strings:
-            new[c] = new[c].astype(object).where(new[c].notna(), np.nan)
+        for c, v in fix.items():
+            new[c] = v
     return new
 
 

@@ -65,6 +65,38 @@ def as_dataframe(data) -> pd.DataFrame:
     return frame
 
 
+def plain_label(col: pd.Series) -> pd.Series | None:
+    """``col`` as formulaic codes labels, or None where it already is a plain column: pandas'
+    string columns (``string``, ``string[pyarrow]``, Dask's default) as plain strings, missing
+    values NaN (formulaic reads a StringDtype column of digits as numbers, and fails on other
+    labels); a pyarrow dictionary of strings (a categorical read from Parquet with the pyarrow
+    backend) as a categorical of the dictionary's levels in its order.
+
+    Examples
+    --------
+    >>> plain_label(pd.Series(pd.array(["10", None], dtype="string"))).tolist()
+    ['10', nan]
+    >>> plain_label(pd.Series([1.0, 2.0])) is None
+    True
+    """
+    dtype = col.dtype
+    if isinstance(dtype, pd.ArrowDtype) and _arrow_dictionary_of_strings(dtype):
+        return col.astype("category")
+    if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype) and pd.api.types.is_string_dtype(dtype)):
+        return col.astype(object).where(col.notna(), np.nan)
+    return None
+
+
+def _arrow_dictionary_of_strings(dtype) -> bool:
+    try:
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        return pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
+    except (ImportError, AttributeError):
+        return False
+
+
 def column_array(data: pd.DataFrame, name) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """The values of one column (a numpy array or a pandas extension array such as
     a Categorical), without building a Series: ``data[name]`` costs some 25 us a

@@ -11,7 +11,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 
 from ..formula import FormulaError, ParsedFormula, parse_formula
-from .data import as_dataframe, as_vector, check_columns, column_array, complete_rows, identifiers
+from .data import as_dataframe, as_vector, check_columns, column_array, complete_rows, identifiers, plain_label
 from .fixed import FixedDesign, build_fixed
 from .names import lme4_names
 from .random import RandomTerm, group_codes
@@ -207,9 +207,8 @@ def _remember_fixed(parsed, sub: pd.DataFrame, used, spec, X) -> None:
 
 
 def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
-    """``sub`` with the used columns as formulaic codes them alike: pandas' string columns
-    (``string``, ``string[pyarrow]``) as plain strings (formulaic reads a StringDtype column of
-    digits as numbers, and fails on other labels), and an unordered categorical column's unused
+    """``sub`` with the used columns as formulaic codes them alike: labels as
+    :func:`~multilevel.design.data.plain_label` gives them, and an unordered categorical column's unused
     categories dropped (as R's model frames drop unused levels: an unused reference level, or a
     category no row has, would otherwise add a column of zeros to a random-effects term); an
     ordered one keeps them (an occasion no row has keeps its place in an AR(1)).
@@ -226,15 +225,12 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
     for c in used:
         if c not in sub.columns:
             continue
-        col = sub[c]
+        label = plain_label(sub[c])
+        if label is not None:
+            fix[c] = label
+        col = sub[c] if label is None else label
         dtype = col.dtype
-        if isinstance(dtype, pd.ArrowDtype) and _arrow_labels(dtype):  # (its dictionary's order kept)
-            cat = col.astype("category")
-            fix[c] = cat.cat.remove_unused_categories()
-        elif isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype)
-                                                   and pd.api.types.is_string_dtype(dtype)):
-            fix[c] = col.astype(object).where(col.notna(), np.nan)
-        elif isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0 and not dtype.ordered:
+        if isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0 and not dtype.ordered:
             present = pd.unique(col.cat.codes.to_numpy())
             if np.count_nonzero(present >= 0) < len(dtype.categories):
                 fix[c] = col.cat.remove_unused_categories()
@@ -244,19 +240,6 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
     for c, v in fix.items():
         sub[c] = v
     return sub
-
-
-def _arrow_labels(dtype) -> bool:
-    """A pyarrow dictionary of strings (what ``read_parquet`` gives a categorical with the pyarrow
-    backend): a factor whose levels are the dictionary's, in its order (formulaic would read
-    its labels as numbers)."""
-    try:
-        import pyarrow as pa
-
-        t = dtype.pyarrow_dtype
-        return pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
-    except (ImportError, AttributeError):
-        return False
 
 
 def _formulaic(formula: str, data: pd.DataFrame, what: str):
