@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["Standardization", "identity_standardization", "orthogonal_basis", "standardize", "working_pair",
+__all__ = ["Standardization", "column_scales", "identity_standardization", "orthogonal_basis", "standardize",
+           "working_pair",
            "triangular_factor"]
 
 # a column whose variation left after removing the earlier columns is below this
@@ -315,10 +316,7 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
             Zi, B = (t.Z / rms, np.array([[1.0 / rms]])) if ok else (t.Z, np.eye(1))
         elif t.structure is not None:
             # a scale per column (hcs), or one for all (cs, ar1: one SD): the structure is kept
-            rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / n)
-            rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
-            if t.structure.nsd == 1:
-                rms = np.full(t.k, float(np.sqrt(np.mean(rms * rms))))
+            rms = column_scales(t)
             Zi, B = t.Z / rms, np.diag(1.0 / rms)
         elif orthogonal and t.Z.shape == X.shape and np.array_equal(t.Z, X):
             Zi, B = Xi, Tx  # the same columns as the fixed effects (x + (x | g)): the same basis
@@ -339,6 +337,25 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
     if response:
         inner = replace(inner, y=y_int, offset=None)
     return st, inner
+
+
+def column_scales(term) -> np.ndarray:
+    """The root mean square of each of a term's columns (1 for a column of zeros), one common one
+    for a structure with one SD (``cs``, ``ar1``), so that dividing by them keeps the structure.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> column_scales(SimpleNamespace(Z=np.array([[3.0, 0.0], [4.0, 0.0]]), structure=None)).round(4).tolist()
+    [3.5355, 1.0]
+    """
+    Z = np.asarray(term.Z, dtype=float)
+    rms = np.sqrt(np.einsum("ij,ij->j", Z, Z) / max(Z.shape[0], 1))
+    rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
+    st = getattr(term, "structure", None)
+    if st is not None and st.nsd == 1:
+        rms = np.full(rms.size, float(np.sqrt(np.mean(rms * rms))))
+    return rms
 
 
 def identity_standardization(design) -> Standardization:

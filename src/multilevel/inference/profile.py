@@ -211,22 +211,19 @@ def _working_design(fit) -> tuple[_Working, np.ndarray]:
     """The :class:`_Working` design of a fit and its theta in working units."""
     from dataclasses import replace
 
+    from ..design.standardize import column_scales
+
     design = fit.design
-    st = fit._standardized[0]
-    n, p = design.X.shape
+    st, inner = fit._standardized   # (its response and X: centred and scaled, orthogonalised)
+    p = design.X.shape[1]
     Tx = st.Tx if st.Tx.size else np.eye(p)
     s = float(st.scale) if st.response else 1.0
     shift = np.asarray(st.shift, dtype=float) if st.response and p else np.zeros(p)
-    y = design.y if design.offset is None else design.y - design.offset
-    yw = (y - design.X @ shift) / s if p else y / s
     layout = ThetaLayout.from_terms(design.terms)
     T_user = layout.factors(fit.theta.to_numpy().astype(float))
     terms, theta, col_scale = [], [], []
     for t, T, off in zip(design.terms, T_user, layout.offsets):
-        rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / n)
-        rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
-        if t.structure is not None and t.structure.nsd == 1:
-            rms = np.full(t.k, float(np.sqrt(np.mean(rms * rms))))
+        rms = column_scales(t)
         terms.append(replace(t, Z=np.ascontiguousarray(t.Z / rms)))
         if t.structure is not None:
             seg = fit.theta.to_numpy()[off: off + t.structure.nparams].astype(float)
@@ -236,8 +233,7 @@ def _working_design(fit) -> tuple[_Working, np.ndarray]:
             rows, cols = layout.rows[len(theta)], layout.cols[len(theta)]
             theta.append((rms[:, None] * T)[rows, cols])
             col_scale.append(np.where(rows == cols, rms[rows], 1.0))
-    work = replace(design, y=np.asarray(yw, dtype=float), offset=None,
-                   fixed=replace(design.fixed, X=np.ascontiguousarray(design.X @ Tx)), terms=tuple(terms))
+    work = replace(design, y=np.asarray(inner.y, dtype=float), offset=None, fixed=inner.fixed, terms=tuple(terms))
     out = _Working(design=work, scale=s, shift=shift, contrasts=np.asarray(Tx, dtype=float),
                    col_scale=np.concatenate(col_scale) if col_scale else np.zeros(0))
     return out, (np.concatenate(theta) if theta else np.zeros(0))
