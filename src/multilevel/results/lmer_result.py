@@ -209,9 +209,7 @@ class LmerResult(AfterFit):
         se = np.nan if rc.se is None else rc.se
         lo_r, hi_r = ((rc.rho_of(a - 1.959964 * se), rc.rho_of(a + 1.959964 * se))
                       if np.isfinite(se) else (np.nan,) * 2)
-        lo, hi = rc.per_unit(lo_r), rc.per_unit(hi_r)
-        if not rc._integer_lags:  # (at fractional lags the correlation is >= 0, as corCAR1's)
-            lo = max(lo, 0.0)
+        lo, hi = rc.per_unit(lo_r), rc.per_unit(hi_r)   # (rho_of keeps each limit in the model's interval)
         out = {"rho": rc.rho, "lower": lo, "upper": hi}
         if rc.kind == "ar1" and rc.lag_unit != 1.0:  # (the correlation at the lag unit: the one computed with)
             out.update({"lag_unit": rc.lag_unit, "rho_at_lag_unit": rc.r, "lower_at_lag_unit": lo_r,
