@@ -59,6 +59,8 @@ def test_falls_back_where_it_does_not_know_the_coding():
     assert spec_matrix(spec, new.assign(a=["p", None, "q"])) is None      # missing value
     assert spec_matrix(spec, new.assign(a=["p", "s", "q"])) is None       # unseen level
     assert spec_matrix(spec, new.assign(x=[True, False, True])) is None   # a bool where a number was
+
+
 def test_a_remembered_fixed_spec_rebuilds_formulaics_matrix():
     """The fixed part of a formula formulaic built once is rebuilt from its recorded structure for
     data of the same column codings, and only for those: the same matrix and names as formulaic's."""
@@ -66,9 +68,9 @@ def test_a_remembered_fixed_spec_rebuilds_formulaics_matrix():
 
     o = ml.datasets.load("orthodont")
     formula = "distance ~ age * Sex + (1 | Subject)"
-    D._FIXED_SPECS.clear()
+    D._SPECS.clear()
     first = build_design(formula, o)
-    assert len(D._FIXED_SPECS) == 1
+    assert len(D._SPECS) == 1
     again = build_design(formula, o.assign(distance=o["distance"] * 2.0, age=o["age"] + 0.5))
     fresh = D._formulaic("distance ~ age * Sex", o.assign(distance=o["distance"] * 2.0, age=o["age"] + 0.5), "X")
     np.testing.assert_array_equal(again.X, np.asarray(fresh.rhs, dtype=float))
@@ -76,7 +78,30 @@ def test_a_remembered_fixed_spec_rebuilds_formulaics_matrix():
     # the levels in another order: another key, and formulaic's coding of that order
     reordered = o.assign(Sex=o["Sex"].cat.reorder_categories(["Female", "Male"]))
     other = build_design(formula, reordered)
-    assert len(D._FIXED_SPECS) == 2
+    assert len(D._SPECS) == 2
     np.testing.assert_array_equal(other.X, np.asarray(D._formulaic("distance ~ age * Sex", reordered, "X").rhs))
     assert other.fixed.names != first.fixed.names
-    D._FIXED_SPECS.clear()
+    D._SPECS.clear()
+
+
+def test_a_remembered_random_term_spec_rebuilds_formulaics_matrix():
+    """A random-effects term formulaic built once (``0 + Machine``) is rebuilt from its recorded
+    structure for data of the same codings: the same Z and column names as formulaic's; a factor
+    with other levels is another key."""
+    import multilevel.design.design as D
+
+    m = ml.datasets.load("machines")
+    formula = "score ~ 1 + cs(0 + Machine | Worker)"
+    D._SPECS.clear()
+    first = build_design(formula, m)
+    assert ("0 + Machine", ("Machine", D._column_key(m["Machine"]))) in D._SPECS
+    shuffled = m.sample(frac=1.0, random_state=3)
+    again = build_design(formula, shuffled)
+    fresh = np.asarray(D._formulaic("0 + Machine", shuffled, "Z"), dtype=float)
+    np.testing.assert_array_equal(again.terms[0].Z, fresh)
+    assert again.terms[0].columns == first.terms[0].columns
+    two = m[m["Machine"] != "C"].assign(Machine=lambda d: d["Machine"].astype(str))
+    fewer = build_design(formula, two)
+    assert fewer.terms[0].columns == ("MachineA", "MachineB")
+    np.testing.assert_array_equal(fewer.terms[0].Z, np.asarray(D._formulaic("0 + Machine", two, "Z"), dtype=float))
+    D._SPECS.clear()

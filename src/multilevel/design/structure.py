@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,11 @@ class Structure:
         """The correlation of the unconstrained parameter ``a``."""
         a = float(a)
         if self.kind == "ar1":
-            return float(a / np.sqrt(1.0 + a * a))
+            return a / math.sqrt(1.0 + a * a)
         lo = self.rho_lower
+        e = 1.0 / (1.0 + math.exp(-a)) if a >= 0 else math.exp(a) / (1.0 + math.exp(a))
         # (kept a hair inside its interval: at exactly 1 or lo the correlation matrix is singular)
-        return float(np.clip(lo + (1.0 - lo) * float(special.expit(a)), lo + 1e-12, 1.0 - 1e-12))
+        return min(max(lo + (1.0 - lo) * e, lo + 1e-12), 1.0 - 1e-12)
 
     def _a_of_rho(self, rho: float) -> float:
         """The parameter of a correlation (clipped inside its open interval)."""
@@ -131,16 +133,44 @@ class Structure:
         return (np.repeat(s, self.k) if self.nsd == 1 else s.copy()), self.rho(phi[-1])
 
     def factor(self, phi) -> np.ndarray:
-        """The lower-triangular relative covariance factor ``T`` (k x k) at ``phi``."""
-        s, rho = self.sd_rho(phi)
-        if self.kind == "ar1":  # closed form: L[i, 0] = rho^i, L[i, j] = rho^(i - j) sqrt(1 - rho^2)
-            i = np.arange(self.k)
+        """The lower-triangular relative covariance factor ``T`` (k x k) at ``phi``.
+
+        Both kinds in closed form: for ar1 ``L[i, 0] = rho^i``, ``L[i, j] = rho^(i - j)
+        sqrt(1 - rho^2)``; for cs and hcs every entry below the diagonal of column j is one
+        number ``c_j``, with ``d_j = 1 - sum_{m<j} c_m^2`` on the diagonal (squared) and
+        ``c_j = (rho - sum_{m<j} c_m^2) / sqrt(d_j)``.
+
+        Examples
+        --------
+        >>> cs = structure("cs", 4)
+        >>> phi = np.array([1.3, -0.4])
+        >>> rho = cs.rho(phi[1])
+        >>> bool(np.allclose(cs.factor(phi), 1.3 * np.linalg.cholesky(cs.correlation(rho))))
+        True
+        """
+        phi = np.asarray(phi, dtype=float)
+        k = self.k
+        rho = self.rho(phi[-1])
+        L = np.zeros((k, k))
+        if self.kind == "ar1":
+            i = np.arange(k)
             lag = i[:, None] - i[None, :]
             L = np.where(lag >= 0, rho ** np.maximum(lag, 0), 0.0)
-            L[1:, 1:] *= np.sqrt(max(1.0 - rho * rho, 0.0))
+            L[1:, 1:] *= math.sqrt(max(1.0 - rho * rho, 0.0))
         else:
-            L = np.linalg.cholesky(self.correlation(rho))
-        return s[:, None] * L
+            used = 0.0  # sum of c_m^2 over the columns before
+            for j in range(k):
+                d = math.sqrt(max(1.0 - used, 0.0))
+                L[j, j] = d
+                if j + 1 < k:
+                    c = (rho - used) / d if d > 0 else 0.0
+                    L[j + 1:, j] = c
+                    used += c * c
+        if self.nsd == 1:
+            L *= phi[0]
+        else:
+            L *= phi[: self.nsd, None]
+        return L
 
     def from_covariance(self, S) -> np.ndarray:
         """The parameters whose structure is nearest a covariance matrix ``S`` (relative
