@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -124,9 +125,11 @@ class ResidualCorrelation:
         if self.time is None or not self.time.size:
             return 1.0
         # (the widest span within a group: offsets between groups do not change a pattern)
-        lo = pd.Series(self.time).groupby(self.group).min().to_numpy()
-        hi = pd.Series(self.time).groupby(self.group).max().to_numpy()
-        spread = float(np.max(hi - lo)) if lo.size else 0.0
+        order = np.lexsort((self.time, self.group))
+        g, t = self.group[order], self.time[order]
+        starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+        ends = np.r_[starts[1:], g.size] - 1
+        spread = float(np.max(t[ends] - t[starts]))
         return spread if spread > 0 and np.isfinite(spread) else 1.0
 
     def canonical(self, rho: float) -> float:
@@ -208,10 +211,11 @@ class ResidualCorrelation:
         """The correlation at the lag unit of the unconstrained parameter ``a``."""
         a = float(a)
         if self.kind == "ar1" and self._signed:
-            return float(a / np.sqrt(1.0 + a * a))
+            return a / math.sqrt(1.0 + a * a)
         lo = self.rho_lower
+        e = 1.0 / (1.0 + math.exp(-a)) if a >= 0 else math.exp(a) / (1.0 + math.exp(a))
         # (kept a hair inside its interval: at exactly 1 or lo the correlation matrix is singular)
-        return float(np.clip(lo + (1.0 - lo) * special.expit(a), lo + 1e-12, 1.0 - 1e-12))
+        return min(max(lo + (1.0 - lo) * e, lo + 1e-12), 1.0 - 1e-12)
 
     def _a_of_r(self, r: float) -> float:
         lo = self.rho_lower
@@ -478,8 +482,6 @@ def residual_correlation(spec, frame, design=None):
     time = None
     if kind == "ar1":
         col = rows[left]
-        import pandas as pd
-
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             raise ValueError(f"residual={spec!r}: the time {left!r} must be numeric (its differences are the lags "
                              f"of rho^|t_i - t_j|), not {col.dtype}")

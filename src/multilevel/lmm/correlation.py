@@ -16,6 +16,7 @@ differentiate over rho too (:mod:`multilevel.inference.satterthwaite`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -70,7 +71,17 @@ def whitened_design(design, rc, rho: float):
 def _one_term_criterion(inner, rc, layout, reml):
     """``f((theta, a))`` by the compiled one-term kernel on the whitened cross-products,
     formed per pattern of times as ``A_g' R^-1 A_g`` without whitening the rows; None
-    where it does not apply (several random-effects terms, or no compiled kernels)."""
+    where it does not apply (several random-effects terms, or no compiled kernels).
+
+    The cross-products of a pattern whose inverse correlation has a closed form are linear in a
+    few matrices of its rows, with coefficients that depend on the correlation only: AR(1) over
+    consecutive times (steps of the lag unit), ``R^-1 = (I + r^2 D - r (E + E')) / (1 - r^2)``
+    with D the interior of the diagonal; compound symmetry, ``R^-1 = (I - r / b 11') / a``
+    (``a = 1 - r``, ``b = 1 + (m - 1) r``). Those matrices are summed per level (and over
+    levels for the fixed-effects block) once, into one vector per coefficient, so that an
+    evaluation is a few scaled sums of vectors; other patterns are whitened by their precision
+    matrices at each evaluation.
+    """
     from ..linalg import kernels
 
     if len(inner.terms) != 1 or not kernels.available():
@@ -83,76 +94,92 @@ def _one_term_criterion(inner, rc, layout, reml):
     if inner.weights is not None:  # R = W^-1/2 C W^-1/2: the rows scaled by sqrt(w), C's precision
         A = A * np.sqrt(np.asarray(inner.weights, dtype=float))[:, None]
         log_w = float(np.sum(np.log(inner.weights)))
-    pats = []
+    s1, s2 = nl * k * k, nl * k * k + pc * nl * k
+    size = s2 + pc * pc
+
+    def parts(V):
+        """The kernel's level blocks (nl, k, k), fixed-by-random blocks (pc, nl, k) and fixed
+        block (pc, pc): views of ``V``."""
+        return V[:s1].reshape(nl, k, k), V[s1:s2].reshape(pc, nl, k), V[s2:].reshape(pc, pc)
+
+    def add(V, M, lev):
+        """Add the per-group cross-products ``M`` (G, c, c) of the levels ``lev`` into ``V``."""
+        D, B, C = parts(V)
+        np.add.at(D, lev, M[:, pc:, pc:])
+        np.add.at(B.transpose(1, 0, 2), lev, M[:, :pc, pc:])
+        C += M[:, :pc, :pc].sum(axis=0)
+
     u = rc.lag_unit
-    for rows, times in rc.patterns:
+    const = np.zeros(size)  # patterns of one row
+    ar1 = [np.zeros(size) for _ in range(3)] if rc.kind == "ar1" else None  # I, E + E', D
+    ar1_rows = 0            # sum over AR(1) groups of m - 1: log |R| = that * log(1 - r^2)
+    cs0 = np.zeros(size) if rc.kind == "cs" else None
+    cs_sizes: dict = {}     # m -> (sum of 11' products, number of groups)
+    general = []
+    for j, (rows, times) in enumerate(rc.patterns):
         lev = np.asarray(t.codes)[rows[:, 0]]
         Ap = np.ascontiguousarray(A[rows])
-        # the closed forms' pieces, so that an evaluation combines them with no products: AR(1)
-        # over consecutive times (steps of the lag unit), R^-1 = (I + r^2 D - r (E + E')) / (1 - r^2)
-        # with D the interior of the diagonal; compound symmetry, R^-1 = (I - r / b 11') / a
-        m = Ap.shape[1]
+        G, m = Ap.shape[0], Ap.shape[1]
         M0 = np.einsum("gmc,gmd->gcd", Ap, Ap)
-        pieces = None
-        if rc.kind == "ar1" and m > 1 and np.allclose(np.diff(times), u, rtol=1e-9, atol=0.0):
+        if m == 1:
+            add(const, M0, lev)
+        elif rc.kind == "ar1" and np.allclose(np.diff(times), u, rtol=1e-9, atol=0.0):
             off = np.einsum("gmc,gmd->gcd", Ap[:, :-1], Ap[:, 1:])
-            pieces = ("ar1", M0, off + off.transpose(0, 2, 1),
-                      np.einsum("gmc,gmd->gcd", Ap[:, 1:-1], Ap[:, 1:-1]))
+            add(ar1[0], M0, lev)
+            add(ar1[1], off + off.transpose(0, 2, 1), lev)
+            add(ar1[2], np.einsum("gmc,gmd->gcd", Ap[:, 1:-1], Ap[:, 1:-1]), lev)
+            ar1_rows += G * (m - 1)
         elif rc.kind == "cs":
-            s1 = Ap.sum(axis=1)
-            pieces = ("cs", M0, np.einsum("gc,gd->gcd", s1, s1), None)
-        elif m == 1:
-            pieces = ("one", M0, None, None)
-        pats.append((Ap, lev, np.unique(lev).size == lev.size, pieces))
+            s = Ap.sum(axis=1)
+            add(cs0, M0, lev)
+            S, count = cs_sizes.get(m, (np.zeros(size), 0))
+            add(S, np.einsum("gc,gd->gcd", s, s), lev)
+            cs_sizes[m] = (S, count + G)
+        else:
+            general.append((j, Ap, lev))  # (j: the pattern's place in rc.precisions)
+    cs_list = [(m, S, count) for m, (S, count) in cs_sizes.items()]
     kernel = kernels.compiled("one")
     chol = layout.cholesky
     r0, c0 = chol.rows[0].astype(np.int64), chol.cols[0].astype(np.int64)
     n, p, nt = inner.n, inner.p, layout.ntheta
+    log = math.log
 
     def f(x):
         x = np.asarray(x, dtype=float)
-        D0 = np.zeros((nl, k, k))
-        B = np.zeros((nl, pc, k))
-        C = np.zeros((pc, pc))
-        logdet = 0.0
         r = rc.rho_of(x[-1])   # (the correlation at the lag unit)
-        prec = None
-        for i, (Ap, lev, unique, pieces) in enumerate(pats):
-            m = Ap.shape[1]
-            kind = None if pieces is None else pieces[0]
-            if kind == "ar1":
-                q = 1.0 - r * r
-                if not q > 0:
+        V = const.copy()
+        logdet = 0.0
+        if ar1_rows:
+            q = 1.0 - r * r
+            if not q > 0:
+                return float("inf")
+            V += ar1[0] / q
+            V += ar1[1] * (-r / q)
+            V += ar1[2] * (r * r / q)
+            logdet += ar1_rows * log(q)
+        if cs_list:
+            a = 1.0 - r
+            if not a > 0:
+                return float("inf")
+            V += cs0 / a
+            for m, S, count in cs_list:
+                b = 1.0 + (m - 1) * r
+                if not b > 0:
                     return float("inf")
-                M = (pieces[1] + (r * r) * pieces[3] - r * pieces[2]) / q
-                ld = (m - 1) * np.log(q)
-            elif kind == "cs":
-                a, b = 1.0 - r, 1.0 + (m - 1) * r
-                if not (a > 0 and b > 0):
-                    return float("inf")
-                M = (pieces[1] - (r / b) * pieces[2]) / a
-                ld = (m - 1) * np.log(a) + np.log(b)
-            elif kind == "one":
-                M, ld = pieces[1], 0.0
-            else:
-                if prec is None:
-                    try:
-                        prec = rc.precisions(r)
-                    except np.linalg.LinAlgError:
-                        return float("inf")
-                W, ld = prec[i]
-                M = np.matmul(Ap.transpose(0, 2, 1), np.matmul(W, Ap))  # A_g' R^-1 A_g, (G, c, c)
-            logdet += Ap.shape[0] * ld
-            if unique:  # (one group per level: the usual case)
-                D0[lev] += M[:, pc:, pc:]
-                B[lev] += M[:, :pc, pc:]
-            else:
-                np.add.at(D0, lev, M[:, pc:, pc:])
-                np.add.at(B, lev, M[:, :pc, pc:])
-            C += M[:, :pc, :pc].sum(axis=0)
+                V += S * (-r / (b * a))
+                logdet += count * ((m - 1) * log(a) + log(b))
+        if general:
+            try:
+                prec = rc.precisions(r)
+            except np.linalg.LinAlgError:
+                return float("inf")
+            for j, Ap, lev in general:
+                W, ld = prec[j]
+                add(V, np.matmul(Ap.transpose(0, 2, 1), np.matmul(W, Ap)), lev)  # A_g' R^-1 A_g
+                logdet += Ap.shape[0] * ld
+        D0, B, C = parts(V)
         theta = np.ascontiguousarray(layout.to_cholesky(x[:nt]))
-        val = kernel(theta, r0, c0, D0, np.ascontiguousarray(B.transpose(1, 0, 2)), C, n, p, log_w - logdet,
-                     bool(reml))
+        val = kernel(theta, r0, c0, D0, B, C, n, p, log_w - logdet, bool(reml))
         return float(val) if np.isfinite(val) else float("inf")
 
     return f
