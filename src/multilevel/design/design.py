@@ -217,18 +217,21 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
     (True, ['a'])
     """
     fix = {}
+    dtypes = sub.dtypes
     for c in used:
         if c not in sub.columns:
             continue
-        label = plain_label(sub[c])
+        dtype = dtypes[c]
+        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            continue  # (a plain numeric column: nothing to do, and no Series to build)
+        label = None if isinstance(dtype, pd.CategoricalDtype) else plain_label(sub[c])
         if label is not None:
             fix[c] = label
-        col = sub[c] if label is None else label
-        dtype = col.dtype
+            dtype = label.dtype
         if isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) > 0 and not dtype.ordered:
-            present = pd.unique(col.cat.codes.to_numpy())
-            if np.count_nonzero(present >= 0) < len(dtype.categories):
-                fix[c] = col.cat.remove_unused_categories()
+            codes = np.asarray((column_array(sub, c) if label is None else label.array).codes)
+            if not np.all(np.bincount(codes[codes >= 0], minlength=len(dtype.categories))):
+                fix[c] = (sub[c] if label is None else label).cat.remove_unused_categories()
     if not fix:
         return sub
     sub = sub.copy()
