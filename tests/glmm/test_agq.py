@@ -170,3 +170,58 @@ def test_rasch_nagq15_matches_lme4():
     ref = REF["rasch_agq"]
     fit = ml.glmer(ref["formula"], ml.datasets.load(ref["dataset"]), nagq=15)
     compare(fit, ref)
+
+
+def test_zero_inflated_poisson_quadrature_is_its_likelihood():
+    """A zero-inflated Poisson family keeps the name "poisson": quadrature must still take its
+    mixture's density (it had taken the plain Poisson's, 204 log-likelihood units off, with the
+    zero-inflation coefficients left free). Its log-likelihood equals each site's integral by
+    scipy's quad at the fit's estimates, and is near the Laplace one."""
+    from scipy import stats
+
+    sal = ml.datasets.load("salamanders")
+    form = "count ~ mined + cover + (1 | site)"
+    laplace = ml.glmer(form, sal, family="poisson", zi="~ mined")
+    fit = ml.glmer(form, sal, family="poisson", zi="~ mined", nagq=9)
+    assert fit.loglik == pytest.approx(laplace.loglik, abs=0.05)
+    np.testing.assert_allclose(fit.zi.iloc[:, 0], laplace.zi.iloc[:, 0], atol=5e-3)
+    d = fit.design
+    fixed = d.X @ fit.fixef.to_numpy()
+    pi = np.asarray(fit.family.pi)
+    sd = float(fit.theta.iloc[0])
+    y = d.y
+    (term,) = d.terms
+    total = 0.0
+    for g in range(term.nlevels):
+        rows = term.codes == g
+
+        def integrand(u, rows=rows):
+            mu = np.exp(fixed[rows] + sd * u)
+            dens = (1 - pi[rows]) * stats.poisson.pmf(y[rows], mu) + pi[rows] * (y[rows] == 0)
+            return np.exp(np.sum(np.log(dens))) * stats.norm.pdf(u)
+
+        total += np.log(integrate.quad(integrand, -12, 12, epsabs=0, epsrel=1e-12, limit=400)[0])
+    assert fit.loglik == pytest.approx(total, abs=1e-4)
+
+
+def test_quadrature_nodes_outside_the_gamma_range_are_reported():
+    """With an inverse link some quadrature nodes put a gamma mean below 0, where the model has no
+    density: they count as zero (the log-likelihood had been nan, with nan SEs and no message), and
+    the fit says so."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(25), 8)
+    x = rng.normal(size=200)
+    mu = np.exp(0.3 + 0.4 * x + rng.normal(0, 0.6, 25)[g])
+    import pandas as pd
+
+    d = pd.DataFrame(dict(y=rng.gamma(3, mu / 3), x=x, g=g.astype(str)))
+    laplace = ml.glmer("y ~ x + (1 | g)", d, family="gamma", link="inverse")
+    with pytest.warns(UserWarning, match="outside its range"):
+        fit = ml.glmer("y ~ x + (1 | g)", d, family="gamma", link="inverse", nagq=15)
+    assert np.isfinite(fit.loglik) and np.all(np.isfinite(fit.se))
+    assert fit.loglik == pytest.approx(laplace.loglik, abs=0.5)
+    np.testing.assert_allclose(fit.fixef, laplace.fixef, rtol=0.02)
+    assert any("outside its range" in m for m in fit.messages)
+    assert not any("outside its range" in m for m in laplace.messages)
+    log = ml.glmer("y ~ x + (1 | g)", d, family="gamma", link="log", nagq=15)   # in range
+    assert not any("outside its range" in m for m in log.messages)

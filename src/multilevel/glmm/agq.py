@@ -109,7 +109,8 @@ def _deviance_residuals(fam, y: np.ndarray, eta: np.ndarray, wt: np.ndarray) -> 
     """
     y1 = y[:, None]
     w1 = wt[:, None]
-    if fam.name == "binomial" and fam.link.name == "logit":
+    plain = not getattr(fam, "zero_inflated", False)  # (a zero-inflated family keeps its base's name)
+    if plain and fam.name == "binomial" and fam.link.name == "logit":
         sat = (xlogy(y, y) + xlogy(1.0 - y, 1.0 - y))[:, None]
         out = np.abs(eta)  # softplus(eta) = log1p(exp(-|eta|)) + max(eta, 0), in place
         np.negative(out, out=out)
@@ -120,7 +121,7 @@ def _deviance_residuals(fam, y: np.ndarray, eta: np.ndarray, wt: np.ndarray) -> 
         out += sat
         out *= 2.0 * w1
         return out
-    if fam.name == "poisson" and fam.link.name == "log":
+    if plain and fam.name == "poisson" and fam.link.name == "log":
         sat = (xlogy(y, y) - y)[:, None]
         return 2.0 * w1 * (sat - y1 * eta + np.exp(np.minimum(eta, 700.0)))
     return fam.unit_deviance(y1, fam.link.inverse(eta), w1)
@@ -163,6 +164,12 @@ def agq_levels(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) ->
     >>> dev.shape, bool(abs(agq_levels(d, fam, theta, r, prior, 1).sum() - r.laplace) < 1e-8)
     ((15,), True)
     """
+    # (a mean outside the family's range gives a deviance of nan or inf: not the user's concern)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _agq_levels(design, fam, theta, res, prior_weights, nagq)
+
+
+def _agq_levels(design, fam, theta, res, prior_weights, nagq):
     (term,) = design.terms
     z, w = gh_rule(nagq)
     t = float(np.asarray(theta, dtype=float).ravel()[0])
@@ -189,6 +196,9 @@ def agq_levels(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) ->
     # eta at u0 + z_k sd: n x K
     shift = (t * zc * sd[codes])[:, None] * zk[None, :]
     dr = _deviance_residuals(fam, y, eta0[:, None] + shift, prior_weights)
+    # a node whose mean leaves the family's range (a negative gamma mean of an inverse or identity
+    # link) has no density there: it counts as zero (see agq_outside)
+    dr[~np.isfinite(dr)] = np.inf
     idx = (codes[:, None] * K + np.arange(K)[None, :]).ravel()
     devres = np.bincount(idx, weights=dr.ravel(), minlength=nl * K).reshape(nl, K)
     uk = u0[:, None] + sd[:, None] * zk[None, :]
@@ -197,6 +207,40 @@ def agq_levels(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) ->
         a = np.column_stack([a, np.full(nl, np.log(w[~nodes][0]))])
     amax = a.max(axis=1, keepdims=True)
     return out - 2.0 * (np.log(np.exp(a - amax).sum(axis=1)) + amax[:, 0])
+
+
+def agq_outside(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) -> int:
+    """How many (level, node) pairs of :func:`agq_levels` put a mean outside the family's range,
+    where the conditional density is counted as zero (0 for logit and log links).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.families import family
+    >>> from multilevel.linalg import ThetaLayout
+    >>> from multilevel.glmm import pirls
+    >>> cb = ml.datasets.load("cbpp")
+    >>> d = build_design("p ~ period + (1 | herd)", cb.assign(p=cb.incidence / cb["size"]))
+    >>> fam, prior, theta = family("binomial"), cb["size"].to_numpy(float), np.array([0.65])
+    >>> r = pirls(d, fam, theta, ThetaLayout.from_k([1]), prior, beta=np.array([-1.4, -1.0, -1.1, -1.6]))
+    >>> agq_outside(d, fam, theta, r, prior, 9)
+    0
+    """
+    (term,) = design.terms
+    z, _ = gh_rule(nagq)
+    zk = z[z != 0.0]
+    if not zk.size:
+        return 0
+    t = float(np.asarray(theta, dtype=float).ravel()[0])
+    codes, zc = term.codes, term.Z[:, 0]
+    wt = prior_weights * fam.curvature(design.y, res.eta, fam.link.inverse(res.eta))
+    L2 = t * t * np.bincount(codes, weights=wt * zc * zc, minlength=term.nlevels) + 1.0
+    shift = (t * zc / np.sqrt(L2)[codes])[:, None] * zk[None, :]
+    with np.errstate(all="ignore"):
+        dr = _deviance_residuals(fam, design.y, res.eta[:, None] + shift, prior_weights)
+    idx = codes[:, None] * zk.size + np.arange(zk.size)[None, :]
+    return int(np.unique(idx[~np.isfinite(dr)]).size)
 
 
 def agq_deviance(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) -> float:

@@ -21,7 +21,7 @@ from ..lmm.convergence import GRAD_TOL
 from ..lmm.optimize import minimize_theta
 from ..formula import parse_formula
 from ..formula.parse import _top_level_positions
-from .agq import MAX_NAGQ, agq_deviance, agq_loglik, check_agq
+from .agq import MAX_NAGQ, agq_deviance, agq_loglik, agq_outside, check_agq
 from .pirls import pirls, pirls_plan, random_part
 from ..arguments import as_choice, short_repr
 
@@ -650,6 +650,12 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                                        opt.xopt[tail]])) \
         if nagq else replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), opt.x0[tail]]),
                              xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
+    notes = []
+    if nagq > 1 and (outside := agq_outside(design, fam, theta, res, prior, nagq)):
+        notes.append(f"adaptive quadrature: {outside} of the {nagq} x {design.terms[0].nlevels} (node, level) "
+                     f"pairs put the {fam.name} mean outside its range ({fam.link.name} link), where the model "
+                     "has no density and they count as zero; the log link keeps every mean in range, and "
+                     "nagq=1 (Laplace) does not leave the modes")
     return engine.result_class._build(design=user_design, standardization=st, family=fam, theta=theta, beta=beta, vcov=V,
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
                               dispersion_se=np.sqrt(np.where(logd_var[:1] >= 0, logd_var[:1], np.nan))
@@ -657,4 +663,4 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                               cov_extra_working=(Jall, Hinv[nt:, nt:]),
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=response, formula=formula, offset_name=offset_name,
-                              weights_name=weights_name, data_name=data_name)
+                              weights_name=weights_name, data_name=data_name, notes=tuple(notes))

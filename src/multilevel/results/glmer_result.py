@@ -129,11 +129,11 @@ class GlmerResult(AfterFit):
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response,
                formula, data_name=None, loglik=None, offset_name=None, check=None,
                standardization=None, weights_name=None, dispersion_se=None,
-               cov_beta_extra=None, cov_extra_working=None) -> "GlmerResult":
+               cov_beta_extra=None, cov_extra_working=None, notes=()) -> "GlmerResult":
         """The result at the optimum. With ``standardization``, ``theta``,
         ``beta``, ``vcov`` and the spherical effects of ``pirls`` are those of the
         standardised design (:mod:`multilevel.design.standardize`), mapped here
-        to the user's scale; ``design`` is the user's."""
+        to the user's scale; ``design`` is the user's; ``notes`` are the fit's own messages."""
         from ..design.standardize import identity_standardization
         from ..linalg import ThetaLayout
 
@@ -160,6 +160,7 @@ class GlmerResult(AfterFit):
         if not opt.converged:
             messages.append(f"optimizer stopped early ({opt.result}); estimates may not be at the optimum")
         messages.extend(cls._checks(design, family, theta, beta, vcov, pirls, prior_weights, bool(sing), check))
+        messages.extend(notes)
         for m in messages:
             warnings.warn(m, stacklevel=3)
         dname = family.dispersion_name

@@ -285,7 +285,7 @@ class OutOfCoreGlmerResult(GlmerResult):
     @classmethod
     def _build(cls, design, family, theta, beta, vcov, pirls, prior_weights, nagq, opt, response, formula,
                data_name=None, loglik=None, offset_name=None, check=None, standardization=None,
-               weights_name=None, dispersion_se=None, cov_beta_extra=None, cov_extra_working=None):
+               weights_name=None, dispersion_se=None, cov_beta_extra=None, cov_extra_working=None, notes=()):
         at = pirls.eta
         runner = at.runner
         # one pass more at the optimum: the log-likelihood and the per-row checks' sums
@@ -297,7 +297,7 @@ class OutOfCoreGlmerResult(GlmerResult):
                               opt, response, formula, data_name=data_name, loglik=ll, offset_name=offset_name,
                               check=check, standardization=standardization, weights_name=weights_name,
                               dispersion_se=dispersion_se, cov_beta_extra=cov_beta_extra,
-                              cov_extra_working=cov_extra_working)
+                              cov_extra_working=cov_extra_working, notes=notes)
 
     @staticmethod
     def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:
