@@ -9,11 +9,12 @@ reuses the LMM's machinery, as MixedModels.jl's GLMM contains an LMM.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
+from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize, kernels
 from ..linalg.crossprod import _grouped_crossprod, weighted_products
 from ..lmm.objective import solve_effects
 from .signed import signed_logdet
@@ -283,6 +284,15 @@ def _one_term(term, T, z, w, logdet_only: bool = False):
     block diagonal, one k x k block ``T' Z_g' W Z_g T + I`` per level, solved by
     batched Cholesky factors without forming the sparse cross-products."""
     k, L = term.k, term.nlevels
+    if kernels.available():
+        u = np.empty(0 if logdet_only else L * k)
+        logdet = kernels.compiled("one_term_pls")(np.ascontiguousarray(T, dtype=float),
+                                                  np.ascontiguousarray(term.codes), np.ascontiguousarray(term.Z),
+                                                  np.ascontiguousarray(w, dtype=float),
+                                                  np.ascontiguousarray(z, dtype=float), L, logdet_only, u)
+        if not math.isfinite(logdet):
+            raise NotPositiveDefinite("a level's block lost positive definiteness")
+        return np.zeros(0), (None if logdet_only else u), float(logdet)
     Zw = term.Z * w[:, None]
     A = _grouped_crossprod(term.codes, L, Zw, term.Z)
     M = np.einsum("ba,gbc,cd->gad", T, A, T)
@@ -326,6 +336,16 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
         return _one_term(terms[0], layout.factors(theta)[0], z, w, logdet_only)
     if plan is not None:
         return plan.solve(theta, z, w, not fixed_beta, logdet_only=logdet_only)
+    if len(terms) == 1 and kernels.available():
+        term = terms[0]
+        u, b = np.empty(term.q), np.empty(sub.X.shape[1])
+        logdet = kernels.compiled("one_term_pls_free")(
+            np.ascontiguousarray(layout.factors(theta)[0], dtype=float), np.ascontiguousarray(term.codes),
+            np.ascontiguousarray(term.Z), np.ascontiguousarray(sub.X, dtype=float),
+            np.ascontiguousarray(w, dtype=float), np.ascontiguousarray(z, dtype=float), term.nlevels, u, b)
+        if not math.isfinite(logdet):
+            raise NotPositiveDefinite("the weighted system lost positive definiteness")
+        return b, u, float(logdet)
     cp = products(z, w) if products is not None else cross_products(replace(sub, y=z, weights=w))
     fac = factorize(cp, layout, theta)
     b, u0, ur = solve_effects(fac, cp)

@@ -662,6 +662,146 @@ def _scalar_pls_solve(theta, z, w, z0, c0, q0, ZR, CR, ENT, rest_term, e_row, e_
     return logdet
 
 
+def _one_term_pls(T, codes, Z, w, z, nl, logdet_only, u):  # pragma: no cover - compiled
+    """glmer's weighted PLS solve with beta held fixed and one random-effects term of k columns:
+    per level ``g``, ``M_g = T'(Z_g' W Z_g) T + I`` and ``u_g = M_g^-1 T' Z_g' W z`` (into
+    ``u``, unless ``logdet_only``); returns ``sum_g log det M_g``, or nan where a block is not
+    numerically positive definite (weights of either sign: exact Newton steps)."""
+    n, k = Z.shape
+    D0 = np.zeros((nl, k, k))
+    r = np.zeros((nl, k))
+    for i in range(n):
+        g = codes[i]
+        wi = w[i]
+        for a in range(k):
+            za = Z[i, a] * wi
+            r[g, a] += za * z[i]
+            for b in range(a + 1):
+                D0[g, a, b] += za * Z[i, b]
+    M = np.empty((k, k))
+    v = np.empty(k)
+    logdet = 0.0
+    for g in range(nl):
+        for a in range(k):
+            for b in range(a + 1):
+                s = 0.0
+                for c in range(a, k):  # T is lower triangular: T[c, a] = 0 for c < a
+                    for e in range(b, k):
+                        s += T[c, a] * (D0[g, c, e] if e <= c else D0[g, e, c]) * T[e, b]
+                M[a, b] = s
+            M[a, a] += 1.0
+        if not _cholesky(M):
+            return math.nan
+        for a in range(k):
+            logdet += 2.0 * math.log(M[a, a])
+        if logdet_only:
+            continue
+        for a in range(k):
+            s = 0.0
+            for c in range(a, k):
+                s += T[c, a] * r[g, c]
+            v[a] = s
+        _forward(M, v)
+        _backward(M, v)
+        for a in range(k):
+            u[g * k + a] = v[a]
+    return logdet
+
+
+def _one_term_pls_free(T, codes, Z, X, w, z, nl, u, beta):  # pragma: no cover - compiled
+    """glmer's weighted PLS solve for beta and u together (the nAGQ = 0 stage) with one
+    random-effects term: per level the factor ``L_g`` of ``T'Z_g'WZ_g T + I``, then the fixed
+    effects from the Schur complement ``X'WX - sum_g W_g'W_g`` (``W_g = L_g^-1 T'Z_g'WX_g``),
+    then each ``u_g``; into ``u`` and ``beta``. Returns ``sum_g log det(L_g L_g')``, or nan
+    where a block or the Schur complement is not numerically positive definite."""
+    n, k = Z.shape
+    p = X.shape[1]
+    D0 = np.zeros((nl, k, k))
+    B = np.zeros((nl, k, p))
+    r = np.zeros((nl, k))
+    S = np.zeros((p, p))
+    s = np.zeros(p)
+    for i in range(n):
+        g = codes[i]
+        wi = w[i]
+        zi = z[i]
+        for a in range(k):
+            za = Z[i, a] * wi
+            r[g, a] += za * zi
+            for b in range(a + 1):
+                D0[g, a, b] += za * Z[i, b]
+            for j in range(p):
+                B[g, a, j] += za * X[i, j]
+        for j in range(p):
+            xj = X[i, j] * wi
+            s[j] += xj * zi
+            for m in range(j + 1):
+                S[j, m] += xj * X[i, m]
+    Ls = np.empty((nl, k, k))
+    H = np.empty((nl, k))      # L_g^-1 T' r_g
+    W = np.empty((nl, k, p))   # L_g^-1 T' B_g
+    v = np.empty(k)
+    logdet = 0.0
+    for g in range(nl):
+        M = Ls[g]
+        for a in range(k):
+            for b in range(a + 1):
+                t = 0.0
+                for c in range(a, k):  # T is lower triangular: T[c, a] = 0 for c < a
+                    for e in range(b, k):
+                        t += T[c, a] * (D0[g, c, e] if e <= c else D0[g, e, c]) * T[e, b]
+                M[a, b] = t
+            M[a, a] += 1.0
+        if not _cholesky(M):
+            return math.nan
+        for a in range(k):
+            logdet += 2.0 * math.log(M[a, a])
+        for a in range(k):
+            t = 0.0
+            for c in range(a, k):
+                t += T[c, a] * r[g, c]
+            v[a] = t
+        _forward(M, v)
+        for a in range(k):
+            H[g, a] = v[a]
+        for j in range(p):
+            for a in range(k):
+                t = 0.0
+                for c in range(a, k):
+                    t += T[c, a] * B[g, c, j]
+                v[a] = t
+            _forward(M, v)
+            for a in range(k):
+                W[g, a, j] = v[a]
+        for j in range(p):
+            for m in range(j + 1):
+                t = 0.0
+                for a in range(k):
+                    t += W[g, a, j] * W[g, a, m]
+                S[j, m] -= t
+            t = 0.0
+            for a in range(k):
+                t += W[g, a, j] * H[g, a]
+            s[j] -= t
+    if p > 0:
+        if not _cholesky(S):
+            return math.nan
+        for j in range(p):
+            beta[j] = s[j]
+        _forward(S, beta)
+        _backward(S, beta)
+    for g in range(nl):
+        for a in range(k):
+            t = H[g, a]
+            for j in range(p):
+                t -= W[g, a, j] * beta[j]
+            v[a] = t
+        _backward(Ls[g], v)
+        for a in range(k):
+            u[g * k + a] = v[a]
+    return logdet
+
+
 def _forward(L, b):  # pragma: no cover - compiled
     """b <- L^{-1} b for the lower triangle of L."""
     for a in range(b.shape[0]):
@@ -713,14 +853,15 @@ def _compile_all_unlocked() -> None:
         _criterion_gradient = _jit(_criterion_gradient)
         kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
                    "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
-                   "scalar_solve": _jit(_scalar_pls_solve)}
+                   "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _jit(_one_term_pls),
+                   "one_term_pls_free": _jit(_one_term_pls_free)}
         _compiled.update(kernels)
 
 
 def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
-    ``"scalar_solve"``.
+    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_pls_free"``.
 
     Examples
     --------
