@@ -153,10 +153,12 @@ class Structure:
         rho = self.rho(phi[-1])
         L = np.zeros((k, k))
         if self.kind == "ar1":
-            i = np.arange(k)
-            lag = i[:, None] - i[None, :]
-            L = np.where(lag >= 0, rho ** np.maximum(lag, 0), 0.0)
-            L[1:, 1:] *= math.sqrt(max(1.0 - rho * rho, 0.0))
+            c = math.sqrt(max(1.0 - rho * rho, 0.0))
+            power = 1.0
+            for lag in range(k):  # L[i, i - lag] = rho^lag (times c off the first column)
+                for i in range(lag, k):
+                    L[i, i - lag] = power * (c if i - lag > 0 else 1.0)
+                power *= rho
         else:
             used = 0.0  # sum of c_m^2 over the columns before
             for j in range(k):

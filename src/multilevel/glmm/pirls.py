@@ -67,6 +67,10 @@ def random_part(terms, T, u: np.ndarray) -> np.ndarray:
     >>> random_part(d.terms, [np.eye(1)], np.arange(18.0))[:3].tolist()
     [0.0, 0.0, 0.0]
     """
+    if len(terms) == 1 and kernels.available():
+        t = terms[0]
+        return kernels.compiled("one_term_zu")(np.ascontiguousarray(T[0], dtype=float), np.ascontiguousarray(t.codes),
+                                               np.ascontiguousarray(t.Z), np.ascontiguousarray(u, dtype=float))
     out = 0.0
     start = 0
     for t, Tt in zip(terms, T):
@@ -223,7 +227,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
         z = eta - off - xb + r
         try:
             b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
-                                     products=plan.products[fixed_beta])
+                                     products=plan.products[fixed_beta], T=T)
         except NotPositiveDefinite:
             if not (signed and np.any(wu < 0)):
                 raise
@@ -231,7 +235,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
             w = prior_weights * wu
             z = eta - off - xb + r
             b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
-                                     products=plan.products[fixed_beta])
+                                     products=plan.products[fixed_beta], T=T)
         if not fixed_beta:
             b = b_new
         zu = random_part(design.terms, T, u_new) if plan.scalar is None else plan.scalar.random_part(theta, u_new)
@@ -261,7 +265,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     try:
         if np.all(w >= 0):
             logdet = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar, logdet_only=True,
-                            products=plan.products[fixed_beta])[2]
+                            products=plan.products[fixed_beta], T=T)[2]
         else:
             logdet = signed_logdet(design.terms, T, w)
     except NotPositiveDefinite:
@@ -310,7 +314,7 @@ def _one_term(term, T, z, w, logdet_only: bool = False):
 
 
 def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: bool = False,
-           products=None):
+           products=None, T=None):
     """One weighted PLS solve: (beta, u, log det(Lambda'Z'WZ Lambda + I)).
 
     With ``plan`` (all terms scalar) the system is formed by weighted counts
@@ -319,7 +323,8 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
     With beta held fixed and a single scalar random-effects term (a random
     intercept: Rasch models, most binomial and Poisson GLMMs) the system is
     diagonal and solved per level in closed form, without forming the
-    cross-products: u_g = t s_g / (t^2 d_g + 1).
+    cross-products: u_g = t s_g / (t^2 d_g + 1). ``T``: the terms' factors at ``theta``
+    where the caller has them.
     """
     terms = sub.terms
     if fixed_beta and len(terms) == 1 and terms[0].k == 1:
@@ -333,14 +338,15 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
             raise NotPositiveDefinite("a level's curvature is not positive")
         return np.zeros(0), t * sg / denom, float(np.log(denom).sum())
     if fixed_beta and len(terms) == 1:
-        return _one_term(terms[0], layout.factors(theta)[0], z, w, logdet_only)
+        return _one_term(terms[0], (layout.factors(theta) if T is None else T)[0], z, w, logdet_only)
     if plan is not None:
         return plan.solve(theta, z, w, not fixed_beta, logdet_only=logdet_only)
     if len(terms) == 1 and kernels.available():
         term = terms[0]
         u, b = np.empty(term.q), np.empty(sub.X.shape[1])
         logdet = kernels.compiled("one_term_pls_free")(
-            np.ascontiguousarray(layout.factors(theta)[0], dtype=float), np.ascontiguousarray(term.codes),
+            np.ascontiguousarray((layout.factors(theta) if T is None else T)[0], dtype=float),
+            np.ascontiguousarray(term.codes),
             np.ascontiguousarray(term.Z), np.ascontiguousarray(sub.X, dtype=float),
             np.ascontiguousarray(w, dtype=float), np.ascontiguousarray(z, dtype=float), term.nlevels, u, b)
         if not math.isfinite(logdet):

@@ -802,6 +802,27 @@ def _one_term_pls_free(T, codes, Z, X, w, z, nl, u, beta):  # pragma: no cover -
     return logdet
 
 
+def _one_term_zu(T, codes, Z, u):  # pragma: no cover - compiled
+    """``Z Lambda u`` of one random-effects term: row i's ``Z_i . (T u_g)``."""
+    n, k = Z.shape
+    nl = u.shape[0] // k
+    b = np.empty((nl, k))
+    for g in range(nl):
+        for a in range(k):
+            t = 0.0
+            for c in range(k):
+                t += T[a, c] * u[g * k + c]
+            b[g, a] = t
+    out = np.empty(n)
+    for i in range(n):
+        g = codes[i]
+        t = 0.0
+        for a in range(k):
+            t += Z[i, a] * b[g, a]
+        out[i] = t
+    return out
+
+
 def _forward(L, b):  # pragma: no cover - compiled
     """b <- L^{-1} b for the lower triangle of L."""
     for a in range(b.shape[0]):
@@ -854,14 +875,14 @@ def _compile_all_unlocked() -> None:
         kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
                    "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
                    "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _jit(_one_term_pls),
-                   "one_term_pls_free": _jit(_one_term_pls_free)}
+                   "one_term_pls_free": _jit(_one_term_pls_free), "one_term_zu": _jit(_one_term_zu)}
         _compiled.update(kernels)
 
 
 def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
-    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_pls_free"``.
+    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_pls_free"``, ``"one_term_zu"``.
 
     Examples
     --------
