@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -58,6 +59,56 @@ def _gumbel_min(x):  # the cloglog link: F(x) = 1 - exp(-exp(x))
 
 #: per link: x -> (F(x), 1 - F(x), density f(x), f'(x)), each 0 or 1 at +-inf
 CDFS = {"logit": _logistic, "probit": _normal, "cloglog": _gumbel_min}
+
+
+def _tail_parts(kind, x):  # pragma: no cover - compiled
+    """``(F(x), 1 - F(x), f(x), f'(x))`` of one number for the link ``kind`` (0 logit, 1 probit,
+    2 cloglog), each 0 or 1 at +-inf: :data:`CDFS` for one element."""
+    if kind == 0:
+        if x >= 0.0:
+            e = math.exp(-x)
+            F, S = 1.0 / (1.0 + e), e / (1.0 + e)
+        else:
+            e = math.exp(x)
+            F, S = e / (1.0 + e), 1.0 / (1.0 + e)
+        f = F * S
+        return F, S, f, f * (1.0 - 2.0 * F)
+    if kind == 1:
+        F = 0.5 * math.erfc(-x / math.sqrt(2.0))
+        S = 0.5 * math.erfc(x / math.sqrt(2.0))
+        if not math.isfinite(x):
+            return F, S, 0.0, 0.0
+        f = math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+        return F, S, f, -x * f
+    e = math.exp(min(x, 700.0))
+    S = math.exp(-e)
+    f = e * S
+    return -math.expm1(-e), S, f, f * (1.0 - e)
+
+
+def _parts_loop(kind, up, low, y, eta, P, d, dd):  # pragma: no cover - compiled
+    """:meth:`Cumulative._parts` row by row, into ``P``, ``d`` and ``dd``."""
+    for i in range(eta.shape[0]):
+        j = y[i]
+        a = up[j] - eta[i]
+        b = low[j] - eta[i]
+        Fa, Sa, fa, dfa = _tail_parts(kind, a)
+        Fb, Sb, fb, dfb = _tail_parts(kind, b)
+        p = Sb - Sa if b > 0.0 else Fa - Fb
+        P[i] = p if p > 1e-300 else 1e-300
+        d[i] = fa - fb
+        dd[i] = dfa - dfb
+
+
+try:  # numba is a dependency; a broken install falls back to numpy
+    import numba
+
+    _tail_parts = numba.njit(cache=True, nogil=True)(_tail_parts)
+    _parts_loop = numba.njit(cache=True, nogil=True)(_parts_loop)
+except Exception:  # pragma: no cover - exercised only without numba
+    _parts_loop = None
+
+_KIND = {"logit": 0, "probit": 1, "cloglog": 2}
 _QUANTILES = {"logit": special.logit, "probit": special.ndtri, "cloglog": lambda p: np.log(-np.log1p(-p))}
 
 
@@ -123,6 +174,14 @@ class Cumulative(DispersionFamily):
         return up[y], low[y]
 
     def _parts(self, y, eta):
+        if _parts_loop is not None:  # (one compiled pass: about 20 arrays fewer)
+            up, low = self._padded
+            yb, eb = np.broadcast_arrays(np.asarray(y), np.asarray(eta, dtype=float))
+            eta = np.ascontiguousarray(eb)
+            yi = np.ascontiguousarray(yb.astype(np.intp, copy=False))
+            P, d, dd = np.empty(eta.shape), np.empty(eta.shape), np.empty(eta.shape)
+            _parts_loop(_KIND[self.cdf], up, low, yi.ravel(), eta.ravel(), P.ravel(), d.ravel(), dd.ravel())
+            return P, d, dd
         upper, lower = self._bounds(y)
         Fa, Sa, fa, dfa = CDFS[self.cdf](upper - eta)
         Fb, Sb, fb, dfb = CDFS[self.cdf](lower - eta)
