@@ -315,20 +315,35 @@ class Family:
             return rng.poisson(mu).astype(float)
         raise ValueError(f"simulation of the {self.name} family needs its scale; use the linear mixed model")
 
-    def loglik(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> float:
+    def loglik(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, rounded: bool = False) -> float:
         """Log-likelihood of the conditional distribution (binomial: ``wt`` trials).
+
+        A binomial row of ``m = wt`` trials and ``k = m y`` successes counts
+        ``log C(m, k) + k log mu + (m - k) log(1 - mu)``, with the binomial coefficient of
+        gamma functions: for whole numbers of trials the binomial probability, and for a 0/1
+        response with weights ``w`` the weighted ``w log p`` that the fit maximises (as lme4's
+        and glmmTMB's logLik). ``rounded``: R's ``glm`` convention instead
+        (``dbinom(round(m y), round(m), mu)``, whose rounding drops a row of weight below 0.5).
 
         Examples
         --------
         >>> from multilevel.families import family
-        >>> round(family("binomial").loglik(np.array([1.0, 0.0]), np.array([0.5, 0.5]), np.ones(2)), 6)
+        >>> b = family("binomial")
+        >>> round(b.loglik(np.array([1.0, 0.0]), np.array([0.5, 0.5]), np.ones(2)), 6)
         -1.386294
+        >>> y, mu, w = np.array([1.0, 0.0]), np.array([0.2, 0.5]), np.array([0.4, 1.6])
+        >>> round(b.loglik(y, mu, w), 6), round(b.loglik(y, mu, w, rounded=True), 6)  # 0.4 log 0.2 + 1.6 log 0.5
+        (-1.752811, -1.386294)
         """
         if self.name == "binomial":
             m = wt
-            k = np.round(m * y)
             pos = m > 0
-            return float(np.sum(stats.binom.logpmf(k[pos], np.round(m[pos]), mu[pos])))
+            if rounded:
+                k = np.round(m * y)
+                return float(np.sum(stats.binom.logpmf(k[pos], np.round(m[pos]), mu[pos])))
+            m, k, p = m[pos], (m * y)[pos], mu[pos]
+            return float(np.sum(special.gammaln(m + 1.0) - special.gammaln(k + 1.0) - special.gammaln(m - k + 1.0)
+                                + special.xlogy(k, p) + special.xlog1py(m - k, -p)))
         if self.name == "poisson":
             return float(np.sum(wt * stats.poisson.logpmf(y, mu)))
         raise NotImplementedError("the gaussian log-likelihood needs a scale; use the linear mixed model")

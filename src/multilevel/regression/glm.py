@@ -256,7 +256,7 @@ def glm(formula: str, data, family="binomial", link=None, weights=None, offset=N
         loglik = 0.5 * (float(np.sum(np.log(wt[wt > 0]))) - n * (math.log(2 * math.pi) + 1 - math.log(n)
                                                                     + math.log(rss)))
     else:
-        loglik = float(fam.loglik(y, mu, wt))
+        loglik = float(fam.loglik(y, mu, wt, rounded=True))  # (R's logLik.glm)
     return GlmResult(formula=formula, family=fam, fixef=pd.Series(beta, index=names, name="Estimate"),
                      vcov=pd.DataFrame(V, index=names, columns=names), deviance=dev,
                      null_deviance=float(null_dev), df_resid=n - keep.size,
