@@ -358,10 +358,53 @@ def test_parts_that_differ_in_what_they_hold(tmp_path):
     assert f1.nobs == 150 and f1.n_dropped == 30
 
 
-def test_a_level_with_all_weights_zero_is_a_clear_error():
+def test_a_level_with_all_weights_zero_is_dropped_as_in_memory():
+    """Rows of weight 0 are not data (as in R's lm): a factor level that only they hold makes the
+    fixed effects rank deficient over the data, and a column is dropped with a warning, in memory
+    and in parts alike (in memory it had given an unidentified fit with a convergence warning);
+    the fit is the fit of the rows of positive weight."""
     s = _s.assign(w=(_s.Days != 0).astype(float))
-    with pytest.raises(ValueError, match="not identified"):
-        ml.lmer("Reaction ~ C(Days) + (1 | Subject)", dd.from_pandas(s, npartitions=2), weights="w")
+    formula = "Reaction ~ C(Days) + (1 | Subject)"
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column: C\\(Days\\)9"):
+        parts = ml.lmer(formula, dd.from_pandas(s, npartitions=2), weights="w")
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column: C\\(Days\\)9"):
+        mem = ml.lmer(formula, s, weights="w")
+    np.testing.assert_allclose(parts.fixef, mem.fixef, rtol=1e-8)
+    assert parts.objective == pytest.approx(mem.objective, rel=1e-10)
+    assert mem.objective == pytest.approx(ml.lmer(formula, s[s.w > 0]).objective, rel=1e-10)
+
+
+def test_rows_of_weight_zero_holding_extreme_values_change_nothing():
+    """The standardisation and the parts' centres come from the rows of positive weight: a row of
+    weight 0 holding y = 1e10 had centred the parts' products at 1e9 (criterion 1834.0 for
+    1732.2), and x = 1e10 had set the in-memory basis (a convergence warning, a wrong optimum).
+    A row of weight 0 counts in no n (REML's n - p, sigma): the fit is the fit of the others."""
+    s = _s.assign(w=1.0)
+    s.loc[:19, "w"] = 0.0
+    formula = "Reaction ~ Days + (Days | Subject)"
+    ref = ml.lmer(formula, s[s.w > 0])
+    for col in ("Reaction", "Days"):
+        t = s.copy()
+        t.loc[:19, col] = 1e10
+        for fit in (ml.lmer(formula, t, weights="w"), ml.lmer(formula, dd.from_pandas(t, npartitions=3), weights="w")):
+            assert fit.objective == pytest.approx(ref.objective, rel=1e-9)
+            np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-6)
+            assert fit.sigma == pytest.approx(ref.sigma, rel=1e-6)
+            np.testing.assert_allclose(fit.icc(), ref.icc(), rtol=1e-5)
+    # glmer in memory: x = 1e10 in rows of weight 0 had made the start fail
+    cb = ml.datasets.load("cbpp").assign(w=1.0, x=lambda d: (np.arange(len(d)) % 5).astype(float),
+                                         y=lambda d: (d.incidence > 0).astype(float))
+    cb.loc[:5, "w"] = 0.0
+    base = ml.glmer("y ~ x + (1 | herd)", cb, weights="w")
+    far = ml.glmer("y ~ x + (1 | herd)", cb.assign(x=np.where(cb.w > 0, cb.x, 1e10)), weights="w")
+    assert far.loglik == pytest.approx(base.loglik, rel=1e-9)
+
+
+def test_a_response_constant_over_the_rows_of_positive_weight_is_refused():
+    s = _s.assign(w=(_s.Days < 5).astype(float), y=np.where(_s.Days < 5, 2.0, _s.Reaction))
+    for data in (s, dd.from_pandas(s, npartitions=2)):
+        with pytest.raises(ValueError, match="constant"):
+            ml.lmer("y ~ Days + (1 | Subject)", data, weights="w")
 
 
 def test_refits_read_the_offset_column_of_newdata():

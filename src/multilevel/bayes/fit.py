@@ -513,9 +513,12 @@ def initial_inverse_mass(model: BayesModel) -> dict:
         n, y = model.moments.n, None
         x_sd = np.asarray(model.moments.x_sd, dtype=float) * np.sqrt((n - 1) / n)
     else:
-        X = model.data["X"]
+        from .model import data_rows
+
+        rows = data_rows(model.design)  # (the rows of positive weight: the data)
+        X = model.data["X"] if rows is None else model.data["X"][rows]
         n = X.shape[0]
-        y = model.data["y"]
+        y = model.data["y"] if rows is None else model.data["y"][rows]
         x_sd = [float(np.std(X[:, j])) for j in range(X.shape[1])]
     if st.family in ("gaussian", "student"):
         s = model.y_scale

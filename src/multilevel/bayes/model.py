@@ -131,6 +131,25 @@ class ModelStructure:
 _GRID_MIN_N = 1000
 
 
+def data_rows(design) -> np.ndarray | None:
+    """The rows of positive prior weight, where some have weight 0 (else None): the rows that
+    are data, which the default priors and starting scales read.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> data_rows(SimpleNamespace(weights=np.array([1.0, 0.0, 2.0]))).tolist()
+    [True, False, True]
+    >>> data_rows(SimpleNamespace(weights=None)) is None
+    True
+    """
+    w = getattr(design, "weights", None)
+    if w is None:
+        return None
+    rows = np.asarray(w, dtype=float) > 0
+    return None if bool(np.all(rows)) else rows
+
+
 def _grid_order(X: np.ndarray, codes: np.ndarray, nlevels: int) -> np.ndarray | None:
     """Row order making the data a complete ``levels x m`` grid with one X row per position.
 
@@ -300,7 +319,8 @@ class BayesModel:
         """
         if self.moments is not None:
             return [list(sds) for sds in self.moments.z_sd]
-        return [_priors.column_sds(term) for term in self.design.terms]
+        rows = data_rows(self.design)
+        return [_priors.column_sds(term, rows) for term in self.design.terms]
 
     def start_scales(self) -> dict:
         """Starting values of the positive parameters: ``""`` the data's scale (sigma),
@@ -390,10 +410,13 @@ class BayesModel:
                 intercept = None
             y = np.asarray(design.y, dtype=float)
             off = None if design.offset is None else np.asarray(design.offset, dtype=float)
+        # the defaults read the rows of positive weight (the data): Xs, ys, offs
+        rows = None if rowless else data_rows(design)
+        Xs, ys, offs = (X, y, off) if rows is None else (X[rows], y[rows], None if off is None else off[rows])
         x_means = np.zeros(p)
         centered = bool(center and (intercept is not None or ncat))
         if centered:  # (a cumulative model's thresholds take the intercept's place)
-            x_means = np.array(moments.x_mean, dtype=float) if rowless else X.mean(axis=0)
+            x_means = np.array(moments.x_mean, dtype=float) if rowless else Xs.mean(axis=0)
             if intercept is not None:
                 x_means[intercept] = 0.0
         Xzi, zi_names, zi_int, zi_means = None, (), None, None
@@ -405,14 +428,16 @@ class BayesModel:
                 zi_int = None
             zi_means = np.zeros(Xzi.shape[1])
             if center and zi_int is not None:  # (the intercept's prior is at the other columns' means)
-                zi_means = Xzi.mean(axis=0)
+                zi_means = (Xzi if rows is None else Xzi[rows]).mean(axis=0)
                 zi_means[zi_int] = 0.0
-        defaults = _priors.default_priors(family, link, y, X, names, intercept,
-                                          off if family in ("gaussian", "student") else None,
-                                          Xzi=Xzi, zi_names=zi_names, zi_intercept=zi_int, moments=moments)
+        defaults = _priors.default_priors(family, link, ys, Xs, names, intercept,
+                                          offs if family in ("gaussian", "student") else None,
+                                          Xzi=Xzi if Xzi is None or rows is None else Xzi[rows], zi_names=zi_names,
+                                          zi_intercept=zi_int, moments=moments)
         gnames, sd_params, cor_params, rho_params = _param_names(design)
-        defaults["sd_by_name"] = _priors.sd_defaults(defaults["sd"], design.terms, gnames, sd_params,
-                                                     column_sd=moments.z_sd if rowless else None)
+        defaults["sd_by_name"] = _priors.sd_defaults(
+            defaults["sd"], design.terms, gnames, sd_params,
+            column_sd=moments.z_sd if rowless else [_priors.column_sds(t, rows) for t in design.terms])
         slots = _priors.resolve(priors, defaults, names, intercept, sd_params, cor_params,
                                 thresholds=max(ncat - 1, 0), zi_names=zi_names, zi_intercept=zi_int,
                                 rho_params=rho_params)
@@ -458,7 +483,7 @@ class BayesModel:
         if rowless:
             scale = moments.y_sd
         else:
-            yy = y if off is None or family not in ("gaussian", "student") else y - off
+            yy = ys if offs is None or family not in ("gaussian", "student") else ys - offs
             scale = float(np.std(yy, ddof=1)) if family in ("gaussian", "student") else 1.0
         pv = {"b": fixed_vals, "varpar": pv_var}
         if ncat:
@@ -471,7 +496,7 @@ class BayesModel:
                   sd_names=tuple(nm for nm, _, _ in sd_params), cor_names=tuple(nm for nm, _ in cor_params),
                   rho_names=tuple(nm for nm, _, _ in rho_params),
                   y_scale=scale if np.isfinite(scale) and scale > 0 else 1.0,
-                  aux_start=1.0 if rowless else _aux_start(family, y), thr_start=_thr_start(link, y, ncat),
+                  aux_start=1.0 if rowless else _aux_start(family, ys), thr_start=_thr_start(link, ys, ncat),
                   zi_design=zi_design, zi_means=zi_means, zi_intercept=zi_int, zi_formula=zi_formula,
                   moments=moments, sums=sums)
         return obj

@@ -70,7 +70,7 @@ def products_moments(pp, keep: np.ndarray, terms) -> RowMoments:
     >>> round(m.y_sd, 4) == round(float(d.y.std(ddof=1)), 4), m.x_sd.round(4).tolist(), m.z_sd[0][0]
     (True, [0.0, 2.8803], None)
     """
-    n = int(pp.n)
+    n = int(pp.n_positive)               # (the rows of positive weight: the data)
     G = pp.r_xy.T @ pp.r_xy              # products of [1, X - m, y - m], unweighted
     sums = G[0]                           # column sums about the centers (n at the ones)
     P = G.shape[0]

@@ -688,9 +688,10 @@ def shared_sds(column_sd, terms) -> list:
     return out
 
 
-def column_sds(term) -> list[float | None]:
+def column_sds(term, rows=None) -> list[float | None]:
     """Sample SD of each column of a random-effects term, None for a constant column
-    (an intercept has no units to follow).
+    (an intercept has no units to follow); over the rows ``rows`` (a mask: those of
+    positive weight) where given.
 
     Examples
     --------
@@ -702,7 +703,7 @@ def column_sds(term) -> list[float | None]:
     """
     out = []
     for j in range(term.k):
-        z = term.Z[:, j]
+        z = term.Z[:, j] if rows is None else term.Z[rows, j]
         s = float(np.std(z, ddof=1)) if z.size > 1 else 0.0
         out.append(s if np.isfinite(s) and s > 1e-12 * float(np.max(np.abs(z))) else None)
     return out

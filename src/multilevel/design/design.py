@@ -576,13 +576,23 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
     shown = _shown_response(parsed)
     if not np.all(np.isfinite(y)):
         raise ValueError(f"the response {shown!r} has non-finite values after transformation")
-    if np.ptp(y) == 0:
+    # rows of weight 0 are not data (as in R's lm): the response must vary, and the fixed effects
+    # be identified, over the others
+    data_rows = None if w is None or np.all(w > 0) else w > 0
+    y_data = y if data_rows is None else y[data_rows]
+    if np.ptp(y_data) == 0:
         raise ValueError(
-            f"the response {shown!r} is constant ({y[0]:g}): there is no variation to model"
+            f"the response {shown!r} is constant ({y_data[0]:g})"
+            + ("" if data_rows is None else " over the rows of positive weight")
+            + ": there is no variation to model"
         )
     _check_finite(X_all, x_columns, "fixed-effects")
     all_names = lme4_names(x_columns, parsed.fixed)
-    X, names, dropped = build_fixed(X_all, all_names)
+    if data_rows is None:
+        X, names, dropped = build_fixed(X_all, all_names)
+    else:
+        _, names, dropped = build_fixed(X_all[data_rows], all_names)
+        X = np.ascontiguousarray(X_all[:, [list(all_names).index(nm) for nm in names]])
     if dropped:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "

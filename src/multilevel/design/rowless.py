@@ -140,8 +140,11 @@ class OutOfCoreDesign(Design):
         A triangular factor of the kept fixed-effects columns, centred: the
         variance of the fixed part ``X beta`` is ``|x_factor beta|^2 / (n - 1)``
         (R2, ICC).
+    n_data : int
+        Rows of positive weight (all rows used without weights): the data, whose statistics
+        ``x_factor``, ``z_moments`` and ``z_factors`` are.
     z_moments : tuple of ndarray (k, k)
-        Per term, ``Z'Z / n`` (unweighted): the mean of ``z_i' Sigma z_i``.
+        Per term, ``Z'Z / n_data`` (unweighted): the mean of ``z_i' Sigma z_i``.
     z_factors : tuple of (ndarray (m, k), ndarray (k, k))
         Per term, ``(R_c, C)`` with ``Z'Z = (R_c C)'(R_c C)``: the centred columns' factor and
         the map that adds the centre back, so that ``z' Sigma z`` can be formed in another
@@ -163,6 +166,7 @@ class OutOfCoreDesign(Design):
     has_offset: bool = False
     fingerprint: tuple | None = None
     x_factor: np.ndarray | None = None
+    n_data: int | None = None
     z_moments: tuple = ()
     z_factors: tuple = ()
     gram: np.ndarray | None = None

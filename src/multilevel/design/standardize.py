@@ -240,7 +240,7 @@ class Standardization:
         return 2.0 * n * np.log(self.scale)
 
 
-def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0):
+def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0, rows=None):
     """The standardised copy of a design and the map back (see the module's description).
 
     A fixed-effects matrix or a term whose columns are not numerically
@@ -262,6 +262,10 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
         an identity or inverse link has it in the response's units or their
         reciprocal). The internal ``X`` and ``Z`` are multiplied by it, so
         that the internal fixed effects and theta are in its units.
+    rows : ndarray of bool, optional
+        The rows that are data (a GLMM's rows of positive prior weight); by
+        default those of positive ``design.weights``. The bases and scales come
+        from them alone: a row of weight 0 does not enter the fit, whatever it holds.
 
     Returns
     -------
@@ -280,11 +284,16 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
     """
     X = design.X
     n, p = X.shape
+    # rows of prior weight 0 are not data: the bases and scales come from the others (a row of
+    # weight 0 holding x = 1e10 or y = 1e10 had set them, and the fit lost its digits)
+    pos = rows if rows is not None else (None if design.weights is None else np.asarray(design.weights) > 0)
+    if pos is not None and bool(np.all(pos)):
+        pos = None
     orthogonal = False  # whether Xi'Xi = n I is known
     if like is not None:
         Xi, Tx = like[1].X, like[0].Tx
     else:
-        basis = orthogonal_basis(X) if p else None
+        basis = _basis_of_rows(X, pos) if p else None
         orthogonal = basis is not None
         Xi, Tx = basis if orthogonal else (X, np.eye(p))
     y = design.y if design.offset is None else design.y - design.offset
@@ -300,7 +309,8 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
             shift, r = Tx @ c_int, y - Xi @ c_int
         else:
             shift, r = np.zeros(0), y
-        scale = float(np.sqrt(r @ r / n))
+        rp = r if pos is None else r[pos]
+        scale = float(np.sqrt(rp @ rp / max(rp.size, 1)))
         if not (scale > 0 and np.isfinite(scale)):
             scale = 1.0
         y_int = r / scale
@@ -311,17 +321,18 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
             terms.append(like[1].terms[i])
             continue
         if t.k == 1:
-            rms = float(np.sqrt(t.Z[:, 0] @ t.Z[:, 0] / n))
+            zc = t.Z[:, 0] if pos is None else t.Z[pos, 0]
+            rms = float(np.sqrt(zc @ zc / max(zc.size, 1)))
             ok = rms > 0 and np.isfinite(rms)
             Zi, B = (t.Z / rms, np.array([[1.0 / rms]])) if ok else (t.Z, np.eye(1))
         elif t.structure is not None:
             # a scale per column (hcs), or one for all (cs, ar1: one SD): the structure is kept
-            rms = column_scales(t)
+            rms = column_scales(t, pos)
             Zi, B = t.Z / rms, np.diag(1.0 / rms)
         elif orthogonal and t.Z.shape == X.shape and np.array_equal(t.Z, X):
             Zi, B = Xi, Tx  # the same columns as the fixed effects (x + (x | g)): the same basis
         else:
-            basis = orthogonal_basis(t.Z)
+            basis = _basis_of_rows(t.Z, pos)
             Zi, B = basis if basis is not None else (t.Z, np.eye(t.k))
         Bs.append(B)
         terms.append(replace(t, Z=np.ascontiguousarray(Zi)))
@@ -339,9 +350,25 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
     return st, inner
 
 
-def column_scales(term) -> np.ndarray:
+def _basis_of_rows(M: np.ndarray, pos) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`orthogonal_basis` of the rows ``pos`` (a mask; None: all rows), with the other rows
+    mapped by its ``B`` (rows of weight 0, which do not enter the fit)."""
+    if pos is None:
+        return orthogonal_basis(M)
+    basis = orthogonal_basis(M[pos])
+    if basis is None:
+        return None
+    Qp, B = basis
+    Q = np.empty(M.shape)
+    Q[pos] = Qp
+    Q[~pos] = M[~pos] @ B
+    return Q, B
+
+
+def column_scales(term, pos=None) -> np.ndarray:
     """The root mean square of each of a term's columns (1 for a column of zeros), one common one
-    for a structure with one SD (``cs``, ``ar1``), so that dividing by them keeps the structure.
+    for a structure with one SD (``cs``, ``ar1``), so that dividing by them keeps the structure;
+    over the rows ``pos`` (a mask: those of positive weight) where given.
 
     Examples
     --------
@@ -350,6 +377,8 @@ def column_scales(term) -> np.ndarray:
     [3.5355, 1.0]
     """
     Z = np.asarray(term.Z, dtype=float)
+    if pos is not None:
+        Z = Z[pos]
     rms = np.sqrt(np.einsum("ij,ij->j", Z, Z) / max(Z.shape[0], 1))
     rms = np.where((rms > 0) & np.isfinite(rms), rms, 1.0)
     st = getattr(term, "structure", None)

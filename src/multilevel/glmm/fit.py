@@ -390,7 +390,8 @@ def memory_engine(design, fam, prior) -> PirlsEngine:
     """
     from ..results.glmer_result import GlmerResult
 
-    st, inner = standardize(design, response=False, eta_scale=fam.eta_scale(design.y, prior))
+    st, inner = standardize(design, response=False, eta_scale=fam.eta_scale(design.y, prior),
+                            rows=np.asarray(prior) > 0)
     layout = ThetaLayout.from_terms(inner.terms)
     plan = pirls_plan(inner, fam, prior)
 

@@ -67,7 +67,11 @@ def type1_contrasts(design) -> dict[str, np.ndarray]:
     if G is None:
         # X = QR: R is the Doolittle factor up to row signs, without forming X'X (whose Cholesky
         # fails with a column at x + 1e9)
-        R = np.linalg.qr(np.asarray(design.X, dtype=float), mode="r")
+        X = np.asarray(design.X, dtype=float)
+        w = getattr(design, "weights", None)
+        if w is not None and not np.all(np.asarray(w) > 0):
+            X = X[np.asarray(w) > 0]  # (the rows of positive weight, the data, as the sums of parts')
+        R = np.linalg.qr(X, mode="r")
     else:
         R = np.linalg.cholesky(G).T  # upper: X'X = R'R
     U = R / np.diag(R)[:, None]

@@ -24,10 +24,25 @@ SINGULAR_TOLERANCE = 1e-5
 
 
 # ------------------------------------------------------------------ pieces
+def _data_rows(fit):
+    """``(mask or None, count)``: the rows of positive prior weight, which the variances average
+    over (a row of weight 0 is not data; data in parts keep the count of such rows)."""
+    d = fit.design
+    n_data = getattr(d, "n_data", None)
+    if n_data is not None:
+        return None, int(n_data)
+    w = getattr(d, "weights", None)
+    if w is None or bool(np.all(np.asarray(w) > 0)):
+        return None, int(fit.nobs)
+    rows = np.asarray(w) > 0
+    return rows, int(np.count_nonzero(rows))
+
+
 def _term_variances(fit) -> list[float]:
     """Variance of each random-effects term on the response scale: the mean
     over the observations of ``z_i' Sigma z_i`` (Johnson 2014), which is the
     term's variance for a random intercept."""
+    rows, n_data = _data_rows(fit)
     out = []
     moments = getattr(fit.design, "z_moments", ())   # (data in parts: the mean of z z')
     factors = getattr(fit.design, "z_factors", ())
@@ -39,16 +54,18 @@ def _term_variances(fit) -> list[float]:
             B, F = working[i]   # (data in parts: the centred columns' factor R_c and its centre C)
             R_c, C = factors[i]
             W = R_c @ (C @ B) @ F
-            out.append(float(np.sum(W * W)) / fit.nobs)
+            out.append(float(np.sum(W * W)) / max(n_data, 1))
         elif moments:
             out.append(float(np.sum(fit._term_cov(i) * moments[i])))
-        elif working is not None:
-            B, F = working[i]
-            W = (t.Z @ B) @ F
-            out.append(float(np.mean(np.einsum("ij,ij->i", W, W))))
         else:
-            S = fit._term_cov(i)
-            out.append(float(np.mean(np.einsum("ia,ab,ib->i", t.Z, S, t.Z))))
+            Z = t.Z if rows is None else t.Z[rows]
+            if working is not None:
+                B, F = working[i]
+                W = (Z @ B) @ F
+                out.append(float(np.mean(np.einsum("ij,ij->i", W, W))))
+            else:
+                S = fit._term_cov(i)
+                out.append(float(np.mean(np.einsum("ia,ab,ib->i", Z, S, Z))))
     return out
 
 
@@ -81,13 +98,14 @@ def working_factors(fit) -> list | None:
 def _var_fixed(fit) -> float:
     """Variance of the fixed part ``X beta`` (sample variance, divisor n - 1, as
     ``insight::get_variance_fixed``; the offset is not included)."""
-    if fit.nobs < 2 or not len(fit.fixef):
+    rows, n_data = _data_rows(fit)
+    if n_data < 2 or not len(fit.fixef):
         return 0.0
     factor = getattr(fit.design, "x_factor", None)   # (data in parts: the centred columns' factor)
     if factor is not None:
         v = factor @ fit.fixef.to_numpy()            # (a norm, not a quadratic form: no cancellation)
-        return float(v @ v / (fit.nobs - 1))
-    eta = fit.design.X @ fit.fixef.to_numpy()
+        return float(v @ v / (n_data - 1))
+    eta = (fit.design.X if rows is None else fit.design.X[rows]) @ fit.fixef.to_numpy()
     if np.all(eta == eta[0]):  # intercept only: exactly 0, not rounding noise
         return 0.0
     return float(np.var(eta, ddof=1))

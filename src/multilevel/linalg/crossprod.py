@@ -276,7 +276,9 @@ def cross_products(design: Design, counts: bool = True) -> CrossProducts:
         Crx = np.zeros((0, Xy.shape[1]))
     Cxx = Xy.T @ Xy
     return CrossProducts(
-        D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Cxx, n=design.n, p=design.p,
+        D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Cxx,
+        # (a row of weight 0 is not data: it counts in no n, as in R's lm)
+        n=design.n if design.weights is None else int(np.count_nonzero(design.weights > 0)), p=design.p,
         log_weights=log_w, k=tuple(t.k for t in terms), nlevels=tuple(t.nlevels for t in terms),
         pairs=pairs, Br0_dense=Br0_dense,
     )

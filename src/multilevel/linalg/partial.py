@@ -51,7 +51,9 @@ class PartialProducts:
         ``Z`` (centred where it has a column of ones); ``Br0`` is a sparse
         matrix.
     r_xy : ndarray (p + 2, p + 2)
-        The triangular factor of the unweighted ``[1, X - m, y - m]``.
+        The triangular factor of the unweighted ``[1, X - m, y - m]``. This, the
+        centers, ``r_z``, ``y_range``, ``z_mean`` and ``z_m2`` are statistics of the
+        rows of positive weight (the data; all rows without weights).
     r_z : tuple of ndarray (k, k)
         Per term, the triangular factor of its unweighted (centred) ``Z``.
     counts : tuple of ndarray
@@ -172,17 +174,28 @@ def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProduct
 
     y = design.y if design.offset is None else design.y - design.offset
     n = design.n
+    # the statistics (centres, unweighted factors, moments, the response's range) are those of
+    # the rows of positive weight, the data: a row of weight 0 holding y = 1e10 had set the
+    # centre, and the weighted products lost their digits about it
+    pos = None if design.weights is None else np.asarray(design.weights) > 0
+    if pos is not None and bool(np.all(pos)):
+        pos = None
+    ns = n if pos is None else int(np.count_nonzero(pos))
+
+    def data(A):
+        return A if pos is None else A[pos]
+
     V = np.column_stack([np.ones(n), design.X, y])
-    m = _mean(V)
+    m = _mean(data(V))
     Vc = V - m[None, :]
     terms, mz, rz = [], [], []
     for t, j0 in zip(design.terms, one_z):
         c = np.zeros(t.k)
-        if j0 is not None and n:
-            c = _mean(t.Z, j0)
+        if j0 is not None and ns:
+            c = _mean(data(t.Z), j0)
         Zc = t.Z - c[None, :] if j0 is not None else t.Z
         mz.append(c)
-        rz.append(_qr_r(Zc))
+        rz.append(_qr_r(data(Zc)))
         terms.append(replace(t, Z=np.ascontiguousarray(Zc)))
     p = V.shape[1] - 1
     centred = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Vc[:, :p])),
@@ -190,14 +203,14 @@ def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProduct
     cp = cross_products(centred, counts=False)
     if cp.Br0 is not None:
         cp = replace(cp, pairs=None, Br0_dense=None)
-    y_range = (float(design.y.min()), float(design.y.max())) if n else (np.inf, -np.inf)
+    y_range = (float(data(design.y).min()), float(data(design.y).max())) if ns else (np.inf, -np.inf)
     return PartialProducts(
-        n=n, cp=cp, r_xy=_qr_r(Vc), r_z=tuple(rz),
+        n=n, cp=cp, r_xy=_qr_r(data(Vc)), r_z=tuple(rz),
         counts=tuple(np.bincount(t.codes, minlength=t.nlevels) for t in design.terms),
         center_xy=m, center_z=tuple(mz), one_z=tuple(one_z), y_range=y_range, rows_hash=rows_hash,
-        z_mean=tuple(_mean(t.Z, None) for t in design.terms),
-        z_m2=tuple(((t.Z - _mean(t.Z, None)) ** 2).sum(axis=0) for t in design.terms),
-        n_positive=n if design.weights is None else int(np.count_nonzero(design.weights > 0)))
+        z_mean=tuple(_mean(data(t.Z), None) for t in design.terms),
+        z_m2=tuple(((data(t.Z) - _mean(data(t.Z), None)) ** 2).sum(axis=0) for t in design.terms),
+        n_positive=ns)
 
 
 def kept_columns(center_xy: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -325,7 +338,8 @@ def merge_partials(a: PartialProducts | None, b: PartialProducts | None) -> Part
     from dataclasses import replace
 
     n = a.n + b.n
-    wa, wb = a.n / n, b.n / n
+    ns = a.n_positive + b.n_positive  # (the statistics are of the rows of positive weight)
+    wa, wb = (a.n_positive / ns, b.n_positive / ns) if ns else (0.5, 0.5)
     cxy = wa * a.center_xy + wb * b.center_xy
     cz = tuple(wa * ca + wb * cb for ca, cb in zip(a.center_z, b.center_z))
     a, b = recenter(a, cxy, cz), recenter(b, cxy, cz)
@@ -335,6 +349,6 @@ def merge_partials(a: PartialProducts | None, b: PartialProducts | None) -> Part
                    y_range=(min(a.y_range[0], b.y_range[0]), max(a.y_range[1], b.y_range[1])),
                    rows_hash=(a.rows_hash + b.rows_hash) % 2 ** 64,
                    z_mean=tuple(wa * x + wb * y for x, y in zip(a.z_mean, b.z_mean)),
-                   z_m2=tuple(x + y + (xm - ym) ** 2 * (a.n * b.n / n)
+                   z_m2=tuple(x + y + (xm - ym) ** 2 * (a.n_positive * b.n_positive / max(ns, 1))
                               for x, y, xm, ym in zip(a.z_m2, b.z_m2, a.z_mean, b.z_mean)),
                    n_positive=a.n_positive + b.n_positive)

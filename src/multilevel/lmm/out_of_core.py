@@ -172,7 +172,7 @@ def product_map(pp: PartialProducts, terms) -> ProductMap:
     >>> bool(np.allclose(pm.st.Tx, st0.Tx) and np.allclose(pm.st.B[0], st0.B[0])), pm.keep.tolist()
     (True, [0, 1])
     """
-    n = pp.n
+    n = pp.n_positive  # (the statistics are of the rows of positive weight, as standardize's)
     P = pp.center_xy.size
     p_all = P - 2
     m_x, m_y = pp.center_xy[1:P - 1], pp.center_xy[P - 1]
@@ -249,7 +249,7 @@ def rowless_design(design: Design, keep: np.ndarray, dropped: tuple, pp: Partial
         if j0 is not None:
             Cinv[j0, :] += c
         R = R_c @ Cinv
-        z_moments.append(R.T @ R / pp.n)
+        z_moments.append(R.T @ R / max(pp.n_positive, 1))
         z_factors.append((np.asarray(R_c, dtype=float), Cinv))
     fixed = RowlessFixed(X=None, names=names, spec=fx.spec, all_names=fx.all_names, dropped=dropped)
     terms = tuple(RowlessTerm(group=t.group, label=t.label, columns=t.columns, Z=None, codes=None,
@@ -261,7 +261,8 @@ def rowless_design(design: Design, keep: np.ndarray, dropped: tuple, pp: Partial
         offset_argument=design.offset_argument, nobs=pp.n, source=source, schema=schema,
         counts=pp.counts, keep=keep, passes=passes, has_weights=schema.weights is not None,
         has_offset=schema.offset is not None or bool(schema.parsed.offsets),
-        fingerprint=_fingerprint(pp, schema, source), x_factor=pp.r_xy[:, 1 + keep], z_moments=tuple(z_moments),
+        fingerprint=_fingerprint(pp, schema, source), x_factor=pp.r_xy[:, 1 + keep], n_data=int(pp.n_positive),
+        z_moments=tuple(z_moments),
         z_factors=tuple(z_factors),
         gram=Rk.T @ Rk, sample=sample, sample_X=sample_X)
 
