@@ -433,3 +433,9 @@ def test_unused_categories_are_dropped_in_parts_as_in_memory():
     f0, f1 = _fit_both("score ~ Machine + (1 + Machine | Worker)", m2, nparts=3, reml=False)
     assert list(f1.fixef.index) == list(f0.fixef.index) == ["(Intercept)", "MachineB", "MachineC"]
     assert f1.aic == pytest.approx(f0.aic, rel=1e-8)
+
+
+def test_dask_newdata_for_a_fit_in_memory_is_a_clear_error():
+    fit = ml.lmer("Reaction ~ Days + (1 | Subject)", _s)
+    with pytest.raises(TypeError, match=r"not dask\.DataFrame; a Dask DataFrame is taken where a fit was made on data"):
+        fit.predict(dd.from_pandas(_s, npartitions=2))

@@ -50,9 +50,13 @@ def as_dataframe(data) -> pd.DataFrame:
         except ValueError as exc:
             raise ValueError(f"data as a dict must hold columns of equal length ({exc})") from None
     else:
-        raise TypeError(
-            f"data must be a pandas or polars DataFrame (or a dict of columns), not {type(data).__name__}"
-        )
+        kind = type(data)
+        name = f"{kind.__module__.split('.')[0]}.{kind.__name__}" if kind.__module__ != "builtins" else kind.__name__
+        hint = ""
+        if kind.__module__.startswith("dask"):  # (here where rows are read in memory: a fit's new data)
+            hint = ("; a Dask DataFrame is taken where a fit was made on data in parts: compute it first "
+                    "(data.compute()), or fit the model on the Dask data")
+        raise TypeError(f"data must be a pandas or polars DataFrame (or a dict of columns), not {name}{hint}")
     if isinstance(frame.columns, pd.MultiIndex):
         raise ValueError("data has MultiIndex (several-level) column names; give one name per column, e.g. "
                          "data.columns = ['_'.join(map(str, c)) for c in data.columns]")
