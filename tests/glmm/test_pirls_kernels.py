@@ -73,13 +73,14 @@ def test_cumulative_parts_equal_the_numpy_formulas(monkeypatch, link):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 400)
     eta = rng.normal(0, 3, 400)
-    eta[:6] = [40.0, -40.0, 800.0, -800.0, 0.0, 1e-9]
+    eta[:7] = [40.0, -40.0, 800.0, -800.0, 0.0, 1e-9, np.nan]
     fast = fam._parts(y, eta)
     with monkeypatch.context() as m:
         m.setattr(O, "_parts_loop", None)
         slow = fam._parts(y, eta)
     for a, b in zip(fast, slow):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)   # (nan where eta is nan, in both)
+    assert np.isnan(fast[0][6])
     # broadcast shapes (quadrature nodes: y (n, 1) against eta (n, K))
     y2, e2 = rng.integers(0, 5, (30, 1)), rng.normal(size=(30, 7))
     fast = fam._parts(y2, e2)

@@ -55,3 +55,36 @@ def test_glm_keeps_rs_convention(weighted):
     d, ref = weighted
     fit = ml.glm("y ~ x", d, family="binomial", weights="w")
     assert fit.loglik == pytest.approx(ref["glm"]["loglik"], abs=1e-6)
+
+
+def test_anova_of_a_glmm_against_a_glm_takes_one_convention(weighted):
+    """Beside a GLMM, a binomial glm's log-likelihood is taken as ``sum w log p`` too: with R's glm
+    rounding the chi-square of a variance of zero had been 7.25 (p = 0.007) instead of 4.30."""
+    d, _ = weighted
+    d = d.assign(g2=np.random.default_rng(0).integers(0, 25, len(d)).astype(str))
+    m1 = ml.glmer("y ~ x + (1 | g2)", d, family="binomial", weights="w")
+    m0 = ml.glm("y ~ x", d, family="binomial", weights="w")
+    mu = m0.fitted.to_numpy()
+    y, w = d["y"].to_numpy(float), d["w"].to_numpy(float)
+    ll0 = float(np.sum(w * (y * np.log(mu) + (1 - y) * np.log1p(-mu))))
+    table = ml.anova(m1, m0)
+    assert float(table.table["Chisq"].dropna().iloc[0]) == pytest.approx(2 * (m1.loglik - ll0), rel=1e-8)
+
+
+def test_rows_of_weight_zero_outside_the_range_change_nothing():
+    """A row of weight 0 whose gamma mean (identity link) is below 0 is not data: its working
+    values and deviance are 0, by Laplace and by quadrature (it had moved the fit: -311.5 for
+    -255.9, or made it fail)."""
+    rng = np.random.default_rng(2)
+    G, m = 20, 8
+    g = np.repeat(np.arange(G), m).astype(str)
+    x = rng.uniform(0, 3, G * m)
+    mu = 2 + x + rng.normal(0, 0.6, G)[np.repeat(np.arange(G), m)]
+    d = pd.DataFrame({"y": rng.gamma(5, mu / 5), "x": x, "g": g, "w": 1.0})
+    d.loc[::m, "w"] = 0.0
+    d.loc[::m, "x"] = -1.95
+    for nagq in (1, 9):
+        ref = ml.glmer("y ~ x + (1 | g)", d[d.w > 0], family="gamma", link="identity", nagq=nagq)
+        fit = ml.glmer("y ~ x + (1 | g)", d, family="gamma", link="identity", nagq=nagq, weights="w")
+        assert fit.loglik == pytest.approx(ref.loglik, rel=1e-8)
+        np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-5)

@@ -400,6 +400,20 @@ def test_rows_of_weight_zero_holding_extreme_values_change_nothing():
     assert far.loglik == pytest.approx(base.loglik, rel=1e-9)
 
 
+def test_rows_of_weight_zero_with_several_random_effects_terms():
+    """Several terms take the count-based products, which had counted rows of weight 0 in n
+    (penicillin's REML criterion 309.19 for 303.77)."""
+    p = ml.datasets.load("penicillin").assign(w=1.0)
+    p.loc[:9, "w"] = 0.0
+    formula = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    for reml in (True, False):
+        ref = ml.lmer(formula, p[p.w > 0], reml=reml)
+        for fit in (ml.lmer(formula, p, weights="w", reml=reml),
+                    ml.lmer(formula, dd.from_pandas(p, npartitions=2), weights="w", reml=reml)):
+            assert fit.objective == pytest.approx(ref.objective, rel=1e-9)
+            assert fit.sigma == pytest.approx(ref.sigma, rel=1e-6)
+
+
 def test_a_response_constant_over_the_rows_of_positive_weight_is_refused():
     s = _s.assign(w=(_s.Days < 5).astype(float), y=np.where(_s.Days < 5, 2.0, _s.Reaction))
     for data in (s, dd.from_pandas(s, npartitions=2)):

@@ -108,18 +108,37 @@ class DispersionFamily(Family):
 
     # ----------------------------------------------------- shared
     def loglik(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> float:
-        """Log-likelihood, prior weights multiplying each observation's term (as glmmTMB's)."""
-        return float(np.sum(wt * self.logpdf(y, mu)))
+        """Log-likelihood, prior weights multiplying each observation's term (as glmmTMB's); a row of
+        weight 0 adds nothing, whatever its mean."""
+        return float(np.sum(self.unit_deviance(y, mu, wt))) / -2.0
 
     def unit_deviance(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
-        """``-2 wt log f(y | mu)``: with the constants that depend on the dispersion."""
-        return -2.0 * wt * self.logpdf(y, mu)
+        """``-2 wt log f(y | mu)``: with the constants that depend on the dispersion (0 for a row of
+        weight 0, whose mean may be outside the family's range).
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> g = family("gamma", "identity").with_dispersion(2.0)
+        >>> g.unit_deviance(np.array([1.0, 1.0]), np.array([1.0, -1.0]), np.array([1.0, 0.0])).round(4).tolist()
+        [1.2274, 0.0]
+        """
+        wt = np.asarray(wt, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = -2.0 * wt * self.logpdf(y, mu)
+        zero = np.broadcast_to(wt == 0, out.shape)
+        return np.where(zero, 0.0, out) if zero.any() else out
 
     def deviance_function(self, y: np.ndarray, wt: np.ndarray):
-        """``mu -> -2 log-likelihood`` (the criterion of PIRLS and the Laplace approximation)."""
+        """``mu -> -2 log-likelihood`` (the criterion of PIRLS and the Laplace approximation), over
+        the rows of positive weight."""
         y = np.asarray(y, dtype=float)
         wt = np.asarray(wt, dtype=float)
-        return lambda mu: -2.0 * float(wt @ self.logpdf(y, mu))
+        pos = wt > 0
+        if bool(np.all(pos)):
+            return lambda mu: -2.0 * float(wt @ self.logpdf(y, mu))
+        yp, wp = y[pos], wt[pos]
+        return lambda mu: -2.0 * float(wp @ self.logpdf(yp, np.asarray(mu)[pos]))
 
     def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """Squared deviance residuals ``2 wt (l(y; y) - l(y; mu))`` at this dispersion

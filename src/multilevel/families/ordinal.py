@@ -73,6 +73,8 @@ def _tail_parts(kind, x):  # pragma: no cover - compiled
             F, S = e / (1.0 + e), 1.0 / (1.0 + e)
         f = F * S
         return F, S, f, f * (1.0 - 2.0 * F)
+    if x != x:  # (nan: nan everywhere, as the numpy formulas give it; f' of a nan is 0 there)
+        return x, x, x, (0.0 if kind == 1 else x)
     if kind == 1:
         F = 0.5 * math.erfc(-x / math.sqrt(2.0))
         S = 0.5 * math.erfc(x / math.sqrt(2.0))
@@ -95,7 +97,7 @@ def _parts_loop(kind, up, low, y, eta, P, d, dd):  # pragma: no cover - compiled
         Fa, Sa, fa, dfa = _tail_parts(kind, a)
         Fb, Sb, fb, dfb = _tail_parts(kind, b)
         p = Sb - Sa if b > 0.0 else Fa - Fb
-        P[i] = p if p > 1e-300 else 1e-300
+        P[i] = p if (p > 1e-300 or p != p) else 1e-300  # (nan stays nan, as np.maximum keeps it)
         d[i] = fa - fb
         dd[i] = dfa - dfb
 

@@ -186,6 +186,7 @@ def _agq_levels(design, fam, theta, res, prior_weights, nagq):
     L2 = t * t * np.bincount(codes, weights=wt * zc * zc, minlength=nl) + 1.0
     sd = 1.0 / np.sqrt(L2)
     dr0 = _deviance_residuals(fam, y, eta0[:, None], prior_weights)[:, 0]
+    dr0[prior_weights == 0] = 0.0
     devc0 = np.bincount(codes, weights=dr0, minlength=nl) + u0 * u0
     out = devc0 + np.log(L2)
     nodes = z != 0.0
@@ -196,6 +197,7 @@ def _agq_levels(design, fam, theta, res, prior_weights, nagq):
     # eta at u0 + z_k sd: n x K
     shift = (t * zc * sd[codes])[:, None] * zk[None, :]
     dr = _deviance_residuals(fam, y, eta0[:, None] + shift, prior_weights)
+    dr[prior_weights == 0] = 0.0  # (a row of weight 0 is not data, whatever its mean)
     # a node whose mean leaves the family's range (a negative gamma mean of an inverse or identity
     # link) has no density there: it counts as zero (see agq_outside)
     dr[~np.isfinite(dr)] = np.inf
@@ -239,6 +241,7 @@ def agq_outside(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) -
     shift = (t * zc / np.sqrt(L2)[codes])[:, None] * zk[None, :]
     with np.errstate(all="ignore"):
         dr = _deviance_residuals(fam, design.y, res.eta[:, None] + shift, prior_weights)
+    dr[prior_weights == 0] = 0.0  # (not data)
     idx = codes[:, None] * zk.size + np.arange(zk.size)[None, :]
     return int(np.unique(idx[~np.isfinite(dr)]).size)
 

@@ -653,7 +653,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                              xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
     notes = []
     if nagq > 1 and (outside := agq_outside(design, fam, theta, res, prior, nagq)):
-        notes.append(f"adaptive quadrature: {outside} of the {nagq} x {design.terms[0].nlevels} (node, level) "
+        nodes = nagq - nagq % 2  # (the node at 0 is the mode, always in range)
+        notes.append(f"adaptive quadrature: {outside} of the {nodes} x {design.terms[0].nlevels} (node, level) "
                      f"pairs put the {fam.name} mean outside its range ({fam.link.name} link), where the model "
                      "has no density and they count as zero; the log link keeps every mean in range, and "
                      "nagq=1 (Laplace) does not leave the modes")

@@ -217,7 +217,17 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     # NB1) takes exact Newton steps there, falling back to Fisher's weights for
     # a step whose blocks are not positive definite
     signed = fam.observed_curvature and fixed_beta and len(design.terms) == 1
+    # rows of prior weight 0 are not data: their working weights and residuals are 0 (their mean
+    # may leave the family's range, where the working values are nan)
+    zero = prior_weights == 0
+    if not zero.any():
+        zero = None
+
+    def data_only(wu, r):
+        return (wu, r) if zero is None else (np.where(zero, 0.0, wu), np.where(zero, 0.0, r))
+
     mu, wu, r = fam.working(y, eta, signed=signed)
+    wu, r = data_only(wu, r)
     # from a warm start (or the inside start) the first step is also checked against where it started
     pdev_old = _penalised(plan, mu, u) if u_start is not None or (inside and eta_start is None) else np.inf
     it = 0
@@ -232,6 +242,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
             if not (signed and np.any(wu < 0)):
                 raise
             mu, wu, r = fam.working(y, eta, mu)
+            wu, r = data_only(wu, r)
             w = prior_weights * wu
             z = eta - off - xb + r
             b_new, u_new, _ = _solve(sub, z, w, layout, theta, fixed_beta, plan.scalar,
@@ -253,6 +264,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
             halvings += 1
         u, eta = u_new, eta_new
         mu, wu, r = fam.working(y, eta, mu_new, signed=signed)
+        wu, r = data_only(wu, r)
         if np.isfinite(pdev) and abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
             converged = True
             break
@@ -260,7 +272,7 @@ def _pirls(design, fam, theta, layout, prior_weights, beta, u_start, eta_start, 
     # the Laplace curvature: Fisher's weights (binomial, Poisson, as glmer's), or
     # the observed information (dispersion families, as glmmTMB's), negative for
     # a few observations of some families
-    w = prior_weights * (fam.curvature(y, eta, mu) if fam.observed_curvature else wu)
+    w = prior_weights * (data_only(fam.curvature(y, eta, mu), r)[0] if fam.observed_curvature else wu)
     z = eta - off - xb + r
     try:
         if np.all(w >= 0):
@@ -285,8 +297,9 @@ def _penalised(plan, mu, u) -> float:
 
 def _one_term(term, T, z, w, logdet_only: bool = False):
     """One vector-valued term with beta held fixed, ``(1 + x | g)``: the system is
-    block diagonal, one k x k block ``T' Z_g' W Z_g T + I`` per level, solved by
-    batched Cholesky factors without forming the sparse cross-products."""
+    block diagonal, one k x k block ``T' Z_g' W Z_g T + I`` per level, solved per level
+    without forming the sparse cross-products (by the compiled ``one_term_pls`` kernel,
+    or batched numpy Cholesky factors without numba)."""
     k, L = term.k, term.nlevels
     if kernels.available():
         u = np.empty(0 if logdet_only else L * k)

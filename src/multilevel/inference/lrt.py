@@ -98,6 +98,19 @@ class ModelComparison:
         return page
 
 
+def _loglik(fit, fits) -> float:
+    """A fit's log-likelihood as the table compares it: a binomial glm beside a GLMM takes the
+    GLMM's convention (``sum w log p`` with non-integer weights, not R's glm rounding, which
+    drops rows of weight below 0.5), so that the two are the same model's likelihood."""
+    from ..regression import GlmResult
+
+    if isinstance(fit, GlmResult) and fit.family.name == "binomial" and not all(isinstance(f, GlmResult)
+                                                                                 for f in fits):
+        y = np.asarray(fit.design.y, dtype=float)
+        return float(fit.family.loglik(y, fit.fitted.to_numpy(), np.asarray(fit.prior_weights, dtype=float)))
+    return float(fit.loglik)
+
+
 # --------------------------------------------------------------------- checks
 def _check_fits(fits, names) -> list[str]:
     from ..results import LmerResult
@@ -348,7 +361,7 @@ def anova(*fits, refit: bool = True, boundary: bool = False, names=None) -> Mode
     names = [names[i] for i in order]
     npar = npar[order]
 
-    llk = np.array([f.loglik for f in fits], dtype=float)
+    llk = np.array([_loglik(f, fits) for f in fits], dtype=float)
     nobs = fits[0].nobs
     dev = -2.0 * llk
     aic = dev + 2.0 * npar

@@ -120,6 +120,8 @@ class CrossProducts:
     Cxx : ndarray (p + 1, p + 1)
         ``[X y]'[X y]``.
     n, p : int
+        Rows of positive weight (all rows without weights: a row of weight 0 is not data)
+        and fixed-effects columns.
     log_weights : float
         Sum of the log prior weights (zero without weights).
     k, nlevels : tuple of int
@@ -338,7 +340,7 @@ class WeightedProducts:
         Crx = np.asarray(self.ZrT @ (Xy * w[:, None]))
         pos = w > 0
         return CrossProducts(
-            D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Xyw.T @ Xyw, n=d.n, p=d.p,
+            D0=D0, Bx0=Bx0, Br0=Br0, Crr=Crr, Crx=Crx, Cxx=Xyw.T @ Xyw, n=int(np.count_nonzero(pos)), p=d.p,
             log_weights=float(np.sum(np.log(w[pos]))), k=tuple(t.k for t in terms),
             nlevels=tuple(t.nlevels for t in terms), pairs=None, Br0_dense=Br0,
         )
