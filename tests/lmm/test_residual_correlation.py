@@ -401,3 +401,43 @@ def test_the_bootstrap_of_a_correlation_in_tiny_time_units():
     names = [n for n in boot.draws.columns if n.startswith("rho_ar1|residual")]
     assert names == ["rho_ar1|residual|lag 1e-06"]
     assert float(boot.draws[names[0]].mean()) > 0.3
+
+
+@pytest.mark.parametrize("times, r", [
+    ("gaps", 0.6), ("gaps", -0.4), ("fractional", 0.7), ("uneven_whole", -0.3), ("uneven_whole", 0.5)])
+def test_the_markov_cross_products_equal_the_whitened_rows(times, r):
+    """The one-term criterion forms A'R^-1 A per lag from an AR(1)'s Markov factorisation; the
+    same criterion from the rows whitened by each group's Cholesky factor (the general path),
+    at irregular whole steps (a negative r too) and at fractional lags."""
+    from dataclasses import replace
+
+    from multilevel.design import build_design, standardize
+    from multilevel.design.correlation import residual_correlation
+    from multilevel.linalg import ThetaLayout, cross_products, factorize
+    from multilevel.lmm.correlation import _one_term_criterion, whitened_design
+    from multilevel.lmm.objective import criterion
+
+    s = ml.datasets.load("sleepstudy").copy()
+    rng = np.random.default_rng(4)
+    if times == "gaps":
+        s = s[~((s.Days == 3) & (s.Subject.cat.codes % 2 == 0)) & ~((s.Days == 7) & (s.Subject.cat.codes % 3 == 0))]
+        s = s.assign(t=s.Days.astype(float))
+    elif times == "fractional":
+        s = s.assign(t=s.Days + rng.uniform(0, 0.6, len(s)))
+    else:
+        s = s.assign(t=s.Days * 2.0 + (s.Days > 4) * 3.0)   # steps of 2 and of 5 (lag unit 1)
+    s = s.reset_index(drop=True)
+    d = build_design("Reaction ~ Days + (Days | Subject)", s)
+    rc = residual_correlation("ar1(t | Subject)", s, d)
+    if r < 0 and not rc._signed:
+        pytest.skip("a negative correlation has no value at these lags")
+    st, inner = standardize(replace(d, residual=None))
+    layout = ThetaLayout.from_terms(inner.terms)
+    for reml in (True, False):
+        f = _one_term_criterion(inner, rc, layout, reml)
+        x = np.r_[0.8, 0.1, 0.3, rc.a_of(r)]
+        wd, logdet = whitened_design(inner, rc, rc.rho_of(x[-1]))
+        cp = cross_products(wd)
+        cp = replace(cp, log_weights=cp.log_weights - logdet)
+        expected = criterion(factorize(cp, layout, x[:3]), cp, reml)
+        assert f(x) == pytest.approx(expected, rel=1e-11)

@@ -73,14 +73,14 @@ def _one_term_criterion(inner, rc, layout, reml):
     formed per pattern of times as ``A_g' R^-1 A_g`` without whitening the rows; None
     where it does not apply (several random-effects terms, or no compiled kernels).
 
-    The cross-products of a pattern whose inverse correlation has a closed form are linear in a
-    few matrices of its rows, with coefficients that depend on the correlation only: AR(1) over
-    consecutive times (steps of the lag unit), ``R^-1 = (I + r^2 D - r (E + E')) / (1 - r^2)``
-    with D the interior of the diagonal; compound symmetry, ``R^-1 = (I - r / b 11') / a``
-    (``a = 1 - r``, ``b = 1 + (m - 1) r``). Those matrices are summed per level (and over
-    levels for the fixed-effects block) once, into one vector per coefficient, so that an
-    evaluation is a few scaled sums of vectors; other patterns are whitened by their precision
-    matrices at each evaluation.
+    The cross-products of a pattern are linear in a few matrices of its rows, with coefficients
+    that depend on the correlation only: an AR(1) seen at increasing times is Markov, so with
+    ``phi_i = r^(d_i)`` over the lag ``d_i`` (in lag units) to the next row,
+    ``A'R^-1 A = a_1 a_1' + sum_i (a_(i+1) - phi_i a_i)(a_(i+1) - phi_i a_i)' / (1 - phi_i^2)``,
+    grouped by lag; compound symmetry has ``R^-1 = (I - r / b 11') / a`` (``a = 1 - r``,
+    ``b = 1 + (m - 1) r``). Those matrices are summed per level (and over levels for the
+    fixed-effects block) once, into one vector per coefficient, so that an evaluation is a few
+    scaled sums of vectors.
     """
     from ..linalg import kernels
 
@@ -111,8 +111,8 @@ def _one_term_criterion(inner, rc, layout, reml):
 
     u = rc.lag_unit
     const = np.zeros(size)  # patterns of one row
-    ar1 = [np.zeros(size) for _ in range(3)] if rc.kind == "ar1" else None  # I, E + E', D
-    ar1_rows = 0            # sum over AR(1) groups of m - 1: log |R| = that * log(1 - r^2)
+    first = np.zeros(size)  # AR(1): the first row of each group
+    lags: dict = {}         # AR(1): per lag (in lag units) between neighbours, [P, O, Q, pairs, lag]
     cs0 = np.zeros(size) if rc.kind == "cs" else None
     cs_sizes: dict = {}     # m -> (sum of 11' products, number of groups)
     general = []
@@ -120,23 +120,41 @@ def _one_term_criterion(inner, rc, layout, reml):
         lev = np.asarray(t.codes)[rows[:, 0]]
         Ap = np.ascontiguousarray(A[rows])
         G, m = Ap.shape[0], Ap.shape[1]
-        M0 = np.einsum("gmc,gmd->gcd", Ap, Ap)
         if m == 1:
-            add(const, M0, lev)
-        elif rc.kind == "ar1" and np.allclose(np.diff(times), u, rtol=1e-9, atol=0.0):
-            off = np.einsum("gmc,gmd->gcd", Ap[:, :-1], Ap[:, 1:])
-            add(ar1[0], M0, lev)
-            add(ar1[1], off + off.transpose(0, 2, 1), lev)
-            add(ar1[2], np.einsum("gmc,gmd->gcd", Ap[:, 1:-1], Ap[:, 1:-1]), lev)
-            ar1_rows += G * (m - 1)
+            add(const, np.einsum("gmc,gmd->gcd", Ap, Ap), lev)
+        elif rc.kind == "ar1":
+            # an AR(1) seen at increasing times is Markov: with phi_i = r^(d_i) over the lag d_i
+            # (in lag units) to the next row, A'R^-1 A = a_1 a_1' + sum_i (a_(i+1) - phi_i a_i)
+            # (a_(i+1) - phi_i a_i)' / (1 - phi_i^2) and log |R| = sum_i log(1 - phi_i^2): per lag,
+            # the sums of a_(i+1) a_(i+1)', of a_i a_(i+1)' + a_(i+1) a_i' and of a_i a_i'
+            add(first, np.einsum("gc,gd->gcd", Ap[:, 0], Ap[:, 0]), lev)
+            d = np.diff(times) / u
+            # (a lag within 1e-6 of a whole number of lag units is that number, as the model's
+            # whole steps are told: r^k for a negative r too)
+            whole = np.abs(d - np.round(d)) <= 1e-6
+            d = np.where(whole, np.round(d), d)
+            keys = np.round(d, 9)
+            for key in np.unique(keys):
+                at = np.flatnonzero(keys == key)
+                prev, nxt = Ap[:, at], Ap[:, at + 1]
+                entry = lags.setdefault(float(key), [np.zeros(size), np.zeros(size), np.zeros(size), 0,
+                                                     float(d[at[0]])])
+                off = np.einsum("gmc,gmd->gcd", prev, nxt)
+                add(entry[0], np.einsum("gmc,gmd->gcd", nxt, nxt), lev)
+                add(entry[1], off + off.transpose(0, 2, 1), lev)
+                add(entry[2], np.einsum("gmc,gmd->gcd", prev, prev), lev)
+                entry[3] += G * at.size
         elif rc.kind == "cs":
             s = Ap.sum(axis=1)
-            add(cs0, M0, lev)
+            add(cs0, np.einsum("gmc,gmd->gcd", Ap, Ap), lev)
             S, count = cs_sizes.get(m, (np.zeros(size), 0))
             add(S, np.einsum("gc,gd->gcd", s, s), lev)
             cs_sizes[m] = (S, count + G)
         else:
             general.append((j, Ap, lev))  # (j: the pattern's place in rc.precisions)
+    lag_list = [(int(e[4]) if e[4] == round(e[4]) else e[4], e[4] == round(e[4]), e[0], e[1], e[2], e[3])
+                for e in lags.values()]
+    has_first = bool(lags)
     cs_list = [(m, S, count) for m, (S, count) in cs_sizes.items()]
     kernel = kernels.compiled("one")
     chol = layout.cholesky
@@ -149,14 +167,19 @@ def _one_term_criterion(inner, rc, layout, reml):
         r = rc.rho_of(x[-1])   # (the correlation at the lag unit)
         V = const.copy()
         logdet = 0.0
-        if ar1_rows:
-            q = 1.0 - r * r
-            if not q > 0:
-                return float("inf")
-            V += ar1[0] / q
-            V += ar1[1] * (-r / q)
-            V += ar1[2] * (r * r / q)
-            logdet += ar1_rows * log(q)
+        if has_first:
+            V += first
+            for lag, whole, P, O, Q, pairs in lag_list:
+                if not whole and r < 0:  # (a fractional lag: the correlation is >= 0 there)
+                    return float("inf")
+                phi = r ** lag
+                q = 1.0 - phi * phi
+                if not q > 0:
+                    return float("inf")
+                V += P / q
+                V += O * (-phi / q)
+                V += Q * (phi * phi / q)
+                logdet += pairs * log(q)
         if cs_list:
             a = 1.0 - r
             if not a > 0:
