@@ -474,7 +474,8 @@ def residual_correlation(spec, frame, design=None):
     check_columns(list(groups), frame, f"residual={spec!r} (grouping factor)")
     if kind == "ar1":
         check_columns([left], frame, f"residual={spec!r} (time)")
-    rows = frame if design is None else frame.iloc[np.asarray(design.rows)]
+    every = design is None or (len(design.rows) == len(frame) and not design.n_dropped)
+    rows = frame if every else frame.iloc[np.asarray(design.rows)]  # (all rows: no copy)
     if any(rows[c].isna().to_numpy().any() for c in groups):  # (column by column: a frame[list] copies)
         raise ValueError(f"residual={spec!r}: the grouping factor has missing values in rows the model uses; "
                          "drop those rows first")

@@ -102,11 +102,16 @@ def _one_term_criterion(inner, rc, layout, reml):
         block (pc, pc): views of ``V``."""
         return V[:s1].reshape(nl, k, k), V[s1:s2].reshape(pc, nl, k), V[s2:].reshape(pc, pc)
 
-    def add(V, M, lev):
-        """Add the per-group cross-products ``M`` (G, c, c) of the levels ``lev`` into ``V``."""
+    def add(V, M, lev, unique=False):
+        """Add the per-group cross-products ``M`` (G, c, c) of the levels ``lev`` into ``V``
+        (``unique``: one group per level, added by indexing)."""
         D, B, C = parts(V)
-        np.add.at(D, lev, M[:, pc:, pc:])
-        np.add.at(B.transpose(1, 0, 2), lev, M[:, :pc, pc:])
+        if unique:
+            D[lev] += M[:, pc:, pc:]
+            B[:, lev] += M[:, :pc, pc:].transpose(1, 0, 2)
+        else:
+            np.add.at(D, lev, M[:, pc:, pc:])
+            np.add.at(B.transpose(1, 0, 2), lev, M[:, :pc, pc:])
         C += M[:, :pc, :pc].sum(axis=0)
 
     u = rc.lag_unit
@@ -118,16 +123,17 @@ def _one_term_criterion(inner, rc, layout, reml):
     general = []
     for j, (rows, times) in enumerate(rc.patterns):
         lev = np.asarray(t.codes)[rows[:, 0]]
+        one = np.unique(lev).size == lev.size  # (one group per level: the usual case)
         Ap = np.ascontiguousarray(A[rows])
         G, m = Ap.shape[0], Ap.shape[1]
         if m == 1:
-            add(const, np.einsum("gmc,gmd->gcd", Ap, Ap), lev)
+            add(const, np.einsum("gmc,gmd->gcd", Ap, Ap), lev, one)
         elif rc.kind == "ar1":
             # an AR(1) seen at increasing times is Markov: with phi_i = r^(d_i) over the lag d_i
             # (in lag units) to the next row, A'R^-1 A = a_1 a_1' + sum_i (a_(i+1) - phi_i a_i)
             # (a_(i+1) - phi_i a_i)' / (1 - phi_i^2) and log |R| = sum_i log(1 - phi_i^2): per lag,
             # the sums of a_(i+1) a_(i+1)', of a_i a_(i+1)' + a_(i+1) a_i' and of a_i a_i'
-            add(first, np.einsum("gc,gd->gcd", Ap[:, 0], Ap[:, 0]), lev)
+            add(first, np.einsum("gc,gd->gcd", Ap[:, 0], Ap[:, 0]), lev, one)
             d = np.diff(times) / u
             # (a lag within 1e-6 of a whole number of lag units is that number, as the model's
             # whole steps are told: r^k for a negative r too)
@@ -140,18 +146,18 @@ def _one_term_criterion(inner, rc, layout, reml):
                 entry = lags.setdefault(float(key), [np.zeros(size), np.zeros(size), np.zeros(size), 0,
                                                      float(d[at[0]])])
                 off = np.einsum("gmc,gmd->gcd", prev, nxt)
-                add(entry[0], np.einsum("gmc,gmd->gcd", nxt, nxt), lev)
-                add(entry[1], off + off.transpose(0, 2, 1), lev)
-                add(entry[2], np.einsum("gmc,gmd->gcd", prev, prev), lev)
+                add(entry[0], np.einsum("gmc,gmd->gcd", nxt, nxt), lev, one)
+                add(entry[1], off + off.transpose(0, 2, 1), lev, one)
+                add(entry[2], np.einsum("gmc,gmd->gcd", prev, prev), lev, one)
                 entry[3] += G * at.size
         elif rc.kind == "cs":
             s = Ap.sum(axis=1)
-            add(cs0, np.einsum("gmc,gmd->gcd", Ap, Ap), lev)
+            add(cs0, np.einsum("gmc,gmd->gcd", Ap, Ap), lev, one)
             S, count = cs_sizes.get(m, (np.zeros(size), 0))
-            add(S, np.einsum("gc,gd->gcd", s, s), lev)
+            add(S, np.einsum("gc,gd->gcd", s, s), lev, one)
             cs_sizes[m] = (S, count + G)
         else:
-            general.append((j, Ap, lev))  # (j: the pattern's place in rc.precisions)
+            general.append((j, Ap))  # (j: the pattern's place in rc.precisions)
     lag_list = [(int(e[4]) if e[4] == round(e[4]) else e[4], e[4] == round(e[4]), e[0], e[1], e[2], e[3])
                 for e in lags.values()]
     has_first = bool(lags)
