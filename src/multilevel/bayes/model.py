@@ -683,6 +683,12 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
 
     y = data["y"]
     fam, link = struct.family, struct.link
+    if struct.has_weights and fam not in ("gaussian", "student"):
+        # a row of weight 0 is not data: its linear predictor is set to one where the family's
+        # density is finite (0, or 1 for an identity or inverse link: a mean of 1), so that an
+        # extreme one (exp(1500)) gives no nan to the sum or its gradient; its term is
+        # multiplied by 0 below
+        eta = jnp.where(data["w"] > 0, eta, 1.0 if link in ("identity", "inverse", "1/mu^2") else 0.0)
     if fam in ("gaussian", "student"):
         if struct.has_weights:
             w = data["w"]

@@ -82,6 +82,8 @@ class DispersionModel:
         [1.0]
         """
         X = np.asarray(self.X, dtype=float)
+        if self.prior is not None and not np.all(self.prior > 0):
+            X = X[self.prior > 0]  # (rows of weight 0 are not data)
         Xc = X - (0.0 if self.center is None else self.center)
         rms = np.sqrt(np.mean(Xc * Xc, axis=0)) if Xc.shape[0] else np.ones(Xc.shape[1])
         indicator = np.all((X == 0.0) | (X == 1.0), axis=0)   # (a factor's columns have no units)
@@ -99,8 +101,12 @@ class DispersionModel:
 
     def weights(self, coef=None) -> np.ndarray:
         """The precision weights ``prior exp(-2 (x - c)' delta)`` of the fit's rows."""
-        w = np.exp(-2.0 * self.log_sd_ratio(coef))
-        return w if self.prior is None else self.prior * w
+        if self.prior is None:
+            return np.exp(-2.0 * self.log_sd_ratio(coef))
+        data = self.prior > 0   # (a row of weight 0 keeps 0, whatever its columns hold)
+        with np.errstate(over="ignore"):
+            w = np.exp(-2.0 * np.where(data, self.log_sd_ratio(coef), 0.0))
+        return np.where(data, self.prior * w, 0.0)
 
     def new_X(self, newdata) -> np.ndarray:
         """The model's columns for new rows (the intercept left out)."""
@@ -145,8 +151,14 @@ def dispersion_model(dispformula, frame, design, response: str) -> DispersionMod
         raise ValueError(f"dispformula={dispformula!r} has only an intercept, the model's own residual SD: "
                          "leave dispformula out")
     X = np.ascontiguousarray(np.asarray(dd.X, dtype=float)[:, keep])
-    indicator = np.all((X == 0) | (X == 1), axis=0)
-    center = np.where(indicator, 0.0, X.mean(axis=0))
+    prior = None if design.weights is None else np.asarray(design.weights, dtype=float)
+    Xd = X if prior is None or np.all(prior > 0) else X[prior > 0]  # (rows of weight 0 are not data)
+    empty = [names[keep[j]] for j in range(X.shape[1]) if not np.any(Xd[:, j] != 0)]
+    if empty:
+        raise ValueError(f"dispformula={dispformula!r}: the column {empty[0]!r} is 0 in every row of positive "
+                         "weight, so its SD ratio is not identified; drop the rows of weight 0 (or the level "
+                         "only they hold) from the data")
+    indicator = np.all((Xd == 0) | (Xd == 1), axis=0)
+    center = np.where(indicator, 0.0, Xd.mean(axis=0))
     return DispersionModel(formula=dispformula, names=tuple(names[i] for i in keep), X=X, center=center,
-                           prior=None if design.weights is None else np.asarray(design.weights, dtype=float),
-                           design=dd)
+                           prior=prior, design=dd)

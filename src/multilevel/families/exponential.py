@@ -135,7 +135,7 @@ class Family:
             return 1.0
         with np.errstate(all="ignore"):
             eta = self.link.fun(self.mustart(np.asarray(y, dtype=float), prior_weights))
-        eta = eta[np.isfinite(eta)]
+        eta = eta[np.isfinite(eta) & (np.asarray(prior_weights) > 0)]  # (the rows of positive weight)
         for s in (float(np.std(eta)) if eta.size else 0.0, float(np.sqrt(np.mean(eta ** 2))) if eta.size else 0.0):
             if s > 0 and np.isfinite(s):
                 return s

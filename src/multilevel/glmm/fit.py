@@ -309,7 +309,8 @@ def _start_extra(design, fam, layout, prior, plan) -> np.ndarray:
     try:
         r = pirls(design, fam, layout.start, layout, prior,
                   plan=replace(plan, deviance=fam.deviance_function(design.y, prior)))
-        return fam.start_extra(np.asarray(design.y, dtype=float), r.mu)
+        data = np.asarray(prior) > 0  # (the moments of the rows of positive weight: the data)
+        return fam.start_extra(np.asarray(design.y, dtype=float)[data], np.asarray(r.mu)[data])
     except (ArithmeticError, np.linalg.LinAlgError):
         return fam.extra_internal()
 

@@ -215,7 +215,9 @@ def _kenward_roger(fit) -> KenwardRoger:
     M3 = M2 - U.T @ B @ U           # X'V^-3 X
     C2 = C - SB @ C                 # Z'V^-2 Z
     BS = B @ S
-    trV2 = n - 2 * np.trace(BS) + np.sum(BS * BS.T)
+    # (the rows of positive weight: a row of weight 0 is not data, and its scaled row is 0 = 0 + e)
+    n_data = n if sw is None else int(np.count_nonzero(design.weights > 0))
+    trV2 = n_data - 2 * np.trace(BS) + np.sum(BS * BS.T)
     s2 = (fit.sigma / scale) ** 2
     Minv = np.linalg.inv(M)
     phi = s2 * Minv

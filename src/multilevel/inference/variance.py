@@ -32,6 +32,8 @@ def _data_rows(fit):
     if n_data is not None:
         return None, int(n_data)
     w = getattr(d, "weights", None)
+    if w is None:
+        w = getattr(fit, "_prior", None)  # (a GLMM's prior weights: binomial trials, weights=)
     if w is None or bool(np.all(np.asarray(w) > 0)):
         return None, int(fit.nobs)
     rows = np.asarray(w) > 0

@@ -53,11 +53,13 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     st, inner = standardize(base)
     layout = ThetaLayout.from_terms(inner.terms)
     nt = layout.ntheta
-    mu = dm.X.mean(axis=0)
-    sd = dm.X.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    Xs = (dm.X - mu) / sd
     prior = np.ones(design.n) if dm.prior is None else dm.prior
+    data = prior > 0  # (rows of weight 0 are not data: the columns' scales are the others', and they keep 0)
+    Xd = dm.X[data]
+    mu = Xd.mean(axis=0)
+    sd = Xd.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Xs = np.where(data[:, None], (dm.X - mu) / sd, 0.0)
 
     nd = Xs.shape[1]
 

@@ -284,12 +284,13 @@ def _null_basis(Xfull: np.ndarray) -> np.ndarray | None:
     return vt[rank:].T
 
 
-def _offsets(design, frame: pd.DataFrame) -> np.ndarray | None:
+def _offsets(design, frame: pd.DataFrame, keep=None) -> np.ndarray | None:
     """Every cell's offset: the mean of the fit's offsets (emmeans' ``.offset.``, formula
-    ``offset()`` terms and the ``offset=`` argument alike)."""
+    ``offset()`` terms and the ``offset=`` argument alike), over the rows ``keep``."""
     if design.offset is None:
         return None
-    return np.full(len(frame), float(np.mean(design.offset)))
+    off = np.asarray(design.offset) if keep is None else np.asarray(design.offset)[keep]
+    return np.full(len(frame), float(np.mean(off)))
 
 
 def _model_matrix(spec, frame: pd.DataFrame) -> np.ndarray:
@@ -329,6 +330,9 @@ def reference_grid(design, at: dict | None = None, cov_reduce=None) -> Reference
     data = design.data
     if data is None:
         raise ValueError("this fit does not keep its data; a reference grid needs the rows it was fitted to")
+    keep = _data_rows(design)
+    if keep is not None:  # (rows of weight 0 are not data: the means and cell counts are of the others)
+        data = data.iloc[np.flatnonzero(keep)]
     names, levels = _formula_variables(design)
     at = _check_at(at, names)
     reduce = None if cov_reduce is None else check_cov_reduce(cov_reduce)
@@ -371,7 +375,15 @@ def reference_grid(design, at: dict | None = None, cov_reduce=None) -> Reference
             valid &= _cell_counts(data, frame, (inner, outer)) > 0
     return ReferenceGrid(variables=variables, factors=factors, frame=frame, linfct=linfct,
                          linfct_full=full, null_basis=N, estimable=estimable, counts=counts,
-                         offset=_offsets(design, frame), terms=terms, nests=nests, valid=valid)
+                         offset=_offsets(design, frame, keep), terms=terms, nests=nests, valid=valid)
+
+
+def _data_rows(design) -> np.ndarray | None:
+    """The rows of positive prior weight where some have weight 0 (else None)."""
+    w = getattr(design, "weights", None)
+    if w is None or bool(np.all(np.asarray(w) > 0)):
+        return None
+    return np.asarray(w) > 0
 
 
 def find_nests(data: pd.DataFrame, factors: tuple[str, ...], terms: tuple) -> dict:
