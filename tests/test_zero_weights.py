@@ -82,3 +82,11 @@ def test_bayes_poisson_density(data):
     b = prepare("yc ~ x + (1 | g)", dp, family="poisson", weights="w")
     prm = {"b": np.array([0.2, 0.5]), "sd": np.array([0.7]), "z0": np.zeros((12, 1))}
     assert float(a.log_joint(prm)) == pytest.approx(float(b.log_joint(prm)), rel=1e-12)
+
+
+def test_clmm_category_held_only_by_rows_of_weight_zero():
+    wine = ml.datasets.load("wine").assign(w=1.0)
+    top = wine["rating"] == wine["rating"].max()
+    wine.loc[top, "w"] = 0.0
+    with pytest.raises(ValueError, match="in the rows of positive weight"):
+        ml.clmm("rating ~ temp + contact + (1 | judge)", wine, weights="w")

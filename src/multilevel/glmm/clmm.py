@@ -98,6 +98,12 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
                          "drop the incomplete rows first (data.dropna(subset=[...the model's columns])), then "
                          "the empty categories (cat.remove_unused_categories())")
     prior = np.ones(design.n) if design.weights is None else np.asarray(design.weights, dtype=float)
+    seen_data = np.unique(design.y[prior > 0].astype(int))
+    if seen_data.size < seen.size:  # (rows of weight 0 are not data: a category only they hold is empty)
+        missing = [levels[k] for k in seen.tolist() if k not in set(seen_data.tolist())]
+        raise ValueError(f"the response has no {', '.join(map(str, missing))} in the rows of positive weight (only "
+                         "rows of weight 0 hold it): drop those rows first, then the empty categories "
+                         "(cat.remove_unused_categories())")
     design = replace(design, weights=None)
     check_agq(design.terms, nagq)
     fit = fit_glmm_design(design, fam, prior, nagq=nagq, optimizer=optimizer, formula=formula,
