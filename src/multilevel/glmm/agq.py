@@ -172,32 +172,18 @@ def agq_levels(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) ->
 def _agq_levels(design, fam, theta, res, prior_weights, nagq):
     (term,) = design.terms
     z, w = gh_rule(nagq)
-    t = float(np.asarray(theta, dtype=float).ravel()[0])
-    y = design.y
     codes = term.codes
-    zc = term.Z[:, 0]
     nl = term.nlevels
-    link = fam.link
-    eta0 = res.eta
-    mu0 = link.inverse(eta0)
     u0 = np.asarray(res.u, dtype=float)
-    # curvature at the mode: the diagonal of L^2 at the final working weights
-    wt = prior_weights * fam.curvature(y, eta0, mu0)
-    L2 = t * t * np.bincount(codes, weights=wt * zc * zc, minlength=nl) + 1.0
-    sd = 1.0 / np.sqrt(L2)
-    dr0 = _deviance_residuals(fam, y, eta0[:, None], prior_weights)[:, 0]
-    dr0[prior_weights == 0] = 0.0
-    devc0 = np.bincount(codes, weights=dr0, minlength=nl) + u0 * u0
-    out = devc0 + np.log(L2)
     nodes = z != 0.0
-    if not nodes.any():
-        return out
     zk = z[nodes]
     K = zk.size
-    # eta at u0 + z_k sd: n x K
-    shift = (t * zc * sd[codes])[:, None] * zk[None, :]
-    dr = _deviance_residuals(fam, y, eta0[:, None] + shift, prior_weights)
-    dr[prior_weights == 0] = 0.0  # (a row of weight 0 is not data, whatever its mean)
+    L2, dr0, dr = _node_deviances(design, fam, theta, res, prior_weights, zk)
+    devc0 = np.bincount(codes, weights=dr0, minlength=nl) + u0 * u0
+    out = devc0 + np.log(L2)
+    if not K:
+        return out
+    sd = 1.0 / np.sqrt(L2)
     # a node whose mean leaves the family's range (a negative gamma mean of an inverse or identity
     # link) has no density there: it counts as zero (see agq_outside)
     dr[~np.isfinite(dr)] = np.inf
@@ -234,16 +220,32 @@ def agq_outside(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) -
     zk = z[z != 0.0]
     if not zk.size:
         return 0
-    t = float(np.asarray(theta, dtype=float).ravel()[0])
-    codes, zc = term.codes, term.Z[:, 0]
-    wt = prior_weights * fam.curvature(design.y, res.eta, fam.link.inverse(res.eta))
-    L2 = t * t * np.bincount(codes, weights=wt * zc * zc, minlength=term.nlevels) + 1.0
-    shift = (t * zc / np.sqrt(L2)[codes])[:, None] * zk[None, :]
     with np.errstate(all="ignore"):
-        dr = _deviance_residuals(fam, design.y, res.eta[:, None] + shift, prior_weights)
-    dr[prior_weights == 0] = 0.0  # (not data)
-    idx = codes[:, None] * zk.size + np.arange(zk.size)[None, :]
+        dr = _node_deviances(design, fam, theta, res, prior_weights, zk)[2]
+    idx = term.codes[:, None] * zk.size + np.arange(zk.size)[None, :]
     return int(np.unique(idx[~np.isfinite(dr)]).size)
+
+
+def _node_deviances(design, fam, theta, res, prior_weights, zk):
+    """``(L2, dr0, dr)``: per level the curvature ``L^2`` at the mode, and each row's deviance
+    residual at the mode and at the nodes ``u0 + zk sd`` (n x K; nan or inf where a mean leaves
+    the family's range). A row of weight 0 is not data: 0 in all three, whatever its mean."""
+    (term,) = design.terms
+    t = float(np.asarray(theta, dtype=float).ravel()[0])
+    y, codes, zc = design.y, term.codes, term.Z[:, 0]
+    eta0 = res.eta
+    zero = np.asarray(prior_weights) == 0
+    # curvature at the mode: the diagonal of L^2 at the final working weights
+    wt = np.where(zero, 0.0, prior_weights * fam.curvature(y, eta0, fam.link.inverse(eta0)))
+    L2 = t * t * np.bincount(codes, weights=wt * zc * zc, minlength=term.nlevels) + 1.0
+    dr0 = _deviance_residuals(fam, y, eta0[:, None], prior_weights)[:, 0]
+    dr0[zero] = 0.0
+    if not zk.size:
+        return L2, dr0, np.zeros((y.size, 0))
+    shift = (t * zc / np.sqrt(L2)[codes])[:, None] * zk[None, :]   # eta at u0 + z_k sd
+    dr = _deviance_residuals(fam, y, eta0[:, None] + shift, prior_weights)
+    dr[zero] = 0.0
+    return L2, dr0, dr
 
 
 def agq_deviance(design, fam, theta, res, prior_weights: np.ndarray, nagq: int) -> float:
