@@ -662,6 +662,27 @@ def _scalar_pls_solve(theta, z, w, z0, c0, q0, ZR, CR, ENT, rest_term, e_row, e_
     return logdet
 
 
+def _pls_block(T, D0, g, M):  # pragma: no cover - compiled
+    """Level g's Cholesky factor of ``T' D_g T + I`` into the lower triangle of ``M`` (``D0``
+    holds each level's lower triangle; T is lower triangular); returns its log-determinant, or
+    nan where it is not numerically positive definite (weights of either sign)."""
+    k = T.shape[0]
+    for a in range(k):
+        for b in range(a + 1):
+            s = 0.0
+            for c in range(a, k):  # T[c, a] = 0 for c < a
+                for e in range(b, k):
+                    s += T[c, a] * (D0[g, c, e] if e <= c else D0[g, e, c]) * T[e, b]
+            M[a, b] = s
+        M[a, a] += 1.0
+    if not _cholesky(M):
+        return math.nan
+    logdet = 0.0
+    for a in range(k):
+        logdet += 2.0 * math.log(M[a, a])
+    return logdet
+
+
 def _one_term_pls(T, codes, Z, w, z, nl, logdet_only, u):  # pragma: no cover - compiled
     """glmer's weighted PLS solve with beta held fixed and one random-effects term of k columns:
     per level ``g``, ``M_g = T'(Z_g' W Z_g) T + I`` and ``u_g = M_g^-1 T' Z_g' W z`` (into
@@ -682,18 +703,10 @@ def _one_term_pls(T, codes, Z, w, z, nl, logdet_only, u):  # pragma: no cover - 
     v = np.empty(k)
     logdet = 0.0
     for g in range(nl):
-        for a in range(k):
-            for b in range(a + 1):
-                s = 0.0
-                for c in range(a, k):  # T is lower triangular: T[c, a] = 0 for c < a
-                    for e in range(b, k):
-                        s += T[c, a] * (D0[g, c, e] if e <= c else D0[g, e, c]) * T[e, b]
-                M[a, b] = s
-            M[a, a] += 1.0
-        if not _cholesky(M):
+        ld = _pls_block(T, D0, g, M)
+        if ld != ld:
             return math.nan
-        for a in range(k):
-            logdet += 2.0 * math.log(M[a, a])
+        logdet += ld
         if logdet_only:
             continue
         for a in range(k):
@@ -744,18 +757,10 @@ def _one_term_pls_free(T, codes, Z, X, w, z, nl, u, beta):  # pragma: no cover -
     logdet = 0.0
     for g in range(nl):
         M = Ls[g]
-        for a in range(k):
-            for b in range(a + 1):
-                t = 0.0
-                for c in range(a, k):  # T is lower triangular: T[c, a] = 0 for c < a
-                    for e in range(b, k):
-                        t += T[c, a] * (D0[g, c, e] if e <= c else D0[g, e, c]) * T[e, b]
-                M[a, b] = t
-            M[a, a] += 1.0
-        if not _cholesky(M):
+        ld = _pls_block(T, D0, g, M)
+        if ld != ld:
             return math.nan
-        for a in range(k):
-            logdet += 2.0 * math.log(M[a, a])
+        logdet += ld
         for a in range(k):
             t = 0.0
             for c in range(a, k):
@@ -863,9 +868,10 @@ def _compile_all() -> None:
 
 
 def _compile_all_unlocked() -> None:
-    global _cholesky, _level_factor, _downdate, _finish, _forward, _backward, _criterion_gradient
+    global _cholesky, _level_factor, _downdate, _finish, _forward, _backward, _criterion_gradient, _pls_block
     if not _compiled:
         _cholesky = _jit(_cholesky)
+        _pls_block = _jit(_pls_block)
         _level_factor = _jit(_level_factor)
         _downdate = _jit(_downdate)
         _finish = _jit(_finish)
