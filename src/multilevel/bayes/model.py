@@ -132,22 +132,11 @@ _GRID_MIN_N = 1000
 
 
 def data_rows(design) -> np.ndarray | None:
-    """The rows of positive prior weight, where some have weight 0 (else None): the rows that
-    are data, which the default priors and starting scales read.
+    """The rows of positive prior weight of ``design`` (:func:`~multilevel.design.data.positive_rows`),
+    which the default priors and starting scales read."""
+    from ..design.data import positive_rows
 
-    Examples
-    --------
-    >>> from types import SimpleNamespace
-    >>> data_rows(SimpleNamespace(weights=np.array([1.0, 0.0, 2.0]))).tolist()
-    [True, False, True]
-    >>> data_rows(SimpleNamespace(weights=None)) is None
-    True
-    """
-    w = getattr(design, "weights", None)
-    if w is None:
-        return None
-    rows = np.asarray(w, dtype=float) > 0
-    return None if bool(np.all(rows)) else rows
+    return positive_rows(getattr(design, "weights", None))
 
 
 def _grid_order(X: np.ndarray, codes: np.ndarray, nlevels: int) -> np.ndarray | None:

@@ -101,6 +101,24 @@ def _arrow_dictionary_of_strings(dtype) -> bool:
         return False
 
 
+def positive_rows(weights) -> np.ndarray | None:
+    """The rows of positive prior weight, where some have weight 0 (else None: every row). A row
+    of weight 0 is not data (as in R's lm): the statistics a fit reads (bases, centres, means,
+    scales, counts) are those of the others.
+
+    Examples
+    --------
+    >>> positive_rows(np.array([1.0, 0.0, 2.0])).tolist()
+    [True, False, True]
+    >>> positive_rows(None) is None, positive_rows(np.ones(3)) is None
+    (True, True)
+    """
+    if weights is None:
+        return None
+    rows = np.asarray(weights, dtype=float) > 0
+    return None if bool(np.all(rows)) else rows
+
+
 def column_array(data: pd.DataFrame, name) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """The values of one column (a numpy array or a pandas extension array such as
     a Categorical), without building a Series: ``data[name]`` costs some 25 us a

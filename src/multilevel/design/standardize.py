@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .data import positive_rows
+
 __all__ = ["Standardization", "column_scales", "identity_standardization", "orthogonal_basis", "standardize",
            "working_pair",
            "triangular_factor"]
@@ -286,9 +288,7 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
     n, p = X.shape
     # rows of prior weight 0 are not data: the bases and scales come from the others (a row of
     # weight 0 holding x = 1e10 or y = 1e10 had set them, and the fit lost its digits)
-    pos = rows if rows is not None else (None if design.weights is None else np.asarray(design.weights) > 0)
-    if pos is not None and bool(np.all(pos)):
-        pos = None
+    pos = positive_rows(design.weights) if rows is None else (None if bool(np.all(rows)) else np.asarray(rows))
     orthogonal = False  # whether Xi'Xi = n I is known
     if like is not None:
         Xi, Tx = like[1].X, like[0].Tx

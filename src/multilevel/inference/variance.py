@@ -31,13 +31,11 @@ def _data_rows(fit):
     n_data = getattr(d, "n_data", None)
     if n_data is not None:
         return None, int(n_data)
+    from ..design.data import positive_rows
+
     w = getattr(d, "weights", None)
-    if w is None:
-        w = getattr(fit, "_prior", None)  # (a GLMM's prior weights: binomial trials, weights=)
-    if w is None or bool(np.all(np.asarray(w) > 0)):
-        return None, int(fit.nobs)
-    rows = np.asarray(w) > 0
-    return rows, int(np.count_nonzero(rows))
+    rows = positive_rows(getattr(fit, "_prior", None) if w is None else w)  # (a GLMM's: its prior weights)
+    return (None, int(fit.nobs)) if rows is None else (rows, int(np.count_nonzero(rows)))
 
 
 def _term_variances(fit) -> list[float]:

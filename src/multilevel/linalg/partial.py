@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..design.data import positive_rows
 from .crossprod import CrossProducts, cross_products
 
 __all__ = ["PartialProducts", "partial_products", "merge_partials"]
@@ -177,9 +178,7 @@ def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProduct
     # the statistics (centres, unweighted factors, moments, the response's range) are those of
     # the rows of positive weight, the data: a row of weight 0 holding y = 1e10 had set the
     # centre, and the weighted products lost their digits about it
-    pos = None if design.weights is None else np.asarray(design.weights) > 0
-    if pos is not None and bool(np.all(pos)):
-        pos = None
+    pos = positive_rows(design.weights)
     ns = n if pos is None else int(np.count_nonzero(pos))
 
     def data(A):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import short_repr
+from ..design.data import positive_rows
 from ..design.spec_matrix import spec_matrix
 
 __all__ = ["ReferenceGrid", "reference_grid"]
@@ -330,7 +331,7 @@ def reference_grid(design, at: dict | None = None, cov_reduce=None) -> Reference
     data = design.data
     if data is None:
         raise ValueError("this fit does not keep its data; a reference grid needs the rows it was fitted to")
-    keep = _data_rows(design)
+    keep = positive_rows(getattr(design, "weights", None))
     if keep is not None:  # (rows of weight 0 are not data: the means and cell counts are of the others)
         data = data.iloc[np.flatnonzero(keep)]
     names, levels = _formula_variables(design)
@@ -376,14 +377,6 @@ def reference_grid(design, at: dict | None = None, cov_reduce=None) -> Reference
     return ReferenceGrid(variables=variables, factors=factors, frame=frame, linfct=linfct,
                          linfct_full=full, null_basis=N, estimable=estimable, counts=counts,
                          offset=_offsets(design, frame, keep), terms=terms, nests=nests, valid=valid)
-
-
-def _data_rows(design) -> np.ndarray | None:
-    """The rows of positive prior weight where some have weight 0 (else None)."""
-    w = getattr(design, "weights", None)
-    if w is None or bool(np.all(np.asarray(w) > 0)):
-        return None
-    return np.asarray(w) > 0
 
 
 def find_nests(data: pd.DataFrame, factors: tuple[str, ...], terms: tuple) -> dict:
