@@ -1,5 +1,5 @@
 """The compiled PLS solves of a GLMM with one random-effects term (multilevel.linalg.kernels:
-``one_term_pls``, ``one_term_pls_free``, ``one_term_zu``) against the numpy paths they replace
+``one_term_pls``, with beta free or held fixed, and ``one_term_zu``) against the numpy paths they replace
 (the blocked Cholesky factor and batched per-level solves), and the compiled cumulative-link
 parts against :data:`multilevel.families.ordinal.CDFS`."""
 

@@ -302,11 +302,11 @@ def _one_term(term, T, z, w, logdet_only: bool = False):
     or batched numpy Cholesky factors without numba)."""
     k, L = term.k, term.nlevels
     if kernels.available():
-        u = np.empty(0 if logdet_only else L * k)
+        u = np.empty(L * k)
         logdet = kernels.compiled("one_term_pls")(np.ascontiguousarray(T, dtype=float),
                                                   np.ascontiguousarray(term.codes), np.ascontiguousarray(term.Z),
-                                                  np.ascontiguousarray(w, dtype=float),
-                                                  np.ascontiguousarray(z, dtype=float), L, logdet_only, u)
+                                                  np.zeros((term.Z.shape[0], 0)), np.ascontiguousarray(w, dtype=float),
+                                                  np.ascontiguousarray(z, dtype=float), L, u, np.empty(0))
         if not math.isfinite(logdet):
             raise NotPositiveDefinite("a level's block lost positive definiteness")
         return np.zeros(0), (None if logdet_only else u), float(logdet)
@@ -357,7 +357,7 @@ def _solve(sub, z, w, layout, theta, fixed_beta: bool, plan=None, logdet_only: b
     if len(terms) == 1 and kernels.available():
         term = terms[0]
         u, b = np.empty(term.q), np.empty(sub.X.shape[1])
-        logdet = kernels.compiled("one_term_pls_free")(
+        logdet = kernels.compiled("one_term_pls")(
             np.ascontiguousarray((layout.factors(theta) if T is None else T)[0], dtype=float),
             np.ascontiguousarray(term.codes),
             np.ascontiguousarray(term.Z), np.ascontiguousarray(sub.X, dtype=float),

@@ -683,47 +683,10 @@ def _pls_block(T, D0, g, M):  # pragma: no cover - compiled
     return logdet
 
 
-def _one_term_pls(T, codes, Z, w, z, nl, logdet_only, u):  # pragma: no cover - compiled
-    """glmer's weighted PLS solve with beta held fixed and one random-effects term of k columns:
-    per level ``g``, ``M_g = T'(Z_g' W Z_g) T + I`` and ``u_g = M_g^-1 T' Z_g' W z`` (into
-    ``u``, unless ``logdet_only``); returns ``sum_g log det M_g``, or nan where a block is not
-    numerically positive definite (weights of either sign: exact Newton steps)."""
-    n, k = Z.shape
-    D0 = np.zeros((nl, k, k))
-    r = np.zeros((nl, k))
-    for i in range(n):
-        g = codes[i]
-        wi = w[i]
-        for a in range(k):
-            za = Z[i, a] * wi
-            r[g, a] += za * z[i]
-            for b in range(a + 1):
-                D0[g, a, b] += za * Z[i, b]
-    M = np.empty((k, k))
-    v = np.empty(k)
-    logdet = 0.0
-    for g in range(nl):
-        ld = _pls_block(T, D0, g, M)
-        if ld != ld:
-            return math.nan
-        logdet += ld
-        if logdet_only:
-            continue
-        for a in range(k):
-            s = 0.0
-            for c in range(a, k):
-                s += T[c, a] * r[g, c]
-            v[a] = s
-        _forward(M, v)
-        _backward(M, v)
-        for a in range(k):
-            u[g * k + a] = v[a]
-    return logdet
-
-
-def _one_term_pls_free(T, codes, Z, X, w, z, nl, u, beta):  # pragma: no cover - compiled
-    """glmer's weighted PLS solve for beta and u together (the nAGQ = 0 stage) with one
-    random-effects term: per level the factor ``L_g`` of ``T'Z_g'WZ_g T + I``, then the fixed
+def _one_term_pls(T, codes, Z, X, w, z, nl, u, beta):  # pragma: no cover - compiled
+    """glmer's weighted PLS solve with one random-effects term, for beta and u together (the
+    nAGQ = 0 stage; with ``X`` of no columns, beta held fixed: the Laplace stage, whose ``z``
+    has ``X beta`` taken off): per level the factor ``L_g`` of ``T'Z_g'WZ_g T + I``, then the fixed
     effects from the Schur complement ``X'WX - sum_g W_g'W_g`` (``W_g = L_g^-1 T'Z_g'WX_g``),
     then each ``u_g``; into ``u`` and ``beta``. Returns ``sum_g log det(L_g L_g')``, or nan
     where a block or the Schur complement is not numerically positive definite."""
@@ -881,14 +844,14 @@ def _compile_all_unlocked() -> None:
         kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
                    "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
                    "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _jit(_one_term_pls),
-                   "one_term_pls_free": _jit(_one_term_pls_free), "one_term_zu": _jit(_one_term_zu)}
+                   "one_term_zu": _jit(_one_term_zu)}
         _compiled.update(kernels)
 
 
 def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
-    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_pls_free"``, ``"one_term_zu"``.
+    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``.
 
     Examples
     --------
