@@ -199,6 +199,11 @@ class Cumulative(DispersionFamily):
         score = -df / P
         return score, ddf / P - score * score
 
+    def log_derivatives(self, y, mu):
+        P, df, ddf = self._parts(y, mu)
+        score = -df / P
+        return np.log(P), score, ddf / P - score * score
+
     def probabilities(self, eta) -> np.ndarray:
         """Category probabilities, an array ``(n, J)``."""
         eta = np.asarray(eta, dtype=float)

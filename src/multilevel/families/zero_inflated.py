@@ -142,15 +142,38 @@ class ZeroInflated(DispersionFamily):
         return np.where(y == 0, zero, np.log1p(-pi) + lb)
 
     def derivatives(self, y, mu):
+        return self.log_derivatives(y, mu)[1:]
+
+    def log_derivatives(self, y, mu):
         pi = self._pi_like(mu)
         lb = _logpdf(self.base, y, mu)
         s, h = _derivatives(self.base, y, mu)
         # at y = 0: l = log(pi + (1 - pi) f0); r = (1 - pi) f0 / (pi + (1 - pi) f0)
-        r = np.exp(np.log1p(-pi) + lb - np.logaddexp(np.log(pi), np.log1p(-pi) + lb))
+        kept = np.log1p(-pi) + lb
+        at_zero = np.logaddexp(np.log(pi), kept)
+        r = np.exp(kept - at_zero)
         zero = y == 0
         score = np.where(zero, r * s, s)
         hess = np.where(zero, r * (h + s * s) - (r * s) ** 2, h)
-        return score, hess
+        return np.where(zero, at_zero, kept), score, hess
+
+    def row_extras(self):
+        """The zero-inflation coefficients act on each row through ``logit(pi) = X_zi gamma``."""
+        return self.base.n_extra, self.Xzi
+
+    def shifted(self, h: float) -> "ZeroInflated":
+        """The family with every row's ``logit(pi)`` moved by ``h`` (for derivatives in it).
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> zi = ZeroInflated.wrap(family("poisson"), np.ones((2, 1)), np.eye(1), ("(Intercept)",))
+        >>> zi.shifted(1.0).pi.round(4).tolist()      # expit(0 + 1)
+        [0.7311, 0.7311]
+        """
+        out = replace(self)
+        out.__dict__["pi"] = special.expit(self.Xzi @ np.asarray(self.gamma, dtype=float) + h)
+        return out
 
     def information(self, mu):
         return (1.0 - self._pi_like(mu)) * _information(self.base, mu)

@@ -13,7 +13,7 @@ from ..design.data import as_dataframe
 from ..families import family as make_family
 from ..formula import parse_formula
 from .agq import check_agq
-from .fit import _check_nagq, fit_glmm_design
+from .fit import OPTIMIZERS, _check_nagq, fit_glmm_design
 
 __all__ = ["clmm"]
 
@@ -41,7 +41,7 @@ def _ordered_response(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tup
 
 
 def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, offset=None,
-         optimizer: str = "bobyqa", _restore=None):
+         optimizer: str = "auto", _restore=None):
     """Fit a cumulative link mixed model, as ``ordinal::clmm``.
 
     ``P(Y <= j) = F(theta_j - eta)`` with flexible thresholds ``theta_1 < ...
@@ -64,6 +64,9 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
     weights, offset : str or array-like, optional
         Weights multiply each observation's log-likelihood; the offset is
         added to ``eta``.
+    optimizer : {"auto", "bobyqa", "cobyqa", "nelder-mead"}
+        As :func:`multilevel.glmer`'s: "auto" searches on the exact gradient of
+        the Laplace criterion where the model has one scalar random-effects term.
 
     Returns
     -------
@@ -79,6 +82,7 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
     from ..results.clmm_result import ClmmResult
 
     as_choice(link, "link", ("logit", "probit", "cloglog"))
+    as_choice(optimizer, "optimizer", OPTIMIZERS)
     nagq = _check_nagq(nagq)
     if nagq == 0:
         raise ValueError("clmm needs nagq >= 1 (1: Laplace, > 1: adaptive quadrature)")

@@ -304,7 +304,7 @@ def _penalised(S: PassSums, u: np.ndarray) -> float:
 
 
 def glmer_partitioned(formula: str, data, family="binomial", link=None, nagq: int = 1, weights=None, offset=None,
-                      optimizer: str = "bobyqa", data_name: str | None = None):
+                      optimizer: str = "auto", data_name: str | None = None):
     """:func:`multilevel.glmer` on a Dask DataFrame or Parquet files (see there).
 
     Examples

@@ -1,0 +1,146 @@
+"""The Laplace criterion's exact gradient (one scalar term) against central differences of the
+criterion, and the search on it against BOBYQA's optimum."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+from multilevel.glmm.fit import memory_engine
+from multilevel.glmm.laplace_gradient import scalar_gradient
+from multilevel.inference.derivatives import central_gradient
+
+SAL = "count ~ spp + mined + (1 | site)"
+
+
+def _models():
+    sal, ss = ml.datasets.load("salamanders"), ml.datasets.load("sleepstudy")
+    rng = np.random.default_rng(3)
+    w = rng.uniform(0.2, 3.0, len(ss))
+    w[::17] = 0.0  # rows of weight 0 are not data
+    return {
+        "nbinom1": lambda: ml.glmer(SAL, sal, family="nbinom1"),
+        "zinb": lambda: ml.glmer(SAL, sal, family="negative_binomial", zi="~ spp + mined"),
+        "zip": lambda: ml.glmer(SAL, sal, family="poisson", zi="~ mined"),
+        "clmm": lambda: ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")),
+        "clmm_cloglog": lambda: ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine"),
+                                        link="cloglog"),
+        "gamma_inverse_ms": lambda: ml.glmer("R ~ Days + (1 | Subject)", ss.assign(R=ss.Reaction * 1000),
+                                             family="gamma", link="inverse"),
+        "gamma_slope_weighted": lambda: ml.glmer("Reaction ~ Days + (0 + Days | Subject)", ss.assign(w=w),
+                                                 family="gamma", link="log", weights="w"),
+        "beta": lambda: ml.glmer("seatbelt ~ enforce + speed65 + drinkage + (1 | state)",
+                                 ml.datasets.load("seatbelts"), family="beta"),
+    }
+
+
+MODELS = _models()
+
+
+def _fit(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = MODELS[name]()
+    return getattr(m, "glmm", m)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_gradient_is_the_criterions(name):
+    m = _fit(name)
+    e = memory_engine(m.design, m.family, m._prior)
+    fam, prior = m.family, m._prior
+    p, nt = e.design.p, 1
+    theta = np.array([0.7])
+    start = e.run(fam, theta, plan=e.plan)
+    # away from the optimum, where the gradient is not zero
+    x = np.concatenate([theta, start.beta + 0.05, fam.extra_internal() + 0.05])
+
+    def at(v):
+        f = fam.with_extra(v[nt + p:]) if fam.n_extra else fam
+        plan = replace(e.plan, deviance=f.deviance_function(e.design.y, prior))
+        return e.run(f, v[:nt], beta=v[nt:nt + p], plan=plan, tol=1e-15, maxit=200)
+
+    exact = e.gradient(lambda v: fam.with_extra(v) if fam.n_extra else fam, x, nt, p, at(x).u)
+    differences = central_gradient(lambda v: at(v).laplace, x, 1e-5 * np.maximum(1.0, np.abs(x)))
+    assert np.max(np.abs(exact)) > 1.0
+    np.testing.assert_allclose(exact, differences, rtol=1e-6, atol=1e-5 * np.max(np.abs(differences)))
+
+
+@pytest.mark.parametrize("name", ["nbinom1", "zinb", "clmm", "gamma_slope_weighted"])
+def test_search_reaches_bobyqas_optimum(name):
+    m = _fit(name)
+    assert m.optinfo.optimizer == "quasi-newton"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name.startswith("clmm"):
+            b = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine"), optimizer="bobyqa").glmm
+        else:
+            b = ml.glmer(m.formula, _data(name), family=_family(name),
+                         link=m.family.link.name, zi=getattr(m.family, "zi_formula", None) or None,
+                         weights="w" if name == "gamma_slope_weighted" else None, optimizer="bobyqa")
+    assert b.optinfo.optimizer == "bobyqa"
+    assert m.loglik >= b.loglik - 1e-7
+    np.testing.assert_allclose(m.fixef, b.fixef, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(np.sqrt(np.diag(m.vcov)), np.sqrt(np.diag(b.vcov)), rtol=2e-3)
+    assert not m.messages
+
+
+def _data(name):
+    ss = ml.datasets.load("sleepstudy")
+    if name == "gamma_slope_weighted":
+        rng = np.random.default_rng(3)
+        w = rng.uniform(0.2, 3.0, len(ss))
+        w[::17] = 0.0
+        return ss.assign(w=w)
+    return ml.datasets.load("salamanders")
+
+
+def _family(name):
+    return {"nbinom1": "nbinom1", "zinb": "negative_binomial", "gamma_slope_weighted": "gamma"}[name]
+
+
+def test_a_search_ending_at_theta_zero_falls_back_to_bobyqa():
+    # soup's probit clmm: from theta = 1 the first L-BFGS-B step lands on theta = 0, a stationary
+    # point of the criterion (it is even in theta); BOBYQA from the first stage finds ordinal's optimum
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.clmm("SURENESS ~ PROD + (1 | RESP)", ml.datasets.load("soup"), link="probit")
+    assert m.glmm.optinfo.optimizer == "bobyqa"
+    assert m.loglik == pytest.approx(-2676.1136, abs=1e-3)
+
+
+def test_only_one_scalar_term_with_observed_curvature_has_it():
+    from multilevel.design import build_design
+    from multilevel.families import family
+
+    sal = ml.datasets.load("salamanders")
+    one = build_design(SAL, sal)
+    two = build_design("count ~ mined + (1 | site) + (1 | spp)", sal)
+    ones = np.ones(one.n)
+    assert scalar_gradient(one, family("negative_binomial"), ones, np.zeros(one.n)) is not None
+    assert scalar_gradient(two, family("negative_binomial"), ones, np.zeros(one.n)) is None
+    assert scalar_gradient(one, family("poisson"), ones, np.zeros(one.n)) is None
+    # and a fit without it, or with another optimizer asked for, searches by BOBYQA
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert ml.glmer("count ~ mined + (1 | site) + (1 | spp)", sal,
+                        family="negative_binomial").optinfo.optimizer == "bobyqa"
+        assert ml.glmer(SAL, sal, family="negative_binomial",
+                        optimizer="nelder-mead").optinfo.optimizer == "nelder-mead"
+
+
+def test_a_refit_of_a_quasi_newton_fit(tmp_path):
+    m = _fit("nbinom1")
+    back = ml.load(m.save(tmp_path / "nb1.mlfit"))
+    assert back.loglik == pytest.approx(m.loglik, abs=1e-9)
+    boot = ml.bootstrap(m, nsim=3, seed=1, fun=lambda f: f.fixef.iloc[1], n_jobs=1)
+    assert boot.n_failed == 0 and np.all(np.isfinite(np.asarray(boot.draws)))
+
+
+def test_bad_optimizer_is_refused():
+    with pytest.raises(ValueError, match="optimizer"):
+        ml.clmm("rating ~ temp + (1 | judge)", ml.datasets.load("wine"), optimizer="newton")
