@@ -6,6 +6,8 @@ its linear predictor's scale, and a Bayesian Poisson density (exp(1500) made it 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +92,19 @@ def test_clmm_category_held_only_by_rows_of_weight_zero():
     wine.loc[top, "w"] = 0.0
     with pytest.raises(ValueError, match="in the rows of positive weight"):
         ml.clmm("rating ~ temp + contact + (1 | judge)", wine, weights="w")
+
+
+@pytest.mark.parametrize("family", ["poisson", "negative_binomial"])
+def test_zero_inflated_rows_of_weight_zero_are_not_data(family):
+    # the zero-inflation probabilities are per row: the deviance of the rows of positive weight had
+    # broadcast them against those rows alone (a ValueError from numpy)
+    sal = ml.datasets.load("salamanders")
+    w = np.ones(len(sal))
+    w[::10] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.glmer("count ~ mined + (1 | site)", sal.assign(w=w), family=family, zi="~ mined", weights="w")
+        kept = ml.glmer("count ~ mined + (1 | site)", sal[w > 0], family=family, zi="~ mined")
+    assert m.loglik == pytest.approx(kept.loglik, abs=1e-6)
+    np.testing.assert_allclose(m.fixef, kept.fixef, rtol=1e-6)
+    np.testing.assert_allclose(m.family.zi_coefficients, kept.family.zi_coefficients, rtol=1e-6)

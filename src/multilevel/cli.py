@@ -170,8 +170,7 @@ def _fit_model(args, data, method: str):
         if method == "agq" and nagq < 2:
             raise ValueError("--method agq needs --nagq of 2 or more (adaptive quadrature points)")
         return glmer(args.formula, data, family=args.family, link=args.link, nagq=nagq,
-                     weights=args.weights, offset=args.offset,
-                     optimizer="bobyqa" if args.optimizer == "auto" else args.optimizer)
+                     weights=args.weights, offset=args.offset, optimizer=args.optimizer)
     return bayes(args.formula, data, family=args.family, link=args.link, chains=args.chains,
                  draws=args.draws, warmup=args.warmup, seed=args.seed, weights=args.weights,
                  offset=args.offset, progress=sys.stderr.isatty())
@@ -354,8 +353,9 @@ def _model_options(p) -> None:
     p.add_argument("--offset", metavar="COL", help="column holding an offset")
     p.add_argument("--optimizer", default="auto",
                    choices=["auto", "bobyqa", "cobyqa", "nelder-mead"],
-                   help="optimizer of a likelihood fit (default: auto; for lmer BFGS with the exact "
-                        "gradient for one random-effects term, BOBYQA otherwise; for a GLMM BOBYQA)")
+                   help="optimizer of a likelihood fit (default: auto: with one random-effects term "
+                        "(one scalar term for a GLMM of a family with a dispersion) a quasi-Newton search "
+                        "on the exact gradient, BOBYQA otherwise)")
 
 
 def _parser() -> argparse.ArgumentParser:

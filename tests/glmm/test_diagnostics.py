@@ -220,3 +220,21 @@ def test_distinct_rows_as_numpy_unique(n, p, scale, seed):
     ours, ours_inv = _distinct_rows(A)
     np.testing.assert_array_equal(ours, rows)
     np.testing.assert_array_equal(ours_inv, inv.ravel())
+
+
+def test_zero_inflation_coefficients_running_off_are_reported():
+    # grouseticks: the count model explains every zero of 1996 and 1997, where the probability of
+    # a structural zero goes to 0 and its coefficients to -Inf (BOBYQA stops near -16, the gradient
+    # search near -37 and -18): reported, and no standard error of 0 with z = -Inf
+    gt = ml.datasets.load("grouseticks")
+    for optimizer in ("auto", "bobyqa"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = ml.glmer("TICKS ~ YEAR + (1 | LOCATION)", gt, family="negative_binomial", zi="~ YEAR",
+                         optimizer=optimizer)
+        said = [s for s in m.messages if s.startswith("the zero-inflation model's coefficients")]
+        assert len(said) == 1 and "'YEAR96'" in said[0] and "'(Intercept)'" not in said[0]
+        assert not np.any(m.zi["Std. Error"] == 0)
+    sal = ml.datasets.load("salamanders")
+    fine = ml.glmer("count ~ spp + mined + (1 | site)", sal, family="poisson", zi="~ spp + mined")
+    assert not [s for s in fine.messages if "zero-inflation" in s]

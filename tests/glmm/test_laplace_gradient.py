@@ -7,6 +7,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -144,3 +145,43 @@ def test_a_refit_of_a_quasi_newton_fit(tmp_path):
 def test_bad_optimizer_is_refused():
     with pytest.raises(ValueError, match="optimizer"):
         ml.clmm("rating ~ temp + (1 | judge)", ml.datasets.load("wine"), optimizer="newton")
+
+
+def _slope_only(seed, unit=1.0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(30), 10)
+    x = rng.normal(size=300)
+    b = rng.normal(0, 1, 30)[g]
+    y = scale * (np.abs(np.exp(0.7 + 0.5 * x + b * x) + rng.normal(0, 0.3, 300)) + 0.05)
+    return pd.DataFrame(dict(y=y, x=x * unit, g=g.astype(str)))
+
+
+@pytest.mark.parametrize("seed, unit, scale", [(0, 1.0, 1.0), (5, 1e-5, 1000.0)])
+def test_a_search_stopped_away_from_an_optimum_is_not_taken(seed, unit, scale):
+    # a slope-only gaussian model with an inverse link, where PIRLS reaches different modes from
+    # different warm starts: L-BFGS-B reported success with max|gradient| = 138 at a log-likelihood
+    # of -737.5 (BOBYQA: -622.5)
+    d = _slope_only(seed, unit, scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ml.glmer("y ~ x + (0 + x | g)", d, family="gaussian", link="inverse")
+        b = ml.glmer("y ~ x + (0 + x | g)", d, family="gaussian", link="inverse", optimizer="bobyqa")
+    assert a.loglik >= b.loglik - 1e-6
+    assert not a.messages
+
+
+def test_a_dispersion_running_to_infinity_gives_glmers_answer():
+    # Poisson counts fitted as NB2: theta runs off to infinity, where the search's gradient check
+    # fails; the derivative-free route's optimum, without false convergence messages
+    rng = np.random.default_rng(109)
+    g = np.repeat(np.arange(15), 10)
+    x = rng.normal(size=150)
+    b = rng.normal(0, 0.5, 15)[g]
+    d = pd.DataFrame(dict(y=rng.poisson(np.exp(1 + 0.4 * x + b)), x=x, g=g.astype(str)))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        m = ml.glmer("y ~ x + (1 | g)", d, family="negative_binomial")
+    b = ml.glmer("y ~ x + (1 | g)", d, family="negative_binomial", optimizer="bobyqa")
+    assert m.loglik >= b.loglik - 1e-6
+    assert m.messages == b.messages
+    assert [str(w.message) for w in said] == list(b.messages)

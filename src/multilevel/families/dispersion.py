@@ -157,8 +157,15 @@ class DispersionFamily(Family):
         pos = wt > 0
         if bool(np.all(pos)):
             return lambda mu: -2.0 * float(wt @ self.logpdf(y, mu))
-        yp, wp = y[pos], wt[pos]
-        return lambda mu: -2.0 * float(wp @ self.logpdf(yp, np.asarray(mu)[pos]))
+        wp = wt[pos]
+
+        def deviance(mu):
+            # every row's density, then the data's (a family's parameters may be per row, as zero
+            # inflation's); a row of weight 0 may be outside the family's range
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                return -2.0 * float(wp @ self.logpdf(y, mu)[pos])
+
+        return deviance
 
     def deviance_residuals(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """Squared deviance residuals ``2 wt (l(y; y) - l(y; mu))`` at this dispersion

@@ -42,11 +42,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NEWTON_TOL", "ScalarGradient", "hessian_of_gradient", "scalar_gradient", "search"]
+__all__ = ["NEWTON_TOL", "SEARCH_ACCEPT", "ScalarGradient", "hessian_of_gradient", "scalar_gradient", "search"]
 
 #: Newton steps on the exact gradient finish the search where its largest entry is above this
 #: (L-BFGS-B stops loosely: some 1e-3 on the deviance scale)
 NEWTON_TOL = 1e-6
+#: a search that stops where the gradient's largest entry is above this is not taken as an optimum
+SEARCH_ACCEPT = 0.1
 
 # central-difference steps: in eta (for c'), and in the family's internal parameters
 _H_ETA = 1e-4
@@ -177,12 +179,12 @@ def scalar_gradient(design, fam, prior, offset, eta_scale: float = 1.0):
 def search(fg, x0: np.ndarray, lower: np.ndarray, maxiter: int = 500):
     """Minimise the criterion by L-BFGS-B with its gradient: ``fg(x) -> (value, gradient)``.
 
-    Returns ``(x, value, evaluations, converged)``; an evaluation where the criterion is not
-    finite (PIRLS failed) ends the search unconverged, and the caller falls back to BOBYQA.
+    Returns ``(x, value, evaluations, converged, gradient)``; an evaluation where the criterion is
+    not finite (PIRLS failed) ends the search unconverged, and the caller falls back to BOBYQA.
 
     Examples
     --------
-    >>> x, f, n, ok = search(lambda v: (float((v[0] - 2) ** 2 + v[1] ** 2), np.array([2 * (v[0] - 2), 2 * v[1]])),
+    >>> x, f, n, ok, g = search(lambda v: (float((v[0] - 2) ** 2 + v[1] ** 2), np.array([2 * (v[0] - 2), 2 * v[1]])),
     ...                      np.array([0.5, 1.0]), np.array([0.0, -np.inf]))
     >>> (np.round(x, 6) + 0.0).tolist(), f < 1e-12, ok
     ([2.0, 0.0], True, True)
@@ -204,7 +206,7 @@ def search(fg, x0: np.ndarray, lower: np.ndarray, maxiter: int = 500):
     res = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options={"maxiter": maxiter, "ftol": 1e-10, "gtol": 1e-5})
     ok = bool(res.success) and not bad[0] and bool(np.isfinite(res.fun))
-    return np.asarray(res.x, dtype=float), float(res.fun), count[0], ok
+    return np.asarray(res.x, dtype=float), float(res.fun), count[0], ok, np.asarray(res.jac, dtype=float)
 
 
 def hessian_of_gradient(grad, x: np.ndarray, h: np.ndarray) -> np.ndarray:

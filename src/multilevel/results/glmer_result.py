@@ -39,6 +39,8 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
         slopes = [i for i in range(len(beta)) if i != j]
         out.extend(dx.ordinal_separation(np.asarray(design.X)[:, slopes], [design.fixed.names[i] for i in slopes],
                                          design.y, family.ncat, prior, beta[slopes], se[slopes]))
+    if family.zero_inflated:
+        out.extend(dx.zero_inflation_boundary(family, prior))
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
     # a family with a dispersion parameter has estimated its variance
     if not bernoulli and family.name in ("binomial", "poisson"):
@@ -563,7 +565,9 @@ class GlmerResult(AfterFit):
         est = fam.zi_coefficients
         C = np.asarray(self._cov_beta_extra, dtype=float)[-q:, -q:] if self._cov_beta_extra is not None \
             else np.full((q, q), np.nan)
-        se = np.sqrt(np.maximum(np.diag(fam.Tzi @ C @ fam.Tzi.T), 0.0))
+        v = np.diag(fam.Tzi @ C @ fam.Tzi.T)
+        # (a variance that is not positive: a Hessian singular in that direction, no standard error)
+        se = np.sqrt(np.where(v > 0, v, np.nan))
         z = est / se
         return CoefTable({"Estimate": est, "Std. Error": se, "z value": z,
                           "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=list(fam.zi_names))
