@@ -238,3 +238,33 @@ def test_zero_inflation_coefficients_running_off_are_reported():
     sal = ml.datasets.load("salamanders")
     fine = ml.glmer("count ~ spp + mined + (1 | site)", sal, family="poisson", zi="~ spp + mined")
     assert not [s for s in fine.messages if "zero-inflation" in s]
+
+
+def test_a_steep_but_determined_zero_inflation_slope_is_not_reported():
+    # logit(pi) = -1 + 12 z: pi is within 1e-6 of 1 at large z, but the slope is determined
+    # (z = 7.8); the message had fired in these units and not with z * 100
+    r = np.random.default_rng(3)
+    g = np.repeat(np.arange(40), 25)
+    z = r.uniform(-1.5, 1.5, 1000)
+    y = r.poisson(np.exp(1.5 + r.normal(0, 0.4, 40)[g]))
+    y = np.where(r.uniform(size=1000) < 1 / (1 + np.exp(1 - 12 * z)), 0, y)
+    d = pd.DataFrame(dict(y=y, z=z, z100=100 * z, g=g.astype(str)))
+    for c in ("z", "z100"):
+        m = ml.glmer("y ~ 1 + (1 | g)", d, family="poisson", zi=f"~ {c}")
+        assert not m.messages
+        assert abs(m.zi["z value"].iloc[1]) > 5
+
+
+def test_a_search_onto_a_zero_inflation_plateau_gives_the_interior_optimum():
+    # grouseticks with zi = ~ cHEIGHT: the gradient search stopped where every zero-inflation
+    # probability was numerically 0 (the criterion flat there; log-likelihood -905.6626, and a
+    # run-off message); BOBYQA's interior optimum is 0.0037 higher, with coefficients -6.49, 0.026
+    gt = ml.datasets.load("grouseticks")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ml.glmer("TICKS ~ YEAR + cHEIGHT + (1 | LOCATION)", gt, family="negative_binomial", zi="~ cHEIGHT")
+        b = ml.glmer("TICKS ~ YEAR + cHEIGHT + (1 | LOCATION)", gt, family="negative_binomial", zi="~ cHEIGHT",
+                     optimizer="bobyqa")
+    assert a.loglik >= b.loglik - 1e-6
+    np.testing.assert_allclose(a.zi["Estimate"], [-6.49, 0.0256], rtol=1e-2)
+    assert not a.messages

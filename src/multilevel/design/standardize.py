@@ -25,10 +25,12 @@ user's scale by the exact maps of this module.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..linalg.threads import blas_threads
 from .data import positive_rows
 
 __all__ = ["Standardization", "column_scales", "identity_standardization", "orthogonal_basis", "standardize",
@@ -38,6 +40,9 @@ __all__ = ["Standardization", "column_scales", "identity_standardization", "orth
 # a column whose variation left after removing the earlier columns is below this
 # fraction of its root mean square is treated as dependent on them
 _DEPENDENT = 1e-12  # (below the design's own tolerance, 1e-11: every column it keeps is orthogonalised)
+# matrix-vector products over more cells than this run on one BLAS thread: they are bound by
+# memory, and OpenBLAS's pool makes them several times slower on a busy machine
+_ONE_THREAD_ABOVE = 200_000
 
 
 def orthogonal_basis(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -67,26 +72,30 @@ def orthogonal_basis(M: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """
     M = np.asarray(M, dtype=float)
     n, k = M.shape
-    Q = np.empty((n, k))
+    # the basis is built as rows (k, n), so that the products with the columns so far run over
+    # contiguous memory (on InstEval's 73,421 x 28 fixed effects: 0.11-1.0 s as columns, 0.02 s so)
+    Qt = np.empty((k, n))
+    Mt = np.ascontiguousarray(M.T)
     B = np.zeros((k, k))
-    for j in range(k):
-        v = M[:, j].copy()
-        rms0 = np.sqrt(v @ v / n)
-        if not rms0 > 0 or not np.isfinite(rms0):
-            return None
-        b = np.zeros(k)
-        b[j] = 1.0
-        for _ in range(2):
-            if j:
-                coef = Q[:, :j].T @ v / n
-                v -= Q[:, :j] @ coef
-                b[:j] -= B[:j, :j] @ coef
-        s = np.sqrt(v @ v / n)
-        if not s > _DEPENDENT * rms0:
-            return None
-        Q[:, j] = v / s
-        B[:, j] = b / s
-    return Q, B
+    with blas_threads(1) if n * k > _ONE_THREAD_ABOVE else contextlib.nullcontext():
+        for j in range(k):
+            v = Mt[j].copy()
+            rms0 = np.sqrt(v @ v / n)
+            if not rms0 > 0 or not np.isfinite(rms0):
+                return None
+            b = np.zeros(k)
+            b[j] = 1.0
+            for _ in range(2):
+                if j:
+                    coef = Qt[:j] @ v / n
+                    v -= coef @ Qt[:j]
+                    b[:j] -= B[:j, :j] @ coef
+            s = np.sqrt(v @ v / n)
+            if not s > _DEPENDENT * rms0:
+                return None
+            Qt[j] = v / s
+            B[:, j] = b / s
+    return Qt.T, B
 
 
 def triangular_factor(M: np.ndarray) -> np.ndarray:
@@ -301,7 +310,9 @@ def standardize(design, response: bool = True, like=None, eta_scale: float = 1.0
         shift, scale, y_int = np.zeros(p), (like[0].scale if like is not None else 1.0), design.y
     else:
         if p:
-            if design.weights is None:
+            if design.weights is None and orthogonal and pos is None:  # Xi'Xi = n I: no solve
+                c_int = (y @ Xi) / n
+            elif design.weights is None:
                 c_int = np.linalg.lstsq(Xi, y, rcond=None)[0]
             else:
                 sw = np.sqrt(design.weights)

@@ -467,13 +467,16 @@ def convergence(deviance, x: np.ndarray, lower: np.ndarray, singular: bool,
                              grad=grad, hessian=hessian)
 
 
-def zero_inflation_boundary(family, weights: np.ndarray) -> list[str]:
+def zero_inflation_boundary(family, weights: np.ndarray, se=None) -> list[str]:
     """The message about zero-inflation coefficients running off to +-Inf; empty when there are none.
 
     Where the count model explains every zero of some rows (no excess zeros there), the
     probability of a structural zero goes to 0 and the coefficients that pick those rows out
     to -Inf (to +Inf where only structural zeros would do): their estimates are wherever the
-    optimizer stopped, and their standard errors and tests mean nothing.
+    optimizer stopped, and their standard errors and tests mean nothing. A coefficient is
+    reported where the probability is within 1e-4 of 0 or 1 in some rows, its term moves their
+    logit by more than 5, and it is not determined (``se``: its standard error, not finite or
+    larger than the estimate; a steep but determined slope is not reported, in any units).
 
     Examples
     --------
@@ -481,30 +484,38 @@ def zero_inflation_boundary(family, weights: np.ndarray) -> list[str]:
     >>> from multilevel.families.zero_inflated import ZeroInflated
     >>> X = np.column_stack([np.ones(4), [0, 0, 1, 1.0]])
     >>> zi = ZeroInflated.wrap(family("poisson"), X, np.eye(2), ("(Intercept)", "b")).with_extra(np.array([-1.0, -30]))
-    >>> print(zero_inflation_boundary(zi, np.ones(4))[0][:85])
-    the zero-inflation model's coefficients 'b' (-30) run off to -Inf: the probability of
+    >>> print(zero_inflation_boundary(zi, np.ones(4), np.array([0.5, 900.0]))[0][:80])
+    the zero-inflation model's coefficients 'b' (-30, towards -Inf) run off: the pro
+    >>> zero_inflation_boundary(zi, np.ones(4), np.array([0.5, 2.0]))      # determined: -30 +- 2
+    []
     """
-    pi = np.asarray(family.pi, dtype=float)
-    pos = np.asarray(weights) > 0
-    extreme = pos & ((pi < _ZI_EDGE) | (pi > 1.0 - _ZI_EDGE))
-    if not extreme.any():
-        return []
     est = family.zi_coefficients
     X = np.asarray(family.Xzi, dtype=float) @ np.linalg.inv(family.Tzi)  # the user's columns
-    on = np.any(np.abs(X[extreme]) > 0, axis=0)
-    big = np.nonzero(on & (np.abs(est) > _ZI_LARGE))[0]
+    extreme = (np.asarray(weights) > 0) & run_off_rows(family)
+    if not extreme.any():
+        return []
+    se = np.full(est.shape, np.nan) if se is None else np.asarray(se, dtype=float)
+    moves = np.max(np.abs(X[extreme] * est), axis=0) > _ZI_MOVE
+    undetermined = ~(se < np.abs(est))
+    big = np.nonzero(moves & undetermined)[0]
     if not big.size:
         return []
-    which = ", ".join(f"{family.zi_names[j]!r} ({est[j]:.3g})" for j in big)
-    ways = sorted({"-Inf" if est[j] < 0 else "+Inf" for j in big})
-    return [f"the zero-inflation model's coefficients {which} run off to {' and '.join(ways)}: the probability "
-            f"of a structural zero is numerically 0 or 1 in {int(extreme.sum())} rows (where the count model "
-            "alone explains their zeros, or only structural zeros would), so these estimates are wherever the "
-            "optimizer stopped and their standard errors and tests mean nothing; drop or merge the terms "
-            "concerned in zi= (zi='~ 1' for one probability)"]
+    which = ", ".join(f"{family.zi_names[j]!r} ({est[j]:.3g}, towards {'-' if est[j] < 0 else '+'}Inf)"
+                      for j in big)
+    return [f"the zero-inflation model's coefficients {which} run off: the probability of a structural zero "
+            f"is numerically 0 or 1 in {int(extreme.sum())} rows (where the count model alone explains their "
+            "zeros, or only structural zeros would), so these estimates are wherever the optimizer stopped and "
+            "their standard errors and tests mean nothing; drop or merge the terms concerned in zi= "
+            "(zi='~ 1' for one probability)"]
 
 
-# a structural-zero probability this close to 0 or 1 (logit beyond +-13.8), and coefficients beyond
-# this on the logit scale (a factor of e^10 in the odds)
-_ZI_EDGE = 1e-6
-_ZI_LARGE = 10.0
+def run_off_rows(family) -> np.ndarray:
+    """The rows whose probability of a structural zero is within 1e-4 of 0 or 1 (a mask)."""
+    pi = np.asarray(family.pi, dtype=float)
+    return (pi < _ZI_EDGE) | (pi > 1.0 - _ZI_EDGE)
+
+
+# a structural-zero probability this close to 0 or 1 (logit beyond +-9.2), and a term that moves
+# such a row's logit by more than this
+_ZI_EDGE = 1e-4
+_ZI_MOVE = 5.0

@@ -24,6 +24,7 @@ from ..formula import parse_formula
 from ..formula.parse import _top_level_positions
 from .laplace_gradient import NEWTON_TOL, SEARCH_ACCEPT, hessian_of_gradient, scalar_gradient
 from .laplace_gradient import search as gradient_search
+from .diagnostics import run_off_rows
 from .agq import MAX_NAGQ, agq_deviance, agq_loglik, agq_outside, check_agq
 from .pirls import pirls, pirls_plan, random_part
 from ..arguments import as_choice, short_repr
@@ -737,11 +738,14 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             grad, H = derivatives(x, np.maximum(1e-3 * np.abs(x), floor))
         if nagq >= 1 and not np.array_equal(x, opt.xopt):  # the optimizer's record: the polished optimum
             opt = replace(opt, xopt=x.copy(), fopt=float(dev_all(x)))
-    if opt.optimizer == "quasi-newton" and not np.max(np.abs(grad)) < GRAD_TOL:
+    if opt.optimizer == "quasi-newton" and (not np.max(np.abs(grad)) < GRAD_TOL or (
+            fam.zero_inflated and bool(np.any(run_off_rows(bound(x[nt + p:])[0])[np.asarray(prior) > 0])))):
         # the search and its Newton steps left a gradient that the convergence check would report
-        # (an estimate running off to a bound, as a dispersion to infinity): the derivative-free
-        # route from the first stage, glmer's, unless this optimum is lower by more than a
-        # thousandth of a deviance unit (its messages are given only where it is the answer)
+        # (an estimate running off to a bound, as a dispersion to infinity), or zero-inflation
+        # probabilities of 0 or 1, where the criterion is flat and the search may stop on a plateau
+        # away from an interior optimum: the derivative-free route from the first stage, glmer's,
+        # unless this optimum is lower by more than a thousandth of a deviance unit (its messages
+        # are given only where it is the answer)
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
             other = _fit_glmm(*again_by_bobyqa, engine=engine)

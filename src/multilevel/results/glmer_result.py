@@ -17,7 +17,18 @@ from .after_fit import AfterFit
 __all__ = ["GlmerResult"]
 
 
-def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check=None) -> list[str]:
+def _zi_se(family, cov_beta_extra) -> np.ndarray:
+    """Standard errors of the zero-inflation coefficients on the user's scale (nan where the
+    variance is not positive: a Hessian singular in that direction)."""
+    q = len(family.gamma)
+    C = np.asarray(cov_beta_extra, dtype=float)[-q:, -q:] if cov_beta_extra is not None \
+        else np.full((q, q), np.nan)
+    v = np.diag(family.Tzi @ C @ family.Tzi.T)
+    return np.sqrt(np.where(v > 0, v, np.nan))
+
+
+def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check=None,
+                zi_se=None) -> list[str]:
     """Separation, overdispersion and gradient checks (glmm/diagnostics.py) at the optimum.
 
     ``check`` holds what the gradient check needs from the fit: the criterion
@@ -40,7 +51,7 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
         out.extend(dx.ordinal_separation(np.asarray(design.X)[:, slopes], [design.fixed.names[i] for i in slopes],
                                          design.y, family.ncat, prior, beta[slopes], se[slopes]))
     if family.zero_inflated:
-        out.extend(dx.zero_inflation_boundary(family, prior))
+        out.extend(dx.zero_inflation_boundary(family, prior, zi_se))
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
     # a family with a dispersion parameter has estimated its variance
     if not bernoulli and family.name in ("binomial", "poisson"):
@@ -161,7 +172,8 @@ class GlmerResult(AfterFit):
             messages.append(singular_message(sing))
         if not opt.converged:
             messages.append(f"optimizer stopped early ({opt.result}); estimates may not be at the optimum")
-        messages.extend(cls._checks(design, family, theta, beta, vcov, pirls, prior_weights, bool(sing), check))
+        messages.extend(cls._checks(design, family, theta, beta, vcov, pirls, prior_weights, bool(sing), check,
+                                    _zi_se(family, cov_beta_extra) if family.zero_inflated else None))
         messages.extend(notes)
         for m in messages:
             warnings.warn(m, stacklevel=3)
@@ -193,9 +205,9 @@ class GlmerResult(AfterFit):
         return (None, None) if w is None else working_pair(*w, self.vcov.to_numpy())
 
     @staticmethod
-    def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:
+    def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check, zi_se=None) -> list[str]:
         """The separation, overdispersion and gradient checks at the optimum (:func:`_fit_checks`)."""
-        return _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check)
+        return _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check, zi_se)
 
     # ------------------------------------------------------------- criteria
     @property
@@ -561,13 +573,8 @@ class GlmerResult(AfterFit):
             return None
         from .rtable import CoefTable
 
-        q = len(fam.gamma)
         est = fam.zi_coefficients
-        C = np.asarray(self._cov_beta_extra, dtype=float)[-q:, -q:] if self._cov_beta_extra is not None \
-            else np.full((q, q), np.nan)
-        v = np.diag(fam.Tzi @ C @ fam.Tzi.T)
-        # (a variance that is not positive: a Hessian singular in that direction, no standard error)
-        se = np.sqrt(np.where(v > 0, v, np.nan))
+        se = _zi_se(fam, self._cov_beta_extra)
         z = est / se
         return CoefTable({"Estimate": est, "Std. Error": se, "z value": z,
                           "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=list(fam.zi_names))
