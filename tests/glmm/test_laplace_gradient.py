@@ -185,3 +185,20 @@ def test_a_dispersion_running_to_infinity_gives_glmers_answer():
     assert m.loglik >= b.loglik - 1e-6
     assert m.messages == b.messages
     assert [str(w.message) for w in said] == list(b.messages)
+
+
+def test_a_singular_fit_found_by_the_search_is_kept():
+    # cbpp's beta-binomial: the herd variance is zero (glmmTMB: a singular fit); the search ends on
+    # theta = 0 and the gradient just off it is positive, so it is a minimum along theta, as
+    # BOBYQA's route finds (theta 7e-9) at twice the cost
+    cbpp = ml.datasets.load("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ml.glmer(f, cbpp, family="betabinomial")
+        b = ml.glmer(f, cbpp, family="betabinomial", optimizer="bobyqa")
+    assert a.optinfo.optimizer == "quasi-newton" and float(a.theta.iloc[0]) == 0.0
+    assert a.loglik >= b.loglik - 1e-8
+    assert a.messages == b.messages and a.messages[0].startswith("boundary (singular) fit")
+    np.testing.assert_allclose(np.sqrt(np.diag(a.vcov)), np.sqrt(np.diag(b.vcov)), rtol=1e-5)
+    assert a.dispersion.iloc[0] == pytest.approx(b.dispersion.iloc[0], rel=1e-5)

@@ -626,8 +626,15 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             # ends there may have stepped onto it; the derivative-free route decides singular fits.
             # A stop where the gradient is far from zero (modes that PIRLS reaches differently from
             # different warm starts) is no optimum either.
-            searched = searched and not np.any(xg[:nt] <= layout.lower + 1e-8) \
-                and float(np.max(np.abs(g_end))) < SEARCH_ACCEPT
+            searched = searched and float(np.max(np.abs(g_end))) < SEARCH_ACCEPT
+            if searched and np.any(xg[:nt] <= layout.lower + 1e-8):
+                # on theta = 0: a minimum along theta (a singular fit) where the criterion rises
+                # away from it, which the gradient just off it tells; a saddle (soup's probit clmm,
+                # stepped onto from theta = 1) else
+                off = xg.copy()
+                off[:nt] = np.maximum(off[:nt], layout.lower + 1e-3)
+                _, g_off = fg(off)
+                searched = g_off is not None and bool(np.all(g_off[:nt] > 0))
             if searched:
                 opt = OptSummary("quasi-newton", x0, lower, xg, fg_opt, nev, "success", 0.0, 0.0,
                                  time.perf_counter() - t0)

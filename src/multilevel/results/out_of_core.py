@@ -300,10 +300,11 @@ class OutOfCoreGlmerResult(GlmerResult):
                               cov_extra_working=cov_extra_working, notes=notes)
 
     @staticmethod
-    def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check) -> list[str]:
+    def _checks(design, family, theta, beta, vcov, pirls, prior, singular, check, zi_se=None) -> list[str]:
         """The in-memory checks, from the pass sums: separation (the linear program on
         the parts' distinct rows, one more pass), overdispersion (the Pearson
-        chi-square), the optimizer's gradient."""
+        chi-square), the optimizer's gradient (data in parts take no zero-inflation model:
+        ``zi_se`` is None)."""
         from ..glmm import diagnostics as dx
 
         _pearson_test = dx.pearson_test
