@@ -112,7 +112,9 @@ def test_units_and_row_order_change_nothing(scale, shift, seed):
     fit = ml.gls("distance ~ age * Sex", other, **kw)
     assert fit.loglik == pytest.approx(ref.loglik, rel=1e-7)
     np.testing.assert_allclose(fit.correlation.to_numpy(), ref.correlation.to_numpy(), atol=2e-5)
-    np.testing.assert_allclose(fit.sd_ratios.to_numpy(), ref.sd_ratios.to_numpy(), rtol=2e-5)
+    # (the criterion is flat along the SD ratios: seed 287 with age in millionths stops 1.6e-8 from
+    # the other fit's log-likelihood with ratios 2.3e-5 apart)
+    np.testing.assert_allclose(fit.sd_ratios.to_numpy(), ref.sd_ratios.to_numpy(), rtol=5e-5)
     # (each fit stops within the optimizer's tolerance of the optimum: 1e-7 relative in the fitted values)
     np.testing.assert_allclose(fit.fitted.loc[base.index].to_numpy() - shift, ref.fitted.to_numpy(), rtol=1e-5)
     assert fit.fixef["age"] * scale == pytest.approx(ref.fixef["age"], rel=1e-5)

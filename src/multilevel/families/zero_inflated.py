@@ -142,20 +142,27 @@ class ZeroInflated(DispersionFamily):
         return np.where(y == 0, zero, np.log1p(-pi) + lb)
 
     def derivatives(self, y, mu):
-        return self.log_derivatives(y, mu)[1:]
+        # (only the zeros' count density enters: in closed form, without the log-gamma terms)
+        return self._zero_mixture(y, mu, _log_zero(self.base, mu))[1:]
 
     def log_derivatives(self, y, mu):
-        pi = self._pi_like(mu)
         lb = _logpdf(self.base, y, mu)
+        at_zero, score, hess = self._zero_mixture(y, mu, lb)
+        return np.where(y == 0, at_zero, np.log1p(-self._pi_like(mu)) + lb), score, hess
+
+    def _zero_mixture(self, y, mu, l0):
+        """``(log P(y = 0), score, hess)``, ``l0`` the count family's log-density at 0 (or at ``y``,
+        equal to it where ``y = 0``)."""
+        pi = self._pi_like(mu)
         s, h = _derivatives(self.base, y, mu)
         # at y = 0: l = log(pi + (1 - pi) f0); r = (1 - pi) f0 / (pi + (1 - pi) f0)
-        kept = np.log1p(-pi) + lb
+        kept = np.log1p(-pi) + l0
         at_zero = np.logaddexp(np.log(pi), kept)
         r = np.exp(kept - at_zero)
         zero = y == 0
         score = np.where(zero, r * s, s)
         hess = np.where(zero, r * (h + s * s) - (r * s) ** 2, h)
-        return np.where(zero, at_zero, kept), score, hess
+        return at_zero, score, hess
 
     def row_extras(self):
         """The zero-inflation coefficients act on each row through ``logit(pi) = X_zi gamma``."""
@@ -206,6 +213,18 @@ def _logpdf(fam, y, mu):
     if fam.name == "poisson":
         return special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
     return fam.logpdf(y, mu)
+
+
+def _log_zero(fam, mu):
+    """``log f(0 | mu)`` of the count family."""
+    mu = np.asarray(mu, dtype=float)
+    if fam.name == "poisson":
+        return -mu
+    if fam.name == "negative_binomial":
+        return -fam.value * np.log1p(mu / fam.value)
+    if fam.name == "nbinom1":
+        return -(mu / fam.value) * np.log1p(fam.value)
+    return fam.logpdf(np.zeros_like(mu), mu)
 
 
 def _derivatives(fam, y, mu):

@@ -160,8 +160,10 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         Laplace curvature is the observed one (negative binomial, Gamma, beta,
         zero-inflated, cumulative), L-BFGS-B on the criterion's exact gradient
         (:mod:`multilevel.glmm.laplace_gradient`), finished by Newton steps;
-        elsewhere, and where that search ends on theta = 0, BOBYQA as glmer's.
-        The others: that derivative-free method throughout.
+        elsewhere, and where that search stops away from an optimum (a saddle
+        at theta = 0, a plateau of zero-inflation probabilities of 0 or 1, a
+        gradient the convergence check would report), glmer's route: a first
+        stage, then BOBYQA. The others: that derivative-free method throughout.
 
     Returns
     -------

@@ -49,6 +49,9 @@ __all__ = ["NEWTON_TOL", "SEARCH_ACCEPT", "ScalarGradient", "hessian_of_gradient
 NEWTON_TOL = 1e-6
 #: a search that stops where the gradient's largest entry is above this is not taken as an optimum
 SEARCH_ACCEPT = 0.1
+#: L-BFGS-B's memory: as many pairs as a model has parameters, BFGS in effect (zero-inflated NB2 on
+#: Salamanders, 18 parameters: 62 -> 41 evaluations against the default 10)
+MAXCOR = 50
 
 # central-difference steps: in eta (for c'), and in the family's internal parameters
 _H_ETA = 1e-4
@@ -204,7 +207,7 @@ def search(fg, x0: np.ndarray, lower: np.ndarray, maxiter: int = 500):
 
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     res = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": maxiter, "ftol": 1e-10, "gtol": 1e-5})
+                            options={"maxiter": maxiter, "maxcor": MAXCOR, "ftol": 1e-10, "gtol": 1e-5})
     ok = bool(res.success) and not bad[0] and bool(np.isfinite(res.fun))
     return np.asarray(res.x, dtype=float), float(res.fun), count[0], ok, np.asarray(res.jac, dtype=float)
 
