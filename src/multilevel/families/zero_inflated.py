@@ -85,7 +85,8 @@ class ZeroInflated(DispersionFamily):
         X = np.asarray(_fixed_matrix(self.zi_design, as_dataframe(newdata)), dtype=float)
         Xzi = X @ self.Tzi  # (as the fitted rows': Xzi gamma = X Tzi gamma = X gamma_user)
         out = replace(self, Xzi=Xzi)
-        out.__dict__.pop("pi", None)  # (a cached_property of the fitted rows)
+        out.__dict__.pop("pi", None)  # (cached properties of the fitted rows)
+        out.__dict__.pop("_log_pi", None)
         return out
 
     @property
@@ -130,16 +131,26 @@ class ZeroInflated(DispersionFamily):
         """The probability of a structural zero, per observation."""
         return special.expit(self.Xzi @ np.asarray(self.gamma, dtype=float))
 
+    @cached_property
+    def _log_pi(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(log pi, log(1 - pi))`` per observation (a fit evaluates them at every PIRLS step)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.pi), np.log1p(-self.pi)
+
     def _pi_like(self, mu):
         mu = np.asarray(mu)
         return self.pi.reshape((-1,) + (1,) * (mu.ndim - 1))
 
+    def _log_pi_like(self, mu):
+        shape = (-1,) + (1,) * (np.ndim(mu) - 1)
+        log_pi, log_1m = self._log_pi
+        return log_pi.reshape(shape), log_1m.reshape(shape)
+
     # ------------------------------------------------------- likelihood
     def logpdf(self, y, mu):
-        pi = self._pi_like(mu)
-        lb = _logpdf(self.base, y, mu)
-        zero = np.logaddexp(np.log(pi), np.log1p(-pi) + lb)
-        return np.where(y == 0, zero, np.log1p(-pi) + lb)
+        log_pi, log_1m = self._log_pi_like(mu)
+        kept = log_1m + _logpdf(self.base, y, mu)
+        return np.where(y == 0, np.logaddexp(log_pi, kept), kept)
 
     def derivatives(self, y, mu):
         # (only the zeros' count density enters: in closed form, without the log-gamma terms)
@@ -148,16 +159,16 @@ class ZeroInflated(DispersionFamily):
     def log_derivatives(self, y, mu):
         lb = _logpdf(self.base, y, mu)
         at_zero, score, hess = self._zero_mixture(y, mu, lb)
-        return np.where(y == 0, at_zero, np.log1p(-self._pi_like(mu)) + lb), score, hess
+        return np.where(y == 0, at_zero, self._log_pi_like(mu)[1] + lb), score, hess
 
     def _zero_mixture(self, y, mu, l0):
         """``(log P(y = 0), score, hess)``, ``l0`` the count family's log-density at 0 (or at ``y``,
         equal to it where ``y = 0``)."""
-        pi = self._pi_like(mu)
+        log_pi, log_1m = self._log_pi_like(mu)
         s, h = _derivatives(self.base, y, mu)
         # at y = 0: l = log(pi + (1 - pi) f0); r = (1 - pi) f0 / (pi + (1 - pi) f0)
-        kept = np.log1p(-pi) + l0
-        at_zero = np.logaddexp(np.log(pi), kept)
+        kept = log_1m + l0
+        at_zero = np.logaddexp(log_pi, kept)
         r = np.exp(kept - at_zero)
         zero = y == 0
         score = np.where(zero, r * s, s)
