@@ -579,8 +579,9 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # criterion is a log-likelihood with constants: the same relative stop)
         pirls_tol = 1e-10 if fam.canonical else 1e-13
 
-        def dev1(x):
-            # warm start from the modes of the best evaluation so far
+        def modes(x):
+            """(PIRLS at ``x`` warm-started from the modes of the best evaluation so far, or None
+            where it fails; the family there)."""
             f, pl = bound(x[nt + p:])
             b = x[nt:nt + p]
             try:
@@ -588,6 +589,12 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 if not r.converged:
                     r = run(f, x[:nt], beta=b, plan=pl, tol=pirls_tol)
             except (ArithmeticError, np.linalg.LinAlgError):
+                return None, f
+            return r, f
+
+        def dev1(x):
+            r, f = modes(x)
+            if r is None:
                 return np.inf
             value = r.laplace if nagq == 1 else agq_deviance(design, f, x[:nt], r, prior, nagq)
             if r.converged and value < last["best"]:
@@ -608,15 +615,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             # one scalar term and the Laplace criterion's gradient: L-BFGS-B, one PIRLS run an
             # evaluation (wine's clmm: 91 -> ~25 evaluations); BOBYQA where it does not converge
             def fg(x):
-                f, pl = bound(x[nt + p:])
-                b = x[nt:nt + p]
-                try:
-                    r = run(f, x[:nt], beta=b, u_start=last["u"], plan=pl, tol=pirls_tol)
-                    if not r.converged:
-                        r = run(f, x[:nt], beta=b, plan=pl, tol=pirls_tol)
-                except (ArithmeticError, np.linalg.LinAlgError):
-                    return np.inf, None
-                if not (r.converged and np.isfinite(r.laplace)):
+                r, _ = modes(x)
+                if r is None or not (r.converged and np.isfinite(r.laplace)):
                     return np.inf, None
                 if r.laplace < last["best"]:
                     last["u"], last["best"] = r.u, r.laplace
@@ -708,8 +708,9 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # (with the exact gradient, L-BFGS-B's loose stop is finished here: Newton
         # steps on the Hessian the standard errors need, kept while they are small)
         moved = 0.0
-        for _ in range(2 if nagq >= 1 and _restore is None and not exact else 0):
-            if np.max(np.abs(grad)) < GRAD_TOL or np.any(theta <= layout.lower + 1e-8):
+        steps, stop = (4, NEWTON_TOL) if exact else (2, GRAD_TOL)
+        for _ in range(steps if nagq >= 1 and _restore is None else 0):
+            if np.max(np.abs(grad)) < stop or np.any(theta <= layout.lower + 1e-8):
                 break
             try:
                 step = np.linalg.solve(H, grad)
@@ -721,28 +722,17 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             x, theta, beta, logd = x_new, x_new[:nt], x_new[nt:nt + p], x_new[nt + p:]
             f, pl = bound(logd)
             res = run(f, theta, beta=beta, u_start=res.u, plan=pl, **tight)
+            if exact:  # (the Hessian stands while the steps are small)
+                grad = grad_all(x)
+                moved += float(np.max(np.abs(step)))
+                continue
             h = np.maximum(1e-3 * np.abs(x), floor)
             # the gradient alone first (2n evaluations, not 1 + n(n + 1)): where
             # the step converged, the Hessian of one small Newton step ago stands
-            grad = central_gradient(dev_all, x, h) if gradient is None or nagq != 1 else grad_all(x)
+            grad = central_gradient(dev_all, x, h)
             if np.max(np.abs(grad)) < GRAD_TOL:
                 break
             grad, H = derivatives(x, h)
-        for _ in range(4 if exact and _restore is None else 0):
-            if np.max(np.abs(grad)) < NEWTON_TOL or np.any(theta <= layout.lower + 1e-8):
-                break
-            try:
-                step = np.linalg.solve(H, grad)
-            except np.linalg.LinAlgError:
-                break
-            x_new = x - step
-            if np.any(x_new[:nt] < layout.lower) or not dev_all(x_new) < dev_all(x):
-                break
-            x, theta, beta, logd = x_new, x_new[:nt], x_new[nt:nt + p], x_new[nt + p:]
-            f, pl = bound(logd)
-            res = run(f, theta, beta=beta, u_start=res.u, plan=pl, **tight)
-            grad = grad_all(x)
-            moved += float(np.max(np.abs(step)))
         if moved > 1e-3:  # (steps that far move the Hessian too)
             grad, H = derivatives(x, np.maximum(1e-3 * np.abs(x), floor))
         if nagq >= 1 and not np.array_equal(x, opt.xopt):  # the optimizer's record: the polished optimum
