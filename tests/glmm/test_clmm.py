@@ -195,3 +195,52 @@ def test_separation_is_reported_not_a_failure(tmp_path):
     # the reference fits are not separated: no message
     for model_id in ("wine_logit", "soup_probit", "wine_crossed"):
         assert not [s for s in _fit(model_id).messages if "separation" in s]
+
+
+def _cloglog_data(seed=0, groups=20, per=10, ncat=8):
+    """Ordered categories from a cloglog latent model, with a sparse top category: its upper-tail
+    probabilities, exp(-e^b), underflow for b above 6.5."""
+    r = np.random.default_rng(seed)
+    g = np.repeat(np.arange(groups), per)
+    x = r.normal(size=g.size)
+    lat = 0.8 * x + r.normal(scale=1.5, size=groups)[g] - np.log(-np.log(r.random(g.size)))
+    cuts = np.quantile(lat, np.r_[0.02, np.sort(r.uniform(0.1, 0.9, ncat - 3)), 0.98])
+    y = np.digitize(lat, cuts) + 1
+    return pd.DataFrame(dict(g=g.astype(str), x=x, y=pd.Categorical(y, ordered=True)))
+
+
+@pytest.mark.parametrize("seed, ncat", [(0, 8), (8, 10)])
+def test_cloglog_upper_tail_in_logs(seed, ncat):
+    # the cloglog's upper-tail probabilities had been floored at 1e-300, where their gradient is
+    # zero: a fit stopped with a log-likelihood of -9395 (the integral: -279), and with ten
+    # categories none started. In logs, the quadrature fit equals a direct integral over each group
+    from scipy import integrate
+
+    d = _cloglog_data(seed, ncat=ncat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.clmm("y ~ x + (1 | g)", d, link="cloglog", nagq=15)
+    y = d.y.cat.codes.to_numpy()
+    c = np.concatenate([[-np.inf], fit.thresholds.to_numpy(), [np.inf]])
+    sd = float(fit.varcorr["std_dev"].iloc[0])
+    beta = float(fit.beta.iloc[0])
+
+    def log_p(eta, yy):  # log(S(b) - S(a)), S(t) = exp(-e^t), in logs
+        a, b = c[yy + 1] - eta, c[yy] - eta
+        with np.errstate(over="ignore", invalid="ignore"):
+            ls_a = np.where(np.isinf(a), -np.inf, -np.exp(np.where(np.isinf(a), 0.0, a)))
+            ls_b = np.where(np.isinf(b), 0.0, -np.exp(np.where(np.isinf(b), 0.0, b)))
+            return ls_b + np.log(-np.expm1(ls_a - ls_b))
+
+    total = 0.0
+    for lev in np.unique(d.g):
+        r = (d.g == lev).to_numpy()
+        top = float(np.sum(log_p(d.x.to_numpy()[r] * beta, y[r])))
+
+        def f(u):
+            s = np.sum(log_p(d.x.to_numpy()[r] * beta + u, y[r])) - top
+            return np.exp(s) * np.exp(-0.5 * (u / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+
+        total += np.log(integrate.quad(f, -10 * sd, 10 * sd, epsrel=1e-11, limit=200)[0]) + top
+    assert fit.loglik == pytest.approx(total, abs=1e-4)
+    assert fit.loglik > -40.0 * len(np.unique(d.g))  # (about -1.4 a row, not the floor's -690)

@@ -88,18 +88,35 @@ def _tail_parts(kind, x):  # pragma: no cover - compiled
     return -math.expm1(-e), S, f, f * (1.0 - e)
 
 
-def _parts_loop(kind, up, low, y, eta, P, d, dd):  # pragma: no cover - compiled
-    """:meth:`Cumulative._parts` row by row, into ``P``, ``d`` and ``dd``."""
+def _parts_loop(kind, up, low, y, eta, logP, r1, r2):  # pragma: no cover - compiled
+    """:meth:`Cumulative._parts` row by row, into ``logP``, ``r1`` and ``r2``."""
     for i in range(eta.shape[0]):
         j = y[i]
         a = up[j] - eta[i]
         b = low[j] - eta[i]
+        if kind == 2 and b > 0.0:
+            # cloglog's upper tail, S(x) = exp(-e^x), in logs: P = S(b) (1 - exp(e^b - e^a)), which
+            # underflows for b above 6.5 (where the probabilities had been floored at 1e-300, with
+            # no gradient: the search stopped there, at log-likelihoods such as -9395 for -279)
+            eb = math.exp(b)
+            if a == math.inf:
+                q, ra, rb = 1.0, 0.0, eb
+            else:
+                ea = math.exp(a)
+                q = -math.expm1(eb - ea)
+                ra = ea * math.exp(eb - ea) / q
+                rb = eb / q
+            logP[i] = -eb + math.log(q)
+            r1[i] = ra - rb
+            r2[i] = (ra * (1.0 - math.exp(a)) if a != math.inf else 0.0) - rb * (1.0 - eb)
+            continue
         Fa, Sa, fa, dfa = _tail_parts(kind, a)
         Fb, Sb, fb, dfb = _tail_parts(kind, b)
         p = Sb - Sa if b > 0.0 else Fa - Fb
-        P[i] = p if (p > 1e-300 or p != p) else 1e-300  # (nan stays nan, as np.maximum keeps it)
-        d[i] = fa - fb
-        dd[i] = dfa - dfb
+        p = p if (p > 1e-300 or p != p) else 1e-300  # (nan stays nan, as np.maximum keeps it)
+        logP[i] = math.log(p) if p == p else p
+        r1[i] = (fa - fb) / p
+        r2[i] = (dfa - dfb) / p
 
 
 try:  # numba is a dependency; a broken install falls back to numpy
@@ -176,33 +193,47 @@ class Cumulative(DispersionFamily):
         return up[y], low[y]
 
     def _parts(self, y, eta):
+        """``(log P, (f(a) - f(b)) / P, (f'(a) - f'(b)) / P)`` per response, ``P = F(a) - F(b)`` its
+        probability, ``a`` and ``b`` its category's thresholds less ``eta``: in logs where the
+        probabilities underflow (cloglog's upper tail)."""
         if _parts_loop is not None:  # (one compiled pass: about 20 arrays fewer)
             up, low = self._padded
             yb, eb = np.broadcast_arrays(np.asarray(y), np.asarray(eta, dtype=float))
             eta = np.ascontiguousarray(eb)
             yi = np.ascontiguousarray(yb.astype(np.intp, copy=False))
-            P, d, dd = np.empty(eta.shape), np.empty(eta.shape), np.empty(eta.shape)
-            _parts_loop(_KIND[self.cdf], up, low, yi.ravel(), eta.ravel(), P.ravel(), d.ravel(), dd.ravel())
-            return P, d, dd
+            logP, r1, r2 = np.empty(eta.shape), np.empty(eta.shape), np.empty(eta.shape)
+            _parts_loop(_KIND[self.cdf], up, low, yi.ravel(), eta.ravel(), logP.ravel(), r1.ravel(), r2.ravel())
+            return logP, r1, r2
         upper, lower = self._bounds(y)
-        Fa, Sa, fa, dfa = CDFS[self.cdf](upper - eta)
-        Fb, Sb, fb, dfb = CDFS[self.cdf](lower - eta)
+        a, b = upper - eta, lower - eta
+        Fa, Sa, fa, dfa = CDFS[self.cdf](a)
+        Fb, Sb, fb, dfb = CDFS[self.cdf](b)
         # the difference of the smaller tail: F(a) - F(b), or S(b) - S(a) in the upper tail
-        P = np.where(lower - eta > 0, Sb - Sa, Fa - Fb)
-        return np.maximum(P, 1e-300), fa - fb, dfa - dfb
+        P = np.maximum(np.where(b > 0, Sb - Sa, Fa - Fb), 1e-300)
+        logP, r1, r2 = np.log(P), (fa - fb) / P, (dfa - dfb) / P
+        if self.cdf == "cloglog" and np.any(b > 0):  # its upper tail in logs (as the compiled loop)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                up = np.broadcast_to(b > 0, np.shape(logP))
+                eb, ea = np.exp(np.where(up, b, 0.0)), np.exp(np.where(up, a, 0.0))
+                top = np.isinf(a)
+                q = np.where(top, 1.0, -np.expm1(eb - ea))
+                ra = np.where(top, 0.0, ea * np.exp(eb - ea) / q)
+                rb = eb / q
+                logP = np.where(up, -eb + np.log(q), logP)
+                r1 = np.where(up, ra - rb, r1)
+                r2 = np.where(up, np.where(top, 0.0, ra * (1.0 - ea)) - rb * (1.0 - eb), r2)
+        return logP, r1, r2
 
     def logpdf(self, y, mu):
-        return np.log(self._parts(y, mu)[0])
+        return self._parts(y, mu)[0]
 
     def derivatives(self, y, mu):
-        P, df, ddf = self._parts(y, mu)
-        score = -df / P
-        return score, ddf / P - score * score
+        return self.log_derivatives(y, mu)[1:]
 
     def log_derivatives(self, y, mu):
-        P, df, ddf = self._parts(y, mu)
-        score = -df / P
-        return np.log(P), score, ddf / P - score * score
+        logP, r1, r2 = self._parts(y, mu)
+        score = -r1
+        return logP, score, r2 - score * score
 
     def probabilities(self, eta) -> np.ndarray:
         """Category probabilities, an array ``(n, J)``."""
