@@ -268,3 +268,21 @@ def test_a_search_onto_a_zero_inflation_plateau_gives_the_interior_optimum():
     assert a.loglik >= b.loglik - 1e-6
     np.testing.assert_allclose(a.zi["Estimate"], [-6.49, 0.0256], rtol=1e-2)
     assert not a.messages
+
+
+def test_standard_errors_that_cannot_be_computed_are_reported():
+    # beta responses of 1e-9 and 0.999999 with a probit link: the Hessian is not finite at the
+    # optimum and the standard errors are nan; that had come with no message
+    r = np.random.default_rng(24)
+    g = np.repeat(np.arange(12), 20)
+    x = r.normal(size=g.size)
+    mu = 1 / (1 + np.exp(-(0.3 + 0.5 * x + r.normal(0, 0.5, 12)[g])))
+    y = np.clip(r.beta(mu * 5, (1 - mu) * 5), 1e-9, 1 - 1e-6)
+    y[:3], y[3:5] = 1e-9, 1 - 1e-6
+    d = pd.DataFrame(dict(y=y, x=x, g=g.astype(str)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.glmer("y ~ x + (1 | g)", d, family="beta", link="probit")
+    se = np.sqrt(np.diag(m.vcov))
+    said = [s for s in m.messages if s.startswith("the standard errors of")]
+    assert bool(np.all(np.isfinite(se))) == (not said)

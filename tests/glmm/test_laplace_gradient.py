@@ -202,3 +202,21 @@ def test_a_singular_fit_found_by_the_search_is_kept():
     assert a.messages == b.messages and a.messages[0].startswith("boundary (singular) fit")
     np.testing.assert_allclose(np.sqrt(np.diag(a.vcov)), np.sqrt(np.diag(b.vcov)), rtol=1e-5)
     assert a.dispersion.iloc[0] == pytest.approx(b.dispersion.iloc[0], rel=1e-5)
+
+
+def test_a_dispersion_at_infinity_leaves_the_other_standard_errors():
+    # zero-inflated NB2 of counts with no overdispersion: the search takes theta to the end of its
+    # internal scale (1e13), where the criterion is flat along it and its Hessian row zero; every
+    # standard error had been nan. The others are the zero-inflated Poisson fit's, as BOBYQA's
+    d = pd.DataFrame({"g": list("000001111122222"),
+                      "x": [0.822, 0.0096, -0.0134, 0.2195, 0.2653, -1.2481, 0.6405, 0.1256, 0.0443, 0.5163,
+                            -0.9905, 0.4716, -1.5784, -0.3209, 0.1384],
+                      "y": [0, 0, 0, 1, 3, 0, 2, 0, 0, 2, 0, 0, 0, 6, 0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = ml.glmer("y ~ x + (1 | g)", d, family="negative_binomial", zi="~ 1")
+        zip_ = ml.glmer("y ~ x + (1 | g)", d, family="poisson", zi="~ 1")
+    assert nb.dispersion.iloc[0] > 1e5
+    np.testing.assert_allclose(np.sqrt(np.diag(nb.vcov)), np.sqrt(np.diag(zip_.vcov)), rtol=1e-3)
+    np.testing.assert_allclose(nb.zi["Std. Error"], zip_.zi["Std. Error"], rtol=1e-3)
+    assert np.isnan(nb.dispersion_se.iloc[0])

@@ -39,9 +39,9 @@ __all__ = ["Cumulative", "CDFS"]
 
 
 def _logistic(x):
-    F = special.expit(x)
-    f = F * (1.0 - F)
-    return F, special.expit(-x), f, f * (1.0 - 2.0 * F)
+    F, S = special.expit(x), special.expit(-x)
+    f = F * S  # (not F (1 - F), which is 0 where F rounds to 1)
+    return F, S, f, f * (1.0 - 2.0 * F)
 
 
 def _normal(x):

@@ -427,6 +427,27 @@ def memory_engine(design, fam, prior) -> PirlsEngine:
                                                                         st.scale))
 
 
+def _covariance(H: np.ndarray) -> np.ndarray:
+    """``2 H^-1``, the covariance of the parameters from the criterion's Hessian, with those whose
+    curvature is numerically zero left out (nan): a dispersion gone to infinity (negative binomial
+    counts with no overdispersion, at the limit of its internal scale) leaves the criterion flat
+    along it, and the others' covariance is the one given it (the Poisson model's).
+
+    Examples
+    --------
+    >>> _covariance(np.array([[2.0, 0.0], [0.0, 0.0]])).tolist()
+    [[1.0, nan], [nan, nan]]
+    """
+    d = np.abs(np.diag(H))
+    keep = d > 1e-12 * max(float(np.max(d, initial=0.0)), 1e-300)
+    out = np.full(H.shape, np.nan)
+    try:
+        out[np.ix_(keep, keep)] = 2.0 * np.linalg.inv(H[np.ix_(keep, keep)])
+    except np.linalg.LinAlgError:
+        pass
+    return out
+
+
 def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_name, weights_name,
               data_name, _restore, engine: PirlsEngine | None = None):
     again_by_bobyqa = (design, fam, prior, nagq, "bobyqa", formula, response, offset_name, weights_name,
@@ -762,16 +783,22 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             again = None
         if again is not None and again.converged:
             res = again
-    try:
-        Hinv = 2.0 * np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        Hinv = np.full(H.shape, np.nan)
+    Hinv = _covariance(H)
     V = Hinv[nt:nt + p, nt:nt + p]
     logd_var = np.diag(Hinv)[nt + p:]
     # the covariance of (beta, the family's parameters) on the user's scale
     Jb = st.scale * st.Tx if p else np.zeros((0, 0))
     Jall = np.block([[Jb, np.zeros((p, nd))], [np.zeros((nd, p)), np.eye(nd)]])
-    cov_beta_extra = Jall @ Hinv[nt:, nt:] @ Jall.T
+    # (a parameter left out of the covariance, nan, is held at its estimate in the others': zero
+    # there, so that it spreads no nan through the products, then nan in its own rows)
+    held = np.all(np.isnan(Hinv), axis=0)[nt:]
+    given = np.where(np.isnan(Hinv[nt:, nt:]), 0.0, Hinv[nt:, nt:]) if held.any() and not held.all() \
+        else Hinv[nt:, nt:]
+    cov_beta_extra = Jall @ given @ Jall.T
+    if held.any():
+        touched = (np.abs(Jall) @ held.astype(float)) > 0
+        cov_beta_extra[touched, :] = np.nan
+        cov_beta_extra[:, touched] = np.nan
     lower_all = np.concatenate([layout.lower, np.full(p + nd, -np.inf)])
     if nagq == 0:
         # the first stage minimised over theta (and the dispersion): check its gradient there
@@ -806,7 +833,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                               pirls=res, prior_weights=prior, nagq=nagq, opt=opt, check=check,
                               dispersion_se=np.sqrt(np.where(logd_var[:1] >= 0, logd_var[:1], np.nan))
                               if fam.dispersion_name else None, cov_beta_extra=cov_beta_extra,
-                              cov_extra_working=(Jall, Hinv[nt:, nt:]),
+                              cov_extra_working=(Jall, given),
                               loglik=agq_loglik(design, fam, theta, res, prior, nagq) if nagq > 1 else None,
                               response=response, formula=formula, offset_name=offset_name,
                               weights_name=weights_name, data_name=data_name, notes=tuple(notes))

@@ -61,6 +61,13 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
                                         family.name)
         if msg:
             out.append(msg)
+    if not np.all(np.isfinite(se)) and not any("separation" in m for m in out):
+        names = list(design.fixed.names)
+        which = ", ".join(repr(names[j]) for j in np.nonzero(~np.isfinite(se))[0])
+        out.append(f"the standard errors of {which} could not be computed: the criterion's Hessian at the "
+                   "optimum is not finite or not positive definite (responses at the edge of the "
+                   f"{family.name} family's range, or a parameter at the edge of its own); their tests and Wald "
+                   "intervals are not available: check the responses, or use profile or bootstrap intervals")
     return out + convergence_messages(check, singular)
 
 
