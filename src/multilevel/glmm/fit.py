@@ -24,7 +24,7 @@ from ..formula import parse_formula
 from ..formula.parse import _top_level_positions
 from .laplace_gradient import NEWTON_TOL, SEARCH_ACCEPT, hessian_of_gradient, scalar_gradient
 from .laplace_gradient import search as gradient_search
-from .diagnostics import run_off_rows
+from .diagnostics import convergence, run_off_rows
 from .agq import MAX_NAGQ, agq_deviance, agq_loglik, agq_outside, check_agq
 from .pirls import pirls, pirls_plan, random_part
 from ..arguments import as_choice, short_repr
@@ -156,9 +156,11 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         structural zero). ``logit(pi) = X_zi gamma``, estimated with the rest;
         ``fit.zi`` tables gamma.
     optimizer : {"auto", "bobyqa", "cobyqa", "nelder-mead"}
-        "auto" (default): with one scalar random-effects term and a family whose
-        Laplace curvature is the observed one (negative binomial, Gamma, beta,
-        zero-inflated, cumulative), L-BFGS-B on the criterion's exact gradient
+        "auto" (default; "quasi-newton", a fit's record of it, means the same):
+        with one scalar random-effects term and a family whose Laplace
+        curvature is the observed one (negative binomial, Gamma, beta,
+        zero-inflated, cumulative; not binomial or Poisson, whose scalar-term
+        fits are counted solves), L-BFGS-B on the criterion's exact gradient
         (:mod:`multilevel.glmm.laplace_gradient`), finished by Newton steps;
         elsewhere, and where that search stops away from an optimum (a saddle
         at theta = 0, a plateau of zero-inflation probabilities of 0 or 1, a
@@ -427,11 +429,52 @@ def memory_engine(design, fam, prior) -> PirlsEngine:
                                                                         st.scale))
 
 
+def _limit_message(fam, mu: np.ndarray, prior: np.ndarray) -> str | None:
+    """The message where a dispersion ran off towards the limit at which the family is another one
+    (negative binomial counts with no overdispersion: theta to infinity, the Poisson model): where
+    the variance it adds is below a thousandth of the limit family's at every mean (NB2: mu / theta;
+    NB1: phi; beta-binomial: (trials - 1) / (1 + phi)), whatever point of that flat ridge the
+    optimizer stopped at.
+
+    Examples
+    --------
+    >>> from multilevel.families import family
+    >>> nb = family("negative_binomial").with_dispersion(1e6)
+    >>> print(_limit_message(nb, np.array([2.0, 30.0]), np.ones(2))[:62])
+    the negative_binomial theta ran off towards its limit (1e+06):
+    >>> _limit_message(nb.with_dispersion(2.0), np.array([2.0, 30.0]), np.ones(2)) is None
+    True
+    """
+    base = getattr(fam, "base", fam)
+    if prior is None or not isinstance(mu, np.ndarray):  # (data in parts: no row-wise means here)
+        return None
+    pos = np.asarray(prior) > 0
+    if base.name == "negative_binomial":
+        added, other = float(np.max(mu[pos], initial=0.0)) / base.dispersion, "poisson"
+    elif base.name == "nbinom1":
+        added, other = base.dispersion, "poisson"
+    elif base.name == "betabinomial" and base.trials is not None:
+        trials = float(np.max(np.asarray(base.trials)[pos], initial=1.0))
+        added, other = (trials - 1.0) / (1.0 + base.dispersion), "binomial"
+    else:
+        return None
+    if not added < 1e-3:
+        return None
+    zi = " zero-inflated" if getattr(fam, "zero_inflated", False) else ""
+    return (f"the {base.name} {base.dispersion_name} ran off towards its limit ({base.dispersion:.3g}): these data "
+            f"show no overdispersion beyond the{zi} {other} model's, which is this fit's limit (fit it with "
+            f"family='{other}'); the estimate is wherever the optimizer stopped on a flat likelihood, its "
+            f"standard error means nothing, and a likelihood-ratio test against the {other} fit is on the "
+            "boundary of the parameter space")
+
+
 def _covariance(H: np.ndarray) -> np.ndarray:
     """``2 H^-1``, the covariance of the parameters from the criterion's Hessian, with those whose
-    curvature is numerically zero left out (nan): a dispersion gone to infinity (negative binomial
-    counts with no overdispersion, at the limit of its internal scale) leaves the criterion flat
-    along it, and the others' covariance is the one given it (the Poisson model's).
+    curvature is numerically zero (below 1e-12 of the largest) left out (nan): a dispersion gone
+    to infinity (negative binomial counts with no overdispersion, at the limit of its internal
+    scale) leaves the criterion flat along it, and the others' covariance is the one given it (the
+    Poisson model's); so does a zero-inflation coefficient at the end of its scale (the run-off
+    message then says that its estimate means nothing).
 
     Examples
     --------
@@ -727,7 +770,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # PIRLS noise with a non-canonical link): polish with Newton steps on
         # the derivatives just computed, kept only where they lower the criterion
         # (with the exact gradient, L-BFGS-B's loose stop is finished here: Newton
-        # steps on the Hessian the standard errors need, kept while they are small)
+        # steps on the Hessian the standard errors need, recomputed where they moved
+        # the parameters by more than 1e-3 in all)
         moved = 0.0
         steps, stop = (4, NEWTON_TOL) if exact else (2, GRAD_TOL)
         for _ in range(steps if nagq >= 1 and _restore is None else 0):
@@ -758,10 +802,12 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             grad, H = derivatives(x, np.maximum(1e-3 * np.abs(x), floor))
         if nagq >= 1 and not np.array_equal(x, opt.xopt):  # the optimizer's record: the polished optimum
             opt = replace(opt, xopt=x.copy(), fopt=float(dev_all(x)))
-    if opt.optimizer == "quasi-newton" and (not np.max(np.abs(grad)) < GRAD_TOL or (
-            fam.zero_inflated and bool(np.any(run_off_rows(bound(x[nt + p:])[0])[np.asarray(prior) > 0])))):
-        # the search and its Newton steps left a gradient that the convergence check would report
-        # (an estimate running off to a bound, as a dispersion to infinity), or zero-inflation
+    if opt.optimizer == "quasi-newton" and _restore is None and (
+            convergence(dev_all, x, np.concatenate([layout.lower, np.full(p + nd, -np.inf)]),
+                        bool(np.any(theta <= layout.lower + 1e-8)), grad=grad, hessian=H)
+            or (fam.zero_inflated and bool(np.any(run_off_rows(bound(x[nt + p:])[0])[np.asarray(prior) > 0])))):
+        # the search and its Newton steps left a gradient that the convergence check reports (an
+        # estimate running off to a bound, as a dispersion to infinity), or zero-inflation
         # probabilities of 0 or 1, where the criterion is flat and the search may stop on a plateau
         # away from an interior optimum: the derivative-free route from the first stage, glmer's,
         # unless this optimum is lower by more than a thousandth of a deviance unit (its messages
@@ -771,7 +817,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             other = _fit_glmm(*again_by_bobyqa, engine=engine)
         if not opt.fopt < other.optinfo.fopt - 1e-3:
             for w in said:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                warnings.warn(w.message, stacklevel=2)
             return other
     fam, plan = bound(logd)
     if nagq >= 1:
@@ -823,6 +869,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         if nagq else replace(opt, x0=np.concatenate([st.theta_to_user(opt.x0[:nt]), opt.x0[tail]]),
                              xopt=np.concatenate([st.theta_to_user(opt.xopt[:nt]), opt.xopt[tail]]))
     notes = []
+    if (limit := _limit_message(fam, res.mu, prior)) is not None:
+        notes.append(limit)
     if nagq > 1 and (outside := agq_outside(design, fam, theta, res, prior, nagq)):
         nodes = nagq - nagq % 2  # (the node at 0 is the mode, always in range)
         notes.append(f"adaptive quadrature: {outside} of the {nodes} x {design.terms[0].nlevels} (node, level) "

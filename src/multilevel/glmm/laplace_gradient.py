@@ -28,7 +28,9 @@ The family gives ``l``, ``l'`` and ``c`` in closed form; ``c'`` and the
 derivatives in its own parameters are central differences of those closed
 forms at fixed ``eta`` (accurate to about 1e-8 relative, no PIRLS solve): one
 gradient costs one PIRLS run and ``2 (1 + n_extra)`` evaluations of the
-family, against ``2 n`` PIRLS runs for central differences of the criterion.
+family (zero inflation's coefficients, which act through one predictor per
+row, take two in all), against ``2 n`` PIRLS runs for central differences of
+the criterion.
 
 Examples
 --------
@@ -49,8 +51,8 @@ __all__ = ["NEWTON_TOL", "SEARCH_ACCEPT", "ScalarGradient", "hessian_of_gradient
 NEWTON_TOL = 1e-6
 #: a search that stops where the gradient's largest entry is above this is not taken as an optimum
 SEARCH_ACCEPT = 0.1
-#: L-BFGS-B's memory: as many pairs as a model has parameters, BFGS in effect (zero-inflated NB2 on
-#: Salamanders, 18 parameters: 62 -> 41 evaluations against the default 10)
+#: L-BFGS-B's memory: more pairs than most models have parameters, BFGS in effect (zero-inflated
+#: NB2 on Salamanders, 18 parameters: 62 -> 41 evaluations against the default 10)
 MAXCOR = 50
 
 # central-difference steps: in eta (for c'), and in the family's internal parameters
@@ -183,7 +185,8 @@ def search(fg, x0: np.ndarray, lower: np.ndarray, maxiter: int = 500):
     """Minimise the criterion by L-BFGS-B with its gradient: ``fg(x) -> (value, gradient)``.
 
     Returns ``(x, value, evaluations, converged, gradient)``; an evaluation where the criterion is
-    not finite (PIRLS failed) ends the search unconverged, and the caller falls back to BOBYQA.
+    not finite (PIRLS failed) is a large value to L-BFGS-B's line search, and marks the search
+    unconverged however it ends: the caller then falls back to BOBYQA.
 
     Examples
     --------
