@@ -68,13 +68,6 @@ def _rows(fam, y, eta):
     return value, score * d, -(hess * d * d + score * d2)
 
 
-def _curvature(fam, y, eta):
-    mu = fam.link.inverse(eta)
-    d, d2 = fam._link_derivatives(eta, mu)
-    score, hess = fam.derivatives(y, mu)
-    return -(hess * d * d + score * d2)
-
-
 class ScalarGradient:
     """The Laplace criterion's gradient of one fit (a design with one scalar term, a family with
     observed curvature), built once per fit.
@@ -122,7 +115,7 @@ class ScalarGradient:
         eta = self.offset + self.X @ beta + t * z * uj
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             _, l1, c = _rows(fam, y, eta)
-            dc = (_curvature(fam, y, eta + self.h_eta) - _curvature(fam, y, eta - self.h_eta)) / (2.0 * self.h_eta)
+            dc = (fam.curvature(y, eta + self.h_eta) - fam.curvature(y, eta - self.h_eta)) / (2.0 * self.h_eta)
         l1, c, dc = self._clean(l1), self._clean(c), self._clean(dc)
         wz = w * z
         A = np.bincount(codes, weights=wz * z * c, minlength=L)
