@@ -665,15 +665,18 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 last["u"], last["best"] = r.u, value
             return value
 
-        x0 = np.concatenate([stage0.xopt[:nt], r0.beta, stage0.xopt[nt:]])
+        def second_start(stage0, r0):
+            """The second stage's start and BOBYQA's first steps: the first stage's optimum is
+            close to this one, so BOBYQA starts with a trust region of a tenth of each theta
+            and 0.1 on each beta (the standardised X has columns of root mean square 1, so 0.1
+            moves the linear predictor by about a tenth of a unit), which halves its evaluations
+            on the reference models (VerbAgg: 153 -> 67) with the same optimum."""
+            return (np.concatenate([stage0.xopt[:nt], r0.beta, stage0.xopt[nt:]]),
+                    np.concatenate([np.maximum(0.1 * np.abs(stage0.xopt[:nt]), 0.02), np.full(p, 0.1),
+                                    np.full(nd, 0.1)]))
+
+        x0, step = second_start(stage0, r0)
         lower = np.concatenate([layout.lower, np.full(p + nd, -np.inf)])
-        # the first stage's optimum is close to this one: BOBYQA starts with a
-        # trust region of a tenth of each theta and 0.1 on each beta (the
-        # standardised X has columns of root mean square 1, so 0.1 moves the
-        # linear predictor by about a tenth of a unit), which halves its
-        # evaluations on the reference models (VerbAgg: 153 -> 67) with the same optimum
-        step = np.concatenate([np.maximum(0.1 * np.abs(stage0.xopt[:nt]), 0.02), np.full(p, 0.1),
-                               np.full(nd, 0.1)])
         searched = False
         if gradient is not None and _restore is None and searching:
             # one scalar term and the Laplace criterion's gradient: L-BFGS-B, one PIRLS run an
@@ -709,9 +712,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                     stage0 = first_stage()
                     r0 = modes_at(stage0)
                 last["u"], last["best"] = r0.u, np.inf
-                x0 = np.concatenate([stage0.xopt[:nt], r0.beta, stage0.xopt[nt:]])
-                step = np.concatenate([np.maximum(0.1 * np.abs(stage0.xopt[:nt]), 0.02), np.full(p, 0.1),
-                                       np.full(nd, 0.1)])
+                x0, step = second_start(stage0, r0)
         if not searched:
             opt = minimize_theta(dev1, x0, lower, optimizer=optimizer, initial_step=step) if _restore is None \
                 else replace(saved, lower=lower)
