@@ -756,7 +756,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     def derivatives(v, h):
         # the exact gradient and central differences of it where there is one (2n PIRLS runs,
         # not 1 + 2n + n(n - 1) of the criterion)
-        if gradient is None or nagq != 1:
+        if gradient is None:
             return gradient_hessian(dev_all, v, h=h)
         return grad_all(v), hessian_of_gradient(grad_all, v, h)
 
@@ -766,7 +766,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         grad, H = derivatives(x, np.maximum(1e-3 * np.abs(x), floor))
-        exact = gradient is not None and nagq == 1
+        exact = gradient is not None  # (nagq = 1 only)
         # BOBYQA can stop a little short of the optimum (a flat criterion, or
         # PIRLS noise with a non-canonical link): polish with Newton steps on
         # the derivatives just computed, kept only where they lower the criterion
