@@ -28,6 +28,10 @@ def side_design(argument: str, value, frame, design, response: str, what: str):
     Traceback (most recent call last):
     ...
     ValueError: zi must be a fixed-effects right-hand side such as '~ x' or '~ 1', not '~ (1 | Subject)'
+    >>> side_design("zi", "~ Days + offset(Days)", ss, d, "Reaction", "the zero-inflation predictors")
+    Traceback (most recent call last):
+    ...
+    ValueError: zi='~ Days + offset(Days)' has an offset(), which zi= does not take: give its column as a predictor (its coefficient is then estimated) or leave it out
     """
     from . import build_design
     from ..arguments import short_repr
@@ -44,6 +48,9 @@ def side_design(argument: str, value, frame, design, response: str, what: str):
         out = build_design(parse_formula(f"{response} ~ {rhs}"), frame.iloc[np.asarray(design.rows)])
     except ValueError as exc:  # name the argument the problem is in
         raise ValueError(f"in {argument}={value!r}: {exc}") from None
+    if out.offset is not None:  # (an offset here would be dropped: a wrong model, not a fit)
+        raise ValueError(f"{argument}={value!r} has an offset(), which {argument}= does not take: give its column as "
+                         f"a predictor (its coefficient is then estimated) or leave it out")
     if out.n != design.n:
         raise ValueError(f"{what} ({rhs}) have missing values in rows the model uses; drop those rows first")
     return out

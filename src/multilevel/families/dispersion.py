@@ -66,6 +66,9 @@ class DispersionFamily(Family):
     def with_extra(self, x) -> "DispersionFamily":
         return self.with_dispersion(float(np.exp(np.clip(np.asarray(x, dtype=float)[0], -30.0, 30.0))))
 
+    #: whether :meth:`start_extra` uses the means (else it is called with ``mu=None``)
+    start_uses_means: ClassVar[bool] = True
+
     def start_extra(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
         return np.log([self.start(y, mu)])
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-import math
 from typing import ClassVar
 
 import numpy as np
 from scipy import special, stats
 
+from .cumulative_kernels import KIND as _KIND, parts_loop as _parts_loop  # (None without numba)
 from .dispersion import DispersionFamily
 
 __all__ = ["Cumulative", "CDFS"]
@@ -60,74 +60,6 @@ def _gumbel_min(x):  # the cloglog link: F(x) = 1 - exp(-exp(x))
 #: per link: x -> (F(x), 1 - F(x), density f(x), f'(x)), each 0 or 1 at +-inf
 CDFS = {"logit": _logistic, "probit": _normal, "cloglog": _gumbel_min}
 
-
-def _tail_parts(kind, x):  # pragma: no cover - compiled
-    """``(F(x), 1 - F(x), f(x), f'(x))`` of one number for the link ``kind`` (0 logit, 1 probit,
-    2 cloglog), each 0 or 1 at +-inf: :data:`CDFS` for one element."""
-    if kind == 0:
-        if x >= 0.0:
-            e = math.exp(-x)
-            F, S = 1.0 / (1.0 + e), e / (1.0 + e)
-        else:
-            e = math.exp(x)
-            F, S = e / (1.0 + e), 1.0 / (1.0 + e)
-        f = F * S
-        return F, S, f, f * (1.0 - 2.0 * F)
-    if x != x:  # (nan: nan everywhere, as the numpy formulas give it; f' of a nan is 0 there)
-        return x, x, x, (0.0 if kind == 1 else x)
-    if kind == 1:
-        F = 0.5 * math.erfc(-x / math.sqrt(2.0))
-        S = 0.5 * math.erfc(x / math.sqrt(2.0))
-        if not math.isfinite(x):
-            return F, S, 0.0, 0.0
-        f = math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-        return F, S, f, -x * f
-    e = math.exp(min(x, 700.0))
-    S = math.exp(-e)
-    f = e * S
-    return -math.expm1(-e), S, f, f * (1.0 - e)
-
-
-def _parts_loop(kind, up, low, y, eta, logP, r1, r2):  # pragma: no cover - compiled
-    """:meth:`Cumulative._parts` row by row, into ``logP``, ``r1`` and ``r2``."""
-    for i in range(eta.shape[0]):
-        j = y[i]
-        a = up[j] - eta[i]
-        b = low[j] - eta[i]
-        if kind == 2 and b > 0.0:
-            # cloglog's upper tail, S(x) = exp(-e^x), in logs: P = S(b) (1 - exp(e^b - e^a)), which
-            # underflows for b above 6.5 (where the probabilities had been floored at 1e-300, with
-            # no gradient: the search stopped there, at log-likelihoods such as -9395 for -279)
-            eb = math.exp(b)
-            if a == math.inf:
-                q, ra, rb = 1.0, 0.0, eb
-            else:
-                ea = math.exp(a)
-                q = -math.expm1(eb - ea)
-                ra = ea * math.exp(eb - ea) / q
-                rb = eb / q
-            logP[i] = -eb + math.log(q)
-            r1[i] = ra - rb
-            r2[i] = (ra * (1.0 - math.exp(a)) if a != math.inf else 0.0) - rb * (1.0 - eb)
-            continue
-        Fa, Sa, fa, dfa = _tail_parts(kind, a)
-        Fb, Sb, fb, dfb = _tail_parts(kind, b)
-        p = Sb - Sa if b > 0.0 else Fa - Fb
-        p = p if (p > 1e-300 or p != p) else 1e-300  # (nan stays nan, as np.maximum keeps it)
-        logP[i] = math.log(p) if p == p else p
-        r1[i] = (fa - fb) / p
-        r2[i] = (dfa - dfb) / p
-
-
-try:  # numba is a dependency; a broken install falls back to numpy
-    import numba
-
-    _tail_parts = numba.njit(cache=True, nogil=True)(_tail_parts)
-    _parts_loop = numba.njit(cache=True, nogil=True)(_parts_loop)
-except Exception:  # pragma: no cover - exercised only without numba
-    _parts_loop = None
-
-_KIND = {"logit": 0, "probit": 1, "cloglog": 2}
 _QUANTILES = {"logit": special.logit, "probit": special.ndtri, "cloglog": lambda p: np.log(-np.log1p(-p))}
 
 
@@ -146,6 +78,7 @@ class Cumulative(DispersionFamily):
     gaps: tuple = field(default=())
 
     dispersion_name: ClassVar[None] = None
+    start_uses_means: ClassVar[bool] = False  # (the marginal proportions)
     discrete: ClassVar[bool] = True
     has_deviance_residuals: ClassVar[bool] = False
 

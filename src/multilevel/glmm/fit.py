@@ -324,6 +324,8 @@ def _no_fit_message(fam) -> str:
 def _start_extra(design, fam, layout, prior, plan) -> np.ndarray:
     """A start for the family's own parameters (internal scale): its estimate at
     the conditional means of PIRLS at theta's start and the family's defaults."""
+    if not fam.start_uses_means:  # (no PIRLS run for a start that does not use the means)
+        return fam.start_extra(np.asarray(design.y, dtype=float)[np.asarray(prior) > 0], None)
     try:
         r = pirls(design, fam, layout.start, layout, prior,
                   plan=replace(plan, deviance=fam.deviance_function(design.y, prior)))
@@ -521,6 +523,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
 
     warm = {"r": None, "best": np.inf, "inside": False}
     gradient = engine.gradient if nagq == 1 else None
+    # the criterion, its modes and gradient in one compiled call (a cumulative link model)
+    compiled = gradient is not None and gradient.compiled
 
     def fam_at(extra):
         return fam.with_extra(extra) if nd else fam
@@ -682,6 +686,13 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             # one scalar term and the Laplace criterion's gradient: L-BFGS-B, one PIRLS run an
             # evaluation (wine's clmm: 91 -> ~25 evaluations); BOBYQA where it does not converge
             def fg(x):
+                if gradient.compiled:  # (the criterion, its modes and gradient in one compiled call)
+                    value, g, u = gradient.criterion(x, p, last["u"])
+                    if not np.isfinite(value):
+                        return np.inf, None
+                    if value < last["best"]:
+                        last["u"], last["best"] = u, value
+                    return value, g
                 r, _ = modes(x)
                 if r is None or not (r.converged and np.isfinite(r.laplace)):
                     return np.inf, None
@@ -729,7 +740,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 opt = replace(opt, feval=opt.feval + again.feval)
         theta, beta, logd = opt.xopt[:nt], opt.xopt[nt:nt + p], opt.xopt[nt + p:]
         f, pl = bound(logd)
-        res = run(f, theta, beta=beta, u_start=last["u"], plan=pl)
+        res = gradient.modes(f, opt.xopt, p, last["u"]) if compiled \
+            else run(f, theta, beta=beta, u_start=last["u"], plan=pl)
     # covariance of beta: the beta block of 2 H^-1 over (theta, beta), as glmer's
     # default use.hessian = TRUE (for nAGQ = 0 at the first-stage estimates).
     # PIRLS is solved tightly here: with a non-canonical link its default
@@ -738,6 +750,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     tight = {"tol": 1e-14, "maxit": 200}
 
     def dev_all(v):
+        if compiled:
+            return gradient.criterion(v, p, res.u, gradient=False)[0]
         f, pl = bound(v[nt + p:])
         try:
             r = run(f, v[:nt], beta=v[nt:nt + p], u_start=res.u, plan=pl, **tight)
@@ -746,6 +760,9 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         return r.laplace if nagq <= 1 else agq_deviance(design, f, v[:nt], r, prior, nagq)
 
     def grad_all(v):
+        if compiled:
+            value, g, _ = gradient.criterion(v, p, res.u)
+            return g if np.isfinite(value) else np.full(v.size, np.nan)
         f, pl = bound(v[nt + p:])
         try:
             r = run(f, v[:nt], beta=v[nt:nt + p], u_start=res.u, plan=pl, **tight)
@@ -787,7 +804,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 break
             x, theta, beta, logd = x_new, x_new[:nt], x_new[nt:nt + p], x_new[nt + p:]
             f, pl = bound(logd)
-            res = run(f, theta, beta=beta, u_start=res.u, plan=pl, **tight)
+            res = gradient.modes(f, x, p, res.u) if compiled else run(f, theta, beta=beta, u_start=res.u,
+                                                                        plan=pl, **tight)
             if exact:  # (the Hessian stands while the steps are small)
                 grad = grad_all(x)
                 moved += float(np.max(np.abs(step)))
@@ -825,7 +843,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # the modes at the optimum from R's mustart, tightly: a function of
         # (theta, beta, dispersion) alone, so that a saved fit restores to the last digit
         try:
-            again = run(fam, theta, beta=beta, plan=plan, **tight)
+            again = gradient.modes(fam, x, p, np.zeros_like(res.u)) if compiled \
+                else run(fam, theta, beta=beta, plan=plan, **tight)
         except (ArithmeticError, np.linalg.LinAlgError):
             again = None
         if again is not None and again.converged:

@@ -44,6 +44,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..families import cumulative_kernels
+from .pirls import PirlsResult
+
 __all__ = ["NEWTON_TOL", "SEARCH_ACCEPT", "ScalarGradient", "hessian_of_gradient", "scalar_gradient", "search"]
 
 #: Newton steps on the exact gradient finish the search where its largest entry is above this
@@ -84,7 +87,7 @@ class ScalarGradient:
         step of the differences in eta is a fraction of it.
     """
 
-    def __init__(self, design, prior, offset, eta_scale: float = 1.0):
+    def __init__(self, design, prior, offset, eta_scale: float = 1.0, fam=None):
         self.h_eta = _H_ETA * float(eta_scale)
         term = design.terms[0]
         self.y = np.asarray(design.y, dtype=float)
@@ -97,6 +100,45 @@ class ScalarGradient:
         self.pos = w > 0
         self.w = w
         self.all_pos = bool(self.pos.all())
+        # a cumulative link model: the criterion, its modes and its gradient in one compiled call
+        self._kernel = None
+        if fam is not None and fam.name == "cumulative" and cumulative_kernels.available():
+            order = np.argsort(self.codes, kind="stable")
+            start = np.searchsorted(self.codes[order], np.arange(self.L + 1))
+            self._kernel = (cumulative_kernels.KIND[fam.cdf], np.ascontiguousarray(self.X),
+                            np.ascontiguousarray(self.z), order.astype(np.intp), start.astype(np.intp),
+                            np.ascontiguousarray(self.y.astype(np.intp)), np.ascontiguousarray(w),
+                            np.ascontiguousarray(np.asarray(offset, dtype=float)))
+
+    @property
+    def compiled(self) -> bool:
+        """Whether :meth:`criterion` computes the criterion itself (a cumulative link model), so that
+        the fit needs no PIRLS run for it."""
+        return self._kernel is not None
+
+    def criterion(self, x: np.ndarray, p: int, u: np.ndarray, gradient: bool = True):
+        """``(value, gradient or None, modes)`` at ``x = (t, beta, extra)`` from the modes ``u``, in
+        one compiled call (:attr:`compiled` models only); the value is inf where a mode is not
+        reached."""
+        kind, X, z, order, start, y, w, off = self._kernel
+        x = np.ascontiguousarray(x, dtype=float)
+        u = np.array(u, dtype=float)
+        g = np.empty(x.size if gradient else 0)
+        value = cumulative_kernels.laplace_one_term(kind, x, p, X, z, order, start, y, w, off, u, self.h_eta, g)
+        return float(value), (g if gradient else None), u
+
+    def modes(self, fam, x: np.ndarray, p: int, u: np.ndarray) -> PirlsResult:
+        """The :class:`~multilevel.glmm.pirls.PirlsResult` at ``x = (t, beta, extra)`` (``fam`` the
+        family there) from the compiled criterion, its modes reached from ``u`` (:attr:`compiled`
+        models only)."""
+        value, _, u = self.criterion(x, p, u, gradient=False)
+        beta = np.array(x[1:1 + p], dtype=float)
+        eta = self.offset + self.X @ beta + float(x[0]) * self.z * u[self.codes]
+        mu = fam.link.inverse(eta)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            devres = -2.0 * float(self.w[self.pos] @ fam.logpdf(self.y, mu)[self.pos])
+        return PirlsResult(beta=beta, u=u, eta=eta, mu=mu, devres=devres, logdet=value - devres - float(u @ u),
+                           iterations=0, converged=bool(np.isfinite(value)))
 
     def _clean(self, a):
         # rows of weight 0 are not data: whatever their values (nan outside the family's range)
@@ -171,7 +213,7 @@ def scalar_gradient(design, fam, prior, offset, eta_scale: float = 1.0):
         return None
     if not getattr(fam, "observed_curvature", False) or not hasattr(fam, "derivatives"):
         return None
-    return ScalarGradient(design, prior, offset, eta_scale)
+    return ScalarGradient(design, prior, offset, eta_scale, fam)
 
 
 def search(fg, x0: np.ndarray, lower: np.ndarray, maxiter: int = 500):
