@@ -293,3 +293,42 @@ def test_standard_errors_that_cannot_be_computed_are_reported():
     said = [s for s in m.messages if s.startswith("the standard errors of")]
     assert len(said) == 1 and "'(Intercept)', 'x'" in said[0]
     assert np.all(np.isfinite(np.sqrt(np.diag(fine.vcov)))) and not fine.messages
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(5, 40), p=st.integers(1, 3), ordinal=st.booleans(), separate=st.booleans(),
+       seed=st.integers(0, 2 ** 31 - 1))
+def test_the_certificate_of_no_separation_agrees_with_the_linear_program(n, p, ordinal, separate, seed):
+    # non-negative least squares certifies "no separation" (Farkas) before the linear program runs; with
+    # and without that certificate each program gives the same direction, separated or not
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 3, size=(n, p)).astype(float)
+    X[:, 0] = rng.normal(size=n) if seed % 2 else X[:, 0]
+    score = X[:, 0] * (4.0 if separate else rng.normal()) + (0.0 if separate else rng.logistic(size=n))
+    if ordinal:
+        y = np.unique(np.digitize(score, np.quantile(score, [0.3, 0.7])), return_inverse=True)[1]
+        k = int(y.max()) + 1
+        if k < 2:
+            return
+        fast = dx.ordinal_separated_coefficients(X, y, k, np.ones(n))
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(dx, "_no_ray", lambda A, w: False)
+            slow = dx.ordinal_separated_coefficients(X, y, k, np.ones(n))
+    else:
+        Xi = np.column_stack([np.ones(n), X])
+        y = (score > np.median(score)).astype(float)
+        fast = dx.separated_coefficients(Xi, y, np.ones(n))
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(dx, "_no_ray", lambda A, w: False)
+            slow = dx.separated_coefficients(Xi, y, np.ones(n))
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_the_certificate_is_found_on_real_data():
+    # (else the linear program, a millisecond, runs on every fit)
+    X = np.asarray(pd.get_dummies(ml.datasets.load("wine")[["temp", "contact"]], drop_first=True), dtype=float)
+    codes = ml.datasets.load("wine")["rating"].cat.codes.to_numpy()
+    up, rows = codes < 4, X
+    A = np.vstack([np.hstack([rows, -np.eye(4)[np.minimum(codes, 3)]])[up],
+                   np.hstack([-rows, np.eye(4)[np.maximum(codes - 1, 0)]])[codes > 0]])
+    assert dx._no_ray(A, np.ones(A.shape[0]))
