@@ -32,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special, stats
 
-from .cumulative_kernels import KIND as _KIND, parts_loop as _parts_loop  # (None without numba)
+from .kernels import KIND as _KIND, parts_loop as _parts_loop  # (None without numba)
 from .dispersion import DispersionFamily
 
 __all__ = ["Cumulative", "CDFS"]

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..families import cumulative_kernels
+from ..families import kernels
 from .pirls import PirlsResult
 
 __all__ = ["NEWTON_TOL", "SEARCH_ACCEPT", "ScalarGradient", "hessian_of_gradient", "scalar_gradient", "search"]
@@ -100,31 +100,34 @@ class ScalarGradient:
         self.pos = w > 0
         self.w = w
         self.all_pos = bool(self.pos.all())
-        # a cumulative link model: the criterion, its modes and its gradient in one compiled call
+        # a cumulative link or zero-inflated count model: the criterion, its modes and its gradient
+        # in one compiled call
         self._kernel = None
-        if fam is not None and fam.name == "cumulative" and cumulative_kernels.available():
+        kind = None if fam is None else kernels.one_term_kind(fam)
+        if kind is not None:
             order = np.argsort(self.codes, kind="stable")
             start = np.searchsorted(self.codes[order], np.arange(self.L + 1))
-            self._kernel = (cumulative_kernels.KIND[fam.cdf], np.ascontiguousarray(self.X),
-                            np.ascontiguousarray(self.z), order.astype(np.intp), start.astype(np.intp),
-                            np.ascontiguousarray(self.y.astype(np.intp)), np.ascontiguousarray(w),
-                            np.ascontiguousarray(np.asarray(offset, dtype=float)))
+            Xzi = np.ascontiguousarray(fam.Xzi, dtype=float) if getattr(fam, "zero_inflated", False) \
+                else np.zeros((0, 0))
+            self._kernel = (kind, np.ascontiguousarray(self.X), np.ascontiguousarray(self.z),
+                            order.astype(np.intp), start.astype(np.intp), np.ascontiguousarray(self.y),
+                            np.ascontiguousarray(w), np.ascontiguousarray(np.asarray(offset, dtype=float)), Xzi)
 
     @property
     def compiled(self) -> bool:
-        """Whether :meth:`criterion` computes the criterion itself (a cumulative link model), so that
-        the fit needs no PIRLS run for it."""
+        """Whether :meth:`criterion` computes the criterion itself (a cumulative link or a
+        zero-inflated Poisson or NB2 model), so that the fit needs no PIRLS run for it."""
         return self._kernel is not None
 
     def criterion(self, x: np.ndarray, p: int, u: np.ndarray, gradient: bool = True):
         """``(value, gradient or None, modes)`` at ``x = (t, beta, extra)`` from the modes ``u``, in
         one compiled call (:attr:`compiled` models only); the value is inf where a mode is not
         reached."""
-        kind, X, z, order, start, y, w, off = self._kernel
+        kind, X, z, order, start, y, w, off, Xzi = self._kernel
         x = np.ascontiguousarray(x, dtype=float)
         u = np.array(u, dtype=float)
         g = np.empty(x.size if gradient else 0)
-        value = cumulative_kernels.laplace_one_term(kind, x, p, X, z, order, start, y, w, off, u, self.h_eta, g)
+        value = kernels.laplace_one_term(kind, x, p, X, z, order, start, y, w, off, Xzi, u, self.h_eta, g)
         return float(value), (g if gradient else None), u
 
     def modes(self, fam, x: np.ndarray, p: int, u: np.ndarray) -> PirlsResult:

@@ -1,6 +1,7 @@
-"""The compiled Laplace criterion of a cumulative link model with one scalar term against PIRLS's
-criterion and modes, the general route's gradient and central differences of its own values; and
-a clmm fit through it against the same fit by the general route."""
+"""The compiled Laplace criterion of a model with one scalar term (cumulative links, zero-inflated
+Poisson and NB2 counts) against PIRLS's criterion and modes, the general route's gradient and
+central differences of its own values; and fits through it against the same fits by the general
+route."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from multilevel.families import cumulative_kernels
+from multilevel.families import kernels
 from multilevel.glmm.fit import memory_engine
 from multilevel.inference.derivatives import central_gradient
 
@@ -34,7 +35,28 @@ def _steep(seed=4):
                              g=g.astype(str), w=w, o=0.2 * rng.normal(size=g.size)))
 
 
+def _zero_inflated(seed=7):
+    """Zero-inflated NB2 counts with a slope term, weights with zeros and an offset."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(25), 12)
+    x, v = rng.normal(size=g.size), rng.normal(size=g.size)
+    mu = np.exp(0.8 + 0.4 * x + rng.normal(0, 0.6, 25)[g] * x)
+    y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu))
+    y[rng.uniform(size=g.size) < 1 / (1 + np.exp(1.0 - 0.8 * v))] = 0
+    w = rng.uniform(0.5, 2.0, g.size)
+    w[::13] = 0.0
+    return pd.DataFrame(dict(y=y, x=x, v=v, g=g.astype(str), w=w, o=0.1 * rng.normal(size=g.size)))
+
+
+SAL = "count ~ spp + mined + (1 | site)"
 CASES = {
+    "zip": lambda: ml.glmer(SAL, ml.datasets.load("salamanders"), family="poisson", zi="~ spp + mined"),
+    "zinb2": lambda: ml.glmer(SAL, ml.datasets.load("salamanders"), family="negative_binomial",
+                              zi="~ spp + mined"),
+    "zinb2_slope_weighted": lambda: ml.glmer("y ~ x + (0 + x | g)", _zero_inflated(), family="negative_binomial",
+                                             zi="~ v", weights="w", offset="o"),
+    "zip_slope_weighted": lambda: ml.glmer("y ~ x + (0 + x | g)", _zero_inflated(), family="poisson", zi="~ v",
+                                           weights="w", offset="o"),
     "wine_logit": lambda: ml.clmm(WINE, ml.datasets.load("wine")),
     "wine_probit": lambda: ml.clmm(WINE, ml.datasets.load("wine"), link="probit"),
     "wine_cloglog": lambda: ml.clmm(WINE, ml.datasets.load("wine"), link="cloglog"),
@@ -47,7 +69,8 @@ CASES = {
 def _fit(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CASES[name]().glmm
+        m = CASES[name]()
+    return getattr(m, "glmm", m)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -60,7 +83,7 @@ def test_compiled_criterion_is_pirls_and_its_gradient_the_general_one(name):
     r0 = e.run(fam, np.array([0.8]), plan=e.plan)
     # away from the optimum, where the gradient is not zero, and theta on either side of 1
     for theta in (0.8, 2.5):
-        x = np.concatenate([[theta], r0.beta + 0.1, fam.extra_internal() + 0.05])
+        x = np.concatenate([[theta], r0.beta + 0.1 / np.sqrt(p), fam.extra_internal() + 0.05])
         f = fam.with_extra(x[1 + p:])
         run = e.run(f, x[:1], beta=x[1:1 + p], tol=1e-15, maxit=200,
                     plan=replace(e.plan, deviance=f.deviance_function(e.design.y, prior)))
@@ -80,11 +103,12 @@ def test_compiled_criterion_is_pirls_and_its_gradient_the_general_one(name):
         np.testing.assert_allclose(res.eta, run.eta, atol=1e-8)
 
 
-@pytest.mark.parametrize("name", ["wine_logit", "wine_cloglog", "steep_cloglog_slope"])
+@pytest.mark.parametrize("name", ["wine_logit", "wine_cloglog", "steep_cloglog_slope", "zip", "zinb2",
+                                  "zinb2_slope_weighted"])
 def test_a_fit_through_the_kernel_is_the_general_routes(name, monkeypatch):
     m = _fit(name)
     assert m.optinfo.optimizer == "quasi-newton"
-    monkeypatch.setattr(cumulative_kernels, "available", lambda: False)
+    monkeypatch.setattr(kernels, "available", lambda: False)
     g = _fit(name)
     assert m.loglik == pytest.approx(g.loglik, abs=1e-7)
     np.testing.assert_allclose(m.fixef, g.fixef, rtol=1e-5, atol=1e-6)
@@ -104,6 +128,6 @@ def test_a_level_whose_likelihood_is_not_finite_gives_inf():
 
 
 def test_no_kernel_where_numba_is_missing(monkeypatch):
-    monkeypatch.setattr(cumulative_kernels, "available", lambda: False)
+    monkeypatch.setattr(kernels, "available", lambda: False)
     m = _fit("wine_logit")
     assert not memory_engine(m.design, m.family, m._prior).gradient.compiled
