@@ -131,3 +131,26 @@ def test_no_kernel_where_numba_is_missing(monkeypatch):
     monkeypatch.setattr(kernels, "available", lambda: False)
     m = _fit("wine_logit")
     assert not memory_engine(m.design, m.family, m._prior).gradient.compiled
+
+
+def test_a_compiled_search_reaching_theta_zero_is_searched_again(monkeypatch):
+    # judges shuffled across the rows: no judge variance, the compiled BFGS stops at the bound and
+    # L-BFGS-B (which handles it) goes on; the singular fit of the derivative-free route
+    d = ml.datasets.load("wine").copy()
+    d["judge"] = np.random.default_rng(2).permutation(d["judge"].to_numpy())
+    statuses = []
+    bfgs = kernels.bfgs_one_term
+
+    def spy(*args):
+        out = bfgs(*args)
+        statuses.append(int(out[4]))
+        return out
+
+    monkeypatch.setattr(kernels, "bfgs_one_term", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.clmm(WINE, d)
+        b = ml.clmm(WINE, d, optimizer="bobyqa")
+    assert statuses == [1]
+    assert float(m.glmm.theta.iloc[0]) == 0.0 and m.loglik >= b.loglik - 1e-8
+    assert any(s.startswith("boundary (singular) fit") for s in m.messages)

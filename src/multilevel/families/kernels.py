@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-__all__ = ["KIND", "ZIP", "ZINB2", "parts_loop", "laplace_one_term", "available", "one_term_kind"]
+__all__ = ["KIND", "ZIP", "ZINB2", "parts_loop", "laplace_one_term", "bfgs_one_term", "available",
+           "one_term_kind"]
 
 #: the link's code in the kernels
 KIND = {"logit": 0, "probit": 1, "cloglog": 2}
@@ -340,6 +341,117 @@ def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, u, h, gr
     return value
 
 
+def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, u, h, maxit, gtol):  # pragma: no cover
+    """Minimise :func:`laplace_one_term` from ``x0`` by BFGS with an Armijo backtracking line search
+    that keeps every iterate inside ``lower`` (the loop of :mod:`multilevel.linalg.kernels`'
+    one-term BFGS, here because numba's cache follows files); ``u`` the modes, warm starts of
+    each evaluation, overwritten with the optimum's. Returns ``(x, f, g, evaluations, status)``:
+    0 where ``max |g| <= gtol``, 1 where an iterate reached a bound, 2 where the search failed."""
+    n = x0.size
+    x = x0.copy()
+    g = np.empty(n)
+    f = laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, u, h, g)
+    nfev = 1
+    if not math.isfinite(f):
+        return x, f, g, nfev, 2
+    H = np.eye(n)  # inverse Hessian approximation
+    first = True
+    stall = 0
+    d = np.empty(n)
+    xt = np.empty(n)
+    gt = np.empty(n)
+    ut = np.empty(u.shape[0])
+    s = np.empty(n)
+    yv = np.empty(n)
+    Hy = np.empty(n)
+    for _ in range(maxit):
+        gmax = 0.0
+        for i in range(n):
+            gmax = max(gmax, abs(g[i]))
+        if gmax <= gtol:
+            return x, f, g, nfev, 0
+        slope = 0.0
+        for i in range(n):
+            acc = 0.0
+            for j in range(n):
+                acc -= H[i, j] * g[j]
+            d[i] = acc
+            slope += g[i] * acc
+        if not slope < 0.0:  # not a descent direction: restart along the gradient
+            H[:, :] = 0.0
+            slope = 0.0
+            for i in range(n):
+                H[i, i] = 1.0
+                d[i] = -g[i]
+                slope -= g[i] * g[i]
+        if first:  # a first step of at most 0.5 in any parameter
+            dn = 0.0
+            for i in range(n):
+                dn = max(dn, abs(d[i]))
+            if dn > 0.5:
+                for i in range(n):
+                    d[i] *= 0.5 / dn
+                slope *= 0.5 / dn
+        amax = 1.0  # nine tenths of the way to the nearest bound at most
+        for i in range(n):
+            if d[i] < 0.0 and math.isfinite(lower[i]):
+                room = x[i] - lower[i]
+                if room <= 1e-8:
+                    return x, f, g, nfev, 1
+                amax = min(amax, 0.9 * room / -d[i])
+        alpha = amax
+        ok = False
+        ft = f
+        for _ls in range(40):
+            for i in range(n):
+                xt[i] = x[i] + alpha * d[i]
+            ut[:] = u
+            ft = laplace_one_term(kind, xt, p, X, z, order, start, y, w, offset, Xzi, ut, h, gt)
+            nfev += 1
+            if math.isfinite(ft) and ft <= f + 1e-4 * alpha * slope:
+                ok = True
+                break
+            alpha *= 0.5
+        if not ok:  # no decrease left: at the optimum to rounding, or lost
+            return x, f, g, nfev, 0 if gmax <= 1e2 * gtol else 2
+        sy = 0.0
+        yy = 0.0
+        for i in range(n):
+            s[i] = xt[i] - x[i]
+            yv[i] = gt[i] - g[i]
+            sy += s[i] * yv[i]
+            yy += yv[i] * yv[i]
+        if sy > 0.0:  # curvature condition: update the inverse Hessian
+            if first:
+                H[:, :] = 0.0
+                for i in range(n):
+                    H[i, i] = sy / yy
+                first = False
+            yHy = 0.0
+            for i in range(n):
+                acc = 0.0
+                for j in range(n):
+                    acc += H[i, j] * yv[j]
+                Hy[i] = acc
+                yHy += yv[i] * acc
+            rho = 1.0 / sy
+            for i in range(n):
+                for j in range(n):
+                    H[i, j] += rho * ((1.0 + rho * yHy) * s[i] * s[j] - Hy[i] * s[j] - s[i] * Hy[j])
+        stall = stall + 1 if f - ft <= 1e-14 * max(1.0, abs(f)) else 0
+        x[:] = xt
+        g[:] = gt
+        u[:] = ut
+        f = ft
+        if stall >= 3:  # no progress left at this precision
+            return x, f, g, nfev, 0 if gmax <= 1e2 * gtol else 2
+        if alpha == amax and amax < 1.0:
+            for i in range(n):  # pressed against a bound: a variance heading for zero
+                if math.isfinite(lower[i]) and x[i] - lower[i] < 1e-6:
+                    return x, f, g, nfev, 1
+    return x, f, g, nfev, 2
+
+
 def _row_parts_curv(kind, a, b):  # pragma: no cover - compiled
     """``(l, l', c)`` of a cumulative response from its category's thresholds less eta."""
     lp, r1, r2 = _row_parts(kind, a, b)
@@ -359,9 +471,11 @@ try:  # numba is a dependency; a broken install falls back to numpy
     _mode = numba.njit(cache=True, nogil=True)(_mode)
     parts_loop = numba.njit(cache=True, nogil=True)(parts_loop)
     laplace_one_term = numba.njit(cache=True, nogil=True)(laplace_one_term)
+    bfgs_one_term = numba.njit(cache=True, nogil=True)(bfgs_one_term)
 except Exception:  # pragma: no cover - exercised only without numba
     parts_loop = None
     laplace_one_term = None
+    bfgs_one_term = None
 
 
 def one_term_kind(fam) -> int | None:

@@ -701,7 +701,13 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 return r.laplace, gradient(fam_at, x, nt, p, r.u)
 
             t0 = time.perf_counter()
-            xg, fg_opt, nev, searched, g_end = gradient_search(fg, x0, lower)
+            searched = False
+            if compiled:  # (BFGS in the same compiled call; L-BFGS-B where an iterate reached theta = 0)
+                xg, fg_opt, nev, searched, g_end, u_end = gradient.search(x0, lower, p, last["u"])
+                if searched:
+                    last["u"], last["best"] = u_end, fg_opt
+            if not searched:
+                xg, fg_opt, nev, searched, g_end = gradient_search(fg, x0, lower)
             # theta = 0 is a stationary point of the criterion (it is even in theta): a search that
             # ends there may have stepped onto it; the derivative-free route decides singular fits.
             # A stop where the gradient is far from zero (modes that PIRLS reaches differently from

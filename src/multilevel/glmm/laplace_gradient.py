@@ -130,6 +130,21 @@ class ScalarGradient:
         value = kernels.laplace_one_term(kind, x, p, X, z, order, start, y, w, off, Xzi, u, self.h_eta, g)
         return float(value), (g if gradient else None), u
 
+    def search(self, x0: np.ndarray, lower: np.ndarray, p: int, u: np.ndarray):
+        """:func:`search` in one compiled call (:attr:`compiled` models only), from the modes ``u``:
+        ``(x, value, evaluations, converged, gradient, modes)``; not converged where an iterate
+        reached a bound (the caller searches again by L-BFGS-B, which handles it) or failed.
+
+        BFGS with a backtracking line search, to ``max |gradient| <= 1e-5`` as L-BFGS-B's stop
+        here; the Newton steps that follow finish it."""
+        kind, X, z, order, start, y, w, off, Xzi = self._kernel
+        u = np.array(u, dtype=float)
+        x, f, g, nfev, status = kernels.bfgs_one_term(kind, np.ascontiguousarray(x0, dtype=float),
+                                                      np.ascontiguousarray(lower, dtype=float), p, X, z, order,
+                                                      start, y, w, off, Xzi, u, self.h_eta, 500, 1e-5)
+        return (np.asarray(x), float(f), int(nfev), int(status) == 0 and bool(np.isfinite(f)), np.asarray(g),
+                u)
+
     def modes(self, fam, x: np.ndarray, p: int, u: np.ndarray) -> PirlsResult:
         """The :class:`~multilevel.glmm.pirls.PirlsResult` at ``x = (t, beta, extra)`` (``fam`` the
         family there) from the compiled criterion, its modes reached from ``u`` (:attr:`compiled`
