@@ -176,3 +176,41 @@ def test_dpar_errors(sim, post):
         plain.epred(dpar="zi")
     with pytest.raises(ValueError, match="dpar must be None, 'mu' or 'zi'"):
         post.epred(dpar="sigma")
+
+
+def test_log_joint_with_an_offset_in_zi(sim):
+    # glmmTMB's offset() in ziformula: logit(pi) = X_zi gamma + offset
+    data = sim.assign(o=np.linspace(-1.0, 1.5, len(sim)))
+    model = prepare("y ~ x + (1 | g)", data, family="poisson", priors=PRIORS, zi="~ z + offset(o)")
+    plain = prepare("y ~ x + (1 | g)", data, family="poisson", priors=PRIORS, zi="~ z")
+    params = {"b": np.array([0.6, 0.35]), "sd": np.array([0.8]), "z0": np.linspace(-1.1, 1.3, 20)[:, None],
+              "bzi": np.array([-0.4, 0.7])}
+    gam = params["bzi"].copy()
+    gam[0] -= model.zi_means @ params["bzi"]
+    pi_with = special.expit(gam[0] + gam[1] * data.z.to_numpy() + data.o.to_numpy())
+    pi_without = special.expit(gam[0] + gam[1] * data.z.to_numpy())
+    b = params["b"].copy()
+    b[0] -= model.x_means @ params["b"]
+    codes = pd.factorize(data.g, sort=True)[0]
+    f = stats.poisson.pmf(data.y, np.exp(b[0] + b[1] * data.x + 0.8 * params["z0"][codes, 0]))
+    y = data.y.to_numpy()
+
+    def ll(pi):
+        return np.sum(np.log(np.where(y == 0, pi + (1 - pi) * f, (1 - pi) * f)))
+
+    assert model.log_joint(params) - plain.log_joint(params) == pytest.approx(ll(pi_with) - ll(pi_without),
+                                                                              rel=1e-9)
+
+
+def test_predictions_of_new_rows_take_their_zi_offset(sim):
+    data = sim.assign(o=np.linspace(-1.0, 1.5, len(sim)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = ml.bayes("y ~ x + (1 | g)", data, family="poisson", zi="~ z + offset(o)", chains=1, draws=100,
+                        warmup=100, seed=5, progress=False)
+    new = pd.DataFrame({"x": [0.0, 0.0], "z": [1.0, 1.0], "o": [0.0, 2.0], "g": ["new", "new"]})
+    pi = post.epred(new, dpar="zi")
+    g0, g1 = post.draws["b_zi_Intercept"].reshape(-1), post.draws["b_zi_z"].reshape(-1)
+    np.testing.assert_allclose(pi, special.expit(np.column_stack([g0 + g1, g0 + g1 + 2.0])), rtol=1e-10)
+    with pytest.raises(ValueError, match="offset is missing"):
+        post.epred(new.assign(o=[np.nan, 0.0]), dpar="zi")

@@ -463,7 +463,8 @@ class BayesModel:
             data, perm, has_w = {}, None, bool(design.has_weights)
             terms = [(t.k, t.nlevels, t.columns == ("(Intercept)",)) for t in design.terms]
         else:
-            data, terms, perm, has_w = _row_arrays(design, family, X - x_means, y, off, Xzi, zi_means, trials)
+            data, terms, perm, has_w = _row_arrays(design, family, X - x_means, y, off, Xzi, zi_means, trials,
+                                                   None if zi_design is None else zi_design.offset)
         struct = ModelStructure(family=family, link=link, p=p, terms=tuple(terms),
                                 fixed_groups=fixed_groups, varpar=vs,
                                 has_offset=bool(design.has_offset) if rowless else off is not None,
@@ -823,13 +824,15 @@ def _threshold_site(ncat: int):
     return dist.ImproperUniform(constraints.ordered_vector, (), (ncat - 1,))
 
 
-def _row_arrays(design, family: str, Xc, y, off, Xzi, zi_means, trials):
+def _row_arrays(design, family: str, Xc, y, off, Xzi, zi_means, trials, zi_offset=None):
     """The data arrays of the NUTS model (``BayesModel.data``), the terms' ``(k, levels,
     ones)`` and the grid layout's row order (or None)."""
     n, p = Xc.shape
     data = {"X": Xc, "y": y}
     if Xzi is not None:
         data["Xzi"] = Xzi - zi_means
+        if zi_offset is not None:
+            data["zi_offset"] = np.asarray(zi_offset, dtype=float)
     w = design.weights if trials is None else trials
     has_w = w is not None
     if has_w:
@@ -977,6 +980,8 @@ def make_model(struct: ModelStructure):
         beta = sample_vector("_b", struct.fixed_groups, pv["b"], struct.p) if struct.p else None
         aux = vp.aux
         zeta = data["Xzi"] @ sample_vector("_bzi", struct.zi_groups, pv["bzi"], struct.pzi) if struct.pzi else None
+        if zeta is not None and "zi_offset" in data:
+            zeta = zeta + data["zi_offset"]
         if struct.ncat:
             aux = numpyro.sample("_thr", _threshold_site(struct.ncat))
             numpyro.factor("_thr_prior", jnp.sum(prior_dist(struct.thr_kind, pv["thr"]).log_prob(aux)))

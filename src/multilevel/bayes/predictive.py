@@ -70,31 +70,41 @@ def _newdata_inputs(post, newdata, offset=None):
     return X, terms, off, new.index
 
 
-def _zi_matrix(post, newdata=None) -> np.ndarray | None:
-    """The zero-inflation model's columns (raw scale) of the fitted or new rows; None without ``zi=``."""
+def _zi_matrix(post, newdata=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The zero-inflation model's columns (raw scale) of the fitted or new rows and its offset
+    (zeros without one); None without ``zi=``."""
     zd = post.model.zi_design
     if zd is None:
         return None
     if newdata is None:
-        return np.asarray(zd.X, dtype=float)
+        Xzi = np.asarray(zd.X, dtype=float)
+        return Xzi, (np.zeros(Xzi.shape[0]) if zd.offset is None else np.asarray(zd.offset, dtype=float))
     from ..design.data import as_dataframe
+    from ..design.design import formula_offset
     from ..predict import _fixed_matrix
 
-    Xzi = np.asarray(_fixed_matrix(zd, as_dataframe(newdata)), dtype=float)
+    new = as_dataframe(newdata)
+    Xzi = np.asarray(_fixed_matrix(zd, new), dtype=float)
     bad = ~np.isfinite(Xzi).all(axis=1)
     if bad.any():
         raise ValueError(f"newdata has {int(bad.sum())} row(s) with missing zero-inflation predictor values")
-    return Xzi
+    offset = formula_offset(zd.formula, new) if zd.offset is not None else None
+    if offset is not None and not np.all(np.isfinite(offset)):
+        raise ValueError(f"newdata has {int(np.sum(~np.isfinite(offset)))} row(s) where the zero-inflation "
+                         "model's offset is missing or not finite")
+    return Xzi, (np.zeros(Xzi.shape[0]) if offset is None else np.asarray(offset, dtype=float))
 
 
-def _zeta_draws(post, idx: np.ndarray, Xzi) -> np.ndarray | None:
-    """The zero-inflation linear predictor (logit of pi), (len(idx), n), or None."""
-    if Xzi is None:
+def _zeta_draws(post, idx: np.ndarray, zi) -> np.ndarray | None:
+    """The zero-inflation linear predictor (logit of pi), (len(idx), n), or None; ``zi`` is
+    :func:`_zi_matrix`'s ``(columns, offset)``."""
+    if zi is None:
         return None
     from .posterior import _zi_names
 
+    Xzi, offset = zi
     g = np.stack([post.draws[f"b_zi_{n}"].reshape(-1)[idx] for n in _zi_names(post.model)], axis=-1)
-    return g @ Xzi.T
+    return g @ Xzi.T + offset
 
 
 def _new_level_effects(post, t: int, idx: np.ndarray, nnew: int, rng) -> np.ndarray:

@@ -9,12 +9,13 @@ import numpy as np
 __all__ = ["side_design"]
 
 
-def side_design(argument: str, value, frame, design, response: str, what: str):
+def side_design(argument: str, value, frame, design, response: str, what: str, offset: bool = False):
     """The design of ``value`` (``"~ x"``), given as the argument ``argument``, on the rows
     of ``design``, or a one-line error naming the argument.
 
     ``what`` names its columns in the missing-values message ("the zero-inflation
-    predictors").
+    predictors"); ``offset``: whether the formula may have ``offset()`` terms (the
+    design's ``offset``), else they are refused.
 
     Examples
     --------
@@ -28,10 +29,10 @@ def side_design(argument: str, value, frame, design, response: str, what: str):
     Traceback (most recent call last):
     ...
     ValueError: zi must be a fixed-effects right-hand side such as '~ x' or '~ 1', not '~ (1 | Subject)'
-    >>> side_design("zi", "~ Days + offset(Days)", ss, d, "Reaction", "the zero-inflation predictors")
+    >>> side_design("dispformula", "~ offset(Days)", ss, d, "Reaction", "the dispersion predictors")
     Traceback (most recent call last):
     ...
-    ValueError: zi='~ Days + offset(Days)' has an offset(), which zi= does not take: give its column as a predictor (its coefficient is then estimated) or leave it out
+    ValueError: dispformula='~ offset(Days)' has an offset(), which dispformula= does not take: give its column as a predictor (its coefficient is then estimated) or leave it out
     """
     from . import build_design
     from ..arguments import short_repr
@@ -48,7 +49,7 @@ def side_design(argument: str, value, frame, design, response: str, what: str):
         out = build_design(parse_formula(f"{response} ~ {rhs}"), frame.iloc[np.asarray(design.rows)])
     except ValueError as exc:  # name the argument the problem is in
         raise ValueError(f"in {argument}={value!r}: {exc}") from None
-    if out.offset is not None:  # (an offset here would be dropped: a wrong model, not a fit)
+    if out.offset is not None and not offset:  # (an offset here would be dropped: a wrong model, not a fit)
         raise ValueError(f"{argument}={value!r} has an offset(), which {argument}= does not take: give its column as "
                          f"a predictor (its coefficient is then estimated) or leave it out")
     if out.n != design.n:

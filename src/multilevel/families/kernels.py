@@ -196,13 +196,14 @@ def _mode(kind, t, ug, lo, hi, order, z, w, eta0, y, fa, zeta):  # pragma: no co
     return ug, math.inf, 1.0
 
 
-def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, u, h, grad):  # pragma: no cover
+def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, zoff, u, h, grad):  # pragma: no cover
     """The Laplace criterion at ``x = (t, beta, the family's parameters)`` of a model with one
     scalar term, the modes ``u`` (the start, overwritten with the modes), and its gradient into
     ``grad`` where ``grad`` has ``x``'s size (else no gradient).
 
     The family's parameters: a cumulative link's log-gaps between thresholds; zero inflation's
-    coefficients on the (standardised) columns ``Xzi``, after NB2's log-theta. ``order`` lists
+    coefficients on the (standardised) columns ``Xzi`` (with the offset ``zoff``), after NB2's
+    log-theta. ``order`` lists
     the rows level by level, level ``g``'s at ``order[start[g]:start[g + 1]]``; ``h`` is the
     step of the central differences in eta (of the curvature, and of the thresholds' and zero
     inflation's partial derivatives). Returns inf where a mode is not reached or the Laplace
@@ -232,7 +233,7 @@ def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, u, h, gr
         fa[0] = math.exp(min(max(x[1 + p], -30.0), 30.0)) if nb else 0.0
         q = ne - nb
         for i in range(n):
-            s = 0.0
+            s = zoff[i]
             for k in range(q):
                 s += Xzi[i, k] * x[1 + p + nb + k]
             zeta[i] = s
@@ -341,7 +342,7 @@ def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, u, h, gr
     return value
 
 
-def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, u, h, maxit, gtol):  # pragma: no cover
+def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, zoff, u, h, maxit, gtol):  # pragma: no cover
     """Minimise :func:`laplace_one_term` from ``x0`` by BFGS with an Armijo backtracking line search
     that keeps every iterate inside ``lower`` (the loop of :mod:`multilevel.linalg.kernels`'
     one-term BFGS, here because numba's cache follows files); ``u`` the modes, warm starts of
@@ -350,7 +351,7 @@ def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, u, 
     n = x0.size
     x = x0.copy()
     g = np.empty(n)
-    f = laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, u, h, g)
+    f = laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, zoff, u, h, g)
     nfev = 1
     if not math.isfinite(f):
         return x, f, g, nfev, 2
@@ -406,7 +407,7 @@ def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, u, 
             for i in range(n):
                 xt[i] = x[i] + alpha * d[i]
             ut[:] = u
-            ft = laplace_one_term(kind, xt, p, X, z, order, start, y, w, offset, Xzi, ut, h, gt)
+            ft = laplace_one_term(kind, xt, p, X, z, order, start, y, w, offset, Xzi, zoff, ut, h, gt)
             nfev += 1
             if math.isfinite(ft) and ft <= f + 1e-4 * alpha * slope:
                 ok = True

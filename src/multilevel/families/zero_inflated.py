@@ -1,7 +1,8 @@
 """Zero-inflated count families (glmmTMB's ``ziformula``).
 
 ``P(y = 0) = pi + (1 - pi) f(0 | mu)``, ``P(y = k) = (1 - pi) f(k | mu)`` for
-``k > 0``, with ``logit(pi) = X_zi gamma``: a Poisson or negative binomial
+``k > 0``, with ``logit(pi) = X_zi gamma`` (plus an offset where the model has
+one, glmmTMB's ``offset()`` in ``ziformula``): a Poisson or negative binomial
 count ``f`` and a fixed-effects model for the structural zeros. The
 coefficients ``gamma`` are the family's own parameters (after the count
 family's dispersion), optimised with theta and beta; ``X_zi`` is kept
@@ -46,6 +47,8 @@ class ZeroInflated(DispersionFamily):
     zi_names : tuple of str
     gamma : tuple of float
         The internal zero-inflation coefficients.
+    zi_offset : ndarray (n,) or None
+        The zero-inflation model's offset (on the logit scale) per row.
     """
 
     base: object = None
@@ -55,39 +58,61 @@ class ZeroInflated(DispersionFamily):
     gamma: tuple = ()
     zi_formula: str = ""
     zi_design: object = field(default=None, compare=False, repr=False)
+    zi_offset: np.ndarray = field(default=None, compare=False, repr=False)
 
     discrete: ClassVar[bool] = True
     has_deviance_residuals: ClassVar[bool] = False
     zero_inflated: ClassVar[bool] = True
 
     @classmethod
-    def wrap(cls, base, Xzi, Tzi, names, formula: str = "", design=None) -> "ZeroInflated":
+    def wrap(cls, base, Xzi, Tzi, names, formula: str = "", design=None, offset=None) -> "ZeroInflated":
         """The zero-inflated version of ``base`` with the (standardised) design ``Xzi``
         (``formula``: the ``zi`` argument; ``design``: its design on the user's scale,
-        which builds the model's rows for new data)."""
+        which builds the model's rows for new data; ``offset``: its offset per row)."""
         return cls(base.name, base.link, base=base, Xzi=np.asarray(Xzi, dtype=float),
                    Tzi=np.asarray(Tzi, dtype=float), zi_names=tuple(names), gamma=(0.0,) * Xzi.shape[1],
-                   zi_formula=formula, zi_design=design)
+                   zi_formula=formula, zi_design=design,
+                   zi_offset=None if offset is None else np.asarray(offset, dtype=float))
 
     def subset(self, keep) -> "ZeroInflated":
         from ..design.subset import subset_design
 
         keep = np.asarray(keep)
         sub = None if self.zi_design is None else subset_design(self.zi_design, keep)
-        return replace(self, Xzi=self.Xzi[keep], zi_design=self.zi_design if sub is None else sub)
+        return replace(self, Xzi=self.Xzi[keep], zi_design=self.zi_design if sub is None else sub,
+                       zi_offset=None if self.zi_offset is None else self.zi_offset[keep])
 
     def at_rows(self, newdata) -> "ZeroInflated":
         """The family at new rows: their zero-inflation design (the fit's encodings),
         with the same coefficients."""
         from ..design.data import as_dataframe
-        from ..predict import _fixed_matrix
 
-        X = np.asarray(_fixed_matrix(self.zi_design, as_dataframe(newdata)), dtype=float)
+        X, offset = self.zi_rows(as_dataframe(newdata))
         Xzi = X @ self.Tzi  # (as the fitted rows': Xzi gamma = X Tzi gamma = X gamma_user)
-        out = replace(self, Xzi=Xzi)
+        out = replace(self, Xzi=Xzi, zi_offset=None if self.zi_offset is None else offset)
         out.__dict__.pop("pi", None)  # (cached properties of the fitted rows)
         out.__dict__.pop("_log_pi", None)
         return out
+
+    def zi_rows(self, newdata=None) -> tuple[np.ndarray, np.ndarray]:
+        """The zero-inflation model's columns on the user's scale and its offset (zeros without
+        one), of the fitted rows or of ``newdata``: ``logit(pi) = X @ zi_coefficients + offset``."""
+        from ..design.data import as_dataframe
+        from ..design.design import formula_offset
+        from ..predict import _fixed_matrix
+
+        if newdata is None:
+            X = np.asarray(self.zi_design.X, dtype=float)
+            return X, (np.zeros(X.shape[0]) if self.zi_offset is None else self.zi_offset)
+        new = as_dataframe(newdata)
+        X = np.asarray(_fixed_matrix(self.zi_design, new), dtype=float)
+        offset = formula_offset(self.zi_design.formula, new) if self.zi_offset is not None else None
+        if offset is None:
+            return X, np.zeros(X.shape[0])
+        if not np.all(np.isfinite(offset)):
+            raise ValueError(f"newdata has {int(np.sum(~np.isfinite(offset)))} row(s) where the zero-inflation "
+                             "model's offset is missing or not finite")
+        return X, np.asarray(offset, dtype=float)
 
     @property
     def zi_coefficients(self) -> np.ndarray:
@@ -123,13 +148,22 @@ class ZeroInflated(DispersionFamily):
         excess = float(np.mean(y == 0) - np.mean(np.exp(_logpdf(start, np.zeros_like(mu), mu))))
         g = np.zeros(len(self.gamma))
         if g.size and np.allclose(self.Xzi[:, 0], self.Xzi[0, 0]):
-            g[0] = special.logit(np.clip(excess, 0.02, 0.9)) / self.Xzi[0, 0]
+            g[0] = (special.logit(np.clip(excess, 0.02, 0.9)) - self._offset_mean) / self.Xzi[0, 0]
         return np.concatenate([base, g])
+
+    @property
+    def _offset_mean(self) -> float:
+        return 0.0 if self.zi_offset is None else float(np.mean(self.zi_offset))
+
+    def zeta(self, shift: float = 0.0) -> np.ndarray:
+        """The logit of each observation's probability of a structural zero (moved by ``shift``)."""
+        z = self.Xzi @ np.asarray(self.gamma, dtype=float)
+        return (z if self.zi_offset is None else z + self.zi_offset) + shift
 
     @cached_property
     def pi(self) -> np.ndarray:
         """The probability of a structural zero, per observation."""
-        return special.expit(self.Xzi @ np.asarray(self.gamma, dtype=float))
+        return special.expit(self.zeta())
 
     @cached_property
     def _log_pi(self) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +224,7 @@ class ZeroInflated(DispersionFamily):
         [0.7311, 0.7311]
         """
         out = replace(self)
-        out.__dict__["pi"] = special.expit(self.Xzi @ np.asarray(self.gamma, dtype=float) + h)
+        out.__dict__["pi"] = special.expit(self.zeta(h))
         return out
 
     def information(self, mu):

@@ -153,8 +153,8 @@ def glmer(formula: str, data, family="binomial", link=None, nagq: int = 1, weigh
         A zero-inflation model for a Poisson or negative binomial response,
         as glmmTMB's ``ziformula``: the right-hand side of a fixed-effects
         formula such as ``"~ spp + mined"`` (``"~ 1"``: one probability of a
-        structural zero). ``logit(pi) = X_zi gamma``, estimated with the rest;
-        ``fit.zi`` tables gamma.
+        structural zero). ``logit(pi) = X_zi gamma`` (plus an ``offset()`` term's
+        values where it has one), estimated with the rest; ``fit.zi`` tables gamma.
     optimizer : {"auto", "bobyqa", "cobyqa", "nelder-mead"}
         "auto" (default; "quasi-newton", a fit's record of it, means the same):
         with one scalar random-effects term and a family whose Laplace
@@ -270,7 +270,8 @@ def _zero_inflated(fam, zi, frame, design, response):
     if basis is None:
         raise ValueError(f"the zero-inflation model's columns ({', '.join(zd.fixed.names)}) are not linearly "
                          "independent; remove the redundant terms")
-    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names, formula=zi, design=zd)
+    return ZeroInflated.wrap(fam, basis[0], basis[1], zd.fixed.names, formula=zi, design=zd,
+                             offset=None if zd.offset is None else np.asarray(zd.offset, dtype=float))
 
 
 def zero_inflation_design(zi, family_name: str, frame, design, response):
@@ -293,7 +294,7 @@ def zero_inflation_design(zi, family_name: str, frame, design, response):
     if family_name not in ("poisson", "negative_binomial", "nbinom1"):
         raise ValueError(f"zi= models structural zeros of counts (poisson, negative_binomial, nbinom1), not of a "
                          f"{family_name} response")
-    zd = side_design("zi", zi, frame, design, response, "the zero-inflation predictors")
+    zd = side_design("zi", zi, frame, design, response, "the zero-inflation predictors", offset=True)
     if not zd.p:
         raise ValueError(f"zi={zi!r} has no columns: give '~ 1' for a constant probability of a structural zero")
     return zd

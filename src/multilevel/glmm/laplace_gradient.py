@@ -107,11 +107,14 @@ class ScalarGradient:
         if kind is not None:
             order = np.argsort(self.codes, kind="stable")
             start = np.searchsorted(self.codes[order], np.arange(self.L + 1))
-            Xzi = np.ascontiguousarray(fam.Xzi, dtype=float) if getattr(fam, "zero_inflated", False) \
-                else np.zeros((0, 0))
+            zi = getattr(fam, "zero_inflated", False)
+            Xzi = np.ascontiguousarray(fam.Xzi, dtype=float) if zi else np.zeros((0, 0))
+            zoff = np.ascontiguousarray(fam.zi_offset, dtype=float) if zi and fam.zi_offset is not None \
+                else np.zeros(self.y.size)
             self._kernel = (kind, np.ascontiguousarray(self.X), np.ascontiguousarray(self.z),
                             order.astype(np.intp), start.astype(np.intp), np.ascontiguousarray(self.y),
-                            np.ascontiguousarray(w), np.ascontiguousarray(np.asarray(offset, dtype=float)), Xzi)
+                            np.ascontiguousarray(w), np.ascontiguousarray(np.asarray(offset, dtype=float)), Xzi,
+                            zoff)
 
     @property
     def compiled(self) -> bool:
@@ -123,11 +126,11 @@ class ScalarGradient:
         """``(value, gradient or None, modes)`` at ``x = (t, beta, extra)`` from the modes ``u``, in
         one compiled call (:attr:`compiled` models only); the value is inf where a mode is not
         reached."""
-        kind, X, z, order, start, y, w, off, Xzi = self._kernel
+        kind, X, z, order, start, y, w, off, Xzi, zoff = self._kernel
         x = np.ascontiguousarray(x, dtype=float)
         u = np.array(u, dtype=float)
         g = np.empty(x.size if gradient else 0)
-        value = kernels.laplace_one_term(kind, x, p, X, z, order, start, y, w, off, Xzi, u, self.h_eta, g)
+        value = kernels.laplace_one_term(kind, x, p, X, z, order, start, y, w, off, Xzi, zoff, u, self.h_eta, g)
         return float(value), (g if gradient else None), u
 
     def search(self, x0: np.ndarray, lower: np.ndarray, p: int, u: np.ndarray):
@@ -137,11 +140,11 @@ class ScalarGradient:
 
         BFGS with a backtracking line search, to ``max |gradient| <= 1e-5`` as L-BFGS-B's stop
         here; the Newton steps that follow finish it."""
-        kind, X, z, order, start, y, w, off, Xzi = self._kernel
+        kind, X, z, order, start, y, w, off, Xzi, zoff = self._kernel
         u = np.array(u, dtype=float)
         x, f, g, nfev, status = kernels.bfgs_one_term(kind, np.ascontiguousarray(x0, dtype=float),
                                                       np.ascontiguousarray(lower, dtype=float), p, X, z, order,
-                                                      start, y, w, off, Xzi, u, self.h_eta, 500, 1e-5)
+                                                      start, y, w, off, Xzi, zoff, u, self.h_eta, 500, 1e-5)
         return (np.asarray(x), float(f), int(nfev), int(status) == 0 and bool(np.isfinite(f)), np.asarray(g),
                 u)
 

@@ -457,15 +457,14 @@ class GlmerResult(AfterFit):
         """The structural-zero probability ``pi`` (``"zprob"``) or its logit (``"zlink"``)
         at new (or the fitted) rows, with the delta method's standard error."""
         from ..design.data import as_dataframe
-        from ..predict import _fixed_matrix
 
         if interval not in (None, "confidence"):
             raise ValueError(f"interval must be None or 'confidence' for type={type!r}, not {short_repr(interval)}")
         fam = self.family
         new = None if newdata is None else as_dataframe(newdata)
-        Xzi = np.asarray(fam.zi_design.X if new is None else _fixed_matrix(fam.zi_design, new), dtype=float)
+        Xzi, zoff = fam.zi_rows(new)
         index = self.design.data_index if new is None else new.index
-        zeta = Xzi @ fam.zi_coefficients
+        zeta = Xzi @ fam.zi_coefficients + zoff
         out = special.expit(zeta) if type == "zprob" else zeta
         if not se_fit and interval is None:
             return pd.Series(out, index=index, name="predicted")
@@ -485,13 +484,13 @@ class GlmerResult(AfterFit):
         """``(1 - pi) mu`` at new (or the fitted) rows: the count mean times the
         probability that a zero is not structural."""
         from ..design.data import as_dataframe
-        from ..predict import _fixed_matrix, predict_glmm
+        from ..predict import predict_glmm
 
         fam = self.family
         mu = predict_glmm(self, newdata, type="response", random=random, allow_new_levels=allow_new_levels,
                           offset=offset)
-        Xzi = fam.zi_design.X if newdata is None else _fixed_matrix(fam.zi_design, as_dataframe(newdata))
-        pi = stats.logistic.cdf(Xzi @ fam.zi_coefficients)
+        Xzi, zoff = fam.zi_rows(None if newdata is None else as_dataframe(newdata))
+        pi = stats.logistic.cdf(Xzi @ fam.zi_coefficients + zoff)
         return pd.Series((1.0 - pi) * mu.to_numpy(), index=mu.index, name="predicted")
 
     def _zero_inflated_table(self, newdata, random, allow_new_levels, offset, interval, level,
@@ -516,8 +515,8 @@ class GlmerResult(AfterFit):
                                 offset=offset, interval=None, level=level, conditional=conditional)
         new = None if newdata is None else as_dataframe(newdata)
         X = np.asarray(self.design.X if new is None else _fixed_matrix(self.design, new), dtype=float)
-        Xzi = np.asarray(fam.zi_design.X if new is None else _fixed_matrix(fam.zi_design, new), dtype=float)
-        pi = special.expit(Xzi @ fam.zi_coefficients)
+        Xzi, zoff = fam.zi_rows(new)
+        pi = special.expit(Xzi @ fam.zi_coefficients + zoff)
         p, q = X.shape[1], len(fam.gamma)
         C = np.asarray(self._cov_beta_extra, dtype=float)
         G = -pi[:, None] * (Xzi @ fam.Tzi)  # d log(1 - pi) / d (the internal zero-inflation coefficients)
