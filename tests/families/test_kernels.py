@@ -154,3 +154,27 @@ def test_a_compiled_search_reaching_theta_zero_is_searched_again(monkeypatch):
     assert statuses == [1]
     assert float(m.glmm.theta.iloc[0]) == 0.0 and m.loglik >= b.loglik - 1e-8
     assert any(s.startswith("boundary (singular) fit") for s in m.messages)
+
+
+def test_zero_inflated_nb2_at_its_poisson_limit_is_the_poisson_fit(monkeypatch):
+    # Poisson counts (two groups all zeros) fitted as zero-inflated NB2: theta runs off to infinity,
+    # and every route reaches the zero-inflated Poisson log-likelihood, the limit (the log-gamma
+    # differences of the NB2 density had left the kernel 1e-5 below it, at an arbitrary theta)
+    rng = np.random.default_rng(5)
+    n, G = 60, 6
+    g = np.arange(n) % G
+    x, v, u = rng.normal(size=n), rng.normal(size=n), rng.normal(0, 1.0, G)
+    counts = rng.poisson(np.exp(0.5 + 0.4 * x + u[g]))
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(1.0 - v)), 0, counts)
+    y[np.isin(g, [0, 1])] = 0
+    d = pd.DataFrame(dict(y=y, x=x, v=v, g=[f"g{i}" for i in g]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zip_ = ml.glmer("y ~ x + (1 | g)", d, family="poisson", zi="~ v")
+        fits = [ml.glmer("y ~ x + (1 | g)", d, family="negative_binomial", zi="~ v", optimizer=o)
+                for o in ("auto", "bobyqa")]
+        monkeypatch.setattr(kernels, "available", lambda: False)
+        fits.append(ml.glmer("y ~ x + (1 | g)", d, family="negative_binomial", zi="~ v"))
+    for m in fits:
+        assert m.loglik == pytest.approx(zip_.loglik, abs=1e-6)
+        assert m.messages and "ran off towards its limit" in m.messages[0]

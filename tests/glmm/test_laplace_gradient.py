@@ -239,7 +239,11 @@ def test_a_dispersion_at_infinity_leaves_the_other_standard_errors():
     assert nb.dispersion.iloc[0] > 1e5
     np.testing.assert_allclose(np.sqrt(np.diag(nb.vcov)), np.sqrt(np.diag(zip_.vcov)), rtol=1e-3)
     np.testing.assert_allclose(nb.zi["Std. Error"], zip_.zi["Std. Error"], rtol=1e-3)
-    assert np.isnan(nb.dispersion_se.iloc[0])
+    # (its own standard error, on the log scale, is nan where the search reached the end of the scale
+    # and the curvature is exactly zero, else huge; the message says it means nothing)
+    se = nb.dispersion_se.iloc[0]
+    assert np.isnan(se) or se > 100.0
+    assert any("ran off towards its limit" in s for s in nb.messages)
 
 
 def test_a_restored_quasi_newton_fit_is_not_searched_again(tmp_path, monkeypatch):

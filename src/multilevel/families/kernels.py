@@ -122,8 +122,7 @@ def _row(kind, y, eta, fa, zeta):  # pragma: no cover - compiled
         s, h = y - mu, -mu
     else:
         t = fa[0]
-        lb = (math.lgamma(y + t) - math.lgamma(t) - math.lgamma(y + 1.0) - t * math.log1p(mu / t)
-              + (y * (eta - math.log(mu + t)) if y > 0.0 else 0.0))
+        lb = _nb2_constant(y, t) + y * eta - (t + y) * math.log1p(mu / t)
         s, h = t * (y - mu) / (t + mu), -t * mu * (y + t) / ((t + mu) * (t + mu))
     l1m = _log_expit(-zeta)  # log(1 - pi)
     if y > 0.0:
@@ -135,6 +134,17 @@ def _row(kind, y, eta, fa, zeta):  # pragma: no cover - compiled
     at_zero = big + math.log(math.exp(lpi - big) + math.exp(kept - big))
     r = math.exp(kept - at_zero)
     return at_zero, r * s, -(r * (h + s * s) - (r * s) * (r * s))
+
+
+def _nb2_constant(y, t):  # pragma: no cover - compiled
+    """:func:`multilevel.families.special.nb2_constant` of one count (Stirling's series from
+    ``t = 100`` on, where log-gamma differences of about ``t log t`` each lose digits)."""
+    if t < 100.0:
+        return math.lgamma(y + t) - math.lgamma(t) - math.lgamma(y + 1.0) - y * math.log(t)
+    a, b = 1.0 / (t + y), 1.0 / t
+    tail = (a * (1.0 / 12.0 - a * a * (1.0 / 360.0 - a * a / 1260.0))
+            - b * (1.0 / 12.0 - b * b * (1.0 / 360.0 - b * b / 1260.0)))
+    return (t + y - 0.5) * math.log1p(y / t) - y + tail - math.lgamma(y + 1.0)
 
 
 def _fisher(kind, eta, fa, zeta):  # pragma: no cover - compiled
@@ -466,6 +476,7 @@ try:  # numba is a dependency; a broken install falls back to numpy
     _row_parts = numba.njit(cache=True, nogil=True)(_row_parts)
     _row_parts_curv = numba.njit(cache=True, nogil=True)(_row_parts_curv)
     _log_expit = numba.njit(cache=True, nogil=True)(_log_expit)
+    _nb2_constant = numba.njit(cache=True, nogil=True)(_nb2_constant)
     _row = numba.njit(cache=True, nogil=True)(_row)
     _fisher = numba.njit(cache=True, nogil=True)(_fisher)
     _group_objective = numba.njit(cache=True, nogil=True)(_group_objective)
