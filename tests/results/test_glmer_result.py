@@ -199,3 +199,32 @@ def test_html_repr(m_binom):
     page = m_binom._repr_html_()
     assert page.count("<table") == 3
     assert "binomial (logit)" in page and "z value" in page
+
+
+def _one_per_level(n=40, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    latent = 0.8 * x + rng.normal(size=n)
+    cats = list("abc")
+    y = pd.Categorical([cats[k] for k in np.digitize(latent, [-0.5, 0.5])], categories=cats, ordered=True)
+    return pd.DataFrame(dict(y=y, x=x, g=[f"g{i}" for i in range(n)], yb=(latent > 0).astype(int),
+                             count=rng.poisson(2.0, n)))
+
+
+def test_an_ordinal_response_with_one_observation_per_level_is_reported():
+    # a random effect per observation of an ordinal response is the latent scale's own spread: with the
+    # probit link exactly (the fits' standard errors depended on where the optimizer stopped); 0/1
+    # responses have glmer's observation-level warning
+    d = _one_per_level()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        ordinal = ml.clmm("y ~ x + (1 | g)", d, link="probit")
+        binary = ml.glmer("yb ~ x + (1 | g)", d, family="binomial")
+        counts = ml.glmer("count ~ x + (1 | g)", d, family="poisson")        # (an observation-level effect)
+        grouped = ml.glmer("yb ~ x + (1 | g)", d.assign(g=[f"g{i // 2}" for i in range(len(d))]),
+                           family="binomial")
+    assert any(m.startswith("every level of 'g' has one observation: with an ordinal response") for m in
+               ordinal.messages)
+    assert any(str(w.message).startswith("'g' has one level per observation: with 0/1 responses") for w in said)
+    assert not any("one observation" in m for m in binary.messages)
+    assert not any("one observation" in m for m in counts.messages + grouped.messages)

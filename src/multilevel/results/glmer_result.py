@@ -53,6 +53,8 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
     if family.zero_inflated:
         out.extend(dx.zero_inflation_boundary(family, prior, zi_se))
     bernoulli = family.name == "binomial" and np.all(prior <= 1)
+    if family.name == "cumulative":  # (0/1 responses: glmer's observation_level_message)
+        out.extend(_one_row_per_level(design, prior))
     # a family with a dispersion parameter has estimated its variance
     if not bernoulli and family.name in ("binomial", "poisson"):
         mean = family.mean(pirls.mu) if family.zero_inflated else pirls.mu  # (1 - pi) mu with zero inflation
@@ -69,6 +71,23 @@ def _fit_checks(design, family, theta, beta, vcov, pirls, prior, singular, check
                    f"{family.name} family's range, or a parameter at the edge of its own); their tests and Wald "
                    "intervals are not available: check the responses, or use profile or bootstrap intervals")
     return out + convergence_messages(check, singular)
+
+
+def _one_row_per_level(design, prior) -> list[str]:
+    """The message where every level of a grouping factor has one observation of an ordinal
+    response: a random effect per observation is then the latent scale's own spread (with the
+    probit link exactly, with the others nearly), whose variance is not identified."""
+    out = []
+    data = np.asarray(prior) > 0
+    for t in design.terms:
+        counts = np.bincount(np.asarray(t.codes)[data], minlength=t.nlevels)
+        if counts.max(initial=0) <= 1:
+            out.append(f"every level of {t.group!r} has one observation: with an ordinal response a random effect "
+                       "per observation cannot be told apart from the link's own scale (not at all with the "
+                       "probit link, barely with the others), so its variance is not identified and the fixed "
+                       f"effects' scale and standard errors depend on where the optimizer stopped; remove the "
+                       f"term for {t.group!r}")
+    return out
 
 
 def convergence_messages(check, singular: bool) -> list[str]:
