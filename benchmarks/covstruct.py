@@ -5,8 +5,8 @@ fits of tests/reference/covstruct.R (glmmTMB 1.1.5, or nlme's ``lme`` with
 not have) and tests/reference/dispersion.R (nlme's ``lme`` with ``varIdent`` /
 ``varExp`` weights, and glmmTMB's ``dispformula``).
 
-Each side: the median of ``--repeat`` whole calls after a warm-up call (R: the
-same, in one R process, ``benchmarks/covstruct_time.R``).
+Each side: the median of ``--repeat`` whole calls after a warm-up call, at least
+31 for a fit under 0.05 s (R: the same, in one R process, ``benchmarks/covstruct_time.R``).
 
 Usage: ``python benchmarks/covstruct.py [--repeat 5]``
 """
@@ -18,6 +18,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,16 @@ for p in (HERE, ROOT / "tests" / "lmm"):
         sys.path.insert(0, str(p))
 
 from busy import median_time  # noqa: E402  (benchmarks/busy.py: warm-up, then the median)
+
+SMALL_FIT, SMALL_REPEAT = 0.05, 31  # (as benchmarks/covstruct_time.R)
+
+
+def timed(fn, repeat: int) -> float:
+    """The median of ``repeat`` calls after a warm-up, at least 31 for a fit under 0.05 s (a median
+    of 7 such calls moves by 10-30% from run to run)."""
+    t0 = time.perf_counter()
+    fn()
+    return median_time(fn, max(repeat, SMALL_REPEAT) if time.perf_counter() - t0 < SMALL_FIT else repeat)
 
 DISPERSION = json.loads((ROOT / "tests" / "reference" / "dispersion.json").read_text())
 CORRELATION = json.loads((ROOT / "tests" / "reference" / "correlation.json").read_text())
@@ -42,19 +53,19 @@ def main() -> None:
 
     import multilevel as ml
 
-    ours = {key: median_time(lambda m=m: _fit(m), args.repeat) for key, m in CASES.items()}
+    ours = {key: timed(lambda m=m: _fit(m), args.repeat) for key, m in CASES.items()}
     disp = {f"disp:{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in DISPERSION["models"]}
     for key, m in disp.items():
         data = ml.datasets.load("orthodont" if m["dataset"] == "orthodont" else "sleepstudy")
-        ours[key] = median_time(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
-                                                               dispformula=m["dispformula"]), args.repeat)
+        ours[key] = timed(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
+                                                         dispformula=m["dispformula"]), args.repeat)
     from test_residual_correlation import _data as corr_data  # (tests/lmm: the reference data)
 
     corr = {f"corr:{m['id']}-{'reml' if m['reml'] else 'ml'}": m for m in CORRELATION["models"]}
     for key, m in corr.items():
         data = corr_data(m["dataset"])
-        ours[key] = median_time(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
-                                                               residual=m["residual"]), args.repeat)
+        ours[key] = timed(lambda m=m, data=data: ml.lmer(m["formula"], data, reml=m["reml"],
+                                                         residual=m["residual"]), args.repeat)
     theirs = {}
     if shutil.which("Rscript"):
         out = subprocess.run(["Rscript", str(HERE / "covstruct_time.R"), str(args.repeat)],

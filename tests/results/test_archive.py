@@ -170,3 +170,25 @@ def test_a_multiindex_and_a_datetime_index_are_kept(tmp_path):
     f = ml.lmer("distance ~ age + (1 | Subject)", o)
     f.save(tmp_path / "p.zip")
     assert ml.load(tmp_path / "p.zip").residuals().index.equals(f.residuals().index)
+
+
+def test_a_zero_inflation_offset_survives_a_save_and_older_files_with_one_are_refused(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ml.glmer("count ~ mined + (1 | site)", ml.datasets.load("salamanders"), family="poisson",
+                     zi="~ mined + offset(DOP)")
+    path = m.save(tmp_path / "zi.mlfit")
+    back = ml.load(path)
+    assert back.loglik == pytest.approx(m.loglik, abs=1e-9)
+    np.testing.assert_allclose(back.predict(type="zprob"), m.predict(type="zprob"), rtol=1e-9)
+    # a file written when the zero-inflation offset was dropped holds another model's estimates
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        data = zf.read("data.csv")
+    del manifest["call"]["zi_offset"]
+    older = tmp_path / "older.mlfit"
+    with zipfile.ZipFile(older, "w") as zf:
+        zf.writestr("manifest.json", json.dumps(manifest))
+        zf.writestr("data.csv", data)
+    with pytest.raises(ValueError, match="without the offset"):
+        ml.load(older)

@@ -216,7 +216,7 @@ def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, zoff, u,
     log-theta. ``order`` lists
     the rows level by level, level ``g``'s at ``order[start[g]:start[g + 1]]``; ``h`` is the
     step of the central differences in eta (of the curvature, and of the thresholds' and zero
-    inflation's partial derivatives). Returns inf where a mode is not reached or the Laplace
+    inflation's partial derivatives) and in NB2's log-theta. Returns inf where a mode is not reached or the Laplace
     curvature of a level is not positive.
     """
     n = X.shape[0]

@@ -524,7 +524,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
 
     warm = {"r": None, "best": np.inf, "inside": False}
     gradient = engine.gradient if nagq == 1 else None
-    # the criterion, its modes and gradient in one compiled call (a cumulative link model)
+    # the criterion, its modes and gradient in one compiled call (a cumulative link model, zero-inflated
+    # Poisson or NB2 counts: families/kernels.py)
     compiled = gradient is not None and gradient.compiled
 
     def fam_at(extra):

@@ -85,6 +85,9 @@ class ScalarGradient:
     eta_scale : float
         The linear predictor's scale (its spread for an identity or inverse link, else 1): the
         step of the differences in eta is a fraction of it.
+    fam : Family, optional
+        The fit's family: a cumulative link or a zero-inflated Poisson or NB2 model with the log
+        link is evaluated by the compiled kernel (:attr:`compiled`).
     """
 
     def __init__(self, design, prior, offset, eta_scale: float = 1.0, fam=None):

@@ -289,6 +289,7 @@ def save(result, path) -> Path:
                 "nagq": int(result.nagq)}
         if result.family.zero_inflated:
             call["zi"] = result.family.zi_formula
+            call["zi_offset"] = True  # (a zero-inflation offset() is in the fit: earlier files had dropped it)
         if result.weights_name is not None:
             call["weights"] = result.weights_name
         elif result._prior is not None and not np.all(result._prior == 1) and "cbind(" not in result.formula:
@@ -444,6 +445,11 @@ def load(path):
                 fit = replace(fit, offset_name=offset)
         elif kind == "glmer":
             from ..glmm.fit import glmer
+
+            if "offset(" in (call.get("zi") or "").replace(" ", "") and not call.get("zi_offset"):
+                raise ValueError(f"{str(path)!r} was saved by an earlier release, which fitted its zero-inflation "
+                                 f"model {call['zi']!r} without the offset(): its estimates are those of another "
+                                 "model; fit it again (ml.glmer) to get the model with the offset")
 
             if call["link"] in ("identity", "inverse", "1/mu^2") and "eta_scale" not in manifest["optimizer"]:
                 # written before the internal parameters took the linear predictor's

@@ -78,10 +78,14 @@ def _one_row_per_level(design, prior) -> list[str]:
     response: a random effect per observation is then the latent scale's own spread (with the
     probit link exactly, with the others nearly), whose variance is not identified."""
     out = []
-    data = np.asarray(prior) > 0
+    prior = np.asarray(prior, dtype=float)
+    data = prior > 0
+    if np.any(prior[data] > 1):  # (a row of weight 2 is two observations)
+        return out
     for t in design.terms:
         counts = np.bincount(np.asarray(t.codes)[data], minlength=t.nlevels)
-        if counts.max(initial=0) <= 1:
+        intercept = bool(np.any(np.all(np.asarray(t.Z) == 1.0, axis=0)))  # (a slope's variance moves with x)
+        if intercept and counts.max(initial=0) <= 1:
             out.append(f"every level of {t.group!r} has one observation: with an ordinal response a random effect "
                        "per observation cannot be told apart from the link's own scale (not at all with the "
                        "probit link, barely with the others), so its variance is not identified and the fixed "
