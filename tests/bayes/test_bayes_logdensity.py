@@ -244,3 +244,21 @@ def test_no_grid_for_unbalanced_groups():
     data = ml.datasets.load("rasch5")
     data = data[data.person.astype(int) <= 400].iloc[1:]  # one person with four answers
     assert not prepare("y ~ 0 + item + (1 | person)", data, family="binomial").struct.grid
+
+
+@pytest.mark.parametrize("shape", [1e10, 1e14])
+def test_negative_binomial_at_a_large_shape_is_poisson_to_its_digits(shape):
+    # log s - log(s + mu) had lost its digits at a large shape (1e-5 a row at 1e10 in float64)
+    import jax
+    import jax.numpy as jnp
+
+    import multilevel as ml
+    from multilevel.bayes.model import pointwise_loglik
+
+    sal = ml.datasets.load("salamanders")
+    with jax.enable_x64(True):
+        model = prepare("count ~ mined + (1 | site)", sal, family="negative_binomial")
+        eta = np.log(sal["count"].to_numpy() + 0.7)
+        ll = np.asarray(pointwise_loglik(model.struct, model.data, jnp.asarray(eta), aux=jnp.asarray(shape)))
+    # (NB2 - Poisson is of the order y^2 / shape)
+    np.testing.assert_allclose(ll, stats.poisson.logpmf(sal["count"], np.exp(eta)), rtol=0, atol=2e3 / shape + 1e-11)

@@ -722,9 +722,11 @@ def pointwise_loglik(struct: ModelStructure, data: dict, eta, sigma=None, nu=Non
         ll = (jsp.gammaln(y + size) - jsp.gammaln(size) + data["const"] - (size + y) * jnp.log1p(aux)
               + y * jnp.log(aux))
     elif fam == "negative_binomial":  # log link; shape s: y log(mu / (s + mu)) + s log(s / (s + mu))
+        # (log(1 + mu / s) as a softplus of its own: log s - log(s + mu) lost its digits at a large
+        # shape, some 1e-5 a row at 1e10, where the counts are nearly Poisson)
         log_s = jnp.log(aux)
-        lse = jnp.logaddexp(log_s, eta)
-        ll = _lgamma_ratio(data, aux) + data["const"] + aux * (log_s - lse) + y * (eta - lse)
+        sp = jnp.logaddexp(0.0, eta - log_s)
+        ll = _lgamma_ratio(data, aux) + data["const"] - aux * sp + y * (eta - log_s - sp)
     elif fam == "gamma":  # log link: shape a, rate a / mu (const = -log y)
         ll = aux * (jnp.log(aux) - eta - data["const"]) - jsp.gammaln(aux) - aux * y * jnp.exp(-eta) + data["const"]
     elif fam == "cumulative":
