@@ -98,7 +98,9 @@ def joint_search_newton(f, x0, lower, optimizer: str, what: str, max_newton: int
     from ..inference.derivatives import gradient_hessian
 
     method = "bobyqa" if optimizer in ("auto", "quasi-newton") else optimizer
-    opt = minimize_theta(f, x0, lower, optimizer=method)
+    # (a looser stop: the Newton steps finish it, or the second run where they cannot)
+    opt = minimize_theta(f, x0, lower, optimizer=method,
+                         **({"xtol_abs": 1e-5, "ftol_abs": 1e-7} if method == "bobyqa" else {}))
     x, fx, evals = np.asarray(opt.xopt, dtype=float), float(opt.fopt), 0
     H, done = None, False
     for _ in range(max_newton if method == "bobyqa" else 0):
