@@ -178,3 +178,19 @@ def test_zero_inflated_nb2_at_its_poisson_limit_is_the_poisson_fit(monkeypatch):
     for m in fits:
         assert m.loglik == pytest.approx(zip_.loglik, abs=1e-6)
         assert m.messages and "ran off towards its limit" in m.messages[0]
+
+
+@pytest.mark.parametrize("name", ["wine_cloglog", "zinb2_slope_weighted"])
+def test_the_compiled_hessian_is_differences_of_the_compiled_gradient(name):
+    from multilevel.glmm.laplace_gradient import hessian_of_gradient
+
+    m = _fit(name)
+    G = memory_engine(m.design, m.family, m._prior).gradient
+    p = m.design.p
+    x = np.concatenate([[0.9], np.zeros(p), m.family.extra_internal()])
+    u = G.criterion(x, p, np.zeros(m.design.terms[0].nlevels))[2]
+    h = np.maximum(1e-3 * np.abs(x), 1e-4)
+    H = G.hessian(x, p, u, h)
+    np.testing.assert_allclose(H, hessian_of_gradient(lambda v: G.criterion(v, p, u)[1], x, h), rtol=1e-10,
+                               atol=1e-10 * np.max(np.abs(H)))
+    assert np.allclose(H, H.T)

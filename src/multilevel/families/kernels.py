@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-__all__ = ["KIND", "ZIP", "ZINB2", "parts_loop", "laplace_one_term", "bfgs_one_term", "available",
-           "one_term_kind"]
+__all__ = ["KIND", "ZIP", "ZINB2", "parts_loop", "laplace_one_term", "bfgs_one_term", "hessian_one_term",
+           "available", "one_term_kind"]
 
 #: the link's code in the kernels
 KIND = {"logit": 0, "probit": 1, "cloglog": 2}
@@ -463,6 +463,35 @@ def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, zof
     return x, f, g, nfev, 2
 
 
+def hessian_one_term(kind, x, steps, p, X, z, order, start, y, w, offset, Xzi, zoff, u, h):  # pragma: no cover
+    """The Hessian of :func:`laplace_one_term` at ``x``: central differences of its exact gradient
+    with the steps ``steps`` (``2n`` evaluations, from the modes ``u``), symmetrised; a row of nan
+    where an evaluation has no finite value (:func:`multilevel.glmm.laplace_gradient.
+    hessian_of_gradient` in one call)."""
+    n = x.shape[0]
+    H = np.empty((n, n))
+    xt = x.copy()
+    gp = np.empty(n)
+    gm = np.empty(n)
+    ut = np.empty(u.shape[0])
+    for i in range(n):
+        xt[i] = x[i] + steps[i]
+        ut[:] = u
+        fp = laplace_one_term(kind, xt, p, X, z, order, start, y, w, offset, Xzi, zoff, ut, h, gp)
+        xt[i] = x[i] - steps[i]
+        ut[:] = u
+        fm = laplace_one_term(kind, xt, p, X, z, order, start, y, w, offset, Xzi, zoff, ut, h, gm)
+        xt[i] = x[i]
+        for j in range(n):
+            H[i, j] = (gp[j] - gm[j]) / (2.0 * steps[i]) if (math.isfinite(fp) and math.isfinite(fm)) else math.nan
+    for i in range(n):
+        for j in range(i):
+            a = 0.5 * (H[i, j] + H[j, i])
+            H[i, j] = a
+            H[j, i] = a
+    return H
+
+
 def _row_parts_curv(kind, a, b):  # pragma: no cover - compiled
     """``(l, l', c)`` of a cumulative response from its category's thresholds less eta."""
     lp, r1, r2 = _row_parts(kind, a, b)
@@ -484,10 +513,12 @@ try:  # numba is a dependency; a broken install falls back to numpy
     parts_loop = numba.njit(cache=True, nogil=True)(parts_loop)
     laplace_one_term = numba.njit(cache=True, nogil=True)(laplace_one_term)
     bfgs_one_term = numba.njit(cache=True, nogil=True)(bfgs_one_term)
+    hessian_one_term = numba.njit(cache=True, nogil=True)(hessian_one_term)
 except Exception:  # pragma: no cover - exercised only without numba
     parts_loop = None
     laplace_one_term = None
     bfgs_one_term = None
+    hessian_one_term = None
 
 
 def one_term_kind(fam) -> int | None:

@@ -28,16 +28,17 @@ def _ordered_response(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tup
         raise ValueError(
             f"the response {name!r} is not an ordered categorical: make it one with its categories in "
             f"order, e.g. data[{name!r}] = pd.Categorical(data[{name!r}], categories=[...], ordered=True)")
-    counts = s.value_counts(sort=False)
-    empty = [str(c) for c, k in counts.items() if k == 0]
+    codes = s.cat.codes.to_numpy()
+    counts = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories))
+    empty = [str(c) for c, k in zip(s.cat.categories, counts) if k == 0]
     if empty:
         raise ValueError(f"the response {name!r} has categories without observations ({', '.join(empty)}): "
                          f"their thresholds cannot be estimated; drop them with "
                          f"data[{name!r}] = data[{name!r}].cat.remove_unused_categories()")
     if len(s.cat.categories) < 2:
         raise ValueError(f"the response {name!r} has fewer than 2 categories")
-    codes = s.cat.codes.astype(float).where(s.notna())
-    return frame.assign(**{name: codes}), tuple(str(c) for c in s.cat.categories)
+    values = np.where(codes >= 0, codes, np.nan)  # (-1: a missing value)
+    return frame.assign(**{name: values}), tuple(str(c) for c in s.cat.categories)
 
 
 def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, offset=None,

@@ -783,6 +783,8 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # not 1 + 2n + n(n - 1) of the criterion)
         if gradient is None:
             return gradient_hessian(dev_all, v, h=h)
+        if compiled:
+            return grad_all(v), gradient.hessian(v, p, res.u, h)
         return grad_all(v), hessian_of_gradient(grad_all, v, h)
 
     # difference steps: a thousandth of each value, at least 1e-4 (the internal

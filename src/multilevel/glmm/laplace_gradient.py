@@ -151,6 +151,14 @@ class ScalarGradient:
         return (np.asarray(x), float(f), int(nfev), int(status) == 0 and bool(np.isfinite(f)), np.asarray(g),
                 u)
 
+    def hessian(self, x: np.ndarray, p: int, u: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """:func:`hessian_of_gradient` of the compiled criterion in one call (:attr:`compiled` models
+        only), from the modes ``u``, with the steps ``h``."""
+        kind, X, z, order, start, y, w, off, Xzi, zoff = self._kernel
+        return kernels.hessian_one_term(kind, np.ascontiguousarray(x, dtype=float),
+                                        np.ascontiguousarray(h, dtype=float), p, X, z, order, start, y, w, off,
+                                        Xzi, zoff, np.array(u, dtype=float), self.h_eta)
+
     def modes(self, fam, x: np.ndarray, p: int, u: np.ndarray) -> PirlsResult:
         """The :class:`~multilevel.glmm.pirls.PirlsResult` at ``x = (t, beta, extra)`` (``fam`` the
         family there) from the compiled criterion, its modes reached from ``u`` (:attr:`compiled`
