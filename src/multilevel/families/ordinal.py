@@ -112,6 +112,23 @@ class Cumulative(DispersionFamily):
     def with_extra(self, x) -> "Cumulative":
         return replace(self, gaps=tuple(float(g) for g in np.exp(np.clip(np.asarray(x, dtype=float), -30, 30))))
 
+    def start_location(self, y, weights=None) -> float:
+        """The linear predictor at which this family's thresholds (first at 0) give the marginal
+        cumulative proportions of ``y`` (with :meth:`start_extra`'s gaps): minus the first one's
+        quantile.
+
+        Examples
+        --------
+        >>> from multilevel.families import family
+        >>> fam = family("cumulative", "logit").with_categories(3)
+        >>> round(fam.start_location(np.array([0, 1, 1, 2])), 4)      # -logit(1.5 / 5.5)
+        0.9808
+        """
+        J = self.ncat
+        w = None if weights is None else np.asarray(weights, dtype=float)
+        counts = np.bincount(np.asarray(y, dtype=int), weights=w, minlength=J)[:J].astype(float) + 0.5
+        return -float(_QUANTILES[self.cdf](counts[0] / counts.sum()))
+
     def start_extra(self, y, mu) -> np.ndarray:
         """Log-gaps of the thresholds of the marginal cumulative proportions."""
         J = self.ncat

@@ -630,10 +630,14 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
     if direct:
         x00 = np.concatenate([layout.start, fam.extra_internal()])
         stage0 = OptSummary("none", x00, lower0, x00, np.nan, 0, "the start of the gradient search", 0.0, 0.0, 0.0)
-        try:
-            r0 = modes_at(stage0)
-        except ValueError:
-            direct = False
+        # (a cumulative link model starts where its thresholds give the marginal proportions, with no
+        # PIRLS run: the compiled search is cheaper than the run, and falls back where it cannot start)
+        r0 = gradient.start(fam, p) if compiled else None
+        if r0 is None:
+            try:
+                r0 = modes_at(stage0)
+            except ValueError:
+                direct = False
     if not direct:
         if _restore is None:
             stage0 = first_stage()

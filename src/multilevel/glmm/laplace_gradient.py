@@ -151,6 +151,21 @@ class ScalarGradient:
         return (np.asarray(x), float(f), int(nfev), int(status) == 0 and bool(np.isfinite(f)), np.asarray(g),
                 u)
 
+    def start(self, fam, p: int):
+        """A start of the search without a PIRLS run, where the family has one (a cumulative link:
+        zero random effects and fixed effects that put every threshold at its marginal
+        proportion's quantile), as a :class:`~multilevel.glmm.pirls.PirlsResult`; else None."""
+        if fam.name != "cumulative" or p == 0:
+            return None
+        pos = self.pos
+        location = fam.start_location(self.y[pos])  # (unweighted, as start_extra's gaps)
+        beta = np.linalg.lstsq(self.X[pos], np.full(int(pos.sum()), location), rcond=None)[0]
+        eta = self.offset + self.X @ beta
+        if not np.allclose(self.X[pos] @ beta, location, rtol=0, atol=1e-8):  # (no intercept column)
+            return None
+        return PirlsResult(beta=beta, u=np.zeros(self.L), eta=eta, mu=eta, devres=np.nan, logdet=np.nan,
+                           iterations=0, converged=True)
+
     def hessian(self, x: np.ndarray, p: int, u: np.ndarray, h: np.ndarray) -> np.ndarray:
         """:func:`hessian_of_gradient` of the compiled criterion in one call (:attr:`compiled` models
         only), from the modes ``u``, with the steps ``h``."""
