@@ -108,14 +108,19 @@ def _log_expit(v):  # pragma: no cover - compiled
     return -math.log1p(math.exp(-v)) if v >= 0.0 else v - math.log1p(math.exp(v))
 
 
+def _row_parts_curv(kind, a, b):  # pragma: no cover - compiled
+    """``(l, l', c)`` of a cumulative response from its category's thresholds less eta."""
+    lp, r1, r2 = _row_parts(kind, a, b)
+    return lp, -r1, r1 * r1 - r2
+
+
 def _row(kind, y, eta, fa, zeta):  # pragma: no cover - compiled
     """``(l, l', c)`` of one response at ``eta``: the log-density, its derivative in eta and the
     observed curvature ``c = -l''`` (negative for some zero-inflated zeros)."""
     if kind <= 2:
         J = fa.shape[0] // 2
         j = int(y)
-        lp, r1, r2 = _row_parts(kind, fa[j] - eta, fa[J + j] - eta)
-        return lp, -r1, r1 * r1 - r2
+        return _row_parts_curv(kind, fa[j] - eta, fa[J + j] - eta)
     mu = math.exp(min(eta, 700.0))
     if kind == ZIP:  # (the count's log-density, and its derivatives in eta)
         lb = y * eta - mu - math.lgamma(y + 1.0)
@@ -218,6 +223,19 @@ def laplace_one_term(kind, x, p, X, z, order, start, y, w, offset, Xzi, zoff, u,
     step of the central differences in eta (of the curvature, and of the thresholds' and zero
     inflation's partial derivatives) and in NB2's log-theta. Returns inf where a mode is not reached or the Laplace
     curvature of a level is not positive.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.glmm.fit import memory_engine
+    >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+    >>> kind, X, z, order, start, y, w, off, Xzi, zoff = memory_engine(m.design, m.family, m._prior).gradient._kernel
+    >>> x, p = m._x_internal, X.shape[1]         # (t, beta, log-gaps) at the optimum, standardised
+    >>> g = np.empty(x.size)
+    >>> round(laplace_one_term(kind, x, p, X, z, order, start, y, w, off, Xzi, zoff, np.zeros(9), 1e-4, g), 3)
+    163.131
+    >>> bool(np.max(np.abs(g)) < 1e-5)                   # (-2 log-likelihood, at its minimum)
+    True
     """
     n = X.shape[0]
     L = start.shape[0] - 1
@@ -357,7 +375,21 @@ def bfgs_one_term(kind, x0, lower, p, X, z, order, start, y, w, offset, Xzi, zof
     that keeps every iterate inside ``lower`` (the loop of :mod:`multilevel.linalg.kernels`'
     one-term BFGS, here because numba's cache follows files); ``u`` the modes, warm starts of
     each evaluation, overwritten with the optimum's. Returns ``(x, f, g, evaluations, status)``:
-    0 where ``max |g| <= gtol``, 1 where an iterate reached a bound, 2 where the search failed."""
+    0 where ``max |g| <= gtol``, 1 where an iterate reached a bound, 2 where the search failed.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.glmm.fit import memory_engine
+    >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+    >>> kind, X, z, order, start, y, w, off, Xzi, zoff = memory_engine(m.design, m.family, m._prior).gradient._kernel
+    >>> x, p = m._x_internal, X.shape[1]         # (t, beta, log-gaps) at the optimum, standardised
+    >>> lower = np.r_[0.0, np.full(x.size - 1, -np.inf)]
+    >>> out = bfgs_one_term(kind, x + 0.1, lower, p, X, z, order, start, y, w, off, Xzi, zoff, np.zeros(9), 1e-4,
+    ...                     500, 1e-5)
+    >>> round(out[1], 3), out[4]
+    (163.131, 0)
+    """
     n = x0.size
     x = x0.copy()
     g = np.empty(n)
@@ -467,7 +499,20 @@ def hessian_one_term(kind, x, steps, p, X, z, order, start, y, w, offset, Xzi, z
     """The Hessian of :func:`laplace_one_term` at ``x``: central differences of its exact gradient
     with the steps ``steps`` (``2n`` evaluations, from the modes ``u``), symmetrised; a row of nan
     where an evaluation has no finite value (:func:`multilevel.glmm.laplace_gradient.
-    hessian_of_gradient` in one call)."""
+    hessian_of_gradient` in one call).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.glmm.fit import memory_engine
+    >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+    >>> kind, X, z, order, start, y, w, off, Xzi, zoff = memory_engine(m.design, m.family, m._prior).gradient._kernel
+    >>> x, p = m._x_internal, X.shape[1]         # (t, beta, log-gaps) at the optimum, standardised
+    >>> H = hessian_one_term(kind, x, np.full(x.size, 1e-4), p, X, z, order, start, y, w, off, Xzi, zoff,
+    ...                      np.zeros(9), 1e-4)
+    >>> H.shape, bool(np.all(np.linalg.eigvalsh(H) > 0))
+    ((7, 7), True)
+    """
     n = x.shape[0]
     H = np.empty((n, n))
     xt = x.copy()
@@ -490,12 +535,6 @@ def hessian_one_term(kind, x, steps, p, X, z, order, start, y, w, offset, Xzi, z
             H[i, j] = a
             H[j, i] = a
     return H
-
-
-def _row_parts_curv(kind, a, b):  # pragma: no cover - compiled
-    """``(l, l', c)`` of a cumulative response from its category's thresholds less eta."""
-    lp, r1, r2 = _row_parts(kind, a, b)
-    return lp, -r1, r1 * r1 - r2
 
 
 try:  # numba is a dependency; a broken install falls back to numpy

@@ -96,7 +96,17 @@ class ZeroInflated(DispersionFamily):
 
     def zi_rows(self, newdata=None) -> tuple[np.ndarray, np.ndarray]:
         """The zero-inflation model's columns on the user's scale and its offset (zeros without
-        one), of the fitted rows or of ``newdata``: ``logit(pi) = X @ zi_coefficients + offset``."""
+        one), of the fitted rows or of ``newdata``: ``logit(pi) = X @ zi_coefficients + offset``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("count ~ mined + (1 | site)", ml.datasets.load("salamanders"), family="poisson",
+        ...              zi="~ mined + offset(DOP)")
+        >>> X, offset = m.family.zi_rows()
+        >>> X.shape, offset[:3].round(3).tolist()
+        ((644, 2), [-0.596, -0.596, -1.191])
+        """
         from ..design.data import as_dataframe
         from ..design.design import formula_offset
         from ..predict import _fixed_matrix
@@ -156,7 +166,16 @@ class ZeroInflated(DispersionFamily):
         return 0.0 if self.zi_offset is None else float(np.mean(self.zi_offset))
 
     def zeta(self, shift: float = 0.0) -> np.ndarray:
-        """The logit of each observation's probability of a structural zero (moved by ``shift``)."""
+        """The logit of each observation's probability of a structural zero (moved by ``shift``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> m = ml.glmer("count ~ mined + (1 | site)", ml.datasets.load("salamanders"), family="poisson",
+        ...              zi="~ mined + offset(DOP)")
+        >>> m.family.zeta()[:3].round(4).tolist()
+        [-0.0198, -0.0198, -0.6154]
+        """
         z = self.Xzi @ np.asarray(self.gamma, dtype=float)
         return (z if self.zi_offset is None else z + self.zi_offset) + shift
 

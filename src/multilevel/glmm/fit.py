@@ -692,7 +692,7 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
             # one scalar term and the Laplace criterion's gradient: L-BFGS-B, one PIRLS run an
             # evaluation (wine's clmm: 91 -> ~25 evaluations); BOBYQA where it does not converge
             def fg(x):
-                if gradient.compiled:  # (the criterion, its modes and gradient in one compiled call)
+                if compiled:  # (the criterion, its modes and gradient in one compiled call)
                     value, g, u = gradient.criterion(x, p, last["u"])
                     if not np.isfinite(value):
                         return np.inf, None
@@ -707,7 +707,6 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 return r.laplace, gradient(fam_at, x, nt, p, r.u)
 
             t0 = time.perf_counter()
-            searched = False
             if compiled:  # (BFGS in the same compiled call; L-BFGS-B where an iterate reached theta = 0)
                 xg, fg_opt, nev, searched, g_end, u_end = gradient.search(x0, lower, p, last["u"])
                 if searched:

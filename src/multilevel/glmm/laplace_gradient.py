@@ -128,7 +128,19 @@ class ScalarGradient:
     def criterion(self, x: np.ndarray, p: int, u: np.ndarray, gradient: bool = True):
         """``(value, gradient or None, modes)`` at ``x = (t, beta, extra)`` from the modes ``u``, in
         one compiled call (:attr:`compiled` models only); the value is inf where a mode is not
-        reached."""
+        reached.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.glmm.fit import memory_engine
+        >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+        >>> G = memory_engine(m.design, m.family, m._prior).gradient
+        >>> x, p = m._x_internal, m.design.p        # (t, beta, log-gaps) at the optimum, standardised
+        >>> value, g, u = G.criterion(x, p, np.zeros(9))
+        >>> round(value, 3), bool(np.max(np.abs(g)) < 1e-5)      # -2 log-likelihood at its minimum
+        (163.131, True)
+        """
         kind, X, z, order, start, y, w, off, Xzi, zoff = self._kernel
         x = np.ascontiguousarray(x, dtype=float)
         u = np.array(u, dtype=float)
@@ -142,7 +154,19 @@ class ScalarGradient:
         reached a bound (the caller searches again by L-BFGS-B, which handles it) or failed.
 
         BFGS with a backtracking line search, to ``max |gradient| <= 1e-5`` as L-BFGS-B's stop
-        here; the Newton steps that follow finish it."""
+        here; the Newton steps that follow finish it.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.glmm.fit import memory_engine
+        >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+        >>> G = memory_engine(m.design, m.family, m._prior).gradient
+        >>> x, p = m._x_internal, m.design.p        # (t, beta, log-gaps) at the optimum, standardised
+        >>> out = G.search(x + 0.1, np.r_[0.0, np.full(x.size - 1, -np.inf)], p, np.zeros(9))
+        >>> round(out[1], 3), out[3]
+        (163.131, True)
+        """
         kind, X, z, order, start, y, w, off, Xzi, zoff = self._kernel
         u = np.array(u, dtype=float)
         x, f, g, nfev, status = kernels.bfgs_one_term(kind, np.ascontiguousarray(x0, dtype=float),
@@ -154,7 +178,18 @@ class ScalarGradient:
     def start(self, fam, p: int):
         """A start of the search without a PIRLS run, where the family has one (a cumulative link:
         zero random effects and fixed effects that put every threshold at its marginal
-        proportion's quantile), as a :class:`~multilevel.glmm.pirls.PirlsResult`; else None."""
+        proportion's quantile), as a :class:`~multilevel.glmm.pirls.PirlsResult`; else None.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.glmm.fit import memory_engine
+        >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+        >>> G = memory_engine(m.design, m.family, m._prior).gradient
+        >>> x, p = m._x_internal, m.design.p        # (t, beta, log-gaps) at the optimum, standardised
+        >>> (G.start(m.family, p).beta.round(3) + 0.0).tolist()     # (the intercept's column only)
+        [2.529, 0.0, 0.0]
+        """
         if fam.name != "cumulative" or p == 0:
             return None
         pos = self.pos
@@ -168,7 +203,18 @@ class ScalarGradient:
 
     def hessian(self, x: np.ndarray, p: int, u: np.ndarray, h: np.ndarray) -> np.ndarray:
         """:func:`hessian_of_gradient` of the compiled criterion in one call (:attr:`compiled` models
-        only), from the modes ``u``, with the steps ``h``."""
+        only), from the modes ``u``, with the steps ``h``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.glmm.fit import memory_engine
+        >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+        >>> G = memory_engine(m.design, m.family, m._prior).gradient
+        >>> x, p = m._x_internal, m.design.p        # (t, beta, log-gaps) at the optimum, standardised
+        >>> G.hessian(x, p, G.criterion(x, p, np.zeros(9))[2], np.full(x.size, 1e-4)).shape
+        (7, 7)
+        """
         kind, X, z, order, start, y, w, off, Xzi, zoff = self._kernel
         return kernels.hessian_one_term(kind, np.ascontiguousarray(x, dtype=float),
                                         np.ascontiguousarray(h, dtype=float), p, X, z, order, start, y, w, off,
@@ -177,7 +223,18 @@ class ScalarGradient:
     def modes(self, fam, x: np.ndarray, p: int, u: np.ndarray) -> PirlsResult:
         """The :class:`~multilevel.glmm.pirls.PirlsResult` at ``x = (t, beta, extra)`` (``fam`` the
         family there) from the compiled criterion, its modes reached from ``u`` (:attr:`compiled`
-        models only)."""
+        models only).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.glmm.fit import memory_engine
+        >>> m = ml.clmm("rating ~ temp + contact + (1 | judge)", ml.datasets.load("wine")).glmm
+        >>> G = memory_engine(m.design, m.family, m._prior).gradient
+        >>> x, p = m._x_internal, m.design.p        # (t, beta, log-gaps) at the optimum, standardised
+        >>> round(G.modes(m.family, x, p, np.zeros(9)).laplace, 3)
+        163.131
+        """
         value, _, u = self.criterion(x, p, u, gradient=False)
         beta = np.array(x[1:1 + p], dtype=float)
         eta = self.offset + self.X @ beta + float(x[0]) * self.z * u[self.codes]
