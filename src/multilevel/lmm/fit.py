@@ -15,7 +15,8 @@ from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, sing
                           singular_terms)
 from .objective import LmmObjective, solve_effects
 from .optimize import minimize_theta
-from .quasi_newton import CONVERGED, minimize_with_gradient
+from .gradient import applies as scalar_terms
+from .quasi_newton import CONVERGED, minimize_with_gradient, minimize_with_gradient_function
 from .start import moment_start
 
 __all__ = ["lmer", "fit_design", "fit_from"]
@@ -130,7 +131,9 @@ def _check(obj, opt, lower, layout, grad=None) -> list[str]:
 def _optimize(obj, fun, x0, lower, layout, optimizer: str):
     """The optimum of the criterion from ``x0``: by BFGS with the compiled exact
     gradient where ``optimizer`` is "auto", the model has one random-effects term
-    and the optimum is inside the bounds; by the derivative-free ``optimizer``
+    and the optimum is inside the bounds (by L-BFGS-B with the exact gradient in
+    Python for a model of scalar terms only whose criterion is not compiled:
+    crossed intercepts with many levels); by the derivative-free ``optimizer``
     (BOBYQA for "auto") otherwise, from the same start. Returns the summary and
     the exact gradient at the optimum (None where not known).
 
@@ -142,8 +145,15 @@ def _optimize(obj, fun, x0, lower, layout, optimizer: str):
     if optimizer == "auto":
         args = obj.gradient_arguments()
         near_bound = layout.diagonal & (x0 - lower < SINGULAR_TOL)
-        if args is not None and not near_bound.any():
-            opt, grad, status = minimize_with_gradient(args, x0, lower)
+        fg = None
+        if args is None and obj._best.get("kernel") is None and scalar_terms(obj.cp, layout):
+            # all-scalar terms without a compiled criterion (InstEval's crossed
+            # intercepts): the gradient costs an inverse of the dense block
+            fg = ThreadChoice(obj.value_and_gradient) if isinstance(fun, ThreadChoice) \
+                else obj.value_and_gradient
+        if (args is not None or fg is not None) and not near_bound.any():
+            opt, grad, status = minimize_with_gradient(args, x0, lower) if fg is None \
+                else minimize_with_gradient_function(fg, x0, lower)
             if status == CONVERGED and not np.any(layout.diagonal & (opt.xopt - lower < SINGULAR_TOL)):
                 return opt, grad
             # a variance heading for zero: BOBYQA handles the bound, from the same start

@@ -180,6 +180,34 @@ class LmmObjective:
             return None  # (its gradient is in the elements of T)
         return self._best["kernel"]
 
+    def value_and_gradient(self, theta) -> tuple[float, np.ndarray]:
+        """The criterion at ``theta`` and its exact gradient, for a model whose
+        random-effects terms are all scalar (:func:`multilevel.lmm.gradient.applies`);
+        the factor of the lowest value is kept, as :meth:`__call__` keeps it.
+
+        Raises
+        ------
+        NotPositiveDefinite
+            Where the system is not numerically positive definite.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> from multilevel.design import build_design
+        >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+        >>> f, g = LmmObjective.from_design(d).value_and_gradient(np.array([1.5, 3.5]))
+        >>> round(f, 3), g.round(3).tolist()
+        (330.884, [-1.179, 0.003])
+        """
+        from .gradient import scalar_gradient
+
+        theta = np.array(theta, dtype=float)
+        fac = factorize(self.cp, self.layout, theta)
+        val = float(criterion(fac, self.cp, self.reml))
+        if val < self._best.get("value", np.inf):
+            self._best.update(value=val, theta=theta, factor=fac)
+        return val, scalar_gradient(fac, self.cp, theta, self.reml)
+
     def evaluator(self):
         """The fastest callable ``theta -> criterion`` for an optimizer's loop: the
         compiled kernel bound to its arguments where one applies (nlopt passes

@@ -22,7 +22,8 @@ import numpy as np
 from ..linalg import kernels
 from .optimize import OptSummary
 
-__all__ = ["minimize_with_gradient", "CONVERGED", "AT_BOUND", "FAILED", "GTOL"]
+__all__ = ["minimize_with_gradient", "minimize_with_gradient_function", "CONVERGED", "AT_BOUND",
+           "FAILED", "GTOL"]
 
 CONVERGED, AT_BOUND, FAILED = 0, 1, 2
 # stop when every |gradient| is below GTOL * max(1, |criterion|): on the
@@ -75,3 +76,76 @@ def minimize_with_gradient(args: tuple, x0, lower) -> tuple[OptSummary, np.ndarr
     summary = OptSummary("quasi-newton", x0, lower, np.asarray(x), float(f), int(nfev), result,
                          0.0, 0.0, time.perf_counter() - t0)
     return summary, np.asarray(g), int(status)
+
+
+def minimize_with_gradient_function(fg, x0, lower) -> tuple[OptSummary, np.ndarray, int]:
+    """Minimise ``fg(theta) -> (value, gradient)`` by scipy's L-BFGS-B within the
+    lower bounds: the search of :func:`minimize_with_gradient` for a criterion
+    whose gradient is computed in Python (:mod:`multilevel.lmm.gradient`), each
+    evaluation costing milliseconds, so that the loop's overhead does not count.
+
+    Parameters
+    ----------
+    fg : callable
+        ``theta -> (float, ndarray)``; may raise
+        :class:`~multilevel.linalg.NotPositiveDefinite`.
+    x0, lower : array-like
+        Start and lower bounds of theta.
+
+    Returns
+    -------
+    summary : OptSummary
+        ``optimizer`` is ``"quasi-newton"``.
+    gradient : ndarray
+        The exact gradient at the point returned.
+    status : int
+        ``CONVERGED`` where the gradient is below ``GTOL`` times the criterion's
+        size, or the search stalled with a gradient at most ten times that;
+        ``FAILED`` otherwise (the caller checks the bounds).
+
+    Examples
+    --------
+    >>> fg = lambda x: (float((x[0] - 2) ** 2 + 1), np.array([2 * (x[0] - 2)]))
+    >>> s, g, status = minimize_with_gradient_function(fg, [1.0], [0.0])
+    >>> status == CONVERGED, round(float(s.xopt[0]), 6), s.optimizer
+    (True, 2.0, 'quasi-newton')
+    """
+    from scipy.optimize import minimize
+
+    from ..linalg import NotPositiveDefinite
+
+    x0 = np.asarray(x0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    t0 = time.perf_counter()
+    seen = {}
+    count = [0]
+
+    def cached(x):
+        key = x.tobytes()
+        if key not in seen:
+            count[0] += 1
+            f, g = fg(x)
+            if not (np.isfinite(f) and np.all(np.isfinite(g))):
+                raise NotPositiveDefinite("not finite")
+            seen.clear()
+            seen[key] = (float(f), np.array(g, dtype=float))
+        return seen[key]
+
+    def summary(x, f, result):
+        return OptSummary("quasi-newton", x0, lower, np.asarray(x, dtype=float), float(f), count[0],
+                          result, 0.0, 0.0, time.perf_counter() - t0)
+
+    try:
+        f0, _ = cached(x0.copy())
+        gtol = GTOL * max(1.0, abs(f0))
+        res = minimize(cached, x0, jac=True, method="L-BFGS-B",
+                       bounds=[(lo if np.isfinite(lo) else None, None) for lo in lower],
+                       options={"gtol": gtol, "ftol": 1e-15, "maxiter": _MAXIT})
+        f, g = cached(np.asarray(res.x, dtype=float))
+    except NotPositiveDefinite:
+        return summary(x0, np.inf, "no descent"), np.full(x0.size, np.nan), FAILED
+    free = (res.x > lower) | (g < 0)  # the projected gradient, as L-BFGS-B's test
+    pg = float(np.max(np.abs(g[free]))) if free.any() else 0.0
+    if pg <= gtol or (res.success and pg <= 10 * gtol):
+        return summary(res.x, f, "gradient below tolerance"), g, CONVERGED
+    return summary(res.x, f, "no descent"), g, FAILED

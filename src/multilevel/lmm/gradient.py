@@ -1,0 +1,148 @@
+"""The exact gradient of the profiled criterion of a model whose random-effects
+terms are all scalar (crossed or nested random intercepts, such as InstEval's
+``(1 | s) + (1 | d)``).
+
+With ``Lambda = diag(theta_j I_{q_j})`` and ``A = Lambda'Z'WZ Lambda + I`` the
+derivative of ``log det A`` in ``theta_j`` is ``(2 / theta_j)(q_j - tr_j(A^-1))``,
+where ``tr_j`` sums the diagonal of the inverse over term ``j``'s random effects
+(REML takes the inverse of the whole system with the fixed effects instead).
+The penalised residual sum of squares ``r^2`` is a minimum over ``u`` and
+``beta``, so its derivative is ``-2 |u_j|^2 / theta_j`` (the normal equations
+give ``Z_j'r = u_j / theta_j``). One evaluation with its gradient costs the
+factor, the inverse of its dense block (LAPACK's ``dpotri``) and one transposed
+product with the pair structure of the first term's coupling: about twice an
+evaluation without it, and the quasi-Newton search then needs about a third
+of BOBYQA's evaluations.
+
+The criterion is even in each ``theta_j``, so the gradient vanishes at 0: the
+search that uses it handles interior optima, and a variance heading for zero
+is left to BOBYQA (:func:`multilevel.lmm.fit._optimize`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from scipy.linalg.lapack import dpotri
+
+from ..linalg import BlockedFactor, CrossProducts, ThetaLayout
+
+__all__ = ["applies", "scalar_gradient"]
+
+
+def applies(cp: CrossProducts, layout: ThetaLayout) -> bool:
+    """Whether :func:`scalar_gradient` covers the model: at least two random-effects
+    terms, each scalar and unstructured.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import cross_products
+    >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    >>> applies(cross_products(d), ThetaLayout.from_terms(d.terms))
+    True
+    >>> d = build_design("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> applies(cross_products(d), ThetaLayout.from_terms(d.terms))
+    False
+    """
+    return (cp.Br0 is not None and not layout.structured and all(k == 1 for k in cp.k)
+            and layout.ntheta == len(cp.k))
+
+
+def scalar_gradient(fac: BlockedFactor, cp: CrossProducts, theta: np.ndarray,
+                    reml: bool) -> np.ndarray:
+    """The exact gradient of the profiled ML deviance or REML criterion at ``theta``.
+
+    Parameters
+    ----------
+    fac : BlockedFactor
+        The factor at ``theta``.
+    cp : CrossProducts
+        Cross-products of a model that :func:`applies` covers.
+    theta : ndarray
+        One relative standard deviation per term, all >= 0.
+    reml : bool
+
+    Returns
+    -------
+    ndarray
+        0 in a component where theta is 0 (the criterion is even there).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> from multilevel.linalg import cross_products, factorize
+    >>> d = build_design("diameter ~ 1 + (1 | plate) + (1 | sample)", ml.datasets.load("penicillin"))
+    >>> cp, theta = cross_products(d), np.array([1.5, 3.5])
+    >>> fac = factorize(cp, ThetaLayout.from_terms(d.terms), theta)
+    >>> scalar_gradient(fac, cp, theta, reml=True).round(3).tolist()
+    [-1.179, 0.003]
+    """
+    theta = np.asarray(theta, dtype=float)
+    qr, p = cp.q_rest, cp.p
+    m = qr + p if reml else qr
+    L11 = fac.L11
+    t0 = theta[0]
+    l00 = fac.L00[:, 0, 0]
+    t_r = np.repeat(theta[1:], cp.nlevels[1:])
+    B = cp.Br0 if cp.Br0_dense is None else cp.Br0_dense
+    # spherical random effects at their conditional modes, beta profiled
+    sol = scipy.linalg.solve_triangular(L11[:qr + p, :qr + p], L11[-1, :qr + p], lower=True,
+                                        trans="T", check_finite=False)
+    u_rest, beta = sol[:qr], sol[qr:]
+    u0 = (fac.Wx[-1] - fac.Wx[:-1].T @ beta - fac.F0[:, 0, 0] * (B.T @ (t_r * u_rest))) / l00
+    # the inverse of the dense block: the rest terms' random effects (and, for
+    # REML, the fixed effects) after the first term is eliminated; LAPACK gets
+    # the upper factor in its own (column) order, so the copy is no transpose
+    Sinv_t, info = dpotri(L11[:m, :m].T, lower=0)
+    if info != 0:  # (the factor is positive definite: not expected)
+        raise np.linalg.LinAlgError(f"dpotri failed with info {info}")
+    Sinv = Sinv_t.T  # its lower triangle holds the inverse
+    # first term: tr(A00^-1) = sum 1/l00^2 + tr(S^-1 G G'), G = L_{.0} L00^-1, whose
+    # random-effects rows are diag(t_r) B diag(t0 / l00^2); tr(S_rr^-1 G_r G_r') is
+    # twice the sum over the lower triangle less the diagonal
+    mvec = t0 * t0 / l00 ** 4
+    one = np.ptp(t_r) == 0  # one scale for every other random effect
+    diag_part = float(np.diagonal(Sinv)[:qr] * t_r * t_r @ (B.multiply(B) @ mvec if sp.issparse(B)
+                                                               else (B * B) @ mvec))
+    if cp.Br0_dense is None:
+        # the pair structure reads the lower triangle of a (stride x stride) matrix
+        stride = cp.pairs.stride
+        w = np.empty((stride, stride))
+        if one:
+            w[:qr, :qr] = Sinv[:qr, :qr]
+        else:
+            np.multiply(Sinv[:qr, :qr], np.outer(t_r, t_r), out=w[:qr, :qr])
+        low = float((cp.pairs.P.T @ w.ravel()) @ mvec)
+        if one:
+            low *= t_r[0] * t_r[0]
+    else:
+        Wrr = np.tril(Sinv[:qr, :qr]) * np.outer(t_r, t_r)
+        low = float(np.sum((Wrr @ B) * B, axis=0) @ mvec)
+    tr0 = 2.0 * low - diag_part
+    tr0 += float(np.sum(1.0 / l00 ** 2))
+    if reml:
+        Gx = fac.Wx[:-1] / l00  # the fixed effects' rows of G
+        Sxx = np.tril(Sinv[qr:m, qr:m])
+        Sxx = Sxx + np.tril(Sxx, -1).T
+        tr0 += float(np.sum((Sxx @ Gx) * Gx))
+        Hxr = Sinv[qr:m, :qr] * t_r
+        HB = (B.T @ Hxr.T).T
+        tr0 += 2.0 * float(np.sum(HB * (t0 / l00 ** 2) * Gx))
+    traces = [tr0]
+    sq = [float(u0 @ u0)]
+    d = np.diagonal(Sinv)[:qr]
+    start = 0
+    for nl in cp.nlevels[1:]:
+        traces.append(float(d[start: start + nl].sum()))
+        sq.append(float(u_rest[start: start + nl] @ u_rest[start: start + nl]))
+        start += nl
+    dof = cp.n - p if reml else cp.n
+    q = np.asarray(cp.nlevels, dtype=float)
+    positive = theta > 0
+    safe = np.where(positive, theta, 1.0)
+    grad = 2.0 * (q - np.asarray(traces)) / safe - 2.0 * dof * np.asarray(sq) / (fac.pwrss * safe)
+    return np.where(positive, grad, 0.0)
