@@ -809,6 +809,24 @@ def _backward(L, b):  # pragma: no cover - compiled
         b[a] = s / L[a, a]
 
 
+def _scalar_pairs(starts, counts, row, vec, stride, data, indices):  # pragma: no cover - compiled
+    """The entries of :func:`multilevel.linalg.crossprod.pair_product`'s ``P`` for a
+    first term of one column: for each level, every pair ``(a, c)``, ``a >= c``, of
+    its rows of ``B``, level by level (the CSC columns), without the index arrays
+    of all pairs that numpy would hold at once."""
+    out = 0
+    for lev in range(starts.size):
+        base = starts[lev]
+        for a in range(counts[lev]):
+            ra = row[base + a] * stride
+            va = vec[base + a]
+            for c in range(a + 1):
+                data[out] = va * vec[base + c]
+                indices[out] = ra + row[base + c]
+                out += 1
+    return out
+
+
 _compiled: dict = {}
 _LOCK = threading.Lock()
 
@@ -844,14 +862,14 @@ def _compile_all_unlocked() -> None:
         kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
                    "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
                    "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _jit(_one_term_pls),
-                   "one_term_zu": _jit(_one_term_zu)}
+                   "one_term_zu": _jit(_one_term_zu), "scalar_pairs": _jit(_scalar_pairs)}
         _compiled.update(kernels)
 
 
 def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
-    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``.
+    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``, ``"scalar_pairs"``.
 
     Examples
     --------
