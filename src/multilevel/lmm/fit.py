@@ -153,7 +153,7 @@ def _optimize(obj, fun, x0, lower, layout, optimizer: str):
                 else obj.value_and_gradient
         if (args is not None or fg is not None) and not near_bound.any():
             opt, grad, status = minimize_with_gradient(args, x0, lower) if fg is None \
-                else minimize_with_gradient_function(fg, x0, lower)
+                else minimize_with_gradient_function(fg, x0, lower, near=SINGULAR_TOL)
             if status == CONVERGED and not np.any(layout.diagonal & (opt.xopt - lower < SINGULAR_TOL)):
                 return opt, grad
             # a variance heading for zero: BOBYQA handles the bound, from the same start

@@ -33,6 +33,10 @@ GTOL = 1e-9
 _MAXIT = 200
 
 
+class _NearBound(Exception):
+    """An iterate of :func:`minimize_with_gradient_function` came near a bound."""
+
+
 def minimize_with_gradient(args: tuple, x0, lower) -> tuple[OptSummary, np.ndarray, int]:
     """Minimise the compiled one-term criterion with its exact gradient by BFGS.
 
@@ -78,7 +82,7 @@ def minimize_with_gradient(args: tuple, x0, lower) -> tuple[OptSummary, np.ndarr
     return summary, np.asarray(g), int(status)
 
 
-def minimize_with_gradient_function(fg, x0, lower) -> tuple[OptSummary, np.ndarray, int]:
+def minimize_with_gradient_function(fg, x0, lower, near: float = 0.0) -> tuple[OptSummary, np.ndarray, int]:
     """Minimise ``fg(theta) -> (value, gradient)`` by scipy's L-BFGS-B within the
     lower bounds: the search of :func:`minimize_with_gradient` for a criterion
     whose gradient is computed in Python (:mod:`multilevel.lmm.gradient`), each
@@ -91,6 +95,11 @@ def minimize_with_gradient_function(fg, x0, lower) -> tuple[OptSummary, np.ndarr
         :class:`~multilevel.linalg.NotPositiveDefinite`.
     x0, lower : array-like
         Start and lower bounds of theta.
+    near : float, default 0
+        Stop as soon as an iterate comes within ``near`` of a finite lower
+        bound (``AT_BOUND``): the caller leaves a variance heading for zero to
+        a derivative-free method, and the search would only spend evaluations
+        there.
 
     Returns
     -------
@@ -101,7 +110,7 @@ def minimize_with_gradient_function(fg, x0, lower) -> tuple[OptSummary, np.ndarr
     status : int
         ``CONVERGED`` where the gradient is below ``GTOL`` times the criterion's
         size, or the search stalled with a gradient at most ten times that;
-        ``FAILED`` otherwise (the caller checks the bounds).
+        ``AT_BOUND`` (see ``near``); ``FAILED`` otherwise.
 
     Examples
     --------
@@ -120,9 +129,13 @@ def minimize_with_gradient_function(fg, x0, lower) -> tuple[OptSummary, np.ndarr
     seen = {}
     count = [0]
 
+    bounded = np.isfinite(lower)
+
     def cached(x):
         key = x.tobytes()
         if key not in seen:
+            if np.any(bounded & (x - lower < near)):
+                raise _NearBound(x.copy())
             count[0] += 1
             f, g = fg(x)
             if not (np.isfinite(f) and np.all(np.isfinite(g))):
@@ -144,6 +157,8 @@ def minimize_with_gradient_function(fg, x0, lower) -> tuple[OptSummary, np.ndarr
         f, g = cached(np.asarray(res.x, dtype=float))
     except NotPositiveDefinite:
         return summary(x0, np.inf, "no descent"), np.full(x0.size, np.nan), FAILED
+    except _NearBound as stop:
+        return summary(stop.args[0], np.inf, "reached a bound"), np.full(x0.size, np.nan), AT_BOUND
     free = (res.x > lower) | (g < 0)  # the projected gradient, as L-BFGS-B's test
     pg = float(np.max(np.abs(g[free]))) if free.any() else 0.0
     if pg <= gtol or (res.success and pg <= 10 * gtol):
