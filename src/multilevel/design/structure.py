@@ -82,6 +82,32 @@ class Structure:
         """SD ratios 1, correlation 0."""
         return np.r_[np.ones(self.nsd), self._a_of_rho(0.0)]
 
+    def restarts(self, phi, tol: float) -> list[np.ndarray]:
+        """Starts from which to search again where a fit ended with an SD ratio of this
+        term below ``tol``: the SD ratios 1 and the correlation near either end of its
+        interval (0.9 and ``lo + 0.1 (1 - lo)``); none where every SD ratio is larger.
+
+        Where the SDs are 0 the correlation is not identified, and a search that
+        reached that edge with the correlation at some value stays there even when
+        the criterion falls along the edge's other side: near rho = 1 (the random
+        intercept model, which cs nests) or rho = lo. The criterion's rise away from
+        the edge is linear in the covariance matrix, so of cs's correlations one
+        of the two ends descends if any does.
+
+        Examples
+        --------
+        >>> cs = structure("cs", 4)
+        >>> [cs.rho(r[-1]).__round__(3) for r in cs.restarts(np.array([0.0, -1.5]), 1e-4)]
+        [0.9, -0.2]
+        >>> cs.restarts(np.array([0.3, -1.5]), 1e-4)
+        []
+        """
+        phi = np.asarray(phi, dtype=float)
+        if not np.any(phi[: self.nsd] < tol):
+            return []
+        lo = self.rho_lower
+        return [np.r_[np.ones(self.nsd), self._a_of_rho(rho)] for rho in (0.9, lo + 0.1 * (1.0 - lo))]
+
     def names(self, label: str, columns) -> list[str]:
         """``label.sd`` (hcs: ``label.<column>.sd``) and ``label.rho_transformed``.
 

@@ -18,8 +18,8 @@ from ..linalg.threads import SMALL_BLOCK, blas_threads
 from ..families import family as make_family
 from ..inference.derivatives import central_gradient, gradient_hessian
 from ..linalg import ThetaLayout
-from ..lmm.convergence import GRAD_TOL
-from ..lmm.optimize import OptSummary, minimize_theta
+from ..lmm.convergence import GRAD_TOL, SINGULAR_TOL
+from ..lmm.optimize import OptSummary, best_of_restarts, minimize_theta
 from ..formula import parse_formula
 from ..formula.parse import _top_level_positions
 from .laplace_gradient import NEWTON_TOL, SEARCH_ACCEPT, hessian_of_gradient, scalar_gradient
@@ -578,9 +578,13 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         # 43 -> 28) and leaves the optimum of the second stage as it was
         loose = {} if nagq == 0 else {"xtol_abs": 1e-4, "ftol_abs": 1e-6}
         x00 = np.concatenate([layout.start, fam.extra_internal()])
-        stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer,
-                                initial_step=np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None,
-                                **loose)
+        step0 = np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None
+        stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer, initial_step=step0, **loose)
+        # a structured term whose SDs reached 0 with its correlation anywhere: search again
+        # with the correlation near either end (a Bernoulli cs fit stopped at the GLM there)
+        restarts = [np.concatenate([x, stage0.xopt[nt:]])
+                    for x in layout.restarts(stage0.xopt[:nt], SINGULAR_TOL)]
+        stage0 = best_of_restarts(dev0, stage0, restarts, lower0, optimizer, step0)
         if not stage0.fopt < 1e300 and fam.link.name in ("identity", "inverse", "1/mu^2") \
                 and fam.name != "cumulative":
             # with an identity or inverse link the first IRLS step from R's

@@ -131,6 +131,30 @@ class ThetaLayout:
         """
         return self._per_term(lambda r, c: (r == c).astype(float), lambda s: s.start)
 
+    def restarts(self, theta, tol: float) -> list[np.ndarray]:
+        """theta with one structured term's parameters replaced by one of its
+        :meth:`~multilevel.design.structure.Structure.restarts` (an SD ratio of that term
+        ended below ``tol``): the starts of further searches after a fit.
+
+        Examples
+        --------
+        >>> from multilevel.design.structure import structure
+        >>> lay = ThetaLayout.from_k((1, 3), (None, structure("cs", 3)))
+        >>> [r.round(3).tolist() for r in lay.restarts(np.array([0.7, 0.0, -1.2]), 1e-4)]
+        [[0.7, 1.0, 2.639], [0.7, 1.0, -2.197]]
+        """
+        theta = np.asarray(theta, dtype=float)
+        out = []
+        for i, s in enumerate(self.structures):
+            if s is None:
+                continue
+            lo, hi = self.offsets[i], self.offsets[i + 1]
+            for seg in s.restarts(theta[lo:hi], tol):
+                x = theta.copy()
+                x[lo:hi] = seg
+                out.append(x)
+        return out
+
     def names(self, terms) -> list[str]:
         """lme4's names of theta: ``g.(Intercept)`` on a diagonal, ``g.Days.(Intercept)`` below it.
 

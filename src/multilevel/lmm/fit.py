@@ -14,7 +14,7 @@ from ..arguments import as_bool, as_choice, short_repr
 from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, singular_message,
                           singular_terms)
 from .objective import LmmObjective, solve_effects
-from .optimize import minimize_theta
+from .optimize import best_of_restarts, minimize_theta
 from .gradient import applies as scalar_terms
 from .quasi_newton import CONVERGED, minimize_with_gradient, minimize_with_gradient_function
 from .start import moment_start
@@ -262,6 +262,13 @@ def _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentif
         if again.fopt <= opt.fopt:
             opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval,
                           seconds=opt.seconds + again.seconds)
+            conv = _check(fun, opt, lower, layout)
+    if _restore is None and layout.structured:
+        # a structured term whose SDs reached 0 with its correlation anywhere: search again
+        # with the correlation near either end (Structure.restarts)
+        searched = opt
+        opt = best_of_restarts(fun, opt, layout.restarts(opt.xopt, SINGULAR_TOL), lower, opt.optimizer)
+        if opt.xopt is not searched.xopt:
             conv = _check(fun, opt, lower, layout)
     theta = opt.xopt
     theta = snap_to_boundary(fun, theta, opt.fopt, layout)

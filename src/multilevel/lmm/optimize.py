@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import nlopt
 import numpy as np
 
 from ..arguments import as_choice, short_repr
 
-__all__ = ["OptSummary", "minimize_theta"]
+__all__ = ["OptSummary", "minimize_theta", "best_of_restarts"]
 
 _RESULT = {
     nlopt.SUCCESS: "success",
@@ -166,3 +166,45 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
     xopt = np.asarray(xopt)
     return OptSummary(optimizer, x0, lower, xopt, fopt, count[0], result, xtol_abs, ftol_abs,
                       time.perf_counter() - t0)
+
+
+def best_of_restarts(fun, opt: OptSummary, starts, lower, optimizer: str = "bobyqa",
+                     initial_step=None) -> OptSummary:
+    """``opt``, or the lowest of further searches from ``starts`` where one ends
+    lower (by more than 1e-8 relative); the evaluations of all are counted.
+
+    Parameters
+    ----------
+    fun : callable
+        The criterion that ``opt`` minimised.
+    opt : OptSummary
+        The search so far.
+    starts : list of ndarray
+        Where to search again (:meth:`multilevel.linalg.ThetaLayout.restarts`).
+    lower : array-like
+    optimizer : str, default "bobyqa"
+        A derivative-free method of :func:`minimize_theta` ("quasi-newton", which
+        has no such search, means BOBYQA).
+    initial_step : array-like, optional
+
+    Returns
+    -------
+    OptSummary
+        With ``opt``'s start.
+
+    Examples
+    --------
+    >>> f = lambda x: min((x[0] - 1) ** 2 + 1, (x[0] - 4) ** 2)  # two minima
+    >>> first = minimize_theta(f, [0.5], [0.0])
+    >>> round(first.fopt, 6), round(best_of_restarts(f, first, [np.array([5.0])], [0.0]).fopt, 6)
+    (1.0, 0.0)
+    """
+    optimizer = optimizer if optimizer in ("bobyqa", "cobyqa", "nelder-mead") else "bobyqa"
+    best = opt
+    feval, seconds = opt.feval, opt.seconds
+    for x in starts:
+        other = minimize_theta(fun, x, lower, optimizer=optimizer, initial_step=initial_step)
+        feval, seconds = feval + other.feval, seconds + other.seconds
+        if other.fopt < best.fopt - 1e-8 * max(1.0, abs(best.fopt)):
+            best = other
+    return replace(best, x0=opt.x0, feval=feval, seconds=seconds)

@@ -1,0 +1,72 @@
+"""A structured term whose SDs reach 0 with its correlation anywhere: the fit
+searches again with the correlation near either end of its interval, and keeps
+the lower optimum. On a Bernoulli response the cs term's optimum lies at rho -> 1
+(the random intercept model, which cs nests); from rho = 0 BOBYQA stopped at the
+SD = 0 edge (the GLM), 0.28 log-likelihood units below glmmTMB."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from multilevel.design.structure import structure
+from multilevel.linalg import ThetaLayout
+from multilevel.lmm.optimize import best_of_restarts, minimize_theta
+
+REF = Path(__file__).resolve().parents[1] / "reference"
+MODELS = {m["id"]: m for m in json.loads((REF / "glmmtmb_cs_bernoulli.json").read_text())["models"]}
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = pd.read_csv(REF / "data" / "cs_bernoulli.csv")
+    d["occ"] = pd.Categorical(d["occ"], categories=[f"t{i}" for i in range(1, 6)], ordered=True)
+    return d
+
+
+@pytest.mark.parametrize("model", ["cs", "hcs", "ar1", "intercept"])
+def test_bernoulli_structured_fits_reach_glmmtmbs_optimum(data, model):
+    ref = MODELS[model]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (hcs: two SDs at 0, a singular fit, as glmmTMB's)
+        fit = ml.glmer(ref["formula"], data, family="binomial")
+    assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-6, abs=1e-5)
+    np.testing.assert_allclose(fit.fixef.to_numpy(float), list(ref["fixef"].values()), rtol=2e-3, atol=2e-4)
+
+
+def test_cs_is_not_reported_as_a_zero_variance(data):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = ml.glmer("yb ~ x + cs(0 + occ | id)", data, family="binomial")
+    assert not fit.singular
+    assert not [w for w in caught if "estimated as zero" in str(w.message)]
+    # the random intercept model is cs's limit at rho = 1
+    assert fit.loglik >= MODELS["intercept"]["loglik"] - 1e-5
+
+
+def test_restarts_only_where_an_sd_reached_zero():
+    lay = ThetaLayout.from_k((1, 5, 5), (None, structure("cs", 5), structure("ar1", 5)))
+    assert lay.restarts(np.array([0.0, 0.4, -1.0, 0.5, 0.2]), 1e-4) == []  # (an unstructured zero)
+    starts = lay.restarts(np.array([0.3, 0.0, -1.0, 0.5, 0.2]), 1e-4)
+    assert len(starts) == 2
+    for x in starts:
+        np.testing.assert_array_equal(x[[0, 3, 4]], [0.3, 0.5, 0.2])  # the other terms kept
+        assert x[1] == 1.0
+    rhos = sorted(structure("cs", 5).rho(x[2]) for x in starts)
+    assert rhos == pytest.approx([-0.25 + 0.1 * 1.25, 0.9])
+    ar = lay.restarts(np.array([0.3, 0.4, -1.0, 0.0, 0.2]), 1e-4)
+    assert sorted(structure("ar1", 5).rho(x[4]) for x in ar) == pytest.approx([-0.8, 0.9])
+
+
+def test_best_of_restarts_keeps_the_first_search_unless_one_is_lower():
+    f = lambda x: (x[0] - 1.0) ** 2  # noqa: E731
+    first = minimize_theta(f, [0.5], [0.0])
+    kept = best_of_restarts(f, first, [np.array([3.0])], [0.0])
+    assert kept.xopt is first.xopt or np.array_equal(kept.xopt, first.xopt)
+    assert kept.feval > first.feval and kept.x0.tolist() == [0.5]
