@@ -133,7 +133,12 @@ def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[
         check_columns(term.group_columns, new, "newdata (grouping factor)")
         Zall = spec_matrix(term.spec, new)
         if Zall is None:
-            Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+            try:
+                Zall = np.asarray(term.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
+            except Exception as exc:  # formulaic and pandas raise many types; give one line
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ValueError(f"cannot build the random-effects matrix of {term.label!r} for newdata: "
+                                 f"{msg}") from None
         Z = Zall if term.column_index is None else Zall[:, list(term.column_index)]
         pos = _level_positions(term, new, design.data)
         unknown = pos < 0

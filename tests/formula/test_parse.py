@@ -227,3 +227,17 @@ def test_dangling_plus_error_has_position(formula, sleepstudy):
 def test_backtick_quoted_group():
     p = parse_formula("y ~ x + (1 | `my group`)")
     assert p.bars[0].group == ("my group",)
+
+
+def test_factor_and_as_factor_are_read_as_categoricals():
+    import numpy as np
+
+    s = ml.datasets.load("sleepstudy")
+    a = ml.lmer("Reaction ~ factor(Days) + (1 | Subject)", s)
+    b = ml.lmer("Reaction ~ as.factor(Days) + (1 | Subject)", s)
+    c = ml.lmer("Reaction ~ C(Days) + (1 | Subject)", s)
+    assert a.objective == b.objective == c.objective
+    assert a.fixef.index.tolist() == c.fixef.index.tolist()
+    assert len(a.fixef) == 10  # an intercept and nine days, not a slope
+    np.testing.assert_array_equal(a.predict(s.head(5)), c.predict(s.head(5)))
+    assert parse_formula("y ~ myfactor(x) + factor(z) + (factor(z) | g)").fixed == "myfactor(x) + C(z)"

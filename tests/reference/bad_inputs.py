@@ -695,6 +695,8 @@ for code, words in [
     ("ml.lmer('Reaction ~ Days + ar1(0 + o | Subject)', s(o=pd.Categorical(S['Days'])))", ("ar1", "unordered", "ordered")),
     ("ml.lmer('Reaction ~ Days + ar1(0 + C(w) | Subject)', s(w=S['Days'] ** 2))", ("ar1", "equally spaced", "w")),
     ("ml.lmer('Reaction ~ Days + ar1(1 + Days | Subject)', S)", ("ar1", "one column per occasion")),
+    ("ml.lmer('Reaction ~ Days + ar1(0 + o | Subject)', s(o=pd.Categorical(S['Days'], ordered=True)))"
+     ".predict(S.head())", ("random-effects matrix", "newdata", "o")),
     ("ml.lmer('Reaction ~ Days + cs(1 | Subject)', S)", ("cs", "2 columns")),
     ("ml.lmer('Reaction ~ Days + cs(0 + Days || Subject)', S)", ("cs", "one bar")),
     ("ml.lmer('Reaction ~ Days + cs(0 + C(Days) | Subject)', S)", ("cs", "random intercept", "(1 | Subject)")),

@@ -209,6 +209,22 @@ def _powers_in_calls(text: str) -> str:
     return "".join(out)
 
 
+_FACTOR_CALL = re.compile(r"(?<![A-Za-z0-9_.`])(?:as\.)?factor\s*\(")
+
+
+def _r_calls(text: str) -> str:
+    """R's calls that have another spelling here: ``factor(x)`` and ``as.factor(x)``
+    are ``C(x)`` (a categorical of x's sorted values, treatment contrasts, as R's);
+    and ``^`` inside a call is a power (:func:`_powers_in_calls`).
+
+    Examples
+    --------
+    >>> _r_calls("y ~ factor(Days) + as.factor(cyl) + myfactor(x) + I(x^2)")
+    'y ~ C(Days) + C(cyl) + myfactor(x) + I(x**2)'
+    """
+    return _powers_in_calls(_FACTOR_CALL.sub("C(", text))
+
+
 def _top_level_groups(rhs: str) -> list[int]:
     """Positions of the '(' that are not inside other parentheses."""
     opens, depth = [], 0
@@ -438,6 +454,6 @@ def _parse(text: str) -> ParsedFormula:
     for expr in offsets:
         if "|" in expr:
             raise FormulaError(f"offset({expr}) in formula {text!r} cannot hold a random-effects bar")
-    bars = [replace(b, expr=_powers_in_calls(b.expr)) for b in bars]
-    return ParsedFormula(text=text, response=_powers_in_calls(response), fixed=_powers_in_calls(fixed),
+    bars = [replace(b, expr=_r_calls(b.expr)) for b in bars]
+    return ParsedFormula(text=text, response=_powers_in_calls(response), fixed=_r_calls(fixed),
                          bars=tuple(bars), offsets=tuple(_powers_in_calls(o) for o in offsets))
