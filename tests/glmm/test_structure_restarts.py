@@ -70,3 +70,23 @@ def test_best_of_restarts_keeps_the_first_search_unless_one_is_lower():
     kept = best_of_restarts(f, first, [np.array([3.0])], [0.0])
     assert kept.xopt is first.xopt or np.array_equal(kept.xopt, first.xopt)
     assert kept.feval > first.feval and kept.x0.tolist() == [0.5]
+
+
+def test_joint_searches_restart_too():
+    # the criterion's rise away from sd = 0 has the sign of tanh(a + 2): from a = 1 the search
+    # stops on the edge; from the restart with the correlation near its lower end (a = -2.2)
+    # it descends
+    from multilevel.lmm.joint import joint_restarts, joint_search_newton
+
+    lay = ThetaLayout.from_k((3,), (structure("cs", 3),))
+    lower = np.r_[lay.lower, -np.inf]
+
+    def f(x):
+        return float(x[0] ** 2 * np.tanh(x[1] + 2.0) + x[0] ** 4 + (x[2] - 0.3) ** 2)
+
+    opt, H = joint_search_newton(f, np.array([0.5, 1.0, 0.0]), lower, "auto", "the test")
+    assert opt.xopt[0] < 1e-4
+    best, H2 = joint_restarts(f, opt, H, lay, lower)
+    assert best.fopt < opt.fopt - 0.1 and H2 is None
+    assert best.x0.tolist() == opt.x0.tolist() and best.feval > opt.feval
+    np.testing.assert_allclose(best.xopt[2], 0.3, atol=1e-4)

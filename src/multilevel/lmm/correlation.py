@@ -23,7 +23,8 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from .joint import covariance_of_hessian, joint_covariance, joint_search_newton, theta_start
+from .joint import (covariance_of_hessian, joint_covariance, joint_restarts, joint_search_newton,
+                    theta_start)
 from .objective import criterion
 
 __all__ = ["check_correlated_weights", "fit_with_correlation", "whitened_design"]
@@ -240,6 +241,7 @@ def fit_with_correlation(design, reml: bool, optimizer: str, start, data_name, f
     x0 = np.r_[theta0, rc.start]
     lower = np.r_[layout.lower, -np.inf]
     opt, H = joint_search_newton(f, x0, lower, optimizer, "rho")
+    opt, H = joint_restarts(f, opt, H, layout, lower)
     x = np.asarray(opt.xopt, dtype=float)
     rho = rc.canonical(rc.rho_of(x[-1]))
     free = np.r_[x[:nt] > lower[:nt] + 1e-6, True]

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..design import standardize
 from ..linalg import NotPositiveDefinite, ThetaLayout, cross_products, factorize
-from .joint import covariance_of_hessian, joint_covariance, joint_search_newton, theta_start
+from .joint import (covariance_of_hessian, joint_covariance, joint_restarts, joint_search_newton,
+                    theta_start)
 from .objective import criterion
 
 __all__ = ["fit_with_dispersion"]
@@ -85,6 +86,7 @@ def fit_with_dispersion(design, reml: bool, optimizer: str, start, data_name, fi
     x0 = np.r_[theta0, np.zeros(nd), a0]
     lower = np.r_[layout.lower, np.full(nd + len(a0), -np.inf)]
     opt, H = joint_search_newton(f, x0, lower, optimizer, "the residual SD model")
+    opt, H = joint_restarts(f, opt, H, layout, lower)
     x = np.asarray(opt.xopt, dtype=float)
     d = x[nt:nt + nd]
     coef = d / sd

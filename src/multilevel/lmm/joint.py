@@ -16,7 +16,7 @@ import numpy as np
 
 from .optimize import minimize_theta
 
-__all__ = ["joint_search", "joint_search_newton", "joint_covariance", "theta_start"]
+__all__ = ["joint_search", "joint_search_newton", "joint_covariance", "theta_start", "joint_restarts"]
 
 
 def theta_start(start, inner, layout, st, moments=None) -> np.ndarray:
@@ -170,3 +170,32 @@ def joint_covariance(f, x, free) -> np.ndarray | None:
         return 2.0 * np.linalg.inv(H)
     except (np.linalg.LinAlgError, ValueError):
         return None
+
+
+def joint_restarts(f, opt, H, layout, lower):
+    """:func:`joint_search_newton`'s optimum, or a lower one from restarts where a structured
+    term's SDs ended at 0 (:meth:`multilevel.linalg.ThetaLayout.restarts`, the other
+    parameters where the search left them); the Hessian is dropped (None) where a restart
+    is kept, so that the caller's fit searches theta again at those parameters.
+
+    Examples
+    --------
+    >>> from multilevel.design.structure import structure
+    >>> from multilevel.linalg import ThetaLayout
+    >>> from multilevel.lmm.optimize import minimize_theta
+    >>> lay = ThetaLayout.from_k((2,), (structure("cs", 2),))
+    >>> f = lambda x: float((x[0] - 1) ** 2 + x[1] ** 2 + x[2] ** 2)
+    >>> opt = minimize_theta(f, np.array([0.5, 0.0, 1.0]), np.r_[lay.lower, -np.inf])
+    >>> joint_restarts(f, opt, None, lay, np.r_[lay.lower, -np.inf])[0] is opt  # no SD at 0
+    True
+    """
+    from .convergence import SINGULAR_TOL
+    from .optimize import best_of_restarts
+
+    x = np.asarray(opt.xopt, dtype=float)
+    nt = layout.ntheta
+    starts = [np.r_[t, x[nt:]] for t in layout.restarts(x[:nt], SINGULAR_TOL)]
+    if not starts:
+        return opt, H
+    best = best_of_restarts(f, opt, starts, lower, "bobyqa")
+    return (opt, H) if best.fopt >= opt.fopt else (best, None)
