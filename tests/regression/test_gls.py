@@ -138,6 +138,27 @@ def test_structured_term_without_residual_variance_is_glmmtmbs():
     assert checked == 5
 
 
+def test_structured_term_without_residual_variance_by_reml_is_nlmes_gls():
+    """The same models by REML equal nlme's gls fits of the same covariance (corSymm with
+    varIdent for ``us``, corAR1 for ``ar1``, corCompSymm with varIdent for ``hcs``), the
+    unbalanced repeated-measures design (Orthodont with every 5th row dropped) included:
+    an MMRM."""
+    by_id = {(m["id"], m["reml"]): m for m in REF["models"]}
+    checked = 0
+    for m in REF["models"]:
+        tmb = m.get("glmmtmb")
+        if not tmb:
+            continue
+        ref = by_id[(m["id"], True)]
+        formula = tmb["formula"].replace("+ cs(", "+ hcs(")
+        fit = ml.lmer(formula, reference_data(m["dataset"]), dispformula="~ 0", reml=True)
+        assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-7), formula
+        np.testing.assert_allclose(fit.fixef.to_numpy(float), np.asarray(list(ref["coef"].values()) if isinstance(ref["coef"], dict) else ref["coef"], float),
+                                   rtol=1e-4, atol=1e-6)
+        checked += 1
+    assert checked == 5
+
+
 def test_term_without_residual_variance_beside_other_terms():
     """``cs(0 + visit | id)`` with ``dispformula="~ 0"`` next to a random intercept of a factor the
     subjects are nested in is lme with corCompSymm: equal to ml.lmer with residual=."""
