@@ -63,19 +63,77 @@ def type1_contrasts(design) -> dict[str, np.ndarray]:
     >>> type1_contrasts(d)["sector"].round(3).tolist()
     [[0.0, 0.0, 1.0]]
     """
+    # X = QR: R is the Doolittle factor up to row signs
+    R = _upper_factor(design)
+    U = R / np.diag(R)[:, None]
+    return {label: U[cols] for label, _, cols in fixed_terms(design)}
+
+
+def _upper_factor(design, perm=None) -> np.ndarray:
+    """``R`` of ``X[:, perm] = QR`` (the rows of positive weight), or of the Cholesky factor of
+    the permuted X'X of data in parts: the Doolittle factor of X'X is ``R / diag(R)``."""
     G = getattr(design, "gram", None)   # (data in parts: X'X from the sums)
+    perm = np.arange(design.X.shape[1] if G is None else G.shape[0]) if perm is None else np.asarray(perm)
     if G is None:
-        # X = QR: R is the Doolittle factor up to row signs, without forming X'X (whose Cholesky
-        # fails with a column at x + 1e9)
+        # (QR, not a Cholesky of X'X, which fails with a column at x + 1e9)
         X = np.asarray(design.X, dtype=float)
         w = getattr(design, "weights", None)
         if w is not None and not np.all(np.asarray(w) > 0):
             X = X[np.asarray(w) > 0]  # (the rows of positive weight, the data, as the sums of parts')
-        R = np.linalg.qr(X, mode="r")
-    else:
-        R = np.linalg.cholesky(G).T  # upper: X'X = R'R
-    U = R / np.diag(R)[:, None]
-    return {label: U[cols] for label, _, cols in fixed_terms(design)}
+        return np.linalg.qr(X[:, perm], mode="r")
+    return np.linalg.cholesky(np.asarray(G)[np.ix_(perm, perm)]).T  # upper: X'X = R'R
+
+
+def _numeric_factors(design) -> set[str]:
+    """The factors (formulaic's variables of the fixed part) that are numeric, not categorical."""
+    state = getattr(design.fixed.spec, "encoder_state", None) or {}
+    return {name for name, (kind, _) in state.items() if str(getattr(kind, "value", kind)) == "numerical"}
+
+
+def type2_contrasts(design) -> dict[str, np.ndarray]:
+    """Type II contrasts of each term, as lmerTest's ``anova(type = 2)``: a term that no other
+    term contains is tested marginally (its coefficients are 0); a contained one after every
+    term that does not contain it, from the Doolittle factor of X'X with its columns ordered
+    so (the others, the term, the terms containing it). A term contains another when its
+    variables include the other's and more, with the same numeric variables (so ``x`` is in
+    ``x:f``, but a factor ``f`` is not in ``x:f``: lmerTest's rule).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> from multilevel.design import build_design
+    >>> d = build_design("weight ~ time * treatment + (1 | girl)", ml.datasets.load("anorexia"))
+    >>> L = type2_contrasts(d)
+    >>> L["treatment"].round(3).tolist()     # not contained in time:treatment (time is numeric)
+    [[0.0, 0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0, 0.0, 0.0]]
+    >>> bool(np.all(L["time"][0, 4:] != 0))  # time, with the interaction's columns
+    True
+    """
+    terms = fixed_terms(design)
+    numeric = _numeric_factors(design)
+    p = design.p
+    variables = {label: set(f) for label, f, _ in terms}
+    colmap = {label: cols for label, _, cols in terms}
+
+    def contains(outer: str, inner: str) -> bool:
+        a, b = variables[inner], variables[outer]
+        return a < b and (a & numeric) == (b & numeric)
+
+    out = {}
+    for label, _, cols in terms:
+        containing = [lab for lab in variables if lab != label and contains(lab, label)]
+        if not containing:
+            out[label] = np.eye(p)[cols]
+            continue
+        last = list(cols) + [c for lab in containing for c in colmap[lab]]
+        perm = [c for c in range(p) if c not in set(last)] + last
+        R = _upper_factor(design, perm)
+        U = R / np.diag(R)[:, None]
+        start = p - len(last)
+        L = np.zeros((len(cols), p))
+        L[:, perm] = U[start: start + len(cols)]
+        out[label] = np.where(np.abs(L) < 1e-12, 0.0, L)
+    return out
 
 
 def _residualize(Y: np.ndarray, Xc: np.ndarray) -> np.ndarray:

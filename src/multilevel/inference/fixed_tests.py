@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..arguments import as_bool, short_repr
 from ..results.rtable import AnovaTable, CoefTable
-from .contrasts import type1_contrasts, type3_contrasts
+from .contrasts import type1_contrasts, type2_contrasts, type3_contrasts
 from .kenward_roger import kr_contest1d, kr_contest_md
 from .satterthwaite import contest1d, contest_md
 
@@ -137,8 +137,10 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> AnovaTa
     Parameters
     ----------
     fit : LmerResult
-    type : {3, 1}
-        Type III (marginal, default) or type I (sequential) hypotheses.
+    type : {3, 2, 1}
+        Type III (marginal, default), type II (each term after those that do
+        not contain it, lmerTest's rule) or type I (sequential) hypotheses;
+        also "III", "II", "I".
     ddf : {"satterthwaite", "kenward-roger"}
 
     Returns
@@ -156,16 +158,18 @@ def anova_table(fit, type: int | str = 3, ddf: str = "satterthwaite") -> AnovaTa
     """
     key = _tests_ddf(ddf)
     if isinstance(type, bool) or not isinstance(type, (int, str, np.integer)):
-        raise TypeError(f"type must be 3 (marginal) or 1 (sequential), not {short_repr(type)}")
-    t = str(type).upper().replace("III", "3").replace("I", "1")
-    if t not in ("1", "3"):
-        raise ValueError(f"unknown ANOVA type {short_repr(type)}; use 3 (marginal) or 1 (sequential)")
-    Ls = type3_contrasts(fit.design) if t == "3" else type1_contrasts(fit.design)
+        raise TypeError(f"type must be 3 (marginal), 2 (hierarchical) or 1 (sequential), not {short_repr(type)}")
+    t = {"III": "3", "II": "2", "I": "1"}.get(str(type).upper(), str(type))
+    if t not in ("1", "2", "3"):
+        raise ValueError(f"unknown ANOVA type {short_repr(type)}; use 3 (marginal), 2 (hierarchical) "
+                         "or 1 (sequential)")
+    contrasts = {"1": type1_contrasts, "2": type2_contrasts, "3": type3_contrasts}[t]
+    Ls = contrasts(fit.design)
     rows = {term: _test_md(fit, key, L) for term, L in Ls.items() if L.shape[0]}
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"])
     method = "Kenward-Roger's" if key == "kenward-roger" else "Satterthwaite's"
     table = AnovaTable(table)
-    table.attrs["title"] = (f"Type {'III' if t == '3' else 'I'} Analysis of Variance Table "
+    table.attrs["title"] = (f"Type {'I' * int(t)} Analysis of Variance Table "
                             f"with {method} method")
     return table

@@ -721,8 +721,9 @@ class LmerResult(AfterFit):
         return contest(self, L, ddf=ddf, joint=joint)
 
     def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Type III (default) or type I ANOVA table of the fixed-effects terms, as
-        lmerTest's ``anova(fit)``: Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F).
+        """Type III (default), type II or type I ANOVA table of the fixed-effects terms,
+        as lmerTest's ``anova(fit, type = ...)``: Sum Sq, Mean Sq, NumDF, DenDF, F
+        value, Pr(>F).
 
         Examples
         --------
