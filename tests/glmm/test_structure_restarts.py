@@ -60,6 +60,10 @@ def test_restarts_only_where_an_sd_reached_zero():
         assert x[1] == 1.0
     rhos = sorted(structure("cs", 5).rho(x[2]) for x in starts)
     assert rhos == pytest.approx([-0.25 + 0.1 * 1.25, 0.9])
+    # an hcs term with one SD at 0 whose others hold the correlation inside its interval: none
+    hl = ThetaLayout.from_k((4,), (structure("hcs", 4),))
+    assert hl.restarts(np.array([0.9, 0.5, 1.6, 0.0, -0.57]), 1e-4) == []
+    assert len(hl.restarts(np.array([0.9, 0.5, 1.6, 0.0, -12.0]), 1e-4)) == 2
     ar = lay.restarts(np.array([0.3, 0.4, -1.0, 0.0, 0.2]), 1e-4)
     assert sorted(structure("ar1", 5).rho(x[4]) for x in ar) == pytest.approx([-0.8, 0.9])
 

@@ -83,16 +83,19 @@ class Structure:
         return np.r_[np.ones(self.nsd), self._a_of_rho(0.0)]
 
     def restarts(self, phi, tol: float) -> list[np.ndarray]:
-        """Starts from which to search again where a fit ended with an SD ratio of this
-        term below ``tol``: the SD ratios 1 and the correlation near either end of its
-        interval (0.9 and ``lo + 0.1 (1 - lo)``); none where every SD ratio is larger.
+        """Starts from which to search again where a fit ended with this term's SD ratios
+        below ``tol`` (all of them, or some with the correlation within 2% of an end of
+        its interval): the SD ratios 1 and the correlation near either end (0.9 and
+        ``lo + 0.1 (1 - lo)``); none otherwise.
 
         Where the SDs are 0 the correlation is not identified, and a search that
         reached that edge with the correlation at some value stays there even when
         the criterion falls along the edge's other side: near rho = 1 (the random
         intercept model, which cs nests) or rho = lo. The criterion's rise away from
         the edge is linear in the covariance matrix, so of cs's correlations one
-        of the two ends descends if any does.
+        of the two ends descends if any does. Where some SDs are 0 and the others
+        hold the correlation inside its interval, it is identified and the search
+        stopped at a stationary point: no restart (cbpp's binomial hcs fit).
 
         Examples
         --------
@@ -101,11 +104,20 @@ class Structure:
         [0.9, -0.2]
         >>> cs.restarts(np.array([0.3, -1.5]), 1e-4)
         []
+        >>> hcs = structure("hcs", 3)
+        >>> len(hcs.restarts(np.array([0.5, 0.0, 0.7, 0.2]), 1e-4))    # rho 0.5: identified
+        0
+        >>> len(hcs.restarts(np.array([0.5, 0.0, 0.7, -12.0]), 1e-4))  # rho at its lower end
+        2
         """
         phi = np.asarray(phi, dtype=float)
-        if not np.any(phi[: self.nsd] < tol):
-            return []
+        zero = phi[: self.nsd] < tol
         lo = self.rho_lower
+        rho = self.rho(phi[-1])
+        where = (rho - lo) / (1.0 - lo)  # (its place in the interval: within 2% of an end)
+        at_end = where < 0.02 or where > 0.98
+        if not (zero.all() or (zero.any() and at_end)):
+            return []
         return [np.r_[np.ones(self.nsd), self._a_of_rho(rho)] for rho in (0.9, lo + 0.1 * (1.0 - lo))]
 
     def names(self, label: str, columns) -> list[str]:
