@@ -51,8 +51,30 @@ def applies(cp: CrossProducts, layout: ThetaLayout) -> bool:
             and layout.ntheta == len(cp.k))
 
 
+def _pair_groups(cp: CrossProducts, m: int) -> list[tuple[int, int, sp.csr_matrix]]:
+    """The pair structure's transpose read against an ``m x m`` C-ordered matrix (the inverse
+    that ``dpotri`` returns), split by the terms of each entry's row and column: ``(i, j, Pt)``
+    with ``Pt @ S.ravel()`` the sum over the pairs of terms ``i >= j`` (their relative SDs
+    multiply it)."""
+    P = cp.pairs.P  # (stride^2, n0), CSC: its transpose is the CSR of the same arrays
+    stride = cp.pairs.stride
+    a, c = np.divmod(P.indices.astype(np.int64), stride)
+    flat = a * m + c
+    bounds = np.cumsum(cp.nlevels[1:])
+    ta, tc = np.searchsorted(bounds, a, side="right"), np.searchsorted(bounds, c, side="right")
+    column = np.repeat(np.arange(P.shape[1]), np.diff(P.indptr))
+    out = []
+    for i in range(len(cp.nlevels) - 1):
+        for j in range(i + 1):
+            keep = (ta == i) & (tc == j)
+            if keep.any():
+                out.append((i, j, sp.csr_matrix((P.data[keep], (column[keep], flat[keep])),
+                                                shape=(P.shape[1], m * m))))
+    return out
+
+
 def scalar_gradient(fac: BlockedFactor, cp: CrossProducts, theta: np.ndarray,
-                    reml: bool) -> np.ndarray:
+                    reml: bool, cache: dict | None = None) -> np.ndarray:
     """The exact gradient of the profiled ML deviance or REML criterion at ``theta``.
 
     Parameters
@@ -64,6 +86,9 @@ def scalar_gradient(fac: BlockedFactor, cp: CrossProducts, theta: np.ndarray,
     theta : ndarray
         One relative standard deviation per term, all >= 0.
     reml : bool
+    cache : dict, optional
+        Where to keep what depends on ``cp`` alone between calls (the pair
+        structure read against the inverse, ``B``'s squares).
 
     Returns
     -------
@@ -105,20 +130,16 @@ def scalar_gradient(fac: BlockedFactor, cp: CrossProducts, theta: np.ndarray,
     # random-effects rows are diag(t_r) B diag(t0 / l00^2); tr(S_rr^-1 G_r G_r') is
     # twice the sum over the lower triangle less the diagonal
     mvec = t0 * t0 / l00 ** 4
-    one = np.ptp(t_r) == 0  # one scale for every other random effect
-    diag_part = float(np.diagonal(Sinv)[:qr] * t_r * t_r @ (B.multiply(B) @ mvec if sp.issparse(B)
-                                                               else (B * B) @ mvec))
+    cache = {} if cache is None else cache
+    if "B2" not in cache:
+        cache["B2"] = B.multiply(B).tocsr() if sp.issparse(B) else B * B
+    diag_part = float(np.diagonal(Sinv)[:qr] * t_r * t_r @ (cache["B2"] @ mvec))
     if cp.Br0_dense is None:
-        # the pair structure reads the lower triangle of a (stride x stride) matrix
-        stride = cp.pairs.stride
-        w = np.empty((stride, stride))
-        if one:
-            w[:qr, :qr] = Sinv[:qr, :qr]
-        else:
-            np.multiply(Sinv[:qr, :qr], np.outer(t_r, t_r), out=w[:qr, :qr])
-        low = float((cp.pairs.P.T @ w.ravel()) @ mvec)
-        if one:
-            low *= t_r[0] * t_r[0]
+        groups = cache.get(("pairs", m))
+        if groups is None:
+            groups = cache[("pairs", m)] = _pair_groups(cp, m)
+        flat = Sinv.ravel()  # (C order: no copy)
+        low = sum(theta[1 + i] * theta[1 + j] * float((Pt @ flat) @ mvec) for i, j, Pt in groups)
     else:
         Wrr = np.tril(Sinv[:qr, :qr]) * np.outer(t_r, t_r)
         low = float(np.sum((Wrr @ B) * B, axis=0) @ mvec)

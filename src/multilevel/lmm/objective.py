@@ -206,7 +206,7 @@ class LmmObjective:
         val = float(criterion(fac, self.cp, self.reml))
         if val < self._best.get("value", np.inf):
             self._best.update(value=val, theta=theta, factor=fac)
-        return val, scalar_gradient(fac, self.cp, theta, self.reml)
+        return val, scalar_gradient(fac, self.cp, theta, self.reml, cache=self._best.setdefault("gradient", {}))
 
     def evaluator(self):
         """The fastest callable ``theta -> criterion`` for an optimizer's loop: the
