@@ -97,8 +97,64 @@ def _new_frame(newdata) -> pd.DataFrame:
     return new
 
 
+def _is_number(dtype) -> bool:
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _aligned(design, new: pd.DataFrame) -> pd.DataFrame:
+    """``new`` with each column the fit read as labels given as its labels, and each column it
+    read as numbers given as numbers, where newdata holds them otherwise: a factor fitted from
+    the labels "1", "2", "3" and given as the numbers 1, 2, 3, or fitted from the integers and
+    given as text (each value then matches the fitted label that writes it, as group ids do;
+    formulaic put the raw number into every dummy column of the factor), and numbers given
+    as text (converted, or refused in one line).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(data=pd.DataFrame({"f": ["1", "2", "10"], "x": [0.5, 1.0, 2.0]}))
+    >>> new = _aligned(d, pd.DataFrame({"f": [10, 2], "x": ["1.5", "3"]}))
+    >>> new["f"].tolist(), new["x"].tolist()
+    (['10', '2'], [1.5, 3.0])
+    """
+    fitted = getattr(design, "data", None)
+    if fitted is None:
+        return new
+    out = None
+    for c in new.columns:
+        if c not in fitted.columns:
+            continue
+        a, b = fitted[c], new[c]
+        if pd.api.types.is_bool_dtype(b.dtype) or (_is_number(a.dtype) and _is_number(b.dtype)):
+            continue
+        if not _is_number(a.dtype):  # fitted as labels, given as numbers or labels of another type
+            labels = a.cat.categories if isinstance(a.dtype, pd.CategoricalDtype) else pd.unique(a.dropna())
+            present = pd.unique(b.dropna().astype(object))
+            if not _is_number(b.dtype) and \
+                    pd.Index(labels, dtype=object).get_indexer(pd.Index(present, dtype=object)).min(initial=0) >= 0:
+                continue  # (labels, every one a fitted label as it is)
+            lookup = {}
+            for v in labels:
+                lookup.setdefault(_norm(v), v)
+            values = [v if v is None or (isinstance(v, float) and np.isnan(v)) else lookup.get(_norm(v), _norm(v))
+                      for v in b.astype(object)]
+            column = pd.Series(values, index=b.index, dtype=object)
+        else:  # fitted as numbers, given as labels
+            column = pd.to_numeric(b.astype(object), errors="coerce")
+            bad = column.isna() & b.notna()
+            if bad.any():
+                raise ValueError(f"column {c!r} is numeric in the fit but newdata holds text in it "
+                                 f"({short_repr(b[bad].iloc[0])}); give it as numbers")
+            column = column.astype(float)
+        if out is None:
+            out = new.copy()
+        out[c] = column
+    return new if out is None else out
+
+
 def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
     """The fixed-effects model matrix of ``new``, encoded as in the fit."""
+    new = _aligned(design, new)
     if design.data is not None:
         check_column_types(design.formula, new, [c for c in new.columns if c in design.data.columns])
     fast = spec_matrix(design.fixed.spec, new)  # (None where formulaic must build it)
@@ -129,6 +185,7 @@ def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
 def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per random term, the rows of its Z for ``new`` and each row's level (-1: not in the fit)."""
     out = []
+    new = _aligned(design, new)
     for term in design.terms:
         check_columns(term.group_columns, new, "newdata (grouping factor)")
         Zall = spec_matrix(term.spec, new)
