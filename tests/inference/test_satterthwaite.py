@@ -70,7 +70,7 @@ def test_unknown_ddf_and_type():
     with pytest.raises(ValueError, match="ddf"):
         fit.coef_table(ddf="containment")
     with pytest.raises(ValueError, match="ANOVA type"):
-        fit.anova(type=2)
+        fit.anova(type=4)
 
 
 @pytest.mark.parametrize("extra", [{}, {"dispformula": "~ Sex"}, {"residual": "ar1(age | Subject)"}])

@@ -115,3 +115,19 @@ def test_a_variance_going_to_zero_is_left_to_bobyqa():
     else:  # a small variance inside the bounds
         assert fit.objective <= ref.objective + 1e-9 * abs(ref.objective)
     assert fit.singular == ref.singular
+
+
+def test_a_step_onto_the_bound_does_not_end_the_search():
+    # L-BFGS-B's first steps project theta_b onto 0 on the way to an optimum far from it
+    # (0.52): the search goes on, where it used to hand the fit to BOBYQA
+    rng = np.random.default_rng(46)
+    n, na, nb = 4000, 300, 250
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    x, z = rng.normal(size=n), rng.uniform(size=n)
+    y = 2 + 0.5 * x - z + rng.normal(0, 1.0, na)[a] + rng.normal(0, 0.5, nb)[b] + rng.normal(size=n)
+    d = pd.DataFrame(dict(y=y, x=x, z=z, a="a" + pd.Series(a).astype(str), b="b" + pd.Series(b).astype(str)))
+    fit = ml.lmer("y ~ x + z + (1 | a) + (1 | b)", d)
+    ref = ml.lmer("y ~ x + z + (1 | a) + (1 | b)", d, optimizer="bobyqa")
+    assert fit.optinfo.optimizer == "quasi-newton"
+    assert fit.objective <= ref.objective + 1e-9 * abs(ref.objective)
+    assert fit.theta.min() > 0.3

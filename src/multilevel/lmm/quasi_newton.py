@@ -96,10 +96,11 @@ def minimize_with_gradient_function(fg, x0, lower, near: float = 0.0) -> tuple[O
     x0, lower : array-like
         Start and lower bounds of theta.
     near : float, default 0
-        Stop as soon as an iterate comes within ``near`` of a finite lower
+        Stop where two iterates in a row come within ``near`` of a finite lower
         bound (``AT_BOUND``): the caller leaves a variance heading for zero to
         a derivative-free method, and the search would only spend evaluations
-        there.
+        there. (One such iterate is not enough: L-BFGS-B's first steps often
+        project a parameter onto its bound on the way to an optimum far from it.)
 
     Returns
     -------
@@ -134,8 +135,6 @@ def minimize_with_gradient_function(fg, x0, lower, near: float = 0.0) -> tuple[O
     def cached(x):
         key = x.tobytes()
         if key not in seen:
-            if np.any(bounded & (x - lower < near)):
-                raise _NearBound(x.copy())
             count[0] += 1
             f, g = fg(x)
             if not (np.isfinite(f) and np.all(np.isfinite(g))):
@@ -148,12 +147,20 @@ def minimize_with_gradient_function(fg, x0, lower, near: float = 0.0) -> tuple[O
         return OptSummary("quasi-newton", x0, lower, np.asarray(x, dtype=float), float(f), count[0],
                           result, 0.0, 0.0, time.perf_counter() - t0)
 
+    in_a_row = [0]
+
+    def watch(x):  # (called with each iterate L-BFGS-B accepts)
+        in_a_row[0] = in_a_row[0] + 1 if np.any(bounded & (x - lower < near)) else 0
+        if in_a_row[0] >= 2:
+            raise _NearBound(np.array(x, dtype=float))
+
     try:
         f0, _ = cached(x0.copy())
         gtol = GTOL * max(1.0, abs(f0))
         res = minimize(cached, x0, jac=True, method="L-BFGS-B",
                        bounds=[(lo if np.isfinite(lo) else None, None) for lo in lower],
-                       options={"gtol": gtol, "ftol": 1e-15, "maxiter": _MAXIT})
+                       options={"gtol": gtol, "ftol": 1e-15, "maxiter": _MAXIT},
+                       callback=watch if near > 0 else None)
         f, g = cached(np.asarray(res.x, dtype=float))
     except NotPositiveDefinite:
         return summary(x0, np.inf, "no descent"), np.full(x0.size, np.nan), FAILED
