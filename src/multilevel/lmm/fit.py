@@ -177,7 +177,9 @@ def off_the_boundary(fun, opt, lower, layout):
     model, BOBYQA's first steps landed on 0 and stayed: a false singular fit, 0.014 above
     lme4's.) A boundary optimum rises away from 0 (the criterion is even in each element)."""
     x = np.asarray(opt.xopt, dtype=float)
-    zero = layout.diagonal & (x - lower < SINGULAR_TOL)
+    diagonal = np.zeros(x.size, dtype=bool)
+    diagonal[: layout.ntheta] = layout.diagonal  # (a joint search's further parameters after theta)
+    zero = diagonal & (x - lower < SINGULAR_TOL)
     if not zero.any() or not np.isfinite(opt.fopt):
         return opt
     best, fbest = None, opt.fopt - 1e-10 * max(1.0, abs(opt.fopt))

@@ -173,10 +173,12 @@ def joint_covariance(f, x, free) -> np.ndarray | None:
 
 
 def joint_restarts(f, opt, H, layout, lower):
-    """:func:`joint_search_newton`'s optimum, or a lower one from restarts where a structured
+    """:func:`joint_search_newton`'s optimum, or a lower one: searched on from just off the
+    bound where a variance ended at 0 and the criterion falls there
+    (:func:`multilevel.lmm.fit.off_the_boundary`), and from restarts where a structured
     term's SDs ended at 0 (:meth:`multilevel.linalg.ThetaLayout.restarts`, the other
-    parameters where the search left them); the Hessian is dropped (None) where a restart
-    is kept, so that the caller's fit searches theta again at those parameters.
+    parameters where the search left them); the Hessian is dropped (None) where another
+    optimum is kept, so that the caller's fit searches theta again at those parameters.
 
     Examples
     --------
@@ -190,12 +192,13 @@ def joint_restarts(f, opt, H, layout, lower):
     True
     """
     from .convergence import SINGULAR_TOL
+    from .fit import off_the_boundary
     from .optimize import best_of_restarts
 
-    x = np.asarray(opt.xopt, dtype=float)
+    best = off_the_boundary(f, opt, lower, layout)  # (a variance stepped onto 0: probed off it)
+    x = np.asarray(best.xopt, dtype=float)
     nt = layout.ntheta
     starts = [np.r_[t, x[nt:]] for t in layout.restarts(x[:nt], SINGULAR_TOL)]
-    if not starts:
-        return opt, H
-    best = best_of_restarts(f, opt, starts, lower, "bobyqa")
+    if starts:
+        best = best_of_restarts(f, best, starts, lower, "bobyqa")
     return (opt, H) if best.fopt >= opt.fopt else (best, None)
