@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .arguments import as_bool, as_probability, short_repr
-from .design.data import as_dataframe, as_vector, check_columns, plain_label
+from .design.data import as_dataframe, as_vector, check_columns, plain_label, plain_number
 from .design.design import check_column_types, formula_offset
 from .design.spec_matrix import spec_matrix
 
@@ -89,7 +89,7 @@ def _new_frame(newdata) -> pd.DataFrame:
     ['a', nan]
     """
     new = as_dataframe(newdata)
-    fix = {c: v for c in new.columns if (v := plain_label(new[c])) is not None}
+    fix = {c: v for c in new.columns if (v := plain_label(new[c])) is not None or (v := plain_number(new[c])) is not None}
     if fix:
         new = new.copy()
         for c, v in fix.items():

@@ -91,6 +91,35 @@ def plain_label(col: pd.Series) -> pd.Series | None:
     return None
 
 
+def plain_number(col: pd.Series) -> pd.Series | None:
+    """``col`` as numbers formulaic's arithmetic keeps exact, or None where it already is one:
+    integers narrower than 64 bits or unsigned as int64 (``I(a - b)`` of two uint8 columns
+    wrapped around), uint64 and floats narrower than 64 bits as float64, and an object column
+    that holds only numbers (and missing values) as float64, not as a factor of its values.
+
+    Examples
+    --------
+    >>> plain_number(pd.Series([3, 1], dtype="uint8")).dtype
+    dtype('int64')
+    >>> plain_number(pd.Series([1.5, None, 2], dtype=object)).tolist()
+    [1.5, nan, 2.0]
+    >>> plain_number(pd.Series(["1", "2"], dtype=object)) is None   # labels stay labels
+    True
+    >>> plain_number(pd.Series([1.0, 2.0])) is None
+    True
+    """
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iu" and (dtype.itemsize < 8 or dtype.kind == "u"):
+            return col.astype(np.float64 if dtype.kind == "u" and dtype.itemsize == 8 else np.int64)
+        if dtype.kind == "f" and dtype.itemsize < 8:
+            return col.astype(np.float64)
+        if dtype == object and pd.api.types.infer_dtype(col, skipna=True) in (
+                "integer", "floating", "mixed-integer-float", "decimal"):
+            return pd.to_numeric(col, errors="coerce").astype(np.float64)
+    return None
+
+
 def _arrow_dictionary_of_strings(dtype) -> bool:
     try:
         import pyarrow as pa

@@ -12,7 +12,8 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 
 from ..formula import FormulaError, ParsedFormula, parse_formula
-from .data import as_dataframe, as_vector, check_columns, column_array, complete_rows, identifiers, plain_label
+from .data import (as_dataframe, as_vector, check_columns, column_array, complete_rows, identifiers,
+                   plain_label, plain_number)
 from .fixed import FixedDesign, build_fixed
 from .names import lme4_names
 from .random import RandomTerm, group_codes
@@ -222,8 +223,12 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
         if c not in sub.columns:
             continue
         dtype = dtypes[c]
-        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
-            continue  # (a plain numeric column: nothing to do, and no Series to build)
+        if isinstance(dtype, np.dtype) and (dtype.kind in "biuf" or dtype == object):
+            number = None if dtype.kind == "b" or dtype == np.float64 or dtype == np.int64 else plain_number(sub[c])
+            if number is not None:
+                fix[c] = number
+            if dtype.kind in "biuf" or number is not None:
+                continue  # (a plain numeric column: nothing more to do)
         label = None if isinstance(dtype, pd.CategoricalDtype) else plain_label(sub[c])
         if label is not None:
             fix[c] = label
@@ -567,7 +572,8 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
             f"{lhs.shape[1]} columns (is it a factor?)"
         )
     if parsed.response in data.columns and \
-            not pd.api.types.is_numeric_dtype(response_dtype := column_array(data, parsed.response).dtype):
+            not pd.api.types.is_numeric_dtype(response_dtype := column_array(
+                sub if parsed.response in sub.columns else data, parsed.response).dtype):
         raise ValueError(
             f"the response {parsed.response!r} must be numeric, but it has dtype "
             f"{response_dtype}; convert it, or use a GLMM for a categorical outcome"

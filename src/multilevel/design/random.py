@@ -146,7 +146,36 @@ def _level_labels(data: pd.DataFrame, column) -> tuple[np.ndarray, pd.Index]:
     except TypeError:
         raise ValueError(f"grouping column {s.name!r} holds values that are not labels (e.g. "
                          f"{type(s.dropna().iloc[0]).__name__}); use strings or numbers as group ids") from None
+    if uniques.dtype == object and len(uniques) > 1:
+        _one_label_each(uniques, s.name)
     return codes.astype(np.intp), pd.Index(uniques)
+
+
+def _one_label_each(uniques, name) -> None:
+    """Refuse ids of several types that write the same label (308 and "308", 1 and 1.0 beside
+    "1"): R reads them as one group, pandas as two, and which the user means is not known.
+
+    Examples
+    --------
+    >>> _one_label_each(np.array(["308", 309], dtype=object), "Subject")
+    >>> _one_label_each(np.array(["308", 308], dtype=object), "Subject")
+    Traceback (most recent call last):
+    ...
+    ValueError: grouping column 'Subject' holds one id as values of different types (308 and '308'), which would be two groups; give the column one type, e.g. data['Subject'].astype(str)
+    """
+    seen: dict[str, object] = {}
+    for v in uniques:
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
+                and float(v).is_integer():
+            key = str(int(v))
+        else:
+            key = str(v)
+        if key in seen:
+            first, second = sorted([seen[key], v], key=lambda u: isinstance(u, str))
+            raise ValueError(f"grouping column {name!r} holds one id as values of different types "
+                             f"({first!r} and {second!r}), which would be two groups; give the column "
+                             f"one type, e.g. data[{name!r}].astype(str)")
+        seen[key] = v
 
 
 def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, pd.Index]:
