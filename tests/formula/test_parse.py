@@ -241,3 +241,21 @@ def test_factor_and_as_factor_are_read_as_categoricals():
     assert len(a.fixef) == 10  # an intercept and nine days, not a slope
     np.testing.assert_array_equal(a.predict(s.head(5)), c.predict(s.head(5)))
     assert parse_formula("y ~ myfactor(x) + factor(z) + (factor(z) | g)").fixed == "myfactor(x) + C(z)"
+
+
+def test_backticked_names_may_hold_formula_characters():
+    import numpy as np
+    import pandas as pd
+
+    p = parse_formula("y ~ `weight (kg)` + x + (`x(1)` | `g|h`) + (1 | `a:b`) + (1 | `c/d`:e)")
+    assert p.fixed == "`weight (kg)` + x"
+    assert [(b.expr, b.group) for b in p.bars] == [("`x(1)`", ("g|h",)), ("1", ("a:b",)), ("1", ("c/d", "e"))]
+    assert parse_formula("`y~1` ~ `x~2` + (1 | g)").fixed == "`x~2`"
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"y": rng.normal(size=60), "weight (kg)": rng.normal(size=60),
+                      "g|h": np.repeat(list("abcdef"), 10)})
+    d["y"] += np.repeat(rng.normal(size=6), 10)
+    fit = ml.lmer("y ~ `weight (kg)` + (1 | `g|h`)", d)
+    ref = ml.lmer("y ~ w + (1 | g)", d.rename(columns={"weight (kg)": "w", "g|h": "g"}))
+    assert fit.fixef.index.tolist() == ["(Intercept)", "weight (kg)"] and fit.ngroups == {"g|h": 6}
+    assert fit.objective == pytest.approx(ref.objective, rel=1e-12)

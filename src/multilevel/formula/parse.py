@@ -161,10 +161,52 @@ def _match_parens(text: str, offset: int = 0) -> dict[int, int]:
     return pairs
 
 
+def _unquoted(text: str) -> str:
+    """``text`` with everything inside backticks or quotes (a column name such as ``weight (kg)``
+    or ``g|h``) replaced by ``_``, the positions kept: what the scanners below read.
+
+    Examples
+    --------
+    >>> _unquoted("y ~ `weight (kg)` + (1 | `g|h`)")
+    'y ~ `___________` + (1 | `___`)'
+    """
+    out, quote = [], None
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+                out.append(ch)
+            else:
+                out.append("_")
+        else:
+            if ch in "`'\"":
+                quote = ch
+            out.append(ch)
+    return "".join(out)
+
+
+def _split_unquoted(text: str, sep: str) -> list[str]:
+    """``text.split(sep)``, not splitting inside backticks or quotes.
+
+    Examples
+    --------
+    >>> _split_unquoted("a:`b:c`", ":")
+    ['a', '`b:c`']
+    """
+    masked = _unquoted(text)
+    out, start = [], 0
+    for i, ch in enumerate(masked):
+        if ch == sep:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return out
+
+
 def _top_level_positions(text: str, char: str) -> list[int]:
     depth = 0
     out = []
-    for i, ch in enumerate(text):
+    for i, ch in enumerate(_unquoted(text)):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
@@ -228,7 +270,7 @@ def _r_calls(text: str) -> str:
 def _top_level_groups(rhs: str) -> list[int]:
     """Positions of the '(' that are not inside other parentheses."""
     opens, depth = [], 0
-    for i, ch in enumerate(rhs):
+    for i, ch in enumerate(_unquoted(rhs)):
         if ch == "(":
             if depth == 0:
                 opens.append(i)
@@ -319,11 +361,11 @@ def _parse_group(text: str, full: str, pos: int) -> list[tuple[str, ...]]:
     text = text.strip()
     if not text:
         raise _error(full, pos, "a random-effects bar needs a grouping factor after '|'")
-    nested = [p.strip() for p in text.split("/")]
+    nested = [p.strip() for p in _split_unquoted(text, "/")]
     out: list[tuple[str, ...]] = []
     prefix: tuple[str, ...] = ()
     for part in nested:
-        raw = [c.strip() for c in part.split(":")]
+        raw = [c.strip() for c in _split_unquoted(part, ":")]
         for c in raw:
             if not c or not _NAME.match(c):
                 raise _error(
