@@ -149,8 +149,9 @@ def _optimize(obj, fun, x0, lower, layout, optimizer: str):
         if args is None and obj._best.get("kernel") is None and scalar_terms(obj.cp, layout):
             # all-scalar terms without a compiled criterion (InstEval's crossed
             # intercepts): the gradient costs an inverse of the dense block
-            fg = ThreadChoice(obj.value_and_gradient) if isinstance(fun, ThreadChoice) \
-                else obj.value_and_gradient
+            # (BLAS threads chosen by timing where the dense block is large, as for the criterion)
+            large = obj.cp.q_rest + obj.cp.p + 1 > SMALL_BLOCK
+            fg = ThreadChoice(obj.value_and_gradient) if large else obj.value_and_gradient
         if (args is not None or fg is not None) and not near_bound.any():
             opt, grad, status = minimize_with_gradient(args, x0, lower) if fg is None \
                 else minimize_with_gradient_function(fg, x0, lower, near=SINGULAR_TOL)
