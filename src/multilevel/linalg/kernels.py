@@ -791,6 +791,126 @@ def _one_term_zu(T, codes, Z, u):  # pragma: no cover - compiled
     return out
 
 
+_EPS = 2.220446049250313e-16  # (numpy's float eps: the families clip means there)
+
+
+def _canonical_mean(kind, eta):  # pragma: no cover - compiled
+    """The mean of a canonical binomial (logit; kinds 0, 1) or Poisson (log; kind 2) linear
+    predictor, clipped as the families clip it."""
+    if kind == 2:
+        return max(math.exp(min(eta, 700.0)), _EPS)
+    if eta >= 0.0:
+        m = 1.0 / (1.0 + math.exp(-eta))
+    else:
+        e = math.exp(eta)
+        m = e / (1.0 + e)
+    return min(max(m, _EPS), 1.0 - _EPS)
+
+
+def _canonical_working(kind, y, pw, mu, w, r):  # pragma: no cover - compiled
+    """Fisher scoring's weights (prior weight included) and working residuals at ``mu``; a row
+    of prior weight 0 gets 0 for both (it is not data)."""
+    for i in range(mu.shape[0]):
+        d = mu[i] if kind == 2 else max(mu[i] * (1.0 - mu[i]), _EPS)
+        if pw[i] == 0.0:
+            w[i] = 0.0
+            r[i] = 0.0
+        else:
+            w[i] = pw[i] * d
+            r[i] = (y[i] - mu[i]) / d
+
+
+def _canonical_deviance(kind, const, a, b, mu):  # pragma: no cover - compiled
+    """The families' deviance at ``mu`` from its precomputed parts (families.exponential
+    ._Deviance): Bernoulli (a: weights, b: 1 where y = 1), binomial (a: w y, b: w (1 - y)),
+    Poisson (a: w y, b: w); inf where it is not a number."""
+    t = 0.0
+    for i in range(mu.shape[0]):
+        if kind == 0:
+            t += a[i] * math.log(mu[i] if b[i] != 0.0 else 1.0 - mu[i])
+        elif kind == 1:
+            t += a[i] * math.log(mu[i]) + b[i] * math.log1p(-mu[i])
+        else:
+            t += a[i] * math.log(mu[i]) - b[i] * mu[i]
+    value = const - 2.0 * t
+    return value if value == value and abs(value) < math.inf else math.inf
+
+
+def _one_term_pirls(T, codes, Z, X, eta0, y, pw, kind, const, a, b, u, beta, eta, start_checked, tol,
+                    maxit, mu):  # pragma: no cover - compiled
+    """glmer's PIRLS for one random-effects term and a canonical binomial or Poisson family, as
+    glmm.pirls._pirls runs it (the same steps, halvings and stop) in one call: at (theta, beta)
+    with ``X`` of no columns and ``eta0`` the offset plus X beta (the Laplace stage), or with
+    beta estimated too from ``X`` and ``eta0`` the offset (the nAGQ = 0 stage). ``u``, ``beta``
+    and ``eta`` hold the start and receive the modes, ``mu`` the means; ``start_checked``: the
+    first step is checked against the start's penalised deviance (a warm start). Returns
+    (devres, logdet, iterations, converged), with iterations -1 where a level's block or the
+    fixed effects' Schur complement was not positive definite (the caller falls back to its
+    own loop)."""
+    n, k = Z.shape
+    p = X.shape[1]
+    nl = u.shape[0] // k
+    w = np.empty(n)
+    r = np.empty(n)
+    z = np.empty(n)
+    u_new = np.empty(u.shape[0])
+    b_new = np.empty(p)
+    eta_new = np.empty(n)
+    mu_new = np.empty(n)
+    for i in range(n):
+        mu[i] = _canonical_mean(kind, eta[i])
+    _canonical_working(kind, y, pw, mu, w, r)
+    pdev_old = math.inf
+    if start_checked:
+        pdev_old = _canonical_deviance(kind, const, a, b, mu) + np.dot(u, u)
+    it = 0
+    converged = False
+    for it in range(1, maxit + 1):
+        for i in range(n):
+            z[i] = eta[i] - eta0[i] + r[i]
+        ld = _one_term_pls(T, codes, Z, X, w, z, nl, u_new, b_new)
+        if ld != ld:
+            return math.nan, math.nan, -1, False
+        for j in range(p):
+            beta[j] = b_new[j]
+        zu = _one_term_zu(T, codes, Z, u_new)
+        for i in range(n):
+            t = eta0[i] + zu[i]
+            for j in range(p):
+                t += X[i, j] * beta[j]
+            eta_new[i] = t
+            mu_new[i] = _canonical_mean(kind, eta_new[i])
+        pdev = _canonical_deviance(kind, const, a, b, mu_new) + np.dot(u_new, u_new)
+        halvings = 0
+        while pdev > pdev_old + 1e-10 * abs(pdev_old) and halvings < 10:
+            for j in range(u.shape[0]):
+                u_new[j] = 0.5 * (u_new[j] + u[j])
+            for i in range(n):
+                eta_new[i] = 0.5 * (eta_new[i] + eta[i])
+                mu_new[i] = _canonical_mean(kind, eta_new[i])
+            pdev = _canonical_deviance(kind, const, a, b, mu_new) + np.dot(u_new, u_new)
+            halvings += 1
+        for j in range(u.shape[0]):
+            u[j] = u_new[j]
+        for i in range(n):
+            eta[i] = eta_new[i]
+            mu[i] = mu_new[i]
+        _canonical_working(kind, y, pw, mu, w, r)
+        if pdev < math.inf and abs(pdev_old - pdev) < tol * (abs(pdev) + 0.1):
+            converged = True
+            break
+        pdev_old = pdev
+    for i in range(n):
+        z[i] = eta[i] - eta0[i] + r[i]
+    logdet = _one_term_pls(T, codes, Z, X, w, z, nl, u_new, b_new)
+    if logdet != logdet:
+        logdet = math.inf
+    devres = _canonical_deviance(kind, const, a, b, mu)
+    if devres == math.inf:
+        converged = False
+    return devres, logdet, it, converged
+
+
 def _forward(L, b):  # pragma: no cover - compiled
     """b <- L^{-1} b for the lower triangle of L."""
     for a in range(b.shape[0]):
@@ -850,6 +970,7 @@ def _compile_all() -> None:
 
 def _compile_all_unlocked() -> None:
     global _cholesky, _level_factor, _downdate, _finish, _forward, _backward, _criterion_gradient, _pls_block
+    global _one_term_pls, _one_term_zu, _canonical_mean, _canonical_working, _canonical_deviance
     if not _compiled:
         _cholesky = _jit(_cholesky)
         _pls_block = _jit(_pls_block)
@@ -859,17 +980,24 @@ def _compile_all_unlocked() -> None:
         _forward = _jit(_forward)
         _backward = _jit(_backward)
         _criterion_gradient = _jit(_criterion_gradient)
+        _one_term_pls = _jit(_one_term_pls)
+        _one_term_zu = _jit(_one_term_zu)
+        _canonical_mean = _jit(_canonical_mean)
+        _canonical_working = _jit(_canonical_working)
+        _canonical_deviance = _jit(_canonical_deviance)
         kernels = {"one": _jit(_criterion), "blocked": _jit(_blocked_criterion),
                    "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
-                   "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _jit(_one_term_pls),
-                   "one_term_zu": _jit(_one_term_zu), "scalar_pairs": _jit(_scalar_pairs)}
+                   "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _one_term_pls,
+                   "one_term_zu": _one_term_zu, "scalar_pairs": _jit(_scalar_pairs),
+                   "one_term_pirls": _jit(_one_term_pirls)}
         _compiled.update(kernels)
 
 
 def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
-    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``, ``"scalar_pairs"``.
+    ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``, ``"scalar_pairs"``,
+    ``"one_term_pirls"``.
 
     Examples
     --------
