@@ -68,3 +68,21 @@ def test_an_unseen_level_is_still_refused(data):
     fit = ml.lmer("y ~ x + f + (1 | g)", data.assign(f=data["f"].astype(str)))
     with pytest.raises(ValueError, match="not seen in the fit"):
         fit.predict(data.head(3).assign(f=[1, 2, 7]))
+
+
+def test_a_logical_given_as_0_and_1_and_columns_the_model_does_not_read(data):
+    fit = ml.lmer("y ~ x + b + (1 | g)", data.assign(note=1.0))
+    new = data.head(6)
+    ref = fit.predict(new)
+    np.testing.assert_allclose(fit.predict(new.assign(b=new["b"].astype(int))), ref, rtol=1e-12)
+    # a column the model does not read is not checked, whatever it holds
+    np.testing.assert_allclose(fit.predict(new.assign(note="abc")), ref, rtol=1e-12)
+
+
+def test_new_group_levels_do_not_cost_a_loop_over_rows(data):
+    fit = ml.lmer("y ~ x + f + (1 | g)", data.assign(f=data["f"].astype(str)))
+    new = data.assign(f=data["f"].astype(str), g=np.where(np.arange(len(data)) % 7 == 0, "new", data["g"]))
+    out = fit.predict(new)
+    known = new["g"] != "new"
+    np.testing.assert_allclose(out[known], fit.predict(new[known]), rtol=1e-12)
+    np.testing.assert_allclose(out[~known], fit.predict(new[~known], random=False), rtol=1e-12)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .arguments import as_bool, as_probability, short_repr
-from .design.data import as_dataframe, as_vector, check_columns, plain_label, plain_number
+from .design.data import as_dataframe, as_vector, check_columns, identifiers, plain_label, plain_number
 from .design.design import check_column_types, formula_offset
 from .design.spec_matrix import spec_matrix
 
@@ -101,60 +101,78 @@ def _is_number(dtype) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
+def _model_columns(design) -> set[str]:
+    """The data columns that the model's terms read (not those used only as grouping factors,
+    whose ids :func:`_level_positions` matches by label)."""
+    f = design.formula
+    named = set(identifiers(f.fixed))
+    for piece in [b.expr for b in f.bars] + list(f.offsets):
+        named.update(identifiers(piece))
+    return named
+
+
 def _aligned(design, new: pd.DataFrame) -> pd.DataFrame:
-    """``new`` with each column the fit read as labels given as its labels, and each column it
-    read as numbers given as numbers, where newdata holds them otherwise: a factor fitted from
-    the labels "1", "2", "3" and given as the numbers 1, 2, 3, or fitted from the integers and
+    """``new`` with each column the model reads as labels given as its labels, and each it reads
+    as numbers given as numbers, where newdata holds them otherwise: a factor fitted from the
+    labels "1", "2", "3" and given as the numbers 1, 2, 3, or fitted from the integers and
     given as text (each value then matches the fitted label that writes it, as group ids do;
-    formulaic put the raw number into every dummy column of the factor), and numbers given
-    as text (converted, or refused in one line).
+    formulaic put the raw number into every dummy column of the factor); numbers given as
+    text (converted, or refused in one line); a logical column given as 0 and 1. Columns the
+    model does not read are left as they are.
 
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> d = SimpleNamespace(data=pd.DataFrame({"f": ["1", "2", "10"], "x": [0.5, 1.0, 2.0]}))
-    >>> new = _aligned(d, pd.DataFrame({"f": [10, 2], "x": ["1.5", "3"]}))
-    >>> new["f"].tolist(), new["x"].tolist()
-    (['10', '2'], [1.5, 3.0])
+    >>> from multilevel.formula import parse_formula
+    >>> d = SimpleNamespace(data=pd.DataFrame({"f": ["1", "2", "10"], "x": [0.5, 1.0, 2.0], "n": [1, 2, 3]}),
+    ...                     formula=parse_formula("y ~ f + x + (1 | g)"))
+    >>> new = _aligned(d, pd.DataFrame({"f": [10, 2], "x": ["1.5", "3"], "n": ["a", "b"]}))
+    >>> new["f"].tolist(), new["x"].tolist(), new["n"].tolist()
+    (['10', '2'], [1.5, 3.0], ['a', 'b'])
     """
     fitted = getattr(design, "data", None)
     if fitted is None:
         return new
     out = None
-    for c in new.columns:
-        if c not in fitted.columns:
-            continue
+    for c in _model_columns(design) & set(new.columns) & set(fitted.columns):
         a, b = fitted[c], new[c]
-        if pd.api.types.is_bool_dtype(b.dtype) or (_is_number(a.dtype) and _is_number(b.dtype)):
-            continue
-        if not _is_number(a.dtype):  # fitted as labels, given as numbers or labels of another type
+        column = None
+        if pd.api.types.is_bool_dtype(a.dtype):
+            if _is_number(b.dtype) and b.dropna().isin([0, 1]).all():
+                # (0 and 1 as the fitted logicals)
+                column = (b == 1) if not b.isna().any() else (b == 1).astype("boolean").where(b.notna())
+        elif _is_number(a.dtype):
+            if not (_is_number(b.dtype) or pd.api.types.is_bool_dtype(b.dtype)):  # numbers as text
+                column = pd.to_numeric(b.astype(object), errors="coerce")
+                bad = column.isna() & b.notna()
+                if bad.any():
+                    raise ValueError(f"column {c!r} is numeric in the fit but newdata holds text in it "
+                                     f"({short_repr(b[bad].iloc[0])}); give it as numbers")
+                column = column.astype(float)
+        elif not pd.api.types.is_bool_dtype(b.dtype):
             labels = a.cat.categories if isinstance(a.dtype, pd.CategoricalDtype) else pd.unique(a.dropna())
             present = pd.unique(b.dropna().astype(object))
-            if not _is_number(b.dtype) and \
-                    pd.Index(labels, dtype=object).get_indexer(pd.Index(present, dtype=object)).min(initial=0) >= 0:
-                continue  # (labels, every one a fitted label as it is)
+            text = all(isinstance(v, str) for v in labels)
+            if not _is_number(b.dtype) and (text or pd.Index(labels, dtype=object).get_indexer(
+                    pd.Index(present, dtype=object)).min(initial=0) >= 0):
+                continue  # (labels of the fitted kind)
             lookup = {}
             for v in labels:
                 lookup.setdefault(_norm(v), v)
-            values = [v if v is None or (isinstance(v, float) and np.isnan(v)) else lookup.get(_norm(v), _norm(v))
-                      for v in b.astype(object)]
-            column = pd.Series(values, index=b.index, dtype=object)
-        else:  # fitted as numbers, given as labels
-            column = pd.to_numeric(b.astype(object), errors="coerce")
-            bad = column.isna() & b.notna()
-            if bad.any():
-                raise ValueError(f"column {c!r} is numeric in the fit but newdata holds text in it "
-                                 f"({short_repr(b[bad].iloc[0])}); give it as numbers")
-            column = column.astype(float)
+            mapping = {v: lookup.get(_norm(v), _norm(v)) for v in present}
+            column = b.astype(object).map(mapping).where(b.notna(), b.astype(object)).astype(object)
+        if column is None:
+            continue
         if out is None:
             out = new.copy()
         out[c] = column
     return new if out is None else out
 
 
-def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
-    """The fixed-effects model matrix of ``new``, encoded as in the fit."""
-    new = _aligned(design, new)
+def _fixed_matrix(design, new: pd.DataFrame, aligned: bool = False) -> np.ndarray:
+    """The fixed-effects model matrix of ``new``, encoded as in the fit (``aligned``: ``new``
+    has been through :func:`_aligned` already)."""
+    new = new if aligned else _aligned(design, new)
     if design.data is not None:
         check_column_types(design.formula, new, [c for c in new.columns if c in design.data.columns])
     fast = spec_matrix(design.fixed.spec, new)  # (None where formulaic must build it)
@@ -182,10 +200,11 @@ def _fixed_matrix(design, new: pd.DataFrame) -> np.ndarray:
     return X[:, design.fixed.keep]
 
 
-def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool,
+               aligned: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per random term, the rows of its Z for ``new`` and each row's level (-1: not in the fit)."""
     out = []
-    new = _aligned(design, new)
+    new = new if aligned else _aligned(design, new)
     for term in design.terms:
         check_columns(term.group_columns, new, "newdata (grouping factor)")
         Zall = spec_matrix(term.spec, new)
@@ -208,10 +227,10 @@ def _term_rows(design, new: pd.DataFrame, allow_new_levels: bool) -> list[tuple[
     return out
 
 
-def _random_part(design, b_terms, new: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
+def _random_part(design, b_terms, new: pd.DataFrame, allow_new_levels: bool, aligned: bool = False) -> np.ndarray:
     """Z b for the rows of ``new``; unseen levels contribute 0 (or raise)."""
     zb = np.zeros(len(new))
-    for (Z, pos), b in zip(_term_rows(design, new, allow_new_levels), b_terms):
+    for (Z, pos), b in zip(_term_rows(design, new, allow_new_levels, aligned), b_terms):
         unknown = pos < 0
         bb = np.where(unknown[:, None], 0.0, b[np.where(unknown, 0, pos)])
         zb = zb + np.einsum("ij,ij->i", Z, bb)
@@ -267,15 +286,15 @@ def linear_predictor(fit, newdata=None, random: bool = True, allow_new_levels: b
             for t, b in zip(design.terms, fit._b):
                 eta = eta + np.einsum("ij,ij->i", t.Z, b[t.codes])
         return pd.Series(eta, index=design.data_index, name="predicted")
-    new = _new_frame(newdata)
-    eta = _fixed_matrix(design, new) @ fit.fixef.to_numpy()
+    new = _aligned(design, _new_frame(newdata))
+    eta = _fixed_matrix(design, new, aligned=True) @ fit.fixef.to_numpy()
     if offset is not None:
         eta = eta + as_vector(offset, new, "offset")
     in_formula = formula_offset(design.formula, new)
     if in_formula is not None:
         eta = eta + in_formula
     if random:
-        eta = eta + _random_part(design, fit._b, new, allow_new_levels)
+        eta = eta + _random_part(design, fit._b, new, allow_new_levels, aligned=True)
     return pd.Series(eta, index=new.index, name="predicted")
 
 

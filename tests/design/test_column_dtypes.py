@@ -59,3 +59,18 @@ def test_group_ids_of_two_types_writing_one_label_are_refused(sleep):
         ml.lmer("Reaction ~ Days + (Days | Subject)", sleep.assign(Subject=mixed))
     ints = pd.Series([int(v) for v in sleep["Subject"]], dtype=object)
     assert ml.lmer("Reaction ~ Days + (Days | Subject)", sleep.assign(Subject=ints)).ngroups == {"Subject": 18}
+
+
+def test_group_ids_are_not_converted(sleep):
+    codes = sleep["Subject"].cat.codes.to_numpy()
+    big = np.array([2 ** 60 + i for i in range(18)], dtype=np.uint64)[codes]
+    fit = ml.lmer("Reaction ~ Days + (1 | G)", sleep.assign(G=big))
+    assert fit.ngroups == {"G": 18}
+    ints = pd.Series([int(v) for v in sleep["Subject"]], dtype=object)
+    fit = ml.lmer("Reaction ~ Days + (1 | S)", sleep.assign(S=ints))
+    assert fit.ranef["S"].index.tolist()[:2] == [308, 309]
+    exact = pd.Series([2 ** 60 + int(v) for v in sleep["Days"]], dtype=object)
+    # (an object column of large integers in a term stays exact: int64, not float64)
+    fit = ml.lmer("Reaction ~ I(D - 2**60) + (1 | Subject)", sleep.assign(D=exact))
+    assert fit.fixef.iloc[1] == pytest.approx(ml.lmer("Reaction ~ Days + (1 | Subject)", sleep).fixef.iloc[1],
+                                              rel=1e-10)

@@ -93,9 +93,10 @@ def plain_label(col: pd.Series) -> pd.Series | None:
 
 def plain_number(col: pd.Series) -> pd.Series | None:
     """``col`` as numbers formulaic's arithmetic keeps exact, or None where it already is one:
-    integers narrower than 64 bits or unsigned as int64 (``I(a - b)`` of two uint8 columns
-    wrapped around), uint64 and floats narrower than 64 bits as float64, and an object column
-    that holds only numbers (and missing values) as float64, not as a factor of its values.
+    integers narrower than 64 bits, and unsigned ones whose values fit, as int64 (``I(a - b)``
+    of two uint8 columns wrapped around), floats narrower than 64 bits as float64, and an
+    object column that holds only numbers (and missing values) as numbers (integers as int64),
+    not as a factor of its values.
 
     Examples
     --------
@@ -103,6 +104,9 @@ def plain_number(col: pd.Series) -> pd.Series | None:
     dtype('int64')
     >>> plain_number(pd.Series([1.5, None, 2], dtype=object)).tolist()
     [1.5, nan, 2.0]
+    >>> out = plain_number(pd.Series([2 ** 60, 2 ** 60 + 1], dtype=object))
+    >>> out.dtype, int(out.iloc[1] - out.iloc[0])   # exact
+    (dtype('int64'), 1)
     >>> plain_number(pd.Series(["1", "2"], dtype=object)) is None   # labels stay labels
     True
     >>> plain_number(pd.Series([1.0, 2.0])) is None
@@ -110,13 +114,16 @@ def plain_number(col: pd.Series) -> pd.Series | None:
     """
     dtype = col.dtype
     if isinstance(dtype, np.dtype):
-        if dtype.kind in "iu" and (dtype.itemsize < 8 or dtype.kind == "u"):
-            return col.astype(np.float64 if dtype.kind == "u" and dtype.itemsize == 8 else np.int64)
+        if dtype.kind in "iu" and dtype.itemsize < 8:
+            return col.astype(np.int64)
+        if dtype == np.uint64:  # (to int64 where every value fits: ids above 2**53 stay exact)
+            return col.astype(np.int64) if len(col) == 0 or int(col.max()) < 2 ** 63 else None
         if dtype.kind == "f" and dtype.itemsize < 8:
             return col.astype(np.float64)
         if dtype == object and pd.api.types.infer_dtype(col, skipna=True) in (
                 "integer", "floating", "mixed-integer-float", "decimal"):
-            return pd.to_numeric(col, errors="coerce").astype(np.float64)
+            out = pd.to_numeric(col, errors="coerce")  # (integers stay int64)
+            return out if out.dtype.kind in "if" else None
     return None
 
 

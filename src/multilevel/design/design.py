@@ -202,8 +202,22 @@ def _remember(key: tuple | None, sub: pd.DataFrame, spec, M) -> None:
     _SPECS[key] = spec
 
 
-def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
-    """``sub`` with the used columns as formulaic codes them alike: labels as
+def _group_only(parsed) -> set[str]:
+    """The columns that the formula uses only as grouping factors (their values are ids, read
+    as labels: never widened or converted to numbers)."""
+    groups = {c for b in parsed.bars for c in b.group}
+    if not groups:
+        return set()
+    named = set(identifiers(parsed.fixed)) | set(identifiers(parsed.response))
+    for piece in [b.expr for b in parsed.bars] + list(parsed.offsets):
+        named.update(identifiers(piece))
+    return groups - named
+
+
+def _plain_columns(sub: pd.DataFrame, used, ids=frozenset()) -> pd.DataFrame:
+    """``sub`` with the used columns as formulaic codes them alike: numbers as
+    :func:`~multilevel.design.data.plain_number` gives them (not the columns ``ids``, used only
+    as grouping factors), labels as
     :func:`~multilevel.design.data.plain_label` gives them, and an unordered categorical column's unused
     categories dropped (as R's model frames drop unused levels: an unused reference level, or a
     category no row has, would otherwise add a column of zeros to a random-effects term); an
@@ -224,7 +238,8 @@ def _plain_columns(sub: pd.DataFrame, used) -> pd.DataFrame:
             continue
         dtype = dtypes[c]
         if isinstance(dtype, np.dtype) and (dtype.kind in "biuf" or dtype == object):
-            number = None if dtype.kind == "b" or dtype == np.float64 or dtype == np.int64 else plain_number(sub[c])
+            plain = dtype.kind == "b" or dtype == np.float64 or dtype == np.int64 or c in ids
+            number = None if plain else plain_number(sub[c])
             if number is not None:
                 fix[c] = number
             if dtype.kind in "biuf" or number is not None:
@@ -534,7 +549,7 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         )
     rows = np.nonzero(mask)[0]
     sub = data.iloc[rows] if n_dropped else data
-    sub = _plain_columns(sub, used)
+    sub = _plain_columns(sub, used, _group_only(parsed))
     if w is not None:
         w = w[rows]
         if np.any(w < 0):

@@ -146,8 +146,9 @@ def _level_labels(data: pd.DataFrame, column) -> tuple[np.ndarray, pd.Index]:
     except TypeError:
         raise ValueError(f"grouping column {s.name!r} holds values that are not labels (e.g. "
                          f"{type(s.dropna().iloc[0]).__name__}); use strings or numbers as group ids") from None
-    if uniques.dtype == object and len(uniques) > 1:
-        _one_label_each(uniques, s.name)
+    if uniques.dtype == object and len(uniques) > 1 and \
+            pd.api.types.infer_dtype(uniques, skipna=True).startswith("mixed"):
+        _one_label_each(uniques, s.name)  # (ids of several types only: no loop over plain labels)
     return codes.astype(np.intp), pd.Index(uniques)
 
 

@@ -261,10 +261,13 @@ def _r_calls(text: str) -> str:
 
     Examples
     --------
-    >>> _r_calls("y ~ factor(Days) + as.factor(cyl) + myfactor(x) + I(x^2)")
-    'y ~ C(Days) + C(cyl) + myfactor(x) + I(x**2)'
+    >>> _r_calls("y ~ factor(Days) + as.factor(cyl) + myfactor(x) + I(x^2) + `dose factor(mg)`")
+    'y ~ C(Days) + C(cyl) + myfactor(x) + I(x**2) + `dose factor(mg)`'
     """
-    return _powers_in_calls(_FACTOR_CALL.sub("C(", text))
+    masked = _unquoted(text)  # (not inside a backticked name: `dose factor(mg)`)
+    for m in reversed(list(_FACTOR_CALL.finditer(masked))):
+        text = text[: m.start()] + "C(" + text[m.end():]
+    return _powers_in_calls(text)
 
 
 def _top_level_groups(rhs: str) -> list[int]:

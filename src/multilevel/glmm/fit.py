@@ -580,11 +580,12 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
         x00 = np.concatenate([layout.start, fam.extra_internal()])
         step0 = np.concatenate([np.full(nt, 0.2), np.full(nd, 0.5)]) if nd else None
         stage0 = minimize_theta(dev0, x00, lower0, optimizer=optimizer, initial_step=step0, **loose)
-        # a structured term whose SDs reached 0 with its correlation anywhere: search again
+        # a structured term whose correlation is not identified where the search ended (its SDs at 0,
+        # or some with the correlation at an end of its interval): search again
         # with the correlation near either end (a Bernoulli cs fit stopped at the GLM there)
         restarts = [np.concatenate([x, stage0.xopt[nt:]])
                     for x in layout.restarts(stage0.xopt[:nt], SINGULAR_TOL)]
-        stage0 = best_of_restarts(dev0, stage0, restarts, lower0, optimizer, step0)
+        stage0 = best_of_restarts(dev0, stage0, restarts, lower0, optimizer, step0, **loose)
         if not stage0.fopt < 1e300 and fam.link.name in ("identity", "inverse", "1/mu^2") \
                 and fam.name != "cumulative":
             # with an identity or inverse link the first IRLS step from R's

@@ -133,8 +133,9 @@ class ThetaLayout:
 
     def restarts(self, theta, tol: float) -> list[np.ndarray]:
         """theta with one structured term's parameters replaced by one of its
-        :meth:`~multilevel.design.structure.Structure.restarts` (an SD ratio of that term
-        ended below ``tol``): the starts of further searches after a fit.
+        :meth:`~multilevel.design.structure.Structure.restarts` (that term's correlation is
+        not identified at ``theta``: its SD ratios below ``tol``, or some with the correlation
+        at an end of its interval): the starts of further searches after a fit.
 
         Examples
         --------

@@ -44,7 +44,7 @@ class PairProduct:
     (2, (4, 3))
     """
 
-    P: sp.csr_matrix
+    P: sp.csr_matrix | sp.csc_matrix
     stride: int
 
 

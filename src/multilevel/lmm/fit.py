@@ -302,7 +302,8 @@ def _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentif
         if opt.xopt is not searched.xopt:
             conv = _check(fun, opt, lower, layout)
     if _restore is None and layout.structured:
-        # a structured term whose SDs reached 0 with its correlation anywhere: search again
+        # a structured term whose correlation is not identified where the search ended (its SDs at 0,
+        # or some with the correlation at an end of its interval): search again
         # with the correlation near either end (Structure.restarts)
         searched = opt
         opt = best_of_restarts(fun, opt, layout.restarts(opt.xopt, SINGULAR_TOL), lower, opt.optimizer)

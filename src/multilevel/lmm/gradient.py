@@ -57,6 +57,8 @@ def _pair_groups(cp: CrossProducts, m: int) -> list[tuple[int, int, sp.csr_matri
     with ``Pt @ S.ravel()`` the sum over the pairs of terms ``i >= j`` (their relative SDs
     multiply it)."""
     P = cp.pairs.P  # (stride^2, n0), CSC: its transpose is the CSR of the same arrays
+    if P.format != "csc":  # (pair_product builds a one-column first term's pairs so)
+        P = P.tocsc()
     stride = cp.pairs.stride
     a, c = np.divmod(P.indices.astype(np.int64), stride)
     flat = a * m + c

@@ -169,7 +169,7 @@ def minimize_theta(fun, x0, lower, optimizer: str = "bobyqa", xtol_abs: float = 
 
 
 def best_of_restarts(fun, opt: OptSummary, starts, lower, optimizer: str = "bobyqa",
-                     initial_step=None) -> OptSummary:
+                     initial_step=None, **tolerances) -> OptSummary:
     """``opt``, or the lowest of further searches from ``starts`` where one ends
     lower (by more than 1e-8 relative); the evaluations of all are counted.
 
@@ -186,6 +186,9 @@ def best_of_restarts(fun, opt: OptSummary, starts, lower, optimizer: str = "boby
         A derivative-free method of :func:`minimize_theta` ("quasi-newton", which
         has no such search, means BOBYQA).
     initial_step : array-like, optional
+    **tolerances
+        ``xtol_abs`` / ``ftol_abs`` of :func:`minimize_theta` (the search's own, looser ones
+        for a first stage).
 
     Returns
     -------
@@ -203,7 +206,7 @@ def best_of_restarts(fun, opt: OptSummary, starts, lower, optimizer: str = "boby
     best = opt
     feval, seconds = opt.feval, opt.seconds
     for x in starts:
-        other = minimize_theta(fun, x, lower, optimizer=optimizer, initial_step=initial_step)
+        other = minimize_theta(fun, x, lower, optimizer=optimizer, initial_step=initial_step, **tolerances)
         feval, seconds = feval + other.feval, seconds + other.seconds
         if other.fopt < best.fopt - 1e-8 * max(1.0, abs(best.fopt)):
             best = other
