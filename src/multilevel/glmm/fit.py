@@ -19,6 +19,7 @@ from ..families import family as make_family
 from ..inference.derivatives import central_gradient, gradient_hessian
 from ..linalg import ThetaLayout
 from ..lmm.convergence import GRAD_TOL, SINGULAR_TOL
+from ..lmm.fit import off_the_boundary
 from ..lmm.optimize import OptSummary, best_of_restarts, minimize_theta
 from ..formula import parse_formula
 from ..formula.parse import _top_level_positions
@@ -754,6 +755,10 @@ def _fit_glmm(design, fam, prior, nagq, optimizer, formula, response, offset_nam
                 opt = replace(again, x0=opt.x0, feval=opt.feval + again.feval)
             else:
                 opt = replace(opt, feval=opt.feval + again.feval)
+        if _restore is None and not searched:
+            # a variance that ended at 0 next to an interior optimum (a step onto the bound):
+            # probed just off it, as lmer's searches are
+            opt = off_the_boundary(dev1, opt, lower, layout)
         theta, beta, logd = opt.xopt[:nt], opt.xopt[nt:nt + p], opt.xopt[nt + p:]
         f, pl = bound(logd)
         res = gradient.modes(f, opt.xopt, p, last["u"]) if compiled \
