@@ -142,7 +142,8 @@ def _aligned(design, new: pd.DataFrame) -> pd.DataFrame:
                 # (0 and 1 as the fitted logicals)
                 column = (b == 1) if not b.isna().any() else (b == 1).astype("boolean").where(b.notna())
         elif _is_number(a.dtype):
-            if not (_is_number(b.dtype) or pd.api.types.is_bool_dtype(b.dtype)):  # numbers as text
+            text = b.dtype == object or isinstance(b.dtype, (pd.StringDtype, pd.CategoricalDtype))
+            if text:  # numbers as text (dates and durations are refused as the fit refuses them)
                 column = pd.to_numeric(b.astype(object), errors="coerce")
                 bad = column.isna() & b.notna()
                 if bad.any():

@@ -487,7 +487,7 @@ for code, words in [
 # ============================================================ coef_table / anova method / summary / residuals / refit
 for code, words in [
     ("LF.coef_table(ddf='x')", ("ddf",)), ("LF.coef_table(ddf=1)", ("ddf",)),
-    ("LF.anova(type=2)", ("type",)), ("LF.anova(type='II')", ("type",)), ("LF.anova(type=0)", ("type",)),
+    ("LF.anova(type=4)", ("type",)), ("LF.anova(type='IV')", ("type",)), ("LF.anova(type=0)", ("type",)),
     ("LF.anova(ddf='x')", ("ddf",)), ("LF.anova(type=None)", ("type",)), ("LF.summary(ddf='x')", ("ddf",)),
     ("LF.residuals('x')", ("type", "residual")), ("LF.residuals(None)", ("type", "residual")),
     ("GF.residuals('pearsons')", ("type", "residual")),

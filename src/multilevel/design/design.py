@@ -587,8 +587,9 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
             f"{lhs.shape[1]} columns (is it a factor?)"
         )
     if parsed.response in data.columns and \
-            not pd.api.types.is_numeric_dtype(response_dtype := column_array(
-                sub if parsed.response in sub.columns else data, parsed.response).dtype):
+            not pd.api.types.is_numeric_dtype(column_array(sub if parsed.response in sub.columns else data,
+                                                           parsed.response).dtype):
+        response_dtype = column_array(data, parsed.response).dtype  # (as the caller gave it)
         raise ValueError(
             f"the response {parsed.response!r} must be numeric, but it has dtype "
             f"{response_dtype}; convert it, or use a GLMM for a categorical outcome"
