@@ -40,6 +40,18 @@ def test_bernoulli_structured_fits_reach_glmmtmbs_optimum(data, model):
     np.testing.assert_allclose(fit.fixef.to_numpy(float), list(ref["fixef"].values()), rtol=2e-3, atol=2e-4)
 
 
+def test_hcs_with_one_sd_left_searches_again():
+    ref = MODELS["hcs_one_sd"]
+    d = pd.read_csv(REF / "data" / "hcs_one_sd.csv")
+    d["occf"] = pd.Categorical(d["occf"], categories=[f"o{i}" for i in range(1, 5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer(ref["formula"], d, family="binomial")
+    # (it had stopped at SDs 0, 0.377, 0.0002, 0: -293.8684)
+    assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-7)
+    np.testing.assert_allclose(fit.fixef.to_numpy(float), list(ref["fixef"].values()), rtol=2e-3, atol=2e-4)
+
+
 def test_cs_is_not_reported_as_a_zero_sd(data):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -95,3 +107,20 @@ def test_joint_searches_restart_too():
     assert best.fopt < opt.fopt - 0.1 and H2 is None
     assert best.x0.tolist() == opt.x0.tolist() and best.feval > opt.feval
     np.testing.assert_allclose(best.xopt[2], 0.3, atol=1e-4)
+
+
+def test_a_correlation_at_an_end_of_its_interval_is_reported():
+    from multilevel.lmm.convergence import singular_terms
+
+    cs, ar = structure("cs", 4), structure("ar1", 4)
+    lay = ThetaLayout.from_k((4, 4), (cs, ar))
+    labels, cols = ["g", "h"], [tuple("abcd"), tuple("abcd")]
+
+    def at(rho_cs, rho_ar):
+        return singular_terms(np.array([0.6, cs._a_of_rho(rho_cs), 0.5, ar._a_of_rho(rho_ar)]), lay, labels, cols)
+
+    # the searches stop 1e-6 to 1e-5 short of an end the criterion approaches (a flat ridge)
+    assert at(1 - 3e-6, 0.5) == ["the cs term 'g' (its correlation at 1)"]
+    assert at(-1 / 3 + 2e-6, 0.5) == ["the cs term 'g' (its correlation at -0.3333)"]
+    assert at(0.5, 1 - 2.9e-6) == ["the ar1 term 'h' (its correlation at 1)"]
+    assert at(0.999, 0.99) == []

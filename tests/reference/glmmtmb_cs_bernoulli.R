@@ -7,7 +7,8 @@
 #     Rscript tests/reference/glmmtmb_cs_bernoulli.R
 #
 # Reads tests/reference/data/cs_bernoulli.csv (60 subjects, up to 5 occasions
-# t1..t5, a 0/1 response yb, a covariate x); writes
+# t1..t5, a 0/1 response yb, a covariate x) and data/hcs_one_sd.csv (40 subjects,
+# occasions o1..o4, successes s and failures f); writes
 # tests/reference/glmmtmb_cs_bernoulli.json: per model its id, formula (this
 # package's syntax), glmmTMB's call, loglik and fixef. glmmTMB 1.1.5's cs() is
 # heterogeneous (this package's hcs); its homogeneous cs is the same term with
@@ -40,6 +41,15 @@ models <- list(
   fit("intercept", "yb ~ x + (1 | id)", "glmmTMB(yb ~ x + (1 | id), family = binomial)",
       glmmTMB(yb ~ x + (1 | id), d, family = binomial))
 )
+
+# a binomial hcs fit whose search stopped with one SD of four left (the correlation not
+# identified there), 0.37 log-likelihood below glmmTMB's optimum
+h <- read.csv(file.path("tests", "reference", "data", "hcs_one_sd.csv"))
+h$occf <- factor(h$occf, levels = paste0("o", 1:4))
+models[[length(models) + 1]] <- fit(
+  "hcs_one_sd", "cbind(s, f) ~ occf + hcs(0 + occf | g)",
+  "glmmTMB(cbind(s, f) ~ occf + cs(0 + occf | g), family = binomial)  # data/hcs_one_sd.csv",
+  glmmTMB(cbind(s, f) ~ occf + cs(0 + occf | g), h, family = binomial))
 
 out <- list(versions = list(R = R.version.string, glmmTMB = as.character(packageVersion("glmmTMB"))),
             models = models)

@@ -50,7 +50,10 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
                 out.extend(f"{cols[j]!r} in {lab!r}" for j in np.nonzero(sds < SINGULAR_TOL)[0])
             elif sds[0] < SINGULAR_TOL:
                 out.append(f"the {s.kind} term {lab!r}")
-            if sds.min() >= SINGULAR_TOL and (rho > 1 - 1e-6 or rho < s.rho_lower + 1e-6):
+            # (within 1e-4 of an end of its interval, in its place there: the search stops 1e-6 to
+            # 1e-5 short of an end the criterion approaches, wandering along the flat ridge)
+            where = (rho - s.rho_lower) / (1.0 - s.rho_lower)
+            if sds.min() >= SINGULAR_TOL and (where > 1 - SINGULAR_TOL or where < SINGULAR_TOL):
                 out.append(f"the {s.kind} term {lab!r} (its correlation at {rho:.4g})")
             continue
         diag = seg[layout.rows[i] == layout.cols[i]]
