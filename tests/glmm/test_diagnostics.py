@@ -172,7 +172,7 @@ def test_convergence_gradient_check():
     lower = np.array([0.0, -np.inf])
     assert dx.convergence(f, np.array([1.0, 2.0]), lower, singular=False) == []
     msgs = dx.convergence(f, np.array([1.0, 2.05]), lower, singular=False)
-    assert len(msgs) == 1 and msgs[0].startswith("Model failed to converge: max|grad| = 5")
+    assert len(msgs) == 1 and msgs[0].startswith("Model failed to converge: max|grad| = 0.5 ")  # (scaled: 5 / 10)
     assert dx.convergence(f, np.array([1.0, 2.05]), lower, singular=True) == []
 
 

@@ -496,7 +496,7 @@ def convergence(deviance, x: np.ndarray, lower: np.ndarray, singular: bool,
     >>> convergence(f, np.array([1.0, -2.0]), np.array([0.0, -np.inf]), False)
     []
     >>> print(convergence(f, np.array([1.0, -1.9]), np.array([0.0, -np.inf]), False)[0][:40])
-    Model failed to converge: max|grad| = 2 
+    Model failed to converge: max|grad| = 0.
     """
     if singular:
         return []

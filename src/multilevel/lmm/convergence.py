@@ -207,7 +207,7 @@ def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
     []
     >>> msgs = check_convergence(f, np.array([1.9, 1.0]), lower, singular=False)
     >>> print(msgs[0])  # doctest: +ELLIPSIS
-    Model failed to converge: max|grad| = 0.2 (tol = 0.002, component 1); try rescaling ...
+    Model failed to converge: max|grad| = 0.141 (tol = 0.002, component 1); try rescaling ...
     """
     if singular or theta.size == 0:
         return []
@@ -225,17 +225,19 @@ def check_convergence(fun, theta: np.ndarray, lower: np.ndarray, singular: bool,
     try:
         R = np.linalg.cholesky(H).T  # upper, H = R'R, as R's chol()
         scaled = np.linalg.solve(R.T, g)
-        bad = np.max(np.minimum(np.abs(scaled), np.abs(g)))
+        tested = np.minimum(np.abs(scaled), np.abs(g))
     except np.linalg.LinAlgError:
-        bad = np.max(np.abs(g))
+        tested = np.abs(g)
         msgs.append(
             "Model is nearly unidentifiable: the Hessian of the criterion is not positive "
             "definite; simplify the random effects or rescale predictors"
         )
+    bad = float(np.max(tested))
     if bad > GRAD_TOL:
-        comp = int(np.argmax(np.abs(g)))
+        # (the value tested, as lme4 reports it: the smaller of the raw and the scaled gradient)
+        comp = int(np.argmax(tested))
         msgs.append(
-            f"Model failed to converge: max|grad| = {np.max(np.abs(g)):.3g} (tol = {GRAD_TOL}, "
+            f"Model failed to converge: max|grad| = {bad:.3g} (tol = {GRAD_TOL}, "
             f"component {comp + 1}); try rescaling (centring) predictors, or optimizer='nelder-mead'"
         )
     return msgs
