@@ -332,3 +332,31 @@ def test_the_certificate_is_found_on_real_data():
     A = np.vstack([np.hstack([rows, -np.eye(4)[np.minimum(codes, 3)]])[up],
                    np.hstack([-rows, np.eye(4)[np.maximum(codes - 1, 0)]])[codes > 0]])
     assert dx._no_ray(A, np.ones(A.shape[0]))
+
+
+def test_a_singular_message_names_the_users_zero_column():
+    # the standardised basis mixes a term's columns, so its zero pivot can sit at another place
+    # than the user's: the message names the column whose variance is zero in the user's order
+    # (it had named 'fb' where fc's was the zero: theta g.fc 5e-18)
+    import pandas as pd
+
+    import multilevel as ml
+
+    rng = np.random.default_rng(106)
+    G = rng.integers(5, 30)
+    sizes = rng.integers(1, 25, G)
+    g = np.repeat(np.arange(G), sizes)
+    n = len(g)
+    x = rng.normal(size=n)
+    f = rng.choice(["a", "b", "c"], n)
+    sd0, sd1 = rng.choice([0, 0.3, 1.0]), rng.choice([0, 0.2, 0.6])
+    b0, b1 = rng.normal(0, sd0, G), rng.normal(0, sd1, G)
+    eta = -0.5 + 0.5 * x + (f == "b") * 0.4 + b0[g] + b1[g] * x
+    df = pd.DataFrame(dict(x=x, f=f, g=[f"g{i}" for i in g]))
+    df["c"] = rng.poisson(np.exp(eta + 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.glmer("c ~ x + f + (1 + f | g)", df, family="poisson")
+    zero = [name.split(".")[-1] for name, v in fit.theta.items() if name.count(".") == 1 and abs(v) < 1e-4]
+    assert fit.singular and zero
+    assert all(f"'{c}' in 'g'" in fit.messages[0] for c in zero)

@@ -10,7 +10,7 @@ SINGULAR_TOL = 1e-4
 GRAD_TOL = 2e-3
 
 
-def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
+def singular_terms(theta: np.ndarray, layout, labels, columns, bases=None) -> list[str]:
     """Descriptions of the variance components estimated on the boundary.
 
     A term is singular when a diagonal element of its relative covariance
@@ -26,6 +26,11 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
         Term labels, as in variance tables.
     columns : sequence of tuple of str
         Each term's column names.
+    bases : sequence of ndarray, optional
+        Each term's map from the standardised columns to the user's (``Standardization.B``)
+        where ``theta`` is the standardised fit's: the columns named are then those whose
+        variance is zero in the user's column order (the standardised basis mixes the
+        columns, so its zero pivot can sit at another position).
 
     Returns
     -------
@@ -57,9 +62,27 @@ def singular_terms(theta: np.ndarray, layout, labels, columns) -> list[str]:
                 out.append(f"the {s.kind} term {lab!r} (its correlation at {rho:.4g})")
             continue
         diag = seg[layout.rows[i] == layout.cols[i]]
-        for j in np.nonzero(diag < SINGULAR_TOL)[0]:
+        zero = np.nonzero(diag < SINGULAR_TOL)[0]
+        if zero.size and bases is not None and diag.size > 1:
+            zero = _user_zero_columns(bases[i], layout, i, seg, zero.size)
+        for j in zero:
             out.append(f"{cols[j]!r} in {lab!r}")
     return out
+
+
+def _user_zero_columns(B, layout, i, seg, count) -> np.ndarray:
+    """The ``count`` columns, in the user's order, whose pivots in the Cholesky factor of the
+    covariance on the user's columns scaled to unit root mean square are smallest (its zero
+    pivots), the covariance being ``B T T' B'`` for the standardised factor ``T``."""
+    k = B.shape[0]
+    T = np.zeros((k, k))
+    T[layout.rows[i], layout.cols[i]] = seg
+    try:
+        rms = np.linalg.norm(np.linalg.inv(B), axis=0)  # (the user's columns' root mean squares)
+    except np.linalg.LinAlgError:
+        rms = np.ones(k)
+    pivots = np.abs(np.diag(np.linalg.qr((rms[:, None] * (B @ T)).T, mode="r")))
+    return np.sort(np.argsort(pivots, kind="stable")[:count])
 
 
 def singular_message(singular: list[str]) -> str:

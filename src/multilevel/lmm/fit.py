@@ -315,7 +315,7 @@ def _fit_and_build(design, obj, st, fun, x0, lower, layout, optimizer, unidentif
     beta, u0, u_rest = solve_effects(fac, obj.cp)
     labels = [t.label for t in design.terms]
     columns = [t.columns for t in design.terms]
-    sing = singular_terms(theta, layout, labels, columns)
+    sing = singular_terms(theta, layout, labels, columns, bases=st.B)
     messages = list(unidentified)
     if not opt.converged:
         messages.append(

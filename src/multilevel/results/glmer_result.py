@@ -197,7 +197,7 @@ class GlmerResult(AfterFit):
             family.loglik(design.y, pirls.mu, prior_weights) - 0.5 * (float(pirls.u @ pirls.u) + pirls.logdet)
         messages = []
         sing = singular_terms(theta_in, layout, [t.label for t in design.terms],
-                              [t.columns for t in design.terms])
+                              [t.columns for t in design.terms], bases=st.B)
         if sing:
             messages.append(singular_message(sing))
         if not opt.converged:
