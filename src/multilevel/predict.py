@@ -14,22 +14,14 @@ import numpy as np
 import pandas as pd
 
 from .arguments import as_bool, as_probability, short_repr
-from .design.data import as_dataframe, as_vector, check_columns, identifiers, plain_label, plain_number
-from .design.design import check_column_types, formula_offset
+from .design.data import as_dataframe, as_vector, check_columns, label_text, plain_label, plain_number
+from .design.design import check_column_types, formula_offset, term_variables
 from .design.spec_matrix import spec_matrix
 
 __all__ = ["linear_predictor", "predict_lmm", "predict_glmm"]
 
 
-def _norm(value) -> str:
-    """A level's label as R writes it: a number alike however it is stored (1, 1.0, np.int64(1) all
-    read '1'), a label as it is ("1.10" stays "1.10", "01" stays "01")."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "\x00missing"
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-        f = float(value)
-        return str(int(f)) if f.is_integer() else repr(f)
-    return str(value)
+_norm = label_text  # (a level's label as R writes it; group ids and factor levels match by it)
 
 
 def _level_positions(term, newdata: pd.DataFrame, data: pd.DataFrame | None = None) -> np.ndarray:
@@ -101,16 +93,6 @@ def _is_number(dtype) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
-def _model_columns(design) -> set[str]:
-    """The data columns that the model's terms read (not those used only as grouping factors,
-    whose ids :func:`_level_positions` matches by label)."""
-    f = design.formula
-    named = set(identifiers(f.fixed))
-    for piece in [b.expr for b in f.bars] + list(f.offsets):
-        named.update(identifiers(piece))
-    return named
-
-
 def _aligned(design, new: pd.DataFrame) -> pd.DataFrame:
     """``new`` with each column the model reads as labels given as its labels, and each it reads
     as numbers given as numbers, where newdata holds them otherwise: a factor fitted from the
@@ -134,7 +116,8 @@ def _aligned(design, new: pd.DataFrame) -> pd.DataFrame:
     if fitted is None:
         return new
     out = None
-    for c in _model_columns(design) & set(new.columns) & set(fitted.columns):
+    # (the columns the model's terms read: not the response, nor ids, which match by label)
+    for c in term_variables(design.formula, response=False) & set(new.columns) & set(fitted.columns):
         a, b = fitted[c], new[c]
         column = None
         if pd.api.types.is_bool_dtype(a.dtype):

@@ -66,6 +66,9 @@ def test_group_ids_are_not_converted(sleep):
     big = np.array([2 ** 60 + i for i in range(18)], dtype=np.uint64)[codes]
     fit = ml.lmer("Reaction ~ Days + (1 | G)", sleep.assign(G=big))
     assert fit.ngroups == {"G": 18}
+    # (their labels are exact too: predictions find each id's effect)
+    ref = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    np.testing.assert_allclose(fit.predict(sleep.assign(G=big).iloc[::20]), ref.predict(sleep.iloc[::20]), rtol=1e-8)
     ints = pd.Series([int(v) for v in sleep["Subject"]], dtype=object)
     fit = ml.lmer("Reaction ~ Days + (1 | S)", sleep.assign(S=ints))
     assert fit.ranef["S"].index.tolist()[:2] == [308, 309]

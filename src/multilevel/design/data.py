@@ -91,6 +91,26 @@ def plain_label(col: pd.Series) -> pd.Series | None:
     return None
 
 
+def label_text(value) -> str:
+    """A level's label as R writes it: a number alike however it is stored (1, 1.0, np.int64(1)
+    all read '1'; an integer exactly, whatever its size), a label as it is ("1.10" stays "1.10",
+    "01" stays "01"); a missing value as a text no label has.
+
+    Examples
+    --------
+    >>> [label_text(v) for v in (1, 1.0, np.int64(1), "01", 2.5, 2 ** 60 + 1)]
+    ['1', '1', '1', '01', '2.5', '1152921504606846977']
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "\x00missing"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(value)
+
+
 def plain_number(col: pd.Series) -> pd.Series | None:
     """``col`` as numbers formulaic's arithmetic keeps exact, or None where it already is one:
     integers narrower than 64 bits, and unsigned ones whose values fit, as int64 (``I(a - b)``

@@ -202,16 +202,27 @@ def _remember(key: tuple | None, sub: pd.DataFrame, spec, M) -> None:
     _SPECS[key] = spec
 
 
+def term_variables(parsed, response: bool = True) -> set[str]:
+    """The names the formula's terms read as variables: the fixed part (and the response), the
+    random-effects terms' columns and the offsets, not the grouping factors after the bars.
+
+    Examples
+    --------
+    >>> sorted(term_variables(parse_formula("y ~ x + log(z) + (0 + x | g) + offset(o)"), response=False))
+    ['log', 'o', 'x', 'z']
+    """
+    pieces = [parsed.fixed_formula if response else parsed.fixed] + [b.expr for b in parsed.bars]
+    named: set[str] = set()
+    for piece in pieces + list(parsed.offsets):
+        named.update(identifiers(piece))
+    return named
+
+
 def _group_only(parsed) -> set[str]:
     """The columns that the formula uses only as grouping factors (their values are ids, read
     as labels: never widened or converted to numbers)."""
     groups = {c for b in parsed.bars for c in b.group}
-    if not groups:
-        return set()
-    named = set(identifiers(parsed.fixed)) | set(identifiers(parsed.response))
-    for piece in [b.expr for b in parsed.bars] + list(parsed.offsets):
-        named.update(identifiers(piece))
-    return groups - named
+    return groups - term_variables(parsed) if groups else set()
 
 
 def _plain_columns(sub: pd.DataFrame, used, ids=frozenset()) -> pd.DataFrame:
@@ -397,10 +408,7 @@ def check_column_types(parsed: ParsedFormula, data: pd.DataFrame, used: list[str
         if pd.api.types.is_complex_dtype(dtype):
             raise ValueError(f"column {col!r} holds complex numbers; a model needs real numbers")
     groups = {c for b in parsed.bars for c in b.group}
-    pieces = [parsed.fixed_formula] + [b.expr for b in parsed.bars] + list(parsed.offsets)
-    in_terms = set()
-    for piece in pieces:
-        in_terms.update(identifiers(piece))
+    in_terms = term_variables(parsed)
     for col, dtype in dtypes.items():
         if col in groups and col not in in_terms:
             continue

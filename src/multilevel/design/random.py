@@ -164,13 +164,11 @@ def _one_label_each(uniques, name) -> None:
     ...
     ValueError: grouping column 'Subject' holds one id as values of different types (308 and '308'), which would be two groups; give the column one type, e.g. data['Subject'].astype(str)
     """
+    from .data import label_text
+
     seen: dict[str, object] = {}
     for v in uniques:
-        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-                and float(v).is_integer():
-            key = str(int(v))
-        else:
-            key = str(v)
+        key = label_text(v)
         if key in seen:
             first, second = sorted([seen[key], v], key=lambda u: isinstance(u, str))
             raise ValueError(f"grouping column {name!r} holds one id as values of different types "
