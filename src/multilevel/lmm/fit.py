@@ -176,7 +176,17 @@ def off_the_boundary(fun, opt, lower, layout):
     elements at 0.01 and 0.001 (two evaluations), and where it falls there BOBYQA searches on
     from the lower probe. (From the moment start near such an optimum, 0.027 on a crossed
     model, BOBYQA's first steps landed on 0 and stayed: a false singular fit, 0.014 above
-    lme4's.) A boundary optimum rises away from 0 (the criterion is even in each element)."""
+    lme4's.) A boundary optimum rises away from 0 (the criterion is even in each element).
+
+    Examples
+    --------
+    >>> from multilevel.linalg import ThetaLayout
+    >>> lay = ThetaLayout.from_k((1,))
+    >>> f = lambda x: float((x[0] ** 2 - 0.03 ** 2) ** 2 * 1e6)   # minima at +-0.03, 0 a stationary point
+    >>> stuck = minimize_theta(f, np.array([0.0]), lay.lower, initial_step=np.array([1e-9]))
+    >>> round(float(off_the_boundary(f, stuck, lay.lower, lay).xopt[0]), 4)
+    0.03
+    """
     x = np.asarray(opt.xopt, dtype=float)
     diagonal = np.zeros(x.size, dtype=bool)
     diagonal[: layout.ntheta] = layout.diagonal  # (a joint search's further parameters after theta)
