@@ -86,3 +86,23 @@ def test_new_group_levels_do_not_cost_a_loop_over_rows(data):
     known = new["g"] != "new"
     np.testing.assert_allclose(out[known], fit.predict(new[known]), rtol=1e-12)
     np.testing.assert_allclose(out[~known], fit.predict(new[~known], random=False), rtol=1e-12)
+
+
+def test_bayesian_and_simulated_inputs_read_a_factor_given_as_numbers(data):
+    # (a factor slope in the random part: its Z for newdata is built as predict builds it)
+    import importlib
+
+    predictive = importlib.import_module("multilevel.bayes.predictive")
+    d = data.assign(f=data["f"].astype(str))
+    fit = ml.lmer("y ~ x + (0 + f | g)", d)
+    new = d.head(8)
+    as_numbers = new.assign(f=new["f"].astype(int))
+    post = type("P", (), {"model": fit, "offset_spec": None})()
+    a = predictive._newdata_inputs(post, new)
+    b = predictive._newdata_inputs(post, as_numbers)
+    np.testing.assert_array_equal(a[0], b[0])
+    for (Za, pa), (Zb, pb) in zip(a[1], b[1]):
+        np.testing.assert_array_equal(Za, Zb)
+        np.testing.assert_array_equal(pa, pb)
+    sims = [fit.simulate(nsim=2, seed=5, use_re=True, newdata=frame) for frame in (new, as_numbers)]
+    np.testing.assert_allclose(np.asarray(sims[0], float), np.asarray(sims[1], float), rtol=1e-12)

@@ -33,18 +33,14 @@ def _newdata_inputs(post, newdata, offset=None):
     The offset is read from ``newdata`` when the model's offset was a column
     name; otherwise ``offset=`` gives it (default 0).
     """
-    from ..design.data import as_dataframe, as_vector, check_columns
-    from ..predict import _fixed_matrix, _level_positions
+    from ..design.data import as_dataframe, as_vector
+    from ..predict import _aligned, _fixed_matrix, _term_rows
 
-    new = as_dataframe(newdata)
     d = post.model.design
-    X = _fixed_matrix(d, new)
+    new = _aligned(d, as_dataframe(newdata))  # (the fitted types, as predict reads them)
+    X = _fixed_matrix(d, new, aligned=True)
     terms = []
-    for t in d.terms:
-        check_columns(t.group_columns, new, "newdata (grouping factor)")
-        Zall = np.asarray(t.spec.get_model_matrix(new, na_action="ignore"), dtype=float)
-        Z = Zall if t.column_index is None else Zall[:, list(t.column_index)]
-        pos = _level_positions(t, new, d.data)
+    for t, (Z, pos) in zip(d.terms, _term_rows(d, new, True, aligned=True)):
         unknown = pos < 0
         if unknown.any():
             # number the distinct unseen levels -1, -2, ...: rows of one new group share its effect

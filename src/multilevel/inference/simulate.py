@@ -32,12 +32,12 @@ def _rows(fit, newdata):
         return d.X, terms, d.offset, d.data_index, prior, d.weights
     from ..design.data import as_dataframe
     from ..design.design import formula_offset
-    from ..predict import _fixed_matrix, _newdata_offset, _term_rows
+    from ..predict import _aligned, _fixed_matrix, _newdata_offset, _term_rows
 
-    new = as_dataframe(newdata)
-    X = _fixed_matrix(d, new)
+    new = _aligned(d, as_dataframe(newdata))
+    X = _fixed_matrix(d, new, aligned=True)
     terms = []
-    for t, (Z, pos) in zip(d.terms, _term_rows(d, new, True)):
+    for t, (Z, pos) in zip(d.terms, _term_rows(d, new, True, aligned=True)):
         unknown = pos < 0
         codes = pos.copy()
         if unknown.any():  # number the new levels after the fitted ones
