@@ -62,3 +62,23 @@ def test_non_ascii_names(sleepstudy):
     ref = ml.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
     assert fit.objective == pytest.approx(ref.objective, rel=1e-12)
     assert fit.ngroups == {"sujet_é": 18}
+
+
+def test_factor_response_is_read_as_r_reads_it():
+    """``glmer(factor(y) ~ ...)``: the first of the sorted levels is failure (10 sorts after 2 as a
+    number); ``clmm(factor(y) ~ ...)`` orders the levels; a linear model says it needs numbers."""
+    v = ml.datasets.load("verbagg").iloc[:2000]
+    ref = ml.glmer("r2 ~ Anger + (1 | id)", v, family="binomial")
+    coded = v.assign(n=np.where(v.r2 == "Y", 10, 2), t=v.r2.astype(str))
+    for f in ["factor(r2)", "as.factor(n)", "factor(t)"]:
+        got = ml.glmer(f"{f} ~ Anger + (1 | id)", coded, family="binomial")
+        assert got.loglik == pytest.approx(ref.loglik, rel=1e-10), f
+        np.testing.assert_allclose(got.fixef, ref.fixef, rtol=1e-6)
+    wine = ml.datasets.load("wine")
+    ordered = ml.clmm("rating ~ temp + (1 | judge)", wine)
+    as_int = ml.clmm("factor(r) ~ temp + (1 | judge)", wine.assign(r=wine.rating.astype(int)))
+    assert as_int.loglik == pytest.approx(ordered.loglik, rel=1e-10)
+    with pytest.raises(ValueError, match="only family='binomial'"):
+        ml.glmer("factor(n) ~ Anger + (1 | id)", coded, family="poisson")
+    with pytest.raises(ValueError, match=r"factor\(n\) .* needs a numeric response"):
+        ml.lmer("factor(n) ~ Anger + (1 | id)", coded)

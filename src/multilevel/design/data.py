@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["as_dataframe", "check_columns", "complete_rows", "as_vector", "column_array", "column_floats"]
+__all__ = ["as_dataframe", "as_factor", "check_columns", "complete_rows", "as_vector", "column_array", "column_floats"]
 
 _IDENT = re.compile(r"`([^`]+)`|([^\W\d][\w.]*|\.[\w.]*)")
 
@@ -89,6 +89,29 @@ def plain_label(col: pd.Series) -> pd.Series | None:
     if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, pd.ArrowDtype) and pd.api.types.is_string_dtype(dtype)):
         return col.astype(object).where(col.notna(), np.nan)
     return None
+
+
+def as_factor(col: pd.Series, name: str) -> pd.Series:
+    """``col`` as R's ``factor(col)``: a categorical keeps its categories in order, less those
+    without a value (and its orderedness); other values become categories in sorted order.
+
+    Examples
+    --------
+    >>> as_factor(pd.Series([2, 10, 2, None]), "y").cat.categories.tolist()
+    [2.0, 10.0]
+    >>> as_factor(pd.Series(pd.Categorical(["b", "a"], categories=["c", "b", "a"])), "y").cat.categories.tolist()
+    ['b', 'a']
+    """
+    col = plain_label(col) if plain_label(col) is not None else col
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.remove_unused_categories()
+    values = col.dropna().unique()
+    try:
+        levels = sorted(values)
+    except TypeError:
+        raise ValueError(f"factor({name}) mixes values of different types (numbers and text); give the "
+                         f"column one type, e.g. data[{name!r}].astype(str)") from None
+    return pd.Series(pd.Categorical(col, categories=levels), index=col.index)
 
 
 def label_text(value) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 
 from ..formula import FormulaError, ParsedFormula, parse_formula
+from ..formula.parse import factor_response
 from .data import (as_dataframe, as_vector, check_columns, column_array, complete_rows, identifiers,
                    plain_label, plain_number)
 from .fixed import FixedDesign, build_fixed
@@ -539,6 +540,11 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         )
     if len(data) == 0:
         raise ValueError("data has no rows")
+    factor_of = factor_response(parsed.response)
+    if factor_of is not None:
+        raise ValueError(f"the response {parsed.response} of {parsed.text!r} is a factor, and this model needs "
+                         f"a numeric response: give {factor_of!r} as numbers, or fit a factor with "
+                         "ml.glmer(..., family='binomial') (two levels) or ml.clmm (ordered levels)")
     specs: dict = {}
     used = _used_columns(parsed, data, specs)
     check_column_types(parsed, data, used)

@@ -11,7 +11,7 @@ import functools
 import re
 from dataclasses import dataclass, field, replace
 
-__all__ = ["ParsedFormula", "RandomBar", "FormulaError", "parse_formula"]
+__all__ = ["ParsedFormula", "RandomBar", "FormulaError", "factor_response", "parse_formula"]
 
 
 class FormulaError(ValueError):
@@ -252,6 +252,21 @@ def _powers_in_calls(text: str) -> str:
 
 
 _FACTOR_CALL = re.compile(r"(?<![A-Za-z0-9_.`])(?:as\.)?factor\s*\(")
+
+
+_FACTOR_RESPONSE = re.compile(r"^(?:as\.)?factor\s*\(\s*(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)\s*\)$")
+
+
+def factor_response(response: str) -> str | None:
+    """The column of a response written as R's ``factor(y)`` or ``as.factor(y)``, else None.
+
+    Examples
+    --------
+    >>> factor_response("factor(r2)"), factor_response("as.factor( `a b` )"), factor_response("log(y)")
+    ('r2', 'a b', None)
+    """
+    m = _FACTOR_RESPONSE.match(response.strip())
+    return m.group(1).strip("`") if m else None
 
 
 def _r_calls(text: str) -> str:

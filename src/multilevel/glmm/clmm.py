@@ -9,9 +9,10 @@ import pandas as pd
 
 from ..arguments import as_choice
 from ..design import build_design
-from ..design.data import as_dataframe
+from ..design.data import as_dataframe, as_factor
 from ..families import family as make_family
 from ..formula import parse_formula
+from ..formula.parse import factor_response
 from .agq import check_agq
 from .fit import OPTIMIZERS, _check_nagq, fit_glmm_design
 
@@ -90,7 +91,12 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
     parsed = parse_formula(formula)
     if not parsed.bars:
         raise ValueError("the formula has no random-effects term such as (1 | group); clmm fits mixed models")
-    frame, levels = _ordered_response(as_dataframe(data), parsed.response)
+    frame = as_dataframe(data)
+    factor_of = factor_response(parsed.response)
+    if factor_of is not None and factor_of in frame.columns:  # R's factor(y): its levels in order
+        frame = frame.assign(__response__=as_factor(frame[factor_of], factor_of).cat.as_ordered())
+        parsed = replace(parsed, response="__response__")
+    frame, levels = _ordered_response(frame, parsed.response)
     design = build_design(parsed, frame, weights=weights, offset=offset, observation_level=True)
     if "(Intercept)" not in design.fixed.names:
         raise ValueError("clmm's thresholds take the place of the intercept: remove '0 +' or '- 1' from the "

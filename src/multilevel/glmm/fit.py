@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import build_design, standardize
-from ..design.data import as_dataframe
+from ..design.data import as_dataframe, as_factor
 from ..design.design import quote_dotted
 from ..linalg.threads import SMALL_BLOCK, blas_threads
 from ..families import family as make_family
@@ -22,7 +22,7 @@ from ..lmm.convergence import GRAD_TOL, SINGULAR_TOL
 from ..lmm.fit import off_the_boundary
 from ..lmm.optimize import OptSummary, best_of_restarts, minimize_theta
 from ..formula import parse_formula
-from ..formula.parse import _top_level_positions
+from ..formula.parse import _top_level_positions, factor_response
 from .laplace_gradient import NEWTON_TOL, SEARCH_ACCEPT, hessian_of_gradient, scalar_gradient
 from .laplace_gradient import search as gradient_search
 from .diagnostics import convergence, run_off_rows
@@ -59,6 +59,14 @@ def _response(parsed, data, weights, fam):
     m = _CBIND.match(parsed.response)
     if not m:
         col = parsed.response
+        factor_of = factor_response(col)
+        if factor_of is not None and factor_of in data.columns:
+            if fam.name != "binomial":
+                raise ValueError(f"the response {col} is a factor, which only family='binomial' models (its "
+                                 f"first level is failure); for a {fam.name} model give the numeric column "
+                                 f"{factor_of!r}, or for ordered levels use ml.clmm")
+            data = data.assign(__response__=as_factor(data[factor_of], factor_of))
+            parsed, col = replace(parsed, response="__response__"), "__response__"
         if col in data.columns and fam.name == "binomial" and not pd.api.types.is_numeric_dtype(data[col]) \
                 or col in data.columns and pd.api.types.is_bool_dtype(data[col]):
             s = data[col]
