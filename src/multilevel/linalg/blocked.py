@@ -21,6 +21,7 @@ from scipy.linalg.lapack import dpotrf
 import scipy.sparse as sp
 
 from .crossprod import DENSE_REST, CrossProducts
+from .dense import LARGE, cholesky_lower
 
 __all__ = ["ThetaLayout", "BlockedFactor", "factorize", "rest_coupling", "NotPositiveDefinite"]
 
@@ -478,8 +479,11 @@ def factorize(cp: CrossProducts, layout: ThetaLayout, theta: np.ndarray) -> Bloc
         S = _rest_schur(cp, T, F0, Wx, S_xx)
     # S holds the lower triangle in C order, i.e. the upper triangle of the
     # Fortran-ordered S.T: factorising that in place avoids a copy.
-    U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
-    L11 = U.T
+    if S.shape[0] > LARGE:  # in blocks (OpenBLAS's threaded dpotrf fails on more rows)
+        L11, info = cholesky_lower(S, out=S.T)
+    else:
+        U, info = dpotrf(S.T, lower=0, clean=1, overwrite_a=1)
+        L11 = U.T
     if info != 0:
         raise NotPositiveDefinite(f"leading minor {info} is not positive definite")
     return BlockedFactor(T=T, L00=L00, F0=F0, Wx=Wx, L11=L11, q_rest=cp.q_rest, p=cp.p,

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..design import build_design, standardize
+from ..linalg.dense import LARGE
 from ..linalg.threads import SMALL_BLOCK, ThreadChoice, blas_threads
 from ..arguments import as_bool, as_choice, short_repr
 from .convergence import (SINGULAR_TOL, check_convergence, finite_gradient, singular_message,
@@ -146,11 +147,15 @@ def _optimize(obj, fun, x0, lower, layout, optimizer: str):
         args = obj.gradient_arguments()
         near_bound = layout.diagonal & (x0 - lower < SINGULAR_TOL)
         fg = None
-        if args is None and obj._best.get("kernel") is None and scalar_terms(obj.cp, layout):
+        dense = obj.cp.q_rest + obj.cp.p + 1
+        if args is None and obj._best.get("kernel") is None and scalar_terms(obj.cp, layout) \
+                and dense <= LARGE:
             # all-scalar terms without a compiled criterion (InstEval's crossed
             # intercepts): the gradient costs an inverse of the dense block
-            # (BLAS threads chosen by timing where the dense block is large, as for the criterion)
-            large = obj.cp.q_rest + obj.cp.p + 1 > SMALL_BLOCK
+            # (BLAS threads chosen by timing where the dense block is large, as for the criterion);
+            # not beyond LARGE, where the inverse runs on one thread (linalg.dense) and costs
+            # three factorisations: BOBYQA's evaluations are cheaper there
+            large = dense > SMALL_BLOCK
             fg = ThreadChoice(obj.value_and_gradient) if large else obj.value_and_gradient
         if (args is not None or fg is not None) and not near_bound.any():
             opt, grad, status = minimize_with_gradient(args, x0, lower) if fg is None \

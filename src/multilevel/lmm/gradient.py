@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from scipy.linalg.lapack import dpotri
 
 from ..linalg import BlockedFactor, CrossProducts, ThetaLayout
+from ..linalg.dense import large_block_threads
 
 __all__ = ["applies", "scalar_gradient"]
 
@@ -124,7 +125,8 @@ def scalar_gradient(fac: BlockedFactor, cp: CrossProducts, theta: np.ndarray,
     # the inverse of the dense block: the rest terms' random effects (and, for
     # REML, the fixed effects) after the first term is eliminated; LAPACK gets
     # the upper factor in its own (column) order, so the copy is no transpose
-    Sinv_t, info = dpotri(L11[:m, :m].T, lower=0)
+    with large_block_threads(m):
+        Sinv_t, info = dpotri(L11[:m, :m].T, lower=0)
     if info != 0:  # (the factor is positive definite: not expected)
         raise np.linalg.LinAlgError(f"dpotri failed with info {info}")
     Sinv = Sinv_t.T  # its lower triangle holds the inverse
