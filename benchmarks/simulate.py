@@ -60,6 +60,57 @@ def simulate(rows: int = 1_000_000, groups: int = 10_000, seed: int = SEED) -> p
     return df
 
 
+#: users x items: two crossed factors with many levels each (``write_crossed_parts``)
+CROSSED_FORMULA = "y ~ x1 + x2 + (1 | u) + (1 | i)"
+#: the SDs of the users' and the items' effects, and the items' popularity exponent
+CROSSED_SD = (0.7, 0.5)
+POPULARITY = 0.8
+
+
+def write_crossed_parts(path: str, rows: int, users: int, items: int, parts: int,
+                        seed: int = SEED) -> list[str]:
+    """Ratings of ``users`` x ``items`` (MovieLens-like) as ``parts`` Parquet files:
+    ``y = 3 + 0.2 x1 - 0.1 x2 + b_u + c_i + e``, users drawn uniformly, items with
+    probability proportional to ``rank^-0.8`` (a few popular items, a long tail), so
+    the items' co-occurrence is dense; every user and item appears in part 0.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> files = write_crossed_parts(tempfile.mkdtemp(), rows=1000, users=50, items=20, parts=2)
+    >>> both = pd.concat([pd.read_parquet(f) for f in files])
+    >>> len(both), both["u"].nunique(), both["i"].nunique()
+    (1000, 50, 20)
+    """
+    import os
+
+    os.makedirs(path, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    bu = rng.standard_normal(users) * CROSSED_SD[0]
+    bi = rng.standard_normal(items) * CROSSED_SD[1]
+    popular = 1.0 / np.arange(1, items + 1) ** POPULARITY
+    popular /= popular.sum()
+    sizes = np.sort(np.diff(np.linspace(0, rows, parts + 1).round().astype(np.int64)))[::-1]
+    files, start = [], 0
+    for k, m in enumerate(sizes):
+        r = np.random.default_rng([seed, k])
+        u = r.integers(0, users, size=m)
+        i = r.choice(items, size=m, p=popular)
+        if k == 0:
+            u[:min(users, m)] = np.arange(min(users, m))
+            i[:min(items, m)] = np.arange(min(items, m))
+        x = np.round(r.standard_normal((m, 2)), 6)
+        y = 3.0 + 0.2 * x[:, 0] - 0.1 * x[:, 1] + bu[u] + bi[i] + r.standard_normal(m)
+        df = pd.DataFrame({"y": np.round(y, 6), "x1": x[:, 0], "x2": x[:, 1],
+                           "u": (u + 1).astype(np.int64), "i": (i + 1).astype(np.int64)})
+        df.index = pd.RangeIndex(start, start + m)
+        start += m
+        f = os.path.join(path, f"part.{k}.parquet")
+        df.to_parquet(f)
+        files.append(f)
+    return files
+
+
 def write_parts(path: str, rows: int, groups: int, parts: int, seed: int = SEED) -> list[str]:
     """Write the model's data as ``parts`` Parquet files ``part.<i>.parquet`` in ``path``.
 

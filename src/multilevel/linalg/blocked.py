@@ -331,12 +331,12 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
         # one scalar term: Crr is diagonal and Lambda_r = t I, so
         # S_rr = t^2 (Crr - G) + I comes from one product with -t^2 M
         t = T[1][0, 0]
-        S = (cp.pairs.P @ (-(t * t) * M.ravel())).reshape(qr + mx, qr + mx)
+        S = cp.pairs.product(-(t * t) * M.ravel()).reshape(qr + mx, qr + mx)
         S[np.arange(qr), np.arange(qr)] += t * t * np.diagonal(cp.Crr) + 1.0
         S[qr:, :qr] = t * Rx.T
     else:
         if cp.pairs is not None:
-            S = (cp.pairs.P @ M.ravel()).reshape(qr + mx, qr + mx)
+            S = cp.pairs.product(M.ravel()).reshape(qr + mx, qr + mx)
         else:  # few other random effects: B M B' densely
             S = np.zeros((qr + mx, qr + mx))
             Bd = cp.Br0_dense

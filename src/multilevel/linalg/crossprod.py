@@ -22,6 +22,10 @@ __all__ = ["CrossProducts", "PairProduct", "WeightedProducts", "cross_products",
 
 #: up to this many random effects in the other terms, B M B' is formed densely
 DENSE_REST = 200
+#: the pair structure (``PairProduct.P``) is stored up to this many entries (16 bytes each);
+#: beyond, each product is formed by a compiled loop over the pairs (a crossed design with
+#: 100 rows per level of its first factor and 100,000 levels has 500 million pairs)
+MAX_PAIRS = 30_000_000
 #: cross_products counts its products over precomputed indices up to this many
 #: index entries (observations x products per observation); the sparse path beyond
 _COUNT_ENTRIES = 20_000_000
@@ -44,12 +48,36 @@ class PairProduct:
     (2, (4, 3))
     """
 
-    P: sp.csr_matrix | sp.csc_matrix
+    P: sp.csr_matrix | sp.csc_matrix | None
     stride: int
+    #: where ``P`` would hold more than ``MAX_PAIRS`` entries (a first term of one column):
+    #: the per-level rows and values of ``B`` (starts, counts, rows, values) that a compiled
+    #: loop multiplies out at each product instead (memory of ``B``, not of its pairs)
+    direct: tuple | None = None
+
+    def product(self, w: np.ndarray) -> np.ndarray:
+        """``P @ w``, the flat ``stride x stride`` lower triangle of ``B blockdiag(w) B'``.
+
+        Examples
+        --------
+        >>> B = sp.csr_matrix(np.array([[1., 2, 0], [0, 3, 4]]))
+        >>> w = np.array([1., 10, 100])
+        >>> bool(np.array_equal(pair_product(B, 1, 3, max_pairs=0).product(w), pair_product(B, 1, 3).product(w)))
+        True
+        """
+        if self.P is not None:
+            return self.P @ w
+        out = np.zeros(self.stride * self.stride)
+        kernels.compiled("scalar_pairs_product")(*self.direct, np.ascontiguousarray(w, dtype=float),
+                                                 np.int64(self.stride), out)
+        return out
 
 
-def pair_product(B: sp.csr_matrix, k0: int, stride: int | None = None) -> PairProduct:
-    """Precompute :class:`PairProduct` for ``B`` with block columns of width ``k0``.
+def pair_product(B: sp.csr_matrix, k0: int, stride: int | None = None,
+                 max_pairs: int | None = None) -> PairProduct:
+    """Precompute :class:`PairProduct` for ``B`` with block columns of width ``k0``; for a
+    first term of one column with more than ``max_pairs`` pairs (``MAX_PAIRS``), only what a
+    compiled loop needs to form each product.
 
     Examples
     --------
@@ -78,6 +106,9 @@ def pair_product(B: sp.csr_matrix, k0: int, stride: int | None = None) -> PairPr
     counts = np.diff(np.append(starts, ukey.size))
     npairs = counts * (counts + 1) // 2
     total = int(npairs.sum())
+    if k0 == 1 and kernels.available() and total > (MAX_PAIRS if max_pairs is None else max_pairs):
+        return PairProduct(P=None, stride=stride, direct=(starts.astype(np.int64), counts.astype(np.int64),
+                                                          row.astype(np.int64), np.ascontiguousarray(vec[:, 0])))
     if k0 == 1 and kernels.available():
         # one loop, no index arrays of all pairs (InstEval: 1.3 million pairs)
         data, indices = np.empty(total), np.empty(total, dtype=np.int64)

@@ -947,6 +947,19 @@ def _scalar_pairs(starts, counts, row, vec, stride, data, indices):  # pragma: n
     return out
 
 
+def _scalar_pairs_product(starts, counts, row, vec, w, stride, out):  # pragma: no cover - compiled
+    """``out += P @ w`` for :func:`_scalar_pairs`'s ``P``, without forming it: for each level,
+    every pair ``(a, c)``, ``a >= c``, of its rows of ``B`` adds ``w[level] B_a B_c``."""
+    for lev in range(starts.size):
+        base = starts[lev]
+        wl = w[lev]
+        for a in range(counts[lev]):
+            ra = row[base + a] * stride
+            va = vec[base + a] * wl
+            for c in range(a + 1):
+                out[ra + row[base + c]] += va * vec[base + c]
+
+
 _compiled: dict = {}
 _LOCK = threading.Lock()
 
@@ -989,6 +1002,7 @@ def _compile_all_unlocked() -> None:
                    "one_gradient": _criterion_gradient, "bfgs": _jit(_bfgs_one_term),
                    "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _one_term_pls,
                    "one_term_zu": _one_term_zu, "scalar_pairs": _jit(_scalar_pairs),
+                   "scalar_pairs_product": _jit(_scalar_pairs_product),
                    "one_term_pirls": _jit(_one_term_pirls)}
         _compiled.update(kernels)
 
@@ -997,6 +1011,7 @@ def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
     ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``, ``"scalar_pairs"``,
+    ``"scalar_pairs_product"``,
     ``"one_term_pirls"``.
 
     Examples

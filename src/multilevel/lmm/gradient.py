@@ -34,7 +34,7 @@ __all__ = ["applies", "scalar_gradient"]
 
 def applies(cp: CrossProducts, layout: ThetaLayout) -> bool:
     """Whether :func:`scalar_gradient` covers the model: at least two random-effects
-    terms, each scalar and unstructured.
+    terms, each scalar and unstructured (and the pair structure stored, where there is one).
 
     Examples
     --------
@@ -49,7 +49,7 @@ def applies(cp: CrossProducts, layout: ThetaLayout) -> bool:
     False
     """
     return (cp.Br0 is not None and not layout.structured and all(k == 1 for k in cp.k)
-            and layout.ntheta == len(cp.k))
+            and layout.ntheta == len(cp.k) and (cp.pairs is None or cp.pairs.P is not None))
 
 
 def _pair_groups(cp: CrossProducts, m: int) -> list[tuple[int, int, sp.csr_matrix]]:

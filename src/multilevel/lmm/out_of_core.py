@@ -45,8 +45,10 @@ __all__ = ["PartsData", "ProductMap", "aliased", "lmer_partitioned", "product_ma
 
 #: rows of the first part the result keeps (the type III contrasts' codings)
 SAMPLE_ROWS = 5000
-#: the largest number of random effects outside the first term whose dense block is summed
-MAX_REST = 4000
+#: the largest number of random effects outside the first term whose dense block the client
+#: holds: 8 q^2 bytes (3.2 GB for 20,000, a crossed design's second factor), with about as
+#: much again while it is factorised
+MAX_REST = 25_000
 #: where the map from the summed (centred) products to the standardised ones amplifies their
 #: rounding error more than this, each part computes its standardised products (a third pass)
 MAX_AMPLIFICATION = 1e5
@@ -340,13 +342,13 @@ def summed_products(formula: str, data, weights=None, offset=None, observation_l
         raise ValueError(
             f"the random-effects terms after the first have {q_rest} random effects, among them "
             f"{', '.join(same)} of the first term's grouping factor (as (1 + x || g) writes them); on data in parts "
-            f"every term after the first is summed as a dense block of at most {MAX_REST} random effects (its "
-            "memory grows with their square): fit this model in memory")
+            f"every term after the first is held as a dense block of at most {MAX_REST} random effects (8 bytes "
+            "times their square): fit this model in memory")
     if q_rest > MAX_REST:
         raise ValueError(
             f"the random-effects terms after the first have {q_rest} random effects; on data in parts at most "
-            f"{MAX_REST} are summed as a dense block (its memory grows with their square): give the factor "
-            "with the most levels first, or fit the data in memory")
+            f"{MAX_REST} are held as a dense block (8 bytes times their square, {8 * q_rest ** 2 / 1e9:.0f} GB "
+            "here): give the factor with the most levels first")
     parts = ddf[list(schema.columns)].to_delayed()
     sch = dask.delayed(schema, pure=True)
     products = dask.delayed(_part_products, pure=True)
