@@ -30,6 +30,13 @@ the largest difference of the two posterior means, in posterior SDs.
 With ``--glmer`` both columns run ``ml.glmer(GLMM_FORMULA, ...)``, a logistic
 model of ``yb = (y > 1)`` (a column ``simulate.write_parts`` writes), and
 the last column is the difference of the two log-likelihoods.
+
+With ``--crossed ITEMS`` the data are ``simulate.write_crossed_parts``'s ratings
+of ``--groups`` users x ``ITEMS`` items and both columns fit
+``CROSSED_FORMULA`` (``(1 | u) + (1 | i)``) by ML; the table adds the
+evaluations of the criterion.
+
+    python benchmarks/out_of_core.py --crossed 20000 --rows 2000000 --groups 100000 --parts 4
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ _OUT_OF_CORE = r"""
 import json, resource, sys, time, warnings
 sys.path.insert(0, {here!r})
 import multilevel as ml
-from simulate import FORMULA, GLMM_FORMULA
+from simulate import FORMULA, GLMM_FORMULA, CROSSED_FORMULA
 from distributed import Client, LocalCluster
 
 def peak():
@@ -66,7 +73,8 @@ if __name__ == "__main__":
         workers = list(client.run(peak).values())
     design = fit.model.design if hasattr(fit, "model") else fit.design
     print(json.dumps({{"seconds": seconds, "summary": summary(fit), "passes": design.passes,
-                      "client_mb": peak(), "worker_mb": workers}}))
+                      "client_mb": peak(), "worker_mb": workers,
+                      "evaluations": getattr(getattr(fit, "optinfo", None), "feval", None)}}))
 """
 
 _IN_MEMORY = r"""
@@ -74,7 +82,7 @@ import json, resource, sys, time, warnings
 sys.path.insert(0, {here!r})
 import pandas as pd
 import multilevel as ml
-from simulate import FORMULA, GLMM_FORMULA
+from simulate import FORMULA, GLMM_FORMULA, CROSSED_FORMULA
 {summary}
 df = pd.read_parquet({dir!r})
 t = time.perf_counter()
@@ -83,7 +91,8 @@ with warnings.catch_warnings():
     fit = {call}(FORMULA, df, {kw})
 seconds = time.perf_counter() - t
 print(json.dumps({{"seconds": seconds, "summary": summary(fit),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                  "evaluations": getattr(getattr(fit, "optinfo", None), "feval", None)}}))
 """
 
 #: what each column reports of its fit: the ML deviance, or the posterior means and SDs
@@ -122,28 +131,35 @@ def main(argv=None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the in-memory fit")
     p.add_argument("--bayes", action="store_true", help="ml.bayes (collapsed sampler) instead of ml.lmer")
     p.add_argument("--glmer", action="store_true", help="ml.glmer of a 0/1 response instead of ml.lmer")
+    p.add_argument("--crossed", type=int, default=None, metavar="ITEMS",
+                   help="users (--groups) x ITEMS crossed intercepts, by ML")
     args = p.parse_args(argv)
     kind = "bayes" if args.bayes else "glmer" if args.glmer else "lmer"
     call, kw = _CALL[kind]
     sys.path.insert(0, HERE)
-    from simulate import FORMULA, GLMM_FORMULA, write_parts
+    from simulate import CROSSED_FORMULA, FORMULA, GLMM_FORMULA, write_crossed_parts, write_parts
 
     rows_list = args.rows
     parts_list = args.parts or [max(1, r // 1_000_000) for r in rows_list]
     what = {"lmer": "ML", "bayes": "ml.bayes, 4 chains x 1000 draws", "glmer": "binomial, Laplace"}[kind]
-    formula = GLMM_FORMULA if kind == "glmer" else FORMULA
-    print(f"model: {formula}, {what}; {args.groups} groups; LocalCluster of {args.workers} worker processes\n")
+    formula = GLMM_FORMULA if kind == "glmer" else CROSSED_FORMULA if args.crossed else FORMULA
+    levels = f"{args.groups} users x {args.crossed} items" if args.crossed else f"{args.groups} groups"
+    print(f"model: {formula}, {what}; {levels}; LocalCluster of {args.workers} worker processes\n")
     label = {"lmer": "deviance", "bayes": "posterior mean", "glmer": "log-likelihood"}[kind]
-    print("| rows | parts | out of core (s) | passes | client peak (MB) | worker peak (MB) | in memory (s) | "
-          f"in-memory peak (MB) | ratio | {label} difference |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| rows | parts | out of core (s) | passes | evaluations | client peak (MB) | worker peak (MB) | "
+          f"in memory (s) | in-memory peak (MB) | ratio | {label} difference |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for rows, parts in zip(rows_list, parts_list):
-        d = os.path.join(args.dir, f"rows{rows}_groups{args.groups}_parts{parts}")
+        d = os.path.join(args.dir, f"rows{rows}_groups{args.groups}_parts{parts}"
+                         + (f"_items{args.crossed}" if args.crossed else ""))
         if not os.path.isdir(d):
             t = time.perf_counter()
-            write_parts(d, rows, args.groups, parts)
+            if args.crossed:
+                write_crossed_parts(d, rows, args.groups, args.crossed, parts)
+            else:
+                write_parts(d, rows, args.groups, parts)
             print(f"(wrote {d} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
-        form = "GLMM_FORMULA" if kind == "glmer" else "FORMULA"
+        form = "GLMM_FORMULA" if kind == "glmer" else "CROSSED_FORMULA" if args.crossed else "FORMULA"
         ooc = _run(_OUT_OF_CORE.format(here=HERE, workers=args.workers, glob=os.path.join(d, "*.parquet"),
                                        call=call, kw=kw, summary=_SUMMARY[kind]).replace("(FORMULA,", f"({form},"))
         mem = None if args.no_memory else _run(_IN_MEMORY.format(here=HERE, dir=d, call=call, kw=kw,
@@ -154,7 +170,8 @@ def main(argv=None) -> int:
         mem_mb = f"{mem['peak_mb']:.0f}" if mem else "-"
         ratio = f"{ooc['seconds'] / mem['seconds']:.2f}" if mem else "-"
         diff = _difference(kind, ooc["summary"], mem["summary"]) if mem else "-"
-        print(f"| {rows:,} | {parts} | {ooc['seconds']:.1f} | {ooc['passes']} | {ooc['client_mb']:.0f} | "
+        evals = ooc.get("evaluations") or "-"
+        print(f"| {rows:,} | {parts} | {ooc['seconds']:.1f} | {ooc['passes']} | {evals} | {ooc['client_mb']:.0f} | "
               f"{workers} | {mem_s} | {mem_mb} | {ratio} | {diff} |", flush=True)
     return 0
 

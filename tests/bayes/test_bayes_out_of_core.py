@@ -212,9 +212,14 @@ def test_marginal_means_say_they_need_the_rows(both, call):
         call(both[1])
 
 
-def test_terms_of_the_first_factor_beyond_the_dense_limit_are_refused_clearly():
+def test_terms_of_the_first_factor_beyond_the_dense_limit_are_refused_clearly(monkeypatch):
+    monkeypatch.setattr("multilevel.lmm.out_of_core.MAX_REST", 400)
     rng = np.random.default_rng(0)
-    g = np.repeat(np.arange(4500), 2)
+    g = np.repeat(np.arange(450), 2)
     df = pd.DataFrame({"y": rng.normal(size=g.size), "x": rng.normal(size=g.size), "g": g.astype(str)})
     with pytest.raises(ValueError, match="of the first term's grouping factor"):
         ml.bayes("y ~ x + (1 + x || g)", dd.from_pandas(df, npartitions=2), progress=False)
+    c = np.repeat(np.arange(450), 2)
+    df = df.assign(g=np.arange(g.size).astype(str), c=c.astype(str))
+    with pytest.raises(ValueError, match=r"at most 400 are held as a dense block .* factor with the most levels"):
+        ml.lmer("y ~ x + (1 | g) + (1 | c)", dd.from_pandas(df, npartitions=2))
