@@ -149,3 +149,30 @@ def test_fit_quantities_equal_dense_computation(case):
                                    atol=1e-8 * np.sqrt(sigma2))
     off = design.offset if design.offset is not None else 0.0
     np.testing.assert_allclose(fit.fitted.to_numpy(), X @ beta + Z @ b + off, rtol=1e-9)
+
+
+def test_conditional_variances_from_the_pairs_equal_the_dense_product(monkeypatch):
+    """A first term crossed with two others, its coupling sparse (more than DENSE_REST rest
+    effects): the variances from the inverse of the dense block and each level's pairs equal
+    the dense ``Lrr^-1 Wr L00^-1`` product's, for every term."""
+    import pandas as pd
+
+    from multilevel.design import build_design
+    from multilevel.lmm import conditional_variances, objective
+
+    r = np.random.default_rng(7)
+    n = 2500
+    d = pd.DataFrame({"u": r.integers(0, 400, n), "i": r.integers(0, 230, n), "j": r.integers(0, 40, n),
+                      "x": r.standard_normal(n)})
+    d["y"] = r.standard_normal(400)[d.u] + 0.5 * r.standard_normal(230)[d.i] + d.x + r.standard_normal(n)
+    f = LmmObjective.from_design(build_design("y ~ x + (1 + x | u) + (1 | i) + (1 | j)", d))
+    fac = f.factor(np.array([0.8, 0.1, 0.3, 0.5, 0.2]))
+    dense = conditional_variances(fac, f.cp)
+    monkeypatch.setattr(objective, "DENSE_COUPLING", 0)
+    called, sparse_path = [], objective._sparse_coupling_variances
+    monkeypatch.setattr(objective, "_sparse_coupling_variances", lambda *a: called.append(1) or sparse_path(*a))
+    pairs = conditional_variances(fac, f.cp)
+    assert called
+    assert [v.shape for v in pairs] == [(d.u.nunique(), 2, 2), (d.i.nunique(), 1, 1), (40, 1, 1)]
+    for a, b in zip(pairs, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-14)

@@ -243,6 +243,8 @@ def _sums_products(S: SummedProducts, terms, m0, S0, max_dense: int) -> _Product
     head = S.head
     rest_idx = tuple(i for i in range(T) if i not in head)
     _check_dense(terms, head, rest_idx, max_dense)
+    # (the rest block is held densely by the sampler, within max_dense, whatever cp keeps)
+    Crr = cp.Crr.toarray() if sp.issparse(cp.Crr) else cp.Crr
     m0, Q0, prior_const = _prior(m0, S0, p)
     k, nl = cp.k, cp.nlevels
     n0, k00 = nl[0], k[0]
@@ -265,7 +267,7 @@ def _sums_products(S: SummedProducts, terms, m0, S0, max_dense: int) -> _Product
         D0[:, ch:ch + k[h], :k00] = vals
         D0[:, :k00, ch:ch + k[h]] = np.transpose(vals, (0, 2, 1))
         for h2 in head[1:]:
-            D0[:, ch:ch + k[h], cols[h2]:cols[h2] + k[h2]] = cp.Crr[ih[:, :, None], index[h2][:, None, :]]
+            D0[:, ch:ch + k[h], cols[h2]:cols[h2] + k[h2]] = Crr[ih[:, :, None], index[h2][:, None, :]]
         B0x[:, ch:ch + k[h], :] = cp.Crx[ih][:, :, :p]
         b0y[:, ch:ch + k[h]] = cp.Crx[ih][:, :, p]
     rows_r = np.concatenate([index[i].ravel() for i in rest_idx]) if rest_idx else np.zeros(0, dtype=int)
@@ -274,12 +276,12 @@ def _sums_products(S: SummedProducts, terms, m0, S0, max_dense: int) -> _Product
     if q_r:
         Br[:, :k00, :] = np.transpose(Br0[rows_r].toarray().reshape(q_r, n0, k00), (1, 2, 0))
         for h in head[1:]:
-            Br[:, cols[h]:cols[h] + k[h], :] = np.transpose(cp.Crr[rows_r][:, index[h]], (1, 2, 0))
+            Br[:, cols[h]:cols[h] + k[h], :] = np.transpose(Crr[rows_r][:, index[h]], (1, 2, 0))
     dm = m0 - S.beta0
     return _Products(
         n=int(S.n), log_w=float(S.log_w), p=p, k=tuple(k), nlevels=tuple(nl), head=tuple(head), rest=rest_idx,
         beta0=np.asarray(S.beta0, dtype=float), D0=D0, B0x=B0x, b0y=b0y, Br0=np.ascontiguousarray(Br),
-        Crr=cp.Crr[np.ix_(rows_r, rows_r)], Crx=cp.Crx[rows_r, :p], cry=cp.Crx[rows_r, p],
+        Crr=Crr[np.ix_(rows_r, rows_r)], Crx=cp.Crx[rows_r, :p], cry=cp.Crx[rows_r, p],
         Cxx=cp.Cxx[:p, :p], cxy=cp.Cxx[:p, p], syy=float(cp.Cxx[p, p]), Q0=Q0, Q0m=Q0 @ dm,
         mQm=float(dm @ Q0 @ dm), prior_const=prior_const,
     )

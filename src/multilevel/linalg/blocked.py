@@ -332,7 +332,7 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
         # S_rr = t^2 (Crr - G) + I comes from one product with -t^2 M
         t = T[1][0, 0]
         S = cp.pairs.product(-(t * t) * M.ravel()).reshape(qr + mx, qr + mx)
-        S[np.arange(qr), np.arange(qr)] += t * t * np.diagonal(cp.Crr) + 1.0
+        S[np.arange(qr), np.arange(qr)] += t * t * cp.Crr.diagonal() + 1.0
         S[qr:, :qr] = t * Rx.T
     else:
         if cp.pairs is not None:
@@ -345,7 +345,12 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
             else:
                 BM = np.einsum("rga,gab->rgb", Bd.reshape(qr, cp.n0, cp.k0), M).reshape(qr, -1)
                 S[:qr, :qr] = BM @ Bd.T
-        R = cp.Crr - S[:qr, :qr]  # only the lower triangle is meaningful
+        if sp.issparse(cp.Crr):  # (many other random effects: Crr's entries added in place)
+            R = np.negative(S[:qr, :qr])
+            C = cp.Crr.tocoo()
+            R[C.row, C.col] += C.data
+        else:
+            R = cp.Crr - S[:qr, :qr]  # only the lower triangle is meaningful
         if all(k == 1 for k in rest_k):
             t = np.repeat([Tj[0, 0] for Tj in T[1:]], cp.nlevels[1:])
             S[:qr, :qr] = R * np.outer(t, t)

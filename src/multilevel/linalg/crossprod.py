@@ -26,6 +26,9 @@ DENSE_REST = 200
 #: beyond, each product is formed by a compiled loop over the pairs (a crossed design with
 #: 100 rows per level of its first factor and 100,000 levels has 500 million pairs)
 MAX_PAIRS = 30_000_000
+#: the other terms' own products ``Crr`` are a dense array up to this many random effects and
+#: a sparse matrix beyond (a crossed factor with 20,000 levels: 3.2 GB dense, its diagonal sparse)
+SPARSE_CRR = 2000
 #: cross_products counts its products over precomputed indices up to this many
 #: index entries (observations x products per observation); the sparse path beyond
 _COUNT_ENTRIES = 20_000_000
@@ -152,7 +155,8 @@ class CrossProducts:
         ``[X y]'Z0`` arranged by level.
     Br0 : scipy.sparse.csr_matrix (q_r, q0) or None
         ``Z_rest'Z0`` for the other random terms.
-    Crr : ndarray (q_r, q_r)
+    Crr : ndarray or scipy.sparse.csr_matrix (q_r, q_r)
+        Sparse beyond ``SPARSE_CRR`` random effects.
         ``Z_rest'Z_rest``.
     Crx : ndarray (q_r, p + 1)
         ``Z_rest'[X y]``.
@@ -257,7 +261,7 @@ def _grouped_crossprod(codes: np.ndarray, nlev: int, A: np.ndarray, B: np.ndarra
     return out
 
 
-def cross_products(design: Design, counts: bool = True) -> CrossProducts:
+def cross_products(design: Design, counts: bool = True, pairs: bool = True) -> CrossProducts:
     """Compute the cross-products of a design (weights applied, offset subtracted).
 
     With several random-effects terms whose later terms have few random
@@ -302,13 +306,15 @@ def cross_products(design: Design, counts: bool = True) -> CrossProducts:
         ZrT = Zr.T.tocsr()
         Br0 = (ZrT @ Z0).tocsr()
         Br0.sort_indices()
-        Crr = np.asarray((ZrT @ Zr).todense())
+        Crr = (ZrT @ Zr).tocsr()
+        Crr = Crr if Crr.shape[0] > SPARSE_CRR else Crr.toarray()
         Crx = np.asarray(ZrT @ Xy)
         # the pair structure pays for itself when the other terms have many random
         # effects (InstEval: 1,128); for a few dozen a dense product is cheaper
-        pairs = pair_product(Br0, t0.k, stride=Crr.shape[0] + Xy.shape[1]) \
-            if Crr.shape[0] > DENSE_REST else None
-        Br0_dense = Br0.toarray() if pairs is None else None
+        # (``pairs=False``: neither, for a part of the data whose sums the client adds)
+        many, build = Crr.shape[0] > DENSE_REST, pairs
+        pairs = pair_product(Br0, t0.k, stride=Crr.shape[0] + Xy.shape[1]) if many and build else None
+        Br0_dense = Br0.toarray() if not many and build else None
     else:
         Br0 = None
         pairs = None

@@ -960,6 +960,26 @@ def _scalar_pairs_product(starts, counts, row, vec, w, stride, out):  # pragma: 
                 out[ra + row[base + c]] += va * vec[base + c]
 
 
+def _level_quadratic(indptr, indices, data, k0, V, out):  # pragma: no cover - compiled
+    """``out[g] += W_g' V W_g`` for each level ``g`` of a first term with ``k0`` columns:
+    ``W_g`` is the CSC ``(indptr, indices, data)``'s columns ``g k0 .. g k0 + k0 - 1`` and
+    ``V`` symmetric with its lower triangle given. The cost is the pairs of each level's
+    rows, not ``V``'s size."""
+    for g in range(out.shape[0]):
+        for j in range(k0):
+            c = g * k0 + j
+            for p in range(indptr[c], indptr[c + 1]):
+                ra = indices[p]
+                wa = data[p]
+                for j2 in range(k0):
+                    c2 = g * k0 + j2
+                    acc = 0.0
+                    for p2 in range(indptr[c2], indptr[c2 + 1]):
+                        rb = indices[p2]
+                        acc += data[p2] * (V[ra, rb] if ra >= rb else V[rb, ra])
+                    out[g, j, j2] += wa * acc
+
+
 _compiled: dict = {}
 _LOCK = threading.Lock()
 
@@ -1003,6 +1023,7 @@ def _compile_all_unlocked() -> None:
                    "scalar_solve": _jit(_scalar_pls_solve), "one_term_pls": _one_term_pls,
                    "one_term_zu": _one_term_zu, "scalar_pairs": _jit(_scalar_pairs),
                    "scalar_pairs_product": _jit(_scalar_pairs_product),
+                   "level_quadratic": _jit(_level_quadratic),
                    "one_term_pirls": _jit(_one_term_pirls)}
         _compiled.update(kernels)
 
@@ -1011,7 +1032,7 @@ def compiled(name: str):
     """The compiled kernel ``name`` (compiling them all on first use): ``"one"``
     and ``"blocked"`` (the criterion), ``"one_gradient"``, ``"bfgs"``,
     ``"scalar_solve"``, ``"one_term_pls"``, ``"one_term_zu"``, ``"scalar_pairs"``,
-    ``"scalar_pairs_product"``,
+    ``"scalar_pairs_product"``, ``"level_quadratic"``,
     ``"one_term_pirls"``.
 
     Examples

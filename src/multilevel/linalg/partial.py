@@ -199,9 +199,7 @@ def partial_products(design, one_z: tuple, rows_hash: int = 0) -> PartialProduct
     p = V.shape[1] - 1
     centred = replace(design, fixed=replace(design.fixed, X=np.ascontiguousarray(Vc[:, :p])),
                       y=np.ascontiguousarray(Vc[:, p]), offset=None, terms=tuple(terms))
-    cp = cross_products(centred, counts=False)
-    if cp.Br0 is not None:
-        cp = replace(cp, pairs=None, Br0_dense=None)
+    cp = cross_products(centred, counts=False, pairs=False)
     y_range = (float(data(design.y).min()), float(data(design.y).max())) if ns else (np.inf, -np.inf)
     return PartialProducts(
         n=n, cp=cp, r_xy=_qr_r(data(Vc)), r_z=tuple(rz),
@@ -270,7 +268,7 @@ def transform_products(cp: CrossProducts, Kxy: np.ndarray, Kz) -> CrossProducts:
         KR = sp.block_diag([_block_diag(K, nl) for K, nl in zip(Kz[1:], cp.nlevels[1:])], format="csr")
         Br0 = (KR.T @ sp.csr_matrix(Br0) @ _block_diag(K0, cp.nlevels[0])).tocsr()
         Br0.sort_indices()
-        Crr = np.asarray(KR.T @ (KR.T @ Crr).T).T
+        Crr = (KR.T @ Crr @ KR).tocsr() if sp.issparse(Crr) else np.asarray(KR.T @ (KR.T @ Crr).T).T
         Crx = np.asarray(KR.T @ Crx) @ Kxy
     else:
         Crx = np.zeros((0, Kxy.shape[1]))

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
+from scipy.linalg.lapack import dpotri
 
 from ..linalg import BlockedFactor, CrossProducts, NotPositiveDefinite, ThetaLayout, factorize
 from ..linalg import kernels
 from ..linalg.blocked import rest_coupling
+from ..linalg.dense import large_block_threads
 
 __all__ = ["LmmObjective", "criterion", "solve_effects", "conditional_variances"]
 
@@ -309,6 +312,39 @@ def solve_effects(fac: BlockedFactor, cp: CrossProducts) -> tuple[np.ndarray, np
     return beta, u0, u_rest
 
 
+#: conditional variances form ``Lrr^-1 Wr L00^-1`` densely up to this many entries (8 bytes
+#: each); beyond (100,000 users x 20,000 items: 2e9), from the inverse of the dense block and
+#: each first-term level's pairs of rows
+DENSE_COUPLING = 50_000_000
+
+
+def _sparse_coupling_variances(fac: BlockedFactor, Wr, Linv0: np.ndarray, V0: np.ndarray,
+                               cp: CrossProducts) -> list[np.ndarray]:
+    """:func:`conditional_variances` where the coupling ``Wr`` is sparse and large: with
+    ``Vrr`` the inverse of the rest terms' block (``S_rr^-1``, LAPACK's ``dpotri``), the first
+    term's level ``g`` adds ``L00_g^-T (Wr_g' Vrr Wr_g) L00_g^-1``, summed over the pairs of
+    its rows (a compiled loop); the other terms' blocks are ``Vrr``'s diagonal blocks."""
+    qr = fac.q_rest
+    n0, k0 = fac.L00.shape[0], fac.L00.shape[1]
+    with large_block_threads(qr):
+        inv_t, info = dpotri(fac.L11[:qr, :qr].T, lower=0)
+    if info != 0:  # pragma: no cover - the factor is positive definite
+        raise np.linalg.LinAlgError(f"dpotri failed with info {info}")
+    Vrr = inv_t.T  # (C order) its lower triangle holds S_rr^-1
+    W = Wr.tocsc()
+    Q = np.zeros((n0, k0, k0))
+    kernels.compiled("level_quadratic")(W.indptr.astype(np.int64), W.indices.astype(np.int64),
+                                        np.ascontiguousarray(W.data, dtype=float), np.int64(k0), Vrr, Q)
+    out = [V0 + np.einsum("gba,gbc,gcd->gad", Linv0, Q, Linv0)]
+    start = 0
+    for k, nl in zip(cp.k[1:], cp.nlevels[1:]):
+        idx = start + np.arange(nl)[:, None] * k + np.arange(k)[None, :]  # (nl, k)
+        blk = Vrr[idx[:, :, None], idx[:, None, :]]  # (nl, k, k), from the lower triangle
+        out.append(np.tril(blk) + np.swapaxes(np.tril(blk, -1), 1, 2))
+        start += k * nl
+    return out
+
+
 def conditional_variances(fac: BlockedFactor, cp: CrossProducts) -> list[np.ndarray]:
     """Per term, per level covariance of the spherical random effects given y, theta, beta.
 
@@ -346,6 +382,8 @@ def conditional_variances(fac: BlockedFactor, cp: CrossProducts) -> list[np.ndar
         return out
     qr = fac.q_rest
     Lrr = fac.L11[:qr, :qr]
+    if sp.issparse(Wr) and qr * n0 * k0 > DENSE_COUPLING and kernels.available():
+        return _sparse_coupling_variances(fac, Wr, Linv0, V0, cp)
     Lrr_inv = scipy.linalg.solve_triangular(Lrr, np.eye(qr), lower=True, check_finite=False)
     # V = Lrr^{-1} Wr L00^{-1}: dense (q_r, q0)
     Linv0_blk = (Wr.toarray() if hasattr(Wr, "toarray") else np.asarray(Wr)).reshape(qr, n0, k0)

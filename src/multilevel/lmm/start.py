@@ -84,7 +84,7 @@ def moment_start_from_products(cp, layout, counts) -> np.ndarray:
                 t0 = cp.Bx0[p, :, 0] - beta @ cp.Bx0[:p, :, 0]
             else:
                 block = slice(start, start + nl)
-                d0 = np.diagonal(cp.Crr)[block]
+                d0 = cp.Crr.diagonal()[block]
                 t0 = cp.Crx[block, p] - cp.Crx[block, :p] @ beta
             sd = scalar_start(d0, t0, np.asarray(counts[i]), s2)
             if sd is not None:
