@@ -82,3 +82,14 @@ def test_factor_response_is_read_as_r_reads_it():
         ml.glmer("factor(n) ~ Anger + (1 | id)", coded, family="poisson")
     with pytest.raises(ValueError, match=r"factor\(n\) .* needs a numeric response"):
         ml.lmer("factor(n) ~ Anger + (1 | id)", coded)
+    with pytest.raises(ValueError, match="unknown column 'r22'.*did you mean 'r2'"):
+        ml.glmer("factor(r22) ~ Anger + (1 | id)", coded, family="binomial")
+
+
+def test_clmm_of_a_factor_response_saves_and_loads(tmp_path):
+    wine = ml.datasets.load("wine")
+    fit = ml.clmm("factor(r) ~ temp + (1 | judge)", wine.assign(r=wine.rating.astype(int)))
+    assert fit.response == "r"
+    back = ml.load(fit.save(tmp_path / "clmm.zip"))
+    assert back.loglik == pytest.approx(fit.loglik, rel=1e-12)
+    np.testing.assert_allclose(back.predict(wine.assign(r=1).iloc[:5]), fit.predict(wine.assign(r=1).iloc[:5]))

@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.linalg
 
 import multilevel as ml
 from multilevel.linalg import blocked
 from multilevel.linalg.dense import cholesky_lower
 
 
-@pytest.mark.parametrize("n, limit", [(9, 4), (64, 7), (101, 30), (5, 10)])
+@pytest.mark.parametrize("n, limit", [(9, 4), (64, 7), (101, 30), (5, 10), (37, 5)])
 def test_blocked_factor_equals_lapack(n, limit):
     rng = np.random.default_rng(n)
     G = rng.standard_normal((n, n))
@@ -25,9 +26,12 @@ def test_blocked_factor_equals_lapack(n, limit):
     L, info = cholesky_lower(S, out=S.T, limit=limit)
     assert info == 0 and np.shares_memory(L, S)
     np.testing.assert_allclose(L, ref, rtol=1e-10, atol=1e-12)
-    bad = A.copy()
-    bad[n - 2, n - 2] = -1.0  # the first leading minor that fails is n - 1, in either half
-    assert cholesky_lower(np.tril(bad), limit=limit)[1] == n - 1
+    for at in sorted({0, n // 2, n - 2, (3 * n) // 5}):
+        bad = A.copy()
+        bad[at, at] = -1e3  # the first leading minor that fails, in any block: LAPACK's info
+        want = scipy.linalg.lapack.dpotrf(bad, lower=1)[1]
+        S = np.tril(bad)
+        assert cholesky_lower(S, out=S.T, limit=limit)[1] == want == at + 1
 
 
 def _crossed(seed=3, n=3000):

@@ -50,6 +50,23 @@ def test_no_trials_without_an_idle_core(monkeypatch):
     assert ch(3.0) == 3.0 and ch.times == {None: [], 1: []}
 
 
+def test_a_long_fit_begun_next_to_busy_processes_looks_at_the_load_again(monkeypatch):
+    """One thread chosen for the load of the start; once the others are done (a call longer than
+    RECHECK_SECONDS with an idle core), the settings are timed as for a quiet start."""
+    load = {"idle": 0.2}
+    monkeypatch.setattr(threads, "idle_cores", lambda: load["idle"])
+    monkeypatch.setattr(threads.ThreadChoice, "RECHECK_SECONDS", 0.0)
+    ch = threads.ThreadChoice(lambda x: x, trials=2)
+    assert ch.threads == 1 and ch.by_load
+    [ch(1.0) for _ in range(3)]
+    assert ch.threads == 1 and not ch.times[None]  # still busy
+    load["idle"] = 1.5
+    ch(1.0)
+    assert ch.threads == "undecided" and not ch.by_load
+    [ch(1.0) for _ in range(4)]
+    assert ch.threads in (1, None) and len(ch.times[None]) == 2 and len(ch.times[1]) == 2
+
+
 def test_overlapping_scopes_restore_the_pool_once_all_close():
     np.linalg.cholesky(np.eye(3))
     before = _blas_threads_now()

@@ -243,7 +243,7 @@ def _sums_products(S: SummedProducts, terms, m0, S0, max_dense: int) -> _Product
     head = S.head
     rest_idx = tuple(i for i in range(T) if i not in head)
     _check_dense(terms, head, rest_idx, max_dense)
-    # (the rest block is held densely by the sampler, within max_dense, whatever cp keeps)
+    # (dense, as the sampler's blocks are; cp keeps it sparse only beyond SPARSE_CRR)
     Crr = cp.Crr.toarray() if sp.issparse(cp.Crr) else cp.Crr
     m0, Q0, prior_const = _prior(m0, S0, p)
     k, nl = cp.k, cp.nlevels

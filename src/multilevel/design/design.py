@@ -542,9 +542,11 @@ def build_design(formula, data, weights=None, offset=None, observation_level: bo
         raise ValueError("data has no rows")
     factor_of = factor_response(parsed.response)
     if factor_of is not None:
+        check_columns([factor_of], data, f"formula {parsed.text!r}")
         raise ValueError(f"the response {parsed.response} of {parsed.text!r} is a factor, and this model needs "
-                         f"a numeric response: give {factor_of!r} as numbers, or fit a factor with "
-                         "ml.glmer(..., family='binomial') (two levels) or ml.clmm (ordered levels)")
+                         f"a numeric response: give {factor_of!r} as numbers, or fit the factor with "
+                         "family='binomial' (ml.glmer, or ml.glm without random effects: its first level is "
+                         "failure, the others success) or with ml.clmm (ordered levels)")
     specs: dict = {}
     used = _used_columns(parsed, data, specs)
     check_column_types(parsed, data, used)

@@ -94,8 +94,8 @@ def clmm(formula: str, data, link: str = "logit", nagq: int = 1, weights=None, o
     frame = as_dataframe(data)
     factor_of = factor_response(parsed.response)
     if factor_of is not None and factor_of in frame.columns:  # R's factor(y): its levels in order
-        frame = frame.assign(__response__=as_factor(frame[factor_of], factor_of).cat.as_ordered())
-        parsed = replace(parsed, response="__response__")
+        frame = frame.assign(**{factor_of: as_factor(frame[factor_of], factor_of).cat.as_ordered()})
+        parsed = replace(parsed, response=factor_of)
     frame, levels = _ordered_response(frame, parsed.response)
     design = build_design(parsed, frame, weights=weights, offset=offset, observation_level=True)
     if "(Intercept)" not in design.fixed.names:

@@ -166,9 +166,7 @@ def _glmm_pass(part: GlmmPart | None, state: EtaState, fam, fixed_beta: bool, su
     sub = replace(d, y=np.ascontiguousarray(z), weights=np.ascontiguousarray(prior * wu))
     if fixed_beta:
         sub = replace(sub, fixed=replace(d.fixed, X=np.empty((d.n, 0)), names=()))
-    cp = cross_products(sub, counts=False)
-    if cp.Br0 is not None:
-        cp = replace(cp, pairs=None, Br0_dense=None)
+    cp = cross_products(sub, counts=False, pairs=False)
     out = PassSums(n=d.n, devres=devres, cp=cp)
     if summaries:
         pos = prior > 0

@@ -156,8 +156,7 @@ class CrossProducts:
     Br0 : scipy.sparse.csr_matrix (q_r, q0) or None
         ``Z_rest'Z0`` for the other random terms.
     Crr : ndarray or scipy.sparse.csr_matrix (q_r, q_r)
-        Sparse beyond ``SPARSE_CRR`` random effects.
-        ``Z_rest'Z_rest``.
+        ``Z_rest'Z_rest`` (sparse beyond ``SPARSE_CRR`` random effects).
     Crx : ndarray (q_r, p + 1)
         ``Z_rest'[X y]``.
     Cxx : ndarray (p + 1, p + 1)

@@ -65,12 +65,14 @@ def cholesky_lower(A: np.ndarray, out: np.ndarray | None = None, limit: int | No
     L21 = dtrsm(1.0, L11, np.asfortranarray(A[m:, :m]), side=1, lower=1, trans_a=1, overwrite_b=1)
     C = dsyrk(-1.0, L21, beta=1.0, c=np.asfortranarray(A[m:, m:]), lower=1, overwrite_c=1)
     L22, info = cholesky_lower(C, out=C, limit=limit)
+    if info:  # (L22 may be a leading piece of the trailing block: the caller reads info only)
+        return L22, info + m
     out = np.empty((n, n), order="F") if out is None else out
     out[:m, :m] = L11
     out[m:, :m] = L21
     out[:m, m:] = 0.0
     out[m:, m:] = L22
-    return out, (info + m if info else 0)
+    return out, 0
 
 
 def large_block_threads(n: int):

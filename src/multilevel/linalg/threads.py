@@ -125,6 +125,9 @@ class ThreadChoice:
     True
     """
 
+    #: a call on one thread (chosen for the load) that takes this long looks at the load again
+    RECHECK_SECONDS = 1.0
+
     def __init__(self, fun, trials: int = 3, margin: float = 1.25):
         self.fun = fun
         self.trials = trials
@@ -133,11 +136,18 @@ class ThreadChoice:
         self.times: dict = {None: [], 1: []}
         # this process counts in the load average: a second thread needs another idle core
         self.threads = "undecided" if idle_cores() >= 1.0 else 1
+        # (chosen for the load of the moment: the one-minute average lags, so a long fit that
+        # began next to a busy process looks again once the others are done)
+        self.by_load = self.threads == 1
 
     def __call__(self, x):
         if self.threads != "undecided":
+            t0 = time.perf_counter()
             with blas_threads(self.threads):
-                return self.fun(x)
+                value = self.fun(x)
+            if self.by_load and time.perf_counter() - t0 > self.RECHECK_SECONDS and idle_cores() >= 1.0:
+                self.by_load, self.threads, self.calls = False, "undecided", 1  # (warm already)
+            return value
         self.calls += 1
         if self.calls == 1:  # warm-up: caches, first-touch allocations
             return self.fun(x)

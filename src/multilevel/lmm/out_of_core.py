@@ -122,8 +122,7 @@ def _part_standardized(pdf: pd.DataFrame, schema, pm: ProductMap) -> CrossProduc
         terms.append(replace(t, Z=np.ascontiguousarray(Z @ K)))
     inner = replace(d, fixed=replace(d.fixed, X=np.ascontiguousarray(Vi[:, :p])),
                     y=np.ascontiguousarray(Vi[:, p]), offset=None, terms=tuple(terms))
-    cp = cross_products(inner, counts=False)
-    return cp if cp.Br0 is None else replace(cp, pairs=None, Br0_dense=None)
+    return cross_products(inner, counts=False, pairs=False)
 
 
 def _positive_r(A: np.ndarray) -> np.ndarray:
@@ -348,7 +347,7 @@ def summed_products(formula: str, data, weights=None, offset=None, observation_l
         raise ValueError(
             f"the random-effects terms after the first have {q_rest} random effects; on data in parts at most "
             f"{MAX_REST} are held as a dense block (8 bytes times their square, {8 * q_rest ** 2 / 1e9:.0f} GB "
-            "here): give the factor with the most levels first")
+            "here): give the factor with the most levels first, or fit the data in memory")
     parts = ddf[list(schema.columns)].to_delayed()
     sch = dask.delayed(schema, pure=True)
     products = dask.delayed(_part_products, pure=True)
