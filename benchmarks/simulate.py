@@ -103,11 +103,8 @@ def write_crossed_parts(path: str, rows: int, users: int, items: int, parts: int
         y = 3.0 + 0.2 * x[:, 0] - 0.1 * x[:, 1] + bu[u] + bi[i] + r.standard_normal(m)
         df = pd.DataFrame({"y": np.round(y, 6), "x1": x[:, 0], "x2": x[:, 1],
                            "u": (u + 1).astype(np.int64), "i": (i + 1).astype(np.int64)})
-        df.index = pd.RangeIndex(start, start + m)
+        files.append(_write_part(path, k, df, start))
         start += m
-        f = os.path.join(path, f"part.{k}.parquet")
-        df.to_parquet(f)
-        files.append(f)
     return files
 
 
@@ -147,12 +144,19 @@ def write_parts(path: str, rows: int, groups: int, parts: int, seed: int = SEED)
         df.insert(0, "y", np.round(y, 6))
         df["g"] = (g + 1).astype(np.int64)
         df["yb"] = (df["y"] > 1.0).astype(np.int8)
-        df.index = pd.RangeIndex(start, start + m)
+        files.append(_write_part(path, i, df, start))
         start += m
-        f = os.path.join(path, f"part.{i}.parquet")
-        df.to_parquet(f)
-        files.append(f)
     return files
+
+
+def _write_part(path: str, i: int, df: pd.DataFrame, start: int) -> str:
+    """Write part ``i`` (its rows numbered from ``start``) as ``part.<i>.parquet``; its path."""
+    import os
+
+    df.index = pd.RangeIndex(start, start + len(df))
+    f = os.path.join(path, f"part.{i}.parquet")
+    df.to_parquet(f)
+    return f
 
 
 def main(argv=None) -> int:
