@@ -102,7 +102,8 @@ def as_factor(col: pd.Series, name: str) -> pd.Series:
     >>> as_factor(pd.Series(pd.Categorical(["b", "a"], categories=["c", "b", "a"])), "y").cat.categories.tolist()
     ['b', 'a']
     """
-    col = plain_label(col) if plain_label(col) is not None else col
+    plain = plain_label(col)
+    col = col if plain is None else plain
     if isinstance(col.dtype, pd.CategoricalDtype):
         return col.cat.remove_unused_categories()
     values = col.dropna().unique()

@@ -346,7 +346,7 @@ def _rest_schur(cp: CrossProducts, T: list, F0: np.ndarray, Wx: np.ndarray,
                 BM = np.einsum("rga,gab->rgb", Bd.reshape(qr, cp.n0, cp.k0), M).reshape(qr, -1)
                 S[:qr, :qr] = BM @ Bd.T
         if sp.issparse(cp.Crr):  # (many other random effects: Crr's entries added in place)
-            R = np.negative(S[:qr, :qr])
+            R = np.negative(S[:qr, :qr], out=S[:qr, :qr])
             C = cp.Crr.tocoo()
             R[C.row, C.col] += C.data
         else:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg.blas import dsyrk, dtrsm
-from scipy.linalg.lapack import dpotrf
+from scipy.linalg.lapack import dpotrf, dpotri
 
 from .threads import blas_threads
 
-__all__ = ["LARGE", "cholesky_lower", "large_block_threads"]
+__all__ = ["LARGE", "cholesky_lower", "inverse_from_factor", "large_block_threads"]
 
 #: dense blocks of more rows than this are factorised in blocks (see the module's note)
 LARGE = 12_000
@@ -87,3 +87,21 @@ def large_block_threads(n: int):
     1.0
     """
     return blas_threads(1 if n > LARGE else None)
+
+
+def inverse_from_factor(L: np.ndarray) -> np.ndarray:
+    """``(L L')^-1`` from the lower factor ``L`` (LAPACK's ``dpotri``, on one thread beyond
+    ``LARGE`` rows): a C-ordered array whose lower triangle holds it (the upper is not set).
+    LAPACK gets the upper factor ``L'`` in its own (column) order, so no copy is a transpose.
+
+    Examples
+    --------
+    >>> A = np.array([[4.0, 2.0], [2.0, 3.0]])
+    >>> bool(np.allclose(np.tril(inverse_from_factor(np.linalg.cholesky(A))), np.tril(np.linalg.inv(A))))
+    True
+    """
+    with large_block_threads(L.shape[0]):
+        inv_t, info = dpotri(L.T, lower=0)
+    if info != 0:  # pragma: no cover - the factor is positive definite
+        raise np.linalg.LinAlgError(f"dpotri failed with info {info}")
+    return inv_t.T

@@ -24,10 +24,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.linalg.lapack import dpotri
 
 from ..linalg import BlockedFactor, CrossProducts, ThetaLayout
-from ..linalg.dense import large_block_threads
+from ..linalg.dense import inverse_from_factor
 
 __all__ = ["applies", "scalar_gradient"]
 
@@ -123,13 +122,8 @@ def scalar_gradient(fac: BlockedFactor, cp: CrossProducts, theta: np.ndarray,
     u_rest, beta = sol[:qr], sol[qr:]
     u0 = (fac.Wx[-1] - fac.Wx[:-1].T @ beta - fac.F0[:, 0, 0] * (B.T @ (t_r * u_rest))) / l00
     # the inverse of the dense block: the rest terms' random effects (and, for
-    # REML, the fixed effects) after the first term is eliminated; LAPACK gets
-    # the upper factor in its own (column) order, so the copy is no transpose
-    with large_block_threads(m):
-        Sinv_t, info = dpotri(L11[:m, :m].T, lower=0)
-    if info != 0:  # (the factor is positive definite: not expected)
-        raise np.linalg.LinAlgError(f"dpotri failed with info {info}")
-    Sinv = Sinv_t.T  # its lower triangle holds the inverse
+    # REML, the fixed effects) after the first term is eliminated; its lower triangle
+    Sinv = inverse_from_factor(L11[:m, :m])
     # first term: tr(A00^-1) = sum 1/l00^2 + tr(S^-1 G G'), G = L_{.0} L00^-1, whose
     # random-effects rows are diag(t_r) B diag(t0 / l00^2); tr(S_rr^-1 G_r G_r') is
     # twice the sum over the lower triangle less the diagonal

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.linalg.lapack import dpotri
 
 from ..linalg import BlockedFactor, CrossProducts, NotPositiveDefinite, ThetaLayout, factorize
 from ..linalg import kernels
 from ..linalg.blocked import rest_coupling
-from ..linalg.dense import large_block_threads
+from ..linalg.dense import inverse_from_factor
 
 __all__ = ["LmmObjective", "criterion", "solve_effects", "conditional_variances"]
 
@@ -326,11 +325,7 @@ def _sparse_coupling_variances(fac: BlockedFactor, Wr, Linv0: np.ndarray, V0: np
     its rows (a compiled loop); the other terms' blocks are ``Vrr``'s diagonal blocks."""
     qr = fac.q_rest
     n0, k0 = fac.L00.shape[0], fac.L00.shape[1]
-    with large_block_threads(qr):
-        inv_t, info = dpotri(fac.L11[:qr, :qr].T, lower=0)
-    if info != 0:  # pragma: no cover - the factor is positive definite
-        raise np.linalg.LinAlgError(f"dpotri failed with info {info}")
-    Vrr = inv_t.T  # (C order) its lower triangle holds S_rr^-1
+    Vrr = inverse_from_factor(fac.L11[:qr, :qr])  # (C order) its lower triangle holds S_rr^-1
     W = Wr.tocsc()
     Q = np.zeros((n0, k0, k0))
     kernels.compiled("level_quadratic")(W.indptr.astype(np.int64), W.indices.astype(np.int64),
